@@ -1,0 +1,32 @@
+# The two commands a new user runs: `make demo` and `make test`.
+PRESET ?= release
+BUILD := build/$(PRESET)
+
+.PHONY: deps configure build test demo asan-test fuzz format clean
+
+deps:
+	@scripts/install-deps
+
+configure: deps
+	@test -f $(BUILD)/build.ninja || cmake --preset $(PRESET) >/dev/null
+
+build: configure
+	@cmake --build --preset $(PRESET)
+
+test: build
+	@ctest --preset $(PRESET)
+
+demo: build
+	@$(BUILD)/src/cli/pkgcast demo
+
+asan-test:
+	@$(MAKE) --no-print-directory test PRESET=asan
+
+fuzz: deps
+	@scripts/run-fuzzers 60
+
+format:
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build
