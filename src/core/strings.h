@@ -18,12 +18,15 @@ int icompare(std::string_view a, std::string_view b);
 
 // Hash consistent with iequals, for unordered containers keyed by names.
 struct IHash {
+  using is_transparent = void;
   std::size_t operator()(std::string_view s) const;
 };
 struct IEqual {
+  using is_transparent = void;
   bool operator()(std::string_view a, std::string_view b) const { return iequals(a, b); }
 };
 struct ILess {
+  using is_transparent = void;
   bool operator()(std::string_view a, std::string_view b) const { return icompare(a, b) < 0; }
 };
 

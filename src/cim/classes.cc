@@ -1,0 +1,171 @@
+// The provider's classes (shared/classes.md), defined once. The store schema, the provider and docs/classes.md
+// derive from this table; change a class here and everything follows.
+#include <string>
+#include <vector>
+
+#include "cim/class_def.h"
+
+namespace pkgcast::cim {
+namespace {
+
+constexpr Type kString{CimType::kString, false};
+constexpr Type kStrings{CimType::kString, true};
+constexpr Type kUint32{CimType::kUint32, false};
+constexpr Type kUint64{CimType::kUint64, false};
+constexpr Type kBool{CimType::kBoolean, false};
+constexpr Type kDate{CimType::kDateTime, false};
+constexpr Type kObject{CimType::kObject, false};
+
+PropertyDef key(std::string name, Type type, std::string doc = {}) {
+  return {std::move(name), type, /*key=*/true, /*read_only=*/false, std::move(doc)};
+}
+PropertyDef read_key(std::string name, Type type, std::string doc = {}) {
+  return {std::move(name), type, /*key=*/true, /*read_only=*/true, std::move(doc)};
+}
+PropertyDef rw(std::string name, Type type, std::string doc = {}) {
+  return {std::move(name), type, false, false, std::move(doc)};
+}
+PropertyDef ro(std::string name, Type type, std::string doc = {}) {
+  return {std::move(name), type, false, true, std::move(doc)};
+}
+
+// Marks every property of a read-only class as read-only.
+ClassSpec read_only_class(ClassSpec spec) {
+  for (auto& p : spec.properties) p.read_only = true;
+  return spec;
+}
+
+std::vector<ClassSpec> builtin_specs() {
+  std::vector<ClassSpec> s;
+  s.push_back({"SMS_BaseClass", "", {}, true, "Root of every Configuration Manager class."});
+
+  s.push_back({"SMS_Site", "SMS_BaseClass",
+               {key("SiteCode", kString, "3 characters, [A-Z0-9]"), rw("SiteName", kString),
+                rw("Type", kUint32, "1 SECONDARY, 2 PRIMARY, 4 CENTRAL"),
+                rw("ReportingSiteCode", kString, "the parent site; empty at the top"), rw("ServerName", kString),
+                ro("Status", kUint32, "1 ACTIVE, 2 PENDING, 3 FAILED, 4 DELETED"), ro("Version", kString)},
+               false, "A site of the hierarchy."});
+
+  s.push_back({"SMS_DistributionPointInfo", "SMS_BaseClass",
+               {read_key("NALPath", kString), rw("Name", kString), rw("ServerName", kString), rw("SiteCode", kString),
+                ro("SiteName", kString), rw("Description", kString), rw("IsPullDP", kBool),
+                rw("SourceDPs", kStrings, "the DPs a pull DP takes content from, in priority order"),
+                rw("TransferRate", kUint32, "KiB/s, 0 = unlimited"), ro("LastContactTime", kDate)},
+               false, "One row per distribution point."});
+
+  s.push_back({"SMS_DistributionPointGroup", "SMS_BaseClass",
+               {read_key("GroupID", kString), rw("Name", kString, "unique"), rw("Description", kString),
+                ro("MemberCount", kUint32), ro("ContentCount", kUint32)},
+               false, "A named group of distribution points."});
+
+  s.push_back({"SMS_Package", "SMS_BaseClass",
+               {read_key("PackageID", kString, "site code + 5 upper-case hex digits"), rw("Name", kString),
+                rw("Version", kString), rw("Language", kString), rw("Manufacturer", kString),
+                rw("Description", kString), rw("PkgSourcePath", kString),
+                rw("PkgSourceFlag", kUint32, "1 STORAGE_NO_SOURCE, 2 STORAGE_DIRECT"),
+                rw("PackageType", kUint32, "0 REGULAR"), ro("PackageSize", kUint32, "KB of source"),
+                ro("SourceVersion", kUint32), ro("SourceDate", kDate), ro("SourceSite", kString),
+                rw("Priority", kUint32, "1 HIGH, 2 NORMAL, 3 LOW"), rw("PkgFlags", kUint32),
+                ro("LastRefreshTime", kDate), ro("ActionInProgress", kUint32, "0 NONE, 1 UPDATE, 2 ADD, 3 DELETE"),
+                ro("NumOfPrograms", kUint32)},
+               false, "A software package, with or without source files."});
+
+  s.push_back({"SMS_Program", "SMS_BaseClass",
+               {key("PackageID", kString), key("ProgramName", kString), rw("CommandLine", kString),
+                rw("WorkingDirectory", kString), rw("Comment", kString), rw("ProgramFlags", kUint32),
+                rw("Duration", kUint32, "minutes"), rw("DiskSpaceReq", kString)},
+               false, "A command line that installs a package."});
+
+  s.push_back({"SMS_Advertisement", "SMS_BaseClass",
+               {read_key("AdvertisementID", kString), rw("AdvertisementName", kString), rw("CollectionID", kString),
+                rw("PackageID", kString), rw("ProgramName", kString), rw("PresentTime", kDate),
+                rw("ExpirationTime", kDate), rw("ExpirationTimeEnabled", kBool),
+                rw("OfferType", kUint32, "0 REQUIRED, 2 AVAILABLE"), rw("AdvertFlags", kUint32),
+                ro("SourceSite", kString), rw("Comment", kString)},
+               false, "A program offered to a collection."});
+
+  s.push_back(read_only_class({"PKG_AdvertisementOffer", "SMS_BaseClass",
+                               {key("AdvertisementID", kString), key("SiteCode", kString), rw("PackageID", kString),
+                                rw("Offered", kBool, "content distributed at the site, or no source files"),
+                                rw("OfferedTime", kDate)},
+                               false, "Whether an advertisement is offered to the clients of a site."}));
+
+  s.push_back({"SMS_DistributionPoint", "SMS_BaseClass",
+               {key("PackageID", kString), key("ServerNALPath", kString), key("SiteCode", kString),
+                ro("SiteName", kString), ro("SourceSite", kString),
+                ro("Status", kUint32, "0 NONE, 1 UPDATED, 2 ADDED, 3 DELETED"), ro("LastRefreshTime", kDate),
+                rw("RefreshNow", kBool, "TRUE redistributes to this DP only")},
+               false, "A package targeted at a distribution point."});
+
+  s.push_back(read_only_class(
+      {"SMS_PackageStatusDistPointsSummarizer", "SMS_BaseClass",
+       {key("PackageID", kString), key("ServerNALPath", kString), key("SiteCode", kString),
+        rw("SourceNALPath", kString), rw("SourceVersion", kUint32),
+        rw("State", kUint32,
+           "0 INSTALLED, 1 INSTALL_PENDING, 2 INSTALL_RETRYING, 3 INSTALL_FAILED, 4 REMOVAL_PENDING, "
+           "5 REMOVAL_RETRYING, 6 REMOVAL_FAILED, 7 CONTENT_UPDATING, 8 CONTENT_MONITORING"),
+        rw("LastCopied", kDate), rw("SummaryDate", kDate), rw("PackageType", kUint32), rw("InstallStatus", kString)},
+       false, "One row per package per distribution point."}));
+
+  const std::vector<PropertyDef> counts{rw("Targeted", kUint32), rw("Installed", kUint32), rw("Retrying", kUint32),
+                                        rw("Failed", kUint32)};
+  ClassSpec detail{"SMS_PackageStatusDetailSummarizer", "SMS_BaseClass",
+                   {key("PackageID", kString), key("SiteCode", kString), rw("Name", kString), rw("SiteName", kString),
+                    rw("SourceVersion", kUint32), rw("SummaryDate", kDate)},
+                   false, "Package status per site."};
+  detail.properties.insert(detail.properties.end(), counts.begin(), counts.end());
+  s.push_back(read_only_class(std::move(detail)));
+
+  ClassSpec root{"SMS_PackageStatusRootSummarizer", "SMS_BaseClass",
+                 {key("PackageID", kString), rw("Name", kString), rw("SourceSite", kString),
+                  rw("SourceVersion", kUint32), rw("SourceDate", kDate), rw("SourceSize", kUint32, "KB"),
+                  rw("SourceCompressedSize", kUint32, "KB")},
+                 false, "Package status over every site."};
+  root.properties.insert(root.properties.end(), counts.begin(), counts.end());
+  s.push_back(read_only_class(std::move(root)));
+
+  s.push_back(read_only_class(
+      {"SMS_ObjectContentExtraInfo", "SMS_BaseClass",
+       {key("ObjectID", kString), rw("PackageID", kString), rw("SoftwareName", kString), rw("SourceSite", kString),
+        rw("SourceSize", kUint32), rw("SourceVersion", kUint32), rw("Targeted", kUint32),
+        rw("NumberSuccess", kUint32), rw("NumberInProgress", kUint32), rw("NumberErrors", kUint32),
+        rw("NumberUnknown", kUint32), rw("LastUpdateDate", kDate)},
+       false, "Content status of a package, as `pkgcast status` shows it."}));
+
+  s.push_back(read_only_class(
+      {"SMS_DistributionDPStatus", "SMS_BaseClass",
+       {key("ID", kUint64), rw("PackageID", kString), rw("NALPath", kString), rw("Name", kString),
+        rw("SiteCode", kString), rw("MessageID", kUint32), rw("MessageState", kUint32, "1 SUCCESS, 2 IN_PROGRESS, 3 ERROR"),
+        rw("MessageSeverity", kUint32), rw("InsStrings", kStrings), rw("LastUpdateDate", kDate)},
+       false, "The last status message per package per distribution point."}));
+
+  s.push_back(read_only_class(
+      {"SMS_DPStatusInfo", "SMS_BaseClass",
+       {key("NALPath", kString), rw("Name", kString), rw("SiteCode", kString), rw("IsPullDP", kBool),
+        rw("NumberInstalled", kUint32), rw("NumberInProgress", kUint32), rw("NumberErrors", kUint32),
+        rw("NumberUnknown", kUint32), rw("MessageState", kUint32), rw("LastStatusTime", kDate)},
+       false, "Health of a distribution point."}));
+
+  // Intrinsic events. TIME_CREATED is WMI's: 100-ns intervals since 1601-01-01 UTC.
+  s.push_back({"__Event", "", {ro("TIME_CREATED", kUint64)}, true, "Root of the event classes."});
+  s.push_back({"__InstanceOperationEvent", "__Event", {ro("TargetInstance", kObject)}, true,
+               "A change to an instance."});
+  s.push_back({"__InstanceCreationEvent", "__InstanceOperationEvent", {}, false, "An instance was created."});
+  s.push_back({"__InstanceDeletionEvent", "__InstanceOperationEvent", {}, false, "An instance was deleted."});
+  s.push_back({"__InstanceModificationEvent", "__InstanceOperationEvent", {ro("PreviousInstance", kObject)}, false,
+               "An instance was modified."});
+  s.push_back({"__AggregateEvent", "__Event",
+               {ro("NumberOfEvents", kUint32), ro("Representative", kObject)}, false,
+               "Events grouped by GROUP WITHIN."});
+  return s;
+}
+
+}  // namespace
+
+const ClassRegistry& ClassRegistry::builtin() {
+  // Built once; a failure here is a programming error in the table above, caught by class_def_test.
+  static const ClassRegistry registry = std::move(ClassRegistry::build(builtin_specs())).value();
+  return registry;
+}
+
+}  // namespace pkgcast::cim
