@@ -8,7 +8,7 @@
 namespace pkgcast {
 namespace {
 
-constexpr std::array<std::pair<WbemCode, std::string_view>, 29> kNames{{
+constexpr std::array<std::pair<WbemCode, std::string_view>, 30> kNames{{
     {WbemCode::kOk, "WBEM_S_NO_ERROR"},
     {WbemCode::kFailed, "WBEM_E_FAILED"},
     {WbemCode::kNotFound, "WBEM_E_NOT_FOUND"},
@@ -19,6 +19,7 @@ constexpr std::array<std::pair<WbemCode, std::string_view>, 29> kNames{{
     {WbemCode::kInvalidNamespace, "WBEM_E_INVALID_NAMESPACE"},
     {WbemCode::kInvalidObject, "WBEM_E_INVALID_OBJECT"},
     {WbemCode::kInvalidClass, "WBEM_E_INVALID_CLASS"},
+    {WbemCode::kTransportFailure, "WBEM_E_TRANSPORT_FAILURE"},
     {WbemCode::kInvalidOperation, "WBEM_E_INVALID_OPERATION"},
     {WbemCode::kInvalidQuery, "WBEM_E_INVALID_QUERY"},
     {WbemCode::kInvalidQueryType, "WBEM_E_INVALID_QUERY_TYPE"},

@@ -20,6 +20,7 @@ enum class WbemCode : std::uint32_t {
   kInvalidNamespace = 0x8004100E,
   kInvalidObject = 0x8004100F,
   kInvalidClass = 0x80041010,
+  kTransportFailure = 0x80041015,
   kInvalidOperation = 0x80041016,
   kInvalidQuery = 0x80041017,
   kInvalidQueryType = 0x80041018,

@@ -1,0 +1,230 @@
+#include "client/http_client.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+namespace pkgcast::client {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr std::size_t kMaxResponseBody = std::size_t{1} << 31;
+
+class BeastHttpClient final : public HttpClient {
+ public:
+  BeastHttpClient(ServerUrl url, HttpOptions options)
+      : HttpClient(std::move(url)), options_(std::move(options)), ssl_ctx_(asio::ssl::context::tls_client) {}
+
+  Status init() {
+    if (!url_.tls) return ok_status();
+    beast::error_code ec;
+    if (options_.insecure) {
+      ssl_ctx_.set_verify_mode(asio::ssl::verify_none, ec);
+    } else {
+      ssl_ctx_.set_verify_mode(asio::ssl::verify_peer, ec);
+      if (!options_.ca_file.empty()) {
+        ssl_ctx_.load_verify_file(options_.ca_file, ec);
+      } else {
+        ssl_ctx_.set_default_verify_paths(ec);
+      }
+    }
+    if (ec) return transport_error("cannot set up TLS", ec);
+    return ok_status();
+  }
+
+  Result<HttpResponse> request(std::string_view method, std::string_view target, std::string_view body,
+                               std::string_view content_type) override {
+    std::string collected;
+    auto r = exchange(method, target, body, content_type, [&](std::string_view piece) {
+      collected.append(piece);
+      return true;
+    });
+    if (!r.ok()) return r;
+    r->body = std::move(collected);
+    return r;
+  }
+
+  Result<HttpResponse> request_streaming(std::string_view method, std::string_view target, std::string_view body,
+                                         const std::function<bool(std::string_view)>& on_data) override {
+    return exchange(method, target, body, "application/json", on_data);
+  }
+
+ private:
+  Error transport_error(std::string_view what, const beast::error_code& ec) const {
+    return make_error(WbemCode::kTransportFailure,
+                      std::string(what) + " " + url_.to_string() + ": " + ec.message());
+  }
+
+  // Runs the io_context until the started operation completes or the timeout passes.
+  void run() {
+    ioc_.restart();
+    ioc_.run();
+  }
+
+  template <typename Stream>
+  void arm_timeout(Stream& s) {
+    if (options_.timeout.count() > 0) {
+      beast::get_lowest_layer(s).expires_after(options_.timeout);
+    } else {
+      beast::get_lowest_layer(s).expires_never();
+    }
+  }
+
+  Status connect() {
+    close();
+    beast::error_code ec;
+    tcp::resolver resolver(ioc_);
+    auto endpoints = resolver.resolve(url_.host, std::to_string(url_.port), ec);
+    if (ec) return transport_error("cannot resolve", ec);
+    if (url_.tls) {
+      tls_.emplace(ioc_, ssl_ctx_);
+      if (!SSL_set_tlsext_host_name(tls_->native_handle(), url_.host.c_str())) {
+        return make_error(WbemCode::kTransportFailure, "cannot set the TLS server name");
+      }
+      if (!options_.insecure) tls_->set_verify_callback(asio::ssl::host_name_verification(url_.host));
+      arm_timeout(*tls_);
+      beast::get_lowest_layer(*tls_).async_connect(endpoints, [&](beast::error_code e, auto) { ec = e; });
+      run();
+      if (ec) return transport_error("cannot connect to", ec);
+      beast::get_lowest_layer(*tls_).socket().set_option(tcp::no_delay(true), ec);
+      tls_->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
+      run();
+      if (ec) return transport_error("TLS handshake failed with", ec);
+    } else {
+      plain_.emplace(ioc_);
+      arm_timeout(*plain_);
+      plain_->async_connect(endpoints, [&](beast::error_code e, auto) { ec = e; });
+      run();
+      if (ec) return transport_error("cannot connect to", ec);
+      plain_->socket().set_option(tcp::no_delay(true), ec);
+    }
+    return ok_status();
+  }
+
+  void close() {
+    beast::error_code ignored;
+    if (plain_) plain_->socket().close(ignored);
+    if (tls_) beast::get_lowest_layer(*tls_).socket().close(ignored);
+    plain_.reset();
+    tls_.reset();
+  }
+
+  bool connected() const { return plain_.has_value() || tls_.has_value(); }
+
+  Result<HttpResponse> exchange(std::string_view method, std::string_view target, std::string_view body,
+                                std::string_view content_type, const std::function<bool(std::string_view)>& on_data) {
+    http::request<http::string_body> req;
+    req.method(http::string_to_verb(std::string(method)));
+    req.target(url_.base_path + std::string(target));
+    req.version(11);
+    req.set(http::field::host, url_.host);
+    req.set(http::field::user_agent, "pkgcast-client/0.1");
+    req.set(http::field::accept, "application/json");
+    if (!options_.token.empty()) req.set(http::field::authorization, "Bearer " + options_.token);
+    if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+      req.set(http::field::content_type, std::string(content_type));
+      req.body() = std::string(body);
+    }
+    req.prepare_payload();
+
+    // A kept-alive connection may have been closed by the server while idle: retry once on a fresh one, but only
+    // when nothing of the response was received (the request was not processed).
+    const bool reused = connected();
+    if (!reused) PKG_TRY(connect());
+    bool any_response = false;
+    auto result = tls_ ? exchange_on(*tls_, req, on_data, any_response) : exchange_on(*plain_, req, on_data, any_response);
+    if (!result.ok() && reused && !any_response) {
+      PKG_TRY(connect());
+      result = tls_ ? exchange_on(*tls_, req, on_data, any_response) : exchange_on(*plain_, req, on_data, any_response);
+    }
+    if (!result.ok()) close();
+    return result;
+  }
+
+  template <typename Stream>
+  Result<HttpResponse> exchange_on(Stream& stream, http::request<http::string_body>& req,
+                                   const std::function<bool(std::string_view)>& on_data, bool& any_response) {
+    beast::error_code ec;
+    arm_timeout(stream);
+    http::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
+    run();
+    if (ec) return transport_error("cannot send to", ec);
+
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(kMaxResponseBody);
+    arm_timeout(stream);
+    http::async_read_header(stream, buffer_, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+    run();
+    if (ec) return transport_error("no answer from", ec);
+    any_response = true;
+
+    HttpResponse out;
+    out.status = parser.get().result_int();
+    out.content_type = std::string(parser.get()[http::field::content_type]);
+    char chunk[64 * 1024];
+    bool stopped = false;
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk;
+      parser.get().body().size = sizeof chunk;
+      arm_timeout(stream);
+      http::async_read(stream, buffer_, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+      run();
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) return transport_error("connection broken while reading from", ec);
+      const std::size_t got = sizeof chunk - parser.get().body().size;
+      if (got > 0 && !on_data(std::string_view(chunk, got))) {
+        stopped = true;
+        break;
+      }
+    }
+    if (stopped || !parser.get().keep_alive()) close();
+    return out;
+  }
+
+  HttpOptions options_;
+  asio::io_context ioc_;
+  asio::ssl::context ssl_ctx_;
+  std::optional<beast::tcp_stream> plain_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+  beast::flat_buffer buffer_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HttpClient>> HttpClient::create(const ServerUrl& url, HttpOptions options) {
+  auto client = std::make_unique<BeastHttpClient>(url, std::move(options));
+  PKG_TRY(client->init());
+  return std::unique_ptr<HttpClient>(std::move(client));
+}
+
+Result<std::string> HttpClient::call(std::string_view method, std::string_view target, std::string_view body) {
+  PKG_ASSIGN_OR_RETURN(HttpResponse response, request(method, target, body));
+  if (response.status >= 200 && response.status < 300) return std::move(response.body);
+  return error_from_response(response);
+}
+
+Error error_from_response(const HttpResponse& response) {
+  auto j = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("error") && j["error"].is_string()) {
+    const std::string name = j["error"].get<std::string>();
+    const std::string message =
+        j.contains("message") && j["message"].is_string() ? j["message"].get<std::string>() : std::string();
+    if (auto code = wbem_code_from_name(name)) return make_error(*code, message);
+    return make_error(WbemCode::kFailed, name + ": " + message);
+  }
+  std::string snippet = response.body.substr(0, 200);
+  return make_error(WbemCode::kFailed, "server answered HTTP " + std::to_string(response.status) +
+                                           (snippet.empty() ? "" : ": " + snippet));
+}
+
+}  // namespace pkgcast::client

@@ -1,0 +1,62 @@
+// A blocking HTTP/1.1 client for the pkgcast API: one kept-alive connection, TLS when the URL says https, the bearer
+// token on every request, and the server's JSON errors turned back into pkgcast::Error.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "client/url.h"
+#include "core/result.h"
+
+namespace pkgcast::client {
+
+struct HttpOptions {
+  std::string token;                                  // sent as "Authorization: Bearer <token>" when not empty
+  std::string ca_file;                                // trust these certificates for https (default: system store)
+  bool insecure = false;                              // https without certificate checks (tests, lab set-ups)
+  std::chrono::milliseconds timeout{30'000};          // per request; 0 = none
+};
+
+struct HttpResponse {
+  unsigned status = 0;
+  std::string content_type;
+  std::string body;
+};
+
+// Thread safety: one request at a time; use one client per thread.
+class HttpClient {
+ public:
+  static Result<std::unique_ptr<HttpClient>> create(const ServerUrl& url, HttpOptions options);
+  virtual ~HttpClient() = default;
+
+  // Sends a request (target is the path below the URL's base path, with its query string) and reads the whole
+  // response. A connection the server closed while idle is reopened once. Transport problems are
+  // WBEM_E_TRANSPORT_FAILURE naming the server; HTTP errors are NOT turned into errors here (see call()).
+  virtual Result<HttpResponse> request(std::string_view method, std::string_view target, std::string_view body = {},
+                                       std::string_view content_type = "application/json") = 0;
+
+  // As request, but hands the body to `on_data` piece by piece as it arrives (chunked or not); on_data returns
+  // false to stop reading, which closes the connection. Returns the status and content type with an empty body.
+  virtual Result<HttpResponse> request_streaming(std::string_view method, std::string_view target,
+                                                 std::string_view body,
+                                                 const std::function<bool(std::string_view)>& on_data) = 0;
+
+  // request(), then: a 2xx answer yields its body; anything else yields the server's error
+  // ({"error": "WBEM_E_...", "message": ...}) as an Error, or WBEM_E_FAILED with the status when the body is not
+  // a pkgcast error.
+  Result<std::string> call(std::string_view method, std::string_view target, std::string_view body = {});
+
+  const ServerUrl& url() const { return url_; }
+
+ protected:
+  explicit HttpClient(ServerUrl url) : url_(std::move(url)) {}
+  ServerUrl url_;
+};
+
+// The Error a non-2xx response stands for.
+Error error_from_response(const HttpResponse& response);
+
+}  // namespace pkgcast::client
