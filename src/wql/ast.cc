@@ -1,0 +1,50 @@
+#include "wql/ast.h"
+
+namespace pkgcast::wql::ast {
+
+std::string PropertyPath::dotted() const {
+  std::string out;
+  for (const auto& part : parts) {
+    if (!out.empty()) out += '.';
+    out += part;
+  }
+  return out;
+}
+
+bool Literal::is_number() const {
+  return std::holds_alternative<std::int64_t>(value) || std::holds_alternative<std::uint64_t>(value) ||
+         std::holds_alternative<double>(value);
+}
+
+// Positions are left out of every comparison below on purpose: equality is about meaning.
+bool operator==(const PropertyPath& a, const PropertyPath& b) { return a.parts == b.parts; }
+
+bool operator==(const Literal& a, const Literal& b) { return a.value == b.value; }
+
+bool operator==(const Expr& a, const Expr& b) {
+  return a.kind == b.kind && a.op == b.op && a.negated == b.negated && a.lhs == b.lhs && a.rhs == b.rhs &&
+         a.children == b.children;
+}
+
+bool operator==(const GroupClause& a, const GroupClause& b) {
+  return a.within == b.within && a.by == b.by && a.having == b.having;
+}
+
+bool operator==(const Query& a, const Query& b) {
+  return a.select == b.select && a.from_class == b.from_class && a.within == b.within && a.where == b.where &&
+         a.group == b.group;
+}
+
+const char* compare_op_text(CompareOp op) {
+  switch (op) {
+    case CompareOp::kEq: return "=";
+    case CompareOp::kNe: return "<>";
+    case CompareOp::kLt: return "<";
+    case CompareOp::kGt: return ">";
+    case CompareOp::kLe: return "<=";
+    case CompareOp::kGe: return ">=";
+  }
+  return "?";
+}
+
+}  // namespace pkgcast::wql::ast

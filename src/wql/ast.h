@@ -1,0 +1,108 @@
+// The WQL abstract syntax tree: what the parser produces, before any class is looked up.
+//
+// The AST is plain data, copyable and movable, with names exactly as written in the query. It knows nothing of
+// classes or types; bind() (bound.h) turns it into a BoundQuery. print() (wql.h) writes its canonical text, and
+// parse(print(q)) == q holds for every q that parse() returns.
+//
+// Equality (operator==) is structural and ignores source positions, which are diagnostics, not meaning.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace pkgcast::wql::ast {
+
+// 1-based line and column; columns count Unicode code points, a tab counts as one.
+struct Position {
+  std::uint32_t line = 1;
+  std::uint32_t column = 1;
+};
+
+// "Name", "TargetInstance.Installed", "__CLASS", "TargetInstance.__CLASS": one or more dot-separated names.
+// Invariant (parser): 1 <= parts.size(), every part a non-empty identifier; positions.size() == parts.size().
+struct PropertyPath {
+  std::vector<std::string> parts;
+  std::vector<Position> positions;  // of each part
+
+  Position pos() const { return positions.empty() ? Position{} : positions.front(); }
+  // "TargetInstance.Installed".
+  std::string dotted() const;
+};
+
+struct Null {
+  friend bool operator==(Null, Null) { return true; }
+};
+
+// A literal value. Invariant (parser): a non-negative integer is always held as std::uint64_t, a negative one as
+// std::int64_t, so that every integer has exactly one representation; a double is always finite.
+struct Literal {
+  using Payload = std::variant<Null, bool, std::int64_t, std::uint64_t, double, std::string>;
+  Payload value;
+  Position pos;
+
+  bool is_null() const { return std::holds_alternative<Null>(value); }
+  bool is_string() const { return std::holds_alternative<std::string>(value); }
+  bool is_boolean() const { return std::holds_alternative<bool>(value); }
+  bool is_number() const;
+};
+
+using Operand = std::variant<PropertyPath, Literal>;
+
+enum class ExprKind : std::uint8_t {
+  kAnd,      // children: two or more
+  kOr,       // children: two or more
+  kNot,      // children: exactly one
+  kCompare,  // lhs op rhs
+  kLike,     // lhs [NOT] LIKE rhs; rhs is a string Literal
+  kIsNull,   // lhs IS [NOT] NULL
+  kIsa,      // lhs ISA rhs; rhs is a string Literal naming a class
+};
+
+// `!=` parses as kNe and prints as `<>`.
+enum class CompareOp : std::uint8_t { kEq, kNe, kLt, kGt, kLe, kGe };
+
+// One node of a condition. Fields not listed for a kind keep their defaults.
+struct Expr {
+  ExprKind kind = ExprKind::kCompare;
+  // The operator keyword or symbol (AND, NOT, =, LIKE, IS, ISA), for error messages.
+  Position pos;
+  std::vector<Expr> children;  // kAnd, kOr, kNot
+  Operand lhs;                 // kCompare, kLike, kIsNull, kIsa
+  Operand rhs;                 // kCompare, kLike, kIsa
+  CompareOp op = CompareOp::kEq;  // kCompare
+  bool negated = false;           // kLike: NOT LIKE; kIsNull: IS NOT NULL
+};
+
+// GROUP WITHIN interval [BY path, ...] [HAVING condition].
+struct GroupClause {
+  double within = 0;  // seconds, > 0
+  Position pos;       // of GROUP
+  Position within_pos;
+  std::vector<PropertyPath> by;
+  std::optional<Expr> having;
+};
+
+// SELECT select FROM from_class [WITHIN within] [WHERE where] [GROUP ...].
+struct Query {
+  std::vector<PropertyPath> select;  // empty means `*`
+  std::string from_class;
+  Position from_pos;
+  std::optional<double> within;  // seconds, > 0
+  Position within_pos;
+  std::optional<Expr> where;
+  std::optional<GroupClause> group;
+};
+
+bool operator==(const PropertyPath& a, const PropertyPath& b);
+bool operator==(const Literal& a, const Literal& b);
+bool operator==(const Expr& a, const Expr& b);
+bool operator==(const GroupClause& a, const GroupClause& b);
+bool operator==(const Query& a, const Query& b);
+
+// "AND", "OR", "NOT", "=", "<>", "LIKE", "IS", "ISA", ...
+const char* compare_op_text(CompareOp op);
+
+}  // namespace pkgcast::wql::ast

@@ -1,0 +1,192 @@
+// Query-level binding: the FROM class, the event target class, SELECT, WITHIN and GROUP.
+#include "wql/binder.h"
+
+#include <string>
+#include <utility>
+
+#include "core/strings.h"
+#include "wql/lexer.h"
+#include "wql/wql.h"
+
+namespace pkgcast::wql {
+namespace {
+
+constexpr std::string_view kOperationEvent = "__InstanceOperationEvent";
+constexpr std::string_view kAggregateEvent = "__AggregateEvent";
+
+Error error_at(WbemCode code, std::string what, ast::Position pos) {
+  return make_error(code, std::move(what) + " at " + format_position(pos));
+}
+
+bool is_path(const ast::Operand& op, std::string_view a, std::string_view b = {}) {
+  const auto* path = std::get_if<ast::PropertyPath>(&op);
+  if (path == nullptr || path->parts.size() != (b.empty() ? 1u : 2u)) return false;
+  return iequals(path->parts[0], a) && (b.empty() || iequals(path->parts[1], b));
+}
+
+const ast::Literal* string_literal(const ast::Operand& op) {
+  const auto* lit = std::get_if<ast::Literal>(&op);
+  return lit != nullptr && lit->is_string() ? lit : nullptr;
+}
+
+// If e names the target class (`TargetInstance ISA 'C'`, `TargetInstance.__CLASS = 'C'`, or the latter mirrored),
+// returns the literal naming it and sets *exact for the __CLASS form.
+const ast::Literal* target_naming(const ast::Expr& e, bool* exact) {
+  if (e.kind == ast::ExprKind::kIsa && is_path(e.lhs, "TargetInstance")) {
+    *exact = false;
+    return string_literal(e.rhs);
+  }
+  if (e.kind == ast::ExprKind::kCompare && e.op == ast::CompareOp::kEq) {
+    *exact = true;
+    if (is_path(e.lhs, "TargetInstance", "__CLASS")) return string_literal(e.rhs);
+    if (is_path(e.rhs, "TargetInstance", "__CLASS")) return string_literal(e.lhs);
+  }
+  return nullptr;
+}
+
+void collect_classes(const Condition& c, std::vector<std::string>& out) {
+  if ((c.kind == ConditionKind::kIsa || c.kind == ConditionKind::kClassEq) && c.cls != nullptr) {
+    bool seen = false;
+    for (const auto& name : out) seen = seen || iequals(name, c.cls->name());
+    if (!seen) out.push_back(c.cls->name());
+  }
+  for (const auto& child : c.children) collect_classes(child, out);
+}
+
+}  // namespace
+
+Result<const cim::ClassDef*> Binder::resolve_class(std::string_view name, ast::Position pos) const {
+  const cim::ClassDef* cls = registry_.find(name);
+  if (cls == nullptr) return error_at(WbemCode::kInvalidClass, "unknown class '" + std::string(name) + "'", pos);
+  return cls;
+}
+
+Result<BoundQuery> Binder::bind() {
+  BoundQuery out;
+  out.query_ = query_;
+  PKG_ASSIGN_OR_RETURN(out.from_class_, resolve_class(query_.from_class, query_.from_pos));
+  const cim::ClassDef& from = *out.from_class_;
+  if (from.is_event_class()) {
+    if (!from.is_a(kOperationEvent)) {
+      return error_at(WbemCode::kNotSupported,
+                      "pkgcast delivers only __InstanceOperationEvent and its subclasses, not '" + from.name() + "'",
+                      query_.from_pos);
+    }
+    PKG_TRY(bind_event_target(out));
+  } else if (query_.within || query_.group) {
+    const ast::Position pos = query_.within ? query_.within_pos : query_.group->pos;
+    return error_at(WbemCode::kNotEventClass,
+                    std::string(query_.within ? "WITHIN" : "GROUP") + " needs an event class; '" + from.name() +
+                        "' is not one",
+                    pos);
+  }
+  const Scope scope{out.from_class_, out.target_class_};
+  PKG_TRY(bind_select(out));
+  out.within_ = query_.within;
+  if (query_.where) {
+    PKG_ASSIGN_OR_RETURN(out.where_, bind_expr(*query_.where, scope));
+  }
+  if (query_.group) PKG_TRY(bind_group(out, scope));
+  return out;
+}
+
+// An event query must say which class it watches, in a conjunct reachable through AND from the top of WHERE, so
+// that the engine can index subscriptions by class and TargetInstance.X can be checked against that class.
+Status Binder::bind_event_target(BoundQuery& out) {
+  const cim::ClassDef& from = *out.from_class_;
+  out.target_index_ = from.find_property("TargetInstance");
+  out.previous_index_ = from.find_property("PreviousInstance");
+  std::vector<const ast::Expr*> conjuncts;
+  if (query_.where) {
+    if (query_.where->kind == ast::ExprKind::kAnd) {
+      for (const auto& child : query_.where->children) conjuncts.push_back(&child);
+    } else {
+      conjuncts.push_back(&*query_.where);
+    }
+  }
+  for (const ast::Expr* e : conjuncts) {
+    bool exact = false;
+    const ast::Literal* name = target_naming(*e, &exact);
+    if (name == nullptr) continue;
+    const auto& text = std::get<std::string>(name->value);
+    PKG_ASSIGN_OR_RETURN(const cim::ClassDef* cls, resolve_class(text, name->pos));
+    if (out.target_class_ == nullptr || cls->is_a(*out.target_class_)) {
+      out.target_exact_ = exact || (out.target_exact_ && cls == out.target_class_);
+      out.target_class_ = cls;
+    } else if (out.target_class_->is_a(*cls)) {
+      // The narrower class already named wins.
+    } else {
+      return error_at(WbemCode::kInvalidQuery,
+                      "TargetInstance cannot be both '" + out.target_class_->name() + "' and '" + cls->name() + "'",
+                      name->pos);
+    }
+  }
+  if (out.target_class_ == nullptr) {
+    return error_at(WbemCode::kInvalidQuery,
+                    "an event query must name its class with TargetInstance ISA 'Class' or "
+                    "TargetInstance.__CLASS = 'Class'",
+                    query_.from_pos);
+  }
+  const cim::ClassDef& target = *out.target_class_;
+  if (target.is_event_class()) {
+    return error_at(WbemCode::kInvalidQuery, "TargetInstance cannot be an event class ('" + target.name() + "')",
+                    query_.from_pos);
+  }
+  // A root with subclasses (SMS_BaseClass) stands for every class: refuse it as WMI refuses unnamed targets.
+  if (target.superclass() == nullptr && registry_.subclasses_of(target).size() > 1) {
+    return error_at(WbemCode::kInvalidQuery,
+                    "'" + target.name() + "' would watch every class; name a more specific class", query_.from_pos);
+  }
+  return ok_status();
+}
+
+Status Binder::bind_select(BoundQuery& out) {
+  out.select_all_ = query_.select.empty();
+  const Scope scope{out.from_class_, nullptr};
+  for (const auto& path : query_.select) {
+    if (path.parts.size() > 1) {
+      return error_at(WbemCode::kInvalidQuery,
+                      "SELECT lists properties of the FROM class, not '" + path.dotted() + "'", path.pos());
+    }
+    PKG_ASSIGN_OR_RETURN(auto ref, bind_path(path, scope));
+    out.selected_.push_back(std::move(ref));
+  }
+  return ok_status();
+}
+
+Status Binder::bind_group(BoundQuery& out, const Scope& scope) {
+  const ast::GroupClause& g = *query_.group;
+  BoundGroup group;
+  group.within = g.within;
+  for (const auto& path : g.by) {
+    PKG_ASSIGN_OR_RETURN(auto ref, bind_path(path, scope));
+    group.by.push_back(std::move(ref));
+  }
+  PKG_ASSIGN_OR_RETURN(group.aggregate_class, resolve_class(kAggregateEvent, g.pos));
+  if (g.having) {
+    const Scope aggregate{group.aggregate_class, nullptr};
+    PKG_ASSIGN_OR_RETURN(group.having, bind_expr(*g.having, aggregate));
+  }
+  out.group_ = std::move(group);
+  return ok_status();
+}
+
+Result<BoundQuery> bind(const ast::Query& q, const cim::ClassRegistry& registry) {
+  return Binder(q, registry).bind();
+}
+
+Result<BoundQuery> compile(std::string_view text, const cim::ClassRegistry& registry) {
+  PKG_ASSIGN_OR_RETURN(auto q, parse(text));
+  return bind(q, registry);
+}
+
+std::vector<std::string> bound_classes(const BoundQuery& q) {
+  std::vector<std::string> out{q.from_class().name()};
+  if (q.target_class() != nullptr && !iequals(q.target_class()->name(), out.front())) {
+    out.push_back(q.target_class()->name());
+  }
+  if (q.where() != nullptr) collect_classes(*q.where(), out);
+  return out;
+}
+
+}  // namespace pkgcast::wql

@@ -1,0 +1,51 @@
+// The binder (internal): ast::Query + cim::ClassRegistry -> BoundQuery.
+//
+// binder.cc binds the query's clauses (FROM, the event target, SELECT, WITHIN, GROUP); bind_condition.cc binds
+// conditions and property paths and does the type checking. Errors carry the position of what they name.
+#pragma once
+
+#include <string>
+
+#include "cim/class_def.h"
+#include "core/result.h"
+#include "wql/ast.h"
+#include "wql/bound.h"
+
+namespace pkgcast::wql {
+
+class Binder {
+ public:
+  Binder(const ast::Query& query, const cim::ClassRegistry& registry) : query_(query), registry_(registry) {}
+
+  Result<BoundQuery> bind();
+
+ private:
+  // What names resolve against: `self` for plain names, `target` for TargetInstance./PreviousInstance. paths.
+  struct Scope {
+    const cim::ClassDef* self = nullptr;
+    const cim::ClassDef* target = nullptr;  // nullptr outside event queries
+  };
+
+  Status bind_event_target(BoundQuery& out);
+  Status bind_select(BoundQuery& out);
+  Status bind_group(BoundQuery& out, const Scope& scope);
+
+  Result<const cim::ClassDef*> resolve_class(std::string_view name, ast::Position pos) const;
+  Result<PropertyRef> bind_path(const ast::PropertyPath& path, const Scope& scope) const;
+  Result<Condition> bind_expr(const ast::Expr& e, const Scope& scope) const;
+  Result<Condition> bind_compare(const ast::Expr& e, const Scope& scope) const;
+  Result<Condition> bind_like(const ast::Expr& e, const Scope& scope) const;
+  Result<Condition> bind_is_null(const ast::Expr& e, const Scope& scope) const;
+  Result<Condition> bind_isa(const ast::Expr& e, const Scope& scope) const;
+  Result<Condition> bind_class_eq(const PropertyRef& lhs, const ast::Expr& e, const ast::Literal& name) const;
+  Result<PropertyRef> bind_property_operand(const ast::Operand& op, const Scope& scope, std::string_view what,
+                                            ast::Position pos) const;
+
+  const ast::Query& query_;
+  const cim::ClassRegistry& registry_;
+};
+
+// "an embedded object" / "a string" / "uint32 'Installed'": how errors name an operand.
+std::string describe(const PropertyRef& ref);
+
+}  // namespace pkgcast::wql

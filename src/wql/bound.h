@@ -1,0 +1,156 @@
+// A bound WQL query: the AST resolved against class definitions, type-checked, ready to evaluate.
+//
+// Only bind() (wql.h) makes a BoundQuery, so an unbound query can never reach the evaluator. Every property
+// reference is resolved to an index into its class's flattened property list (valid for every subclass too, see
+// cim::ClassDef), so evaluation does no name lookups.
+//
+// The condition tree is public and deliberately small, for the provider to walk (to push WHERE into SQL):
+//   kAnd, kOr     children (two or more)
+//   kNot          children[0]
+//   kCompare      lhs (always a property) op rhs (a property or a literal); domain says how values compare
+//   kLike         lhs [NOT] LIKE pattern
+//   kIsNull       lhs IS [NOT] NULL
+//   kIsa          object ISA cls       (object's class is cls or derives from it)
+//   kClassEq      object.__CLASS = cls (exactly cls)
+//   kConstant     constant (from a comparison with a NULL literal, or of two literals)
+// The binder normalises: a literal on the left of a comparison is moved right (`5 < X` becomes `X > 5`),
+// `__CLASS = 'C'` becomes kClassEq, and `__CLASS <> 'C'` becomes kNot over kClassEq.
+//
+// Lifetime: a BoundQuery points into the cim::ClassRegistry it was bound against, which must outlive it.
+// Thread safety: immutable; evaluate it from any number of threads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cim/class_def.h"
+#include "cim/types.h"
+#include "cim/value.h"
+#include "wql/ast.h"
+#include "wql/like.h"
+
+namespace pkgcast::wql {
+
+// Logic is SQL's three-valued logic; a WHERE clause selects only kTrue. The numeric values are an implementation
+// detail that makes AND a min, OR a max and NOT a subtraction.
+enum class Truth : std::uint8_t { kFalse = 0, kUnknown = 1, kTrue = 2 };
+
+// Which object a property reference reads: the instance itself (data queries, the event object of event
+// queries), or the event's embedded TargetInstance / PreviousInstance.
+enum class Source : std::uint8_t { kSelf, kTargetInstance, kPreviousInstance };
+
+enum class SystemProperty : std::uint8_t {
+  kNone,  // a declared property
+  kClass,
+  kSuperclass,
+  kDynasty,
+  kDerivation,
+  kGenus,
+  kNamespace,
+  kServer,
+  kPath,
+  kRelPath,
+  kPropertyCount,
+  kRevision,  // pkgcast's journal revision, on event objects only
+};
+
+// "__CLASS" for kClass; "" for kNone.
+std::string_view system_property_name(SystemProperty p);
+
+struct PropertyRef {
+  Source source = Source::kSelf;
+  SystemProperty system = SystemProperty::kNone;
+  std::size_t index = 0;                  // when system == kNone: into the bound class's properties()
+  const cim::PropertyDef* def = nullptr;  // when system == kNone
+  cim::Type type;                         // declared type (for a system property, its type)
+  std::string name;                       // registry spelling: "Installed", "TargetInstance.Installed", "__CLASS"
+};
+
+struct Operand {
+  enum class Kind : std::uint8_t { kProperty, kLiteral };
+  Kind kind = Kind::kLiteral;
+  PropertyRef property;  // kProperty
+  cim::Value literal;    // kLiteral: never NULL (comparisons with NULL fold to kConstant); a string compared with
+                         // a datetime property is already a datetime
+};
+
+// How the two sides of a comparison compare, decided by the binder from their types.
+enum class Domain : std::uint8_t {
+  kString,    // strings and references: ASCII case-insensitive, other bytes by value
+  kNumber,    // by numeric value across signedness, width and real/integer
+  kDateTime,  // by instant
+  kBoolean,   // = and <> only
+};
+
+enum class ConditionKind : std::uint8_t { kAnd, kOr, kNot, kCompare, kLike, kIsNull, kIsa, kClassEq, kConstant };
+
+// One node of a bound condition; fields not listed for its kind keep their defaults (see the file comment).
+struct Condition {
+  ConditionKind kind = ConditionKind::kConstant;
+  std::vector<Condition> children;
+  PropertyRef lhs;
+  ast::CompareOp op = ast::CompareOp::kEq;
+  Domain domain = Domain::kString;
+  Operand rhs;
+  bool negated = false;  // kLike: NOT LIKE; kIsNull: IS NOT NULL
+  LikePattern pattern;   // kLike
+  Source object = Source::kSelf;          // kIsa, kClassEq
+  const cim::ClassDef* cls = nullptr;     // kIsa, kClassEq
+  Truth constant = Truth::kUnknown;       // kConstant
+};
+
+struct BoundGroup {
+  double within = 0;  // seconds, > 0
+  std::vector<PropertyRef> by;
+  std::optional<Condition> having;  // bound against aggregate_class
+  const cim::ClassDef* aggregate_class = nullptr;  // the registry's __AggregateEvent
+};
+
+class BoundQuery {
+ public:
+  // True for a query over an event class (__InstanceCreationEvent...).
+  bool is_event() const { return target_class_ != nullptr; }
+  // The FROM class.
+  const cim::ClassDef& from_class() const { return *from_class_; }
+  // Event queries: the class named by TargetInstance ISA / TargetInstance.__CLASS =; nullptr for data queries.
+  const cim::ClassDef* target_class() const { return target_class_; }
+  // Event queries: whether TargetInstance must be exactly target_class() (named by __CLASS =) or may derive.
+  bool target_exact() const { return target_exact_; }
+  // Event queries: indices of TargetInstance and PreviousInstance in from_class() (PreviousInstance only on
+  // __InstanceModificationEvent).
+  std::optional<std::size_t> target_index() const { return target_index_; }
+  std::optional<std::size_t> previous_index() const { return previous_index_; }
+
+  std::optional<double> within() const { return within_; }
+  const std::optional<BoundGroup>& group() const { return group_; }
+
+  // SELECT *: every property. Otherwise selected() lists the named ones, in query order.
+  bool select_all() const { return select_all_; }
+  const std::vector<PropertyRef>& selected() const { return selected_; }
+
+  // The WHERE condition; nullptr when there is none (every instance of the FROM class matches).
+  const Condition* where() const { return where_ ? &*where_ : nullptr; }
+
+  // The query as parsed.
+  const ast::Query& query() const { return query_; }
+
+ private:
+  friend class Binder;
+  BoundQuery() = default;
+
+  ast::Query query_;
+  const cim::ClassDef* from_class_ = nullptr;
+  const cim::ClassDef* target_class_ = nullptr;
+  bool target_exact_ = false;
+  std::optional<std::size_t> target_index_;
+  std::optional<std::size_t> previous_index_;
+  std::optional<double> within_;
+  std::optional<BoundGroup> group_;
+  bool select_all_ = true;
+  std::vector<PropertyRef> selected_;
+  std::optional<Condition> where_;
+};
+
+}  // namespace pkgcast::wql

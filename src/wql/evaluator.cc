@@ -1,0 +1,153 @@
+// The evaluator: a bound condition over an instance, in SQL's three-valued logic.
+//
+// Hot path: no allocation (except reading __PATH/__RELPATH), no name lookup, no virtual call. Property values are
+// read by index and viewed as Scalars; recursion depth is bounded by kMaxNestingDepth through the parser.
+#include "wql/scalar.h"
+#include "wql/system_props.h"
+#include "wql/wql.h"
+
+namespace pkgcast::wql {
+namespace {
+
+// The objects a condition can read, by Source. `typed` says whether the object's class is (derived from) the
+// class its properties were bound against, so that bound indices are valid for it.
+struct Context {
+  const cim::Instance* object[3] = {nullptr, nullptr, nullptr};
+  bool typed[3] = {false, false, false};
+};
+
+constexpr std::size_t slot(Source s) { return static_cast<std::size_t>(s); }
+
+const cim::Instance* embedded(const cim::Instance& event, std::optional<std::size_t> index) {
+  if (!index || *index >= event.class_def().properties().size()) return nullptr;
+  const cim::Value& v = event.get(*index);
+  if (v.is_null() || v.is_array() || v.type().base != cim::CimType::kObject || !v.object_ptr()) return nullptr;
+  return v.object_ptr().get();
+}
+
+Context event_context(const BoundQuery& q, const cim::Instance& event) {
+  Context ctx;
+  ctx.object[slot(Source::kSelf)] = &event;
+  ctx.typed[slot(Source::kSelf)] = true;
+  const cim::ClassDef& target = *q.target_class();
+  const cim::Instance* t = embedded(event, q.target_index());
+  const cim::Instance* p = embedded(event, q.previous_index());
+  ctx.object[slot(Source::kTargetInstance)] = t;
+  ctx.typed[slot(Source::kTargetInstance)] = t != nullptr && t->class_def().is_a(target);
+  ctx.object[slot(Source::kPreviousInstance)] = p;
+  ctx.typed[slot(Source::kPreviousInstance)] = p != nullptr && p->class_def().is_a(target);
+  return ctx;
+}
+
+Scalar fetch(const PropertyRef& ref, const Context& ctx, std::string& scratch) {
+  const std::size_t s = slot(ref.source);
+  const cim::Instance* obj = ctx.object[s];
+  if (obj == nullptr) return Scalar::null();
+  if (ref.system != SystemProperty::kNone) return system_scalar(ref.system, *obj, scratch);
+  if (!ctx.typed[s]) return Scalar::null();
+  return scalar_of(obj->get(ref.index));
+}
+
+bool is_null(const PropertyRef& ref, const Context& ctx) {
+  const std::size_t s = slot(ref.source);
+  const cim::Instance* obj = ctx.object[s];
+  if (obj == nullptr) return true;
+  if (ref.system != SystemProperty::kNone) {
+    std::string scratch;
+    return system_scalar(ref.system, *obj, scratch).kind == Scalar::Kind::kNull;
+  }
+  return !ctx.typed[s] || obj->get(ref.index).is_null();
+}
+
+Truth not_of(Truth t) { return static_cast<Truth>(2 - static_cast<int>(t)); }
+
+Truth eval(const Condition& c, const Context& ctx) {
+  switch (c.kind) {
+    case ConditionKind::kAnd: {
+      Truth result = Truth::kTrue;
+      for (const Condition& child : c.children) {
+        const Truth t = eval(child, ctx);
+        if (t == Truth::kFalse) return t;
+        if (t < result) result = t;
+      }
+      return result;
+    }
+    case ConditionKind::kOr: {
+      Truth result = Truth::kFalse;
+      for (const Condition& child : c.children) {
+        const Truth t = eval(child, ctx);
+        if (t == Truth::kTrue) return t;
+        if (t > result) result = t;
+      }
+      return result;
+    }
+    case ConditionKind::kNot: return not_of(eval(c.children.front(), ctx));
+    case ConditionKind::kCompare: {
+      std::string scratch_l;
+      std::string scratch_r;
+      const Scalar a = fetch(c.lhs, ctx, scratch_l);
+      const Scalar b = c.rhs.kind == Operand::Kind::kLiteral ? scalar_of(c.rhs.literal)
+                                                             : fetch(c.rhs.property, ctx, scratch_r);
+      return compare_scalars(c.domain, c.op, a, b);
+    }
+    case ConditionKind::kLike: {
+      std::string scratch;
+      const Scalar a = fetch(c.lhs, ctx, scratch);
+      if (a.kind != Scalar::Kind::kString) return Truth::kUnknown;
+      return truth(c.pattern.matches(a.s) != c.negated);
+    }
+    case ConditionKind::kIsNull: return truth(is_null(c.lhs, ctx) != c.negated);
+    case ConditionKind::kIsa: {
+      const cim::Instance* obj = ctx.object[slot(c.object)];
+      if (obj == nullptr) return Truth::kUnknown;
+      return truth(obj->class_def().is_a(*c.cls));
+    }
+    case ConditionKind::kClassEq: {
+      const cim::Instance* obj = ctx.object[slot(c.object)];
+      if (obj == nullptr) return Truth::kUnknown;
+      return truth(&obj->class_def() == c.cls || iequals(obj->class_name(), c.cls->name()));
+    }
+    case ConditionKind::kConstant: return c.constant;
+  }
+  return Truth::kUnknown;
+}
+
+Truth eval_where(const BoundQuery& q, const Context& ctx) {
+  const Condition* where = q.where();
+  return where == nullptr ? Truth::kTrue : eval(*where, ctx);
+}
+
+}  // namespace
+
+bool matches(const BoundQuery& q, const cim::Instance& inst) {
+  if (q.is_event()) return matches_event(q, inst);
+  if (!inst.class_def().is_a(q.from_class())) return false;
+  Context ctx;
+  ctx.object[slot(Source::kSelf)] = &inst;
+  ctx.typed[slot(Source::kSelf)] = true;
+  return eval_where(q, ctx) == Truth::kTrue;
+}
+
+bool matches_event(const BoundQuery& q, const cim::Instance& event) {
+  if (!q.is_event() || !event.class_def().is_a(q.from_class())) return false;
+  return eval_where(q, event_context(q, event)) == Truth::kTrue;
+}
+
+bool matches_aggregate(const BoundQuery& q, const cim::Instance& aggregate) {
+  const auto& group = q.group();
+  if (!group || !group->having) return true;
+  Context ctx;
+  ctx.object[slot(Source::kSelf)] = &aggregate;
+  ctx.typed[slot(Source::kSelf)] = aggregate.class_def().is_a(*group->aggregate_class);
+  return eval(*group->having, ctx) == Truth::kTrue;
+}
+
+Truth evaluate(const BoundQuery& q, const cim::Instance& inst) {
+  if (q.is_event()) return eval_where(q, event_context(q, inst));
+  Context ctx;
+  ctx.object[slot(Source::kSelf)] = &inst;
+  ctx.typed[slot(Source::kSelf)] = inst.class_def().is_a(q.from_class());
+  return eval_where(q, ctx);
+}
+
+}  // namespace pkgcast::wql

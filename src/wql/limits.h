@@ -1,0 +1,21 @@
+// Limits of the WQL engine. Each bounds the work or the stack a single query can cost; exceeding one is an error
+// (never a crash): WBEM_E_QUOTA_VIOLATION.
+#pragma once
+
+#include <cstddef>
+
+namespace pkgcast::wql {
+
+// Longest query text accepted, in bytes.
+inline constexpr std::size_t kMaxQueryBytes = 32 * 1024;
+// Deepest nesting of parentheses and NOTs in a condition. Parser, printer, binder and evaluator recurse at most
+// this deep, so the stack they use is bounded.
+inline constexpr std::size_t kMaxNestingDepth = 256;
+// Most predicates (comparisons, LIKE, IS NULL, ISA) in one query, WHERE and HAVING together.
+inline constexpr std::size_t kMaxTerms = 1024;
+// Most properties in a SELECT list or a GROUP BY list.
+inline constexpr std::size_t kMaxSelectedProperties = 256;
+// Longest identifier (class or property name), in bytes.
+inline constexpr std::size_t kMaxIdentifierBytes = 256;
+
+}  // namespace pkgcast::wql

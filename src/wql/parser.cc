@@ -1,0 +1,406 @@
+// Recursive-descent parser: tokens -> ast::Query. The grammar is docs/wql.md's EBNF, one function per rule.
+// Recursion happens only through parenthesised conditions and NOT, and both count against kMaxNestingDepth
+// before recursing, so hostile nesting ends in an error, never in a stack overflow.
+#include <cctype>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/strings.h"
+#include "wql/lexer.h"
+#include "wql/limits.h"
+#include "wql/wql.h"
+
+namespace pkgcast::wql {
+namespace {
+
+using ast::Expr;
+using ast::ExprKind;
+
+class Parser {
+ public:
+  explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
+
+  Result<ast::Query> parse_query();
+
+ private:
+  const Token& peek(std::size_t ahead = 0) const {
+    const std::size_t i = pos_ + ahead;
+    return i < tokens_.size() ? tokens_[i] : tokens_.back();
+  }
+  const Token& next() {
+    const Token& t = tokens_[pos_];
+    if (pos_ + 1 < tokens_.size()) ++pos_;
+    return t;
+  }
+  bool accept(Keyword k) {
+    if (!peek().is(k)) return false;
+    next();
+    return true;
+  }
+
+  static Error error_at(ast::Position pos, std::string what, WbemCode code = WbemCode::kInvalidQuery) {
+    return make_error(code, std::move(what) + " at " + format_position(pos));
+  }
+  Error expected(std::string_view what) const { return error_at(peek().pos, "expected " + std::string(what)); }
+  Status expect(Keyword k, std::string_view name) {
+    if (!accept(k)) return expected(name);
+    return ok_status();
+  }
+
+  Status parse_select_list(ast::Query& q);
+  Result<ast::PropertyPath> parse_path(std::string_view what);
+  Status check_after_from();
+  Result<double> parse_interval(std::string_view clause);
+  Status parse_group(ast::Query& q);
+  Status check_end();
+
+  Result<Expr> parse_or();
+  Result<Expr> parse_and();
+  Result<Expr> parse_unary();
+  Result<Expr> parse_primary();
+  Result<Expr> parse_predicate();
+  Result<ast::Operand> parse_operand();
+  Result<ast::Literal> parse_string_literal(std::string_view what);
+  Status reject_arithmetic() const;
+  Status enter(ast::Position pos);
+  void leave() { --depth_; }
+  Status count_term(ast::Position pos);
+
+  std::vector<Token> tokens_;
+  std::size_t pos_ = 0;
+  std::size_t depth_ = 0;
+  std::size_t terms_ = 0;
+};
+
+Result<ast::Query> Parser::parse_query() {
+  ast::Query q;
+  PKG_TRY(expect(Keyword::kSelect, "SELECT"));
+  PKG_TRY(parse_select_list(q));
+  PKG_TRY(expect(Keyword::kFrom, "FROM"));
+  const Token& cls = peek();
+  if (cls.kind != TokenKind::kIdentifier || cls.is_reserved()) return expected("class name");
+  q.from_class = std::string(cls.text);
+  q.from_pos = cls.pos;
+  next();
+  PKG_TRY(check_after_from());
+  if (peek().is(Keyword::kWithin)) {
+    q.within_pos = next().pos;
+    PKG_ASSIGN_OR_RETURN(q.within, parse_interval("WITHIN"));
+  }
+  if (accept(Keyword::kWhere)) {
+    PKG_ASSIGN_OR_RETURN(q.where, parse_or());
+  }
+  if (peek().is(Keyword::kWithin)) return error_at(peek().pos, "WITHIN must come before WHERE");
+  if (peek().is(Keyword::kGroup)) PKG_TRY(parse_group(q));
+  if (peek().is(Keyword::kHaving)) return error_at(peek().pos, "HAVING requires GROUP WITHIN");
+  PKG_TRY(check_end());
+  return q;
+}
+
+Status Parser::parse_select_list(ast::Query& q) {
+  if (peek().is(Keyword::kDistinct) || peek().is(Keyword::kTop)) {
+    return error_at(peek().pos, to_upper(peek().text) + " is not supported");
+  }
+  if (peek().kind == TokenKind::kStar) {
+    next();
+    return ok_status();
+  }
+  while (true) {
+    if (q.select.size() == kMaxSelectedProperties) {
+      return error_at(peek().pos, "more than " + std::to_string(kMaxSelectedProperties) + " selected properties",
+                      WbemCode::kQuotaViolation);
+    }
+    PKG_ASSIGN_OR_RETURN(auto path, parse_path("property name or *"));
+    if (peek().kind == TokenKind::kLParen) return error_at(peek().pos, "functions are not supported");
+    q.select.push_back(std::move(path));
+    if (peek().kind != TokenKind::kComma) return ok_status();
+    next();
+  }
+}
+
+Result<ast::PropertyPath> Parser::parse_path(std::string_view what) {
+  ast::PropertyPath path;
+  while (true) {
+    const Token& t = peek();
+    if (t.kind != TokenKind::kIdentifier || t.is_reserved()) {
+      return path.parts.empty() ? expected(what) : expected("property name after '.'");
+    }
+    path.parts.emplace_back(t.text);
+    path.positions.push_back(t.pos);
+    next();
+    if (peek().kind != TokenKind::kDot) return path;
+    next();
+  }
+}
+
+Status Parser::check_after_from() {
+  const Token& t = peek();
+  if (t.kind == TokenKind::kComma || t.is(Keyword::kJoin) || t.is(Keyword::kInner) || t.is(Keyword::kLeft) ||
+      t.is(Keyword::kRight) || t.is(Keyword::kFull) || t.is(Keyword::kCross)) {
+    return error_at(t.pos, "joins are not supported");
+  }
+  return ok_status();
+}
+
+Result<double> Parser::parse_interval(std::string_view clause) {
+  const Token& t = peek();
+  double seconds = 0;
+  if (t.kind == TokenKind::kInteger) {
+    seconds = t.negative ? -static_cast<double>(t.magnitude) : static_cast<double>(t.magnitude);
+  } else if (t.kind == TokenKind::kReal) {
+    seconds = t.real;
+  } else {
+    return expected("a number of seconds after " + std::string(clause));
+  }
+  if (!(seconds > 0)) {
+    return error_at(t.pos, std::string(clause) + " needs a positive number of seconds, not " + std::string(t.text));
+  }
+  next();
+  return seconds;
+}
+
+Status Parser::parse_group(ast::Query& q) {
+  ast::GroupClause g;
+  g.pos = next().pos;
+  if (!peek().is(Keyword::kWithin)) {
+    if (peek().is(Keyword::kBy)) return error_at(peek().pos, "GROUP BY needs an interval: GROUP WITHIN n BY ...");
+    return expected("WITHIN after GROUP");
+  }
+  g.within_pos = next().pos;
+  PKG_ASSIGN_OR_RETURN(g.within, parse_interval("GROUP WITHIN"));
+  if (accept(Keyword::kBy)) {
+    while (true) {
+      if (g.by.size() == kMaxSelectedProperties) {
+        return error_at(peek().pos, "more than " + std::to_string(kMaxSelectedProperties) + " GROUP BY properties",
+                        WbemCode::kQuotaViolation);
+      }
+      PKG_ASSIGN_OR_RETURN(auto path, parse_path("property name after BY"));
+      g.by.push_back(std::move(path));
+      if (peek().kind != TokenKind::kComma) break;
+      next();
+    }
+  }
+  if (accept(Keyword::kHaving)) {
+    PKG_ASSIGN_OR_RETURN(g.having, parse_or());
+  }
+  q.group = std::move(g);
+  return ok_status();
+}
+
+Status Parser::check_end() {
+  const Token& t = peek();
+  if (t.kind == TokenKind::kEnd) return ok_status();
+  if (t.is(Keyword::kOrder)) return error_at(t.pos, "ORDER BY is not supported");
+  if (t.is(Keyword::kUnion)) return error_at(t.pos, "UNION is not supported");
+  if (t.kind == TokenKind::kArithmetic || t.kind == TokenKind::kStar) {
+    return error_at(t.pos, "arithmetic is not supported");
+  }
+  if (t.is(Keyword::kGroup)) return error_at(t.pos, "only one GROUP clause is allowed");
+  return error_at(t.pos, "unexpected '" + std::string(t.text) + "'");
+}
+
+Status Parser::enter(ast::Position pos) {
+  if (++depth_ > kMaxNestingDepth) {
+    return error_at(pos, "condition nested deeper than " + std::to_string(kMaxNestingDepth),
+                    WbemCode::kQuotaViolation);
+  }
+  return ok_status();
+}
+
+Status Parser::count_term(ast::Position pos) {
+  if (++terms_ > kMaxTerms) {
+    return error_at(pos, "more than " + std::to_string(kMaxTerms) + " terms", WbemCode::kQuotaViolation);
+  }
+  return ok_status();
+}
+
+Result<Expr> Parser::parse_or() {
+  PKG_ASSIGN_OR_RETURN(Expr first, parse_and());
+  if (!peek().is(Keyword::kOr)) return first;
+  Expr e;
+  e.kind = ExprKind::kOr;
+  e.pos = peek().pos;
+  e.children.push_back(std::move(first));
+  while (accept(Keyword::kOr)) {
+    PKG_ASSIGN_OR_RETURN(Expr more, parse_and());
+    e.children.push_back(std::move(more));
+  }
+  return e;
+}
+
+Result<Expr> Parser::parse_and() {
+  PKG_ASSIGN_OR_RETURN(Expr first, parse_unary());
+  if (!peek().is(Keyword::kAnd)) return first;
+  Expr e;
+  e.kind = ExprKind::kAnd;
+  e.pos = peek().pos;
+  e.children.push_back(std::move(first));
+  while (accept(Keyword::kAnd)) {
+    PKG_ASSIGN_OR_RETURN(Expr more, parse_unary());
+    e.children.push_back(std::move(more));
+  }
+  return e;
+}
+
+Result<Expr> Parser::parse_unary() {
+  if (!peek().is(Keyword::kNot)) return parse_primary();
+  Expr e;
+  e.kind = ExprKind::kNot;
+  e.pos = next().pos;
+  PKG_TRY(enter(e.pos));
+  PKG_ASSIGN_OR_RETURN(Expr operand, parse_unary());
+  leave();
+  e.children.push_back(std::move(operand));
+  return e;
+}
+
+Result<Expr> Parser::parse_primary() {
+  if (peek().kind != TokenKind::kLParen) return parse_predicate();
+  const ast::Position open = next().pos;
+  PKG_TRY(enter(open));
+  PKG_ASSIGN_OR_RETURN(Expr inner, parse_or());
+  leave();
+  if (peek().kind != TokenKind::kRParen) {
+    PKG_TRY(reject_arithmetic());
+    return expected("')' to close the '(' of " + format_position(open));
+  }
+  next();
+  return inner;
+}
+
+Status Parser::reject_arithmetic() const {
+  const Token& t = peek();
+  if (t.kind == TokenKind::kArithmetic || t.kind == TokenKind::kStar ||
+      ((t.kind == TokenKind::kInteger || t.kind == TokenKind::kReal) && t.negative)) {
+    return error_at(t.pos, "arithmetic is not supported");
+  }
+  return ok_status();
+}
+
+Result<Expr> Parser::parse_predicate() {
+  Expr e;
+  PKG_TRY(count_term(peek().pos));
+  PKG_ASSIGN_OR_RETURN(e.lhs, parse_operand());
+  const Token& t = peek();
+  e.pos = t.pos;
+  switch (t.kind) {
+    case TokenKind::kEq: e.op = ast::CompareOp::kEq; break;
+    case TokenKind::kNe: e.op = ast::CompareOp::kNe; break;
+    case TokenKind::kLt: e.op = ast::CompareOp::kLt; break;
+    case TokenKind::kGt: e.op = ast::CompareOp::kGt; break;
+    case TokenKind::kLe: e.op = ast::CompareOp::kLe; break;
+    case TokenKind::kGe: e.op = ast::CompareOp::kGe; break;
+    default: {
+      if (t.is(Keyword::kIs)) {
+        next();
+        e.kind = ExprKind::kIsNull;
+        e.negated = accept(Keyword::kNot);
+        if (!accept(Keyword::kNull)) {
+          return error_at(peek().pos, "IS takes only NULL (IS NULL or IS NOT NULL)");
+        }
+        return e;
+      }
+      if (t.is(Keyword::kIsa)) {
+        next();
+        e.kind = ExprKind::kIsa;
+        PKG_ASSIGN_OR_RETURN(e.rhs, parse_string_literal("a quoted class name after ISA"));
+        return e;
+      }
+      if (t.is(Keyword::kLike) || (t.is(Keyword::kNot) && peek(1).is(Keyword::kLike))) {
+        e.negated = t.is(Keyword::kNot);
+        if (e.negated) next();
+        e.pos = next().pos;
+        e.kind = ExprKind::kLike;
+        PKG_ASSIGN_OR_RETURN(e.rhs, parse_string_literal("a quoted pattern after LIKE"));
+        return e;
+      }
+      PKG_TRY(reject_arithmetic());
+      if (t.is(Keyword::kIn) || t.is(Keyword::kBetween)) {
+        return error_at(t.pos, to_upper(t.text) + " is not supported");
+      }
+      return expected("a comparison operator");
+    }
+  }
+  next();
+  e.kind = ExprKind::kCompare;
+  PKG_ASSIGN_OR_RETURN(e.rhs, parse_operand());
+  PKG_TRY(reject_arithmetic());
+  return e;
+}
+
+Result<ast::Operand> Parser::parse_operand() {
+  const Token& t = peek();
+  ast::Literal lit;
+  lit.pos = t.pos;
+  switch (t.kind) {
+    case TokenKind::kInteger:
+      if (t.negative && t.magnitude != 0) {
+        // magnitude <= 2^63 (the lexer checks); 0 - (m - 1) - 1 avoids overflowing at INT64_MIN.
+        lit.value = -static_cast<std::int64_t>(t.magnitude - 1) - 1;
+      } else {
+        lit.value = t.magnitude;
+      }
+      break;
+    case TokenKind::kReal: lit.value = t.real; break;
+    case TokenKind::kString: lit.value = t.string_value; break;
+    case TokenKind::kIdentifier:
+      if (t.is(Keyword::kTrue) || t.is(Keyword::kFalse)) {
+        lit.value = t.is(Keyword::kTrue);
+      } else if (t.is(Keyword::kNull)) {
+        lit.value = ast::Null{};
+      } else if (!t.is_reserved()) {
+        PKG_ASSIGN_OR_RETURN(auto path, parse_path("property name"));
+        if (peek().kind == TokenKind::kLParen) return error_at(peek().pos, "functions are not supported");
+        return ast::Operand(std::move(path));
+      } else {
+        return expected("a property or a value");
+      }
+      break;
+    case TokenKind::kArithmetic:
+    case TokenKind::kStar: return error_at(t.pos, "arithmetic is not supported");
+    default: return expected("a property or a value");
+  }
+  next();
+  return ast::Operand(std::move(lit));
+}
+
+Result<ast::Literal> Parser::parse_string_literal(std::string_view what) {
+  const Token& t = peek();
+  if (t.kind != TokenKind::kString) return expected(what);
+  ast::Literal lit;
+  lit.pos = t.pos;
+  lit.value = t.string_value;
+  next();
+  return lit;
+}
+
+// Schema queries have their own syntax ({object paths}), so they are recognised before the lexer sees them.
+Status reject_schema_query(std::string_view text) {
+  const std::size_t start = text.find_first_not_of(" \t\r\n\f\v");
+  if (start == std::string_view::npos) return ok_status();
+  const std::string_view rest = text.substr(start);
+  for (std::string_view kind : {"ASSOCIATORS", "REFERENCES"}) {
+    if (!starts_with_icase(rest, kind)) continue;
+    if (rest.size() == kind.size() || !std::isalnum(static_cast<unsigned char>(rest[kind.size()]))) {
+      return make_error(WbemCode::kNotSupported, std::string(kind) + " OF queries are not supported");
+    }
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Result<ast::Query> parse(std::string_view text) {
+  if (text.size() > kMaxQueryBytes) {
+    return make_error(WbemCode::kQuotaViolation, "query of " + std::to_string(text.size()) +
+                                                     " bytes is longer than the limit of " +
+                                                     std::to_string(kMaxQueryBytes));
+  }
+  PKG_TRY(reject_schema_query(text));
+  PKG_ASSIGN_OR_RETURN(auto tokens, lex(text));
+  Parser parser(std::move(tokens));
+  return parser.parse_query();
+}
+
+}  // namespace pkgcast::wql

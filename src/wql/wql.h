@@ -1,0 +1,65 @@
+// WQL, the query language of WMI, as pkgcast speaks it (docs/wql.md is the specification).
+//
+// Four stages, each with its own type:
+//   text --parse()--> ast::Query --bind()--> BoundQuery --matches()/matches_event()--> bool
+// parse() knows only syntax; bind() resolves classes and properties against a cim::ClassRegistry and checks
+// types; the evaluator then answers per instance without allocating or looking names up.
+//
+// Errors are Error{WbemCode, "what at line:column"}: WBEM_E_INVALID_QUERY for syntax, WBEM_E_INVALID_CLASS,
+// WBEM_E_INVALID_PROPERTY, WBEM_E_TYPE_MISMATCH, WBEM_E_INVALID_OPERATOR, WBEM_E_NOT_EVENT_CLASS,
+// WBEM_E_NOT_SUPPORTED and WBEM_E_QUOTA_VIOLATION (a limit of limits.h). No input crashes, hangs or overflows the
+// stack; every function here is safe to call concurrently.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cim/instance.h"
+#include "cim/json.h"
+#include "core/result.h"
+#include "wql/ast.h"
+#include "wql/bound.h"
+#include "wql/limits.h"
+
+namespace pkgcast::wql {
+
+// Parses one WQL statement (data or event query).
+Result<ast::Query> parse(std::string_view text);
+
+// The canonical text: upper-case keywords, single spaces, single-quoted strings with \\ \' \n \t \r escapes,
+// names as written in the query, integers in decimal, `<>` for both `<>` and `!=`, parentheses only where the
+// tree needs them (and always around the operand of NOT). parse(print(q)) == q.
+std::string print(const ast::Query& q);
+std::string print(const ast::Expr& e);
+
+// The AST as JSON, for tools (`pkgcast wql parse --json`); docs/wql.md shows the shape.
+cim::Json to_json(const ast::Query& q);
+
+// Resolves q against registry. The registry must outlive the BoundQuery.
+Result<BoundQuery> bind(const ast::Query& q, const cim::ClassRegistry& registry);
+// parse() then bind().
+Result<BoundQuery> compile(std::string_view text, const cim::ClassRegistry& registry);
+
+// Data query: true when inst is of the FROM class (or derives from it) and the WHERE condition is TRUE for it.
+// Given an event query, same as matches_event(). inst's class must come from the registry q was bound against.
+bool matches(const BoundQuery& q, const cim::Instance& inst);
+
+// Event query: true when event is of the FROM event class (or derives from it), its TargetInstance is of the
+// target class, and the WHERE condition is TRUE for it. TargetInstance / PreviousInstance are the event's
+// embedded objects; a property read from a missing one, or from one not of the target class, is NULL.
+bool matches_event(const BoundQuery& q, const cim::Instance& event);
+
+// GROUP ... HAVING: true when the __AggregateEvent instance satisfies HAVING (or there is no HAVING).
+// Precondition: q.group().has_value().
+bool matches_aggregate(const BoundQuery& q, const cim::Instance& aggregate);
+
+// The three-valued result of q's WHERE for inst (kTrue when there is no WHERE); for tests and tools.
+// Precondition: inst is of q's FROM class or derives from it.
+Truth evaluate(const BoundQuery& q, const cim::Instance& inst);
+
+// The classes q names, registry spelling, without duplicates: the FROM class, then for an event query the target
+// class, then any other class of an ISA or __CLASS = comparison, in query order.
+std::vector<std::string> bound_classes(const BoundQuery& q);
+
+}  // namespace pkgcast::wql
