@@ -1,0 +1,295 @@
+#include "store/schema.h"
+
+#include <charconv>
+#include <cstdio>
+
+#include "core/strings.h"
+
+namespace pkgcast::store {
+namespace {
+
+bool is_folded(cim::Type t) { return !t.array && (t.base == cim::CimType::kString || t.base == cim::CimType::kReference); }
+
+std::string column_type(const Dialect& d, cim::Type t) {
+  using cim::CimType;
+  const bool pg = d.postgres();
+  if (t.array || t.base == CimType::kObject) return "TEXT";  // JSON
+  if (is_folded(t)) return pg ? "TEXT" : "TEXT COLLATE NOCASE";
+  if (t.base == CimType::kBoolean) return pg ? "BOOLEAN" : "INTEGER";
+  if (cim::is_real(t.base)) return pg ? "DOUBLE PRECISION" : "REAL";
+  return pg ? "BIGINT" : "INTEGER";  // integers and datetimes (microseconds since the epoch)
+}
+
+// Index names live in one namespace per schema (PostgreSQL) or database (SQLite) and are limited to 63 bytes;
+// long ones are replaced by a hash so two long class names cannot collide after truncation.
+std::string index_name(std::string_view table, std::string_view what) {
+  std::string name = "pkgcast_ix_" + std::string(table) + "_" + std::string(what);
+  if (name.size() <= 63) return name;
+  std::uint64_t h = 1469598103934665603ULL;
+  for (char c : std::string(table) + '\0' + std::string(what)) {
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return "pkgcast_ix_" + std::string(buf);
+}
+
+// Columns worth an index besides the key: what the provider filters on most (design.md section 9).
+bool wants_index(const cim::PropertyDef& p) { return iequals(p.name, "PackageID") || iequals(p.name, "SiteCode"); }
+
+Result<TableInfo> make_table(const cim::ClassDef& cls, const Dialect& d) {
+  TableInfo t;
+  t.cls = &cls;
+  PKG_ASSIGN_OR_RETURN(t.table, quote_identifier(cls.name()));
+  for (const auto& p : cls.properties()) {
+    PKG_ASSIGN_OR_RETURN(std::string col, quote_identifier(p.name));
+    if (!t.select_list.empty()) t.select_list += ", ";
+    t.select_list += col;
+    t.columns.push_back(std::move(col));
+  }
+  const std::size_t n = t.columns.size();
+  std::string key_where;
+  std::string order;
+  std::size_t k = 0;
+  for (std::size_t idx : cls.key_indices()) {
+    const cim::Type type = cls.property(idx).type;
+    if (k > 0) {
+      key_where += " AND ";
+      order += ", ";
+    }
+    ++k;
+    key_where += column_expr(d, t.columns[idx], type) + " = " + value_expr(d, k, type);
+    order += column_expr(d, t.columns[idx], type);
+  }
+  // A keyless class holds at most one instance (`Class=@`), so "the row with this key" is every row.
+  t.key_where = key_where.empty() ? "1=1" : key_where;
+  t.order_by = order.empty() ? "" : " ORDER BY " + order;
+  t.select_by_key = "SELECT " + t.select_list + " FROM " + t.table + " WHERE " + t.key_where;
+  t.delete_by_key = "DELETE FROM " + t.table + " WHERE " + t.key_where;
+
+  std::string values;
+  std::string sets;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i > 0) {
+      values += ", ";
+      sets += ", ";
+    }
+    values += d.placeholder(i + 1);
+    sets += t.columns[i] + " = " + d.placeholder(i + 1);
+  }
+  t.insert = "INSERT INTO " + t.table + " (" + t.select_list + ") VALUES (" + values + ")";
+  // The update's key placeholders follow the n column values.
+  std::string update_where;
+  k = 0;
+  for (std::size_t idx : cls.key_indices()) {
+    const cim::Type type = cls.property(idx).type;
+    if (k > 0) update_where += " AND ";
+    ++k;
+    update_where += column_expr(d, t.columns[idx], type) + " = " + value_expr(d, n + k, type);
+  }
+  t.update_by_key = "UPDATE " + t.table + " SET " + sets + " WHERE " + (update_where.empty() ? "1=1" : update_where);
+  return t;
+}
+
+// ---- migrations ----
+
+struct Migration {
+  int version;
+  std::vector<std::string> sqlite;
+  std::vector<std::string> postgres;
+};
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> m{
+      {1,
+       {"CREATE TABLE pkgcast_journal (revision INTEGER PRIMARY KEY, commit_time INTEGER NOT NULL, "
+        "kind INTEGER NOT NULL, class_name TEXT NOT NULL, instance_key TEXT NOT NULL, instance TEXT NOT NULL, "
+        "previous TEXT)",
+        "CREATE TABLE pkgcast_meta (meta_key TEXT PRIMARY KEY, meta_value TEXT NOT NULL)"},
+       {"CREATE TABLE pkgcast_journal (revision BIGINT PRIMARY KEY, commit_time BIGINT NOT NULL, "
+        "kind SMALLINT NOT NULL, class_name TEXT NOT NULL, instance_key TEXT NOT NULL, instance TEXT NOT NULL, "
+        "previous TEXT)",
+        "CREATE TABLE pkgcast_meta (meta_key TEXT COLLATE \"C\" PRIMARY KEY, meta_value TEXT NOT NULL)"}},
+      // Compaction by age deletes by commit time.
+      {2,
+       {"CREATE INDEX pkgcast_journal_time ON pkgcast_journal (commit_time)"},
+       {"CREATE INDEX pkgcast_journal_time ON pkgcast_journal (commit_time)"}},
+  };
+  return m;
+}
+
+Result<int> stored_version(Connection& conn) {
+  const Dialect& d = conn.dialect();
+  std::optional<std::string> text;
+  PKG_TRY(conn.query("SELECT value FROM pkgcast_internal WHERE name = " + d.placeholder(1),
+                     {std::string("schema_version")}, [&](const SqlRow& row) -> Result<bool> {
+                       text = std::string(row.as_text(0));
+                       return false;
+                     }));
+  if (!text) return 0;
+  int v = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (ec != std::errc() || end != text->data() + text->size() || v < 0) {
+    return make_error(WbemCode::kFailed, "the database's schema_version '" + *text + "' is not a number");
+  }
+  return v;
+}
+
+Result<std::vector<std::string>> existing_columns(Connection& conn, const cim::ClassDef& cls) {
+  const Dialect& d = conn.dialect();
+  const std::string sql = d.postgres() ? "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                                         "current_schema() AND table_name = $1"
+                                       : "SELECT name FROM pragma_table_info(?)";
+  std::vector<std::string> out;
+  PKG_TRY(conn.query(sql, {cls.name()}, [&](const SqlRow& row) -> Result<bool> {
+    out.emplace_back(row.as_text(0));
+    return true;
+  }));
+  return out;
+}
+
+Status migrate_class_table(Connection& conn, const TableInfo& t) {
+  const Dialect& d = conn.dialect();
+  const cim::ClassDef& cls = *t.cls;
+  PKG_ASSIGN_OR_RETURN(auto existing, existing_columns(conn, cls));
+  if (existing.empty()) {
+    std::string sql = "CREATE TABLE " + t.table + " (";
+    for (std::size_t i = 0; i < t.columns.size(); ++i) {
+      const auto& p = cls.property(i);
+      if (i > 0) sql += ", ";
+      sql += t.columns[i] + " " + column_type(d, p.type) + (p.key ? " NOT NULL" : "");
+    }
+    // SQLite's primary key inherits the columns' NOCASE collation, so keys are unique without regard to case;
+    // PostgreSQL gets the same rule from a unique index on the folded key below.
+    if (!d.postgres() && !cls.key_indices().empty()) {
+      sql += ", PRIMARY KEY (";
+      for (std::size_t k = 0; k < cls.key_indices().size(); ++k) sql += (k ? ", " : "") + t.columns[cls.key_indices()[k]];
+      sql += ")";
+    }
+    sql += ")";
+    PKG_TRY(conn.exec(sql));
+  } else {
+    for (std::size_t i = 0; i < t.columns.size(); ++i) {
+      const auto& p = cls.property(i);
+      bool present = false;
+      for (const auto& c : existing) present = present || iequals(c, p.name);
+      if (present) continue;
+      if (p.key) {
+        return make_error(WbemCode::kNotSupported, "cannot migrate table of class '" + cls.name() +
+                                                       "': its key gained property '" + p.name + "'");
+      }
+      PKG_TRY(conn.exec("ALTER TABLE " + t.table + " ADD COLUMN " + t.columns[i] + " " + column_type(d, p.type)));
+    }
+  }
+  if (d.postgres() && !cls.key_indices().empty()) {
+    std::string cols;
+    for (std::size_t idx : cls.key_indices()) {
+      cols += (cols.empty() ? "(" : ", (") + column_expr(d, t.columns[idx], cls.property(idx).type) + ")";
+    }
+    PKG_ASSIGN_OR_RETURN(std::string name, quote_identifier(index_name(cls.name(), "key")));
+    PKG_TRY(conn.exec("CREATE UNIQUE INDEX IF NOT EXISTS " + name + " ON " + t.table + " (" + cols + ")"));
+  }
+  for (std::size_t i = 0; i < t.columns.size(); ++i) {
+    const auto& p = cls.property(i);
+    const bool leads_key = !cls.key_indices().empty() && cls.key_indices()[0] == i;
+    if (!wants_index(p) || leads_key) continue;
+    PKG_ASSIGN_OR_RETURN(std::string name, quote_identifier(index_name(cls.name(), p.name)));
+    PKG_TRY(conn.exec("CREATE INDEX IF NOT EXISTS " + name + " ON " + t.table + " ((" +
+                      column_expr(d, t.columns[i], p.type) + "))"));
+  }
+  return ok_status();
+}
+
+Status migrate_in_txn(Connection& conn, const Schema& schema) {
+  const Dialect& d = conn.dialect();
+  PKG_TRY(conn.exec("CREATE TABLE IF NOT EXISTS pkgcast_internal (name TEXT PRIMARY KEY, value TEXT NOT NULL)"));
+  PKG_ASSIGN_OR_RETURN(int version, stored_version(conn));
+  if (version > kSchemaVersion) {
+    return make_error(WbemCode::kNotSupported, "the database has schema version " + std::to_string(version) +
+                                                   ", newer than this pkgcast understands (" +
+                                                   std::to_string(kSchemaVersion) + "); upgrade pkgcast");
+  }
+  for (const Migration& m : migrations()) {
+    if (m.version <= version) continue;
+    for (const auto& sql : d.postgres() ? m.postgres : m.sqlite) PKG_TRY(conn.exec(sql));
+    version = m.version;
+  }
+  PKG_TRY(conn.exec("INSERT INTO pkgcast_internal (name, value) VALUES (" + d.placeholder(1) + ", " +
+                        d.placeholder(2) + ") ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    {std::string("schema_version"), std::to_string(version)}));
+  for (const TableInfo& t : schema.tables()) PKG_TRY(migrate_class_table(conn, t));
+  return ok_status();
+}
+
+}  // namespace
+
+bool has_table(const cim::ClassDef& cls) {
+  return !cls.abstract() && !cls.is_event_class() && cls.name().rfind("__", 0) != 0;
+}
+
+std::string column_expr(const Dialect& d, const std::string& quoted_column, cim::Type type) {
+  if (d.postgres() && is_folded(type)) return "lower(" + quoted_column + ") COLLATE \"C\"";
+  return quoted_column;
+}
+
+std::string value_expr(const Dialect& d, std::size_t placeholder, cim::Type type) {
+  if (d.postgres() && is_folded(type)) return "lower(" + d.placeholder(placeholder) + ")";
+  return d.placeholder(placeholder);
+}
+
+Result<Schema> Schema::build(const cim::ClassRegistry& registry, const Dialect& dialect) {
+  Schema s;
+  s.registry_ = &registry;
+  s.dialect_ = &dialect;
+  for (const cim::ClassDef* cls : registry.all()) {
+    if (!has_table(*cls)) continue;
+    if (starts_with_icase(cls->name(), "pkgcast_")) {
+      return make_error(WbemCode::kInvalidClass, "class name '" + cls->name() + "' uses the reserved prefix pkgcast_");
+    }
+    PKG_ASSIGN_OR_RETURN(TableInfo t, make_table(*cls, dialect));
+    s.by_class_.emplace(cls, s.tables_.size());
+    s.tables_.push_back(std::move(t));
+  }
+  return s;
+}
+
+Result<const TableInfo*> Schema::table(const cim::ClassDef& cls) const {
+  if (auto it = by_class_.find(&cls); it != by_class_.end()) return &tables_[it->second];
+  if (const cim::ClassDef* mine = registry_->find(cls.name())) {
+    auto it = by_class_.find(mine);
+    if (it != by_class_.end() && mine->properties().size() == cls.properties().size()) {
+      bool same = true;
+      for (std::size_t i = 0; i < cls.properties().size() && same; ++i) {
+        same = iequals(mine->property(i).name, cls.property(i).name) && mine->property(i).type == cls.property(i).type;
+      }
+      if (same) return &tables_[it->second];
+    }
+  }
+  return make_error(WbemCode::kInvalidClass, "class '" + cls.name() + "' has no table in this store");
+}
+
+Status migrate(Connection& conn, const Schema& schema) {
+  PKG_TRY(conn.begin(true));
+  Status st = migrate_in_txn(conn, schema);
+  if (!st.ok()) {
+    (void)conn.rollback();
+    return st;
+  }
+  return conn.commit();
+}
+
+Result<std::string> quote_identifier(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name.find('\0') != std::string_view::npos) {
+    return make_error(WbemCode::kInvalidParameter,
+                      "name '" + std::string(name.substr(0, 80)) + "' cannot be a database identifier (1..63 bytes, no NUL)");
+  }
+  std::string out = "\"";
+  for (char c : name) {
+    out += c;
+    if (c == '"') out += '"';
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace pkgcast::store

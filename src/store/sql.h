@@ -1,0 +1,77 @@
+// The small SQL abstraction both backends implement, so that everything above it (schema, row mapping, the
+// batching writer, the journal, predicate rendering) is written once. Internal to src/store.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/result.h"
+
+namespace pkgcast::store {
+
+// A bound parameter. Values are never interpolated into SQL text.
+struct SqlNull {};
+using SqlParam = std::variant<SqlNull, std::int64_t, double, bool, std::string>;
+using SqlParams = std::vector<SqlParam>;
+
+// One result row; only valid inside the callback that receives it.
+class SqlRow {
+ public:
+  virtual ~SqlRow() = default;
+  virtual int columns() const = 0;
+  virtual bool is_null(int col) const = 0;
+  virtual Result<std::int64_t> as_int(int col) const = 0;
+  virtual Result<double> as_real(int col) const = 0;
+  virtual Result<bool> as_bool(int col) const = 0;
+  virtual std::string_view as_text(int col) const = 0;
+};
+
+// Return false to stop reading rows.
+using RowCallback = std::function<Result<bool>(const SqlRow&)>;
+
+// What differs between the SQL dialects, as data and small functions.
+struct Dialect {
+  enum class Backend : std::uint8_t { kSqlite, kPostgres };
+  Backend backend = Backend::kSqlite;
+  std::string_view name;  // "sqlite" or "postgresql"
+
+  bool postgres() const { return backend == Backend::kPostgres; }
+  // PostgreSQL numbers its placeholders ($1, $2); SQLite's are positional (?).
+  std::string placeholder(std::size_t one_based) const {
+    return postgres() ? "$" + std::to_string(one_based) : std::string("?");
+  }
+};
+
+// Thread safety: a connection is used by one thread at a time (the pool and the writer guarantee it).
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual const Dialect& dialect() const = 0;
+
+  // Runs one statement; returns the number of rows it changed.
+  virtual Result<std::int64_t> exec(const std::string& sql, const SqlParams& params = {}) = 0;
+  // Runs a query whose result is small (a lookup by key); rows in order.
+  virtual Status query(const std::string& sql, const SqlParams& params, const RowCallback& on_row) = 0;
+  // Runs a query whose result may be large, holding only a bounded number of rows in memory at a time.
+  // Stopping early (the callback returns false) does not read the remaining rows.
+  virtual Status stream(const std::string& sql, const SqlParams& params, const RowCallback& on_row) = 0;
+
+  // Transactions. `writer` asks for a write transaction that takes the write lock at once.
+  virtual Status begin(bool writer) = 0;
+  virtual Status commit() = 0;
+  virtual Status rollback() = 0;
+  virtual bool in_transaction() const = 0;
+  // True when the connection is lost and must be replaced (a PostgreSQL server restart).
+  virtual bool broken() const { return false; }
+};
+
+// Identifier quoting: "name" with embedded quotes doubled. Names longer than 63 bytes or containing NUL are
+// refused (PostgreSQL would truncate them silently).
+Result<std::string> quote_identifier(std::string_view name);
+
+}  // namespace pkgcast::store

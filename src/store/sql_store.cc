@@ -1,0 +1,351 @@
+// Opening, the reader pool, reads and journal reads. The writer is in writer.cc.
+#include "store/sql_store.h"
+
+#include <chrono>
+#include <limits>
+#include <thread>
+
+#include "core/strings.h"
+#include "store/backends.h"
+#include "store/predicate_sql.h"
+#include "store/row_codec.h"
+
+namespace pkgcast::store {
+namespace {
+
+constexpr std::size_t kMaxIdleConnections = 8;
+// Only one process may write a PostgreSQL database: the revision counter lives in the writer's memory.
+// The key is "pkgcast" in ASCII; advisory locks are scoped to the current database.
+constexpr std::int64_t kWriterLockKey = 0x706b6763617374;
+constexpr int kWriterLockAttempts = 20;
+
+std::int64_t clamp_limit(std::uint64_t n) {
+  return n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+             ? std::numeric_limits<std::int64_t>::max()
+             : static_cast<std::int64_t>(n);
+}
+
+Result<BackendSpec> backend_for(const std::string& url) {
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
+    BackendSpec b;
+    b.name = "postgresql";
+    b.dialect = &pg_dialect();
+    b.connect = [url] { return open_pg_connection(url); };
+    b.claim_writer = [](Connection& c) -> Status {
+      bool got = false;
+      // A writer that just exited may still hold the lock for a moment while its server process ends.
+      for (int attempt = 0; attempt < kWriterLockAttempts && !got; ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        PKG_TRY(c.query("SELECT pg_try_advisory_lock($1)", {kWriterLockKey}, [&](const SqlRow& row) -> Result<bool> {
+          PKG_ASSIGN_OR_RETURN(got, row.as_bool(0));
+          return false;
+        }));
+      }
+      if (!got) {
+        return make_error(WbemCode::kServerTooBusy,
+                          "another pkgcast process is writing to this PostgreSQL database (advisory lock " +
+                              std::to_string(kWriterLockKey) + " is held)");
+      }
+      return ok_status();
+    };
+    b.release_writer = [](Connection& c) { (void)c.exec("SELECT pg_advisory_unlock($1)", {kWriterLockKey}); };
+    return b;
+  }
+  std::string path = url;
+  if (path.rfind("sqlite:", 0) == 0) {
+    path = path.substr(7);
+  } else if (path.find("://") != std::string::npos) {
+    return make_error(WbemCode::kInvalidParameter,
+                      "unsupported database URL '" + url + "' (use a file path, sqlite:PATH or postgresql://...)");
+  }
+  if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) {
+    return make_error(WbemCode::kInvalidParameter,
+                      "SQLite needs a database file path (got '" + url + "'); readers and the writer share it");
+  }
+  BackendSpec b;
+  b.name = "sqlite";
+  b.dialect = &sqlite_dialect();
+  b.connect = [path] { return open_sqlite_connection(path); };
+  b.claim_writer = [](Connection&) { return ok_status(); };
+  b.release_writer = [](Connection&) {};
+  return b;
+}
+
+Result<JournalEntry> decode_journal_row(const SqlRow& row, const cim::ClassRegistry& registry) {
+  JournalEntry e;
+  PKG_ASSIGN_OR_RETURN(std::int64_t rev, row.as_int(0));
+  PKG_ASSIGN_OR_RETURN(e.time, row.as_int(1));
+  PKG_ASSIGN_OR_RETURN(std::int64_t kind, row.as_int(2));
+  if (rev <= 0 || kind < 1 || kind > 3) return make_error(WbemCode::kFailed, "corrupt journal row");
+  e.revision = static_cast<std::uint64_t>(rev);
+  e.kind = static_cast<ChangeKind>(kind);
+  e.class_name = std::string(row.as_text(3));
+  e.key = std::string(row.as_text(4));
+  PKG_ASSIGN_OR_RETURN(cim::Instance inst, instance_from_json_text(row.as_text(5), registry));
+  e.instance = std::make_shared<const cim::Instance>(std::move(inst));
+  if (!row.is_null(6)) {
+    PKG_ASSIGN_OR_RETURN(cim::Instance prev, instance_from_json_text(row.as_text(6), registry));
+    e.previous = std::make_shared<const cim::Instance>(std::move(prev));
+  }
+  return e;
+}
+
+Result<std::uint64_t> read_uint(Connection& conn, const std::string& sql, const SqlParams& params) {
+  std::uint64_t v = 0;
+  PKG_TRY(conn.query(sql, params, [&](const SqlRow& row) -> Result<bool> {
+    if (!row.is_null(0)) {
+      PKG_ASSIGN_OR_RETURN(std::int64_t n, row.as_int(0));
+      v = n < 0 ? 0 : static_cast<std::uint64_t>(n);
+    }
+    return false;
+  }));
+  return v;
+}
+
+Result<std::uint64_t> compacted_through(Connection& conn) {
+  const Dialect& d = conn.dialect();
+  std::uint64_t v = 0;
+  PKG_TRY(conn.query("SELECT value FROM pkgcast_internal WHERE name = " + d.placeholder(1),
+                     {std::string("journal_compacted_through")}, [&](const SqlRow& row) -> Result<bool> {
+                       v = std::strtoull(std::string(row.as_text(0)).c_str(), nullptr, 10);
+                       return false;
+                     }));
+  return v;
+}
+
+}  // namespace
+
+// A reader connection on loan from the pool; returned when the lease ends.
+class SqlStore::Lease {
+ public:
+  Lease(SqlStore* store, std::unique_ptr<Connection> conn) : store_(store), conn_(std::move(conn)) {}
+  Lease(Lease&& o) noexcept = default;
+  ~Lease() {
+    if (conn_) store_->give_back(std::move(conn_));
+  }
+  Connection& operator*() { return *conn_; }
+  Connection* operator->() { return conn_.get(); }
+
+ private:
+  SqlStore* store_;
+  std::unique_ptr<Connection> conn_;
+};
+
+Result<std::unique_ptr<Store>> Store::open(const OpenOptions& options) {
+  if (options.registry == nullptr || options.clock == nullptr) {
+    return make_error(WbemCode::kInvalidParameter, "OpenOptions needs a registry and a clock");
+  }
+  if (options.max_batch == 0) return make_error(WbemCode::kInvalidParameter, "OpenOptions.max_batch must be >= 1");
+  PKG_ASSIGN_OR_RETURN(BackendSpec backend, backend_for(options.url));
+  return SqlStore::open(options, std::move(backend));
+}
+
+SqlStore::SqlStore(const OpenOptions& options, BackendSpec backend, Schema schema)
+    : options_(options), backend_(std::move(backend)), schema_(std::move(schema)),
+      listeners_(std::make_shared<const std::vector<CommitListener>>()) {}
+
+SqlStore::~SqlStore() { close(); }
+
+Result<std::unique_ptr<Store>> SqlStore::open(const OpenOptions& options, BackendSpec backend) {
+  PKG_ASSIGN_OR_RETURN(Schema schema, Schema::build(*options.registry, *backend.dialect));
+  std::unique_ptr<SqlStore> store(new SqlStore(options, std::move(backend), std::move(schema)));
+  PKG_ASSIGN_OR_RETURN(store->writer_conn_, store->backend_.connect());
+  PKG_TRY(store->backend_.claim_writer(*store->writer_conn_));
+  PKG_TRY(migrate(*store->writer_conn_, store->schema_));
+  PKG_ASSIGN_OR_RETURN(std::uint64_t max_rev,
+                       read_uint(*store->writer_conn_, "SELECT max(revision) FROM pkgcast_journal", {}));
+  PKG_ASSIGN_OR_RETURN(std::uint64_t compacted, compacted_through(*store->writer_conn_));
+  const std::uint64_t last = std::max(max_rev, compacted);
+  store->next_revision_ = last + 1;
+  store->committed_revision_ = last;
+  store->writer_ = std::thread([s = store.get()] { s->writer_loop(); });
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<SqlStore::Lease> SqlStore::lease() {
+  {
+    std::lock_guard lock(pool_mu_);
+    if (pool_closed_) return make_error(WbemCode::kShuttingDown, "the store is closed");
+    if (!idle_.empty()) {
+      auto conn = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(conn));
+    }
+  }
+  PKG_ASSIGN_OR_RETURN(auto conn, backend_.connect());
+  return Lease(this, std::move(conn));
+}
+
+void SqlStore::give_back(std::unique_ptr<Connection> conn) {
+  // A connection left inside a transaction (a read that failed half-way) is reset or dropped.
+  if (conn->in_transaction() && !conn->rollback().ok()) return;
+  std::lock_guard lock(pool_mu_);
+  if (!pool_closed_ && idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(conn));
+}
+
+Result<std::optional<cim::Instance>> SqlStore::get_on(Connection& conn, const TableInfo& t, const Schema& schema,
+                                                      const std::vector<cim::Value>& key) {
+  PKG_ASSIGN_OR_RETURN(SqlParams params, encode_key(t, key));
+  std::optional<cim::Instance> out;
+  PKG_TRY(conn.query(t.select_by_key, params, [&](const SqlRow& row) -> Result<bool> {
+    PKG_ASSIGN_OR_RETURN(cim::Instance inst, decode_row(t, row, schema.registry()));
+    out.emplace(std::move(inst));
+    return false;
+  }));
+  return out;
+}
+
+Status SqlStore::scan_on(Connection& conn, const TableInfo& t, const Schema& schema, const Predicate& filter,
+                         const RowSink& sink, const ScanOptions& options) {
+  SqlParams params;
+  PKG_ASSIGN_OR_RETURN(std::string where, render_predicate(filter, t, conn.dialect(), params));
+  std::string sql = "SELECT " + t.select_list + " FROM " + t.table + " WHERE " + where + t.order_by;
+  if (options.limit) {
+    params.emplace_back(clamp_limit(*options.limit));
+    sql += " LIMIT " + conn.dialect().placeholder(params.size());
+  }
+  return conn.stream(sql, params, [&](const SqlRow& row) -> Result<bool> {
+    PKG_ASSIGN_OR_RETURN(cim::Instance inst, decode_row(t, row, schema.registry()));
+    return sink(std::move(inst));
+  });
+}
+
+Result<std::optional<std::string>> SqlStore::get_meta_on(Connection& conn, std::string_view key) {
+  PKG_TRY(check_text(key, "meta key"));
+  std::optional<std::string> out;
+  PKG_TRY(conn.query("SELECT meta_value FROM pkgcast_meta WHERE meta_key = " + conn.dialect().placeholder(1),
+                     {std::string(key)}, [&](const SqlRow& row) -> Result<bool> {
+                       out = std::string(row.as_text(0));
+                       return false;
+                     }));
+  return out;
+}
+
+Result<std::optional<cim::Instance>> SqlStore::get(const cim::ClassDef& cls, const std::vector<cim::Value>& key) {
+  PKG_ASSIGN_OR_RETURN(const TableInfo* t, schema_.table(cls));
+  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
+  return get_on(*conn, *t, schema_, key);
+}
+
+Status SqlStore::scan(const cim::ClassDef& cls, const Predicate& filter, const RowSink& sink,
+                      const ScanOptions& options) {
+  PKG_ASSIGN_OR_RETURN(const TableInfo* t, schema_.table(cls));
+  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
+  return scan_on(*conn, *t, schema_, filter, sink, options);
+}
+
+Result<std::optional<std::string>> SqlStore::get_meta(std::string_view key) {
+  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
+  return get_meta_on(*conn, key);
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SqlStore::list_meta(std::string_view prefix) {
+  PKG_TRY(check_text(prefix, "meta prefix"));
+  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
+  std::vector<std::pair<std::string, std::string>> out;
+  // Keys compare by bytes (BINARY / COLLATE "C"), so the prefix's keys are one range starting at the prefix.
+  PKG_TRY(conn->stream("SELECT meta_key, meta_value FROM pkgcast_meta WHERE meta_key >= " +
+                           conn->dialect().placeholder(1) + " ORDER BY meta_key",
+                       {std::string(prefix)}, [&](const SqlRow& row) -> Result<bool> {
+                         const std::string_view key = row.as_text(0);
+                         if (key.substr(0, prefix.size()) != prefix) return false;
+                         out.emplace_back(std::string(key), std::string(row.as_text(1)));
+                         return true;
+                       }));
+  return out;
+}
+
+Result<std::uint64_t> SqlStore::last_revision() { return committed_revision_.load(); }
+
+Result<std::uint64_t> SqlStore::first_revision() {
+  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
+  const std::uint64_t last = committed_revision_.load();
+  PKG_ASSIGN_OR_RETURN(std::uint64_t first, read_uint(*conn, "SELECT min(revision) FROM pkgcast_journal", {}));
+  return first == 0 ? last + 1 : first;
+}
+
+Status SqlStore::read_journal(std::uint64_t after, std::size_t limit,
+                              const std::function<bool(JournalEntry&&)>& sink) {
+  const std::uint64_t last = committed_revision_.load();
+  if (after > last) {
+    return make_error(WbemCode::kInvalidParameter, "revision " + std::to_string(after) +
+                                                       " is beyond the last revision " + std::to_string(last) +
+                                                       " of this database");
+  }
+  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
+  // One read transaction, so the compaction check and the rows come from the same snapshot.
+  PKG_TRY(conn->begin(false));
+  auto body = [&]() -> Status {
+    PKG_ASSIGN_OR_RETURN(std::uint64_t compacted, compacted_through(*conn));
+    if (after < compacted) {
+      return make_error(WbemCode::kNotFound, "revision " + std::to_string(after + 1) +
+                                                 " was compacted (the journal now starts after revision " +
+                                                 std::to_string(compacted) + "); re-list, then watch");
+    }
+    const Dialect& d = conn->dialect();
+    const std::string sql =
+        "SELECT revision, commit_time, kind, class_name, instance_key, instance, previous FROM pkgcast_journal "
+        "WHERE revision > " + d.placeholder(1) + " ORDER BY revision LIMIT " + d.placeholder(2);
+    return conn->stream(sql, {clamp_limit(after), clamp_limit(limit)}, [&](const SqlRow& row) -> Result<bool> {
+      PKG_ASSIGN_OR_RETURN(JournalEntry e, decode_journal_row(row, schema_.registry()));
+      return sink(std::move(e));
+    });
+  };
+  Status st = body();
+  Status end = conn->rollback();  // read-only
+  if (st.ok() && !end.ok()) return end;
+  return st;
+}
+
+void SqlStore::add_commit_listener(CommitListener listener) {
+  std::lock_guard lock(listeners_mu_);
+  auto next = std::make_shared<std::vector<CommitListener>>(*listeners_);
+  next->push_back(std::move(listener));
+  listeners_ = std::move(next);
+}
+
+void SqlStore::close() {
+  std::lock_guard close_lock(close_mu_);
+  {
+    std::lock_guard lock(queue_mu_);
+    closing_ = true;
+  }
+  queue_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  if (writer_conn_ && !writer_conn_->broken()) backend_.release_writer(*writer_conn_);
+  writer_conn_.reset();
+  std::lock_guard lock(pool_mu_);
+  pool_closed_ = true;
+  idle_.clear();
+}
+
+Result<std::pair<std::string, SqlParams>> SqlStore::scan_sql_for_test(const cim::ClassDef& cls,
+                                                                      const Predicate& filter) {
+  PKG_ASSIGN_OR_RETURN(const TableInfo* t, schema_.table(cls));
+  SqlParams params;
+  PKG_ASSIGN_OR_RETURN(std::string where, render_predicate(filter, *t, *backend_.dialect, params));
+  return std::make_pair("SELECT " + t->select_list + " FROM " + t->table + " WHERE " + where + t->order_by,
+                        std::move(params));
+}
+
+void SqlStore::fail_next_commit_for_test(Error error) {
+  std::lock_guard lock(test_mu_);
+  fail_next_commit_ = std::move(error);
+}
+
+Result<std::string> SqlStore::query_text_for_test(const std::vector<std::string>& setup, const std::string& sql,
+                                                  const SqlParams& params) {
+  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
+  for (const auto& s : setup) PKG_TRY(conn->exec(s, {}));
+  std::string out;
+  PKG_TRY(conn->query(sql, params, [&](const SqlRow& row) -> Result<bool> {
+    for (int c = 0; c < row.columns(); ++c) {
+      out += row.is_null(c) ? "NULL" : std::string(row.as_text(c));
+      out += c + 1 < row.columns() ? "|" : "\n";
+    }
+    return true;
+  }));
+  return out;
+}
+
+}  // namespace pkgcast::store

@@ -1,0 +1,116 @@
+// The one Store implementation, over either backend's Connection. Internal to src/store.
+//
+// Threads: any thread reads, on a connection leased from a small pool (one connection per thread at a time, as
+// SQLite's multi-thread mode requires); one writer thread owns the writer connection and runs every command.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/thread_annotations.h"
+#include "store/schema.h"
+#include "store/sql.h"
+#include "store/store.h"
+
+namespace pkgcast::store {
+
+struct BackendSpec {
+  std::string name;  // "sqlite" or "postgresql"
+  const Dialect* dialect = nullptr;
+  std::function<Result<std::unique_ptr<Connection>>()> connect;
+  // Runs on every new writer connection before migrations (PostgreSQL: the single-writer advisory lock).
+  std::function<Status(Connection&)> claim_writer;
+  // Runs on the writer connection when the store closes (PostgreSQL: release the lock at once rather than when
+  // the server process behind the connection has exited, which happens asynchronously).
+  std::function<void(Connection&)> release_writer;
+};
+
+class SqlStore final : public Store {
+ public:
+  static Result<std::unique_ptr<Store>> open(const OpenOptions& options, BackendSpec backend);
+  ~SqlStore() override;
+
+  std::string_view backend_name() const override { return backend_.name; }
+  const cim::ClassRegistry& registry() const override { return schema_.registry(); }
+  Result<std::optional<cim::Instance>> get(const cim::ClassDef& cls, const std::vector<cim::Value>& key) override;
+  Status scan(const cim::ClassDef& cls, const Predicate& filter, const RowSink& sink,
+              const ScanOptions& options) override;
+  Result<std::optional<std::string>> get_meta(std::string_view key) override;
+  Result<std::vector<std::pair<std::string, std::string>>> list_meta(std::string_view prefix) override;
+  std::future<Result<CommitInfo>> submit(WriteCommand command) override;
+  Result<std::uint64_t> last_revision() override;
+  Result<std::uint64_t> first_revision() override;
+  Status read_journal(std::uint64_t after, std::size_t limit,
+                      const std::function<bool(JournalEntry&&)>& sink) override;
+  Result<std::uint64_t> compact_journal() override;
+  void add_commit_listener(CommitListener listener) override;
+  void close() override;
+
+  // The SQL a scan would run, for tests that check an index serves it (EXPLAIN).
+  Result<std::pair<std::string, SqlParams>> scan_sql_for_test(const cim::ClassDef& cls, const Predicate& filter);
+  // Runs `setup` statements then `sql` on one reader connection; returns the rows as text ("a|b\n" per row).
+  Result<std::string> query_text_for_test(const std::vector<std::string>& setup, const std::string& sql,
+                                          const SqlParams& params);
+  // Makes the COMMIT of the next batch to start fail with `error` (after running its commands), as a full disk
+  // would.
+  void fail_next_commit_for_test(Error error);
+
+  // Shared by the reader and writer paths (writer.cc).
+  static Result<std::optional<cim::Instance>> get_on(Connection& conn, const TableInfo& t, const Schema& schema,
+                                                     const std::vector<cim::Value>& key);
+  static Status scan_on(Connection& conn, const TableInfo& t, const Schema& schema, const Predicate& filter,
+                        const RowSink& sink, const ScanOptions& options);
+  static Result<std::optional<std::string>> get_meta_on(Connection& conn, std::string_view key);
+
+ private:
+  class Lease;
+  class Txn;
+  struct Pending {
+    WriteCommand command;
+    std::promise<Result<CommitInfo>> promise;
+  };
+
+  SqlStore(const OpenOptions& options, BackendSpec backend, Schema schema);
+
+  Result<Lease> lease();
+  void give_back(std::unique_ptr<Connection> conn);
+
+  void writer_loop();
+  void run_batch(std::vector<Pending>& batch);
+  Status ensure_writer_connection();
+  Status run_command(Pending& p, Txn& txn);
+
+  const OpenOptions options_;
+  const BackendSpec backend_;
+  const Schema schema_;
+
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<Connection>> idle_ PKG_GUARDED_BY(pool_mu_);
+  bool pool_closed_ PKG_GUARDED_BY(pool_mu_) = false;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Pending> queue_ PKG_GUARDED_BY(queue_mu_);
+  bool closing_ PKG_GUARDED_BY(queue_mu_) = false;
+  std::mutex close_mu_;  // serializes close()
+  std::thread writer_;
+
+  // Writer thread only (and open(), before the thread starts).
+  std::unique_ptr<Connection> writer_conn_;
+  std::uint64_t next_revision_ = 1;
+  // The last committed revision; read by any thread.
+  std::atomic<std::uint64_t> committed_revision_{0};
+
+  std::mutex test_mu_;
+  std::optional<Error> fail_next_commit_ PKG_GUARDED_BY(test_mu_);
+
+  std::mutex listeners_mu_;
+  std::shared_ptr<const std::vector<CommitListener>> listeners_ PKG_GUARDED_BY(listeners_mu_);
+};
+
+}  // namespace pkgcast::store
