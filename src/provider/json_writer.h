@@ -1,0 +1,19 @@
+// A streaming writer for the JSON form of instances (cim/json.h), for the query path: it appends straight to a
+// byte buffer instead of building an nlohmann tree per row, which is most of the cost of a large result.
+// The output parses to the same JSON as cim::to_json(inst) (same members, same order, same values), except that
+// bytes that are not valid UTF-8 are written as U+FFFD where nlohmann would refuse to serialize.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "cim/cim.h"
+
+namespace pkgcast::provider {
+
+// Appends the instance as one JSON object.
+void append_instance_json(std::string& out, const cim::Instance& inst);
+// Appends a JSON string literal (quoted, escaped).
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace pkgcast::provider

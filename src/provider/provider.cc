@@ -1,0 +1,187 @@
+// The query executor: namespace check, compile, scan plan, and the per-row path. See provider.h for the contract.
+#include "provider/provider.h"
+
+#include <unordered_map>
+
+#include "core/strings.h"
+
+namespace pkgcast::provider {
+namespace {
+
+constexpr std::string_view kNamespacePrefix = "root\\sms\\site_";
+
+bool has_rows(const cim::ClassDef& cls) {
+  return !cls.abstract() && !cls.is_event_class() && !starts_with_icase(cls.name(), "__");
+}
+
+// Classes the top-level conjuncts `ISA 'C'` / `__CLASS = 'C'` leave possible. wql::matches still decides every row;
+// this only avoids scanning tables that cannot contribute.
+bool class_possible(const wql::Condition* where, const cim::ClassDef& cls) {
+  if (where == nullptr) return true;
+  if (where->kind == wql::ConditionKind::kAnd) {
+    for (const auto& child : where->children) {
+      if (!class_possible(&child, cls)) return false;
+    }
+    return true;
+  }
+  if (where->kind == wql::ConditionKind::kIsa && where->object == wql::Source::kSelf && where->cls != nullptr) {
+    return cls.is_a(*where->cls);
+  }
+  if (where->kind == wql::ConditionKind::kClassEq && where->object == wql::Source::kSelf && where->cls != nullptr) {
+    return &cls == where->cls || iequals(cls.name(), where->cls->name());
+  }
+  return true;
+}
+
+void plan_scope(ScanStep& step, const std::vector<std::string>& sites) {
+  const cim::ClassDef& cls = *step.cls;
+  if (iequals(cls.name(), "SMS_DistributionPointGroup")) return;  // groups span sites
+  if (iequals(cls.name(), "SMS_Program")) {
+    step.scope = ScanStep::Scope::kPackage;
+    return;
+  }
+  auto index = cls.find_property("SiteCode");
+  if (!index) index = cls.find_property("SourceSite");
+  if (!index) return;
+  step.scope = ScanStep::Scope::kProperty;
+  step.scope_property = *index;
+  // The scope is pushed too, so a scoped caller's scan reads only its sites' rows.
+  std::vector<store::Predicate> any;
+  for (const auto& s : sites) {
+    any.push_back(store::Predicate::compare(*index, store::Predicate::Op::kEq, cim::Value::string(s)));
+  }
+  store::Predicate scope = any.size() == 1 ? std::move(any.front()) : store::Predicate::any_of(std::move(any));
+  if (step.filter.kind == store::Predicate::Kind::kTrue) {
+    step.filter = std::move(scope);
+  } else {
+    step.filter = store::Predicate::all_of({std::move(step.filter), std::move(scope)});
+  }
+}
+
+bool site_listed(const std::vector<std::string>& sites, const cim::Value& v) {
+  if (v.is_null() || v.is_array()) return false;
+  for (const auto& s : sites) {
+    if (iequals(s, v.as_string())) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string namespace_for_site(std::string_view site_code) {
+  return std::string(kNamespacePrefix) + to_upper(site_code);
+}
+
+Provider::Provider(store::Store& store, std::string site_code, std::string server_name)
+    : store_(store),
+      site_code_(to_upper(site_code)),
+      server_name_(std::move(server_name)),
+      namespace_(namespace_for_site(site_code_)),
+      // SQLite's NOCASE ordering is WQL's (ASCII fold, then bytes); PostgreSQL's lower() folds beyond ASCII, so
+      // only equality, which it can only widen, is pushed there.
+      push_ordered_strings_(store.backend_name() == "sqlite") {}
+
+Result<std::string> Provider::resolve_namespace(std::string_view ns) const {
+  if (ns.empty()) return namespace_;
+  std::string normalized(ns);
+  for (char& c : normalized) {
+    if (c == '/') c = '\\';
+  }
+  if (iequals(normalized, namespace_)) return namespace_;
+  std::string shown(ns.substr(0, 128));
+  for (char& c : shown) {
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  }
+  return make_error(WbemCode::kInvalidNamespace,
+                    "namespace '" + shown + "' is not served here (this server serves '" + namespace_ + "')");
+}
+
+Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wql_text,
+                                        const site::TokenRecord& caller) const {
+  PreparedQuery prepared;
+  PKG_ASSIGN_OR_RETURN(prepared.namespace_, resolve_namespace(ns));
+  PKG_ASSIGN_OR_RETURN(wql::BoundQuery bound, wql::compile(wql_text, store_.registry()));
+  if (bound.is_event()) {
+    return make_error(WbemCode::kInvalidQueryType,
+                      "event queries are subscriptions: use GET /api/v1/events (the query asks for " +
+                          bound.from_class().name() + ")");
+  }
+  prepared.query_ = std::make_shared<const wql::BoundQuery>(std::move(bound));
+  prepared.sites_ = caller.sites;
+  const wql::BoundQuery& q = *prepared.query_;
+
+  const store::Predicate pushed =
+      q.where() == nullptr ? store::Predicate::always() : push_down(*q.where(), push_ordered_strings_);
+  for (const cim::ClassDef* cls : store_.registry().subclasses_of(q.from_class())) {
+    if (!has_rows(*cls) || !class_possible(q.where(), *cls)) continue;
+    ScanStep step;
+    step.cls = cls;
+    step.filter = pushed;
+    if (!prepared.sites_.empty()) plan_scope(step, prepared.sites_);
+    if (!q.select_all()) {
+      std::vector<bool> keep(cls->properties().size(), false);
+      for (std::size_t k : cls->key_indices()) keep[k] = true;
+      for (const auto& ref : q.selected()) {
+        if (ref.system == wql::SystemProperty::kNone && ref.source == wql::Source::kSelf && ref.index < keep.size()) {
+          keep[ref.index] = true;
+        }
+      }
+      for (std::size_t i = 0; i < keep.size(); ++i) {
+        if (!keep[i]) step.nulled.push_back(i);
+      }
+    }
+    prepared.steps_.push_back(std::move(step));
+  }
+  return prepared;
+}
+
+Status Provider::run(const PreparedQuery& prepared, const InstanceSink& sink) const {
+  const wql::BoundQuery& q = *prepared.query_;
+  const cim::ClassDef* package_cls = store_.registry().find("SMS_Package");
+  std::unordered_map<std::string, bool> package_visible;  // SMS_Program scope, per PackageID
+  bool stopped = false;
+  Status failure;
+
+  for (const ScanStep& step : prepared.steps_) {
+    if (stopped) break;
+    PKG_TRY(store_.scan(*step.cls, step.filter, [&](cim::Instance&& inst) -> bool {
+      if (!wql::matches(q, inst)) return true;
+      if (step.scope == ScanStep::Scope::kProperty) {
+        if (!site_listed(prepared.sites_, inst.get(step.scope_property))) return true;
+      } else if (step.scope == ScanStep::Scope::kPackage && !prepared.sites_.empty()) {
+        const cim::Value* id = inst.find("PackageID");
+        if (id == nullptr || id->is_null() || package_cls == nullptr) return true;
+        auto it = package_visible.find(id->as_string());
+        if (it == package_visible.end()) {
+          auto pkg = store_.get(*package_cls, {*id});
+          if (!pkg.ok()) {
+            failure = std::move(pkg).error();
+            stopped = true;
+            return false;
+          }
+          const cim::Value* source = *pkg ? (*pkg)->find("SourceSite") : nullptr;
+          const bool visible = source != nullptr && site_listed(prepared.sites_, *source);
+          it = package_visible.emplace(id->as_string(), visible).first;
+        }
+        if (!it->second) return true;
+      }
+      for (std::size_t index : step.nulled) inst.set(index, cim::Value());
+      inst.set_location(server_name_, prepared.namespace_);
+      if (!sink(inst)) {
+        stopped = true;
+        return false;
+      }
+      return true;
+    }));
+    PKG_TRY(failure);
+  }
+  return ok_status();
+}
+
+Status Provider::exec_query(std::string_view ns, std::string_view wql_text, const site::TokenRecord& caller,
+                            const InstanceSink& sink) const {
+  PKG_ASSIGN_OR_RETURN(PreparedQuery prepared, prepare(ns, wql_text, caller));
+  return run(prepared, sink);
+}
+
+}  // namespace pkgcast::provider

@@ -1,0 +1,108 @@
+// The provider: the namespace `root\sms\site_<CODE>` answering WQL data queries over the site database
+// (design.md section 5, docs/http-resources.md for the HTTP form).
+//
+// A query runs in two steps so that callers can tell errors apart from results:
+//   prepare()  checks the namespace, compiles the WQL against the store's class registry and plans the scan:
+//              which concrete classes to read (the FROM class and every concrete subclass) and, per class, the
+//              part of WHERE the store can evaluate in SQL (a store::Predicate). Every error of the query's own
+//              making is reported here, before any row.
+//   run()      streams the rows: each pre-filtered row is decoded, tested with the FULL condition by wql::matches
+//              (the pushed predicate is only a pre-filter, so the answer is exactly WQL's whichever part was
+//              pushed), checked against the caller's site limit, projected, located and handed to the sink.
+//              Nothing holds the whole result in memory.
+//
+// Site scoping (a token limited to sites): a row is visible when the property that places it is one of the
+// caller's sites: SiteCode where the class has it, else SourceSite; SMS_Program rows take their package's
+// SourceSite; SMS_DistributionPointGroup rows span sites and are visible to every caller.
+//
+// Projection: `SELECT a, b` returns instances of the row's class whose unselected properties are NULL, except key
+// properties, which are always kept so that every returned instance still has its __PATH / __RELPATH.
+//
+// Thread safety: every method may be called from any thread; a PreparedQuery may be run concurrently.
+// Lifetime: the Provider references the store, which must outlive it and every PreparedQuery.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cim/cim.h"
+#include "core/result.h"
+#include "site/tokens.h"
+#include "store/store.h"
+#include "wql/wql.h"
+
+namespace pkgcast::provider {
+
+// "root\sms\site_ABC".
+std::string namespace_for_site(std::string_view site_code);
+
+// One concrete class to read and the predicate pushed into its scan.
+struct ScanStep {
+  const cim::ClassDef* cls = nullptr;
+  store::Predicate filter;
+  std::size_t scope_property = 0;  // index of SiteCode/SourceSite when scope == kProperty
+  enum class Scope : std::uint8_t { kNone, kProperty, kPackage } scope = Scope::kNone;
+  std::vector<std::size_t> nulled;  // properties the projection clears
+};
+
+class PreparedQuery {
+ public:
+  const wql::BoundQuery& query() const { return *query_; }
+  const std::vector<ScanStep>& steps() const { return steps_; }
+  const std::string& namespace_path() const { return namespace_; }
+
+ private:
+  friend class Provider;
+  std::shared_ptr<const wql::BoundQuery> query_;
+  std::vector<ScanStep> steps_;
+  std::string namespace_;
+  std::vector<std::string> sites_;  // the caller's site limit; empty = every site
+};
+
+// Receives each result row; return false to stop early (the client went away).
+using InstanceSink = std::function<bool(const cim::Instance&)>;
+
+class Provider {
+ public:
+  Provider(store::Store& store, std::string site_code, std::string server_name);
+
+  const std::string& namespace_path() const { return namespace_; }
+  const std::string& server_name() const { return server_name_; }
+
+  // The canonical spelling of `ns` when it names this provider's namespace (ASCII case-insensitive, '/' accepted
+  // for '\'); "" means the default, this namespace. WBEM_E_INVALID_NAMESPACE naming it otherwise.
+  Result<std::string> resolve_namespace(std::string_view ns) const;
+
+  // Errors: WBEM_E_INVALID_NAMESPACE; the compiler's (WBEM_E_INVALID_QUERY / _CLASS / _PROPERTY / _TYPE_MISMATCH
+  // / _QUOTA_VIOLATION, with positions); WBEM_E_INVALID_QUERY_TYPE for an event query (those are subscriptions:
+  // GET /api/v1/events).
+  Result<PreparedQuery> prepare(std::string_view ns, std::string_view wql_text, const site::TokenRecord& caller) const;
+  // Streams the result. Errors are the store's.
+  Status run(const PreparedQuery& query, const InstanceSink& sink) const;
+
+  // prepare() then run().
+  Status exec_query(std::string_view ns, std::string_view wql_text, const site::TokenRecord& caller,
+                    const InstanceSink& sink) const;
+
+ private:
+  store::Store& store_;
+  std::string site_code_;
+  std::string server_name_;
+  std::string namespace_;
+  bool push_ordered_strings_;
+};
+
+// The part of `condition` (bound against `from`) that the store can evaluate, as a pre-filter: every row for which
+// the condition is TRUE satisfies the returned predicate. Predicate::always() when nothing can be pushed.
+// `ordered_strings`: whether <, <=, >, >= on strings may be pushed (only where the backend orders strings exactly
+// as WQL does).
+store::Predicate push_down(const wql::Condition& condition, bool ordered_strings);
+
+// WQL LIKE pattern -> store LIKE pattern ('%', '_', '\' escapes) admitting at least the same strings: a [set]
+// becomes '_' (exactly one character either way).
+std::string like_to_store_pattern(std::string_view wql_pattern);
+
+}  // namespace pkgcast::provider

@@ -1,0 +1,218 @@
+// The provider over a real SQLite store, with rows made by the domain.
+#include "provider/provider.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "site/site.h"
+
+namespace pkgcast::provider {
+namespace {
+
+class ProviderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("pkgcast_provider_" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(dir_);
+    store::OpenOptions options;
+    options.url = "sqlite:" + (dir_ / "p.db").string();
+    auto opened = store::Store::open(options);
+    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
+    store_ = std::move(*opened);
+    site::Domain domain(*store_, "ABC", "server1");
+    ASSERT_TRUE(domain.create_site({"ABC", "Head", site::SiteType::kPrimary, "", "server1"}).ok());
+    ASSERT_TRUE(domain.create_site({"S01", "Branch", site::SiteType::kSecondary, "ABC", ""}).ok());
+    ASSERT_TRUE(domain.create_dp({"dp1", "ABC", "", "", false, {}, 0}).ok());
+    ASSERT_TRUE(domain.create_dp({"dp2", "S01", "", "", false, {}, 0}).ok());
+    for (const char* name : {"Office", "Reader", "office tools"}) {
+      site::PackageSpec spec;
+      spec.name = name;
+      ASSERT_TRUE(domain.create_package(spec).ok());
+    }
+    ASSERT_TRUE(domain.create_program({"ABC00001", "Install", "setup", "", "", 0, 0, ""}).ok());
+    provider_ = std::make_unique<Provider>(*store_, "ABC", "server1");
+    admin_.role = site::Role::kFullAdmin;
+  }
+  void TearDown() override {
+    provider_.reset();
+    store_->close();
+    std::filesystem::remove_all(dir_);
+  }
+
+  Result<std::vector<cim::Instance>> query(std::string_view wql, const site::TokenRecord& caller,
+                                           std::string_view ns = "") {
+    std::vector<cim::Instance> out;
+    PKG_TRY(provider_->exec_query(ns, wql, caller, [&](const cim::Instance& inst) {
+      out.push_back(inst);
+      return true;
+    }));
+    return out;
+  }
+  Result<std::vector<cim::Instance>> query(std::string_view wql) { return query(wql, admin_); }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<Provider> provider_;
+  site::TokenRecord admin_;
+};
+
+TEST_F(ProviderTest, ServesItsOwnNamespaceOnly) {
+  EXPECT_EQ(provider_->namespace_path(), "root\\sms\\site_ABC");
+  EXPECT_TRUE(query("SELECT * FROM SMS_Site", admin_, "ROOT\\SMS\\SITE_abc").ok());
+  EXPECT_TRUE(query("SELECT * FROM SMS_Site", admin_, "root/sms/site_ABC").ok());
+  auto other = query("SELECT * FROM SMS_Site", admin_, "root\\sms\\site_XYZ");
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().code, WbemCode::kInvalidNamespace);
+  EXPECT_NE(other.error().message.find("site_XYZ"), std::string::npos);
+}
+
+TEST_F(ProviderTest, FindsAPackageByKeyAndLocatesIt) {
+  auto rows = query("SELECT * FROM SMS_Package WHERE PackageID = 'abc00002'");
+  ASSERT_TRUE(rows.ok()) << rows.error().to_string();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().find("Name")->as_string(), "Reader");
+  EXPECT_EQ(rows->front().path(), R"(\\server1\root\sms\site_ABC:SMS_Package.PackageID="ABC00002")");
+}
+
+TEST_F(ProviderTest, EvaluatesLikeAndBooleanLogic) {
+  auto rows = query("SELECT * FROM SMS_Package WHERE Name LIKE 'OFF%' AND NOT Name = 'office'");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().find("Name")->as_string(), "office tools");
+  rows = query("SELECT * FROM SMS_Package WHERE Name LIKE '[o]%' OR PackageID = 'ABC00002'");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 3u);
+}
+
+TEST_F(ProviderTest, BaseClassQueriesScanEveryClass) {
+  auto rows = query("SELECT * FROM SMS_BaseClass");
+  ASSERT_TRUE(rows.ok());
+  // 2 sites, 2 DPs + 2 DP status rows, 3 packages with a root, a detail and an extra-info row each, 1 program.
+  EXPECT_EQ(rows->size(), 2u + 4u + 12u + 1u);
+  rows = query("SELECT * FROM SMS_BaseClass WHERE __CLASS = 'SMS_Site'");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 2u);
+}
+
+TEST_F(ProviderTest, ProjectionKeepsSelectedAndKeyProperties) {
+  auto rows = query("SELECT Name FROM SMS_Package WHERE PackageID = 'ABC00001'");
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  const cim::Instance& pkg = rows->front();
+  EXPECT_EQ(pkg.find("Name")->as_string(), "Office");
+  EXPECT_EQ(pkg.find("PackageID")->as_string(), "ABC00001");
+  EXPECT_TRUE(pkg.find("SourceSite")->is_null());
+  EXPECT_TRUE(pkg.find("PkgFlags")->is_null());
+}
+
+TEST_F(ProviderTest, RefusesEventQueriesAndBadQueries) {
+  auto ev = query("SELECT * FROM __InstanceModificationEvent WHERE TargetInstance ISA 'SMS_Package'");
+  ASSERT_FALSE(ev.ok());
+  EXPECT_EQ(ev.error().code, WbemCode::kInvalidQueryType);
+  auto cls = query("SELECT * FROM SMS_Package; DROP TABLE x");
+  ASSERT_FALSE(cls.ok());
+  EXPECT_EQ(cls.error().code, WbemCode::kInvalidQuery);
+  auto prop = query("SELECT * FROM SMS_Package WHERE Nmae = 'x'");
+  ASSERT_FALSE(prop.ok());
+  EXPECT_EQ(prop.error().code, WbemCode::kInvalidProperty);
+}
+
+TEST_F(ProviderTest, SiteLimitedCallersSeeTheirSitesOnly) {
+  site::TokenRecord branch;
+  branch.role = site::Role::kReadOnly;
+  branch.sites = {"s01"};
+  auto dps = query("SELECT * FROM SMS_DistributionPointInfo", branch);
+  ASSERT_TRUE(dps.ok());
+  ASSERT_EQ(dps->size(), 1u);
+  EXPECT_EQ(dps->front().find("Name")->as_string(), "dp2");
+  auto pkgs = query("SELECT * FROM SMS_Package", branch);
+  ASSERT_TRUE(pkgs.ok());
+  EXPECT_TRUE(pkgs->empty());  // packages belong to ABC
+  auto programs = query("SELECT * FROM SMS_Program", branch);
+  ASSERT_TRUE(programs.ok());
+  EXPECT_TRUE(programs->empty());
+
+  site::TokenRecord head = branch;
+  head.sites = {"ABC"};
+  programs = query("SELECT * FROM SMS_Program", head);
+  ASSERT_TRUE(programs.ok());
+  EXPECT_EQ(programs->size(), 1u);
+  auto sites = query("SELECT * FROM SMS_Site", head);
+  ASSERT_TRUE(sites.ok());
+  EXPECT_EQ(sites->size(), 1u);
+}
+
+TEST_F(ProviderTest, ASinkCanStopTheScan) {
+  int seen = 0;
+  ASSERT_TRUE(
+      provider_->exec_query("", "SELECT * FROM SMS_BaseClass", admin_, [&](const cim::Instance&) { return ++seen < 2; })
+          .ok());
+  EXPECT_EQ(seen, 2);
+}
+
+// ---- pushdown shapes ------------------------------------------------------------------------------------------
+
+store::Predicate pushed(std::string_view where) {
+  auto q = wql::compile("SELECT * FROM SMS_Package WHERE " + std::string(where), cim::ClassRegistry::builtin());
+  EXPECT_TRUE(q.ok()) << q.error().to_string();
+  return push_down(*q->where(), /*ordered_strings=*/true);
+}
+
+std::size_t index_of(std::string_view name) {
+  return *cim::ClassRegistry::builtin().find("SMS_Package")->find_property(name);
+}
+
+TEST(Pushdown, KeyEqualityBecomesAComparison) {
+  const auto p = pushed("PackageID = 'ABC00001'");
+  ASSERT_EQ(p.kind, store::Predicate::Kind::kCompare);
+  EXPECT_EQ(p.property, index_of("PackageID"));
+  EXPECT_EQ(p.op, store::Predicate::Op::kEq);
+  EXPECT_EQ(p.value.as_string(), "ABC00001");
+}
+
+TEST(Pushdown, AndKeepsWhatTranslates) {
+  const auto p = pushed("PackageID = 'A' AND Name LIKE 'x%' AND NOT Name LIKE 'y%'");
+  ASSERT_EQ(p.kind, store::Predicate::Kind::kAnd);
+  ASSERT_EQ(p.children.size(), 2u);
+  EXPECT_EQ(p.children[1].kind, store::Predicate::Kind::kLike);
+}
+
+TEST(Pushdown, OrNeedsEveryBranch) {
+  EXPECT_EQ(pushed("PackageID = 'A' OR NOT Name LIKE 'y%'").kind, store::Predicate::Kind::kTrue);
+  EXPECT_EQ(pushed("PackageID = 'A' OR Name IS NULL").kind, store::Predicate::Kind::kOr);
+}
+
+TEST(Pushdown, NotFlipsComparisonsAndAppliesDeMorgan) {
+  const auto p = pushed("NOT (Priority < 2 OR Name IS NULL)");
+  ASSERT_EQ(p.kind, store::Predicate::Kind::kAnd);
+  EXPECT_EQ(p.children[0].op, store::Predicate::Op::kGe);
+  EXPECT_EQ(p.children[1].kind, store::Predicate::Kind::kIsNotNull);
+}
+
+TEST(Pushdown, LiteralsOutsideThePropertyTypeStayInMemory) {
+  EXPECT_EQ(pushed("Priority > -1").kind, store::Predicate::Kind::kTrue);
+  EXPECT_EQ(pushed("Priority < 2.5").kind, store::Predicate::Kind::kTrue);
+  EXPECT_EQ(pushed("Priority = 2.0").kind, store::Predicate::Kind::kCompare);
+}
+
+TEST(Pushdown, OrderedStringComparisonsOnlyWhereTheBackendAgrees) {
+  auto q = wql::compile("SELECT * FROM SMS_Package WHERE Name < 'm'", cim::ClassRegistry::builtin());
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(push_down(*q->where(), false).kind, store::Predicate::Kind::kTrue);
+  EXPECT_EQ(push_down(*q->where(), true).kind, store::Predicate::Kind::kCompare);
+}
+
+TEST(Pushdown, LikePatternsTranslate) {
+  EXPECT_EQ(like_to_store_pattern("a%b_c"), "a%b_c");
+  EXPECT_EQ(like_to_store_pattern("[abc]x"), "_x");
+  EXPECT_EQ(like_to_store_pattern("[^a-f]%"), "_%");
+  EXPECT_EQ(like_to_store_pattern("[]]x"), "_x");
+  EXPECT_EQ(like_to_store_pattern("[%]"), "_");
+  EXPECT_EQ(like_to_store_pattern("a\\b"), "a\\\\b");
+  EXPECT_EQ(like_to_store_pattern("[\xC3\xA9]"), "_");
+}
+
+}  // namespace
+}  // namespace pkgcast::provider

@@ -1,0 +1,79 @@
+// The Api: the server's own site on first start, then the resource routes.
+#include <unistd.h>
+
+#include "core/strings.h"
+#include "server/routes/internal.h"
+
+namespace pkgcast::server {
+namespace {
+
+constexpr std::string_view kOwnSiteKey = "server/site_code";
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+class ApiImpl final : public Api {
+ public:
+  ApiImpl(store::Store& store, const ApiOptions& options)
+      : ctx_{store, site::Domain(store, options.site_code, options.server_name),
+             provider::Provider(store, options.site_code, options.server_name), options} {}
+
+  void register_routes(Router& router) override {
+    routes::register_query(router, ctx_);
+    routes::register_sites(router, ctx_);
+    routes::register_dps(router, ctx_);
+    routes::register_groups(router, ctx_);
+    routes::register_packages(router, ctx_);
+    routes::register_programs(router, ctx_);
+    routes::register_advertisements(router, ctx_);
+    routes::register_tokens(router, ctx_);
+  }
+
+  Status ensure_own_site() {
+    const ApiOptions& o = ctx_.options;
+    PKG_ASSIGN_OR_RETURN(auto recorded, ctx_.store.get_meta(kOwnSiteKey));
+    if (recorded) {
+      if (!iequals(*recorded, o.site_code)) {
+        return make_error(WbemCode::kInvalidParameter, "this database belongs to site " + *recorded +
+                                                           "; the server was started with site code " + o.site_code);
+      }
+      return ok_status();
+    }
+    auto type = site::parse_site_type(o.site_type);
+    if (!type || *type == site::SiteType::kSecondary) {
+      return make_error(WbemCode::kInvalidParameter,
+                        "a server's own site must be primary or central, not '" + o.site_type + "'");
+    }
+    auto existing = ctx_.domain.get_site(o.site_code);
+    if (!existing.ok()) {
+      if (existing.error().code != WbemCode::kNotFound) return std::move(existing).error();
+      site::SiteSpec spec;
+      spec.code = o.site_code;
+      spec.name = o.site_name.empty() ? "Site " + to_upper(o.site_code) : o.site_name;
+      spec.type = *type;
+      spec.server_name = o.server_name;
+      PKG_TRY(ctx_.domain.create_site(spec));
+    }
+    const std::string code = to_upper(o.site_code);
+    PKG_TRY(ctx_.store.execute([&](store::WriteTxn& txn) { return txn.put_meta(kOwnSiteKey, code); }));
+    return ok_status();
+  }
+
+ private:
+  routes::ApiContext ctx_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Api>> Api::create(store::Store& store, const ApiOptions& options) {
+  ApiOptions o = options;
+  if (o.server_name.empty()) o.server_name = host_name();
+  auto impl = std::make_unique<ApiImpl>(store, o);
+  PKG_TRY(impl->ensure_own_site());
+  return std::unique_ptr<Api>(std::move(impl));
+}
+
+}  // namespace pkgcast::server

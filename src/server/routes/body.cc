@@ -1,0 +1,193 @@
+// Strict request bodies, and the helpers every resource shares.
+#include <algorithm>
+
+#include "core/strings.h"
+#include "provider/json_writer.h"
+#include "server/routes/internal.h"
+
+namespace pkgcast::server::routes {
+namespace {
+
+// Finds where a malformed document breaks: nlohmann's non-throwing parse says only that it failed, its SAX
+// interface says where.
+struct ErrorPosition : nlohmann::json_sax<nlohmann::json> {
+  std::size_t position = 0;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t pos, const std::string&, const nlohmann::detail::exception&) override {
+    position = pos;
+    return false;
+  }
+};
+
+Error bad(std::string_view name, std::string_view expected) {
+  return make_error(WbemCode::kInvalidParameter, "field '" + std::string(name) + "' must be " + std::string(expected));
+}
+
+}  // namespace
+
+Result<Body> Body::parse(std::string_view text, bool empty_ok) {
+  Body body;
+  const bool blank =
+      std::all_of(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
+  if (blank && empty_ok) {
+    body.json_ = nlohmann::json::object();
+    return body;
+  }
+  body.json_ = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (body.json_.is_discarded()) {
+    ErrorPosition where;
+    nlohmann::json::sax_parse(text.begin(), text.end(), &where, nlohmann::json::input_format_t::json, true);
+    return make_error(WbemCode::kInvalidParameter, "malformed JSON at byte " + std::to_string(where.position));
+  }
+  if (!body.json_.is_object()) return make_error(WbemCode::kInvalidParameter, "the body must be a JSON object");
+  return body;
+}
+
+const nlohmann::json* Body::take(std::string_view name) {
+  auto it = json_.find(name);
+  if (it == json_.end()) return nullptr;
+  taken_.emplace_back(name);
+  return it->is_null() ? nullptr : &*it;  // null reads as absent
+}
+
+Result<std::optional<std::string>> Body::string(std::string_view name) {
+  const nlohmann::json* j = take(name);
+  if (j == nullptr) return std::optional<std::string>();
+  if (!j->is_string()) return bad(name, "a string");
+  return std::optional<std::string>(j->get<std::string>());
+}
+
+Result<std::string> Body::required_string(std::string_view name) {
+  PKG_ASSIGN_OR_RETURN(auto s, string(name));
+  if (!s) return make_error(WbemCode::kInvalidParameter, "field '" + std::string(name) + "' is required");
+  return std::move(*s);
+}
+
+Result<std::optional<bool>> Body::boolean(std::string_view name) {
+  const nlohmann::json* j = take(name);
+  if (j == nullptr) return std::optional<bool>();
+  if (!j->is_boolean()) return bad(name, "true or false");
+  return std::optional<bool>(j->get<bool>());
+}
+
+Result<std::optional<std::uint32_t>> Body::uint32(std::string_view name) {
+  const nlohmann::json* j = take(name);
+  if (j == nullptr) return std::optional<std::uint32_t>();
+  if (!j->is_number_unsigned() || j->get<std::uint64_t>() > 0xFFFFFFFFu) {
+    return bad(name, "an integer 0..4294967295");
+  }
+  return std::optional<std::uint32_t>(static_cast<std::uint32_t>(j->get<std::uint64_t>()));
+}
+
+Result<std::optional<std::vector<std::string>>> Body::strings(std::string_view name) {
+  const nlohmann::json* j = take(name);
+  if (j == nullptr) return std::optional<std::vector<std::string>>();
+  if (!j->is_array()) return bad(name, "an array of strings");
+  std::vector<std::string> out;
+  for (const auto& item : *j) {
+    if (!item.is_string()) return bad(name, "an array of strings");
+    out.push_back(item.get<std::string>());
+  }
+  return std::optional<std::vector<std::string>>(std::move(out));
+}
+
+Result<std::optional<nlohmann::json>> Body::raw(std::string_view name) {
+  const nlohmann::json* j = take(name);
+  if (j == nullptr) return std::optional<nlohmann::json>();
+  return std::optional<nlohmann::json>(*j);
+}
+
+Status Body::finish() const {
+  for (auto it = json_.begin(); it != json_.end(); ++it) {
+    if (std::find(taken_.begin(), taken_.end(), it.key()) == taken_.end()) {
+      std::string shown = it.key().substr(0, 64);
+      for (char& c : shown) {
+        if (static_cast<unsigned char>(c) < 0x20) c = '?';
+      }
+      return make_error(WbemCode::kInvalidParameter, "unknown field '" + shown + "'");
+    }
+  }
+  return ok_status();
+}
+
+const site::TokenRecord& caller_of(const Request& req) {
+  // Every route here demands a role, so the server authenticated the caller; an absent caller would be a server
+  // bug, and is treated as the most limited caller rather than trusted.
+  static const site::TokenRecord kNobody = [] {
+    site::TokenRecord r;
+    r.role = site::Role::kDp;
+    r.sites = {"\x01"};
+    return r;
+  }();
+  return req.caller ? *req.caller : kNobody;
+}
+
+Status require_site(const Request& req, std::string_view site_code) {
+  if (caller_of(req).can_see_site(site_code)) return ok_status();
+  return make_error(WbemCode::kAccessDenied,
+                    "this token is limited to other sites than " + to_upper(site_code.substr(0, 16)));
+}
+
+bool visible(const Request& req, const cim::Instance& inst) {
+  const site::TokenRecord& caller = caller_of(req);
+  if (caller.sites.empty()) return true;
+  const cim::Value* where = inst.find("SiteCode");
+  if (where == nullptr) where = inst.find("SourceSite");
+  if (where == nullptr) return true;  // classes that span sites (DP groups)
+  return !where->is_null() && !where->is_array() && caller.can_see_site(where->as_string());
+}
+
+Result<cim::Instance> visible_package(ApiContext& ctx, const Request& req, std::string_view package_id) {
+  PKG_ASSIGN_OR_RETURN(cim::Instance pkg, ctx.domain.get_package(package_id));
+  const cim::Value* source = pkg.find("SourceSite");
+  PKG_TRY(require_site(req, source && !source->is_null() ? source->as_string() : std::string()));
+  return pkg;
+}
+
+Response json_body(unsigned status, const nlohmann::ordered_json& j) {
+  return Response::json(status, j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+}
+
+Response instance_body(unsigned status, const cim::Instance& inst) {
+  std::string out;
+  provider::append_instance_json(out, inst);
+  return Response::json(status, std::move(out));
+}
+
+Response instance_list(const Request& req, const std::vector<cim::Instance>& instances) {
+  std::string out = "[";
+  bool first = true;
+  for (const auto& inst : instances) {
+    if (!visible(req, inst)) continue;
+    if (!first) out += ',';
+    first = false;
+    provider::append_instance_json(out, inst);
+  }
+  out += ']';
+  return Response::json(200, std::move(out));
+}
+
+Response error_body(const Error& e) { return error_response(e); }
+
+Handler handler(std::function<Result<Response>(Request&)> body) {
+  return [body = std::move(body)](Request& req) -> Response {
+    Result<Response> r = body(req);
+    if (!r.ok()) return error_response(r.error());
+    return std::move(r).value();
+  };
+}
+
+std::string path(std::string_view suffix) { return std::string(kPrefix) + std::string(suffix); }
+
+}  // namespace pkgcast::server::routes

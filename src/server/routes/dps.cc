@@ -1,0 +1,67 @@
+// /api/v1/dps: distribution points. The DP's JSON is its SMS_DistributionPointInfo instance with the agent URL
+// added as "url"; the POST answer also carries the DP's token, shown this once.
+#include "server/routes/internal.h"
+
+namespace pkgcast::server::routes {
+namespace {
+
+nlohmann::ordered_json dp_json(const site::DpView& view) {
+  nlohmann::ordered_json j = cim::to_json(view.dp);
+  j["url"] = view.url;
+  return j;
+}
+
+Result<Response> post_dp(ApiContext& ctx, Request& req) {
+  PKG_ASSIGN_OR_RETURN(Body body, Body::parse(req.body));
+  site::DpSpec spec;
+  PKG_ASSIGN_OR_RETURN(spec.name, body.required_string("name"));
+  PKG_ASSIGN_OR_RETURN(spec.site_code, body.required_string("site"));
+  PKG_ASSIGN_OR_RETURN(auto url, body.string("url"));
+  PKG_ASSIGN_OR_RETURN(auto description, body.string("description"));
+  PKG_ASSIGN_OR_RETURN(auto pull, body.boolean("pull"));
+  PKG_ASSIGN_OR_RETURN(auto sources, body.strings("source_dps"));
+  PKG_ASSIGN_OR_RETURN(auto rate, body.uint32("transfer_rate"));
+  PKG_TRY(body.finish());
+  spec.url = url.value_or("");
+  spec.description = description.value_or("");
+  spec.pull = pull.value_or(false);
+  spec.source_dps = sources.value_or(std::vector<std::string>{});
+  spec.transfer_rate = rate.value_or(0);
+  PKG_TRY(require_site(req, spec.site_code));
+  PKG_ASSIGN_OR_RETURN(site::CreatedDp created, ctx.domain.create_dp(spec));
+  nlohmann::ordered_json j = dp_json(site::DpView{created.dp, created.url});
+  j["token"] = created.token;
+  return json_body(201, j);
+}
+
+Result<site::DpView> visible_dp(ApiContext& ctx, Request& req) {
+  PKG_ASSIGN_OR_RETURN(site::DpView view, ctx.domain.get_dp(req.params.at("name")));
+  const cim::Value* site = view.dp.find("SiteCode");
+  PKG_TRY(require_site(req, site && !site->is_null() ? site->as_string() : std::string()));
+  return view;
+}
+
+}  // namespace
+
+void register_dps(Router& router, ApiContext& ctx) {
+  router.add("GET", path("/dps"), Access::kRead, handler([&ctx](Request& req) -> Result<Response> {
+               PKG_ASSIGN_OR_RETURN(auto dps, ctx.domain.list_dps());
+               nlohmann::ordered_json out = nlohmann::ordered_json::array();
+               for (const auto& view : dps) {
+                 if (visible(req, view.dp)) out.push_back(dp_json(view));
+               }
+               return json_body(200, out);
+             }));
+  router.add("POST", path("/dps"), Access::kFullAdmin, handler([&ctx](Request& req) { return post_dp(ctx, req); }));
+  router.add("GET", path("/dps/{name}"), Access::kRead, handler([&ctx](Request& req) -> Result<Response> {
+               PKG_ASSIGN_OR_RETURN(site::DpView view, visible_dp(ctx, req));
+               return json_body(200, dp_json(view));
+             }));
+  router.add("DELETE", path("/dps/{name}"), Access::kFullAdmin, handler([&ctx](Request& req) -> Result<Response> {
+               PKG_TRY(visible_dp(ctx, req));
+               PKG_ASSIGN_OR_RETURN(cim::Instance removed, ctx.domain.remove_dp(req.params.at("name")));
+               return instance_body(200, removed);
+             }));
+}
+
+}  // namespace pkgcast::server::routes

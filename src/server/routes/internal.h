@@ -1,0 +1,91 @@
+// Shared by the resource files of src/server/routes: the objects every handler uses, strict JSON body reading,
+// site-limit checks and response helpers. Internal to pkgcast_routes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cim/cim.h"
+#include "provider/provider.h"
+#include "server/router.h"
+#include "server/routes/api.h"
+#include "site/site.h"
+
+namespace pkgcast::server::routes {
+
+inline constexpr std::string_view kPrefix = "/api/v1";
+
+struct ApiContext {
+  store::Store& store;
+  site::Domain domain;
+  provider::Provider provider;
+  ApiOptions options;
+};
+
+// ---- request bodies (body.cc) ---------------------------------------------------------------------------------
+
+// A JSON object body, read strictly: each field is taken at most once by name and type; finish() refuses any
+// member nobody asked for. Errors are WBEM_E_INVALID_PARAMETER naming the field.
+class Body {
+ public:
+  // Malformed JSON -> "malformed JSON at byte N"; anything but an object -> "the body must be a JSON object".
+  // An empty body reads as {} when `empty_ok`.
+  static Result<Body> parse(std::string_view text, bool empty_ok = false);
+
+  Result<std::optional<std::string>> string(std::string_view name);
+  Result<std::string> required_string(std::string_view name);
+  Result<std::optional<bool>> boolean(std::string_view name);
+  Result<std::optional<std::uint32_t>> uint32(std::string_view name);
+  Result<std::optional<std::vector<std::string>>> strings(std::string_view name);
+  // A string or an unsigned integer, for fields that take a name or a number (offer_type).
+  Result<std::optional<nlohmann::json>> raw(std::string_view name);
+  Status finish() const;
+
+ private:
+  nlohmann::json json_;
+  std::vector<std::string> taken_;
+  const nlohmann::json* take(std::string_view name);
+};
+
+// ---- access ---------------------------------------------------------------------------------------------------
+
+// The caller of a request that passed the router's role check. Routes are registered with Access above kPublic, so
+// the server has authenticated the caller before the handler runs.
+const site::TokenRecord& caller_of(const Request& req);
+// WBEM_E_ACCESS_DENIED unless the caller's site limit admits `site_code`.
+Status require_site(const Request& req, std::string_view site_code);
+// Whether the caller may see the instance, by the provider's scoping rule (provider.h).
+bool visible(const Request& req, const cim::Instance& inst);
+// For the package-scoped resources: the package, when it exists and the caller may act on it.
+Result<cim::Instance> visible_package(ApiContext& ctx, const Request& req, std::string_view package_id);
+
+// ---- responses ------------------------------------------------------------------------------------------------
+
+Response json_body(unsigned status, const nlohmann::ordered_json& j);
+Response instance_body(unsigned status, const cim::Instance& inst);
+// A JSON array of the instances the caller may see.
+Response instance_list(const Request& req, const std::vector<cim::Instance>& instances);
+Response error_body(const Error& e);
+
+// Wraps a handler body that returns Result<Response>: an error becomes error_response().
+Handler handler(std::function<Result<Response>(Request&)> body);
+
+// ---- registration (one per resource file) ---------------------------------------------------------------------
+
+void register_query(Router& router, ApiContext& ctx);
+void register_sites(Router& router, ApiContext& ctx);
+void register_dps(Router& router, ApiContext& ctx);
+void register_groups(Router& router, ApiContext& ctx);
+void register_packages(Router& router, ApiContext& ctx);
+void register_programs(Router& router, ApiContext& ctx);
+void register_advertisements(Router& router, ApiContext& ctx);
+void register_tokens(Router& router, ApiContext& ctx);
+
+std::string path(std::string_view suffix);  // "/api/v1" + suffix
+
+}  // namespace pkgcast::server::routes

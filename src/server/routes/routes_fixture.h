@@ -1,0 +1,107 @@
+// Calls routes the way the server does (Router::match, the role check, the handler), without sockets, over a real
+// SQLite store in a temporary directory.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "server/router.h"
+#include "server/routes/api.h"
+#include "store/store.h"
+
+namespace pkgcast::server {
+
+class StringWriter final : public BodyWriter {
+ public:
+  Status write(std::string_view chunk) override {
+    out += chunk;
+    ++writes;
+    return ok_status();
+  }
+  std::string out;
+  int writes = 0;
+};
+
+struct Reply {
+  unsigned status = 0;
+  std::string body;
+  nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
+  std::string error() const {
+    auto j = json();
+    return j.is_object() && j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : "";
+  }
+};
+
+class RoutesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("pkgcast_routes_" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(dir_);
+    store::OpenOptions options;
+    options.url = "sqlite:" + (dir_ / "r.db").string();
+    auto opened = store::Store::open(options);
+    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
+    store_ = std::move(*opened);
+    ApiOptions api_options;
+    api_options.site_code = "ABC";
+    api_options.site_name = "Head office";
+    api_options.server_name = "server1";
+    auto api = Api::create(*store_, api_options);
+    ASSERT_TRUE(api.ok()) << api.error().to_string();
+    api_ = std::move(*api);
+    api_->register_routes(router_);
+    admin_.role = site::Role::kFullAdmin;
+    packager_.role = site::Role::kPackageAdmin;
+    reader_.role = site::Role::kReadOnly;
+    dp_.role = site::Role::kDp;
+    dp_.dp_name = "dp1";
+  }
+  void TearDown() override {
+    api_.reset();
+    store_->close();
+    std::filesystem::remove_all(dir_);
+  }
+
+  Reply call(const std::string& method, const std::string& target, const std::string& body,
+             const site::TokenRecord& caller) {
+    Request req;
+    req.method = method;
+    const auto q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos) {
+      const std::string query = target.substr(q + 1);
+      const auto eq = query.find('=');
+      req.query[query.substr(0, eq)] = eq == std::string::npos ? "" : query.substr(eq + 1);
+    }
+    req.body = body;
+    req.caller = caller;
+    auto match = router_.match(method, req.path);
+    if (!match) return {404, ""};
+    if (match->handler == nullptr) return {405, ""};
+    if (!role_allows(caller.role, match->access)) return {403, "{\"error\":\"WBEM_E_ACCESS_DENIED\"}"};
+    req.params = match->params;
+    Response resp = (*match->handler)(req);
+    if (resp.stream) {
+      StringWriter w;
+      EXPECT_TRUE(resp.stream(w).ok());
+      return {resp.status, w.out};
+    }
+    return {resp.status, resp.body};
+  }
+  Reply call(const std::string& method, const std::string& target, const std::string& body = "") {
+    return call(method, target, body, admin_);
+  }
+
+  std::uint64_t revision() { return *store_->last_revision(); }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<Api> api_;
+  Router router_;
+  site::TokenRecord admin_, packager_, reader_, dp_;
+};
+
+}  // namespace pkgcast::server

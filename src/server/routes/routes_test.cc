@@ -1,0 +1,171 @@
+// Every resource and verb of /api/v1, called through the router.
+#include "server/routes/routes_fixture.h"
+
+namespace pkgcast::server {
+namespace {
+
+TEST_F(RoutesTest, CreatesTheServersOwnSiteOnceAndRefusesAnother) {
+  auto sites = call("GET", "/api/v1/sites");
+  ASSERT_EQ(sites.status, 200u);
+  ASSERT_EQ(sites.json().size(), 1u);
+  EXPECT_EQ(sites.json()[0]["SiteCode"], "ABC");
+  EXPECT_EQ(sites.json()[0]["ServerName"], "server1");
+  ApiOptions again;
+  again.site_code = "abc";
+  again.server_name = "server1";
+  EXPECT_TRUE(Api::create(*store_, again).ok());
+  ApiOptions other = again;
+  other.site_code = "XYZ";
+  auto refused = Api::create(*store_, other);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, WbemCode::kInvalidParameter);
+}
+
+TEST_F(RoutesTest, SitesResource) {
+  auto created = call("POST", "/api/v1/sites", R"({"code":"s01","name":"Branch","type":"secondary","parent":"ABC"})");
+  ASSERT_EQ(created.status, 201u) << created.body;
+  EXPECT_EQ(created.json()["SiteCode"], "S01");
+  EXPECT_EQ(created.json()["__CLASS"], "SMS_Site");
+  EXPECT_EQ(call("GET", "/api/v1/sites/s01").json()["SiteName"], "Branch");
+  EXPECT_EQ(call("GET", "/api/v1/sites/ZZZ").status, 404u);
+  EXPECT_EQ(call("POST", "/api/v1/sites", R"({"code":"S01","name":"again","type":"secondary","parent":"ABC"})").status,
+            409u);
+  EXPECT_EQ(call("POST", "/api/v1/sites", R"({"code":"S02","name":"x","type":"tertiary","parent":"ABC"})").status,
+            400u);
+}
+
+TEST_F(RoutesTest, DpsResource) {
+  auto created = call("POST", "/api/v1/dps", R"({"name":"DP1","site":"ABC","url":"http://127.0.0.1:9100"})");
+  ASSERT_EQ(created.status, 201u) << created.body;
+  auto j = created.json();
+  EXPECT_EQ(j["__CLASS"], "SMS_DistributionPointInfo");
+  EXPECT_EQ(j["NALPath"], R"(["Display=\\DP1\"]MSWNET:["SMS_SITE=ABC"]\\DP1\)");
+  EXPECT_EQ(j["url"], "http://127.0.0.1:9100");
+  const std::string token = j["token"];
+  EXPECT_EQ(token.rfind("pkc_", 0), 0u);
+
+  auto list = call("GET", "/api/v1/dps", "", reader_);
+  ASSERT_EQ(list.status, 200u);
+  ASSERT_EQ(list.json().size(), 1u);
+  EXPECT_FALSE(list.json()[0].contains("token"));
+  EXPECT_EQ(call("GET", "/api/v1/dps/dp1").json()["Name"], "DP1");
+  EXPECT_EQ(call("DELETE", "/api/v1/dps/dp1").status, 200u);
+  EXPECT_EQ(call("GET", "/api/v1/dps/dp1").status, 404u);
+  EXPECT_EQ(call("DELETE", "/api/v1/dps/dp1").status, 404u);
+}
+
+TEST_F(RoutesTest, GroupsResource) {
+  ASSERT_EQ(call("POST", "/api/v1/dps", R"({"name":"dp1","site":"ABC"})").status, 201u);
+  auto group = call("POST", "/api/v1/groups", R"({"name":"West","description":"w"})");
+  ASSERT_EQ(group.status, 201u) << group.body;
+  const std::string id = group.json()["GroupID"];
+  auto added = call("POST", "/api/v1/groups/" + id + "/members", R"({"dps":["dp1"]})");
+  ASSERT_EQ(added.status, 200u) << added.body;
+  EXPECT_EQ(added.json()["MemberCount"], 1);
+  EXPECT_EQ(call("GET", "/api/v1/groups/West/members").json(), nlohmann::json::array({"dp1"}));
+  EXPECT_EQ(call("GET", "/api/v1/groups").json().size(), 1u);
+  auto removed = call("DELETE", "/api/v1/groups/" + id + "/members", R"({"dps":["DP1"]})");
+  ASSERT_EQ(removed.status, 200u) << removed.body;
+  EXPECT_EQ(removed.json()["MemberCount"], 0);
+  EXPECT_EQ(call("POST", "/api/v1/groups/" + id + "/members", R"({"dps":["nope"]})").status, 404u);
+}
+
+TEST_F(RoutesTest, PackagesProgramsAndAdvertisements) {
+  auto pkg =
+      call("POST", "/api/v1/packages", R"({"name":"Office","version":"16","manufacturer":"Contoso"})", packager_);
+  ASSERT_EQ(pkg.status, 201u) << pkg.body;
+  EXPECT_EQ(pkg.json()["PackageID"], "ABC00001");
+  EXPECT_EQ(call("GET", "/api/v1/packages/abc00001", "", reader_).json()["Name"], "Office");
+  EXPECT_EQ(call("GET", "/api/v1/packages", "", reader_).json().size(), 1u);
+  auto patched = call("PATCH", "/api/v1/packages/ABC00001", R"({"name":"Office 2","priority":1})", packager_);
+  ASSERT_EQ(patched.status, 200u) << patched.body;
+  EXPECT_EQ(patched.json()["Name"], "Office 2");
+
+  auto program =
+      call("POST", "/api/v1/packages/ABC00001/programs", R"({"name":"Install","command_line":"setup /q"})", packager_);
+  ASSERT_EQ(program.status, 201u) << program.body;
+  EXPECT_EQ(call("GET", "/api/v1/packages/ABC00001/programs").json().size(), 1u);
+
+  auto ad = call("POST", "/api/v1/advertisements",
+                 R"({"package_id":"ABC00001","program":"Install","collection":"SMS00001","offer_type":"available"})",
+                 packager_);
+  ASSERT_EQ(ad.status, 201u) << ad.body;
+  EXPECT_EQ(ad.json()["AdvertisementID"], "ABC00001");
+  auto offers = call("GET", "/api/v1/advertisements?site=abc", "", reader_);
+  ASSERT_EQ(offers.status, 200u) << offers.body;
+  ASSERT_EQ(offers.json().size(), 1u);
+  EXPECT_EQ(offers.json()[0]["Offered"], true);
+  EXPECT_EQ(call("GET", "/api/v1/advertisements").json().size(), 1u);
+  EXPECT_EQ(call("GET", "/api/v1/advertisements?color=red").status, 400u);
+
+  auto refused = call("DELETE", "/api/v1/packages/ABC00001", "", packager_);
+  EXPECT_EQ(refused.status, 400u);
+  EXPECT_EQ(refused.error(), "WBEM_E_INVALID_OPERATION");
+  EXPECT_EQ(call("DELETE", "/api/v1/packages/ABC00001/programs/Install", "", packager_).status, 400u);
+
+  auto pkg2 = call("POST", "/api/v1/packages", R"({"name":"Temp"})", packager_);
+  ASSERT_EQ(pkg2.status, 201u);
+  ASSERT_EQ(call("POST", "/api/v1/packages/ABC00002/programs", R"({"name":"P","command_line":"x"})", packager_).status,
+            201u);
+  EXPECT_EQ(call("DELETE", "/api/v1/packages/ABC00002/programs/p", "", packager_).status, 200u);
+  EXPECT_EQ(call("DELETE", "/api/v1/packages/ABC00002", "", packager_).status, 200u);
+  EXPECT_EQ(call("GET", "/api/v1/packages/ABC00002").status, 404u);
+}
+
+TEST_F(RoutesTest, QueryStreamsInstances) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(call("POST", "/api/v1/packages", R"({"name":"P"})").status, 201u);
+  auto r =
+      call("POST", "/api/v1/query",
+           R"({"namespace":"root\\sms\\site_ABC","query":"SELECT * FROM SMS_PackageStatusRootSummarizer"})", reader_);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto j = r.json();
+  ASSERT_TRUE(j.is_object()) << r.body;
+  ASSERT_EQ(j["instances"].size(), 3u);
+  EXPECT_EQ(j["instances"][0]["__CLASS"], "SMS_PackageStatusRootSummarizer");
+  EXPECT_EQ(j["instances"][0]["Targeted"], 0);
+  EXPECT_FALSE(j.contains("error"));
+
+  auto one =
+      call("POST", "/api/v1/query", R"({"query":"SELECT PackageID FROM SMS_Package WHERE PackageID='ABC00002'"})");
+  ASSERT_EQ(one.status, 200u);
+  ASSERT_EQ(one.json()["instances"].size(), 1u);
+  EXPECT_TRUE(one.json()["instances"][0]["Name"].is_null());
+
+  auto empty = call("POST", "/api/v1/query", R"({"query":"SELECT * FROM SMS_Advertisement"})");
+  EXPECT_EQ(empty.json(), nlohmann::json::parse(R"({"instances":[]})"));
+}
+
+TEST_F(RoutesTest, QueryErrorsComeBeforeAnyRow) {
+  auto ns = call("POST", "/api/v1/query", R"({"namespace":"root\\sms\\site_XYZ","query":"SELECT * FROM SMS_Site"})");
+  EXPECT_EQ(ns.status, 404u);
+  EXPECT_EQ(ns.error(), "WBEM_E_INVALID_NAMESPACE");
+  auto syntax = call("POST", "/api/v1/query", R"({"query":"SELECT FROM"})");
+  EXPECT_EQ(syntax.status, 400u);
+  EXPECT_EQ(syntax.error(), "WBEM_E_INVALID_QUERY");
+  auto cls = call("POST", "/api/v1/query", R"({"query":"SELECT * FROM SMS_Nothing"})");
+  EXPECT_EQ(cls.error(), "WBEM_E_INVALID_CLASS");
+  auto event = call("POST", "/api/v1/query",
+                    R"({"query":"SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'"})");
+  EXPECT_EQ(event.error(), "WBEM_E_INVALID_QUERY_TYPE");
+}
+
+TEST_F(RoutesTest, TokensResource) {
+  auto created = call("POST", "/api/v1/tokens", R"({"role":"read-only","site":"abc","description":"ci"})");
+  ASSERT_EQ(created.status, 201u) << created.body;
+  auto j = created.json();
+  EXPECT_EQ(j["role"], "read-only");
+  EXPECT_EQ(j["sites"], nlohmann::json::array({"ABC"}));
+  const std::string token = j["token"];
+  auto record = site::lookup_token(*store_, token);
+  ASSERT_TRUE(record.ok() && record->has_value());
+  auto list = call("GET", "/api/v1/tokens");
+  ASSERT_EQ(list.status, 200u);
+  EXPECT_EQ(list.body.find(token), std::string::npos);
+  EXPECT_EQ(call("POST", "/api/v1/tokens", R"({"role":"dp"})").status, 400u);
+  EXPECT_EQ(call("POST", "/api/v1/tokens", R"({"role":"god"})").status, 400u);
+  EXPECT_EQ(call("POST", "/api/v1/tokens", R"({"role":"read-only","sites":["QQQ"]})").status, 404u);
+  EXPECT_EQ(call("POST", "/api/v1/tokens", R"({"role":"read-only","site":"ABC","sites":["ABC"]})").status, 400u);
+}
+
+}  // namespace
+}  // namespace pkgcast::server

@@ -1,0 +1,200 @@
+// The domain of a site server: sites, distribution points, DP groups, packages, programs and advertisements
+// (docs/domain.md lists every rule). Each verb validates its input, then runs as ONE store::WriteCommand: the
+// checks that depend on the database (references exist, names are unique) and every row it writes happen in that
+// one transaction, so a verb either applies entirely, journaled, or changes nothing. Verbs return the instance
+// they created or changed, as committed.
+//
+// Errors: WBEM_E_INVALID_PARAMETER (bad field, with the field named), WBEM_E_NOT_FOUND (a referenced object is
+// missing), WBEM_E_ALREADY_EXISTS, WBEM_E_INVALID_OPERATION (the object is in use), WBEM_E_QUOTA_VIOLATION (an id
+// space is exhausted).
+//
+// Thread safety: every method may be called from any thread; the store's single writer serializes the commands,
+// which is what makes id allocation and uniqueness checks race-free.
+// Lifetime: the Domain keeps a reference to the store, which must outlive it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cim/cim.h"
+#include "core/clock.h"
+#include "core/result.h"
+#include "site/tokens.h"
+#include "store/store.h"
+
+namespace pkgcast::site {
+
+enum class SiteType : std::uint32_t { kSecondary = 1, kPrimary = 2, kCentral = 4 };
+std::string_view site_type_name(SiteType t);                     // "secondary", "primary", "central"
+std::optional<SiteType> parse_site_type(std::string_view name);  // case-insensitive
+
+struct SiteSpec {
+  std::string code;  // upper-cased on input
+  std::string name;
+  SiteType type = SiteType::kPrimary;
+  std::string parent;       // empty: no parent
+  std::string server_name;  // empty: the domain's server name
+};
+
+struct DpSpec {
+  std::string name;
+  std::string site_code;
+  std::string url;  // where the DP agent listens; optional
+  std::string description;
+  bool pull = false;
+  std::vector<std::string> source_dps;  // pull DPs only: names of existing DPs, in priority order
+  std::uint32_t transfer_rate = 0;      // KiB/s, 0 = unlimited
+};
+
+// A new DP and its `dp` role token. The token text exists only here: the store keeps its hash.
+struct CreatedDp {
+  cim::Instance dp;  // SMS_DistributionPointInfo
+  std::string url;
+  std::string token;
+  TokenRecord token_record;
+};
+
+// A DP as listed: its instance and the agent URL kept beside it.
+struct DpView {
+  cim::Instance dp;
+  std::string url;
+};
+
+struct GroupSpec {
+  std::string name;
+  std::string description;
+};
+
+struct PackageSpec {
+  std::string name;
+  std::string version;
+  std::string manufacturer;
+  std::string language;
+  std::string description;
+  std::string source_path;  // empty: a package without source files
+  std::uint32_t priority = 2;
+};
+
+// PATCH: only the fields that are set change.
+struct PackageUpdate {
+  std::optional<std::string> name;
+  std::optional<std::string> version;
+  std::optional<std::string> manufacturer;
+  std::optional<std::string> language;
+  std::optional<std::string> description;
+  std::optional<std::uint32_t> priority;
+};
+
+struct ProgramSpec {
+  std::string package_id;
+  std::string name;
+  std::string command_line;
+  std::string working_directory;
+  std::string comment;
+  std::uint32_t flags = 0;
+  std::uint32_t duration = 0;  // minutes
+  std::string disk_space_req;
+};
+
+struct AdvertisementSpec {
+  std::string package_id;
+  std::string program_name;
+  std::string collection_id;
+  std::string name;                           // empty: "<package name> - <program name>"
+  std::optional<cim::DateTime> present_time;  // default: now
+  std::optional<cim::DateTime> expiration_time;
+  std::uint32_t offer_type = 2;  // 0 REQUIRED, 2 AVAILABLE
+  std::uint32_t flags = 0;
+  std::string comment;
+};
+
+// An advertisement as seen from one site.
+struct OfferView {
+  cim::Instance advertisement;  // SMS_Advertisement
+  bool offered = false;
+  std::optional<cim::DateTime> offered_time;
+};
+
+struct TokenSpec {
+  Role role = Role::kReadOnly;  // kDp tokens are issued only with their DP (create_dp)
+  std::vector<std::string> sites;
+  std::string description;
+};
+
+struct CreatedToken {
+  std::string token;
+  TokenRecord record;
+};
+
+class Domain {
+ public:
+  // own_site_code: the site this server is (SourceSite of what it creates). server_name: SMS_Site.ServerName.
+  Domain(store::Store& store, std::string own_site_code, std::string server_name);
+
+  const std::string& own_site_code() const { return own_site_; }
+  const std::string& server_name() const { return server_name_; }
+  store::Store& store() { return store_; }
+
+  // Sites (sites.cc). At most one site has no parent: the top of the hierarchy.
+  Result<cim::Instance> create_site(const SiteSpec& spec);
+  Result<std::vector<cim::Instance>> list_sites();
+  Result<cim::Instance> get_site(std::string_view code);
+
+  // Distribution points (dps.cc).
+  Result<CreatedDp> create_dp(const DpSpec& spec);
+  Result<std::vector<DpView>> list_dps();
+  Result<DpView> get_dp(std::string_view name);
+  // Refused (WBEM_E_INVALID_OPERATION, naming them) while packages are targeted at the DP or pull DPs take content
+  // from it. Removes the DP from its groups and revokes its tokens.
+  Result<cim::Instance> remove_dp(std::string_view name);
+
+  // DP groups (groups.cc). `id` is the GroupID; the Name is accepted too (case-insensitive).
+  Result<cim::Instance> create_group(const GroupSpec& spec);
+  Result<std::vector<cim::Instance>> list_groups();
+  Result<cim::Instance> get_group(std::string_view id);
+  // Member DP names, in the order they were added.
+  Result<std::vector<std::string>> group_members(std::string_view id);
+  // Adding a DP already in the group, or removing one that is not, is WBEM_E_INVALID_PARAMETER naming it.
+  Result<cim::Instance> add_group_members(std::string_view id, const std::vector<std::string>& dp_names);
+  Result<cim::Instance> remove_group_members(std::string_view id, const std::vector<std::string>& dp_names);
+
+  // Packages (packages.cc).
+  Result<cim::Instance> create_package(const PackageSpec& spec);
+  Result<std::vector<cim::Instance>> list_packages();
+  Result<cim::Instance> get_package(std::string_view package_id);
+  Result<cim::Instance> update_package(std::string_view package_id, const PackageUpdate& update);
+  // Refused while an advertisement references the package. Removes its programs, summarizer rows, DP targets,
+  // status messages and content info. Returns the package as it was.
+  Result<cim::Instance> delete_package(std::string_view package_id);
+
+  // Programs (programs.cc).
+  Result<cim::Instance> create_program(const ProgramSpec& spec);
+  Result<std::vector<cim::Instance>> list_programs(std::string_view package_id);
+  Result<cim::Instance> delete_program(std::string_view package_id, std::string_view program_name);
+
+  // Advertisements (advertisements.cc).
+  Result<cim::Instance> create_advertisement(const AdvertisementSpec& spec);
+  Result<std::vector<cim::Instance>> list_advertisements();
+  // The advertisements that have an offer row at `site_code`, with their Offered flag.
+  Result<std::vector<OfferView>> list_offers(std::string_view site_code);
+
+  // Tokens (token_admin.cc): a random token for `spec`, stored hashed; every listed site must exist.
+  Result<CreatedToken> create_token(const TokenSpec& spec);
+
+ private:
+  Result<std::vector<cim::Instance>> scan_all(std::string_view class_name, const store::Predicate& filter = {});
+  Result<cim::Instance> commit_returning(const std::function<Result<cim::Instance>(store::WriteTxn&)>& body);
+
+  store::Store& store_;
+  const cim::ClassRegistry& registry_;
+  std::string own_site_;
+  std::string server_name_;
+};
+
+// The NAL path of a DP: `["Display=\\<name>\"]MSWNET:["SMS_SITE=<site>"]\\<name>\`.
+std::string dp_nal_path(std::string_view dp_name, std::string_view site_code);
+
+}  // namespace pkgcast::site

@@ -1,0 +1,212 @@
+// Sites, DPs, DP groups and tokens through the real store.
+#include <gtest/gtest.h>
+
+#include "site/test_fixture.h"
+
+namespace pkgcast::site {
+namespace {
+
+TEST_F(DomainTest, CreatesSitesInAHierarchy) {
+  auto cas = domain_->create_site({"cas", "Central", SiteType::kCentral, "", ""});
+  // ABC is already the (standalone primary) top, so a second parentless site is refused.
+  ASSERT_FALSE(cas.ok());
+  EXPECT_EQ(cas.error().code, WbemCode::kInvalidOperation);
+
+  auto sec = domain_->create_site({"s01", "Branch", SiteType::kSecondary, "abc", ""});
+  ASSERT_TRUE(sec.ok()) << sec.error().to_string();
+  EXPECT_EQ(str(*sec, "SiteCode"), "S01");
+  EXPECT_EQ(str(*sec, "ReportingSiteCode"), "ABC");
+  EXPECT_EQ(num(*sec, "Type"), 1u);
+  EXPECT_EQ(num(*sec, "Status"), 1u);
+  EXPECT_EQ(str(*sec, "Version"), "0.1.0");
+
+  auto list = domain_->list_sites();
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->size(), 2u);
+  auto got = domain_->get_site("s01");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(str(*got, "SiteName"), "Branch");
+}
+
+TEST_F(DomainTest, RefusesBadSitesAndChangesNothing) {
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_site({"AB", "x", SiteType::kSecondary, "ABC", ""});
+  });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_site({"A-C", "x", SiteType::kSecondary, "ABC", ""});
+  });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_site({"XYZ", "", SiteType::kSecondary, "ABC", ""});
+  });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_site({"XYZ", std::string(129, 'n'), SiteType::kSecondary, "ABC", ""});
+  });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_site({"XYZ", "a\x01", SiteType::kSecondary, "ABC", ""});
+  });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_site({"XYZ", "\xC3\x28", SiteType::kSecondary, "ABC", ""});
+  });
+  expect_refused(WbemCode::kAlreadyExists, [&] {
+    return domain_->create_site({"abc", "dup", SiteType::kPrimary, "", ""});
+  });
+  expect_refused(WbemCode::kNotFound, [&] {
+    return domain_->create_site({"XYZ", "x", SiteType::kSecondary, "QQQ", ""});
+  });
+  // A secondary needs a primary parent; a primary's parent must be a central; a central has no parent.
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_site({"XYZ", "x", SiteType::kSecondary, "", ""});
+  });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_site({"XYZ", "x", SiteType::kPrimary, "ABC", ""});
+  });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_site({"XYZ", "x", SiteType::kCentral, "ABC", ""});
+  });
+  ASSERT_TRUE(domain_->create_site({"S01", "Branch", SiteType::kSecondary, "ABC", ""}).ok());
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_site({"S02", "x", SiteType::kSecondary, "S01", ""});
+  });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->get_site("ZZZ"); });
+}
+
+TEST_F(DomainTest, AddsADpWithItsNalPathStatusRowAndToken) {
+  auto dp = domain_->create_dp({"DP1", "abc", "http://127.0.0.1:9000", "first", false, {}, 0});
+  ASSERT_TRUE(dp.ok()) << dp.error().to_string();
+  EXPECT_EQ(str(dp->dp, "NALPath"), R"(["Display=\\DP1\"]MSWNET:["SMS_SITE=ABC"]\\DP1\)");
+  EXPECT_EQ(str(dp->dp, "SiteCode"), "ABC");
+  EXPECT_EQ(str(dp->dp, "SiteName"), "Head office");
+  EXPECT_EQ(dp->dp.find("IsPullDP")->as_bool(), false);
+  EXPECT_EQ(dp->token.rfind("pkc_", 0), 0u);
+
+  auto record = lookup_token(*store_, dp->token);
+  ASSERT_TRUE(record.ok() && record->has_value());
+  EXPECT_EQ((*record)->role, Role::kDp);
+  EXPECT_EQ((*record)->dp_name, "DP1");
+  EXPECT_EQ((*record)->sites, std::vector<std::string>{"ABC"});
+
+  auto status = store_->get(*store_->registry().find("SMS_DPStatusInfo"), {cim::Value::string(str(dp->dp, "NALPath"))});
+  ASSERT_TRUE(status.ok() && status->has_value());
+  EXPECT_EQ(num(**status, "NumberInstalled"), 0u);
+
+  auto view = domain_->get_dp("dp1");
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->url, "http://127.0.0.1:9000");
+  auto all = domain_->list_dps();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ(all->front().url, "http://127.0.0.1:9000");
+}
+
+TEST_F(DomainTest, RefusesBadDpsAndChangesNothing) {
+  ASSERT_TRUE(domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0}).ok());
+  expect_refused(WbemCode::kAlreadyExists, [&] { return domain_->create_dp({"DP1", "ABC", "", "", false, {}, 0}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_dp({"bad name", "ABC", "", "", false, {}, 0});
+  });
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_dp({"-dp", "ABC", "", "", false, {}, 0}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_dp({"a..b", "ABC", "", "", false, {}, 0});
+  });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_dp({std::string(64, 'a'), "ABC", "", "", false, {}, 0});
+  });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_dp({"dp2", "ABC", "ftp://x", "", false, {}, 0});
+  });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->create_dp({"dp2", "QQQ", "", "", false, {}, 0}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_dp({"dp2", "ABC", "", "", true, {}, 0}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_dp({"dp2", "ABC", "", "", false, {"dp1"}, 0});
+  });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->create_dp({"dp2", "ABC", "", "", true, {"nope"}, 0}); });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->remove_dp("nope"); });
+}
+
+TEST_F(DomainTest, PullDpsNameTheirSourcesAndProtectThem) {
+  ASSERT_TRUE(domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0}).ok());
+  auto pull = domain_->create_dp({"pull1", "ABC", "", "", true, {"DP1"}, 100});
+  ASSERT_TRUE(pull.ok()) << pull.error().to_string();
+  const cim::Value* sources = pull->dp.find("SourceDPs");
+  ASSERT_TRUE(sources && sources->is_array());
+  EXPECT_EQ(sources->as_array().front().as_string(), "dp1");
+  expect_refused(
+      WbemCode::kInvalidOperation, [&] { return domain_->remove_dp("dp1"); }, "pull1");
+}
+
+TEST_F(DomainTest, RemovingADpRevokesItsTokensAndLeavesItsGroups) {
+  auto dp = domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0});
+  ASSERT_TRUE(dp.ok());
+  auto group = domain_->create_group({"Europe", "all of it"});
+  ASSERT_TRUE(group.ok());
+  ASSERT_TRUE(domain_->add_group_members("europe", {"DP1"}).ok());
+
+  auto removed = domain_->remove_dp("DP1");
+  ASSERT_TRUE(removed.ok()) << removed.error().to_string();
+  auto token = lookup_token(*store_, dp->token);
+  ASSERT_TRUE(token.ok());
+  EXPECT_FALSE(token->has_value());
+  auto after = domain_->get_group(str(*group, "GroupID"));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(num(*after, "MemberCount"), 0u);
+  EXPECT_EQ(domain_->get_dp("dp1").error().code, WbemCode::kNotFound);
+}
+
+TEST_F(DomainTest, RefusesToRemoveADpWithTargetedPackages) {
+  auto dp = domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0});
+  ASSERT_TRUE(dp.ok());
+  // A target row as the distribution manager would write it.
+  ASSERT_TRUE(store_
+                  ->execute([&](store::WriteTxn& txn) {
+                    cim::Instance t(*store_->registry().find("SMS_DistributionPoint"));
+                    EXPECT_TRUE(t.set("PackageID", cim::Value::string("ABC00001")).ok());
+                    EXPECT_TRUE(t.set("ServerNALPath", cim::Value::string(str(dp->dp, "NALPath"))).ok());
+                    EXPECT_TRUE(t.set("SiteCode", cim::Value::string("ABC")).ok());
+                    return txn.put(t);
+                  })
+                  .ok());
+  expect_refused(
+      WbemCode::kInvalidOperation, [&] { return domain_->remove_dp("dp1"); }, "ABC00001");
+}
+
+TEST_F(DomainTest, GroupsKeepTheirMemberCount) {
+  ASSERT_TRUE(domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0}).ok());
+  ASSERT_TRUE(domain_->create_dp({"dp2", "ABC", "", "", false, {}, 0}).ok());
+  auto group = domain_->create_group({"West", ""});
+  ASSERT_TRUE(group.ok()) << group.error().to_string();
+  const std::string id = str(*group, "GroupID");
+  EXPECT_EQ(id.size(), 38u);
+  EXPECT_EQ(id.front(), '{');
+  auto added = domain_->add_group_members(id, {"dp1", "DP2"});
+  ASSERT_TRUE(added.ok()) << added.error().to_string();
+  EXPECT_EQ(num(*added, "MemberCount"), 2u);
+  auto members = domain_->group_members("west");
+  ASSERT_TRUE(members.ok());
+  EXPECT_EQ(*members, (std::vector<std::string>{"dp1", "dp2"}));
+
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->add_group_members(id, {"dp1"}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->add_group_members(id, {"dp3", "DP3"}); });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->add_group_members(id, {"dp9"}); });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->add_group_members("nope", {"dp1"}); });
+  expect_refused(WbemCode::kAlreadyExists, [&] { return domain_->create_group({"WEST", ""}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_group({"", ""}); });
+
+  auto removed = domain_->remove_group_members(id, {"DP1"});
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(num(*removed, "MemberCount"), 1u);
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->remove_group_members(id, {"dp1"}); });
+}
+
+TEST_F(DomainTest, IssuesTokensForExistingSitesOnly) {
+  auto t = domain_->create_token({Role::kReadOnly, {"abc"}, "reader"});
+  ASSERT_TRUE(t.ok()) << t.error().to_string();
+  auto record = lookup_token(*store_, t->token);
+  ASSERT_TRUE(record.ok() && record->has_value());
+  EXPECT_EQ((*record)->sites, std::vector<std::string>{"ABC"});
+  EXPECT_EQ((*record)->id, t->record.id);
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->create_token({Role::kReadOnly, {"QQQ"}, ""}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_token({Role::kDp, {}, ""}); });
+}
+
+}  // namespace
+}  // namespace pkgcast::site
