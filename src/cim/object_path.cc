@@ -109,7 +109,10 @@ class PathParser {
     if (!token.empty() && token[0] == '-') {
       std::int64_t x;
       auto [p, ec] = std::from_chars(token.data(), token.data() + token.size(), x);
-      if (ec == std::errc() && p == token.data() + token.size()) return Value::sint(CimType::kSint64, x);
+      if (ec == std::errc() && p == token.data() + token.size()) {
+        // "-0" is zero: integers keep one canonical form (unsigned unless negative) so paths compare equal.
+        return x < 0 ? Value::sint(CimType::kSint64, x) : Value::uint(CimType::kUint64, 0);
+      }
     } else {
       std::uint64_t x;
       auto [p, ec] = std::from_chars(token.data(), token.data() + token.size(), x);

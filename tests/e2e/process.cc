@@ -194,7 +194,7 @@ TempDir::~TempDir() {
 
 std::string pkgcast_binary() {
   const char* dir = std::getenv("PKGCAST_BINARY_DIR");
-  return std::string(dir != nullptr ? dir : ".") + "/src/cli/pkgcast";
+  return std::string(dir != nullptr ? dir : PKGCAST_BINARY_DIR_DEFAULT) + "/src/cli/pkgcast";
 }
 
 }  // namespace pkgcast::testing

@@ -35,7 +35,7 @@ struct Case {
 
 fs::path data_dir() {
   const char* env = std::getenv("PKGCAST_SOURCE_DIR");
-  return fs::path(env != nullptr ? env : PKGCAST_SOURCE_DIR_FALLBACK) / "tests" / "wql";
+  return fs::path(env != nullptr ? env : PKGCAST_SOURCE_DIR_DEFAULT) / "tests" / "wql";
 }
 
 std::string trim(std::string s) {

@@ -1,0 +1,330 @@
+// Provider queries through the real HTTP API, beside the same queries written directly in SQL against the same
+// database: key lookup by PackageID (p50/p99 over one kept-alive connection) and a full scan of the root summarizer.
+//
+// Scale (environment): PKGCAST_BENCH_PACKAGES (default 100000), PKGCAST_BENCH_DPS (1000),
+// PKGCAST_BENCH_DPS_PER_PACKAGE (10: 100,000 x 10 = 1,000,000 DistPoints rows). PostgreSQL runs when
+// PKGCAST_TEST_PG_URL names a maintenance database (scripts/with-postgres sets it); SQLite always runs.
+#include <benchmark/benchmark.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cim/cim.h"
+#include "client/http_client.h"
+#include "core/paths.h"
+#include "server/config.h"
+#include "server/server_main.h"
+#include "store/store.h"
+
+namespace {
+
+using namespace pkgcast;
+using Clock = std::chrono::steady_clock;
+
+std::size_t env_size(const char* name, std::size_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? static_cast<std::size_t>(std::strtoull(v, nullptr, 10)) : fallback;
+}
+
+std::string package_id(std::size_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "ABC%05zX", i + 1);
+  return buf;
+}
+
+std::string dp_name(std::size_t i) { return "dp" + std::to_string(i + 1) + ".bench"; }
+std::string nal_path(const std::string& name) {
+  return "[\"Display=\\\\" + name + "\\\"]MSWNET:[\"SMS_SITE=ABC\"]\\\\" + name + "\\";
+}
+
+cim::Instance make(const char* cls) { return cim::Instance(*cim::ClassRegistry::builtin().find(cls)); }
+
+void set(cim::Instance& inst, const char* name, cim::Value v) {
+  if (!inst.set(name, std::move(v)).ok()) std::abort();
+}
+
+// Fills the store the way a distributed site looks: packages with their root and detail rows, DPs, and one
+// DistPoints row per package per targeted DP. Written directly through the store's batching writer.
+void populate(store::Store& store, std::size_t packages, std::size_t dps, std::size_t per_package) {
+  const auto now = cim::DateTime::from_unix_micros(1'790'000'000'000'000);
+  std::vector<std::future<Result<store::CommitInfo>>> pending;
+  auto flush = [&](std::vector<cim::Instance> batch) {
+    pending.push_back(store.submit([batch = std::move(batch)](store::WriteTxn& txn) -> Status {
+      for (const auto& inst : batch) PKG_TRY(txn.put(inst));
+      return ok_status();
+    }));
+    if (pending.size() > 8) {
+      for (auto& f : pending) {
+        if (!f.get().ok()) std::abort();
+      }
+      pending.clear();
+    }
+  };
+  std::vector<cim::Instance> batch;
+  for (std::size_t d = 0; d < dps; ++d) {
+    auto dp = make("SMS_DistributionPointInfo");
+    set(dp, "NALPath", cim::Value::string(nal_path(dp_name(d))));
+    set(dp, "Name", cim::Value::string(dp_name(d)));
+    set(dp, "SiteCode", cim::Value::string("ABC"));
+    set(dp, "IsPullDP", cim::Value::boolean(false));
+    batch.push_back(std::move(dp));
+  }
+  flush(std::move(batch));
+  batch.clear();
+  for (std::size_t p = 0; p < packages; ++p) {
+    const std::string id = package_id(p);
+    const std::string name = "Package " + std::to_string(p);
+    auto pkg = make("SMS_Package");
+    set(pkg, "PackageID", cim::Value::string(id));
+    set(pkg, "Name", cim::Value::string(name));
+    set(pkg, "Version", cim::Value::string("1.0"));
+    set(pkg, "Manufacturer", cim::Value::string("Contoso"));
+    set(pkg, "PkgSourceFlag", cim::Value::uint32(2));
+    set(pkg, "SourceVersion", cim::Value::uint32(1));
+    set(pkg, "SourceDate", cim::Value::datetime(now));
+    set(pkg, "SourceSite", cim::Value::string("ABC"));
+    set(pkg, "PackageSize", cim::Value::uint32(1024));
+    batch.push_back(std::move(pkg));
+    auto root = make("SMS_PackageStatusRootSummarizer");
+    set(root, "PackageID", cim::Value::string(id));
+    set(root, "Name", cim::Value::string(name));
+    set(root, "SourceSite", cim::Value::string("ABC"));
+    set(root, "SourceVersion", cim::Value::uint32(1));
+    set(root, "SourceDate", cim::Value::datetime(now));
+    set(root, "SourceSize", cim::Value::uint32(1024));
+    set(root, "Targeted", cim::Value::uint32(static_cast<std::uint32_t>(per_package)));
+    set(root, "Installed", cim::Value::uint32(static_cast<std::uint32_t>(per_package)));
+    set(root, "Retrying", cim::Value::uint32(0));
+    set(root, "Failed", cim::Value::uint32(0));
+    batch.push_back(std::move(root));
+    for (std::size_t k = 0; k < per_package && dps > 0; ++k) {
+      auto row = make("SMS_PackageStatusDistPointsSummarizer");
+      set(row, "PackageID", cim::Value::string(id));
+      set(row, "ServerNALPath", cim::Value::string(nal_path(dp_name((p * per_package + k) % dps))));
+      set(row, "SiteCode", cim::Value::string("ABC"));
+      set(row, "SourceVersion", cim::Value::uint32(1));
+      set(row, "State", cim::Value::uint32(0));
+      set(row, "SummaryDate", cim::Value::datetime(now));
+      set(row, "InstallStatus", cim::Value::string("Content installed"));
+      batch.push_back(std::move(row));
+    }
+    if (batch.size() >= 4000) {
+      flush(std::move(batch));
+      batch.clear();
+    }
+  }
+  if (!batch.empty()) flush(std::move(batch));
+  for (auto& f : pending) {
+    if (!f.get().ok()) std::abort();
+  }
+}
+
+struct Site {
+  std::filesystem::path dir;
+  std::unique_ptr<server::SiteServer> server;
+  std::string db_url;
+  std::string token;
+  std::size_t packages = 0;
+};
+
+Site* open_site(const std::string& backend) {
+  static std::map<std::string, std::unique_ptr<Site>> sites;
+  if (auto it = sites.find(backend); it != sites.end()) return it->second.get();
+  auto site = std::make_unique<Site>();
+  site->dir = std::filesystem::temp_directory_path() / ("pkgcast-provider-bench-" + backend);
+  std::filesystem::remove_all(site->dir);
+  std::filesystem::create_directories(site->dir);
+  server::ServerConfig config;
+  config.data_dir = site->dir;
+  config.listen_port = 0;
+  config.site_code = "ABC";
+  config.site_name = "Bench";
+  config.log_level = "warn";
+  config.journal_max_entries = 0;
+  if (backend == "postgresql") {
+    const char* maintenance = std::getenv("PKGCAST_TEST_PG_URL");
+    if (maintenance == nullptr) return nullptr;
+    PGconn* conn = PQconnectdb(maintenance);
+    PQclear(PQexec(conn, "DROP DATABASE IF EXISTS pkgcast_provider_bench"));
+    PQclear(PQexec(conn, "CREATE DATABASE pkgcast_provider_bench"));
+    PQfinish(conn);
+    std::string url = maintenance;
+    site->db_url = url.substr(0, url.rfind('/') + 1) + "pkgcast_provider_bench";
+  } else {
+    site->db_url = (site->dir / "pkgcast.db").string();
+  }
+  config.db_url = site->db_url;
+  auto started = server::SiteServer::start(config);
+  if (!started.ok()) {
+    std::fprintf(stderr, "cannot start the server: %s\n", started.error().to_string().c_str());
+    std::exit(1);
+  }
+  site->server = std::move(started).value();
+  auto token = read_file(site->server->admin_token_path().string());
+  site->token = token.ok() ? *token : "";
+  while (!site->token.empty() && site->token.back() == '\n') site->token.pop_back();
+  site->packages = env_size("PKGCAST_BENCH_PACKAGES", 100'000);
+  const auto t0 = Clock::now();
+  populate(site->server->store(), site->packages, env_size("PKGCAST_BENCH_DPS", 1000),
+           env_size("PKGCAST_BENCH_DPS_PER_PACKAGE", 10));
+  std::fprintf(stderr, "%s: populated in %.1f s\n", backend.c_str(),
+               std::chrono::duration<double>(Clock::now() - t0).count());
+  return sites.emplace(backend, std::move(site)).first->second.get();
+}
+
+std::unique_ptr<client::HttpClient> connect(const Site& site) {
+  client::HttpOptions options;
+  options.token = site.token;
+  auto url = client::parse_server_url(site.server->url());
+  return std::move(client::HttpClient::create(*url, options)).value();
+}
+
+void report_percentiles(benchmark::State& state, std::vector<double>& micros) {
+  if (micros.empty()) return;
+  std::sort(micros.begin(), micros.end());
+  state.counters["p50_us"] = micros[micros.size() / 2];
+  state.counters["p99_us"] = micros[std::min(micros.size() - 1, micros.size() * 99 / 100)];
+}
+
+void BM_HttpKeyLookup(benchmark::State& state, const std::string& backend) {
+  Site* site = open_site(backend);
+  if (site == nullptr) return state.SkipWithError("PKGCAST_TEST_PG_URL is not set");
+  auto http = connect(*site);
+  std::mt19937 rng(42);
+  std::vector<double> micros;
+  for (auto _ : state) {
+    const std::string body = R"({"query": "SELECT * FROM SMS_Package WHERE PackageID = ')" +
+                             package_id(rng() % site->packages) + R"('"})";
+    const auto t0 = Clock::now();
+    auto r = http->call("POST", "/api/v1/query", body);
+    micros.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    if (!r.ok() || r->find("\"PackageID\"") == std::string::npos) return state.SkipWithError("lookup failed");
+  }
+  report_percentiles(state, micros);
+}
+
+void BM_HttpRootScan(benchmark::State& state, const std::string& backend) {
+  Site* site = open_site(backend);
+  if (site == nullptr) return state.SkipWithError("PKGCAST_TEST_PG_URL is not set");
+  auto http = connect(*site);
+  std::size_t total = 0;
+  for (auto _ : state) {
+    std::size_t rows = 0;
+    std::string carry;
+    auto r = http->request_streaming("POST", "/api/v1/query",
+                                     R"({"query": "SELECT * FROM SMS_PackageStatusRootSummarizer"})",
+                                     [&](std::string_view piece) {
+                                       // Count instances without building them: each starts with {"__CLASS".
+                                       carry.append(piece);
+                                       std::size_t pos = 0;
+                                       while ((pos = carry.find("{\"__CLASS\"", pos)) != std::string::npos) {
+                                         ++rows;
+                                         pos += 10;
+                                       }
+                                       carry.erase(0, carry.size() > 10 ? carry.size() - 10 : 0);
+                                       return true;
+                                     });
+    if (!r.ok() || r->status != 200 || rows != site->packages) return state.SkipWithError("scan failed");
+    total += rows;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(total));
+}
+
+// The same lookups written directly in SQL against the same database, as the floor to compare against.
+void BM_SqlKeyLookup(benchmark::State& state, const std::string& backend) {
+  Site* site = open_site(backend);
+  if (site == nullptr) return state.SkipWithError("PKGCAST_TEST_PG_URL is not set");
+  std::mt19937 rng(42);
+  std::vector<double> micros;
+  if (backend == "sqlite") {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(site->db_url.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db, R"(SELECT * FROM "SMS_Package" WHERE "PackageID" = ?)", -1, &stmt, nullptr);
+    for (auto _ : state) {
+      const std::string id = package_id(rng() % site->packages);
+      const auto t0 = Clock::now();
+      sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+      int n = 0;
+      while (sqlite3_step(stmt) == SQLITE_ROW) {
+        for (int c = 0; c < sqlite3_column_count(stmt); ++c) benchmark::DoNotOptimize(sqlite3_column_text(stmt, c));
+        ++n;
+      }
+      sqlite3_reset(stmt);
+      micros.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      if (n != 1) return state.SkipWithError("sql lookup failed");
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+  } else {
+    PGconn* conn = PQconnectdb(site->db_url.c_str());
+    PQclear(PQprepare(conn, "lookup", R"(SELECT * FROM "SMS_Package" WHERE lower("PackageID") = lower($1))", 1, nullptr));
+    for (auto _ : state) {
+      const std::string id = package_id(rng() % site->packages);
+      const char* params[] = {id.c_str()};
+      const auto t0 = Clock::now();
+      PGresult* r = PQexecPrepared(conn, "lookup", 1, params, nullptr, nullptr, 0);
+      micros.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      const int n = PQntuples(r);
+      PQclear(r);
+      if (n != 1) return state.SkipWithError("sql lookup failed");
+    }
+    PQfinish(conn);
+  }
+  report_percentiles(state, micros);
+}
+
+void BM_SqlRootScan(benchmark::State& state, const std::string& backend) {
+  Site* site = open_site(backend);
+  if (site == nullptr) return state.SkipWithError("PKGCAST_TEST_PG_URL is not set");
+  std::size_t total = 0;
+  const char* sql = R"(SELECT * FROM "SMS_PackageStatusRootSummarizer" ORDER BY "PackageID")";
+  for (auto _ : state) {
+    std::size_t rows = 0;
+    if (backend == "sqlite") {
+      sqlite3* db = nullptr;
+      sqlite3_open_v2(site->db_url.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+      sqlite3_stmt* stmt = nullptr;
+      sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
+      while (sqlite3_step(stmt) == SQLITE_ROW) {
+        for (int c = 0; c < sqlite3_column_count(stmt); ++c) benchmark::DoNotOptimize(sqlite3_column_text(stmt, c));
+        ++rows;
+      }
+      sqlite3_finalize(stmt);
+      sqlite3_close(db);
+    } else {
+      PGconn* conn = PQconnectdb(site->db_url.c_str());
+      PGresult* r = PQexec(conn, sql);
+      rows = static_cast<std::size_t>(PQntuples(r));
+      PQclear(r);
+      PQfinish(conn);
+    }
+    if (rows != site->packages) return state.SkipWithError("sql scan failed");
+    total += rows;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(total));
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(BM_HttpKeyLookup, sqlite, std::string("sqlite"))->Unit(benchmark::kMicrosecond)->Iterations(5000);
+BENCHMARK_CAPTURE(BM_SqlKeyLookup, sqlite, std::string("sqlite"))->Unit(benchmark::kMicrosecond)->Iterations(5000);
+BENCHMARK_CAPTURE(BM_HttpRootScan, sqlite, std::string("sqlite"))->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK_CAPTURE(BM_SqlRootScan, sqlite, std::string("sqlite"))->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK_CAPTURE(BM_HttpKeyLookup, postgresql, std::string("postgresql"))->Unit(benchmark::kMicrosecond)->Iterations(5000);
+BENCHMARK_CAPTURE(BM_SqlKeyLookup, postgresql, std::string("postgresql"))->Unit(benchmark::kMicrosecond)->Iterations(5000);
+BENCHMARK_CAPTURE(BM_HttpRootScan, postgresql, std::string("postgresql"))->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK_CAPTURE(BM_SqlRootScan, postgresql, std::string("postgresql"))->Unit(benchmark::kMillisecond)->Iterations(5);
+
+BENCHMARK_MAIN();

@@ -1,0 +1,60 @@
+// What every `pkgcast` subcommand shares: the global flags, the connection to the server, and output that is a
+// table for people and JSON (--json) for scripts.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cim/json.h"
+#include "client/http_client.h"
+#include "core/result.h"
+
+namespace pkgcast::cli {
+
+// Exit codes (design.md section 6).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitUsage = 2;
+
+struct GlobalOptions {
+  std::string server;      // --server / PKGCAST_SERVER
+  std::string token;       // --token / PKGCAST_TOKEN
+  std::string token_file;  // --token-file / PKGCAST_TOKEN_FILE
+  std::string namespace_path;  // --namespace; empty = the server's own site
+  bool json = false;
+  bool insecure = false;   // --insecure: https without certificate checks
+  std::string ca_file;     // --ca-file
+};
+
+class CliContext {
+ public:
+  GlobalOptions options;
+
+  // The subcommand's work, set by its parse callback; main runs it after parsing. Returns the exit code.
+  std::function<int()> action;
+
+  // Connects lazily, resolving the server URL and token as documented: flags, then PKGCAST_* variables, then the
+  // default data directory's admin.token when it exists.
+  Result<client::HttpClient*> client();
+
+  // The server URL in use and the token source, for messages.
+  std::string server_url() const;
+
+  // Prints `error: <WBEM name>: <detail>` on stderr (and with --json also
+  // {"error", "hresult", "message"} on stdout); returns kExitError.
+  int fail(const Error& error) const;
+
+  // Calls the API and decodes the JSON answer, or the error.
+  Result<cim::Json> call(std::string_view method, std::string_view target, const cim::Json* body = nullptr);
+
+  // Prints JSON (pretty, one document) on stdout.
+  void print_json(const cim::Json& j) const;
+
+ private:
+  Result<std::string> resolve_token() const;
+  std::unique_ptr<client::HttpClient> client_;
+};
+
+}  // namespace pkgcast::cli

@@ -1,0 +1,14 @@
+// Subcommand groups of `pkgcast`. Each add_* registers its subcommands on the app; their callbacks set
+// ctx.action, which main runs after parsing.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli/cli_context.h"
+
+namespace pkgcast::cli {
+
+void add_query_commands(CLI::App& app, CliContext& ctx);  // query, wql parse
+void add_admin_commands(CLI::App& app, CliContext& ctx);  // site, dp, package, program, advertisement, token
+
+}  // namespace pkgcast::cli

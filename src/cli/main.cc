@@ -1,0 +1,42 @@
+// pkgcast: one binary for the server, the DP agent and every administrative verb (design.md section 6).
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/cli_context.h"
+#include "cli/commands.h"
+#include "cli/server_command.h"
+
+int main(int argc, char** argv) {
+  using namespace pkgcast::cli;
+  CliContext ctx;
+  CLI::App app{"pkgcast: software distribution to distribution points, with live WQL status"};
+  app.set_version_flag("--version", std::string("pkgcast 0.1.0"));
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags are accepted after the subcommand too
+  app.add_option("--server", ctx.options.server, "server URL (env PKGCAST_SERVER, default http://127.0.0.1:8750)");
+  app.add_option("--token", ctx.options.token, "API token (env PKGCAST_TOKEN)");
+  app.add_option("--token-file", ctx.options.token_file,
+                 "file holding the API token (env PKGCAST_TOKEN_FILE; default <data-dir>/admin.token)");
+  app.add_option("--namespace", ctx.options.namespace_path, "provider namespace (default the server's own site)");
+  app.add_flag("--json", ctx.options.json, "machine-readable output");
+  app.add_flag("--insecure", ctx.options.insecure, "https without certificate verification");
+  app.add_option("--ca-file", ctx.options.ca_file, "CA certificates to trust for https");
+
+  add_server_command(app, ctx);
+  add_query_commands(app, ctx);
+  add_admin_commands(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "usage error: " << e.what() << "\n(run `pkgcast --help` or `pkgcast <command> --help`)" << std::endl;
+    return kExitUsage;
+  }
+  if (!ctx.action) {
+    std::cerr << "usage error: a subcommand is required (run `pkgcast --help`)" << std::endl;
+    return kExitUsage;
+  }
+  return ctx.action();
+}

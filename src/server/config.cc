@@ -1,0 +1,259 @@
+#include "server/config.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdlib>
+#include <map>
+#include <toml++/toml.h>
+
+#include "core/strings.h"
+
+namespace pkgcast::server {
+namespace fs = std::filesystem;
+namespace {
+
+enum class Kind { kString, kPath, kInteger };
+
+struct Key {
+  std::string_view name;
+  Kind kind;
+  std::int64_t min = 0;
+  std::int64_t max = 0;
+};
+
+// Every key the TOML file and the environment (PKGCAST_<NAME>) accept; flags cover the common subset.
+constexpr std::array<Key, 19> kKeys{{
+    {"listen", Kind::kString},
+    {"data_dir", Kind::kPath},
+    {"db", Kind::kString},
+    {"site_code", Kind::kString},
+    {"site_name", Kind::kString},
+    {"site_type", Kind::kString},
+    {"tls_cert", Kind::kPath},
+    {"tls_key", Kind::kPath},
+    {"web_dir", Kind::kPath},
+    {"port_file", Kind::kPath},
+    {"log_level", Kind::kString},
+    {"workers", Kind::kInteger, 1, 256},
+    {"max_body_bytes", Kind::kInteger, 1024, std::int64_t{1} << 30},
+    {"max_header_bytes", Kind::kInteger, 1024, 1024 * 1024},
+    {"idle_timeout_seconds", Kind::kInteger, 1, 86'400},
+    {"shutdown_grace_seconds", Kind::kInteger, 0, 3'600},
+    {"max_streams", Kind::kInteger, 1, 100'000},
+    {"journal_max_entries", Kind::kInteger, 0, std::int64_t{1} << 50},
+    {"journal_max_age_seconds", Kind::kInteger, 0, std::int64_t{1} << 40},
+}};
+
+// One key's winning value and where it came from ("--listen", "PKGCAST_LISTEN", "/etc/pkgcast.toml:3").
+struct Setting {
+  std::string value;
+  std::string source;
+};
+using Settings = std::map<std::string, Setting, std::less<>>;
+
+Error bad(const Setting& s, std::string_view key, const std::string& why) {
+  return make_error(WbemCode::kInvalidParameter, s.source + ": " + std::string(key) + " " + why);
+}
+
+std::string env_name(std::string_view key) { return "PKGCAST_" + to_upper(key); }
+
+Status read_toml(const fs::path& file, Settings& out) {
+  toml::table table;
+  try {
+    table = toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return make_error(WbemCode::kInvalidParameter, file.string() + ":" + std::to_string(where.line) + ":" +
+                                                       std::to_string(where.column) + ": " +
+                                                       std::string(e.description()));
+  }
+  const fs::path base = file.parent_path();
+  for (const auto& [name, node] : table) {
+    const std::string key(name.str());
+    const std::string source = file.string() + ":" + std::to_string(node.source().begin.line);
+    const Key* def = nullptr;
+    for (const auto& k : kKeys) {
+      if (k.name == key) def = &k;
+    }
+    if (def == nullptr) {
+      return make_error(WbemCode::kInvalidParameter, source + ": unknown key '" + key + "'");
+    }
+    if (def->kind == Kind::kInteger) {
+      const auto v = node.value<std::int64_t>();
+      if (!node.is_integer() || !v) return bad({"", source}, key, "must be an integer");
+      out[key] = {std::to_string(*v), source};
+    } else {
+      const auto v = node.value<std::string>();
+      if (!node.is_string() || !v) return bad({"", source}, key, "must be a string");
+      std::string value = *v;
+      // A relative path in a file means relative to that file, not to wherever the server was started.
+      if (def->kind == Kind::kPath && !value.empty() && fs::path(value).is_relative()) value = (base / value).string();
+      out[key] = {value, source};
+    }
+  }
+  return ok_status();
+}
+
+void read_env(const EnvLookup& env, Settings& out) {
+  for (const auto& k : kKeys) {
+    const std::string name = env_name(k.name);
+    if (auto v = env(name); v && !v->empty()) out[std::string(k.name)] = {*v, name};
+  }
+}
+
+void read_flags(const ServerFlags& f, Settings& out) {
+  auto put = [&](std::string_view key, const std::optional<std::string>& v, std::string_view flag) {
+    if (v) out[std::string(key)] = {*v, std::string(flag)};
+  };
+  put("data_dir", f.data_dir, "--data-dir");
+  put("listen", f.listen, "--listen");
+  put("db", f.db, "--db");
+  put("site_code", f.site_code, "--site-code");
+  put("site_name", f.site_name, "--site-name");
+  put("site_type", f.site_type, "--type");
+  put("tls_cert", f.tls_cert, "--tls-cert");
+  put("tls_key", f.tls_key, "--tls-key");
+  put("web_dir", f.web_dir, "--web-dir");
+  put("log_level", f.log_level, "--log-level");
+  put("port_file", f.port_file, "--port-file");
+  if (f.workers) out["workers"] = {std::to_string(*f.workers), "--workers"};
+}
+
+Result<std::int64_t> integer(const Settings& s, std::string_view key, std::int64_t fallback) {
+  const auto it = s.find(key);
+  if (it == s.end()) return fallback;
+  const std::string& text = it->second.value;
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return bad(it->second, key, "must be an integer, not '" + text + "'");
+  }
+  for (const auto& k : kKeys) {
+    if (k.name == key && (v < k.min || v > k.max)) {
+      return bad(it->second, key, "must be between " + std::to_string(k.min) + " and " + std::to_string(k.max));
+    }
+  }
+  return v;
+}
+
+std::string text(const Settings& s, std::string_view key, std::string fallback = "") {
+  const auto it = s.find(key);
+  return it == s.end() ? fallback : it->second.value;
+}
+
+const Setting& setting(const Settings& s, std::string_view key) {
+  static const Setting kDefault{"", "default"};
+  const auto it = s.find(key);
+  return it == s.end() ? kDefault : it->second;
+}
+
+}  // namespace
+
+EnvLookup process_environment() {
+  return [](std::string_view name) -> std::optional<std::string> {
+    const char* v = std::getenv(std::string(name).c_str());
+    return v == nullptr ? std::nullopt : std::optional<std::string>(v);
+  };
+}
+
+Result<fs::path> default_data_dir(const EnvLookup& env) {
+  if (auto xdg = env("XDG_STATE_HOME"); xdg && !xdg->empty()) return fs::path(*xdg) / "pkgcast";
+  if (auto home = env("HOME"); home && !home->empty()) return fs::path(*home) / ".local" / "state" / "pkgcast";
+  return make_error(WbemCode::kInvalidParameter,
+                    "no data directory: set --data-dir, PKGCAST_DATA_DIR, XDG_STATE_HOME or HOME");
+}
+
+Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return make_error(WbemCode::kInvalidParameter, "listen address must be HOST:PORT, not '" + std::string(listen) + "'");
+  }
+  std::string host(listen.substr(0, colon));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string_view port_text = listen.substr(colon + 1);
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (host.empty() || port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
+      port > 65535) {
+    return make_error(WbemCode::kInvalidParameter, "listen address must be HOST:PORT with a port from 0 to 65535, "
+                                                   "not '" + std::string(listen) + "'");
+  }
+  return std::pair<std::string, std::uint16_t>(host, static_cast<std::uint16_t>(port));
+}
+
+Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLookup& env) {
+  Settings settings;
+  std::optional<std::string> config_file = flags.config_file;
+  if (!config_file) {
+    if (auto v = env("PKGCAST_CONFIG"); v && !v->empty()) config_file = v;
+  }
+  if (config_file) {
+    std::error_code ec;
+    if (!fs::is_regular_file(*config_file, ec)) {
+      return make_error(WbemCode::kInvalidParameter, "config file '" + *config_file + "' does not exist");
+    }
+    PKG_TRY(read_toml(*config_file, settings));
+  }
+  read_env(env, settings);
+  read_flags(flags, settings);
+
+  ServerConfig c;
+  if (auto it = settings.find("listen"); it != settings.end()) {
+    auto listen = parse_listen(it->second.value);
+    if (!listen.ok()) return make_error(WbemCode::kInvalidParameter, it->second.source + ": " + listen.error().message);
+    c.listen_host = listen->first;
+    c.listen_port = listen->second;
+  }
+  if (auto it = settings.find("data_dir"); it != settings.end()) {
+    c.data_dir = it->second.value;
+  } else {
+    PKG_ASSIGN_OR_RETURN(c.data_dir, default_data_dir(env));
+  }
+  c.db_url = text(settings, "db", (c.data_dir / "pkgcast.db").string());
+
+  c.site_code = to_upper(text(settings, "site_code"));
+  if (!c.site_code.empty()) {
+    const bool well_formed = c.site_code.size() == 3 && std::all_of(c.site_code.begin(), c.site_code.end(), [](char ch) {
+                               return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+                             });
+    if (!well_formed) {
+      return bad(setting(settings, "site_code"), "site_code",
+                 "must be 3 letters or digits (like P01), not '" + text(settings, "site_code") + "'");
+    }
+  }
+  c.site_name = text(settings, "site_name");
+  c.site_type = to_lower(text(settings, "site_type", "primary"));
+  if (c.site_type != "primary" && c.site_type != "central") {
+    return bad(setting(settings, "site_type"), "site_type",
+               "must be 'primary' or 'central' (a secondary site has no server of its own), not '" + c.site_type + "'");
+  }
+  c.tls_cert = text(settings, "tls_cert");
+  c.tls_key = text(settings, "tls_key");
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    const char* missing = c.tls_cert.empty() ? "tls_cert" : "tls_key";
+    return make_error(WbemCode::kInvalidParameter,
+                      std::string("TLS needs both a certificate and a key: ") + missing + " is not set");
+  }
+  c.web_dir = text(settings, "web_dir");
+  c.port_file = text(settings, "port_file");
+  c.log_level = to_lower(text(settings, "log_level", "info"));
+  constexpr std::array<std::string_view, 7> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (std::find(kLevels.begin(), kLevels.end(), c.log_level) == kLevels.end()) {
+    return bad(setting(settings, "log_level"), "log_level",
+               "must be one of trace, debug, info, warn, error, critical, off; not '" + c.log_level + "'");
+  }
+  PKG_ASSIGN_OR_RETURN(c.workers, integer(settings, "workers", c.workers));
+  PKG_ASSIGN_OR_RETURN(c.max_body_bytes, integer(settings, "max_body_bytes", c.max_body_bytes));
+  PKG_ASSIGN_OR_RETURN(c.max_header_bytes, integer(settings, "max_header_bytes", c.max_header_bytes));
+  PKG_ASSIGN_OR_RETURN(c.idle_timeout_seconds, integer(settings, "idle_timeout_seconds", c.idle_timeout_seconds));
+  PKG_ASSIGN_OR_RETURN(c.shutdown_grace_seconds,
+                       integer(settings, "shutdown_grace_seconds", c.shutdown_grace_seconds));
+  PKG_ASSIGN_OR_RETURN(c.max_streams, integer(settings, "max_streams", c.max_streams));
+  PKG_ASSIGN_OR_RETURN(c.journal_max_entries, integer(settings, "journal_max_entries", c.journal_max_entries));
+  PKG_ASSIGN_OR_RETURN(c.journal_max_age_seconds,
+                       integer(settings, "journal_max_age_seconds", c.journal_max_age_seconds));
+  return c;
+}
+
+}  // namespace pkgcast::server

@@ -1,0 +1,75 @@
+// Configuration of `pkgcast server`: command-line flags, then PKGCAST_* environment variables, then an optional
+// TOML file (--config FILE or PKGCAST_CONFIG), then defaults. docs/configuration.md lists every key.
+// Pure: the environment is injected, so precedence is unit-tested without touching the process.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+
+namespace pkgcast::server {
+
+// What the command line gave; nullopt = not given.
+struct ServerFlags {
+  std::optional<std::string> config_file;
+  std::optional<std::string> data_dir;
+  std::optional<std::string> listen;  // HOST:PORT
+  std::optional<std::string> db;
+  std::optional<std::string> site_code;
+  std::optional<std::string> site_name;
+  std::optional<std::string> site_type;  // primary | central
+  std::optional<std::string> tls_cert;
+  std::optional<std::string> tls_key;
+  std::optional<std::string> web_dir;
+  std::optional<std::string> log_level;
+  std::optional<std::string> port_file;
+  std::optional<std::int64_t> workers;
+};
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8750;
+  std::filesystem::path data_dir;  // always set after loading
+  std::string db_url;              // always set after loading: default "<data_dir>/pkgcast.db"
+  std::string site_code;           // "" = the site the database already has, else kDefaultSiteCode
+  std::string site_name;           // "" = kDefaultSiteName for a new site
+  std::string site_type = "primary";
+  std::filesystem::path tls_cert;  // both set, or both empty
+  std::filesystem::path tls_key;
+  std::filesystem::path web_dir;  // "" = the installed dashboard or the source tree's web/, when present
+  std::filesystem::path port_file;  // "" = none; else the URL is written there atomically once listening
+  std::string log_level = "info";
+  std::int64_t workers = 4;
+  std::int64_t max_body_bytes = 1024 * 1024;
+  std::int64_t max_header_bytes = 16 * 1024;
+  std::int64_t idle_timeout_seconds = 60;
+  std::int64_t shutdown_grace_seconds = 10;
+  std::int64_t max_streams = 256;
+  std::int64_t journal_max_entries = 1'000'000;      // 0 = unlimited
+  std::int64_t journal_max_age_seconds = 7 * 86'400;  // 0 = unlimited
+};
+
+inline constexpr std::string_view kDefaultSiteCode = "P01";
+inline constexpr std::string_view kDefaultSiteName = "Primary site";
+
+// Returns the value of an environment variable, nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+// The process environment (getenv).
+EnvLookup process_environment();
+
+// Merges flags > environment > TOML file > defaults and validates the result. Bad input is
+// WBEM_E_INVALID_PARAMETER naming the source (flag, variable or file:line) and the key.
+Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLookup& env);
+
+// "$XDG_STATE_HOME/pkgcast", else "$HOME/.local/state/pkgcast"; WBEM_E_INVALID_PARAMETER when neither is set.
+Result<std::filesystem::path> default_data_dir(const EnvLookup& env);
+
+// "127.0.0.1:8750", "[::1]:8750", "0.0.0.0:0", "localhost:8750" -> host and port.
+Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);
+
+}  // namespace pkgcast::server

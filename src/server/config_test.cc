@@ -1,0 +1,212 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+
+namespace pkgcast::server {
+namespace {
+namespace fs = std::filesystem;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/pkgcast-config-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    env_["HOME"] = "/home/alice";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  EnvLookup env() const {
+    return [this](std::string_view name) -> std::optional<std::string> {
+      auto it = env_.find(std::string(name));
+      return it == env_.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+  }
+  std::string toml(const std::string& text) {
+    const fs::path p = dir_ / "pkgcast.toml";
+    std::ofstream(p) << text;
+    return p.string();
+  }
+
+  fs::path dir_;
+  std::map<std::string, std::string> env_;
+};
+
+TEST_F(ConfigTest, DefaultsWithOnlyHome) {
+  auto c = load_server_config({}, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->listen_host, "127.0.0.1");
+  EXPECT_EQ(c->listen_port, 8750);
+  EXPECT_EQ(c->data_dir, "/home/alice/.local/state/pkgcast");
+  EXPECT_EQ(c->db_url, "/home/alice/.local/state/pkgcast/pkgcast.db");
+  EXPECT_EQ(c->site_code, "");
+  EXPECT_EQ(c->site_type, "primary");
+  EXPECT_EQ(c->workers, 4);
+  EXPECT_EQ(c->max_body_bytes, 1024 * 1024);
+  EXPECT_EQ(c->log_level, "info");
+  EXPECT_TRUE(c->tls_cert.empty());
+}
+
+TEST_F(ConfigTest, XdgStateHomeWinsOverHome) {
+  env_["XDG_STATE_HOME"] = "/var/state";
+  auto c = load_server_config({}, env());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->data_dir, "/var/state/pkgcast");
+}
+
+TEST_F(ConfigTest, NoHomeNoDataDirIsAnError) {
+  env_.clear();
+  auto c = load_server_config({}, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, WbemCode::kInvalidParameter);
+  EXPECT_NE(c.error().message.find("--data-dir"), std::string::npos);
+}
+
+TEST_F(ConfigTest, FlagsBeatEnvironmentBeatsFileBeatsDefaults) {
+  const std::string file = toml(R"(
+listen = "127.0.0.1:9001"
+site_code = "FIL"
+site_name = "From file"
+workers = 7
+max_body_bytes = 2048
+journal_max_entries = 500
+)");
+  env_["PKGCAST_LISTEN"] = "127.0.0.1:9002";
+  env_["PKGCAST_SITE_CODE"] = "ENV";
+  env_["PKGCAST_CONFIG"] = "/ignored/because/the/flag/names/one.toml";
+  ServerFlags flags;
+  flags.config_file = file;
+  flags.site_code = "flg";
+  auto c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->site_code, "FLG");               // flag (upper-cased)
+  EXPECT_EQ(c->listen_port, 9002);              // environment over file
+  EXPECT_EQ(c->site_name, "From file");         // file over default
+  EXPECT_EQ(c->workers, 7);
+  EXPECT_EQ(c->max_body_bytes, 2048);
+  EXPECT_EQ(c->journal_max_entries, 500);
+  EXPECT_EQ(c->journal_max_age_seconds, 7 * 86'400);  // default
+}
+
+TEST_F(ConfigTest, ConfigFileFromEnvironment) {
+  env_["PKGCAST_CONFIG"] = toml("site_type = \"central\"\n");
+  auto c = load_server_config({}, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->site_type, "central");
+}
+
+TEST_F(ConfigTest, RelativePathsInTheFileAreRelativeToTheFile) {
+  ServerFlags flags;
+  flags.config_file = toml("data_dir = \"state\"\ntls_cert = \"/abs/cert.pem\"\ntls_key = \"key.pem\"\n");
+  auto c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->data_dir, dir_ / "state");
+  EXPECT_EQ(c->db_url, (dir_ / "state" / "pkgcast.db").string());
+  EXPECT_EQ(c->tls_cert, "/abs/cert.pem");
+  EXPECT_EQ(c->tls_key, dir_ / "key.pem");
+}
+
+TEST_F(ConfigTest, DbFlagOverridesTheDefaultDatabase) {
+  ServerFlags flags;
+  flags.data_dir = "/srv/pkgcast";
+  flags.db = "postgresql://pkgcast@127.0.0.1:5432/pkgcast";
+  auto c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->data_dir, "/srv/pkgcast");
+  EXPECT_EQ(c->db_url, "postgresql://pkgcast@127.0.0.1:5432/pkgcast");
+}
+
+TEST_F(ConfigTest, UnknownKeyInTheFileIsAnErrorWithItsLine) {
+  ServerFlags flags;
+  flags.config_file = toml("listen = \"127.0.0.1:1\"\nsite_cod = \"ABC\"\n");
+  auto c = load_server_config(flags, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, WbemCode::kInvalidParameter);
+  EXPECT_NE(c.error().message.find("pkgcast.toml:2: unknown key 'site_cod'"), std::string::npos)
+      << c.error().message;
+}
+
+TEST_F(ConfigTest, WrongTypesAndSyntaxErrorsNameTheFile) {
+  ServerFlags flags;
+  flags.config_file = toml("workers = \"four\"\n");
+  auto c = load_server_config(flags, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("workers must be an integer"), std::string::npos) << c.error().message;
+
+  flags.config_file = toml("site_code = 123\n");
+  c = load_server_config(flags, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("site_code must be a string"), std::string::npos);
+
+  flags.config_file = toml("listen = \n");
+  c = load_server_config(flags, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("pkgcast.toml:1:"), std::string::npos) << c.error().message;
+
+  flags.config_file = (dir_ / "missing.toml").string();
+  c = load_server_config(flags, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("does not exist"), std::string::npos);
+}
+
+TEST_F(ConfigTest, BadValuesNameTheirSource) {
+  struct Case {
+    std::string var, value, expect;
+  };
+  const Case cases[] = {
+      {"PKGCAST_LISTEN", "8750", "PKGCAST_LISTEN: listen address must be HOST:PORT"},
+      {"PKGCAST_LISTEN", "127.0.0.1:70000", "port from 0 to 65535"},
+      {"PKGCAST_SITE_CODE", "ABCD", "PKGCAST_SITE_CODE: site_code must be 3 letters or digits"},
+      {"PKGCAST_SITE_CODE", "A-1", "must be 3 letters or digits"},
+      {"PKGCAST_SITE_TYPE", "secondary", "must be 'primary' or 'central'"},
+      {"PKGCAST_WORKERS", "0", "PKGCAST_WORKERS: workers must be between 1 and 256"},
+      {"PKGCAST_WORKERS", "4x", "workers must be an integer, not '4x'"},
+      {"PKGCAST_LOG_LEVEL", "loud", "log_level must be one of"},
+      {"PKGCAST_TLS_CERT", "/c.pem", "TLS needs both a certificate and a key: tls_key is not set"},
+      {"PKGCAST_MAX_BODY_BYTES", "10", "max_body_bytes must be between 1024"},
+  };
+  for (const auto& k : cases) {
+    SCOPED_TRACE(k.var + "=" + k.value);
+    auto saved = env_;
+    env_[k.var] = k.value;
+    auto c = load_server_config({}, env());
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.error().code, WbemCode::kInvalidParameter);
+    EXPECT_NE(c.error().message.find(k.expect), std::string::npos) << c.error().message;
+    env_ = saved;
+  }
+  ServerFlags flags;
+  flags.workers = 1000;
+  auto c = load_server_config(flags, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("--workers: workers must be between"), std::string::npos);
+}
+
+TEST_F(ConfigTest, EmptyEnvironmentValuesCountAsUnset) {
+  env_["PKGCAST_LISTEN"] = "";
+  auto c = load_server_config({}, env());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->listen_port, 8750);
+}
+
+TEST(ParseListenTest, Forms) {
+  auto v4 = parse_listen("0.0.0.0:0");
+  ASSERT_TRUE(v4.ok());
+  EXPECT_EQ(v4->first, "0.0.0.0");
+  EXPECT_EQ(v4->second, 0);
+  auto v6 = parse_listen("[::1]:8443");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->first, "::1");
+  EXPECT_EQ(v6->second, 8443);
+  EXPECT_TRUE(parse_listen("localhost:8750").ok());
+  for (const char* bad : {"", ":8750", "host:", "host:-1", "host:80x", "[]:80", "host"}) {
+    EXPECT_FALSE(parse_listen(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace pkgcast::server

@@ -1,0 +1,246 @@
+#include "server/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <utility>
+
+#include "server/server_core.h"
+
+#ifndef PKGCAST_VERSION
+#error "PKGCAST_VERSION must be defined by the build"
+#endif
+
+namespace pkgcast::server {
+namespace {
+
+std::string format_url(bool tls, const tcp::endpoint& ep) {
+  const std::string address = ep.address().to_string();
+  const std::string host = ep.address().is_v6() ? "[" + address + "]" : address;
+  return std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+std::string_view server_version() { return "pkgcast/" PKGCAST_VERSION; }
+std::string_view pkgcast_version() { return PKGCAST_VERSION; }
+
+HttpServer::Core::Core(const HttpServerOptions& opts, const Router& router, Authenticator authenticator,
+                       Handler fallback, Metrics& m)
+    : options(opts),
+      dispatcher(router, std::move(authenticator), std::move(fallback)),
+      metrics(m),
+      ioc(std::make_unique<net::io_context>(static_cast<int>(std::max<std::size_t>(1, opts.network_threads)))),
+      acceptor(std::in_place, net::make_strand(*ioc)),
+      accept_retry(std::in_place, acceptor->get_executor()) {}
+
+void HttpServer::Core::do_accept() {
+  acceptor->async_accept(net::make_strand(*ioc), [self = shared_from_this()](boost::system::error_code ec,
+                                                                              tcp::socket socket) {
+    if (ec) {
+      if (!self->acceptor->is_open() || self->stopping.load()) return;
+      // Out of file descriptors and the like: back off briefly instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      self->accept_retry->expires_after(std::chrono::milliseconds(50));
+      self->accept_retry->async_wait([self](boost::system::error_code) { self->do_accept(); });
+      return;
+    }
+    boost::system::error_code opt_ec;
+    socket.set_option(tcp::no_delay(true), opt_ec);  // small responses must not wait for Nagle
+    if (self->tls) {
+      start_tls_connection(self, std::move(socket));
+    } else {
+      start_plain_connection(self, std::move(socket));
+    }
+    self->do_accept();
+  });
+}
+
+std::uint64_t HttpServer::Core::add_connection(std::weak_ptr<Connection> c) {
+  std::lock_guard lock(mu_);
+  const std::uint64_t id = next_connection_id_++;
+  connections_.emplace(id, std::move(c));
+  return id;
+}
+
+void HttpServer::Core::remove_connection(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  connections_.erase(id);
+  changed_.notify_all();
+}
+
+bool HttpServer::Core::begin_stream(const std::shared_ptr<ChunkWriter>& writer) {
+  {
+    std::lock_guard lock(mu_);
+    if (writers_.size() >= options.max_streams) return false;
+    if (stopping.load()) writer->fail(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
+    writers_.insert(writer);
+  }
+  metrics.stream_started();
+  return true;
+}
+
+void HttpServer::Core::end_stream(const std::shared_ptr<ChunkWriter>& writer) {
+  {
+    std::lock_guard lock(mu_);
+    if (writers_.erase(writer) == 0) return;
+  }
+  metrics.stream_finished();
+}
+
+void HttpServer::Core::spawn_producer(std::function<void()> body) {
+  {
+    std::lock_guard lock(mu_);
+    ++producers_;
+  }
+  // A thread per stream: a stream may last hours (events), and must not hold one of the few workers. Creating a
+  // thread costs tens of microseconds, nothing next to a stream's life.
+  std::thread([self = shared_from_this(), body = std::move(body)] {
+    body();
+    std::lock_guard lock(self->mu_);
+    --self->producers_;
+    self->changed_.notify_all();
+  }).detach();
+}
+
+void HttpServer::Core::notify_connections(bool force) {
+  std::vector<std::shared_ptr<Connection>> live;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, weak] : connections_) {
+      if (auto c = weak.lock()) live.push_back(std::move(c));
+    }
+  }
+  for (auto& c : live) force ? c->force_close() : c->server_stopping();
+}
+
+void HttpServer::Core::fail_writers(const Error& error) {
+  std::lock_guard lock(mu_);
+  for (const auto& w : writers_) w->fail(error);
+}
+
+bool HttpServer::Core::wait_idle(std::chrono::steady_clock::time_point deadline, bool producers_only) {
+  std::unique_lock lock(mu_);
+  return changed_.wait_until(lock, deadline, [&] {
+    return producers_ == 0 && (producers_only || connections_.empty());
+  });
+}
+
+void HttpServer::Core::stop(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  stopping.store(true);
+  const bool started = !network_threads.empty();
+  net::post(acceptor->get_executor(), [self = shared_from_this()] {
+    boost::system::error_code ec;
+    self->acceptor->close(ec);
+    self->accept_retry->cancel();
+  });
+  notify_connections(/*force=*/false);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  if (started && !wait_idle(deadline, false)) {
+    spdlog::warn("grace period over; closing the remaining connections");
+  }
+  const Error shutting_down = make_error(WbemCode::kShuttingDown, "the server is shutting down");
+  fail_writers(shutting_down);
+  notify_connections(/*force=*/true);
+  if (started) wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(1), false);
+  // Nothing runs on the network threads after this; handlers still posted to them are destroyed with the ioc.
+  keep_running.reset();
+  ioc->stop();
+  for (auto& t : network_threads) t.join();
+  network_threads.clear();
+  // Workers finish what they hold (database work is bounded); their replies go to the stopped ioc and vanish.
+  workers->join();
+  // A producer may be blocked on back-pressure that the stopped network can never relieve: fail it again.
+  fail_writers(shutting_down);
+  while (!wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5), true)) {
+    spdlog::warn("waiting for stream producers to notice the shutdown");
+    fail_writers(shutting_down);
+  }
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerOptions& options, const Router& router,
+                                                       Authenticator authenticator, Handler fallback,
+                                                       Metrics& metrics) {
+  auto core = std::make_shared<Core>(options, router, std::move(authenticator), std::move(fallback), metrics);
+  boost::system::error_code ec;
+  if (options.tls) {
+    core->tls.emplace(net::ssl::context::tls_server);
+    auto& ctx = *core->tls;
+    ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                        net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1,
+                    ec);
+    ctx.use_certificate_chain_file(options.tls->cert_file.string(), ec);
+    if (ec) {
+      return make_error(WbemCode::kInvalidParameter,
+                        "cannot load TLS certificate '" + options.tls->cert_file.string() + "': " + ec.message());
+    }
+    ctx.use_private_key_file(options.tls->key_file.string(), net::ssl::context::pem, ec);
+    if (ec) {
+      return make_error(WbemCode::kInvalidParameter,
+                        "cannot load TLS key '" + options.tls->key_file.string() + "': " + ec.message());
+    }
+    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+      return make_error(WbemCode::kInvalidParameter, "TLS key '" + options.tls->key_file.string() +
+                                                         "' does not match certificate '" +
+                                                         options.tls->cert_file.string() + "'");
+    }
+  }
+  tcp::resolver resolver(*core->ioc);
+  const auto endpoints = resolver.resolve(options.host, std::to_string(options.port),
+                                          tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || endpoints.empty()) {
+    return make_error(WbemCode::kInvalidParameter,
+                      "cannot resolve listen address '" + options.host + "': " + ec.message());
+  }
+  const tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  const std::string where = options.host + ":" + std::to_string(options.port);
+  auto& acceptor = *core->acceptor;
+  if (acceptor.open(endpoint.protocol(), ec); ec) {
+    return make_error(WbemCode::kFailed, "cannot listen on " + where + ": " + ec.message());
+  }
+  acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (acceptor.bind(endpoint, ec); ec) {
+    return make_error(WbemCode::kFailed, "cannot listen on " + where + ": " + ec.message());
+  }
+  if (acceptor.listen(net::socket_base::max_listen_connections, ec); ec) {
+    return make_error(WbemCode::kFailed, "cannot listen on " + where + ": " + ec.message());
+  }
+  const tcp::endpoint bound = acceptor.local_endpoint(ec);
+  core->port = bound.port();
+  core->url = format_url(options.tls.has_value(), bound);
+  core->workers = std::make_unique<net::thread_pool>(std::max<std::size_t>(1, options.workers));
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(core)));
+}
+
+HttpServer::HttpServer(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+
+HttpServer::~HttpServer() {
+  core_->stop(std::chrono::milliseconds(0));
+  // I/O objects go before their io_context. Pending handlers own connections, and connections own the Core:
+  // destroying the io_context destroys them while the Core is still ours.
+  core_->accept_retry.reset();
+  core_->acceptor.reset();
+  core_->ioc.reset();
+}
+
+void HttpServer::start() {
+  core_->keep_running.emplace(core_->ioc->get_executor());
+  core_->do_accept();
+  const std::size_t n = std::max<std::size_t>(1, core_->options.network_threads);
+  for (std::size_t i = 0; i < n; ++i) {
+    core_->network_threads.emplace_back([core = core_.get()] { core->ioc->run(); });
+  }
+}
+
+std::uint16_t HttpServer::port() const { return core_->port; }
+std::string HttpServer::url() const { return core_->url; }
+bool HttpServer::stopping() const { return core_->stopping.load(); }
+void HttpServer::stop(std::chrono::milliseconds grace) { core_->stop(grace); }
+
+}  // namespace pkgcast::server

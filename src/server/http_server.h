@@ -1,0 +1,87 @@
+// The HTTP/1.1 server (Boost.Beast, asynchronous), plain or TLS.
+//
+// Threads:
+// - network: `network_threads` threads run one io_context: accept, TLS handshakes, reads, writes. Nothing on them
+//   blocks. Each connection's operations run on its own strand.
+// - workers: a fixed pool of `workers` threads runs authentication and handlers (both may block on the database).
+// - streams: a streamed response's producer (Response::stream) runs on a thread of its own, so long event streams
+//   never hold a worker. BodyWriter::write blocks while the client is slow and fails once it has gone.
+//
+// Per connection: keep-alive, one request at a time (no pipelining), limits on header and body size, an idle
+// timeout between requests and a write timeout. A streamed response is chunked and closes its connection at the
+// end. Errors on the wire are answered with the WBEM JSON error body: 400 malformed request, 413 body too large,
+// 431 header too large, 503 while shutting down or when the worker queue is full.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "server/dispatch.h"
+#include "server/metrics.h"
+#include "server/router.h"
+
+namespace pkgcast::server {
+
+struct TlsFiles {
+  std::filesystem::path cert_file;  // PEM certificate chain
+  std::filesystem::path key_file;   // PEM private key
+};
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";  // an IP address or a name that resolves to one
+  std::uint16_t port = 8750;       // 0 = any free port; port() tells which
+  std::optional<TlsFiles> tls;     // set = HTTPS only
+  std::size_t network_threads = 1;
+  std::size_t workers = 4;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::chrono::milliseconds idle_timeout{60'000};   // between requests on a kept-alive connection
+  std::chrono::milliseconds write_timeout{60'000};  // for one response or one chunk to be taken by the client
+  std::size_t max_streams = 256;                    // concurrent streamed responses; more get 503
+  std::size_t max_queued_requests = 4096;           // waiting for a worker; more get 503
+  std::size_t stream_buffer_bytes = 256 * 1024;     // a stream's producer blocks beyond this much unsent data
+};
+
+// "0.1.0": the version of this build (health, metrics, the Server header).
+std::string_view pkgcast_version();
+
+class HttpServer {
+ public:
+  // Resolves and binds the listening socket and loads the TLS files; serves nothing until start().
+  // WBEM_E_INVALID_PARAMETER for an unusable host or TLS file, WBEM_E_FAILED when the address cannot be bound.
+  // `router` and `metrics` must outlive the server; `dispatcher` is built from router, authenticator, fallback.
+  static Result<std::unique_ptr<HttpServer>> create(const HttpServerOptions& options, const Router& router,
+                                                    Authenticator authenticator, Handler fallback, Metrics& metrics);
+  // Stops as stop() with no grace period.
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Starts the network and worker threads. Call once.
+  void start();
+
+  std::uint16_t port() const;
+  // "http://127.0.0.1:8750" / "https://[::1]:8443".
+  std::string url() const;
+  bool stopping() const;
+
+  // Graceful stop: stops accepting, closes idle connections, lets requests in progress finish and answers new ones
+  // with 503 WBEM_E_SHUTTING_DOWN for up to `grace`; then fails every stream (producers see
+  // WBEM_E_SHUTTING_DOWN from write), closes every connection, and joins all threads. Returns when no handler
+  // or producer runs any more. Idempotent; call from any thread but a server thread.
+  void stop(std::chrono::milliseconds grace);
+
+  class Core;  // shared with the connections; defined in server_core.h
+
+ private:
+  explicit HttpServer(std::shared_ptr<Core> core);
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace pkgcast::server

@@ -1,0 +1,529 @@
+// The server core over real loopback sockets, with test routes (the /api/v1 resources are tested in routes/).
+#include "server/http_server.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "server/builtin_routes.h"
+#include "server/test_client.h"
+#include "server/test_tls.h"
+
+namespace pkgcast::server {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::HttpResponse;
+using testing::TestClient;
+namespace fs = std::filesystem;
+namespace http = boost::beast::http;
+
+nlohmann::json json_of(const HttpResponse& r) { return nlohmann::json::parse(r.body()); }
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto record = [](site::Role role, std::string dp_name = "") {
+      site::TokenRecord r;
+      r.id = "id" + std::to_string(static_cast<int>(role));
+      r.role = role;
+      r.dp_name = std::move(dp_name);
+      return r;
+    };
+    tokens_["pkc_full"] = record(site::Role::kFullAdmin);
+    tokens_["pkc_pkg"] = record(site::Role::kPackageAdmin);
+    tokens_["pkc_read"] = record(site::Role::kReadOnly);
+    tokens_["pkc_dp"] = record(site::Role::kDp, "DP01");
+
+    router_.add("GET", "/api/v1/echo/{id}", Access::kRead, [](Request& r) {
+      nlohmann::json j = {{"id", r.params.at("id")},
+                          {"q", r.query},
+                          {"caller", r.caller ? static_cast<int>(r.caller->role) : -1},
+                          {"accept", std::string(r.header("accept"))}};
+      return Response::json(200, j.dump());
+    });
+    router_.add("POST", "/api/v1/echo/{id}", Access::kPackageAdmin,
+                [](Request& r) { return Response::json(201, nlohmann::json{{"body", r.body}}.dump()); });
+    router_.add("GET", "/api/v1/public", Access::kPublic, [](Request& r) {
+      return Response::json(200, nlohmann::json{{"caller", r.caller.has_value()}}.dump());
+    });
+    router_.add("GET", "/api/v1/admin", Access::kFullAdmin, [](Request&) { return Response::json(200, "{}"); });
+    router_.add("GET", "/api/v1/dp", Access::kDp, [](Request&) { return Response::json(200, "{}"); });
+    router_.add("GET", "/api/v1/throws", Access::kPublic,
+                [](Request&) -> Response { throw std::runtime_error("boom"); });
+    router_.add("GET", "/api/v1/slow", Access::kPublic, [](Request&) {
+      std::this_thread::sleep_for(300ms);
+      return Response::json(200, R"({"slow":true})");
+    });
+    router_.add("GET", "/api/v1/lines", Access::kPublic, [this](Request& r) {
+      const int n = std::stoi(r.query.count("n") ? r.query.at("n") : "100000");
+      Response resp;
+      resp.content_type = "text/plain";
+      resp.stream = [this, n](BodyWriter& w) -> Status {
+        for (int i = 0; i < n; ++i) {
+          PKG_TRY(w.write("line " + std::to_string(i) + "\n"));
+        }
+        produced_.store(n);
+        return ok_status();
+      };
+      return resp;
+    });
+    // Writes 1 MiB pieces until the client goes away; reports how write() ended.
+    router_.add("GET", "/api/v1/firehose", Access::kPublic, [this](Request&) {
+      Response resp;
+      resp.stream = [this](BodyWriter& w) -> Status {
+        const std::string piece(1 << 20, 'x');
+        for (int i = 0; i < 4096; ++i) {
+          Status s = w.write(piece);
+          if (!s.ok()) {
+            firehose_end_.set_value(s.error());
+            return s;
+          }
+          produced_.fetch_add(static_cast<long>(piece.size()));
+        }
+        firehose_end_.set_value(Error{WbemCode::kOk, "finished"});
+        return ok_status();
+      };
+      return resp;
+    });
+    // A stream that fails after some output: the client must see a truncated body.
+    router_.add("GET", "/api/v1/broken-stream", Access::kPublic, [](Request&) {
+      Response resp;
+      resp.stream = [](BodyWriter& w) -> Status {
+        PKG_TRY(w.write("partial"));
+        return make_error(WbemCode::kFailed, "the producer failed");
+      };
+      return resp;
+    });
+    // An event-stream-like producer: writes a heartbeat every 20 ms until write() fails.
+    router_.add("GET", "/api/v1/events", Access::kPublic, [this](Request&) {
+      Response resp;
+      resp.content_type = "text/event-stream";
+      resp.stream = [this](BodyWriter& w) -> Status {
+        while (true) {
+          Status s = w.write(": heartbeat\n\n");
+          if (!s.ok()) {
+            events_end_.set_value(s.error());
+            return s;
+          }
+          std::this_thread::sleep_for(20ms);
+        }
+      };
+      return resp;
+    });
+    add_builtin_routes(router_, BuiltinRoutesOptions{.site_code = "ABC",
+                                                     .last_revision = [] { return Result<std::uint64_t>(42); },
+                                                     .stopping = [this] { return server_ && server_->stopping(); },
+                                                     .metrics = &metrics_,
+                                                     .metrics_public = true});
+  }
+
+  void start(HttpServerOptions options = {}, Handler fallback = {}) {
+    options.port = 0;
+    auto server = HttpServer::create(
+        options, router_,
+        [this](std::string_view token) -> Result<std::optional<site::TokenRecord>> {
+          if (token == "pkc_store_down") return make_error(WbemCode::kFailed, "the store is unavailable");
+          auto it = tokens_.find(std::string(token));
+          if (it == tokens_.end()) return std::optional<site::TokenRecord>();
+          return std::optional<site::TokenRecord>(it->second);
+        },
+        std::move(fallback), metrics_);
+    ASSERT_TRUE(server.ok()) << server.error().to_string();
+    server_ = std::move(*server);
+    server_->start();
+  }
+
+  void TearDown() override {
+    if (server_) server_->stop(2s);
+  }
+
+  static std::pair<std::string, std::string> bearer(const std::string& token) {
+    return {"Authorization", "Bearer " + token};
+  }
+
+  std::map<std::string, site::TokenRecord> tokens_;
+  Router router_;
+  Metrics metrics_;
+  std::unique_ptr<HttpServer> server_;
+  std::atomic<long> produced_{0};
+  std::promise<Error> firehose_end_;
+  std::promise<Error> events_end_;
+};
+
+TEST_F(HttpServerTest, ServesARouteWithParamsQueryAndHeaders) {
+  start();
+  EXPECT_NE(server_->port(), 0);
+  EXPECT_EQ(server_->url(), "http://127.0.0.1:" + std::to_string(server_->port()));
+  TestClient c(server_->port());
+  auto r = c.get("/api/v1/echo/ABC%2000001?x=1+2&y=%26", {bearer("pkc_read"), {"Accept", "application/json"}});
+  ASSERT_EQ(r.result_int(), 200) << r.body();
+  EXPECT_EQ(r[http::field::content_type], "application/json");
+  EXPECT_EQ(r[http::field::server], "pkgcast/0.1.0");
+  EXPECT_TRUE(r.keep_alive());
+  auto j = json_of(r);
+  EXPECT_EQ(j["id"], "ABC 00001");
+  EXPECT_EQ(j["q"]["x"], "1 2");
+  EXPECT_EQ(j["q"]["y"], "&");
+  EXPECT_EQ(j["caller"], static_cast<int>(site::Role::kReadOnly));
+  EXPECT_EQ(j["accept"], "application/json");
+}
+
+TEST_F(HttpServerTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {
+  start();
+  TestClient c(server_->port());
+  auto missing = c.get("/api/v1/nothing");
+  EXPECT_EQ(missing.result_int(), 404);
+  EXPECT_EQ(json_of(missing)["error"], "WBEM_E_NOT_FOUND");
+  auto wrong = c.request(http::verb::put, "/api/v1/echo/1", "{}", {bearer("pkc_full")});
+  EXPECT_EQ(wrong.result_int(), 405);
+  EXPECT_EQ(json_of(wrong)["error"], "WBEM_E_INVALID_METHOD");
+  EXPECT_EQ(wrong[http::field::allow], "GET, POST");
+}
+
+TEST_F(HttpServerTest, ThrowingHandlerAnswers500AndTheConnectionLivesOn) {
+  start();
+  TestClient c(server_->port());
+  auto r = c.get("/api/v1/throws");
+  EXPECT_EQ(r.result_int(), 500);
+  auto j = json_of(r);
+  EXPECT_EQ(j["error"], "WBEM_E_FAILED");
+  EXPECT_EQ(j["hresult"], "0x80041001");
+  EXPECT_NE(j["message"].get<std::string>().find("boom"), std::string::npos);
+  EXPECT_EQ(c.get("/api/v1/public").result_int(), 200);
+}
+
+TEST_F(HttpServerTest, TokensAreCheckedAgainstTheRouteAccess) {
+  start();
+  TestClient c(server_->port());
+  auto none = c.get("/api/v1/echo/1");
+  EXPECT_EQ(none.result_int(), 401);
+  EXPECT_EQ(none[http::field::www_authenticate], "Bearer");
+  EXPECT_EQ(json_of(none)["error"], "WBEM_E_ACCESS_DENIED");
+  EXPECT_EQ(json_of(none)["message"], "missing or unknown token");
+  EXPECT_EQ(c.get("/api/v1/echo/1", {bearer("pkc_unknown")}).result_int(), 401);
+  auto basic = c.get("/api/v1/echo/1", {{"Authorization", "Basic dXNlcjpwdw=="}});
+  EXPECT_EQ(basic.result_int(), 401);
+  EXPECT_NE(json_of(basic)["message"].get<std::string>().find("Bearer"), std::string::npos);
+
+  auto dp_reads = c.get("/api/v1/echo/1", {bearer("pkc_dp")});
+  EXPECT_EQ(dp_reads.result_int(), 403);
+  EXPECT_EQ(json_of(dp_reads)["error"], "WBEM_E_ACCESS_DENIED");
+  EXPECT_EQ(c.request(http::verb::post, "/api/v1/echo/1", "x", {bearer("pkc_read")}).result_int(), 403);
+  EXPECT_EQ(c.request(http::verb::post, "/api/v1/echo/1", "x", {bearer("pkc_pkg")}).result_int(), 201);
+  EXPECT_EQ(c.get("/api/v1/admin", {bearer("pkc_pkg")}).result_int(), 403);
+  EXPECT_EQ(c.get("/api/v1/admin", {bearer("pkc_full")}).result_int(), 200);
+  EXPECT_EQ(c.get("/api/v1/dp", {bearer("pkc_dp")}).result_int(), 200);
+  EXPECT_EQ(c.get("/api/v1/dp", {bearer("pkc_read")}).result_int(), 403);
+  // Scheme is case-insensitive.
+  EXPECT_EQ(c.get("/api/v1/echo/1", {{"authorization", "bearer pkc_read"}}).result_int(), 200);
+  // A public route ignores an unknown token and sees a known one.
+  EXPECT_EQ(json_of(c.get("/api/v1/public", {bearer("pkc_unknown")}))["caller"], false);
+  EXPECT_EQ(json_of(c.get("/api/v1/public", {bearer("pkc_read")}))["caller"], true);
+  // A failing lookup is the server's failure, not the caller's.
+  auto down = c.get("/api/v1/echo/1", {bearer("pkc_store_down")});
+  EXPECT_EQ(down.result_int(), 500);
+  EXPECT_EQ(json_of(down)["message"], "the store is unavailable");
+}
+
+TEST_F(HttpServerTest, OversizedBodyIs413AndClosesTheConnection) {
+  HttpServerOptions o;
+  o.max_body_bytes = 1000;
+  start(o);
+  {
+    TestClient c(server_->port());
+    auto ok = c.request(http::verb::post, "/api/v1/echo/1", std::string(1000, 'a'), {bearer("pkc_full")});
+    EXPECT_EQ(ok.result_int(), 201);
+    auto big = c.request(http::verb::post, "/api/v1/echo/1", std::string(1001, 'a'), {bearer("pkc_full")});
+    EXPECT_EQ(big.result_int(), 413);
+    EXPECT_EQ(json_of(big)["error"], "WBEM_E_QUOTA_VIOLATION");
+    EXPECT_FALSE(big.keep_alive());
+  }
+  {
+    // Chunked upload with no Content-Length: the limit applies as the body arrives.
+    TestClient c(server_->port());
+    std::string raw = "POST /api/v1/echo/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer pkc_full\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 3; ++i) raw += "1f4\r\n" + std::string(500, 'b') + "\r\n";
+    raw += "0\r\n\r\n";
+    c.write_raw(raw);
+    auto r = c.read_response();
+    EXPECT_EQ(r.result_int(), 413);
+  }
+}
+
+TEST_F(HttpServerTest, OversizedHeaderIs431) {
+  HttpServerOptions o;
+  o.max_header_bytes = 2048;
+  start(o);
+  TestClient c(server_->port());
+  auto r = c.get("/api/v1/public", {{"X-Big", std::string(4096, 'h')}});
+  EXPECT_EQ(r.result_int(), 431);
+  EXPECT_EQ(json_of(r)["error"], "WBEM_E_QUOTA_VIOLATION");
+}
+
+TEST_F(HttpServerTest, MalformedRequestLineIs400ThenClose) {
+  start();
+  TestClient c(server_->port());
+  c.write_raw("GARBAGE\x01 / HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string reply = c.read_until_closed();
+  EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
+  EXPECT_NE(reply.find("WBEM_E_INVALID_PARAMETER"), std::string::npos);
+  EXPECT_NE(reply.find("malformed HTTP request"), std::string::npos);
+
+  TestClient c2(server_->port());
+  c2.write_raw("GET /api/v1/public HTTP/9.9\r\n\r\n");
+  EXPECT_EQ(c2.read_until_closed().rfind("HTTP/1.1 400", 0), 0u);
+}
+
+TEST_F(HttpServerTest, BadPercentEncodingIs400AndKeepsTheConnection) {
+  start();
+  TestClient c(server_->port());
+  auto r = c.get("/api/v1/echo/%zz");
+  EXPECT_EQ(r.result_int(), 400);
+  EXPECT_EQ(json_of(r)["error"], "WBEM_E_INVALID_PARAMETER");
+  EXPECT_EQ(c.get("/api/v1/public").result_int(), 200);
+}
+
+TEST_F(HttpServerTest, ExpectContinueIsAnswered) {
+  start();
+  TestClient c(server_->port());
+  c.write_raw("POST /api/v1/echo/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer pkc_full\r\n"
+              "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  auto interim = c.read_response();
+  EXPECT_EQ(interim.result_int(), 100);
+  c.write_raw("hello");
+  auto r = c.read_response();
+  EXPECT_EQ(r.result_int(), 201);
+  EXPECT_EQ(json_of(r)["body"], "hello");
+}
+
+TEST_F(HttpServerTest, KeepAliveServesAThousandRequestsOnOneConnection) {
+  start();
+  TestClient c(server_->port());
+  std::vector<double> micros;
+  micros.reserve(1000);
+  for (int i = 0; i < 1000; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = c.get("/api/v1/echo/" + std::to_string(i), {bearer("pkc_read")});
+    micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    ASSERT_EQ(r.result_int(), 200);
+    ASSERT_EQ(json_of(r)["id"], std::to_string(i));
+  }
+  EXPECT_EQ(metrics_.open_connections(), 1);
+  std::sort(micros.begin(), micros.end());
+  std::printf("keep-alive round trip: p50 %.0f us, p99 %.0f us\n", micros[500], micros[990]);
+  // Generous bound for a loaded 2-core machine; the benchmark measures the real figure.
+  EXPECT_LT(micros[500], 5000.0);
+}
+
+TEST_F(HttpServerTest, StreamsAHundredThousandChunks) {
+  start();
+  TestClient c(server_->port());
+  auto r = c.get("/api/v1/lines?n=100000");
+  ASSERT_EQ(r.result_int(), 200);
+  EXPECT_TRUE(r.chunked());
+  EXPECT_FALSE(r.keep_alive());
+  EXPECT_EQ(r[http::field::content_type], "text/plain");
+  const std::string& body = r.body();
+  EXPECT_EQ(std::count(body.begin(), body.end(), '\n'), 100000);
+  EXPECT_EQ(body.rfind("line 0\n", 0), 0u);
+  EXPECT_NE(body.find("line 99999\n"), std::string::npos);
+  EXPECT_LT(body.find("line 5000\n"), body.find("line 5001\n"));
+  EXPECT_EQ(produced_.load(), 100000);
+}
+
+TEST_F(HttpServerTest, StreamsAMillionSmallWritesWithoutBufferingThemAll) {
+  start();
+  TestClient c(server_->port());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = c.get("/api/v1/lines?n=1000000");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.result_int(), 200);
+  EXPECT_EQ(std::count(r.body().begin(), r.body().end(), '\n'), 1000000);
+  EXPECT_NE(r.body().find("line 999999\n"), std::string::npos);
+  std::printf("1,000,000 writes, %zu bytes streamed in %.3f s\n", r.body().size(), seconds);
+}
+
+TEST_F(HttpServerTest, SlowReaderHoldsTheProducerBackAndDisconnectStopsIt) {
+  HttpServerOptions o;
+  o.stream_buffer_bytes = 256 * 1024;
+  start(o);
+  auto end = firehose_end_.get_future();
+  {
+    TestClient c(server_->port());
+    c.write_raw("GET /api/v1/firehose HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto& header = c.read_header();
+    EXPECT_EQ(header.get().result_int(), 200);
+    EXPECT_FALSE(c.read_some_body(1 << 20).empty());
+    std::this_thread::sleep_for(300ms);
+    // 4 GiB would be produced without back-pressure; socket buffers plus the writer's bound hold a few MiB.
+    const long held = produced_.load();
+    EXPECT_LT(held, 64L << 20) << held;
+    std::this_thread::sleep_for(100ms);
+    EXPECT_LT(produced_.load() - held, 4L << 20);
+    c.close();
+  }
+  ASSERT_EQ(end.wait_for(5s), std::future_status::ready);
+  const Error e = end.get();
+  EXPECT_NE(e.code, WbemCode::kOk) << e.message;
+  EXPECT_LT(produced_.load(), 1L << 30);
+}
+
+TEST_F(HttpServerTest, FailingStreamLeavesTheBodyTruncated) {
+  start();
+  TestClient c(server_->port());
+  EXPECT_THROW(c.get("/api/v1/broken-stream"), boost::system::system_error);
+}
+
+TEST_F(HttpServerTest, TooManyStreamsAre503) {
+  HttpServerOptions o;
+  o.max_streams = 1;
+  start(o);
+  auto end = events_end_.get_future();
+  TestClient c1(server_->port());
+  c1.write_raw("GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c1.read_header().get().result_int(), 200);
+  TestClient c2(server_->port());
+  auto busy = c2.get("/api/v1/events");
+  EXPECT_EQ(busy.result_int(), 503);
+  EXPECT_EQ(json_of(busy)["error"], "WBEM_E_SERVER_TOO_BUSY");
+  c1.close();
+  ASSERT_EQ(end.wait_for(5s), std::future_status::ready);
+}
+
+TEST_F(HttpServerTest, GracefulStopFinishesInFlightRequestsAndEndsStreams) {
+  start();
+  auto events_end = events_end_.get_future();
+  TestClient stream_client(server_->port());
+  stream_client.write_raw("GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(stream_client.read_header().get().result_int(), 200);
+
+  TestClient idle(server_->port());
+  EXPECT_EQ(idle.get("/api/v1/public").result_int(), 200);
+
+  auto slow = std::async(std::launch::async, [port = server_->port()] {
+    TestClient c(port);
+    return c.get("/api/v1/slow");
+  });
+  std::this_thread::sleep_for(100ms);  // the slow request is in its handler
+  const auto t0 = std::chrono::steady_clock::now();
+  server_->stop(5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  auto r = slow.get();
+  EXPECT_EQ(r.result_int(), 200);
+  EXPECT_FALSE(r.keep_alive());
+  ASSERT_EQ(events_end.wait_for(1s), std::future_status::ready);
+  EXPECT_EQ(events_end.get().code, WbemCode::kShuttingDown);
+  EXPECT_EQ(idle.read_until_closed(), "");  // the idle connection was closed
+  EXPECT_THROW(TestClient late(server_->port()), boost::system::system_error);
+}
+
+TEST_F(HttpServerTest, HealthAndMetrics) {
+  start();
+  TestClient c(server_->port());
+  auto health = c.get("/api/v1/health");
+  ASSERT_EQ(health.result_int(), 200);
+  EXPECT_EQ(health.body(), R"({"status":"ok","site":"ABC","version":"0.1.0","revision":42})");
+  c.get("/api/v1/echo/7", {bearer("pkc_read")});
+  auto metrics = c.get("/metrics");
+  ASSERT_EQ(metrics.result_int(), 200);
+  EXPECT_EQ(metrics[http::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
+  const std::string& text = metrics.body();
+  EXPECT_NE(text.find(R"(pkgcast_http_requests_total{method="GET",route="/api/v1/echo/{id}",status="200"} 1)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(pkgcast_http_requests_total{method="GET",route="/api/v1/health",status="200"} 1)"),
+            std::string::npos);
+  EXPECT_NE(text.find("pkgcast_http_open_connections 1"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, StaticFilesAreServedWithoutTraversal) {
+  char tmpl[] = "/tmp/pkgcast-web-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path base = tmpl;
+  fs::create_directories(base / "web");
+  testing::write_file(base / "web" / "index.html", "<h1>pkgcast</h1>");
+  testing::write_file(base / "secret.txt", "secret");
+  start({}, static_files_handler(base / "web"));
+  TestClient c(server_->port());
+  auto index = c.get("/");
+  EXPECT_EQ(index.result_int(), 200);
+  EXPECT_EQ(index.body(), "<h1>pkgcast</h1>");
+  EXPECT_EQ(index[http::field::content_type], "text/html; charset=utf-8");
+  for (const char* target : {"/../secret.txt", "/%2e%2e/secret.txt", "/%2e%2e%2fsecret.txt", "/..%5csecret.txt"}) {
+    auto r = c.get(target);
+    EXPECT_EQ(r.result_int(), 400) << target;
+    EXPECT_EQ(r.body().find("secret\""), std::string::npos);
+  }
+  EXPECT_EQ(c.get("/api/v1/not-a-route").result_int(), 404);  // /api/ never falls back to files
+  EXPECT_EQ(json_of(c.get("/nope.css"))["error"], "WBEM_E_NOT_FOUND");
+  fs::remove_all(base);
+}
+
+TEST_F(HttpServerTest, TlsRoundTrip) {
+  char tmpl[] = "/tmp/pkgcast-tls-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir = tmpl;
+  const auto cert = testing::make_self_signed();
+  testing::write_file(dir / "cert.pem", cert.cert_pem);
+  testing::write_file(dir / "key.pem", cert.key_pem);
+  HttpServerOptions o;
+  o.tls = TlsFiles{dir / "cert.pem", dir / "key.pem"};
+  start(o);
+  EXPECT_EQ(server_->url().rfind("https://127.0.0.1:", 0), 0u);
+  {
+    TestClient c(server_->port(), cert.cert_pem);
+    for (int i = 0; i < 3; ++i) {
+      auto r = c.get("/api/v1/echo/tls", {bearer("pkc_read")});
+      EXPECT_EQ(r.result_int(), 200);
+      EXPECT_EQ(json_of(r)["id"], "tls");
+    }
+    auto lines = c.get("/api/v1/lines?n=1000");
+    EXPECT_EQ(std::count(lines.body().begin(), lines.body().end(), '\n'), 1000);
+  }
+  {
+    // Plain HTTP to the TLS port gets no HTTP answer, and the server carries on.
+    TestClient plain(server_->port());
+    plain.write_raw("GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(plain.read_until_closed().find("HTTP/1.1 200"), std::string::npos);
+  }
+  TestClient again(server_->port(), cert.cert_pem);
+  EXPECT_EQ(again.get("/api/v1/health").result_int(), 200);
+  fs::remove_all(dir);
+}
+
+TEST_F(HttpServerTest, BadTlsFilesAndBusyPortsAreClearErrors) {
+  HttpServerOptions o;
+  o.port = 0;
+  o.tls = TlsFiles{"/nonexistent/cert.pem", "/nonexistent/key.pem"};
+  auto bad = HttpServer::create(o, router_, {}, {}, metrics_);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, WbemCode::kInvalidParameter);
+  EXPECT_NE(bad.error().message.find("/nonexistent/cert.pem"), std::string::npos);
+
+  start();
+  HttpServerOptions same;
+  same.port = server_->port();
+  auto busy = HttpServer::create(same, router_, {}, {}, metrics_);
+  ASSERT_FALSE(busy.ok());
+  EXPECT_NE(busy.error().message.find("cannot listen on 127.0.0.1:"), std::string::npos) << busy.error().message;
+
+  HttpServerOptions nowhere;
+  nowhere.host = "no-such-host.invalid";
+  nowhere.port = 0;
+  auto unresolved = HttpServer::create(nowhere, router_, {}, {}, metrics_);
+  ASSERT_FALSE(unresolved.ok());
+  EXPECT_EQ(unresolved.error().code, WbemCode::kInvalidParameter);
+}
+
+}  // namespace
+}  // namespace pkgcast::server

@@ -1,0 +1,104 @@
+// Internal to pkgcast_server: the state the listener and every connection share. Connections hold it by
+// shared_ptr, so it outlives the last of them however the server is torn down.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/thread_annotations.h"
+#include "server/chunk_writer.h"
+#include "server/dispatch.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+
+namespace pkgcast::server {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// What the server needs of a connection, whatever its stream type. Both calls may come from any thread; the
+// connection acts on its own strand.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // The server began a graceful stop: close when idle, end streams, finish the request in progress.
+  virtual void server_stopping() = 0;
+  // The grace period is over: close now.
+  virtual void force_close() = 0;
+};
+
+// Starts serving an accepted socket (session_plain.cc / session_tls.cc).
+void start_plain_connection(std::shared_ptr<HttpServer::Core> core, tcp::socket socket);
+void start_tls_connection(std::shared_ptr<HttpServer::Core> core, tcp::socket socket);
+
+// "pkgcast/0.1.0": the Server header and the version /api/v1/health reports.
+std::string_view server_version();
+
+class HttpServer::Core : public std::enable_shared_from_this<HttpServer::Core> {
+ public:
+  Core(const HttpServerOptions& options, const Router& router, Authenticator authenticator, Handler fallback,
+       Metrics& metrics);
+
+  const HttpServerOptions options;
+  const Dispatcher dispatcher;
+  Metrics& metrics;
+  std::unique_ptr<net::io_context> ioc;  // destroyed explicitly by ~HttpServer, before the Core
+  // Keeps the network threads running while a stop waits for workers: with the acceptor closed and a request in a
+  // handler, the io_context would otherwise have no work and return, stranding the handler's reply.
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_running;
+  std::optional<net::ssl::context> tls;
+  std::optional<tcp::acceptor> acceptor;       // reset by ~HttpServer, before the io_context
+  std::optional<net::steady_timer> accept_retry;
+  std::unique_ptr<net::thread_pool> workers;
+  std::vector<std::thread> network_threads;
+  std::string url;
+  std::uint16_t port = 0;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> queued_requests{0};
+
+  void do_accept();
+
+  // Connection registry, so a stop can reach every connection.
+  std::uint64_t add_connection(std::weak_ptr<Connection> c) PKG_EXCLUDES(mu_);
+  void remove_connection(std::uint64_t id) PKG_EXCLUDES(mu_);
+
+  // Stream slots (bounded by options.max_streams) and their writers, so a stop can fail every producer.
+  bool begin_stream(const std::shared_ptr<ChunkWriter>& writer) PKG_EXCLUDES(mu_);
+  void end_stream(const std::shared_ptr<ChunkWriter>& writer) PKG_EXCLUDES(mu_);
+  // Runs a stream producer on its own thread; stop() waits for every one to return.
+  void spawn_producer(std::function<void()> body) PKG_EXCLUDES(mu_);
+
+  void stop(std::chrono::milliseconds grace) PKG_EXCLUDES(mu_);
+
+ private:
+  void notify_connections(bool force) PKG_EXCLUDES(mu_);
+  void fail_writers(const Error& error) PKG_EXCLUDES(mu_);
+  // Waits until no connection and no producer remains, or the deadline passes; true when idle.
+  bool wait_idle(std::chrono::steady_clock::time_point deadline, bool producers_only) PKG_EXCLUDES(mu_);
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections_ PKG_GUARDED_BY(mu_);
+  std::uint64_t next_connection_id_ PKG_GUARDED_BY(mu_) = 1;
+  std::set<std::shared_ptr<ChunkWriter>> writers_ PKG_GUARDED_BY(mu_);
+  std::size_t producers_ PKG_GUARDED_BY(mu_) = 0;
+  bool stopped_ PKG_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace pkgcast::server

@@ -1,0 +1,238 @@
+#include "server/server_main.h"
+
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <iostream>
+#include <system_error>
+
+#include "core/strings.h"
+#include "server/builtin_routes.h"
+#include "server/data_dir.h"
+#include "server/http_server.h"
+#include "server/routes/api.h"
+#include "site/tokens.h"
+#include "store/store.h"
+
+#ifndef PKGCAST_SOURCE_WEB_DIR
+#error "PKGCAST_SOURCE_WEB_DIR must be defined by the build"
+#endif
+
+namespace pkgcast::server {
+namespace fs = std::filesystem;
+namespace {
+
+// The Api records the server's own site under this meta key (server/routes/api.cc); read here only to learn the
+// site code of an existing database when none is configured.
+constexpr std::string_view kOwnSiteKey = "server/site_code";
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+// The configured web root, else the installed dashboard (<prefix>/share/pkgcast/web beside <prefix>/bin/pkgcast),
+// else the source tree's web/ (a developer build). Empty when none exists: the dashboard answers 404 saying so.
+fs::path find_web_root(const fs::path& configured) {
+  if (!configured.empty()) return configured;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path installed = exe.parent_path().parent_path() / "share" / "pkgcast" / "web";
+    if (fs::is_directory(installed, ec)) return installed;
+  }
+  if (fs::is_directory(PKGCAST_SOURCE_WEB_DIR, ec)) return PKGCAST_SOURCE_WEB_DIR;
+  return {};
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  std::size_t start = 0;
+  while (start < s.size() && (s[start] == ' ' || s[start] == '\t')) ++start;
+  return s.substr(start);
+}
+
+class SiteServerImpl final : public SiteServer {
+ public:
+  explicit SiteServerImpl(ServerConfig config) : config_(std::move(config)) {}
+  ~SiteServerImpl() override { stop(); }
+
+  Status init() {
+    // Listen (and load the TLS files) first: a busy port or a bad certificate must not leave a new data
+    // directory, database or token behind. Nothing is served before start(), after the routes are in place.
+    HttpServerOptions http;
+    http.host = config_.listen_host;
+    http.port = config_.listen_port;
+    if (!config_.tls_cert.empty()) http.tls = TlsFiles{config_.tls_cert, config_.tls_key};
+    http.workers = static_cast<std::size_t>(config_.workers);
+    http.max_body_bytes = static_cast<std::size_t>(config_.max_body_bytes);
+    http.max_header_bytes = static_cast<std::size_t>(config_.max_header_bytes);
+    http.idle_timeout = std::chrono::seconds(config_.idle_timeout_seconds);
+    http.max_streams = static_cast<std::size_t>(config_.max_streams);
+    const fs::path web_root = find_web_root(config_.web_dir);
+    auto authenticate = [this](std::string_view token) { return site::lookup_token(*store_, token); };
+    PKG_ASSIGN_OR_RETURN(http_, HttpServer::create(http, router_, authenticate, static_files_handler(web_root),
+                                                   metrics_));
+
+    PKG_TRY(ensure_private_dir(config_.data_dir));
+    store::OpenOptions open;
+    open.url = config_.db_url;
+    open.retention.max_entries = static_cast<std::uint64_t>(config_.journal_max_entries);
+    open.retention.max_age_seconds = config_.journal_max_age_seconds;
+    PKG_ASSIGN_OR_RETURN(store_, store::Store::open(open));
+    PKG_ASSIGN_OR_RETURN(created_token_, ensure_admin_token(*store_, admin_token_path()));
+
+    ApiOptions api;
+    api.site_code = config_.site_code;
+    api.site_name = config_.site_name;
+    if (api.site_code.empty()) {
+      PKG_ASSIGN_OR_RETURN(auto recorded, store_->get_meta(kOwnSiteKey));
+      if (recorded) {
+        api.site_code = *recorded;
+      } else {
+        api.site_code = std::string(kDefaultSiteCode);
+        if (api.site_name.empty()) api.site_name = std::string(kDefaultSiteName);
+        spdlog::info("no site code configured; creating site {} ({}); use --site-code to choose another",
+                     api.site_code, api.site_name);
+      }
+    }
+    api.site_type = config_.site_type;
+    api.server_name = host_name();
+    site_code_ = to_upper(api.site_code);
+    PKG_ASSIGN_OR_RETURN(api_, Api::create(*store_, api));
+
+    add_builtin_routes(router_, BuiltinRoutesOptions{
+                                    .site_code = site_code_,
+                                    .last_revision = [this] { return store_->last_revision(); },
+                                    .stopping = [this] { return stopping_.load(); },
+                                    .metrics = &metrics_,
+                                    .metrics_public = is_loopback_host(config_.listen_host),
+                                });
+    api_->register_routes(router_);
+    metrics_.add_gauge("pkgcast_store_last_revision", "Last committed journal revision.",
+                       [this]() -> std::optional<double> {
+                         auto r = store_->last_revision();
+                         return r.ok() ? std::optional<double>(static_cast<double>(*r)) : std::nullopt;
+                       });
+
+    http_->start();
+    spdlog::info("site {} serving {} (database {}, {} workers, dashboard {})", site_code_, http_->url(),
+                 store_->backend_name(), config_.workers, web_root.empty() ? "not installed" : web_root.string());
+    if (!config_.port_file.empty()) PKG_TRY(write_file_atomically(config_.port_file, http_->url() + "\n", 0644));
+    return ok_status();
+  }
+
+  std::string url() const override { return http_ ? http_->url() : ""; }
+  std::string site_code() const override { return site_code_; }
+  fs::path admin_token_path() const override { return config_.data_dir / "admin.token"; }
+  bool created_admin_token() const override { return created_token_; }
+  store::Store& store() override { return *store_; }
+
+  void stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+    stopping_.store(true);
+    if (http_) http_->stop(std::chrono::seconds(config_.shutdown_grace_seconds));
+    http_.reset();
+    api_.reset();
+    if (store_) store_->close();
+  }
+
+ private:
+  ServerConfig config_;
+  // Declaration order is teardown order reversed: the HTTP server goes first, the store last.
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<Api> api_;
+  Metrics metrics_;
+  Router router_;
+  std::unique_ptr<HttpServer> http_;
+  std::string site_code_;
+  bool created_token_ = false;
+  bool stopped_ = false;
+  std::atomic<bool> stopping_{false};
+};
+
+void set_up_logging(const std::string& level) {
+  // Logs go to stderr; stdout carries only the "listening on" line that scripts and tests read.
+  auto logger = spdlog::stderr_color_mt("pkgcast");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+Result<bool> ensure_admin_token(store::Store& store, const fs::path& token_file) {
+  PKG_ASSIGN_OR_RETURN(auto tokens, site::list_tokens(store));
+  for (const auto& t : tokens) {
+    if (t.role == site::Role::kFullAdmin) return false;
+  }
+  // A token file without a matching record is the remains of a start that wrote the file and stopped before the
+  // commit (the file is written first for exactly that reason), or of a database that was replaced: register it,
+  // so the token the administrator already has keeps working.
+  std::string token;
+  auto existing = read_small_file(token_file);
+  if (existing.ok()) {
+    token = trim(*existing);
+    if (token.rfind("pkc_", 0) != 0 || token.size() < 20 || token.find_first_of(" \t\n") != std::string::npos) {
+      return make_error(WbemCode::kInvalidParameter,
+                        "'" + token_file.string() + "' does not hold a pkgcast token; move it away to get a new one");
+    }
+  } else if (existing.error().code != WbemCode::kNotFound) {
+    return std::move(existing).error();
+  } else {
+    PKG_ASSIGN_OR_RETURN(token, site::generate_token());
+    PKG_TRY(write_file_atomically(token_file, token + "\n", 0600));
+  }
+  site::TokenRecord record;
+  record.role = site::Role::kFullAdmin;
+  record.description = "administrator token made by the server on first start";
+  PKG_TRY(store.execute([&](store::WriteTxn& txn) { return site::save_token(txn, token, record); }));
+  spdlog::info("full-admin token {} in {}", record.id, token_file.string());
+  return true;
+}
+
+Result<std::unique_ptr<SiteServer>> SiteServer::start(const ServerConfig& config) {
+  auto server = std::make_unique<SiteServerImpl>(config);
+  PKG_TRY(server->init());
+  return std::unique_ptr<SiteServer>(std::move(server));
+}
+
+int run_server_command(const ServerFlags& flags) {
+  auto config = load_server_config(flags, process_environment());
+  if (!config.ok()) {
+    std::cerr << "error: " << config.error().to_string() << std::endl;
+    return 2;
+  }
+  set_up_logging(config->log_level);
+  // A client that hangs up must never kill the server; Asio already sends with MSG_NOSIGNAL, stdout may not.
+  ::signal(SIGPIPE, SIG_IGN);
+  // Installed before anything starts, so a SIGTERM during start-up still means "stop cleanly".
+  boost::asio::io_context signal_context;
+  boost::asio::signal_set signals(signal_context, SIGINT, SIGTERM);
+  int received = 0;
+  signals.async_wait([&](const boost::system::error_code& ec, int number) {
+    if (!ec) received = number;
+  });
+
+  auto server = SiteServer::start(*config);
+  if (!server.ok()) {
+    std::cerr << "error: " << server.error().to_string() << std::endl;
+    return 1;
+  }
+  std::cout << "pkgcast server listening on " << (*server)->url() << std::endl;
+  if ((*server)->created_admin_token()) {
+    std::cerr << "admin token written to " << (*server)->admin_token_path().string() << std::endl;
+  }
+  signal_context.run();
+  spdlog::info("received signal {}; stopping", received);
+  (*server)->stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace pkgcast::server

@@ -1,0 +1,268 @@
+// The site server as `pkgcast server` runs it: a real store in a temporary data directory, the real Api routes,
+// the admin-token bootstrap, tokens of every role, restart, and the process's signal handling.
+#include "server/server_main.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "server/data_dir.h"
+#include "server/test_client.h"
+#include "site/tokens.h"
+#include "store/store.h"
+
+namespace pkgcast::server {
+namespace {
+namespace fs = std::filesystem;
+namespace http = boost::beast::http;
+using testing::TestClient;
+
+mode_t mode_of(const fs::path& p) {
+  struct stat st {};
+  ::stat(p.c_str(), &st);
+  return st.st_mode & 07777;
+}
+
+class SiteServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/pkgcast-site-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    base_ = tmpl;
+    config_.data_dir = base_ / "state" / "pkgcast";
+    config_.db_url = (config_.data_dir / "pkgcast.db").string();
+    config_.listen_port = 0;
+    config_.shutdown_grace_seconds = 2;
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    server_.reset();
+    fs::remove_all(base_);
+  }
+
+  void start() {
+    auto s = SiteServer::start(config_);
+    ASSERT_TRUE(s.ok()) << s.error().to_string();
+    server_ = std::move(*s);
+  }
+  std::uint16_t port() const { return static_cast<std::uint16_t>(std::stoi(server_->url().substr(17))); }
+  std::string admin_token() const { return *read_small_file(server_->admin_token_path()); }
+
+  // A token of `role` saved straight into the server's store.
+  std::string make_token(site::Role role) {
+    std::string token = *site::generate_token();
+    site::TokenRecord record;
+    record.role = role;
+    record.dp_name = role == site::Role::kDp ? "DP01" : "";
+    auto done = server_->store().execute([&](store::WriteTxn& txn) { return site::save_token(txn, token, record); });
+    EXPECT_TRUE(done.ok());
+    return token;
+  }
+
+  fs::path base_;
+  ServerConfig config_;
+  std::unique_ptr<SiteServer> server_;
+};
+
+std::pair<std::string, std::string> bearer(std::string token) {
+  while (!token.empty() && token.back() == '\n') token.pop_back();
+  return {"Authorization", "Bearer " + token};
+}
+
+TEST_F(SiteServerTest, FirstStartCreatesDataDirTokenAndDefaultSite) {
+  start();
+  EXPECT_EQ(server_->url().rfind("http://127.0.0.1:", 0), 0u);
+  EXPECT_EQ(mode_of(config_.data_dir), 0700u);
+  EXPECT_TRUE(fs::exists(config_.data_dir / "pkgcast.db"));
+  EXPECT_TRUE(server_->created_admin_token());
+  EXPECT_EQ(server_->admin_token_path(), config_.data_dir / "admin.token");
+  EXPECT_EQ(mode_of(server_->admin_token_path()), 0600u);
+  const std::string token = admin_token();
+  EXPECT_EQ(token.rfind("pkc_", 0), 0u);
+  EXPECT_EQ(server_->site_code(), "P01");
+
+  TestClient c(port());
+  auto health = c.get("/api/v1/health");
+  ASSERT_EQ(health.result_int(), 200);
+  auto h = nlohmann::json::parse(health.body());
+  EXPECT_EQ(h["status"], "ok");
+  EXPECT_EQ(h["site"], "P01");
+  EXPECT_EQ(h["version"], "0.1.0");
+  EXPECT_GE(h["revision"].get<int>(), 1);  // the site was created
+
+  auto sites = c.get("/api/v1/sites", {bearer(token)});
+  ASSERT_EQ(sites.result_int(), 200) << sites.body();
+  EXPECT_NE(sites.body().find("P01"), std::string::npos);
+  EXPECT_NE(sites.body().find("Primary site"), std::string::npos);
+
+  auto metrics = c.get("/metrics");
+  ASSERT_EQ(metrics.result_int(), 200);
+  EXPECT_NE(metrics.body().find("pkgcast_store_last_revision "), std::string::npos);
+}
+
+TEST_F(SiteServerTest, TokensOfEachRoleAgainstRealRoutes) {
+  start();
+  const std::string full = admin_token();
+  const std::string pkg = make_token(site::Role::kPackageAdmin);
+  const std::string read = make_token(site::Role::kReadOnly);
+  const std::string dp = make_token(site::Role::kDp);
+  TestClient c(port());
+
+  auto none = c.get("/api/v1/sites");
+  EXPECT_EQ(none.result_int(), 401);
+  EXPECT_EQ(nlohmann::json::parse(none.body())["message"], "missing or unknown token");
+  EXPECT_EQ(c.get("/api/v1/sites", {bearer("pkc_not_a_real_token_at_all")}).result_int(), 401);
+  EXPECT_EQ(c.get("/api/v1/sites", {bearer(read)}).result_int(), 200);
+  EXPECT_EQ(c.get("/api/v1/sites", {bearer(dp)}).result_int(), 403);
+  EXPECT_EQ(c.get("/api/v1/tokens", {bearer(pkg)}).result_int(), 403);
+  EXPECT_EQ(c.get("/api/v1/tokens", {bearer(full)}).result_int(), 200);
+
+  const std::string package = R"({"Name":"Editor","Version":"1.0"})";
+  auto denied = c.request(http::verb::post, "/api/v1/packages", package,
+                          {bearer(read), {"Content-Type", "application/json"}});
+  EXPECT_EQ(denied.result_int(), 403);
+  EXPECT_EQ(nlohmann::json::parse(denied.body())["error"], "WBEM_E_ACCESS_DENIED");
+  // Nothing was created by the refused call.
+  auto list = c.get("/api/v1/packages", {bearer(read)});
+  ASSERT_EQ(list.result_int(), 200);
+  EXPECT_EQ(list.body().find("Editor"), std::string::npos);
+}
+
+TEST_F(SiteServerTest, RestartKeepsTokenSiteAndData) {
+  config_.site_code = "ABC";
+  config_.site_name = "Alpha";
+  config_.port_file = base_ / "url";
+  start();
+  const std::string token = admin_token();
+  EXPECT_EQ(*read_small_file(config_.port_file), server_->url() + "\n");
+  auto rev = server_->store().last_revision();
+  ASSERT_TRUE(rev.ok());
+  server_->stop();
+  server_.reset();
+
+  config_.site_code.clear();  // the database remembers its site
+  start();
+  EXPECT_FALSE(server_->created_admin_token());
+  EXPECT_EQ(admin_token(), token);
+  EXPECT_EQ(server_->site_code(), "ABC");
+  TestClient c(port());
+  auto health = nlohmann::json::parse(c.get("/api/v1/health").body());
+  EXPECT_EQ(health["site"], "ABC");
+  EXPECT_EQ(health["revision"].get<std::uint64_t>(), *rev);
+  EXPECT_EQ(c.get("/api/v1/sites", {bearer(token)}).result_int(), 200);
+}
+
+TEST_F(SiteServerTest, ADifferentSiteCodeForAnExistingDatabaseIsRefused) {
+  config_.site_code = "ABC";
+  start();
+  server_->stop();
+  server_.reset();
+  config_.site_code = "XYZ";
+  auto s = SiteServer::start(config_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, WbemCode::kInvalidParameter);
+  EXPECT_NE(s.error().message.find("ABC"), std::string::npos) << s.error().message;
+}
+
+TEST_F(SiteServerTest, ExistingTokenFileIsRegisteredForANewDatabase) {
+  ASSERT_TRUE(ensure_private_dir(config_.data_dir).ok());
+  const std::string token = *site::generate_token();
+  ASSERT_TRUE(write_file_atomically(config_.data_dir / "admin.token", token + "\n", 0600).ok());
+  start();
+  EXPECT_TRUE(server_->created_admin_token());
+  EXPECT_EQ(admin_token(), token + "\n");
+  TestClient c(port());
+  EXPECT_EQ(c.get("/api/v1/tokens", {bearer(token)}).result_int(), 200);
+}
+
+TEST_F(SiteServerTest, GarbageTokenFileIsAClearErrorAndIsKept) {
+  ASSERT_TRUE(ensure_private_dir(config_.data_dir).ok());
+  ASSERT_TRUE(write_file_atomically(config_.data_dir / "admin.token", "hello world\n", 0600).ok());
+  auto s = SiteServer::start(config_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, WbemCode::kInvalidParameter);
+  EXPECT_NE(s.error().message.find("does not hold a pkgcast token"), std::string::npos);
+  EXPECT_EQ(*read_small_file(config_.data_dir / "admin.token"), "hello world\n");
+}
+
+TEST_F(SiteServerTest, PortInUseOrBadTlsChangesNothingOnDisk) {
+  start();
+  ServerConfig other = config_;
+  other.data_dir = base_ / "other";
+  other.db_url = (other.data_dir / "pkgcast.db").string();
+  other.listen_port = port();
+  auto s = SiteServer::start(other);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("cannot listen on"), std::string::npos);
+  EXPECT_FALSE(fs::exists(other.data_dir));
+
+  other.listen_port = 0;
+  other.tls_cert = base_ / "missing-cert.pem";
+  other.tls_key = base_ / "missing-key.pem";
+  auto tls = SiteServer::start(other);
+  ASSERT_FALSE(tls.ok());
+  EXPECT_EQ(tls.error().code, WbemCode::kInvalidParameter);
+  EXPECT_FALSE(fs::exists(other.data_dir));
+}
+
+// The process as `pkgcast server` runs it: stdout line, SIGTERM, exit 0. Forked so the signal reaches only it.
+TEST(ServerProcessTest, PrintsItsUrlAndStopsCleanlyOnSigterm) {
+  char tmpl[] = "/tmp/pkgcast-proc-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path base = tmpl;
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::close(out[0]);
+    ServerFlags flags;
+    flags.data_dir = (base / "data").string();
+    flags.listen = "127.0.0.1:0";
+    flags.site_code = "PRC";
+    flags.log_level = "warn";
+    std::_Exit(run_server_command(flags));
+  }
+  ::close(out[1]);
+  std::string line;
+  char ch = 0;
+  while (::read(out[0], &ch, 1) == 1 && ch != '\n') line += ch;
+  const std::string prefix = "pkgcast server listening on http://127.0.0.1:";
+  ASSERT_EQ(line.rfind(prefix, 0), 0u) << line;
+  const auto port = static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
+  {
+    TestClient c(port);
+    auto health = nlohmann::json::parse(c.get("/api/v1/health").body());
+    EXPECT_EQ(health["site"], "PRC");
+  }
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ::close(out[0]);
+  EXPECT_EQ(mode_of(base / "data" / "admin.token"), 0600u);
+  fs::remove_all(base);
+}
+
+TEST(ServerProcessTest, BadConfigurationExitsTwo) {
+  ServerFlags flags;
+  flags.listen = "nonsense";
+  flags.data_dir = "/tmp/pkgcast-never-created";
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(run_server_command(flags), 2);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("error: WBEM_E_INVALID_PARAMETER: --listen"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists("/tmp/pkgcast-never-created"));
+}
+
+}  // namespace
+}  // namespace pkgcast::server

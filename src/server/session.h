@@ -1,0 +1,394 @@
+// Internal to pkgcast_server: one client connection, over a plain or a TLS stream. Every member function runs on
+// the connection's strand; handlers run on the worker pool and hand their response back to the strand.
+//
+// States: handshake (TLS) -> reading -> handling (a worker has the request) -> writing -> reading ...
+//         or handling -> streaming (a producer thread feeds a ChunkWriter) -> closed.
+#pragma once
+
+#include <array>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <spdlog/spdlog.h>
+#include <string>
+#include <utility>
+
+#include "core/strings.h"
+#include "server/chunk_writer.h"
+#include "server/server_core.h"
+#include "server/url.h"
+
+namespace pkgcast::server {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+inline std::string_view to_std(beast::string_view s) { return {s.data(), s.size()}; }
+inline beast::string_view to_beast(std::string_view s) { return {s.data(), s.size()}; }
+
+template <class Stream>
+class Session final : public Connection, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  template <class... Args>
+  Session(std::shared_ptr<HttpServer::Core> core, Args&&... stream_args)
+      : core_(std::move(core)), stream_(std::forward<Args>(stream_args)...) {
+    core_->metrics.connection_opened();
+  }
+  ~Session() override {
+    if (id_ != 0) core_->remove_connection(id_);
+    core_->metrics.connection_closed();
+  }
+
+  void start() {
+    id_ = core_->add_connection(this->weak_from_this());
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->begin(); });
+  }
+
+  void server_stopping() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->on_server_stopping(); });
+  }
+  void force_close() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->close_now(); });
+  }
+
+ private:
+  enum class State { kHandshake, kReading, kHandling, kWriting, kStreaming, kClosing };
+
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  static void lowest_shutdown_send(beast::tcp_stream& s) {
+    beast::error_code ec;
+    s.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  void begin() {
+    if (core_->stopping.load()) return close_now();
+    if constexpr (kTls) {
+      state_ = State::kHandshake;
+      lowest().expires_after(core_->options.idle_timeout);
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->close_now();  // plain HTTP to an HTTPS port, scanners, ...
+                                self->do_read();
+                              });
+    } else {
+      do_read();
+    }
+  }
+
+  void do_read() {
+    if (core_->stopping.load()) return close_gracefully();
+    state_ = State::kReading;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(core_->options.max_header_bytes));
+    parser_->body_limit(core_->options.max_body_bytes);
+    lowest().expires_after(core_->options.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->on_header(ec);
+                            });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read_error(ec);
+    if (parser_->is_done()) return on_request();
+    auto read_body = [self = this->shared_from_this()] {
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       [self](beast::error_code ec2, std::size_t) {
+                         if (ec2) return self->on_read_error(ec2);
+                         self->on_request();
+                       });
+    };
+    // curl and others wait (a full second) for "100 Continue" before sending a body they announced.
+    if (iequals(to_std(parser_->get()[http::field::expect]), "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                       [self = this->shared_from_this(), read_body](beast::error_code ec2, std::size_t) {
+                         if (ec2) return self->close_now();
+                         read_body();
+                       });
+      return;
+    }
+    read_body();
+  }
+
+  void on_read_error(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return send_wire_error(413, make_error(WbemCode::kQuotaViolation,
+                                             "request body larger than " +
+                                                 std::to_string(core_->options.max_body_bytes) + " bytes"));
+    }
+    if (ec == http::error::header_limit) {
+      return send_wire_error(431, make_error(WbemCode::kQuotaViolation,
+                                             "request header larger than " +
+                                                 std::to_string(core_->options.max_header_bytes) + " bytes"));
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return send_wire_error(400, make_error(WbemCode::kInvalidParameter, "malformed HTTP request: " + ec.message()));
+    }
+    // The client went away, or was idle too long: nothing to answer.
+    close_now();
+  }
+
+  void on_request() {
+    lowest().expires_never();
+    state_ = State::kHandling;
+    auto message = parser_->release();
+    parser_.reset();
+    keep_alive_ = message.keep_alive();
+    version_ = message.version();
+    started_ = std::chrono::steady_clock::now();
+
+    Request request;
+    request.method = std::string(message.method_string());
+    auto target = decode_target(std::string_view(message.target().data(), message.target().size()));
+    if (!target.ok()) return send_wire_error(400, target.error(), /*close=*/false);
+    request.path = std::move(target->path);
+    request.query = std::move(target->query);
+    for (const auto& field : message) {
+      request.headers.emplace(to_lower(std::string_view(field.name_string().data(), field.name_string().size())),
+                              std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+
+    if (core_->stopping.load()) {
+      return send_wire_error(503, make_error(WbemCode::kShuttingDown, "the server is shutting down"));
+    }
+    if (core_->queued_requests.fetch_add(1) >= core_->options.max_queued_requests) {
+      core_->queued_requests.fetch_sub(1);
+      return send_wire_error(503, make_error(WbemCode::kServerTooBusy, "too many requests waiting; retry later"),
+                             /*close=*/false);
+    }
+    net::post(*core_->workers, [self = this->shared_from_this(), request = std::move(request)]() mutable {
+      self->core_->queued_requests.fetch_sub(1);
+      std::string_view route;
+      Response response = self->core_->dispatcher.dispatch(request, route);
+      self->core_->metrics.record_request(request.method, route, response.status,
+                                          std::chrono::steady_clock::now() - self->started_);
+      net::post(self->stream_.get_executor(),
+                [self, response = std::move(response)]() mutable { self->send(std::move(response)); });
+    });
+  }
+
+  // Answers a request the pipeline could not take (malformed, too large, ...). `close` when the rest of the
+  // input cannot be trusted to start a new request.
+  void send_wire_error(unsigned status, const Error& error, bool close = true) {
+    parser_.reset();
+    if (close) keep_alive_ = false;
+    core_->metrics.record_request("-", kUnmatchedRoute, status, std::chrono::nanoseconds(0));
+    Response r = error_response(error);
+    r.status = status;
+    send(std::move(r));
+  }
+
+  void send(Response response) {
+    if (state_ == State::kClosing) return;
+    if (response.stream) return start_stream(std::move(response));
+    state_ = State::kWriting;
+    const bool keep = keep_alive_ && !core_->stopping.load();
+    response_.emplace(static_cast<http::status>(response.status), version_);
+    response_->set(http::field::server, to_beast(server_version()));
+    response_->set(http::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) response_->set(name, value);
+    response_->body() = std::move(response.body);
+    response_->keep_alive(keep);
+    response_->prepare_payload();
+    lowest().expires_after(core_->options.write_timeout);
+    http::async_write(stream_, *response_,
+                      [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
+                        self->response_.reset();
+                        if (ec) return self->close_now();
+                        if (!keep) return self->close_gracefully();
+                        self->do_read();
+                      });
+  }
+
+  void start_stream(Response response) {
+    auto writer = std::make_shared<ChunkWriter>(
+        core_->options.stream_buffer_bytes,
+        [weak = this->weak_from_this(), ex = stream_.get_executor()] {
+          net::post(ex, [weak] {
+            if (auto self = weak.lock()) self->pump();
+          });
+        });
+    if (!core_->begin_stream(writer)) {
+      return send_wire_error(503, make_error(WbemCode::kServerTooBusy, "too many open streams; retry later"),
+                             /*close=*/false);
+    }
+    state_ = State::kStreaming;
+    writer_ = writer;
+    stream_header_.emplace(static_cast<http::status>(response.status), version_);
+    stream_header_->set(http::field::server, to_beast(server_version()));
+    stream_header_->set(http::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) stream_header_->set(name, value);
+    // A stream ends its connection: the client needs no keep-alive state after a long response, and the server
+    // then never has to resume reading behind the disconnect watch below.
+    stream_header_->keep_alive(false);
+    stream_header_->chunked(true);
+    serializer_.emplace(*stream_header_);
+    lowest().expires_after(core_->options.write_timeout);
+    http::async_write_header(
+        stream_, *serializer_,
+        [self = this->shared_from_this(), produce = std::move(response.stream)](beast::error_code ec,
+                                                                                std::size_t) mutable {
+          if (ec) {
+            self->end_stream();
+            return self->close_now();
+          }
+          self->watch_for_disconnect();
+          self->core_->spawn_producer([writer = self->writer_, produce = std::move(produce)]() mutable {
+            Status result;
+            try {
+              result = produce(*writer);
+            } catch (const std::exception& e) {
+              spdlog::error("stream producer threw: {}", e.what());
+              result = make_error(WbemCode::kFailed, std::string("internal error: ") + e.what());
+            } catch (...) {
+              result = make_error(WbemCode::kFailed, "internal error");
+            }
+            writer->finish(std::move(result));
+          });
+        });
+  }
+
+  // While a stream runs nothing else is read, so a pending read notices at once when the client hangs up (an
+  // event stream may be silent for a long time). Bytes the client sends meanwhile are discarded.
+  void watch_for_disconnect() {
+    lowest().expires_never();
+    stream_.async_read_some(net::buffer(discard_), [self = this->shared_from_this()](beast::error_code ec,
+                                                                                    std::size_t) {
+      if (self->state_ != State::kStreaming) return;
+      if (ec) {
+        if (self->writer_) self->writer_->fail(make_error(WbemCode::kFailed, "the client disconnected"));
+        return;
+      }
+      self->watch_for_disconnect();
+    });
+  }
+
+  void pump() {
+    if (!writer_ || writing_chunk_) return;
+    Status result;
+    switch (writer_->take(chunk_, result)) {
+      case ChunkWriter::Next::kIdle:
+        return;
+      case ChunkWriter::Next::kWrite:
+        writing_chunk_ = true;
+        lowest().expires_after(core_->options.write_timeout);
+        net::async_write(stream_, http::make_chunk(net::buffer(chunk_)),
+                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                           self->writing_chunk_ = false;
+                           if (ec) {
+                             if (self->writer_) {
+                               self->writer_->fail(make_error(WbemCode::kFailed, "the client disconnected"));
+                             }
+                             self->end_stream();
+                             return self->close_now();
+                           }
+                           self->pump();
+                         });
+        return;
+      case ChunkWriter::Next::kFinish:
+        if (!result.ok()) {
+          // The status line is long gone; an unterminated chunked body is how HTTP says "this is incomplete".
+          spdlog::warn("stream ended with an error: {}", result.error().to_string());
+          end_stream();
+          return close_now();
+        }
+        writing_chunk_ = true;
+        lowest().expires_after(core_->options.write_timeout);
+        net::async_write(stream_, http::make_chunk_last(),
+                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                           self->writing_chunk_ = false;
+                           self->end_stream();
+                           // The request was read whole and the disconnect watch consumed anything sent since,
+                           // so closing right away cannot reset the connection under unread data.
+                           if (!ec && !kTls) lowest_shutdown_send(self->lowest());
+                           self->close_now();
+                         });
+        return;
+    }
+  }
+
+  void end_stream() {
+    if (!writer_) return;
+    core_->end_stream(writer_);
+    writer_.reset();
+  }
+
+  void on_server_stopping() {
+    switch (state_) {
+      case State::kHandshake:
+      case State::kReading:
+        return close_now();
+      case State::kStreaming:
+        if (writer_) writer_->fail(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
+        return;
+      case State::kHandling:
+      case State::kWriting:
+      case State::kClosing:
+        return;  // the response goes out with "Connection: close"
+    }
+  }
+
+  // Half-closes and drains what the client still sends (briefly), so an unread request body does not turn our
+  // last response into a connection reset on the client's side.
+  void close_gracefully() {
+    if (state_ == State::kClosing) return;
+    state_ = State::kClosing;
+    lowest().expires_after(std::chrono::seconds(2));
+    if constexpr (kTls) {
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->close_now(); });
+    } else {
+      beast::error_code ec;
+      lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+      if (ec) return close_now();
+      drain();
+    }
+  }
+
+  void drain() {
+    lowest().async_read_some(net::buffer(discard_), [self = this->shared_from_this()](beast::error_code ec,
+                                                                                      std::size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > 4 * self->core_->options.max_body_bytes) return self->close_now();
+      self->drain();
+    });
+  }
+
+  void close_now() {
+    state_ = State::kClosing;
+    if (writer_) writer_->fail(make_error(WbemCode::kFailed, "the connection was closed"));
+    end_stream();
+    lowest().close();
+  }
+
+  std::shared_ptr<HttpServer::Core> core_;
+  Stream stream_;
+  std::uint64_t id_ = 0;
+  State state_ = State::kReading;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  bool keep_alive_ = false;
+  unsigned version_ = 11;
+  std::chrono::steady_clock::time_point started_;
+  // Streaming.
+  std::shared_ptr<ChunkWriter> writer_;
+  std::optional<http::response<http::empty_body>> stream_header_;
+  std::optional<http::response_serializer<http::empty_body>> serializer_;
+  std::string chunk_;
+  bool writing_chunk_ = false;
+  std::array<char, 4096> discard_{};
+  std::size_t drained_ = 0;
+};
+
+}  // namespace pkgcast::server

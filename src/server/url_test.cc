@@ -1,0 +1,47 @@
+#include "server/url.h"
+
+#include <gtest/gtest.h>
+
+namespace pkgcast::server {
+namespace {
+
+TEST(UrlTest, DecodesPathAndQuery) {
+  auto t = decode_target("/api/v1/x%20y+z?namespace=root%5Csms%5Csite_ABC&query=SELECT+*+FROM+A&flag");
+  ASSERT_TRUE(t.ok()) << t.error().to_string();
+  EXPECT_EQ(t->path, "/api/v1/x y+z");
+  EXPECT_EQ(t->query.at("namespace"), "root\\sms\\site_ABC");
+  EXPECT_EQ(t->query.at("query"), "SELECT * FROM A");
+  EXPECT_EQ(t->query.at("flag"), "");
+}
+
+TEST(UrlTest, RepeatedNameKeepsLastAndEmptyPairsAreSkipped) {
+  auto t = decode_target("/p?a=1&&a=2&b=%C3%A9&");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->query.size(), 2u);
+  EXPECT_EQ(t->query.at("a"), "2");
+  EXPECT_EQ(t->query.at("b"), "\xC3\xA9");
+}
+
+TEST(UrlTest, FragmentIsNotPartOfTheQuery) {
+  auto t = decode_target("/p?a=1#frag");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->query.at("a"), "1");
+}
+
+TEST(UrlTest, RefusesBadEscapesNulAndRelativeTargets) {
+  for (const char* bad : {"/a%2", "/a%zz", "/a%", "/a%00b", "/p?x=%0", "/p?x%00=1", "relative", "", "*",
+                          "http://host/p"}) {
+    auto t = decode_target(bad);
+    ASSERT_FALSE(t.ok()) << bad;
+    EXPECT_EQ(t.error().code, WbemCode::kInvalidParameter) << bad;
+  }
+}
+
+TEST(UrlTest, EncodedTraversalDecodesToDots) {
+  auto t = decode_target("/%2e%2E/%2E%2e/etc/passwd");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->path, "/../../etc/passwd");  // static_files refuses it; the router never matches it
+}
+
+}  // namespace
+}  // namespace pkgcast::server

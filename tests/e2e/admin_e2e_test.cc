@@ -1,0 +1,212 @@
+// The administrative command line against a real server process, on both backends.
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "server_fixture.h"
+
+namespace pkgcast::testing {
+namespace {
+
+using nlohmann::json;
+
+json parse_out(const RunResult& r) {
+  auto j = json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.out << r.err;
+  return j;
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+class AdminE2eTest : public ServerTest {};
+
+TEST_P(AdminE2eTest, FirstStartWritesAPrivateAdminToken) {
+  struct stat st {};
+  ASSERT_EQ(stat((data_dir_ + "/admin.token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(admin_token().rfind("pkc_", 0), 0u);
+  auto health = http("")->request("GET", "/api/v1/health");
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(health->status, 200u);
+  auto no_token = http("")->request("GET", "/api/v1/packages");
+  ASSERT_TRUE(no_token.ok());
+  EXPECT_EQ(no_token->status, 401u);
+}
+
+TEST_P(AdminE2eTest, TheWholeAdministrativeJob) {
+  // Hierarchy and DPs.
+  auto central = cli({"site", "create", "CEN", "--name", "Central", "--type", "central"});
+  EXPECT_EQ(central.exit_code, 1) << "ABC is already the top of the hierarchy: " << central.out << central.err;
+  auto branch = cli({"site", "create", "XYZ", "--name", "Branch", "--parent", "ABC", "--type", "secondary"});
+  ASSERT_EQ(branch.exit_code, 0) << branch.err;
+  auto dp = cli({"--json", "dp", "add", "dp1.example", "--site", "ABC", "--url", "http://127.0.0.1:9999"});
+  ASSERT_EQ(dp.exit_code, 0) << dp.err;
+  json dp_json = parse_out(dp);
+  EXPECT_EQ(dp_json["__CLASS"], "SMS_DistributionPointInfo");
+  EXPECT_EQ(dp_json["NALPath"], R"(["Display=\\dp1.example\"]MSWNET:["SMS_SITE=ABC"]\\dp1.example\)");
+  EXPECT_EQ(dp_json["token"].get<std::string>().rfind("pkc_", 0), 0u);
+  auto plain_dp = cli({"dp", "add", "dp2.example", "--site", "XYZ"});
+  ASSERT_EQ(plain_dp.exit_code, 0) << plain_dp.err;
+  EXPECT_EQ(first_line(plain_dp.out).rfind("pkc_", 0), 0u) << "dp add prints the DP's token";
+
+  // A package with source files, a program, an advertisement.
+  const std::string source = dir_.path() + "/src";
+  std::filesystem::create_directories(source + "/bin");
+  std::ofstream(source + "/setup.sh") << "#!/bin/sh\necho installing\n";
+  std::ofstream(source + "/bin/tool") << std::string(5000, 'x');
+  auto pkg = cli({"--json", "package", "create", "--name", "Office", "--version", "16", "--manufacturer",
+                  "Contoso", "--source", source});
+  ASSERT_EQ(pkg.exit_code, 0) << pkg.err;
+  json pkg_json = parse_out(pkg);
+  EXPECT_EQ(pkg_json["__CLASS"], "SMS_Package");
+  EXPECT_EQ(pkg_json["PackageID"], "ABC00001");
+  EXPECT_EQ(pkg_json["SourceVersion"], 1);
+  EXPECT_EQ(pkg_json["PkgSourceFlag"], 2);
+  auto bare = cli({"package", "create", "--name", "Settings only"});
+  ASSERT_EQ(bare.exit_code, 0) << bare.err;
+  EXPECT_EQ(first_line(bare.out), "ABC00002");
+
+  ASSERT_EQ(cli({"program", "create", "ABC00001", "--name", "Install", "--command-line", "setup.sh --quiet"}).exit_code, 0);
+  auto ad = cli({"advertisement", "create", "ABC00001", "--program", "Install", "--collection", "SMS00001"});
+  ASSERT_EQ(ad.exit_code, 0) << ad.err;
+  EXPECT_EQ(first_line(ad.out).substr(0, 3), "ABC");
+
+  // Lists and queries.
+  auto list = cli({"--json", "package", "list"});
+  ASSERT_EQ(list.exit_code, 0);
+  EXPECT_EQ(parse_out(list).size(), 2u);
+  auto table = cli({"package", "list"});
+  EXPECT_NE(table.out.find("Office"), std::string::npos);
+  auto root = cli({"--json", "query", "SELECT * FROM SMS_PackageStatusRootSummarizer WHERE PackageID = 'abc00001'"});
+  ASSERT_EQ(root.exit_code, 0) << root.err;
+  json rows = parse_out(root);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["Targeted"], 0);
+  EXPECT_EQ(rows[0]["Name"], "Office");
+  auto detail = cli({"--json", "query", "select PackageID, SiteCode from SMS_PackageStatusDetailSummarizer"});
+  ASSERT_EQ(detail.exit_code, 0);
+  EXPECT_EQ(parse_out(detail).size(), 2u);
+  auto offers = cli({"--json", "advertisement", "list", "--site", "ABC"});
+  ASSERT_EQ(offers.exit_code, 0) << offers.err;
+
+  // A package that is advertised cannot be deleted; the other can.
+  auto refused = cli({"package", "delete", "ABC00001"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.err.rfind("error: WBEM_E_INVALID_OPERATION: ", 0), 0u) << refused.err;
+  EXPECT_EQ(cli({"package", "delete", "ABC00002"}).exit_code, 0);
+  EXPECT_EQ(cli({"package", "show", "ABC00002"}).exit_code, 1);
+}
+
+TEST_P(AdminE2eTest, RolesAreEnforced) {
+  auto ro = cli({"token", "create", "--role", "read-only"});
+  ASSERT_EQ(ro.exit_code, 0) << ro.err;
+  const std::string reader = first_line(ro.out);
+  auto pa = cli({"token", "create", "--role", "package-admin"});
+  const std::string packager = first_line(pa.out);
+
+  EXPECT_EQ(cli_with_token(reader, {"query", "SELECT * FROM SMS_Site"}).exit_code, 0);
+  auto denied = cli_with_token(reader, {"package", "create", "--name", "X"});
+  EXPECT_EQ(denied.exit_code, 1);
+  EXPECT_EQ(denied.err.rfind("error: WBEM_E_ACCESS_DENIED", 0), 0u) << denied.err;
+  EXPECT_EQ(cli_with_token(packager, {"package", "create", "--name", "X"}).exit_code, 0);
+  EXPECT_EQ(cli_with_token(packager, {"site", "create", "QQQ", "--name", "Q", "--parent", "ABC"}).exit_code, 1);
+  EXPECT_EQ(cli_with_token(packager, {"token", "create", "--role", "full-admin"}).exit_code, 1);
+  auto unknown = cli_with_token("pkc_not-a-token", {"query", "SELECT * FROM SMS_Site"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("WBEM_E_ACCESS_DENIED"), std::string::npos);
+
+  // A site-limited reader sees only its site.
+  ASSERT_EQ(cli({"site", "create", "XYZ", "--name", "Branch", "--parent", "ABC", "--type", "secondary"}).exit_code, 0);
+  const std::string limited = first_line(cli({"token", "create", "--role", "read-only", "--site", "XYZ"}).out);
+  auto sites = cli_with_token(limited, {"--json", "query", "SELECT SiteCode FROM SMS_Site"});
+  ASSERT_EQ(sites.exit_code, 0) << sites.err;
+  json rows = parse_out(sites);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["SiteCode"], "XYZ");
+}
+
+TEST_P(AdminE2eTest, ErrorsAndUsage) {
+  auto usage = cli({"package", "create"});
+  EXPECT_EQ(usage.exit_code, 2) << usage.err;
+  EXPECT_EQ(cli({"no-such-command"}).exit_code, 2);
+  auto bad_query = cli({"query", "SELECT * SMS_Package"});
+  EXPECT_EQ(bad_query.exit_code, 1);
+  EXPECT_EQ(first_line(bad_query.err), "error: WBEM_E_INVALID_QUERY: expected FROM at 1:10");
+  auto bad_class = cli({"--json", "query", "SELECT * FROM SMS_Nope"});
+  EXPECT_EQ(bad_class.exit_code, 1);
+  json err = parse_out(bad_class);
+  EXPECT_EQ(err["error"], "WBEM_E_INVALID_CLASS");
+  EXPECT_EQ(err["hresult"], "0x80041010");
+  auto bad_ns = cli({"--namespace", R"(root\sms\site_ZZZ)", "query", "SELECT * FROM SMS_Site"});
+  EXPECT_EQ(bad_ns.exit_code, 1);
+  EXPECT_NE(bad_ns.err.find("WBEM_E_INVALID_NAMESPACE"), std::string::npos);
+  auto no_source = cli({"package", "create", "--name", "X", "--source", dir_.path() + "/missing"});
+  EXPECT_EQ(no_source.exit_code, 1);
+  EXPECT_NE(no_source.err.find("WBEM_E_INVALID_PARAMETER"), std::string::npos);
+  auto down = run({pkgcast_binary(), "--server", "http://127.0.0.1:1", "query", "SELECT * FROM SMS_Site"});
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_NE(down.err.find("WBEM_E_TRANSPORT_FAILURE"), std::string::npos);
+}
+
+TEST_P(AdminE2eTest, HostileRequestsChangeNothing) {
+  auto admin = http(admin_token());
+  ASSERT_EQ(cli({"package", "create", "--name", "Office"}).exit_code, 0);
+  auto before = admin->call("POST", "/api/v1/query", R"({"query": "SELECT * FROM SMS_Package"})");
+  ASSERT_TRUE(before.ok());
+
+  struct Case {
+    const char* method;
+    const char* target;
+    std::string body;
+    unsigned status;
+  };
+  const std::vector<Case> cases = {
+      {"POST", "/api/v1/packages", "{not json", 400},
+      {"POST", "/api/v1/packages", R"({"name": "A", "bogus": 1})", 400},
+      {"POST", "/api/v1/packages", R"({"name": 5})", 400},
+      {"POST", "/api/v1/packages", "[]", 400},
+      {"POST", "/api/v1/packages", R"({"name": ")" + std::string(2 * 1024 * 1024, 'a') + R"("})", 413},
+      {"POST", "/api/v1/query", R"({"query": "SELECT * FROM SMS_Package WHERE Name = 'x\\'; DROP TABLE SMS_Package; --'"})", 200},
+      {"POST", "/api/v1/query", R"({"query": "SELECT * FROM SMS_Package WHERE Name = 'x''; DROP TABLE SMS_Package; --'"})", 400},
+      {"POST", "/api/v1/query", R"({"query": "SELECT * FROM SMS_Package; DROP TABLE SMS_Package"})", 400},
+      {"POST", "/api/v1/query", R"({"query": "SELECT * FROM \"SMS_Package\""})", 400},
+      {"POST", "/api/v1/query", R"({"namespace": "root\\sms\\site_QQQ", "query": "SELECT * FROM SMS_Site"})", 404},
+      {"DELETE", "/api/v1/packages/ABC00001%27%3B%20DROP%20TABLE%20x", "", 400},
+      {"DELETE", "/api/v1/packages/ABC0FFFF", "", 404},
+      {"GET", "/api/v1/../../etc/passwd", "", 404},
+  };
+  for (const auto& c : cases) {
+    auto r = admin->request(c.method, c.target, c.body);
+    ASSERT_TRUE(r.ok()) << c.target << ": " << r.error().to_string();
+    EXPECT_EQ(r->status, c.status) << c.method << " " << c.target << " " << c.body.substr(0, 80) << " -> " << r->body;
+    if (c.status >= 400) {
+      auto j = json::parse(r->body, nullptr, false);
+      EXPECT_TRUE(j.is_object() && j.contains("error") && j.contains("hresult")) << r->body;
+    }
+    admin = http(admin_token());  // a refused request may close its connection
+  }
+  auto after = admin->call("POST", "/api/v1/query", R"({"query": "SELECT * FROM SMS_Package"})");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after.value(), before.value());
+}
+
+TEST_P(AdminE2eTest, SurvivesRestartWithItsDataAndToken) {
+  ASSERT_EQ(cli({"package", "create", "--name", "Office"}).exit_code, 0);
+  const std::string token = admin_token();
+  EXPECT_EQ(stop_server(), 0) << "SIGTERM is a clean shutdown";
+  start_server();
+  EXPECT_EQ(admin_token(), token);
+  auto list = cli({"--json", "package", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(parse_out(list).size(), 1u);
+  auto next = cli({"package", "create", "--name", "Second"});
+  EXPECT_EQ(first_line(next.out), "ABC00002") << "ids continue after a restart";
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, AdminE2eTest, ::testing::ValuesIn(backends()),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace pkgcast::testing
