@@ -269,7 +269,7 @@ void BM_SqlKeyLookup(benchmark::State& state, const std::string& backend) {
     sqlite3_close(db);
   } else {
     PGconn* conn = PQconnectdb(site->db_url.c_str());
-    PQclear(PQprepare(conn, "lookup", R"(SELECT * FROM "SMS_Package" WHERE lower("PackageID") = lower($1))", 1, nullptr));
+    PQclear(PQprepare(conn, "lookup", R"(SELECT * FROM "SMS_Package" WHERE lower("PackageID") COLLATE "C" = lower($1))", 1, nullptr));
     for (auto _ : state) {
       const std::string id = package_id(rng() % site->packages);
       const char* params[] = {id.c_str()};
@@ -318,13 +318,13 @@ void BM_SqlRootScan(benchmark::State& state, const std::string& backend) {
 
 }  // namespace
 
-BENCHMARK_CAPTURE(BM_HttpKeyLookup, sqlite, std::string("sqlite"))->Unit(benchmark::kMicrosecond)->Iterations(5000);
-BENCHMARK_CAPTURE(BM_SqlKeyLookup, sqlite, std::string("sqlite"))->Unit(benchmark::kMicrosecond)->Iterations(5000);
-BENCHMARK_CAPTURE(BM_HttpRootScan, sqlite, std::string("sqlite"))->Unit(benchmark::kMillisecond)->Iterations(5);
-BENCHMARK_CAPTURE(BM_SqlRootScan, sqlite, std::string("sqlite"))->Unit(benchmark::kMillisecond)->Iterations(5);
-BENCHMARK_CAPTURE(BM_HttpKeyLookup, postgresql, std::string("postgresql"))->Unit(benchmark::kMicrosecond)->Iterations(5000);
-BENCHMARK_CAPTURE(BM_SqlKeyLookup, postgresql, std::string("postgresql"))->Unit(benchmark::kMicrosecond)->Iterations(5000);
-BENCHMARK_CAPTURE(BM_HttpRootScan, postgresql, std::string("postgresql"))->Unit(benchmark::kMillisecond)->Iterations(5);
-BENCHMARK_CAPTURE(BM_SqlRootScan, postgresql, std::string("postgresql"))->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK_CAPTURE(BM_HttpKeyLookup, sqlite, std::string("sqlite"))->Unit(benchmark::kMicrosecond)->Iterations(5000)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SqlKeyLookup, sqlite, std::string("sqlite"))->Unit(benchmark::kMicrosecond)->Iterations(5000)->UseRealTime();
+BENCHMARK_CAPTURE(BM_HttpRootScan, sqlite, std::string("sqlite"))->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SqlRootScan, sqlite, std::string("sqlite"))->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+BENCHMARK_CAPTURE(BM_HttpKeyLookup, postgresql, std::string("postgresql"))->Unit(benchmark::kMicrosecond)->Iterations(5000)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SqlKeyLookup, postgresql, std::string("postgresql"))->Unit(benchmark::kMicrosecond)->Iterations(5000)->UseRealTime();
+BENCHMARK_CAPTURE(BM_HttpRootScan, postgresql, std::string("postgresql"))->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SqlRootScan, postgresql, std::string("postgresql"))->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
 
 BENCHMARK_MAIN();

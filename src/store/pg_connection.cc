@@ -1,10 +1,10 @@
 // PostgreSQL (libpq) behind the Connection interface.
 //
-// Parameters travel separately from the SQL text (PQexecParams), typed, in text format. Large results are read
-// through a cursor (DECLARE ... NO SCROLL CURSOR; FETCH n) rather than single-row mode: a cursor can stop early
-// without cancelling the statement, which matters inside the writer's transaction, where a cancel would abort
-// the whole batch, and lets other statements run on the same connection between fetches (a scan's callback may
-// look rows up).
+// Parameters travel separately from the SQL text (PQexecParams), typed, in text format. Inside a transaction,
+// large results are read through a cursor (DECLARE ... NO SCROLL CURSOR; FETCH n) rather than single-row mode: a
+// cursor can stop early without cancelling the statement, which matters inside the writer's transaction, where a
+// cancel would abort the whole batch, and lets other statements run on the same connection between fetches (a
+// scan's callback may look rows up). A reader's scan outside any transaction uses single-row mode: one round trip.
 #include <libpq-fe.h>
 
 #include <charconv>
@@ -132,16 +132,13 @@ class PgConnection final : public Connection {
   }
 
   Status stream(const std::string& sql, const SqlParams& params, const RowCallback& on_row) override {
-    const bool own_txn = !in_transaction();
-    if (own_txn) PKG_TRY(begin(false));
+    // Outside a transaction (a reader's scan) one statement is its own snapshot: single-row mode streams it in
+    // one round trip. Stopping early reads the rest without delivering it: a cancel could race with the
+    // connection's next statement. Inside a transaction (the writer's batch, a reader's multi-statement
+    // snapshot), a cursor is used so the scan can stop without touching the transaction.
+    if (!in_transaction()) return stream_single_rows(sql, params, on_row);
     const std::string cursor = "pkgcast_cursor_" + std::to_string(++cursor_seq_);
-    Status st = fetch_all(cursor, sql, params, on_row);
-    if (own_txn) {
-      // Read-only: ending with ROLLBACK also cleans up after a failed statement.
-      Status end = rollback();
-      if (st.ok() && !end.ok()) return end;
-    }
-    return st;
+    return fetch_all(cursor, sql, params, on_row);
   }
 
   Status begin(bool writer) override {
@@ -158,6 +155,39 @@ class PgConnection final : public Connection {
     auto r = run(sql, {});
     if (!r.ok()) return std::move(r).error();
     return ok_status();
+  }
+
+  Status stream_single_rows(const std::string& sql, const SqlParams& params, const RowCallback& on_row) {
+    PgParams p(params);
+    if (PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(params.size()), p.types.data(), p.values.data(),
+                          p.lengths.data(), p.formats.data(), 0) != 1 ||
+        PQsetSingleRowMode(conn_) != 1) {
+      Status st = make_error(WbemCode::kFailed, std::string("postgresql: ") + PQerrorMessage(conn_));
+      drain();
+      return st;
+    }
+    Status st;
+    bool more = true;
+    while (PGresult* raw = PQgetResult(conn_)) {
+      ResultPtr res(raw, &PQclear);
+      const ExecStatusType status = PQresultStatus(raw);
+      if (status == PGRES_SINGLE_TUPLE && more && st.ok()) {
+        auto keep = on_row(PgRow(raw, 0));
+        if (!keep.ok()) {
+          st = std::move(keep).error();
+          more = false;
+        } else {
+          more = *keep;
+        }
+      } else if (status != PGRES_SINGLE_TUPLE && status != PGRES_TUPLES_OK && more && st.ok()) {
+        st = result_error(raw, sql);
+      }
+    }
+    return st;
+  }
+
+  void drain() {
+    while (PGresult* r = PQgetResult(conn_)) PQclear(r);
   }
 
   Status fetch_all(const std::string& cursor, const std::string& sql, const SqlParams& params,
@@ -205,9 +235,14 @@ class PgConnection final : public Connection {
                   &PQclear);
     const ExecStatusType status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
-    const char* state = res ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
+    return result_error(res.get(), sql);
+  }
+
+  // The error a failed result (or nullptr: a lost connection) stands for, with the statement's start.
+  Error result_error(const PGresult* res, const std::string& sql) const {
+    const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
     std::string msg = "postgresql: ";
-    const char* primary = res ? PQresultErrorField(res.get(), PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+    const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
     msg += primary != nullptr ? primary : PQerrorMessage(conn_);
     while (!msg.empty() && msg.back() == '\n') msg.pop_back();
     msg += " (" + sql.substr(0, 80) + ")";
