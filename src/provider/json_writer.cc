@@ -173,7 +173,7 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-void append_instance_json(std::string& out, const cim::Instance& inst) {
+void append_instance_json(std::string& out, const cim::Instance& inst, const std::vector<std::size_t>& omitted) {
   out += "{\"__CLASS\":";
   append_json_string(out, inst.class_name());
   if (inst.revision()) {
@@ -181,13 +181,23 @@ void append_instance_json(std::string& out, const cim::Instance& inst) {
     append_uint(out, *inst.revision());
   }
   const auto& props = inst.class_def().properties();
+  auto skip = omitted.begin();
   for (std::size_t i = 0; i < props.size(); ++i) {
+    if (skip != omitted.end() && *skip == i) {
+      ++skip;
+      continue;
+    }
     out += ',';
     append_json_string(out, props[i].name);
     out += ':';
     append_value(out, inst.get(i));
   }
   out += '}';
+}
+
+void append_instance_json(std::string& out, const cim::Instance& inst) {
+  static const std::vector<std::size_t> kNone;
+  append_instance_json(out, inst, kNone);
 }
 
 }  // namespace pkgcast::provider

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cim/cim.h"
 
@@ -13,6 +14,9 @@ namespace pkgcast::provider {
 
 // Appends the instance as one JSON object.
 void append_instance_json(std::string& out, const cim::Instance& inst);
+// As above, leaving out the properties whose indices `omitted` lists (ascending): a projected query's answer
+// carries only what was selected, and the keys.
+void append_instance_json(std::string& out, const cim::Instance& inst, const std::vector<std::size_t>& omitted);
 // Appends a JSON string literal (quoted, escaped).
 void append_json_string(std::string& out, std::string_view s);
 

@@ -16,7 +16,8 @@
 // SourceSite; SMS_DistributionPointGroup rows span sites and are visible to every caller.
 //
 // Projection: `SELECT a, b` returns instances of the row's class whose unselected properties are NULL, except key
-// properties, which are always kept so that every returned instance still has its __PATH / __RELPATH.
+// properties, which are always kept so that every returned instance still has its __PATH / __RELPATH. The HTTP
+// answer leaves the unselected properties out of each row's JSON (ScanStep::nulled lists them).
 //
 // Thread safety: every method may be called from any thread; a PreparedQuery may be run concurrently.
 // Lifetime: the Provider references the store, which must outlive it and every PreparedQuery.

@@ -125,6 +125,7 @@ TEST_P(AdminE2eTest, RolesAreEnforced) {
   json rows = parse_out(sites);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0]["SiteCode"], "XYZ");
+  EXPECT_FALSE(rows[0].contains("SiteName")) << "a projected row carries only what was selected, and the keys";
 }
 
 TEST_P(AdminE2eTest, ErrorsAndUsage) {

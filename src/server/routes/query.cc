@@ -39,10 +39,19 @@ Result<Response> post_query(ApiContext& ctx, Request& req) {
     buf.reserve(kChunkBytes + 4096);
     bool first = true;
     Status write_status;
+    // A projected query's rows carry only the selected properties and the keys. Rows come class by class, so
+    // the step of the previous row is almost always the step of this one.
+    const provider::ScanStep* step = nullptr;
     const Status run_status = provider->run(*query, [&](const cim::Instance& inst) {
       if (!first) buf += ',';
       first = false;
-      provider::append_instance_json(buf, inst);
+      if (step == nullptr || step->cls != &inst.class_def()) {
+        for (const auto& s : query->steps()) {
+          if (s.cls == &inst.class_def()) step = &s;
+        }
+      }
+      static const std::vector<std::size_t> kNone;
+      provider::append_instance_json(buf, inst, step != nullptr ? step->nulled : kNone);
       if (buf.size() >= kChunkBytes) {
         write_status = writer.write(buf);
         buf.clear();
