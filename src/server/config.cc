@@ -23,7 +23,7 @@ struct Key {
 };
 
 // Every key the TOML file and the environment (PKGCAST_<NAME>) accept; flags cover the common subset.
-constexpr std::array<Key, 19> kKeys{{
+constexpr std::array<Key, 20> kKeys{{
     {"listen", Kind::kString},
     {"data_dir", Kind::kPath},
     {"db", Kind::kString},
@@ -43,6 +43,7 @@ constexpr std::array<Key, 19> kKeys{{
     {"max_streams", Kind::kInteger, 1, 100'000},
     {"journal_max_entries", Kind::kInteger, 0, std::int64_t{1} << 50},
     {"journal_max_age_seconds", Kind::kInteger, 0, std::int64_t{1} << 40},
+    {"journal_compact_interval_seconds", Kind::kInteger, 1, 86'400},
 }};
 
 // One key's winning value and where it came from ("--listen", "PKGCAST_LISTEN", "/etc/pkgcast.toml:3").
@@ -158,7 +159,9 @@ EnvLookup process_environment() {
 }
 
 Result<fs::path> default_data_dir(const EnvLookup& env) {
-  if (auto xdg = env("XDG_STATE_HOME"); xdg && !xdg->empty()) return fs::path(*xdg) / "pkgcast";
+  // As core/paths.h's default_data_dir (which the CLI uses to find admin.token): a relative XDG_STATE_HOME is
+  // ignored, as the XDG specification says.
+  if (auto xdg = env("XDG_STATE_HOME"); xdg && !xdg->empty() && xdg->front() == '/') return fs::path(*xdg) / "pkgcast";
   if (auto home = env("HOME"); home && !home->empty()) return fs::path(*home) / ".local" / "state" / "pkgcast";
   return make_error(WbemCode::kInvalidParameter,
                     "no data directory: set --data-dir, PKGCAST_DATA_DIR, XDG_STATE_HOME or HOME");
@@ -253,6 +256,8 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
   PKG_ASSIGN_OR_RETURN(c.journal_max_entries, integer(settings, "journal_max_entries", c.journal_max_entries));
   PKG_ASSIGN_OR_RETURN(c.journal_max_age_seconds,
                        integer(settings, "journal_max_age_seconds", c.journal_max_age_seconds));
+  PKG_ASSIGN_OR_RETURN(c.journal_compact_interval_seconds,
+                       integer(settings, "journal_compact_interval_seconds", c.journal_compact_interval_seconds));
   return c;
 }
 

@@ -52,6 +52,7 @@ struct ServerConfig {
   std::int64_t max_streams = 256;
   std::int64_t journal_max_entries = 1'000'000;      // 0 = unlimited
   std::int64_t journal_max_age_seconds = 7 * 86'400;  // 0 = unlimited
+  std::int64_t journal_compact_interval_seconds = 60;  // how often the running server applies the retention
 };
 
 inline constexpr std::string_view kDefaultSiteCode = "P01";

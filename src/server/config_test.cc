@@ -49,6 +49,7 @@ TEST_F(ConfigTest, DefaultsWithOnlyHome) {
   EXPECT_EQ(c->max_body_bytes, 1024 * 1024);
   EXPECT_EQ(c->log_level, "info");
   EXPECT_TRUE(c->tls_cert.empty());
+  EXPECT_EQ(c->journal_compact_interval_seconds, 60);
 }
 
 TEST_F(ConfigTest, XdgStateHomeWinsOverHome) {
@@ -56,6 +57,13 @@ TEST_F(ConfigTest, XdgStateHomeWinsOverHome) {
   auto c = load_server_config({}, env());
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->data_dir, "/var/state/pkgcast");
+}
+
+TEST_F(ConfigTest, RelativeXdgStateHomeIsIgnored) {
+  env_["XDG_STATE_HOME"] = "relative/state";
+  auto c = load_server_config({}, env());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->data_dir, "/home/alice/.local/state/pkgcast");
 }
 
 TEST_F(ConfigTest, NoHomeNoDataDirIsAnError) {
@@ -74,6 +82,7 @@ site_name = "From file"
 workers = 7
 max_body_bytes = 2048
 journal_max_entries = 500
+journal_compact_interval_seconds = 300
 )");
   env_["PKGCAST_LISTEN"] = "127.0.0.1:9002";
   env_["PKGCAST_SITE_CODE"] = "ENV";
@@ -90,6 +99,11 @@ journal_max_entries = 500
   EXPECT_EQ(c->max_body_bytes, 2048);
   EXPECT_EQ(c->journal_max_entries, 500);
   EXPECT_EQ(c->journal_max_age_seconds, 7 * 86'400);  // default
+  EXPECT_EQ(c->journal_compact_interval_seconds, 300);
+  env_["PKGCAST_JOURNAL_COMPACT_INTERVAL_SECONDS"] = "5";
+  c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->journal_compact_interval_seconds, 5);  // environment over file
 }
 
 TEST_F(ConfigTest, ConfigFileFromEnvironment) {
@@ -142,6 +156,13 @@ TEST_F(ConfigTest, WrongTypesAndSyntaxErrorsNameTheFile) {
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message.find("site_code must be a string"), std::string::npos);
 
+  flags.config_file = toml("site_name = \"x\"\njournal_compact_interval_seconds = 0\n");
+  c = load_server_config(flags, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("pkgcast.toml:2: journal_compact_interval_seconds must be between 1 and 86400"),
+            std::string::npos)
+      << c.error().message;
+
   flags.config_file = toml("listen = \n");
   c = load_server_config(flags, env());
   ASSERT_FALSE(c.ok());
@@ -168,6 +189,10 @@ TEST_F(ConfigTest, BadValuesNameTheirSource) {
       {"PKGCAST_LOG_LEVEL", "loud", "log_level must be one of"},
       {"PKGCAST_TLS_CERT", "/c.pem", "TLS needs both a certificate and a key: tls_key is not set"},
       {"PKGCAST_MAX_BODY_BYTES", "10", "max_body_bytes must be between 1024"},
+      {"PKGCAST_JOURNAL_COMPACT_INTERVAL_SECONDS", "0",
+       "PKGCAST_JOURNAL_COMPACT_INTERVAL_SECONDS: journal_compact_interval_seconds must be between 1 and 86400"},
+      {"PKGCAST_JOURNAL_COMPACT_INTERVAL_SECONDS", "-5", "journal_compact_interval_seconds must be between 1"},
+      {"PKGCAST_JOURNAL_COMPACT_INTERVAL_SECONDS", "1m", "journal_compact_interval_seconds must be an integer"},
   };
   for (const auto& k : cases) {
     SCOPED_TRACE(k.var + "=" + k.value);

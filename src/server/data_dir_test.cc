@@ -48,42 +48,5 @@ TEST_F(DataDirTest, ExistingFileIsNotADirectory) {
   EXPECT_TRUE(fs::is_regular_file(base_ / "file"));
 }
 
-TEST_F(DataDirTest, AtomicWriteReplacesWithModeAndLeavesNoTemporary) {
-  const fs::path file = base_ / "admin.token";
-  ASSERT_TRUE(write_file_atomically(file, "first\n", 0600).ok());
-  ASSERT_TRUE(write_file_atomically(file, "second\n", 0600).ok());
-  EXPECT_EQ(*read_small_file(file), "second\n");
-  EXPECT_EQ(mode_of(file), 0600u);
-  int entries = 0;
-  for (const auto& e : fs::directory_iterator(base_)) {
-    (void)e;
-    ++entries;
-  }
-  EXPECT_EQ(entries, 1);
-}
-
-TEST_F(DataDirTest, FailedWriteLeavesTheOldFile) {
-  const fs::path file = base_ / "admin.token";
-  ASSERT_TRUE(write_file_atomically(file, "keep\n", 0600).ok());
-  if (::geteuid() == 0) {
-    // root ignores directory permissions; a missing directory still fails.
-    auto s = write_file_atomically(base_ / "missing" / "x", "y", 0600);
-    ASSERT_FALSE(s.ok());
-    EXPECT_EQ(s.error().code, WbemCode::kFailed);
-  } else {
-    ::chmod(base_.c_str(), 0500);
-    auto s = write_file_atomically(file, "new\n", 0600);
-    ::chmod(base_.c_str(), 0700);
-    ASSERT_FALSE(s.ok());
-  }
-  EXPECT_EQ(*read_small_file(file), "keep\n");
-}
-
-TEST_F(DataDirTest, ReadMissingFileIsNotFound) {
-  auto r = read_small_file(base_ / "nope");
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, WbemCode::kNotFound);
-}
-
 }  // namespace
 }  // namespace pkgcast::server

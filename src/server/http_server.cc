@@ -96,8 +96,9 @@ void HttpServer::Core::spawn_producer(std::function<void()> body) {
   }
   // A thread per stream: a stream may last hours (events), and must not hold one of the few workers. Creating a
   // thread costs tens of microseconds, nothing next to a stream's life.
-  std::thread([self = shared_from_this(), body = std::move(body)] {
+  std::thread([self = shared_from_this(), body = std::move(body)]() mutable {
     body();
+    body = nullptr;  // drop the producer's captures (its writer) before stop() can see it finished
     std::lock_guard lock(self->mu_);
     --self->producers_;
     self->changed_.notify_all();

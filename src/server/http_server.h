@@ -8,8 +8,9 @@
 //   never hold a worker. BodyWriter::write blocks while the client is slow and fails once it has gone.
 //
 // Per connection: keep-alive, one request at a time (no pipelining), limits on header and body size, an idle
-// timeout between requests and a write timeout. A streamed response is chunked and closes its connection at the
-// end. Errors on the wire are answered with the WBEM JSON error body: 400 malformed request, 413 body too large,
+// timeout between requests and a write timeout. A streamed response is chunked; the connection stays open after its
+// terminating chunk like after any response, and is closed instead when the producer failed (the body is left
+// unterminated, so the client sees it incomplete). Errors on the wire are answered with the WBEM JSON error body: 400 malformed request, 413 body too large,
 // 431 header too large, 503 while shutting down or when the worker queue is full.
 #pragma once
 

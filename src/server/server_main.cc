@@ -10,10 +10,12 @@
 #include <iostream>
 #include <system_error>
 
+#include "core/paths.h"
 #include "core/strings.h"
 #include "server/builtin_routes.h"
 #include "server/data_dir.h"
 #include "server/http_server.h"
+#include "server/journal_compactor.h"
 #include "server/routes/api.h"
 #include "site/tokens.h"
 #include "store/store.h"
@@ -26,15 +28,6 @@ namespace pkgcast::server {
 namespace fs = std::filesystem;
 namespace {
 
-// The Api records the server's own site under this meta key (server/routes/api.cc); read here only to learn the
-// site code of an existing database when none is configured.
-constexpr std::string_view kOwnSiteKey = "server/site_code";
-
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
 
 // The configured web root, else the installed dashboard (<prefix>/share/pkgcast/web beside <prefix>/bin/pkgcast),
 // else the source tree's web/ (a developer build). Empty when none exists: the dashboard answers 404 saying so.
@@ -91,7 +84,7 @@ class SiteServerImpl final : public SiteServer {
     api.site_code = config_.site_code;
     api.site_name = config_.site_name;
     if (api.site_code.empty()) {
-      PKG_ASSIGN_OR_RETURN(auto recorded, store_->get_meta(kOwnSiteKey));
+      PKG_ASSIGN_OR_RETURN(auto recorded, Api::recorded_site_code(*store_));
       if (recorded) {
         api.site_code = *recorded;
       } else {
@@ -102,7 +95,6 @@ class SiteServerImpl final : public SiteServer {
       }
     }
     api.site_type = config_.site_type;
-    api.server_name = host_name();
     site_code_ = to_upper(api.site_code);
     PKG_ASSIGN_OR_RETURN(api_, Api::create(*store_, api));
 
@@ -119,11 +111,19 @@ class SiteServerImpl final : public SiteServer {
                          auto r = store_->last_revision();
                          return r.ok() ? std::optional<double>(static_cast<double>(*r)) : std::nullopt;
                        });
+    metrics_.add_gauge("pkgcast_store_first_revision",
+                       "Oldest journal revision still kept (moves forward as the journal is compacted).",
+                       [this]() -> std::optional<double> {
+                         auto r = store_->first_revision();
+                         return r.ok() ? std::optional<double>(static_cast<double>(*r)) : std::nullopt;
+                       });
 
     http_->start();
+    compactor_ = std::make_unique<JournalCompactor>(*store_,
+                                                    std::chrono::seconds(config_.journal_compact_interval_seconds));
     spdlog::info("site {} serving {} (database {}, {} workers, dashboard {})", site_code_, http_->url(),
                  store_->backend_name(), config_.workers, web_root.empty() ? "not installed" : web_root.string());
-    if (!config_.port_file.empty()) PKG_TRY(write_file_atomically(config_.port_file, http_->url() + "\n", 0644));
+    if (!config_.port_file.empty()) PKG_TRY(write_file_atomic(config_.port_file.string(), http_->url() + "\n", 0644));
     return ok_status();
   }
 
@@ -139,6 +139,7 @@ class SiteServerImpl final : public SiteServer {
     stopping_.store(true);
     if (http_) http_->stop(std::chrono::seconds(config_.shutdown_grace_seconds));
     http_.reset();
+    compactor_.reset();  // joins its thread: no compaction may start on a closing store
     api_.reset();
     if (store_) store_->close();
   }
@@ -147,6 +148,7 @@ class SiteServerImpl final : public SiteServer {
   ServerConfig config_;
   // Declaration order is teardown order reversed: the HTTP server goes first, the store last.
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<JournalCompactor> compactor_;
   std::unique_ptr<Api> api_;
   Metrics metrics_;
   Router router_;
@@ -175,7 +177,7 @@ Result<bool> ensure_admin_token(store::Store& store, const fs::path& token_file)
   // commit (the file is written first for exactly that reason), or of a database that was replaced: register it,
   // so the token the administrator already has keeps working.
   std::string token;
-  auto existing = read_small_file(token_file);
+  auto existing = read_file(token_file.string());
   if (existing.ok()) {
     token = trim(*existing);
     if (token.rfind("pkc_", 0) != 0 || token.size() < 20 || token.find_first_of(" \t\n") != std::string::npos) {
@@ -186,7 +188,7 @@ Result<bool> ensure_admin_token(store::Store& store, const fs::path& token_file)
     return std::move(existing).error();
   } else {
     PKG_ASSIGN_OR_RETURN(token, site::generate_token());
-    PKG_TRY(write_file_atomically(token_file, token + "\n", 0600));
+    PKG_TRY(write_file_atomic(token_file.string(), token + "\n", 0600));
   }
   site::TokenRecord record;
   record.role = site::Role::kFullAdmin;

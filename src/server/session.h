@@ -2,11 +2,14 @@
 // the connection's strand; handlers run on the worker pool and hand their response back to the strand.
 //
 // States: handshake (TLS) -> reading -> handling (a worker has the request) -> writing -> reading ...
-//         or handling -> streaming (a producer thread feeds a ChunkWriter) -> closed.
+//         or handling -> streaming (a producer thread feeds a ChunkWriter) -> stream ended (the last chunk is out;
+//         the disconnect watch is being called off) -> reading ..., or closed after a failed stream or when the
+//         connection is not kept alive.
 #pragma once
 
 #include <array>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -59,7 +62,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
  private:
-  enum class State { kHandshake, kReading, kHandling, kWriting, kStreaming, kClosing };
+  enum class State { kHandshake, kReading, kHandling, kWriting, kStreaming, kStreamEnded, kClosing };
+
+  // What the disconnect watch reads at a time, into buffer_.
+  static constexpr std::size_t kWatchReadBytes = 4096;
 
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
@@ -84,7 +90,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   void do_read() {
-    if (core_->stopping.load()) return close_gracefully();
+    // Idle now, as a connection in kReading when the stop began: nothing is owed to the client, which may keep
+    // the connection open indefinitely (a graceful close would wait for it until the drain times out).
+    if (core_->stopping.load()) return close_now();
     state_ = State::kReading;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(core_->options.max_header_bytes));
@@ -212,26 +220,27 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   void start_stream(Response response) {
-    auto writer = std::make_shared<ChunkWriter>(
-        core_->options.stream_buffer_bytes,
-        [weak = this->weak_from_this(), ex = stream_.get_executor()] {
-          net::post(ex, [weak] {
-            if (auto self = weak.lock()) self->pump();
-          });
-        });
+    // The writer holds the connection weakly and no executor of its own: it may outlive both (in the server's
+    // stream registry, or on the producer thread), and an executor must not outlive its io_context.
+    auto writer = std::make_shared<ChunkWriter>(core_->options.stream_buffer_bytes, [weak = this->weak_from_this()] {
+      if (auto self = weak.lock()) {
+        net::post(self->stream_.get_executor(), [self] { self->pump(); });
+      }
+    });
     if (!core_->begin_stream(writer)) {
       return send_wire_error(503, make_error(WbemCode::kServerTooBusy, "too many open streams; retry later"),
                              /*close=*/false);
     }
     state_ = State::kStreaming;
     writer_ = writer;
+    // Kept alive like any response (the terminating chunk delimits the body), so many small queries share one
+    // connection. Chunked framing needs HTTP/1.1; a failed producer still ends the connection, below.
+    keep_alive_ = keep_alive_ && version_ >= 11 && !core_->stopping.load();
     stream_header_.emplace(static_cast<http::status>(response.status), version_);
     stream_header_->set(http::field::server, to_beast(server_version()));
     stream_header_->set(http::field::content_type, response.content_type);
     for (auto& [name, value] : response.headers) stream_header_->set(name, value);
-    // A stream ends its connection: the client needs no keep-alive state after a long response, and the server
-    // then never has to resume reading behind the disconnect watch below.
-    stream_header_->keep_alive(false);
+    stream_header_->keep_alive(keep_alive_);
     stream_header_->chunked(true);
     serializer_.emplace(*stream_header_);
     lowest().expires_after(core_->options.write_timeout);
@@ -259,16 +268,32 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         });
   }
 
-  // While a stream runs nothing else is read, so a pending read notices at once when the client hangs up (an
-  // event stream may be silent for a long time). Bytes the client sends meanwhile are discarded.
+  // While a stream runs no request is parsed, so a pending read notices at once when the client hangs up (an
+  // event stream may be silent for a long time). What the client sends meanwhile (a pipelined next request) is
+  // kept in buffer_ for after the stream, up to one request's worth; beyond that it is dropped, and the connection
+  // then closes after the stream because its input can no longer be trusted.
   void watch_for_disconnect() {
     lowest().expires_never();
-    stream_.async_read_some(net::buffer(discard_), [self = this->shared_from_this()](beast::error_code ec,
-                                                                                    std::size_t) {
+    watching_ = true;
+    stream_.async_read_some(buffer_.prepare(kWatchReadBytes), [self = this->shared_from_this()](
+                                                                  beast::error_code ec, std::size_t n) {
+      self->watching_ = false;
+      self->buffer_.commit(n);
+      if (self->state_ == State::kStreamEnded) {
+        // Called off by after_stream() (operation_aborted), or it read the next request's first bytes just
+        // before: either way the stream is over. Anything else is the client leaving.
+        if (ec && ec != net::error::operation_aborted) return self->close_now();
+        return self->do_read();
+      }
       if (self->state_ != State::kStreaming) return;
       if (ec) {
         if (self->writer_) self->writer_->fail(make_error(WbemCode::kFailed, "the client disconnected"));
         return;
+      }
+      const std::size_t limit = self->core_->options.max_header_bytes + self->core_->options.max_body_bytes;
+      if (self->buffer_.size() > limit) {
+        self->buffer_.consume(self->buffer_.size());
+        self->keep_alive_ = false;
       }
       self->watch_for_disconnect();
     });
@@ -309,13 +334,28 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
                          [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                            self->writing_chunk_ = false;
                            self->end_stream();
-                           // The request was read whole and the disconnect watch consumed anything sent since,
-                           // so closing right away cannot reset the connection under unread data.
-                           if (!ec && !kTls) lowest_shutdown_send(self->lowest());
-                           self->close_now();
+                           if (ec) return self->close_now();
+                           self->after_stream();
                          });
         return;
     }
+  }
+
+  // The body is complete on the wire. The next request is read once the disconnect watch has returned (a stream
+  // allows one read at a time); calling it off keeps whatever it had already received.
+  void after_stream() {
+    serializer_.reset();
+    stream_header_.reset();
+    if (!keep_alive_ || core_->stopping.load()) {
+      // The request was read whole and the disconnect watch consumed anything sent since, so closing right away
+      // cannot reset the connection under unread data.
+      if constexpr (!kTls) lowest_shutdown_send(lowest());
+      return close_now();
+    }
+    state_ = State::kStreamEnded;
+    if (!watching_) return do_read();
+    beast::error_code ignored;
+    lowest().socket().cancel(ignored);
   }
 
   void end_stream() {
@@ -336,6 +376,8 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       case State::kWriting:
       case State::kClosing:
         return;  // the response goes out with "Connection: close"
+      case State::kStreamEnded:
+        return;  // do_read() comes next and closes instead
     }
   }
 
@@ -387,6 +429,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   std::optional<http::response_serializer<http::empty_body>> serializer_;
   std::string chunk_;
   bool writing_chunk_ = false;
+  bool watching_ = false;  // the disconnect watch's read is pending
   std::array<char, 4096> discard_{};
   std::size_t drained_ = 0;
 };

@@ -76,4 +76,8 @@ Result<std::unique_ptr<Api>> Api::create(store::Store& store, const ApiOptions& 
   return std::unique_ptr<Api>(std::move(impl));
 }
 
+Result<std::optional<std::string>> Api::recorded_site_code(store::Store& store) {
+  return store.get_meta(kOwnSiteKey);
+}
+
 }  // namespace pkgcast::server
