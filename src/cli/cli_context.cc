@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "core/paths.h"
+#include "server/config.h"
 
 namespace pkgcast::cli {
 namespace {
@@ -34,7 +35,12 @@ Result<std::string> CliContext::resolve_token() const {
   if (const char* t = std::getenv("PKGCAST_TOKEN"); t != nullptr && t[0] != '\0') return std::string(t);
   std::string file = options.token_file.empty() ? env_or("PKGCAST_TOKEN_FILE", "") : options.token_file;
   const bool explicit_file = !file.empty();
-  if (!explicit_file) file = default_data_dir() + "/admin.token";
+  if (!explicit_file) {
+    // The server's default data directory; with none (no HOME), there is no default token file.
+    auto dir = server::default_data_dir(server::process_environment());
+    if (!dir.ok()) return std::string();
+    file = (*dir / "admin.token").string();
+  }
   auto text = read_file(file);
   if (!text.ok()) {
     // No token at all is fine for public endpoints; the server answers the others with ACCESS_DENIED.

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -29,14 +28,6 @@ std::string parent_dir(const std::string& path) {
 }
 
 }  // namespace
-
-std::string default_data_dir() {
-  if (const char* state = std::getenv("XDG_STATE_HOME"); state != nullptr && state[0] == '/') {
-    return std::string(state) + "/pkgcast";
-  }
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr && home[0] != '\0' ? home : "/root") + "/.local/state/pkgcast";
-}
 
 Status write_file_atomic(const std::string& path, std::string_view contents, unsigned mode) {
   std::string tmp = path + ".tmp.XXXXXX";

@@ -8,9 +8,6 @@
 
 namespace pkgcast {
 
-// The default data directory: $XDG_STATE_HOME/pkgcast, else $HOME/.local/state/pkgcast.
-std::string default_data_dir();
-
 // Writes `contents` to `path` so that a crash at any moment leaves either the old file or the new one:
 // a temporary file in the same directory, fsync, rename over `path`, fsync of the directory.
 // `mode` applies to the new file from its creation (0600 for secrets).

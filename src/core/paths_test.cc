@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <cstdlib>
 #include <filesystem>
 
 namespace pkgcast {
@@ -31,14 +30,6 @@ TEST(PathsTest, ErrorsNameThePath) {
   auto r = read_file("/nonexistent-dir/x");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, WbemCode::kNotFound);
-}
-
-TEST(PathsTest, DefaultDataDirFollowsXdg) {
-  setenv("XDG_STATE_HOME", "/srv/state", 1);
-  EXPECT_EQ(default_data_dir(), "/srv/state/pkgcast");
-  unsetenv("XDG_STATE_HOME");
-  setenv("HOME", "/home/admin", 1);
-  EXPECT_EQ(default_data_dir(), "/home/admin/.local/state/pkgcast");
 }
 
 }  // namespace

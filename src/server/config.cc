@@ -159,8 +159,8 @@ EnvLookup process_environment() {
 }
 
 Result<fs::path> default_data_dir(const EnvLookup& env) {
-  // As core/paths.h's default_data_dir (which the CLI uses to find admin.token): a relative XDG_STATE_HOME is
-  // ignored, as the XDG specification says.
+  // The one rule for the server (where it writes admin.token) and the CLI (where it looks for it). A relative
+  // XDG_STATE_HOME is ignored, as the XDG specification says.
   if (auto xdg = env("XDG_STATE_HOME"); xdg && !xdg->empty() && xdg->front() == '/') return fs::path(*xdg) / "pkgcast";
   if (auto home = env("HOME"); home && !home->empty()) return fs::path(*home) / ".local" / "state" / "pkgcast";
   return make_error(WbemCode::kInvalidParameter,

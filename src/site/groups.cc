@@ -123,29 +123,15 @@ Result<std::vector<std::string>> Domain::group_members(std::string_view id) {
 }
 
 Result<cim::Instance> Domain::add_group_members(std::string_view id, const std::vector<std::string>& dp_names) {
-  PKG_TRY(check_text("GroupID", id, 1, kMaxShortText));
-  PKG_TRY(check_member_names(dp_names));
-  return commit_returning([&](store::WriteTxn& txn) -> Result<cim::Instance> {
-    PKG_ASSIGN_OR_RETURN(cim::Instance group, require_group(txn, id));
-    const std::string group_id = get_string(group, "GroupID");
-    PKG_ASSIGN_OR_RETURN(auto text, txn.get_meta(members_key(group_id)));
-    PKG_ASSIGN_OR_RETURN(auto members, decode_members(text));
-    for (const auto& name : dp_names) {
-      PKG_ASSIGN_OR_RETURN(auto dp, txn_find(txn, "SMS_DistributionPointInfo", "Name", name));
-      if (!dp) return not_found("DP '" + name + "' does not exist");
-      if (contains_icase(members, name)) {
-        return invalid("members", "DP '" + name + "' is already in group '" + get_string(group, "Name") + "'");
-      }
-      members.push_back(get_string(*dp, "Name"));
-    }
-    PKG_TRY(txn.put_meta(members_key(group_id), encode_members(members)));
-    set_prop(group, "MemberCount", u32_value(members.size()));
-    PKG_TRY(txn.put(group));
-    return group;
-  });
+  return change_group_members(id, dp_names, /*add=*/true);
 }
 
 Result<cim::Instance> Domain::remove_group_members(std::string_view id, const std::vector<std::string>& dp_names) {
+  return change_group_members(id, dp_names, /*add=*/false);
+}
+
+Result<cim::Instance> Domain::change_group_members(std::string_view id, const std::vector<std::string>& dp_names,
+                                                   bool add) {
   PKG_TRY(check_text("GroupID", id, 1, kMaxShortText));
   PKG_TRY(check_member_names(dp_names));
   return commit_returning([&](store::WriteTxn& txn) -> Result<cim::Instance> {
@@ -154,10 +140,19 @@ Result<cim::Instance> Domain::remove_group_members(std::string_view id, const st
     PKG_ASSIGN_OR_RETURN(auto text, txn.get_meta(members_key(group_id)));
     PKG_ASSIGN_OR_RETURN(auto members, decode_members(text));
     for (const auto& name : dp_names) {
-      if (!contains_icase(members, name)) {
-        return invalid("members", "DP '" + name + "' is not in group '" + get_string(group, "Name") + "'");
+      if (add) {
+        PKG_ASSIGN_OR_RETURN(auto dp, txn_find(txn, "SMS_DistributionPointInfo", "Name", name));
+        if (!dp) return not_found("DP '" + name + "' does not exist");
+        if (contains_icase(members, name)) {
+          return invalid("members", "DP '" + name + "' is already in group '" + get_string(group, "Name") + "'");
+        }
+        members.push_back(get_string(*dp, "Name"));
+      } else {
+        if (!contains_icase(members, name)) {
+          return invalid("members", "DP '" + name + "' is not in group '" + get_string(group, "Name") + "'");
+        }
+        std::erase_if(members, [&](const std::string& m) { return iequals(m, name); });
       }
-      std::erase_if(members, [&](const std::string& m) { return iequals(m, name); });
     }
     PKG_TRY(txn.put_meta(members_key(group_id), encode_members(members)));
     set_prop(group, "MemberCount", u32_value(members.size()));

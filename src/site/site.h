@@ -187,6 +187,8 @@ class Domain {
  private:
   Result<std::vector<cim::Instance>> scan_all(std::string_view class_name, const store::Predicate& filter = {});
   Result<cim::Instance> commit_returning(const std::function<Result<cim::Instance>(store::WriteTxn&)>& body);
+  // add_group_members / remove_group_members: one command that edits the member list and MemberCount.
+  Result<cim::Instance> change_group_members(std::string_view id, const std::vector<std::string>& dp_names, bool add);
 
   store::Store& store_;
   const cim::ClassRegistry& registry_;
