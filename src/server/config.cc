@@ -23,7 +23,7 @@ struct Key {
 };
 
 // Every key the TOML file and the environment (PKGCAST_<NAME>) accept; flags cover the common subset.
-constexpr std::array<Key, 20> kKeys{{
+constexpr std::array<Key, 23> kKeys{{
     {"listen", Kind::kString},
     {"data_dir", Kind::kPath},
     {"db", Kind::kString},
@@ -37,7 +37,11 @@ constexpr std::array<Key, 20> kKeys{{
     {"log_level", Kind::kString},
     {"workers", Kind::kInteger, 1, 256},
     {"max_body_bytes", Kind::kInteger, 1024, std::int64_t{1} << 30},
-    {"max_header_bytes", Kind::kInteger, 1024, 1024 * 1024},
+    // 65,535: what Beast's parser can hold (kMaxHeaderBytesLimit in http_server.h; a field of 64 KiB throws).
+    {"max_header_bytes", Kind::kInteger, 1024, 65'535},
+    {"max_connections", Kind::kInteger, 0, 10'000'000},
+    {"max_connections_per_address", Kind::kInteger, 0, 10'000'000},
+    {"header_timeout_seconds", Kind::kInteger, 1, 3'600},
     {"idle_timeout_seconds", Kind::kInteger, 1, 86'400},
     {"shutdown_grace_seconds", Kind::kInteger, 0, 3'600},
     {"max_streams", Kind::kInteger, 1, 100'000},
@@ -250,6 +254,11 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
   PKG_ASSIGN_OR_RETURN(c.max_body_bytes, integer(settings, "max_body_bytes", c.max_body_bytes));
   PKG_ASSIGN_OR_RETURN(c.max_header_bytes, integer(settings, "max_header_bytes", c.max_header_bytes));
   PKG_ASSIGN_OR_RETURN(c.idle_timeout_seconds, integer(settings, "idle_timeout_seconds", c.idle_timeout_seconds));
+  PKG_ASSIGN_OR_RETURN(c.max_connections, integer(settings, "max_connections", c.max_connections));
+  PKG_ASSIGN_OR_RETURN(c.max_connections_per_address,
+                       integer(settings, "max_connections_per_address", c.max_connections_per_address));
+  PKG_ASSIGN_OR_RETURN(c.header_timeout_seconds,
+                       integer(settings, "header_timeout_seconds", c.header_timeout_seconds));
   PKG_ASSIGN_OR_RETURN(c.shutdown_grace_seconds,
                        integer(settings, "shutdown_grace_seconds", c.shutdown_grace_seconds));
   PKG_ASSIGN_OR_RETURN(c.max_streams, integer(settings, "max_streams", c.max_streams));

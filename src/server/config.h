@@ -46,7 +46,10 @@ struct ServerConfig {
   std::string log_level = "info";
   std::int64_t workers = 4;
   std::int64_t max_body_bytes = 1024 * 1024;
-  std::int64_t max_header_bytes = 16 * 1024;
+  std::int64_t max_header_bytes = 16 * 1024;     // at most 65,535 (what the HTTP parser can hold)
+  std::int64_t max_connections = 0;              // 0 = from the open-file limit (http_server.h)
+  std::int64_t max_connections_per_address = 0;  // 0 = a quarter of max_connections
+  std::int64_t header_timeout_seconds = 10;      // a request head must arrive whole within this
   std::int64_t idle_timeout_seconds = 60;
   std::int64_t shutdown_grace_seconds = 10;
   std::int64_t max_streams = 256;

@@ -235,3 +235,34 @@ TEST(ParseListenTest, Forms) {
 
 }  // namespace
 }  // namespace pkgcast::server
+
+namespace pkgcast::server {
+namespace {
+
+TEST_F(ConfigTest, ConnectionLimitsAndHeaderTimeout) {
+  auto d = load_server_config({}, env());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->max_connections, 0);  // from the open-file limit at start
+  EXPECT_EQ(d->max_connections_per_address, 0);
+  EXPECT_EQ(d->header_timeout_seconds, 10);
+  env_["PKGCAST_MAX_CONNECTIONS"] = "500";
+  env_["PKGCAST_MAX_CONNECTIONS_PER_ADDRESS"] = "20";
+  env_["PKGCAST_HEADER_TIMEOUT_SECONDS"] = "3";
+  auto c = load_server_config({}, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->max_connections, 500);
+  EXPECT_EQ(c->max_connections_per_address, 20);
+  EXPECT_EQ(c->header_timeout_seconds, 3);
+}
+
+TEST_F(ConfigTest, HeaderLimitStaysWithinWhatTheParserHolds) {
+  env_["PKGCAST_MAX_HEADER_BYTES"] = "65535";
+  ASSERT_TRUE(load_server_config({}, env()).ok());
+  env_["PKGCAST_MAX_HEADER_BYTES"] = "65536";
+  auto c = load_server_config({}, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("between 1024 and 65535"), std::string::npos) << c.error().message;
+}
+
+}  // namespace
+}  // namespace pkgcast::server

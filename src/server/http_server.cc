@@ -1,7 +1,9 @@
 #include "server/http_server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <utility>
@@ -21,7 +23,60 @@ std::string format_url(bool tls, const tcp::endpoint& ep) {
   return std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
 }
 
+// Runs `ioc` until it is stopped. A handler that throws (Beast throws for what its parser cannot hold, allocation
+// fails, ...) unwinds out of run(); the handler and the connection it held are destroyed, the thread logs and
+// runs on. Asio allows run() to be called again after an exception without a restart().
+void run_network_thread(net::io_context& ioc) {
+  while (true) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("network thread: a handler threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("network thread: a handler threw a non-standard exception");
+    }
+  }
+}
+
+HttpServerOptions resolve_limits(HttpServerOptions o) {
+  const ConnectionLimits fd_bound = connection_limits_for(open_files_limit());
+  if (o.max_connections == 0) {
+    o.max_connections = fd_bound.max_connections;
+  } else if (o.max_connections > fd_bound.max_connections) {
+    spdlog::warn("max_connections {} exceeds what the open-file limit allows; using {}", o.max_connections,
+                 fd_bound.max_connections);
+    o.max_connections = fd_bound.max_connections;
+  }
+  if (o.max_connections_per_address == 0) {
+    o.max_connections_per_address = std::max<std::size_t>(1, o.max_connections / 4);
+  }
+  o.max_connections_per_address = std::min(o.max_connections_per_address, o.max_connections);
+  if (o.max_header_bytes > kMaxHeaderBytesLimit) {
+    spdlog::warn("max_header_bytes {} exceeds what the HTTP parser can hold; using {}", o.max_header_bytes,
+                 kMaxHeaderBytesLimit);
+    o.max_header_bytes = kMaxHeaderBytesLimit;
+  }
+  o.max_header_bytes = std::max<std::size_t>(o.max_header_bytes, 256);
+  return o;
+}
+
 }  // namespace
+
+ConnectionLimits connection_limits_for(std::uint64_t open_files_limit) {
+  const std::uint64_t reserve = std::max<std::uint64_t>(64, open_files_limit / 8);
+  ConnectionLimits l;
+  l.max_connections = open_files_limit > 2 * reserve ? static_cast<std::size_t>(open_files_limit - reserve)
+                                                     : static_cast<std::size_t>(std::max<std::uint64_t>(1, open_files_limit / 2));
+  l.max_connections_per_address = std::max<std::size_t>(1, l.max_connections / 4);
+  return l;
+}
+
+std::uint64_t open_files_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1024;
+  return static_cast<std::uint64_t>(limit.rlim_cur);
+}
 
 std::string_view server_version() { return "pkgcast/" PKGCAST_VERSION; }
 std::string_view pkgcast_version() { return PKGCAST_VERSION; }
@@ -57,10 +112,51 @@ void HttpServer::Core::do_accept() {
   });
 }
 
-std::uint64_t HttpServer::Core::add_connection(std::weak_ptr<Connection> c) {
-  std::lock_guard lock(mu_);
-  const std::uint64_t id = next_connection_id_++;
-  connections_.emplace(id, std::move(c));
+std::uint64_t HttpServer::Core::add_connection(std::weak_ptr<Connection> c, std::shared_ptr<ConnectionSlot> slot,
+                                               bool& refused) {
+  std::weak_ptr<Connection> victim;
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lock(mu_);
+    id = next_connection_id_++;
+    std::size_t total = 0;
+    std::size_t same_address = 0;
+    for (const auto& [other_id, e] : connections_) {
+      if (!e.counted) continue;
+      ++total;
+      if (e.slot->address == slot->address) ++same_address;
+    }
+    refused = false;
+    const bool address_full = same_address >= options.max_connections_per_address;
+    if (address_full || total >= options.max_connections) {
+      // The longest-idle connection: of this address when the address is at its limit (evicting another
+      // address's connection would leave this one over), else of anyone.
+      Entry* oldest = nullptr;
+      std::int64_t oldest_since = 0;
+      for (auto& [other_id, e] : connections_) {
+        if (!e.counted || (address_full && e.slot->address != slot->address)) continue;
+        const std::int64_t since = e.slot->idle_since.load();
+        if (since == ConnectionSlot::kBusy) continue;
+        if (oldest == nullptr || since < oldest_since) {
+          oldest = &e;
+          oldest_since = since;
+        }
+      }
+      if (oldest != nullptr) {
+        oldest->counted = false;
+        victim = oldest->connection;
+      } else {
+        refused = true;
+      }
+    }
+    connections_.emplace(id, Entry{std::move(c), std::move(slot), !refused});
+  }
+  // Outside the lock: the victim's last reference may go here, and its destructor takes the lock.
+  if (auto v = victim.lock()) {
+    metrics.connection_evicted();
+    v->evict();
+  }
+  if (refused) metrics.connection_refused();
   return id;
 }
 
@@ -109,11 +205,13 @@ void HttpServer::Core::notify_connections(bool force) {
   std::vector<std::shared_ptr<Connection>> live;
   {
     std::lock_guard lock(mu_);
-    for (auto& [id, weak] : connections_) {
-      if (auto c = weak.lock()) live.push_back(std::move(c));
+    for (auto& [id, entry] : connections_) {
+      if (auto c = entry.connection.lock()) live.push_back(std::move(c));
     }
   }
   for (auto& c : live) force ? c->force_close() : c->server_stopping();
+  // The last references may go here, outside the lock (a connection's destructor takes it).
+  live.clear();
 }
 
 void HttpServer::Core::fail_writers(const Error& error) {
@@ -168,7 +266,8 @@ void HttpServer::Core::stop(std::chrono::milliseconds grace) {
 Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerOptions& options, const Router& router,
                                                        Authenticator authenticator, Handler fallback,
                                                        Metrics& metrics) {
-  auto core = std::make_shared<Core>(options, router, std::move(authenticator), std::move(fallback), metrics);
+  auto core = std::make_shared<Core>(resolve_limits(options), router, std::move(authenticator), std::move(fallback),
+                                     metrics);
   boost::system::error_code ec;
   if (options.tls) {
     core->tls.emplace(net::ssl::context::tls_server);
@@ -235,7 +334,7 @@ void HttpServer::start() {
   core_->do_accept();
   const std::size_t n = std::max<std::size_t>(1, core_->options.network_threads);
   for (std::size_t i = 0; i < n; ++i) {
-    core_->network_threads.emplace_back([core = core_.get()] { core->ioc->run(); });
+    core_->network_threads.emplace_back([core = core_.get()] { run_network_thread(*core->ioc); });
   }
 }
 

@@ -7,11 +7,19 @@
 // - streams: a streamed response's producer (Response::stream) runs on a thread of its own, so long event streams
 //   never hold a worker. BodyWriter::write blocks while the client is slow and fails once it has gone.
 //
-// Per connection: keep-alive, one request at a time (no pipelining), limits on header and body size, an idle
-// timeout between requests and a write timeout. A streamed response is chunked; the connection stays open after its
+// Connections: at most max_connections, and max_connections_per_address from one peer address; at a limit the
+// longest-idle connection (no request in progress) is closed to admit the new one, and when none is idle the new
+// one is answered 503 WBEM_E_SERVER_TOO_BUSY and closed. Per connection: keep-alive, one request at a time (no
+// pipelining), limits on header (trailers included) and body size, a header timeout (the whole head must arrive
+// within it), an idle timeout between requests and a write timeout. Each request head passes
+// server/request_rules.h first (unknown methods 501, ambiguous framing 400/501, obs-fold, Host, duplicate
+// Authorization), and is routed and authenticated before its body is read or "100 Continue" is sent: a refused
+// request with a body is answered at once and the connection closes. A streamed response is chunked; the connection stays open after its
 // terminating chunk like after any response, and is closed instead when the producer failed (the body is left
-// unterminated, so the client sees it incomplete). Errors on the wire are answered with the WBEM JSON error body: 400 malformed request, 413 body too large,
-// 431 header too large, 503 while shutting down or when the worker queue is full.
+// unterminated, so the client sees it incomplete). Errors on the wire are answered with the WBEM JSON error body:
+// 400 malformed request, 413 body too large, 431 header or trailer too large, 501 unknown method or transfer
+// coding, 503 while shutting down, when the worker queue is full or at a connection limit. HEAD is answered
+// wherever GET is, with the GET answer's headers and no body. No exception escapes a network or worker thread.
 #pragma once
 
 #include <chrono>
@@ -34,13 +42,31 @@ struct TlsFiles {
   std::filesystem::path key_file;   // PEM private key
 };
 
+// The largest max_header_bytes the parser can hold: Beast keeps a field's offsets in 16 bits and throws for a field
+// of 65,534 bytes or more, so a head (or a trailer section) is kept below that. Larger values are clamped.
+inline constexpr std::size_t kMaxHeaderBytesLimit = 65'535;
+
+// Connection limits derived from the open-file limit (RLIMIT_NOFILE): a reserve of max(64, limit / 8) descriptors
+// is kept for the database, log and served files; max_connections is the rest, and one address may hold a quarter
+// of them. Both at least 1.
+struct ConnectionLimits {
+  std::size_t max_connections = 0;
+  std::size_t max_connections_per_address = 0;
+};
+ConnectionLimits connection_limits_for(std::uint64_t open_files_limit);
+// The process's soft RLIMIT_NOFILE (1024 when it cannot be read).
+std::uint64_t open_files_limit();
+
 struct HttpServerOptions {
   std::string host = "127.0.0.1";  // an IP address or a name that resolves to one
   std::uint16_t port = 8750;       // 0 = any free port; port() tells which
   std::optional<TlsFiles> tls;     // set = HTTPS only
   std::size_t network_threads = 1;
   std::size_t workers = 4;
-  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;         // the head, and separately a chunked body's trailers
+  std::size_t max_connections = 0;                  // 0 = connection_limits_for(open_files_limit()); clamped to it
+  std::size_t max_connections_per_address = 0;      // 0 = the same rule; clamped to max_connections
+  std::chrono::milliseconds header_timeout{10'000};  // from connect or a request's first byte to its complete head
   std::size_t max_body_bytes = 1024 * 1024;
   std::chrono::milliseconds idle_timeout{60'000};   // between requests on a kept-alive connection
   std::chrono::milliseconds write_timeout{60'000};  // for one response or one chunk to be taken by the client

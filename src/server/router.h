@@ -62,7 +62,7 @@ struct Response {
 // 400 for bad input (INVALID_QUERY/CLASS/PROPERTY/PARAMETER/OBJECT_PATH, TYPE_MISMATCH, VALUE_OUT_OF_RANGE,
 // ILLEGAL_NULL, INVALID_OPERATION, QUOTA_VIOLATION, READ_ONLY), 401 for a missing or unknown token,
 // 403 ACCESS_DENIED, 404 NOT_FOUND / INVALID_NAMESPACE / INVALID_METHOD, 409 ALREADY_EXISTS,
-// 413 for an oversized body, 503 SHUTTING_DOWN / SERVER_TOO_BUSY, 500 otherwise.
+// 413 for an oversized body, 501 NOT_SUPPORTED, 503 SHUTTING_DOWN / SERVER_TOO_BUSY, 500 otherwise.
 Response error_response(const Error& error);
 unsigned http_status_for(WbemCode code);
 
@@ -80,9 +80,10 @@ class Router {
     std::string_view pattern;  // the matched route's pattern (metrics label); valid while the router lives
   };
   // nullopt when no pattern matches the path; a match with handler == nullptr when the path matches but the
-  // method does not (405).
+  // method does not (405). HEAD matches a GET route when no HEAD route is registered: the handler runs as for GET
+  // (request.method stays "HEAD") and the server sends the headers without the body.
   std::optional<Match> match(std::string_view method, std::string_view path) const;
-  // The methods registered for a path, for the Allow header of a 405.
+  // The methods registered for a path, for the Allow header of a 405 (HEAD included wherever GET is).
   std::vector<std::string> allowed_methods(std::string_view path) const;
 
  private:

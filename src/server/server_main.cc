@@ -66,6 +66,9 @@ class SiteServerImpl final : public SiteServer {
     http.max_body_bytes = static_cast<std::size_t>(config_.max_body_bytes);
     http.max_header_bytes = static_cast<std::size_t>(config_.max_header_bytes);
     http.idle_timeout = std::chrono::seconds(config_.idle_timeout_seconds);
+    http.header_timeout = std::chrono::seconds(config_.header_timeout_seconds);
+    http.max_connections = static_cast<std::size_t>(config_.max_connections);
+    http.max_connections_per_address = static_cast<std::size_t>(config_.max_connections_per_address);
     http.max_streams = static_cast<std::size_t>(config_.max_streams);
     const fs::path web_root = find_web_root(config_.web_dir);
     auto authenticate = [this](std::string_view token) { return site::lookup_token(*store_, token); };
