@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "client/url.h"
+#include "site/identity.h"
 
 namespace pkgcast::cli {
 namespace {
@@ -25,7 +26,10 @@ Json with_site_type_names(Json rows) {
   for (auto& row : rows) {
     if (row.contains("Type") && row["Type"].is_number_unsigned()) {
       const auto t = row["Type"].get<std::uint64_t>();
-      row["Type"] = t == 1 ? "secondary" : t == 2 ? "primary" : t == 4 ? "central" : std::to_string(t);
+      const auto type = static_cast<site::SiteType>(t);
+      const bool known = type == site::SiteType::kSecondary || type == site::SiteType::kPrimary ||
+                         type == site::SiteType::kCentral;
+      row["Type"] = known ? std::string(site::site_type_name(type)) : std::to_string(t);
     }
   }
   return rows;
@@ -75,7 +79,10 @@ void add_site_commands(CLI::App& app, CliContext& ctx) {
   create->add_option("--name", a->name, "site name")->required();
   create->add_option("--parent", a->parent, "parent site code");
   create->add_option("--type", a->type, "central, primary or secondary (default primary)")
-      ->check(CLI::IsMember({"central", "primary", "secondary"}, CLI::ignore_case));
+      ->check(CLI::IsMember({std::string(site::site_type_name(site::SiteType::kCentral)),
+                                std::string(site::site_type_name(site::SiteType::kPrimary)),
+                                std::string(site::site_type_name(site::SiteType::kSecondary))},
+                               CLI::ignore_case));
   verb(site, ctx, "list", "List sites", [&ctx] {
     auto r = ctx.call("GET", "/api/v1/sites");
     if (!r.ok()) return ctx.fail(r.error());

@@ -1,6 +1,7 @@
 // The query executor: namespace check, compile, scan plan, and the per-row path. See provider.h for the contract.
 #include "provider/provider.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "core/strings.h"
@@ -124,6 +125,9 @@ Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wq
       for (const auto& ref : q.selected()) {
         if (ref.system == wql::SystemProperty::kNone && ref.source == wql::Source::kSelf && ref.index < keep.size()) {
           keep[ref.index] = true;
+        } else if (ref.system != wql::SystemProperty::kNone && ref.system != wql::SystemProperty::kClass &&
+                   std::find(step.system.begin(), step.system.end(), ref.system) == step.system.end()) {
+          step.system.push_back(ref.system);
         }
       }
       for (std::size_t i = 0; i < keep.size(); ++i) {
@@ -145,6 +149,7 @@ Status Provider::run(const PreparedQuery& prepared, const InstanceSink& sink) co
   for (const ScanStep& step : prepared.steps_) {
     if (stopped) break;
     PKG_TRY(store_.scan(*step.cls, step.filter, [&](cim::Instance&& inst) -> bool {
+      inst.set_location(server_name_, prepared.namespace_);  // before WHERE: __PATH, __SERVER, __NAMESPACE
       if (!wql::matches(q, inst)) return true;
       if (step.scope == ScanStep::Scope::kProperty) {
         if (!site_listed(prepared.sites_, inst.get(step.scope_property))) return true;
@@ -166,7 +171,6 @@ Status Provider::run(const PreparedQuery& prepared, const InstanceSink& sink) co
         if (!it->second) return true;
       }
       for (std::size_t index : step.nulled) inst.set(index, cim::Value());
-      inst.set_location(server_name_, prepared.namespace_);
       if (!sink(inst)) {
         stopped = true;
         return false;

@@ -17,7 +17,11 @@
 //
 // Projection: `SELECT a, b` returns instances of the row's class whose unselected properties are NULL, except key
 // properties, which are always kept so that every returned instance still has its __PATH / __RELPATH. The HTTP
-// answer leaves the unselected properties out of each row's JSON (ScanStep::nulled lists them).
+// answer leaves the unselected properties out of each row's JSON (ScanStep::nulled lists them) and adds the
+// system properties the query names (`SELECT __PATH, Name`; ScanStep::system lists them).
+//
+// Every row is located (server, namespace) before WHERE is evaluated, so __PATH, __SERVER and __NAMESPACE compare
+// as the row is answered. System properties are never pushed into the store: the evaluator decides them.
 //
 // Thread safety: every method may be called from any thread; a PreparedQuery may be run concurrently.
 // Lifetime: the Provider references the store, which must outlive it and every PreparedQuery.
@@ -47,6 +51,8 @@ struct ScanStep {
   std::size_t scope_property = 0;  // index of SiteCode/SourceSite when scope == kProperty
   enum class Scope : std::uint8_t { kNone, kProperty, kPackage } scope = Scope::kNone;
   std::vector<std::size_t> nulled;  // properties the projection clears
+  std::vector<wql::SystemProperty> system;  // system properties the projection names, in query order (not __CLASS,
+                                            // which every row carries)
 };
 
 class PreparedQuery {

@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "core/strings.h"
+#include "site/identity.h"
 
 namespace pkgcast::server {
 namespace fs = std::filesystem;
@@ -231,7 +232,7 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
   }
   c.site_name = text(settings, "site_name");
   c.site_type = to_lower(text(settings, "site_type", "primary"));
-  if (c.site_type != "primary" && c.site_type != "central") {
+  if (const auto type = site::parse_site_type(c.site_type); !type || *type == site::SiteType::kSecondary) {
     return bad(setting(settings, "site_type"), "site_type",
                "must be 'primary' or 'central' (a secondary site has no server of its own), not '" + c.site_type + "'");
   }

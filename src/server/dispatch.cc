@@ -17,22 +17,6 @@ Response unauthorized(std::string message) {
   return r;
 }
 
-// The server core names roles itself rather than link the site layer (and through it the store) for one table;
-// the spelling is site::role_name's.
-std::string_view role_label(site::Role r) {
-  switch (r) {
-    case site::Role::kFullAdmin:
-      return "full-admin";
-    case site::Role::kPackageAdmin:
-      return "package-admin";
-    case site::Role::kReadOnly:
-      return "read-only";
-    case site::Role::kDp:
-      return "dp";
-  }
-  return "?";
-}
-
 std::string_view access_name(Access a) {
   switch (a) {
     case Access::kPublic:
@@ -139,7 +123,7 @@ Admission Dispatcher::admit(Request& request) const {
     }
     if (!role_allows(request.caller->role, match->access)) {
       out.refusal = error_response(make_error(WbemCode::kAccessDenied,
-                                              "a " + std::string(role_label(request.caller->role)) +
+                                              "a " + std::string(site::role_name(request.caller->role)) +
                                                   " token may not call " + request.method + " " +
                                                   std::string(match->pattern) + " (needs " +
                                                   std::string(access_name(match->access)) + ")"));

@@ -98,6 +98,7 @@ unsigned http_status_for(WbemCode code) {
     case WbemCode::kInvalidObject:
     case WbemCode::kInvalidOperator:
     case WbemCode::kNotEventClass:
+    case WbemCode::kAggregatingByObject:
     case WbemCode::kTypeMismatch:
     case WbemCode::kValueOutOfRange:
     case WbemCode::kIllegalNull:

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/result.h"
-#include "site/tokens.h"
+#include "site/identity.h"
 
 namespace pkgcast::server {
 

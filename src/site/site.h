@@ -22,14 +22,11 @@
 #include "cim/cim.h"
 #include "core/clock.h"
 #include "core/result.h"
+#include "site/identity.h"  // SiteType, site_type_name, parse_site_type
 #include "site/tokens.h"
 #include "store/store.h"
 
 namespace pkgcast::site {
-
-enum class SiteType : std::uint32_t { kSecondary = 1, kPrimary = 2, kCentral = 4 };
-std::string_view site_type_name(SiteType t);                     // "secondary", "primary", "central"
-std::optional<SiteType> parse_site_type(std::string_view name);  // case-insensitive
 
 struct SiteSpec {
   std::string code;  // upper-cased on input

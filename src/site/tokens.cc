@@ -12,12 +12,6 @@ namespace pkgcast::site {
 namespace {
 
 constexpr std::string_view kMetaPrefix = "token/";
-constexpr std::array<std::pair<Role, std::string_view>, 4> kRoles{{
-    {Role::kFullAdmin, "full-admin"},
-    {Role::kPackageAdmin, "package-admin"},
-    {Role::kReadOnly, "read-only"},
-    {Role::kDp, "dp"},
-}};
 
 std::string encode(const TokenRecord& r) {
   nlohmann::json j = {{"id", r.id},           {"role", role_name(r.role)}, {"sites", r.sites},
@@ -45,28 +39,6 @@ Result<TokenRecord> decode(std::string_view text) {
 }
 
 }  // namespace
-
-std::string_view role_name(Role r) {
-  for (const auto& [role, name] : kRoles) {
-    if (role == r) return name;
-  }
-  return "read-only";
-}
-
-std::optional<Role> parse_role(std::string_view name) {
-  for (const auto& [role, n] : kRoles) {
-    if (iequals(n, name)) return role;
-  }
-  return std::nullopt;
-}
-
-bool TokenRecord::can_see_site(std::string_view site_code) const {
-  if (sites.empty()) return true;
-  for (const auto& s : sites) {
-    if (iequals(s, site_code)) return true;
-  }
-  return false;
-}
 
 Result<std::string> generate_token() {
   std::array<unsigned char, 32> raw{};

@@ -1,5 +1,6 @@
 // API tokens: who may call the server, with which role, limited to which sites. Tokens are random, shown once,
-// and stored only as their SHA-256 (in the store's meta area, key "token/<sha256 hex>").
+// and stored only as their SHA-256 (in the store's meta area, key "token/<sha256 hex>"). The role and the record a
+// token grants are site/identity.h's, which layers above use without the store.
 #pragma once
 
 #include <optional>
@@ -9,31 +10,10 @@
 
 #include "core/clock.h"
 #include "core/result.h"
+#include "site/identity.h"
 #include "store/store.h"
 
 namespace pkgcast::site {
-
-enum class Role : std::uint8_t {
-  kFullAdmin,     // everything
-  kPackageAdmin,  // packages, programs, advertisements, distribution; reads
-  kReadOnly,      // queries and events
-  kDp,            // one DP's own endpoints only
-};
-std::string_view role_name(Role r);  // "full-admin", "package-admin", "read-only", "dp"
-std::optional<Role> parse_role(std::string_view name);
-
-// What a token grants. Also the authenticated caller of a request.
-struct TokenRecord {
-  std::string id;  // short public id: the first 12 hex digits of the hash; safe to log and list
-  Role role = Role::kReadOnly;
-  std::vector<std::string> sites;  // empty = every site
-  std::string dp_name;             // for kDp: the DP it belongs to
-  std::string description;
-  Micros created = 0;
-
-  // True when the token's site limit admits `site_code` (case-insensitive).
-  bool can_see_site(std::string_view site_code) const;
-};
 
 // A fresh token: "pkc_" followed by 43 base64url characters (32 random bytes from OpenSSL's CSPRNG).
 Result<std::string> generate_token();

@@ -50,8 +50,7 @@ Result<Response> post_query(ApiContext& ctx, Request& req) {
           if (s.cls == &inst.class_def()) step = &s;
         }
       }
-      static const std::vector<std::size_t> kNone;
-      provider::append_instance_json(buf, inst, step != nullptr ? step->nulled : kNone);
+      provider::append_row_json(buf, inst, step);
       if (buf.size() >= kChunkBytes) {
         write_status = writer.write(buf);
         buf.clear();
