@@ -163,8 +163,10 @@ class PgConnection final : public Connection {
   }
 
   Status begin(bool writer) override {
+    // The writer's BEGIN travels with the batch's first statement.
+    if (writer) return defer("BEGIN", {});
     // Readers get a snapshot for the whole transaction, so a journal read and its compaction check agree.
-    return simple(writer ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    return simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   }
   Status commit() override {
     PKG_ASSIGN_OR_RETURN(ResultPtr res, run("COMMIT", {}, /*cacheable=*/false));
@@ -179,7 +181,8 @@ class PgConnection final : public Connection {
     deferred_error_.reset();
     return simple("ROLLBACK");
   }
-  bool in_transaction() const override { return PQtransactionStatus(conn_) != PQTRANS_IDLE; }
+  // Queued statements count: they belong to a transaction that rollback() must discard.
+  bool in_transaction() const override { return !deferred_.empty() || PQtransactionStatus(conn_) != PQTRANS_IDLE; }
   bool broken() const override { return lost_ || PQstatus(conn_) == CONNECTION_BAD; }
 
  private:
@@ -261,43 +264,53 @@ class PgConnection final : public Connection {
     bool prepared_ok = false;
   };
 
-  // Sends the deferred queue, then `st` (if any), with one sync: one round trip. The first failure wins: a
-  // deferred statement's failure is kept (see defer()), then the prepare's, then the statement's.
+  // Sends the deferred queue, then `st` (if any), with one sync: one round trip. Deferred statements are prepared
+  // too (the journal row and the savepoints repeat in every batch). The first failure wins: a deferred
+  // statement's failure is kept (see defer()), then the prepare's, then the statement's.
   Result<ResultPtr> pipeline(Statement* st) {
-    enum class Item : std::uint8_t { kDeferred, kPrepare, kStatement };
-    std::vector<Item> items;
-    std::vector<Deferred> sent = std::move(deferred_);
+    struct Sent {
+      Statement stmt;
+      std::string key;
+      bool deferred;
+    };
+    std::vector<Deferred> queued = std::move(deferred_);
     deferred_.clear();
+    std::vector<PgParams> queued_params;
+    queued_params.reserve(queued.size());
+    std::vector<Sent> sent;
+    sent.reserve(queued.size() + 1);
+    for (const Deferred& d : queued) {
+      const PgParams& dp = queued_params.emplace_back(d.params);
+      std::string key = cache_key(d.sql, dp.types);
+      auto [name, fresh] = prepared_for(key);
+      sent.push_back(Sent{Statement{&d.sql, &dp, name, fresh}, std::move(key), true});
+    }
+    if (st != nullptr) sent.push_back(Sent{*st, {}, false});
+
     auto lost = [&](std::string_view what) -> Error {
       lost_ = true;
       return make_error(WbemCode::kFailed, std::string("postgresql: ") + std::string(what) + ": " +
                                                PQerrorMessage(conn_));
     };
+    // Which sent statement each expected result belongs to, and whether it is the prepare's.
+    std::vector<std::pair<std::size_t, bool>> items;
     if (PQenterPipelineMode(conn_) != 1) return lost("cannot enter pipeline mode");
-    for (const Deferred& d : sent) {
-      PgParams dp(d.params);
-      if (PQsendQueryParams(conn_, d.sql.c_str(), static_cast<int>(d.params.size()), dp.types.data(),
-                            dp.values.data(), dp.lengths.data(), dp.formats.data(), 0) != 1) {
-        return lost("cannot send a statement");
-      }
-      items.push_back(Item::kDeferred);
-    }
-    if (st != nullptr) {
-      const PgParams& p = *st->params;
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+      const Statement& x = sent[i].stmt;
+      const PgParams& p = *x.params;
       const int n = static_cast<int>(p.values.size());
-      if (st->prepare) {
-        if (PQsendPrepare(conn_, st->name->c_str(), st->sql->c_str(), n, p.types.data()) != 1) {
+      if (x.prepare) {
+        if (PQsendPrepare(conn_, x.name->c_str(), x.sql->c_str(), n, p.types.data()) != 1) {
           return lost("cannot send a statement");
         }
-        items.push_back(Item::kPrepare);
+        items.emplace_back(i, true);
       }
-      const int sent_ok = st->name != nullptr
-                              ? PQsendQueryPrepared(conn_, st->name->c_str(), n, p.values.data(), p.lengths.data(),
-                                                    p.formats.data(), 0)
-                              : PQsendQueryParams(conn_, st->sql->c_str(), n, p.types.data(), p.values.data(),
-                                                  p.lengths.data(), p.formats.data(), 0);
-      if (sent_ok != 1) return lost("cannot send a statement");
-      items.push_back(Item::kStatement);
+      const int ok = x.name != nullptr ? PQsendQueryPrepared(conn_, x.name->c_str(), n, p.values.data(),
+                                                             p.lengths.data(), p.formats.data(), 0)
+                                       : PQsendQueryParams(conn_, x.sql->c_str(), n, p.types.data(), p.values.data(),
+                                                           p.lengths.data(), p.formats.data(), 0);
+      if (ok != 1) return lost("cannot send a statement");
+      items.emplace_back(i, false);
     }
     if (PQpipelineSync(conn_) != 1) return lost("cannot send a statement");
 
@@ -306,7 +319,6 @@ class PgConnection final : public Connection {
     std::optional<Error> statement_error;
     ResultPtr out(nullptr, &PQclear);
     std::size_t item = 0;
-    std::size_t deferred_index = 0;
     bool synced = false;
     // Each item's results end with a null; the sync point ends the round trip. The bound only guards against a
     // connection that died half-way (libpq then returns nulls).
@@ -325,24 +337,24 @@ class PgConnection final : public Connection {
       }
       if (item >= items.size()) continue;
       const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
-      switch (items[item]) {
-        case Item::kDeferred:
-          if (!ok && !deferred_error) deferred_error = result_error(raw, sent[deferred_index].sql);
-          ++deferred_index;
-          break;
-        case Item::kPrepare:
-          st->prepared_ok = ok;
-          if (!ok) prepare_error = result_error(raw, *st->sql);
-          break;
-        case Item::kStatement:
-          if (ok) {
-            out = std::move(res);
-          } else {
-            statement_error = result_error(raw, *st->sql);
-          }
-          break;
+      auto& [index, is_prepare] = items[item];
+      Sent& x = sent[index];
+      if (is_prepare) {
+        x.stmt.prepared_ok = ok;
+        if (!ok && !x.deferred && !prepare_error) prepare_error = result_error(raw, *x.stmt.sql);
+        if (!ok && x.deferred && !deferred_error) deferred_error = result_error(raw, *x.stmt.sql);
+      } else if (x.deferred) {
+        if (!ok && !deferred_error) deferred_error = result_error(raw, *x.stmt.sql);
+      } else if (ok) {
+        out = std::move(res);
+      } else {
+        statement_error = result_error(raw, *x.stmt.sql);
       }
     }
+    for (const Sent& x : sent) {
+      if (x.deferred && x.stmt.prepare && !x.stmt.prepared_ok) prepared_.erase(x.key);
+    }
+    if (st != nullptr) st->prepared_ok = sent.back().stmt.prepared_ok;
     if (!synced || PQexitPipelineMode(conn_) != 1) {
       Error e = lost("the connection failed during a pipeline");
       if (!deferred_error) deferred_error = e;
