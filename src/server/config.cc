@@ -24,7 +24,7 @@ struct Key {
 };
 
 // Every key the TOML file and the environment (PKGCAST_<NAME>) accept; flags cover the common subset.
-constexpr std::array<Key, 23> kKeys{{
+constexpr std::array<Key, 25> kKeys{{
     {"listen", Kind::kString},
     {"data_dir", Kind::kPath},
     {"db", Kind::kString},
@@ -49,6 +49,8 @@ constexpr std::array<Key, 23> kKeys{{
     {"journal_max_entries", Kind::kInteger, 0, std::int64_t{1} << 50},
     {"journal_max_age_seconds", Kind::kInteger, 0, std::int64_t{1} << 40},
     {"journal_compact_interval_seconds", Kind::kInteger, 1, 86'400},
+    {"db_max_readers", Kind::kInteger, 0, 1'000},
+    {"db_reader_wait_ms", Kind::kInteger, 0, 600'000},
 }};
 
 // One key's winning value and where it came from ("--listen", "PKGCAST_LISTEN", "/etc/pkgcast.toml:3").
@@ -268,6 +270,8 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
                        integer(settings, "journal_max_age_seconds", c.journal_max_age_seconds));
   PKG_ASSIGN_OR_RETURN(c.journal_compact_interval_seconds,
                        integer(settings, "journal_compact_interval_seconds", c.journal_compact_interval_seconds));
+  PKG_ASSIGN_OR_RETURN(c.db_max_readers, integer(settings, "db_max_readers", c.db_max_readers));
+  PKG_ASSIGN_OR_RETURN(c.db_reader_wait_ms, integer(settings, "db_reader_wait_ms", c.db_reader_wait_ms));
   return c;
 }
 

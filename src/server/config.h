@@ -56,6 +56,8 @@ struct ServerConfig {
   std::int64_t journal_max_entries = 1'000'000;      // 0 = unlimited
   std::int64_t journal_max_age_seconds = 7 * 86'400;  // 0 = unlimited
   std::int64_t journal_compact_interval_seconds = 60;  // how often the running server applies the retention
+  std::int64_t db_max_readers = 0;       // concurrent database reads; 0 = the backend's default (store.h)
+  std::int64_t db_reader_wait_ms = 2000;  // how long a read waits for a connection before WBEM_E_SERVER_TOO_BUSY
 };
 
 inline constexpr std::string_view kDefaultSiteCode = "P01";

@@ -50,6 +50,8 @@ TEST_F(ConfigTest, DefaultsWithOnlyHome) {
   EXPECT_EQ(c->log_level, "info");
   EXPECT_TRUE(c->tls_cert.empty());
   EXPECT_EQ(c->journal_compact_interval_seconds, 60);
+  EXPECT_EQ(c->db_max_readers, 0);  // the store's backend default
+  EXPECT_EQ(c->db_reader_wait_ms, 2000);
 }
 
 TEST_F(ConfigTest, XdgStateHomeWinsOverHome) {
@@ -161,6 +163,17 @@ TEST_F(ConfigTest, WrongTypesAndSyntaxErrorsNameTheFile) {
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message.find("pkgcast.toml:2: journal_compact_interval_seconds must be between 1 and 86400"),
             std::string::npos)
+      << c.error().message;
+
+  flags.config_file = toml("db_max_readers = 4\ndb_reader_wait_ms = 250\n");
+  c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->db_max_readers, 4);
+  EXPECT_EQ(c->db_reader_wait_ms, 250);
+  flags.config_file = toml("db_max_readers = 5000\n");
+  c = load_server_config(flags, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("db_max_readers must be between 0 and 1000"), std::string::npos)
       << c.error().message;
 
   flags.config_file = toml("listen = \n");

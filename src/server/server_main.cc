@@ -80,6 +80,8 @@ class SiteServerImpl final : public SiteServer {
     open.url = config_.db_url;
     open.retention.max_entries = static_cast<std::uint64_t>(config_.journal_max_entries);
     open.retention.max_age_seconds = config_.journal_max_age_seconds;
+    open.max_readers = static_cast<std::size_t>(config_.db_max_readers);
+    open.reader_wait = std::chrono::milliseconds(config_.db_reader_wait_ms);
     PKG_ASSIGN_OR_RETURN(store_, store::Store::open(open));
     PKG_ASSIGN_OR_RETURN(created_token_, ensure_admin_token(*store_, admin_token_path()));
 

@@ -1,10 +1,67 @@
 // Sites, DPs, DP groups and tokens through the real store.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <latch>
+#include <mutex>
+#include <thread>
+
+#include "core/strings.h"
 #include "site/test_fixture.h"
 
 namespace pkgcast::site {
 namespace {
+
+// Forwards to a real store and tells when a command has been queued, so that a test can put several domain verbs
+// into one writer batch.
+class QueueWatchingStore final : public store::Store {
+ public:
+  explicit QueueWatchingStore(store::Store& inner) : inner_(inner) {}
+
+  std::string_view backend_name() const override { return inner_.backend_name(); }
+  const cim::ClassRegistry& registry() const override { return inner_.registry(); }
+  Result<std::optional<cim::Instance>> get(const cim::ClassDef& cls, const std::vector<cim::Value>& key) override {
+    return inner_.get(cls, key);
+  }
+  Status scan(const cim::ClassDef& cls, const store::Predicate& filter, const store::RowSink& sink,
+              const store::ScanOptions& options) override {
+    return inner_.scan(cls, filter, sink, options);
+  }
+  Result<std::optional<std::string>> get_meta(std::string_view key) override { return inner_.get_meta(key); }
+  Result<std::vector<std::pair<std::string, std::string>>> list_meta(std::string_view prefix) override {
+    return inner_.list_meta(prefix);
+  }
+  std::future<Result<store::CommitInfo>> submit(store::WriteCommand command) override {
+    auto future = inner_.submit(std::move(command));
+    {
+      std::lock_guard lock(mu_);
+      ++submitted_;
+    }
+    cv_.notify_all();
+    return future;
+  }
+  Result<std::uint64_t> last_revision() override { return inner_.last_revision(); }
+  Result<std::uint64_t> first_revision() override { return inner_.first_revision(); }
+  Status read_journal(std::uint64_t after, std::size_t limit,
+                      const std::function<bool(store::JournalEntry&&)>& sink) override {
+    return inner_.read_journal(after, limit, sink);
+  }
+  Result<std::uint64_t> compact_journal() override { return inner_.compact_journal(); }
+  void add_commit_listener(CommitListener listener) override { inner_.add_commit_listener(std::move(listener)); }
+  void close() override {}
+
+  // False when fewer than `n` commands were queued within a generous bound.
+  bool wait_for_submits(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(30), [&] { return submitted_ >= n; });
+  }
+
+ private:
+  store::Store& inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int submitted_ = 0;
+};
 
 TEST_F(DomainTest, CreatesSitesInAHierarchy) {
   auto cas = domain_->create_site({"cas", "Central", SiteType::kCentral, "", ""});
@@ -132,6 +189,42 @@ TEST_F(DomainTest, PullDpsNameTheirSourcesAndProtectThem) {
   EXPECT_EQ(sources->as_array().front().as_string(), "dp1");
   expect_refused(
       WbemCode::kInvalidOperation, [&] { return domain_->remove_dp("dp1"); }, "pull1");
+}
+
+// The removal reads the tokens through its own transaction, so a DP added earlier in the same batch (its token
+// not yet committed) loses its token too.
+TEST_F(DomainTest, ADpAddedAndRemovedInOneBatchKeepsNoToken) {
+  QueueWatchingStore watched(*store_);
+  Domain domain(watched, "ABC", "server1");
+  std::latch started(1);
+  std::latch release(1);
+  auto blocker = store_->submit([&](store::WriteTxn&) {
+    started.count_down();
+    release.wait();
+    return ok_status();
+  });
+  started.wait();  // the writer is busy: the two verbs queue into its next batch, in order
+  std::optional<Result<CreatedDp>> created;
+  std::optional<Result<cim::Instance>> removed;
+  std::thread add([&] { created = domain.create_dp({"dp9", "ABC", "", "", false, {}, 0}); });
+  const bool add_queued = watched.wait_for_submits(1);
+  std::thread remove([&] { removed = domain.remove_dp("DP9"); });
+  const bool remove_queued = watched.wait_for_submits(2);
+  release.count_down();
+  add.join();
+  remove.join();
+  ASSERT_TRUE(add_queued && remove_queued);
+  ASSERT_TRUE(blocker.get().ok());
+  ASSERT_TRUE(created->ok()) << created->error().to_string();
+  ASSERT_TRUE(removed->ok()) << removed->error().to_string();
+
+  auto token = lookup_token(*store_, (*created)->token);
+  ASSERT_TRUE(token.ok());
+  EXPECT_FALSE(token->has_value()) << "the removed DP's token still authenticates";
+  auto tokens = list_tokens(*store_);
+  ASSERT_TRUE(tokens.ok());
+  for (const auto& t : *tokens) EXPECT_FALSE(t.role == Role::kDp && iequals(t.dp_name, "dp9"));
+  EXPECT_FALSE(domain_->get_dp("dp9").ok());
 }
 
 TEST_F(DomainTest, RemovingADpRevokesItsTokensAndLeavesItsGroups) {

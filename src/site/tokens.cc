@@ -82,8 +82,9 @@ Status save_token(store::WriteTxn& txn, std::string_view token, TokenRecord& rec
   return txn.put_meta(std::string(kMetaPrefix) + hash, encode(record));
 }
 
-Status revoke_dp_tokens(store::WriteTxn& txn, store::Store& store, std::string_view dp_name) {
-  PKG_ASSIGN_OR_RETURN(auto entries, store.list_meta(kMetaPrefix));
+Status revoke_dp_tokens(store::WriteTxn& txn, std::string_view dp_name) {
+  // Through the transaction: a token saved earlier in the same batch (the DP was just added) is revoked too.
+  PKG_ASSIGN_OR_RETURN(auto entries, txn.list_meta(kMetaPrefix));
   for (const auto& [key, value] : entries) {
     auto record = decode(value);
     if (record.ok() && record->role == Role::kDp && iequals(record->dp_name, dp_name)) {

@@ -22,8 +22,9 @@ std::string hash_token(std::string_view token);
 
 // Stores the record for `token` (hashed). Fills record.id from the hash.
 Status save_token(store::WriteTxn& txn, std::string_view token, TokenRecord& record);
-// Removes every token of a DP (when the DP is removed).
-Status revoke_dp_tokens(store::WriteTxn& txn, store::Store& store, std::string_view dp_name);
+// Removes every token of a DP (when the DP is removed), reading only through `txn` (store.h: a command reads
+// only through its transaction).
+Status revoke_dp_tokens(store::WriteTxn& txn, std::string_view dp_name);
 // nullopt when the token is unknown. Constant work whatever the token's content.
 Result<std::optional<TokenRecord>> lookup_token(store::Store& store, std::string_view token);
 // Every token record (never the tokens themselves), by id.
