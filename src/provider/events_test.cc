@@ -193,14 +193,26 @@ TEST_F(EventsTest, ResumeDeliversEveryLaterEventExactlyOnceWhileWritesContinue) 
     }
     done = true;
   });
+  struct Joiner {
+    std::thread& t;
+    ~Joiner() {
+      if (t.joinable()) t.join();
+    }
+  } joiner{writer};
   // A first watcher reads some events, "dies", and a second resumes from its last revision.
   std::vector<std::uint64_t> seen;
   {
-    auto first = subscribe("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_Package'", base);
-    for (int guard = 0; seen.size() < 50 && guard < 100'000; ++guard) {
+    WakeCounter wakes;
+    auto first = subscribe("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_Package'", base,
+                           nullptr, wakes.fn());
+    int idle = 0;
+    while (seen.size() < 50) {
       PollResult r = first->poll(7);
       for (const Event& e : r.events) seen.push_back(e.revision);
-      if (r.state == PollState::kIdle) engine_->wait_dispatched_for_test();
+      ASSERT_NE(r.state, PollState::kEnded);
+      if (r.state == PollState::kIdle) {
+        ASSERT_TRUE(wakes.wait_for(++idle));  // one wake per idle answer
+      }
     }
   }
   ASSERT_FALSE(seen.empty());
