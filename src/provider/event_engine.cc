@@ -1,6 +1,8 @@
 // The event engine's core: inbox, dispatcher, subscribe/unsubscribe. Catch-up and poll are in event_poll.cc.
 #include <algorithm>
 #include <chrono>
+#include <exception>
+#include <string>
 
 #include "provider/event_state.h"
 
@@ -219,10 +221,28 @@ void EngineCore::call_wakes(Wakes& wakes) {
   wakes.clear();
 }
 
+void EngineCore::fail(const std::string& reason) {
+  {
+    std::lock_guard lock(inbox_mu);
+    stopping = true;
+    inbox.clear();
+  }
+  stopped = true;
+  Wakes wakes;
+  {
+    std::lock_guard lock(mu);
+    for (auto& [id, sub] : subs) {
+      std::lock_guard sub_lock(sub->mu);
+      end_locked(*sub, make_error(WbemCode::kFailed, reason), &wakes);
+    }
+  }
+  progress_cv.notify_all();
+  call_wakes(wakes);
+}
+
 void EngineCore::stop() {
   {
     std::lock_guard lock(inbox_mu);
-    if (stopping) return;
     stopping = true;
     inbox.clear();
   }
@@ -383,7 +403,17 @@ Result<std::unique_ptr<EventEngine>> EventEngine::create(store::Store& store, co
     core->received = std::max(core->received, *last);
     core->dispatched = core->received;
   }
-  core->thread = std::thread([c = core.get()] { c->dispatcher_loop(); });
+  core->thread = std::thread([c = core.get()] {
+    // Nothing in the loop is expected to throw; should an allocation fail, the subscribers are told and the
+    // exception stays on this thread.
+    try {
+      c->dispatcher_loop();
+    } catch (const std::exception& e) {
+      c->fail(std::string("the event dispatcher failed: ") + e.what());
+    } catch (...) {
+      c->fail("the event dispatcher failed");
+    }
+  });
   return std::unique_ptr<EventEngine>(new EventEngine(std::move(core)));
 }
 

@@ -59,7 +59,10 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
   // The commit listener (writer thread): append and notify, nothing else.
   void on_commit(const std::vector<store::JournalEntry>& entries);
   void dispatcher_loop();
+  // Joins the dispatcher and ends every subscription with WBEM_E_SHUTTING_DOWN. Idempotent.
   void stop();
+  // The dispatcher could not go on: every subscription ends with WBEM_E_FAILED naming `reason`.
+  void fail(const std::string& reason);
 
   Result<std::unique_ptr<Subscription>> subscribe(std::string_view ns, std::string_view query_text,
                                                   const site::TokenRecord& caller, std::optional<std::uint64_t> since,

@@ -476,3 +476,33 @@ TEST_F(EventsTest, BaseClassSubscriptionSeesSubclassInstances) {
 
 }  // namespace
 }  // namespace pkgcast::provider::testing
+
+namespace pkgcast::provider::testing {
+namespace {
+
+// The SDK sample's two queries, on the Root summarizer rows.
+TEST_F(EventsTest, SdkSampleQueriesOnTheRootSummarizer) {
+  auto root = [&](const std::string& id, std::uint32_t installed) {
+    cim::Instance r(cls("SMS_PackageStatusRootSummarizer"));
+    EXPECT_TRUE(r.set("PackageID", cim::Value::string(id)).ok());
+    EXPECT_TRUE(r.set("Targeted", cim::Value::uint32(100)).ok());
+    EXPECT_TRUE(r.set("Installed", cim::Value::uint32(installed)).ok());
+    return r;
+  };
+  auto created = subscribe(
+      "SELECT * FROM __InstanceCreationEvent WITHIN 120 WHERE TargetInstance ISA 'SMS_PackageStatusRootSummarizer'");
+  auto modified = subscribe(
+      "SELECT * FROM __InstanceModificationEvent WITHIN 120 WHERE TargetInstance ISA "
+      "'SMS_PackageStatusRootSummarizer' AND TargetInstance.PackageID = 'ABC00000'");
+  const std::uint64_t r1 = put(root("ABC00000", 0));
+  const std::uint64_t r2 = put(root("ABC00000", 1));
+  EXPECT_EQ(revisions(drain(*created)), std::vector<std::uint64_t>{r1});
+  auto m = drain(*modified);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0]["__REVISION"], r2);
+  EXPECT_EQ(m[0]["TargetInstance"]["Installed"], 1);
+  EXPECT_EQ(m[0]["PreviousInstance"]["Installed"], 0);
+}
+
+}  // namespace
+}  // namespace pkgcast::provider::testing
