@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "core/strings.h"
+#include "provider/site_scope.h"
 
 namespace pkgcast::provider {
 namespace {
@@ -35,15 +36,13 @@ bool class_possible(const wql::Condition* where, const cim::ClassDef& cls) {
 }
 
 void plan_scope(ScanStep& step, const std::vector<std::string>& sites) {
-  const cim::ClassDef& cls = *step.cls;
-  if (iequals(cls.name(), "SMS_DistributionPointGroup")) return;  // groups span sites
-  if (iequals(cls.name(), "SMS_Program")) {
+  const SiteScope rule = site_scope_of(*step.cls);
+  if (rule.kind == SiteScope::Kind::kNone) return;
+  if (rule.kind == SiteScope::Kind::kPackage) {
     step.scope = ScanStep::Scope::kPackage;
     return;
   }
-  auto index = cls.find_property("SiteCode");
-  if (!index) index = cls.find_property("SourceSite");
-  if (!index) return;
+  const std::optional<std::size_t> index = rule.property;
   step.scope = ScanStep::Scope::kProperty;
   step.scope_property = *index;
   // The scope is pushed too, so a scoped caller's scan reads only its sites' rows.
@@ -57,14 +56,6 @@ void plan_scope(ScanStep& step, const std::vector<std::string>& sites) {
   } else {
     step.filter = store::Predicate::all_of({std::move(step.filter), std::move(scope)});
   }
-}
-
-bool site_listed(const std::vector<std::string>& sites, const cim::Value& v) {
-  if (v.is_null() || v.is_array()) return false;
-  for (const auto& s : sites) {
-    if (iequals(s, v.as_string())) return true;
-  }
-  return false;
 }
 
 }  // namespace
