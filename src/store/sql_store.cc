@@ -218,7 +218,7 @@ Result<SqlStore::Lease> SqlStore::lease() {
         --leased_[level];
         --open_readers_;
       }
-      pool_cv_.notify_one();
+      pool_cv_.notify_all();  // waiters for both allowances share the condition
       return std::move(connected).error();
     }
     conn = std::move(connected).value();
@@ -246,7 +246,7 @@ void SqlStore::give_back(std::unique_ptr<Connection> conn, bool nested) {
       --open_readers_;
     }
   }
-  pool_cv_.notify_one();
+  pool_cv_.notify_all();  // waiters for both allowances share the condition
 }
 
 std::size_t SqlStore::reader_connections_for_test() {
