@@ -13,7 +13,10 @@ namespace pkgcast::server {
 namespace fs = std::filesystem;
 namespace {
 
-enum class Kind { kString, kPath, kInteger };
+enum class Kind { kString, kPath, kInteger, kPathList };
+
+// A path list is kept in a Setting as its paths joined by this (a newline: no configured path holds one).
+constexpr char kListSeparator = '\n';
 
 struct Key {
   std::string_view name;
@@ -23,7 +26,7 @@ struct Key {
 };
 
 // Every key the TOML file and the environment (PKGCAST_<NAME>) accept; flags cover the common subset.
-constexpr std::array<Key, 20> kKeys{{
+constexpr std::array<Key, 24> kKeys{{
     {"listen", Kind::kString},
     {"data_dir", Kind::kPath},
     {"db", Kind::kString},
@@ -44,6 +47,10 @@ constexpr std::array<Key, 20> kKeys{{
     {"journal_max_entries", Kind::kInteger, 0, std::int64_t{1} << 50},
     {"journal_max_age_seconds", Kind::kInteger, 0, std::int64_t{1} << 40},
     {"journal_compact_interval_seconds", Kind::kInteger, 1, 86'400},
+    {"source_roots", Kind::kPathList},
+    {"source_walk_threads", Kind::kInteger, 1, 64},
+    {"source_walk_queue", Kind::kInteger, 0, 4096},
+    {"source_walk_timeout_seconds", Kind::kInteger, 1, 86'400},
 }};
 
 // One key's winning value and where it came from ("--listen", "PKGCAST_LISTEN", "/etc/pkgcast.toml:3").
@@ -80,7 +87,21 @@ Status read_toml(const fs::path& file, Settings& out) {
     if (def == nullptr) {
       return make_error(WbemCode::kInvalidParameter, source + ": unknown key '" + key + "'");
     }
-    if (def->kind == Kind::kInteger) {
+    if (def->kind == Kind::kPathList) {
+      const toml::array* list = node.as_array();
+      if (list == nullptr) return bad({"", source}, key, "must be an array of strings");
+      std::string joined;
+      for (const auto& item : *list) {
+        const auto v = item.value<std::string>();
+        if (!item.is_string() || !v || v->empty() || v->find(kListSeparator) != std::string::npos) {
+          return bad({"", source}, key, "must be an array of non-empty strings");
+        }
+        std::string value = *v;
+        if (fs::path(value).is_relative()) value = (base / value).string();
+        joined += (joined.empty() ? "" : std::string(1, kListSeparator)) + value;
+      }
+      out[key] = {joined, source};
+    } else if (def->kind == Kind::kInteger) {
       const auto v = node.value<std::int64_t>();
       if (!node.is_integer() || !v) return bad({"", source}, key, "must be an integer");
       out[key] = {std::to_string(*v), source};
@@ -99,7 +120,16 @@ Status read_toml(const fs::path& file, Settings& out) {
 void read_env(const EnvLookup& env, Settings& out) {
   for (const auto& k : kKeys) {
     const std::string name = env_name(k.name);
-    if (auto v = env(name); v && !v->empty()) out[std::string(k.name)] = {*v, name};
+    auto v = env(name);
+    if (!v || v->empty()) continue;
+    if (k.kind == Kind::kPathList) {
+      // PKGCAST_SOURCE_ROOTS=/a:/b, as PATH is written.
+      std::string joined = *v;
+      std::replace(joined.begin(), joined.end(), ':', kListSeparator);
+      out[std::string(k.name)] = {joined, name};
+    } else {
+      out[std::string(k.name)] = {*v, name};
+    }
   }
 }
 
@@ -258,6 +288,26 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
                        integer(settings, "journal_max_age_seconds", c.journal_max_age_seconds));
   PKG_ASSIGN_OR_RETURN(c.journal_compact_interval_seconds,
                        integer(settings, "journal_compact_interval_seconds", c.journal_compact_interval_seconds));
+  if (auto it = settings.find("source_roots"); it != settings.end()) {
+    const std::string& joined = it->second.value;
+    std::size_t start = 0;
+    while (start <= joined.size()) {
+      std::size_t end = joined.find(kListSeparator, start);
+      if (end == std::string::npos) end = joined.size();
+      const std::string root = joined.substr(start, end - start);
+      if (!root.empty()) {
+        if (root.front() != '/') return bad(it->second, "source_roots", "must list absolute paths, not '" + root + "'");
+        c.source_roots.emplace_back(root);
+      }
+      start = end + 1;
+    }
+  } else {
+    c.source_roots = {c.data_dir / "sources", "/srv"};
+  }
+  PKG_ASSIGN_OR_RETURN(c.source_walk_threads, integer(settings, "source_walk_threads", c.source_walk_threads));
+  PKG_ASSIGN_OR_RETURN(c.source_walk_queue, integer(settings, "source_walk_queue", c.source_walk_queue));
+  PKG_ASSIGN_OR_RETURN(c.source_walk_timeout_seconds,
+                       integer(settings, "source_walk_timeout_seconds", c.source_walk_timeout_seconds));
   return c;
 }
 
