@@ -294,7 +294,7 @@ void add_token_commands(CLI::App& app, CliContext& ctx) {
   auto* token = app.add_subcommand("token", "API tokens");
   token->require_subcommand(1);
   struct Args {
-    std::string role, description;
+    std::string role, description, expires_in, expires, revoke_id;
     std::vector<std::string> sites;
   };
   auto a = std::make_shared<Args>();
@@ -302,14 +302,24 @@ void add_token_commands(CLI::App& app, CliContext& ctx) {
     Json body = {{"role", a->role}};
     if (!a->sites.empty()) body["sites"] = a->sites;
     set_if(body, "description", a->description);
+    set_if(body, "expires_in", a->expires_in);
+    set_if(body, "expires", a->expires);
     return answer(ctx, "POST", "/api/v1/tokens", &body, [](const Json& j) { std::cout << cell_text(j["token"]) << std::endl; });
   });
   create->add_option("--role", a->role, "full-admin, package-admin or read-only")->required();
   create->add_option("--site", a->sites, "limit the token to this site (repeat for several)");
   create->add_option("--description", a->description, "what the token is for");
+  create->add_option("--expires-in", a->expires_in, "lifetime: a number and s, m, h or d (e.g. 30d, 12h, 90m)");
+  create->add_option("--expires", a->expires, "expiry instant, ISO-8601 (e.g. 2027-01-31T00:00:00Z)");
   verb(token, ctx, "list", "List tokens (never their secret)", [&ctx] {
     return answer(ctx, "GET", "/api/v1/tokens", nullptr, [](const Json& j) { print_table(rows_of(j)); });
   });
+  auto* revoke = verb(token, ctx, "revoke", "Revoke a token by its id (as token list shows it)", [&ctx, a] {
+    return answer(ctx, "DELETE", "/api/v1/tokens/" + segment(a->revoke_id), nullptr, [](const Json& j) {
+      std::cout << "revoked token " << cell_text(j["id"]) << std::endl;
+    });
+  });
+  revoke->add_option("id", a->revoke_id, "the token's id (12 hex digits)")->required();
 }
 
 }  // namespace

@@ -93,6 +93,17 @@ Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wq
   PreparedQuery prepared;
   PKG_ASSIGN_OR_RETURN(prepared.namespace_, resolve_namespace(ns));
   PKG_ASSIGN_OR_RETURN(wql::BoundQuery bound, wql::compile(wql_text, store_.registry()));
+  // PKG_Token is the tokens' audit trail: only an unrestricted full-admin token may read it, by query or event.
+  // Naming it is refused; a query over a superclass simply leaves its rows out (below).
+  const bool sees_tokens = caller.role == site::Role::kFullAdmin && caller.sites.empty();
+  const cim::ClassDef* token_cls = store_.registry().find("PKG_Token");
+  if (!sees_tokens && token_cls != nullptr) {
+    const cim::ClassDef* named = bound.is_event() ? bound.target_class() : &bound.from_class();
+    if (named != nullptr && named->is_a(*token_cls)) {
+      return make_error(WbemCode::kAccessDenied, "class " + named->name() + " is visible to full-admin tokens "
+                                                 "without a site limit only");
+    }
+  }
   if (bound.is_event()) {
     return make_error(WbemCode::kInvalidQueryType,
                       "event queries are subscriptions: use GET /api/v1/events (the query asks for " +
@@ -106,6 +117,7 @@ Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wq
       q.where() == nullptr ? store::Predicate::always() : push_down(*q.where(), push_ordered_strings_);
   for (const cim::ClassDef* cls : store_.registry().subclasses_of(q.from_class())) {
     if (!has_rows(*cls) || !class_possible(q.where(), *cls)) continue;
+    if (!sees_tokens && token_cls != nullptr && cls->is_a(*token_cls)) continue;
     ScanStep step;
     step.cls = cls;
     step.filter = pushed;

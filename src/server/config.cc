@@ -14,7 +14,10 @@ namespace pkgcast::server {
 namespace fs = std::filesystem;
 namespace {
 
-enum class Kind { kString, kPath, kInteger };
+enum class Kind { kString, kPath, kInteger, kPathList };
+
+// A path list is kept in a Setting as its paths joined by this (a newline: no configured path holds one).
+constexpr char kListSeparator = '\n';
 
 struct Key {
   std::string_view name;
@@ -24,7 +27,7 @@ struct Key {
 };
 
 // Every key the TOML file and the environment (PKGCAST_<NAME>) accept; flags cover the common subset.
-constexpr std::array<Key, 25> kKeys{{
+constexpr std::array<Key, 29> kKeys{{
     {"listen", Kind::kString},
     {"data_dir", Kind::kPath},
     {"db", Kind::kString},
@@ -51,6 +54,10 @@ constexpr std::array<Key, 25> kKeys{{
     {"journal_compact_interval_seconds", Kind::kInteger, 1, 86'400},
     {"db_max_readers", Kind::kInteger, 0, 1'000},
     {"db_reader_wait_ms", Kind::kInteger, 0, 600'000},
+    {"source_roots", Kind::kPathList},
+    {"source_walk_threads", Kind::kInteger, 1, 64},
+    {"source_walk_queue", Kind::kInteger, 0, 4096},
+    {"source_walk_timeout_seconds", Kind::kInteger, 1, 86'400},
 }};
 
 // One key's winning value and where it came from ("--listen", "PKGCAST_LISTEN", "/etc/pkgcast.toml:3").
@@ -87,7 +94,21 @@ Status read_toml(const fs::path& file, Settings& out) {
     if (def == nullptr) {
       return make_error(WbemCode::kInvalidParameter, source + ": unknown key '" + key + "'");
     }
-    if (def->kind == Kind::kInteger) {
+    if (def->kind == Kind::kPathList) {
+      const toml::array* list = node.as_array();
+      if (list == nullptr) return bad({"", source}, key, "must be an array of strings");
+      std::string joined;
+      for (const auto& item : *list) {
+        const auto v = item.value<std::string>();
+        if (!item.is_string() || !v || v->empty() || v->find(kListSeparator) != std::string::npos) {
+          return bad({"", source}, key, "must be an array of non-empty strings");
+        }
+        std::string value = *v;
+        if (fs::path(value).is_relative()) value = (base / value).string();
+        joined += (joined.empty() ? "" : std::string(1, kListSeparator)) + value;
+      }
+      out[key] = {joined, source};
+    } else if (def->kind == Kind::kInteger) {
       const auto v = node.value<std::int64_t>();
       if (!node.is_integer() || !v) return bad({"", source}, key, "must be an integer");
       out[key] = {std::to_string(*v), source};
@@ -106,7 +127,16 @@ Status read_toml(const fs::path& file, Settings& out) {
 void read_env(const EnvLookup& env, Settings& out) {
   for (const auto& k : kKeys) {
     const std::string name = env_name(k.name);
-    if (auto v = env(name); v && !v->empty()) out[std::string(k.name)] = {*v, name};
+    auto v = env(name);
+    if (!v || v->empty()) continue;
+    if (k.kind == Kind::kPathList) {
+      // PKGCAST_SOURCE_ROOTS=/a:/b, as PATH is written.
+      std::string joined = *v;
+      std::replace(joined.begin(), joined.end(), ':', kListSeparator);
+      out[std::string(k.name)] = {joined, name};
+    } else {
+      out[std::string(k.name)] = {*v, name};
+    }
   }
 }
 
@@ -272,6 +302,26 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
                        integer(settings, "journal_compact_interval_seconds", c.journal_compact_interval_seconds));
   PKG_ASSIGN_OR_RETURN(c.db_max_readers, integer(settings, "db_max_readers", c.db_max_readers));
   PKG_ASSIGN_OR_RETURN(c.db_reader_wait_ms, integer(settings, "db_reader_wait_ms", c.db_reader_wait_ms));
+  if (auto it = settings.find("source_roots"); it != settings.end()) {
+    const std::string& joined = it->second.value;
+    std::size_t start = 0;
+    while (start <= joined.size()) {
+      std::size_t end = joined.find(kListSeparator, start);
+      if (end == std::string::npos) end = joined.size();
+      const std::string root = joined.substr(start, end - start);
+      if (!root.empty()) {
+        if (root.front() != '/') return bad(it->second, "source_roots", "must list absolute paths, not '" + root + "'");
+        c.source_roots.emplace_back(root);
+      }
+      start = end + 1;
+    }
+  } else {
+    c.source_roots = {c.data_dir / "sources", "/srv"};
+  }
+  PKG_ASSIGN_OR_RETURN(c.source_walk_threads, integer(settings, "source_walk_threads", c.source_walk_threads));
+  PKG_ASSIGN_OR_RETURN(c.source_walk_queue, integer(settings, "source_walk_queue", c.source_walk_queue));
+  PKG_ASSIGN_OR_RETURN(c.source_walk_timeout_seconds,
+                       integer(settings, "source_walk_timeout_seconds", c.source_walk_timeout_seconds));
   return c;
 }
 

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.h"
 
@@ -58,6 +59,12 @@ struct ServerConfig {
   std::int64_t journal_compact_interval_seconds = 60;  // how often the running server applies the retention
   std::int64_t db_max_readers = 0;       // concurrent database reads; 0 = the backend's default (store.h)
   std::int64_t db_reader_wait_ms = 2000;  // how long a read waits for a connection before WBEM_E_SERVER_TOO_BUSY
+  // Package sources must lie under one of these (canonically). Default: <data_dir>/sources and /srv. An empty list
+  // (source_roots = []) admits no source.
+  std::vector<std::filesystem::path> source_roots;
+  std::int64_t source_walk_threads = 2;           // threads that measure package sources
+  std::int64_t source_walk_queue = 2;             // walks that may wait for one; more are WBEM_E_SERVER_TOO_BUSY
+  std::int64_t source_walk_timeout_seconds = 60;  // one walk's budget (WBEM_E_TIMED_OUT past it)
 };
 
 inline constexpr std::string_view kDefaultSiteCode = "P01";

@@ -54,6 +54,45 @@ TEST_F(ConfigTest, DefaultsWithOnlyHome) {
   EXPECT_EQ(c->db_reader_wait_ms, 2000);
 }
 
+TEST_F(ConfigTest, SourceRoots) {
+  auto c = load_server_config({}, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->source_roots,
+            (std::vector<fs::path>{"/home/alice/.local/state/pkgcast/sources", "/srv"}));
+  EXPECT_EQ(c->source_walk_threads, 2);
+  EXPECT_EQ(c->source_walk_queue, 2);
+  EXPECT_EQ(c->source_walk_timeout_seconds, 60);
+
+  ServerFlags flags;
+  flags.config_file = toml("source_roots = [\"/data/src\", \"pkgs\"]\nsource_walk_threads = 3\n");
+  c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->source_roots, (std::vector<fs::path>{"/data/src", dir_ / "pkgs"}));
+  EXPECT_EQ(c->source_walk_threads, 3);
+
+  flags.config_file = toml("source_roots = []\n");
+  c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_TRUE(c->source_roots.empty()) << "an empty list admits no source";
+
+  env_["PKGCAST_SOURCE_ROOTS"] = "/a:/b/c";
+  c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->source_roots, (std::vector<fs::path>{"/a", "/b/c"}));
+
+  env_["PKGCAST_SOURCE_ROOTS"] = "relative";
+  c = load_server_config({}, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("PKGCAST_SOURCE_ROOTS: source_roots must list absolute paths"), std::string::npos)
+      << c.error().message;
+  env_.erase("PKGCAST_SOURCE_ROOTS");
+  flags.config_file = toml("source_roots = \"/srv\"\n");
+  c = load_server_config(flags, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("source_roots must be an array of strings"), std::string::npos)
+      << c.error().message;
+}
+
 TEST_F(ConfigTest, XdgStateHomeWinsOverHome) {
   env_["XDG_STATE_HOME"] = "/var/state";
   auto c = load_server_config({}, env());

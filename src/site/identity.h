@@ -31,9 +31,13 @@ struct TokenRecord {
   std::string dp_name;             // for kDp: the DP it belongs to
   std::string description;
   Micros created = 0;
+  Micros expires = 0;  // 0 = never; else the token is refused from this instant on
+  Micros revoked = 0;  // 0 = not revoked; else when it was
 
   // True when the token's site limit admits `site_code` (case-insensitive).
   bool can_see_site(std::string_view site_code) const;
+  // Neither revoked nor expired at `now`.
+  bool active(Micros now) const { return revoked == 0 && (expires == 0 || now < expires); }
 };
 
 // SMS_Site.Type, with Configuration Manager's values.

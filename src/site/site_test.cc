@@ -291,14 +291,76 @@ TEST_F(DomainTest, GroupsKeepTheirMemberCount) {
 }
 
 TEST_F(DomainTest, IssuesTokensForExistingSitesOnly) {
-  auto t = domain_->create_token({Role::kReadOnly, {"abc"}, "reader"});
+  auto t = domain_->create_token({Role::kReadOnly, {"abc"}, "reader", 0});
   ASSERT_TRUE(t.ok()) << t.error().to_string();
   auto record = lookup_token(*store_, t->token);
   ASSERT_TRUE(record.ok() && record->has_value());
   EXPECT_EQ((*record)->sites, std::vector<std::string>{"ABC"});
   EXPECT_EQ((*record)->id, t->record.id);
-  expect_refused(WbemCode::kNotFound, [&] { return domain_->create_token({Role::kReadOnly, {"QQQ"}, ""}); });
-  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_token({Role::kDp, {}, ""}); });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->create_token({Role::kReadOnly, {"QQQ"}, "", 0}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_token({Role::kDp, {}, "", 0}); });
+}
+
+TEST_F(DomainTest, OnlyGeneratedTokensAreWellFormed) {
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(is_well_formed_token(*generate_token()));
+  const std::string good = *generate_token();
+  EXPECT_FALSE(is_well_formed_token("pkc_attacker-chosen-token"));
+  EXPECT_FALSE(is_well_formed_token(good + "A"));
+  EXPECT_FALSE(is_well_formed_token(good.substr(0, good.size() - 1)));
+  EXPECT_FALSE(is_well_formed_token("pkd_" + good.substr(4)));
+  EXPECT_FALSE(is_well_formed_token(good.substr(0, 10) + "=" + good.substr(11)));
+  EXPECT_FALSE(is_well_formed_token(good.substr(0, good.size() - 1) + "B"));  // spare bits set: never generated
+  EXPECT_FALSE(is_well_formed_token(""));
+}
+
+TEST_F(DomainTest, RevokedTokensAreRefusedAndJournaled) {
+  auto t = domain_->create_token({Role::kPackageAdmin, {}, "build machine", 0});
+  ASSERT_TRUE(t.ok()) << t.error().to_string();
+  const cim::ClassDef& cls = *store_->registry().find("PKG_Token");
+  auto inst = store_->get(cls, {cim::Value::string(t->record.id)});
+  ASSERT_TRUE(inst.ok() && inst->has_value()) << "issuing writes the audit instance";
+  EXPECT_EQ((*inst)->find("Role")->as_string(), "package-admin");
+  EXPECT_TRUE((*inst)->find("Revoked")->is_null());
+
+  const auto before = revision();
+  auto revoked = domain_->revoke_token(t->record.id);
+  ASSERT_TRUE(revoked.ok()) << revoked.error().to_string();
+  EXPECT_NE(revoked->revoked, 0);
+  EXPECT_GT(revision(), before) << "the revocation is journaled";
+  auto looked = lookup_token(*store_, t->token);
+  ASSERT_TRUE(looked.ok());
+  EXPECT_FALSE(looked->has_value());
+  inst = store_->get(cls, {cim::Value::string(t->record.id)});
+  ASSERT_TRUE(inst.ok() && inst->has_value());
+  EXPECT_FALSE((*inst)->find("Revoked")->is_null());
+  // Listed still, with its revocation time.
+  auto all = list_tokens(*store_);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].revoked, revoked->revoked);
+
+  // Again: nothing changes. Unknown and malformed ids: not found.
+  const auto after = revision();
+  auto again = domain_->revoke_token(to_upper(t->record.id));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->revoked, revoked->revoked);
+  EXPECT_EQ(revision(), after);
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->revoke_token("000000000000"); });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->revoke_token("'; DROP"); });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->revoke_token(""); });
+}
+
+TEST_F(DomainTest, TokensExpire) {
+  auto now = Clock::system().now_micros();
+  auto t = domain_->create_token({Role::kReadOnly, {}, "", now + 3'600'000'000LL});
+  ASSERT_TRUE(t.ok()) << t.error().to_string();
+  auto live = lookup_token(*store_, t->token, now);
+  ASSERT_TRUE(live.ok() && live->has_value());
+  auto dead = lookup_token(*store_, t->token, now + 3'600'000'000LL);
+  ASSERT_TRUE(dead.ok());
+  EXPECT_FALSE(dead->has_value());
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_token({Role::kReadOnly, {}, "", 1}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_token({Role::kReadOnly, {}, "", -5}); });
 }
 
 }  // namespace

@@ -19,7 +19,10 @@ class ApiImpl final : public Api {
  public:
   ApiImpl(store::Store& store, const ApiOptions& options)
       : ctx_{store, site::Domain(store, options.site_code, options.server_name),
-             provider::Provider(store, options.site_code, options.server_name), options} {}
+             provider::Provider(store, options.site_code, options.server_name), options, {}},
+        walker_(std::make_shared<site::SourceWalker>(options.source_walker)) {
+    ctx_.domain.set_source_policy(site::SourcePolicy(options.source_roots, walker_));
+  }
 
   void register_routes(Router& router) override {
     routes::register_query(router, ctx_);
@@ -30,6 +33,10 @@ class ApiImpl final : public Api {
     routes::register_programs(router, ctx_);
     routes::register_advertisements(router, ctx_);
     routes::register_tokens(router, ctx_);
+  }
+
+  void on_token_revoked(TokenRevokedListener listener) override {
+    ctx_.revocation_listeners.push_back(std::move(listener));
   }
 
   Status ensure_own_site() {
@@ -64,6 +71,7 @@ class ApiImpl final : public Api {
 
  private:
   routes::ApiContext ctx_;
+  std::shared_ptr<site::SourceWalker> walker_;
 };
 
 }  // namespace

@@ -25,7 +25,14 @@ struct ApiContext {
   site::Domain domain;
   provider::Provider provider;
   ApiOptions options;
+  // Called (on a worker thread) with the public id of each token revoked through the API, after the revocation
+  // committed: DELETE /tokens/{id}, and the tokens of a DP removed by DELETE /dps/{name}. Filled by
+  // Api::on_token_revoked before the routes serve; read-only afterwards.
+  std::vector<TokenRevokedListener> revocation_listeners;
 };
+
+// Tells every revocation listener that `token_id` is revoked (tokens.cc).
+void notify_token_revoked(ApiContext& ctx, const std::string& token_id);
 
 // ---- request bodies (body.cc) ---------------------------------------------------------------------------------
 
@@ -61,7 +68,11 @@ const site::TokenRecord& caller_of(const Request& req);
 Status require_site(const Request& req, std::string_view site_code);
 // Whether the caller may see the instance, by the provider's scoping rule (provider.h).
 bool visible(const Request& req, const cim::Instance& inst);
-// For the package-scoped resources: the package, when it exists and the caller may act on it.
+// For an existing object placed on `site` (NULL or absent: no site): ok when the caller's site limit admits it,
+// else WBEM_E_NOT_FOUND with `absent_message`, which must be the domain's wording for an absent object, so that
+// a site-limited token cannot tell an object outside its sites from one that does not exist (403 would).
+Status require_visible(const Request& req, const cim::Value* site, std::string absent_message);
+// For the package-scoped resources: the package, when it exists and the caller may act on it; 404 otherwise.
 Result<cim::Instance> visible_package(ApiContext& ctx, const Request& req, std::string_view package_id);
 
 // ---- responses ------------------------------------------------------------------------------------------------
