@@ -124,7 +124,9 @@ Response Dispatcher::dispatch(Request& request, std::string_view& route_label) c
     }
   }
   request.params = std::move(match->params);
-  return call_guarded(*match->handler, request);
+  Response response = call_guarded(*match->handler, request);
+  if (response.stream && request.caller) response.stream_owner = request.caller->id;
+  return response;
 }
 
 }  // namespace pkgcast::server

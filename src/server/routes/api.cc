@@ -19,7 +19,7 @@ class ApiImpl final : public Api {
  public:
   ApiImpl(store::Store& store, const ApiOptions& options)
       : ctx_{store, site::Domain(store, options.site_code, options.server_name),
-             provider::Provider(store, options.site_code, options.server_name), options} {}
+             provider::Provider(store, options.site_code, options.server_name, options.query_limits), options} {}
 
   void register_routes(Router& router) override {
     routes::register_query(router, ctx_);

@@ -8,6 +8,7 @@
 
 #include "core/clock.h"
 #include "core/result.h"
+#include "provider/provider.h"
 #include "server/router.h"
 #include "store/store.h"
 
@@ -19,6 +20,7 @@ struct ApiOptions {
   std::string site_type = "primary";  // "primary" or "central" ("secondary" is refused for a server's own site)
   std::string server_name;            // host name shown in __SERVER and SMS_Site.ServerName; "" = this host's name
   Clock* clock = &Clock::system();
+  provider::QueryLimits query_limits;  // per query: query_max_rows_evaluated, query_max_seconds
 };
 
 class Api {
