@@ -27,7 +27,7 @@ struct Key {
 };
 
 // Every key the TOML file and the environment (PKGCAST_<NAME>) accept; flags cover the common subset.
-constexpr std::array<Key, 29> kKeys{{
+constexpr std::array<Key, 35> kKeys{{
     {"listen", Kind::kString},
     {"data_dir", Kind::kPath},
     {"db", Kind::kString},
@@ -49,6 +49,12 @@ constexpr std::array<Key, 29> kKeys{{
     {"idle_timeout_seconds", Kind::kInteger, 1, 86'400},
     {"shutdown_grace_seconds", Kind::kInteger, 0, 3'600},
     {"max_streams", Kind::kInteger, 1, 100'000},
+    {"max_streams_per_token", Kind::kInteger, 1, 100'000},
+    {"max_streams_per_address", Kind::kInteger, 1, 100'000},
+    {"stream_buffer_bytes", Kind::kInteger, 4096, std::int64_t{64} << 20},
+    {"stream_producers", Kind::kInteger, 1, 64},
+    {"query_max_rows_evaluated", Kind::kInteger, 0, std::int64_t{1} << 50},
+    {"query_max_seconds", Kind::kInteger, 0, 86'400},
     {"journal_max_entries", Kind::kInteger, 0, std::int64_t{1} << 50},
     {"journal_max_age_seconds", Kind::kInteger, 0, std::int64_t{1} << 40},
     {"journal_compact_interval_seconds", Kind::kInteger, 1, 86'400},
@@ -295,6 +301,14 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
   PKG_ASSIGN_OR_RETURN(c.shutdown_grace_seconds,
                        integer(settings, "shutdown_grace_seconds", c.shutdown_grace_seconds));
   PKG_ASSIGN_OR_RETURN(c.max_streams, integer(settings, "max_streams", c.max_streams));
+  PKG_ASSIGN_OR_RETURN(c.max_streams_per_token, integer(settings, "max_streams_per_token", c.max_streams_per_token));
+  PKG_ASSIGN_OR_RETURN(c.max_streams_per_address,
+                       integer(settings, "max_streams_per_address", c.max_streams_per_address));
+  PKG_ASSIGN_OR_RETURN(c.stream_buffer_bytes, integer(settings, "stream_buffer_bytes", c.stream_buffer_bytes));
+  PKG_ASSIGN_OR_RETURN(c.stream_producers, integer(settings, "stream_producers", c.stream_producers));
+  PKG_ASSIGN_OR_RETURN(c.query_max_rows_evaluated,
+                       integer(settings, "query_max_rows_evaluated", c.query_max_rows_evaluated));
+  PKG_ASSIGN_OR_RETURN(c.query_max_seconds, integer(settings, "query_max_seconds", c.query_max_seconds));
   PKG_ASSIGN_OR_RETURN(c.journal_max_entries, integer(settings, "journal_max_entries", c.journal_max_entries));
   PKG_ASSIGN_OR_RETURN(c.journal_max_age_seconds,
                        integer(settings, "journal_max_age_seconds", c.journal_max_age_seconds));

@@ -54,6 +54,12 @@ struct ServerConfig {
   std::int64_t idle_timeout_seconds = 60;
   std::int64_t shutdown_grace_seconds = 10;
   std::int64_t max_streams = 256;
+  std::int64_t max_streams_per_token = 32;    // of max_streams, per token id
+  std::int64_t max_streams_per_address = 64;  // of max_streams, per client IP address
+  std::int64_t stream_buffer_bytes = 256 * 1024;  // unsent bytes a stream may hold
+  std::int64_t stream_producers = 2;              // threads pulling every stream's body
+  std::int64_t query_max_rows_evaluated = 10'000'000;  // per query; 0 = unlimited
+  std::int64_t query_max_seconds = 60;                 // evaluation time per query; 0 = unlimited
   std::int64_t journal_max_entries = 1'000'000;      // 0 = unlimited
   std::int64_t journal_max_age_seconds = 7 * 86'400;  // 0 = unlimited
   std::int64_t journal_compact_interval_seconds = 60;  // how often the running server applies the retention

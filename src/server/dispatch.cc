@@ -72,7 +72,10 @@ Response Dispatcher::run(const Admission& admission, Request& request) const {
   if (admission.handler == nullptr) {
     return error_response(make_error(WbemCode::kFailed, "internal error: no handler for " + request.path));
   }
-  return call_guarded(*admission.handler, request);
+  Response response = call_guarded(*admission.handler, request);
+  // The stream quotas and revocation find a stream by the token that opened it.
+  if (response.stream && request.caller) response.stream_owner = request.caller->id;
+  return response;
 }
 
 Admission Dispatcher::admit(Request& request) const {

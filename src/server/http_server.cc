@@ -166,39 +166,60 @@ void HttpServer::Core::remove_connection(std::uint64_t id) {
   changed_.notify_all();
 }
 
-bool HttpServer::Core::begin_stream(const std::shared_ptr<ChunkWriter>& writer) {
+std::optional<Error> HttpServer::Core::begin_stream(const std::shared_ptr<StreamChannel>& channel) {
   {
     std::lock_guard lock(mu_);
-    if (writers_.size() >= options.max_streams) return false;
-    if (stopping.load()) writer->fail(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
-    writers_.insert(writer);
+    if (streams_.size() >= options.max_streams) {
+      return make_error(WbemCode::kServerTooBusy, "too many open streams (max_streams " +
+                                                      std::to_string(options.max_streams) + "); retry later");
+    }
+    if (!channel->owner().empty() && streams_per_owner_[channel->owner()] >= options.max_streams_per_token) {
+      if (streams_per_owner_[channel->owner()] == 0) streams_per_owner_.erase(channel->owner());
+      return make_error(WbemCode::kServerTooBusy, "this token has too many open streams (max_streams_per_token " +
+                                                      std::to_string(options.max_streams_per_token) +
+                                                      "); retry later");
+    }
+    if (streams_per_address_[channel->address()] >= options.max_streams_per_address) {
+      if (streams_per_address_[channel->address()] == 0) streams_per_address_.erase(channel->address());
+      return make_error(WbemCode::kServerTooBusy,
+                        "this address has too many open streams (max_streams_per_address " +
+                            std::to_string(options.max_streams_per_address) + "); retry later");
+    }
+    streams_.insert(channel);
+    if (!channel->owner().empty()) ++streams_per_owner_[channel->owner()];
+    ++streams_per_address_[channel->address()];
   }
+  if (stopping.load()) channel->fail(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
   metrics.stream_started();
-  return true;
+  return std::nullopt;
 }
 
-void HttpServer::Core::end_stream(const std::shared_ptr<ChunkWriter>& writer) {
+void HttpServer::Core::end_stream(const std::shared_ptr<StreamChannel>& channel) {
   {
     std::lock_guard lock(mu_);
-    if (writers_.erase(writer) == 0) return;
+    if (streams_.erase(channel) == 0) return;
+    auto release = [](std::unordered_map<std::string, std::size_t>& counts, const std::string& key) {
+      auto it = counts.find(key);
+      if (it != counts.end() && --it->second == 0) counts.erase(it);
+    };
+    if (!channel->owner().empty()) release(streams_per_owner_, channel->owner());
+    release(streams_per_address_, channel->address());
   }
   metrics.stream_finished();
 }
 
-void HttpServer::Core::spawn_producer(std::function<void()> body) {
+std::size_t HttpServer::Core::end_streams_of(std::string_view owner, const Error& why) {
+  std::vector<std::shared_ptr<StreamChannel>> ending;
   {
     std::lock_guard lock(mu_);
-    ++producers_;
+    if (owner.empty()) return 0;
+    for (const auto& c : streams_) {
+      if (c->owner() == owner) ending.push_back(c);
+    }
   }
-  // A thread per stream: a stream may last hours (events), and must not hold one of the few workers. Creating a
-  // thread costs tens of microseconds, nothing next to a stream's life.
-  std::thread([self = shared_from_this(), body = std::move(body)]() mutable {
-    body();
-    body = nullptr;  // drop the producer's captures (its writer) before stop() can see it finished
-    std::lock_guard lock(self->mu_);
-    --self->producers_;
-    self->changed_.notify_all();
-  }).detach();
+  // Failing kicks each connection, which closes and gives the slot back on its strand.
+  for (auto& c : ending) c->fail(why);
+  return ending.size();
 }
 
 void HttpServer::Core::notify_connections(bool force) {
@@ -214,16 +235,18 @@ void HttpServer::Core::notify_connections(bool force) {
   live.clear();
 }
 
-void HttpServer::Core::fail_writers(const Error& error) {
-  std::lock_guard lock(mu_);
-  for (const auto& w : writers_) w->fail(error);
+void HttpServer::Core::fail_streams(const Error& error) {
+  std::vector<std::shared_ptr<StreamChannel>> all;
+  {
+    std::lock_guard lock(mu_);
+    all.assign(streams_.begin(), streams_.end());
+  }
+  for (auto& c : all) c->fail(error);
 }
 
-bool HttpServer::Core::wait_idle(std::chrono::steady_clock::time_point deadline, bool producers_only) {
+bool HttpServer::Core::wait_idle(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
-  return changed_.wait_until(lock, deadline, [&] {
-    return producers_ == 0 && (producers_only || connections_.empty());
-  });
+  return changed_.wait_until(lock, deadline, [&] { return connections_.empty(); });
 }
 
 void HttpServer::Core::stop(std::chrono::milliseconds grace) {
@@ -241,13 +264,13 @@ void HttpServer::Core::stop(std::chrono::milliseconds grace) {
   });
   notify_connections(/*force=*/false);
   const auto deadline = std::chrono::steady_clock::now() + grace;
-  if (started && !wait_idle(deadline, false)) {
+  if (started && !wait_idle(deadline)) {
     spdlog::warn("grace period over; closing the remaining connections");
   }
   const Error shutting_down = make_error(WbemCode::kShuttingDown, "the server is shutting down");
-  fail_writers(shutting_down);
+  fail_streams(shutting_down);
   notify_connections(/*force=*/true);
-  if (started) wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(1), false);
+  if (started) wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(1));
   // Nothing runs on the network threads after this; handlers still posted to them are destroyed with the ioc.
   keep_running.reset();
   ioc->stop();
@@ -255,12 +278,10 @@ void HttpServer::Core::stop(std::chrono::milliseconds grace) {
   network_threads.clear();
   // Workers finish what they hold (database work is bounded); their replies go to the stopped ioc and vanish.
   workers->join();
-  // A producer may be blocked on back-pressure that the stopped network can never relieve: fail it again.
-  fail_writers(shutting_down);
-  while (!wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5), true)) {
-    spdlog::warn("waiting for stream producers to notice the shutdown");
-    fail_writers(shutting_down);
-  }
+  // Every stream has failed: the producers finish their current (bounded) step, and what is still queued is
+  // cancelled here. No source runs after this, so the store may close.
+  fail_streams(shutting_down);
+  stream_pool->stop();
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerOptions& options, const Router& router,
@@ -315,6 +336,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerOptions& 
   core->port = bound.port();
   core->url = format_url(options.tls.has_value(), bound);
   core->workers = std::make_unique<net::thread_pool>(std::max<std::size_t>(1, options.workers));
+  core->stream_pool = std::make_shared<StreamPool>(options.stream_producers);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(core)));
 }
 
@@ -342,5 +364,9 @@ std::uint16_t HttpServer::port() const { return core_->port; }
 std::string HttpServer::url() const { return core_->url; }
 bool HttpServer::stopping() const { return core_->stopping.load(); }
 void HttpServer::stop(std::chrono::milliseconds grace) { core_->stop(grace); }
+std::size_t HttpServer::end_streams_of(std::string_view token_id) {
+  return core_->end_streams_of(
+      token_id, make_error(WbemCode::kAccessDenied, "the token of this stream was revoked; the stream ended"));
+}
 
 }  // namespace pkgcast::server

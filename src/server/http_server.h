@@ -4,8 +4,9 @@
 // - network: `network_threads` threads run one io_context: accept, TLS handshakes, reads, writes. Nothing on them
 //   blocks. Each connection's operations run on its own strand.
 // - workers: a fixed pool of `workers` threads runs authentication and handlers (both may block on the database).
-// - streams: a streamed response's producer (Response::stream) runs on a thread of its own, so long event streams
-//   never hold a worker. BodyWriter::write blocks while the client is slow and fails once it has gone.
+// - stream producers: a fixed pool of `stream_producers` threads pulls every streamed response's body from its
+//   StreamSource (router.h), a bounded piece at a time and only while the connection has room, so no stream holds
+//   a thread (or a database connection) while it waits for its client or for data.
 //
 // Connections: at most max_connections, and max_connections_per_address from one peer address; at a limit the
 // longest-idle connection (no request in progress) is closed to admit the new one, and when none is idle the new
@@ -14,11 +15,12 @@
 // within it), an idle timeout between requests and a write timeout. Each request head passes
 // server/request_rules.h first (unknown methods 501, ambiguous framing 400/501, obs-fold, Host, duplicate
 // Authorization), and is routed and authenticated before its body is read or "100 Continue" is sent: a refused
-// request with a body is answered at once and the connection closes. A streamed response is chunked; the connection stays open after its
-// terminating chunk like after any response, and is closed instead when the producer failed (the body is left
-// unterminated, so the client sees it incomplete). Errors on the wire are answered with the WBEM JSON error body:
+// request with a body is answered at once and the connection closes. A streamed response is chunked (close-delimited for an
+// HTTP/1.0 client); the connection stays open after its terminating chunk like after any response, and is closed
+// instead when the stream failed (the body is left unterminated, so the client sees it incomplete). A client's
+// half-close (read EOF) is not a hang-up: the answer is sent whole, then the connection closes. Errors on the wire are answered with the WBEM JSON error body:
 // 400 malformed request, 413 body too large, 431 header or trailer too large, 501 unknown method or transfer
-// coding, 503 while shutting down, when the worker queue is full or at a connection limit. HEAD is answered
+// coding, 503 while shutting down, when the worker queue or a stream quota is full, or at a connection limit. HEAD is answered
 // wherever GET is, with the GET answer's headers and no body. No exception escapes a network or worker thread.
 #pragma once
 
@@ -71,8 +73,11 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};   // between requests on a kept-alive connection
   std::chrono::milliseconds write_timeout{60'000};  // for one response or one chunk to be taken by the client
   std::size_t max_streams = 256;                    // concurrent streamed responses; more get 503
+  std::size_t max_streams_per_token = 32;           // of those, per token id (anonymous streams: address only)
+  std::size_t max_streams_per_address = 64;         // of those, per client IP address
   std::size_t max_queued_requests = 4096;           // waiting for a worker; more get 503
-  std::size_t stream_buffer_bytes = 256 * 1024;     // a stream's producer blocks beyond this much unsent data
+  std::size_t stream_buffer_bytes = 256 * 1024;     // a stream's unsent bytes; its source is not called beyond
+  std::size_t stream_producers = 2;                 // threads pulling from every stream's source
 };
 
 // "0.1.0": the version of this build (health, metrics, the Server header).
@@ -103,6 +108,11 @@ class HttpServer {
   // WBEM_E_SHUTTING_DOWN from write), closes every connection, and joins all threads. Returns when no handler
   // or producer runs any more. Idempotent; call from any thread but a server thread.
   void stop(std::chrono::milliseconds grace);
+
+  // Ends at once every open stream whose request was authenticated with token `token_id` (for a revoked token):
+  // its source is cancelled with WBEM_E_ACCESS_DENIED and its connection closed with the body incomplete.
+  // Returns how many streams were ended. Any thread.
+  std::size_t end_streams_of(std::string_view token_id);
 
   class Core;  // shared with the connections; defined in server_core.h
 

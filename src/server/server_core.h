@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "core/thread_annotations.h"
-#include "server/chunk_writer.h"
+#include "server/stream_pool.h"
 #include "server/dispatch.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -98,19 +98,25 @@ class HttpServer::Core : public std::enable_shared_from_this<HttpServer::Core> {
       PKG_EXCLUDES(mu_);
   void remove_connection(std::uint64_t id) PKG_EXCLUDES(mu_);
 
-  // Stream slots (bounded by options.max_streams) and their writers, so a stop can fail every producer.
-  bool begin_stream(const std::shared_ptr<ChunkWriter>& writer) PKG_EXCLUDES(mu_);
-  void end_stream(const std::shared_ptr<ChunkWriter>& writer) PKG_EXCLUDES(mu_);
-  // Runs a stream producer on its own thread; stop() waits for every one to return.
-  void spawn_producer(std::function<void()> body) PKG_EXCLUDES(mu_);
+  // The producer pool every stream's source runs on (options.stream_producers threads).
+  std::shared_ptr<StreamPool> stream_pool;
+
+  // Stream slots: at most options.max_streams in all, max_streams_per_token per token id and
+  // max_streams_per_address per client address. nullopt when admitted (the channel is registered, so a stop or
+  // end_streams_of reaches it), else the WBEM_E_SERVER_TOO_BUSY error naming the limit.
+  std::optional<Error> begin_stream(const std::shared_ptr<StreamChannel>& channel) PKG_EXCLUDES(mu_);
+  // Gives the slot back; idempotent.
+  void end_stream(const std::shared_ptr<StreamChannel>& channel) PKG_EXCLUDES(mu_);
+  // Fails every open stream of `owner` with `why`; returns how many.
+  std::size_t end_streams_of(std::string_view owner, const Error& why) PKG_EXCLUDES(mu_);
 
   void stop(std::chrono::milliseconds grace) PKG_EXCLUDES(mu_);
 
  private:
   void notify_connections(bool force) PKG_EXCLUDES(mu_);
-  void fail_writers(const Error& error) PKG_EXCLUDES(mu_);
-  // Waits until no connection and no producer remains, or the deadline passes; true when idle.
-  bool wait_idle(std::chrono::steady_clock::time_point deadline, bool producers_only) PKG_EXCLUDES(mu_);
+  void fail_streams(const Error& error) PKG_EXCLUDES(mu_);
+  // Waits until no connection remains, or the deadline passes; true when idle.
+  bool wait_idle(std::chrono::steady_clock::time_point deadline) PKG_EXCLUDES(mu_);
 
   std::mutex mu_;
   std::condition_variable changed_;
@@ -121,8 +127,9 @@ class HttpServer::Core : public std::enable_shared_from_this<HttpServer::Core> {
   };
   std::unordered_map<std::uint64_t, Entry> connections_ PKG_GUARDED_BY(mu_);
   std::uint64_t next_connection_id_ PKG_GUARDED_BY(mu_) = 1;
-  std::set<std::shared_ptr<ChunkWriter>> writers_ PKG_GUARDED_BY(mu_);
-  std::size_t producers_ PKG_GUARDED_BY(mu_) = 0;
+  std::set<std::shared_ptr<StreamChannel>> streams_ PKG_GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::size_t> streams_per_owner_ PKG_GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::size_t> streams_per_address_ PKG_GUARDED_BY(mu_);
   bool stopped_ PKG_GUARDED_BY(mu_) = false;
 };
 

@@ -80,6 +80,10 @@ class SiteServerImpl final : public SiteServer {
     http.max_connections = static_cast<std::size_t>(config_.max_connections);
     http.max_connections_per_address = static_cast<std::size_t>(config_.max_connections_per_address);
     http.max_streams = static_cast<std::size_t>(config_.max_streams);
+    http.max_streams_per_token = static_cast<std::size_t>(config_.max_streams_per_token);
+    http.max_streams_per_address = static_cast<std::size_t>(config_.max_streams_per_address);
+    http.stream_buffer_bytes = static_cast<std::size_t>(config_.stream_buffer_bytes);
+    http.stream_producers = static_cast<std::size_t>(config_.stream_producers);
     const fs::path web_root = find_web_root(config_.web_dir);
     auto authenticate = [this](std::string_view token) { return site::lookup_token(*store_, token); };
     PKG_ASSIGN_OR_RETURN(http_, HttpServer::create(http, router_, authenticate, static_files_handler(web_root),
@@ -125,6 +129,8 @@ class SiteServerImpl final : public SiteServer {
     api.source_walker.threads = static_cast<std::size_t>(config_.source_walk_threads);
     api.source_walker.queue = static_cast<std::size_t>(config_.source_walk_queue);
     api.source_walker.timeout = std::chrono::seconds(config_.source_walk_timeout_seconds);
+    api.query_limits.max_rows_evaluated = static_cast<std::uint64_t>(config_.query_max_rows_evaluated);
+    api.query_limits.max_time = std::chrono::seconds(config_.query_max_seconds);
     site_code_ = to_upper(api.site_code);
     PKG_ASSIGN_OR_RETURN(api_, Api::create(*store_, api));
 

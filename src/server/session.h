@@ -4,9 +4,10 @@
 // States: handshake (TLS) -> reading (the head, into a buffer bounded by max_header_bytes) -> handling (the head
 //         passed request_rules.h; a worker admits it, then, for a request with a body, the body is read and a
 //         worker runs the handler) -> writing -> reading ...
-//         or handling -> streaming (a producer thread feeds a ChunkWriter) -> stream ended (the last chunk is out;
-//         the disconnect watch is being called off) -> reading ..., or closed after a failed stream or when the
-//         connection is not kept alive.
+//         or handling -> streaming (the producer pool pulls the body from the response's StreamSource into a
+//         StreamChannel, and pump() sends what it holds) -> stream ended (the last chunk is out; the disconnect
+//         watch is being called off) -> reading ..., or closed after a failed stream, after a half-close, or when
+//         the connection is not kept alive.
 #pragma once
 
 #include <array>
@@ -25,8 +26,8 @@
 #include <utility>
 
 #include "core/strings.h"
-#include "server/chunk_writer.h"
 #include "server/request_rules.h"
+#include "server/stream_pool.h"
 #include "server/server_core.h"
 #include "server/url.h"
 
@@ -426,58 +427,55 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   void start_stream(Response response) {
-    // The writer holds the connection weakly and no executor of its own: it may outlive both (in the server's
-    // stream registry, or on the producer thread), and an executor must not outlive its io_context.
-    auto writer = std::make_shared<ChunkWriter>(core_->options.stream_buffer_bytes, [weak = this->weak_from_this()] {
-      if (auto self = weak.lock()) {
-        net::post(self->stream_.get_executor(), [self] { self->pump(); });
-      }
-    });
-    if (!core_->begin_stream(writer)) {
-      return send_wire_error(503, make_error(WbemCode::kServerTooBusy, "too many open streams; retry later"),
-                             /*close=*/false);
+    // The channel holds the connection weakly and no executor of its own: it may outlive both (in the server's
+    // stream registry, or on a producer thread), and an executor must not outlive its io_context.
+    beast::error_code ec;
+    const auto remote = lowest().socket().remote_endpoint(ec);
+    const std::string address = ec ? std::string("unknown") : remote.address().to_string();
+    auto channel = std::make_shared<StreamChannel>(
+        std::move(response.stream), core_->stream_pool, core_->options.stream_buffer_bytes,
+        std::move(response.stream_owner), address, [weak = this->weak_from_this()] {
+          if (auto self = weak.lock()) {
+            net::post(self->stream_.get_executor(), [self] { self->pump(); });
+          }
+        });
+    if (auto refused = core_->begin_stream(channel)) {
+      return send_wire_error(503, *refused, /*close=*/false);
     }
     state_ = State::kStreaming;
-    writer_ = writer;
-    // Kept alive like any response (the terminating chunk delimits the body), so many small queries share one
-    // connection. Chunked framing needs HTTP/1.1; a failed producer still ends the connection, below.
-    keep_alive_ = keep_alive_ && version_ >= 11 && !core_->stopping.load();
+    channel_ = channel;
+    // HTTP/1.1: chunked, and kept alive like any response (the terminating chunk delimits the body), so many small
+    // queries share one connection. HTTP/1.0 has no chunked framing: the body is delimited by closing the
+    // connection. A failed stream ends the connection either way, below.
+    chunked_ = version_ >= 11;
+    keep_alive_ = keep_alive_ && chunked_ && !core_->stopping.load();
     stream_header_.emplace(static_cast<http::status>(response.status), version_);
     stream_header_->set(http::field::server, to_beast(server_version()));
     stream_header_->set(http::field::content_type, response.content_type);
     for (auto& [name, value] : response.headers) stream_header_->set(name, value);
-    stream_header_->keep_alive(keep_alive_);
-    stream_header_->chunked(true);
+    if (chunked_) {
+      stream_header_->keep_alive(keep_alive_);
+      stream_header_->chunked(true);
+    } else {
+      stream_header_->set(http::field::connection, "close");
+    }
     serializer_.emplace(*stream_header_);
     lowest().expires_after(core_->options.write_timeout);
-    http::async_write_header(
-        stream_, *serializer_,
-        [self = this->shared_from_this(), produce = std::move(response.stream)](beast::error_code ec,
-                                                                                std::size_t) mutable {
-          if (ec) {
-            self->end_stream();
-            return self->close_now();
-          }
-          self->watch_for_disconnect();
-          self->core_->spawn_producer([writer = self->writer_, produce = std::move(produce)]() mutable {
-            Status result;
-            try {
-              result = produce(*writer);
-            } catch (const std::exception& e) {
-              spdlog::error("stream producer threw: {}", e.what());
-              result = make_error(WbemCode::kFailed, std::string("internal error: ") + e.what());
-            } catch (...) {
-              result = make_error(WbemCode::kFailed, "internal error");
-            }
-            writer->finish(std::move(result));
-          });
-        });
+    http::async_write_header(stream_, *serializer_, [self = this->shared_from_this()](beast::error_code ec2,
+                                                                                         std::size_t) {
+      if (ec2) return self->close_now();  // gone before the first byte of the body: the slot is given back
+      if (!self->channel_) return;        // closed meanwhile (server stop)
+      self->watch_for_disconnect();
+      self->channel_->begin();
+    });
   }
 
   // While a stream runs no request is parsed, so a pending read notices at once when the client hangs up (an
   // event stream may be silent for a long time). What the client sends meanwhile (a pipelined next request) is
   // kept in buffer_ for after the stream, up to one request's worth; beyond that it is dropped, and the connection
-  // then closes after the stream because its input can no longer be trusted.
+  // then closes after the stream because its input can no longer be trusted. A read EOF is the client's
+  // half-close (shutdown(SHUT_WR)), not a hang-up: it still reads, so the answer goes out whole and the connection
+  // closes after it. A client that closed entirely is noticed by the next write failing.
   void watch_for_disconnect() {
     lowest().expires_never();
     watching_ = true;
@@ -492,8 +490,16 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         return self->do_read();
       }
       if (self->state_ != State::kStreaming) return;
+      if (ec == net::error::eof || ec == http::error::end_of_stream ||
+          ec == net::ssl::error::stream_truncated) {
+        // Half-closed: finish the answer, then close; nothing more will be read. With no read pending, the
+        // session keeps itself alive until the stream ends (end_stream() lets go).
+        self->keep_alive_ = false;
+        self->hold_ = self;
+        return;
+      }
       if (ec) {
-        if (self->writer_) self->writer_->fail(make_error(WbemCode::kFailed, "the client disconnected"));
+        if (self->channel_) self->channel_->fail(make_error(WbemCode::kFailed, "the client disconnected"));
         return;
       }
       const std::size_t limit = self->core_->options.max_header_bytes + self->core_->options.max_body_bytes;
@@ -506,33 +512,43 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   void pump() {
-    if (!writer_ || writing_chunk_) return;
+    if (!channel_ || writing_chunk_ || state_ != State::kStreaming) return;
     Status result;
-    switch (writer_->take(chunk_, result)) {
-      case ChunkWriter::Next::kIdle:
+    switch (channel_->take(chunk_, result)) {
+      case StreamChannel::Next::kIdle:
         return;
-      case ChunkWriter::Next::kWrite:
+      case StreamChannel::Next::kWrite: {
         writing_chunk_ = true;
         lowest().expires_after(core_->options.write_timeout);
-        net::async_write(stream_, http::make_chunk(net::buffer(chunk_)),
-                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                           self->writing_chunk_ = false;
-                           if (ec) {
-                             if (self->writer_) {
-                               self->writer_->fail(make_error(WbemCode::kFailed, "the client disconnected"));
-                             }
-                             self->end_stream();
-                             return self->close_now();
-                           }
-                           self->pump();
-                         });
+        auto done = [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+          self->writing_chunk_ = false;
+          if (ec) {
+            // Write error or write timeout: the client is gone or stalled past write_timeout.
+            if (self->channel_) self->channel_->fail(make_error(WbemCode::kFailed, "the client disconnected"));
+            return self->close_now();
+          }
+          if (self->channel_) self->channel_->written();
+          self->pump();
+        };
+        if (chunked_) {
+          net::async_write(stream_, http::make_chunk(net::buffer(chunk_)), std::move(done));
+        } else {
+          net::async_write(stream_, net::buffer(chunk_), std::move(done));
+        }
         return;
-      case ChunkWriter::Next::kFinish:
+      }
+      case StreamChannel::Next::kFinish:
         if (!result.ok()) {
           // The status line is long gone; an unterminated chunked body is how HTTP says "this is incomplete".
-          spdlog::warn("stream ended with an error: {}", result.error().to_string());
-          end_stream();
+          if (result.error().code != WbemCode::kShuttingDown) {
+            spdlog::warn("stream ended early: {}", result.error().to_string());
+          }
           return close_now();
+        }
+        if (!chunked_) {
+          // HTTP/1.0: the end of the body is the end of the connection (keep_alive_ is false).
+          end_stream();
+          return after_stream();
         }
         writing_chunk_ = true;
         lowest().expires_after(core_->options.write_timeout);
@@ -553,9 +569,12 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     serializer_.reset();
     stream_header_.reset();
     if (!keep_alive_ || core_->stopping.load()) {
-      // The request was read whole and the disconnect watch consumed anything sent since, so closing right away
-      // cannot reset the connection under unread data.
-      if constexpr (!kTls) lowest_shutdown_send(lowest());
+      // The request was read whole and the disconnect watch consumed anything sent since (or the client
+      // half-closed), so closing right away cannot reset the connection under unread data.
+      if constexpr (!kTls) {
+        beast::error_code ignored;
+        lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      }
       return close_now();
     }
     state_ = State::kStreamEnded;
@@ -564,10 +583,18 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     lowest().socket().cancel(ignored);
   }
 
+  // Gives the stream's slot back and drops the channel (its source is cancelled by the pool if it had not
+  // finished). Every way a streaming session ends passes here: the last chunk, close_now() (write error or
+  // timeout, hang-up, server stop, revocation), a failed header write.
   void end_stream() {
-    if (!writer_) return;
-    core_->end_stream(writer_);
-    writer_.reset();
+    if (!channel_) return;
+    auto channel = std::move(channel_);
+    channel_.reset();
+    chunk_.clear();
+    chunk_.shrink_to_fit();
+    core_->end_stream(channel);
+    // Callers run inside a handler that holds the session, so letting go here cannot destroy it under them.
+    hold_.reset();
   }
 
   void on_server_stopping() {
@@ -576,7 +603,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       case State::kReading:
         return close_now();
       case State::kStreaming:
-        if (writer_) writer_->fail(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
+        if (channel_) channel_->fail(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
         return;
       case State::kHandling:
       case State::kWriting:
@@ -614,7 +641,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   void close_now() {
     state_ = State::kClosing;
-    if (writer_) writer_->fail(make_error(WbemCode::kFailed, "the connection was closed"));
+    if (channel_) channel_->fail(make_error(WbemCode::kFailed, "the connection was closed"));
     end_stream();
     lowest().close();
   }
@@ -639,7 +666,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   unsigned version_ = 11;
   std::chrono::steady_clock::time_point started_;
   // Streaming.
-  std::shared_ptr<ChunkWriter> writer_;
+  std::shared_ptr<StreamChannel> channel_;
+  bool chunked_ = true;  // false: an HTTP/1.0 client, whose body ends with the connection
+  // Set while a half-closed client's stream runs: between writes no pending operation holds the session.
+  std::shared_ptr<Session> hold_;
   std::optional<http::response<http::empty_body>> stream_header_;
   std::optional<http::response_serializer<http::empty_body>> serializer_;
   std::string chunk_;

@@ -270,6 +270,25 @@ Status SqlStore::scan_on(Connection& conn, const TableInfo& t, const Schema& sch
                          const RowSink& sink, const ScanOptions& options) {
   SqlParams params;
   PKG_ASSIGN_OR_RETURN(std::string where, render_predicate(filter, t, conn.dialect(), params));
+  if (options.after) {
+    // Keyset paging: the row value of the ORDER BY's own expressions, compared with the same expressions over
+    // the bound key, so the resumed order is the scan's (NOCASE on SQLite, lower() COLLATE "C" on PostgreSQL).
+    const auto& keys = t.cls->key_indices();
+    if (keys.empty()) {
+      where = "1=0";
+    } else {
+      PKG_ASSIGN_OR_RETURN(SqlParams key_params, encode_key(t, *options.after));
+      std::string lhs;
+      std::string rhs;
+      for (std::size_t k = 0; k < keys.size(); ++k) {
+        const cim::Type type = t.cls->property(keys[k]).type;
+        params.push_back(std::move(key_params[k]));
+        lhs += (k > 0 ? ", " : "") + column_expr(conn.dialect(), t.columns[keys[k]], type);
+        rhs += (k > 0 ? ", " : "") + value_expr(conn.dialect(), params.size(), type);
+      }
+      where = "(" + where + ") AND (" + lhs + ") > (" + rhs + ")";
+    }
+  }
   std::string sql = "SELECT " + t.select_list + " FROM " + t.table + " WHERE " + where + t.order_by;
   if (options.limit) {
     params.emplace_back(clamp_limit(*options.limit));

@@ -71,6 +71,11 @@ struct Predicate {
 
 struct ScanOptions {
   std::optional<std::uint64_t> limit;
+  // Resume strictly after this key (the key property values in the class's key order), in the scan's key order:
+  // string keys compare without regard to ASCII case, as the scan orders them. A caller pages through a class by
+  // passing the last key it saw, holding no connection between pages. For a keyless class (one instance at
+  // most) any `after` means "past it": no rows. A key of the wrong arity or type is WBEM_E_INVALID_PARAMETER.
+  std::optional<std::vector<cim::Value>> after;
 };
 
 // Called once per row; return false to stop the scan early.

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/result.h"
+#include "provider/provider.h"
 #include "server/router.h"
 #include "site/source_walker.h"
 #include "store/store.h"
@@ -26,6 +27,7 @@ struct ApiOptions {
   // site::SourceWalker of these options that the Api owns.
   std::vector<std::filesystem::path> source_roots;
   site::SourceWalkerOptions source_walker;
+  provider::QueryLimits query_limits;  // per query: query_max_rows_evaluated, query_max_seconds
 };
 
 // Told the public id (site::TokenRecord::id) of a token that was just revoked; the server ends that token's open
