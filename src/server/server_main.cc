@@ -133,6 +133,11 @@ class SiteServerImpl final : public SiteServer {
     api.query_limits.max_time = std::chrono::seconds(config_.query_max_seconds);
     site_code_ = to_upper(api.site_code);
     PKG_ASSIGN_OR_RETURN(api_, Api::create(*store_, api));
+    // A revoked token must not outlive its revocation on a stream it opened (a query, an event stream).
+    api_->on_token_revoked([this](const std::string& token_id) {
+      const std::size_t ended = http_->end_streams_of(token_id);
+      if (ended > 0) spdlog::info("token {} revoked: ended {} open stream(s)", token_id, ended);
+    });
 
     add_builtin_routes(router_, BuiltinRoutesOptions{
                                     .site_code = site_code_,

@@ -153,7 +153,8 @@ Status revoke_dp_tokens(store::WriteTxn& txn, std::string_view dp_name) {
   for (const auto& [key, value] : entries) {
     auto record = decode(value);
     if (record.ok() && record->role == Role::kDp && iequals(record->dp_name, dp_name)) {
-      PKG_TRY(txn.remove_meta(key));
+      // Revoked, not erased: the record and its PKG_Token instance keep the audit trail.
+      PKG_TRY(mark_token_revoked(txn, key, *record));
     }
   }
   return ok_status();
