@@ -27,7 +27,7 @@ struct Key {
 };
 
 // Every key the TOML file and the environment (PKGCAST_<NAME>) accept; flags cover the common subset.
-constexpr std::array<Key, 35> kKeys{{
+constexpr std::array<Key, 37> kKeys{{
     {"listen", Kind::kString},
     {"data_dir", Kind::kPath},
     {"db", Kind::kString},
@@ -55,6 +55,8 @@ constexpr std::array<Key, 35> kKeys{{
     {"stream_producers", Kind::kInteger, 1, 64},
     {"query_max_rows_evaluated", Kind::kInteger, 0, std::int64_t{1} << 50},
     {"query_max_seconds", Kind::kInteger, 0, 86'400},
+    {"event_heartbeat_seconds", Kind::kInteger, 1, 3'600},
+    {"max_subscriptions", Kind::kInteger, 1, 1'000'000},
     {"journal_max_entries", Kind::kInteger, 0, std::int64_t{1} << 50},
     {"journal_max_age_seconds", Kind::kInteger, 0, std::int64_t{1} << 40},
     {"journal_compact_interval_seconds", Kind::kInteger, 1, 86'400},
@@ -309,6 +311,9 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
   PKG_ASSIGN_OR_RETURN(c.query_max_rows_evaluated,
                        integer(settings, "query_max_rows_evaluated", c.query_max_rows_evaluated));
   PKG_ASSIGN_OR_RETURN(c.query_max_seconds, integer(settings, "query_max_seconds", c.query_max_seconds));
+  PKG_ASSIGN_OR_RETURN(c.event_heartbeat_seconds,
+                       integer(settings, "event_heartbeat_seconds", c.event_heartbeat_seconds));
+  PKG_ASSIGN_OR_RETURN(c.max_subscriptions, integer(settings, "max_subscriptions", c.max_subscriptions));
   PKG_ASSIGN_OR_RETURN(c.journal_max_entries, integer(settings, "journal_max_entries", c.journal_max_entries));
   PKG_ASSIGN_OR_RETURN(c.journal_max_age_seconds,
                        integer(settings, "journal_max_age_seconds", c.journal_max_age_seconds));

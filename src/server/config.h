@@ -60,6 +60,8 @@ struct ServerConfig {
   std::int64_t stream_producers = 2;              // threads pulling every stream's body
   std::int64_t query_max_rows_evaluated = 10'000'000;  // per query; 0 = unlimited
   std::int64_t query_max_seconds = 60;                 // evaluation time per query; 0 = unlimited
+  std::int64_t event_heartbeat_seconds = 15;           // an idle event stream sends a comment this often
+  std::int64_t max_subscriptions = 20'000;             // open event subscriptions, server-wide
   std::int64_t journal_max_entries = 1'000'000;      // 0 = unlimited
   std::int64_t journal_max_age_seconds = 7 * 86'400;  // 0 = unlimited
   std::int64_t journal_compact_interval_seconds = 60;  // how often the running server applies the retention

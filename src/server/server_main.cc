@@ -131,6 +131,8 @@ class SiteServerImpl final : public SiteServer {
     api.source_walker.timeout = std::chrono::seconds(config_.source_walk_timeout_seconds);
     api.query_limits.max_rows_evaluated = static_cast<std::uint64_t>(config_.query_max_rows_evaluated);
     api.query_limits.max_time = std::chrono::seconds(config_.query_max_seconds);
+    api.events.max_subscriptions = static_cast<std::size_t>(config_.max_subscriptions);
+    api.event_heartbeat = std::chrono::seconds(config_.event_heartbeat_seconds);
     site_code_ = to_upper(api.site_code);
     PKG_ASSIGN_OR_RETURN(api_, Api::create(*store_, api));
     // A revoked token must not outlive its revocation on a stream it opened (a query, an event stream).

@@ -26,6 +26,7 @@ class ApiImpl final : public Api {
 
   void register_routes(Router& router) override {
     routes::register_query(router, ctx_);
+    routes::register_events(router, ctx_);
     routes::register_sites(router, ctx_);
     routes::register_dps(router, ctx_);
     routes::register_groups(router, ctx_);
@@ -37,6 +38,12 @@ class ApiImpl final : public Api {
 
   void on_token_revoked(TokenRevokedListener listener) override {
     ctx_.revocation_listeners.push_back(std::move(listener));
+  }
+
+  Status start_events() {
+    PKG_ASSIGN_OR_RETURN(ctx_.events, provider::EventEngine::create(ctx_.store, ctx_.provider, ctx_.options.events));
+    ctx_.heartbeats = std::make_shared<routes::HeartbeatTicker>(ctx_.options.event_heartbeat);
+    return ok_status();
   }
 
   Status ensure_own_site() {
@@ -81,6 +88,7 @@ Result<std::unique_ptr<Api>> Api::create(store::Store& store, const ApiOptions& 
   if (o.server_name.empty()) o.server_name = host_name();
   auto impl = std::make_unique<ApiImpl>(store, o);
   PKG_TRY(impl->ensure_own_site());
+  PKG_TRY(impl->start_events());
   return std::unique_ptr<Api>(std::move(impl));
 }
 

@@ -2,6 +2,7 @@
 // creates one Api over the opened store and registers its routes; the Api owns the domain and provider objects.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "core/clock.h"
 #include "core/result.h"
+#include "provider/events.h"
 #include "provider/provider.h"
 #include "server/router.h"
 #include "site/source_walker.h"
@@ -28,6 +30,8 @@ struct ApiOptions {
   std::vector<std::filesystem::path> source_roots;
   site::SourceWalkerOptions source_walker;
   provider::QueryLimits query_limits;  // per query: query_max_rows_evaluated, query_max_seconds
+  provider::EventOptions events;        // the event engine's bounds (max_subscriptions, queues)
+  std::chrono::milliseconds event_heartbeat{15'000};  // an idle event stream sends a comment this often
 };
 
 // Told the public id (site::TokenRecord::id) of a token that was just revoked; the server ends that token's open

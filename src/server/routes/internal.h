@@ -2,15 +2,20 @@
 // site-limit checks and response helpers. Internal to pkgcast_routes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "cim/cim.h"
+#include "core/mutex.h"
+#include "provider/events.h"
 #include "provider/provider.h"
 #include "server/router.h"
 #include "server/routes/api.h"
@@ -19,6 +24,31 @@
 namespace pkgcast::server::routes {
 
 inline constexpr std::string_view kPrefix = "/api/v1";
+
+struct WakeTarget;
+
+// Wakes every open event stream once per period, so that an idle stream sends its heartbeat comment (events.cc).
+// One thread for all streams; a stream that ended drops out at the next tick.
+class HeartbeatTicker {
+ public:
+  explicit HeartbeatTicker(std::chrono::milliseconds period);
+  ~HeartbeatTicker();
+  HeartbeatTicker(const HeartbeatTicker&) = delete;
+  HeartbeatTicker& operator=(const HeartbeatTicker&) = delete;
+
+  void add(std::weak_ptr<WakeTarget> target) PKG_EXCLUDES(mu_);
+  std::size_t size() const PKG_EXCLUDES(mu_);  // streams registered (some may have ended since the last tick)
+
+ private:
+  void run() PKG_EXCLUDES(mu_);
+
+  const std::chrono::milliseconds period_;
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::vector<std::weak_ptr<WakeTarget>> targets_ PKG_GUARDED_BY(mu_);
+  bool stop_ PKG_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
 
 struct ApiContext {
   store::Store& store;
@@ -29,6 +59,9 @@ struct ApiContext {
   // committed: DELETE /tokens/{id}, and the tokens of a DP removed by DELETE /dps/{name}. Filled by
   // Api::on_token_revoked before the routes serve; read-only afterwards.
   std::vector<TokenRevokedListener> revocation_listeners;
+  // Event subscriptions (GET /events): the engine and the heartbeat of idle streams. Set by Api::create.
+  std::unique_ptr<provider::EventEngine> events;
+  std::shared_ptr<HeartbeatTicker> heartbeats;
 };
 
 // Tells every revocation listener that `token_id` is revoked (tokens.cc).
@@ -89,6 +122,7 @@ Handler handler(std::function<Result<Response>(Request&)> body);
 // ---- registration (one per resource file) ---------------------------------------------------------------------
 
 void register_query(Router& router, ApiContext& ctx);
+void register_events(Router& router, ApiContext& ctx);
 void register_sites(Router& router, ApiContext& ctx);
 void register_dps(Router& router, ApiContext& ctx);
 void register_groups(Router& router, ApiContext& ctx);
