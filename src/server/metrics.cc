@@ -44,7 +44,7 @@ void Metrics::record_request(std::string_view method, std::string_view route, un
   // The method label is one of the fixed strings (string_view keys into static storage), never client text.
   const std::string_view method_label = known_method(method).value_or("-");
   const unsigned status_label = status >= 100 && status <= 599 ? status : 0;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++requests_[{method_label, std::string(route), status_label}];
   auto it = durations_.find(route);
   if (it == durations_.end()) it = durations_.emplace(std::string(route), Histogram{}).first;
@@ -60,7 +60,7 @@ void Metrics::record_request(std::string_view method, std::string_view route, un
 }
 
 void Metrics::add_gauge(std::string name, std::string help, std::function<std::optional<double>()> read) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   gauges_.push_back(Gauge{std::move(name), std::move(help), std::move(read)});
 }
 
@@ -69,7 +69,7 @@ std::string Metrics::render() const {
   out.reserve(4096);
   std::vector<Gauge> gauges;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     out += "# HELP pkgcast_http_requests_total HTTP requests answered, by method, route pattern and status.\n";
     out += "# TYPE pkgcast_http_requests_total counter\n";
     for (const auto& [key, count] : requests_) {

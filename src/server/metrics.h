@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
+#include "core/mutex.h"
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,7 +74,7 @@ class Metrics {
     std::function<std::optional<double>()> read;
   };
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::map<std::tuple<std::string_view, std::string, unsigned>, std::uint64_t> requests_ PKG_GUARDED_BY(mu_);
   std::map<std::string, Histogram, std::less<>> durations_ PKG_GUARDED_BY(mu_);
   std::vector<Gauge> gauges_ PKG_GUARDED_BY(mu_);
