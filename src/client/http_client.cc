@@ -7,6 +7,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <atomic>
+#include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -45,10 +47,12 @@ class BeastHttpClient final : public HttpClient {
   Result<HttpResponse> request(std::string_view method, std::string_view target, std::string_view body,
                                std::string_view content_type) override {
     std::string collected;
-    auto r = exchange(method, target, body, content_type, [&](std::string_view piece) {
+    StreamRequest sr{.method = method, .target = target, .body = body, .content_type = content_type};
+    sr.on_data = [&](std::string_view piece) {
       collected.append(piece);
       return true;
-    });
+    };
+    auto r = exchange(sr);
     if (!r.ok()) return r;
     r->body = std::move(collected);
     return r;
@@ -56,7 +60,22 @@ class BeastHttpClient final : public HttpClient {
 
   Result<HttpResponse> request_streaming(std::string_view method, std::string_view target, std::string_view body,
                                          const std::function<bool(std::string_view)>& on_data) override {
-    return exchange(method, target, body, "application/json", on_data);
+    StreamRequest sr{.method = method, .target = target, .body = body};
+    sr.on_data = on_data;
+    return exchange(sr);
+  }
+
+  Result<HttpResponse> stream(const StreamRequest& request) override { return exchange(request); }
+
+  void cancel() override {
+    cancelled_.store(true);
+    // The socket belongs to the thread running the io_context: closing it there makes the pending operation
+    // complete with an error. The streams themselves are destroyed only by that thread (close()).
+    asio::post(ioc_, [this] {
+      beast::error_code ignored;
+      if (plain_) plain_->socket().close(ignored);
+      if (tls_) beast::get_lowest_layer(*tls_).socket().close(ignored);
+    });
   }
 
  private:
@@ -117,23 +136,36 @@ class BeastHttpClient final : public HttpClient {
     if (tls_) beast::get_lowest_layer(*tls_).socket().close(ignored);
     plain_.reset();
     tls_.reset();
+    // Bytes read ahead from the old connection (the rest of a response that was stopped) are not the next one's.
+    buffer_.consume(buffer_.size());
   }
 
   bool connected() const { return plain_.has_value() || tls_.has_value(); }
 
-  Result<HttpResponse> exchange(std::string_view method, std::string_view target, std::string_view body,
-                                std::string_view content_type, const std::function<bool(std::string_view)>& on_data) {
+  Error cancelled_error() const {
+    return make_error(WbemCode::kCallCancelled, "request to " + url_.to_string() + " cancelled");
+  }
+
+  Result<HttpResponse> exchange(const StreamRequest& sr) {
+    if (cancelled_.load()) return cancelled_error();
+    auto result = exchange_once(sr);
+    if (!result.ok() && cancelled_.load()) return cancelled_error();
+    return result;
+  }
+
+  Result<HttpResponse> exchange_once(const StreamRequest& sr) {
+    const std::string_view method = sr.method;
     http::request<http::string_body> req;
     req.method(http::string_to_verb(std::string(method)));
-    req.target(url_.base_path + std::string(target));
+    req.target(url_.base_path + std::string(sr.target));
     req.version(11);
     req.set(http::field::host, url_.host);
     req.set(http::field::user_agent, "pkgcast-client/0.1");
-    req.set(http::field::accept, "application/json");
+    req.set(http::field::accept, std::string(sr.accept));
     if (!options_.token.empty()) req.set(http::field::authorization, "Bearer " + options_.token);
-    if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
-      req.set(http::field::content_type, std::string(content_type));
-      req.body() = std::string(body);
+    if (!sr.body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+      req.set(http::field::content_type, std::string(sr.content_type));
+      req.body() = std::string(sr.body);
     }
     req.prepare_payload();
 
@@ -142,10 +174,10 @@ class BeastHttpClient final : public HttpClient {
     const bool reused = connected();
     if (!reused) PKG_TRY(connect());
     bool any_response = false;
-    auto result = tls_ ? exchange_on(*tls_, req, on_data, any_response) : exchange_on(*plain_, req, on_data, any_response);
-    if (!result.ok() && reused && !any_response) {
+    auto result = tls_ ? exchange_on(*tls_, req, sr, any_response) : exchange_on(*plain_, req, sr, any_response);
+    if (!result.ok() && reused && !any_response && !cancelled_.load()) {
       PKG_TRY(connect());
-      result = tls_ ? exchange_on(*tls_, req, on_data, any_response) : exchange_on(*plain_, req, on_data, any_response);
+      result = tls_ ? exchange_on(*tls_, req, sr, any_response) : exchange_on(*plain_, req, sr, any_response);
     }
     if (!result.ok()) close();
     return result;
@@ -153,7 +185,7 @@ class BeastHttpClient final : public HttpClient {
 
   template <typename Stream>
   Result<HttpResponse> exchange_on(Stream& stream, http::request<http::string_body>& req,
-                                   const std::function<bool(std::string_view)>& on_data, bool& any_response) {
+                                   const StreamRequest& sr, bool& any_response) {
     beast::error_code ec;
     arm_timeout(stream);
     http::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
@@ -171,18 +203,19 @@ class BeastHttpClient final : public HttpClient {
     HttpResponse out;
     out.status = parser.get().result_int();
     out.content_type = std::string(parser.get()[http::field::content_type]);
+    bool stopped = sr.on_head && !sr.on_head(out);
     char chunk[64 * 1024];
-    bool stopped = false;
-    while (!parser.is_done()) {
+    while (!stopped && !parser.is_done()) {
       parser.get().body().data = chunk;
       parser.get().body().size = sizeof chunk;
       arm_timeout(stream);
-      http::async_read(stream, buffer_, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+      // read_some: hand over what arrived without waiting for the buffer to fill (an event stream trickles).
+      http::async_read_some(stream, buffer_, parser, [&](beast::error_code e, std::size_t) { ec = e; });
       run();
       if (ec == http::error::need_buffer) ec = {};
       if (ec) return transport_error("connection broken while reading from", ec);
       const std::size_t got = sizeof chunk - parser.get().body().size;
-      if (got > 0 && !on_data(std::string_view(chunk, got))) {
+      if (got > 0 && sr.on_data && !sr.on_data(std::string_view(chunk, got))) {
         stopped = true;
         break;
       }
@@ -197,6 +230,7 @@ class BeastHttpClient final : public HttpClient {
   std::optional<beast::tcp_stream> plain_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
   beast::flat_buffer buffer_;
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace

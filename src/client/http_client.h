@@ -26,7 +26,20 @@ struct HttpResponse {
   std::string body;
 };
 
-// Thread safety: one request at a time; use one client per thread.
+// A request whose answer is read piece by piece (see HttpClient::stream).
+struct StreamRequest {
+  std::string_view method = "GET";
+  std::string_view target{};                        // below the URL's base path, with its query string
+  std::string_view body{};
+  std::string_view content_type = "application/json";
+  std::string_view accept = "application/json";
+  // Called once the status line and headers arrived, before any body byte; false stops reading.
+  std::function<bool(const HttpResponse& head)> on_head{};
+  // Called with each piece of the body as it arrives; false stops reading (the connection is closed).
+  std::function<bool(std::string_view piece)> on_data{};
+};
+
+// Thread safety: one request at a time; use one client per thread (cancel() excepted).
 class HttpClient {
  public:
   static Result<std::unique_ptr<HttpClient>> create(const ServerUrl& url, HttpOptions options);
@@ -43,6 +56,15 @@ class HttpClient {
   virtual Result<HttpResponse> request_streaming(std::string_view method, std::string_view target,
                                                  std::string_view body,
                                                  const std::function<bool(std::string_view)>& on_data) = 0;
+
+  // The general form of request_streaming: headers of the request and a callback for the response head. The
+  // timeout applies to each step (connect, write, every read), so for an endless stream it is an idle timeout.
+  virtual Result<HttpResponse> stream(const StreamRequest& request) = 0;
+
+  // Aborts the request in progress, if any, and every later one: they return WBEM_E_CALL_CANCELLED. The only
+  // member that may be called from another thread than the one making requests; the client must stay alive
+  // until it returns.
+  virtual void cancel() = 0;
 
   // request(), then: a 2xx answer yields its body; anything else yields the server's error
   // ({"error": "WBEM_E_...", "message": ...}) as an Error, or WBEM_E_FAILED with the status when the body is not

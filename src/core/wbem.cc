@@ -29,6 +29,7 @@ constexpr std::array<std::pair<WbemCode, std::string_view>, 31> kNames{{
     {WbemCode::kValueOutOfRange, "WBEM_E_VALUE_OUT_OF_RANGE"},
     {WbemCode::kInvalidMethod, "WBEM_E_INVALID_METHOD"},
     {WbemCode::kInvalidProperty, "WBEM_E_INVALID_PROPERTY"},
+    {WbemCode::kCallCancelled, "WBEM_E_CALL_CANCELLED"},
     {WbemCode::kInvalidObjectPath, "WBEM_E_INVALID_OBJECT_PATH"},
     {WbemCode::kOutOfDiskSpace, "WBEM_E_OUT_OF_DISK_SPACE"},
     {WbemCode::kServerTooBusy, "WBEM_E_SERVER_TOO_BUSY"},

@@ -30,6 +30,7 @@ enum class WbemCode : std::uint32_t {
   kValueOutOfRange = 0x8004102B,
   kInvalidMethod = 0x8004102E,
   kInvalidProperty = 0x80041031,
+  kCallCancelled = 0x80041032,
   kInvalidObjectPath = 0x8004103A,
   kOutOfDiskSpace = 0x8004103B,
   kServerTooBusy = 0x80041045,
