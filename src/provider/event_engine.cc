@@ -19,7 +19,7 @@ EngineCore::EngineCore(store::Store& s, const Provider& p, EventOptions o, Event
 void EngineCore::on_commit(const std::vector<store::JournalEntry>& entries) {
   if (entries.empty()) return;
   {
-    std::lock_guard lock(inbox_mu);
+    MutexLock lock(inbox_mu);
     if (stopping) return;
     if (inbox.size() + entries.size() > options.max_inbox_entries) {
       // The dispatcher is that far behind: rather than grow or block the writer, forget these entries and let
@@ -41,18 +41,18 @@ void EngineCore::dispatcher_loop() {
   for (;;) {
     std::uint64_t dropped = 0;
     {
-      std::unique_lock lock(inbox_mu);
+      MutexLock lock(inbox_mu);
       for (;;) {
         if (stopping) return;
         if (!inbox.empty() || dropped_through > 0 || timer_requested > seen_requests) break;
         if (next_timer == 0) {
-          inbox_cv.wait(lock);  // idle: no CPU until a commit, a timer request or stop
+          inbox_cv.wait(inbox_mu);  // idle: no CPU until a commit, a timer request or stop
           continue;
         }
         const Micros now = options.clock->now_micros();
         if (now >= next_timer) break;
         // Real time until the next window closes, re-read at least every second (the clock may be moved).
-        inbox_cv.wait_for(lock, std::chrono::microseconds(std::min<Micros>(next_timer - now, 1'000'000)));
+        (void)inbox_cv.wait_for(inbox_mu, std::chrono::microseconds(std::min<Micros>(next_timer - now, 1'000'000)));
       }
       batch.swap(inbox);
       dropped = std::exchange(dropped_through, 0);
@@ -60,11 +60,11 @@ void EngineCore::dispatcher_loop() {
     }
     Wakes wakes;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (dropped > dispatched) {
         ++inbox_overflows;
         for (auto& [id, sub] : subs) {
-          std::lock_guard sub_lock(sub->mu);
+          MutexLock sub_lock(sub->mu);
           if (!sub->synced) continue;
           sub->synced = false;
           sub->position = std::max(sub->position, dispatched);
@@ -97,13 +97,13 @@ void EngineCore::fan_out(const store::JournalEntry& entry, std::vector<Subscript
         {
           // While mu is held only this thread turns a synced subscription unsynced, and only poll() (also under
           // mu) turns it synced: the answer read here holds until deliver().
-          std::lock_guard sub_lock(sub->mu);
+          MutexLock sub_lock(sub->mu);
           if (sub->ended || !sub->synced || entry.revision <= sub->position) continue;
         }
         ++evaluations;
         if (!wql::matches_event(*sub->query, *ev.event())) continue;
         if (!sub->sites.empty() && !ev.visible_to(sub->sites, store)) continue;
-        std::lock_guard sub_lock(sub->mu);
+        MutexLock sub_lock(sub->mu);
         deliver(*sub, ev, wakes);
       }
       events_serialized += ev.serializations();
@@ -191,7 +191,7 @@ void EngineCore::add_timer(std::uint64_t id, Micros at) {
 }
 
 void EngineCore::publish_next_timer() {
-  std::lock_guard lock(inbox_mu);
+  MutexLock lock(inbox_mu);
   next_timer = timers.empty() ? 0 : timers.begin()->first;
 }
 
@@ -202,7 +202,7 @@ void EngineCore::run_timers(Micros now, Wakes& wakes) {
     auto it = subs.find(id);
     if (it == subs.end()) continue;  // unsubscribed since
     SubscriptionState& sub = *it->second;
-    std::lock_guard sub_lock(sub.mu);
+    MutexLock sub_lock(sub.mu);
     if (sub.ended || !sub.grouper) continue;
     push_aggregates(sub, sub.grouper->close_due(now), &wakes);
   }
@@ -211,7 +211,7 @@ void EngineCore::run_timers(Micros now, Wakes& wakes) {
 
 void EngineCore::call_wakes(Wakes& wakes) {
   for (const auto& sub : wakes) {
-    std::lock_guard lock(sub->wake_mu);
+    MutexLock lock(sub->wake_mu);
     if (sub->closed || !sub->wake) continue;
     try {
       sub->wake();
@@ -223,16 +223,16 @@ void EngineCore::call_wakes(Wakes& wakes) {
 
 void EngineCore::fail(const std::string& reason) {
   {
-    std::lock_guard lock(inbox_mu);
+    MutexLock lock(inbox_mu);
     stopping = true;
     inbox.clear();
   }
   stopped = true;
   Wakes wakes;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     for (auto& [id, sub] : subs) {
-      std::lock_guard sub_lock(sub->mu);
+      MutexLock sub_lock(sub->mu);
       end_locked(*sub, make_error(WbemCode::kFailed, reason), &wakes);
     }
   }
@@ -242,7 +242,7 @@ void EngineCore::fail(const std::string& reason) {
 
 void EngineCore::stop() {
   {
-    std::lock_guard lock(inbox_mu);
+    MutexLock lock(inbox_mu);
     stopping = true;
     inbox.clear();
   }
@@ -251,9 +251,9 @@ void EngineCore::stop() {
   stopped = true;
   Wakes wakes;
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     for (auto& [id, sub] : subs) {
-      std::lock_guard sub_lock(sub->mu);
+      MutexLock sub_lock(sub->mu);
       end_locked(*sub, make_error(WbemCode::kShuttingDown, "the event engine is stopping"), &wakes);
     }
     subs.clear();
@@ -295,7 +295,7 @@ Result<std::unique_ptr<Subscription>> EngineCore::subscribe(std::string_view ns,
     }
   }
 
-  std::lock_guard lock(mu);
+  MutexLock lock(mu);
   if (stopped) return make_error(WbemCode::kShuttingDown, "the event engine is stopping");
   if (subs.size() >= options.max_subscriptions) {
     return make_error(WbemCode::kServerTooBusy, std::to_string(subs.size()) +
@@ -319,11 +319,11 @@ Result<std::unique_ptr<Subscription>> EngineCore::subscribe(std::string_view ns,
   }
   std::uint64_t last = 0;
   {
-    std::lock_guard inbox_lock(inbox_mu);
+    MutexLock inbox_lock(inbox_mu);
     last = received;
   }
   {
-    std::lock_guard sub_lock(sub->mu);
+    MutexLock sub_lock(sub->mu);
     if (since && *since > last) {
       return make_error(WbemCode::kInvalidParameter, "cannot resume after revision " + std::to_string(*since) +
                                                          ": the last revision is " + std::to_string(last));
@@ -344,14 +344,14 @@ Result<std::unique_ptr<Subscription>> EngineCore::subscribe(std::string_view ns,
 
 void EngineCore::unsubscribe(const std::shared_ptr<SubscriptionState>& sub) {
   {
-    std::lock_guard lock(sub->wake_mu);
+    MutexLock lock(sub->wake_mu);
     sub->closed = true;
   }
   {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     if (subs.erase(sub->id) > 0) index.remove(sub.get(), sub->slots);
   }
-  std::lock_guard lock(sub->mu);
+  MutexLock lock(sub->mu);
   sub->queue.clear();
   sub->queue_bytes = 0;
   sub->grouper.reset();
@@ -371,7 +371,7 @@ std::uint64_t Subscription::id() const { return state_->id; }
 const wql::BoundQuery& Subscription::query() const { return *state_->query; }
 
 std::uint64_t Subscription::delivered() const {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   return state_->delivered;
 }
 
@@ -397,8 +397,8 @@ Result<std::unique_ptr<EventEngine>> EventEngine::create(store::Store& store, co
     return std::move(last).error();
   }
   {
-    std::lock_guard lock(core->mu);
-    std::lock_guard inbox_lock(core->inbox_mu);
+    MutexLock lock(core->mu);
+    MutexLock inbox_lock(core->inbox_mu);
     // Entries committed before the engine existed are history: a subscriber reaches them with `since`.
     core->received = std::max(core->received, *last);
     core->dispatched = core->received;
@@ -427,11 +427,11 @@ const EventOptions& EventEngine::options() const { return core_->options; }
 
 EventStats EventEngine::stats() const {
   EventStats s;
-  std::lock_guard lock(core_->mu);
+  MutexLock lock(core_->mu);
   s.subscriptions = core_->subs.size();
   s.index_slots = core_->index.slot_count();
   for (const auto& [id, sub] : core_->subs) {
-    std::lock_guard sub_lock(sub->mu);
+    MutexLock sub_lock(sub->mu);
     s.queued_events += sub->queue.size();
   }
   s.entries_dispatched = core_->entries_dispatched;
@@ -448,22 +448,22 @@ EventStats EventEngine::stats() const {
 void EventEngine::wait_dispatched_for_test() {
   std::uint64_t target = 0;
   {
-    std::lock_guard lock(core_->inbox_mu);
+    MutexLock lock(core_->inbox_mu);
     target = core_->received;
   }
-  std::unique_lock lock(core_->mu);
-  core_->progress_cv.wait(lock, [&] { return core_->dispatched >= target || core_->stopped; });
+  MutexLock lock(core_->mu);
+  while (core_->dispatched < target && !core_->stopped) core_->progress_cv.wait(core_->mu);
 }
 
 void EventEngine::run_timers_for_test() {
   std::uint64_t ticket = 0;
   {
-    std::lock_guard lock(core_->inbox_mu);
+    MutexLock lock(core_->inbox_mu);
     ticket = ++core_->timer_requested;
   }
   core_->inbox_cv.notify_one();
-  std::unique_lock lock(core_->mu);
-  core_->progress_cv.wait(lock, [&] { return core_->timer_served >= ticket || core_->stopped; });
+  MutexLock lock(core_->mu);
+  while (core_->timer_served < ticket && !core_->stopped) core_->progress_cv.wait(core_->mu);
 }
 
 }  // namespace pkgcast::provider

@@ -8,7 +8,7 @@ namespace pkgcast::provider {
 PollResult EngineCore::poll(SubscriptionState& sub, std::size_t max) {
   max = std::max<std::size_t>(max, 1);
   {
-    std::lock_guard lock(sub.mu);
+    MutexLock lock(sub.mu);
     if (!sub.queue.empty() || sub.ended || sub.synced) return take(sub, max);
   }
   return catch_up(sub, max);
@@ -39,8 +39,8 @@ PollResult EngineCore::take(SubscriptionState& sub, std::size_t max) {
 PollResult EngineCore::catch_up(SubscriptionState& sub, std::size_t max) {
   std::uint64_t from = 0;
   {
-    std::lock_guard lock(mu);
-    std::lock_guard sub_lock(sub.mu);
+    MutexLock lock(mu);
+    MutexLock sub_lock(sub.mu);
     if (sub.ended || !sub.queue.empty()) return take(sub, max);
     if (sub.position >= dispatched) {  // nothing left to read: rejoin the live path
       sub.synced = true;
@@ -79,8 +79,8 @@ PollResult EngineCore::catch_up(SubscriptionState& sub, std::size_t max) {
   });
   ++catch_up_pages;
 
-  std::lock_guard lock(mu);
-  std::lock_guard sub_lock(sub.mu);
+  MutexLock lock(mu);
+  MutexLock sub_lock(sub.mu);
   if (sub.ended) return take(sub, max);
   if (!read.ok()) {
     Error e = std::move(read).error();

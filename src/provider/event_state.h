@@ -3,11 +3,9 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -15,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 #include "provider/event_build.h"
 #include "provider/event_group.h"
@@ -37,7 +36,7 @@ struct SubscriptionState : std::enable_shared_from_this<SubscriptionState> {
   std::array<const std::vector<std::size_t>*, 3> omitted{};  // per change kind: the projection; nullptr = all
   std::vector<IndexSlot> slots;
 
-  std::mutex mu;  // after EngineCore::mu when both are held
+  Mutex mu;  // after EngineCore::mu when both are held
   std::deque<Event> queue PKG_GUARDED_BY(mu);
   std::size_t queue_bytes PKG_GUARDED_BY(mu) = 0;
   bool synced PKG_GUARDED_BY(mu) = false;  // changes only with EngineCore::mu held too
@@ -49,7 +48,7 @@ struct SubscriptionState : std::enable_shared_from_this<SubscriptionState> {
   Status end_reason PKG_GUARDED_BY(mu);
   std::unique_ptr<Grouper> grouper PKG_GUARDED_BY(mu);  // GROUP WITHIN only
 
-  std::mutex wake_mu;  // held while calling `wake`, so that no call follows the handle's destruction
+  Mutex wake_mu;  // held while calling `wake`, so that no call follows the handle's destruction
   bool closed PKG_GUARDED_BY(wake_mu) = false;
 };
 
@@ -57,18 +56,18 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
   EngineCore(store::Store& s, const Provider& p, EventOptions o, EventClasses c);
 
   // The commit listener (writer thread): append and notify, nothing else.
-  void on_commit(const std::vector<store::JournalEntry>& entries);
-  void dispatcher_loop();
+  void on_commit(const std::vector<store::JournalEntry>& entries) PKG_EXCLUDES(inbox_mu);
+  void dispatcher_loop() PKG_EXCLUDES(mu, inbox_mu);
   // Joins the dispatcher and ends every subscription with WBEM_E_SHUTTING_DOWN. Idempotent.
-  void stop();
+  void stop() PKG_EXCLUDES(mu, inbox_mu);
   // The dispatcher could not go on: every subscription ends with WBEM_E_FAILED naming `reason`.
-  void fail(const std::string& reason);
+  void fail(const std::string& reason) PKG_EXCLUDES(mu, inbox_mu);
 
   Result<std::unique_ptr<Subscription>> subscribe(std::string_view ns, std::string_view query_text,
                                                   const site::TokenRecord& caller, std::optional<std::uint64_t> since,
-                                                  WakeFn wake);
-  void unsubscribe(const std::shared_ptr<SubscriptionState>& sub);
-  PollResult poll(SubscriptionState& sub, std::size_t max);
+                                                  WakeFn wake) PKG_EXCLUDES(mu, inbox_mu);
+  void unsubscribe(const std::shared_ptr<SubscriptionState>& sub) PKG_EXCLUDES(mu, sub->mu, sub->wake_mu);
+  PollResult poll(SubscriptionState& sub, std::size_t max) PKG_EXCLUDES(mu, sub.mu);
 
   store::Store& store;
   const Provider& provider;
@@ -79,8 +78,8 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
   std::atomic<bool> stopped{false};
 
   // Inbox: entries committed, not yet fanned out.
-  std::mutex inbox_mu;  // after mu when both are held
-  std::condition_variable inbox_cv;
+  Mutex inbox_mu;  // after mu when both are held
+  CondVar inbox_cv;
   std::vector<store::JournalEntry> inbox PKG_GUARDED_BY(inbox_mu);
   std::uint64_t received PKG_GUARDED_BY(inbox_mu) = 0;         // last revision the listener saw
   std::uint64_t dropped_through PKG_GUARDED_BY(inbox_mu) = 0;  // > 0: entries up to here were dropped
@@ -89,8 +88,8 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
   Micros next_timer PKG_GUARDED_BY(inbox_mu) = 0;  // 0 = no GROUP window open
 
   // Subscriptions and the live position.
-  mutable std::mutex mu;
-  std::condition_variable progress_cv;  // with mu: the dispatcher finished a step
+  mutable Mutex mu;
+  CondVar progress_cv;  // with mu: the dispatcher finished a step
   SubscriptionIndex index PKG_GUARDED_BY(mu);
   std::unordered_map<std::uint64_t, std::shared_ptr<SubscriptionState>> subs PKG_GUARDED_BY(mu);
   std::uint64_t dispatched PKG_GUARDED_BY(mu) = 0;  // every entry up to here has been fanned out
@@ -113,16 +112,16 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
   using Wakes = std::vector<std::shared_ptr<SubscriptionState>>;
   void fan_out(const store::JournalEntry& entry, std::vector<SubscriptionState*>& scratch, Wakes& wakes)
       PKG_REQUIRES(mu);
-  // Queues events (or feeds the grouper) for a matched entry; sub.mu held.
-  void deliver(SubscriptionState& sub, EventEntry& ev, Wakes& wakes) PKG_REQUIRES(mu);
-  void push_aggregates(SubscriptionState& sub, Grouper::Output out, Wakes* wakes);
-  void end_locked(SubscriptionState& sub, Error reason, Wakes* wakes);
+  // Queues events (or feeds the grouper) for a matched entry.
+  void deliver(SubscriptionState& sub, EventEntry& ev, Wakes& wakes) PKG_REQUIRES(mu, sub.mu);
+  void push_aggregates(SubscriptionState& sub, Grouper::Output out, Wakes* wakes) PKG_REQUIRES(sub.mu);
+  void end_locked(SubscriptionState& sub, Error reason, Wakes* wakes) PKG_REQUIRES(sub.mu);
   void run_timers(Micros now, Wakes& wakes) PKG_REQUIRES(mu);
   void add_timer(std::uint64_t id, Micros at) PKG_REQUIRES(mu);
-  void publish_next_timer() PKG_REQUIRES(mu);
-  void call_wakes(Wakes& wakes);
-  PollResult take(SubscriptionState& sub, std::size_t max);  // sub.mu held
-  PollResult catch_up(SubscriptionState& sub, std::size_t max);
+  void publish_next_timer() PKG_REQUIRES(mu) PKG_EXCLUDES(inbox_mu);
+  void call_wakes(Wakes& wakes) PKG_EXCLUDES(mu);
+  PollResult take(SubscriptionState& sub, std::size_t max) PKG_REQUIRES(sub.mu);
+  PollResult catch_up(SubscriptionState& sub, std::size_t max) PKG_EXCLUDES(mu, sub.mu);
 };
 
 }  // namespace pkgcast::provider

@@ -117,7 +117,7 @@ std::uint64_t HttpServer::Core::add_connection(std::weak_ptr<Connection> c, std:
   std::weak_ptr<Connection> victim;
   std::uint64_t id = 0;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     id = next_connection_id_++;
     std::size_t total = 0;
     std::size_t same_address = 0;
@@ -161,14 +161,14 @@ std::uint64_t HttpServer::Core::add_connection(std::weak_ptr<Connection> c, std:
 }
 
 void HttpServer::Core::remove_connection(std::uint64_t id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   connections_.erase(id);
   changed_.notify_all();
 }
 
 std::optional<Error> HttpServer::Core::begin_stream(const std::shared_ptr<StreamChannel>& channel) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (streams_.size() >= options.max_streams) {
       return make_error(WbemCode::kServerTooBusy, "too many open streams (max_streams " +
                                                       std::to_string(options.max_streams) + "); retry later");
@@ -196,7 +196,7 @@ std::optional<Error> HttpServer::Core::begin_stream(const std::shared_ptr<Stream
 
 void HttpServer::Core::end_stream(const std::shared_ptr<StreamChannel>& channel) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (streams_.erase(channel) == 0) return;
     auto release = [](std::unordered_map<std::string, std::size_t>& counts, const std::string& key) {
       auto it = counts.find(key);
@@ -211,7 +211,7 @@ void HttpServer::Core::end_stream(const std::shared_ptr<StreamChannel>& channel)
 std::size_t HttpServer::Core::end_streams_of(std::string_view owner, const Error& why) {
   std::vector<std::shared_ptr<StreamChannel>> ending;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (owner.empty()) return 0;
     for (const auto& c : streams_) {
       if (c->owner() == owner) ending.push_back(c);
@@ -225,7 +225,7 @@ std::size_t HttpServer::Core::end_streams_of(std::string_view owner, const Error
 void HttpServer::Core::notify_connections(bool force) {
   std::vector<std::shared_ptr<Connection>> live;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto& [id, entry] : connections_) {
       if (auto c = entry.connection.lock()) live.push_back(std::move(c));
     }
@@ -238,20 +238,23 @@ void HttpServer::Core::notify_connections(bool force) {
 void HttpServer::Core::fail_streams(const Error& error) {
   std::vector<std::shared_ptr<StreamChannel>> all;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     all.assign(streams_.begin(), streams_.end());
   }
   for (auto& c : all) c->fail(error);
 }
 
 bool HttpServer::Core::wait_idle(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock lock(mu_);
-  return changed_.wait_until(lock, deadline, [&] { return connections_.empty(); });
+  MutexLock lock(mu_);
+  while (!connections_.empty()) {
+    if (!changed_.wait_until(mu_, deadline)) return connections_.empty();
+  }
+  return true;
 }
 
 void HttpServer::Core::stop(std::chrono::milliseconds grace) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return;
     stopped_ = true;
   }

@@ -10,11 +10,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -22,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 #include "server/stream_pool.h"
 #include "server/dispatch.h"
@@ -118,8 +117,8 @@ class HttpServer::Core : public std::enable_shared_from_this<HttpServer::Core> {
   // Waits until no connection remains, or the deadline passes; true when idle.
   bool wait_idle(std::chrono::steady_clock::time_point deadline) PKG_EXCLUDES(mu_);
 
-  std::mutex mu_;
-  std::condition_variable changed_;
+  Mutex mu_;
+  CondVar changed_;
   struct Entry {
     std::weak_ptr<Connection> connection;
     std::shared_ptr<ConnectionSlot> slot;

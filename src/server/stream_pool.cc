@@ -75,7 +75,7 @@ void StreamChannel::schedule() {
 void StreamChannel::begin() {
   bool go = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     begun_ = true;
     go = claim_schedule();
   }
@@ -86,23 +86,28 @@ void StreamChannel::drive() {
   std::shared_ptr<StreamSource> source;
   bool first = false;
   std::size_t room_now = 0;
+  bool ended = false;
+  std::optional<Error> ended_why;
   {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     if (producer_ != Producer::kQueued) return;
     if (failure_ || finished_ || !source_) {
       // Ended early: the source is cancelled once, outside the lock.
       source = std::move(source_);
       producer_ = Producer::kDone;
-      const std::optional<Error> why = failure_;
-      lock.unlock();
-      if (source && why) guarded("cancel", [&] { source->cancel(*why); });
-      return;
+      ended_why = failure_;
+      ended = true;
+    } else {
+      source = source_;
+      first = !started_;
+      started_ = true;
+      woken_ = false;
+      room_now = room();
     }
-    source = source_;
-    first = !started_;
-    started_ = true;
-    woken_ = false;
-    room_now = room();
+  }
+  if (ended) {
+    if (source && ended_why) guarded("cancel", [&] { source->cancel(*ended_why); });
+    return;
   }
   if (first) {
     guarded("start", [&] {
@@ -119,7 +124,7 @@ void StreamChannel::drive() {
   bool cancel = false;
   Error why;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (failure_) {
       // Failed while next() ran: nothing of it is sent; cancel now that next() has returned.
       source_.reset();
@@ -157,7 +162,7 @@ void StreamChannel::drive() {
 void StreamChannel::wake() {
   bool go = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (producer_ == Producer::kWaiting) {
       producer_ = Producer::kIdle;
       go = claim_schedule();
@@ -169,7 +174,7 @@ void StreamChannel::wake() {
 }
 
 StreamChannel::Next StreamChannel::take(std::string& out, Status& result) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (failure_) {
     result = *failure_;
     return Next::kFinish;
@@ -191,7 +196,7 @@ StreamChannel::Next StreamChannel::take(std::string& out, Status& result) {
 void StreamChannel::written() {
   bool go = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     in_flight_ = 0;
     go = claim_schedule();
   }
@@ -202,7 +207,7 @@ void StreamChannel::fail(Error error) {
   bool go = false;
   bool kick = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (failure_) return;
     failure_ = std::move(error);
     std::string().swap(pending_);  // release the memory now, not when the connection is gone
@@ -215,12 +220,12 @@ void StreamChannel::fail(Error error) {
 }
 
 bool StreamChannel::failed() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return failure_.has_value();
 }
 
 std::size_t StreamChannel::held_bytes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return pending_.size() + in_flight_;
 }
 
@@ -234,7 +239,7 @@ StreamPool::~StreamPool() { stop(); }
 
 bool StreamPool::enqueue(std::shared_ptr<StreamChannel> channel) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return false;
     queue_.push_back(std::move(channel));
   }
@@ -246,8 +251,8 @@ void StreamPool::run() {
   while (true) {
     std::shared_ptr<StreamChannel> channel;
     {
-      std::unique_lock lock(mu_);
-      ready_.wait(lock, [&] { return stopped_ || !queue_.empty(); });
+      MutexLock lock(mu_);
+      while (!stopped_ && queue_.empty()) ready_.wait(mu_);
       if (stopped_) return;
       channel = std::move(queue_.front());
       queue_.pop_front();
@@ -259,7 +264,7 @@ void StreamPool::run() {
 void StreamPool::stop() {
   std::deque<std::shared_ptr<StreamChannel>> left;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_ && threads_.empty()) return;
     stopped_ = true;
   }
@@ -269,7 +274,7 @@ void StreamPool::stop() {
   }
   threads_.clear();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     left.swap(queue_);
   }
   for (auto& channel : left) channel->drive();

@@ -19,17 +19,16 @@
 // Thread safety: every member may be called from any thread; take()/written() belong to the connection's strand.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 #include "server/router.h"
 
@@ -87,7 +86,7 @@ class StreamChannel final : public std::enable_shared_from_this<StreamChannel> {
   const std::string address_;
   const std::function<void()> kick_;
   const std::shared_ptr<StreamPool> pool_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::shared_ptr<StreamSource> source_ PKG_GUARDED_BY(mu_);  // dropped once done or cancelled
   std::string pending_ PKG_GUARDED_BY(mu_);
   std::size_t in_flight_ PKG_GUARDED_BY(mu_) = 0;
@@ -119,8 +118,8 @@ class StreamPool {
  private:
   void run() PKG_EXCLUDES(mu_);
 
-  std::mutex mu_;
-  std::condition_variable ready_;
+  Mutex mu_;
+  CondVar ready_;
   std::deque<std::shared_ptr<StreamChannel>> queue_ PKG_GUARDED_BY(mu_);
   bool stopped_ PKG_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;

@@ -44,7 +44,7 @@ SourceWalker::SourceWalker(SourceWalkerOptions options) : options_(options) {
 SourceWalker::~SourceWalker() {
   std::deque<std::shared_ptr<Job>> refused;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     refused.swap(queue_);
   }
@@ -61,7 +61,7 @@ Result<std::uint32_t> SourceWalker::measure(const fs::path& path) {
   job->deadline = std::chrono::steady_clock::now() + options_.timeout;
   std::future<Result<std::uint32_t>> result = job->done.get_future();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return make_error(WbemCode::kShuttingDown, "the server is stopping");
     const std::size_t idle = threads_.size() - std::min(busy_, threads_.size());
     if (queue_.size() >= options_.queue + idle) {
@@ -81,8 +81,8 @@ void SourceWalker::run() {
   for (;;) {
     std::shared_ptr<Job> job;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(mu_);
+      while (!stopping_ && queue_.empty()) wake_.wait(mu_);
       if (queue_.empty()) return;  // stopping, nothing left
       job = std::move(queue_.front());
       queue_.pop_front();
@@ -98,7 +98,7 @@ void SourceWalker::run() {
       }
     }();
     job->done.set_value(std::move(r));
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     --busy_;
   }
 }

@@ -15,17 +15,16 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/result.h"
 
 namespace pkgcast::site {
@@ -48,7 +47,7 @@ class SourceWalker {
   // while the caller waits. Symbolic links are not followed. Errors: WBEM_E_SERVER_TOO_BUSY (no room),
   // WBEM_E_TIMED_OUT (past the deadline), WBEM_E_QUOTA_VIOLATION (more entries than kMaxSourceEntries),
   // WBEM_E_INVALID_PARAMETER (unreadable), WBEM_E_SHUTTING_DOWN.
-  Result<std::uint32_t> measure(const std::filesystem::path& path);
+  Result<std::uint32_t> measure(const std::filesystem::path& path) PKG_EXCLUDES(mu_);
 
   // The same walk on the calling thread (for callers with no walker, such as tests and tools).
   static Result<std::uint32_t> measure_here(const std::filesystem::path& path,
@@ -56,14 +55,14 @@ class SourceWalker {
 
  private:
   struct Job;
-  void run();
+  void run() PKG_EXCLUDES(mu_);
 
   const SourceWalkerOptions options_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<std::shared_ptr<Job>> queue_;  // guarded by mu_
-  std::size_t busy_ = 0;                    // guarded by mu_: walks running now
-  bool stopping_ = false;                   // guarded by mu_
+  Mutex mu_;
+  CondVar wake_;
+  std::deque<std::shared_ptr<Job>> queue_ PKG_GUARDED_BY(mu_);
+  std::size_t busy_ PKG_GUARDED_BY(mu_) = 0;  // walks running now
+  bool stopping_ PKG_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

@@ -191,10 +191,12 @@ Result<SqlStore::Lease> SqlStore::lease() {
   const std::size_t level = nested ? 1 : 0;
   std::unique_ptr<Connection> conn;
   {
-    std::unique_lock lock(pool_mu_);
-    const bool free = pool_cv_.wait_for(lock, options_.reader_wait, [&] {
-      return pool_closed_ || leased_[level] < max_readers_;
-    });
+    MutexLock lock(pool_mu_);
+    const auto deadline = std::chrono::steady_clock::now() + options_.reader_wait;
+    while (!pool_closed_ && leased_[level] >= max_readers_) {
+      if (!pool_cv_.wait_until(pool_mu_, deadline)) break;
+    }
+    const bool free = pool_closed_ || leased_[level] < max_readers_;
     if (pool_closed_) return make_error(WbemCode::kShuttingDown, "the store is closed");
     if (!free) {
       return make_error(WbemCode::kServerTooBusy,
@@ -214,7 +216,7 @@ Result<SqlStore::Lease> SqlStore::lease() {
     auto connected = backend_.connect();
     if (!connected.ok()) {
       {
-        std::lock_guard lock(pool_mu_);
+        MutexLock lock(pool_mu_);
         --leased_[level];
         --open_readers_;
       }
@@ -237,7 +239,7 @@ void SqlStore::give_back(std::unique_ptr<Connection> conn, bool nested) {
   if (keep && conn->in_transaction()) keep = conn->rollback().ok() && !conn->broken();
   std::unique_ptr<Connection> drop;  // closed outside the lock
   {
-    std::lock_guard lock(pool_mu_);
+    MutexLock lock(pool_mu_);
     --leased_[nested ? 1 : 0];
     if (keep && !pool_closed_ && idle_.size() < max_readers_) {
       idle_.push_back(std::move(conn));
@@ -250,7 +252,7 @@ void SqlStore::give_back(std::unique_ptr<Connection> conn, bool nested) {
 }
 
 std::size_t SqlStore::reader_connections_for_test() {
-  std::lock_guard lock(pool_mu_);
+  MutexLock lock(pool_mu_);
   return open_readers_;
 }
 
@@ -394,16 +396,16 @@ Status SqlStore::read_journal(std::uint64_t after, std::size_t limit,
 }
 
 void SqlStore::add_commit_listener(CommitListener listener) {
-  std::lock_guard lock(listeners_mu_);
+  MutexLock lock(listeners_mu_);
   auto next = std::make_shared<std::vector<CommitListener>>(*listeners_);
   next->push_back(std::move(listener));
   listeners_ = std::move(next);
 }
 
 void SqlStore::close() {
-  std::lock_guard close_lock(close_mu_);
+  MutexLock close_lock(close_mu_);
   {
-    std::lock_guard lock(queue_mu_);
+    MutexLock lock(queue_mu_);
     closing_ = true;
   }
   queue_cv_.notify_all();
@@ -412,7 +414,7 @@ void SqlStore::close() {
   writer_conn_.reset();
   std::vector<std::unique_ptr<Connection>> idle;
   {
-    std::lock_guard lock(pool_mu_);
+    MutexLock lock(pool_mu_);
     pool_closed_ = true;
     idle.swap(idle_);
     open_readers_ -= idle.size();
@@ -430,7 +432,7 @@ Result<std::pair<std::string, SqlParams>> SqlStore::scan_sql_for_test(const cim:
 }
 
 void SqlStore::fail_next_commit_for_test(Error error) {
-  std::lock_guard lock(test_mu_);
+  MutexLock lock(test_mu_);
   fail_next_commit_ = std::move(error);
 }
 

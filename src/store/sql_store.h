@@ -5,13 +5,12 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 #include "store/schema.h"
 #include "store/sql.h"
@@ -42,14 +41,14 @@ class SqlStore final : public Store {
               const ScanOptions& options) override;
   Result<std::optional<std::string>> get_meta(std::string_view key) override;
   Result<std::vector<std::pair<std::string, std::string>>> list_meta(std::string_view prefix) override;
-  std::future<Result<CommitInfo>> submit(WriteCommand command) override;
+  std::future<Result<CommitInfo>> submit(WriteCommand command) PKG_EXCLUDES(queue_mu_) override;
   Result<std::uint64_t> last_revision() override;
   Result<std::uint64_t> first_revision() override;
   Status read_journal(std::uint64_t after, std::size_t limit,
                       const std::function<bool(JournalEntry&&)>& sink) override;
   Result<std::uint64_t> compact_journal() override;
-  void add_commit_listener(CommitListener listener) override;
-  void close() override;
+  void add_commit_listener(CommitListener listener) PKG_EXCLUDES(listeners_mu_) override;
+  void close() PKG_EXCLUDES(close_mu_, queue_mu_, pool_mu_) override;
 
   // The SQL a scan would run, for tests that check an index serves it (EXPLAIN).
   Result<std::pair<std::string, SqlParams>> scan_sql_for_test(const cim::ClassDef& cls, const Predicate& filter);
@@ -58,7 +57,7 @@ class SqlStore final : public Store {
                                           const SqlParams& params);
   // Makes the COMMIT of the next batch to start fail with `error` (after running its commands), as a full disk
   // would.
-  void fail_next_commit_for_test(Error error);
+  void fail_next_commit_for_test(Error error) PKG_EXCLUDES(test_mu_);
 
   // Shared by the reader and writer paths (writer.cc).
   static Result<std::optional<cim::Instance>> get_on(Connection& conn, const TableInfo& t, const Schema& schema,
@@ -70,7 +69,7 @@ class SqlStore final : public Store {
                                                                                std::string_view prefix);
 
   // Reader connections now open (leased and idle), for tests of the pool's bound.
-  std::size_t reader_connections_for_test();
+  std::size_t reader_connections_for_test() PKG_EXCLUDES(pool_mu_);
   // The bound on concurrent reads (OpenOptions::max_readers, or the backend's default).
   std::size_t max_readers() const { return max_readers_; }
 
@@ -84,14 +83,14 @@ class SqlStore final : public Store {
 
   SqlStore(const OpenOptions& options, BackendSpec backend, Schema schema);
 
-  Result<Lease> lease();
-  void give_back(std::unique_ptr<Connection> conn, bool nested);
+  Result<Lease> lease() PKG_EXCLUDES(pool_mu_);
+  void give_back(std::unique_ptr<Connection> conn, bool nested) PKG_EXCLUDES(pool_mu_);
   // True on the writer thread while it runs one of this store's commands (writer.cc).
   bool on_command_thread() const;
   Status refuse_read_in_command(std::string_view what) const;
 
-  void writer_loop();
-  void run_batch(std::vector<Pending>& batch);
+  void writer_loop() PKG_EXCLUDES(queue_mu_);
+  void run_batch(std::vector<Pending>& batch) PKG_EXCLUDES(test_mu_, listeners_mu_);
   Status ensure_writer_connection();
   Status run_command(Pending& p, Txn& txn);
 
@@ -102,18 +101,18 @@ class SqlStore final : public Store {
   // The reader pool. `leased_[0]` counts top-level reads, `leased_[1]` reads nested in another read on the same
   // thread; each is bounded by max_readers_, and idle connections by max_readers_ too.
   const std::size_t max_readers_;
-  std::mutex pool_mu_;
-  std::condition_variable pool_cv_;
+  Mutex pool_mu_;
+  CondVar pool_cv_;
   std::vector<std::unique_ptr<Connection>> idle_ PKG_GUARDED_BY(pool_mu_);
   std::size_t leased_[2] PKG_GUARDED_BY(pool_mu_) = {0, 0};
   std::size_t open_readers_ PKG_GUARDED_BY(pool_mu_) = 0;  // idle + leased
   bool pool_closed_ PKG_GUARDED_BY(pool_mu_) = false;
 
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
+  Mutex queue_mu_;
+  CondVar queue_cv_;
   std::deque<Pending> queue_ PKG_GUARDED_BY(queue_mu_);
   bool closing_ PKG_GUARDED_BY(queue_mu_) = false;
-  std::mutex close_mu_;  // serializes close()
+  Mutex close_mu_;  // serializes close()
   std::thread writer_;
 
   // Writer thread only (and open(), before the thread starts).
@@ -122,10 +121,10 @@ class SqlStore final : public Store {
   // The last committed revision; read by any thread.
   std::atomic<std::uint64_t> committed_revision_{0};
 
-  std::mutex test_mu_;
+  Mutex test_mu_;
   std::optional<Error> fail_next_commit_ PKG_GUARDED_BY(test_mu_);
 
-  std::mutex listeners_mu_;
+  Mutex listeners_mu_;
   std::shared_ptr<const std::vector<CommitListener>> listeners_ PKG_GUARDED_BY(listeners_mu_);
 };
 

@@ -196,7 +196,7 @@ std::future<Result<CommitInfo>> SqlStore::submit(WriteCommand command) {
   Pending p{std::move(command), {}};
   auto future = p.promise.get_future();
   {
-    std::lock_guard lock(queue_mu_);
+    MutexLock lock(queue_mu_);
     if (!closing_) {
       queue_.push_back(std::move(p));
       queue_cv_.notify_one();
@@ -211,8 +211,8 @@ void SqlStore::writer_loop() {
   for (;;) {
     std::vector<Pending> batch;
     {
-      std::unique_lock lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      MutexLock lock(queue_mu_);
+      while (!closing_ && queue_.empty()) queue_cv_.wait(queue_mu_);
       if (queue_.empty()) return;  // closing, and drained
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(std::move(queue_.front()));
@@ -250,7 +250,7 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
   }
   std::optional<Error> injected_failure;
   {
-    std::lock_guard lock(test_mu_);
+    MutexLock lock(test_mu_);
     injected_failure.swap(fail_next_commit_);
   }
   Connection& conn = *writer_conn_;
@@ -306,7 +306,7 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
   if (!entries.empty()) {
     std::shared_ptr<const std::vector<CommitListener>> listeners;
     {
-      std::lock_guard lock(listeners_mu_);
+      MutexLock lock(listeners_mu_);
       listeners = listeners_;
     }
     for (const auto& l : *listeners) {
