@@ -13,8 +13,10 @@ configure: deps
 build: configure
 	@cmake --build --preset $(PRESET)
 
+# Every test, PostgreSQL's included: scripts/run-tests starts a throwaway PostgreSQL server unless
+# PKGCAST_TEST_PG_URL names one, and ends with a line naming anything skipped and why.
 test: build
-	@ctest --preset $(PRESET)
+	@scripts/run-tests $(PRESET)
 
 # `pkgcast demo` arrives with content distribution; until then `make demo` builds and says what it will do.
 demo: build

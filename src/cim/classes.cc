@@ -146,6 +146,18 @@ std::vector<ClassSpec> builtin_specs() {
         rw("NumberUnknown", kUint32), rw("MessageState", kUint32), rw("LastStatusTime", kDate)},
        false, "Health of a distribution point."}));
 
+  s.push_back(read_only_class(
+      {"PKG_Token", "SMS_BaseClass",
+       {key("TokenID", kString, "the token's public id: the first 12 hex digits of its SHA-256"),
+        rw("Role", kString, "full-admin, package-admin, read-only or dp"),
+        rw("Sites", kStrings, "the sites the token is limited to; empty = every site"),
+        rw("DPName", kString, "dp tokens: the DP the token belongs to"), rw("Description", kString),
+        rw("Created", kDate), rw("Expires", kDate, "NULL = never"),
+        rw("Revoked", kDate, "NULL = not revoked; else when it was")},
+       false,
+       "An API token (never its secret), for the audit trail: issuing and revoking one are journaled. Visible to "
+       "unrestricted full-admin tokens only."}));
+
   // Intrinsic events. TIME_CREATED is WMI's: 100-ns intervals since 1601-01-01 UTC.
   s.push_back({"__Event", "", {ro("TIME_CREATED", kUint64)}, true, "Root of the event classes."});
   s.push_back({"__InstanceOperationEvent", "__Event", {ro("TargetInstance", kObject)}, true,

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "client/url.h"
+#include "site/identity.h"
 
 namespace pkgcast::cli {
 namespace {
@@ -25,7 +26,10 @@ Json with_site_type_names(Json rows) {
   for (auto& row : rows) {
     if (row.contains("Type") && row["Type"].is_number_unsigned()) {
       const auto t = row["Type"].get<std::uint64_t>();
-      row["Type"] = t == 1 ? "secondary" : t == 2 ? "primary" : t == 4 ? "central" : std::to_string(t);
+      const auto type = static_cast<site::SiteType>(t);
+      const bool known = type == site::SiteType::kSecondary || type == site::SiteType::kPrimary ||
+                         type == site::SiteType::kCentral;
+      row["Type"] = known ? std::string(site::site_type_name(type)) : std::to_string(t);
     }
   }
   return rows;
@@ -75,7 +79,10 @@ void add_site_commands(CLI::App& app, CliContext& ctx) {
   create->add_option("--name", a->name, "site name")->required();
   create->add_option("--parent", a->parent, "parent site code");
   create->add_option("--type", a->type, "central, primary or secondary (default primary)")
-      ->check(CLI::IsMember({"central", "primary", "secondary"}, CLI::ignore_case));
+      ->check(CLI::IsMember({std::string(site::site_type_name(site::SiteType::kCentral)),
+                                std::string(site::site_type_name(site::SiteType::kPrimary)),
+                                std::string(site::site_type_name(site::SiteType::kSecondary))},
+                               CLI::ignore_case));
   verb(site, ctx, "list", "List sites", [&ctx] {
     auto r = ctx.call("GET", "/api/v1/sites");
     if (!r.ok()) return ctx.fail(r.error());
@@ -287,7 +294,7 @@ void add_token_commands(CLI::App& app, CliContext& ctx) {
   auto* token = app.add_subcommand("token", "API tokens");
   token->require_subcommand(1);
   struct Args {
-    std::string role, description;
+    std::string role, description, expires_in, expires, revoke_id;
     std::vector<std::string> sites;
   };
   auto a = std::make_shared<Args>();
@@ -295,14 +302,24 @@ void add_token_commands(CLI::App& app, CliContext& ctx) {
     Json body = {{"role", a->role}};
     if (!a->sites.empty()) body["sites"] = a->sites;
     set_if(body, "description", a->description);
+    set_if(body, "expires_in", a->expires_in);
+    set_if(body, "expires", a->expires);
     return answer(ctx, "POST", "/api/v1/tokens", &body, [](const Json& j) { std::cout << cell_text(j["token"]) << std::endl; });
   });
   create->add_option("--role", a->role, "full-admin, package-admin or read-only")->required();
   create->add_option("--site", a->sites, "limit the token to this site (repeat for several)");
   create->add_option("--description", a->description, "what the token is for");
+  create->add_option("--expires-in", a->expires_in, "lifetime: a number and s, m, h or d (e.g. 30d, 12h, 90m)");
+  create->add_option("--expires", a->expires, "expiry instant, ISO-8601 (e.g. 2027-01-31T00:00:00Z)");
   verb(token, ctx, "list", "List tokens (never their secret)", [&ctx] {
     return answer(ctx, "GET", "/api/v1/tokens", nullptr, [](const Json& j) { print_table(rows_of(j)); });
   });
+  auto* revoke = verb(token, ctx, "revoke", "Revoke a token by its id (as token list shows it)", [&ctx, a] {
+    return answer(ctx, "DELETE", "/api/v1/tokens/" + segment(a->revoke_id), nullptr, [](const Json& j) {
+      std::cout << "revoked token " << cell_text(j["id"]) << std::endl;
+    });
+  });
+  revoke->add_option("id", a->revoke_id, "the token's id (12 hex digits)")->required();
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "cli/cli_context.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -60,6 +61,15 @@ Result<client::HttpClient*> CliContext::client() {
   http.ca_file = options.ca_file;
   PKG_ASSIGN_OR_RETURN(client_, client::HttpClient::create(url, std::move(http)));
   return client_.get();
+}
+
+Result<ManagementScope> CliContext::scope() const {
+  PKG_ASSIGN_OR_RETURN(std::string token, resolve_token());
+  ConnectionOptions o;
+  o.token = std::move(token);
+  o.insecure = options.insecure;
+  o.ca_file = options.ca_file;
+  return ManagementScope::try_create(server_url(), options.namespace_path, std::move(o));
 }
 
 int CliContext::fail(const Error& error) const {

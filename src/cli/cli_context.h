@@ -10,6 +10,7 @@
 #include "cim/json.h"
 #include "client/http_client.h"
 #include "core/result.h"
+#include "pkgcast/management_scope.h"
 
 namespace pkgcast::cli {
 
@@ -48,6 +49,9 @@ class CliContext {
 
   // Calls the API and decodes the JSON answer, or the error.
   Result<cim::Json> call(std::string_view method, std::string_view target, const cim::Json* body = nullptr);
+
+  // The client library's view of the server (event subscriptions), with the same URL, token and TLS settings.
+  Result<ManagementScope> scope() const;
 
   // Prints JSON (pretty, one document) on stdout.
   void print_json(const cim::Json& j) const;

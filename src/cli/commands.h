@@ -9,6 +9,7 @@
 namespace pkgcast::cli {
 
 void add_query_commands(CLI::App& app, CliContext& ctx);  // query, wql parse
+void add_watch_command(CLI::App& app, CliContext& ctx);   // watch
 void add_admin_commands(CLI::App& app, CliContext& ctx);  // site, dp, package, program, advertisement, token
 
 }  // namespace pkgcast::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
 
   add_server_command(app, ctx);
   add_query_commands(app, ctx);
+  add_watch_command(app, ctx);
   add_admin_commands(app, ctx);
 
   try {

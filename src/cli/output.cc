@@ -61,7 +61,8 @@ void print_table(const std::vector<cim::Json>& rows, std::vector<std::string> co
   }
   if (columns.empty()) {
     for (auto it = rows.front().begin(); it != rows.front().end(); ++it) {
-      if (it.key().rfind("__", 0) != 0) columns.push_back(it.key());
+      // __CLASS and __REVISION ride on every row; other system properties are there because the query named them.
+      if (it.key() != "__CLASS" && it.key() != "__REVISION") columns.push_back(it.key());
     }
   }
   std::vector<std::vector<std::string>> cells;

@@ -3,8 +3,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 
 namespace pkgcast {
@@ -27,20 +27,20 @@ class ManualClock final : public Clock {
  public:
   explicit ManualClock(Micros start) : now_(start) {}
   Micros now_micros() const override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return now_;
   }
   void advance(std::chrono::microseconds d) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     now_ += d.count();
   }
   void set(Micros t) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     now_ = t;
   }
 
  private:
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   Micros now_ PKG_GUARDED_BY(mu_);
 };
 

@@ -34,6 +34,7 @@ constexpr std::array<std::pair<WbemCode, std::string_view>, 31> kNames{{
     {WbemCode::kOutOfDiskSpace, "WBEM_E_OUT_OF_DISK_SPACE"},
     {WbemCode::kServerTooBusy, "WBEM_E_SERVER_TOO_BUSY"},
     {WbemCode::kNotEventClass, "WBEM_E_NOT_EVENT_CLASS"},
+    {WbemCode::kAggregatingByObject, "WBEM_E_AGGREGATING_BY_OBJECT"},
     {WbemCode::kInvalidOperator, "WBEM_E_INVALID_OPERATOR"},
     {WbemCode::kTimedOut, "WBEM_E_TIMED_OUT"},
     {WbemCode::kQuotaViolation, "WBEM_E_QUOTA_VIOLATION"},

@@ -35,6 +35,7 @@ enum class WbemCode : std::uint32_t {
   kOutOfDiskSpace = 0x8004103B,
   kServerTooBusy = 0x80041045,
   kNotEventClass = 0x80041059,
+  kAggregatingByObject = 0x8004105D,
   kInvalidOperator = 0x80041063,
   kTimedOut = 0x80041069,
   kQuotaViolation = 0x8004106C,

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "wql/wql.h"
+
 namespace pkgcast::provider {
 namespace {
 
@@ -173,12 +175,24 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-void append_instance_json(std::string& out, const cim::Instance& inst, const std::vector<std::size_t>& omitted) {
+namespace {
+
+void append_members(std::string& out, const cim::Instance& inst, const std::vector<std::size_t>& omitted,
+                    const std::vector<wql::SystemProperty>& system) {
   out += "{\"__CLASS\":";
   append_json_string(out, inst.class_name());
   if (inst.revision()) {
     out += ",\"__REVISION\":";
     append_uint(out, *inst.revision());
+  }
+  for (wql::SystemProperty p : system) {
+    const std::string_view name = wql::system_property_name(p);
+    if (name.empty() || name == "__CLASS" || name == "__REVISION") continue;  // written above
+    auto value = inst.property(name);
+    out += ',';
+    append_json_string(out, name);
+    out += ':';
+    append_value(out, value.ok() ? value.value() : cim::Value());
   }
   const auto& props = inst.class_def().properties();
   auto skip = omitted.begin();
@@ -195,9 +209,22 @@ void append_instance_json(std::string& out, const cim::Instance& inst, const std
   out += '}';
 }
 
+}  // namespace
+
+void append_instance_json(std::string& out, const cim::Instance& inst, const std::vector<std::size_t>& omitted) {
+  append_members(out, inst, omitted, {});
+}
+
 void append_instance_json(std::string& out, const cim::Instance& inst) {
-  static const std::vector<std::size_t> kNone;
-  append_instance_json(out, inst, kNone);
+  append_members(out, inst, {}, {});
+}
+
+void append_row_json(std::string& out, const cim::Instance& inst, const ScanStep* step) {
+  if (step == nullptr) {
+    append_members(out, inst, {}, {});
+  } else {
+    append_members(out, inst, step->nulled, step->system);
+  }
 }
 
 }  // namespace pkgcast::provider

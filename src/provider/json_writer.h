@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cim/cim.h"
+#include "provider/provider.h"
 
 namespace pkgcast::provider {
 
@@ -17,6 +18,10 @@ void append_instance_json(std::string& out, const cim::Instance& inst);
 // As above, leaving out the properties whose indices `omitted` lists (ascending): a projected query's answer
 // carries only what was selected, and the keys.
 void append_instance_json(std::string& out, const cim::Instance& inst, const std::vector<std::size_t>& omitted);
+// A row of a query's answer: the instance as above, less the properties the step's projection clears, with the
+// system properties the query names (`SELECT __PATH, Name`) after __CLASS, in query order. `step` may be nullptr
+// (no projection: the whole instance).
+void append_row_json(std::string& out, const cim::Instance& inst, const ScanStep* step);
 // Appends a JSON string literal (quoted, escaped).
 void append_json_string(std::string& out, std::string_view s);
 

@@ -23,6 +23,39 @@ TEST(JsonWriter, MatchesTheCimCodec) {
   EXPECT_EQ(out, cim::to_json(dp).dump());
 }
 
+TEST(JsonWriter, RowsCarryTheSystemPropertiesAProjectionNames) {
+  const auto& registry = cim::ClassRegistry::builtin();
+  cim::Instance pkg(*registry.find("SMS_Package"));
+  ASSERT_TRUE(pkg.set("PackageID", cim::Value::string("ABC00001")).ok());
+  ASSERT_TRUE(pkg.set("Name", cim::Value::string("Office")).ok());
+  pkg.set_location("SITESERVER", "root\\sms\\site_ABC");
+  ScanStep step;
+  step.cls = &pkg.class_def();
+  for (std::size_t i = 0; i < pkg.class_def().properties().size(); ++i) {
+    const auto& name = pkg.class_def().property(i).name;
+    if (name != "PackageID" && name != "Name") step.nulled.push_back(i);
+  }
+  step.system = {wql::SystemProperty::kPath, wql::SystemProperty::kServer, wql::SystemProperty::kGenus,
+                 wql::SystemProperty::kDerivation};
+  std::string out;
+  append_row_json(out, pkg, &step);
+  const auto row = cim::Json::parse(out, nullptr, false);
+  ASSERT_TRUE(row.is_object()) << out;
+  EXPECT_EQ(out.rfind("{\"__CLASS\":\"SMS_Package\",\"__PATH\":", 0), 0u) << out;
+  EXPECT_EQ(row["__PATH"], "\\\\SITESERVER\\root\\sms\\site_ABC:SMS_Package.PackageID=\"ABC00001\"");
+  EXPECT_EQ(row["__SERVER"], "SITESERVER");
+  EXPECT_EQ(row["__GENUS"], 2);
+  EXPECT_EQ(row["__DERIVATION"], cim::Json::array({"SMS_BaseClass"}));
+  EXPECT_EQ(row["Name"], "Office");
+  EXPECT_EQ(row["PackageID"], "ABC00001");
+  EXPECT_FALSE(row.contains("Version"));
+  EXPECT_EQ(row.size(), 7u) << out;
+
+  std::string whole;
+  append_row_json(whole, pkg, nullptr);
+  EXPECT_EQ(cim::Json::parse(whole), cim::to_json(pkg));
+}
+
 TEST(JsonWriter, ReplacesInvalidUtf8) {
   std::string out;
   append_json_string(out,

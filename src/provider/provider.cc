@@ -1,9 +1,11 @@
 // The query executor: namespace check, compile, scan plan, and the per-row path. See provider.h for the contract.
 #include "provider/provider.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "core/strings.h"
+#include "provider/site_scope.h"
 
 namespace pkgcast::provider {
 namespace {
@@ -34,15 +36,13 @@ bool class_possible(const wql::Condition* where, const cim::ClassDef& cls) {
 }
 
 void plan_scope(ScanStep& step, const std::vector<std::string>& sites) {
-  const cim::ClassDef& cls = *step.cls;
-  if (iequals(cls.name(), "SMS_DistributionPointGroup")) return;  // groups span sites
-  if (iequals(cls.name(), "SMS_Program")) {
+  const SiteScope rule = site_scope_of(*step.cls);
+  if (rule.kind == SiteScope::Kind::kNone) return;
+  if (rule.kind == SiteScope::Kind::kPackage) {
     step.scope = ScanStep::Scope::kPackage;
     return;
   }
-  auto index = cls.find_property("SiteCode");
-  if (!index) index = cls.find_property("SourceSite");
-  if (!index) return;
+  const std::optional<std::size_t> index = rule.property;
   step.scope = ScanStep::Scope::kProperty;
   step.scope_property = *index;
   // The scope is pushed too, so a scoped caller's scan reads only its sites' rows.
@@ -58,12 +58,10 @@ void plan_scope(ScanStep& step, const std::vector<std::string>& sites) {
   }
 }
 
-bool site_listed(const std::vector<std::string>& sites, const cim::Value& v) {
-  if (v.is_null() || v.is_array()) return false;
-  for (const auto& s : sites) {
-    if (iequals(s, v.as_string())) return true;
-  }
-  return false;
+std::size_t node_count(const store::Predicate& p) {
+  std::size_t n = 1;
+  for (const auto& c : p.children) n += node_count(c);
+  return n;
 }
 
 }  // namespace
@@ -72,14 +70,15 @@ std::string namespace_for_site(std::string_view site_code) {
   return std::string(kNamespacePrefix) + to_upper(site_code);
 }
 
-Provider::Provider(store::Store& store, std::string site_code, std::string server_name)
+Provider::Provider(store::Store& store, std::string site_code, std::string server_name, QueryLimits limits)
     : store_(store),
       site_code_(to_upper(site_code)),
       server_name_(std::move(server_name)),
       namespace_(namespace_for_site(site_code_)),
       // SQLite's NOCASE ordering is WQL's (ASCII fold, then bytes); PostgreSQL's lower() folds beyond ASCII, so
       // only equality, which it can only widen, is pushed there.
-      push_ordered_strings_(store.backend_name() == "sqlite") {}
+      push_ordered_strings_(store.backend_name() == "sqlite"),
+      limits_(limits) {}
 
 Result<std::string> Provider::resolve_namespace(std::string_view ns) const {
   if (ns.empty()) return namespace_;
@@ -101,6 +100,17 @@ Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wq
   PreparedQuery prepared;
   PKG_ASSIGN_OR_RETURN(prepared.namespace_, resolve_namespace(ns));
   PKG_ASSIGN_OR_RETURN(wql::BoundQuery bound, wql::compile(wql_text, store_.registry()));
+  // PKG_Token is the tokens' audit trail: only an unrestricted full-admin token may read it, by query or event.
+  // Naming it is refused; a query over a superclass simply leaves its rows out (below).
+  const bool sees_tokens = caller.role == site::Role::kFullAdmin && caller.sites.empty();
+  const cim::ClassDef* token_cls = store_.registry().find("PKG_Token");
+  if (!sees_tokens && token_cls != nullptr) {
+    const cim::ClassDef* named = bound.is_event() ? bound.target_class() : &bound.from_class();
+    if (named != nullptr && named->is_a(*token_cls)) {
+      return make_error(WbemCode::kAccessDenied, "class " + named->name() + " is visible to full-admin tokens "
+                                                 "without a site limit only");
+    }
+  }
   if (bound.is_event()) {
     return make_error(WbemCode::kInvalidQueryType,
                       "event queries are subscriptions: use GET /api/v1/events (the query asks for " +
@@ -110,10 +120,12 @@ Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wq
   prepared.sites_ = caller.sites;
   const wql::BoundQuery& q = *prepared.query_;
 
-  const store::Predicate pushed =
+  store::Predicate pushed =
       q.where() == nullptr ? store::Predicate::always() : push_down(*q.where(), push_ordered_strings_);
+  if (node_count(pushed) > kMaxPushedPredicateNodes) pushed = store::Predicate::always();
   for (const cim::ClassDef* cls : store_.registry().subclasses_of(q.from_class())) {
     if (!has_rows(*cls) || !class_possible(q.where(), *cls)) continue;
+    if (!sees_tokens && token_cls != nullptr && cls->is_a(*token_cls)) continue;
     ScanStep step;
     step.cls = cls;
     step.filter = pushed;
@@ -124,6 +136,9 @@ Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wq
       for (const auto& ref : q.selected()) {
         if (ref.system == wql::SystemProperty::kNone && ref.source == wql::Source::kSelf && ref.index < keep.size()) {
           keep[ref.index] = true;
+        } else if (ref.system != wql::SystemProperty::kNone && ref.system != wql::SystemProperty::kClass &&
+                   std::find(step.system.begin(), step.system.end(), ref.system) == step.system.end()) {
+          step.system.push_back(ref.system);
         }
       }
       for (std::size_t i = 0; i < keep.size(); ++i) {
@@ -136,44 +151,109 @@ Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wq
 }
 
 Status Provider::run(const PreparedQuery& prepared, const InstanceSink& sink) const {
+  QueryCursor cursor;
+  const PageBounds bounds{.max_rows = 4096, .slice = std::chrono::milliseconds(250)};
+  bool stopped = false;
+  while (!cursor.done() && !stopped) {
+    PKG_TRY(run_page(prepared, cursor, bounds, [&](const cim::Instance& inst) {
+      stopped = !sink(inst);
+      return !stopped;
+    }));
+  }
+  return ok_status();
+}
+
+Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, const PageBounds& bounds,
+                          const InstanceSink& sink) const {
+  if (cursor.done_) return ok_status();
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto slice_end = t0 + bounds.slice;
+  const auto budget_end =
+      limits_.max_time.count() > 0 ? t0 + (std::chrono::nanoseconds(limits_.max_time) - cursor.elapsed_)
+                                   : std::chrono::steady_clock::time_point::max();
+  auto account = [&] { cursor.elapsed_ += std::chrono::steady_clock::now() - t0; };
+  auto over = [&](const std::string& what) -> Error {
+    cursor.done_ = true;
+    return make_error(WbemCode::kQuotaViolation, "the query was stopped after " + what +
+                                                     " (rows evaluated: " + std::to_string(cursor.rows_) + ")");
+  };
+  while (cursor.step_ < prepared.steps_.size() && prepared.steps_[cursor.step_].cls == nullptr) ++cursor.step_;
+  if (cursor.step_ >= prepared.steps_.size()) {
+    cursor.done_ = true;
+    return ok_status();
+  }
+  const ScanStep& step = prepared.steps_[cursor.step_];
   const wql::BoundQuery& q = *prepared.query_;
   const cim::ClassDef* package_cls = store_.registry().find("SMS_Package");
-  std::unordered_map<std::string, bool> package_visible;  // SMS_Program scope, per PackageID
-  bool stopped = false;
-  Status failure;
-
-  for (const ScanStep& step : prepared.steps_) {
-    if (stopped) break;
-    PKG_TRY(store_.scan(*step.cls, step.filter, [&](cim::Instance&& inst) -> bool {
-      if (!wql::matches(q, inst)) return true;
-      if (step.scope == ScanStep::Scope::kProperty) {
-        if (!site_listed(prepared.sites_, inst.get(step.scope_property))) return true;
-      } else if (step.scope == ScanStep::Scope::kPackage && !prepared.sites_.empty()) {
-        const cim::Value* id = inst.find("PackageID");
-        if (id == nullptr || id->is_null() || package_cls == nullptr) return true;
-        auto it = package_visible.find(id->as_string());
-        if (it == package_visible.end()) {
-          auto pkg = store_.get(*package_cls, {*id});
-          if (!pkg.ok()) {
-            failure = std::move(pkg).error();
-            stopped = true;
-            return false;
-          }
-          const cim::Value* source = *pkg ? (*pkg)->find("SourceSite") : nullptr;
-          const bool visible = source != nullptr && site_listed(prepared.sites_, *source);
-          it = package_visible.emplace(id->as_string(), visible).first;
+  const bool keyless = step.cls->key_indices().empty();
+  std::size_t read = 0;
+  bool stopped = false;   // by the sink, the slice or the budget
+  std::optional<Error> failure;
+  store::ScanOptions options;
+  options.limit = std::max<std::size_t>(1, bounds.max_rows);
+  options.after = cursor.after_;
+  const Status scanned = store_.scan(*step.cls, step.filter, [&](cim::Instance&& inst) -> bool {
+    if (limits_.max_rows_evaluated > 0 && cursor.rows_ >= limits_.max_rows_evaluated) {
+      failure = over("evaluating " + std::to_string(limits_.max_rows_evaluated) +
+                     " rows (query_max_rows_evaluated)");
+      stopped = true;
+      return false;
+    }
+    ++read;
+    ++cursor.rows_;
+    if (!keyless) cursor.after_ = store::key_of(inst);
+    auto keep_going = [&] {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= budget_end) {
+        const auto ms = limits_.max_time.count();
+        failure = over(std::to_string(ms / 1000) + (ms % 1000 ? "." + std::to_string(ms % 1000 + 1000).substr(1) : "") +
+                       " s of evaluation (query_max_seconds)");
+      }
+      if (failure || now >= slice_end) stopped = true;
+      return !stopped;
+    };
+    inst.set_location(server_name_, prepared.namespace_);  // before WHERE: __PATH, __SERVER, __NAMESPACE
+    if (!wql::matches(q, inst)) return keep_going();
+    if (step.scope == ScanStep::Scope::kProperty) {
+      if (!site_listed(prepared.sites_, inst.get(step.scope_property))) return keep_going();
+    } else if (step.scope == ScanStep::Scope::kPackage && !prepared.sites_.empty()) {
+      const cim::Value* id = inst.find("PackageID");
+      if (id == nullptr || id->is_null() || package_cls == nullptr) return keep_going();
+      auto it = cursor.package_visible_.find(id->as_string());
+      if (it == cursor.package_visible_.end()) {
+        auto pkg = store_.get(*package_cls, {*id});
+        if (!pkg.ok()) {
+          failure = std::move(pkg).error();
+          stopped = true;
+          return false;
         }
-        if (!it->second) return true;
+        const cim::Value* source = *pkg ? (*pkg)->find("SourceSite") : nullptr;
+        const bool visible = source != nullptr && site_listed(prepared.sites_, *source);
+        it = cursor.package_visible_.emplace(id->as_string(), visible).first;
       }
-      for (std::size_t index : step.nulled) inst.set(index, cim::Value());
-      inst.set_location(server_name_, prepared.namespace_);
-      if (!sink(inst)) {
-        stopped = true;
-        return false;
-      }
-      return true;
-    }));
-    PKG_TRY(failure);
+      if (!it->second) return keep_going();
+    }
+    for (std::size_t index : step.nulled) inst.set(index, cim::Value());
+    if (!sink(inst)) {
+      stopped = true;
+      return false;
+    }
+    return keep_going();
+  });
+  account();
+  if (!scanned.ok()) {
+    cursor.done_ = true;
+    return scanned;
+  }
+  if (failure) {
+    cursor.done_ = true;
+    return *failure;
+  }
+  // The class is finished when the page read less than it could without being stopped (or it has one row).
+  if (keyless || (!stopped && read < *options.limit)) {
+    ++cursor.step_;
+    cursor.after_.reset();
+    if (cursor.step_ >= prepared.steps_.size()) cursor.done_ = true;
   }
   return ok_status();
 }

@@ -17,13 +17,21 @@
 //
 // Projection: `SELECT a, b` returns instances of the row's class whose unselected properties are NULL, except key
 // properties, which are always kept so that every returned instance still has its __PATH / __RELPATH. The HTTP
-// answer leaves the unselected properties out of each row's JSON (ScanStep::nulled lists them).
+// answer leaves the unselected properties out of each row's JSON (ScanStep::nulled lists them) and adds the
+// system properties the query names (`SELECT __PATH, Name`; ScanStep::system lists them).
+//
+// Every row is located (server, namespace) before WHERE is evaluated, so __PATH, __SERVER and __NAMESPACE compare
+// as the row is answered. System properties are never pushed into the store: the evaluator decides them.
 //
 // Thread safety: every method may be called from any thread; a PreparedQuery may be run concurrently.
 // Lifetime: the Provider references the store, which must outlive it and every PreparedQuery.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <optional>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,6 +55,8 @@ struct ScanStep {
   std::size_t scope_property = 0;  // index of SiteCode/SourceSite when scope == kProperty
   enum class Scope : std::uint8_t { kNone, kProperty, kPackage } scope = Scope::kNone;
   std::vector<std::size_t> nulled;  // properties the projection clears
+  std::vector<wql::SystemProperty> system;  // system properties the projection names, in query order (not __CLASS,
+                                            // which every row carries)
 };
 
 class PreparedQuery {
@@ -66,9 +76,40 @@ class PreparedQuery {
 // Receives each result row; return false to stop early (the client went away).
 using InstanceSink = std::function<bool(const cim::Instance&)>;
 
+// What one query may cost (config: query_max_rows_evaluated, query_max_seconds). Exceeding either ends the query
+// with WBEM_E_QUOTA_VIOLATION naming the limit. 0 = unlimited.
+struct QueryLimits {
+  std::uint64_t max_rows_evaluated = 10'000'000;  // rows read from the store and tested against WHERE
+  std::chrono::milliseconds max_time{60'000};     // time spent evaluating (not waiting for the client)
+};
+
+// How much one page may do: the store is read for at most `max_rows` rows and for about `slice` (a row is never
+// cut short), then the page returns, holding no connection.
+struct PageBounds {
+  std::size_t max_rows = 512;
+  std::chrono::milliseconds slice{20};
+};
+
+// Where a paged run stands. Start with a default-constructed cursor; run_page() moves it. Not thread-safe.
+class QueryCursor {
+ public:
+  bool done() const { return done_; }
+  std::uint64_t rows_evaluated() const { return rows_; }
+  std::chrono::nanoseconds elapsed() const { return elapsed_; }
+
+ private:
+  friend class Provider;
+  std::size_t step_ = 0;                              // index into PreparedQuery::steps()
+  std::optional<std::vector<cim::Value>> after_;     // the last key seen in that step's class
+  bool done_ = false;
+  std::uint64_t rows_ = 0;
+  std::chrono::nanoseconds elapsed_{0};
+  std::unordered_map<std::string, bool> package_visible_;  // SMS_Program scope, per PackageID
+};
+
 class Provider {
  public:
-  Provider(store::Store& store, std::string site_code, std::string server_name);
+  Provider(store::Store& store, std::string site_code, std::string server_name, QueryLimits limits = {});
 
   const std::string& namespace_path() const { return namespace_; }
   const std::string& server_name() const { return server_name_; }
@@ -81,8 +122,17 @@ class Provider {
   // / _QUOTA_VIOLATION, with positions); WBEM_E_INVALID_QUERY_TYPE for an event query (those are subscriptions:
   // GET /api/v1/events).
   Result<PreparedQuery> prepare(std::string_view ns, std::string_view wql_text, const site::TokenRecord& caller) const;
-  // Streams the result. Errors are the store's.
+  // Streams the whole result, page after page (the connection is held per page only). Errors are the store's,
+  // and WBEM_E_QUOTA_VIOLATION past the limits.
   Status run(const PreparedQuery& query, const InstanceSink& sink) const;
+  // The next page of the result: resumes the cursor's class strictly after the last key it saw (store::ScanOptions
+  // ::after, in the class's key order), reads within `bounds`, hands matching rows to the sink, and returns with
+  // no connection held. Afterwards cursor.done() tells whether the result is complete. A sink that returns false
+  // ends the page (the row it was given counts as delivered; the next page resumes after it). Past the limits:
+  // WBEM_E_QUOTA_VIOLATION, and the cursor is done. Rows committed between pages are seen if their key is still
+  // ahead of the cursor: each page is consistent, the whole answer is not a snapshot.
+  Status run_page(const PreparedQuery& query, QueryCursor& cursor, const PageBounds& bounds,
+                  const InstanceSink& sink) const;
 
   // prepare() then run().
   Status exec_query(std::string_view ns, std::string_view wql_text, const site::TokenRecord& caller,
@@ -94,7 +144,13 @@ class Provider {
   std::string server_name_;
   std::string namespace_;
   bool push_ordered_strings_;
+  QueryLimits limits_;
 };
+
+// The most predicate nodes pushed into one scan's SQL. A larger condition (a thousand LIKE terms) is evaluated by
+// wql::matches alone: the database would otherwise spend an unbounded time inside one page's statement, where
+// neither the budget nor a disconnect can stop it.
+inline constexpr std::size_t kMaxPushedPredicateNodes = 64;
 
 // The part of `condition` (bound against `from`) that the store can evaluate, as a pre-filter: every row for which
 // the condition is TRUE satisfies the returned predicate. Predicate::always() when nothing can be pushed.

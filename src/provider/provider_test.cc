@@ -107,6 +107,35 @@ TEST_F(ProviderTest, ProjectionKeepsSelectedAndKeyProperties) {
   EXPECT_TRUE(pkg.find("PkgFlags")->is_null());
 }
 
+TEST_F(ProviderTest, WhereSeesTheLocationTheRowsAreAnsweredWith) {
+  const std::string path = R"(\\server1\root\sms\site_ABC:SMS_Package.PackageID="ABC00002")";
+  const std::vector<std::string> conditions = {
+      R"(__PATH = '\\\\server1\\root\\sms\\site_ABC:SMS_Package.PackageID="ABC00002"')",
+      "__SERVER = 'SERVER1' AND PackageID = 'ABC00002'",
+      R"(__NAMESPACE = 'root\\sms\\site_abc' AND Name = 'Reader')",
+  };
+  for (const auto& where : conditions) {
+    auto rows = query("SELECT Name FROM SMS_Package WHERE " + where);
+    ASSERT_TRUE(rows.ok()) << where << ": " << rows.error().to_string();
+    ASSERT_EQ(rows->size(), 1u) << where;
+    EXPECT_EQ(rows->front().path(), path);
+  }
+  auto none = query("SELECT * FROM SMS_Package WHERE __SERVER IS NULL OR __PATH = 'SMS_Package.PackageID=\"ABC00002\"'");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->size(), 0u);
+}
+
+TEST_F(ProviderTest, ProjectionListsTheSystemPropertiesItNames) {
+  auto prepared = provider_->prepare("", "SELECT __PATH, Name, __CLASS, __SERVER, __PATH FROM SMS_Package", admin_);
+  ASSERT_TRUE(prepared.ok()) << prepared.error().to_string();
+  ASSERT_EQ(prepared->steps().size(), 1u);
+  EXPECT_EQ(prepared->steps().front().system,
+            (std::vector<wql::SystemProperty>{wql::SystemProperty::kPath, wql::SystemProperty::kServer}));
+  auto all = provider_->prepare("", "SELECT * FROM SMS_Package", admin_);
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->steps().front().system.empty());
+}
+
 TEST_F(ProviderTest, RefusesEventQueriesAndBadQueries) {
   auto ev = query("SELECT * FROM __InstanceModificationEvent WHERE TargetInstance ISA 'SMS_Package'");
   ASSERT_FALSE(ev.ok());

@@ -4,6 +4,8 @@
 //   GET /metrics        Prometheus text. Public when the server listens on a loopback address (only local
 //                       processes can reach it); otherwise it needs a token with read access.
 //   GET /, GET /<file>  the dashboard's static files (a fallback handler, see static_files.h).
+// Each is answered to HEAD as well (the router matches HEAD to GET routes, the fallback takes GET and HEAD); the
+// connection sends the headers only.
 #pragma once
 
 #include <cstdint>

@@ -8,12 +8,16 @@
 #include <toml++/toml.h>
 
 #include "core/strings.h"
+#include "site/identity.h"
 
 namespace pkgcast::server {
 namespace fs = std::filesystem;
 namespace {
 
-enum class Kind { kString, kPath, kInteger };
+enum class Kind { kString, kPath, kInteger, kPathList };
+
+// A path list is kept in a Setting as its paths joined by this (a newline: no configured path holds one).
+constexpr char kListSeparator = '\n';
 
 struct Key {
   std::string_view name;
@@ -23,7 +27,7 @@ struct Key {
 };
 
 // Every key the TOML file and the environment (PKGCAST_<NAME>) accept; flags cover the common subset.
-constexpr std::array<Key, 20> kKeys{{
+constexpr std::array<Key, 37> kKeys{{
     {"listen", Kind::kString},
     {"data_dir", Kind::kPath},
     {"db", Kind::kString},
@@ -37,13 +41,31 @@ constexpr std::array<Key, 20> kKeys{{
     {"log_level", Kind::kString},
     {"workers", Kind::kInteger, 1, 256},
     {"max_body_bytes", Kind::kInteger, 1024, std::int64_t{1} << 30},
-    {"max_header_bytes", Kind::kInteger, 1024, 1024 * 1024},
+    // 65,535: what Beast's parser can hold (kMaxHeaderBytesLimit in http_server.h; a field of 64 KiB throws).
+    {"max_header_bytes", Kind::kInteger, 1024, 65'535},
+    {"max_connections", Kind::kInteger, 0, 10'000'000},
+    {"max_connections_per_address", Kind::kInteger, 0, 10'000'000},
+    {"header_timeout_seconds", Kind::kInteger, 1, 3'600},
     {"idle_timeout_seconds", Kind::kInteger, 1, 86'400},
     {"shutdown_grace_seconds", Kind::kInteger, 0, 3'600},
     {"max_streams", Kind::kInteger, 1, 100'000},
+    {"max_streams_per_token", Kind::kInteger, 1, 100'000},
+    {"max_streams_per_address", Kind::kInteger, 1, 100'000},
+    {"stream_buffer_bytes", Kind::kInteger, 4096, std::int64_t{64} << 20},
+    {"stream_producers", Kind::kInteger, 1, 64},
+    {"query_max_rows_evaluated", Kind::kInteger, 0, std::int64_t{1} << 50},
+    {"query_max_seconds", Kind::kInteger, 0, 86'400},
+    {"event_heartbeat_seconds", Kind::kInteger, 1, 3'600},
+    {"max_subscriptions", Kind::kInteger, 1, 1'000'000},
     {"journal_max_entries", Kind::kInteger, 0, std::int64_t{1} << 50},
     {"journal_max_age_seconds", Kind::kInteger, 0, std::int64_t{1} << 40},
     {"journal_compact_interval_seconds", Kind::kInteger, 1, 86'400},
+    {"db_max_readers", Kind::kInteger, 0, 1'000},
+    {"db_reader_wait_ms", Kind::kInteger, 0, 600'000},
+    {"source_roots", Kind::kPathList},
+    {"source_walk_threads", Kind::kInteger, 1, 64},
+    {"source_walk_queue", Kind::kInteger, 0, 4096},
+    {"source_walk_timeout_seconds", Kind::kInteger, 1, 86'400},
 }};
 
 // One key's winning value and where it came from ("--listen", "PKGCAST_LISTEN", "/etc/pkgcast.toml:3").
@@ -80,7 +102,21 @@ Status read_toml(const fs::path& file, Settings& out) {
     if (def == nullptr) {
       return make_error(WbemCode::kInvalidParameter, source + ": unknown key '" + key + "'");
     }
-    if (def->kind == Kind::kInteger) {
+    if (def->kind == Kind::kPathList) {
+      const toml::array* list = node.as_array();
+      if (list == nullptr) return bad({"", source}, key, "must be an array of strings");
+      std::string joined;
+      for (const auto& item : *list) {
+        const auto v = item.value<std::string>();
+        if (!item.is_string() || !v || v->empty() || v->find(kListSeparator) != std::string::npos) {
+          return bad({"", source}, key, "must be an array of non-empty strings");
+        }
+        std::string value = *v;
+        if (fs::path(value).is_relative()) value = (base / value).string();
+        joined += (joined.empty() ? "" : std::string(1, kListSeparator)) + value;
+      }
+      out[key] = {joined, source};
+    } else if (def->kind == Kind::kInteger) {
       const auto v = node.value<std::int64_t>();
       if (!node.is_integer() || !v) return bad({"", source}, key, "must be an integer");
       out[key] = {std::to_string(*v), source};
@@ -99,7 +135,16 @@ Status read_toml(const fs::path& file, Settings& out) {
 void read_env(const EnvLookup& env, Settings& out) {
   for (const auto& k : kKeys) {
     const std::string name = env_name(k.name);
-    if (auto v = env(name); v && !v->empty()) out[std::string(k.name)] = {*v, name};
+    auto v = env(name);
+    if (!v || v->empty()) continue;
+    if (k.kind == Kind::kPathList) {
+      // PKGCAST_SOURCE_ROOTS=/a:/b, as PATH is written.
+      std::string joined = *v;
+      std::replace(joined.begin(), joined.end(), ':', kListSeparator);
+      out[std::string(k.name)] = {joined, name};
+    } else {
+      out[std::string(k.name)] = {*v, name};
+    }
   }
 }
 
@@ -227,7 +272,7 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
   }
   c.site_name = text(settings, "site_name");
   c.site_type = to_lower(text(settings, "site_type", "primary"));
-  if (c.site_type != "primary" && c.site_type != "central") {
+  if (const auto type = site::parse_site_type(c.site_type); !type || *type == site::SiteType::kSecondary) {
     return bad(setting(settings, "site_type"), "site_type",
                "must be 'primary' or 'central' (a secondary site has no server of its own), not '" + c.site_type + "'");
   }
@@ -250,14 +295,52 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
   PKG_ASSIGN_OR_RETURN(c.max_body_bytes, integer(settings, "max_body_bytes", c.max_body_bytes));
   PKG_ASSIGN_OR_RETURN(c.max_header_bytes, integer(settings, "max_header_bytes", c.max_header_bytes));
   PKG_ASSIGN_OR_RETURN(c.idle_timeout_seconds, integer(settings, "idle_timeout_seconds", c.idle_timeout_seconds));
+  PKG_ASSIGN_OR_RETURN(c.max_connections, integer(settings, "max_connections", c.max_connections));
+  PKG_ASSIGN_OR_RETURN(c.max_connections_per_address,
+                       integer(settings, "max_connections_per_address", c.max_connections_per_address));
+  PKG_ASSIGN_OR_RETURN(c.header_timeout_seconds,
+                       integer(settings, "header_timeout_seconds", c.header_timeout_seconds));
   PKG_ASSIGN_OR_RETURN(c.shutdown_grace_seconds,
                        integer(settings, "shutdown_grace_seconds", c.shutdown_grace_seconds));
   PKG_ASSIGN_OR_RETURN(c.max_streams, integer(settings, "max_streams", c.max_streams));
+  PKG_ASSIGN_OR_RETURN(c.max_streams_per_token, integer(settings, "max_streams_per_token", c.max_streams_per_token));
+  PKG_ASSIGN_OR_RETURN(c.max_streams_per_address,
+                       integer(settings, "max_streams_per_address", c.max_streams_per_address));
+  PKG_ASSIGN_OR_RETURN(c.stream_buffer_bytes, integer(settings, "stream_buffer_bytes", c.stream_buffer_bytes));
+  PKG_ASSIGN_OR_RETURN(c.stream_producers, integer(settings, "stream_producers", c.stream_producers));
+  PKG_ASSIGN_OR_RETURN(c.query_max_rows_evaluated,
+                       integer(settings, "query_max_rows_evaluated", c.query_max_rows_evaluated));
+  PKG_ASSIGN_OR_RETURN(c.query_max_seconds, integer(settings, "query_max_seconds", c.query_max_seconds));
+  PKG_ASSIGN_OR_RETURN(c.event_heartbeat_seconds,
+                       integer(settings, "event_heartbeat_seconds", c.event_heartbeat_seconds));
+  PKG_ASSIGN_OR_RETURN(c.max_subscriptions, integer(settings, "max_subscriptions", c.max_subscriptions));
   PKG_ASSIGN_OR_RETURN(c.journal_max_entries, integer(settings, "journal_max_entries", c.journal_max_entries));
   PKG_ASSIGN_OR_RETURN(c.journal_max_age_seconds,
                        integer(settings, "journal_max_age_seconds", c.journal_max_age_seconds));
   PKG_ASSIGN_OR_RETURN(c.journal_compact_interval_seconds,
                        integer(settings, "journal_compact_interval_seconds", c.journal_compact_interval_seconds));
+  PKG_ASSIGN_OR_RETURN(c.db_max_readers, integer(settings, "db_max_readers", c.db_max_readers));
+  PKG_ASSIGN_OR_RETURN(c.db_reader_wait_ms, integer(settings, "db_reader_wait_ms", c.db_reader_wait_ms));
+  if (auto it = settings.find("source_roots"); it != settings.end()) {
+    const std::string& joined = it->second.value;
+    std::size_t start = 0;
+    while (start <= joined.size()) {
+      std::size_t end = joined.find(kListSeparator, start);
+      if (end == std::string::npos) end = joined.size();
+      const std::string root = joined.substr(start, end - start);
+      if (!root.empty()) {
+        if (root.front() != '/') return bad(it->second, "source_roots", "must list absolute paths, not '" + root + "'");
+        c.source_roots.emplace_back(root);
+      }
+      start = end + 1;
+    }
+  } else {
+    c.source_roots = {c.data_dir / "sources", "/srv"};
+  }
+  PKG_ASSIGN_OR_RETURN(c.source_walk_threads, integer(settings, "source_walk_threads", c.source_walk_threads));
+  PKG_ASSIGN_OR_RETURN(c.source_walk_queue, integer(settings, "source_walk_queue", c.source_walk_queue));
+  PKG_ASSIGN_OR_RETURN(c.source_walk_timeout_seconds,
+                       integer(settings, "source_walk_timeout_seconds", c.source_walk_timeout_seconds));
   return c;
 }
 

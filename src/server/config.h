@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.h"
 
@@ -46,13 +47,32 @@ struct ServerConfig {
   std::string log_level = "info";
   std::int64_t workers = 4;
   std::int64_t max_body_bytes = 1024 * 1024;
-  std::int64_t max_header_bytes = 16 * 1024;
+  std::int64_t max_header_bytes = 16 * 1024;     // at most 65,535 (what the HTTP parser can hold)
+  std::int64_t max_connections = 0;              // 0 = from the open-file limit (http_server.h)
+  std::int64_t max_connections_per_address = 0;  // 0 = a quarter of max_connections
+  std::int64_t header_timeout_seconds = 10;      // a request head must arrive whole within this
   std::int64_t idle_timeout_seconds = 60;
   std::int64_t shutdown_grace_seconds = 10;
   std::int64_t max_streams = 256;
+  std::int64_t max_streams_per_token = 32;    // of max_streams, per token id
+  std::int64_t max_streams_per_address = 64;  // of max_streams, per client IP address
+  std::int64_t stream_buffer_bytes = 256 * 1024;  // unsent bytes a stream may hold
+  std::int64_t stream_producers = 2;              // threads pulling every stream's body
+  std::int64_t query_max_rows_evaluated = 10'000'000;  // per query; 0 = unlimited
+  std::int64_t query_max_seconds = 60;                 // evaluation time per query; 0 = unlimited
+  std::int64_t event_heartbeat_seconds = 15;           // an idle event stream sends a comment this often
+  std::int64_t max_subscriptions = 20'000;             // open event subscriptions, server-wide
   std::int64_t journal_max_entries = 1'000'000;      // 0 = unlimited
   std::int64_t journal_max_age_seconds = 7 * 86'400;  // 0 = unlimited
   std::int64_t journal_compact_interval_seconds = 60;  // how often the running server applies the retention
+  std::int64_t db_max_readers = 0;       // concurrent database reads; 0 = the backend's default (store.h)
+  std::int64_t db_reader_wait_ms = 2000;  // how long a read waits for a connection before WBEM_E_SERVER_TOO_BUSY
+  // Package sources must lie under one of these (canonically). Default: <data_dir>/sources and /srv. An empty list
+  // (source_roots = []) admits no source.
+  std::vector<std::filesystem::path> source_roots;
+  std::int64_t source_walk_threads = 2;           // threads that measure package sources
+  std::int64_t source_walk_queue = 2;             // walks that may wait for one; more are WBEM_E_SERVER_TOO_BUSY
+  std::int64_t source_walk_timeout_seconds = 60;  // one walk's budget (WBEM_E_TIMED_OUT past it)
 };
 
 inline constexpr std::string_view kDefaultSiteCode = "P01";

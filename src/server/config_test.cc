@@ -50,6 +50,47 @@ TEST_F(ConfigTest, DefaultsWithOnlyHome) {
   EXPECT_EQ(c->log_level, "info");
   EXPECT_TRUE(c->tls_cert.empty());
   EXPECT_EQ(c->journal_compact_interval_seconds, 60);
+  EXPECT_EQ(c->db_max_readers, 0);  // the store's backend default
+  EXPECT_EQ(c->db_reader_wait_ms, 2000);
+}
+
+TEST_F(ConfigTest, SourceRoots) {
+  auto c = load_server_config({}, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->source_roots,
+            (std::vector<fs::path>{"/home/alice/.local/state/pkgcast/sources", "/srv"}));
+  EXPECT_EQ(c->source_walk_threads, 2);
+  EXPECT_EQ(c->source_walk_queue, 2);
+  EXPECT_EQ(c->source_walk_timeout_seconds, 60);
+
+  ServerFlags flags;
+  flags.config_file = toml("source_roots = [\"/data/src\", \"pkgs\"]\nsource_walk_threads = 3\n");
+  c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->source_roots, (std::vector<fs::path>{"/data/src", dir_ / "pkgs"}));
+  EXPECT_EQ(c->source_walk_threads, 3);
+
+  flags.config_file = toml("source_roots = []\n");
+  c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_TRUE(c->source_roots.empty()) << "an empty list admits no source";
+
+  env_["PKGCAST_SOURCE_ROOTS"] = "/a:/b/c";
+  c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->source_roots, (std::vector<fs::path>{"/a", "/b/c"}));
+
+  env_["PKGCAST_SOURCE_ROOTS"] = "relative";
+  c = load_server_config({}, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("PKGCAST_SOURCE_ROOTS: source_roots must list absolute paths"), std::string::npos)
+      << c.error().message;
+  env_.erase("PKGCAST_SOURCE_ROOTS");
+  flags.config_file = toml("source_roots = \"/srv\"\n");
+  c = load_server_config(flags, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("source_roots must be an array of strings"), std::string::npos)
+      << c.error().message;
 }
 
 TEST_F(ConfigTest, XdgStateHomeWinsOverHome) {
@@ -163,6 +204,17 @@ TEST_F(ConfigTest, WrongTypesAndSyntaxErrorsNameTheFile) {
             std::string::npos)
       << c.error().message;
 
+  flags.config_file = toml("db_max_readers = 4\ndb_reader_wait_ms = 250\n");
+  c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->db_max_readers, 4);
+  EXPECT_EQ(c->db_reader_wait_ms, 250);
+  flags.config_file = toml("db_max_readers = 5000\n");
+  c = load_server_config(flags, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("db_max_readers must be between 0 and 1000"), std::string::npos)
+      << c.error().message;
+
   flags.config_file = toml("listen = \n");
   c = load_server_config(flags, env());
   ASSERT_FALSE(c.ok());
@@ -231,6 +283,37 @@ TEST(ParseListenTest, Forms) {
   for (const char* bad : {"", ":8750", "host:", "host:-1", "host:80x", "[]:80", "host"}) {
     EXPECT_FALSE(parse_listen(bad).ok()) << bad;
   }
+}
+
+}  // namespace
+}  // namespace pkgcast::server
+
+namespace pkgcast::server {
+namespace {
+
+TEST_F(ConfigTest, ConnectionLimitsAndHeaderTimeout) {
+  auto d = load_server_config({}, env());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->max_connections, 0);  // from the open-file limit at start
+  EXPECT_EQ(d->max_connections_per_address, 0);
+  EXPECT_EQ(d->header_timeout_seconds, 10);
+  env_["PKGCAST_MAX_CONNECTIONS"] = "500";
+  env_["PKGCAST_MAX_CONNECTIONS_PER_ADDRESS"] = "20";
+  env_["PKGCAST_HEADER_TIMEOUT_SECONDS"] = "3";
+  auto c = load_server_config({}, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->max_connections, 500);
+  EXPECT_EQ(c->max_connections_per_address, 20);
+  EXPECT_EQ(c->header_timeout_seconds, 3);
+}
+
+TEST_F(ConfigTest, HeaderLimitStaysWithinWhatTheParserHolds) {
+  env_["PKGCAST_MAX_HEADER_BYTES"] = "65535";
+  ASSERT_TRUE(load_server_config({}, env()).ok());
+  env_["PKGCAST_MAX_HEADER_BYTES"] = "65536";
+  auto c = load_server_config({}, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("between 1024 and 65535"), std::string::npos) << c.error().message;
 }
 
 }  // namespace

@@ -17,22 +17,6 @@ Response unauthorized(std::string message) {
   return r;
 }
 
-// The server core names roles itself rather than link the site layer (and through it the store) for one table;
-// the spelling is site::role_name's.
-std::string_view role_label(site::Role r) {
-  switch (r) {
-    case site::Role::kFullAdmin:
-      return "full-admin";
-    case site::Role::kPackageAdmin:
-      return "package-admin";
-    case site::Role::kReadOnly:
-      return "read-only";
-    case site::Role::kDp:
-      return "dp";
-  }
-  return "?";
-}
-
 std::string_view access_name(Access a) {
   switch (a) {
     case Access::kPublic:
@@ -78,18 +62,38 @@ Response Dispatcher::call_guarded(const Handler& handler, Request& request) cons
 }
 
 Response Dispatcher::dispatch(Request& request, std::string_view& route_label) const {
+  Admission admission = admit(request);
+  route_label = admission.route_label;
+  if (admission.refusal) return std::move(*admission.refusal);
+  return run(admission, request);
+}
+
+Response Dispatcher::run(const Admission& admission, Request& request) const {
+  if (admission.handler == nullptr) {
+    return error_response(make_error(WbemCode::kFailed, "internal error: no handler for " + request.path));
+  }
+  Response response = call_guarded(*admission.handler, request);
+  // The stream quotas and revocation find a stream by the token that opened it.
+  if (response.stream && request.caller) response.stream_owner = request.caller->id;
+  return response;
+}
+
+Admission Dispatcher::admit(Request& request) const {
+  Admission out;
   auto match = router_.match(request.method, request.path);
   if (!match) {
     const bool api = request.path == "/api" || request.path.rfind("/api/", 0) == 0;
-    if (fallback_ && request.method == "GET" && !api) {
-      route_label = kStaticRoute;
-      return call_guarded(fallback_, request);
+    if (fallback_ && (request.method == "GET" || request.method == "HEAD") && !api) {
+      out.route_label = kStaticRoute;
+      out.handler = &fallback_;
+      return out;
     }
-    route_label = kUnmatchedRoute;
-    return error_response(make_error(WbemCode::kNotFound, "no resource at " + request.path));
+    out.route_label = kUnmatchedRoute;
+    out.refusal = error_response(make_error(WbemCode::kNotFound, "no resource at " + request.path));
+    return out;
   }
   if (match->handler == nullptr) {
-    route_label = kUnmatchedRoute;
+    out.route_label = kUnmatchedRoute;
     std::string allow;
     for (const auto& m : router_.allowed_methods(request.path)) allow += (allow.empty() ? "" : ", ") + m;
     Response r = error_response(
@@ -97,9 +101,10 @@ Response Dispatcher::dispatch(Request& request, std::string_view& route_label) c
                                                  allow + ")"));
     r.status = 405;
     r.headers.emplace_back("Allow", allow);
-    return r;
+    out.refusal = std::move(r);
+    return out;
   }
-  route_label = match->pattern;
+  out.route_label = match->pattern;
 
   const std::string_view authorization = request.header("authorization");
   const auto token = bearer_token(authorization);
@@ -107,24 +112,30 @@ Response Dispatcher::dispatch(Request& request, std::string_view& route_label) c
     auto record = authenticator_(*token);
     if (!record.ok()) {
       spdlog::error("token lookup failed: {}", record.error().to_string());
-      return error_response(record.error());
+      out.refusal = error_response(record.error());
+      return out;
     }
     if (*record) request.caller = std::move(**record);
   }
   if (match->access != Access::kPublic) {
     if (!request.caller) {
-      if (!authorization.empty() && !token) return unauthorized("the Authorization header must be 'Bearer <token>'");
-      return unauthorized("missing or unknown token");
+      out.refusal = !authorization.empty() && !token
+                        ? unauthorized("the Authorization header must be 'Bearer <token>'")
+                        : unauthorized("missing or unknown token");
+      return out;
     }
     if (!role_allows(request.caller->role, match->access)) {
-      return error_response(make_error(WbemCode::kAccessDenied,
-                                       "a " + std::string(role_label(request.caller->role)) +
-                                           " token may not call " + request.method + " " + std::string(match->pattern) +
-                                           " (needs " + std::string(access_name(match->access)) + ")"));
+      out.refusal = error_response(make_error(WbemCode::kAccessDenied,
+                                              "a " + std::string(site::role_name(request.caller->role)) +
+                                                  " token may not call " + request.method + " " +
+                                                  std::string(match->pattern) + " (needs " +
+                                                  std::string(access_name(match->access)) + ")"));
+      return out;
     }
   }
   request.params = std::move(match->params);
-  return call_guarded(*match->handler, request);
+  out.handler = match->handler;
+  return out;
 }
 
 }  // namespace pkgcast::server

@@ -1,6 +1,8 @@
 // The request pipeline between the wire and a handler, free of networking so it can be tested alone:
 // route match (404 / 405) -> bearer-token authentication (401 / 403) -> handler inside the one catch-all
 // (500 WBEM_E_FAILED). Runs on a worker thread: authentication and handlers may block on the database.
+// Admission (match and authentication) needs only the request head, so the server admits a request before it
+// reads the body or sends "100 Continue": a refused upload costs a header's worth of memory, not a body's.
 #pragma once
 
 #include <functional>
@@ -22,6 +24,13 @@ using Authenticator = std::function<Result<std::optional<site::TokenRecord>>(std
 inline constexpr std::string_view kUnmatchedRoute = "(unmatched)";
 inline constexpr std::string_view kStaticRoute = "(static)";
 
+// What admit() decided: a refusal to send as is, or the handler to run once the body is in.
+struct Admission {
+  std::optional<Response> refusal;   // 404, 405, 401, 403, or the token lookup's own error
+  const Handler* handler = nullptr;  // set when admitted; owned by the router or the dispatcher
+  std::string_view route_label;      // the matched pattern or a fixed label (metrics)
+};
+
 class Dispatcher {
  public:
   // `router` must outlive the dispatcher. `fallback`, when set, answers GET requests that match no route and are
@@ -30,7 +39,14 @@ class Dispatcher {
 
   // Produces the response for `request` (whose method, path, query, headers and body are set). Fills
   // request.params and request.caller. Never throws. `route_label` receives the matched pattern for metrics.
+  // The same as admit() then run().
   Response dispatch(Request& request, std::string_view& route_label) const;
+
+  // Route match and authentication on the head alone (method, path, headers); fills request.params and
+  // request.caller. Throws only what the authenticator throws.
+  Admission admit(Request& request) const;
+  // Runs an admitted request's handler (request.body now set) inside the catch-all. Never throws.
+  Response run(const Admission& admission, Request& request) const;
 
  private:
   Response call_guarded(const Handler& handler, Request& request) const;

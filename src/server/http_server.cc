@@ -1,7 +1,9 @@
 #include "server/http_server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <utility>
@@ -21,7 +23,60 @@ std::string format_url(bool tls, const tcp::endpoint& ep) {
   return std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
 }
 
+// Runs `ioc` until it is stopped. A handler that throws (Beast throws for what its parser cannot hold, allocation
+// fails, ...) unwinds out of run(); the handler and the connection it held are destroyed, the thread logs and
+// runs on. Asio allows run() to be called again after an exception without a restart().
+void run_network_thread(net::io_context& ioc) {
+  while (true) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("network thread: a handler threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("network thread: a handler threw a non-standard exception");
+    }
+  }
+}
+
+HttpServerOptions resolve_limits(HttpServerOptions o) {
+  const ConnectionLimits fd_bound = connection_limits_for(open_files_limit());
+  if (o.max_connections == 0) {
+    o.max_connections = fd_bound.max_connections;
+  } else if (o.max_connections > fd_bound.max_connections) {
+    spdlog::warn("max_connections {} exceeds what the open-file limit allows; using {}", o.max_connections,
+                 fd_bound.max_connections);
+    o.max_connections = fd_bound.max_connections;
+  }
+  if (o.max_connections_per_address == 0) {
+    o.max_connections_per_address = std::max<std::size_t>(1, o.max_connections / 4);
+  }
+  o.max_connections_per_address = std::min(o.max_connections_per_address, o.max_connections);
+  if (o.max_header_bytes > kMaxHeaderBytesLimit) {
+    spdlog::warn("max_header_bytes {} exceeds what the HTTP parser can hold; using {}", o.max_header_bytes,
+                 kMaxHeaderBytesLimit);
+    o.max_header_bytes = kMaxHeaderBytesLimit;
+  }
+  o.max_header_bytes = std::max<std::size_t>(o.max_header_bytes, 256);
+  return o;
+}
+
 }  // namespace
+
+ConnectionLimits connection_limits_for(std::uint64_t open_files_limit) {
+  const std::uint64_t reserve = std::max<std::uint64_t>(64, open_files_limit / 8);
+  ConnectionLimits l;
+  l.max_connections = open_files_limit > 2 * reserve ? static_cast<std::size_t>(open_files_limit - reserve)
+                                                     : static_cast<std::size_t>(std::max<std::uint64_t>(1, open_files_limit / 2));
+  l.max_connections_per_address = std::max<std::size_t>(1, l.max_connections / 4);
+  return l;
+}
+
+std::uint64_t open_files_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1024;
+  return static_cast<std::uint64_t>(limit.rlim_cur);
+}
 
 std::string_view server_version() { return "pkgcast/" PKGCAST_VERSION; }
 std::string_view pkgcast_version() { return PKGCAST_VERSION; }
@@ -57,10 +112,51 @@ void HttpServer::Core::do_accept() {
   });
 }
 
-std::uint64_t HttpServer::Core::add_connection(std::weak_ptr<Connection> c) {
-  std::lock_guard lock(mu_);
-  const std::uint64_t id = next_connection_id_++;
-  connections_.emplace(id, std::move(c));
+std::uint64_t HttpServer::Core::add_connection(std::weak_ptr<Connection> c, std::shared_ptr<ConnectionSlot> slot,
+                                               bool& refused) {
+  std::weak_ptr<Connection> victim;
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lock(mu_);
+    id = next_connection_id_++;
+    std::size_t total = 0;
+    std::size_t same_address = 0;
+    for (const auto& [other_id, e] : connections_) {
+      if (!e.counted) continue;
+      ++total;
+      if (e.slot->address == slot->address) ++same_address;
+    }
+    refused = false;
+    const bool address_full = same_address >= options.max_connections_per_address;
+    if (address_full || total >= options.max_connections) {
+      // The longest-idle connection: of this address when the address is at its limit (evicting another
+      // address's connection would leave this one over), else of anyone.
+      Entry* oldest = nullptr;
+      std::int64_t oldest_since = 0;
+      for (auto& [other_id, e] : connections_) {
+        if (!e.counted || (address_full && e.slot->address != slot->address)) continue;
+        const std::int64_t since = e.slot->idle_since.load();
+        if (since == ConnectionSlot::kBusy) continue;
+        if (oldest == nullptr || since < oldest_since) {
+          oldest = &e;
+          oldest_since = since;
+        }
+      }
+      if (oldest != nullptr) {
+        oldest->counted = false;
+        victim = oldest->connection;
+      } else {
+        refused = true;
+      }
+    }
+    connections_.emplace(id, Entry{std::move(c), std::move(slot), !refused});
+  }
+  // Outside the lock: the victim's last reference may go here, and its destructor takes the lock.
+  if (auto v = victim.lock()) {
+    metrics.connection_evicted();
+    v->evict();
+  }
+  if (refused) metrics.connection_refused();
   return id;
 }
 
@@ -70,62 +166,87 @@ void HttpServer::Core::remove_connection(std::uint64_t id) {
   changed_.notify_all();
 }
 
-bool HttpServer::Core::begin_stream(const std::shared_ptr<ChunkWriter>& writer) {
+std::optional<Error> HttpServer::Core::begin_stream(const std::shared_ptr<StreamChannel>& channel) {
   {
     std::lock_guard lock(mu_);
-    if (writers_.size() >= options.max_streams) return false;
-    if (stopping.load()) writer->fail(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
-    writers_.insert(writer);
+    if (streams_.size() >= options.max_streams) {
+      return make_error(WbemCode::kServerTooBusy, "too many open streams (max_streams " +
+                                                      std::to_string(options.max_streams) + "); retry later");
+    }
+    if (!channel->owner().empty() && streams_per_owner_[channel->owner()] >= options.max_streams_per_token) {
+      if (streams_per_owner_[channel->owner()] == 0) streams_per_owner_.erase(channel->owner());
+      return make_error(WbemCode::kServerTooBusy, "this token has too many open streams (max_streams_per_token " +
+                                                      std::to_string(options.max_streams_per_token) +
+                                                      "); retry later");
+    }
+    if (streams_per_address_[channel->address()] >= options.max_streams_per_address) {
+      if (streams_per_address_[channel->address()] == 0) streams_per_address_.erase(channel->address());
+      return make_error(WbemCode::kServerTooBusy,
+                        "this address has too many open streams (max_streams_per_address " +
+                            std::to_string(options.max_streams_per_address) + "); retry later");
+    }
+    streams_.insert(channel);
+    if (!channel->owner().empty()) ++streams_per_owner_[channel->owner()];
+    ++streams_per_address_[channel->address()];
   }
+  if (stopping.load()) channel->fail(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
   metrics.stream_started();
-  return true;
+  return std::nullopt;
 }
 
-void HttpServer::Core::end_stream(const std::shared_ptr<ChunkWriter>& writer) {
+void HttpServer::Core::end_stream(const std::shared_ptr<StreamChannel>& channel) {
   {
     std::lock_guard lock(mu_);
-    if (writers_.erase(writer) == 0) return;
+    if (streams_.erase(channel) == 0) return;
+    auto release = [](std::unordered_map<std::string, std::size_t>& counts, const std::string& key) {
+      auto it = counts.find(key);
+      if (it != counts.end() && --it->second == 0) counts.erase(it);
+    };
+    if (!channel->owner().empty()) release(streams_per_owner_, channel->owner());
+    release(streams_per_address_, channel->address());
   }
   metrics.stream_finished();
 }
 
-void HttpServer::Core::spawn_producer(std::function<void()> body) {
+std::size_t HttpServer::Core::end_streams_of(std::string_view owner, const Error& why) {
+  std::vector<std::shared_ptr<StreamChannel>> ending;
   {
     std::lock_guard lock(mu_);
-    ++producers_;
+    if (owner.empty()) return 0;
+    for (const auto& c : streams_) {
+      if (c->owner() == owner) ending.push_back(c);
+    }
   }
-  // A thread per stream: a stream may last hours (events), and must not hold one of the few workers. Creating a
-  // thread costs tens of microseconds, nothing next to a stream's life.
-  std::thread([self = shared_from_this(), body = std::move(body)]() mutable {
-    body();
-    body = nullptr;  // drop the producer's captures (its writer) before stop() can see it finished
-    std::lock_guard lock(self->mu_);
-    --self->producers_;
-    self->changed_.notify_all();
-  }).detach();
+  // Failing kicks each connection, which closes and gives the slot back on its strand.
+  for (auto& c : ending) c->fail(why);
+  return ending.size();
 }
 
 void HttpServer::Core::notify_connections(bool force) {
   std::vector<std::shared_ptr<Connection>> live;
   {
     std::lock_guard lock(mu_);
-    for (auto& [id, weak] : connections_) {
-      if (auto c = weak.lock()) live.push_back(std::move(c));
+    for (auto& [id, entry] : connections_) {
+      if (auto c = entry.connection.lock()) live.push_back(std::move(c));
     }
   }
   for (auto& c : live) force ? c->force_close() : c->server_stopping();
+  // The last references may go here, outside the lock (a connection's destructor takes it).
+  live.clear();
 }
 
-void HttpServer::Core::fail_writers(const Error& error) {
-  std::lock_guard lock(mu_);
-  for (const auto& w : writers_) w->fail(error);
+void HttpServer::Core::fail_streams(const Error& error) {
+  std::vector<std::shared_ptr<StreamChannel>> all;
+  {
+    std::lock_guard lock(mu_);
+    all.assign(streams_.begin(), streams_.end());
+  }
+  for (auto& c : all) c->fail(error);
 }
 
-bool HttpServer::Core::wait_idle(std::chrono::steady_clock::time_point deadline, bool producers_only) {
+bool HttpServer::Core::wait_idle(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
-  return changed_.wait_until(lock, deadline, [&] {
-    return producers_ == 0 && (producers_only || connections_.empty());
-  });
+  return changed_.wait_until(lock, deadline, [&] { return connections_.empty(); });
 }
 
 void HttpServer::Core::stop(std::chrono::milliseconds grace) {
@@ -143,13 +264,13 @@ void HttpServer::Core::stop(std::chrono::milliseconds grace) {
   });
   notify_connections(/*force=*/false);
   const auto deadline = std::chrono::steady_clock::now() + grace;
-  if (started && !wait_idle(deadline, false)) {
+  if (started && !wait_idle(deadline)) {
     spdlog::warn("grace period over; closing the remaining connections");
   }
   const Error shutting_down = make_error(WbemCode::kShuttingDown, "the server is shutting down");
-  fail_writers(shutting_down);
+  fail_streams(shutting_down);
   notify_connections(/*force=*/true);
-  if (started) wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(1), false);
+  if (started) wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(1));
   // Nothing runs on the network threads after this; handlers still posted to them are destroyed with the ioc.
   keep_running.reset();
   ioc->stop();
@@ -157,18 +278,17 @@ void HttpServer::Core::stop(std::chrono::milliseconds grace) {
   network_threads.clear();
   // Workers finish what they hold (database work is bounded); their replies go to the stopped ioc and vanish.
   workers->join();
-  // A producer may be blocked on back-pressure that the stopped network can never relieve: fail it again.
-  fail_writers(shutting_down);
-  while (!wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5), true)) {
-    spdlog::warn("waiting for stream producers to notice the shutdown");
-    fail_writers(shutting_down);
-  }
+  // Every stream has failed: the producers finish their current (bounded) step, and what is still queued is
+  // cancelled here. No source runs after this, so the store may close.
+  fail_streams(shutting_down);
+  stream_pool->stop();
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerOptions& options, const Router& router,
                                                        Authenticator authenticator, Handler fallback,
                                                        Metrics& metrics) {
-  auto core = std::make_shared<Core>(options, router, std::move(authenticator), std::move(fallback), metrics);
+  auto core = std::make_shared<Core>(resolve_limits(options), router, std::move(authenticator), std::move(fallback),
+                                     metrics);
   boost::system::error_code ec;
   if (options.tls) {
     core->tls.emplace(net::ssl::context::tls_server);
@@ -216,6 +336,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerOptions& 
   core->port = bound.port();
   core->url = format_url(options.tls.has_value(), bound);
   core->workers = std::make_unique<net::thread_pool>(std::max<std::size_t>(1, options.workers));
+  core->stream_pool = std::make_shared<StreamPool>(options.stream_producers);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(core)));
 }
 
@@ -235,7 +356,7 @@ void HttpServer::start() {
   core_->do_accept();
   const std::size_t n = std::max<std::size_t>(1, core_->options.network_threads);
   for (std::size_t i = 0; i < n; ++i) {
-    core_->network_threads.emplace_back([core = core_.get()] { core->ioc->run(); });
+    core_->network_threads.emplace_back([core = core_.get()] { run_network_thread(*core->ioc); });
   }
 }
 
@@ -243,5 +364,9 @@ std::uint16_t HttpServer::port() const { return core_->port; }
 std::string HttpServer::url() const { return core_->url; }
 bool HttpServer::stopping() const { return core_->stopping.load(); }
 void HttpServer::stop(std::chrono::milliseconds grace) { core_->stop(grace); }
+std::size_t HttpServer::end_streams_of(std::string_view token_id) {
+  return core_->end_streams_of(
+      token_id, make_error(WbemCode::kAccessDenied, "the token of this stream was revoked; the stream ended"));
+}
 
 }  // namespace pkgcast::server

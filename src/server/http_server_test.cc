@@ -321,5 +321,21 @@ TEST_F(HttpServerTest, BadTlsFilesAndBusyPortsAreClearErrors) {
   EXPECT_EQ(unresolved.error().code, WbemCode::kInvalidParameter);
 }
 
+TEST(ConnectionLimitsTest, KeepAReserveBelowTheOpenFileLimit) {
+  auto l = connection_limits_for(1024);
+  EXPECT_EQ(l.max_connections, 896U);
+  EXPECT_EQ(l.max_connections_per_address, 224U);
+  l = connection_limits_for(20000);
+  EXPECT_EQ(l.max_connections, 17500U);
+  EXPECT_EQ(l.max_connections_per_address, 4375U);
+  l = connection_limits_for(100);  // too few for the reserve: half
+  EXPECT_EQ(l.max_connections, 50U);
+  EXPECT_EQ(l.max_connections_per_address, 12U);
+  l = connection_limits_for(1);
+  EXPECT_EQ(l.max_connections, 1U);
+  EXPECT_EQ(l.max_connections_per_address, 1U);
+  EXPECT_GT(open_files_limit(), 0U);
+}
+
 }  // namespace
 }  // namespace pkgcast::server

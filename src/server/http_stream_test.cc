@@ -187,12 +187,114 @@ TEST_F(HttpServerTest, AStreamEndsTheConnectionWhenTheClientSaysSo) {
     EXPECT_EQ(raw.substr(raw.size() - kLastChunk.size()), kLastChunk);
   }
   {
-    // HTTP/1.0 even when it asks for keep-alive: chunked framing is HTTP/1.1's.
+    // HTTP/1.0 even when it asks for keep-alive: chunked framing is HTTP/1.1's, so the body is close-delimited.
     TestClient c(server_->port());
     c.write_raw("GET /api/v1/lines?n=2 HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n");
     const std::string raw = c.read_until_closed();
-    EXPECT_NE(raw.find("line 1\n"), std::string::npos) << raw;
+    EXPECT_EQ(raw.find("Transfer-Encoding"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("Connection: close"), std::string::npos) << raw;
+    EXPECT_EQ(raw.substr(raw.find("\r\n\r\n") + 4), "line 0\nline 1\n") << raw;
   }
+}
+
+TEST_F(HttpServerTest, AHalfClosedClientGetsTheWholeBody) {
+  start();
+  for (const char* version : {"HTTP/1.1", "HTTP/1.0"}) {
+    TestClient c(server_->port());
+    c.write_raw(std::string("GET /api/v1/lines?n=100000 ") + version + "\r\nHost: x\r\n\r\n");
+    c.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send);  // the client's half-close: not a hang-up
+    const std::string raw = c.read_until_closed();
+    EXPECT_NE(raw.find("line 99999\n"), std::string::npos) << version << ": " << raw.size() << " bytes";
+    if (std::string(version) == "HTTP/1.1") {
+      EXPECT_EQ(raw.substr(raw.size() - kLastChunk.size()), kLastChunk);
+    }
+  }
+  EXPECT_EQ(metrics_.active_streams(), 0);
+}
+
+TEST_F(HttpServerTest, AWaitingStreamHoldsNoProducerThread) {
+  HttpServerOptions o;
+  o.stream_producers = 1;
+  start(o);
+  // The gated stream waits for the test without holding the only producer thread: another stream still flows.
+  TestClient gated(server_->port());
+  gated.write_raw("GET /api/v1/gated HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(gated.read_header().get().result_int(), 200);
+  EXPECT_EQ(gated.read_some_body(5), "first");
+  TestClient other(server_->port());
+  auto r = other.get("/api/v1/lines?n=50000");
+  EXPECT_EQ(std::count(r.body().begin(), r.body().end(), '\n'), 50000);
+  open_gate();
+  std::string rest;
+  for (std::string piece; !(piece = gated.read_some_body(1 << 16)).empty();) rest += piece;
+  EXPECT_EQ(rest, "second");
+}
+
+TEST_F(HttpServerTest, StreamQuotasPerTokenAndPerAddress) {
+  HttpServerOptions o;
+  o.max_streams_per_token = 1;
+  o.max_streams_per_address = 2;
+  start(o);
+  TestClient a(server_->port());
+  a.write_raw("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer pkc_read\r\n\r\n");
+  EXPECT_EQ(a.read_header().get().result_int(), 200);
+  TestClient b(server_->port());
+  auto same_token = b.get("/api/v1/events", {bearer("pkc_read")});
+  EXPECT_EQ(same_token.result_int(), 503);
+  EXPECT_EQ(json_of(same_token)["error"], "WBEM_E_SERVER_TOO_BUSY");
+  EXPECT_NE(json_of(same_token)["message"].get<std::string>().find("max_streams_per_token"), std::string::npos);
+  TestClient c(server_->port());
+  c.write_raw("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer pkc_pkg\r\n\r\n");
+  EXPECT_EQ(c.read_header().get().result_int(), 200);
+  TestClient d(server_->port());
+  auto same_address = d.get("/api/v1/lines?n=3");
+  EXPECT_EQ(same_address.result_int(), 503);
+  EXPECT_NE(json_of(same_address)["message"].get<std::string>().find("max_streams_per_address"), std::string::npos);
+  // The busy answer keeps the connection: once a slot is free the same client is served.
+  a.close();
+  for (int i = 0; i < 200 && metrics_.active_streams() > 1; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(d.get("/api/v1/lines?n=3").body(), "line 0\nline 1\nline 2\n");
+}
+
+TEST_F(HttpServerTest, EndStreamsOfEndsEveryStreamOfThatTokenAtOnce) {
+  start();
+  auto end = events_end_.get_future();
+  TestClient mine(server_->port());
+  mine.write_raw("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer pkc_read\r\n\r\n");
+  ASSERT_EQ(mine.read_header().get().result_int(), 200);
+  EXPECT_EQ(server_->end_streams_of("nobody"), 0u);
+  EXPECT_EQ(server_->end_streams_of(tokens_["pkc_read"].id), 1u);
+  ASSERT_EQ(end.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(end.get().code, WbemCode::kAccessDenied);
+  // The connection closes with the chunked body unterminated (read_until_closed returns only on close).
+  const std::string rest = mine.read_until_closed();
+  EXPECT_EQ(rest.find(kLastChunk), std::string::npos);
+  for (int i = 0; i < 200 && metrics_.active_streams() > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(metrics_.active_streams(), 0);
+}
+
+TEST_F(HttpServerTest, AStreamHoldsAtMostItsBuffer) {
+  HttpServerOptions o;
+  o.stream_buffer_bytes = 64 * 1024;
+  start(o);
+  auto end = firehose_end_.get_future();
+  TestClient c(server_->port());
+  c.write_raw("GET /api/v1/firehose HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(c.read_header().get().result_int(), 200);
+  // The client reads nothing more: the source is asked only for what fits, so production stops at the socket
+  // buffers plus 64 KiB, and stays there.
+  long held = -1;
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(20ms);
+    const long now = produced_.load();
+    if (now == held) break;
+    held = now;
+  }
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(produced_.load(), held);
+  EXPECT_LT(held, 32L << 20);
+  c.close();
+  ASSERT_EQ(end.wait_for(5s), std::future_status::ready);
 }
 
 TEST_F(HttpServerTest, AFailedStreamIsUnterminatedAndClosesTheConnection) {

@@ -23,6 +23,27 @@ using namespace std::chrono_literals;
 
 inline nlohmann::json json_of(const HttpResponse& r) { return nlohmann::json::parse(r.body()); }
 
+// A StreamSource made of functions, for test routes.
+class FnSource final : public StreamSource {
+ public:
+  using Next = std::function<Step(std::string& out, std::size_t room)>;
+  explicit FnSource(Next next, std::function<void(Waker)> on_start = {},
+                    std::function<void(const Error&)> on_cancel = {})
+      : next_(std::move(next)), on_start_(std::move(on_start)), on_cancel_(std::move(on_cancel)) {}
+  void start(Waker wake) override {
+    if (on_start_) on_start_(std::move(wake));
+  }
+  Step next(std::string& out, std::size_t room) override { return next_(out, room); }
+  void cancel(const Error& why) override {
+    if (on_cancel_) on_cancel_(why);
+  }
+
+ private:
+  Next next_;
+  std::function<void(Waker)> on_start_;
+  std::function<void(const Error&)> on_cancel_;
+};
+
 class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -62,56 +83,61 @@ class HttpServerTest : public ::testing::Test {
       const int n = std::stoi(r.query.count("n") ? r.query.at("n") : "100000");
       Response resp;
       resp.content_type = "text/plain";
-      resp.stream = [this, n](BodyWriter& w) -> Status {
-        for (int i = 0; i < n; ++i) {
-          PKG_TRY(w.write("line " + std::to_string(i) + "\n"));
+      auto i = std::make_shared<int>(0);
+      resp.stream = std::make_shared<FnSource>([this, n, i](std::string& out, std::size_t room) {
+        // A bounded step: a few lines, at most `room` bytes.
+        for (int k = 0; k < 64 && *i < n && out.size() < room; ++k, ++*i) {
+          out += "line " + std::to_string(*i) + "\n";
         }
+        if (*i < n) return StreamSource::Step::more();
         produced_.store(n);
-        return ok_status();
-      };
+        return StreamSource::Step::done();
+      });
       return resp;
     });
-    // Writes 1 MiB pieces until the client goes away; reports how write() ended.
+    // Produces up to 4 GiB, as much as there is room for, until the client goes away; reports how it ended.
     router_.add("GET", "/api/v1/firehose", Access::kPublic, [this](Request&) {
       Response resp;
-      resp.stream = [this](BodyWriter& w) -> Status {
-        const std::string piece(1 << 20, 'x');
-        for (int i = 0; i < 4096; ++i) {
-          Status s = w.write(piece);
-          if (!s.ok()) {
-            firehose_end_.set_value(s.error());
-            return s;
-          }
-          produced_.fetch_add(static_cast<long>(piece.size()));
-        }
-        firehose_end_.set_value(Error{WbemCode::kOk, "finished"});
-        return ok_status();
-      };
+      resp.stream = std::make_shared<FnSource>(
+          [this](std::string& out, std::size_t room) {
+            if (produced_.load() >= (4L << 30)) {
+              firehose_end_.set_value(Error{WbemCode::kOk, "finished"});
+              return StreamSource::Step::done();
+            }
+            const std::size_t n = std::min<std::size_t>(room, 1 << 20);
+            out.append(n, 'x');
+            produced_.fetch_add(static_cast<long>(n));
+            return StreamSource::Step::more();
+          },
+          nullptr, [this](const Error& why) { firehose_end_.set_value(why); });
       return resp;
     });
     // A stream that fails after some output: the client must see a truncated body.
     router_.add("GET", "/api/v1/broken-stream", Access::kPublic, [](Request&) {
       Response resp;
-      resp.stream = [](BodyWriter& w) -> Status {
-        PKG_TRY(w.write("partial"));
-        return make_error(WbemCode::kFailed, "the producer failed");
-      };
+      auto step = std::make_shared<int>(0);
+      resp.stream = std::make_shared<FnSource>([step](std::string& out, std::size_t) {
+        if ((*step)++ == 0) {
+          out = "partial";
+          return StreamSource::Step::more();
+        }
+        return StreamSource::Step::done(make_error(WbemCode::kFailed, "the source failed"));
+      });
       return resp;
     });
-    // An event-stream-like producer: writes a heartbeat every 20 ms until write() fails.
+    // An event-stream-like source: a heartbeat each time the ticker wakes it (every 20 ms), nothing in between.
     router_.add("GET", "/api/v1/events", Access::kPublic, [this](Request&) {
       Response resp;
       resp.content_type = "text/event-stream";
-      resp.stream = [this](BodyWriter& w) -> Status {
-        while (true) {
-          Status s = w.write(": heartbeat\n\n");
-          if (!s.ok()) {
-            events_end_.set_value(s.error());
-            return s;
-          }
-          std::this_thread::sleep_for(20ms);
-        }
-      };
+      resp.stream = std::make_shared<FnSource>(
+          [](std::string& out, std::size_t) {
+            out = ": heartbeat\n\n";
+            return StreamSource::Step::wait();
+          },
+          [this](StreamSource::Waker wake) { add_ticker(std::move(wake)); },
+          [this](const Error& why) {
+            if (!events_ended_.exchange(true)) events_end_.set_value(why);
+          });
       return resp;
     });
     // Writes "first", waits until the test calls open_gate(), then writes "second" and finishes: the test acts
@@ -119,16 +145,23 @@ class HttpServerTest : public ::testing::Test {
     router_.add("GET", "/api/v1/gated", Access::kPublic, [this](Request&) {
       Response resp;
       resp.content_type = "text/plain";
-      resp.stream = [this](BodyWriter& w) -> Status {
-        PKG_TRY(w.write("first"));
-        {
-          std::unique_lock lock(gate_mu_);
-          if (!gate_cv_.wait_for(lock, 10s, [this] { return gate_open_; })) {
-            return make_error(WbemCode::kFailed, "the test never opened the gate");
-          }
-        }
-        return w.write("second");
-      };
+      auto step = std::make_shared<int>(0);
+      resp.stream = std::make_shared<FnSource>(
+          [this, step](std::string& out, std::size_t) {
+            if (*step == 0) {
+              *step = 1;
+              out = "first";
+              return StreamSource::Step::wait();
+            }
+            std::lock_guard lock(gate_mu_);
+            if (!gate_open_) return StreamSource::Step::wait();
+            out = "second";
+            return StreamSource::Step::done();
+          },
+          [this](StreamSource::Waker wake) {
+            std::lock_guard lock(gate_mu_);
+            gate_wakers_.push_back(std::move(wake));
+          });
       return resp;
     });
     add_builtin_routes(router_, BuiltinRoutesOptions{.site_code = "ABC",
@@ -156,6 +189,25 @@ class HttpServerTest : public ::testing::Test {
 
   void TearDown() override {
     if (server_) server_->stop(2s);
+    {
+      std::lock_guard lock(ticker_mu_);
+      ticker_stop_ = true;
+    }
+    ticker_cv_.notify_all();
+    if (ticker_.joinable()) ticker_.join();
+  }
+
+  // Wakes every registered waker each 20 ms (one thread for all the event-like streams of a test).
+  void add_ticker(StreamSource::Waker wake) {
+    std::lock_guard lock(ticker_mu_);
+    tickers_.push_back(std::move(wake));
+    if (ticker_.joinable()) return;
+    ticker_ = std::thread([this] {
+      std::unique_lock lock(ticker_mu_);
+      while (!ticker_cv_.wait_for(lock, 20ms, [this] { return ticker_stop_; })) {
+        for (auto& w : tickers_) w();
+      }
+    });
   }
 
   static std::pair<std::string, std::string> bearer(const std::string& token) {
@@ -163,9 +215,13 @@ class HttpServerTest : public ::testing::Test {
   }
 
   void open_gate() {
-    std::lock_guard lock(gate_mu_);
-    gate_open_ = true;
-    gate_cv_.notify_all();
+    std::vector<StreamSource::Waker> wakers;
+    {
+      std::lock_guard lock(gate_mu_);
+      gate_open_ = true;
+      wakers = gate_wakers_;
+    }
+    for (auto& w : wakers) w();
   }
 
   std::map<std::string, site::TokenRecord> tokens_;
@@ -175,9 +231,15 @@ class HttpServerTest : public ::testing::Test {
   std::atomic<long> produced_{0};
   std::promise<Error> firehose_end_;
   std::promise<Error> events_end_;
+  std::atomic<bool> events_ended_{false};
   std::mutex gate_mu_;
-  std::condition_variable gate_cv_;
+  std::vector<StreamSource::Waker> gate_wakers_;
   bool gate_open_ = false;
+  std::mutex ticker_mu_;
+  std::condition_variable ticker_cv_;
+  std::vector<StreamSource::Waker> tickers_;
+  bool ticker_stop_ = false;
+  std::thread ticker_;
 };
 
 }  // namespace pkgcast::server::testing

@@ -13,7 +13,7 @@ JournalCompactor::~JournalCompactor() { stop(); }
 
 void JournalCompactor::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   wake_.notify_all();
@@ -21,19 +21,19 @@ void JournalCompactor::stop() {
 }
 
 std::uint64_t JournalCompactor::passes() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return passes_;
 }
 
 std::uint64_t JournalCompactor::dropped() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return dropped_;
 }
 
 void JournalCompactor::run() {
   while (true) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) return;
     }
     // Not under the lock: stop() must be able to ask while a pass runs, and a pass waits for the store's writer.
@@ -47,10 +47,13 @@ void JournalCompactor::run() {
     } else {
       spdlog::debug("journal compaction dropped 0 entries");
     }
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     ++passes_;
     if (dropped.ok()) dropped_ += *dropped;
-    if (wake_.wait_for(lock, interval_, [this] { return stopping_; })) return;
+    const auto deadline = std::chrono::steady_clock::now() + interval_;
+    while (!stopping_ && wake_.wait_until(mu_, deadline)) {
+    }
+    if (stopping_) return;
   }
 }
 

@@ -9,11 +9,10 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 
 namespace pkgcast::store {
@@ -42,8 +41,8 @@ class JournalCompactor {
 
   store::Store& store_;
   const std::chrono::milliseconds interval_;
-  mutable std::mutex mu_;
-  std::condition_variable wake_;
+  mutable Mutex mu_;
+  CondVar wake_;
   bool stopping_ PKG_GUARDED_BY(mu_) = false;
   std::uint64_t passes_ PKG_GUARDED_BY(mu_) = 0;
   std::uint64_t dropped_ PKG_GUARDED_BY(mu_) = 0;

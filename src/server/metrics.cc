@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "server/request_rules.h"
+
 namespace pkgcast::server {
 namespace {
 
@@ -39,8 +41,11 @@ std::string escape_label_value(std::string_view value) {
 void Metrics::record_request(std::string_view method, std::string_view route, unsigned status,
                              std::chrono::nanoseconds duration) {
   const double seconds = std::chrono::duration<double>(duration).count();
-  std::lock_guard lock(mu_);
-  ++requests_[{std::string(method), std::string(route), status}];
+  // The method label is one of the fixed strings (string_view keys into static storage), never client text.
+  const std::string_view method_label = known_method(method).value_or("-");
+  const unsigned status_label = status >= 100 && status <= 599 ? status : 0;
+  MutexLock lock(mu_);
+  ++requests_[{method_label, std::string(route), status_label}];
   auto it = durations_.find(route);
   if (it == durations_.end()) it = durations_.emplace(std::string(route), Histogram{}).first;
   Histogram& h = it->second;
@@ -55,7 +60,7 @@ void Metrics::record_request(std::string_view method, std::string_view route, un
 }
 
 void Metrics::add_gauge(std::string name, std::string help, std::function<std::optional<double>()> read) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   gauges_.push_back(Gauge{std::move(name), std::move(help), std::move(read)});
 }
 
@@ -64,13 +69,14 @@ std::string Metrics::render() const {
   out.reserve(4096);
   std::vector<Gauge> gauges;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     out += "# HELP pkgcast_http_requests_total HTTP requests answered, by method, route pattern and status.\n";
     out += "# TYPE pkgcast_http_requests_total counter\n";
     for (const auto& [key, count] : requests_) {
       const auto& [method, route, status] = key;
       out += "pkgcast_http_requests_total{method=\"" + escape_label_value(method) + "\",route=\"" +
-             escape_label_value(route) + "\",status=\"" + std::to_string(status) + "\"} " +
+             escape_label_value(route) + "\",status=\"" + (status == 0 ? "other" : std::to_string(status)) +
+             "\"} " +
              std::to_string(count) + "\n";
     }
     out += "# HELP pkgcast_http_request_duration_seconds Time from request parsed to response handed to the "
@@ -97,6 +103,15 @@ std::string Metrics::render() const {
   out += "# HELP pkgcast_http_active_streams Chunked responses (query results, event streams) in progress.\n";
   out += "# TYPE pkgcast_http_active_streams gauge\n";
   out += "pkgcast_http_active_streams " + std::to_string(active_streams()) + "\n";
+  out += "# HELP pkgcast_http_connections_evicted_total Idle connections closed to admit a new one at a connection "
+         "limit.\n";
+  out += "# TYPE pkgcast_http_connections_evicted_total counter\n";
+  out += "pkgcast_http_connections_evicted_total " +
+         std::to_string(evicted_connections_.load(std::memory_order_relaxed)) + "\n";
+  out += "# HELP pkgcast_http_connections_refused_total Connections answered 503 at a connection limit.\n";
+  out += "# TYPE pkgcast_http_connections_refused_total counter\n";
+  out += "pkgcast_http_connections_refused_total " +
+         std::to_string(refused_connections_.load(std::memory_order_relaxed)) + "\n";
   // Gauges are read outside the lock: a callback may touch the database and must not stall request accounting.
   for (const auto& g : gauges) {
     const auto value = g.read();

@@ -1,7 +1,12 @@
 // Server metrics in Prometheus' text exposition format (version 0.0.4), served at GET /metrics.
 //
-//   pkgcast_http_requests_total{method,route,status}     counter; route is the pattern ("/api/v1/packages/{id}"),
-//                                                         never the raw path, so the label set stays bounded
+//   pkgcast_http_requests_total{method,route,status}     counter. Every label is bounded: method is one of
+//                                                         kKnownMethods or "-" (a request refused before its method
+//                                                         was known good), route is the pattern
+//                                                         ("/api/v1/packages/{id}") or a fixed label, never the raw
+//                                                         path, and status is an HTTP status (100-599, else "other")
+//   pkgcast_http_connections_evicted_total                counter: idle connections closed to admit a new one
+//   pkgcast_http_connections_refused_total                counter: connections answered 503 at a connection limit
 //   pkgcast_http_request_duration_seconds{route}          histogram, from request parsed to response handed over
 //   pkgcast_http_open_connections                         gauge
 //   pkgcast_http_active_streams                           gauge (chunked responses being produced)
@@ -17,7 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
+#include "core/mutex.h"
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,8 +39,13 @@ class Metrics {
   static constexpr std::array<double, 14> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                       0.1,    0.25,  0.5,    1.0,   2.5,   5.0,  10.0};
 
+  // `route` must come from a bounded set (a router pattern or a fixed label); `method` and `status` are bounded
+  // here whatever the caller passes.
   void record_request(std::string_view method, std::string_view route, unsigned status,
                       std::chrono::nanoseconds duration) PKG_EXCLUDES(mu_);
+
+  void connection_evicted() { evicted_connections_.fetch_add(1, std::memory_order_relaxed); }
+  void connection_refused() { refused_connections_.fetch_add(1, std::memory_order_relaxed); }
 
   void connection_opened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
   void connection_closed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
@@ -64,12 +74,14 @@ class Metrics {
     std::function<std::optional<double>()> read;
   };
 
-  mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> requests_ PKG_GUARDED_BY(mu_);
+  mutable Mutex mu_;
+  std::map<std::tuple<std::string_view, std::string, unsigned>, std::uint64_t> requests_ PKG_GUARDED_BY(mu_);
   std::map<std::string, Histogram, std::less<>> durations_ PKG_GUARDED_BY(mu_);
   std::vector<Gauge> gauges_ PKG_GUARDED_BY(mu_);
   std::atomic<std::int64_t> open_connections_{0};
   std::atomic<std::int64_t> active_streams_{0};
+  std::atomic<std::uint64_t> evicted_connections_{0};
+  std::atomic<std::uint64_t> refused_connections_{0};
 };
 
 // Escapes a Prometheus label value (backslash, double quote, newline).

@@ -52,6 +52,20 @@ TEST(MetricsTest, GaugesAndConnectionCounts) {
   EXPECT_EQ(text.find("pkgcast_absent"), std::string::npos);
 }
 
+TEST(MetricsTest, InventedMethodsAndStatusesDoNotGrowTheLabelSet) {
+  Metrics m;
+  m.record_request("GET", "/r", 200, microseconds(1));
+  const std::size_t before = m.render().size();
+  for (int i = 0; i < 2000; ++i) {
+    m.record_request("X" + std::to_string(i), "/r", 200, microseconds(1));
+    m.record_request("GET", "/r", 1000 + static_cast<unsigned>(i), microseconds(1));
+  }
+  const std::string text = m.render();
+  EXPECT_TRUE(has_line(text, R"(pkgcast_http_requests_total{method="-",route="/r",status="200"} 2000)")) << text;
+  EXPECT_TRUE(has_line(text, R"(pkgcast_http_requests_total{method="GET",route="/r",status="other"} 2000)"));
+  EXPECT_LT(text.size(), before + 400);
+}
+
 TEST(MetricsTest, LabelValuesAreEscaped) {
   EXPECT_EQ(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
 }

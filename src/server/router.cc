@@ -98,6 +98,7 @@ unsigned http_status_for(WbemCode code) {
     case WbemCode::kInvalidObject:
     case WbemCode::kInvalidOperator:
     case WbemCode::kNotEventClass:
+    case WbemCode::kAggregatingByObject:
     case WbemCode::kTypeMismatch:
     case WbemCode::kValueOutOfRange:
     case WbemCode::kIllegalNull:
@@ -115,6 +116,8 @@ unsigned http_status_for(WbemCode code) {
       return 404;
     case WbemCode::kAlreadyExists:
       return 409;
+    case WbemCode::kNotSupported:
+      return 501;
     case WbemCode::kShuttingDown:
     case WbemCode::kServerTooBusy:
       return 503;
@@ -156,14 +159,19 @@ void Router::add(std::string method, std::string pattern, Access access, Handler
 std::optional<Router::Match> Router::match(std::string_view method, std::string_view path) const {
   const auto parts = split_path(path);
   const Route* best = nullptr;
+  const Route* best_get = nullptr;  // HEAD is answered wherever GET is (RFC 9110 section 9.3.2)
   bool path_matched = false;
   for (const auto& route : routes_) {
     if (!segments_match(route.segments, parts)) continue;
     path_matched = true;
-    if (route.method != method) continue;
-    if (best == nullptr || more_specific(route.segments, best->segments)) best = &route;
+    if (route.method == method) {
+      if (best == nullptr || more_specific(route.segments, best->segments)) best = &route;
+    } else if (method == "HEAD" && route.method == "GET") {
+      if (best_get == nullptr || more_specific(route.segments, best_get->segments)) best_get = &route;
+    }
   }
   if (!path_matched) return std::nullopt;
+  if (best == nullptr) best = best_get;
   Match m;
   if (best == nullptr) return m;  // 405: the path exists, the method does not
   m.handler = &best->handler;
@@ -180,7 +188,9 @@ std::vector<std::string> Router::allowed_methods(std::string_view path) const {
   const auto parts = split_path(path);
   std::vector<std::string> out;
   for (const auto& route : routes_) {
-    if (segments_match(route.segments, parts) && std::find(out.begin(), out.end(), route.method) == out.end()) out.push_back(route.method);
+    if (!segments_match(route.segments, parts)) continue;
+    if (std::find(out.begin(), out.end(), route.method) == out.end()) out.push_back(route.method);
+    if (route.method == "GET" && std::find(out.begin(), out.end(), "HEAD") == out.end()) out.push_back("HEAD");
   }
   return out;
 }

@@ -5,13 +5,15 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/result.h"
-#include "site/tokens.h"
+#include "site/identity.h"
 
 namespace pkgcast::server {
 
@@ -38,12 +40,50 @@ struct Request {
   std::string_view header(std::string_view lower_name) const;
 };
 
-// Writes a streamed body, chunk by chunk. write() blocks while the client is slow (back-pressure) and fails once
-// the client has gone away, so producers stop early.
-class BodyWriter {
+// A streamed body, pulled piece by piece (design.md section 9: streams are asynchronous). No thread and no
+// database connection belongs to a stream: a small fixed pool of producer threads (`stream_producers`) calls
+// next() for the streams that are ready, one call at a time per stream, and only while the connection has room
+// (less than `stream_buffer_bytes` taken and not yet sent). Between calls a source holds only its own state.
+//
+// The contract, for every kind of stream (query answers, event streams, chunk downloads):
+// - start(wake) is called once, on a producer thread, before the first next(). `wake` may be kept and called from
+//   any thread at any time, also after the stream ended (then it does nothing); it is cheap and never blocks.
+// - next(out, room) appends the next piece to `out` (empty on entry; about `room` bytes at most, one indivisible
+//   item may exceed it) and returns quickly: it does a BOUNDED amount of work (a page of rows, a time slice, what
+//   is queued) and never waits for anything. It answers:
+//     more()       call me again as soon as there is room (out may be empty: work was done, none of it output);
+//     wait()       nothing more for now; call me again after wake() (a wake() that came during this call counts);
+//     done(status) the body is complete; an error status ends it as incomplete (a chunked body is left
+//                  unterminated and the connection closes), so a source that can say what went wrong in its body
+//                  format (the query's "error" member) writes that and answers done(ok).
+//   next() must not throw; if it does, the stream ends as done(WBEM_E_FAILED).
+// - cancel(why) is called once instead of any further next() when the stream ends early: the client hung up, a
+//   write failed or timed out, the server is stopping (WBEM_E_SHUTTING_DOWN), or the server ended the caller's
+//   streams (HttpServer::end_streams_of, for a revoked token). Never concurrently with next(). The source drops
+//   whatever it holds; the server drops the source soon after.
+// Thread safety: next()/start()/cancel() are serialized per stream, though not always on the same thread.
+class StreamSource {
  public:
-  virtual ~BodyWriter() = default;
-  virtual Status write(std::string_view chunk) = 0;
+  class Step {
+   public:
+    enum class Kind : std::uint8_t { kMore, kWait, kDone };
+    static Step more() { return Step(Kind::kMore, ok_status()); }
+    static Step wait() { return Step(Kind::kWait, ok_status()); }
+    static Step done(Status status = ok_status()) { return Step(Kind::kDone, std::move(status)); }
+    Kind kind() const { return kind_; }
+    const Status& status() const { return status_; }
+
+   private:
+    Step(Kind kind, Status status) : kind_(kind), status_(std::move(status)) {}
+    Kind kind_;
+    Status status_;
+  };
+  using Waker = std::function<void()>;
+
+  virtual ~StreamSource() = default;
+  virtual void start(Waker wake) { (void)wake; }
+  virtual Step next(std::string& out, std::size_t room) = 0;
+  virtual void cancel(const Error& why) { (void)why; }
 };
 
 struct Response {
@@ -51,9 +91,12 @@ struct Response {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  // When set, the body is produced by this function with chunked transfer encoding, after the status line and
-  // headers were sent; `body` is ignored. Used for large query results and event streams.
-  std::function<Status(BodyWriter&)> stream;
+  // When set, the body is pulled from this source after the status line and headers were sent; `body` is
+  // ignored. HTTP/1.1 clients get it chunked; HTTP/1.0 clients get it close-delimited (Connection: close).
+  std::shared_ptr<StreamSource> stream;
+  // Whose stream it is, for the per-token stream quota and HttpServer::end_streams_of: the dispatcher fills it
+  // with the caller's token id ("" for an anonymous caller).
+  std::string stream_owner;
 
   static Response json(unsigned status, std::string body);
 };
@@ -62,7 +105,7 @@ struct Response {
 // 400 for bad input (INVALID_QUERY/CLASS/PROPERTY/PARAMETER/OBJECT_PATH, TYPE_MISMATCH, VALUE_OUT_OF_RANGE,
 // ILLEGAL_NULL, INVALID_OPERATION, QUOTA_VIOLATION, READ_ONLY), 401 for a missing or unknown token,
 // 403 ACCESS_DENIED, 404 NOT_FOUND / INVALID_NAMESPACE / INVALID_METHOD, 409 ALREADY_EXISTS,
-// 413 for an oversized body, 503 SHUTTING_DOWN / SERVER_TOO_BUSY, 500 otherwise.
+// 413 for an oversized body, 501 NOT_SUPPORTED, 503 SHUTTING_DOWN / SERVER_TOO_BUSY, 500 otherwise.
 Response error_response(const Error& error);
 unsigned http_status_for(WbemCode code);
 
@@ -80,9 +123,10 @@ class Router {
     std::string_view pattern;  // the matched route's pattern (metrics label); valid while the router lives
   };
   // nullopt when no pattern matches the path; a match with handler == nullptr when the path matches but the
-  // method does not (405).
+  // method does not (405). HEAD matches a GET route when no HEAD route is registered: the handler runs as for GET
+  // (request.method stays "HEAD") and the server sends the headers without the body.
   std::optional<Match> match(std::string_view method, std::string_view path) const;
-  // The methods registered for a path, for the Allow header of a 405.
+  // The methods registered for a path, for the Allow header of a 405 (HEAD included wherever GET is).
   std::vector<std::string> allowed_methods(std::string_view path) const;
 
  private:

@@ -53,8 +53,31 @@ TEST(RouterTest, UnknownPathIsNulloptAndWrongMethodHasNoHandler) {
   auto wrong = router.match("PUT", "/api/v1/packages/ABC00001");
   ASSERT_TRUE(wrong);
   EXPECT_EQ(wrong->handler, nullptr);
-  EXPECT_EQ(router.allowed_methods("/api/v1/packages/ABC00001"), (std::vector<std::string>{"GET", "DELETE"}));
+  EXPECT_EQ(router.allowed_methods("/api/v1/packages/ABC00001"),
+            (std::vector<std::string>{"GET", "HEAD", "DELETE"}));
   EXPECT_TRUE(router.allowed_methods("/nope").empty());
+}
+
+TEST(RouterTest, HeadMatchesWhereverGetDoes) {
+  Router router;
+  router.add("GET", "/api/v1/packages/{id}", Access::kRead, returns(200));
+  router.add("GET", "/api/v1/packages/search", Access::kPublic, returns(201));
+  router.add("DELETE", "/api/v1/packages/{id}", Access::kPackageAdmin, returns(204));
+  auto head = router.match("HEAD", "/api/v1/packages/ABC00001");
+  ASSERT_TRUE(head);
+  ASSERT_NE(head->handler, nullptr);
+  EXPECT_EQ(head->pattern, "/api/v1/packages/{id}");
+  EXPECT_EQ(head->params.at("id"), "ABC00001");
+  EXPECT_EQ(head->access, Access::kRead);
+  auto literal = router.match("HEAD", "/api/v1/packages/search");
+  ASSERT_TRUE(literal);
+  EXPECT_EQ(literal->pattern, "/api/v1/packages/search");
+
+  Router no_get;
+  no_get.add("POST", "/api/v1/query", Access::kRead, returns(200));
+  auto none = no_get.match("HEAD", "/api/v1/query");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->handler, nullptr);
 }
 
 TEST(RouterTest, LiteralSegmentWinsOverParameterWhateverTheOrder) {
@@ -140,6 +163,7 @@ TEST(ErrorResponseTest, StatusFollowsTheCode) {
   EXPECT_EQ(http_status_for(WbemCode::kAlreadyExists), 409u);
   EXPECT_EQ(http_status_for(WbemCode::kShuttingDown), 503u);
   EXPECT_EQ(http_status_for(WbemCode::kServerTooBusy), 503u);
+  EXPECT_EQ(http_status_for(WbemCode::kNotSupported), 501u);
   EXPECT_EQ(http_status_for(WbemCode::kFailed), 500u);
   EXPECT_EQ(http_status_for(WbemCode::kOutOfDiskSpace), 500u);
 }

@@ -1,6 +1,7 @@
 #include "server/server_main.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <iostream>
+#include <optional>
 #include <system_error>
 
 #include "core/paths.h"
@@ -43,6 +45,14 @@ fs::path find_web_root(const fs::path& configured) {
   return {};
 }
 
+// The database file of a SQLite URL ("PATH" or "sqlite:PATH"); nullopt for PostgreSQL and in-memory databases.
+std::optional<fs::path> sqlite_file(const std::string& url) {
+  if (url.rfind("postgresql:", 0) == 0 || url.rfind("postgres:", 0) == 0) return std::nullopt;
+  std::string path = url.rfind("sqlite:", 0) == 0 ? url.substr(7) : url;
+  if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) return std::nullopt;
+  return fs::path(path);
+}
+
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
   std::size_t start = 0;
@@ -66,17 +76,37 @@ class SiteServerImpl final : public SiteServer {
     http.max_body_bytes = static_cast<std::size_t>(config_.max_body_bytes);
     http.max_header_bytes = static_cast<std::size_t>(config_.max_header_bytes);
     http.idle_timeout = std::chrono::seconds(config_.idle_timeout_seconds);
+    http.header_timeout = std::chrono::seconds(config_.header_timeout_seconds);
+    http.max_connections = static_cast<std::size_t>(config_.max_connections);
+    http.max_connections_per_address = static_cast<std::size_t>(config_.max_connections_per_address);
     http.max_streams = static_cast<std::size_t>(config_.max_streams);
+    http.max_streams_per_token = static_cast<std::size_t>(config_.max_streams_per_token);
+    http.max_streams_per_address = static_cast<std::size_t>(config_.max_streams_per_address);
+    http.stream_buffer_bytes = static_cast<std::size_t>(config_.stream_buffer_bytes);
+    http.stream_producers = static_cast<std::size_t>(config_.stream_producers);
     const fs::path web_root = find_web_root(config_.web_dir);
     auto authenticate = [this](std::string_view token) { return site::lookup_token(*store_, token); };
     PKG_ASSIGN_OR_RETURN(http_, HttpServer::create(http, router_, authenticate, static_files_handler(web_root),
                                                    metrics_));
 
     PKG_TRY(ensure_private_dir(config_.data_dir));
+    // Whoever can write the data directory can plant admin.token or a database: refuse one that others can write.
+    PKG_TRY(check_trusted_dir(config_.data_dir));
+    if (auto db_file = sqlite_file(config_.db_url)) {
+      // Created 0600 before SQLite opens it; SQLite gives -wal and -shm the database file's mode.
+      PKG_TRY(ensure_private_file(*db_file));
+      for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+        const fs::path extra = db_file->string() + suffix;
+        std::error_code ec;
+        if (fs::exists(fs::symlink_status(extra, ec))) PKG_TRY(ensure_private_file(extra));
+      }
+    }
     store::OpenOptions open;
     open.url = config_.db_url;
     open.retention.max_entries = static_cast<std::uint64_t>(config_.journal_max_entries);
     open.retention.max_age_seconds = config_.journal_max_age_seconds;
+    open.max_readers = static_cast<std::size_t>(config_.db_max_readers);
+    open.reader_wait = std::chrono::milliseconds(config_.db_reader_wait_ms);
     PKG_ASSIGN_OR_RETURN(store_, store::Store::open(open));
     PKG_ASSIGN_OR_RETURN(created_token_, ensure_admin_token(*store_, admin_token_path()));
 
@@ -95,8 +125,21 @@ class SiteServerImpl final : public SiteServer {
       }
     }
     api.site_type = config_.site_type;
+    api.source_roots = config_.source_roots;
+    api.source_walker.threads = static_cast<std::size_t>(config_.source_walk_threads);
+    api.source_walker.queue = static_cast<std::size_t>(config_.source_walk_queue);
+    api.source_walker.timeout = std::chrono::seconds(config_.source_walk_timeout_seconds);
+    api.query_limits.max_rows_evaluated = static_cast<std::uint64_t>(config_.query_max_rows_evaluated);
+    api.query_limits.max_time = std::chrono::seconds(config_.query_max_seconds);
+    api.events.max_subscriptions = static_cast<std::size_t>(config_.max_subscriptions);
+    api.event_heartbeat = std::chrono::seconds(config_.event_heartbeat_seconds);
     site_code_ = to_upper(api.site_code);
     PKG_ASSIGN_OR_RETURN(api_, Api::create(*store_, api));
+    // A revoked token must not outlive its revocation on a stream it opened (a query, an event stream).
+    api_->on_token_revoked([this](const std::string& token_id) {
+      const std::size_t ended = http_->end_streams_of(token_id);
+      if (ended > 0) spdlog::info("token {} revoked: ended {} open stream(s)", token_id, ended);
+    });
 
     add_builtin_routes(router_, BuiltinRoutesOptions{
                                     .site_code = site_code_,
@@ -168,25 +211,38 @@ void set_up_logging(const std::string& level) {
 
 }  // namespace
 
-Result<bool> ensure_admin_token(store::Store& store, const fs::path& token_file) {
+Result<bool> ensure_admin_token(store::Store& store, const fs::path& token_file, Micros now) {
+  // The file is checked even when it is not needed: a token file others could write is a planted one, and the
+  // administrator must hear of it.
+  auto file_state = check_private_file(token_file);
+  if (!file_state.ok() && file_state.error().code != WbemCode::kNotFound) return std::move(file_state).error();
+  const bool file_exists = file_state.ok();
+  std::string token;
+  if (file_exists) {
+    PKG_ASSIGN_OR_RETURN(std::string text, read_file(token_file.string()));
+    token = trim(text);
+    // Only what generate_token() makes: a chosen string (a planted "pkc_attacker-chosen-token") is refused.
+    if (!site::is_well_formed_token(token)) {
+      return make_error(WbemCode::kInvalidParameter, "'" + token_file.string() +
+                                                         "' does not hold a pkgcast token (pkc_ and 43 base64url "
+                                                         "characters, as the server generates); move it away to get "
+                                                         "a new one");
+    }
+  }
   PKG_ASSIGN_OR_RETURN(auto tokens, site::list_tokens(store));
   for (const auto& t : tokens) {
-    if (t.role == site::Role::kFullAdmin) return false;
+    if (t.role == site::Role::kFullAdmin && t.active(now)) return false;
   }
   // A token file without a matching record is the remains of a start that wrote the file and stopped before the
   // commit (the file is written first for exactly that reason), or of a database that was replaced: register it,
-  // so the token the administrator already has keeps working.
-  std::string token;
-  auto existing = read_file(token_file.string());
-  if (existing.ok()) {
-    token = trim(*existing);
-    if (token.rfind("pkc_", 0) != 0 || token.size() < 20 || token.find_first_of(" \t\n") != std::string::npos) {
-      return make_error(WbemCode::kInvalidParameter,
-                        "'" + token_file.string() + "' does not hold a pkgcast token; move it away to get a new one");
-    }
-  } else if (existing.error().code != WbemCode::kNotFound) {
-    return std::move(existing).error();
-  } else {
+  // so the token the administrator already has keeps working. A file whose token the database knows (revoked or
+  // expired, since no full-admin token is active) is replaced by a new token: a revocation is never undone.
+  bool known = false;
+  if (file_exists) {
+    const std::string id = site::hash_token(token).substr(0, 12);
+    for (const auto& t : tokens) known = known || t.id == id;
+  }
+  if (!file_exists || known) {
     PKG_ASSIGN_OR_RETURN(token, site::generate_token());
     PKG_TRY(write_file_atomic(token_file.string(), token + "\n", 0600));
   }
@@ -211,6 +267,8 @@ int run_server_command(const ServerFlags& flags) {
     return 2;
   }
   set_up_logging(config->log_level);
+  // Nothing the server creates (database, -wal, -shm, token files) is for anyone else.
+  ::umask(077);
   // A client that hangs up must never kill the server; Asio already sends with MSG_NOSIGNAL, stdout may not.
   ::signal(SIGPIPE, SIG_IGN);
   // Installed before anything starts, so a SIGTERM during start-up still means "stop cleanly".

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "core/clock.h"
 #include "core/result.h"
 #include "server/config.h"
 
@@ -47,9 +48,12 @@ class SiteServer {
 // configuration; errors are one line on stderr, "error: <WBEM name>: <detail>".
 int run_server_command(const ServerFlags& flags);
 
-// The admin token bootstrap (exposed for tests): when the store holds no full-admin token, registers the token in
-// `token_file` if that file holds one, else a new token written to `token_file` (0600, atomically). Returns whether
-// a token was created or registered.
-Result<bool> ensure_admin_token(store::Store& store, const std::filesystem::path& token_file);
+// The admin token bootstrap (exposed for tests): when the store holds no active (unrevoked, unexpired) full-admin
+// token, registers the token in `token_file` if that file holds one the store does not know, else a new token
+// written to `token_file` (0600, atomically). Returns whether a token was created or registered. An existing
+// `token_file` must be a regular file of this user that nobody else may read or write (WBEM_E_ACCESS_DENIED) and
+// hold exactly what site::generate_token() makes (WBEM_E_INVALID_PARAMETER), whether or not it is needed.
+Result<bool> ensure_admin_token(store::Store& store, const std::filesystem::path& token_file,
+                                Micros now = Clock::system().now_micros());
 
 }  // namespace pkgcast::server

@@ -203,6 +203,29 @@ TEST_F(SiteServerTest, ExistingTokenFileIsRegisteredForANewDatabase) {
   EXPECT_EQ(c.get("/api/v1/tokens", {bearer(token)}).result_int(), 200);
 }
 
+TEST_F(SiteServerTest, ARevokedAdminTokenIsReplacedNotRevived) {
+  start();
+  const std::string old_token = admin_token();
+  TestClient c(port());
+  auto list = nlohmann::json::parse(c.get("/api/v1/tokens", {bearer(old_token)}).body());
+  ASSERT_EQ(list.size(), 1u);
+  const std::string id = list[0]["id"];
+  auto revoked = c.request(http::verb::delete_, "/api/v1/tokens/" + id, "", {bearer(old_token)});
+  ASSERT_EQ(revoked.result_int(), 200) << revoked.body();
+  EXPECT_EQ(c.get("/api/v1/sites", {bearer(old_token)}).result_int(), 401);
+  server_->stop();
+  server_.reset();
+
+  // No active full-admin token is left: the next start makes a new one rather than register the revoked file.
+  start();
+  EXPECT_TRUE(server_->created_admin_token());
+  const std::string new_token = admin_token();
+  EXPECT_NE(new_token, old_token);
+  TestClient c2(port());
+  EXPECT_EQ(c2.get("/api/v1/sites", {bearer(new_token)}).result_int(), 200);
+  EXPECT_EQ(c2.get("/api/v1/sites", {bearer(old_token)}).result_int(), 401);
+}
+
 TEST_F(SiteServerTest, GarbageTokenFileIsAClearErrorAndIsKept) {
   ASSERT_TRUE(ensure_private_dir(config_.data_dir).ok());
   ASSERT_TRUE(write_file_atomic((config_.data_dir / "admin.token").string(), "hello world\n", 0600).ok());

@@ -179,7 +179,7 @@ Result<cim::Instance> Domain::remove_dp(std::string_view name) {
       if (get_string(m, "NALPath") == nal) PKG_TRY(txn.remove(messages_cls, store::key_of(m)));
     }
     PKG_TRY(txn.remove_meta(dp_meta_key(dp_name)));
-    PKG_TRY(revoke_dp_tokens(txn, store_, dp_name));
+    PKG_TRY(revoke_dp_tokens(txn, dp_name));
     return dp;
   });
 }

@@ -1,8 +1,6 @@
 // Packages. Creating one writes, in the same command, every row that must exist from the start: the package, its
 // Root summarizer (so a package without source files is visible with Targeted = 0 at once), the Detail summarizer
 // of its source site, and its content info. Deleting one removes every row that names it.
-#include <unistd.h>
-
 #include <filesystem>
 
 #include "core/strings.h"
@@ -18,8 +16,6 @@ namespace {
 constexpr std::uint32_t kStorageNoSource = 1;
 constexpr std::uint32_t kStorageDirect = 2;
 constexpr std::uint32_t kUseBinaryDeltaRep = 0x04000000;
-// A source tree with more entries than this is refused rather than walked for minutes.
-constexpr std::uint64_t kMaxSourceEntries = 1'000'000;
 
 Status check_priority(std::uint32_t priority) {
   if (priority < 1 || priority > 3) return invalid("Priority", "must be 1 (high), 2 (normal) or 3 (low)");
@@ -34,46 +30,6 @@ Status check_descriptive(const std::string* name, const std::string* version, co
   if (language) PKG_TRY(check_text("Language", *language, 0, kMaxShortText));
   if (description) PKG_TRY(check_text("Description", *description, 0, kMaxDescription, TextKind::kMultiLine));
   return ok_status();
-}
-
-// The total size in KB (rounded up) of the regular files under `path`. Symbolic links are not followed, so the
-// walk stays inside the tree and terminates.
-Result<std::uint32_t> measure_source(const std::string& path) {
-  PKG_TRY(check_text("PkgSourcePath", path, 1, kMaxPath));
-  if (path.front() != '/') return invalid("PkgSourcePath", "must be an absolute path, got '" + path + "'");
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) {
-    return make_error(WbemCode::kInvalidParameter, "source directory '" + path + "' does not exist");
-  }
-  if (!fs::is_directory(st)) {
-    return make_error(WbemCode::kInvalidParameter, "source '" + path + "' is not a directory");
-  }
-  if (::access(path.c_str(), R_OK | X_OK) != 0) {
-    return make_error(WbemCode::kInvalidParameter, "source directory '" + path + "' is not readable");
-  }
-  std::uint64_t bytes = 0;
-  std::uint64_t entries = 0;
-  fs::recursive_directory_iterator it(path, fs::directory_options::none, ec);
-  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (++entries > kMaxSourceEntries) {
-      return make_error(WbemCode::kQuotaViolation, "source directory '" + path + "' has more than " +
-                                                       std::to_string(kMaxSourceEntries) + " entries");
-    }
-    const fs::file_status entry_status = it->symlink_status(ec);
-    if (ec) break;
-    if (fs::is_regular_file(entry_status)) {
-      const auto size = it->file_size(ec);
-      if (ec) break;
-      bytes += size;
-    }
-  }
-  if (ec) {
-    return make_error(WbemCode::kInvalidParameter, "cannot read source directory '" + path + "': " + ec.message());
-  }
-  const std::uint64_t kb = (bytes + 1023) / 1024;
-  return static_cast<std::uint32_t>(std::min<std::uint64_t>(kb, 0xFFFFFFFFu));
 }
 
 // The classes whose rows name a package by PackageID and go with it when it is deleted, package itself last.
@@ -94,9 +50,14 @@ Result<cim::Instance> Domain::create_package(const PackageSpec& spec) {
   PKG_TRY(check_priority(spec.priority));
   const bool has_source = !spec.source_path.empty();
   std::uint32_t size_kb = 0;
-  // The walk happens before the command, off the writer thread: the writer must never wait on a file system.
+  std::string source_path;
+  // The walk happens before the command, off the writer thread (the writer must never wait on a file system),
+  // and on the source walker's threads, not the caller's.
   if (has_source) {
-    PKG_ASSIGN_OR_RETURN(size_kb, measure_source(spec.source_path));
+    PKG_TRY(check_text("PkgSourcePath", spec.source_path, 1, kMaxPath));
+    PKG_ASSIGN_OR_RETURN(const std::filesystem::path dir, sources_.resolve(spec.source_path));
+    PKG_ASSIGN_OR_RETURN(size_kb, sources_.measure(dir));
+    source_path = dir.string();
   }
 
   return commit_returning([&](store::WriteTxn& txn) -> Result<cim::Instance> {
@@ -112,7 +73,7 @@ Result<cim::Instance> Domain::create_package(const PackageSpec& spec) {
     set_prop(pkg, "Language", str_value(spec.language));
     set_prop(pkg, "Manufacturer", str_value(spec.manufacturer));
     set_prop(pkg, "Description", str_value(spec.description));
-    set_prop(pkg, "PkgSourcePath", str_value(spec.source_path));
+    set_prop(pkg, "PkgSourcePath", str_value(source_path));
     set_prop(pkg, "PkgSourceFlag", u32_value(has_source ? kStorageDirect : kStorageNoSource));
     set_prop(pkg, "PackageType", u32_value(0));
     set_prop(pkg, "PackageSize", u32_value(size_kb));

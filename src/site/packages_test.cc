@@ -118,10 +118,23 @@ TEST_F(PackagesTest, MeasuresTheSourceDirectory) {
 TEST_F(PackagesTest, RefusesBadPackagesAndChangesNothing) {
   PackageSpec spec;
   spec.name = "ok";
-  spec.source_path = "/definitely/not/here";
+  spec.source_path = (dir_ / "not-here").string();
   expect_refused(
       WbemCode::kInvalidParameter, [&] { return domain_->create_package(spec); },
-      "source directory '/definitely/not/here' does not exist");
+      "source directory '" + spec.source_path + "' does not exist");
+  // Outside the source roots: refused without looking, whether it exists or not.
+  for (const char* outside : {"/root", "/definitely/not/here", "/"}) {
+    spec.source_path = outside;
+    expect_refused(
+        WbemCode::kAccessDenied, [&] { return domain_->create_package(spec); }, "not under an allowed source root");
+  }
+  spec.source_path = (dir_ / ".." / "..").string();
+  expect_refused(
+      WbemCode::kAccessDenied, [&] { return domain_->create_package(spec); }, dir_.string());
+  std::filesystem::create_directory_symlink("/", dir_ / "escape");
+  spec.source_path = (dir_ / "escape" / "etc").string();
+  expect_refused(
+      WbemCode::kAccessDenied, [&] { return domain_->create_package(spec); }, "source_roots");
   spec.source_path = "relative/path";
   expect_refused(
       WbemCode::kInvalidParameter, [&] { return domain_->create_package(spec); }, "absolute");

@@ -22,14 +22,12 @@
 #include "cim/cim.h"
 #include "core/clock.h"
 #include "core/result.h"
+#include "site/identity.h"  // SiteType, site_type_name, parse_site_type
+#include "site/source_walker.h"
 #include "site/tokens.h"
 #include "store/store.h"
 
 namespace pkgcast::site {
-
-enum class SiteType : std::uint32_t { kSecondary = 1, kPrimary = 2, kCentral = 4 };
-std::string_view site_type_name(SiteType t);                     // "secondary", "primary", "central"
-std::optional<SiteType> parse_site_type(std::string_view name);  // case-insensitive
 
 struct SiteSpec {
   std::string code;  // upper-cased on input
@@ -74,7 +72,7 @@ struct PackageSpec {
   std::string manufacturer;
   std::string language;
   std::string description;
-  std::string source_path;  // empty: a package without source files
+  std::string source_path;  // empty: a package without source files; else under a source root (SourcePolicy)
   std::uint32_t priority = 2;
 };
 
@@ -122,6 +120,7 @@ struct TokenSpec {
   Role role = Role::kReadOnly;  // kDp tokens are issued only with their DP (create_dp)
   std::vector<std::string> sites;
   std::string description;
+  Micros expires = 0;  // 0 = never; else an instant after the commit
 };
 
 struct CreatedToken {
@@ -133,6 +132,10 @@ class Domain {
  public:
   // own_site_code: the site this server is (SourceSite of what it creates). server_name: SMS_Site.ServerName.
   Domain(store::Store& store, std::string own_site_code, std::string server_name);
+
+  // Where package sources may come from and what walks them. A Domain starts with no source roots: every source
+  // is refused until this is called (before the Domain is shared between threads).
+  void set_source_policy(SourcePolicy policy) { sources_ = std::move(policy); }
 
   const std::string& own_site_code() const { return own_site_; }
   const std::string& server_name() const { return server_name_; }
@@ -161,7 +164,8 @@ class Domain {
   Result<cim::Instance> add_group_members(std::string_view id, const std::vector<std::string>& dp_names);
   Result<cim::Instance> remove_group_members(std::string_view id, const std::vector<std::string>& dp_names);
 
-  // Packages (packages.cc).
+  // Packages (packages.cc). A source must lie under a source root (WBEM_E_ACCESS_DENIED naming them); its
+  // canonical path is recorded as PkgSourcePath. The walk can be WBEM_E_SERVER_TOO_BUSY or WBEM_E_TIMED_OUT.
   Result<cim::Instance> create_package(const PackageSpec& spec);
   Result<std::vector<cim::Instance>> list_packages();
   Result<cim::Instance> get_package(std::string_view package_id);
@@ -181,8 +185,13 @@ class Domain {
   // The advertisements that have an offer row at `site_code`, with their Offered flag.
   Result<std::vector<OfferView>> list_offers(std::string_view site_code);
 
-  // Tokens (token_admin.cc): a random token for `spec`, stored hashed; every listed site must exist.
+  // Tokens (token_admin.cc): a random token for `spec`, stored hashed; every listed site must exist; an expiry
+  // that is not after the commit is WBEM_E_INVALID_PARAMETER.
   Result<CreatedToken> create_token(const TokenSpec& spec);
+  // Revokes the token whose public id is `id`: its record and PKG_Token instance get the revocation time, and it is
+  // refused from the commit on. WBEM_E_NOT_FOUND when no token has that id. Revoking a revoked token changes
+  // nothing and returns its record.
+  Result<TokenRecord> revoke_token(std::string_view id);
 
  private:
   Result<std::vector<cim::Instance>> scan_all(std::string_view class_name, const store::Predicate& filter = {});
@@ -194,6 +203,7 @@ class Domain {
   const cim::ClassRegistry& registry_;
   std::string own_site_;
   std::string server_name_;
+  SourcePolicy sources_;
 };
 
 // The NAL path of a DP: `["Display=\\<name>\"]MSWNET:["SMS_SITE=<site>"]\\<name>\`.

@@ -1,10 +1,67 @@
 // Sites, DPs, DP groups and tokens through the real store.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <latch>
+#include <mutex>
+#include <thread>
+
+#include "core/strings.h"
 #include "site/test_fixture.h"
 
 namespace pkgcast::site {
 namespace {
+
+// Forwards to a real store and tells when a command has been queued, so that a test can put several domain verbs
+// into one writer batch.
+class QueueWatchingStore final : public store::Store {
+ public:
+  explicit QueueWatchingStore(store::Store& inner) : inner_(inner) {}
+
+  std::string_view backend_name() const override { return inner_.backend_name(); }
+  const cim::ClassRegistry& registry() const override { return inner_.registry(); }
+  Result<std::optional<cim::Instance>> get(const cim::ClassDef& cls, const std::vector<cim::Value>& key) override {
+    return inner_.get(cls, key);
+  }
+  Status scan(const cim::ClassDef& cls, const store::Predicate& filter, const store::RowSink& sink,
+              const store::ScanOptions& options) override {
+    return inner_.scan(cls, filter, sink, options);
+  }
+  Result<std::optional<std::string>> get_meta(std::string_view key) override { return inner_.get_meta(key); }
+  Result<std::vector<std::pair<std::string, std::string>>> list_meta(std::string_view prefix) override {
+    return inner_.list_meta(prefix);
+  }
+  std::future<Result<store::CommitInfo>> submit(store::WriteCommand command) override {
+    auto future = inner_.submit(std::move(command));
+    {
+      std::lock_guard lock(mu_);
+      ++submitted_;
+    }
+    cv_.notify_all();
+    return future;
+  }
+  Result<std::uint64_t> last_revision() override { return inner_.last_revision(); }
+  Result<std::uint64_t> first_revision() override { return inner_.first_revision(); }
+  Status read_journal(std::uint64_t after, std::size_t limit,
+                      const std::function<bool(store::JournalEntry&&)>& sink) override {
+    return inner_.read_journal(after, limit, sink);
+  }
+  Result<std::uint64_t> compact_journal() override { return inner_.compact_journal(); }
+  void add_commit_listener(CommitListener listener) override { inner_.add_commit_listener(std::move(listener)); }
+  void close() override {}
+
+  // False when fewer than `n` commands were queued within a generous bound.
+  bool wait_for_submits(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(30), [&] { return submitted_ >= n; });
+  }
+
+ private:
+  store::Store& inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int submitted_ = 0;
+};
 
 TEST_F(DomainTest, CreatesSitesInAHierarchy) {
   auto cas = domain_->create_site({"cas", "Central", SiteType::kCentral, "", ""});
@@ -134,6 +191,42 @@ TEST_F(DomainTest, PullDpsNameTheirSourcesAndProtectThem) {
       WbemCode::kInvalidOperation, [&] { return domain_->remove_dp("dp1"); }, "pull1");
 }
 
+// The removal reads the tokens through its own transaction, so a DP added earlier in the same batch (its token
+// not yet committed) loses its token too.
+TEST_F(DomainTest, ADpAddedAndRemovedInOneBatchKeepsNoToken) {
+  QueueWatchingStore watched(*store_);
+  Domain domain(watched, "ABC", "server1");
+  std::latch started(1);
+  std::latch release(1);
+  auto blocker = store_->submit([&](store::WriteTxn&) {
+    started.count_down();
+    release.wait();
+    return ok_status();
+  });
+  started.wait();  // the writer is busy: the two verbs queue into its next batch, in order
+  std::optional<Result<CreatedDp>> created;
+  std::optional<Result<cim::Instance>> removed;
+  std::thread add([&] { created = domain.create_dp({"dp9", "ABC", "", "", false, {}, 0}); });
+  const bool add_queued = watched.wait_for_submits(1);
+  std::thread remove([&] { removed = domain.remove_dp("DP9"); });
+  const bool remove_queued = watched.wait_for_submits(2);
+  release.count_down();
+  add.join();
+  remove.join();
+  ASSERT_TRUE(add_queued && remove_queued);
+  ASSERT_TRUE(blocker.get().ok());
+  ASSERT_TRUE(created->ok()) << created->error().to_string();
+  ASSERT_TRUE(removed->ok()) << removed->error().to_string();
+
+  auto token = lookup_token(*store_, (*created)->token);
+  ASSERT_TRUE(token.ok());
+  EXPECT_FALSE(token->has_value()) << "the removed DP's token still authenticates";
+  auto tokens = list_tokens(*store_);
+  ASSERT_TRUE(tokens.ok());
+  for (const auto& t : *tokens) EXPECT_FALSE(t.role == Role::kDp && iequals(t.dp_name, "dp9"));
+  EXPECT_FALSE(domain_->get_dp("dp9").ok());
+}
+
 TEST_F(DomainTest, RemovingADpRevokesItsTokensAndLeavesItsGroups) {
   auto dp = domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0});
   ASSERT_TRUE(dp.ok());
@@ -198,14 +291,76 @@ TEST_F(DomainTest, GroupsKeepTheirMemberCount) {
 }
 
 TEST_F(DomainTest, IssuesTokensForExistingSitesOnly) {
-  auto t = domain_->create_token({Role::kReadOnly, {"abc"}, "reader"});
+  auto t = domain_->create_token({Role::kReadOnly, {"abc"}, "reader", 0});
   ASSERT_TRUE(t.ok()) << t.error().to_string();
   auto record = lookup_token(*store_, t->token);
   ASSERT_TRUE(record.ok() && record->has_value());
   EXPECT_EQ((*record)->sites, std::vector<std::string>{"ABC"});
   EXPECT_EQ((*record)->id, t->record.id);
-  expect_refused(WbemCode::kNotFound, [&] { return domain_->create_token({Role::kReadOnly, {"QQQ"}, ""}); });
-  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_token({Role::kDp, {}, ""}); });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->create_token({Role::kReadOnly, {"QQQ"}, "", 0}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_token({Role::kDp, {}, "", 0}); });
+}
+
+TEST_F(DomainTest, OnlyGeneratedTokensAreWellFormed) {
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(is_well_formed_token(*generate_token()));
+  const std::string good = *generate_token();
+  EXPECT_FALSE(is_well_formed_token("pkc_attacker-chosen-token"));
+  EXPECT_FALSE(is_well_formed_token(good + "A"));
+  EXPECT_FALSE(is_well_formed_token(good.substr(0, good.size() - 1)));
+  EXPECT_FALSE(is_well_formed_token("pkd_" + good.substr(4)));
+  EXPECT_FALSE(is_well_formed_token(good.substr(0, 10) + "=" + good.substr(11)));
+  EXPECT_FALSE(is_well_formed_token(good.substr(0, good.size() - 1) + "B"));  // spare bits set: never generated
+  EXPECT_FALSE(is_well_formed_token(""));
+}
+
+TEST_F(DomainTest, RevokedTokensAreRefusedAndJournaled) {
+  auto t = domain_->create_token({Role::kPackageAdmin, {}, "build machine", 0});
+  ASSERT_TRUE(t.ok()) << t.error().to_string();
+  const cim::ClassDef& cls = *store_->registry().find("PKG_Token");
+  auto inst = store_->get(cls, {cim::Value::string(t->record.id)});
+  ASSERT_TRUE(inst.ok() && inst->has_value()) << "issuing writes the audit instance";
+  EXPECT_EQ((*inst)->find("Role")->as_string(), "package-admin");
+  EXPECT_TRUE((*inst)->find("Revoked")->is_null());
+
+  const auto before = revision();
+  auto revoked = domain_->revoke_token(t->record.id);
+  ASSERT_TRUE(revoked.ok()) << revoked.error().to_string();
+  EXPECT_NE(revoked->revoked, 0);
+  EXPECT_GT(revision(), before) << "the revocation is journaled";
+  auto looked = lookup_token(*store_, t->token);
+  ASSERT_TRUE(looked.ok());
+  EXPECT_FALSE(looked->has_value());
+  inst = store_->get(cls, {cim::Value::string(t->record.id)});
+  ASSERT_TRUE(inst.ok() && inst->has_value());
+  EXPECT_FALSE((*inst)->find("Revoked")->is_null());
+  // Listed still, with its revocation time.
+  auto all = list_tokens(*store_);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].revoked, revoked->revoked);
+
+  // Again: nothing changes. Unknown and malformed ids: not found.
+  const auto after = revision();
+  auto again = domain_->revoke_token(to_upper(t->record.id));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->revoked, revoked->revoked);
+  EXPECT_EQ(revision(), after);
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->revoke_token("000000000000"); });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->revoke_token("'; DROP"); });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->revoke_token(""); });
+}
+
+TEST_F(DomainTest, TokensExpire) {
+  auto now = Clock::system().now_micros();
+  auto t = domain_->create_token({Role::kReadOnly, {}, "", now + 3'600'000'000LL});
+  ASSERT_TRUE(t.ok()) << t.error().to_string();
+  auto live = lookup_token(*store_, t->token, now);
+  ASSERT_TRUE(live.ok() && live->has_value());
+  auto dead = lookup_token(*store_, t->token, now + 3'600'000'000LL);
+  ASSERT_TRUE(dead.ok());
+  EXPECT_FALSE(dead->has_value());
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_token({Role::kReadOnly, {}, "", 1}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_token({Role::kReadOnly, {}, "", -5}); });
 }
 
 }  // namespace

@@ -15,25 +15,6 @@ constexpr std::string_view kVersion = "0.1.0";
 
 }  // namespace
 
-std::string_view site_type_name(SiteType t) {
-  switch (t) {
-    case SiteType::kSecondary:
-      return "secondary";
-    case SiteType::kPrimary:
-      return "primary";
-    case SiteType::kCentral:
-      return "central";
-  }
-  return "primary";
-}
-
-std::optional<SiteType> parse_site_type(std::string_view name) {
-  for (SiteType t : {SiteType::kSecondary, SiteType::kPrimary, SiteType::kCentral}) {
-    if (iequals(site_type_name(t), name)) return t;
-  }
-  return std::nullopt;
-}
-
 Domain::Domain(store::Store& store, std::string own_site_code, std::string server_name)
     : store_(store),
       registry_(store.registry()),

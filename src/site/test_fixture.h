@@ -24,6 +24,7 @@ class DomainTest : public ::testing::Test {
     ASSERT_TRUE(opened.ok()) << opened.error().to_string();
     store_ = std::move(*opened);
     domain_ = std::make_unique<Domain>(*store_, "ABC", "server1");
+    domain_->set_source_policy(SourcePolicy({dir_}));
     SiteSpec own{"ABC", "Head office", SiteType::kPrimary, "", "server1"};
     auto site = domain_->create_site(own);
     ASSERT_TRUE(site.ok()) << site.error().to_string();

@@ -1,6 +1,9 @@
 // PostgreSQL (libpq) behind the Connection interface.
 //
-// Parameters travel separately from the SQL text (PQexecParams), typed, in text format. Inside a transaction,
+// Parameters travel separately from the SQL text, typed, in text format. Statements are prepared once per
+// connection (a bounded cache keyed by text and parameter types). Statements queued with defer() (the writer's
+// savepoints and journal rows) travel in pipeline mode with the next statement, so a write command costs one round
+// trip rather than one per statement. Inside a transaction,
 // large results are read through a cursor (DECLARE ... NO SCROLL CURSOR; FETCH n) rather than single-row mode: a
 // cursor can stop early without cancelling the statement, which matters inside the writer's transaction, where a
 // cancel would abort the whole batch, and lets other statements run on the same connection between fetches (a
@@ -10,6 +13,12 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "store/backends.h"
 
@@ -136,25 +145,229 @@ class PgConnection final : public Connection {
     // one round trip. Stopping early reads the rest without delivering it: a cancel could race with the
     // connection's next statement. Inside a transaction (the writer's batch, a reader's multi-statement
     // snapshot), a cursor is used so the scan can stop without touching the transaction.
+    PKG_TRY(flush_deferred());
     if (!in_transaction()) return stream_single_rows(sql, params, on_row);
     const std::string cursor = "pkgcast_cursor_" + std::to_string(++cursor_seq_);
     return fetch_all(cursor, sql, params, on_row);
   }
 
-  Status begin(bool writer) override {
-    // Readers get a snapshot for the whole transaction, so a journal read and its compaction check agree.
-    return simple(writer ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  Status defer(const std::string& sql, SqlParams params) override {
+    if (deferred_error_) return *deferred_error_;
+    if (deferred_.size() >= kMaxDeferred) {
+      auto r = run(sql, params);
+      if (!r.ok()) return std::move(r).error();
+      return ok_status();
+    }
+    deferred_.push_back(Deferred{sql, std::move(params)});
+    return ok_status();
   }
-  Status commit() override { return simple("COMMIT"); }
-  Status rollback() override { return simple("ROLLBACK"); }
-  bool in_transaction() const override { return PQtransactionStatus(conn_) != PQTRANS_IDLE; }
-  bool broken() const override { return PQstatus(conn_) == CONNECTION_BAD; }
+
+  Status begin(bool writer) override {
+    // The writer's BEGIN travels with the batch's first statement.
+    if (writer) return defer("BEGIN", {});
+    // Readers get a snapshot for the whole transaction, so a journal read and its compaction check agree.
+    return simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  }
+  Status commit() override {
+    PKG_ASSIGN_OR_RETURN(ResultPtr res, run("COMMIT", {}, /*cacheable=*/false));
+    // COMMIT of a transaction that failed earlier answers "ROLLBACK" without an error.
+    if (std::string_view(PQcmdStatus(res.get())) != "COMMIT") {
+      return make_error(WbemCode::kFailed, "postgresql: the transaction was rolled back at COMMIT");
+    }
+    return ok_status();
+  }
+  Status rollback() override {
+    deferred_.clear();
+    deferred_error_.reset();
+    return simple("ROLLBACK");
+  }
+  // Queued statements count: they belong to a transaction that rollback() must discard.
+  bool in_transaction() const override { return !deferred_.empty() || PQtransactionStatus(conn_) != PQTRANS_IDLE; }
+  bool broken() const override { return lost_ || PQstatus(conn_) == CONNECTION_BAD; }
 
  private:
+  // Statements prepared on this connection, by text and parameter types (a NULL parameter has no type, so the
+  // same text with a NULL in another place is another statement). Bounded: text beyond it runs unprepared.
+  static constexpr std::size_t kMaxPrepared = 256;
+  // Queued statements; the queue is sent when it is this long even if nothing else runs.
+  static constexpr std::size_t kMaxDeferred = 64;
+
+  struct Deferred {
+    std::string sql;
+    SqlParams params;
+  };
+
   Status simple(const std::string& sql) {
-    auto r = run(sql, {});
+    auto r = run(sql, {}, /*cacheable=*/false);
     if (!r.ok()) return std::move(r).error();
     return ok_status();
+  }
+
+  static std::string cache_key(const std::string& sql, const std::vector<Oid>& types) {
+    std::string key = sql;
+    key += '\x01';
+    for (Oid t : types) key += std::to_string(t) + ",";
+    return key;
+  }
+
+  // The prepared statement for (sql, types): {name, needs preparing}; {nullptr, false} when not cached.
+  std::pair<const std::string*, bool> prepared_for(const std::string& key) {
+    if (auto it = prepared_.find(key); it != prepared_.end()) return {&it->second, false};
+    if (prepared_.size() >= kMaxPrepared) return {nullptr, false};
+    auto [it, inserted] = prepared_.emplace(key, "pkgcast_stmt_" + std::to_string(prepared_.size() + 1));
+    return {&it->second, true};
+  }
+
+  // Runs one statement (prepared when `cacheable`), after whatever defer() queued, in one round trip.
+  Result<ResultPtr> run(const std::string& sql, const SqlParams& params, bool cacheable = true) {
+    if (deferred_error_) return *deferred_error_;
+    if (lost_) return make_error(WbemCode::kFailed, "postgresql: the connection was lost (" + sql.substr(0, 80) + ")");
+    PgParams p(params);
+    std::string key;
+    const std::string* name = nullptr;
+    bool fresh = false;
+    if (cacheable) {
+      key = cache_key(sql, p.types);
+      std::tie(name, fresh) = prepared_for(key);
+    }
+    if (deferred_.empty() && !fresh) {
+      const int n = static_cast<int>(params.size());
+      ResultPtr res(name != nullptr ? PQexecPrepared(conn_, name->c_str(), n, p.values.data(), p.lengths.data(),
+                                                     p.formats.data(), 0)
+                                    : PQexecParams(conn_, sql.c_str(), n, p.types.data(), p.values.data(),
+                                                   p.lengths.data(), p.formats.data(), 0),
+                    &PQclear);
+      const ExecStatusType status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+      if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
+      return result_error(res.get(), sql);
+    }
+    Statement st{&sql, &p, name, fresh};
+    auto res = pipeline(&st);
+    if (fresh && !st.prepared_ok) prepared_.erase(key);
+    return res;
+  }
+
+  Status flush_deferred() {
+    if (deferred_error_) return *deferred_error_;
+    if (lost_) return make_error(WbemCode::kFailed, "postgresql: the connection was lost");
+    if (deferred_.empty()) return ok_status();
+    auto r = pipeline(nullptr);
+    if (!r.ok()) return std::move(r).error();
+    return ok_status();
+  }
+
+  struct Statement {
+    const std::string* sql;
+    const PgParams* params;
+    const std::string* name;  // prepared statement, or null
+    bool prepare;             // prepare `name` first
+    bool prepared_ok = false;
+  };
+
+  // Sends the deferred queue, then `st` (if any), with one sync: one round trip. Deferred statements are prepared
+  // too (the journal row and the savepoints repeat in every batch). The first failure wins: a deferred
+  // statement's failure is kept (see defer()), then the prepare's, then the statement's.
+  Result<ResultPtr> pipeline(Statement* st) {
+    struct Sent {
+      Statement stmt;
+      std::string key;
+      bool deferred;
+    };
+    std::vector<Deferred> queued = std::move(deferred_);
+    deferred_.clear();
+    std::vector<PgParams> queued_params;
+    queued_params.reserve(queued.size());
+    std::vector<Sent> sent;
+    sent.reserve(queued.size() + 1);
+    for (const Deferred& d : queued) {
+      const PgParams& dp = queued_params.emplace_back(d.params);
+      std::string key = cache_key(d.sql, dp.types);
+      auto [name, fresh] = prepared_for(key);
+      sent.push_back(Sent{Statement{&d.sql, &dp, name, fresh}, std::move(key), true});
+    }
+    if (st != nullptr) sent.push_back(Sent{*st, {}, false});
+
+    auto lost = [&](std::string_view what) -> Error {
+      lost_ = true;
+      return make_error(WbemCode::kFailed, std::string("postgresql: ") + std::string(what) + ": " +
+                                               PQerrorMessage(conn_));
+    };
+    // Which sent statement each expected result belongs to, and whether it is the prepare's.
+    std::vector<std::pair<std::size_t, bool>> items;
+    if (PQenterPipelineMode(conn_) != 1) return lost("cannot enter pipeline mode");
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+      const Statement& x = sent[i].stmt;
+      const PgParams& p = *x.params;
+      const int n = static_cast<int>(p.values.size());
+      if (x.prepare) {
+        if (PQsendPrepare(conn_, x.name->c_str(), x.sql->c_str(), n, p.types.data()) != 1) {
+          return lost("cannot send a statement");
+        }
+        items.emplace_back(i, true);
+      }
+      const int ok = x.name != nullptr ? PQsendQueryPrepared(conn_, x.name->c_str(), n, p.values.data(),
+                                                             p.lengths.data(), p.formats.data(), 0)
+                                       : PQsendQueryParams(conn_, x.sql->c_str(), n, p.types.data(), p.values.data(),
+                                                           p.lengths.data(), p.formats.data(), 0);
+      if (ok != 1) return lost("cannot send a statement");
+      items.emplace_back(i, false);
+    }
+    if (PQpipelineSync(conn_) != 1) return lost("cannot send a statement");
+
+    std::optional<Error> deferred_error;
+    std::optional<Error> prepare_error;
+    std::optional<Error> statement_error;
+    ResultPtr out(nullptr, &PQclear);
+    std::size_t item = 0;
+    bool synced = false;
+    // Each item's results end with a null; the sync point ends the round trip. The bound only guards against a
+    // connection that died half-way (libpq then returns nulls).
+    for (std::size_t guard = 0; guard <= 2 * items.size() + 2 && !synced; ++guard) {
+      PGresult* raw = PQgetResult(conn_);
+      if (raw == nullptr) {
+        if (PQstatus(conn_) == CONNECTION_BAD) break;
+        ++item;
+        continue;
+      }
+      ResultPtr res(raw, &PQclear);
+      const ExecStatusType status = PQresultStatus(raw);
+      if (status == PGRES_PIPELINE_SYNC) {
+        synced = true;
+        break;
+      }
+      if (item >= items.size()) continue;
+      const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+      auto& [index, is_prepare] = items[item];
+      Sent& x = sent[index];
+      if (is_prepare) {
+        x.stmt.prepared_ok = ok;
+        if (!ok && !x.deferred && !prepare_error) prepare_error = result_error(raw, *x.stmt.sql);
+        if (!ok && x.deferred && !deferred_error) deferred_error = result_error(raw, *x.stmt.sql);
+      } else if (x.deferred) {
+        if (!ok && !deferred_error) deferred_error = result_error(raw, *x.stmt.sql);
+      } else if (ok) {
+        out = std::move(res);
+      } else {
+        statement_error = result_error(raw, *x.stmt.sql);
+      }
+    }
+    for (const Sent& x : sent) {
+      if (x.deferred && x.stmt.prepare && !x.stmt.prepared_ok) prepared_.erase(x.key);
+    }
+    if (st != nullptr) st->prepared_ok = sent.back().stmt.prepared_ok;
+    if (!synced || PQexitPipelineMode(conn_) != 1) {
+      Error e = lost("the connection failed during a pipeline");
+      if (!deferred_error) deferred_error = e;
+    }
+    if (deferred_error) {
+      deferred_error_ = deferred_error;
+      return *deferred_error;
+    }
+    if (prepare_error) return *prepare_error;
+    if (statement_error) return *statement_error;
+    if (st == nullptr) return ResultPtr(nullptr, &PQclear);
+    if (!out) return lost("no result for a statement");
+    return out;
   }
 
   Status stream_single_rows(const std::string& sql, const SqlParams& params, const RowCallback& on_row) {
@@ -192,11 +405,12 @@ class PgConnection final : public Connection {
 
   Status fetch_all(const std::string& cursor, const std::string& sql, const SqlParams& params,
                    const RowCallback& on_row) {
-    PKG_TRY(run("DECLARE " + cursor + " NO SCROLL CURSOR FOR " + sql, params));
+    // Cursor names are unique, so these statements are never prepared.
+    PKG_TRY(run("DECLARE " + cursor + " NO SCROLL CURSOR FOR " + sql, params, /*cacheable=*/false));
     const std::string fetch = "FETCH FORWARD " + std::to_string(kFetchRows) + " FROM " + cursor;
     Status st;
     for (bool more = true; more && st.ok();) {
-      auto res = run(fetch, {});
+      auto res = run(fetch, {}, /*cacheable=*/false);
       if (!res.ok()) return std::move(res).error();
       const int rows = PQntuples(res->get());
       for (int r = 0; r < rows && more; ++r) {
@@ -228,18 +442,13 @@ class PgConnection final : public Connection {
     return ok_status();
   }
 
-  Result<ResultPtr> run(const std::string& sql, const SqlParams& params) {
-    PgParams p(params);
-    ResultPtr res(PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), p.types.data(),
-                               p.values.data(), p.lengths.data(), p.formats.data(), 0),
-                  &PQclear);
-    const ExecStatusType status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
-    return result_error(res.get(), sql);
-  }
-
   // The error a failed result (or nullptr: a lost connection) stands for, with the statement's start.
   Error result_error(const PGresult* res, const std::string& sql) const {
+    if (res != nullptr && PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
+      return make_error(WbemCode::kFailed,
+                        "postgresql: not run, an earlier statement of its round trip failed (" + sql.substr(0, 80) +
+                            ")");
+    }
     const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
     std::string msg = "postgresql: ";
     const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
@@ -251,6 +460,10 @@ class PgConnection final : public Connection {
 
   PGconn* conn_;
   std::uint64_t cursor_seq_ = 0;
+  std::unordered_map<std::string, std::string> prepared_;  // cache_key -> statement name
+  std::vector<Deferred> deferred_;
+  std::optional<Error> deferred_error_;  // a deferred statement failed; cleared by rollback()
+  bool lost_ = false;                    // the protocol state is unknown: replace the connection
 };
 
 }  // namespace

@@ -88,6 +88,35 @@ Result<TableInfo> make_table(const cim::ClassDef& cls, const Dialect& d) {
     update_where += column_expr(d, t.columns[idx], type) + " = " + value_expr(d, n + k, type);
   }
   t.update_by_key = "UPDATE " + t.table + " SET " + sets + " WHERE " + (update_where.empty() ? "1=1" : update_where);
+  if (d.postgres() && !cls.key_indices().empty()) {
+    // One round trip per write: the previous row comes from the statement's snapshot (the CTE), the write goes
+    // through the unique key index (ON CONFLICT infers it from the same folded expressions). The key values are
+    // the insert's own parameters (property index + 1).
+    std::string previous_where;
+    std::string conflict;
+    for (std::size_t idx : cls.key_indices()) {
+      const cim::Type type = cls.property(idx).type;
+      if (!previous_where.empty()) {
+        previous_where += " AND ";
+        conflict += ", ";
+      }
+      previous_where += column_expr(d, t.columns[idx], type) + " = " + value_expr(d, idx + 1, type);
+      // The index column is `lower(col)` with collation "C": in a conflict target the collation follows the
+      // parenthesized expression, or inference finds no matching index.
+      std::string expr = column_expr(d, t.columns[idx], type);
+      const std::string collate = " COLLATE \"C\"";
+      const bool collated = expr.size() > collate.size() && expr.ends_with(collate);
+      if (collated) expr.resize(expr.size() - collate.size());
+      conflict += "(" + expr + ")" + (collated ? collate : "");
+    }
+    std::string excluded;
+    for (std::size_t i = 0; i < n; ++i) excluded += (i > 0 ? ", " : "") + t.columns[i] + " = EXCLUDED." + t.columns[i];
+    const std::string head = "WITH previous AS (SELECT " + t.select_list + " FROM " + t.table + " WHERE " +
+                             previous_where + "), changed AS (" + t.insert + " ON CONFLICT (" + conflict + ") ";
+    const std::string tail = " RETURNING 1) SELECT " + t.select_list + " FROM previous";
+    t.upsert_returning_previous = head + "DO UPDATE SET " + excluded + tail;
+    t.insert_returning_previous = head + "DO NOTHING" + tail;
+  }
   return t;
 }
 

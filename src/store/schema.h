@@ -33,6 +33,10 @@ struct TableInfo {
   std::string insert;                 // params: every property in order
   std::string update_by_key;          // params: every property, then the key
   std::string delete_by_key;          // params: the key
+  // PostgreSQL, keyed classes: insert-or-update and insert-if-absent in one statement that answers the row as it
+  // was before (no row: there was none). Params as `insert`. Empty elsewhere (SQLite runs select then write).
+  std::string upsert_returning_previous;
+  std::string insert_returning_previous;
 };
 
 // True when the class gets a table: concrete, not an event class, not a system (__) class.

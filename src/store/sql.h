@@ -61,9 +61,20 @@ class Connection {
   // Stopping early (the callback returns false) does not read the remaining rows.
   virtual Status stream(const std::string& sql, const SqlParams& params, const RowCallback& on_row) = 0;
 
+  // Queues a statement whose result nobody reads (a SAVEPOINT, a journal row) to run before the next statement on
+  // this connection. PostgreSQL sends the queue and that statement in one round trip (pipeline mode); once a
+  // queued statement has failed, every later call but rollback() fails with its error, so a transaction in which
+  // something failed unseen can never commit. The default runs the statement at once.
+  virtual Status defer(const std::string& sql, SqlParams params = {}) {
+    auto r = exec(sql, params);
+    if (!r.ok()) return std::move(r).error();
+    return ok_status();
+  }
+
   // Transactions. `writer` asks for a write transaction that takes the write lock at once.
   virtual Status begin(bool writer) = 0;
   virtual Status commit() = 0;
+  // Also drops whatever defer() queued and clears a queued statement's failure.
   virtual Status rollback() = 0;
   virtual bool in_transaction() const = 0;
   // True when the connection is lost and must be replaced (a PostgreSQL server restart).

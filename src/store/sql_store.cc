@@ -1,6 +1,7 @@
 // Opening, the reader pool, reads and journal reads. The writer is in writer.cc.
 #include "store/sql_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <thread>
@@ -13,7 +14,6 @@
 namespace pkgcast::store {
 namespace {
 
-constexpr std::size_t kMaxIdleConnections = 8;
 // Only one process may write a PostgreSQL database: the revision counter lives in the writer's memory.
 // The key is "pkgcast" in ASCII; advisory locks are scoped to the current database.
 constexpr std::int64_t kWriterLockKey = 0x706b6763617374;
@@ -113,15 +113,27 @@ Result<std::uint64_t> compacted_through(Connection& conn) {
   return v;
 }
 
+// The stores whose reader connections this thread holds, innermost last: a read inside another read's callback
+// on the same store is nested and draws from the nested allowance.
+thread_local std::vector<const SqlStore*> t_leases;
+
+std::size_t readers_for(const OpenOptions& options) {
+  if (options.max_readers != 0) return options.max_readers;
+  const bool pg = options.url.rfind("postgresql://", 0) == 0 || options.url.rfind("postgres://", 0) == 0;
+  return pg ? kDefaultPostgresReaders : kDefaultSqliteReaders;
+}
+
 }  // namespace
 
-// A reader connection on loan from the pool; returned when the lease ends.
+// A reader connection on loan from the pool; returned when the lease ends, on every path.
 class SqlStore::Lease {
  public:
-  Lease(SqlStore* store, std::unique_ptr<Connection> conn) : store_(store), conn_(std::move(conn)) {}
+  Lease(SqlStore* store, std::unique_ptr<Connection> conn, bool nested)
+      : store_(store), conn_(std::move(conn)), nested_(nested) {}
   Lease(Lease&& o) noexcept = default;
+  Lease& operator=(Lease&&) = delete;
   ~Lease() {
-    if (conn_) store_->give_back(std::move(conn_));
+    if (conn_) store_->give_back(std::move(conn_), nested_);
   }
   Connection& operator*() { return *conn_; }
   Connection* operator->() { return conn_.get(); }
@@ -129,6 +141,7 @@ class SqlStore::Lease {
  private:
   SqlStore* store_;
   std::unique_ptr<Connection> conn_;
+  bool nested_;
 };
 
 Result<std::unique_ptr<Store>> Store::open(const OpenOptions& options) {
@@ -136,12 +149,16 @@ Result<std::unique_ptr<Store>> Store::open(const OpenOptions& options) {
     return make_error(WbemCode::kInvalidParameter, "OpenOptions needs a registry and a clock");
   }
   if (options.max_batch == 0) return make_error(WbemCode::kInvalidParameter, "OpenOptions.max_batch must be >= 1");
+  if (options.reader_wait.count() < 0) {
+    return make_error(WbemCode::kInvalidParameter, "OpenOptions.reader_wait must not be negative");
+  }
   PKG_ASSIGN_OR_RETURN(BackendSpec backend, backend_for(options.url));
   return SqlStore::open(options, std::move(backend));
 }
 
 SqlStore::SqlStore(const OpenOptions& options, BackendSpec backend, Schema schema)
     : options_(options), backend_(std::move(backend)), schema_(std::move(schema)),
+      max_readers_(readers_for(options)),
       listeners_(std::make_shared<const std::vector<CommitListener>>()) {}
 
 SqlStore::~SqlStore() { close(); }
@@ -162,25 +179,79 @@ Result<std::unique_ptr<Store>> SqlStore::open(const OpenOptions& options, Backen
   return std::unique_ptr<Store>(std::move(store));
 }
 
-Result<SqlStore::Lease> SqlStore::lease() {
-  {
-    std::lock_guard lock(pool_mu_);
-    if (pool_closed_) return make_error(WbemCode::kShuttingDown, "the store is closed");
-    if (!idle_.empty()) {
-      auto conn = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(this, std::move(conn));
-    }
-  }
-  PKG_ASSIGN_OR_RETURN(auto conn, backend_.connect());
-  return Lease(this, std::move(conn));
+Status SqlStore::refuse_read_in_command(std::string_view what) const {
+  return make_error(WbemCode::kInvalidOperation,
+                    std::string("a write command read through the Store (") + std::string(what) +
+                        "); a command reads only through its WriteTxn, which sees the batch's own writes");
 }
 
-void SqlStore::give_back(std::unique_ptr<Connection> conn) {
-  // A connection left inside a transaction (a read that failed half-way) is reset or dropped.
-  if (conn->in_transaction() && !conn->rollback().ok()) return;
+Result<SqlStore::Lease> SqlStore::lease() {
+  if (on_command_thread()) return refuse_read_in_command("a reader connection").error();
+  const bool nested = std::find(t_leases.begin(), t_leases.end(), this) != t_leases.end();
+  const std::size_t level = nested ? 1 : 0;
+  std::unique_ptr<Connection> conn;
+  {
+    std::unique_lock lock(pool_mu_);
+    const bool free = pool_cv_.wait_for(lock, options_.reader_wait, [&] {
+      return pool_closed_ || leased_[level] < max_readers_;
+    });
+    if (pool_closed_) return make_error(WbemCode::kShuttingDown, "the store is closed");
+    if (!free) {
+      return make_error(WbemCode::kServerTooBusy,
+                        "every database reader connection is busy (" + std::to_string(max_readers_) +
+                            (nested ? " nested" : "") + " reads running, db_max_readers); waited " +
+                            std::to_string(options_.reader_wait.count()) + " ms (db_reader_wait_ms)");
+    }
+    ++leased_[level];
+    if (!idle_.empty()) {
+      conn = std::move(idle_.back());
+      idle_.pop_back();
+    } else {
+      ++open_readers_;
+    }
+  }
+  if (!conn) {
+    auto connected = backend_.connect();
+    if (!connected.ok()) {
+      {
+        std::lock_guard lock(pool_mu_);
+        --leased_[level];
+        --open_readers_;
+      }
+      pool_cv_.notify_all();  // waiters for both allowances share the condition
+      return std::move(connected).error();
+    }
+    conn = std::move(connected).value();
+  }
+  t_leases.push_back(this);
+  return Lease(this, std::move(conn), nested);
+}
+
+void SqlStore::give_back(std::unique_ptr<Connection> conn, bool nested) {
+  if (auto it = std::find(t_leases.rbegin(), t_leases.rend(), this); it != t_leases.rend()) {
+    t_leases.erase(std::next(it).base());
+  }
+  // A connection left inside a transaction (a read that failed half-way) is reset, or dropped when that fails
+  // or the connection is lost.
+  bool keep = !conn->broken();
+  if (keep && conn->in_transaction()) keep = conn->rollback().ok() && !conn->broken();
+  std::unique_ptr<Connection> drop;  // closed outside the lock
+  {
+    std::lock_guard lock(pool_mu_);
+    --leased_[nested ? 1 : 0];
+    if (keep && !pool_closed_ && idle_.size() < max_readers_) {
+      idle_.push_back(std::move(conn));
+    } else {
+      drop = std::move(conn);
+      --open_readers_;
+    }
+  }
+  pool_cv_.notify_all();  // waiters for both allowances share the condition
+}
+
+std::size_t SqlStore::reader_connections_for_test() {
   std::lock_guard lock(pool_mu_);
-  if (!pool_closed_ && idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(conn));
+  return open_readers_;
 }
 
 Result<std::optional<cim::Instance>> SqlStore::get_on(Connection& conn, const TableInfo& t, const Schema& schema,
@@ -199,6 +270,25 @@ Status SqlStore::scan_on(Connection& conn, const TableInfo& t, const Schema& sch
                          const RowSink& sink, const ScanOptions& options) {
   SqlParams params;
   PKG_ASSIGN_OR_RETURN(std::string where, render_predicate(filter, t, conn.dialect(), params));
+  if (options.after) {
+    // Keyset paging: the row value of the ORDER BY's own expressions, compared with the same expressions over
+    // the bound key, so the resumed order is the scan's (NOCASE on SQLite, lower() COLLATE "C" on PostgreSQL).
+    const auto& keys = t.cls->key_indices();
+    if (keys.empty()) {
+      where = "1=0";
+    } else {
+      PKG_ASSIGN_OR_RETURN(SqlParams key_params, encode_key(t, *options.after));
+      std::string lhs;
+      std::string rhs;
+      for (std::size_t k = 0; k < keys.size(); ++k) {
+        const cim::Type type = t.cls->property(keys[k]).type;
+        params.push_back(std::move(key_params[k]));
+        lhs += (k > 0 ? ", " : "") + column_expr(conn.dialect(), t.columns[keys[k]], type);
+        rhs += (k > 0 ? ", " : "") + value_expr(conn.dialect(), params.size(), type);
+      }
+      where = "(" + where + ") AND (" + lhs + ") > (" + rhs + ")";
+    }
+  }
   std::string sql = "SELECT " + t.select_list + " FROM " + t.table + " WHERE " + where + t.order_by;
   if (options.limit) {
     params.emplace_back(clamp_limit(*options.limit));
@@ -239,20 +329,26 @@ Result<std::optional<std::string>> SqlStore::get_meta(std::string_view key) {
   return get_meta_on(*conn, key);
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> SqlStore::list_meta_on(Connection& conn,
+                                                                                std::string_view prefix) {
+  PKG_TRY(check_text(prefix, "meta prefix"));
+  std::vector<std::pair<std::string, std::string>> out;
+  // Keys compare by bytes (BINARY / COLLATE "C"), so the prefix's keys are one range starting at the prefix.
+  PKG_TRY(conn.stream("SELECT meta_key, meta_value FROM pkgcast_meta WHERE meta_key >= " +
+                          conn.dialect().placeholder(1) + " ORDER BY meta_key",
+                      {std::string(prefix)}, [&](const SqlRow& row) -> Result<bool> {
+                        const std::string_view key = row.as_text(0);
+                        if (key.substr(0, prefix.size()) != prefix) return false;
+                        out.emplace_back(std::string(key), std::string(row.as_text(1)));
+                        return true;
+                      }));
+  return out;
+}
+
 Result<std::vector<std::pair<std::string, std::string>>> SqlStore::list_meta(std::string_view prefix) {
   PKG_TRY(check_text(prefix, "meta prefix"));
   PKG_ASSIGN_OR_RETURN(Lease conn, lease());
-  std::vector<std::pair<std::string, std::string>> out;
-  // Keys compare by bytes (BINARY / COLLATE "C"), so the prefix's keys are one range starting at the prefix.
-  PKG_TRY(conn->stream("SELECT meta_key, meta_value FROM pkgcast_meta WHERE meta_key >= " +
-                           conn->dialect().placeholder(1) + " ORDER BY meta_key",
-                       {std::string(prefix)}, [&](const SqlRow& row) -> Result<bool> {
-                         const std::string_view key = row.as_text(0);
-                         if (key.substr(0, prefix.size()) != prefix) return false;
-                         out.emplace_back(std::string(key), std::string(row.as_text(1)));
-                         return true;
-                       }));
-  return out;
+  return list_meta_on(*conn, prefix);
 }
 
 Result<std::uint64_t> SqlStore::last_revision() { return committed_revision_.load(); }
@@ -314,9 +410,14 @@ void SqlStore::close() {
   if (writer_.joinable()) writer_.join();
   if (writer_conn_ && !writer_conn_->broken()) backend_.release_writer(*writer_conn_);
   writer_conn_.reset();
-  std::lock_guard lock(pool_mu_);
-  pool_closed_ = true;
-  idle_.clear();
+  std::vector<std::unique_ptr<Connection>> idle;
+  {
+    std::lock_guard lock(pool_mu_);
+    pool_closed_ = true;
+    idle.swap(idle_);
+    open_readers_ -= idle.size();
+  }
+  pool_cv_.notify_all();
 }
 
 Result<std::pair<std::string, SqlParams>> SqlStore::scan_sql_for_test(const cim::ClassDef& cls,

@@ -66,6 +66,13 @@ class SqlStore final : public Store {
   static Status scan_on(Connection& conn, const TableInfo& t, const Schema& schema, const Predicate& filter,
                         const RowSink& sink, const ScanOptions& options);
   static Result<std::optional<std::string>> get_meta_on(Connection& conn, std::string_view key);
+  static Result<std::vector<std::pair<std::string, std::string>>> list_meta_on(Connection& conn,
+                                                                               std::string_view prefix);
+
+  // Reader connections now open (leased and idle), for tests of the pool's bound.
+  std::size_t reader_connections_for_test();
+  // The bound on concurrent reads (OpenOptions::max_readers, or the backend's default).
+  std::size_t max_readers() const { return max_readers_; }
 
  private:
   class Lease;
@@ -78,7 +85,10 @@ class SqlStore final : public Store {
   SqlStore(const OpenOptions& options, BackendSpec backend, Schema schema);
 
   Result<Lease> lease();
-  void give_back(std::unique_ptr<Connection> conn);
+  void give_back(std::unique_ptr<Connection> conn, bool nested);
+  // True on the writer thread while it runs one of this store's commands (writer.cc).
+  bool on_command_thread() const;
+  Status refuse_read_in_command(std::string_view what) const;
 
   void writer_loop();
   void run_batch(std::vector<Pending>& batch);
@@ -89,8 +99,14 @@ class SqlStore final : public Store {
   const BackendSpec backend_;
   const Schema schema_;
 
+  // The reader pool. `leased_[0]` counts top-level reads, `leased_[1]` reads nested in another read on the same
+  // thread; each is bounded by max_readers_, and idle connections by max_readers_ too.
+  const std::size_t max_readers_;
   std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
   std::vector<std::unique_ptr<Connection>> idle_ PKG_GUARDED_BY(pool_mu_);
+  std::size_t leased_[2] PKG_GUARDED_BY(pool_mu_) = {0, 0};
+  std::size_t open_readers_ PKG_GUARDED_BY(pool_mu_) = 0;  // idle + leased
   bool pool_closed_ PKG_GUARDED_BY(pool_mu_) = false;
 
   std::mutex queue_mu_;

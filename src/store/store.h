@@ -2,7 +2,9 @@
 // interface with two backends (SQLite, embedded default; PostgreSQL via libpq).
 //
 // Shape (design.md sections 4 and 9):
-// - Reads run on the calling thread against committed data.
+// - Reads run on the calling thread against committed data, on a connection leased from a bounded pool
+//   (OpenOptions::max_readers); a read that cannot get one within OpenOptions::reader_wait fails with
+//   WBEM_E_SERVER_TOO_BUSY.
 // - Every mutation is a WriteCommand handed to the single writer thread. The writer takes what is waiting (up to a
 //   bound), runs each command inside one transaction (each under its own savepoint, so a failing command changes
 //   nothing and does not disturb the others), appends one journal entry per changed instance, commits, and only
@@ -11,6 +13,7 @@
 // - The schema derives from the class registry: one table per concrete, non-event class, one column per property.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -18,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cim/cim.h"
@@ -67,6 +71,11 @@ struct Predicate {
 
 struct ScanOptions {
   std::optional<std::uint64_t> limit;
+  // Resume strictly after this key (the key property values in the class's key order), in the scan's key order:
+  // string keys compare without regard to ASCII case, as the scan orders them. A caller pages through a class by
+  // passing the last key it saw, holding no connection between pages. For a keyless class (one instance at
+  // most) any `after` means "past it": no rows. A key of the wrong arity or type is WBEM_E_INVALID_PARAMETER.
+  std::optional<std::vector<cim::Value>> after;
 };
 
 // Called once per row; return false to stop the scan early.
@@ -74,6 +83,9 @@ using RowSink = std::function<bool(cim::Instance&&)>;
 
 // The view of the database a WriteCommand works in: its reads see the batch's own earlier writes.
 // Only valid inside the command; never kept.
+// A command reads ONLY through its WriteTxn. The Store's own reads see committed data, so from inside a command
+// they would miss what earlier commands of the same batch (and the command itself) wrote; the store refuses them
+// (WBEM_E_INVALID_OPERATION) when they come from a command running on the writer thread.
 class WriteTxn {
  public:
   virtual ~WriteTxn() = default;
@@ -98,6 +110,8 @@ class WriteTxn {
 
   // Internal state that is not a provider instance (id counters, token records): an ordered key/value area.
   virtual Result<std::optional<std::string>> get_meta(std::string_view key) = 0;
+  // Every meta entry whose key starts with `prefix`, in key order, including the batch's own earlier writes.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> list_meta(std::string_view prefix) = 0;
   virtual Status put_meta(std::string_view key, std::string_view value) = 0;
   // Removing an absent key is not an error. Keys and values are UTF-8 text without NUL; keys compare by bytes.
   virtual Status remove_meta(std::string_view key) = 0;
@@ -106,7 +120,8 @@ class WriteTxn {
   virtual Micros now() const = 0;
 };
 
-// Runs on the writer thread. Returning an error rolls back everything this command did.
+// Runs on the writer thread. Returning an error rolls back everything this command did. It reads only through the
+// WriteTxn it is given (see WriteTxn).
 using WriteCommand = std::function<Status(WriteTxn&)>;
 
 struct CommitInfo {
@@ -126,7 +141,19 @@ struct OpenOptions {
   Clock* clock = &Clock::system();
   JournalRetention retention;
   std::size_t max_batch = 512;  // commands per transaction
+  // Reader connections: at most max_readers reads run at once (0: the backend's default, kDefaultSqliteReaders
+  // or kDefaultPostgresReaders). A read nested in another on the same thread (a lookup from a scan's callback)
+  // draws from a second allowance of the same size, so that nesting cannot deadlock the pool: the store opens
+  // at most 2 * max_readers reader connections, plus the writer's. A read that finds every connection in use
+  // waits at most reader_wait, then fails with WBEM_E_SERVER_TOO_BUSY.
+  std::size_t max_readers = 0;
+  std::chrono::milliseconds reader_wait{2000};
 };
+
+// Well under PostgreSQL's default max_connections (100), even doubled for nested reads.
+inline constexpr std::size_t kDefaultPostgresReaders = 16;
+// SQLite connections are cheap but each holds a WAL snapshot and a page cache.
+inline constexpr std::size_t kDefaultSqliteReaders = 8;
 
 // Thread safety: every method may be called from any thread.
 class Store {
@@ -140,6 +167,8 @@ class Store {
   virtual std::string_view backend_name() const = 0;  // "sqlite" or "postgresql"
   virtual const cim::ClassRegistry& registry() const = 0;
 
+  // Reads see committed data. Each holds a reader connection for its duration (a scan: until its sink stops or
+  // the rows end) and gives it back on every path. Not for use inside a WriteCommand (see WriteTxn).
   // `key` holds the key property values in the class's key order.
   virtual Result<std::optional<cim::Instance>> get(const cim::ClassDef& cls, const std::vector<cim::Value>& key) = 0;
   // Streams the instances of exactly `cls` (not its subclasses) that match `filter`, in key order, without

@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <future>
+#include <latch>
 #include <random>
 
 #include "store/backends.h"
@@ -208,6 +210,25 @@ std::uint64_t StoreTest::last_rev() {
   auto r = store_->last_revision();
   EXPECT_TRUE(r.ok());
   return r.ok() ? *r : 0;
+}
+
+std::vector<Result<CommitInfo>> StoreTest::run_in_one_batch(std::vector<WriteCommand> commands) {
+  EXPECT_GE(options_.max_batch, commands.size() + 1);
+  std::latch started(1);
+  std::latch release(1);
+  auto blocker = store_->submit([&](WriteTxn&) {
+    started.count_down();
+    release.wait();
+    return ok_status();
+  });
+  started.wait();  // the writer runs the blocker: what is submitted now queues into the next batch
+  std::vector<std::future<Result<CommitInfo>>> futures;
+  for (auto& c : commands) futures.push_back(store_->submit(std::move(c)));
+  release.count_down();
+  EXPECT_TRUE(blocker.get().ok());
+  std::vector<Result<CommitInfo>> out;
+  for (auto& f : futures) out.push_back(f.get());
+  return out;
 }
 
 std::vector<std::string> column(const std::vector<cim::Instance>& rows, std::size_t property) {

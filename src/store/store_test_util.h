@@ -64,6 +64,9 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
                                       ScanOptions o = {});
   std::vector<JournalEntry> journal_after(std::uint64_t after, std::size_t limit = 1'000'000);
   std::uint64_t last_rev();
+  // Runs `commands` in one writer batch, in order (the writer is held busy while they queue), and returns each
+  // command's outcome.
+  std::vector<Result<CommitInfo>> run_in_one_batch(std::vector<WriteCommand> commands);
 
   ManualClock clock_{kStartTime};
   OpenOptions options_;

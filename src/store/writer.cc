@@ -2,6 +2,8 @@
 // transaction, acknowledgements only after COMMIT (design.md section 9).
 #include <limits>
 
+#include "store/backends.h"
+
 #include "store/row_codec.h"
 #include "store/sql_store.h"
 
@@ -18,7 +20,30 @@ Status exec_status(Connection& c, const std::string& sql, const SqlParams& param
   return ok_status();
 }
 
+std::string journal_insert_sql(const Dialect& d) {
+  std::string sql = "INSERT INTO pkgcast_journal (revision, commit_time, kind, class_name, instance_key, instance, "
+                    "previous) VALUES (";
+  for (std::size_t i = 1; i <= 7; ++i) sql += d.placeholder(i) + (i < 7 ? ", " : ")");
+  return sql;
+}
+
+// The store whose command this thread is running, if any (see WriteTxn: commands read only through it).
+thread_local const SqlStore* t_running_command = nullptr;
+
+class RunningCommand {
+ public:
+  explicit RunningCommand(const SqlStore* store) : previous_(t_running_command) { t_running_command = store; }
+  ~RunningCommand() { t_running_command = previous_; }
+  RunningCommand(const RunningCommand&) = delete;
+  RunningCommand& operator=(const RunningCommand&) = delete;
+
+ private:
+  const SqlStore* previous_;
+};
+
 }  // namespace
+
+bool SqlStore::on_command_thread() const { return t_running_command == this; }
 
 // The view a command works in: the writer connection inside the batch's transaction.
 class SqlStore::Txn final : public WriteTxn {
@@ -51,6 +76,10 @@ class SqlStore::Txn final : public WriteTxn {
   }
 
   Result<std::optional<std::string>> get_meta(std::string_view key) override { return get_meta_on(conn_, key); }
+
+  Result<std::vector<std::pair<std::string, std::string>>> list_meta(std::string_view prefix) override {
+    return list_meta_on(conn_, prefix);
+  }
 
   Status put_meta(std::string_view key, std::string_view value) override {
     if (key.empty()) return make_error(WbemCode::kInvalidParameter, "meta key is empty");
@@ -85,6 +114,7 @@ class SqlStore::Txn final : public WriteTxn {
     PKG_ASSIGN_OR_RETURN(const TableInfo* t, store_.schema_.table(inst.class_def()));
     // Everything is checked and converted before the database is touched.
     PKG_ASSIGN_OR_RETURN(EncodedInstance enc, encode_instance(*t, inst));
+    if (!t->upsert_returning_previous.empty()) return write_returning_previous(*t, std::move(enc), must_be_new);
     const std::vector<cim::Value> key = key_of(enc.instance);
     PKG_ASSIGN_OR_RETURN(auto current, get_on(conn_, *t, store_.schema_, key));
     if (current && must_be_new) {
@@ -95,14 +125,37 @@ class SqlStore::Txn final : public WriteTxn {
       PKG_TRY(exec_status(conn_, t->insert, enc.params));
       return journal(ChangeKind::kCreated, now_inst, nullptr);
     }
-    bool same = true;
-    for (std::size_t i = 0; i < t->columns.size() && same; ++i) same = current->get(i) == enc.instance.get(i);
-    if (same) return ok_status();
+    if (same_values(*t, *current, enc.instance)) return ok_status();
     SqlParams params = std::move(enc.params);
     PKG_ASSIGN_OR_RETURN(SqlParams key_params, encode_key(*t, key));
     for (auto& p : key_params) params.push_back(std::move(p));
     PKG_TRY(exec_status(conn_, t->update_by_key, params));
     return journal(ChangeKind::kModified, now_inst, std::make_shared<const cim::Instance>(std::move(*current)));
+  }
+
+  // The same outcome in one statement (PostgreSQL): the write happens and the previous row comes back with it.
+  // An unchanged instance is written over with the same values, which no reader can tell, and journals nothing.
+  Status write_returning_previous(const TableInfo& t, EncodedInstance enc, bool must_be_new) {
+    std::optional<cim::Instance> current;
+    PKG_TRY(conn_.query(must_be_new ? t.insert_returning_previous : t.upsert_returning_previous, enc.params,
+                        [&](const SqlRow& row) -> Result<bool> {
+                          PKG_ASSIGN_OR_RETURN(cim::Instance previous, decode_row(t, row, store_.schema_.registry()));
+                          current.emplace(std::move(previous));
+                          return false;
+                        }));
+    // ON CONFLICT DO NOTHING: an insert over an existing instance changed nothing.
+    if (current && must_be_new) return make_error(WbemCode::kAlreadyExists, current->relpath() + " already exists");
+    auto now_inst = std::make_shared<const cim::Instance>(std::move(enc.instance));
+    if (!current) return journal(ChangeKind::kCreated, now_inst, nullptr);
+    if (same_values(t, *current, *now_inst)) return ok_status();
+    return journal(ChangeKind::kModified, now_inst, std::make_shared<const cim::Instance>(std::move(*current)));
+  }
+
+  static bool same_values(const TableInfo& t, const cim::Instance& a, const cim::Instance& b) {
+    for (std::size_t i = 0; i < t.columns.size(); ++i) {
+      if (!(a.get(i) == b.get(i))) return false;
+    }
+    return true;
   }
 
   Status journal(ChangeKind kind, std::shared_ptr<const cim::Instance> inst,
@@ -119,11 +172,11 @@ class SqlStore::Txn final : public WriteTxn {
       PKG_ASSIGN_OR_RETURN(std::string p, instance_to_json_text(*previous));
       prev_json = std::move(p);
     }
-    const Dialect& d = conn_.dialect();
-    std::string sql = "INSERT INTO pkgcast_journal (revision, commit_time, kind, class_name, instance_key, instance, "
-                      "previous) VALUES (";
-    for (std::size_t i = 1; i <= 7; ++i) sql += d.placeholder(i) + (i < 7 ? ", " : ")");
-    PKG_TRY(exec_status(conn_, sql,
+    // Nothing in the command reads the journal back, so the row travels with the next statement (PostgreSQL);
+    // it still lands inside this command's savepoint, and its failure fails the batch (Connection::defer).
+    static const std::string sqlite_sql = journal_insert_sql(sqlite_dialect());
+    static const std::string pg_sql = journal_insert_sql(pg_dialect());
+    PKG_TRY(conn_.defer(conn_.dialect().postgres() ? pg_sql : sqlite_sql,
                         {static_cast<std::int64_t>(e.revision), e.time, static_cast<std::int64_t>(kind), e.class_name,
                          e.key, std::move(inst_json), std::move(prev_json)}));
     ++store_.next_revision_;
@@ -177,6 +230,7 @@ Status SqlStore::ensure_writer_connection() {
 }
 
 Status SqlStore::run_command(Pending& p, Txn& txn) {
+  RunningCommand running(this);
   try {
     return p.command(txn);
   } catch (const std::exception& e) {
@@ -211,14 +265,19 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
   for (std::size_t i = 0; i < batch.size() && !batch_error; ++i) {
     const std::uint64_t rev_before = next_revision_;
     const std::size_t entries_before = entries.size();
-    if (Status st = exec_status(conn, kSavepoint); !st.ok()) {
+    // The savepoint and its release travel with the next statement (Connection::defer); a failure of either
+    // fails every later statement of the batch, so it surfaces no later than COMMIT, which then does not happen.
+    if (Status st = conn.defer(kSavepoint); !st.ok()) {
       batch_error = st.error();
       break;
     }
     Txn txn(*this, now, entries);
     Status st = run_command(batch[i], txn);
-    if (st.ok()) st = exec_status(conn, kRelease);
     if (st.ok()) {
+      if (Status rel = conn.defer(kRelease); !rel.ok()) {
+        batch_error = rel.error();
+        break;
+      }
       revisions[i] = next_revision_ - 1;
       continue;
     }
@@ -228,7 +287,7 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
     entries.resize(entries_before);
     if (Status undo = exec_status(conn, kRollbackTo); !undo.ok()) {
       batch_error = undo.error();
-    } else if (Status rel = exec_status(conn, kRelease); !rel.ok()) {
+    } else if (Status rel = conn.defer(kRelease); !rel.ok()) {
       batch_error = rel.error();
     }
   }

@@ -160,6 +160,11 @@ Status Binder::bind_group(BoundQuery& out, const Scope& scope) {
   group.within = g.within;
   for (const auto& path : g.by) {
     PKG_ASSIGN_OR_RETURN(auto ref, bind_path(path, scope));
+    // As WMI: events group by values, never by a whole embedded object (BY TargetInstance).
+    if (ref.system == SystemProperty::kNone && ref.type.base == cim::CimType::kObject) {
+      return error_at(WbemCode::kAggregatingByObject,
+                      "GROUP BY names properties, not the embedded object '" + ref.name + "'", path.pos());
+    }
     group.by.push_back(std::move(ref));
   }
   PKG_ASSIGN_OR_RETURN(group.aggregate_class, resolve_class(kAggregateEvent, g.pos));

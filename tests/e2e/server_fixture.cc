@@ -62,7 +62,8 @@ void ServerTest::start_server(const std::vector<std::string>& extra_flags) {
     argv.push_back(db_url_);
   }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-  server_ = std::make_unique<Background>(argv);
+  // Package sources of the tests live in the test's temporary directory.
+  server_ = std::make_unique<Background>(argv, std::vector<std::string>{"PKGCAST_SOURCE_ROOTS=" + dir_.path()});
   ASSERT_TRUE(server_->started());
   const std::string line = server_->wait_for_line("listening on", std::chrono::seconds(30));
   ASSERT_NE(line, "") << "server did not start:\n" << server_->error_output();

@@ -31,6 +31,8 @@ struct Case {
   std::optional<std::string> rows;
   std::optional<std::string> json;
   std::string instances;  // instance file in force, relative to tests/wql
+  std::string server;     // location in force (`location:`): rows are matched located there, as the provider
+  std::string ns;         // locates them; empty: unlocated
 };
 
 fs::path data_dir() {
@@ -76,6 +78,7 @@ std::vector<Case> load_cases(const fs::path& file) {
   std::string line;
   int line_no = 0;
   std::string instances;
+  std::string server, ns;
   std::optional<Case> current;
   auto flush = [&] {
     if (current && !current->query.empty()) cases.push_back(*current);
@@ -100,10 +103,19 @@ std::vector<Case> load_cases(const fs::path& file) {
       instances = trim(value);
       continue;
     }
+    if (key == "location") {
+      const std::string v = trim(value);
+      const auto space = v.find(' ');
+      server = v.substr(0, space);
+      ns = space == std::string::npos ? std::string() : trim(v.substr(space + 1));
+      continue;
+    }
     if (!current) {
       current.emplace();
       current->where = file.filename().string() + ":" + std::to_string(line_no);
       current->instances = instances;
+      current->server = server;
+      current->ns = ns;
     }
     if (key == "query") {
       current->query = value;
@@ -201,7 +213,9 @@ void run_case(const Case& c) {
     ASSERT_FALSE(c.instances.empty()) << "rows: without an instances: file";
     std::vector<std::string> got;
     for (const auto& [name, inst] : load_instances(c.instances)) {
-      if (matches(*bound, inst)) got.push_back(name);
+      cim::Instance located = inst;
+      located.set_location(c.server, c.ns);
+      if (matches(*bound, located)) got.push_back(name);
     }
     EXPECT_EQ(join(got), *c.rows == "(none)" ? "" : *c.rows);
   }

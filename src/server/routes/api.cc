@@ -19,10 +19,14 @@ class ApiImpl final : public Api {
  public:
   ApiImpl(store::Store& store, const ApiOptions& options)
       : ctx_{store, site::Domain(store, options.site_code, options.server_name),
-             provider::Provider(store, options.site_code, options.server_name), options} {}
+             provider::Provider(store, options.site_code, options.server_name, options.query_limits), options, {}},
+        walker_(std::make_shared<site::SourceWalker>(options.source_walker)) {
+    ctx_.domain.set_source_policy(site::SourcePolicy(options.source_roots, walker_));
+  }
 
   void register_routes(Router& router) override {
     routes::register_query(router, ctx_);
+    routes::register_events(router, ctx_);
     routes::register_sites(router, ctx_);
     routes::register_dps(router, ctx_);
     routes::register_groups(router, ctx_);
@@ -30,6 +34,16 @@ class ApiImpl final : public Api {
     routes::register_programs(router, ctx_);
     routes::register_advertisements(router, ctx_);
     routes::register_tokens(router, ctx_);
+  }
+
+  void on_token_revoked(TokenRevokedListener listener) override {
+    ctx_.revocation_listeners.push_back(std::move(listener));
+  }
+
+  Status start_events() {
+    PKG_ASSIGN_OR_RETURN(ctx_.events, provider::EventEngine::create(ctx_.store, ctx_.provider, ctx_.options.events));
+    ctx_.heartbeats = std::make_shared<routes::HeartbeatTicker>(ctx_.options.event_heartbeat);
+    return ok_status();
   }
 
   Status ensure_own_site() {
@@ -64,6 +78,7 @@ class ApiImpl final : public Api {
 
  private:
   routes::ApiContext ctx_;
+  std::shared_ptr<site::SourceWalker> walker_;
 };
 
 }  // namespace
@@ -73,6 +88,7 @@ Result<std::unique_ptr<Api>> Api::create(store::Store& store, const ApiOptions& 
   if (o.server_name.empty()) o.server_name = host_name();
   auto impl = std::make_unique<ApiImpl>(store, o);
   PKG_TRY(impl->ensure_own_site());
+  PKG_TRY(impl->start_events());
   return std::unique_ptr<Api>(std::move(impl));
 }
 

@@ -2,13 +2,19 @@
 // creates one Api over the opened store and registers its routes; the Api owns the domain and provider objects.
 #pragma once
 
+#include <chrono>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "core/clock.h"
 #include "core/result.h"
+#include "provider/events.h"
+#include "provider/provider.h"
 #include "server/router.h"
+#include "site/source_walker.h"
 #include "store/store.h"
 
 namespace pkgcast::server {
@@ -19,7 +25,18 @@ struct ApiOptions {
   std::string site_type = "primary";  // "primary" or "central" ("secondary" is refused for a server's own site)
   std::string server_name;            // host name shown in __SERVER and SMS_Site.ServerName; "" = this host's name
   Clock* clock = &Clock::system();
+  // Where package sources may come from (site::SourcePolicy); empty admits none. The walks run on a
+  // site::SourceWalker of these options that the Api owns.
+  std::vector<std::filesystem::path> source_roots;
+  site::SourceWalkerOptions source_walker;
+  provider::QueryLimits query_limits;  // per query: query_max_rows_evaluated, query_max_seconds
+  provider::EventOptions events;        // the event engine's bounds (max_subscriptions, queues)
+  std::chrono::milliseconds event_heartbeat{15'000};  // an idle event stream sends a comment this often
 };
+
+// Told the public id (site::TokenRecord::id) of a token that was just revoked; the server ends that token's open
+// streams with it. Runs on the worker thread that served the revocation: it must not block.
+using TokenRevokedListener = std::function<void(const std::string& token_id)>;
 
 class Api {
  public:
@@ -32,6 +49,10 @@ class Api {
   // Registers every /api/v1 resource route (not /api/v1/health, /metrics or the dashboard: the server core owns
   // those). The Api must outlive the router.
   virtual void register_routes(Router& router) = 0;
+  // Adds a listener told of each token revoked through the API (DELETE /api/v1/tokens/{id}, and a removed DP's
+  // tokens). Call before the routes serve requests. Requests already fail at once (the token lookup sees the
+  // revocation); this is for what outlives a request: open streams.
+  virtual void on_token_revoked(TokenRevokedListener listener) = 0;
 };
 
 }  // namespace pkgcast::server

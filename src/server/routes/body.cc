@@ -1,5 +1,8 @@
 // Strict request bodies, and the helpers every resource shares.
 #include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "core/strings.h"
 #include "provider/json_writer.h"
@@ -30,6 +33,49 @@ struct ErrorPosition : nlohmann::json_sax<nlohmann::json> {
   }
 };
 
+// Finds the first member name that appears twice in one object. nlohmann keeps the last of duplicates silently,
+// and another reader may keep the first: a body must mean one thing to everyone, so duplicates are refused.
+struct DuplicateKeys : nlohmann::json_sax<nlohmann::json> {
+  std::vector<std::vector<std::string>> open;  // the names seen so far in each enclosing object
+  std::optional<std::string> duplicate;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    open.emplace_back();
+    return true;
+  }
+  bool key(string_t& name) override {
+    auto& names = open.back();
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      duplicate = name;
+      return false;  // stop at the first
+    }
+    names.push_back(name);
+    return true;
+  }
+  bool end_object() override {
+    open.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
+
+// A member name as shown in an error: at most 64 bytes, control characters replaced.
+std::string shown_name(std::string_view name) {
+  std::string shown(name.substr(0, 64));
+  for (char& c : shown) {
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  }
+  return shown;
+}
+
 Error bad(std::string_view name, std::string_view expected) {
   return make_error(WbemCode::kInvalidParameter, "field '" + std::string(name) + "' must be " + std::string(expected));
 }
@@ -51,6 +97,11 @@ Result<Body> Body::parse(std::string_view text, bool empty_ok) {
     return make_error(WbemCode::kInvalidParameter, "malformed JSON at byte " + std::to_string(where.position));
   }
   if (!body.json_.is_object()) return make_error(WbemCode::kInvalidParameter, "the body must be a JSON object");
+  DuplicateKeys keys;
+  nlohmann::json::sax_parse(text.begin(), text.end(), &keys, nlohmann::json::input_format_t::json, true);
+  if (keys.duplicate) {
+    return make_error(WbemCode::kInvalidParameter, "field '" + shown_name(*keys.duplicate) + "' appears twice");
+  }
   return body;
 }
 
@@ -111,11 +162,7 @@ Result<std::optional<nlohmann::json>> Body::raw(std::string_view name) {
 Status Body::finish() const {
   for (auto it = json_.begin(); it != json_.end(); ++it) {
     if (std::find(taken_.begin(), taken_.end(), it.key()) == taken_.end()) {
-      std::string shown = it.key().substr(0, 64);
-      for (char& c : shown) {
-        if (static_cast<unsigned char>(c) < 0x20) c = '?';
-      }
-      return make_error(WbemCode::kInvalidParameter, "unknown field '" + shown + "'");
+      return make_error(WbemCode::kInvalidParameter, "unknown field '" + shown_name(it.key()) + "'");
     }
   }
   return ok_status();
@@ -148,10 +195,18 @@ bool visible(const Request& req, const cim::Instance& inst) {
   return !where->is_null() && !where->is_array() && caller.can_see_site(where->as_string());
 }
 
+Status require_visible(const Request& req, const cim::Value* site, std::string absent_message) {
+  const std::string code = site != nullptr && !site->is_null() && !site->is_array() ? site->as_string() : "";
+  if (caller_of(req).can_see_site(code)) return ok_status();
+  return make_error(WbemCode::kNotFound, std::move(absent_message));
+}
+
 Result<cim::Instance> visible_package(ApiContext& ctx, const Request& req, std::string_view package_id) {
   PKG_ASSIGN_OR_RETURN(cim::Instance pkg, ctx.domain.get_package(package_id));
-  const cim::Value* source = pkg.find("SourceSite");
-  PKG_TRY(require_site(req, source && !source->is_null() ? source->as_string() : std::string()));
+  const cim::Value* id = pkg.find("PackageID");
+  const std::string shown = id != nullptr && !id->is_null() ? id->as_string() : std::string(package_id.substr(0, 64));
+  // Worded as the domain words an absent package, so the answer does not tell the two apart.
+  PKG_TRY(require_visible(req, pkg.find("SourceSite"), "package '" + shown + "' does not exist"));
   return pkg;
 }
 

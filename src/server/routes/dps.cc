@@ -1,5 +1,6 @@
 // /api/v1/dps: distribution points. The DP's JSON is its SMS_DistributionPointInfo instance with the agent URL
 // added as "url"; the POST answer also carries the DP's token, shown this once.
+#include "core/strings.h"
 #include "server/routes/internal.h"
 
 namespace pkgcast::server::routes {
@@ -35,9 +36,9 @@ Result<Response> post_dp(ApiContext& ctx, Request& req) {
 }
 
 Result<site::DpView> visible_dp(ApiContext& ctx, Request& req) {
-  PKG_ASSIGN_OR_RETURN(site::DpView view, ctx.domain.get_dp(req.params.at("name")));
-  const cim::Value* site = view.dp.find("SiteCode");
-  PKG_TRY(require_site(req, site && !site->is_null() ? site->as_string() : std::string()));
+  const std::string& name = req.params.at("name");
+  PKG_ASSIGN_OR_RETURN(site::DpView view, ctx.domain.get_dp(name));
+  PKG_TRY(require_visible(req, view.dp.find("SiteCode"), "DP '" + name + "' does not exist"));
   return view;
 }
 
@@ -59,7 +60,16 @@ void register_dps(Router& router, ApiContext& ctx) {
              }));
   router.add("DELETE", path("/dps/{name}"), Access::kFullAdmin, handler([&ctx](Request& req) -> Result<Response> {
                PKG_TRY(visible_dp(ctx, req));
+               // The DP's tokens go with it; whoever holds one of their streams must be told once it is gone.
+               PKG_ASSIGN_OR_RETURN(auto tokens, site::list_tokens(ctx.store));
                PKG_ASSIGN_OR_RETURN(cim::Instance removed, ctx.domain.remove_dp(req.params.at("name")));
+               const cim::Value* name = removed.find("Name");
+               for (const auto& t : tokens) {
+                 if (t.role == site::Role::kDp && name != nullptr && !name->is_null() &&
+                     iequals(t.dp_name, name->as_string())) {
+                   notify_token_revoked(ctx, t.id);
+                 }
+               }
                return instance_body(200, removed);
              }));
 }

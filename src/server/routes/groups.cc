@@ -1,5 +1,9 @@
-// /api/v1/groups: DP groups. Groups span sites, so any reader sees them; changing membership needs full-admin and,
-// for a site-limited token, every named DP on one of its sites.
+// /api/v1/groups: DP groups. Groups span sites, so any reader sees them, but a site-limited token sees only the
+// members on its sites; changing membership needs full-admin and, for a site-limited token, every named DP on one
+// of its sites (any other is answered as a DP that does not exist).
+#include <unordered_set>
+
+#include "core/strings.h"
 #include "server/routes/internal.h"
 
 namespace pkgcast::server::routes {
@@ -25,9 +29,8 @@ Result<Response> change_members(ApiContext& ctx, Request& req, bool add) {
     for (const auto& name : *dps) {
       auto view = ctx.domain.get_dp(name);
       if (!view.ok()) continue;  // the domain reports it, in order with the other checks
-      if (!visible(req, view->dp)) {
-        return make_error(WbemCode::kAccessDenied, "DP '" + name + "' is on a site this token is not limited to");
-      }
+      // A DP outside the caller's sites is, to it, a DP that does not exist (the domain's wording).
+      PKG_TRY(require_visible(req, view->dp.find("SiteCode"), "DP '" + name + "' does not exist"));
     }
   }
   const std::string& id = req.params.at("id");
@@ -47,7 +50,22 @@ void register_groups(Router& router, ApiContext& ctx) {
              handler([&ctx](Request& req) { return post_group(ctx, req); }));
   router.add("GET", path("/groups/{id}/members"), Access::kRead, handler([&ctx](Request& req) -> Result<Response> {
                PKG_ASSIGN_OR_RETURN(auto members, ctx.domain.group_members(req.params.at("id")));
-               return json_body(200, nlohmann::ordered_json(members));
+               if (caller_of(req).sites.empty()) return json_body(200, nlohmann::ordered_json(members));
+               // A site-limited caller sees only the members on its sites: one listing of the DPs, not one read
+               // per member.
+               PKG_ASSIGN_OR_RETURN(auto dps, ctx.domain.list_dps());
+               std::unordered_set<std::string, IHash, IEqual> seen;
+               for (const auto& view : dps) {
+                 const cim::Value* dp_name = view.dp.find("Name");
+                 if (dp_name != nullptr && !dp_name->is_null() && visible(req, view.dp)) {
+                   seen.insert(dp_name->as_string());
+                 }
+               }
+               nlohmann::ordered_json out = nlohmann::ordered_json::array();
+               for (const auto& name : members) {
+                 if (seen.contains(name)) out.push_back(name);
+               }
+               return json_body(200, out);
              }));
   router.add("POST", path("/groups/{id}/members"), Access::kFullAdmin,
              handler([&ctx](Request& req) { return change_members(ctx, req, /*add=*/true); }));

@@ -2,15 +2,20 @@
 // site-limit checks and response helpers. Internal to pkgcast_routes.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "cim/cim.h"
+#include "core/mutex.h"
+#include "provider/events.h"
 #include "provider/provider.h"
 #include "server/router.h"
 #include "server/routes/api.h"
@@ -20,12 +25,47 @@ namespace pkgcast::server::routes {
 
 inline constexpr std::string_view kPrefix = "/api/v1";
 
+struct WakeTarget;
+
+// Wakes every open event stream once per period, so that an idle stream sends its heartbeat comment (events.cc).
+// One thread for all streams; a stream that ended drops out at the next tick.
+class HeartbeatTicker {
+ public:
+  explicit HeartbeatTicker(std::chrono::milliseconds period);
+  ~HeartbeatTicker();
+  HeartbeatTicker(const HeartbeatTicker&) = delete;
+  HeartbeatTicker& operator=(const HeartbeatTicker&) = delete;
+
+  void add(std::weak_ptr<WakeTarget> target) PKG_EXCLUDES(mu_);
+  std::size_t size() const PKG_EXCLUDES(mu_);  // streams registered (some may have ended since the last tick)
+
+ private:
+  void run() PKG_EXCLUDES(mu_);
+
+  const std::chrono::milliseconds period_;
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::vector<std::weak_ptr<WakeTarget>> targets_ PKG_GUARDED_BY(mu_);
+  bool stop_ PKG_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
 struct ApiContext {
   store::Store& store;
   site::Domain domain;
   provider::Provider provider;
   ApiOptions options;
+  // Called (on a worker thread) with the public id of each token revoked through the API, after the revocation
+  // committed: DELETE /tokens/{id}, and the tokens of a DP removed by DELETE /dps/{name}. Filled by
+  // Api::on_token_revoked before the routes serve; read-only afterwards.
+  std::vector<TokenRevokedListener> revocation_listeners;
+  // Event subscriptions (GET /events): the engine and the heartbeat of idle streams. Set by Api::create.
+  std::unique_ptr<provider::EventEngine> events;
+  std::shared_ptr<HeartbeatTicker> heartbeats;
 };
+
+// Tells every revocation listener that `token_id` is revoked (tokens.cc).
+void notify_token_revoked(ApiContext& ctx, const std::string& token_id);
 
 // ---- request bodies (body.cc) ---------------------------------------------------------------------------------
 
@@ -61,7 +101,11 @@ const site::TokenRecord& caller_of(const Request& req);
 Status require_site(const Request& req, std::string_view site_code);
 // Whether the caller may see the instance, by the provider's scoping rule (provider.h).
 bool visible(const Request& req, const cim::Instance& inst);
-// For the package-scoped resources: the package, when it exists and the caller may act on it.
+// For an existing object placed on `site` (NULL or absent: no site): ok when the caller's site limit admits it,
+// else WBEM_E_NOT_FOUND with `absent_message`, which must be the domain's wording for an absent object, so that
+// a site-limited token cannot tell an object outside its sites from one that does not exist (403 would).
+Status require_visible(const Request& req, const cim::Value* site, std::string absent_message);
+// For the package-scoped resources: the package, when it exists and the caller may act on it; 404 otherwise.
 Result<cim::Instance> visible_package(ApiContext& ctx, const Request& req, std::string_view package_id);
 
 // ---- responses ------------------------------------------------------------------------------------------------
@@ -78,6 +122,7 @@ Handler handler(std::function<Result<Response>(Request&)> body);
 // ---- registration (one per resource file) ---------------------------------------------------------------------
 
 void register_query(Router& router, ApiContext& ctx);
+void register_events(Router& router, ApiContext& ctx);
 void register_sites(Router& router, ApiContext& ctx);
 void register_dps(Router& router, ApiContext& ctx);
 void register_groups(Router& router, ApiContext& ctx);

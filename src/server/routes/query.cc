@@ -1,15 +1,19 @@
 // POST /api/v1/query: a WQL data query, streamed. Everything that can be wrong with the request (body, namespace,
 // query text, event query) is found by Provider::prepare before the first byte is sent, so it gets a normal
-// error status. Once rows flow the status is sent; a later store error ends the array and adds an "error" member.
+// error status. Once rows flow the status is sent; a later store error or an exceeded budget ends the array and
+// adds an "error" member. The answer is pulled page by page by the server's stream producers (router.h).
+#include <chrono>
+#include <memory>
+
 #include "provider/json_writer.h"
 #include "server/routes/internal.h"
 
 namespace pkgcast::server::routes {
 namespace {
 
-// Rows are gathered into chunks of about this size: one write per row would cost a chunk header and a wake-up of
-// the network thread each.
-constexpr std::size_t kChunkBytes = 64 * 1024;
+// One page: rows read from the store per call of next(), and the time slice it may take. The bytes are bounded by
+// the room the server offers (stream_buffer_bytes less what it still holds).
+constexpr provider::PageBounds kPage{.max_rows = 512, .slice = std::chrono::milliseconds(20)};
 
 std::string error_member(const Error& e) {
   std::string out = ",\"error\":{\"error\":";
@@ -22,6 +26,55 @@ std::string error_member(const Error& e) {
   return out;
 }
 
+// The answer as a pull source: each next() runs one page of the query (provider::run_page), resuming after the
+// last key seen, and returns with no thread or database connection held. A store error or an exceeded budget
+// (WBEM_E_QUOTA_VIOLATION) ends the array and adds the "error" member; a cancel (the client left) simply means no
+// further page is read.
+class QuerySource final : public StreamSource {
+ public:
+  QuerySource(const provider::Provider* provider, std::shared_ptr<const provider::PreparedQuery> query)
+      : provider_(provider), query_(std::move(query)) {}
+
+  Step next(std::string& out, std::size_t room) override {
+    if (!opened_) {
+      out += "{\"instances\":[";
+      opened_ = true;
+    }
+    if (!cursor_.done()) {
+      const Status st = provider_->run_page(*query_, cursor_, kPage, [&](const cim::Instance& inst) {
+        if (!first_) out += ',';
+        first_ = false;
+        // A projected query's rows carry only the selected properties and the keys. Rows come class by class,
+        // so the step of the previous row is almost always the step of this one.
+        if (step_ == nullptr || step_->cls != &inst.class_def()) {
+          for (const auto& s : query_->steps()) {
+            if (s.cls == &inst.class_def()) step_ = &s;
+          }
+        }
+        provider::append_row_json(out, inst, step_);
+        return out.size() < room;  // full: the next page resumes after this row
+      });
+      if (!st.ok()) {
+        out += ']';
+        out += error_member(st.error());
+        out += '}';
+        return Step::done();
+      }
+      if (!cursor_.done()) return Step::more();
+    }
+    out += "]}";
+    return Step::done();
+  }
+
+ private:
+  const provider::Provider* provider_;
+  std::shared_ptr<const provider::PreparedQuery> query_;
+  provider::QueryCursor cursor_;
+  const provider::ScanStep* step_ = nullptr;
+  bool opened_ = false;
+  bool first_ = true;
+};
+
 Result<Response> post_query(ApiContext& ctx, Request& req) {
   PKG_ASSIGN_OR_RETURN(Body body, Body::parse(req.body));
   PKG_ASSIGN_OR_RETURN(auto ns, body.string("namespace"));
@@ -29,42 +82,10 @@ Result<Response> post_query(ApiContext& ctx, Request& req) {
   PKG_TRY(body.finish());
   PKG_ASSIGN_OR_RETURN(provider::PreparedQuery prepared,
                        ctx.provider.prepare(ns.value_or(std::string()), text, caller_of(req)));
-
-  auto query = std::make_shared<const provider::PreparedQuery>(std::move(prepared));
-  const provider::Provider* provider = &ctx.provider;
   Response resp;
   resp.status = 200;
-  resp.stream = [provider, query](BodyWriter& writer) -> Status {
-    std::string buf = "{\"instances\":[";
-    buf.reserve(kChunkBytes + 4096);
-    bool first = true;
-    Status write_status;
-    // A projected query's rows carry only the selected properties and the keys. Rows come class by class, so
-    // the step of the previous row is almost always the step of this one.
-    const provider::ScanStep* step = nullptr;
-    const Status run_status = provider->run(*query, [&](const cim::Instance& inst) {
-      if (!first) buf += ',';
-      first = false;
-      if (step == nullptr || step->cls != &inst.class_def()) {
-        for (const auto& s : query->steps()) {
-          if (s.cls == &inst.class_def()) step = &s;
-        }
-      }
-      static const std::vector<std::size_t> kNone;
-      provider::append_instance_json(buf, inst, step != nullptr ? step->nulled : kNone);
-      if (buf.size() >= kChunkBytes) {
-        write_status = writer.write(buf);
-        buf.clear();
-        if (!write_status.ok()) return false;  // the client went away: stop the scan
-      }
-      return true;
-    });
-    PKG_TRY(write_status);
-    buf += ']';
-    if (!run_status.ok()) buf += error_member(run_status.error());
-    buf += '}';
-    return writer.write(buf);
-  };
+  resp.stream = std::make_shared<QuerySource>(
+      &ctx.provider, std::make_shared<const provider::PreparedQuery>(std::move(prepared)));
   return resp;
 }
 

@@ -48,11 +48,19 @@ TEST_F(RoutesSecurityTest, SiteLimitedTokensActOnTheirSitesOnly) {
   branch_packager.sites = {"S01"};
 
   expect_refused("POST", "/api/v1/dps", R"({"name":"dp9","site":"ABC"})", branch_admin, 403, "WBEM_E_ACCESS_DENIED");
-  expect_refused("DELETE", "/api/v1/dps/dpabc", "", branch_admin, 403);
-  expect_refused("GET", "/api/v1/dps/dpabc", "", branch_admin, 403);
+  // An object outside the token's sites is answered as one that does not exist (404, same message).
+  expect_refused("DELETE", "/api/v1/dps/dpabc", "", branch_admin, 404, "WBEM_E_NOT_FOUND", "DP 'dpabc' does not exist");
+  expect_refused("GET", "/api/v1/dps/dpabc", "", branch_admin, 404, "WBEM_E_NOT_FOUND", "DP 'dpabc' does not exist");
+  expect_refused("GET", "/api/v1/sites/ABC", "", branch_admin, 404, "WBEM_E_NOT_FOUND", "site 'ABC' does not exist");
   expect_refused("POST", "/api/v1/packages", R"({"name":"p"})", branch_packager, 403);
-  expect_refused("PATCH", "/api/v1/packages/ABC00001", R"({"name":"q"})", branch_packager, 403);
-  expect_refused("DELETE", "/api/v1/packages/ABC00001", "", branch_packager, 403);
+  expect_refused("PATCH", "/api/v1/packages/ABC00001", R"({"name":"q"})", branch_packager, 404, "WBEM_E_NOT_FOUND",
+                 "package 'ABC00001' does not exist");
+  expect_refused("DELETE", "/api/v1/packages/ABC00001", "", branch_packager, 404);
+  expect_refused("GET", "/api/v1/packages/abc00001", "", branch_packager, 404, "WBEM_E_NOT_FOUND",
+                 "package 'ABC00001' does not exist");
+  expect_refused("GET", "/api/v1/packages/ABC00001/programs", "", branch_packager, 404);
+  expect_refused("POST", "/api/v1/advertisements", R"({"package_id":"ABC00001","program":"p","collection":"c"})",
+                 branch_packager, 404, "WBEM_E_NOT_FOUND");
   expect_refused("POST", "/api/v1/tokens", R"({"role":"read-only"})", branch_admin, 403);
   expect_refused("POST", "/api/v1/tokens", R"({"role":"read-only","site":"ABC"})", branch_admin, 403);
   expect_refused("GET", "/api/v1/advertisements?site=ABC", "", branch_packager, 403);
@@ -89,8 +97,14 @@ TEST_F(RoutesSecurityTest, BodiesAreReadStrictly) {
   expect_refused("POST", "/api/v1/query", R"({"query":"SELECT * FROM SMS_Site","limit":1})", admin_, 400);
   expect_refused("POST", "/api/v1/advertisements",
                  R"({"package_id":"ABC00001","program":"p","collection":"c","present_time":"yesterday"})", admin_, 400);
-  expect_refused("POST", "/api/v1/packages", R"({"name":"p","source":"/no/such/dir"})", admin_, 400,
-                 "WBEM_E_INVALID_PARAMETER", "does not exist");
+  // This Api has no source roots: every source is refused, without looking at it.
+  expect_refused("POST", "/api/v1/packages", R"({"name":"p","source":"/no/such/dir"})", admin_, 403,
+                 "WBEM_E_ACCESS_DENIED", "source_roots");
+  // A member name twice: nlohmann would keep the last, another reader the first.
+  expect_refused("POST", "/api/v1/packages", R"({"name":"p","name":"q"})", admin_, 400, "WBEM_E_INVALID_PARAMETER",
+                 "field 'name' appears twice");
+  expect_refused("POST", "/api/v1/groups/x/members", R"({"dps":["a"],"dps":[]})", admin_, 400,
+                 "WBEM_E_INVALID_PARAMETER", "'dps'");
 }
 
 TEST_F(RoutesSecurityTest, InjectionAttemptsExecuteNothing) {

@@ -30,7 +30,8 @@ Result<Response> post_site(ApiContext& ctx, Request& req) {
 
 Result<Response> get_site(ApiContext& ctx, Request& req) {
   PKG_ASSIGN_OR_RETURN(cim::Instance site, ctx.domain.get_site(req.params.at("code")));
-  PKG_TRY(require_site(req, req.params.at("code")));
+  const cim::Value* code = site.find("SiteCode");
+  PKG_TRY(require_visible(req, code, "site '" + (code ? code->as_string() : std::string()) + "' does not exist"));
   return instance_body(200, site);
 }
 

@@ -1,0 +1,229 @@
+// GET /api/v1/events: an event query as a Server-Sent Events stream (docs/events.md has the wire format).
+// Everything that can be wrong with the request (namespace, query text, a data query, a `since` the journal no
+// longer holds, the subscription bound) is found by EventEngine::subscribe before the first byte, so it gets a
+// normal error status. Then the subscription is a pull source for the server's stream producers (router.h): each
+// next() hands out what the engine has queued and returns; an idle stream holds no thread, is woken by the engine
+// when an event matches, and by the heartbeat ticker so that proxies and browsers see it alive.
+#include <charconv>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "core/mutex.h"
+#include "provider/json_writer.h"
+#include "server/routes/internal.h"
+
+namespace pkgcast::server::routes {
+
+// ---- heartbeats -----------------------------------------------------------------------------------------------
+
+// Where a subscription's wake-ups go. The engine may wake a subscription before the server has started its stream
+// (the subscription is made in the handler); such a wake is remembered and passed on by start().
+struct WakeTarget {
+  Mutex mu;
+  StreamSource::Waker waker PKG_GUARDED_BY(mu);
+  bool woken_early PKG_GUARDED_BY(mu) = false;
+
+  void wake() PKG_EXCLUDES(mu) {
+    StreamSource::Waker w;
+    {
+      MutexLock lock(mu);
+      if (!waker) {
+        woken_early = true;
+        return;
+      }
+      w = waker;
+    }
+    w();
+  }
+};
+
+HeartbeatTicker::HeartbeatTicker(std::chrono::milliseconds period) : period_(period) {
+  thread_ = std::thread([this] { run(); });
+}
+
+HeartbeatTicker::~HeartbeatTicker() {
+  {
+    MutexLock lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void HeartbeatTicker::add(std::weak_ptr<WakeTarget> target) {
+  MutexLock lock(mu_);
+  targets_.push_back(std::move(target));
+}
+
+std::size_t HeartbeatTicker::size() const {
+  MutexLock lock(mu_);
+  return targets_.size();
+}
+
+void HeartbeatTicker::run() {
+  std::vector<std::shared_ptr<WakeTarget>> due;
+  MutexLock lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(mu_, period_);
+    if (stop_) break;
+    // Ended streams drop out here; the rest are woken outside the lock (a wake takes the stream's own lock).
+    std::erase_if(targets_, [&](const std::weak_ptr<WakeTarget>& w) {
+      auto t = w.lock();
+      if (!t) return true;
+      due.push_back(std::move(t));
+      return false;
+    });
+    mu_.unlock();
+    for (auto& t : due) t->wake();
+    due.clear();
+    mu_.lock();
+  }
+}
+
+namespace {
+
+// Events handed out per next(), at most: bounds the work of one call whatever the backlog.
+constexpr std::size_t kMaxEventsPerStep = 256;
+// Below this much room a step takes one event (an event is indivisible; the server allows one to exceed room).
+constexpr std::size_t kTypicalEventBytes = 1024;
+
+std::string sse_error(const Error& e) {
+  std::string data = "{\"error\":";
+  provider::append_json_string(data, wbem_name(e.code));
+  data += ",\"hresult\":";
+  provider::append_json_string(data, wbem_hresult(e.code));
+  data += ",\"message\":";
+  provider::append_json_string(data, e.message);
+  data += '}';
+  return "event: error\ndata: " + data + "\n\n";
+}
+
+class EventStream final : public StreamSource {
+ public:
+  EventStream(std::unique_ptr<provider::Subscription> subscription, std::shared_ptr<WakeTarget> target,
+              std::shared_ptr<HeartbeatTicker> ticker, std::uint64_t revision, std::chrono::milliseconds heartbeat)
+      : subscription_(std::move(subscription)),
+        target_(std::move(target)),
+        ticker_(std::move(ticker)),
+        revision_(revision),
+        heartbeat_(heartbeat) {}
+
+  void start(Waker wake) override {
+    bool pending = false;
+    {
+      MutexLock lock(target_->mu);
+      target_->waker = wake;
+      pending = std::exchange(target_->woken_early, false);
+    }
+    ticker_->add(target_);
+    if (pending) wake();
+  }
+
+  Step next(std::string& out, std::size_t room) override {
+    const auto now = std::chrono::steady_clock::now();
+    if (!opened_) {
+      // The reconnection delay a browser uses, and the revision the subscription starts after: a client that has
+      // just queried can tell which changes the stream will bring.
+      out += "retry: 2000\n: pkgcast revision " + std::to_string(revision_) + "\n\n";
+      opened_ = true;
+    }
+    if (!subscription_) return Step::done();
+    const std::size_t max = std::clamp<std::size_t>(room / kTypicalEventBytes, 1, kMaxEventsPerStep);
+    provider::PollResult polled = subscription_->poll(max);
+    for (const provider::Event& e : polled.events) {
+      out += "id: ";
+      out += std::to_string(e.revision);
+      out += "\ndata: ";
+      out += *e.json;
+      out += "\n\n";
+    }
+    switch (polled.state) {
+      case provider::PollState::kReady:
+        last_output_ = now;
+        return Step::more();
+      case provider::PollState::kEnded:
+        out += sse_error(polled.error.ok() ? make_error(WbemCode::kFailed, "the subscription ended")
+                                           : polled.error.error());
+        subscription_.reset();
+        return Step::done();
+      case provider::PollState::kIdle:
+        break;
+    }
+    if (out.empty() && now - last_output_ >= heartbeat_) out += ": heartbeat\n\n";
+    if (!out.empty()) last_output_ = now;
+    return Step::wait();
+  }
+
+  void cancel(const Error&) override { subscription_.reset(); }
+
+ private:
+  std::unique_ptr<provider::Subscription> subscription_;
+  std::shared_ptr<WakeTarget> target_;
+  std::shared_ptr<HeartbeatTicker> ticker_;
+  const std::uint64_t revision_;
+  const std::chrono::milliseconds heartbeat_;
+  bool opened_ = false;
+  std::chrono::steady_clock::time_point last_output_ = std::chrono::steady_clock::now();
+};
+
+// "42" -> 42; anything but a plain decimal revision is refused.
+Result<std::uint64_t> parse_revision(std::string_view text, std::string_view what) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return make_error(WbemCode::kInvalidParameter,
+                      std::string(what) + " must be a journal revision (a decimal number), not '" +
+                          std::string(text) + "'");
+  }
+  return value;
+}
+
+Result<Response> get_events(ApiContext& ctx, Request& req) {
+  if (!ctx.events) return make_error(WbemCode::kNotSupported, "event subscriptions are not enabled");
+  const auto q = req.query.find("query");
+  if (q == req.query.end() || q->second.empty()) {
+    return make_error(WbemCode::kInvalidParameter, "the 'query' parameter is required");
+  }
+  const auto ns = req.query.find("namespace");
+  std::optional<std::uint64_t> since;
+  if (auto s = req.query.find("since"); s != req.query.end()) {
+    PKG_ASSIGN_OR_RETURN(since, parse_revision(s->second, "since"));
+  } else if (std::string_view last = req.header("last-event-id"); !last.empty()) {
+    PKG_ASSIGN_OR_RETURN(since, parse_revision(last, "Last-Event-ID"));
+  }
+  PKG_ASSIGN_OR_RETURN(std::uint64_t revision, ctx.store.last_revision());
+  if (since) revision = *since;
+
+  auto target = std::make_shared<WakeTarget>();
+  auto subscribed = ctx.events->subscribe(ns == req.query.end() ? std::string_view() : std::string_view(ns->second),
+                                          q->second, caller_of(req), since,
+                                          [weak = std::weak_ptr<WakeTarget>(target)] {
+                                            if (auto t = weak.lock()) t->wake();
+                                          });
+  if (!subscribed.ok()) {
+    Response r = error_response(subscribed.error());
+    // A resume the journal can no longer serve: the client re-queries the state and subscribes afresh.
+    if (since && subscribed.error().code == WbemCode::kNotFound) r.status = 410;
+    return r;
+  }
+  if (!since) revision = (*subscribed)->delivered();
+
+  Response resp;
+  resp.status = 200;
+  resp.content_type = "text/event-stream";
+  resp.headers.emplace_back("Cache-Control", "no-cache");
+  resp.headers.emplace_back("X-Accel-Buffering", "no");  // proxies that buffer would hold events back
+  resp.stream = std::make_shared<EventStream>(std::move(*subscribed), std::move(target), ctx.heartbeats, revision,
+                                              ctx.options.event_heartbeat);
+  return resp;
+}
+
+}  // namespace
+
+void register_events(Router& router, ApiContext& ctx) {
+  router.add("GET", path("/events"), Access::kRead, handler([&ctx](Request& req) { return get_events(ctx, req); }));
+}
+
+}  // namespace pkgcast::server::routes
