@@ -8,7 +8,7 @@
 namespace pkgcast {
 namespace {
 
-constexpr std::array<std::pair<WbemCode, std::string_view>, 31> kNames{{
+constexpr std::array<std::pair<WbemCode, std::string_view>, 32> kNames{{
     {WbemCode::kOk, "WBEM_S_NO_ERROR"},
     {WbemCode::kFailed, "WBEM_E_FAILED"},
     {WbemCode::kNotFound, "WBEM_E_NOT_FOUND"},
