@@ -26,9 +26,11 @@ class EventSink {
   //   WBEM_E_NOT_FOUND           a gap the library was told not to resync over (ConnectionOptions::resync_on_gap).
   virtual void on_completed(const Status& status) = 0;
 
-  // The server could not replay the events since the last one delivered (the journal no longer holds them): the
-  // library subscribed again from the current revision, and events between are lost. A sink that mirrors state
-  // re-reads it here (exec_query). `gap` is the server's WBEM_E_NOT_FOUND. Default: nothing.
+  // The server could not replay the events since the last one delivered (the journal no longer holds them), so
+  // events were lost. The library has noted the server's current revision; after this call returns it subscribes
+  // again from that revision. A sink that mirrors state re-reads it here (exec_query): nothing committed after the
+  // noted revision is missed (a change the re-read shows may also arrive as an event). `gap` is the server's
+  // WBEM_E_NOT_FOUND. Default: nothing.
   virtual void on_resync(const Error& gap) { (void)gap; }
 };
 

@@ -113,14 +113,15 @@ class ManagementScope {
   // Subscribes and returns once the server accepted the query (a refused query, a bad token or an unreachable
   // server is the call's error, and no thread is left behind). `since` resumes from a revision (the events after
   // it come first); without it, delivery starts with changes committed after the call.
-  EventEnumerator exec_notification_query(std::string_view wql,
+  [[nodiscard]] EventEnumerator exec_notification_query(std::string_view wql,
                                           std::optional<std::uint64_t> since = std::nullopt) const;
   Result<EventEnumerator> try_exec_notification_query(std::string_view wql,
                                                       std::optional<std::uint64_t> since = std::nullopt) const;
 
   // As above, delivering to `sink` from the subscription's own thread (see EventSink). The sink must outlive the
-  // returned handle.
-  Subscription exec_notification_query_async(EventSink& sink, std::string_view wql,
+  // returned handle, and the subscription lasts as long as the handle (unlike WMI, where it lasts until
+  // CancelAsyncCall): keep it.
+  [[nodiscard]] Subscription exec_notification_query_async(EventSink& sink, std::string_view wql,
                                              std::optional<std::uint64_t> since = std::nullopt) const;
   Result<Subscription> try_exec_notification_query_async(EventSink& sink, std::string_view wql,
                                                          std::optional<std::uint64_t> since = std::nullopt) const;

@@ -153,14 +153,20 @@ void SubscriptionState::run() {
         return finish(make_error(WbemCode::kCallCancelled, "subscription cancelled"));
       case Outcome::kFinal:
         return finish(a.error);
-      case Outcome::kGap:
+      case Outcome::kGap: {
         if (!options.resync_on_gap) return finish(a.error);
+        // The server's recipe (docs/events.md): note the last revision, let the sink re-read its state, then
+        // subscribe from the noted revision, so that nothing committed during the re-read is missed (a change
+        // the re-read already shows may arrive as an event too). Without the health answer, subscribe from now.
+        const std::optional<std::uint64_t> noted = current_revision();
         {
           std::lock_guard lock(mu_);
-          last_revision_.reset();
+          last_revision_ = noted;
         }
         if (!guarded([&] { delivery_->resync(a.error); })) return finish(*sink_failure_);
-        continue;  // subscribe again at once, from the current revision
+        if (cancelled_.load()) return finish(make_error(WbemCode::kCallCancelled, "subscription cancelled"));
+        continue;
+      }
       case Outcome::kTransient:
         break;
     }
@@ -174,6 +180,14 @@ void SubscriptionState::run() {
         reconnect_delay(failures, options.reconnect_initial_delay, options.reconnect_max_delay, unit_random());
     if (!wait_before_retry(delay)) return finish(make_error(WbemCode::kCallCancelled, "subscription cancelled"));
   }
+}
+
+std::optional<std::uint64_t> SubscriptionState::current_revision() {
+  auto r = http_->request("GET", "/api/v1/health");
+  if (!r.ok() || r->status != 200) return std::nullopt;
+  auto j = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("revision") || !j["revision"].is_number_unsigned()) return std::nullopt;
+  return j["revision"].get<std::uint64_t>();
 }
 
 SubscriptionState::Attempt SubscriptionState::read_once() {

@@ -56,6 +56,8 @@ class SubscriptionState {
 
   void run();
   Attempt read_once();
+  // The server's last committed revision (GET /api/v1/health); nullopt when it cannot be had.
+  std::optional<std::uint64_t> current_revision();
   void signal_handshake(Status status);
   // False when cancelled while waiting.
   bool wait_before_retry(std::chrono::milliseconds delay);

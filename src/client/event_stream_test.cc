@@ -149,14 +149,22 @@ TEST(EventStreamTest, ShuttingDownReconnectsWithSince) {
   EXPECT_TRUE(has_since(server.targets()[1], "5"));
 }
 
-TEST(EventStreamTest, ACompactedRevisionResubscribesAndReportsTheGap) {
-  FakeEventServer server([](FakeConnection& c, const std::string&, int index) {
-    if (index == 0) {
+TEST(EventStreamTest, ACompactedRevisionResubscribesFromTheNotedRevisionAndReportsTheGap) {
+  std::promise<void> go;
+  std::shared_future<void> go_future = go.get_future().share();
+  FakeEventServer server([&](FakeConnection& c, const std::string& target, int) {
+    if (target == "/api/v1/health") {
+      const std::string body = R"({"status":"ok","site":"ABC","version":"0.1.0","revision":50})";
+      c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+              std::to_string(body.size()) + "\r\n\r\n" + body);
+    } else if (target.find("since=") == std::string::npos) {
       c.sse_head();
+      // Only once the test holds the handle the sink reads.
+      if (go_future.wait_for(20s) != std::future_status::ready) return;
       c.event(11);
       c.close();
-    } else if (index == 1) {
-      c.json_error(410, "Gone", "WBEM_E_NOT_FOUND", "revision 11 was compacted; the oldest kept is 40");
+    } else if (target.find("since=11") != std::string::npos) {
+      c.json_error(410, "Gone", "WBEM_E_NOT_FOUND", "cannot resume after revision 11: revision 12 was compacted");
     } else {
       c.sse_head();
       c.chunk(": pkgcast revision 50\n\n");
@@ -165,15 +173,26 @@ TEST(EventStreamTest, ACompactedRevisionResubscribesAndReportsTheGap) {
     }
   });
   ManagementScope scope(server.url(), "", fast_options());
-  RecordingSink sink;
+  struct ResyncingSink : RecordingSink {
+    std::optional<std::uint64_t> noted;
+    Subscription* sub = nullptr;
+    void on_resync(const Error& gap) override {
+      RecordingSink::on_resync(gap);
+      noted = sub->last_revision();  // what the subscription goes on from, noted before the re-read
+    }
+  } sink;
   Subscription sub = scope.exec_notification_query_async(sink, kQuery);
+  sink.sub = &sub;
+  go.set_value();
   ASSERT_TRUE(sink.wait_for_events(2));
   EXPECT_EQ(sink.revisions(), (std::vector<std::uint64_t>{11, 51}));
   EXPECT_EQ(sink.resyncs(), std::vector<WbemCode>{WbemCode::kNotFound});
+  EXPECT_EQ(sink.noted, 50u);
   const auto targets = server.targets();
-  ASSERT_EQ(targets.size(), 3u);
+  ASSERT_EQ(targets.size(), 4u);
   EXPECT_TRUE(has_since(targets[1], "11"));
-  EXPECT_EQ(targets[2].find("since="), std::string::npos) << targets[2];
+  EXPECT_EQ(targets[2], "/api/v1/health");
+  EXPECT_TRUE(has_since(targets[3], "50")) << targets[3];
   EXPECT_TRUE(sink.completed().empty());
 }
 
