@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "core/paths.h"
+#include "pkgcast/management_scope.h"
 #include "server/config.h"
 
 namespace pkgcast::cli {

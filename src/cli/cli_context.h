@@ -10,7 +10,10 @@
 #include "cim/json.h"
 #include "client/http_client.h"
 #include "core/result.h"
-#include "pkgcast/management_scope.h"
+
+namespace pkgcast {
+class ManagementScope;  // pkgcast/management_scope.h: only the commands that subscribe need it
+}
 
 namespace pkgcast::cli {
 

@@ -52,12 +52,12 @@ Result<std::shared_ptr<SubscriptionState>> SubscriptionState::start(std::shared_
   state->thread_ = std::thread([state] { state->run(); });
   Status handshake;
   {
-    std::unique_lock lock(state->mu_);
-    state->cv_.wait(lock, [&] { return state->handshake_.has_value(); });
+    MutexLock lock(state->mu_);
+    while (!state->handshake_.has_value()) state->cv_.wait(state->mu_);
     handshake = *state->handshake_;
   }
   if (!handshake.ok()) {
-    std::lock_guard join_lock(state->join_mu_);
+    MutexLock join_lock(state->join_mu_);
     if (state->thread_.joinable()) state->thread_.join();
     return handshake.error();
   }
@@ -79,20 +79,20 @@ void SubscriptionState::cancel() {
   cancelled_.store(true);
   http_->cancel();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     cv_.notify_all();
   }
-  std::lock_guard join_lock(join_mu_);
+  MutexLock join_lock(join_mu_);
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
 std::optional<std::uint64_t> SubscriptionState::last_revision() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return last_revision_;
 }
 
 void SubscriptionState::signal_handshake(Status status) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (handshake_.has_value()) return;
   established_ = status.ok();
   handshake_ = std::move(status);
@@ -121,8 +121,10 @@ void SubscriptionState::finish(const Status& status) {
 }
 
 bool SubscriptionState::wait_before_retry(std::chrono::milliseconds delay) {
-  std::unique_lock lock(mu_);
-  cv_.wait_for(lock, delay, [&] { return cancelled_.load(); });
+  MutexLock lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + delay;
+  while (!cancelled_.load() && cv_.wait_until(mu_, deadline)) {
+  }
   return !cancelled_.load();
 }
 
@@ -133,7 +135,7 @@ void SubscriptionState::run() {
     Attempt a = cancelled_.load() ? Attempt{Outcome::kCancelled, {}, false} : read_once();
     bool first;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       first = !handshake_.has_value();
     }
     if (first) {
@@ -160,7 +162,7 @@ void SubscriptionState::run() {
         // the re-read already shows may arrive as an event too). Without the health answer, subscribe from now.
         const std::optional<std::uint64_t> noted = current_revision();
         {
-          std::lock_guard lock(mu_);
+          MutexLock lock(mu_);
           last_revision_ = noted;
         }
         if (!guarded([&] { delivery_->resync(a.error); })) return finish(*sink_failure_);
@@ -210,7 +212,7 @@ SubscriptionState::Attempt SubscriptionState::read_once() {
     constexpr std::string_view kPrefix = "pkgcast revision ";
     if (since || any_event || text.substr(0, kPrefix.size()) != kPrefix) return;
     if (auto rev = parse_revision(text.substr(kPrefix.size()))) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!last_revision_) last_revision_ = rev;
     }
   };
@@ -237,7 +239,7 @@ SubscriptionState::Attempt SubscriptionState::read_once() {
     std::optional<std::uint64_t> rev = parse_revision(ev.last_event_id);
     if (!rev) rev = inst->revision();
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       // Exactly once: a revision at or below the last delivered one was delivered already.
       if (rev && last_revision_ && *rev <= *last_revision_) return true;
       // Recorded before the sink runs, so that last_revision() inside the callback is this event's. A resume

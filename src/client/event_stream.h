@@ -4,16 +4,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "client/http_client.h"
 #include "client/scope_impl.h"
+#include "core/mutex.h"
 #include "core/result.h"
 #include "core/thread_annotations.h"
 #include "pkgcast/instance.h"
@@ -75,13 +74,13 @@ class SubscriptionState {
   std::atomic<bool> ended_{false};
   std::optional<Error> sink_failure_;  // reader thread only
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
+  mutable Mutex mu_;
+  CondVar cv_;
   std::optional<std::uint64_t> last_revision_ PKG_GUARDED_BY(mu_);
   std::optional<Status> handshake_ PKG_GUARDED_BY(mu_);
   bool established_ PKG_GUARDED_BY(mu_) = false;
 
-  std::mutex join_mu_;
+  Mutex join_mu_;
   std::thread thread_;
 };
 

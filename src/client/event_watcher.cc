@@ -1,6 +1,6 @@
 #include "pkgcast/event_watcher.h"
 
-#include <mutex>
+#include "core/mutex.h"
 
 namespace pkgcast {
 
@@ -25,7 +25,7 @@ class EventWatcher::State final : public EventSink {
   std::function<void(const Status&)> stopped;
   std::function<void(const Error&)> resynced;
 
-  std::mutex mu;  // guards the two subscriptions' handles
+  Mutex mu;  // guards the two subscriptions' handles
   Subscription subscription;
   std::shared_ptr<EventEnumerator> enumerator;
 };
@@ -39,20 +39,20 @@ EventWatcher::EventWatcher(ManagementScope scope, std::string query)
 EventWatcher::~EventWatcher() { stop(); }
 
 void EventWatcher::on_event_arrived(std::function<void(const Instance&)> handler) {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   if (!state_->subscription.active()) state_->arrived = std::move(handler);
 }
 void EventWatcher::on_stopped(std::function<void(const Status&)> handler) {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   if (!state_->subscription.active()) state_->stopped = std::move(handler);
 }
 void EventWatcher::on_resync(std::function<void(const Error&)> handler) {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   if (!state_->subscription.active()) state_->resynced = std::move(handler);
 }
 
 Status EventWatcher::try_start(std::optional<std::uint64_t> since) {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   if (state_->subscription.active()) return ok_status();
   PKG_ASSIGN_OR_RETURN(state_->subscription,
                        state_->scope.try_exec_notification_query_async(*state_, state_->query, since));
@@ -65,7 +65,7 @@ void EventWatcher::stop() {
   Subscription subscription;
   std::shared_ptr<EventEnumerator> enumerator;
   {
-    std::lock_guard lock(state_->mu);
+    MutexLock lock(state_->mu);
     subscription = std::move(state_->subscription);
     enumerator = std::move(state_->enumerator);
   }
@@ -77,7 +77,7 @@ void EventWatcher::stop() {
 Result<Instance> EventWatcher::try_wait_for_next_event(std::chrono::milliseconds timeout) {
   std::shared_ptr<EventEnumerator> e;
   {
-    std::lock_guard lock(state_->mu);
+    MutexLock lock(state_->mu);
     if (!state_->enumerator) {
       PKG_ASSIGN_OR_RETURN(EventEnumerator fresh, state_->scope.try_exec_notification_query(state_->query));
       state_->enumerator = std::make_shared<EventEnumerator>(std::move(fresh));

@@ -12,7 +12,7 @@ ScopeImpl::ScopeImpl(client::ServerUrl url, std::string namespace_path, Connecti
 
 Result<std::unique_ptr<client::HttpClient>> ScopeImpl::acquire() const {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
       idle_.pop_back();
@@ -23,7 +23,7 @@ Result<std::unique_ptr<client::HttpClient>> ScopeImpl::acquire() const {
 }
 
 void ScopeImpl::release(std::unique_ptr<client::HttpClient> client) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(client));
 }
 

@@ -2,12 +2,12 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "client/http_client.h"
 #include "client/url.h"
+#include "core/mutex.h"
 #include "core/thread_annotations.h"
 #include "pkgcast/connection_options.h"
 
@@ -35,7 +35,7 @@ class ScopeImpl {
   std::string namespace_path_;
   ConnectionOptions options_;
   client::HttpOptions http_options_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   mutable std::vector<std::unique_ptr<client::HttpClient>> idle_ PKG_GUARDED_BY(mu_);
 };
 

@@ -141,7 +141,9 @@ TEST_P(SecurityTest, DatabaseFilesArePrivate) {
   ASSERT_TRUE(fs::exists(data_dir_ + "/pkgcast.db"));
   for (const char* name : {"pkgcast.db", "pkgcast.db-wal", "pkgcast.db-shm"}) {
     const fs::path p = fs::path(data_dir_) / name;
-    if (fs::exists(p)) EXPECT_EQ(mode_of(p), 0600u) << p;
+    if (fs::exists(p)) {
+      EXPECT_EQ(mode_of(p), 0600u) << p;
+    }
   }
 }
 
