@@ -239,7 +239,7 @@ Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, co
       return false;
     }
     return keep_going();
-  });
+  }, options);
   account();
   if (!scanned.ok()) {
     cursor.done_ = true;

@@ -89,8 +89,9 @@ TEST_F(ProviderTest, EvaluatesLikeAndBooleanLogic) {
 TEST_F(ProviderTest, BaseClassQueriesScanEveryClass) {
   auto rows = query("SELECT * FROM SMS_BaseClass");
   ASSERT_TRUE(rows.ok());
-  // 2 sites, 2 DPs + 2 DP status rows, 3 packages with a root, a detail and an extra-info row each, 1 program.
-  EXPECT_EQ(rows->size(), 2u + 4u + 12u + 1u);
+  // 2 sites, 2 DPs + 2 DP status rows, 3 packages with a root, a detail and an extra-info row each, 1 program,
+  // and the 2 DPs' PKG_Token audit rows (the caller is an unrestricted full-admin).
+  EXPECT_EQ(rows->size(), 2u + 4u + 12u + 1u + 2u);
   rows = query("SELECT * FROM SMS_BaseClass WHERE __CLASS = 'SMS_Site'");
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->size(), 2u);
