@@ -179,6 +179,9 @@ void run_one(std::string_view bytes) {
     const std::string_view window = rest.substr(0, kMaxHeaderBytes);
     const std::size_t n = parser.put(net::buffer(window.data(), window.size()), ec);
     rest.remove_prefix(n);
+    // Beast takes an empty buffer without error and without progress: the input ended mid-body (the client went
+    // away), which the connection answers with its header/idle timeout.
+    if (!ec && n == 0) return;
     if (ec == http::error::need_more) {
       if (n > 0) continue;
       if (window.size() >= kMaxHeaderBytes) return;  // 431: a trailer or chunk line beyond the limit
