@@ -128,7 +128,7 @@ unsigned http_status_for(WbemCode code) {
   }
 }
 
-Response error_response(const Error& error) {
+std::string error_json(const Error& error) {
   // ordered_json keeps "error" first, so the body reads the way the CLI prints it.
   nlohmann::ordered_json body = {
       {"error", wbem_name(error.code)},
@@ -136,9 +136,10 @@ Response error_response(const Error& error) {
       {"message", error.message},
   };
   // Messages may quote client input that is not UTF-8; replace rather than throw.
-  return Response::json(http_status_for(error.code),
-                        body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  return body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
+
+Response error_response(const Error& error) { return Response::json(http_status_for(error.code), error_json(error)); }
 
 void Router::add(std::string method, std::string pattern, Access access, Handler handler) {
   if (pattern.empty() || pattern.front() != '/') bad_pattern(method, pattern, "must start with '/'");

@@ -107,6 +107,8 @@ struct Response {
 // 403 ACCESS_DENIED, 404 NOT_FOUND / INVALID_NAMESPACE / INVALID_METHOD, 409 ALREADY_EXISTS,
 // 413 for an oversized body, 501 NOT_SUPPORTED, 503 SHUTTING_DOWN / SERVER_TOO_BUSY, 500 otherwise.
 Response error_response(const Error& error);
+// That body alone, as one line of JSON: what a stream that has already sent its status writes when it fails.
+std::string error_json(const Error& error);
 unsigned http_status_for(WbemCode code);
 
 using Handler = std::function<Response(Request&)>;

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "core/mutex.h"
-#include "provider/json_writer.h"
 #include "server/routes/internal.h"
 
 namespace pkgcast::server::routes {
@@ -89,16 +88,7 @@ constexpr std::size_t kMaxEventsPerStep = 256;
 // Below this much room a step takes one event (an event is indivisible; the server allows one to exceed room).
 constexpr std::size_t kTypicalEventBytes = 1024;
 
-std::string sse_error(const Error& e) {
-  std::string data = "{\"error\":";
-  provider::append_json_string(data, wbem_name(e.code));
-  data += ",\"hresult\":";
-  provider::append_json_string(data, wbem_hresult(e.code));
-  data += ",\"message\":";
-  provider::append_json_string(data, e.message);
-  data += '}';
-  return "event: error\ndata: " + data + "\n\n";
-}
+std::string sse_error(const Error& e) { return "event: error\ndata: " + error_json(e) + "\n\n"; }
 
 class EventStream final : public StreamSource {
  public:

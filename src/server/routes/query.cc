@@ -15,16 +15,7 @@ namespace {
 // the room the server offers (stream_buffer_bytes less what it still holds).
 constexpr provider::PageBounds kPage{.max_rows = 512, .slice = std::chrono::milliseconds(20)};
 
-std::string error_member(const Error& e) {
-  std::string out = ",\"error\":{\"error\":";
-  provider::append_json_string(out, wbem_name(e.code));
-  out += ",\"hresult\":";
-  provider::append_json_string(out, wbem_hresult(e.code));
-  out += ",\"message\":";
-  provider::append_json_string(out, e.message);
-  out += '}';
-  return out;
-}
+std::string error_member(const Error& e) { return ",\"error\":" + error_json(e); }
 
 // The answer as a pull source: each next() runs one page of the query (provider::run_page), resuming after the
 // last key seen, and returns with no thread or database connection held. A store error or an exceeded budget
