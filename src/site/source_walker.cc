@@ -97,9 +97,12 @@ void SourceWalker::run() {
         return make_error(WbemCode::kFailed, "walking '" + job->path.string() + "' failed: " + e.what());
       }
     }();
+    {
+      // The slot is free before the caller learns the result, so a caller that measures again at once finds room.
+      MutexLock lock(mu_);
+      --busy_;
+    }
     job->done.set_value(std::move(r));
-    MutexLock lock(mu_);
-    --busy_;
   }
 }
 
