@@ -158,6 +158,27 @@ std::vector<ClassSpec> builtin_specs() {
        "An API token (never its secret), for the audit trail: issuing and revoking one are journaled. Visible to "
        "unrestricted full-admin tokens only."}));
 
+  s.push_back(read_only_class(
+      {"PKG_DPJob", "SMS_BaseClass",
+       {key("PackageID", kString), key("NALPath", kString), rw("DPName", kString), rw("SiteCode", kString),
+        rw("Action", kUint32, "1 INSTALL, 2 REMOVE, 3 VALIDATE, 4 CANCEL"),
+        rw("Generation", kUint32, "+1 each time the job is issued again; older generations' status is ignored"),
+        rw("JobState", kUint32,
+           "0 QUEUED (waiting: for a slot, a retry time, a source or a transfer window), 1 SENT (the DP agent "
+           "acts on it), 2 DONE, 3 FAILED"),
+        rw("ContentID", kString, "<PackageID>.<SourceVersion>"), rw("SourceVersion", kUint32),
+        rw("ManifestHash", kString, "SHA-256 of the version's manifest"),
+        rw("ContentSize", kUint64, "bytes of the version's files"),
+        rw("Sources", kStrings, "content base URLs in the order the DP tries them"),
+        rw("TransferRate", kUint32, "KiB/s, 0 = unlimited"), rw("Priority", kUint32, "1 HIGH, 2 NORMAL, 3 LOW"),
+        rw("Attempts", kUint32, "failed attempts of this generation"),
+        rw("NextAttemptTime", kDate, "a retry waits until then"), rw("WaitReason", kString),
+        rw("IssuedTime", kDate), rw("SentTime", kDate), rw("LastProgressTime", kDate),
+        rw("BytesDone", kUint64), rw("BytesTotal", kUint64), rw("LastError", kString)},
+       false,
+       "What the Distribution Manager wants one distribution point to do for one package (docs/dp-protocol.md). "
+       "DP agents follow their own jobs through the event API."}));
+
   // Intrinsic events. TIME_CREATED is WMI's: 100-ns intervals since 1601-01-01 UTC.
   s.push_back({"__Event", "", {ro("TIME_CREATED", kUint64)}, true, "Root of the event classes."});
   s.push_back({"__InstanceOperationEvent", "__Event", {ro("TargetInstance", kObject)}, true,
