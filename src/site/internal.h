@@ -69,6 +69,12 @@ std::uint64_t get_uint(const cim::Instance& inst, std::string_view name);  // 0 
 bool get_bool(const cim::Instance& inst, std::string_view name);           // false when NULL
 std::optional<cim::DateTime> get_datetime(const cim::Instance& inst, std::string_view name);
 
+// Bytes as whole KB, rounded up, saturating at the largest uint32 (PackageSize, SourceSize are KB in uint32).
+inline std::uint32_t kb_of(std::uint64_t bytes) {
+  const std::uint64_t kb = bytes / 1024 + (bytes % 1024 != 0 ? 1 : 0);
+  return kb > 0xFFFFFFFFull ? 0xFFFFFFFFu : static_cast<std::uint32_t>(kb);
+}
+
 inline cim::Value str_value(std::string s) { return cim::Value::string(std::move(s)); }
 inline cim::Value u32_value(std::uint64_t v) { return cim::Value::uint32(static_cast<std::uint32_t>(v)); }
 inline cim::Value time_value(Micros t) { return cim::Value::datetime(cim::DateTime::from_unix_micros(t)); }

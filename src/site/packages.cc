@@ -36,6 +36,7 @@ Status check_descriptive(const std::string* name, const std::string* version, co
 constexpr std::string_view kDependentClasses[] = {
     "SMS_Program",
     "SMS_DistributionPoint",
+    "PKG_DPJob",
     "SMS_PackageStatusDistPointsSummarizer",
     "SMS_PackageStatusDetailSummarizer",
     "SMS_PackageStatusRootSummarizer",
@@ -51,13 +52,15 @@ Result<cim::Instance> Domain::create_package(const PackageSpec& spec) {
   const bool has_source = !spec.source_path.empty();
   std::uint32_t size_kb = 0;
   std::string source_path;
+  std::optional<SourceContent> content;
   // The walk happens before the command, off the writer thread (the writer must never wait on a file system),
-  // and on the source walker's threads, not the caller's.
+  // and on the source walker's threads, not the caller's. Every chunk and the manifest are stored before the
+  // command commits, so no package row is ever visible with content that is not completely stored.
   if (has_source) {
-    PKG_TRY(check_text("PkgSourcePath", spec.source_path, 1, kMaxPath));
-    PKG_ASSIGN_OR_RETURN(const std::filesystem::path dir, sources_.resolve(spec.source_path));
-    PKG_ASSIGN_OR_RETURN(size_kb, sources_.measure(dir));
-    source_path = dir.string();
+    PKG_ASSIGN_OR_RETURN(TakenSource taken, take_source(spec.source_path));
+    size_kb = taken.size_kb;
+    source_path = taken.dir.string();
+    content = std::move(taken.content);
   }
 
   return commit_returning([&](store::WriteTxn& txn) -> Result<cim::Instance> {
@@ -65,6 +68,9 @@ Result<cim::Instance> Domain::create_package(const PackageSpec& spec) {
     PKG_ASSIGN_OR_RETURN(const std::string id, allocate_id(txn, "package", own_site_));
     const Micros now = txn.now();
     const std::uint32_t source_version = 1;
+    if (content) PKG_TRY(record_content(txn, id, source_version, *content));
+    const Micros source_date = content && content->source_date != 0 ? content->source_date : now;
+    const std::uint32_t compressed_kb = content ? kb_of(content->compressed_size) : 0;
 
     cim::Instance pkg = make_instance("SMS_Package");
     set_prop(pkg, "PackageID", str_value(id));
@@ -78,7 +84,7 @@ Result<cim::Instance> Domain::create_package(const PackageSpec& spec) {
     set_prop(pkg, "PackageType", u32_value(0));
     set_prop(pkg, "PackageSize", u32_value(size_kb));
     set_prop(pkg, "SourceVersion", u32_value(source_version));
-    set_prop(pkg, "SourceDate", time_value(now));
+    set_prop(pkg, "SourceDate", time_value(source_date));
     set_prop(pkg, "SourceSite", str_value(own_site_));
     set_prop(pkg, "Priority", u32_value(spec.priority));
     set_prop(pkg, "PkgFlags", u32_value(kUseBinaryDeltaRep));
@@ -92,9 +98,9 @@ Result<cim::Instance> Domain::create_package(const PackageSpec& spec) {
     set_prop(root, "Name", str_value(spec.name));
     set_prop(root, "SourceSite", str_value(own_site_));
     set_prop(root, "SourceVersion", u32_value(source_version));
-    set_prop(root, "SourceDate", time_value(now));
+    set_prop(root, "SourceDate", time_value(source_date));
     set_prop(root, "SourceSize", u32_value(size_kb));
-    set_prop(root, "SourceCompressedSize", u32_value(0));
+    set_prop(root, "SourceCompressedSize", u32_value(compressed_kb));
     for (const char* count : {"Targeted", "Installed", "Retrying", "Failed"}) set_prop(root, count, u32_value(0));
     PKG_TRY(txn.insert(root));
 
@@ -192,6 +198,9 @@ Result<cim::Instance> Domain::delete_package(std::string_view package_id) {
         if (get_string(row, "PackageID") == id) PKG_TRY(txn.remove(cls, store::key_of(row)));
       }
     }
+    // Its versions' content records go too, so the content library's garbage collection can free their chunks.
+    PKG_ASSIGN_OR_RETURN(auto records, txn.list_meta("content/" + id + "."));
+    for (const auto& [key, value] : records) PKG_TRY(txn.remove_meta(key));
     PKG_TRY(txn.remove(pkg.class_def(), {str_value(id)}));
     return pkg;
   });

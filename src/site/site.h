@@ -13,7 +13,10 @@
 // Lifetime: the Domain keeps a reference to the store, which must outlive it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,6 +67,28 @@ struct DpView {
 struct GroupSpec {
   std::string name;
   std::string description;
+};
+
+// A package version's content as the content library recorded it (docs/content.md): kept in the store's meta
+// area under `content/<PackageID>.<SourceVersion>`, written in the same command as the version it describes.
+struct SourceContent {
+  std::string manifest_hash;  // hex SHA-256 of the version's manifest
+  std::uint64_t size = 0;     // bytes of the files
+  std::uint64_t compressed_size = 0;
+  Micros source_date = 0;  // newest modification time in the tree
+};
+
+// Reads a source directory into the content library. Runs on a source walker thread and must give up at the
+// deadline (WBEM_E_TIMED_OUT). The server wires the content library's ingest here; without one, a source is only
+// measured and no content is recorded.
+using SourceIngest = std::function<Result<SourceContent>(const std::filesystem::path& dir,
+                                                         std::chrono::steady_clock::time_point deadline)>;
+
+// What a source directory yielded: its canonical path, its size, and its content when an ingest is wired.
+struct TakenSource {
+  std::filesystem::path dir;
+  std::uint32_t size_kb = 0;
+  std::optional<SourceContent> content;
 };
 
 struct PackageSpec {
@@ -136,6 +161,14 @@ class Domain {
   // Where package sources may come from and what walks them. A Domain starts with no source roots: every source
   // is refused until this is called (before the Domain is shared between threads).
   void set_source_policy(SourcePolicy policy) { sources_ = std::move(policy); }
+  // Where sources are read into; set before the Domain is shared between threads.
+  void set_source_ingest(SourceIngest ingest, std::chrono::seconds timeout) {
+    ingest_ = std::move(ingest);
+    ingest_timeout_ = timeout;
+  }
+  // Resolves `path` under the source roots and ingests it (or measures it, without an ingest) on the source
+  // walker. The errors of SourcePolicy::resolve, SourceWalker::run and the ingest.
+  Result<TakenSource> take_source(std::string_view path);
 
   const std::string& own_site_code() const { return own_site_; }
   const std::string& server_name() const { return server_name_; }
@@ -204,7 +237,17 @@ class Domain {
   std::string own_site_;
   std::string server_name_;
   SourcePolicy sources_;
+  SourceIngest ingest_;
+  std::chrono::seconds ingest_timeout_{3600};
 };
+
+// The content recorded for one package version (see SourceContent), inside a command or from committed data.
+Status record_content(store::WriteTxn& txn, std::string_view package_id, std::uint32_t version,
+                      const SourceContent& content);
+Result<std::optional<SourceContent>> recorded_content(store::WriteTxn& txn, std::string_view content_id);
+Result<std::optional<SourceContent>> recorded_content(store::Store& store, std::string_view content_id);
+// "ABC00001.3"
+std::string content_id(std::string_view package_id, std::uint32_t version);
 
 // The NAL path of a DP: `["Display=\\<name>\"]MSWNET:["SMS_SITE=<site>"]\\<name>\`.
 std::string dp_nal_path(std::string_view dp_name, std::string_view site_code);

@@ -30,9 +30,9 @@ fs::path normal(const fs::path& p) {
 }  // namespace
 
 struct SourceWalker::Job {
-  fs::path path;
+  std::function<Status(std::chrono::steady_clock::time_point)> work;
   std::chrono::steady_clock::time_point deadline;
-  std::promise<Result<std::uint32_t>> done;
+  std::promise<Status> done;
 };
 
 SourceWalker::SourceWalker(SourceWalkerOptions options) : options_(options) {
@@ -56,10 +56,22 @@ SourceWalker::~SourceWalker() {
 }
 
 Result<std::uint32_t> SourceWalker::measure(const fs::path& path) {
+  std::uint32_t kb = 0;
+  PKG_TRY(run(
+      [&](std::chrono::steady_clock::time_point deadline) -> Status {
+        PKG_ASSIGN_OR_RETURN(kb, measure_here(path, deadline));
+        return ok_status();
+      },
+      options_.timeout));
+  return kb;
+}
+
+Status SourceWalker::run(std::function<Status(std::chrono::steady_clock::time_point deadline)> work,
+                         std::chrono::seconds timeout) {
   auto job = std::make_shared<Job>();
-  job->path = path;
-  job->deadline = std::chrono::steady_clock::now() + options_.timeout;
-  std::future<Result<std::uint32_t>> result = job->done.get_future();
+  job->work = std::move(work);
+  job->deadline = std::chrono::steady_clock::now() + timeout;
+  std::future<Status> result = job->done.get_future();
   {
     MutexLock lock(mu_);
     if (stopping_) return make_error(WbemCode::kShuttingDown, "the server is stopping");
@@ -73,7 +85,7 @@ Result<std::uint32_t> SourceWalker::measure(const fs::path& path) {
     queue_.push_back(job);
   }
   wake_.notify_one();
-  // Bounded: the walk itself gives up at its deadline, and a queued one is refused when the walker stops.
+  // Bounded: the work itself gives up at its deadline, and a queued job is refused when the walker stops.
   return result.get();
 }
 
@@ -88,13 +100,13 @@ void SourceWalker::run() {
       queue_.pop_front();
       ++busy_;
     }
-    Result<std::uint32_t> r = [&]() -> Result<std::uint32_t> {
-      // No exception may leave a thread; the walk uses the non-throwing filesystem calls, this is the last guard.
+    Status r = [&]() -> Status {
+      // No exception may leave a thread; the work uses non-throwing calls, this is the last guard.
       try {
         if (options_.before_walk_for_test) options_.before_walk_for_test();
-        return measure_here(job->path, job->deadline);
+        return job->work(job->deadline);
       } catch (const std::exception& e) {
-        return make_error(WbemCode::kFailed, "walking '" + job->path.string() + "' failed: " + e.what());
+        return make_error(WbemCode::kFailed, std::string("reading a package source failed: ") + e.what());
       }
     }();
     {
@@ -181,6 +193,12 @@ Result<fs::path> SourcePolicy::resolve(const std::string& path) const {
 Result<std::uint32_t> SourcePolicy::measure(const fs::path& dir) const {
   if (walker_) return walker_->measure(dir);
   return SourceWalker::measure_here(dir, std::chrono::steady_clock::now() + SourceWalkerOptions{}.timeout);
+}
+
+Status SourcePolicy::run(std::function<Status(std::chrono::steady_clock::time_point deadline)> work,
+                         std::chrono::seconds timeout) const {
+  if (walker_) return walker_->run(std::move(work), timeout);
+  return work(std::chrono::steady_clock::now() + timeout);
 }
 
 }  // namespace pkgcast::site

@@ -49,6 +49,12 @@ class SourceWalker {
   // WBEM_E_INVALID_PARAMETER (unreadable), WBEM_E_SHUTTING_DOWN.
   Result<std::uint32_t> measure(const std::filesystem::path& path) PKG_EXCLUDES(mu_);
 
+  // Runs `work` on a walker thread while the caller waits, under the same bounds as measure(): refused at once
+  // with WBEM_E_SERVER_TOO_BUSY when every thread is busy and the queue is full. `work` is given its deadline
+  // (now + timeout) and must give up past it (WBEM_E_TIMED_OUT). What it throws becomes WBEM_E_FAILED.
+  Status run(std::function<Status(std::chrono::steady_clock::time_point deadline)> work,
+             std::chrono::seconds timeout) PKG_EXCLUDES(mu_);
+
   // The same walk on the calling thread (for callers with no walker, such as tests and tools).
   static Result<std::uint32_t> measure_here(const std::filesystem::path& path,
                                             std::chrono::steady_clock::time_point deadline);
@@ -85,6 +91,9 @@ class SourcePolicy {
   Result<std::filesystem::path> resolve(const std::string& path) const;
   // measure() on the walker, or on this thread when there is none.
   Result<std::uint32_t> measure(const std::filesystem::path& dir) const;
+  // SourceWalker::run on the walker, or on this thread when there is none.
+  Status run(std::function<Status(std::chrono::steady_clock::time_point deadline)> work,
+             std::chrono::seconds timeout) const;
 
   const std::vector<std::filesystem::path>& roots() const { return roots_; }
 
