@@ -1,0 +1,21 @@
+// SMS_ObjectContentExtraInfo: what `pkgcast status` shows for a package (Targeted, NumberSuccess, NumberInProgress,
+// NumberErrors, NumberUnknown), kept by the same deltas as the Root row.
+#include "summarizer/internal.h"
+
+namespace pkgcast::summarizer::internal {
+
+Status apply_extra_info(store::WriteTxn& txn, const Classes& c, std::string_view package_id, const Counts& delta,
+                        Micros now, std::optional<std::uint32_t> new_version) {
+  PKG_ASSIGN_OR_RETURN(cim::Instance row, require(txn, c.extra, {str_value(std::string(package_id))},
+                                                  "SMS_ObjectContentExtraInfo of package " + std::string(package_id)));
+  PKG_TRY(add_count(row, "Targeted", delta.targeted));
+  PKG_TRY(add_count(row, "NumberSuccess", delta.installed));
+  PKG_TRY(add_count(row, "NumberInProgress", delta.in_progress));
+  PKG_TRY(add_count(row, "NumberErrors", delta.errors));
+  PKG_TRY(add_count(row, "NumberUnknown", delta.unknown));
+  if (new_version) set_prop(row, "SourceVersion", u32_value(*new_version));
+  set_prop(row, "LastUpdateDate", time_value(now));
+  return txn.put(row);
+}
+
+}  // namespace pkgcast::summarizer::internal

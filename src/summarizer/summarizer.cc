@@ -1,0 +1,219 @@
+// The operations: each reads the DistPoints row it changes and the package's Root row (which carries the current
+// SourceVersion), works out the row's contribution before and after (counts.cc), and applies the difference to
+// the exact summary rows by key. Nothing here counts rows.
+#include "summarizer/internal.h"
+
+namespace pkgcast::summarizer {
+
+using namespace internal;
+
+namespace {
+
+constexpr std::uint64_t kStorageNoSource = 1;  // SMS_Package.PkgSourceFlag
+
+Status check_ref(const DpRef& dp) {
+  if (dp.package_id.empty() || dp.nal_path.empty() || dp.site_code.empty()) {
+    return make_error(WbemCode::kInvalidParameter, "a DP reference needs PackageID, NAL path and site code");
+  }
+  return ok_status();
+}
+
+std::vector<cim::Value> dist_points_key(const DpRef& dp) {
+  return {str_value(to_upper(dp.package_id)), str_value(dp.nal_path), str_value(to_upper(dp.site_code))};
+}
+
+std::string describe(const DpRef& dp) {
+  return "package " + to_upper(dp.package_id) + " on DP " + (dp.dp_name.empty() ? dp.nal_path : dp.dp_name);
+}
+
+std::string pending_text(std::uint32_t version) {
+  return "Waiting to install content version " + std::to_string(version);
+}
+
+Result<cim::Instance> load_root(store::WriteTxn& txn, const Classes& c, const std::string& package_id) {
+  return require(txn, c.root, {str_value(package_id)}, "package " + package_id);
+}
+
+// The counting facts of a stored DistPoints row. Whether the DP was heard from matters only to INSTALL_PENDING
+// (NumberUnknown), so the meta read happens only then.
+Result<RowFacts> facts_of(const cim::Instance& row, DpMessages& messages) {
+  const std::uint64_t stored = get_uint(row, "State");
+  const auto state = dp_state_from(stored);
+  if (!state) {
+    return make_error(WbemCode::kFailed, row.relpath() + " has State " + std::to_string(stored) + ", not 0..8");
+  }
+  RowFacts facts{*state, static_cast<std::uint32_t>(get_uint(row, "SourceVersion")), false};
+  if (facts.state == DpState::kInstallPending) {
+    PKG_ASSIGN_OR_RETURN(facts.heard, messages.heard());
+  }
+  return facts;
+}
+
+}  // namespace
+
+Summarizer::Summarizer(const cim::ClassRegistry& registry) : classes_(std::make_unique<const Classes>(registry)) {}
+Summarizer::~Summarizer() = default;
+Summarizer::Summarizer(Summarizer&&) noexcept = default;
+Summarizer& Summarizer::operator=(Summarizer&&) noexcept = default;
+
+Status Summarizer::target(store::WriteTxn& txn, const DpRef& dp, Micros now) const {
+  PKG_TRY(check_ref(dp));
+  const Classes& c = *classes_;
+  const std::string package_id = to_upper(dp.package_id);
+  PKG_ASSIGN_OR_RETURN(cim::Instance pkg, require(txn, c.package, {str_value(package_id)}, "package " + package_id));
+  if (get_uint(pkg, "PkgSourceFlag") == kStorageNoSource) {
+    return make_error(WbemCode::kInvalidOperation,
+                      "package " + package_id + " has no source files: there is no content to distribute");
+  }
+  PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, package_id));
+  const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
+  PKG_TRY(ensure_detail(txn, c, root, to_upper(dp.site_code), now));
+
+  DpMessages messages(txn, c, dp);
+  PKG_ASSIGN_OR_RETURN(auto existing, txn.get(c.dist_points, dist_points_key(dp)));
+  Counts before;
+  cim::Instance row(c.dist_points);
+  if (existing) {
+    PKG_ASSIGN_OR_RETURN(const RowFacts facts, facts_of(*existing, messages));
+    before = contribution(facts, current);
+    row = std::move(*existing);
+  } else {
+    const auto key = dist_points_key(dp);
+    set_prop(row, "PackageID", key[0]);
+    set_prop(row, "ServerNALPath", key[1]);
+    set_prop(row, "SiteCode", key[2]);
+    set_prop(row, "PackageType", u32_value(get_uint(pkg, "PackageType")));
+  }
+  set_prop(row, "SourceNALPath", str_value(dp.source_nal_path));
+  set_prop(row, "SourceVersion", u32_value(current));
+  set_prop(row, "State", u32_value(static_cast<std::uint32_t>(DpState::kInstallPending)));
+  set_prop(row, "InstallStatus", str_value(pending_text(current)));
+  set_prop(row, "SummaryDate", time_value(now));
+  PKG_TRY(txn.put(row));
+  PKG_TRY(messages.drop());
+
+  PackageDeltas d(package_id);
+  d.add(dp, contribution(RowFacts{DpState::kInstallPending, current, false}, current) - before);
+  return apply_all(txn, c, root, d, now);
+}
+
+Status Summarizer::transition(store::WriteTxn& txn, const DpRef& dp, DpState state, std::uint32_t source_version,
+                              std::string_view install_status, const std::optional<StatusMessage>& message,
+                              Micros now) const {
+  PKG_TRY(check_ref(dp));
+  if (!dp_state_from(static_cast<std::uint32_t>(state))) {
+    return make_error(WbemCode::kInvalidParameter,
+                      "State " + std::to_string(static_cast<std::uint32_t>(state)) + " is not 0..8");
+  }
+  const Classes& c = *classes_;
+  const std::string package_id = to_upper(dp.package_id);
+  PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, package_id));
+  const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
+  if (source_version < 1 || source_version > current) {
+    return make_error(WbemCode::kInvalidParameter, "content version " + std::to_string(source_version) +
+                                                       " of package " + package_id + " does not exist (current: " +
+                                                       std::to_string(current) + ")");
+  }
+  PKG_ASSIGN_OR_RETURN(auto existing, txn.get(c.dist_points, dist_points_key(dp)));
+  if (!existing) return make_error(WbemCode::kNotFound, describe(dp) + " is not targeted");
+  cim::Instance row = std::move(*existing);
+
+  DpMessages messages(txn, c, dp);
+  PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row, messages));
+  // A message means the DP was heard from; a move to pending without one re-sends the job (dropped below).
+  const bool heard_after = message.has_value() || (state != DpState::kInstallPending && before.heard);
+  const RowFacts after{state, source_version, heard_after};
+
+  const bool row_moves = before.state != state || before.version != source_version ||
+                         get_text(row, "InstallStatus") != install_status ||
+                         (!dp.source_nal_path.empty() && get_text(row, "SourceNALPath") != dp.source_nal_path);
+  if (row_moves || message) {
+    if (state == DpState::kInstalled && (before.state != state || before.version != source_version)) {
+      set_prop(row, "LastCopied", time_value(now));
+    }
+    if (!dp.source_nal_path.empty()) set_prop(row, "SourceNALPath", str_value(dp.source_nal_path));
+    set_prop(row, "State", u32_value(static_cast<std::uint32_t>(state)));
+    set_prop(row, "SourceVersion", u32_value(source_version));
+    set_prop(row, "InstallStatus", str_value(std::string(install_status)));
+    set_prop(row, "SummaryDate", time_value(now));
+    PKG_TRY(txn.put(row));
+  }
+  if (message) {
+    PKG_TRY(messages.write(*message, now));
+  } else if (state == DpState::kInstallPending) {
+    PKG_TRY(messages.drop());
+  }
+
+  PackageDeltas d(package_id);
+  d.add(dp, contribution(after, current) - contribution(before, current));
+  return apply_all(txn, c, root, d, now);
+}
+
+Status Summarizer::untarget(store::WriteTxn& txn, const DpRef& dp, Micros now) const {
+  PKG_TRY(check_ref(dp));
+  const Classes& c = *classes_;
+  const std::string package_id = to_upper(dp.package_id);
+  PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, package_id));
+  const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
+  const auto key = dist_points_key(dp);
+  PKG_ASSIGN_OR_RETURN(auto existing, txn.get(c.dist_points, key));
+  if (!existing) return make_error(WbemCode::kNotFound, describe(dp) + " is not targeted");
+  DpMessages messages(txn, c, dp);
+  PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(*existing, messages));
+  PKG_TRY(txn.remove(c.dist_points, key));
+  PKG_TRY(messages.drop());
+
+  PackageDeltas d(package_id);
+  d.add(dp, Counts{} - contribution(before, current));
+  return apply_all(txn, c, root, d, now);
+}
+
+Status Summarizer::new_source_version(store::WriteTxn& txn, std::string_view package_id_in, std::uint32_t version,
+                                      Micros now) const {
+  const Classes& c = *classes_;
+  const std::string package_id = to_upper(package_id_in);
+  PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, package_id));
+  const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
+  if (version == current) return ok_status();
+  if (version < current) {
+    return make_error(WbemCode::kInvalidParameter, "package " + package_id + " is at SourceVersion " +
+                                                       std::to_string(current) + "; it cannot go back to " +
+                                                       std::to_string(version));
+  }
+
+  // Every targeted DP goes back to pending for the new version. The before-contributions are taken against the
+  // old version and the after-contributions against the new one, which is what makes Installed drop.
+  PackageDeltas d(package_id);
+  PKG_ASSIGN_OR_RETURN(auto rows, scan_where(txn, c.dist_points, "PackageID", package_id));
+  for (auto& row : rows) {
+    const DpRef ref{package_id, get_text(row, "ServerNALPath"), get_text(row, "SiteCode"), {}, {}};
+    DpMessages messages(txn, c, ref);
+    PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row, messages));
+    if (!targeted_state(before.state)) continue;
+    set_prop(row, "State", u32_value(static_cast<std::uint32_t>(DpState::kInstallPending)));
+    set_prop(row, "SourceVersion", u32_value(version));
+    set_prop(row, "InstallStatus", str_value(pending_text(version)));
+    set_prop(row, "SummaryDate", time_value(now));
+    PKG_TRY(txn.put(row));
+    PKG_TRY(messages.drop());
+    d.add(ref, contribution(RowFacts{DpState::kInstallPending, version, false}, version) -
+                   contribution(before, current));
+  }
+
+  set_prop(root, "SourceVersion", u32_value(version));
+  set_prop(root, "SourceDate", time_value(now));
+  PKG_TRY(apply_root(root, d.package));
+  PKG_TRY(txn.put(root));
+  PKG_TRY(apply_extra_info(txn, c, package_id, d.package, now, version));
+  PKG_ASSIGN_OR_RETURN(auto details, scan_where(txn, c.detail, "PackageID", package_id));
+  for (auto& detail : details) {
+    const auto it = d.site.find(to_upper(get_text(detail, "SiteCode")));
+    PKG_TRY(update_detail(txn, c, std::move(detail), it == d.site.end() ? Counts{} : it->second, now, version));
+  }
+  for (const auto& [nal, delta] : d.dp) {
+    if (delta.moves_dp_status()) PKG_TRY(apply_dp_status(txn, c, d.dp_nal.at(nal), delta, now));
+  }
+  return ok_status();
+}
+
+}  // namespace pkgcast::summarizer
