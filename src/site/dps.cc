@@ -124,6 +124,30 @@ Result<std::vector<DpView>> Domain::list_dps() {
   return out;
 }
 
+Result<cim::Instance> find_dp(store::WriteTxn& txn, std::string_view dp_name) {
+  PKG_TRY(check_dp_name("Name", dp_name));
+  PKG_ASSIGN_OR_RETURN(auto row, txn_find(txn, "SMS_DistributionPointInfo", "Name", dp_name));
+  if (!row) return not_found("DP '" + std::string(dp_name) + "' does not exist");
+  return std::move(*row);
+}
+
+Result<std::vector<cim::Instance>> find_site_dps(store::WriteTxn& txn, std::string_view site_code) {
+  PKG_ASSIGN_OR_RETURN(const std::string code, normalize_site_code("SiteCode", site_code));
+  PKG_TRY(require_site(txn, code));
+  const cim::ClassDef& cls = class_named("SMS_DistributionPointInfo");
+  PKG_ASSIGN_OR_RETURN(auto rows, txn_scan(txn, cls, where_string(cls, "SiteCode", code)));
+  std::vector<cim::Instance> out;
+  for (auto& row : rows) {
+    if (iequals(get_string(row, "SiteCode"), code)) out.push_back(std::move(row));
+  }
+  return out;
+}
+
+Result<std::string> dp_agent_url(store::WriteTxn& txn, std::string_view dp_name) {
+  PKG_ASSIGN_OR_RETURN(auto meta, txn.get_meta(dp_meta_key(dp_name)));
+  return decode_dp_url(meta);
+}
+
 Result<DpView> Domain::get_dp(std::string_view name) {
   PKG_TRY(check_dp_name("Name", name));
   const cim::ClassDef& cls = class_named("SMS_DistributionPointInfo");

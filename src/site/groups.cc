@@ -116,6 +116,13 @@ Result<cim::Instance> Domain::get_group(std::string_view id) {
   return not_found("DP group '" + std::string(id) + "' does not exist");
 }
 
+Result<std::vector<std::string>> find_group_members(store::WriteTxn& txn, std::string_view group) {
+  PKG_TRY(check_text("GroupID", group, 1, kMaxShortText));
+  PKG_ASSIGN_OR_RETURN(cim::Instance row, require_group(txn, group));
+  PKG_ASSIGN_OR_RETURN(auto text, txn.get_meta(members_key(get_string(row, "GroupID"))));
+  return decode_members(text);
+}
+
 Result<std::vector<std::string>> Domain::group_members(std::string_view id) {
   PKG_ASSIGN_OR_RETURN(cim::Instance group, get_group(id));
   PKG_ASSIGN_OR_RETURN(auto text, store_.get_meta(members_key(get_string(group, "GroupID"))));

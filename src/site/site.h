@@ -241,6 +241,16 @@ class Domain {
   std::chrono::seconds ingest_timeout_{3600};
 };
 
+// Lookups inside a command, for the layers above that write in the same transaction (the Distribution Manager).
+// A DP by name (case-insensitive; WBEM_E_NOT_FOUND "DP 'x' does not exist").
+Result<cim::Instance> find_dp(store::WriteTxn& txn, std::string_view dp_name);
+// Every DP of a site (WBEM_E_NOT_FOUND when the site does not exist).
+Result<std::vector<cim::Instance>> find_site_dps(store::WriteTxn& txn, std::string_view site_code);
+// The member DP names of a group, by GroupID or Name (WBEM_E_NOT_FOUND when there is no such group).
+Result<std::vector<std::string>> find_group_members(store::WriteTxn& txn, std::string_view group);
+// The URL a DP's agent serves content on ("" when none was given).
+Result<std::string> dp_agent_url(store::WriteTxn& txn, std::string_view dp_name);
+
 // The content recorded for one package version (see SourceContent), inside a command or from committed data.
 Status record_content(store::WriteTxn& txn, std::string_view package_id, std::uint32_t version,
                       const SourceContent& content);

@@ -1,0 +1,73 @@
+// Distribution verbs (design.md section 6): distribute, redistribute, remove, validate, cancel, and `admin check`.
+// Each is one call to the HTTP API (docs/http-resources.md, "Distribution").
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "cli/verb.h"
+
+namespace pkgcast::cli {
+namespace {
+
+using cim::Json;
+
+const std::vector<std::string> kDistPointsColumns = {"PackageID", "ServerNALPath", "SiteCode", "State",
+                                                     "SourceVersion", "InstallStatus"};
+
+void print_rows(const Json& j) {
+  if (j.is_array()) {
+    print_table(rows_of(j), kDistPointsColumns);
+  } else {
+    print_table({j}, kDistPointsColumns);
+  }
+}
+
+}  // namespace
+
+void add_distribution_commands(CLI::App& app, CliContext& ctx) {
+  struct Args {
+    std::string package_id, dp;
+    std::vector<std::string> dps, sites, groups;
+  };
+  auto a = std::make_shared<Args>();
+
+  auto* distribute = verb(&app, ctx, "distribute", "Send a package's content to DPs (by name, site or group)", [&ctx, a] {
+    if (a->dps.empty() && a->sites.empty() && a->groups.empty()) {
+      std::cerr << "distribute: name at least one --dp, --site or --group" << std::endl;
+      return kExitUsage;
+    }
+    Json body = Json::object();
+    if (!a->dps.empty()) body["dps"] = a->dps;
+    if (!a->sites.empty()) body["sites"] = a->sites;
+    if (!a->groups.empty()) body["groups"] = a->groups;
+    return answer(ctx, "POST", "/api/v1/packages/" + segment(a->package_id) + "/distribute", &body, print_rows);
+  });
+  distribute->add_option("package_id", a->package_id, "PackageID")->required();
+  distribute->add_option("--dp", a->dps, "a distribution point (repeatable)");
+  distribute->add_option("--site", a->sites, "every DP of a site (repeatable)");
+  distribute->add_option("--group", a->groups, "every DP of a DP group (repeatable)");
+
+  struct OneDp {
+    const char* name;
+    const char* help;
+    const char* route;
+    bool dp_required;
+  };
+  for (const OneDp& v : {OneDp{"redistribute", "Send every file again to one DP (same version)", "redistribute", true},
+                         OneDp{"remove", "Remove a package's content from one DP", "remove", true},
+                         OneDp{"validate", "Re-hash a package's content on its DPs (or one DP)", "validate", false},
+                         OneDp{"cancel", "Stop a distribution to one DP", "cancel", true}}) {
+    const std::string route = v.route;
+    auto* cmd = verb(&app, ctx, v.name, v.help, [&ctx, a, route] {
+      Json body = Json::object();
+      if (!a->dp.empty()) body["dp"] = a->dp;
+      return answer(ctx, "POST", "/api/v1/packages/" + segment(a->package_id) + "/" + route, &body, print_rows);
+    });
+    cmd->add_option("package_id", a->package_id, "PackageID")->required();
+    auto* dp = cmd->add_option("--dp", a->dp, "the distribution point");
+    if (v.dp_required) dp->required();
+  }
+}
+
+}  // namespace pkgcast::cli

@@ -1,0 +1,405 @@
+// The Distribution Manager over a real SQLite store, with DP agents played by the test through apply_status (the
+// agents themselves are tested in src/dp and end to end). Time is a manual clock, shared by store and manager.
+#include "distmgr/distmgr.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "site/site.h"
+#include "summarizer/summarizer.h"
+
+namespace pkgcast::distmgr {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr Micros kStart = 1'800'000'000'000'000;
+constexpr Micros kSecond = 1'000'000;
+
+std::string str(const cim::Instance& inst, std::string_view name) {
+  const cim::Value* v = inst.find(name);
+  return v == nullptr || v->is_null() ? std::string() : v->as_string();
+}
+std::uint64_t num(const cim::Instance& inst, std::string_view name) {
+  const cim::Value* v = inst.find(name);
+  return v == nullptr || v->is_null() ? 0 : v->as_uint();
+}
+
+class DistMgrTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    dir_ = fs::temp_directory_path() / ("pkgcast_distmgr_test_" + std::to_string(rd()));
+    fs::create_directories(dir_ / "src" / "app");
+    store::OpenOptions options;
+    options.url = "sqlite:" + (dir_ / "site.db").string();
+    options.clock = &clock_;
+    auto opened = store::Store::open(options);
+    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
+    store_ = std::move(*opened);
+    domain_ = std::make_unique<site::Domain>(*store_, "ABC", "server1");
+    domain_->set_source_policy(site::SourcePolicy({dir_ / "src"}));
+    // The content library is not this layer's: an ingest that records a version per call stands in for it.
+    domain_->set_source_ingest(
+        [this](const fs::path&, std::chrono::steady_clock::time_point) -> Result<site::SourceContent> {
+          ++ingests_;
+          site::SourceContent c;
+          c.manifest_hash = std::string(63, '0') + std::to_string(ingests_ % 10);
+          c.size = 10'000 * static_cast<std::uint64_t>(ingests_);
+          c.compressed_size = c.size / 2;
+          c.source_date = kStart - kSecond;
+          return c;
+        },
+        std::chrono::seconds(60));
+    ASSERT_TRUE(domain_->create_site({"ABC", "Head office", site::SiteType::kPrimary, "", "server1"}).ok());
+    ASSERT_TRUE(domain_->create_site({"XYZ", "Branch", site::SiteType::kSecondary, "ABC", "server2"}).ok());
+    for (auto [name, site] : {std::pair{"dp1", "ABC"}, {"dp2", "ABC"}, {"dp3", "XYZ"}}) {
+      site::DpSpec spec;
+      spec.name = name;
+      spec.site_code = site;
+      spec.url = std::string("http://") + name + ".example:8751";
+      ASSERT_TRUE(domain_->create_dp(spec).ok());
+    }
+    DistOptions o;
+    o.clock = &clock_;
+    o.retry_count = 3;
+    o.retry_delay = std::chrono::seconds(10);
+    o.stall_timeout = std::chrono::seconds(60);
+    o.jitter_seed = 42;
+    make_manager(o);
+  }
+  void TearDown() override {
+    dm_.reset();
+    domain_.reset();
+    if (store_) store_->close();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  void make_manager(DistOptions o) {
+    dm_.reset();
+    dm_ = std::make_unique<DistributionManager>(*store_, *domain_, o);
+  }
+
+  std::string package(std::string name = "App", bool source = true) {
+    site::PackageSpec spec;
+    spec.name = std::move(name);
+    if (source) spec.source_path = (dir_ / "src" / "app").string();
+    auto pkg = domain_->create_package(spec);
+    EXPECT_TRUE(pkg.ok()) << pkg.error().to_string();
+    return pkg.ok() ? str(*pkg, "PackageID") : std::string();
+  }
+
+  cim::Instance get(std::string_view cls, std::vector<cim::Value> key) {
+    auto row = store_->get(*store_->registry().find(cls), key);
+    EXPECT_TRUE(row.ok() && row->has_value()) << cls;
+    return row.ok() && row->has_value() ? **row : cim::Instance(*store_->registry().find(cls));
+  }
+  std::string nal(std::string_view dp) {
+    auto view = domain_->get_dp(dp);
+    return view.ok() ? str(view->dp, "NALPath") : std::string();
+  }
+  std::string site_of(std::string_view dp) { return dp == "dp3" ? "XYZ" : "ABC"; }
+  cim::Instance job(const std::string& pkg, std::string_view dp) {
+    return get("PKG_DPJob", {cim::Value::string(pkg), cim::Value::string(nal(dp))});
+  }
+  cim::Instance dist_points(const std::string& pkg, std::string_view dp) {
+    return get("SMS_PackageStatusDistPointsSummarizer",
+               {cim::Value::string(pkg), cim::Value::string(nal(dp)), cim::Value::string(site_of(dp))});
+  }
+  std::vector<std::uint64_t> root_counts(const std::string& pkg) {
+    cim::Instance root = get("SMS_PackageStatusRootSummarizer", {cim::Value::string(pkg)});
+    return {num(root, "Targeted"), num(root, "Installed"), num(root, "Retrying"), num(root, "Failed")};
+  }
+  void expect_consistent() {
+    auto diffs = summarizer::check(*store_);
+    ASSERT_TRUE(diffs.ok()) << diffs.error().to_string();
+    for (const auto& d : *diffs) ADD_FAILURE() << d.to_string();
+  }
+
+  StatusOutcome report(std::string_view dp, const std::string& pkg, std::string state, std::uint64_t done = 0,
+                       std::uint64_t total = 0, std::string message = {}) {
+    DpStatus s;
+    s.key = "k" + std::to_string(++keys_);
+    s.package_id = pkg;
+    s.generation = static_cast<std::uint32_t>(num(job(pkg, dp), "Generation"));
+    s.state = std::move(state);
+    s.bytes_done = done;
+    s.bytes_total = total;
+    s.message = std::move(message);
+    auto r = dm_->apply_status(dp, s);
+    EXPECT_TRUE(r.ok()) << r.error().to_string();
+    return r.ok() ? *r : StatusOutcome{};
+  }
+  void advance(Micros us) { clock_.advance(std::chrono::microseconds(us)); }
+  void schedule() { ASSERT_TRUE(dm_->schedule_once_for_test().ok()); }
+
+  ManualClock clock_{kStart};
+  fs::path dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<site::Domain> domain_;
+  std::unique_ptr<DistributionManager> dm_;
+  int ingests_ = 0;
+  int keys_ = 0;
+};
+
+TEST_F(DistMgrTest, DistributesToTwoSitesAndCountsEveryStep) {
+  const std::string pkg = package();
+  auto rows = dm_->distribute(pkg, Targets{{"dp1"}, {"XYZ"}, {}});
+  ASSERT_TRUE(rows.ok()) << rows.error().to_string();
+  EXPECT_EQ(rows->size(), 2u);
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 0, 0, 0}));
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 1u);  // INSTALL_PENDING
+  EXPECT_EQ(num(job(pkg, "dp1"), "JobState"), 0u);        // QUEUED until scheduled
+  expect_consistent();
+
+  schedule();
+  cim::Instance sent = job(pkg, "dp1");
+  EXPECT_EQ(num(sent, "JobState"), 1u);
+  EXPECT_EQ(str(sent, "ContentID"), pkg + ".1");
+  EXPECT_EQ(num(sent, "ContentSize"), 10'000u);
+  ASSERT_TRUE(sent.find("Sources")->is_array());
+  EXPECT_EQ(sent.find("Sources")->as_array().at(0).as_string(), "server");
+
+  EXPECT_TRUE(report("dp1", pkg, "progress", 5'000, 10'000).applied);
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 7u);  // CONTENT_UPDATING
+  EXPECT_EQ(num(job(pkg, "dp1"), "BytesDone"), 5'000u);
+  EXPECT_TRUE(report("dp1", pkg, "installed").applied);
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 0u);
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 1, 0, 0}));
+  EXPECT_TRUE(report("dp3", pkg, "installed").applied);
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 2, 0, 0}));
+  cim::Instance detail = get("SMS_PackageStatusDetailSummarizer", {cim::Value::string(pkg), cim::Value::string("XYZ")});
+  EXPECT_EQ(num(detail, "Installed"), 1u);
+  expect_consistent();
+}
+
+TEST_F(DistMgrTest, AMessageAppliesOnceAndOnlyToItsGeneration) {
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1"}, {}, {}}).ok());
+  schedule();
+  const auto generation = static_cast<std::uint32_t>(num(job(pkg, "dp1"), "Generation"));
+  DpStatus s{"done-1", pkg, generation, "installed", 0, 0, ""};
+  ASSERT_TRUE(dm_->apply_status("dp1", s)->applied);
+  const std::uint64_t rev = *store_->last_revision();
+  auto again = dm_->apply_status("dp1", s);  // the outbox sent it twice
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->applied);
+  EXPECT_EQ(*store_->last_revision(), rev);
+  s.key = "old";
+  s.generation = generation - 1;
+  s.state = "failed";
+  EXPECT_FALSE(dm_->apply_status("dp1", s)->applied);
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{1, 1, 0, 0}));
+  // Bad messages are refused with nothing changed.
+  s.key = "bad key!";
+  EXPECT_EQ(dm_->apply_status("dp1", s).error().code, WbemCode::kInvalidParameter);
+  s.key = "ok";
+  s.state = "exploded";
+  EXPECT_EQ(dm_->apply_status("dp1", s).error().code, WbemCode::kInvalidParameter);
+  EXPECT_EQ(*store_->last_revision(), rev);
+  expect_consistent();
+}
+
+TEST_F(DistMgrTest, SlotsLimitPackagesAndDpsInFlight) {
+  DistOptions o;
+  o.clock = &clock_;
+  o.max_packages = 1;
+  o.max_threads_per_package = 2;
+  make_manager(o);
+  const std::string a = package("A");
+  const std::string b = package("B");
+  ASSERT_TRUE(dm_->distribute(a, Targets{{"dp1", "dp2", "dp3"}, {}, {}}).ok());
+  ASSERT_TRUE(dm_->distribute(b, Targets{{"dp1"}, {}, {}}).ok());
+  schedule();
+  EXPECT_EQ(num(job(a, "dp1"), "JobState"), 1u);
+  EXPECT_EQ(num(job(a, "dp2"), "JobState"), 1u);
+  EXPECT_EQ(num(job(a, "dp3"), "JobState"), 0u);
+  EXPECT_NE(str(job(a, "dp3"), "WaitReason").find("max_threads_per_package"), std::string::npos);
+  EXPECT_EQ(num(job(b, "dp1"), "JobState"), 0u);
+  EXPECT_NE(str(job(b, "dp1"), "WaitReason").find("max_packages"), std::string::npos);
+  report("dp1", a, "installed");
+  schedule();
+  EXPECT_EQ(num(job(a, "dp3"), "JobState"), 1u);
+  EXPECT_EQ(num(job(b, "dp1"), "JobState"), 0u);  // package A still holds the one package slot
+  report("dp2", a, "installed");
+  report("dp3", a, "installed");
+  schedule();
+  EXPECT_EQ(num(job(b, "dp1"), "JobState"), 1u);
+  expect_consistent();
+}
+
+TEST_F(DistMgrTest, FailuresRetryWithBackOffThenFail) {
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1"}, {}, {}}).ok());
+  Micros last_wait = 0;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    schedule();
+    ASSERT_EQ(num(job(pkg, "dp1"), "JobState"), 1u) << attempt;
+    EXPECT_TRUE(report("dp1", pkg, "failed", 0, 0, "disk full").applied);
+    cim::Instance j = job(pkg, "dp1");
+    EXPECT_EQ(num(j, "JobState"), 0u);
+    EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 2u);  // INSTALL_RETRYING
+    EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{1, 0, 1, 0}));
+    const Micros wait = j.find("NextAttemptTime")->as_datetime().unix_micros() - clock_.now_micros();
+    // 10 s, 20 s, 40 s, each within 20 % jitter.
+    const double base = 10.0 * kSecond * (1 << (attempt - 1));
+    EXPECT_GE(wait, static_cast<Micros>(base * 0.8)) << attempt;
+    EXPECT_LE(wait, static_cast<Micros>(base * 1.2)) << attempt;
+    EXPECT_GT(wait, last_wait / 2);
+    last_wait = wait;
+    schedule();  // not yet due
+    EXPECT_EQ(num(job(pkg, "dp1"), "JobState"), 0u);
+    advance(wait + 1);
+    expect_consistent();
+  }
+  schedule();
+  EXPECT_TRUE(report("dp1", pkg, "failed", 0, 0, "disk full").applied);
+  EXPECT_EQ(num(job(pkg, "dp1"), "JobState"), 3u);  // FAILED
+  cim::Instance row = dist_points(pkg, "dp1");
+  EXPECT_EQ(num(row, "State"), 3u);  // INSTALL_FAILED
+  EXPECT_NE(str(row, "InstallStatus").find("disk full"), std::string::npos);
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{1, 0, 0, 1}));
+  expect_consistent();
+}
+
+TEST_F(DistMgrTest, AStalledJobIsRetried) {
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1"}, {}, {}}).ok());
+  schedule();
+  advance(30 * kSecond);
+  report("dp1", pkg, "progress", 10, 100);
+  advance(59 * kSecond);
+  schedule();
+  EXPECT_EQ(num(job(pkg, "dp1"), "JobState"), 1u);  // progress 59 s ago: not stalled
+  advance(2 * kSecond);
+  schedule();
+  cim::Instance j = job(pkg, "dp1");
+  EXPECT_EQ(num(j, "JobState"), 0u);
+  EXPECT_NE(str(j, "LastError").find("stalled"), std::string::npos);
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 2u);
+  expect_consistent();
+}
+
+TEST_F(DistMgrTest, APullDpWaitsForASourceThatHoldsTheVersion) {
+  site::DpSpec spec;
+  spec.name = "pull1";
+  spec.site_code = "XYZ";
+  spec.pull = true;
+  spec.source_dps = {"dp3"};
+  ASSERT_TRUE(domain_->create_dp(spec).ok());
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"pull1"}, {}, {}}).ok());
+  schedule();
+  cim::Instance waiting = get("PKG_DPJob", {cim::Value::string(pkg), cim::Value::string(nal("pull1"))});
+  EXPECT_EQ(num(waiting, "JobState"), 0u);
+  EXPECT_NE(str(waiting, "WaitReason").find("no source DP"), std::string::npos);
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp3"}, {}, {}}).ok());
+  schedule();
+  report("dp3", pkg, "installed");
+  schedule();
+  cim::Instance sent = get("PKG_DPJob", {cim::Value::string(pkg), cim::Value::string(nal("pull1"))});
+  ASSERT_EQ(num(sent, "JobState"), 1u);
+  const auto& sources = sent.find("Sources")->as_array();
+  ASSERT_EQ(sources.size(), 2u);
+  EXPECT_EQ(sources[0].as_string(), "http://dp3.example:8751/content");
+  EXPECT_EQ(sources[1].as_string(), "server");
+  expect_consistent();
+}
+
+TEST_F(DistMgrTest, AnUpdateSendsTheNewVersionEverywhere) {
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1", "dp3"}, {}, {}}).ok());
+  schedule();
+  report("dp1", pkg, "installed");
+  report("dp3", pkg, "installed");
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 2, 0, 0}));
+  auto updated = dm_->refresh_source(pkg);
+  ASSERT_TRUE(updated.ok()) << updated.error().to_string();
+  EXPECT_EQ(num(*updated, "SourceVersion"), 2u);
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 0, 0, 0}));
+  cim::Instance j = job(pkg, "dp1");
+  EXPECT_EQ(str(j, "ContentID"), pkg + ".2");
+  EXPECT_EQ(num(j, "ContentSize"), 20'000u);
+  EXPECT_EQ(num(j, "JobState"), 0u);
+  expect_consistent();
+  schedule();
+  report("dp1", pkg, "installed");
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 1, 0, 0}));
+  auto live = dm_->live_manifests();
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(live->size(), 2u);  // versions 1 and 2 are both recorded
+  expect_consistent();
+}
+
+TEST_F(DistMgrTest, RemoveValidateCancelAndRedistribute) {
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1", "dp2"}, {}, {}}).ok());
+  schedule();
+  report("dp1", pkg, "installed");
+
+  auto validated = dm_->validate(pkg, "dp1");
+  ASSERT_TRUE(validated.ok()) << validated.error().to_string();
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 8u);  // CONTENT_MONITORING
+  schedule();
+  EXPECT_TRUE(report("dp1", pkg, "validated").applied);
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 0u);
+  EXPECT_EQ(dm_->validate(pkg, "dp2").error().code, WbemCode::kInvalidOperation);  // nothing installed there
+
+  auto cancelled = dm_->cancel(pkg, "dp2");
+  ASSERT_TRUE(cancelled.ok()) << cancelled.error().to_string();
+  EXPECT_EQ(num(*cancelled, "State"), 3u);
+  EXPECT_EQ(str(*cancelled, "InstallStatus"), "cancelled");
+  EXPECT_EQ(num(job(pkg, "dp2"), "Action"), 4u);
+  EXPECT_TRUE(report("dp2", pkg, "cancelled").applied);
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 1, 0, 1}));
+
+  ASSERT_TRUE(dm_->redistribute(pkg, "dp2").ok());
+  EXPECT_EQ(num(dist_points(pkg, "dp2"), "State"), 1u);
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 1, 0, 0}));
+
+  auto removing = dm_->remove(pkg, "dp1");
+  ASSERT_TRUE(removing.ok()) << removing.error().to_string();
+  EXPECT_EQ(num(*removing, "State"), 4u);  // REMOVAL_PENDING
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{1, 0, 0, 0}));
+  schedule();
+  EXPECT_TRUE(report("dp1", pkg, "removed").applied);
+  auto gone = store_->get(*store_->registry().find("PKG_DPJob"), {cim::Value::string(pkg), cim::Value::string(nal("dp1"))});
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{1, 0, 0, 0}));
+  expect_consistent();
+}
+
+TEST_F(DistMgrTest, RefusesWhatCannotBeDistributedAndChangesNothing) {
+  const std::string plain = package("NoSource", false);
+  const std::string pkg = package();
+  const std::uint64_t before = *store_->last_revision();
+  EXPECT_EQ(dm_->distribute(plain, Targets{{"dp1"}, {}, {}}).error().code, WbemCode::kInvalidOperation);
+  EXPECT_EQ(dm_->distribute(pkg, Targets{{"nosuchdp"}, {}, {}}).error().code, WbemCode::kNotFound);
+  EXPECT_EQ(dm_->distribute(pkg, Targets{{"dp1"}, {"QQQ"}, {}}).error().code, WbemCode::kNotFound);
+  EXPECT_EQ(dm_->distribute(pkg, Targets{{}, {}, {"nogroup"}}).error().code, WbemCode::kNotFound);
+  EXPECT_EQ(dm_->distribute(pkg, Targets{}).error().code, WbemCode::kInvalidParameter);
+  EXPECT_EQ(dm_->distribute("ABC0FFFF", Targets{{"dp1"}, {}, {}}).error().code, WbemCode::kNotFound);
+  EXPECT_EQ(dm_->remove(pkg, "dp1").error().code, WbemCode::kInvalidOperation);
+  EXPECT_EQ(dm_->cancel(pkg, "dp1").error().code, WbemCode::kInvalidOperation);
+  EXPECT_EQ(*store_->last_revision(), before);
+}
+
+TEST_F(DistMgrTest, TheSchedulerThreadSendsJobsWhenWoken) {
+  dm_->start();
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1"}, {}, {}}).ok());
+  for (int i = 0; i < 500 && num(job(pkg, "dp1"), "JobState") != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(num(job(pkg, "dp1"), "JobState"), 1u);
+  auto jobs = dm_->jobs_of("DP1");
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->jobs.size(), 1u);
+  EXPECT_GT(jobs->revision, 0u);
+}
+
+}  // namespace
+}  // namespace pkgcast::distmgr

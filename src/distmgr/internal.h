@@ -1,0 +1,91 @@
+// Shared by the files of src/distmgr: instance access, the job row, and the manager's state. Internal.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "cim/cim.h"
+#include "core/mutex.h"
+#include "distmgr/distmgr.h"
+#include "summarizer/summarizer.h"
+
+namespace pkgcast::distmgr::internal {
+
+// Message IDs of SMS_DistributionDPStatus (classes.md): Configuration Manager's where one exists, ours from 9000.
+inline constexpr std::uint32_t kMsgDistributed = 2330;
+inline constexpr std::uint32_t kMsgNoPullSource = 8212;
+inline constexpr std::uint32_t kMsgTransferring = 9001;
+inline constexpr std::uint32_t kMsgInstallFailed = 9002;
+inline constexpr std::uint32_t kMsgRemoved = 9003;
+inline constexpr std::uint32_t kMsgRemoveFailed = 9004;
+inline constexpr std::uint32_t kMsgValidated = 9005;
+inline constexpr std::uint32_t kMsgValidationFailed = 9006;
+inline constexpr std::uint32_t kMsgCancelled = 9007;
+inline constexpr std::uint32_t kSeverityInfo = 0x40000000;
+inline constexpr std::uint32_t kSeverityError = 0xC0000000;
+
+const cim::ClassDef& class_named(std::string_view name);  // a builtin class; precondition: it exists
+std::string get_string(const cim::Instance& inst, std::string_view name);  // "" when NULL
+std::uint64_t get_uint(const cim::Instance& inst, std::string_view name);  // 0 when NULL
+std::optional<Micros> get_time(const cim::Instance& inst, std::string_view name);
+void set_prop(cim::Instance& inst, std::string_view name, cim::Value v);  // precondition: the property exists
+inline cim::Value str_value(std::string s) { return cim::Value::string(std::move(s)); }
+inline cim::Value u32_value(std::uint64_t v) { return cim::Value::uint32(static_cast<std::uint32_t>(v)); }
+inline cim::Value u64_value(std::uint64_t v) { return cim::Value::uint64(v); }
+inline cim::Value time_value(Micros t) { return cim::Value::datetime(cim::DateTime::from_unix_micros(t)); }
+
+Result<cim::Instance> require_package(store::WriteTxn& txn, std::string_view package_id);
+// The DistPoints row of a package on a DP, or nullopt.
+Result<std::optional<cim::Instance>> dist_points_row(store::WriteTxn& txn, std::string_view package_id,
+                                                     const cim::Instance& dp_info);
+Result<std::optional<cim::Instance>> job_row(store::WriteTxn& txn, std::string_view package_id,
+                                             std::string_view nal_path);
+summarizer::DpRef dp_ref(std::string_view package_id, const cim::Instance& dp_info);
+bool is_removal(std::uint64_t state);  // REMOVAL_PENDING, REMOVAL_RETRYING, REMOVAL_FAILED
+
+// Writes the DP's job for the package afresh: `action`, the next generation, QUEUED (SENT for a cancel), no
+// attempts, the package's current version and its content record.
+Status issue_job(store::WriteTxn& txn, const cim::Instance& package, const cim::Instance& dp_info, JobAction action,
+                 Micros now);
+
+summarizer::StatusMessage message(std::uint32_t id, std::uint32_t state, std::vector<std::string> ins);
+
+class Manager {
+ public:
+  Manager(store::Store& store, site::Domain& domain, DistOptions options);
+  ~Manager();
+
+  void start() PKG_EXCLUDES(mu_);
+  void wake() PKG_EXCLUDES(mu_);
+  // One scheduling pass: stalls, dispatch. Sets `next` to the earliest instant a later pass has work (0: none).
+  Status pass(Micros& next);
+  // The delay before retry number `attempt` (1-based): retry_delay doubled per attempt, capped, jittered.
+  Micros backoff(std::uint32_t attempt) PKG_EXCLUDES(rng_mu_);
+  // A failure of the job's current generation (an agent's report, a stall): retry later or fail for good.
+  Status fail_job(store::WriteTxn& txn, cim::Instance job, const std::string& error, std::uint32_t message_id,
+                  Micros now);
+
+  store::Store& store;
+  site::Domain& domain;
+  const DistOptions options;
+  const summarizer::Summarizer summaries;
+
+ private:
+  void run() PKG_EXCLUDES(mu_);
+
+  Mutex mu_;
+  CondVar cv_;
+  bool woken_ PKG_GUARDED_BY(mu_) = false;
+  bool stopping_ PKG_GUARDED_BY(mu_) = false;
+  bool started_ PKG_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+  Mutex rng_mu_;
+  std::mt19937_64 rng_ PKG_GUARDED_BY(rng_mu_);
+};
+
+}  // namespace pkgcast::distmgr::internal

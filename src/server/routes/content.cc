@@ -1,0 +1,166 @@
+// Immutable content (docs/dp-protocol.md): manifests by content ID or hash, chunks by SHA-256. Any role may read
+// them (DP agents above all). Each answer carries a strong ETag (the hash), is cacheable forever, honours a single
+// byte range, and a chunk kept zstd-compressed goes out as it is stored when the client accepts zstd.
+#include <fstream>
+#include <sstream>
+
+#include "core/strings.h"
+#include "server/routes/internal.h"
+
+namespace pkgcast::server::routes {
+namespace {
+
+constexpr std::string_view kImmutable = "public, max-age=31536000, immutable";
+
+Result<content::Digest> digest_of(std::string_view text) {
+  auto d = content::Digest::from_hex(text);
+  if (!d) return make_error(WbemCode::kInvalidParameter, "'" + std::string(text.substr(0, 80)) + "' is not a SHA-256");
+  return *d;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool accepts_zstd(const Request& req) {
+  // A coding named with q=0 is refused by the client; anything else that names zstd accepts it.
+  std::string_view list = req.header("accept-encoding");
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    std::string_view part = trim(list.substr(0, comma));
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    if (!starts_with_icase(part, "zstd")) continue;
+    const std::string_view rest = trim(part.substr(4));
+    if (rest.empty()) return true;
+    const auto q = rest.find("q=");
+    return q == std::string_view::npos || trim(rest.substr(q + 2)).find_first_not_of("0.") != std::string_view::npos;
+  }
+  return false;
+}
+
+// "bytes=a-b", "bytes=a-", "bytes=-n" over `size` bytes: the [first, last] it asks for; nullopt when the header is
+// absent or names several ranges (answered whole, as RFC 9110 allows); an error when unsatisfiable.
+struct ByteRange {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+};
+Result<std::optional<ByteRange>> range_of(std::string_view header, std::uint64_t size) {
+  if (header.empty()) return std::optional<ByteRange>();
+  if (!starts_with_icase(header, "bytes=") || header.find(',') != std::string_view::npos) {
+    return std::optional<ByteRange>();
+  }
+  const std::string_view spec = trim(header.substr(6));
+  const auto dash = spec.find('-');
+  auto parse = [](std::string_view t, std::uint64_t& v) {
+    if (t.empty() || t.size() > 19 || t.find_first_not_of("0123456789") != std::string_view::npos) return false;
+    v = std::stoull(std::string(t));
+    return true;
+  };
+  ByteRange r;
+  const Error unsatisfiable = make_error(WbemCode::kValueOutOfRange, "range not satisfiable");
+  if (dash == std::string_view::npos) return std::optional<ByteRange>();
+  const std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
+  if (a.empty()) {
+    std::uint64_t n = 0;
+    if (!parse(b, n)) return std::optional<ByteRange>();
+    if (n == 0 || size == 0) return unsatisfiable;
+    r.first = n >= size ? 0 : size - n;
+    r.last = size - 1;
+  } else {
+    if (!parse(a, r.first)) return std::optional<ByteRange>();
+    if (b.empty()) {
+      r.last = size == 0 ? 0 : size - 1;
+    } else if (!parse(b, r.last) || r.last < r.first) {
+      return std::optional<ByteRange>();
+    }
+    if (r.first >= size) return unsatisfiable;
+    r.last = std::min(r.last, size - 1);
+  }
+  return std::optional<ByteRange>(r);
+}
+
+// The answer for `bytes`, an immutable representation named by `etag`, honouring If-None-Match and Range.
+Response immutable(const Request& req, std::string bytes, const std::string& etag, std::string content_type,
+                   std::string_view encoding) {
+  Response r;
+  r.content_type = std::move(content_type);
+  r.headers.emplace_back("ETag", etag);
+  r.headers.emplace_back("Cache-Control", std::string(kImmutable));
+  r.headers.emplace_back("Accept-Ranges", "bytes");
+  r.headers.emplace_back("Vary", "Accept-Encoding");
+  if (!encoding.empty()) r.headers.emplace_back("Content-Encoding", std::string(encoding));
+  const std::string_view inm = req.header("if-none-match");
+  if (!inm.empty() && (inm == "*" || inm.find(etag) != std::string_view::npos)) {
+    r.status = 304;
+    return r;
+  }
+  auto range = range_of(req.header("range"), bytes.size());
+  if (!range.ok()) {
+    Response e = error_response(range.error());
+    e.status = 416;
+    e.headers.emplace_back("Content-Range", "bytes */" + std::to_string(bytes.size()));
+    return e;
+  }
+  if (*range) {
+    const ByteRange br = **range;
+    r.status = 206;
+    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(br.first) + "-" + std::to_string(br.last) + "/" +
+                                                std::to_string(bytes.size()));
+    r.body = bytes.substr(br.first, br.last - br.first + 1);
+    return r;
+  }
+  r.status = 200;
+  r.body = std::move(bytes);
+  return r;
+}
+
+Result<std::string> read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  if (!in && !in.eof()) return make_error(WbemCode::kFailed, "reading " + file.string() + " failed");
+  return out.str();
+}
+
+Result<Response> get_manifest(ApiContext& ctx, const Request& req) {
+  if (!ctx.library) return make_error(WbemCode::kNotSupported, "this server keeps no content library");
+  const std::string& id = req.params.at("id");
+  content::Digest digest;
+  if (id.find('.') != std::string::npos) {
+    PKG_ASSIGN_OR_RETURN(auto recorded, site::recorded_content(ctx.store, to_upper(id)));
+    if (!recorded) return make_error(WbemCode::kNotFound, "content " + id + " does not exist");
+    PKG_ASSIGN_OR_RETURN(digest, digest_of(recorded->manifest_hash));
+  } else {
+    PKG_ASSIGN_OR_RETURN(digest, digest_of(id));
+  }
+  PKG_ASSIGN_OR_RETURN(std::string bytes, ctx.library->manifest_bytes(digest));
+  return immutable(req, std::move(bytes), "\"" + digest.hex() + "\"", "application/json", "");
+}
+
+Result<Response> get_chunk(ApiContext& ctx, const Request& req) {
+  if (!ctx.library) return make_error(WbemCode::kNotSupported, "this server keeps no content library");
+  PKG_ASSIGN_OR_RETURN(content::Digest digest, digest_of(req.params.at("sha256")));
+  const std::string etag = "\"" + digest.hex() + "\"";
+  PKG_ASSIGN_OR_RETURN(content::ChunkStore::Stored stored, ctx.library->chunks().locate(digest));
+  // As stored, when the client takes zstd and wants it whole: no decoding here, fewer bytes on the wire. The
+  // client verifies the hash after decoding, as it does for every chunk.
+  if (stored.compressed && accepts_zstd(req) && req.header("range").empty()) {
+    PKG_ASSIGN_OR_RETURN(std::string frame, read_file(stored.file));
+    return immutable(req, std::move(frame), "\"zstd-" + digest.hex() + "\"", "application/octet-stream", "zstd");
+  }
+  PKG_ASSIGN_OR_RETURN(std::string raw, ctx.library->chunks().get(digest));
+  return immutable(req, std::move(raw), etag, "application/octet-stream", "");
+}
+
+}  // namespace
+
+void register_content(Router& router, ApiContext& ctx) {
+  router.add("GET", path("/content/manifests/{id}"), Access::kAnyRole,
+             handler([&ctx](Request& req) { return get_manifest(ctx, req); }));
+  router.add("GET", path("/content/chunks/{sha256}"), Access::kAnyRole,
+             handler([&ctx](Request& req) { return get_chunk(ctx, req); }));
+}
+
+}  // namespace pkgcast::server::routes

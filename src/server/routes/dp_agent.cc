@@ -1,0 +1,90 @@
+// The DP agent's endpoints (docs/dp-protocol.md): its jobs, the event stream of its jobs, and its status messages.
+// A dp token reaches them for its own DP only; a full-admin token names the DP with `?dp=NAME` (to look at what a
+// DP is told, or to act as its agent in a test bench).
+#include "core/strings.h"
+#include "server/routes/internal.h"
+
+namespace pkgcast::server::routes {
+namespace {
+
+Result<std::string> dp_of(ApiContext& ctx, const Request& req) {
+  const site::TokenRecord& caller = caller_of(req);
+  if (caller.role == site::Role::kDp) return caller.dp_name;
+  const auto it = req.query.find("dp");
+  if (it == req.query.end() || it->second.empty()) {
+    return make_error(WbemCode::kInvalidParameter, "the 'dp' parameter names the DP (only a dp token implies it)");
+  }
+  PKG_ASSIGN_OR_RETURN(site::DpView view, ctx.domain.get_dp(it->second));
+  return view.dp.find("Name")->as_string();
+}
+
+// A WQL string literal: quotes and backslashes escaped.
+std::string quoted(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+Result<std::uint64_t> number(Body& body, std::string_view name) {
+  PKG_ASSIGN_OR_RETURN(auto raw, body.raw(name));
+  if (!raw) return std::uint64_t{0};
+  if (!raw->is_number_unsigned()) {
+    return make_error(WbemCode::kInvalidParameter, std::string(name) + " must be a non-negative integer");
+  }
+  return raw->get<std::uint64_t>();
+}
+
+Result<Response> post_status(ApiContext& ctx, Request& req) {
+  PKG_ASSIGN_OR_RETURN(std::string dp, dp_of(ctx, req));
+  PKG_ASSIGN_OR_RETURN(Body body, Body::parse(req.body));
+  distmgr::DpStatus s;
+  PKG_ASSIGN_OR_RETURN(s.key, body.required_string("key"));
+  PKG_ASSIGN_OR_RETURN(s.package_id, body.required_string("package_id"));
+  PKG_ASSIGN_OR_RETURN(auto generation, body.uint32("generation"));
+  PKG_ASSIGN_OR_RETURN(s.state, body.required_string("state"));
+  PKG_ASSIGN_OR_RETURN(s.bytes_done, number(body, "bytes_done"));
+  PKG_ASSIGN_OR_RETURN(s.bytes_total, number(body, "bytes_total"));
+  PKG_ASSIGN_OR_RETURN(auto message, body.string("message"));
+  PKG_TRY(body.finish());
+  if (!generation) return make_error(WbemCode::kInvalidParameter, "generation is required");
+  s.generation = *generation;
+  s.message = message.value_or("");
+  PKG_ASSIGN_OR_RETURN(distmgr::StatusOutcome outcome, ctx.distribution->apply_status(dp, s));
+  nlohmann::ordered_json j{{"applied", outcome.applied}};
+  if (!outcome.applied) j["reason"] = outcome.reason;
+  return json_body(200, j);
+}
+
+}  // namespace
+
+void register_dp_agent(Router& router, ApiContext& ctx) {
+  router.add("GET", path("/dp/jobs"), Access::kDp, handler([&ctx](Request& req) -> Result<Response> {
+               PKG_ASSIGN_OR_RETURN(std::string dp, dp_of(ctx, req));
+               PKG_ASSIGN_OR_RETURN(distmgr::JobList list, ctx.distribution->jobs_of(dp));
+               std::string out = "{\"revision\":" + std::to_string(list.revision) + ",\"jobs\":[";
+               for (std::size_t i = 0; i < list.jobs.size(); ++i) {
+                 if (i != 0) out += ',';
+                 provider::append_instance_json(out, list.jobs[i]);
+               }
+               out += "]}";
+               return Response::json(200, std::move(out));
+             }));
+  router.add("GET", path("/dp/jobs/events"), Access::kDp, handler([&ctx](Request& req) -> Result<Response> {
+               PKG_ASSIGN_OR_RETURN(std::string dp, dp_of(ctx, req));
+               // The agent sees its own jobs, whatever its token's sites: the query names them.
+               site::TokenRecord reader;
+               reader.role = site::Role::kReadOnly;
+               reader.id = caller_of(req).id;
+               return open_event_stream(ctx, req, "",
+                                        "SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'PKG_DPJob' "
+                                        "AND TargetInstance.DPName = " + quoted(dp),
+                                        reader);
+             }));
+  router.add("POST", path("/dp/status"), Access::kDp,
+             handler([&ctx](Request& req) { return post_status(ctx, req); }));
+}
+
+}  // namespace pkgcast::server::routes
