@@ -103,7 +103,7 @@ struct ManifestEntry {
   std::uint32_t mode = 0;  // permission bits only (07777)
   // Files only:
   std::uint64_t size = 0;
-  Digest sha256;                // of the whole file
+  Digest sha256;                 // of the whole file
   std::vector<ChunkRef> chunks;  // in file order; their sizes add up to `size`
   // Symlinks only: the target as read, relative, resolving inside the tree.
   std::string target;
@@ -130,7 +130,8 @@ struct ManifestLimits {
 };
 
 // A path inside a content tree: non-empty, relative, '/'-separated, no empty, "." or ".." component, no NUL, no
-// backslash, valid UTF-8, at most max_path_bytes. WBEM_E_INVALID_PARAMETER naming the path otherwise.
+// backslash, valid UTF-8. WBEM_E_INVALID_PARAMETER naming the path otherwise; WBEM_E_QUOTA_VIOLATION when it is
+// longer than max_path_bytes.
 Status check_entry_path(std::string_view path, const ManifestLimits& limits = {});
 
 // The canonical serialization (docs/content.md): serialize(parse(b)) == b for every canonical b.
@@ -181,6 +182,9 @@ struct IngestOptions {
   ManifestLimits limits;
   // Stops the ingest with WBEM_E_TIMED_OUT past this instant (nullopt: none).
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // Runs after a file's bytes were read and before they are checked against the file again (tests change the file
+  // here to prove the change is seen). Called with the file's path under the source.
+  std::function<void(const std::filesystem::path&)> after_read_for_test;
 };
 
 struct IngestResult {
@@ -217,6 +221,9 @@ class Library {
   // The manifest's canonical bytes (WBEM_E_NOT_FOUND when absent), verified against `id`.
   virtual Result<std::string> manifest_bytes(const Digest& id) const = 0;
   virtual bool has_manifest(const Digest& id) const = 0;
+  // Where the manifest `id` is (or would be) kept: <dir>/manifests/<64 hex>. For serving it as a file; a reader
+  // that does not verify it itself should use manifest_bytes.
+  virtual std::filesystem::path manifest_path(const Digest& id) const = 0;
 
   // Removes every manifest not in `keep` and older than `grace`, then every chunk that no remaining manifest names
   // and that is older than `grace`. Safe against a crash at any point and against an ingest running concurrently
