@@ -5,21 +5,44 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/verb.h"
 #include "cli/output.h"
 #include "client/url.h"
 #include "site/identity.h"
 
 namespace pkgcast::cli {
-namespace {
-
-using cim::Json;
 
 std::string segment(const std::string& s) { return client::url_encode(s); }
 
-std::vector<Json> rows_of(const Json& j) {
+std::vector<cim::Json> rows_of(const cim::Json& j) {
   if (!j.is_array()) return {};
-  return std::vector<Json>(j.begin(), j.end());
+  return std::vector<cim::Json>(j.begin(), j.end());
 }
+
+// Registers `parent verb`, whose work runs `fn` after parsing.
+CLI::App* verb(CLI::App* parent, CliContext& ctx, const std::string& name, const std::string& help,
+               std::function<int()> fn) {
+  auto* cmd = parent->add_subcommand(name, help);
+  cmd->callback([&ctx, fn = std::move(fn)] { ctx.action = fn; });
+  return cmd;
+}
+
+// Runs a call and prints its answer: JSON with --json, else what `human` prints.
+int answer(CliContext& ctx, std::string_view method, const std::string& target, const cim::Json* body,
+           const std::function<void(const cim::Json&)>& human) {
+  auto r = ctx.call(method, target, body);
+  if (!r.ok()) return ctx.fail(r.error());
+  if (ctx.options.json) {
+    ctx.print_json(r.value().is_null() ? cim::Json::object() : r.value());
+  } else {
+    human(r.value());
+  }
+  return kExitOk;
+}
+
+namespace {
+
+using cim::Json;
 
 // Shows SMS_Site.Type by name, as the command line takes it.
 Json with_site_type_names(Json rows) {
@@ -33,27 +56,6 @@ Json with_site_type_names(Json rows) {
     }
   }
   return rows;
-}
-
-// Registers `parent verb`, whose work runs `fn` after parsing.
-CLI::App* verb(CLI::App* parent, CliContext& ctx, const std::string& name, const std::string& help,
-               std::function<int()> fn) {
-  auto* cmd = parent->add_subcommand(name, help);
-  cmd->callback([&ctx, fn = std::move(fn)] { ctx.action = fn; });
-  return cmd;
-}
-
-// Runs a call and prints its answer: JSON with --json, else what `human` prints.
-int answer(CliContext& ctx, std::string_view method, const std::string& target, const Json* body,
-           const std::function<void(const Json&)>& human) {
-  auto r = ctx.call(method, target, body);
-  if (!r.ok()) return ctx.fail(r.error());
-  if (ctx.options.json) {
-    ctx.print_json(r.value().is_null() ? Json::object() : r.value());
-  } else {
-    human(r.value());
-  }
-  return kExitOk;
 }
 
 void set_if(Json& body, const char* name, const std::string& value) {
@@ -222,6 +224,22 @@ void add_package_commands(CLI::App& app, CliContext& ctx) {
                   [a](const Json&) { std::cout << "deleted package " << a->id << std::endl; });
   });
   del->add_option("package_id", a->id, "PackageID")->required();
+  auto* update = verb(pkg, ctx, "update", "Take the package's source again: a new SourceVersion for every DP",
+                      [&ctx, a] {
+                        Json body = Json::object();
+                        if (!a->source.empty()) {
+                          std::error_code ec;
+                          auto absolute = std::filesystem::absolute(a->source, ec);
+                          body["source"] = ec ? a->source : absolute.lexically_normal().string();
+                        }
+                        return answer(ctx, "POST", "/api/v1/packages/" + segment(a->id) + "/refresh", &body,
+                                      [](const Json& j) {
+                                        std::cout << cell_text(j["PackageID"]) << " is at source version "
+                                                  << cell_text(j["SourceVersion"]) << std::endl;
+                                      });
+                      });
+  update->add_option("package_id", a->id, "PackageID")->required();
+  update->add_option("--source", a->source, "the new source directory (default: the package's own)");
 }
 
 void add_program_commands(CLI::App& app, CliContext& ctx) {

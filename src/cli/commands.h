@@ -11,5 +11,7 @@ namespace pkgcast::cli {
 void add_query_commands(CLI::App& app, CliContext& ctx);  // query, wql parse
 void add_watch_command(CLI::App& app, CliContext& ctx);   // watch
 void add_admin_commands(CLI::App& app, CliContext& ctx);  // site, dp, package, program, advertisement, token
+void add_distribution_commands(CLI::App& app, CliContext& ctx);  // distribute, redistribute, remove, validate, cancel
+void add_status_command(CLI::App& app, CliContext& ctx);         // status
 
 }  // namespace pkgcast::cli

@@ -68,6 +68,23 @@ void add_distribution_commands(CLI::App& app, CliContext& ctx) {
     auto* dp = cmd->add_option("--dp", a->dp, "the distribution point");
     if (v.dp_required) dp->required();
   }
+
+  auto* admin = app.add_subcommand("admin", "Site server administration");
+  admin->require_subcommand(1);
+  verb(admin, ctx, "check", "Recompute every summary from the DistPoints rows and report any difference", [&ctx] {
+    auto r = ctx.call("GET", "/api/v1/admin/check");
+    if (!r.ok()) return ctx.fail(r.error());
+    const Json& differences = (*r)["differences"];
+    if (ctx.options.json) {
+      ctx.print_json(*r);
+    } else if (differences.empty()) {
+      std::cout << "every summary matches its recomputation" << std::endl;
+    } else {
+      for (const auto& d : differences) std::cout << cell_text(d["text"]) << std::endl;
+    }
+    // A difference is a defect in the summaries: scripts see it in the exit code.
+    return differences.empty() ? kExitOk : kExitError;
+  });
 }
 
 }  // namespace pkgcast::cli

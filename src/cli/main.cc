@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   add_query_commands(app, ctx);
   add_watch_command(app, ctx);
   add_admin_commands(app, ctx);
+  add_distribution_commands(app, ctx);
+  add_status_command(app, ctx);
 
   try {
     app.parse(argc, argv);

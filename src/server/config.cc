@@ -27,7 +27,7 @@ struct Key {
 };
 
 // Every key the TOML file and the environment (PKGCAST_<NAME>) accept; flags cover the common subset.
-constexpr std::array<Key, 37> kKeys{{
+constexpr std::array<Key, 43> kKeys{{
     {"listen", Kind::kString},
     {"data_dir", Kind::kPath},
     {"db", Kind::kString},
@@ -66,6 +66,12 @@ constexpr std::array<Key, 37> kKeys{{
     {"source_walk_threads", Kind::kInteger, 1, 64},
     {"source_walk_queue", Kind::kInteger, 0, 4096},
     {"source_walk_timeout_seconds", Kind::kInteger, 1, 86'400},
+    {"source_ingest_timeout_seconds", Kind::kInteger, 1, 7 * 86'400},
+    {"distmgr_max_packages", Kind::kInteger, 1, 1'000},
+    {"distmgr_max_threads_per_package", Kind::kInteger, 1, 10'000},
+    {"distmgr_retry_count", Kind::kInteger, 0, 100'000},
+    {"distmgr_retry_delay_seconds", Kind::kInteger, 1, 7 * 86'400},
+    {"distmgr_stall_seconds", Kind::kInteger, 1, 7 * 86'400},
 }};
 
 // One key's winning value and where it came from ("--listen", "PKGCAST_LISTEN", "/etc/pkgcast.toml:3").
@@ -341,6 +347,15 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
   PKG_ASSIGN_OR_RETURN(c.source_walk_queue, integer(settings, "source_walk_queue", c.source_walk_queue));
   PKG_ASSIGN_OR_RETURN(c.source_walk_timeout_seconds,
                        integer(settings, "source_walk_timeout_seconds", c.source_walk_timeout_seconds));
+  PKG_ASSIGN_OR_RETURN(c.source_ingest_timeout_seconds,
+                       integer(settings, "source_ingest_timeout_seconds", c.source_ingest_timeout_seconds));
+  PKG_ASSIGN_OR_RETURN(c.distmgr_max_packages, integer(settings, "distmgr_max_packages", c.distmgr_max_packages));
+  PKG_ASSIGN_OR_RETURN(c.distmgr_max_threads_per_package,
+                       integer(settings, "distmgr_max_threads_per_package", c.distmgr_max_threads_per_package));
+  PKG_ASSIGN_OR_RETURN(c.distmgr_retry_count, integer(settings, "distmgr_retry_count", c.distmgr_retry_count));
+  PKG_ASSIGN_OR_RETURN(c.distmgr_retry_delay_seconds,
+                       integer(settings, "distmgr_retry_delay_seconds", c.distmgr_retry_delay_seconds));
+  PKG_ASSIGN_OR_RETURN(c.distmgr_stall_seconds, integer(settings, "distmgr_stall_seconds", c.distmgr_stall_seconds));
   return c;
 }
 

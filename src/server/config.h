@@ -73,6 +73,13 @@ struct ServerConfig {
   std::int64_t source_walk_threads = 2;           // threads that measure package sources
   std::int64_t source_walk_queue = 2;             // walks that may wait for one; more are WBEM_E_SERVER_TOO_BUSY
   std::int64_t source_walk_timeout_seconds = 60;  // one walk's budget (WBEM_E_TIMED_OUT past it)
+  std::int64_t source_ingest_timeout_seconds = 3600;  // one ingest into the content library
+  // The Distribution Manager (docs/distribution.md).
+  std::int64_t distmgr_max_packages = 3;             // packages sent at once
+  std::int64_t distmgr_max_threads_per_package = 5;  // DPs per package at once
+  std::int64_t distmgr_retry_count = 100;            // failed attempts before INSTALL_FAILED
+  std::int64_t distmgr_retry_delay_seconds = 1800;   // the first back-off, doubled per attempt (with jitter)
+  std::int64_t distmgr_stall_seconds = 300;          // a DP with no progress this long is retried ("stalled")
 };
 
 inline constexpr std::string_view kDefaultSiteCode = "P01";

@@ -29,6 +29,8 @@ std::string_view access_name(Access a) {
       return "full-admin";
     case Access::kDp:
       return "dp";
+    case Access::kAnyRole:
+      return "any role";
   }
   return "?";
 }

@@ -69,6 +69,8 @@ bool role_allows(site::Role role, Access access) {
       return role == Role::kFullAdmin;
     case Access::kDp:
       return role == Role::kDp || role == Role::kFullAdmin;
+    case Access::kAnyRole:
+      return true;
   }
   return false;
 }

@@ -21,7 +21,8 @@ namespace pkgcast::server {
 //   kPublic: no token needed.           kRead: any role but dp.
 //   kPackageAdmin: full-admin, package-admin.   kFullAdmin: full-admin.
 //   kDp: dp (its own endpoints; the handler checks the DP name) and full-admin.
-enum class Access : std::uint8_t { kPublic, kRead, kPackageAdmin, kFullAdmin, kDp };
+//   kAnyRole: every role, dp included (immutable content, which DP agents fetch and readers may inspect).
+enum class Access : std::uint8_t { kPublic, kRead, kPackageAdmin, kFullAdmin, kDp, kAnyRole };
 
 // True when `role` satisfies `access`.
 bool role_allows(site::Role role, Access access);

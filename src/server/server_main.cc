@@ -129,6 +129,13 @@ class SiteServerImpl final : public SiteServer {
     api.source_walker.threads = static_cast<std::size_t>(config_.source_walk_threads);
     api.source_walker.queue = static_cast<std::size_t>(config_.source_walk_queue);
     api.source_walker.timeout = std::chrono::seconds(config_.source_walk_timeout_seconds);
+    api.content_library = config_.data_dir / "library";
+    api.source_ingest_timeout = std::chrono::seconds(config_.source_ingest_timeout_seconds);
+    api.distribution.max_packages = static_cast<std::size_t>(config_.distmgr_max_packages);
+    api.distribution.max_threads_per_package = static_cast<std::size_t>(config_.distmgr_max_threads_per_package);
+    api.distribution.retry_count = static_cast<std::uint32_t>(config_.distmgr_retry_count);
+    api.distribution.retry_delay = std::chrono::seconds(config_.distmgr_retry_delay_seconds);
+    api.distribution.stall_timeout = std::chrono::seconds(config_.distmgr_stall_seconds);
     api.query_limits.max_rows_evaluated = static_cast<std::uint64_t>(config_.query_max_rows_evaluated);
     api.query_limits.max_time = std::chrono::seconds(config_.query_max_seconds);
     api.events.max_subscriptions = static_cast<std::size_t>(config_.max_subscriptions);

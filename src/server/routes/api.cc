@@ -19,7 +19,8 @@ class ApiImpl final : public Api {
  public:
   ApiImpl(store::Store& store, const ApiOptions& options)
       : ctx_{store, site::Domain(store, options.site_code, options.server_name),
-             provider::Provider(store, options.site_code, options.server_name, options.query_limits), options, {}, nullptr, nullptr},
+             provider::Provider(store, options.site_code, options.server_name, options.query_limits), options, {}, nullptr, nullptr,
+             nullptr, nullptr},
         walker_(std::make_shared<site::SourceWalker>(options.source_walker)) {
     ctx_.domain.set_source_policy(site::SourcePolicy(options.source_roots, walker_));
   }
@@ -34,10 +35,42 @@ class ApiImpl final : public Api {
     routes::register_programs(router, ctx_);
     routes::register_advertisements(router, ctx_);
     routes::register_tokens(router, ctx_);
+    routes::register_distribution(router, ctx_);
+    routes::register_dp_agent(router, ctx_);
+    routes::register_content(router, ctx_);
+    routes::register_admin(router, ctx_);
   }
 
   void on_token_revoked(TokenRevokedListener listener) override {
     ctx_.revocation_listeners.push_back(std::move(listener));
+  }
+
+  // The content library and the Distribution Manager; the manager's scheduler starts with the server.
+  Status start_distribution() {
+    const ApiOptions& o = ctx_.options;
+    if (!o.content_library.empty()) {
+      PKG_ASSIGN_OR_RETURN(ctx_.library, content::Library::open(o.content_library));
+      content::Library* library = ctx_.library.get();
+      ctx_.domain.set_source_ingest(
+          [library](const std::filesystem::path& dir,
+                    std::chrono::steady_clock::time_point deadline) -> Result<site::SourceContent> {
+            content::IngestOptions options;
+            options.deadline = deadline;
+            PKG_ASSIGN_OR_RETURN(content::IngestResult r, library->ingest(dir, options));
+            site::SourceContent c;
+            c.manifest_hash = r.manifest_id.hex();
+            c.size = r.source_bytes;
+            c.compressed_size = r.compressed_bytes;
+            c.source_date = r.manifest.source_date;
+            return c;
+          },
+          o.source_ingest_timeout);
+    }
+    distmgr::DistOptions d = o.distribution;
+    d.clock = o.clock;
+    ctx_.distribution = std::make_unique<distmgr::DistributionManager>(ctx_.store, ctx_.domain, d);
+    ctx_.distribution->start();
+    return ok_status();
   }
 
   Status start_events() {
@@ -89,6 +122,7 @@ Result<std::unique_ptr<Api>> Api::create(store::Store& store, const ApiOptions& 
   auto impl = std::make_unique<ApiImpl>(store, o);
   PKG_TRY(impl->ensure_own_site());
   PKG_TRY(impl->start_events());
+  PKG_TRY(impl->start_distribution());
   return std::unique_ptr<Api>(std::move(impl));
 }
 

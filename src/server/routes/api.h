@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/clock.h"
+#include "distmgr/distmgr.h"
 #include "core/result.h"
 #include "provider/events.h"
 #include "provider/provider.h"
@@ -29,6 +30,11 @@ struct ApiOptions {
   // site::SourceWalker of these options that the Api owns.
   std::vector<std::filesystem::path> source_roots;
   site::SourceWalkerOptions source_walker;
+  // The content library (docs/content.md): package sources are ingested here and served to DP agents from here.
+  // Empty: sources are only measured, and packages cannot be distributed.
+  std::filesystem::path content_library;
+  std::chrono::seconds source_ingest_timeout{3600};  // config source_ingest_timeout_seconds
+  distmgr::DistOptions distribution;                  // the Distribution Manager's slots, retries and stall time
   provider::QueryLimits query_limits;  // per query: query_max_rows_evaluated, query_max_seconds
   provider::EventOptions events;        // the event engine's bounds (max_subscriptions, queues)
   std::chrono::milliseconds event_heartbeat{15'000};  // an idle event stream sends a comment this often

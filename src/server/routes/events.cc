@@ -171,12 +171,20 @@ Result<std::uint64_t> parse_revision(std::string_view text, std::string_view wha
 }
 
 Result<Response> get_events(ApiContext& ctx, Request& req) {
-  if (!ctx.events) return make_error(WbemCode::kNotSupported, "event subscriptions are not enabled");
   const auto q = req.query.find("query");
   if (q == req.query.end() || q->second.empty()) {
     return make_error(WbemCode::kInvalidParameter, "the 'query' parameter is required");
   }
   const auto ns = req.query.find("namespace");
+  return open_event_stream(ctx, req, ns == req.query.end() ? std::string_view() : std::string_view(ns->second),
+                           q->second, caller_of(req));
+}
+
+}  // namespace
+
+Result<Response> open_event_stream(ApiContext& ctx, const Request& req, std::string_view ns, std::string_view query,
+                                   const site::TokenRecord& caller) {
+  if (!ctx.events) return make_error(WbemCode::kNotSupported, "event subscriptions are not enabled");
   std::optional<std::uint64_t> since;
   if (auto s = req.query.find("since"); s != req.query.end()) {
     PKG_ASSIGN_OR_RETURN(since, parse_revision(s->second, "since"));
@@ -187,11 +195,9 @@ Result<Response> get_events(ApiContext& ctx, Request& req) {
   if (since) revision = *since;
 
   auto target = std::make_shared<WakeTarget>();
-  auto subscribed = ctx.events->subscribe(ns == req.query.end() ? std::string_view() : std::string_view(ns->second),
-                                          q->second, caller_of(req), since,
-                                          [weak = std::weak_ptr<WakeTarget>(target)] {
-                                            if (auto t = weak.lock()) t->wake();
-                                          });
+  auto subscribed = ctx.events->subscribe(ns, query, caller, since, [weak = std::weak_ptr<WakeTarget>(target)] {
+    if (auto t = weak.lock()) t->wake();
+  });
   if (!subscribed.ok()) {
     Response r = error_response(subscribed.error());
     // A resume the journal can no longer serve: the client re-queries the state and subscribes afresh.
@@ -209,8 +215,6 @@ Result<Response> get_events(ApiContext& ctx, Request& req) {
                                               ctx.options.event_heartbeat);
   return resp;
 }
-
-}  // namespace
 
 void register_events(Router& router, ApiContext& ctx) {
   router.add("GET", path("/events"), Access::kRead, handler([&ctx](Request& req) { return get_events(ctx, req); }));

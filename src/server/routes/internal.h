@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "cim/cim.h"
+#include "content/content.h"
+#include "distmgr/distmgr.h"
 #include "core/mutex.h"
 #include "provider/events.h"
 #include "provider/provider.h"
@@ -62,7 +64,22 @@ struct ApiContext {
   // Event subscriptions (GET /events): the engine and the heartbeat of idle streams. Set by Api::create.
   std::unique_ptr<provider::EventEngine> events;
   std::shared_ptr<HeartbeatTicker> heartbeats;
+  // The content library (null when ApiOptions::content_library is empty) and the Distribution Manager. Set by
+  // Api::create.
+  std::unique_ptr<content::Library> library;
+  std::unique_ptr<distmgr::DistributionManager> distribution;
 };
+
+// An event stream (text/event-stream, docs/events.md) of `query` in namespace `ns` ("" = the server's own) as
+// `caller` may see it, resuming from the request's `since` or Last-Event-ID (events.cc). 410 for a resume the
+// journal can no longer serve.
+Result<Response> open_event_stream(ApiContext& ctx, const Request& req, std::string_view ns, std::string_view query,
+                                   const site::TokenRecord& caller);
+
+void register_distribution(Router& router, ApiContext& ctx);  // distribution.cc
+void register_dp_agent(Router& router, ApiContext& ctx);      // dp_agent.cc
+void register_content(Router& router, ApiContext& ctx);       // content.cc
+void register_admin(Router& router, ApiContext& ctx);         // admin.cc
 
 // Tells every revocation listener that `token_id` is revoked (tokens.cc).
 void notify_token_revoked(ApiContext& ctx, const std::string& token_id);

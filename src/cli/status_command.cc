@@ -1,0 +1,349 @@
+// `pkgcast status PKGID [--wait] [--timeout S]`: where a package stands on every DP, followed live through events
+// (never by polling). On a terminal the view is redrawn in place (a bar per site with bytes and DPs done,
+// failures with their error, an ETA); off a terminal it prints a line per change, and with --json an object per
+// change. It ends when Installed == Targeted; with --wait the exit code says how: 0 distributed, 1 a DP failed,
+// 3 the timeout passed first.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <optional>
+
+#include <deque>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "core/mutex.h"
+#include "core/strings.h"
+#include "pkgcast/pkgcast.h"
+
+namespace pkgcast::cli {
+namespace {
+
+using cim::Json;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr int kExitTimedOut = 3;
+constexpr std::string_view kStateNames[] = {"INSTALLED",        "INSTALL_PENDING",  "INSTALL_RETRYING",
+                                            "INSTALL_FAILED",   "REMOVAL_PENDING",  "REMOVAL_RETRYING",
+                                            "REMOVAL_FAILED",   "CONTENT_UPDATING", "CONTENT_MONITORING"};
+
+std::uint64_t num(const Json& j, const char* name) {
+  auto it = j.find(name);
+  return it != j.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+}
+std::string text(const Json& j, const char* name) {
+  auto it = j.find(name);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::string bytes_text(double b) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+  return buf;
+}
+
+// What the view knows: the package's summary rows, the DistPoints rows and the jobs (bytes), by key.
+struct View {
+  std::string package_id;
+  Json root;
+  std::map<std::string, Json> details;      // by SiteCode
+  std::map<std::string, Json> dist_points;  // by ServerNALPath (lower-case)
+  std::map<std::string, Json> jobs;         // by NALPath (lower-case)
+
+  void apply(const Json& inst, bool deleted) {
+    const std::string cls = text(inst, "__CLASS");
+    if (cls == "SMS_PackageStatusRootSummarizer") {
+      if (!deleted) root = inst;
+    } else if (cls == "SMS_PackageStatusDetailSummarizer") {
+      if (deleted) details.erase(text(inst, "SiteCode")); else details[text(inst, "SiteCode")] = inst;
+    } else if (cls == "SMS_PackageStatusDistPointsSummarizer") {
+      const std::string key = to_lower(text(inst, "ServerNALPath"));
+      if (deleted) dist_points.erase(key); else dist_points[key] = inst;
+    } else if (cls == "PKG_DPJob") {
+      const std::string key = to_lower(text(inst, "NALPath"));
+      if (deleted) jobs.erase(key); else jobs[key] = inst;
+    }
+  }
+
+  // Bytes done and total over the DPs that are (or will be) receiving the current version.
+  std::pair<std::uint64_t, std::uint64_t> bytes(std::string_view site = {}) const {
+    std::uint64_t done = 0, total = 0;
+    for (const auto& [key, row] : dist_points) {
+      if (!site.empty() && !iequals(text(row, "SiteCode"), site)) continue;
+      const auto state = num(row, "State");
+      if (state >= 4 && state <= 6) continue;
+      auto job = jobs.find(key);
+      const std::uint64_t size = job != jobs.end() ? std::max(num(job->second, "BytesTotal"), num(job->second, "ContentSize")) : 0;
+      total += size;
+      if (state == 0 && num(row, "SourceVersion") == num(root, "SourceVersion")) {
+        done += size;
+      } else if (job != jobs.end()) {
+        done += std::min(num(job->second, "BytesDone"), size);
+      }
+    }
+    return {done, total};
+  }
+
+  bool distributed() const { return !root.is_null() && num(root, "Installed") == num(root, "Targeted"); }
+  bool failed() const { return !root.is_null() && num(root, "Failed") > 0; }
+
+  Json summary() const {
+    auto [done, total] = bytes();
+    Json sites = Json::array();
+    for (const auto& [code, d] : details) {
+      auto [sd, st] = bytes(code);
+      sites.push_back({{"site", code}, {"targeted", num(d, "Targeted")}, {"installed", num(d, "Installed")},
+                       {"retrying", num(d, "Retrying")}, {"failed", num(d, "Failed")}, {"bytes_done", sd},
+                       {"bytes_total", st}});
+    }
+    Json failures = Json::array();
+    for (const auto& [key, row] : dist_points) {
+      const auto state = num(row, "State");
+      if (state == 2 || state == 3 || state == 5 || state == 6) {
+        failures.push_back({{"dp", text(row, "ServerNALPath")}, {"site", text(row, "SiteCode")},
+                            {"state", std::string(kStateNames[state])}, {"status", text(row, "InstallStatus")}});
+      }
+    }
+    return {{"package_id", package_id},           {"name", text(root, "Name")},
+            {"source_version", num(root, "SourceVersion")}, {"targeted", num(root, "Targeted")},
+            {"installed", num(root, "Installed")},  {"retrying", num(root, "Retrying")},
+            {"failed", num(root, "Failed")},        {"bytes_done", done},
+            {"bytes_total", total},                 {"sites", sites},
+            {"failures", failures}};
+  }
+};
+
+// The DP's display name out of its NAL path (`...\\dp1\`).
+std::string dp_name(const std::string& nal) {
+  std::string n = nal;
+  while (!n.empty() && n.back() == '\\') n.pop_back();
+  const auto slash = n.rfind('\\');
+  return slash == std::string::npos ? n : n.substr(slash + 1);
+}
+
+std::string bar(std::uint64_t done, std::uint64_t total, int width = 30) {
+  const int filled = total == 0 ? 0 : static_cast<int>(static_cast<double>(done) * width / static_cast<double>(total));
+  return "[" + std::string(filled, '#') + std::string(width - filled, '-') + "]";
+}
+
+// Bytes per second, smoothed, for the ETA.
+class Rate {
+ public:
+  void observe(std::uint64_t done) {
+    const auto now = SteadyClock::now();
+    if (last_ && done > last_done_) {
+      const double secs = std::chrono::duration<double>(now - *last_).count();
+      if (secs > 0) {
+        const double r = static_cast<double>(done - last_done_) / secs;
+        rate_ = rate_ == 0 ? r : 0.7 * rate_ + 0.3 * r;
+      }
+    }
+    if (!last_ || done != last_done_) {
+      last_ = now;
+      last_done_ = done;
+    }
+  }
+  std::string eta(std::uint64_t done, std::uint64_t total) const {
+    if (rate_ <= 0 || done >= total) return "--:--";
+    const auto secs = static_cast<long>(std::ceil(static_cast<double>(total - done) / rate_));
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%ld:%02ld", secs / 60, secs % 60);
+    return buf;
+  }
+
+ private:
+  std::optional<SteadyClock::time_point> last_;
+  std::uint64_t last_done_ = 0;
+  double rate_ = 0;
+};
+
+class Printer {
+ public:
+  Printer(bool json, bool tty) : json_(json), tty_(tty) {}
+
+  void show(const View& v) {
+    const Json s = v.summary();
+    if (json_) {
+      const std::string line = s.dump();
+      if (line != last_) std::cout << line << std::endl;
+      last_ = line;
+      return;
+    }
+    rate_.observe(s["bytes_done"].get<std::uint64_t>());
+    if (!tty_) {
+      std::string line = s["package_id"].get<std::string>() + " version " + std::to_string(num(s, "source_version")) +
+                         ": " + std::to_string(num(s, "installed")) + "/" + std::to_string(num(s, "targeted")) +
+                         " installed, " + std::to_string(num(s, "retrying")) + " retrying, " +
+                         std::to_string(num(s, "failed")) + " failed, " + bytes_text(double(num(s, "bytes_done"))) +
+                         " of " + bytes_text(double(num(s, "bytes_total")));
+      for (const auto& f : s["failures"]) line += "; " + dp_name(text(f, "dp")) + " " + text(f, "state") + ": " + text(f, "status");
+      if (line != last_) std::cout << line << std::endl;
+      last_ = line;
+      return;
+    }
+    // Redrawn in place: up over the previous drawing, each line cleared.
+    std::string out;
+    for (int i = 0; i < lines_; ++i) out += "\x1b[1A\x1b[2K";
+    int lines = 0;
+    auto emit = [&](const std::string& l) {
+      out += "\r\x1b[2K" + l + "\n";
+      ++lines;
+    };
+    const auto done = num(s, "bytes_done"), total = num(s, "bytes_total");
+    emit(text(s, "package_id") + " " + text(s, "name") + " (version " + std::to_string(num(s, "source_version")) +
+         "): " + std::to_string(num(s, "installed")) + "/" + std::to_string(num(s, "targeted")) + " DPs installed, " +
+         std::to_string(num(s, "retrying")) + " retrying, " + std::to_string(num(s, "failed")) + " failed");
+    emit("  all   " + bar(done, total) + " " + bytes_text(double(done)) + " / " + bytes_text(double(total)) +
+         "  ETA " + rate_.eta(done, total));
+    for (const auto& site : s["sites"]) {
+      emit("  " + text(site, "site") + "   " + bar(num(site, "bytes_done"), num(site, "bytes_total")) + " " +
+           std::to_string(num(site, "installed")) + "/" + std::to_string(num(site, "targeted")) + " DPs, " +
+           bytes_text(double(num(site, "bytes_done"))) + " / " + bytes_text(double(num(site, "bytes_total"))));
+    }
+    for (const auto& f : s["failures"]) {
+      emit("  ! " + dp_name(text(f, "dp")) + " (" + text(f, "site") + ") " + text(f, "state") + ": " + text(f, "status"));
+    }
+    lines_ = lines;
+    std::cout << out << std::flush;
+  }
+
+ private:
+  bool json_;
+  bool tty_;
+  std::string last_;
+  int lines_ = 0;
+  Rate rate_;
+};
+
+// The events of every subscription, in one queue the command's thread waits on. The event engine takes one class
+// per event query, so the view follows four subscriptions; each delivers in revision order, and the view needs no
+// order across classes (each event carries the whole instance).
+class EventQueue final : public EventSink {
+ public:
+  void on_object_ready(const Instance& event) override {
+    {
+      MutexLock lock(mu_);
+      events_.push_back(event.to_json());
+    }
+    cv_.notify_all();
+  }
+  void on_completed(const Status& status) override {
+    {
+      MutexLock lock(mu_);
+      if (!status.ok() && status.error().code != WbemCode::kCallCancelled && !ended_) ended_ = status.error();
+    }
+    cv_.notify_all();
+  }
+  // The next event, nullopt after `wait` without one; the error that ended a subscription.
+  Result<std::optional<std::string>> next(std::chrono::milliseconds wait) {
+    MutexLock lock(mu_);
+    const auto until = SteadyClock::now() + wait;
+    while (events_.empty() && !ended_ && SteadyClock::now() < until) {
+      cv_.wait_for(mu_, until - SteadyClock::now());
+    }
+    if (ended_) return *ended_;
+    if (events_.empty()) return std::optional<std::string>();
+    std::string e = std::move(events_.front());
+    events_.pop_front();
+    return std::optional<std::string>(std::move(e));
+  }
+
+ private:
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<std::string> events_ PKG_GUARDED_BY(mu_);
+  std::optional<Error> ended_ PKG_GUARDED_BY(mu_);
+};
+
+struct StatusOptions {
+  std::string package_id;
+  bool wait = false;
+  std::optional<double> timeout_seconds;
+};
+
+std::string wql_literal(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+int run_status(CliContext& ctx, const StatusOptions& o) {
+  auto scope = ctx.scope();
+  if (!scope.ok()) return ctx.fail(scope.error());
+  View view;
+  view.package_id = to_upper(o.package_id);
+  const std::string where = "PackageID = " + wql_literal(view.package_id);
+  // Subscribe first, then read the state: every change after the read arrives as an event (some changes may arrive
+  // twice, once in the read and once as an event, which is harmless: the event carries the whole instance).
+  EventQueue queue;
+  std::vector<Subscription> subscriptions;
+  for (const char* cls : {"SMS_PackageStatusRootSummarizer", "SMS_PackageStatusDetailSummarizer",
+                          "SMS_PackageStatusDistPointsSummarizer", "PKG_DPJob"}) {
+    auto sub = scope->try_exec_notification_query_async(
+        queue, std::string("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '") + cls +
+                   "' AND TargetInstance." + where);
+    if (!sub.ok()) return ctx.fail(sub.error());
+    subscriptions.push_back(std::move(*sub));
+  }
+  for (const char* cls : {"SMS_PackageStatusRootSummarizer", "SMS_PackageStatusDetailSummarizer",
+                          "SMS_PackageStatusDistPointsSummarizer", "PKG_DPJob"}) {
+    auto rows = scope->try_exec_query(std::string("SELECT * FROM ") + cls + " WHERE " + where);
+    if (!rows.ok()) return ctx.fail(rows.error());
+    for (const auto& row : *rows) view.apply(Json::parse(row.to_json()), false);
+  }
+  if (view.root.is_null()) return ctx.fail(make_error(WbemCode::kNotFound, "package " + view.package_id + " does not exist"));
+
+  Printer printer(ctx.options.json, ::isatty(STDOUT_FILENO) == 1);
+  printer.show(view);
+  const std::optional<SteadyClock::time_point> deadline =
+      o.timeout_seconds ? std::optional(SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                                                 std::chrono::duration<double>(*o.timeout_seconds)))
+                        : std::nullopt;
+  for (;;) {
+    if (view.distributed()) return kExitOk;
+    if (view.failed() && o.wait) return kExitError;
+    auto wait = std::chrono::milliseconds(1000);
+    if (deadline) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - SteadyClock::now());
+      if (left.count() <= 0) return o.wait ? kExitTimedOut : kExitOk;
+      wait = std::min(wait, left);
+    }
+    auto next = queue.next(wait);
+    if (!next.ok()) return ctx.fail(next.error());
+    if (!*next) {
+      if (!ctx.options.json) printer.show(view);  // the ETA moves on
+      continue;
+    }
+    const Json e = Json::parse(**next, nullptr, /*allow_exceptions=*/false);
+    if (auto t = e.find("TargetInstance"); t != e.end() && t->is_object()) {
+      view.apply(*t, text(e, "__CLASS") == "__InstanceDeletionEvent");
+    }
+    printer.show(view);
+  }
+}
+
+}  // namespace
+
+void add_status_command(CLI::App& app, CliContext& ctx) {
+  auto o = std::make_shared<StatusOptions>();
+  auto* status = app.add_subcommand("status", "Follow a package's distribution live, until every DP has it");
+  status->add_option("package_id", o->package_id, "PackageID")->required();
+  status->add_flag("--wait", o->wait, "exit 0 when distributed, 1 when a DP failed, 3 on timeout");
+  status->add_option("--timeout", o->timeout_seconds, "stop after this many seconds")->check(CLI::PositiveNumber);
+  status->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_status(ctx, *o); }; });
+}
+
+}  // namespace pkgcast::cli
