@@ -103,7 +103,7 @@ struct ManifestEntry {
   std::uint32_t mode = 0;  // permission bits only (07777)
   // Files only:
   std::uint64_t size = 0;
-  Digest sha256;                // of the whole file
+  Digest sha256;                 // of the whole file
   std::vector<ChunkRef> chunks;  // in file order; their sizes add up to `size`
   // Symlinks only: the target as read, relative, resolving inside the tree.
   std::string target;

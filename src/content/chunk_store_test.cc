@@ -1,0 +1,121 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <set>
+
+#include "content/content.h"
+#include "content/test_util.h"
+
+namespace pkgcast::content {
+namespace {
+
+using testing::as_bytes;
+using testing::random_bytes;
+using testing::TempDir;
+using testing::text_bytes;
+
+std::unique_ptr<ChunkStore> open_store(const std::filesystem::path& dir) {
+  auto store = ChunkStore::open(dir);
+  EXPECT_TRUE(store.ok()) << store.error().to_string();
+  return std::move(store).value();
+}
+
+TEST(ChunkStore, PutGetLocateCompressibleAndRandom) {
+  TempDir tmp;
+  auto store = open_store(tmp.path() / "chunks");
+  struct stat st {};
+  ASSERT_EQ(::stat((tmp.path() / "chunks").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+
+  const std::string text = text_bytes(100000, 1);
+  const std::vector<std::uint8_t> noise = random_bytes(100000, 2);
+  const Digest th = sha256(text), nh = sha256(noise);
+  EXPECT_FALSE(store->contains(th));
+  ASSERT_TRUE(store->put(th, as_bytes(text)).ok());
+  ASSERT_TRUE(store->put(nh, noise).ok());
+  ASSERT_TRUE(store->put(th, as_bytes(text)).ok());  // again: a no-op
+  EXPECT_TRUE(store->contains(th));
+
+  auto text_back = store->get(th);
+  ASSERT_TRUE(text_back.ok()) << text_back.error().to_string();
+  EXPECT_EQ(*text_back, text);
+  auto noise_back = store->get(nh);
+  ASSERT_TRUE(noise_back.ok());
+  EXPECT_EQ(*noise_back, std::string(noise.begin(), noise.end()));
+
+  auto t = store->locate(th);
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->compressed);
+  EXPECT_EQ(t->raw_size, text.size());
+  EXPECT_LT(t->stored_size, text.size() / 2);
+  EXPECT_EQ(t->file, tmp.path() / "chunks" / th.hex().substr(0, 2) / (th.hex() + ".zst"));
+  ASSERT_EQ(::stat(t->file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  auto n = store->locate(nh);
+  ASSERT_TRUE(n.ok());
+  EXPECT_FALSE(n->compressed);
+  EXPECT_EQ(n->raw_size, noise.size());
+  EXPECT_EQ(n->stored_size, noise.size());
+
+  std::set<Digest> listed;
+  ASSERT_TRUE(store->for_each([&](const Digest& d, auto) { listed.insert(d); }).ok());
+  EXPECT_EQ(listed, (std::set<Digest>{th, nh}));
+
+  ASSERT_TRUE(store->remove(th).ok());
+  ASSERT_TRUE(store->remove(th).ok());
+  EXPECT_FALSE(store->contains(th));
+  EXPECT_EQ(store->get(th).error().code, WbemCode::kNotFound);
+  EXPECT_EQ(store->locate(th).error().code, WbemCode::kNotFound);
+}
+
+TEST(ChunkStore, RefusesBytesThatDoNotMatch) {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  const std::string text = "hello";
+  auto s = store->put(sha256("other"), as_bytes(text));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, WbemCode::kInvalidParameter);
+  EXPECT_FALSE(store->contains(sha256("other")));
+}
+
+void flip_a_byte(const std::filesystem::path& file, std::streamoff at) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(at);
+  char c = 0;
+  f.get(c);
+  f.seekp(at);
+  f.put(static_cast<char>(c ^ 0x40));
+}
+
+TEST(ChunkStore, DetectsCorruptionAndRemovesTheFile) {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  const std::vector<std::uint8_t> noise = random_bytes(5000, 3);
+  const std::string text = text_bytes(50000, 4);
+  for (const auto& [hash, bytes] :
+       {std::pair{sha256(noise), std::span<const std::uint8_t>(noise)}, std::pair{sha256(text), as_bytes(text)}}) {
+    ASSERT_TRUE(store->put(hash, bytes).ok());
+    auto stored = store->locate(hash);
+    ASSERT_TRUE(stored.ok());
+    flip_a_byte(stored->file, static_cast<std::streamoff>(stored->stored_size / 2));
+    auto got = store->get(hash);
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.error().code, WbemCode::kFailed);
+    EXPECT_NE(got.error().message.find(hash.hex()), std::string::npos);
+    EXPECT_FALSE(std::filesystem::exists(stored->file));
+    EXPECT_FALSE(store->contains(hash));
+  }
+}
+
+TEST(ChunkStore, EmptyChunk) {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  ASSERT_TRUE(store->put(sha256(""), {}).ok());
+  auto got = store->get(sha256(""));
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, "");
+}
+
+}  // namespace
+}  // namespace pkgcast::content
