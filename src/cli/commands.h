@@ -11,5 +11,6 @@ namespace pkgcast::cli {
 void add_query_commands(CLI::App& app, CliContext& ctx);  // query, wql parse
 void add_watch_command(CLI::App& app, CliContext& ctx);   // watch
 void add_admin_commands(CLI::App& app, CliContext& ctx);  // site, dp, package, program, advertisement, token
+void add_dp_agent_command(CLI::App& app, CliContext& ctx);  // dp-agent
 
 }  // namespace pkgcast::cli

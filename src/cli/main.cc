@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add_query_commands(app, ctx);
   add_watch_command(app, ctx);
   add_admin_commands(app, ctx);
+  add_dp_agent_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -152,6 +152,18 @@ TEST_F(AgentTest, AChunkThatNeverVerifiesFailsTheJobAndChangesNothingInstalled) 
   EXPECT_EQ(agent->state().handled.at("ABC00001"), 1u);
 }
 
+TEST_F(AgentTest, AChunkLargerThanAnnouncedIsRefused) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  server.add_chunk(c.chunks.begin()->first, c.chunks.begin()->second + " and more");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  auto failed = server.wait_status("ABC00001", "failed", 1);
+  ASSERT_TRUE(failed);
+  EXPECT_NE((*failed)["message"].get<std::string>().find("larger than announced"), std::string::npos) << *failed;
+  EXPECT_FALSE(fs::exists(tmp.path() / "dp/content/ABC00001.1"));
+}
+
 TEST_F(AgentTest, MaliciousManifestsAreRefusedAndNothingIsWrittenOutside) {
   auto agent = start_agent(options(tmp.path() / "dp"));
   const std::string payload = "owned";
