@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "client/http_client.h"
@@ -416,6 +417,45 @@ TEST_F(AgentTest, ResumesAfterAKillWithoutRefetchingVerifiedChunks) {
   const std::uint64_t missing = c.total_size - verified;
   EXPECT_LE(served_after, missing + verified / 10) << "verified " << verified << " missing " << missing;
   EXPECT_EQ(testing::diff_trees(tmp.path() / "src", data / "content/ABC00001.1"), "");
+}
+
+// The memory bound: a 96 MiB file moves through a child process whose peak RSS stays under 64 MB, because
+// downloads stream into files and files are assembled chunk by chunk. The content is made only after the fork,
+// so none of it is in the child's memory to begin with.
+TEST_F(AgentTest, PeakRssStaysUnder64MbForAFileLargerThanThat) {
+  const fs::path data = tmp.path() / "dp";
+  const fs::path report = tmp.path() / "vmhwm";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto agent = Agent::create(options(data));
+    if (!agent.ok()) ::_exit(3);
+    (*agent)->start();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while ((*agent)->state().handled.count("ABC00001") == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    (*agent)->wait_outbox_empty(std::chrono::seconds(10));
+    std::string status = testing::read_all("/proc/self/status");
+    const auto at = status.find("VmHWM:");
+    write_file(report, at == std::string::npos ? "" : status.substr(at + 6, status.find('\n', at) - at - 6));
+    ::_exit((*agent)->state().handled.count("ABC00001") ? 0 : 4);
+  }
+  write_file(tmp.path() / "src/huge.bin", testing::pseudo_random(96u << 20, 5));
+  const BuiltContent c = publish(tmp.path() / "src");
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1, std::chrono::seconds(10)));
+  const std::string hwm = testing::read_all(report);  // "   12345 kB"
+  const long kb = std::strtol(hwm.c_str(), nullptr, 10);
+  EXPECT_GT(kb, 0) << hwm;
+  RecordProperty("peak_rss_kb", static_cast<int>(kb));
+  std::cout << "peak RSS of the agent process: " << kb << " kB" << std::endl;
+  EXPECT_LT(kb, 64 * 1024) << "peak RSS " << kb << " kB";
+  EXPECT_EQ(testing::read_all(tmp.path() / "src/huge.bin"), testing::read_all(data / "content/ABC00001.1/huge.bin"));
 }
 
 // ---- Serving ----------------------------------------------------------------------------------------------------
