@@ -73,6 +73,8 @@ Status Agent::init() {
   FetcherOptions fo;
   fo.server = server;
   fo.token = options_.token;
+  fo.ca_file = options_.ca_file;
+  fo.insecure = options_.insecure;
   fo.partial_dir = options_.data_dir / "partial";
   fo.http_timeout = options_.http_timeout;
   fo.write_fault = options_.write_fault_for_test;

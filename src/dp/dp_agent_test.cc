@@ -338,6 +338,18 @@ TEST_F(AgentTest, RemoveDeletesTheInstalledVersion) {
   EXPECT_TRUE(fs::is_empty(tmp.path() / "dp/trash"));
 }
 
+TEST_F(AgentTest, TransferRateBoundsTheJobsDownloadsTogether) {
+  write_file(tmp.path() / "src/a.bin", testing::pseudo_random(1024 * 1024, 11));
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto agent = start_agent(options(tmp.path() / "dp"));  // 3 workers share one bucket
+  const auto start = std::chrono::steady_clock::now();
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}, /*KiB/s*/ 512));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(1500));  // 1 MiB at 512 KiB/s, starting with an empty bucket
+  EXPECT_LE(took, std::chrono::milliseconds(6000));
+}
+
 TEST_F(AgentTest, CancelStopsTheJobInProgress) {
   write_file(tmp.path() / "src/big.bin", testing::pseudo_random(2 * 1024 * 1024, 3));
   const BuiltContent c = publish(tmp.path() / "src");

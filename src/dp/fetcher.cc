@@ -55,6 +55,8 @@ Result<client::HttpClient*> Fetcher::client_for(const client::ServerUrl& source,
   if (it != mine.end()) return it->second.get();
   client::HttpOptions http;
   http.timeout = options_.http_timeout;
+  http.ca_file = options_.ca_file;
+  http.insecure = options_.insecure;
   if (same_origin(source, options_.server)) http.token = options_.token;
   PKG_ASSIGN_OR_RETURN(auto c, client::HttpClient::create(source, std::move(http)));
   return mine.emplace(key, std::move(c)).first->second.get();

@@ -32,6 +32,8 @@ namespace pkgcast::dp {
 struct FetcherOptions {
   client::ServerUrl server;  // the site server: its origin gets the token
   std::string token;
+  std::string ca_file;    // https sources: trust these certificates (default: the system store)
+  bool insecure = false;  // https sources without certificate checks
   std::filesystem::path partial_dir;
   std::chrono::milliseconds http_timeout{30'000};
   unsigned attempts_per_source = 2;  // per chunk or manifest, over all sources: attempts_per_source * sources
