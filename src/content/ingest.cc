@@ -92,6 +92,7 @@ class Ingest {
     // Not zero-filled: every byte is read into before it is looked at.
     buffer_size_ = kReadSize + options_.chunking.max_size;
     buffer_ = std::make_unique_for_overwrite<std::uint8_t[]>(buffer_size_);
+    m.source_date = micros(entries_.front().st.st_mtim);  // the source directory (sorted first: its path is "")
     for (const SourceEntry& src : entries_) {
       m.source_date = std::max(m.source_date, micros(src.st.st_mtim));
       if (src.path.empty()) continue;  // the source directory itself
