@@ -130,7 +130,8 @@ struct ManifestLimits {
 };
 
 // A path inside a content tree: non-empty, relative, '/'-separated, no empty, "." or ".." component, no NUL, no
-// backslash, valid UTF-8, at most max_path_bytes. WBEM_E_INVALID_PARAMETER naming the path otherwise.
+// backslash, valid UTF-8. WBEM_E_INVALID_PARAMETER naming the path otherwise; WBEM_E_QUOTA_VIOLATION when it is
+// longer than max_path_bytes.
 Status check_entry_path(std::string_view path, const ManifestLimits& limits = {});
 
 // The canonical serialization (docs/content.md): serialize(parse(b)) == b for every canonical b.
@@ -156,6 +157,20 @@ class ChunkStore {
   // Stores `raw` under `hash`. WBEM_E_INVALID_PARAMETER when sha256(raw) != hash (nothing written). Storing a chunk
   // that exists is a no-op. Durable when it returns.
   virtual Status put(const Digest& hash, std::span<const std::uint8_t> raw) = 0;
+
+  // Many chunks made durable together: add() checks and writes each as put() does, commit() makes everything added
+  // since the last commit durable with a few syncs for the lot (put() syncs every chunk, and on ext4 a sync of a new
+  // file costs milliseconds). A chunk is contained by the store only once the commit() after its add() returned; a
+  // writer destroyed before that removes what it had not committed. Not thread-safe: one writer per thread (any
+  // number of writers and puts may run at once).
+  class Writer {
+   public:
+    virtual ~Writer() = default;
+    virtual Status add(const Digest& hash, std::span<const std::uint8_t> raw) = 0;
+    virtual Status commit() = 0;
+  };
+  virtual std::unique_ptr<Writer> writer() = 0;
+
   // The raw bytes, verified against the hash (WBEM_E_NOT_FOUND when absent; WBEM_E_FAILED naming the chunk when the
   // stored bytes no longer match, and the bad file is removed).
   virtual Result<std::string> get(const Digest& hash) const = 0;
@@ -181,6 +196,9 @@ struct IngestOptions {
   ManifestLimits limits;
   // Stops the ingest with WBEM_E_TIMED_OUT past this instant (nullopt: none).
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // Runs after a file's bytes were read and before they are checked against the file again (tests change the file
+  // here to prove the change is seen). Called with the file's path under the source.
+  std::function<void(const std::filesystem::path&)> after_read_for_test;
 };
 
 struct IngestResult {
@@ -217,6 +235,9 @@ class Library {
   // The manifest's canonical bytes (WBEM_E_NOT_FOUND when absent), verified against `id`.
   virtual Result<std::string> manifest_bytes(const Digest& id) const = 0;
   virtual bool has_manifest(const Digest& id) const = 0;
+  // Where the manifest `id` is (or would be) kept: <dir>/manifests/<64 hex>. For serving it as a file; a reader
+  // that does not verify it itself should use manifest_bytes.
+  virtual std::filesystem::path manifest_path(const Digest& id) const = 0;
 
   // Removes every manifest not in `keep` and older than `grace`, then every chunk that no remaining manifest names
   // and that is older than `grace`. Safe against a crash at any point and against an ingest running concurrently

@@ -160,17 +160,47 @@ Result<std::string> DiskChunkStore::get(const Digest& hash) const {
   return raw;
 }
 
-Status DiskChunkStore::put(const Digest& hash, std::span<const std::uint8_t> raw) {
+namespace {
+
+Status check_chunk(const Digest& hash, std::span<const std::uint8_t> raw) {
   if (raw.size() > kMaxChunkSize) {
     return make_error(WbemCode::kInvalidParameter, "chunk " + hash.hex() + " is larger than 64 MiB");
   }
   if (sha256(raw) != hash) {
     return make_error(WbemCode::kInvalidParameter, "the bytes given for chunk " + hash.hex() + " do not match it");
   }
+  return ok_status();
+}
+
+// The public Writer: checks each chunk, then batches like an ingest.
+class CheckingWriter final : public ChunkStore::Writer {
+ public:
+  explicit CheckingWriter(DiskChunkStore& store) : store_(store), batch_(store) {}
+  Status add(const Digest& hash, std::span<const std::uint8_t> raw) override {
+    PKG_TRY(check_chunk(hash, raw));
+    if (store_.contains(hash)) return ok_status();
+    PKG_TRY(batch_.add(hash, raw));
+    return ok_status();
+  }
+  Status commit() override { return batch_.commit(); }
+
+ private:
+  DiskChunkStore& store_;
+  ChunkWriteBatch batch_;
+};
+
+}  // namespace
+
+Status DiskChunkStore::put(const Digest& hash, std::span<const std::uint8_t> raw) {
+  PKG_TRY(check_chunk(hash, raw));
   if (contains(hash)) return ok_status();
   ChunkWriteBatch batch(*this);
   PKG_TRY(batch.add(hash, raw));
   return batch.commit();
+}
+
+std::unique_ptr<ChunkStore::Writer> DiskChunkStore::writer() {
+  return std::make_unique<CheckingWriter>(*this);
 }
 
 Status DiskChunkStore::remove(const Digest& hash) {
@@ -222,48 +252,51 @@ Result<std::uint64_t> ChunkWriteBatch::add(const Digest& hash, std::span<const s
   PKG_ASSIGN_OR_RETURN(const fs::path dir, store_.prefix_dir(hash));
   const std::optional<std::span<const std::uint8_t>> packed = compressor_.compress(raw);
   const std::span<const std::uint8_t> bytes = packed ? *packed : raw;
-  Pending p;
   std::string tmp = (dir / (".tmp." + hash.hex() + ".XXXXXX")).string();
-  p.fd = UniqueFd(::mkostemp(tmp.data(), O_CLOEXEC));
-  if (!p.fd.valid()) return io_error("cannot create a temporary file in", dir, errno);
-  p.tmp = tmp;
-  p.final_name = store_.file_for(hash, packed.has_value());
-  if (Status s = write_all(p.fd.get(), bytes.data(), bytes.size(), p.tmp); !s.ok()) {
-    ::unlink(p.tmp.c_str());
-    return std::move(s).error();
-  }
-  // Start write-back now, so that commit()'s syncs mostly find the data already on its way.
-  ::sync_file_range(p.fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
-  pending_.push_back(std::move(p));
+  UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+  if (!fd.valid()) return io_error("cannot create a temporary file in", dir, errno);
+  pending_.push_back(Pending{tmp, store_.file_for(hash, packed.has_value())});
+  PKG_TRY(write_all(fd.get(), bytes.data(), bytes.size(), tmp));
+  // Start write-back now, so that the commit's sync mostly finds the data already on its way.
+  ::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+  if (::close(fd.release()) != 0) return io_error("cannot close", tmp, errno);
   pending_bytes_ += bytes.size();
   if (pending_.size() >= kMaxPendingFiles || pending_bytes_ >= kMaxPendingBytes) PKG_TRY(commit());
   return bytes.size();
 }
 
-Status ChunkWriteBatch::commit() {
+Status ChunkWriteBatch::sync_each() {
   std::set<fs::path> dirs;
-  Status result;
   for (Pending& p : pending_) {
-    if (!result.ok()) break;
-    if (::fdatasync(p.fd.get()) != 0) {
-      result = io_error("cannot sync", p.tmp, errno);
-    } else if (::close(p.fd.release()) != 0) {
-      result = io_error("cannot close", p.tmp, errno);
-    } else if (::rename(p.tmp.c_str(), p.final_name.c_str()) != 0) {
-      result = io_error("cannot rename into", p.final_name, errno);
-    } else {
-      p.tmp.clear();
-      dirs.insert(p.final_name.parent_path());
-    }
+    UniqueFd fd(::open(p.tmp.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid() || ::fdatasync(fd.get()) != 0) return io_error("cannot sync", p.tmp, errno);
+    if (::rename(p.tmp.c_str(), p.final_name.c_str()) != 0) return io_error("cannot rename into", p.final_name, errno);
+    p.tmp.clear();
+    dirs.insert(p.final_name.parent_path());
   }
+  for (const fs::path& dir : dirs) PKG_TRY(fsync_dir(dir));
+  return ok_status();
+}
+
+Status ChunkWriteBatch::sync_file_system() {
+  UniqueFd root(::open(store_.dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) return io_error("cannot open", store_.dir(), errno);
+  if (::syncfs(root.get()) != 0) return io_error("cannot sync the file system of", store_.dir(), errno);
+  for (Pending& p : pending_) {
+    if (::rename(p.tmp.c_str(), p.final_name.c_str()) != 0) return io_error("cannot rename into", p.final_name, errno);
+    p.tmp.clear();
+  }
+  if (::syncfs(root.get()) != 0) return io_error("cannot sync the file system of", store_.dir(), errno);
+  return ok_status();
+}
+
+Status ChunkWriteBatch::commit() {
+  Status result = pending_.size() <= kSyncEachFileUpTo ? sync_each() : sync_file_system();
   for (Pending& p : pending_) {
     if (!p.tmp.empty()) ::unlink(p.tmp.c_str());
   }
   pending_.clear();
   pending_bytes_ = 0;
-  for (const fs::path& dir : dirs) {
-    if (Status s = fsync_dir(dir); !s.ok() && result.ok()) result = std::move(s);
-  }
   return result;
 }
 

@@ -1,0 +1,71 @@
+// The on-disk Library: <dir>/chunks (a DiskChunkStore) and <dir>/manifests/<64 hex> (canonical manifest bytes).
+// Internal to src/content; ingest.cc holds the ingest, disk_library.cc the rest.
+//
+// Concurrency with garbage collection: every chunk an ingest reads is pinned (in `pinned_`, under mu_) until the
+// ingest ends, and a reused chunk is touched, so neither a pinned chunk nor a young one is swept. The sweep re-reads
+// a file's time under mu_ just before removing it, so an ingest that reuses (touches) it first wins.
+#pragma once
+
+#include <cstring>
+#include <functional>
+#include <unordered_set>
+
+#include "content/content.h"
+#include "content/disk_chunk_store.h"
+#include "core/mutex.h"
+
+namespace pkgcast::content {
+
+struct DigestHash {
+  std::size_t operator()(const Digest& d) const {
+    std::size_t h;
+    static_assert(sizeof h <= sizeof d.bytes);
+    std::memcpy(&h, d.bytes.data(), sizeof h);
+    return h;
+  }
+};
+using DigestSet = std::unordered_set<Digest, DigestHash>;
+
+class DiskLibrary final : public Library {
+ public:
+  explicit DiskLibrary(std::filesystem::path dir);
+
+  ChunkStore& chunks() override { return chunks_; }
+  Result<IngestResult> ingest(const std::filesystem::path& source, const IngestOptions& options) override;
+  Result<std::string> manifest_bytes(const Digest& id) const override;
+  bool has_manifest(const Digest& id) const override;
+  std::filesystem::path manifest_path(const Digest& id) const override;
+  Result<GcStats> collect_garbage(const std::vector<Digest>& keep, std::chrono::seconds grace) override;
+
+  DiskChunkStore& disk_chunks() { return chunks_; }
+
+  // One ingest's claim on the chunks it uses; released on destruction.
+  class Pin {
+   public:
+    explicit Pin(DiskLibrary& library);
+    ~Pin();
+    Pin(const Pin&) = delete;
+    Pin& operator=(const Pin&) = delete;
+    // Pins `hash`; returns false when this ingest had pinned it already. The stored chunk, when there is one, is
+    // touched under the same lock, so a sweep cannot remove it in between.
+    bool add(const Digest& hash, std::optional<ChunkStore::Stored>& stored);
+
+   private:
+    DiskLibrary& library_;
+    DigestSet hashes_;
+  };
+
+  // Writes a manifest's bytes under its id, atomically, under mu_ (a sweep of an older copy cannot undo it).
+  Status write_manifest(const Digest& id, std::string_view bytes);
+
+ private:
+  bool pinned(const Digest& hash) const PKG_REQUIRES(mu_);
+
+  const std::filesystem::path dir_;
+  const std::filesystem::path manifests_dir_;
+  DiskChunkStore chunks_;
+  mutable Mutex mu_;
+  std::vector<const DigestSet*> pins_ PKG_GUARDED_BY(mu_);
+};
+
+}  // namespace pkgcast::content

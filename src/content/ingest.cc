@@ -1,0 +1,329 @@
+// Library::ingest: walk the source without following links, then stream every regular file through the chunker in
+// fixed buffers, hashing each chunk and the whole file while the bytes are hot in cache, storing only new chunks
+// (batched syncs), and writing the manifest last. A file or directory that differs from what the walk saw, before
+// or after it was read, fails the ingest: a manifest must describe one consistent tree.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <memory>
+
+#include "content/disk_library.h"
+#include "content/tree_rules.h"
+#include "core/strings.h"
+
+namespace pkgcast::content {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr std::size_t kReadSize = 2u << 20;
+
+struct SourceEntry {
+  std::string path;  // relative to the source; "" for the source itself
+  EntryType type = EntryType::kFile;
+  struct stat st {};
+  std::string target;
+};
+
+// A name as it can be shown in an error: bytes of invalid UTF-8 as \xNN.
+std::string printable(std::string_view path) {
+  if (is_valid_utf8(path)) return std::string(path);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const char ch : path) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      out.push_back(ch);
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+Micros micros(const struct timespec& t) {
+  return Micros{t.tv_sec} * 1'000'000 + t.tv_nsec / 1000;
+}
+
+bool same_time(const struct timespec& a, const struct timespec& b) {
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+// Whether `now` still describes what the walk saw as `then`: same file, size, contents time and change time.
+bool unchanged(const struct stat& then, const struct stat& now) {
+  return then.st_dev == now.st_dev && then.st_ino == now.st_ino && then.st_size == now.st_size &&
+         (then.st_mode & S_IFMT) == (now.st_mode & S_IFMT) && same_time(then.st_mtim, now.st_mtim) &&
+         same_time(then.st_ctim, now.st_ctim);
+}
+
+std::string_view kind_of(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a fifo";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "of an unknown kind";
+}
+
+class Ingest {
+ public:
+  Ingest(DiskLibrary& library, fs::path source, const IngestOptions& options)
+      : library_(library),
+        source_(std::move(source)),
+        options_(options),
+        chunker_(options.chunking),
+        pin_(library),
+        batch_(library.disk_chunks()) {}
+
+  Result<IngestResult> run() {
+    PKG_TRY(check_chunking_params(options_.chunking));
+    PKG_TRY(walk());
+    std::sort(entries_.begin(), entries_.end(),
+              [](const SourceEntry& a, const SourceEntry& b) { return a.path < b.path; });
+    Manifest& m = result_.manifest;
+    m.chunking = options_.chunking;
+    m.entries.reserve(entries_.size());
+    // Not zero-filled: every byte is read into before it is looked at.
+    buffer_size_ = kReadSize + options_.chunking.max_size;
+    buffer_ = std::make_unique_for_overwrite<std::uint8_t[]>(buffer_size_);
+    m.source_date = micros(entries_.front().st.st_mtim);  // the source directory (sorted first: its path is "")
+    for (const SourceEntry& src : entries_) {
+      m.source_date = std::max(m.source_date, micros(src.st.st_mtim));
+      if (src.path.empty()) continue;  // the source directory itself
+      ManifestEntry& e = m.entries.emplace_back();
+      e.path = src.path;
+      e.type = src.type;
+      e.mode = src.type == EntryType::kSymlink ? 0 : src.st.st_mode & 07777;
+      e.target = src.target;
+      if (src.type == EntryType::kFile) PKG_TRY(read_file(src, e));
+    }
+    PKG_TRY(batch_.commit());
+    PKG_TRY(recheck_directories());
+
+    const std::string bytes = serialize_manifest(m);
+    if (bytes.size() > options_.limits.max_bytes) {
+      return make_error(WbemCode::kQuotaViolation, "the manifest of '" + source_.string() + "' would take " +
+                                                       std::to_string(bytes.size()) + " bytes, more than the limit");
+    }
+    result_.manifest_id = sha256(bytes);
+    PKG_TRY(check_deadline());
+    PKG_TRY(library_.write_manifest(result_.manifest_id, bytes));
+    return std::move(result_);
+  }
+
+ private:
+  Error changed(std::string_view path) const {
+    return make_error(WbemCode::kInvalidOperation,
+                      "'" + (source_ / path).string() + "' changed while it was read; nothing was recorded");
+  }
+  Error refused(std::string_view path, std::string_view why) const {
+    return make_error(WbemCode::kInvalidParameter,
+                      "cannot ingest '" + printable((source_ / path).string()) + "': " + std::string(why));
+  }
+
+  Status check_deadline() const {
+    if (options_.deadline && std::chrono::steady_clock::now() > *options_.deadline) {
+      return make_error(WbemCode::kTimedOut, "the ingest of '" + source_.string() + "' ran past its deadline");
+    }
+    return ok_status();
+  }
+
+  Status walk() {
+    SourceEntry root;
+    if (::lstat(source_.c_str(), &root.st) != 0) return io_error("cannot read the source", source_, errno);
+    if (!S_ISDIR(root.st.st_mode)) return refused("", "the source is not a directory");
+    root.type = EntryType::kDirectory;
+    entries_.push_back(std::move(root));
+    std::vector<std::size_t> pending{0};  // indexes of directories to list
+    while (!pending.empty()) {
+      const std::size_t dir = pending.back();
+      pending.pop_back();
+      PKG_TRY(check_deadline());
+      PKG_TRY(list(dir, pending));
+    }
+    return ok_status();
+  }
+
+  // Adds the entries of the directory entries_[index]; subdirectories go to `pending`.
+  Status list(std::size_t index, std::vector<std::size_t>& pending) {
+    const std::string dir_path = entries_[index].path;
+    const fs::path full = source_ / dir_path;
+    const int fd = ::open(full.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return errno == ELOOP || errno == ENOTDIR ? changed(dir_path) : io_error("cannot open", full, errno);
+    DIR* d = ::fdopendir(fd);
+    if (d == nullptr) {
+      ::close(fd);
+      return io_error("cannot list", full, errno);
+    }
+    std::unique_ptr<DIR, int (*)(DIR*)> closer(d, ::closedir);
+    struct stat dir_st {};
+    if (::fstat(fd, &dir_st) != 0 || !unchanged(entries_[index].st, dir_st)) return changed(dir_path);
+    errno = 0;
+    while (const dirent* de = ::readdir(d)) {
+      const std::string_view name = de->d_name;
+      if (name == "." || name == "..") continue;
+      SourceEntry e;
+      e.path = dir_path.empty() ? std::string(name) : dir_path + "/" + std::string(name);
+      if (!is_valid_utf8(e.path)) return refused(e.path, "the name is not valid UTF-8");
+      if (Status s = check_entry_path(e.path, options_.limits); !s.ok()) {
+        return Error{s.error().code, "cannot ingest from '" + source_.string() + "': " + s.error().message};
+      }
+      if (path_depth(e.path) > options_.limits.max_depth) {
+        return make_error(WbemCode::kQuotaViolation, "'" + (source_ / e.path).string() + "' is deeper than " +
+                                                         std::to_string(options_.limits.max_depth) + " levels");
+      }
+      if (::fstatat(fd, de->d_name, &e.st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return changed(e.path);
+        return io_error("cannot stat", source_ / e.path, errno);
+      }
+      const mode_t mode = e.st.st_mode;
+      if (S_ISREG(mode)) {
+        e.type = EntryType::kFile;
+        total_size_ += static_cast<std::uint64_t>(e.st.st_size);
+        if (total_size_ > options_.limits.max_total_size) {
+          return make_error(WbemCode::kQuotaViolation, "the files of '" + source_.string() +
+                                                           "' add up to more than the limit of " +
+                                                           std::to_string(options_.limits.max_total_size) + " bytes");
+        }
+      } else if (S_ISDIR(mode)) {
+        e.type = EntryType::kDirectory;
+        pending.push_back(entries_.size());
+      } else if (S_ISLNK(mode)) {
+        e.type = EntryType::kSymlink;
+        PKG_TRY(read_link(fd, de->d_name, e));
+      } else {
+        return refused(e.path, std::string("it is ") + std::string(kind_of(mode)) +
+                                   "; only regular files, directories and symbolic links can be ingested");
+      }
+      if (entries_.size() > options_.limits.max_entries) {
+        return make_error(WbemCode::kQuotaViolation, "'" + source_.string() + "' holds more than " +
+                                                         std::to_string(options_.limits.max_entries) + " entries");
+      }
+      entries_.push_back(std::move(e));
+      errno = 0;
+    }
+    if (errno != 0) return io_error("cannot list", full, errno);
+    return ok_status();
+  }
+
+  Status read_link(int dir_fd, const char* name, SourceEntry& e) {
+    std::string target(PATH_MAX + 1, '\0');  // Linux keeps link targets shorter than PATH_MAX
+    const ssize_t n = ::readlinkat(dir_fd, name, target.data(), target.size());
+    if (n < 0) return io_error("cannot read the link", source_ / e.path, errno);
+    if (static_cast<std::size_t>(n) == target.size()) return refused(e.path, "the link's target is too long");
+    target.resize(static_cast<std::size_t>(n));
+    if (Status s = check_symlink_target(e.path, target, options_.limits); !s.ok()) {
+      return refused(e.path, s.error().message);
+    }
+    e.target = std::move(target);
+    return ok_status();
+  }
+
+  Status read_file(const SourceEntry& src, ManifestEntry& e) {
+    const fs::path full = source_ / src.path;
+    UniqueFd fd(::open(full.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) {
+      if (errno == ENOENT || errno == ELOOP) return changed(src.path);
+      return io_error("cannot open", full, errno);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !unchanged(src.st, st)) return changed(src.path);
+    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+
+    e.size = static_cast<std::uint64_t>(src.st.st_size);
+    Sha256 whole;
+    std::uint8_t* const buf = buffer_.get();
+    std::size_t start = 0, filled = 0;
+    std::uint64_t read_total = 0;
+    bool eof = false;
+    while (true) {
+      if (!eof && filled - start < options_.chunking.max_size) {
+        // Keep the undecided tail (less than one chunk) and fill up behind it.
+        std::memmove(buf, buf + start, filled - start);
+        filled -= start;
+        start = 0;
+        while (filled < buffer_size_ && !eof) {
+          const ssize_t n = ::read(fd.get(), buf + filled, buffer_size_ - filled);
+          if (n < 0) {
+            if (errno == EINTR) continue;
+            return io_error("cannot read", full, errno);
+          }
+          eof = n == 0;
+          filled += static_cast<std::size_t>(n);
+          read_total += static_cast<std::uint64_t>(n);
+          if (read_total > e.size) return changed(src.path);
+        }
+        PKG_TRY(check_deadline());
+      }
+      const std::span<const std::uint8_t> rest(buf + start, filled - start);
+      if (rest.empty()) break;
+      const std::size_t cut = chunker_.next_cut(rest, eof);
+      const std::span<const std::uint8_t> chunk = rest.first(cut);
+      whole.update(chunk);
+      PKG_TRY(add_chunk(chunk, e));
+      start += cut;
+    }
+    if (read_total != e.size) return changed(src.path);
+    e.sha256 = whole.finish();
+    if (options_.after_read_for_test) options_.after_read_for_test(full);
+    struct stat after {};
+    if (::fstat(fd.get(), &after) != 0 || !unchanged(src.st, after)) return changed(src.path);
+    if (::lstat(full.c_str(), &after) != 0 || !unchanged(src.st, after)) return changed(src.path);
+    result_.source_bytes += e.size;
+    return ok_status();
+  }
+
+  Status add_chunk(std::span<const std::uint8_t> chunk, ManifestEntry& e) {
+    const Digest hash = sha256(chunk);
+    e.chunks.push_back(ChunkRef{hash, static_cast<std::uint32_t>(chunk.size())});
+    ++result_.chunk_count;
+    std::optional<ChunkStore::Stored> stored;
+    if (!pin_.add(hash, stored)) return ok_status();  // this ingest has it already
+    if (stored) {
+      result_.compressed_bytes += stored->stored_size;
+      return ok_status();
+    }
+    PKG_ASSIGN_OR_RETURN(const std::uint64_t stored_size, batch_.add(hash, chunk));
+    result_.compressed_bytes += stored_size;
+    result_.new_chunk_bytes += chunk.size();
+    ++result_.new_chunk_count;
+    return ok_status();
+  }
+
+  // A directory whose entries changed (a file added, removed or renamed) has a new mtime and ctime.
+  Status recheck_directories() const {
+    for (const SourceEntry& src : entries_) {
+      if (src.type != EntryType::kDirectory) continue;
+      struct stat st {};
+      if (::lstat((source_ / src.path).c_str(), &st) != 0 || !unchanged(src.st, st)) return changed(src.path);
+    }
+    return ok_status();
+  }
+
+  DiskLibrary& library_;
+  const fs::path source_;
+  const IngestOptions& options_;
+  const Chunker chunker_;
+  DiskLibrary::Pin pin_;
+  ChunkWriteBatch batch_;
+  std::vector<SourceEntry> entries_;
+  std::uint64_t total_size_ = 0;
+  std::unique_ptr<std::uint8_t[]> buffer_;
+  std::size_t buffer_size_ = 0;
+  IngestResult result_;
+};
+
+}  // namespace
+
+Result<IngestResult> DiskLibrary::ingest(const fs::path& source, const IngestOptions& options) {
+  Ingest ingest(*this, source, options);
+  return ingest.run();
+}
+
+}  // namespace pkgcast::content
