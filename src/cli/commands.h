@@ -13,5 +13,6 @@ void add_watch_command(CLI::App& app, CliContext& ctx);   // watch
 void add_admin_commands(CLI::App& app, CliContext& ctx);  // site, dp, package, program, advertisement, token
 void add_distribution_commands(CLI::App& app, CliContext& ctx);  // distribute, redistribute, remove, validate, cancel
 void add_status_command(CLI::App& app, CliContext& ctx);         // status
+void add_dp_agent_command(CLI::App& app, CliContext& ctx);  // dp-agent
 
 }  // namespace pkgcast::cli

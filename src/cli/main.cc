@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   add_admin_commands(app, ctx);
   add_distribution_commands(app, ctx);
   add_status_command(app, ctx);
+  add_dp_agent_command(app, ctx);
 
   try {
     app.parse(argc, argv);

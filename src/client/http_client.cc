@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "core/strings.h"
+
 namespace pkgcast::client {
 namespace {
 
@@ -163,6 +165,7 @@ class BeastHttpClient final : public HttpClient {
     req.set(http::field::user_agent, "pkgcast-client/0.1");
     req.set(http::field::accept, std::string(sr.accept));
     if (!options_.token.empty()) req.set(http::field::authorization, "Bearer " + options_.token);
+    for (const auto& [name, value] : sr.headers) req.set(name, value);
     if (!sr.body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
       req.set(http::field::content_type, std::string(sr.content_type));
       req.body() = std::string(sr.body);
@@ -203,6 +206,9 @@ class BeastHttpClient final : public HttpClient {
     HttpResponse out;
     out.status = parser.get().result_int();
     out.content_type = std::string(parser.get()[http::field::content_type]);
+    for (const auto& field : parser.get()) {
+      out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
     bool stopped = sr.on_head && !sr.on_head(out);
     char chunk[64 * 1024];
     while (!stopped && !parser.is_done()) {
@@ -245,6 +251,13 @@ Result<std::string> HttpClient::call(std::string_view method, std::string_view t
   PKG_ASSIGN_OR_RETURN(HttpResponse response, request(method, target, body));
   if (response.status >= 200 && response.status < 300) return std::move(response.body);
   return error_from_response(response);
+}
+
+std::string HttpResponse::header(std::string_view name) const {
+  for (const auto& [n, v] : headers) {
+    if (iequals(n, name)) return v;
+  }
+  return {};
 }
 
 Error error_from_response(const HttpResponse& response) {

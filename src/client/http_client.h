@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "client/url.h"
 #include "core/result.h"
@@ -24,6 +26,11 @@ struct HttpResponse {
   unsigned status = 0;
   std::string content_type;
   std::string body;
+  // Every response header as received (names as the server spelled them), in order.
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  // The value of the first header named `name` (ASCII case-insensitive), "" when absent.
+  std::string header(std::string_view name) const;
 };
 
 // A request whose answer is read piece by piece (see HttpClient::stream).
@@ -33,6 +40,8 @@ struct StreamRequest {
   std::string_view body{};
   std::string_view content_type = "application/json";
   std::string_view accept = "application/json";
+  // Further request headers (e.g. Range, Last-Event-ID), sent as given after the ones above.
+  std::vector<std::pair<std::string, std::string>> headers{};
   // Called once the status line and headers arrived, before any body byte; false stops reading.
   std::function<bool(const HttpResponse& head)> on_head{};
   // Called with each piece of the body as it arrives; false stops reading (the connection is closed).

@@ -119,3 +119,31 @@ TEST(ChunkStore, EmptyChunk) {
 
 }  // namespace
 }  // namespace pkgcast::content
+
+namespace pkgcast::content {
+namespace {
+
+TEST(ChunkStore, WriterCommitsManyChunksTogether) {
+  testing::TempDir tmp;
+  auto store = open_store(tmp.path());
+  std::vector<std::string> chunks;
+  for (int i = 0; i < 20; ++i) chunks.push_back(testing::text_bytes(1000 + i, static_cast<std::uint64_t>(i)));
+  {
+    auto writer = store->writer();
+    for (const std::string& c : chunks) ASSERT_TRUE(writer->add(sha256(c), testing::as_bytes(c)).ok());
+    auto bad = writer->add(sha256("x"), testing::as_bytes("y"));
+    EXPECT_EQ(bad.error().code, WbemCode::kInvalidParameter);
+    ASSERT_TRUE(writer->commit().ok());
+    for (const std::string& c : chunks) EXPECT_EQ(*store->get(sha256(c)), c);
+    // Added but not committed: gone with the writer.
+    ASSERT_TRUE(writer->add(sha256("late"), testing::as_bytes("late")).ok());
+    EXPECT_FALSE(store->contains(sha256("late")));
+  }
+  EXPECT_FALSE(store->contains(sha256("late")));
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(tmp.path())) files += e.is_regular_file();
+  EXPECT_EQ(files, chunks.size());  // no temporary file left
+}
+
+}  // namespace
+}  // namespace pkgcast::content

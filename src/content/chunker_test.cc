@@ -109,3 +109,19 @@ TEST(Chunker, SmallParameters) {
 
 }  // namespace
 }  // namespace pkgcast::content
+
+namespace pkgcast::content {
+namespace {
+
+// The cut points are part of the format (docs/content.md): the same bytes must give the same chunks in every
+// version and implementation. These sizes pin the gear table and the algorithm.
+TEST(Chunker, GoldenCutPoints) {
+  const auto data = testing::random_bytes(1 << 20, 2026);  // std::mt19937_64: specified by the standard
+  const auto sizes = cut_all(Chunker(), data, data.size());
+  std::string printed;
+  for (std::size_t s : sizes) printed += std::to_string(s) + " ";
+  EXPECT_EQ(printed, "80031 66631 51304 66085 78369 92500 70440 90650 69397 74795 80896 65840 75743 85895 ");
+}
+
+}  // namespace
+}  // namespace pkgcast::content

@@ -157,6 +157,20 @@ class ChunkStore {
   // Stores `raw` under `hash`. WBEM_E_INVALID_PARAMETER when sha256(raw) != hash (nothing written). Storing a chunk
   // that exists is a no-op. Durable when it returns.
   virtual Status put(const Digest& hash, std::span<const std::uint8_t> raw) = 0;
+
+  // Many chunks made durable together: add() checks and writes each as put() does, commit() makes everything added
+  // since the last commit durable with a few syncs for the lot (put() syncs every chunk, and on ext4 a sync of a new
+  // file costs milliseconds). A chunk is contained by the store only once the commit() after its add() returned; a
+  // writer destroyed before that removes what it had not committed. Not thread-safe: one writer per thread (any
+  // number of writers and puts may run at once).
+  class Writer {
+   public:
+    virtual ~Writer() = default;
+    virtual Status add(const Digest& hash, std::span<const std::uint8_t> raw) = 0;
+    virtual Status commit() = 0;
+  };
+  virtual std::unique_ptr<Writer> writer() = 0;
+
   // The raw bytes, verified against the hash (WBEM_E_NOT_FOUND when absent; WBEM_E_FAILED naming the chunk when the
   // stored bytes no longer match, and the bad file is removed).
   virtual Result<std::string> get(const Digest& hash) const = 0;

@@ -160,17 +160,47 @@ Result<std::string> DiskChunkStore::get(const Digest& hash) const {
   return raw;
 }
 
-Status DiskChunkStore::put(const Digest& hash, std::span<const std::uint8_t> raw) {
+namespace {
+
+Status check_chunk(const Digest& hash, std::span<const std::uint8_t> raw) {
   if (raw.size() > kMaxChunkSize) {
     return make_error(WbemCode::kInvalidParameter, "chunk " + hash.hex() + " is larger than 64 MiB");
   }
   if (sha256(raw) != hash) {
     return make_error(WbemCode::kInvalidParameter, "the bytes given for chunk " + hash.hex() + " do not match it");
   }
+  return ok_status();
+}
+
+// The public Writer: checks each chunk, then batches like an ingest.
+class CheckingWriter final : public ChunkStore::Writer {
+ public:
+  explicit CheckingWriter(DiskChunkStore& store) : store_(store), batch_(store) {}
+  Status add(const Digest& hash, std::span<const std::uint8_t> raw) override {
+    PKG_TRY(check_chunk(hash, raw));
+    if (store_.contains(hash)) return ok_status();
+    PKG_TRY(batch_.add(hash, raw));
+    return ok_status();
+  }
+  Status commit() override { return batch_.commit(); }
+
+ private:
+  DiskChunkStore& store_;
+  ChunkWriteBatch batch_;
+};
+
+}  // namespace
+
+Status DiskChunkStore::put(const Digest& hash, std::span<const std::uint8_t> raw) {
+  PKG_TRY(check_chunk(hash, raw));
   if (contains(hash)) return ok_status();
   ChunkWriteBatch batch(*this);
   PKG_TRY(batch.add(hash, raw));
   return batch.commit();
+}
+
+std::unique_ptr<ChunkStore::Writer> DiskChunkStore::writer() {
+  return std::make_unique<CheckingWriter>(*this);
 }
 
 Status DiskChunkStore::remove(const Digest& hash) {

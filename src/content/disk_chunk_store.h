@@ -40,6 +40,7 @@ class DiskChunkStore final : public ChunkStore {
 
   bool contains(const Digest& hash) const override { return stat_chunk(hash).has_value(); }
   Status put(const Digest& hash, std::span<const std::uint8_t> raw) override;
+  std::unique_ptr<Writer> writer() override;
   Result<std::string> get(const Digest& hash) const override;
   Result<Stored> locate(const Digest& hash) const override;
   Status remove(const Digest& hash) override;

@@ -106,3 +106,29 @@ TEST(CollectGarbage, ACorruptManifestIsRemoved) {
 
 }  // namespace
 }  // namespace pkgcast::content
+
+namespace pkgcast::content {
+namespace {
+
+// What a crash mid-write leaves (a temporary chunk or manifest file) is swept once older than the grace period.
+TEST(CollectGarbage, SweepsTemporaryFilesACrashLeft) {
+  TwoTrees t;
+  const fs::path lib = t.tmp.path() / "lib";
+  const std::string hex = t.a.manifest_id.hex();
+  const fs::path chunk_tmp = lib / "chunks" / hex.substr(0, 2) / (".tmp." + hex + ".abcdef");
+  const fs::path manifest_tmp = lib / "manifests" / (hex + ".tmp.abcdef");
+  write(chunk_tmp, "partial", 0600);
+  write(manifest_tmp, "{\"form", 0600);
+  auto young = t.lib->collect_garbage({t.a.manifest_id, t.b.manifest_id}, seconds(3600));
+  ASSERT_TRUE(young.ok());
+  EXPECT_TRUE(fs::exists(chunk_tmp));
+  EXPECT_TRUE(fs::exists(manifest_tmp));
+  auto old = t.lib->collect_garbage({t.a.manifest_id, t.b.manifest_id}, seconds(0));
+  ASSERT_TRUE(old.ok());
+  EXPECT_FALSE(fs::exists(chunk_tmp));
+  EXPECT_FALSE(fs::exists(manifest_tmp));
+  EXPECT_EQ(old->manifests_removed + old->chunks_removed, 0u);
+}
+
+}  // namespace
+}  // namespace pkgcast::content

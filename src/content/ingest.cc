@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <memory>
 
 #include "content/disk_library.h"
 #include "content/tree_rules.h"
@@ -87,7 +89,10 @@ class Ingest {
     Manifest& m = result_.manifest;
     m.chunking = options_.chunking;
     m.entries.reserve(entries_.size());
-    buffer_.resize(kReadSize + options_.chunking.max_size);
+    // Not zero-filled: every byte is read into before it is looked at.
+    buffer_size_ = kReadSize + options_.chunking.max_size;
+    buffer_ = std::make_unique_for_overwrite<std::uint8_t[]>(buffer_size_);
+    m.source_date = micros(entries_.front().st.st_mtim);  // the source directory (sorted first: its path is "")
     for (const SourceEntry& src : entries_) {
       m.source_date = std::max(m.source_date, micros(src.st.st_mtim));
       if (src.path.empty()) continue;  // the source directory itself
@@ -208,7 +213,7 @@ class Ingest {
   }
 
   Status read_link(int dir_fd, const char* name, SourceEntry& e) {
-    std::string target(std::max<std::size_t>(options_.limits.max_path_bytes, 256) + 1, '\0');
+    std::string target(PATH_MAX + 1, '\0');  // Linux keeps link targets shorter than PATH_MAX
     const ssize_t n = ::readlinkat(dir_fd, name, target.data(), target.size());
     if (n < 0) return io_error("cannot read the link", source_ / e.path, errno);
     if (static_cast<std::size_t>(n) == target.size()) return refused(e.path, "the link's target is too long");
@@ -233,7 +238,7 @@ class Ingest {
 
     e.size = static_cast<std::uint64_t>(src.st.st_size);
     Sha256 whole;
-    std::uint8_t* const buf = buffer_.data();
+    std::uint8_t* const buf = buffer_.get();
     std::size_t start = 0, filled = 0;
     std::uint64_t read_total = 0;
     bool eof = false;
@@ -243,8 +248,8 @@ class Ingest {
         std::memmove(buf, buf + start, filled - start);
         filled -= start;
         start = 0;
-        while (filled < buffer_.size() && !eof) {
-          const ssize_t n = ::read(fd.get(), buf + filled, buffer_.size() - filled);
+        while (filled < buffer_size_ && !eof) {
+          const ssize_t n = ::read(fd.get(), buf + filled, buffer_size_ - filled);
           if (n < 0) {
             if (errno == EINTR) continue;
             return io_error("cannot read", full, errno);
@@ -309,7 +314,8 @@ class Ingest {
   ChunkWriteBatch batch_;
   std::vector<SourceEntry> entries_;
   std::uint64_t total_size_ = 0;
-  std::vector<std::uint8_t> buffer_;
+  std::unique_ptr<std::uint8_t[]> buffer_;
+  std::size_t buffer_size_ = 0;
   IngestResult result_;
 };
 

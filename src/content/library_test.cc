@@ -52,6 +52,9 @@ TEST(Ingest, KeepsEveryKindOfEntry) {
   EXPECT_EQ(find_entry(m, "link")->type, EntryType::kSymlink);
   EXPECT_EQ(find_entry(m, "link")->target, "a/run.sh");
   EXPECT_EQ(find_entry(m, "a/up")->target, "../big.bin");
+  struct stat st {};
+  ASSERT_EQ(::lstat((src / "big.bin").c_str(), &st), 0);
+  EXPECT_GE(m.source_date, Micros{st.st_mtim.tv_sec} * 1'000'000 + st.st_mtim.tv_nsec / 1000);
 
   for (const std::string path : {"a/run.sh", kUnicodeName.c_str(), "big.bin"}) {
     const ManifestEntry* e = find_entry(m, path);

@@ -163,7 +163,7 @@ Error quota(std::string what) {
   return make_error(WbemCode::kQuotaViolation, "manifest: " + std::move(what));
 }
 
-// Parses and checks one entry; `prev` is the entry before it (nullptr for the first).
+// Parses one entry and checks what it says by itself (its order and parent are checked by the caller).
 Status read_entry(Reader& r, const ManifestLimits& limits, const ChunkingParams& chunking, ManifestEntry& e) {
   PKG_TRY(r.key("{", "path"));
   const std::size_t path_at = r.pos();
@@ -206,13 +206,11 @@ Status read_entry(Reader& r, const ManifestLimits& limits, const ChunkingParams&
       ChunkRef& c = e.chunks.emplace_back();
       PKG_ASSIGN_OR_RETURN(c.hash, r.digest());
       PKG_TRY(r.key(",", "size", {"sha256"}));
-      const std::size_t size_at = r.pos();
       PKG_ASSIGN_OR_RETURN(c.size, r.number32());
-      PKG_TRY(r.literal("}"));
       if (c.size == 0 || c.size > chunking.max_size) {
-        return r.error("chunk size " + std::to_string(c.size) + " at byte " + std::to_string(size_at) + " outside 1.." +
-                       std::to_string(chunking.max_size));
+        return r.error("chunk size " + std::to_string(c.size) + " outside 1.." + std::to_string(chunking.max_size));
       }
+      PKG_TRY(r.literal("}"));
       sum += c.size;
       if (sum > e.size) return r.error("chunk sizes add up to more than the file size");
     }

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "content/content.h"
@@ -226,6 +229,29 @@ TEST(ManifestRefuses, NonCanonicalForms) {
   for (std::size_t cut = 0; cut < bytes.size(); cut += 7) {
     EXPECT_FALSE(parse_manifest(bytes.substr(0, cut)).ok()) << cut;
   }
+}
+
+}  // namespace
+}  // namespace pkgcast::content
+
+namespace pkgcast::content {
+namespace {
+
+// The fuzz target's seeds are canonical manifests (so the fuzzer starts from inputs that get past the reader).
+TEST(Manifest, FuzzSeedsAreCanonical) {
+  const char* env = std::getenv("PKGCAST_SOURCE_DIR");
+  const std::filesystem::path dir =
+      std::filesystem::path(env != nullptr ? env : PKGCAST_SOURCE_DIR_DEFAULT) / "fuzz" / "corpus" / "manifest";
+  std::size_t seeds = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    auto m = parse_manifest(bytes);
+    ASSERT_TRUE(m.ok()) << entry.path() << ": " << m.error().to_string();
+    EXPECT_EQ(serialize_manifest(*m), bytes);
+    ++seeds;
+  }
+  EXPECT_GE(seeds, 3u);
 }
 
 }  // namespace

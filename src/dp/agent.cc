@@ -1,0 +1,455 @@
+#include "dp/agent.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "client/http_client.h"
+#include "client/reconnect.h"
+#include "client/sse_parser.h"
+#include "dp/content_server.h"
+#include "dp/fetcher.h"
+#include "dp/installer.h"
+#include "dp/pool.h"
+
+namespace pkgcast::dp {
+namespace {
+
+using nlohmann::json;
+
+std::string sanitize_key_part(std::string_view s, std::size_t max) {
+  std::string out;
+  for (char c : s) {
+    if (out.size() >= max) break;
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '-';
+    out += ok ? c : '_';
+  }
+  return out.empty() ? "dp" : out;
+}
+
+// "HOST:PORT", "[v6]:PORT".
+Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) {
+    return make_error(WbemCode::kInvalidParameter, "--listen '" + std::string(text) + "' is not HOST:PORT");
+  }
+  std::string host(text.substr(0, colon));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string port_text(text.substr(colon + 1));
+  char* end = nullptr;
+  const unsigned long port = std::strtoul(port_text.c_str(), &end, 10);
+  if (port_text.empty() || *end != '\0' || port > 65535) {
+    return make_error(WbemCode::kInvalidParameter, "--listen '" + std::string(text) + "': bad port");
+  }
+  return std::make_pair(host.empty() ? std::string("0.0.0.0") : host, static_cast<std::uint16_t>(port));
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options) : options_(std::move(options)) {
+  key_prefix_ = sanitize_key_part(options_.name, 40);
+}
+
+Agent::~Agent() { stop(); }
+
+Result<std::unique_ptr<Agent>> Agent::create(AgentOptions options) {
+  std::unique_ptr<Agent> agent(new Agent(std::move(options)));
+  PKG_TRY(agent->init());
+  return agent;
+}
+
+Status Agent::init() {
+  PKG_ASSIGN_OR_RETURN(client::ServerUrl server, client::parse_server_url(options_.server));
+  PKG_TRY(ensure_dir(options_.data_dir));
+  PKG_ASSIGN_OR_RETURN(store_, content::ChunkStore::open(options_.data_dir / "chunks"));
+  PKG_ASSIGN_OR_RETURN(AgentState state, load_state(options_.data_dir / "state.json"));
+  {
+    MutexLock lock(mu_);
+    state_ = std::move(state);
+  }
+  pool_ = std::make_unique<WorkerPool>(options_.download_workers);
+  FetcherOptions fo;
+  fo.server = server;
+  fo.token = options_.token;
+  fo.ca_file = options_.ca_file;
+  fo.insecure = options_.insecure;
+  fo.partial_dir = options_.data_dir / "partial";
+  fo.http_timeout = options_.http_timeout;
+  fo.write_fault = options_.write_fault_for_test;
+  fetcher_ = std::make_unique<Fetcher>(std::move(fo), *store_, *pool_);
+  installer_ = std::make_unique<Installer>(
+      InstallerOptions{options_.data_dir, options_.limits, options_.write_fault_for_test}, *store_, *fetcher_);
+  PKG_TRY(installer_->prepare());
+
+  // The sender's client lives on the sender thread (the only caller of this function).
+  auto send_client = std::make_shared<std::unique_ptr<client::HttpClient>>();
+  client::HttpOptions http{.token = options_.token, .ca_file = options_.ca_file, .insecure = options_.insecure,
+                           .timeout = options_.http_timeout};
+  SendStatus send = [send_client, server, http](const StatusMessage& m) -> Status {
+    if (!*send_client) {
+      PKG_ASSIGN_OR_RETURN(*send_client, client::HttpClient::create(server, http));
+    }
+    PKG_ASSIGN_OR_RETURN(client::HttpResponse r, (*send_client)->request("POST", "/api/v1/dp/status", m.to_json()));
+    if (r.status >= 500) return client::error_from_response(r);
+    if (r.status >= 300) {
+      spdlog::warn("dp agent: status {} for {} refused: HTTP {} {}", m.key, m.package_id, r.status, r.body);
+    }
+    return ok_status();
+  };
+  PKG_ASSIGN_OR_RETURN(outbox_, Outbox::open(options_.data_dir / "outbox", std::move(send), options_.outbox));
+
+  if (!options_.listen.empty()) {
+    PKG_ASSIGN_OR_RETURN(auto listen, parse_listen(options_.listen));
+    ContentServerOptions so;
+    so.host = listen.first;
+    so.port = listen.second;
+    so.threads = options_.server_threads;
+    so.max_connections = options_.max_connections;
+    so.max_manifest_bytes = options_.limits.max_bytes;
+    so.name = options_.name;
+    PKG_ASSIGN_OR_RETURN(content_server_, ContentServer::start(so, *store_, options_.data_dir / "manifests"));
+  }
+  return ok_status();
+}
+
+void Agent::start() {
+  outbox_->start();
+  control_thread_ = std::thread([this] { control_loop(); });
+  job_thread_ = std::thread([this] { job_loop(); });
+}
+
+void Agent::stop() {
+  {
+    MutexLock lock(mu_);
+    if (stopping_ && !control_thread_.joinable() && !job_thread_.joinable()) return;
+    stopping_ = true;
+    if (stream_client_) stream_client_->cancel();
+    if (running_cancel_) running_cancel_->store(true);
+    cv_.notify_all();
+  }
+  if (control_thread_.joinable()) control_thread_.join();
+  if (job_thread_.joinable()) job_thread_.join();
+  if (outbox_) outbox_->stop();
+  if (content_server_) content_server_->stop();
+}
+
+std::uint16_t Agent::content_port() const { return content_server_ ? content_server_->port() : 0; }
+
+AgentState Agent::state() const {
+  MutexLock lock(mu_);
+  return state_;
+}
+
+std::size_t Agent::outbox_pending() const { return outbox_->pending(); }
+bool Agent::wait_outbox_empty(std::chrono::milliseconds timeout) const { return outbox_->wait_empty(timeout); }
+std::uint64_t Agent::bytes_received() const { return fetcher_->bytes_received(); }
+
+bool Agent::sleep_for(std::chrono::milliseconds d) {
+  const auto deadline = std::chrono::steady_clock::now() + d;
+  MutexLock lock(mu_);
+  while (!stopping_) {
+    if (!cv_.wait_until(mu_, deadline)) break;
+  }
+  return !stopping_;
+}
+
+// ---- The job stream ------------------------------------------------------------------------------------------
+
+void Agent::control_loop() {
+  std::mt19937_64 rng(std::random_device{}());
+  auto server = client::parse_server_url(options_.server);
+  unsigned failures = 0;
+  bool need_list = true;
+  for (;;) {
+    client::HttpOptions http{.token = options_.token, .ca_file = options_.ca_file, .insecure = options_.insecure,
+                             .timeout = options_.stream_idle_timeout};
+    auto made = client::HttpClient::create(*server, http);
+    StreamEnd end = StreamEnd::kBroken;
+    if (made.ok()) {
+      std::unique_ptr<client::HttpClient> c = std::move(made).value();
+      {
+        MutexLock lock(mu_);
+        if (stopping_) return;
+        stream_client_ = c.get();
+      }
+      bool progressed = false;
+      if (need_list) {
+        auto listed = list_jobs(*c);
+        if (listed.ok()) {
+          need_list = false;
+          progressed = true;
+        } else {
+          spdlog::warn("dp agent: cannot list jobs: {}", listed.error().to_string());
+        }
+      }
+      if (!need_list) {
+        bool got_head = false;
+        end = follow(*c, got_head);
+        progressed = progressed || got_head;
+        if (end == StreamEnd::kGone) need_list = true;
+      }
+      {
+        MutexLock lock(mu_);
+        stream_client_ = nullptr;
+        if (stopping_) return;
+      }
+      if (progressed) failures = 0;
+    }
+    if (end == StreamEnd::kStopped) return;
+    if (end == StreamEnd::kGone && failures == 0) continue;  // list again at once
+    ++failures;
+    const double unit = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    if (!sleep_for(client_detail::reconnect_delay(failures, options_.reconnect_initial, options_.reconnect_max,
+                                                  unit))) {
+      return;
+    }
+  }
+}
+
+Result<std::uint64_t> Agent::list_jobs(client::HttpClient& c) {
+  PKG_ASSIGN_OR_RETURN(std::string body, c.call("GET", "/api/v1/dp/jobs"));
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("revision") || !j["revision"].is_number_unsigned() || !j.contains("jobs") ||
+      !j["jobs"].is_array()) {
+    return make_error(WbemCode::kFailed, "GET /api/v1/dp/jobs: malformed answer");
+  }
+  const auto revision = j["revision"].get<std::uint64_t>();
+  for (const auto& item : j["jobs"]) {
+    auto job = parse_job(item.dump());
+    if (!job.ok()) {
+      spdlog::warn("dp agent: ignoring a job: {}", job.error().to_string());
+      continue;
+    }
+    offer(*job);
+  }
+  note_revision(revision);
+  return revision;
+}
+
+Agent::StreamEnd Agent::follow(client::HttpClient& c, bool& got_head) {
+  std::uint64_t since = 0;
+  {
+    MutexLock lock(mu_);
+    since = state_.revision;
+  }
+  const std::string target = "/api/v1/dp/jobs/events?since=" + std::to_string(since);
+  client::SseParser parser;
+  bool gone = false;
+  client::SseCallbacks callbacks;
+  callbacks.on_event = [&](const client::SseEvent& e) {
+    if (e.type == "error") {
+      json err = json::parse(e.data, nullptr, false);
+      if (err.is_object() && err.value("error", "") == "WBEM_E_NOT_FOUND") gone = true;
+      spdlog::info("dp agent: the server ended the job stream: {}", e.data);
+      return false;
+    }
+    handle_event(e.data);
+    return true;
+  };
+  client::StreamRequest req;
+  req.target = target;
+  req.accept = "text/event-stream";
+  req.on_head = [&](const client::HttpResponse& head) {
+    if (head.status == 410) {
+      gone = true;
+      return false;
+    }
+    if (head.status != 200) {
+      spdlog::warn("dp agent: job stream answered HTTP {}", head.status);
+      return false;
+    }
+    got_head = true;
+    return true;
+  };
+  req.on_data = [&](std::string_view piece) {
+    auto fed = parser.feed(piece, callbacks);
+    return fed.ok() && *fed;
+  };
+  auto r = c.stream(req);
+  {
+    MutexLock lock(mu_);
+    if (stopping_) return StreamEnd::kStopped;
+  }
+  if (gone) return StreamEnd::kGone;
+  if (!r.ok()) spdlog::info("dp agent: job stream broken: {}", r.error().to_string());
+  return StreamEnd::kBroken;
+}
+
+void Agent::handle_event(std::string_view data) {
+  json e = json::parse(data, nullptr, false);
+  if (!e.is_object()) return;
+  const std::string cls = e.value("__CLASS", "");
+  const auto target = e.find("TargetInstance");
+  if (target != e.end() && target->is_object() && target->value("__CLASS", "PKG_DPJob") == "PKG_DPJob") {
+    if (cls == "__InstanceDeletionEvent") {
+      withdraw(target->value("PackageID", ""));
+    } else {
+      auto job = parse_job(target->dump());
+      if (job.ok()) {
+        offer(*job);
+      } else {
+        spdlog::warn("dp agent: ignoring a job: {}", job.error().to_string());
+      }
+    }
+  }
+  if (auto rev = e.find("__REVISION"); rev != e.end() && rev->is_number_unsigned()) {
+    note_revision(rev->get<std::uint64_t>());
+  }
+}
+
+void Agent::note_revision(std::uint64_t revision) {
+  MutexLock lock(mu_);
+  if (revision == state_.revision) return;
+  state_.revision = revision;
+  if (auto s = save_state(options_.data_dir / "state.json", state_); !s.ok()) {
+    spdlog::warn("dp agent: cannot save state: {}", s.error().to_string());
+  }
+}
+
+void Agent::offer(const DpJob& job) {
+  MutexLock lock(mu_);
+  if (auto it = state_.handled.find(job.package_id); it != state_.handled.end() && job.generation <= it->second) {
+    return;
+  }
+  if (running_ && running_->package_id == job.package_id) {
+    if (job.generation <= running_->generation) return;
+    running_cancel_->store(true);  // superseded
+  }
+  if (auto it = queued_.find(job.package_id); it != queued_.end() && it->second.generation >= job.generation) return;
+  queued_[job.package_id] = job;
+  cv_.notify_all();
+}
+
+void Agent::withdraw(const std::string& package_id) {
+  MutexLock lock(mu_);
+  queued_.erase(package_id);
+  if (running_ && running_->package_id == package_id) running_cancel_->store(true);
+}
+
+// ---- Jobs ------------------------------------------------------------------------------------------------------
+
+void Agent::job_loop() {
+  for (;;) {
+    DpJob job;
+    std::shared_ptr<std::atomic<bool>> cancel;
+    {
+      MutexLock lock(mu_);
+      while (!stopping_ && queued_.empty()) cv_.wait(mu_);
+      if (stopping_) return;
+      auto it = queued_.begin();
+      job = std::move(it->second);
+      queued_.erase(it);
+      running_ = job;
+      cancel = std::make_shared<std::atomic<bool>>(false);
+      running_cancel_ = cancel;
+    }
+    execute(job, cancel);
+    MutexLock lock(mu_);
+    running_.reset();
+    running_cancel_.reset();
+    // Cancelled work (superseded, withdrawn, or the agent stopping) is not recorded: its outcome was not reported.
+    if (!cancel->load()) {
+      auto& handled = state_.handled[job.package_id];
+      handled = std::max(handled, job.generation);
+      if (auto s = save_state(options_.data_dir / "state.json", state_); !s.ok()) {
+        spdlog::warn("dp agent: cannot save state: {}", s.error().to_string());
+      }
+    }
+    cv_.notify_all();
+  }
+}
+
+std::string Agent::key_for(const DpJob& job, std::string_view state, std::uint64_t extra) const {
+  std::string key = key_prefix_ + ":" + job.package_id + ":" + std::to_string(job.generation) + ":" +
+                    std::string(state);
+  if (state == "progress") key += ":" + std::to_string(extra);
+  return key;
+}
+
+void Agent::report(const DpJob& job, std::string_view state, std::string message, std::uint64_t done,
+                   std::uint64_t total) {
+  StatusMessage m;
+  m.key = key_for(job, state, done);
+  m.package_id = job.package_id;
+  m.generation = job.generation;
+  m.state = std::string(state);
+  m.bytes_done = done;
+  m.bytes_total = total;
+  m.message = std::move(message);
+  if (auto s = outbox_->put(m); !s.ok()) {
+    // The disk refused even the small status file (full?): logged so the operator sees why; the server's retry
+    // of the job (a new generation) brings another chance to report.
+    spdlog::error("dp agent: cannot queue status {}: {}", m.key, s.error().to_string());
+  }
+}
+
+void Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& cancel) {
+  spdlog::info("dp agent: {} {} generation {}", action_name(job.action), job.content_id, job.generation);
+  std::unique_ptr<TokenBucket> bucket;
+  if (job.transfer_rate_kib > 0) bucket = std::make_unique<TokenBucket>(std::uint64_t{job.transfer_rate_kib} * 1024);
+  FetchJob fetch;
+  fetch.bucket = bucket.get();
+  fetch.cancel = cancel.get();
+  if (job.action == JobAction::kInstall || job.action == JobAction::kValidate) {
+    auto sources = parse_sources(job.sources);
+    if (!sources.ok()) {
+      report(job, job.action == JobAction::kInstall ? "failed" : "validation_failed", sources.error().to_string());
+      return;
+    }
+    fetch.sources = std::move(sources).value();
+  }
+  switch (job.action) {
+    case JobAction::kCancel:
+      report(job, "cancelled");
+      return;
+    case JobAction::kRemove: {
+      Status s = installer_->remove(job);
+      report(job, s.ok() ? "removed" : "remove_failed", s.ok() ? std::string() : s.error().to_string());
+      return;
+    }
+    case JobAction::kInstall: {
+      // Progress at most every progress_interval per job, from whichever worker stored a chunk.
+      Mutex progress_mu;
+      auto last = std::chrono::steady_clock::now() - options_.progress_interval;
+      ProgressFn progress = [&](std::uint64_t done, std::uint64_t total) {
+        MutexLock lock(progress_mu);
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last < options_.progress_interval || done >= total) return;
+        last = now;
+        report(job, "progress", {}, done, total);
+      };
+      Status s = installer_->install(job, fetch, progress);
+      if (cancel->load()) return;
+      if (s.ok()) {
+        report(job, "installed", {}, job.content_size, job.content_size);
+      } else {
+        spdlog::warn("dp agent: install of {} failed: {}", job.content_id, s.error().to_string());
+        report(job, "failed", s.error().to_string());
+      }
+      return;
+    }
+    case JobAction::kValidate: {
+      auto outcome = installer_->validate(job, fetch, [&](const std::vector<std::string>& bad) {
+        std::string text = "mismatch:";
+        for (const auto& p : bad) text += " " + p;
+        report(job, "validation_failed", text + " (repairing)");
+      });
+      if (cancel->load()) return;
+      if (!outcome.ok()) {
+        report(job, "validation_failed", outcome.error().to_string());
+        return;
+      }
+      std::string text;
+      if (!outcome->mismatched.empty()) {
+        text = "repaired:";
+        for (const auto& p : outcome->mismatched) text += " " + p;
+      }
+      report(job, "validated", text);
+      return;
+    }
+  }
+}
+
+}  // namespace pkgcast::dp

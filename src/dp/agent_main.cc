@@ -1,0 +1,34 @@
+#include "dp/agent_main.h"
+
+#include <signal.h>
+
+#include <iostream>
+
+namespace pkgcast::dp {
+
+int run_agent_until_signal(AgentOptions options) {
+  // Blocked before any thread exists, so every thread inherits the mask and only sigwait below sees the signal.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  const std::string name = options.name;
+  const std::string data_dir = options.data_dir.string();
+  auto agent = Agent::create(std::move(options));
+  if (!agent.ok()) {
+    std::cerr << "error: " << agent.error().to_string() << std::endl;
+    return 1;
+  }
+  (*agent)->start();
+  std::cout << "pkgcast dp-agent " << name << ": data " << data_dir;
+  if (const auto port = (*agent)->content_port(); port != 0) std::cout << ", content on port " << port;
+  std::cout << std::endl;
+  int signal_number = 0;
+  sigwait(&set, &signal_number);
+  (*agent)->stop();
+  return 0;
+}
+
+}  // namespace pkgcast::dp

@@ -1,0 +1,279 @@
+#include "dp/content_server.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <atomic>
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/paths.h"
+
+namespace pkgcast::dp {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+std::optional<std::uint64_t> parse_u64(std::string_view s) {
+  std::uint64_t v = 0;
+  if (s.empty()) return std::nullopt;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+struct Shared {
+  ContentServerOptions options;
+  content::ChunkStore* store = nullptr;
+  std::filesystem::path manifests_dir;
+  std::atomic<std::size_t> connections{0};
+};
+
+using Response = http::response<http::string_body>;
+
+Response error_response(unsigned status, std::string_view code, std::string_view message, unsigned version) {
+  Response res{static_cast<http::status>(status), version};
+  res.set(http::field::content_type, "application/json");
+  res.body() = nlohmann::json{{"error", code}, {"message", message}}.dump();
+  return res;
+}
+
+// The verified bytes behind a target, or an error response.
+Response handle(const Shared& s, const http::request<http::empty_body>& req) {
+  const unsigned v = req.version();
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    return error_response(405, "WBEM_E_NOT_SUPPORTED", "only GET and HEAD", v);
+  }
+  const std::string_view target(req.target().data(), req.target().size());
+  if (target == "/health") {
+    Response res{http::status::ok, v};
+    res.set(http::field::content_type, "application/json");
+    res.body() = nlohmann::json{{"status", "ok"}, {"name", s.options.name}}.dump();
+    return res;
+  }
+  std::string body;
+  std::string hex;
+  if (target.starts_with("/content/chunks/")) {
+    hex = std::string(target.substr(16));
+    auto digest = content::Digest::from_hex(hex);
+    if (!digest) return error_response(400, "WBEM_E_INVALID_PARAMETER", "not a SHA-256", v);
+    auto bytes = s.store->get(*digest);
+    if (!bytes.ok()) return error_response(404, "WBEM_E_NOT_FOUND", "no such chunk", v);
+    body = std::move(bytes).value();
+  } else if (target.starts_with("/content/manifests/")) {
+    hex = std::string(target.substr(19));
+    auto digest = content::Digest::from_hex(hex);
+    if (!digest) return error_response(400, "WBEM_E_INVALID_PARAMETER", "not a manifest hash", v);
+    const auto file = s.manifests_dir / digest->hex();
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(file, ec);
+    if (ec) return error_response(404, "WBEM_E_NOT_FOUND", "no such manifest", v);
+    if (size > s.options.max_manifest_bytes) return error_response(413, "WBEM_E_QUOTA_VIOLATION", "too large", v);
+    auto bytes = read_file(file.string());
+    if (!bytes.ok() || content::sha256(*bytes) != *digest) {
+      return error_response(404, "WBEM_E_NOT_FOUND", "no such manifest", v);
+    }
+    body = std::move(bytes).value();
+  } else {
+    return error_response(404, "WBEM_E_NOT_FOUND", "no such resource", v);
+  }
+  Response res{http::status::ok, v};
+  res.set(http::field::content_type, "application/octet-stream");
+  res.set(http::field::etag, "\"" + hex + "\"");
+  res.set(http::field::cache_control, "public, max-age=31536000, immutable");
+  res.set(http::field::accept_ranges, "bytes");
+  const std::uint64_t size = body.size();
+  if (auto range_header = req[http::field::range]; !range_header.empty()) {
+    if (auto r = parse_range(std::string_view(range_header.data(), range_header.size()), size)) {
+      if (r->first > r->last) {
+        Response bad = error_response(416, "WBEM_E_VALUE_OUT_OF_RANGE", "range not satisfiable", v);
+        bad.set(http::field::content_range, "bytes */" + std::to_string(size));
+        return bad;
+      }
+      res.result(http::status::partial_content);
+      res.set(http::field::content_range,
+              "bytes " + std::to_string(r->first) + "-" + std::to_string(r->last) + "/" + std::to_string(size));
+      body = body.substr(r->first, r->last - r->first + 1);
+    }
+  }
+  res.body() = std::move(body);
+  return res;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<Shared> shared)
+      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+  ~Session() { shared_->connections.fetch_sub(1); }
+
+  void start() { read(); }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(8 * 1024);
+    parser_->body_limit(0);
+    stream_.expires_after(shared_->options.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) return close();
+    const auto& req = parser_->get();
+    try {
+      res_ = handle(*shared_, req);
+    } catch (const std::exception& e) {  // the one catch-all: Boost/nlohmann/bad_alloc
+      res_ = error_response(500, "WBEM_E_FAILED", e.what(), req.version());
+    }
+    res_.keep_alive(req.keep_alive());
+    res_.set(http::field::server, "pkgcast-dp");
+    res_.prepare_payload();
+    if (req.method() == http::verb::head) {  // the GET answer's headers, no body
+      const auto length = res_.body().size();
+      res_.body().clear();
+      res_.content_length(length);
+    }
+    keep_alive_ = res_.keep_alive();
+    stream_.expires_after(shared_->options.idle_timeout);
+    http::async_write(stream_, res_,
+                      [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_write(e); });
+  }
+
+  void on_write(beast::error_code ec) {
+    res_ = {};
+    if (ec || !keep_alive_) return close();
+    read();
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<Shared> shared_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> parser_;
+  Response res_;
+  bool keep_alive_ = false;
+};
+
+class BeastContentServer final : public ContentServer {
+ public:
+  BeastContentServer(std::shared_ptr<Shared> shared) : shared_(std::move(shared)), acceptor_(ioc_) {}
+  ~BeastContentServer() override { stop(); }
+
+  Status listen() {
+    beast::error_code ec;
+    auto address = net::ip::make_address(shared_->options.host, ec);
+    if (ec) return make_error(WbemCode::kInvalidParameter, "bad listen address '" + shared_->options.host + "'");
+    tcp::endpoint ep(address, shared_->options.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return make_error(WbemCode::kTransportFailure, "cannot listen on " + shared_->options.host + ":" +
+                                                         std::to_string(shared_->options.port) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint().port();
+    accept();
+    const std::size_t n = std::max<std::size_t>(1, shared_->options.threads);
+    for (std::size_t i = 0; i < n; ++i) {
+      threads_.emplace_back([this] {
+        for (;;) {
+          try {
+            ioc_.run();
+            return;
+          } catch (const std::exception&) {  // a handler threw past its catch-all: keep serving
+          }
+        }
+      });
+    }
+    return ok_status();
+  }
+
+  std::uint16_t port() const override { return port_; }
+
+  void stop() override {
+    if (stopped_.exchange(true)) return;
+    ioc_.stop();  // pending handlers (and the sessions they hold) go with the io_context
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void accept() {
+    acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+      if (!ec) {
+        if (shared_->connections.fetch_add(1) >= shared_->options.max_connections) {
+          shared_->connections.fetch_sub(1);
+          beast::error_code ignored;
+          socket.close(ignored);  // at the bound: refuse rather than queue
+        } else {
+          std::make_shared<Session>(std::move(socket), shared_)->start();
+        }
+      }
+      accept();
+    });
+  }
+
+  std::shared_ptr<Shared> shared_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace
+
+std::optional<ByteRange> parse_range(std::string_view header, std::uint64_t size) {
+  if (!header.starts_with("bytes=")) return std::nullopt;
+  header.remove_prefix(6);
+  if (header.find(',') != std::string_view::npos) return std::nullopt;  // multiple ranges: send it whole
+  const std::size_t dash = header.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  const auto first_text = header.substr(0, dash);
+  const auto last_text = header.substr(dash + 1);
+  if (first_text.empty()) {  // suffix: the last N bytes
+    auto n = parse_u64(last_text);
+    if (!n) return std::nullopt;
+    if (*n == 0 || size == 0) return ByteRange{1, 0};
+    return ByteRange{size - std::min(*n, size), size - 1};
+  }
+  auto first = parse_u64(first_text);
+  if (!first) return std::nullopt;
+  std::uint64_t last = size == 0 ? 0 : size - 1;
+  if (!last_text.empty()) {
+    auto l = parse_u64(last_text);
+    if (!l || *l < *first) return std::nullopt;
+    last = std::min(*l, last);
+  }
+  if (*first >= size) return ByteRange{1, 0};
+  return ByteRange{*first, last};
+}
+
+Result<std::unique_ptr<ContentServer>> ContentServer::start(const ContentServerOptions& options,
+                                                            content::ChunkStore& store,
+                                                            const std::filesystem::path& manifests_dir) {
+  auto shared = std::make_shared<Shared>();
+  shared->options = options;
+  shared->store = &store;
+  shared->manifests_dir = manifests_dir;
+  auto server = std::make_unique<BeastContentServer>(std::move(shared));
+  PKG_TRY(server->listen());
+  return std::unique_ptr<ContentServer>(std::move(server));
+}
+
+}  // namespace pkgcast::dp
