@@ -3,6 +3,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
 
 #include "cli/cli_context.h"
 
@@ -14,5 +16,9 @@ void add_admin_commands(CLI::App& app, CliContext& ctx);  // site, dp, package, 
 void add_distribution_commands(CLI::App& app, CliContext& ctx);  // distribute, redistribute, remove, validate, cancel
 void add_status_command(CLI::App& app, CliContext& ctx);         // status
 void add_dp_agent_command(CLI::App& app, CliContext& ctx);  // dp-agent
+void add_demo_command(CLI::App& app, CliContext& ctx);           // demo
+
+// `pkgcast status`'s view and exit code, for the demo.
+int run_package_status(CliContext& ctx, const std::string& package_id, bool wait, std::optional<double> timeout);
 
 }  // namespace pkgcast::cli

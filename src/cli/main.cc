@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   add_distribution_commands(app, ctx);
   add_status_command(app, ctx);
   add_dp_agent_command(app, ctx);
+  add_demo_command(app, ctx);
 
   try {
     app.parse(argc, argv);

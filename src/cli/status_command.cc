@@ -337,6 +337,14 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
 
 }  // namespace
 
+int run_package_status(CliContext& ctx, const std::string& package_id, bool wait, std::optional<double> timeout) {
+  StatusOptions o;
+  o.package_id = package_id;
+  o.wait = wait;
+  o.timeout_seconds = timeout;
+  return run_status(ctx, o);
+}
+
 void add_status_command(CLI::App& app, CliContext& ctx) {
   auto o = std::make_shared<StatusOptions>();
   auto* status = app.add_subcommand("status", "Follow a package's distribution live, until every DP has it");

@@ -261,8 +261,9 @@ Status Manager::pass(Micros& next) {
         }
         return ok_status();
       }));
-  // Jobs just sent are watched for a stall from now on.
-  if (!plan.dispatch.empty()) earliest(now + stall);
+  // What this pass changed (jobs sent, stalled jobs queued for a retry) has deadlines of its own: the next pass,
+  // right away, reads them.
+  if (!plan.dispatch.empty() || !plan.stalled.empty()) earliest(now + 1);
   return ok_status();
 }
 

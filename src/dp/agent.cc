@@ -393,7 +393,18 @@ void Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& 
   fetch.bucket = bucket.get();
   fetch.cancel = cancel.get();
   if (job.action == JobAction::kInstall || job.action == JobAction::kValidate) {
-    auto sources = parse_sources(job.sources);
+    // "server" names the site server this agent follows (the server need not know the URL it is reached by).
+    std::vector<std::string> urls;
+    for (const auto& source : job.sources) {
+      if (source != "server") {
+        urls.push_back(source);
+        continue;
+      }
+      std::string base = options_.server;
+      while (!base.empty() && base.back() == '/') base.pop_back();
+      urls.push_back(base + "/api/v1/content");
+    }
+    auto sources = parse_sources(urls);
     if (!sources.ok()) {
       report(job, job.action == JobAction::kInstall ? "failed" : "validation_failed", sources.error().to_string());
       return;

@@ -1,0 +1,271 @@
+// `pkgcast demo`: the main job in one command (design.md section 6). A site server on an embedded SQLite database in
+// a fresh directory, two sites with two DP agents each as real child processes on loopback, a sample package
+// distributed with live progress until every DP has it, then the root and detail summaries. `--keep` leaves it all
+// running until Ctrl-C; otherwise every child is stopped and the directory removed.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "cli/verb.h"
+
+namespace pkgcast::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using cim::Json;
+
+// A child process of the demo: this binary with other arguments. It dies with the demo (PR_SET_PDEATHSIG), and is
+// stopped with SIGTERM (then SIGKILL) when the demo ends.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log) {
+    int out[2];
+    if (::pipe(out) != 0) return;
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(1);
+      ::dup2(out[1], STDOUT_FILENO);
+      const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (err >= 0) ::dup2(err, STDERR_FILENO);
+      ::close(out[0]);
+      ::close(out[1]);
+      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+      std::vector<char*> argv;
+      static std::string self = fs::read_symlink("/proc/self/exe").string();
+      argv.push_back(self.data());
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(self.c_str(), argv.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    out_ = out[0];
+  }
+  ~Child() { stop(); }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  bool started() const { return pid_ > 0; }
+
+  // The first line of the child's output that contains `needle`, or "" after the timeout or when it exited.
+  std::string wait_for_line(std::string_view needle, std::chrono::seconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    std::string buffer;
+    while (std::chrono::steady_clock::now() < until) {
+      fd_set set;
+      FD_ZERO(&set);
+      FD_SET(out_, &set);
+      timeval tv{0, 100'000};
+      if (::select(out_ + 1, &set, nullptr, nullptr, &tv) <= 0) continue;
+      char chunk[512];
+      const ssize_t n = ::read(out_, chunk, sizeof chunk);
+      if (n <= 0) return "";
+      buffer.append(chunk, static_cast<std::size_t>(n));
+      for (std::size_t nl; (nl = buffer.find('\n')) != std::string::npos; buffer.erase(0, nl + 1)) {
+        const std::string line = buffer.substr(0, nl);
+        if (line.find(needle) != std::string::npos) return line;
+      }
+    }
+    return "";
+  }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+    if (out_ >= 0) ::close(out_);
+    out_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+};
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  ::close(fd);
+  return ok ? ntohs(addr.sin_port) : 0;
+}
+
+// A sample source tree: a few programs and libraries of random bytes, documentation that compresses, many small
+// files, an empty directory.
+void make_sample(const fs::path& root) {
+  std::mt19937_64 rng(2026);
+  auto random_file = [&](const fs::path& p, std::size_t size) {
+    fs::create_directories(p.parent_path());
+    std::string bytes(size, '\0');
+    for (std::size_t i = 0; i < size; i += 8) {
+      const std::uint64_t v = rng();
+      for (std::size_t k = 0; k < 8 && i + k < size; ++k) bytes[i + k] = static_cast<char>(v >> (8 * k));
+    }
+    std::ofstream(p, std::ios::binary) << bytes;
+  };
+  random_file(root / "bin" / "sample-app", 24u << 20);
+  fs::permissions(root / "bin" / "sample-app", fs::perms(0755));
+  random_file(root / "lib" / "libsample.so.1", 12u << 20);
+  std::string manual;
+  while (manual.size() < (4u << 20)) manual += "Sample application manual, line " + std::to_string(manual.size()) + ".\n";
+  fs::create_directories(root / "share" / "doc");
+  std::ofstream(root / "share" / "doc" / "manual.txt") << manual;
+  for (int i = 0; i < 200; ++i) {
+    fs::create_directories(root / "share" / "locale");
+    std::ofstream(root / "share" / "locale" / ("messages-" + std::to_string(i) + ".txt")) << "message " << i << "\n";
+  }
+  fs::create_directories(root / "var" / "empty");
+  std::ofstream(root / "install.sh") << "#!/bin/sh\nexec cp -r . /opt/sample\n";
+  fs::permissions(root / "install.sh", fs::perms(0755));
+}
+
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_interrupt(int) { g_interrupted = 1; }
+
+struct DemoOptions {
+  bool keep = false;
+  std::string dir;
+};
+
+int run_demo(CliContext& ctx, const DemoOptions& o) {
+  const fs::path dir = o.dir.empty() ? fs::temp_directory_path() / ("pkgcast-demo-" + std::to_string(::getpid()))
+                                     : fs::path(o.dir);
+  std::error_code ec;
+  if (fs::exists(dir) && !fs::is_empty(dir, ec)) {
+    std::cerr << "demo: " << dir << " is not empty; name a fresh directory with --dir" << std::endl;
+    return kExitUsage;
+  }
+  fs::create_directories(dir / "sources", ec);
+  std::cout << "pkgcast demo in " << dir.string() << std::endl;
+
+  // 1. The site server.
+  std::cout << "starting a site server (site DEM, SQLite) ..." << std::endl;
+  auto server = std::make_unique<Child>(
+      std::vector<std::string>{"server", "--data-dir", (dir / "server").string(), "--listen", "127.0.0.1:0",
+                               "--site-code", "DEM", "--site-name", "Demo head office"},
+      std::vector<std::string>{"PKGCAST_SOURCE_ROOTS=" + (dir / "sources").string()}, dir / "server.log");
+  const std::string listening = server->wait_for_line("listening on", std::chrono::seconds(30));
+  if (listening.empty()) {
+    std::cerr << "demo: the server did not start; see " << (dir / "server.log").string() << std::endl;
+    return kExitError;
+  }
+  std::string url = listening.substr(listening.find("http"));
+  while (!url.empty() && (url.back() == ' ' || url.back() == '\r')) url.pop_back();
+  ctx.options.server = url;
+  ctx.options.token_file = (dir / "server" / "admin.token").string();
+  ctx.options.token.clear();
+  auto must = [&](std::string_view method, const std::string& target, const Json& body) -> Result<Json> {
+    return ctx.call(method, target, &body);
+  };
+
+  // 2. Sites, DPs and their agents.
+  std::vector<std::unique_ptr<Child>> agents;
+  if (auto r = must("POST", "/api/v1/sites", Json{{"code", "BR1"}, {"name", "Demo branch"}, {"parent", "DEM"},
+                                                {"type", "secondary"}});
+      !r.ok()) {
+    return ctx.fail(r.error());
+  }
+  for (auto [name, site] : {std::pair{"dem-dp1", "DEM"}, {"dem-dp2", "DEM"}, {"br1-dp1", "BR1"}, {"br1-dp2", "BR1"}}) {
+    const std::string agent_url = "127.0.0.1:" + std::to_string(free_port());
+    auto dp = must("POST", "/api/v1/dps", Json{{"name", name}, {"site", site}, {"url", "http://" + agent_url}});
+    if (!dp.ok()) return ctx.fail(dp.error());
+    const std::string token = (*dp)["token"].get<std::string>();
+    agents.push_back(std::make_unique<Child>(
+        std::vector<std::string>{"--server", url, "--token", token, "dp-agent", "--name", name, "--data-dir",
+                                 (dir / "dps" / name).string(), "--listen", agent_url},
+        std::vector<std::string>{}, dir / ("dp-" + std::string(name) + ".log")));
+    std::cout << "  DP " << name << " in site " << site << ": agent serving on http://" << agent_url << std::endl;
+  }
+
+  // 3. A sample package, a program and an advertisement, distributed to both sites.
+  std::cout << "creating a sample package (40 MB) ..." << std::endl;
+  make_sample(dir / "sources" / "sample");
+  auto pkg = must("POST", "/api/v1/packages",
+                  Json{{"name", "Sample App"}, {"version", "1.0"}, {"manufacturer", "pkgcast"},
+                       {"source", (dir / "sources" / "sample").string()}});
+  if (!pkg.ok()) return ctx.fail(pkg.error());
+  const std::string id = (*pkg)["PackageID"].get<std::string>();
+  (void)must("POST", "/api/v1/packages/" + id + "/programs",
+             Json{{"name", "Install"}, {"command_line", "install.sh"}});
+  (void)must("POST", "/api/v1/advertisements",
+             Json{{"package_id", id}, {"program", "Install"}, {"collection", "SMS00001"}});
+  std::cout << "distributing " << id << " to sites DEM and BR1 ..." << std::endl;
+  if (auto r = must("POST", "/api/v1/packages/" + id + "/distribute", Json{{"sites", {"DEM", "BR1"}}}); !r.ok()) {
+    return ctx.fail(r.error());
+  }
+
+  // 4. Live progress until every DP has it.
+  const int status = run_package_status(ctx, id, /*wait=*/true, 120.0);
+  std::cout << std::endl;
+
+  // 5. The summaries, as a ConfigMgr script would query them.
+  for (const char* cls : {"SMS_PackageStatusRootSummarizer", "SMS_PackageStatusDetailSummarizer"}) {
+    Json body = {{"query", std::string("SELECT * FROM ") + cls + " WHERE PackageID = '" + id + "'"}};
+    auto rows = ctx.call("POST", "/api/v1/query", &body);
+    if (!rows.ok()) return ctx.fail(rows.error());
+    std::cout << cls << ":" << std::endl;
+    print_table(rows_of((*rows)["instances"]),
+                {"PackageID", "SiteCode", "SourceVersion", "Targeted", "Installed", "Retrying", "Failed"});
+  }
+  std::cout << std::endl
+            << (status == kExitOk ? "every DP has the package." : "the distribution did not complete; see the logs in " + dir.string())
+            << std::endl
+            << "server: " << url << "   (admin token: " << ctx.options.token_file << ")" << std::endl
+            << "try:    pkgcast --server " << url << " --token-file " << ctx.options.token_file
+            << " query \"SELECT * FROM SMS_PackageStatusDistPointsSummarizer\"" << std::endl;
+
+  if (o.keep) {
+    std::cout << "--keep: the server and its DP agents keep running; Ctrl-C stops them." << std::endl;
+    std::signal(SIGINT, on_interrupt);
+    std::signal(SIGTERM, on_interrupt);
+    while (!g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  agents.clear();
+  server.reset();
+  if (!o.keep && o.dir.empty()) fs::remove_all(dir, ec);
+  return status;
+}
+
+}  // namespace
+
+void add_demo_command(CLI::App& app, CliContext& ctx) {
+  auto o = std::make_shared<DemoOptions>();
+  auto* demo = app.add_subcommand("demo", "The main job in one command: a server, two sites, four DP agents, a package "
+                                          "distributed live");
+  demo->add_flag("--keep", o->keep, "keep the server and agents running until Ctrl-C");
+  demo->add_option("--dir", o->dir, "an empty directory to work in (kept afterwards); default: a fresh one, removed");
+  demo->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_demo(ctx, *o); }; });
+}
+
+}  // namespace pkgcast::cli

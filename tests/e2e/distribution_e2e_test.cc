@@ -1,0 +1,329 @@
+// Distribution end to end, on both backends: a real server, real DP agents in two sites, real source trees. Each
+// scenario checks the exact Targeted/Installed/Retrying/Failed of the summaries, the trees on the DPs byte for byte
+// (modes included), and that `admin check` finds the incremental summaries equal to their recomputation.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "server_fixture.h"
+
+namespace pkgcast::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// A loopback port nobody listens on now (the agent binds it a moment later).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+void write_file(const fs::path& p, const std::string& bytes, fs::perms mode = fs::perms(0644)) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << bytes;
+  fs::permissions(p, mode);
+}
+
+std::string random_bytes(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; i += 8) {
+    const std::uint64_t v = rng();
+    for (std::size_t k = 0; k < 8 && i + k < n; ++k) s[i + k] = static_cast<char>(v >> (8 * k));
+  }
+  return s;
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Every entry of a tree: type, permission bits, and content (or link target), by relative path.
+std::map<std::string, std::string> snapshot(const fs::path& root) {
+  std::map<std::string, std::string> out;
+  if (!fs::exists(root)) return out;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
+    struct stat st {};
+    ::lstat(it->path().c_str(), &st);
+    const std::string rel = fs::relative(it->path(), root).string();
+    std::string what = std::to_string(st.st_mode & 07777) + ":";
+    if (S_ISLNK(st.st_mode)) {
+      what += "link:" + fs::read_symlink(it->path()).string();
+    } else if (S_ISDIR(st.st_mode)) {
+      what += "dir";
+    } else {
+      what += "file:" + read_all(it->path());
+    }
+    out[rel] = std::move(what);
+  }
+  return out;
+}
+
+class DistributionE2eTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    // Fast retries and stall detection for the fault scenarios, set before the first start.
+    config_ = dir_.path() + "/server.toml";
+    std::ofstream(config_) << "distmgr_retry_count = 2\ndistmgr_retry_delay_seconds = 1\ndistmgr_stall_seconds = 4\n";
+    stop_server();
+    start_server({"--config", config_});
+    ASSERT_EQ(cli({"site", "create", "XYZ", "--name", "Branch", "--parent", "ABC", "--type", "secondary"}).exit_code, 0);
+  }
+  void TearDown() override {
+    agents_.clear();
+    ServerTest::TearDown();
+  }
+
+  struct Dp {
+    std::string name, token, data_dir, url;
+  };
+
+  // Registers a DP (its agent URL on a free port) and, unless told not to, starts its agent.
+  Dp& add_dp(const std::string& name, const std::string& site, bool start = true,
+             const std::vector<std::string>& extra = {}) {
+    Dp dp;
+    dp.name = name;
+    dp.url = "http://127.0.0.1:" + std::to_string(free_port());
+    dp.data_dir = dir_.path() + "/dp-" + name;
+    std::vector<std::string> args = {"--json", "dp", "add", name, "--site", site, "--url", dp.url};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = cli(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    dp.token = json::parse(r.out, nullptr, false).value("token", "");
+    dps_[name] = dp;
+    if (start) start_agent(name);
+    return dps_[name];
+  }
+
+  void start_agent(const std::string& name) {
+    const Dp& dp = dps_[name];
+    agents_[name] = std::make_unique<Background>(std::vector<std::string>{
+        pkgcast_binary(), "--server", url_, "--token", dp.token, "dp-agent", "--name", name, "--data-dir",
+        dp.data_dir, "--listen", dp.url.substr(std::string("http://").size())});
+    ASSERT_TRUE(agents_[name]->started());
+  }
+
+  json query(const std::string& wql) {
+    auto r = cli({"--json", "query", wql});
+    EXPECT_EQ(r.exit_code, 0) << wql << ": " << r.err;
+    return json::parse(r.out, nullptr, false);
+  }
+  // Targeted, Installed, Retrying, Failed of a package's Root row.
+  std::vector<std::uint64_t> root(const std::string& pkg) {
+    json rows = query("SELECT * FROM SMS_PackageStatusRootSummarizer WHERE PackageID = '" + pkg + "'");
+    if (!rows.is_array() || rows.size() != 1) return {};
+    const json& r = rows[0];
+    return {r["Targeted"].get<std::uint64_t>(), r["Installed"].get<std::uint64_t>(),
+            r["Retrying"].get<std::uint64_t>(), r["Failed"].get<std::uint64_t>()};
+  }
+  std::vector<std::uint64_t> detail(const std::string& pkg, const std::string& site) {
+    json rows = query("SELECT * FROM SMS_PackageStatusDetailSummarizer WHERE PackageID = '" + pkg +
+                      "' AND SiteCode = '" + site + "'");
+    if (!rows.is_array() || rows.size() != 1) return {};
+    const json& r = rows[0];
+    return {r["Targeted"].get<std::uint64_t>(), r["Installed"].get<std::uint64_t>(),
+            r["Retrying"].get<std::uint64_t>(), r["Failed"].get<std::uint64_t>()};
+  }
+  void expect_check_clean() {
+    auto r = cli({"admin", "check"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  RunResult wait_distributed(const std::string& pkg, int seconds = 120) {
+    return cli({"status", pkg, "--wait", "--timeout", std::to_string(seconds)});
+  }
+  fs::path installed(const std::string& dp, const std::string& content_id) {
+    return fs::path(dps_[dp].data_dir) / "content" / content_id;
+  }
+
+  // A source tree of mixed entries under the server's source roots.
+  std::string make_source(const std::string& name) {
+    const fs::path src = fs::path(dir_.path()) / "sources" / name;
+    write_file(src / "empty.txt", "");
+    fs::create_directories(src / "empty-dir");
+    write_file(src / "bin" / "setup.sh", "#!/bin/sh\necho installing\n", fs::perms(0755));
+    write_file(src / "données" / "résumé.txt", "non-ASCII names survive\n");
+    write_file(src / "big.bin", random_bytes(6 * 1024 * 1024, 7));
+    std::string text;
+    while (text.size() < 2 * 1024 * 1024) text += "line " + std::to_string(text.size()) + " of compressible text\n";
+    write_file(src / "docs" / "manual.txt", text);
+    for (int i = 0; i < 300; ++i) write_file(src / "small" / ("f" + std::to_string(i)), std::to_string(i * 7919));
+    fs::create_symlink("bin/setup.sh", src / "setup-link");
+    return src.string();
+  }
+
+  std::string create_package(const std::string& source) {
+    auto r = cli({"package", "create", "--name", "App", "--source", source});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::string id = r.out.substr(0, r.out.find('\n'));
+    return id;
+  }
+
+  std::string config_;
+  std::map<std::string, Dp> dps_;
+  std::map<std::string, std::unique_ptr<Background>> agents_;
+};
+
+TEST_P(DistributionE2eTest, FourDpsInTwoSitesGetTheTreeByteForByteThenAnUpdate) {
+  const std::string source = make_source("app");
+  for (auto [name, site] : {std::pair{"dp1", "ABC"}, {"dp2", "ABC"}, {"dp3", "XYZ"}, {"dp4", "XYZ"}}) {
+    add_dp(name, site);
+  }
+  const std::string pkg = create_package(source);
+  ASSERT_EQ(pkg.size(), 8u);
+  EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{0, 0, 0, 0}));
+  auto d = cli({"distribute", pkg, "--site", "ABC", "--site", "XYZ"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(root(pkg)[0], 4u);
+  auto waited = wait_distributed(pkg);
+  ASSERT_EQ(waited.exit_code, 0) << waited.out << waited.err;
+  EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{4, 4, 0, 0}));
+  EXPECT_EQ(detail(pkg, "ABC"), (std::vector<std::uint64_t>{2, 2, 0, 0}));
+  EXPECT_EQ(detail(pkg, "XYZ"), (std::vector<std::uint64_t>{2, 2, 0, 0}));
+  const auto expected = snapshot(source);
+  for (const char* dp : {"dp1", "dp2", "dp3", "dp4"}) {
+    EXPECT_TRUE(snapshot(installed(dp, pkg + ".1")) == expected) << dp << " does not hold the source tree";
+  }
+  expect_check_clean();
+
+  // An update that changes a little of one file: only the chunks around the change move.
+  std::string big = read_all(fs::path(source) / "big.bin");
+  for (std::size_t i = 3'000'000; i < 3'000'000 + 40'000; ++i) big[i] = static_cast<char>(big[i] ^ 0x5a);
+  write_file(fs::path(source) / "big.bin", big);
+  const auto chunks_before = std::distance(fs::recursive_directory_iterator(dps_["dp1"].data_dir + "/chunks"),
+                                           fs::recursive_directory_iterator());
+  auto u = cli({"package", "update", pkg});
+  ASSERT_EQ(u.exit_code, 0) << u.err;
+  waited = wait_distributed(pkg);
+  ASSERT_EQ(waited.exit_code, 0) << waited.out << waited.err;
+  EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{4, 4, 0, 0}));
+  const auto updated = snapshot(source);
+  for (const char* dp : {"dp1", "dp2", "dp3", "dp4"}) {
+    EXPECT_TRUE(snapshot(installed(dp, pkg + ".2")) == updated) << dp;
+    EXPECT_FALSE(fs::exists(installed(dp, pkg + ".1"))) << dp << " kept the previous version";
+  }
+  const auto chunks_after = std::distance(fs::recursive_directory_iterator(dps_["dp1"].data_dir + "/chunks"),
+                                          fs::recursive_directory_iterator());
+  EXPECT_LE(chunks_after - chunks_before, 4) << "an edit of 40 KB should move a few chunks, not the file";
+  expect_check_clean();
+}
+
+TEST_P(DistributionE2eTest, ADpThatIsDownRetriesThenFailsAndOthersAreUnaffected) {
+  const std::string source = make_source("app");
+  add_dp("dp1", "ABC");
+  add_dp("down", "XYZ", /*start=*/false);
+  const std::string pkg = create_package(source);
+  ASSERT_EQ(cli({"distribute", pkg, "--dp", "dp1", "--dp", "down"}).exit_code, 0);
+  // dp1 installs; the DP without an agent stalls, retries twice, then fails: `status --wait` exits 1.
+  auto waited = wait_distributed(pkg, 90);
+  EXPECT_EQ(waited.exit_code, 1) << waited.out << waited.err;
+  EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{2, 1, 0, 1}));
+  json row = query("SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE PackageID = '" + pkg +
+                   "' AND SiteCode = 'XYZ'");
+  ASSERT_EQ(row.size(), 1u);
+  EXPECT_EQ(row[0]["State"], 3);  // INSTALL_FAILED
+  EXPECT_NE(row[0]["InstallStatus"].get<std::string>().find("stalled"), std::string::npos) << row[0];
+  expect_check_clean();
+
+  // Once its agent runs, a redistribution gets it there.
+  start_agent("down");
+  ASSERT_EQ(cli({"redistribute", pkg, "--dp", "down"}).exit_code, 0);
+  waited = wait_distributed(pkg);
+  EXPECT_EQ(waited.exit_code, 0) << waited.out << waited.err;
+  EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{2, 2, 0, 0}));
+  expect_check_clean();
+}
+
+TEST_P(DistributionE2eTest, RemoveCancelValidateAndAnAdvertisementOfferedOnlyWithContent) {
+  const std::string source = make_source("app");
+  add_dp("dp1", "ABC");
+  add_dp("dp2", "ABC");
+  const std::string pkg = create_package(source);
+  ASSERT_EQ(cli({"program", "create", pkg, "--name", "Install", "--command-line", "setup.sh"}).exit_code, 0);
+  auto adv = cli({"--json", "advertisement", "create", pkg, "--program", "Install", "--collection", "SMS00001"});
+  ASSERT_EQ(adv.exit_code, 0) << adv.err;
+  const std::string adv_id = json::parse(adv.out)["AdvertisementID"];
+  auto offered = [&] {
+    json rows = query("SELECT * FROM PKG_AdvertisementOffer WHERE AdvertisementID = '" + adv_id + "' AND SiteCode = 'ABC'");
+    return rows.size() == 1 && rows[0]["Offered"] == true;
+  };
+  EXPECT_FALSE(offered()) << "a package with source files is offered only once distributed";
+  ASSERT_EQ(cli({"distribute", pkg, "--dp", "dp1", "--dp", "dp2"}).exit_code, 0);
+  ASSERT_EQ(wait_distributed(pkg).exit_code, 0);
+  EXPECT_TRUE(offered());
+
+  // Validation finds a damaged file and repairs it.
+  const fs::path damaged = installed("dp1", pkg + ".1") / "docs" / "manual.txt";
+  fs::permissions(damaged, fs::perms::owner_write, fs::perm_options::add);
+  std::ofstream(damaged, std::ios::binary | std::ios::in | std::ios::out) << "XXXX";
+  ASSERT_EQ(cli({"validate", pkg, "--dp", "dp1"}).exit_code, 0);
+  ASSERT_EQ(wait_distributed(pkg).exit_code, 0);
+  EXPECT_TRUE(snapshot(installed("dp1", pkg + ".1")) == snapshot(source));
+
+  // Removal: no longer targeted, the content gone from the DP.
+  ASSERT_EQ(cli({"remove", pkg, "--dp", "dp2"}).exit_code, 0);
+  for (int i = 0; i < 300 && fs::exists(installed("dp2", pkg + ".1")); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(fs::exists(installed("dp2", pkg + ".1")));
+  EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{1, 1, 0, 0}));  // no longer targeted from the request on
+  // The row goes once the agent reports the content removed.
+  const std::string rows_of_pkg = "SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE PackageID = '" + pkg + "'";
+  for (int i = 0; i < 100 && query(rows_of_pkg).size() != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(query(rows_of_pkg).size(), 1u);
+  expect_check_clean();
+
+  // Cancel: a distribution held back by a slow DP is stopped and reported failed "cancelled".
+  add_dp("slow", "ABC", true, {"--transfer-rate", "64"});
+  ASSERT_EQ(cli({"distribute", pkg, "--dp", "slow"}).exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto c = cli({"--json", "cancel", pkg, "--dp", "slow"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(json::parse(c.out)["InstallStatus"], "cancelled");
+  EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{2, 1, 0, 1}));
+  expect_check_clean();
+}
+
+TEST_P(DistributionE2eTest, APullDpTakesContentFromItsSourceDp) {
+  const std::string source = make_source("app");
+  add_dp("dp1", "ABC");
+  add_dp("pull1", "XYZ", true, {"--pull", "--source-dp", "dp1"});
+  const std::string pkg = create_package(source);
+  ASSERT_EQ(cli({"distribute", pkg, "--dp", "pull1"}).exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  json job = query("SELECT * FROM PKG_DPJob WHERE PackageID = '" + pkg + "'");
+  ASSERT_EQ(job.size(), 1u);
+  EXPECT_EQ(job[0]["JobState"], 0) << "no source DP holds the version yet";
+  ASSERT_EQ(cli({"distribute", pkg, "--dp", "dp1"}).exit_code, 0);
+  ASSERT_EQ(wait_distributed(pkg).exit_code, 0);
+  EXPECT_TRUE(snapshot(installed("pull1", pkg + ".1")) == snapshot(source));
+  json row = query("SELECT * FROM PKG_DPJob WHERE DPName = 'pull1'");
+  ASSERT_EQ(row.size(), 1u);
+  EXPECT_EQ(row[0]["Sources"][0], dps_["dp1"].url + "/content");
+  expect_check_clean();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DistributionE2eTest, ::testing::ValuesIn(backends()),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace pkgcast::testing
