@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+#include <thread>
+
 #include "content/library_test_util.h"
 
 namespace pkgcast::content {
@@ -128,6 +132,95 @@ TEST(CollectGarbage, SweepsTemporaryFilesACrashLeft) {
   EXPECT_FALSE(fs::exists(chunk_tmp));
   EXPECT_FALSE(fs::exists(manifest_tmp));
   EXPECT_EQ(old->manifests_removed + old->chunks_removed, 0u);
+}
+
+}  // namespace
+}  // namespace pkgcast::content
+
+namespace pkgcast::content {
+namespace {
+
+// Ingests that reuse old, unreferenced chunks while collections run in a loop: every manifest an ingest returned
+// (and that is kept from then on) must still name only chunks that are stored and verify. The reused chunks are
+// exactly what a collection would sweep if reuse (pin and touch) and sweep (re-check under the lock) could
+// interleave.
+TEST(CollectGarbage, RacesWithIngestsThatReuseOldChunks) {
+  TempDir tmp;
+  auto lib = open_library(tmp.path() / "lib");
+  std::vector<std::string> files;
+  for (int i = 0; i < 6; ++i) files.push_back(text_bytes(200000 + 1000 * i, 100 + static_cast<std::uint64_t>(i)));
+  for (int i = 0; i < 6; ++i) write(tmp.path() / "old" / ("f" + std::to_string(i)), files[i]);
+  auto old = lib->ingest(tmp.path() / "old");
+  ASSERT_TRUE(old.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));  // its manifest and chunks are now past the grace
+
+  // Trees made of the old files plus one new one each.
+  for (int t = 0; t < 4; ++t) {
+    for (int i = 0; i < 6; ++i) write(tmp.path() / ("t" + std::to_string(t)) / ("f" + std::to_string(i)), files[i]);
+    write(tmp.path() / ("t" + std::to_string(t)) / "new", text_bytes(50000, 200 + static_cast<std::uint64_t>(t)));
+  }
+
+  // The old manifest is kept until an ingest has looked at its first file (and so found old chunks to reuse);
+  // then it goes, and each ingest pauses once so that a collection runs while it holds reused chunks.
+  std::mutex mu;  // guards kept (test state)
+  std::vector<Digest> kept{old->manifest_id};
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::thread collector([&] {
+    while (!done) {
+      std::vector<Digest> keep;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        keep = kept;
+      }
+      if (!lib->collect_garbage(keep, seconds(3)).ok()) ++failures;
+    }
+  });
+  std::vector<std::thread> ingesters;
+  for (int t = 0; t < 2; ++t) {
+    ingesters.emplace_back([&, t] {
+      for (int round = 0; round < 2; ++round) {
+        IngestOptions options;
+        bool paused = false;
+        options.after_read_for_test = [&](const fs::path&) {
+          if (paused) return;
+          paused = true;
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            std::erase(kept, old->manifest_id);
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        };
+        auto r = lib->ingest(tmp.path() / ("t" + std::to_string(2 * t + round)), options);
+        if (!r.ok()) {
+          ++failures;
+          continue;
+        }
+        // Right away (before another ingest could store a swept chunk again), every chunk it names is there.
+        for (const ManifestEntry& e : r->manifest.entries) {
+          for (const ChunkRef& c : e.chunks) {
+            if (!lib->chunks().contains(c.hash)) ++failures;
+          }
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        kept.push_back(r->manifest_id);
+      }
+    });
+  }
+  for (std::thread& t : ingesters) t.join();
+  done = true;
+  collector.join();
+  EXPECT_EQ(failures, 0);
+  ASSERT_EQ(kept.size(), 4u);
+  for (const Digest& id : kept) {
+    auto bytes = lib->manifest_bytes(id);
+    ASSERT_TRUE(bytes.ok()) << bytes.error().to_string();
+    auto m = parse_manifest(*bytes);
+    ASSERT_TRUE(m.ok());
+    for (int i = 0; i < 6; ++i) {
+      EXPECT_EQ(assemble(lib->chunks(), *find_entry(*m, "f" + std::to_string(i))), files[i]);
+    }
+  }
 }
 
 }  // namespace
