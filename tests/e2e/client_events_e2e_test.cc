@@ -4,8 +4,6 @@
 // `pkgcast watch` while changes go on; slow consumers and sinks that do not stall others; refused subscriptions
 // (bad queries, tokens, site scopes); clients that vanish mid-stream; and 10,000 subscriptions opened and closed
 // with the server's memory back at its baseline.
-#include <sys/resource.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
@@ -85,10 +83,8 @@ class Recorder : public EventSink {
 // "Creation SMS_Package Name=Office", "Modification SMS_Package Name=Office 365 (was Office)": an event as the
 // expectations below spell it, by one property of its target (and of its previous instance, when it has one).
 std::string describe(const Instance& e, std::string_view property) {
-  std::string kind = e.class_name();
-  for (std::string_view prefix : {"__Instance"}) {
-    if (kind.rfind(prefix, 0) == 0) kind = kind.substr(prefix.size());
-  }
+  std::string kind = e.class_name();  // __InstanceCreationEvent -> Creation
+  if (kind.rfind("__Instance", 0) == 0) kind = kind.substr(10);
   if (kind.size() > 5 && kind.compare(kind.size() - 5, 5, "Event") == 0) kind.resize(kind.size() - 5);
   const Value* target = e.find("TargetInstance");
   if (target == nullptr || target->is_null()) return kind + " without TargetInstance";
