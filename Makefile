@@ -18,9 +18,9 @@ build: configure
 test: build
 	@scripts/run-tests $(PRESET)
 
-# `pkgcast demo` arrives with content distribution; until then `make demo` builds and says what it will do.
+# The main job in one command (docs/demo.md): a server, two sites, four DP agents, a package distributed live.
 demo: build
-	@cat docs/demo.md
+	@$(BUILD)/src/cli/pkgcast demo $(DEMO_FLAGS)
 
 asan-test:
 	@$(MAKE) --no-print-directory test PRESET=asan
