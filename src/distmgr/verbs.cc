@@ -250,6 +250,14 @@ Result<cim::Instance> DistributionManager::refresh_source(std::string_view packa
     const auto version = static_cast<std::uint32_t>(get_uint(package, "SourceVersion") + 1);
     const Micros now = txn.now();
     if (taken.content) PKG_TRY(site::record_content(txn, id, version, *taken.content));
+    // The site server keeps the new version and the one before it (which DPs still hold until they have the new
+    // one); older versions' content is left to the content library's garbage collection.
+    PKG_ASSIGN_OR_RETURN(auto records, txn.list_meta("content/" + id + "."));
+    for (const auto& [key, value] : records) {
+      const std::string v = key.substr(key.rfind('.') + 1);
+      const bool number = !v.empty() && v.size() < 10 && v.find_first_not_of("0123456789") == std::string::npos;
+      if (number && std::stoul(v) + 1 < version) PKG_TRY(txn.remove_meta(key));
+    }
     const Micros source_date = taken.content && taken.content->source_date != 0 ? taken.content->source_date : now;
     set_prop(package, "SourceVersion", u32_value(version));
     set_prop(package, "SourceDate", time_value(source_date));

@@ -27,7 +27,7 @@ struct Key {
 };
 
 // Every key the TOML file and the environment (PKGCAST_<NAME>) accept; flags cover the common subset.
-constexpr std::array<Key, 43> kKeys{{
+constexpr std::array<Key, 44> kKeys{{
     {"listen", Kind::kString},
     {"data_dir", Kind::kPath},
     {"db", Kind::kString},
@@ -67,6 +67,7 @@ constexpr std::array<Key, 43> kKeys{{
     {"source_walk_queue", Kind::kInteger, 0, 4096},
     {"source_walk_timeout_seconds", Kind::kInteger, 1, 86'400},
     {"source_ingest_timeout_seconds", Kind::kInteger, 1, 7 * 86'400},
+    {"content_gc_interval_seconds", Kind::kInteger, 1, 7 * 86'400},
     {"distmgr_max_packages", Kind::kInteger, 1, 1'000},
     {"distmgr_max_threads_per_package", Kind::kInteger, 1, 10'000},
     {"distmgr_retry_count", Kind::kInteger, 0, 100'000},
@@ -349,6 +350,8 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
                        integer(settings, "source_walk_timeout_seconds", c.source_walk_timeout_seconds));
   PKG_ASSIGN_OR_RETURN(c.source_ingest_timeout_seconds,
                        integer(settings, "source_ingest_timeout_seconds", c.source_ingest_timeout_seconds));
+  PKG_ASSIGN_OR_RETURN(c.content_gc_interval_seconds,
+                       integer(settings, "content_gc_interval_seconds", c.content_gc_interval_seconds));
   PKG_ASSIGN_OR_RETURN(c.distmgr_max_packages, integer(settings, "distmgr_max_packages", c.distmgr_max_packages));
   PKG_ASSIGN_OR_RETURN(c.distmgr_max_threads_per_package,
                        integer(settings, "distmgr_max_threads_per_package", c.distmgr_max_threads_per_package));

@@ -74,6 +74,7 @@ struct ServerConfig {
   std::int64_t source_walk_queue = 2;             // walks that may wait for one; more are WBEM_E_SERVER_TOO_BUSY
   std::int64_t source_walk_timeout_seconds = 60;  // one walk's budget (WBEM_E_TIMED_OUT past it)
   std::int64_t source_ingest_timeout_seconds = 3600;  // one ingest into the content library
+  std::int64_t content_gc_interval_seconds = 3600;    // how often unreferenced content is freed
   // The Distribution Manager (docs/distribution.md).
   std::int64_t distmgr_max_packages = 3;             // packages sent at once
   std::int64_t distmgr_max_threads_per_package = 5;  // DPs per package at once

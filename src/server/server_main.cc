@@ -131,6 +131,7 @@ class SiteServerImpl final : public SiteServer {
     api.source_walker.timeout = std::chrono::seconds(config_.source_walk_timeout_seconds);
     api.content_library = config_.data_dir / "library";
     api.source_ingest_timeout = std::chrono::seconds(config_.source_ingest_timeout_seconds);
+    api.content_gc_interval = std::chrono::seconds(config_.content_gc_interval_seconds);
     api.distribution.max_packages = static_cast<std::size_t>(config_.distmgr_max_packages);
     api.distribution.max_threads_per_package = static_cast<std::size_t>(config_.distmgr_max_threads_per_package);
     api.distribution.retry_count = static_cast<std::uint32_t>(config_.distmgr_retry_count);

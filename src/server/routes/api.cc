@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include "core/strings.h"
+#include "server/routes/content_collector.h"
 #include "server/routes/internal.h"
 
 namespace pkgcast::server {
@@ -70,6 +71,12 @@ class ApiImpl final : public Api {
     d.clock = o.clock;
     ctx_.distribution = std::make_unique<distmgr::DistributionManager>(ctx_.store, ctx_.domain, d);
     ctx_.distribution->start();
+    if (ctx_.library) {
+      // Longer than an ingest may run: an ingest's chunks are stored before any record names them.
+      const auto grace = o.source_ingest_timeout + std::chrono::seconds(3600);
+      collector_ = std::make_unique<routes::ContentCollector>(*ctx_.library, *ctx_.distribution,
+                                                              o.content_gc_interval, grace);
+    }
     return ok_status();
   }
 
@@ -112,6 +119,7 @@ class ApiImpl final : public Api {
  private:
   routes::ApiContext ctx_;
   std::shared_ptr<site::SourceWalker> walker_;
+  std::unique_ptr<routes::ContentCollector> collector_;  // stops before the library it collects goes
 };
 
 }  // namespace

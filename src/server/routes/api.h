@@ -34,6 +34,7 @@ struct ApiOptions {
   // Empty: sources are only measured, and packages cannot be distributed.
   std::filesystem::path content_library;
   std::chrono::seconds source_ingest_timeout{3600};  // config source_ingest_timeout_seconds
+  std::chrono::seconds content_gc_interval{3600};    // config content_gc_interval_seconds
   distmgr::DistOptions distribution;                  // the Distribution Manager's slots, retries and stall time
   provider::QueryLimits query_limits;  // per query: query_max_rows_evaluated, query_max_seconds
   provider::EventOptions events;        // the event engine's bounds (max_subscriptions, queues)
