@@ -67,7 +67,8 @@ class PropertyTest : public SummarizerTest {
       return {[this, r](store::WriteTxn& t) { return summarizer_.untarget(t, r, t.now()); },
               [this, key] { rows_.erase(key); }, "untarget " + pkg + " " + dp.name};
     }
-    if (kind < 5) {
+    const bool forget = pick(4) == 0;  // of the version-wide operations, one in four forgets the package
+    if (kind == 4 && !forget) {
       const std::uint32_t v = versions_[pkg] + 1;
       return {[this, pkg, v](store::WriteTxn& t) -> Status {
                 PKG_TRY(put_package_version(t, pkg, v));
@@ -80,6 +81,11 @@ class PropertyTest : public SummarizerTest {
                 }
               },
               "new version " + pkg + " " + std::to_string(v)};
+    }
+    if (kind == 4) {
+      return {[this, pkg](store::WriteTxn& t) { return summarizer_.forget_package(t, pkg, t.now()); },
+              [this, pkg] { std::erase_if(rows_, [&](const auto& kv) { return kv.first.first == pkg; }); },
+              "forget " + pkg};
     }
     // A transition, mostly towards the states a distribution goes through, with the current or an older version.
     const std::uint32_t state = static_cast<std::uint32_t>(pick(9));

@@ -168,6 +168,24 @@ Status Summarizer::untarget(store::WriteTxn& txn, const DpRef& dp, Micros now) c
   return apply_all(txn, c, root, d, now);
 }
 
+Status Summarizer::forget_package(store::WriteTxn& txn, std::string_view package_id_in, Micros now) const {
+  const Classes& c = *classes_;
+  const std::string package_id = to_upper(package_id_in);
+  PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, package_id));
+  const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
+  PackageDeltas d(package_id);
+  PKG_ASSIGN_OR_RETURN(auto rows, scan_where(txn, c.dist_points, "PackageID", package_id));
+  for (const auto& row : rows) {
+    const DpRef ref{package_id, get_text(row, "ServerNALPath"), get_text(row, "SiteCode"), {}, {}};
+    DpMessages messages(txn, c, ref);
+    PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row, messages));
+    PKG_TRY(txn.remove(c.dist_points, store::key_of(row)));
+    PKG_TRY(messages.drop());
+    d.add(ref, Counts{} - contribution(before, current));
+  }
+  return apply_all(txn, c, root, d, now);
+}
+
 Status Summarizer::new_source_version(store::WriteTxn& txn, std::string_view package_id_in, std::uint32_t version,
                                       Micros now) const {
   const Classes& c = *classes_;

@@ -137,6 +137,11 @@ class Summarizer {
   // WBEM_E_NOT_FOUND when there is no such row.
   Status untarget(store::WriteTxn& txn, const DpRef& dp, Micros now) const;
 
+  // untarget() for every DP of the package: for a package about to be deleted, so that each DP's SMS_DPStatusInfo
+  // gives back its counts. (src/site's delete_package removes the package's own rows, DistPoints included, but
+  // cannot reach the per-DP counts; the caller runs this first, in the same command or the one before.)
+  Status forget_package(store::WriteTxn& txn, std::string_view package_id, Micros now) const;
+
   // RefreshPkgSource: the package's SourceVersion became `version` (> the current one; equal is a no-op, less is
   // WBEM_E_INVALID_PARAMETER). Root (SourceVersion, SourceDate), every Detail and the ExtraInfo row take the new
   // version, and every targeted DP (a row not in a removal state) moves to INSTALL_PENDING for it, unheard, with

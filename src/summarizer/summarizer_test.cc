@@ -234,6 +234,22 @@ TEST_P(ScenarioTest, PendingAgainWithoutMessageIsUnknownAgain) {
   EXPECT_EQ(differences(), "");
 }
 
+TEST_P(ScenarioTest, ForgetPackageGivesBackEveryDpsCounts) {
+  ASSERT_TRUE(run([&](store::WriteTxn& txn) -> Status {
+                PKG_TRY(summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()));
+                PKG_TRY(summarizer_.target(txn, ref(kPkg, "dp3", "DEF"), txn.now()));
+                return summarizer_.transition(txn, ref(kPkg, "dp1", "ABC"), DpState::kInstalled, 1, "done",
+                                              msg(2330, kMessageSuccess), txn.now());
+              }).ok());
+  EXPECT_EQ(dp_status("dp1", "ABC"), "1/0/0/0/1");
+  ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.forget_package(txn, kPkg, txn.now()); }).ok());
+  EXPECT_EQ(root(kPkg), "0/0/0/0");
+  EXPECT_EQ(dist(kPkg, "dp1", "ABC"), "absent");
+  EXPECT_EQ(dp_status("dp1", "ABC"), "0/0/0/0/1");
+  EXPECT_EQ(dp_status("dp3", "DEF"), "0/0/0/0/1");
+  EXPECT_EQ(differences(), "");
+}
+
 TEST_P(ScenarioTest, CheckNamesATamperedCount) {
   ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()); })
                   .ok());
