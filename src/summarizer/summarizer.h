@@ -27,8 +27,10 @@
 //
 // No count is recomputed by a scan: each operation reads the exact rows it changes by key (txn.get) and writes
 // them back (txn.put), so the store journals one entry per changed instance and nothing for an unchanged one.
-// Only new_source_version() and the creation of a Detail row read ranges (the package's DistPoints rows; its
-// advertisements); check() recomputes everything from scratch to prove the deltas right.
+// Ranges are read only off the per-change path: new_source_version() and forget_package() (the package's
+// DistPoints rows), the creation of a Detail row (the package's advertisements) and an offer flip (the package's
+// offers); check() recomputes everything from scratch to prove the deltas right.
+// The state machine is the Distribution Manager's: any state may follow any other here.
 //
 // Thread safety: a Summarizer is immutable after construction and holds no cache (see README.md: a write-through
 // cache needs a rollback signal the store does not give), so one instance may be used from any command.
