@@ -1,4 +1,4 @@
-// `pkgcast admin check`: every count recomputed from scratch, from the DistPoints rows and the last-message rows,
+// `pkgcast admin check`: every count recomputed from scratch, from the DistPoints rows,
 // with the same contribution() the deltas use, and compared with what the summaries hold. The rows are streamed;
 // memory is one small record per package, per (package, site) and per DP.
 #include <algorithm>
@@ -40,7 +40,6 @@ class Checker {
 
   Result<std::vector<Difference>> run() {
     PKG_TRY(read_packages());
-    PKG_TRY(read_messages());
     PKG_TRY(read_dist_points());
     PKG_TRY(compare_roots());
     PKG_TRY(compare_extra());
@@ -109,14 +108,6 @@ class Checker {
     });
   }
 
-  Status read_messages() {
-    return each(c_.dp_message, [&](const cim::Instance& m) {
-      const auto pair = std::make_pair(to_upper(get_text(m, "PackageID")), to_lower(get_text(m, "NALPath")));
-      if (!heard_.insert(pair).second) differ(m, "", "one last message per package per DP", "another");
-      return ok_status();
-    });
-  }
-
   Status read_dist_points() {
     return each(c_.dist_points, [&](const cim::Instance& row) {
       const std::string id = to_upper(get_text(row, "PackageID"));
@@ -132,8 +123,7 @@ class Checker {
         missing(c_.root, {{"PackageID", id}});
         return ok_status();
       }
-      const RowFacts facts{*state, static_cast<std::uint32_t>(get_uint(row, "SourceVersion")),
-                           heard_.count({id, nal}) > 0};
+      const RowFacts facts{*state, static_cast<std::uint32_t>(get_uint(row, "SourceVersion"))};
       const Counts counts = contribution(facts, *pkg->second.root_version);
       per_package_[id] += counts;
       per_site_[{id, site}] += counts;
@@ -240,7 +230,6 @@ class Checker {
   Classes c_;
   std::vector<Difference> out_;
   std::unordered_map<std::string, PackageFacts> packages_;
-  std::set<std::pair<std::string, std::string>> heard_;  // (PACKAGEID, nal lower)
   std::unordered_map<std::string, Counts> per_package_;
   std::map<std::pair<std::string, std::string>, Counts> per_site_;  // (PACKAGEID, SITE)
   std::map<std::string, Counts> per_dp_;                           // nal lower

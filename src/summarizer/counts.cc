@@ -76,7 +76,7 @@ Counts contribution(const RowFacts& row, std::uint32_t current_version) {
                           s == DpState::kContentMonitoring
                       ? 1
                       : 0;
-  c.unknown = s == DpState::kInstallPending && !row.heard ? 1 : 0;
+  c.unknown = s == DpState::kInstallPending ? 1 : 0;
   return c;
 }
 

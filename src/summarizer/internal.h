@@ -43,7 +43,6 @@ struct Counts {
 struct RowFacts {
   DpState state = DpState::kInstallPending;
   std::uint32_t version = 0;
-  bool heard = false;  // an SMS_DistributionDPStatus row exists for the package and DP
 };
 
 // The counting rules of summarizer.h, for one row against the package's current SourceVersion.
@@ -140,12 +139,10 @@ Status set_offers(store::WriteTxn& txn, const Classes& c, std::string_view packa
 
 // The package's last status message for a DP lives in SMS_DistributionDPStatus under a uint64 ID; the meta area
 // maps (package, NAL path) to it ("summarizer/dpstatus/<PACKAGEID>/<nal lower>") and holds the ID counter
-// ("summarizer/dpstatus-next"). The mapping exists exactly while the row does.
+// ("summarizer/dpstatus-next"). The mapping lives as long as the DistPoints row (untarget drops both).
 class DpMessages {
  public:
   DpMessages(store::WriteTxn& txn, const Classes& c, const DpRef& dp) : txn_(txn), c_(c), dp_(dp) {}
-  // Whether the DP has reported since the job was (re)sent (one meta read, remembered).
-  Result<bool> heard();
   // Writes the message (a new ID the first time).
   Status write(const StatusMessage& m, Micros now);
   // Drops the row and its mapping when present.

@@ -34,19 +34,14 @@ Result<cim::Instance> load_root(store::WriteTxn& txn, const Classes& c, const st
   return require(txn, c.root, {str_value(package_id)}, "package " + package_id);
 }
 
-// The counting facts of a stored DistPoints row. Whether the DP was heard from matters only to INSTALL_PENDING
-// (NumberUnknown), so the meta read happens only then.
-Result<RowFacts> facts_of(const cim::Instance& row, DpMessages& messages) {
+// The counting facts of a stored DistPoints row.
+Result<RowFacts> facts_of(const cim::Instance& row) {
   const std::uint64_t stored = get_uint(row, "State");
   const auto state = dp_state_from(stored);
   if (!state) {
     return make_error(WbemCode::kFailed, row.relpath() + " has State " + std::to_string(stored) + ", not 0..8");
   }
-  RowFacts facts{*state, static_cast<std::uint32_t>(get_uint(row, "SourceVersion")), false};
-  if (facts.state == DpState::kInstallPending) {
-    PKG_ASSIGN_OR_RETURN(facts.heard, messages.heard());
-  }
-  return facts;
+  return RowFacts{*state, static_cast<std::uint32_t>(get_uint(row, "SourceVersion"))};
 }
 
 }  // namespace
@@ -69,12 +64,11 @@ Status Summarizer::target(store::WriteTxn& txn, const DpRef& dp, Micros now) con
   const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
   PKG_TRY(ensure_detail(txn, c, root, to_upper(dp.site_code), now));
 
-  DpMessages messages(txn, c, dp);
   PKG_ASSIGN_OR_RETURN(auto existing, txn.get(c.dist_points, dist_points_key(dp)));
   Counts before;
   cim::Instance row(c.dist_points);
   if (existing) {
-    PKG_ASSIGN_OR_RETURN(const RowFacts facts, facts_of(*existing, messages));
+    PKG_ASSIGN_OR_RETURN(const RowFacts facts, facts_of(*existing));
     before = contribution(facts, current);
     row = std::move(*existing);
   } else {
@@ -90,10 +84,9 @@ Status Summarizer::target(store::WriteTxn& txn, const DpRef& dp, Micros now) con
   set_prop(row, "InstallStatus", str_value(pending_text(current)));
   set_prop(row, "SummaryDate", time_value(now));
   PKG_TRY(txn.put(row));
-  PKG_TRY(messages.drop());
 
   PackageDeltas d(package_id);
-  d.add(dp, contribution(RowFacts{DpState::kInstallPending, current, false}, current) - before);
+  d.add(dp, contribution(RowFacts{DpState::kInstallPending, current}, current) - before);
   return apply_all(txn, c, root, d, now);
 }
 
@@ -118,11 +111,8 @@ Status Summarizer::transition(store::WriteTxn& txn, const DpRef& dp, DpState sta
   if (!existing) return make_error(WbemCode::kNotFound, describe(dp) + " is not targeted");
   cim::Instance row = std::move(*existing);
 
-  DpMessages messages(txn, c, dp);
-  PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row, messages));
-  // A message means the DP was heard from; a move to pending without one re-sends the job (dropped below).
-  const bool heard_after = message.has_value() || (state != DpState::kInstallPending && before.heard);
-  const RowFacts after{state, source_version, heard_after};
+  PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row));
+  const RowFacts after{state, source_version};
 
   const bool row_moves = before.state != state || before.version != source_version ||
                          get_text(row, "InstallStatus") != install_status ||
@@ -138,11 +128,7 @@ Status Summarizer::transition(store::WriteTxn& txn, const DpRef& dp, DpState sta
     set_prop(row, "SummaryDate", time_value(now));
     PKG_TRY(txn.put(row));
   }
-  if (message) {
-    PKG_TRY(messages.write(*message, now));
-  } else if (state == DpState::kInstallPending) {
-    PKG_TRY(messages.drop());
-  }
+  if (message) PKG_TRY(DpMessages(txn, c, dp).write(*message, now));
 
   PackageDeltas d(package_id);
   d.add(dp, contribution(after, current) - contribution(before, current));
@@ -158,10 +144,9 @@ Status Summarizer::untarget(store::WriteTxn& txn, const DpRef& dp, Micros now) c
   const auto key = dist_points_key(dp);
   PKG_ASSIGN_OR_RETURN(auto existing, txn.get(c.dist_points, key));
   if (!existing) return make_error(WbemCode::kNotFound, describe(dp) + " is not targeted");
-  DpMessages messages(txn, c, dp);
-  PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(*existing, messages));
+  PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(*existing));
   PKG_TRY(txn.remove(c.dist_points, key));
-  PKG_TRY(messages.drop());
+  PKG_TRY(DpMessages(txn, c, dp).drop());
 
   PackageDeltas d(package_id);
   d.add(dp, Counts{} - contribution(before, current));
@@ -177,10 +162,9 @@ Status Summarizer::forget_package(store::WriteTxn& txn, std::string_view package
   PKG_ASSIGN_OR_RETURN(auto rows, scan_where(txn, c.dist_points, "PackageID", package_id));
   for (const auto& row : rows) {
     const DpRef ref{package_id, get_text(row, "ServerNALPath"), get_text(row, "SiteCode"), {}, {}};
-    DpMessages messages(txn, c, ref);
-    PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row, messages));
+    PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row));
     PKG_TRY(txn.remove(c.dist_points, store::key_of(row)));
-    PKG_TRY(messages.drop());
+    PKG_TRY(DpMessages(txn, c, ref).drop());
     d.add(ref, Counts{} - contribution(before, current));
   }
   return apply_all(txn, c, root, d, now);
@@ -205,16 +189,14 @@ Status Summarizer::new_source_version(store::WriteTxn& txn, std::string_view pac
   PKG_ASSIGN_OR_RETURN(auto rows, scan_where(txn, c.dist_points, "PackageID", package_id));
   for (auto& row : rows) {
     const DpRef ref{package_id, get_text(row, "ServerNALPath"), get_text(row, "SiteCode"), {}, {}};
-    DpMessages messages(txn, c, ref);
-    PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row, messages));
+    PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row));
     if (!targeted_state(before.state)) continue;
     set_prop(row, "State", u32_value(static_cast<std::uint32_t>(DpState::kInstallPending)));
     set_prop(row, "SourceVersion", u32_value(version));
     set_prop(row, "InstallStatus", str_value(pending_text(version)));
     set_prop(row, "SummaryDate", time_value(now));
     PKG_TRY(txn.put(row));
-    PKG_TRY(messages.drop());
-    d.add(ref, contribution(RowFacts{DpState::kInstallPending, version, false}, version) -
+    d.add(ref, contribution(RowFacts{DpState::kInstallPending, version}, version) -
                    contribution(before, current));
   }
 

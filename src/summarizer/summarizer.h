@@ -17,9 +17,11 @@
 //   Targeted:    s not in {4, 5, 6}                  Installed / NumberSuccess / NumberInstalled: s == 0 && v == c
 //   Retrying:    s in {2, 5}                         Failed:  s in {3, 6}
 //   NumberInProgress: s in {1, 2, 4, 5, 7, 8}        NumberErrors: s in {3, 6}
-//   NumberUnknown: s == 1 (INSTALL_PENDING) and no SMS_DistributionDPStatus row for that package and DP, i.e. the
-//     DP has not been heard from since the job was (re)sent: target(), and a move to INSTALL_PENDING without a
-//     message, drop the package's last message for that DP; any transition with a message writes it.
+//   NumberUnknown: s == 1 (INSTALL_PENDING): the job was (re)sent and the DP itself has not reported on it since.
+//     The Distribution Manager moves a DP out of INSTALL_PENDING on the DP's first report for a job (to
+//     CONTENT_UPDATING, INSTALLED, INSTALL_RETRYING, ...), so a pending row is exactly a DP not heard from; a
+//     message the server writes while the job waits (8212: no source DP has the content yet) does not change that.
+//     The last message itself is kept: SMS_DistributionDPStatus is the last message received, whatever came after.
 //   SMS_DPStatusInfo.MessageState: 3 ERROR when NumberErrors > 0, else 2 IN_PROGRESS when NumberInProgress > 0,
 //     else 1 SUCCESS (the worst over the DP's packages). Its LastStatusTime moves whenever its counts do.
 //   PKG_AdvertisementOffer.Offered: offered() below, the one statement of the rule (see README.md).
@@ -118,7 +120,7 @@ class Summarizer {
   Summarizer& operator=(Summarizer&&) noexcept;
 
   // The DP becomes a target of the package's current SourceVersion: its DistPoints row is created (or moved back)
-  // in INSTALL_PENDING, its last message dropped (not heard from since), the site's Detail row created when missing
+  // in INSTALL_PENDING (its last message, if any, is kept), the site's Detail row created when missing
   // (SiteName from SMS_Site, with an offer row per advertisement of the package), and the counts adjusted.
   // WBEM_E_INVALID_OPERATION for a package without source files (they have no DistPoints rows).
   Status target(store::WriteTxn& txn, const DpRef& dp, Micros now) const;
@@ -126,8 +128,7 @@ class Summarizer {
   // The DP's row moves to `state` for content version `source_version` (the version installed, being installed,
   // or being removed; 1 <= source_version <= the package's current SourceVersion), with `install_status` as its
   // InstallStatus text. `message`, when given, becomes the DP's last status message for the package. A move to
-  // INSTALLED sets LastCopied. A move to INSTALL_PENDING without a message drops the last message (the job is
-  // re-sent: not heard from since). Counts of Detail, Root, ObjectContentExtraInfo and SMS_DPStatusInfo move by
+  // INSTALLED sets LastCopied. Counts of Detail, Root, ObjectContentExtraInfo and SMS_DPStatusInfo move by
   // deltas; the site's offers flip when its Detail becomes or stops being distributed.
   // WBEM_E_NOT_FOUND when the DP is not a target of the package (no DistPoints row).
   Status transition(store::WriteTxn& txn, const DpRef& dp, DpState state, std::uint32_t source_version,
@@ -146,7 +147,7 @@ class Summarizer {
 
   // RefreshPkgSource: the package's SourceVersion became `version` (> the current one; equal is a no-op, less is
   // WBEM_E_INVALID_PARAMETER). Root (SourceVersion, SourceDate), every Detail and the ExtraInfo row take the new
-  // version, and every targeted DP (a row not in a removal state) moves to INSTALL_PENDING for it, unheard, with
+  // version, and every targeted DP (a row not in a removal state) moves to INSTALL_PENDING for it, with
   // the deltas that implies: Installed drops to 0 everywhere and climbs again as DPs report INSTALLED.
   // Callers need not move the DPs themselves; a later transition() to INSTALL_PENDING is harmless.
   // Cost: one read of the package's DistPoints rows and one write per targeted DP (a refresh touches them all).
@@ -169,7 +170,7 @@ struct Difference {
 };
 
 // `pkgcast admin check`: recomputes every count of Root, Detail, ObjectContentExtraInfo and SMS_DPStatusInfo (and
-// MessageState) from the DistPoints and DPStatus rows, every Offered flag from the Detail rows, checks that each
+// MessageState) from the DistPoints rows, every Offered flag from the Detail rows, checks that each
 // (package, site) with a DistPoints row has its Detail row and that the summaries carry the package's current
 // SourceVersion, and returns every difference (none, when the deltas are right), in a stable order.
 // Over a WriteTxn: a consistent view (it runs as, or inside, a write command, holding the writer while it reads).

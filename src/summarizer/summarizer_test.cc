@@ -40,6 +40,20 @@ class ScenarioTest : public SummarizerTest {
     });
   }
 
+  // MessageID of every SMS_DistributionDPStatus row, comma-separated.
+  std::string messages() {
+    std::string out;
+    const cim::ClassDef& cls = *cim::ClassRegistry::builtin().find("SMS_DistributionDPStatus");
+    EXPECT_TRUE(store_
+                    ->scan(cls, store::Predicate::always(),
+                           [&](cim::Instance&& m) {
+                             out += (out.empty() ? "" : ",") + m.find("MessageID")->to_display();
+                             return true;
+                           })
+                    .ok());
+    return out;
+  }
+
   // The classes journaled after `revision`, "Class:kind" each, sorted.
   std::multiset<std::string> journaled_after(std::uint64_t revision) {
     std::multiset<std::string> out;
@@ -216,21 +230,34 @@ TEST_P(ScenarioTest, RolledBackCommandLeavesCountsUnchanged) {
   EXPECT_EQ(differences(), "");
 }
 
-TEST_P(ScenarioTest, PendingAgainWithoutMessageIsUnknownAgain) {
+TEST_P(ScenarioTest, UnknownUntilTheDpReportsAndTheLastMessageStays) {
   ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()); })
                   .ok());
+  EXPECT_EQ(extra(kPkg), "1/0/1/0/1");
+  // The server's own message while the job waits (no source DP yet): the DP is still not heard from.
   ASSERT_TRUE(move("dp1", "ABC", DpState::kInstallPending, 1, msg(8212, kMessageInProgress)).ok());
-  EXPECT_EQ(extra(kPkg), "1/0/1/0/0");  // heard from (a message), still pending
+  EXPECT_EQ(extra(kPkg), "1/0/1/0/1");
+  EXPECT_EQ(messages(), "8212");
+  // The DP reports: known.
+  ASSERT_TRUE(move("dp1", "ABC", DpState::kContentUpdating, 1, msg(2301, kMessageInProgress)).ok());
+  EXPECT_EQ(extra(kPkg), "1/0/1/0/0");
+  EXPECT_EQ(dp_status("dp1", "ABC"), "0/1/0/0/2");
+  // A failure, then the retry re-sends the job: unknown again, and the last message is still the failure's.
   ASSERT_TRUE(move("dp1", "ABC", DpState::kInstallRetrying, 1, msg(9001, kMessageError)).ok());
-  ASSERT_TRUE(move("dp1", "ABC", DpState::kInstallPending, 1).ok());  // the retry re-sends the job
+  ASSERT_TRUE(move("dp1", "ABC", DpState::kInstallPending, 1).ok());
   EXPECT_EQ(extra(kPkg), "1/0/1/0/1");
   EXPECT_EQ(dp_status("dp1", "ABC"), "0/1/0/1/2");
-  // Targeting it again is the same.
+  EXPECT_EQ(messages(), "9001");
+  // Targeting it again is the same; untargeting drops the message.
   ASSERT_TRUE(move("dp1", "ABC", DpState::kContentUpdating, 1, msg(2301, kMessageInProgress)).ok());
   ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()); })
                   .ok());
   EXPECT_EQ(extra(kPkg), "1/0/1/0/1");
   EXPECT_EQ(root(kPkg), "1/0/0/0");
+  EXPECT_EQ(messages(), "2301");
+  ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.untarget(txn, ref(kPkg, "dp1", "ABC"), txn.now()); })
+                  .ok());
+  EXPECT_EQ(messages(), "");
   EXPECT_EQ(differences(), "");
 }
 
