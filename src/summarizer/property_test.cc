@@ -3,6 +3,7 @@
 // and the Root counts must match an independent model of the DP rows kept by this test.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <future>
 #include <map>
@@ -87,6 +88,31 @@ class PropertyTest : public SummarizerTest {
               [this, pkg] { std::erase_if(rows_, [&](const auto& kv) { return kv.first.first == pkg; }); },
               "forget " + pkg};
     }
+    if (kind < 7) {
+      // Several reports in one transition_all(), possibly of one DP twice and of several packages.
+      std::vector<Summarizer::Change> changes;
+      std::vector<std::pair<std::pair<std::string, std::string>, ModelRow>> effects;
+      std::string text = "transition_all";
+      for (int n = 0; n < 4 && !rows_.empty(); ++n) {
+        // Targeted pairs (per the model), so that the batch usually commits.
+        const auto& pair = std::next(rows_.begin(), static_cast<long>(pick(rows_.size())))->first;
+        const std::string p = pair.first;
+        const Dp x = *std::find_if(kDps.begin(), kDps.end(), [&](const Dp& e) { return e.name == pair.second; });
+        const auto s = static_cast<std::uint32_t>(pick(9));
+        const std::uint32_t v = versions_[p];
+        changes.push_back({ref(p, x.name, x.site), static_cast<DpState>(s), v, "status",
+                           pick(2) ? std::optional<StatusMessage>(StatusMessage{2301, 2, 0x40000000, {}})
+                                   : std::nullopt});
+        effects.push_back({{p, x.name}, ModelRow{s, v}});
+        text += " " + p + "/" + x.name + "->" + std::to_string(s);
+      }
+      return {[this, changes](store::WriteTxn& t) { return summarizer_.transition_all(t, changes, t.now()); },
+              [this, effects] {
+                ++batches_applied_;
+                for (const auto& [k, row] : effects) rows_[k] = row;
+              },
+              text};
+    }
     // A transition, mostly towards the states a distribution goes through, with the current or an older version.
     const std::uint32_t state = static_cast<std::uint32_t>(pick(9));
     const std::uint32_t current = versions_[pkg];
@@ -158,6 +184,7 @@ class PropertyTest : public SummarizerTest {
   }
 
   int applied_ = 0;  // operations that committed (the others were refused: not targeted, ...)
+  int batches_applied_ = 0;  // transition_all() commands that committed
   std::map<std::string, std::uint32_t> versions_;
   std::map<std::pair<std::string, std::string>, ModelRow> rows_;
 };
@@ -171,7 +198,8 @@ TEST_P(PropertyTest, RandomOperationsKeepEverySummaryExact) {
   }
   // Most steps must do something, or the property says little.
   EXPECT_GT(applied_, steps * 3 / 2) << "only " << applied_ << " operations committed";
-  std::printf("property test: %d operations committed\n", applied_);
+  EXPECT_GT(batches_applied_, 20);
+  std::printf("property test: %d operations committed, %d of them transition_all\n", applied_, batches_applied_);
 }
 
 PKGCAST_SUMMARIZER_BACKENDS(PropertyTest);

@@ -1,6 +1,9 @@
 // The operations: each reads the DistPoints row it changes and the package's Root row (which carries the current
 // SourceVersion), works out the row's contribution before and after (counts.cc), and applies the difference to
 // the exact summary rows by key. Nothing here counts rows.
+#include <map>
+#include <unordered_map>
+
 #include "summarizer/internal.h"
 
 namespace pkgcast::summarizer {
@@ -90,21 +93,21 @@ Status Summarizer::target(store::WriteTxn& txn, const DpRef& dp, Micros now) con
   return apply_all(txn, c, root, d, now);
 }
 
-Status Summarizer::transition(store::WriteTxn& txn, const DpRef& dp, DpState state, std::uint32_t source_version,
-                              std::string_view install_status, const std::optional<StatusMessage>& message,
-                              Micros now) const {
+namespace {
+
+// The DistPoints row and last message of one transition; its delta goes to `d`. `current` is the package's
+// current SourceVersion (from its Root row, which the caller holds).
+Status move_row(store::WriteTxn& txn, const Classes& c, const DpRef& dp, DpState state, std::uint32_t source_version,
+                std::string_view install_status, const std::optional<StatusMessage>& message, Micros now,
+                std::uint32_t current, PackageDeltas& d) {
   PKG_TRY(check_ref(dp));
   if (!dp_state_from(static_cast<std::uint32_t>(state))) {
     return make_error(WbemCode::kInvalidParameter,
                       "State " + std::to_string(static_cast<std::uint32_t>(state)) + " is not 0..8");
   }
-  const Classes& c = *classes_;
-  const std::string package_id = to_upper(dp.package_id);
-  PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, package_id));
-  const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
   if (source_version < 1 || source_version > current) {
     return make_error(WbemCode::kInvalidParameter, "content version " + std::to_string(source_version) +
-                                                       " of package " + package_id + " does not exist (current: " +
+                                                       " of package " + d.package_id + " does not exist (current: " +
                                                        std::to_string(current) + ")");
   }
   PKG_ASSIGN_OR_RETURN(auto existing, txn.get(c.dist_points, dist_points_key(dp)));
@@ -129,10 +132,56 @@ Status Summarizer::transition(store::WriteTxn& txn, const DpRef& dp, DpState sta
     PKG_TRY(txn.put(row));
   }
   if (message) PKG_TRY(DpMessages(txn, c, dp).write(*message, now));
-
-  PackageDeltas d(package_id);
   d.add(dp, contribution(after, current) - contribution(before, current));
+  return ok_status();
+}
+
+}  // namespace
+
+Status Summarizer::transition(store::WriteTxn& txn, const DpRef& dp, DpState state, std::uint32_t source_version,
+                              std::string_view install_status, const std::optional<StatusMessage>& message,
+                              Micros now) const {
+  PKG_TRY(check_ref(dp));
+  const Classes& c = *classes_;
+  PackageDeltas d(to_upper(dp.package_id));
+  PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, d.package_id));
+  const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
+  PKG_TRY(move_row(txn, c, dp, state, source_version, install_status, message, now, current, d));
   return apply_all(txn, c, root, d, now);
+}
+
+Status Summarizer::transition_all(store::WriteTxn& txn, const std::vector<Change>& changes, Micros now) const {
+  const Classes& c = *classes_;
+  // Packages in order of first appearance; each change keeps its order within its package (changes to one DP
+  // are always of one package, so their order is kept).
+  std::vector<std::string> order;
+  std::unordered_map<std::string, std::vector<const Change*>> by_package;
+  for (const Change& ch : changes) {
+    PKG_TRY(check_ref(ch.dp));
+    auto [it, fresh] = by_package.try_emplace(to_upper(ch.dp.package_id));
+    if (fresh) order.push_back(it->first);
+    it->second.push_back(&ch);
+  }
+  // A DP's SMS_DPStatusInfo gathers the deltas of every package and is written once, at the end.
+  std::map<std::string, Counts> dp_deltas;
+  std::map<std::string, std::string> dp_nal;
+  for (const std::string& package_id : order) {
+    PackageDeltas d(package_id);
+    PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, package_id));
+    const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
+    for (const Change* ch : by_package[package_id]) {
+      PKG_TRY(move_row(txn, c, ch->dp, ch->state, ch->source_version, ch->install_status, ch->message, now,
+                       current, d));
+    }
+    for (const auto& [nal, delta] : d.dp) dp_deltas[nal] += delta;
+    dp_nal.merge(d.dp_nal);
+    d.dp.clear();
+    PKG_TRY(apply_all(txn, c, root, d, now));
+  }
+  for (const auto& [nal, delta] : dp_deltas) {
+    if (delta.moves_dp_status()) PKG_TRY(apply_dp_status(txn, c, dp_nal.at(nal), delta, now));
+  }
+  return ok_status();
 }
 
 Status Summarizer::untarget(store::WriteTxn& txn, const DpRef& dp, Micros now) const {

@@ -135,6 +135,20 @@ class Summarizer {
                     std::string_view install_status, const std::optional<StatusMessage>& message,
                     Micros now) const;
 
+  // One status change of transition_all().
+  struct Change {
+    DpRef dp;
+    DpState state = DpState::kInstallPending;
+    std::uint32_t source_version = 0;
+    std::string install_status;
+    std::optional<StatusMessage> message;
+  };
+  // transition() for each change, in order, with the summary rows of each package (Root, ExtraInfo, Detail) and
+  // of each DP (SMS_DPStatusInfo) read and written once for all of them: N reports for one package cost N
+  // DistPoints writes and one Root write, and the journal shows the summaries' net change. Same errors as
+  // transition(); the first one ends it (the caller's command then rolls everything back).
+  Status transition_all(store::WriteTxn& txn, const std::vector<Change>& changes, Micros now) const;
+
   // Removal finished (or the target is forgotten): the DistPoints row goes, with the DP's last message for the
   // package, and its counts are taken back. The site's Detail row stays (with its counts) for history.
   // WBEM_E_NOT_FOUND when there is no such row.
