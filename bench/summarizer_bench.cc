@@ -10,6 +10,8 @@
 //
 //   build/release/bench/summarizer_bench [--packages 100] [--dps 50] [--sites 5] [--changes 20000]
 //       [--baseline-changes 2000] [--backend sqlite|postgresql|both] [--window 2048] [--check 1]
+//       [--group 1] [--active 0]     (--group N: N reports per command through transition_all();
+//                                     --active K: reports fall on K packages, as when a few are being sent)
 //   scripts/with-postgres build/release/bench/summarizer_bench --backend both        (PostgreSQL needs
 //   PKGCAST_TEST_PG_URL, a maintenance URL; the bench creates and drops its own database)
 //   --packages 10000 --dps 1000: the 10 million rows.
@@ -58,6 +60,9 @@ struct Options {
   std::string backend = "sqlite";
   int window = 2048;
   bool check = true;
+  int group = 1;   // changes per command: 1 = transition() each; more = transition_all() over a group
+  int active = 0;  // changes fall on the first `active` packages only (0: every package), as when the
+                   // Distribution Manager sends a few packages at a time
 };
 
 constexpr Micros kT0 = 1'767'225'600'000'000;
@@ -219,7 +224,9 @@ struct Workload {
     summarizer::DpState to;
   };
   Change next() {
-    const auto pair = std::uniform_int_distribution<std::size_t>(0, state.size() - 1)(rng);
+    const std::size_t pairs = o.active > 0 ? std::min<std::size_t>(state.size(), static_cast<std::size_t>(o.active) * o.dps)
+                                           : state.size();
+    const auto pair = std::uniform_int_distribution<std::size_t>(0, pairs - 1)(rng);
     std::uint8_t& s = state[pair];
     s = s == 1 ? 7 : s == 7 ? 0 : 1;
     return {static_cast<int>(pair / o.dps), static_cast<int>(pair % o.dps), static_cast<summarizer::DpState>(s)};
@@ -239,22 +246,37 @@ double run_incremental(store::Store& st, Workload& w, const Options& o, double& 
     if (!in_flight.front().get().ok()) ++failures;
     in_flight.pop_front();
   };
+  auto change_of = [&](const Workload::Change& c) {
+    summarizer::Summarizer::Change ch;
+    ch.dp = summarizer::DpRef{package_id(c.p), nal_of(c.d, o), site_code(site_of(c.d, o)), dp_name(c.d), {}};
+    ch.state = c.to;
+    ch.source_version = 1;
+    ch.install_status = std::string(summarizer::dp_state_name(c.to));
+    if (c.to == summarizer::DpState::kContentUpdating) ch.message = summarizer::StatusMessage{2301, 2, 0x40000000, {}};
+    if (c.to == summarizer::DpState::kInstalled) ch.message = summarizer::StatusMessage{2330, 1, 0x40000000, {}};
+    return ch;
+  };
   const auto start = Clock::now();
-  for (long n = 0; n < o.changes; ++n) {
-    const auto c = w.next();
-    summarizer::DpRef ref{package_id(c.p), nal_of(c.d, o), site_code(site_of(c.d, o)), dp_name(c.d), {}};
-    std::optional<summarizer::StatusMessage> msg;
-    if (c.to == summarizer::DpState::kContentUpdating) msg = summarizer::StatusMessage{2301, 2, 0x40000000, {}};
-    if (c.to == summarizer::DpState::kInstalled) msg = summarizer::StatusMessage{2330, 1, 0x40000000, {}};
-    in_flight.push_back(st.submit([&sum, ref = std::move(ref), to = c.to, msg](store::WriteTxn& txn) {
-      return sum.transition(txn, ref, to, 1, summarizer::dp_state_name(to), msg, txn.now());
-    }));
-    if (in_flight.size() >= static_cast<std::size_t>(o.window)) settle();
+  for (long n = 0; n < o.changes;) {
+    if (o.group <= 1) {
+      auto ch = change_of(w.next());
+      ++n;
+      in_flight.push_back(st.submit([&sum, ch = std::move(ch)](store::WriteTxn& txn) {
+        return sum.transition(txn, ch.dp, ch.state, ch.source_version, ch.install_status, ch.message, txn.now());
+      }));
+    } else {
+      std::vector<summarizer::Summarizer::Change> group;
+      for (int g = 0; g < o.group && n < o.changes; ++g, ++n) group.push_back(change_of(w.next()));
+      in_flight.push_back(st.submit([&sum, group = std::move(group)](store::WriteTxn& txn) {
+        return sum.transition_all(txn, group, txn.now());
+      }));
+    }
+    if (in_flight.size() >= static_cast<std::size_t>(std::max(1, o.window / std::max(1, o.group)))) settle();
   }
   while (!in_flight.empty()) settle();
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   if (failures) std::fprintf(stderr, "summarizer_bench: %ld changes failed\n", failures);
-  per_batch = static_cast<double>(o.changes) / static_cast<double>(std::max(1L, batches->load()));
+  per_batch = static_cast<double>(o.changes) / static_cast<double>(std::max(1L, batches->load()));  // changes
   return static_cast<double>(o.changes) / secs;
 }
 
@@ -455,6 +477,8 @@ int main(int argc, char** argv) {
     else if (flag == "--backend") o.backend = v;
     else if (flag == "--window") o.window = std::stoi(v);
     else if (flag == "--check") o.check = v != "0";
+    else if (flag == "--group") o.group = std::stoi(v);
+    else if (flag == "--active") o.active = std::stoi(v);
     else {
       std::fprintf(stderr, "summarizer_bench: unknown flag %s\n", flag.c_str());
       return 2;
@@ -462,11 +486,14 @@ int main(int argc, char** argv) {
   }
   if ((argc - 1) % 2 != 0 || o.packages < 1 || o.dps < 1 || o.sites < 1 || o.sites > 100 || o.packages > 0xFFFFF) {
     std::fprintf(stderr, "usage: summarizer_bench [--packages P] [--dps D] [--sites S] [--changes N] "
-                         "[--baseline-changes M] [--backend sqlite|postgresql|both] [--window W] [--check 0|1]\n");
+                         "[--baseline-changes M] [--backend sqlite|postgresql|both] [--window W] [--check 0|1] "
+                         "[--group N] [--active K]\n");
     return 2;
   }
-  std::printf("summarizer_bench: %d packages x %d DPs at %d sites, %ld changes (baseline %ld)\n", o.packages, o.dps,
-              o.sites, o.changes, o.baseline_changes);
+  std::printf("summarizer_bench: %d packages x %d DPs at %d sites, %ld changes (baseline %ld), %d per command, "
+              "%s\n",
+              o.packages, o.dps, o.sites, o.changes, o.baseline_changes, o.group,
+              o.active > 0 ? (std::to_string(o.active) + " packages active").c_str() : "every package active");
   if (o.backend == "sqlite" || o.backend == "both") pkgcast::run_backend("sqlite", o);
   if (o.backend == "postgresql" || o.backend == "both") pkgcast::run_backend("postgresql", o);
   return 0;
