@@ -34,8 +34,8 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <future>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -75,8 +75,12 @@ std::string package_id(int p) {
 std::string site_code(int s) {  // 0..99
   return std::string("S") + static_cast<char>('0' + s / 10 % 10) + static_cast<char>('0' + s % 10);
 }
-std::string dp_name(int d) { return "dp" + std::to_string(d) + ".example.net"; }
-int site_of(int d, const Options& o) { return d % o.sites; }
+std::string dp_name(int d) {
+  return "dp" + std::to_string(d) + ".example.net";
+}
+int site_of(int d, const Options& o) {
+  return d % o.sites;
+}
 std::string nal_of(int d, const Options& o) {
   const std::string n = dp_name(d);
   return "[\"Display=\\\\" + n + "\\\"]MSWNET:[\"SMS_SITE=" + site_code(site_of(d, o)) + "\"]\\\\" + n + "\\";
@@ -172,7 +176,8 @@ void load(Connection& c, const Options& o) {
   for (int dp = 0; dp < o.dps; ++dp) {
     must(c.exec("INSERT INTO \"SMS_DPStatusInfo\" (\"NALPath\", \"Name\", \"SiteCode\", \"IsPullDP\", "
                 "\"NumberInstalled\", \"NumberInProgress\", \"NumberErrors\", \"NumberUnknown\", \"MessageState\") "
-                "VALUES (" + ph(9) + ")",
+                "VALUES (" +
+                    ph(9) + ")",
                 {nal_of(dp, o), dp_name(dp), site_code(site_of(dp, o)), false, std::int64_t{0}, per_dp_packages,
                  std::int64_t{0}, per_dp_packages, std::int64_t{2}}),
          "dp");
@@ -181,7 +186,8 @@ void load(Connection& c, const Options& o) {
   for (int p = 0; p < o.packages; ++p) {
     const std::string id = package_id(p);
     must(c.exec("INSERT INTO \"SMS_Package\" (\"PackageID\", \"Name\", \"PkgSourceFlag\", \"PackageType\", "
-                "\"SourceVersion\", \"SourceSite\") VALUES (" + ph(6) + ")",
+                "\"SourceVersion\", \"SourceSite\") VALUES (" +
+                    ph(6) + ")",
                 {id, "Package " + id, std::int64_t{2}, std::int64_t{0}, std::int64_t{1}, std::string("S00")}),
          "package");
     must(c.exec("INSERT INTO \"SMS_PackageStatusRootSummarizer\" (\"PackageID\", \"Name\", \"SourceSite\", "
@@ -192,7 +198,8 @@ void load(Connection& c, const Options& o) {
          "root");
     must(c.exec("INSERT INTO \"SMS_ObjectContentExtraInfo\" (\"ObjectID\", \"PackageID\", \"SourceVersion\", "
                 "\"Targeted\", \"NumberSuccess\", \"NumberInProgress\", \"NumberErrors\", \"NumberUnknown\") "
-                "VALUES (" + ph(8) + ")",
+                "VALUES (" +
+                    ph(8) + ")",
                 {id, id, std::int64_t{1}, all, std::int64_t{0}, all, std::int64_t{0}, all}),
          "extra");
   }
@@ -224,8 +231,8 @@ struct Workload {
     summarizer::DpState to;
   };
   Change next() {
-    const std::size_t pairs = o.active > 0 ? std::min<std::size_t>(state.size(), static_cast<std::size_t>(o.active) * o.dps)
-                                           : state.size();
+    const std::size_t pairs =
+        o.active > 0 ? std::min<std::size_t>(state.size(), static_cast<std::size_t>(o.active) * o.dps) : state.size();
     const auto pair = std::uniform_int_distribution<std::size_t>(0, pairs - 1)(rng);
     std::uint8_t& s = state[pair];
     s = s == 1 ? 7 : s == 7 ? 0 : 1;
@@ -304,8 +311,7 @@ double run_scan_baseline(store::Store& st, Workload& w, const Options& o) {
       PKG_TRY(row->set("SummaryDate", cim::Value::datetime(cim::DateTime::from_unix_micros(when))));
       PKG_TRY(txn.put(*row));
       std::map<std::string, std::array<std::int64_t, 6>> sites;  // T, I, R, F, InProgress, Errors
-      PKG_TRY(txn.scan(dist,
-                       store::Predicate::compare(package_col, store::Predicate::Op::kEq, cim::Value::string(id)),
+      PKG_TRY(txn.scan(dist, store::Predicate::compare(package_col, store::Predicate::Op::kEq, cim::Value::string(id)),
                        [&](cim::Instance&& r) {
                          const auto s = r.find("State")->as_uint();
                          const auto v = r.find("SourceVersion")->as_uint();
@@ -371,7 +377,8 @@ double run_baseline(Connection& c, Workload& w, const Options& o) {
       "SUM(CASE WHEN \"State\" = 0 AND \"SourceVersion\" = 1 THEN 1 ELSE 0 END), "
       "SUM(CASE WHEN \"State\" IN (2, 5) THEN 1 ELSE 0 END), SUM(CASE WHEN \"State\" IN (3, 6) THEN 1 ELSE 0 END), "
       "SUM(CASE WHEN \"State\" IN (1, 2, 4, 5, 7, 8) THEN 1 ELSE 0 END) "
-      "FROM \"SMS_PackageStatusDistPointsSummarizer\" WHERE " + eq(d, "PackageID", 1) + " GROUP BY \"SiteCode\"";
+      "FROM \"SMS_PackageStatusDistPointsSummarizer\" WHERE " +
+      eq(d, "PackageID", 1) + " GROUP BY \"SiteCode\"";
   const std::string counts = "\"Targeted\" = " + d.placeholder(1) + ", \"Installed\" = " + d.placeholder(2) +
                              ", \"Retrying\" = " + d.placeholder(3) + ", \"Failed\" = " + d.placeholder(4);
   const std::string update_detail = "UPDATE \"SMS_PackageStatusDetailSummarizer\" SET " + counts + " WHERE " +
@@ -379,9 +386,9 @@ double run_baseline(Connection& c, Workload& w, const Options& o) {
   const std::string update_root =
       "UPDATE \"SMS_PackageStatusRootSummarizer\" SET " + counts + " WHERE " + eq(d, "PackageID", 5);
   const std::string update_extra = "UPDATE \"SMS_ObjectContentExtraInfo\" SET \"Targeted\" = " + d.placeholder(1) +
-                                   ", \"NumberSuccess\" = " + d.placeholder(2) + ", \"NumberInProgress\" = " +
-                                   d.placeholder(3) + ", \"NumberErrors\" = " + d.placeholder(4) + " WHERE " +
-                                   eq(d, "ObjectID", 5);
+                                   ", \"NumberSuccess\" = " + d.placeholder(2) +
+                                   ", \"NumberInProgress\" = " + d.placeholder(3) +
+                                   ", \"NumberErrors\" = " + d.placeholder(4) + " WHERE " + eq(d, "ObjectID", 5);
   constexpr long kBatch = 512;  // the store writer's default max_batch
   const auto start = Clock::now();
   for (long n = 0; n < o.baseline_changes;) {
@@ -389,7 +396,8 @@ double run_baseline(Connection& c, Workload& w, const Options& o) {
     for (long b = 0; b < kBatch && n < o.baseline_changes; ++b, ++n) {
       const auto ch = w.next();
       const std::string id = package_id(ch.p);
-      must(c.exec(update_dp, {static_cast<std::int64_t>(ch.to), kT0 + n, id, nal_of(ch.d, o), site_code(site_of(ch.d, o))}),
+      must(c.exec(update_dp,
+                  {static_cast<std::int64_t>(ch.to), kT0 + n, id, nal_of(ch.d, o), site_code(site_of(ch.d, o))}),
            "update row");
       std::int64_t total[5] = {0, 0, 0, 0, 0};
       std::vector<std::pair<std::string, std::vector<std::int64_t>>> sites;
@@ -451,14 +459,13 @@ void run_backend(const std::string& backend, const Options& o) {
   // connection).
   auto c = raw(backend, db->url);
   const double baseline = o.baseline_changes > 0 ? run_baseline(*c, w, o) : 0;
-  std::printf("%-10s %9ld rows  load %6.1fs  incremental %7.0f/s (%.0f per commit)  store+scan recompute "
-              "%7.0f/s (x%.1f)  SQL GROUP BY %7.0f/s (x%.1f)  check: %s  %s\n",
-              backend.c_str(), static_cast<long>(o.packages) * o.dps, load_secs, incremental, per_batch,
-              scan_baseline, scan_baseline > 0 ? incremental / scan_baseline : 0.0, baseline,
-              baseline > 0 ? incremental / baseline : 0.0,
-              o.check ? (differences == 0 ? "exact" : (std::to_string(differences) + " differences").c_str())
-                      : "skipped",
-              memory.c_str());
+  std::printf(
+      "%-10s %9ld rows  load %6.1fs  incremental %7.0f/s (%.0f per commit)  store+scan recompute "
+      "%7.0f/s (x%.1f)  SQL GROUP BY %7.0f/s (x%.1f)  check: %s  %s\n",
+      backend.c_str(), static_cast<long>(o.packages) * o.dps, load_secs, incremental, per_batch, scan_baseline,
+      scan_baseline > 0 ? incremental / scan_baseline : 0.0, baseline, baseline > 0 ? incremental / baseline : 0.0,
+      o.check ? (differences == 0 ? "exact" : (std::to_string(differences) + " differences").c_str()) : "skipped",
+      memory.c_str());
 }
 
 }  // namespace
@@ -469,31 +476,43 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string v = argv[i + 1];
-    if (flag == "--packages") o.packages = std::stoi(v);
-    else if (flag == "--dps") o.dps = std::stoi(v);
-    else if (flag == "--sites") o.sites = std::stoi(v);
-    else if (flag == "--changes") o.changes = std::stol(v);
-    else if (flag == "--baseline-changes") o.baseline_changes = std::stol(v);
-    else if (flag == "--backend") o.backend = v;
-    else if (flag == "--window") o.window = std::stoi(v);
-    else if (flag == "--check") o.check = v != "0";
-    else if (flag == "--group") o.group = std::stoi(v);
-    else if (flag == "--active") o.active = std::stoi(v);
+    if (flag == "--packages")
+      o.packages = std::stoi(v);
+    else if (flag == "--dps")
+      o.dps = std::stoi(v);
+    else if (flag == "--sites")
+      o.sites = std::stoi(v);
+    else if (flag == "--changes")
+      o.changes = std::stol(v);
+    else if (flag == "--baseline-changes")
+      o.baseline_changes = std::stol(v);
+    else if (flag == "--backend")
+      o.backend = v;
+    else if (flag == "--window")
+      o.window = std::stoi(v);
+    else if (flag == "--check")
+      o.check = v != "0";
+    else if (flag == "--group")
+      o.group = std::stoi(v);
+    else if (flag == "--active")
+      o.active = std::stoi(v);
     else {
       std::fprintf(stderr, "summarizer_bench: unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
   if ((argc - 1) % 2 != 0 || o.packages < 1 || o.dps < 1 || o.sites < 1 || o.sites > 100 || o.packages > 0xFFFFF) {
-    std::fprintf(stderr, "usage: summarizer_bench [--packages P] [--dps D] [--sites S] [--changes N] "
-                         "[--baseline-changes M] [--backend sqlite|postgresql|both] [--window W] [--check 0|1] "
-                         "[--group N] [--active K]\n");
+    std::fprintf(stderr,
+                 "usage: summarizer_bench [--packages P] [--dps D] [--sites S] [--changes N] "
+                 "[--baseline-changes M] [--backend sqlite|postgresql|both] [--window W] [--check 0|1] "
+                 "[--group N] [--active K]\n");
     return 2;
   }
-  std::printf("summarizer_bench: %d packages x %d DPs at %d sites, %ld changes (baseline %ld), %d per command, "
-              "%s\n",
-              o.packages, o.dps, o.sites, o.changes, o.baseline_changes, o.group,
-              o.active > 0 ? (std::to_string(o.active) + " packages active").c_str() : "every package active");
+  std::printf(
+      "summarizer_bench: %d packages x %d DPs at %d sites, %ld changes (baseline %ld), %d per command, "
+      "%s\n",
+      o.packages, o.dps, o.sites, o.changes, o.baseline_changes, o.group,
+      o.active > 0 ? (std::to_string(o.active) + " packages active").c_str() : "every package active");
   if (o.backend == "sqlite" || o.backend == "both") pkgcast::run_backend("sqlite", o);
   if (o.backend == "postgresql" || o.backend == "both") pkgcast::run_backend("postgresql", o);
   return 0;

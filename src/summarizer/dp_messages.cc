@@ -40,9 +40,9 @@ Result<std::optional<std::uint64_t>> DpMessages::id() {
 
 Status DpMessages::write(const StatusMessage& m, Micros now) {
   if (m.message_state < kMessageSuccess || m.message_state > kMessageError) {
-    return make_error(WbemCode::kInvalidParameter,
-                      "MessageState must be 1 (success), 2 (in progress) or 3 (error), not " +
-                          std::to_string(m.message_state));
+    return make_error(
+        WbemCode::kInvalidParameter,
+        "MessageState must be 1 (success), 2 (in progress) or 3 (error), not " + std::to_string(m.message_state));
   }
   PKG_ASSIGN_OR_RETURN(auto existing, id());
   std::uint64_t message_id = 0;

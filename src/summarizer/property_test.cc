@@ -62,7 +62,10 @@ class PropertyTest : public SummarizerTest {
     const int kind = static_cast<int>(pick(20));
     if (kind < 3) {
       return {[this, r](store::WriteTxn& t) { return summarizer_.target(t, r, t.now()); },
-              [this, key, pkg] { rows_[key] = ModelRow{1, versions_[pkg]}; }, "target " + pkg + " " + dp.name};
+              [this, key, pkg] {
+                rows_[key] = ModelRow{1, versions_[pkg]};
+              },
+              "target " + pkg + " " + dp.name};
     }
     if (kind < 4) {
       return {[this, r](store::WriteTxn& t) { return summarizer_.untarget(t, r, t.now()); },
@@ -100,9 +103,9 @@ class PropertyTest : public SummarizerTest {
         const Dp x = *std::find_if(kDps.begin(), kDps.end(), [&](const Dp& e) { return e.name == pair.second; });
         const auto s = static_cast<std::uint32_t>(pick(9));
         const std::uint32_t v = versions_[p];
-        changes.push_back({ref(p, x.name, x.site), static_cast<DpState>(s), v, "status",
-                           pick(2) ? std::optional<StatusMessage>(StatusMessage{2301, 2, 0x40000000, {}})
-                                   : std::nullopt});
+        changes.push_back(
+            {ref(p, x.name, x.site), static_cast<DpState>(s), v, "status",
+             pick(2) ? std::optional<StatusMessage>(StatusMessage{2301, 2, 0x40000000, {}}) : std::nullopt});
         effects.push_back({{p, x.name}, ModelRow{s, v}});
         text += " " + p + "/" + x.name + "->" + std::to_string(s);
       }
@@ -122,7 +125,9 @@ class PropertyTest : public SummarizerTest {
     return {[this, r, state, version, message](store::WriteTxn& t) {
               return summarizer_.transition(t, r, static_cast<DpState>(state), version, "status", message, t.now());
             },
-            [this, key, state, version] { rows_[key] = ModelRow{state, version}; },
+            [this, key, state, version] {
+              rows_[key] = ModelRow{state, version};
+            },
             "transition " + pkg + " " + dp.name + " -> " + std::to_string(state) + " v" + std::to_string(version) +
                 (message ? " +message" : "")};
   }
@@ -183,7 +188,7 @@ class PropertyTest : public SummarizerTest {
     }
   }
 
-  int applied_ = 0;  // operations that committed (the others were refused: not targeted, ...)
+  int applied_ = 0;          // operations that committed (the others were refused: not targeted, ...)
   int batches_applied_ = 0;  // transition_all() commands that committed
   std::map<std::string, std::uint32_t> versions_;
   std::map<std::pair<std::string, std::string>, ModelRow> rows_;

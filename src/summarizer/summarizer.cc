@@ -107,8 +107,8 @@ Status move_row(store::WriteTxn& txn, const Classes& c, const DpRef& dp, DpState
   }
   if (source_version < 1 || source_version > current) {
     return make_error(WbemCode::kInvalidParameter, "content version " + std::to_string(source_version) +
-                                                       " of package " + d.package_id + " does not exist (current: " +
-                                                       std::to_string(current) + ")");
+                                                       " of package " + d.package_id +
+                                                       " does not exist (current: " + std::to_string(current) + ")");
   }
   PKG_ASSIGN_OR_RETURN(auto existing, txn.get(c.dist_points, dist_points_key(dp)));
   if (!existing) return make_error(WbemCode::kNotFound, describe(dp) + " is not targeted");
@@ -170,8 +170,8 @@ Status Summarizer::transition_all(store::WriteTxn& txn, const std::vector<Change
     PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, package_id));
     const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
     for (const Change* ch : by_package[package_id]) {
-      PKG_TRY(move_row(txn, c, ch->dp, ch->state, ch->source_version, ch->install_status, ch->message, now,
-                       current, d));
+      PKG_TRY(
+          move_row(txn, c, ch->dp, ch->state, ch->source_version, ch->install_status, ch->message, now, current, d));
     }
     for (const auto& [nal, delta] : d.dp) dp_deltas[nal] += delta;
     dp_nal.merge(d.dp_nal);
@@ -245,8 +245,7 @@ Status Summarizer::new_source_version(store::WriteTxn& txn, std::string_view pac
     set_prop(row, "InstallStatus", str_value(pending_text(version)));
     set_prop(row, "SummaryDate", time_value(now));
     PKG_TRY(txn.put(row));
-    d.add(ref, contribution(RowFacts{DpState::kInstallPending, version}, version) -
-                   contribution(before, current));
+    d.add(ref, contribution(RowFacts{DpState::kInstallPending, version}, version) - contribution(before, current));
   }
 
   set_prop(root, "SourceVersion", u32_value(version));

@@ -132,8 +132,7 @@ class Summarizer {
   // deltas; the site's offers flip when its Detail becomes or stops being distributed.
   // WBEM_E_NOT_FOUND when the DP is not a target of the package (no DistPoints row).
   Status transition(store::WriteTxn& txn, const DpRef& dp, DpState state, std::uint32_t source_version,
-                    std::string_view install_status, const std::optional<StatusMessage>& message,
-                    Micros now) const;
+                    std::string_view install_status, const std::optional<StatusMessage>& message, Micros now) const;
 
   // One status change of transition_all().
   struct Change {
@@ -165,8 +164,7 @@ class Summarizer {
   // the deltas that implies: Installed drops to 0 everywhere and climbs again as DPs report INSTALLED.
   // Callers need not move the DPs themselves; a later transition() to INSTALL_PENDING is harmless.
   // Cost: one read of the package's DistPoints rows and one write per targeted DP (a refresh touches them all).
-  Status new_source_version(store::WriteTxn& txn, std::string_view package_id, std::uint32_t version,
-                            Micros now) const;
+  Status new_source_version(store::WriteTxn& txn, std::string_view package_id, std::uint32_t version, Micros now) const;
 
  private:
   std::unique_ptr<const internal::Classes> classes_;  // resolved from the registry once
