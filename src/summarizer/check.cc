@@ -1,4 +1,4 @@
-// `pkgcast admin check`: every count recomputed from scratch, from the DistPoints rows and the last-message rows,
+// `pkgcast admin check`: every count recomputed from scratch, from the DistPoints rows,
 // with the same contribution() the deltas use, and compared with what the summaries hold. The rows are streamed;
 // memory is one small record per package, per (package, site) and per DP.
 #include <algorithm>
@@ -24,7 +24,7 @@ using Scan = std::function<Status(const cim::ClassDef&, const store::RowSink&)>;
 
 struct PackageFacts {
   bool has_source = true;
-  std::uint64_t package_version = 0;  // SMS_Package.SourceVersion
+  std::uint64_t package_version = 0;          // SMS_Package.SourceVersion
   std::optional<std::uint32_t> root_version;  // the Root row's: the version the counts are taken against
 };
 
@@ -40,7 +40,6 @@ class Checker {
 
   Result<std::vector<Difference>> run() {
     PKG_TRY(read_packages());
-    PKG_TRY(read_messages());
     PKG_TRY(read_dist_points());
     PKG_TRY(compare_roots());
     PKG_TRY(compare_extra());
@@ -109,14 +108,6 @@ class Checker {
     });
   }
 
-  Status read_messages() {
-    return each(c_.dp_message, [&](const cim::Instance& m) {
-      const auto pair = std::make_pair(to_upper(get_text(m, "PackageID")), to_lower(get_text(m, "NALPath")));
-      if (!heard_.insert(pair).second) differ(m, "", "one last message per package per DP", "another");
-      return ok_status();
-    });
-  }
-
   Status read_dist_points() {
     return each(c_.dist_points, [&](const cim::Instance& row) {
       const std::string id = to_upper(get_text(row, "PackageID"));
@@ -132,8 +123,7 @@ class Checker {
         missing(c_.root, {{"PackageID", id}});
         return ok_status();
       }
-      const RowFacts facts{*state, static_cast<std::uint32_t>(get_uint(row, "SourceVersion")),
-                           heard_.count({id, nal}) > 0};
+      const RowFacts facts{*state, static_cast<std::uint32_t>(get_uint(row, "SourceVersion"))};
       const Counts counts = contribution(facts, *pkg->second.root_version);
       per_package_[id] += counts;
       per_site_[{id, site}] += counts;
@@ -200,8 +190,9 @@ class Checker {
       expect_count(s, "NumberInProgress", e.in_progress);
       expect_count(s, "NumberErrors", e.errors);
       expect_count(s, "NumberUnknown", e.unknown);
-      expect_count(s, "MessageState", worst_message_state(static_cast<std::uint64_t>(e.errors),
-                                                          static_cast<std::uint64_t>(e.in_progress)));
+      expect_count(
+          s, "MessageState",
+          worst_message_state(static_cast<std::uint64_t>(e.errors), static_cast<std::uint64_t>(e.in_progress)));
       return ok_status();
     }));
     for (const auto& [nal, counts] : per_dp_) {
@@ -220,8 +211,8 @@ class Checker {
       const bool has_source = pkg == packages_.end() || pkg->second.has_source;
       const auto it = per_site_.find({id, site});
       const Counts e = it == per_site_.end() ? Counts{} : it->second;
-      const bool expected = offered(has_source, static_cast<std::uint64_t>(e.targeted),
-                                    static_cast<std::uint64_t>(e.installed));
+      const bool expected =
+          offered(has_source, static_cast<std::uint64_t>(e.targeted), static_cast<std::uint64_t>(e.installed));
       const cim::Value* v = o.find("Offered");
       const bool actual = v != nullptr && !v->is_null() && v->as_bool();
       if (expected != actual) differ(o, "Offered", expected ? "TRUE" : "FALSE", actual ? "TRUE" : "FALSE");
@@ -240,31 +231,26 @@ class Checker {
   Classes c_;
   std::vector<Difference> out_;
   std::unordered_map<std::string, PackageFacts> packages_;
-  std::set<std::pair<std::string, std::string>> heard_;  // (PACKAGEID, nal lower)
   std::unordered_map<std::string, Counts> per_package_;
-  std::map<std::pair<std::string, std::string>, Counts> per_site_;  // (PACKAGEID, SITE)
-  std::map<std::string, Counts> per_dp_;                           // nal lower
-  std::map<std::string, std::string> dp_names_;                    // nal lower -> as stored
+  std::map<std::pair<std::string, std::string>, Counts> per_site_;          // (PACKAGEID, SITE)
+  std::map<std::string, Counts> per_dp_;                                    // nal lower
+  std::map<std::string, std::string> dp_names_;                             // nal lower -> as stored
   std::unordered_map<std::string, std::vector<std::string>> detail_sites_;  // PACKAGEID -> SITEs with a Detail
 };
 
 }  // namespace
 
 Result<std::vector<Difference>> check(store::WriteTxn& txn, const cim::ClassRegistry& registry) {
-  Checker checker(
-      [&](const cim::ClassDef& cls, const store::RowSink& sink) {
-        return txn.scan(cls, store::Predicate::always(), sink);
-      },
-      registry);
+  Checker checker([&](const cim::ClassDef& cls,
+                      const store::RowSink& sink) { return txn.scan(cls, store::Predicate::always(), sink); },
+                  registry);
   return checker.run();
 }
 
 Result<std::vector<Difference>> check(store::Store& store) {
-  Checker checker(
-      [&](const cim::ClassDef& cls, const store::RowSink& sink) {
-        return store.scan(cls, store::Predicate::always(), sink);
-      },
-      store.registry());
+  Checker checker([&](const cim::ClassDef& cls,
+                      const store::RowSink& sink) { return store.scan(cls, store::Predicate::always(), sink); },
+                  store.registry());
   return checker.run();
 }
 

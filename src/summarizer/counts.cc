@@ -44,9 +44,8 @@ Counts& Counts::operator+=(const Counts& o) {
 }
 
 Counts operator-(const Counts& a, const Counts& b) {
-  return Counts{a.targeted - b.targeted,       a.installed - b.installed, a.retrying - b.retrying,
-                a.failed - b.failed,           a.in_progress - b.in_progress, a.errors - b.errors,
-                a.unknown - b.unknown};
+  return Counts{a.targeted - b.targeted,       a.installed - b.installed, a.retrying - b.retrying, a.failed - b.failed,
+                a.in_progress - b.in_progress, a.errors - b.errors,       a.unknown - b.unknown};
 }
 
 bool Counts::moves_targeted_installed_retrying_failed() const {
@@ -57,7 +56,9 @@ bool Counts::moves_extra_info() const {
   return targeted != 0 || installed != 0 || in_progress != 0 || errors != 0 || unknown != 0;
 }
 
-bool Counts::moves_dp_status() const { return installed != 0 || in_progress != 0 || errors != 0 || unknown != 0; }
+bool Counts::moves_dp_status() const {
+  return installed != 0 || in_progress != 0 || errors != 0 || unknown != 0;
+}
 
 bool targeted_state(DpState s) {
   return s != DpState::kRemovalPending && s != DpState::kRemovalRetrying && s != DpState::kRemovalFailed;
@@ -76,7 +77,7 @@ Counts contribution(const RowFacts& row, std::uint32_t current_version) {
                           s == DpState::kContentMonitoring
                       ? 1
                       : 0;
-  c.unknown = s == DpState::kInstallPending && !row.heard ? 1 : 0;
+  c.unknown = s == DpState::kInstallPending ? 1 : 0;
   return c;
 }
 

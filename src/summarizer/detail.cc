@@ -7,11 +7,10 @@ namespace pkgcast::summarizer::internal {
 
 Status apply_detail(store::WriteTxn& txn, const Classes& c, std::string_view package_id, std::string_view site_code,
                     const Counts& delta, Micros now) {
-  PKG_ASSIGN_OR_RETURN(
-      cim::Instance row,
-      require(txn, c.detail, {str_value(std::string(package_id)), str_value(std::string(site_code))},
-              "SMS_PackageStatusDetailSummarizer of package " + std::string(package_id) + " at site " +
-                  std::string(site_code)));
+  PKG_ASSIGN_OR_RETURN(cim::Instance row,
+                       require(txn, c.detail, {str_value(std::string(package_id)), str_value(std::string(site_code))},
+                               "SMS_PackageStatusDetailSummarizer of package " + std::string(package_id) + " at site " +
+                                   std::string(site_code)));
   return update_detail(txn, c, std::move(row), delta, now, std::nullopt);
 }
 

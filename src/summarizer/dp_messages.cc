@@ -1,8 +1,7 @@
 // SMS_DistributionDPStatus: the last status message per package per DP, under a uint64 ID. The class is keyed by
 // ID alone, so the (package, DP) -> ID mapping lives in the meta area beside the ID counter; both are written in
-// the caller's transaction and roll back with it. A mapping is removed with its row, so "the DP has been heard
-// from" is one meta read. (A row the site layer removes when it deletes a package or a DP leaves a stale mapping
-// behind; the next target() of that pair drops it, and a DistPoints row never outlives its package or DP.)
+// the caller's transaction and roll back with it. (A row the site layer removes with a package or a DP leaves its
+// mapping behind: the next message for that pair writes the row again under the same ID.)
 #include <charconv>
 
 #include "summarizer/internal.h"
@@ -39,16 +38,11 @@ Result<std::optional<std::uint64_t>> DpMessages::id() {
   return found;
 }
 
-Result<bool> DpMessages::heard() {
-  PKG_ASSIGN_OR_RETURN(auto found, id());
-  return found.has_value();
-}
-
 Status DpMessages::write(const StatusMessage& m, Micros now) {
   if (m.message_state < kMessageSuccess || m.message_state > kMessageError) {
-    return make_error(WbemCode::kInvalidParameter,
-                      "MessageState must be 1 (success), 2 (in progress) or 3 (error), not " +
-                          std::to_string(m.message_state));
+    return make_error(
+        WbemCode::kInvalidParameter,
+        "MessageState must be 1 (success), 2 (in progress) or 3 (error), not " + std::to_string(m.message_state));
   }
   PKG_ASSIGN_OR_RETURN(auto existing, id());
   std::uint64_t message_id = 0;

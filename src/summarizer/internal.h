@@ -43,7 +43,6 @@ struct Counts {
 struct RowFacts {
   DpState state = DpState::kInstallPending;
   std::uint32_t version = 0;
-  bool heard = false;  // an SMS_DistributionDPStatus row exists for the package and DP
 };
 
 // The counting rules of summarizer.h, for one row against the package's current SourceVersion.
@@ -75,9 +74,15 @@ struct Classes {
 void set_prop(cim::Instance& inst, std::string_view name, cim::Value v);
 std::string get_text(const cim::Instance& inst, std::string_view name);    // "" when NULL
 std::uint64_t get_uint(const cim::Instance& inst, std::string_view name);  // 0 when NULL
-inline cim::Value str_value(std::string s) { return cim::Value::string(std::move(s)); }
-inline cim::Value u32_value(std::uint64_t v) { return cim::Value::uint32(static_cast<std::uint32_t>(v)); }
-inline cim::Value time_value(Micros t) { return cim::Value::datetime(cim::DateTime::from_unix_micros(t)); }
+inline cim::Value str_value(std::string s) {
+  return cim::Value::string(std::move(s));
+}
+inline cim::Value u32_value(std::uint64_t v) {
+  return cim::Value::uint32(static_cast<std::uint32_t>(v));
+}
+inline cim::Value time_value(Micros t) {
+  return cim::Value::datetime(cim::DateTime::from_unix_micros(t));
+}
 
 // Adds `delta` to a uint32 count property. WBEM_E_FAILED naming the row when the result leaves 0..UINT32_MAX
 // (the summaries were wrong before this change).
@@ -85,8 +90,8 @@ Status add_count(cim::Instance& inst, std::string_view property, std::int64_t de
 
 // Equality on one string property (the store compares it without regard to case), for scans.
 store::Predicate where_text(const cim::ClassDef& cls, std::string_view property, std::string_view value);
-Result<std::vector<cim::Instance>> scan_where(store::WriteTxn& txn, const cim::ClassDef& cls,
-                                              std::string_view property, std::string_view value);
+Result<std::vector<cim::Instance>> scan_where(store::WriteTxn& txn, const cim::ClassDef& cls, std::string_view property,
+                                              std::string_view value);
 
 // A row that must exist; WBEM_E_NOT_FOUND "<what> does not exist" otherwise.
 Result<cim::Instance> require(store::WriteTxn& txn, const cim::ClassDef& cls, std::vector<cim::Value> key,
@@ -97,10 +102,10 @@ Result<cim::Instance> require(store::WriteTxn& txn, const cim::ClassDef& cls, st
 // Every delta of one operation on one package, gathered so that each summary row is read and written once.
 struct PackageDeltas {
   explicit PackageDeltas(std::string id) : package_id(std::move(id)) {}
-  std::string package_id;             // upper case
-  Counts package;                     // Root and ObjectContentExtraInfo
-  std::map<std::string, Counts> site;  // Detail, by upper-case SiteCode
-  std::map<std::string, Counts> dp;    // SMS_DPStatusInfo, by NALPath (lower case)
+  std::string package_id;                     // upper case
+  Counts package;                             // Root and ObjectContentExtraInfo
+  std::map<std::string, Counts> site;         // Detail, by upper-case SiteCode
+  std::map<std::string, Counts> dp;           // SMS_DPStatusInfo, by NALPath (lower case)
   std::map<std::string, std::string> dp_nal;  // lower case -> as given
 
   void add(const DpRef& dp_ref, const Counts& delta);
@@ -140,12 +145,10 @@ Status set_offers(store::WriteTxn& txn, const Classes& c, std::string_view packa
 
 // The package's last status message for a DP lives in SMS_DistributionDPStatus under a uint64 ID; the meta area
 // maps (package, NAL path) to it ("summarizer/dpstatus/<PACKAGEID>/<nal lower>") and holds the ID counter
-// ("summarizer/dpstatus-next"). The mapping exists exactly while the row does.
+// ("summarizer/dpstatus-next"). The mapping lives as long as the DistPoints row (untarget drops both).
 class DpMessages {
  public:
   DpMessages(store::WriteTxn& txn, const Classes& c, const DpRef& dp) : txn_(txn), c_(c), dp_(dp) {}
-  // Whether the DP has reported since the job was (re)sent (one meta read, remembered).
-  Result<bool> heard();
   // Writes the message (a new ID the first time).
   Status write(const StatusMessage& m, Micros now);
   // Drops the row and its mapping when present.

@@ -62,8 +62,8 @@ store::Predicate where_text(const cim::ClassDef& cls, std::string_view property,
   return store::Predicate::compare(*index, store::Predicate::Op::kEq, cim::Value::string(std::string(value)));
 }
 
-Result<std::vector<cim::Instance>> scan_where(store::WriteTxn& txn, const cim::ClassDef& cls,
-                                              std::string_view property, std::string_view value) {
+Result<std::vector<cim::Instance>> scan_where(store::WriteTxn& txn, const cim::ClassDef& cls, std::string_view property,
+                                              std::string_view value) {
   std::vector<cim::Instance> out;
   // The predicate is a pre-filter (store.h): the exact comparison is made here.
   PKG_TRY(txn.scan(cls, where_text(cls, property, value), [&](cim::Instance&& inst) {

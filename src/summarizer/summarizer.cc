@@ -1,6 +1,9 @@
 // The operations: each reads the DistPoints row it changes and the package's Root row (which carries the current
 // SourceVersion), works out the row's contribution before and after (counts.cc), and applies the difference to
 // the exact summary rows by key. Nothing here counts rows.
+#include <map>
+#include <unordered_map>
+
 #include "summarizer/internal.h"
 
 namespace pkgcast::summarizer {
@@ -34,19 +37,14 @@ Result<cim::Instance> load_root(store::WriteTxn& txn, const Classes& c, const st
   return require(txn, c.root, {str_value(package_id)}, "package " + package_id);
 }
 
-// The counting facts of a stored DistPoints row. Whether the DP was heard from matters only to INSTALL_PENDING
-// (NumberUnknown), so the meta read happens only then.
-Result<RowFacts> facts_of(const cim::Instance& row, DpMessages& messages) {
+// The counting facts of a stored DistPoints row.
+Result<RowFacts> facts_of(const cim::Instance& row) {
   const std::uint64_t stored = get_uint(row, "State");
   const auto state = dp_state_from(stored);
   if (!state) {
     return make_error(WbemCode::kFailed, row.relpath() + " has State " + std::to_string(stored) + ", not 0..8");
   }
-  RowFacts facts{*state, static_cast<std::uint32_t>(get_uint(row, "SourceVersion")), false};
-  if (facts.state == DpState::kInstallPending) {
-    PKG_ASSIGN_OR_RETURN(facts.heard, messages.heard());
-  }
-  return facts;
+  return RowFacts{*state, static_cast<std::uint32_t>(get_uint(row, "SourceVersion"))};
 }
 
 }  // namespace
@@ -69,12 +67,11 @@ Status Summarizer::target(store::WriteTxn& txn, const DpRef& dp, Micros now) con
   const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
   PKG_TRY(ensure_detail(txn, c, root, to_upper(dp.site_code), now));
 
-  DpMessages messages(txn, c, dp);
   PKG_ASSIGN_OR_RETURN(auto existing, txn.get(c.dist_points, dist_points_key(dp)));
   Counts before;
   cim::Instance row(c.dist_points);
   if (existing) {
-    PKG_ASSIGN_OR_RETURN(const RowFacts facts, facts_of(*existing, messages));
+    PKG_ASSIGN_OR_RETURN(const RowFacts facts, facts_of(*existing));
     before = contribution(facts, current);
     row = std::move(*existing);
   } else {
@@ -90,39 +87,35 @@ Status Summarizer::target(store::WriteTxn& txn, const DpRef& dp, Micros now) con
   set_prop(row, "InstallStatus", str_value(pending_text(current)));
   set_prop(row, "SummaryDate", time_value(now));
   PKG_TRY(txn.put(row));
-  PKG_TRY(messages.drop());
 
   PackageDeltas d(package_id);
-  d.add(dp, contribution(RowFacts{DpState::kInstallPending, current, false}, current) - before);
+  d.add(dp, contribution(RowFacts{DpState::kInstallPending, current}, current) - before);
   return apply_all(txn, c, root, d, now);
 }
 
-Status Summarizer::transition(store::WriteTxn& txn, const DpRef& dp, DpState state, std::uint32_t source_version,
-                              std::string_view install_status, const std::optional<StatusMessage>& message,
-                              Micros now) const {
+namespace {
+
+// The DistPoints row and last message of one transition; its delta goes to `d`. `current` is the package's
+// current SourceVersion (from its Root row, which the caller holds).
+Status move_row(store::WriteTxn& txn, const Classes& c, const DpRef& dp, DpState state, std::uint32_t source_version,
+                std::string_view install_status, const std::optional<StatusMessage>& message, Micros now,
+                std::uint32_t current, PackageDeltas& d) {
   PKG_TRY(check_ref(dp));
   if (!dp_state_from(static_cast<std::uint32_t>(state))) {
     return make_error(WbemCode::kInvalidParameter,
                       "State " + std::to_string(static_cast<std::uint32_t>(state)) + " is not 0..8");
   }
-  const Classes& c = *classes_;
-  const std::string package_id = to_upper(dp.package_id);
-  PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, package_id));
-  const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
   if (source_version < 1 || source_version > current) {
     return make_error(WbemCode::kInvalidParameter, "content version " + std::to_string(source_version) +
-                                                       " of package " + package_id + " does not exist (current: " +
-                                                       std::to_string(current) + ")");
+                                                       " of package " + d.package_id +
+                                                       " does not exist (current: " + std::to_string(current) + ")");
   }
   PKG_ASSIGN_OR_RETURN(auto existing, txn.get(c.dist_points, dist_points_key(dp)));
   if (!existing) return make_error(WbemCode::kNotFound, describe(dp) + " is not targeted");
   cim::Instance row = std::move(*existing);
 
-  DpMessages messages(txn, c, dp);
-  PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row, messages));
-  // A message means the DP was heard from; a move to pending without one re-sends the job (dropped below).
-  const bool heard_after = message.has_value() || (state != DpState::kInstallPending && before.heard);
-  const RowFacts after{state, source_version, heard_after};
+  PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row));
+  const RowFacts after{state, source_version};
 
   const bool row_moves = before.state != state || before.version != source_version ||
                          get_text(row, "InstallStatus") != install_status ||
@@ -138,15 +131,57 @@ Status Summarizer::transition(store::WriteTxn& txn, const DpRef& dp, DpState sta
     set_prop(row, "SummaryDate", time_value(now));
     PKG_TRY(txn.put(row));
   }
-  if (message) {
-    PKG_TRY(messages.write(*message, now));
-  } else if (state == DpState::kInstallPending) {
-    PKG_TRY(messages.drop());
-  }
-
-  PackageDeltas d(package_id);
+  if (message) PKG_TRY(DpMessages(txn, c, dp).write(*message, now));
   d.add(dp, contribution(after, current) - contribution(before, current));
+  return ok_status();
+}
+
+}  // namespace
+
+Status Summarizer::transition(store::WriteTxn& txn, const DpRef& dp, DpState state, std::uint32_t source_version,
+                              std::string_view install_status, const std::optional<StatusMessage>& message,
+                              Micros now) const {
+  PKG_TRY(check_ref(dp));
+  const Classes& c = *classes_;
+  PackageDeltas d(to_upper(dp.package_id));
+  PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, d.package_id));
+  const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
+  PKG_TRY(move_row(txn, c, dp, state, source_version, install_status, message, now, current, d));
   return apply_all(txn, c, root, d, now);
+}
+
+Status Summarizer::transition_all(store::WriteTxn& txn, const std::vector<Change>& changes, Micros now) const {
+  const Classes& c = *classes_;
+  // Packages in order of first appearance; each change keeps its order within its package (changes to one DP
+  // are always of one package, so their order is kept).
+  std::vector<std::string> order;
+  std::unordered_map<std::string, std::vector<const Change*>> by_package;
+  for (const Change& ch : changes) {
+    PKG_TRY(check_ref(ch.dp));
+    auto [it, fresh] = by_package.try_emplace(to_upper(ch.dp.package_id));
+    if (fresh) order.push_back(it->first);
+    it->second.push_back(&ch);
+  }
+  // A DP's SMS_DPStatusInfo gathers the deltas of every package and is written once, at the end.
+  std::map<std::string, Counts> dp_deltas;
+  std::map<std::string, std::string> dp_nal;
+  for (const std::string& package_id : order) {
+    PackageDeltas d(package_id);
+    PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, package_id));
+    const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
+    for (const Change* ch : by_package[package_id]) {
+      PKG_TRY(
+          move_row(txn, c, ch->dp, ch->state, ch->source_version, ch->install_status, ch->message, now, current, d));
+    }
+    for (const auto& [nal, delta] : d.dp) dp_deltas[nal] += delta;
+    dp_nal.merge(d.dp_nal);
+    d.dp.clear();
+    PKG_TRY(apply_all(txn, c, root, d, now));
+  }
+  for (const auto& [nal, delta] : dp_deltas) {
+    if (delta.moves_dp_status()) PKG_TRY(apply_dp_status(txn, c, dp_nal.at(nal), delta, now));
+  }
+  return ok_status();
 }
 
 Status Summarizer::untarget(store::WriteTxn& txn, const DpRef& dp, Micros now) const {
@@ -158,13 +193,29 @@ Status Summarizer::untarget(store::WriteTxn& txn, const DpRef& dp, Micros now) c
   const auto key = dist_points_key(dp);
   PKG_ASSIGN_OR_RETURN(auto existing, txn.get(c.dist_points, key));
   if (!existing) return make_error(WbemCode::kNotFound, describe(dp) + " is not targeted");
-  DpMessages messages(txn, c, dp);
-  PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(*existing, messages));
+  PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(*existing));
   PKG_TRY(txn.remove(c.dist_points, key));
-  PKG_TRY(messages.drop());
+  PKG_TRY(DpMessages(txn, c, dp).drop());
 
   PackageDeltas d(package_id);
   d.add(dp, Counts{} - contribution(before, current));
+  return apply_all(txn, c, root, d, now);
+}
+
+Status Summarizer::forget_package(store::WriteTxn& txn, std::string_view package_id_in, Micros now) const {
+  const Classes& c = *classes_;
+  const std::string package_id = to_upper(package_id_in);
+  PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, package_id));
+  const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
+  PackageDeltas d(package_id);
+  PKG_ASSIGN_OR_RETURN(auto rows, scan_where(txn, c.dist_points, "PackageID", package_id));
+  for (const auto& row : rows) {
+    const DpRef ref{package_id, get_text(row, "ServerNALPath"), get_text(row, "SiteCode"), {}, {}};
+    PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row));
+    PKG_TRY(txn.remove(c.dist_points, store::key_of(row)));
+    PKG_TRY(DpMessages(txn, c, ref).drop());
+    d.add(ref, Counts{} - contribution(before, current));
+  }
   return apply_all(txn, c, root, d, now);
 }
 
@@ -187,17 +238,14 @@ Status Summarizer::new_source_version(store::WriteTxn& txn, std::string_view pac
   PKG_ASSIGN_OR_RETURN(auto rows, scan_where(txn, c.dist_points, "PackageID", package_id));
   for (auto& row : rows) {
     const DpRef ref{package_id, get_text(row, "ServerNALPath"), get_text(row, "SiteCode"), {}, {}};
-    DpMessages messages(txn, c, ref);
-    PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row, messages));
+    PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row));
     if (!targeted_state(before.state)) continue;
     set_prop(row, "State", u32_value(static_cast<std::uint32_t>(DpState::kInstallPending)));
     set_prop(row, "SourceVersion", u32_value(version));
     set_prop(row, "InstallStatus", str_value(pending_text(version)));
     set_prop(row, "SummaryDate", time_value(now));
     PKG_TRY(txn.put(row));
-    PKG_TRY(messages.drop());
-    d.add(ref, contribution(RowFacts{DpState::kInstallPending, version, false}, version) -
-                   contribution(before, current));
+    d.add(ref, contribution(RowFacts{DpState::kInstallPending, version}, version) - contribution(before, current));
   }
 
   set_prop(root, "SourceVersion", u32_value(version));

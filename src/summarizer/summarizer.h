@@ -17,9 +17,11 @@
 //   Targeted:    s not in {4, 5, 6}                  Installed / NumberSuccess / NumberInstalled: s == 0 && v == c
 //   Retrying:    s in {2, 5}                         Failed:  s in {3, 6}
 //   NumberInProgress: s in {1, 2, 4, 5, 7, 8}        NumberErrors: s in {3, 6}
-//   NumberUnknown: s == 1 (INSTALL_PENDING) and no SMS_DistributionDPStatus row for that package and DP, i.e. the
-//     DP has not been heard from since the job was (re)sent: target(), and a move to INSTALL_PENDING without a
-//     message, drop the package's last message for that DP; any transition with a message writes it.
+//   NumberUnknown: s == 1 (INSTALL_PENDING): the job was (re)sent and the DP itself has not reported on it since.
+//     The Distribution Manager moves a DP out of INSTALL_PENDING on the DP's first report for a job (to
+//     CONTENT_UPDATING, INSTALLED, INSTALL_RETRYING, ...), so a pending row is exactly a DP not heard from; a
+//     message the server writes while the job waits (8212: no source DP has the content yet) does not change that.
+//     The last message itself is kept: SMS_DistributionDPStatus is the last message received, whatever came after.
 //   SMS_DPStatusInfo.MessageState: 3 ERROR when NumberErrors > 0, else 2 IN_PROGRESS when NumberInProgress > 0,
 //     else 1 SUCCESS (the worst over the DP's packages). Its LastStatusTime moves whenever its counts do.
 //   PKG_AdvertisementOffer.Offered: offered() below, the one statement of the rule (see README.md).
@@ -27,8 +29,10 @@
 //
 // No count is recomputed by a scan: each operation reads the exact rows it changes by key (txn.get) and writes
 // them back (txn.put), so the store journals one entry per changed instance and nothing for an unchanged one.
-// Only new_source_version() and the creation of a Detail row read ranges (the package's DistPoints rows; its
-// advertisements); check() recomputes everything from scratch to prove the deltas right.
+// Ranges are read only off the per-change path: new_source_version() and forget_package() (the package's
+// DistPoints rows), the creation of a Detail row (the package's advertisements) and an offer flip (the package's
+// offers); check() recomputes everything from scratch to prove the deltas right.
+// The state machine is the Distribution Manager's: any state may follow any other here.
 //
 // Thread safety: a Summarizer is immutable after construction and holds no cache (see README.md: a write-through
 // cache needs a rollback signal the store does not give), so one instance may be used from any command.
@@ -116,7 +120,7 @@ class Summarizer {
   Summarizer& operator=(Summarizer&&) noexcept;
 
   // The DP becomes a target of the package's current SourceVersion: its DistPoints row is created (or moved back)
-  // in INSTALL_PENDING, its last message dropped (not heard from since), the site's Detail row created when missing
+  // in INSTALL_PENDING (its last message, if any, is kept), the site's Detail row created when missing
   // (SiteName from SMS_Site, with an offer row per advertisement of the package), and the counts adjusted.
   // WBEM_E_INVALID_OPERATION for a package without source files (they have no DistPoints rows).
   Status target(store::WriteTxn& txn, const DpRef& dp, Micros now) const;
@@ -124,27 +128,43 @@ class Summarizer {
   // The DP's row moves to `state` for content version `source_version` (the version installed, being installed,
   // or being removed; 1 <= source_version <= the package's current SourceVersion), with `install_status` as its
   // InstallStatus text. `message`, when given, becomes the DP's last status message for the package. A move to
-  // INSTALLED sets LastCopied. A move to INSTALL_PENDING without a message drops the last message (the job is
-  // re-sent: not heard from since). Counts of Detail, Root, ObjectContentExtraInfo and SMS_DPStatusInfo move by
+  // INSTALLED sets LastCopied. Counts of Detail, Root, ObjectContentExtraInfo and SMS_DPStatusInfo move by
   // deltas; the site's offers flip when its Detail becomes or stops being distributed.
   // WBEM_E_NOT_FOUND when the DP is not a target of the package (no DistPoints row).
   Status transition(store::WriteTxn& txn, const DpRef& dp, DpState state, std::uint32_t source_version,
-                    std::string_view install_status, const std::optional<StatusMessage>& message,
-                    Micros now) const;
+                    std::string_view install_status, const std::optional<StatusMessage>& message, Micros now) const;
+
+  // One status change of transition_all().
+  struct Change {
+    DpRef dp;
+    DpState state = DpState::kInstallPending;
+    std::uint32_t source_version = 0;
+    std::string install_status;
+    std::optional<StatusMessage> message;
+  };
+  // transition() for each change, in order, with the summary rows of each package (Root, ExtraInfo, Detail) and
+  // of each DP (SMS_DPStatusInfo) read and written once for all of them: N reports for one package cost N
+  // DistPoints writes and one Root write, and the journal shows the summaries' net change. Same errors as
+  // transition(); the first one ends it (the caller's command then rolls everything back).
+  Status transition_all(store::WriteTxn& txn, const std::vector<Change>& changes, Micros now) const;
 
   // Removal finished (or the target is forgotten): the DistPoints row goes, with the DP's last message for the
   // package, and its counts are taken back. The site's Detail row stays (with its counts) for history.
   // WBEM_E_NOT_FOUND when there is no such row.
   Status untarget(store::WriteTxn& txn, const DpRef& dp, Micros now) const;
 
+  // untarget() for every DP of the package: for a package about to be deleted, so that each DP's SMS_DPStatusInfo
+  // gives back its counts. (src/site's delete_package removes the package's own rows, DistPoints included, but
+  // cannot reach the per-DP counts; the caller runs this first, in the same command or the one before.)
+  Status forget_package(store::WriteTxn& txn, std::string_view package_id, Micros now) const;
+
   // RefreshPkgSource: the package's SourceVersion became `version` (> the current one; equal is a no-op, less is
   // WBEM_E_INVALID_PARAMETER). Root (SourceVersion, SourceDate), every Detail and the ExtraInfo row take the new
-  // version, and every targeted DP (a row not in a removal state) moves to INSTALL_PENDING for it, unheard, with
+  // version, and every targeted DP (a row not in a removal state) moves to INSTALL_PENDING for it, with
   // the deltas that implies: Installed drops to 0 everywhere and climbs again as DPs report INSTALLED.
   // Callers need not move the DPs themselves; a later transition() to INSTALL_PENDING is harmless.
   // Cost: one read of the package's DistPoints rows and one write per targeted DP (a refresh touches them all).
-  Status new_source_version(store::WriteTxn& txn, std::string_view package_id, std::uint32_t version,
-                            Micros now) const;
+  Status new_source_version(store::WriteTxn& txn, std::string_view package_id, std::uint32_t version, Micros now) const;
 
  private:
   std::unique_ptr<const internal::Classes> classes_;  // resolved from the registry once
@@ -162,7 +182,7 @@ struct Difference {
 };
 
 // `pkgcast admin check`: recomputes every count of Root, Detail, ObjectContentExtraInfo and SMS_DPStatusInfo (and
-// MessageState) from the DistPoints and DPStatus rows, every Offered flag from the Detail rows, checks that each
+// MessageState) from the DistPoints rows, every Offered flag from the Detail rows, checks that each
 // (package, site) with a DistPoints row has its Detail row and that the summaries carry the package's current
 // SourceVersion, and returns every difference (none, when the deltas are right), in a stable order.
 // Over a WriteTxn: a consistent view (it runs as, or inside, a write command, holding the writer while it reads).

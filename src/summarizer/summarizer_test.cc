@@ -40,6 +40,20 @@ class ScenarioTest : public SummarizerTest {
     });
   }
 
+  // MessageID of every SMS_DistributionDPStatus row, comma-separated.
+  std::string messages() {
+    std::string out;
+    const cim::ClassDef& cls = *cim::ClassRegistry::builtin().find("SMS_DistributionDPStatus");
+    EXPECT_TRUE(store_
+                    ->scan(cls, store::Predicate::always(),
+                           [&](cim::Instance&& m) {
+                             out += (out.empty() ? "" : ",") + m.find("MessageID")->to_display();
+                             return true;
+                           })
+                    .ok());
+    return out;
+  }
+
   // The classes journaled after `revision`, "Class:kind" each, sorted.
   std::multiset<std::string> journaled_after(std::uint64_t revision) {
     std::multiset<std::string> out;
@@ -78,10 +92,10 @@ TEST_P(ScenarioTest, DistributeUpdateRetryFailRemove) {
   EXPECT_EQ(extra(kPkg), "3/0/3/0/2");
   EXPECT_EQ(dp_status("dp1", "ABC"), "0/1/0/0/2");
   // Only the rows that changed are journaled: no Root or Detail entry for a move that leaves their counts.
-  EXPECT_EQ(journaled_after(before_progress),
-            (std::multiset<std::string>{"SMS_PackageStatusDistPointsSummarizer:modified",
-                                        "SMS_DistributionDPStatus:created", "SMS_ObjectContentExtraInfo:modified",
-                                        "SMS_DPStatusInfo:modified"}));
+  EXPECT_EQ(
+      journaled_after(before_progress),
+      (std::multiset<std::string>{"SMS_PackageStatusDistPointsSummarizer:modified", "SMS_DistributionDPStatus:created",
+                                  "SMS_ObjectContentExtraInfo:modified", "SMS_DPStatusInfo:modified"}));
   EXPECT_EQ(differences(), "");
 
   // Installed on both DPs of ABC: the site is distributed and its offer flips.
@@ -143,8 +157,8 @@ TEST_P(ScenarioTest, DistributeUpdateRetryFailRemove) {
   ASSERT_TRUE(move("dp2", "ABC", DpState::kRemovalRetrying, 2, msg(9003, kMessageError)).ok());
   EXPECT_EQ(root(kPkg), "2/1/1/0");
   EXPECT_EQ(extra(kPkg), "2/1/1/0/0");
-  ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.untarget(txn, ref(kPkg, "dp2", "ABC"), txn.now()); })
-                  .ok());
+  ASSERT_TRUE(
+      run([&](store::WriteTxn& txn) { return summarizer_.untarget(txn, ref(kPkg, "dp2", "ABC"), txn.now()); }).ok());
   EXPECT_EQ(root(kPkg), "2/1/0/0");
   EXPECT_EQ(detail(kPkg, "ABC"), "1/1/0/0");
   EXPECT_EQ(dist(kPkg, "dp2", "ABC"), "absent");
@@ -159,8 +173,8 @@ TEST_P(ScenarioTest, DistributeUpdateRetryFailRemove) {
 }
 
 TEST_P(ScenarioTest, RefusalsChangeNothing) {
-  ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()); })
-                  .ok());
+  ASSERT_TRUE(
+      run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()); }).ok());
   const std::uint64_t rev = last_revision();
   auto code = [](const Status& s) { return s.ok() ? WbemCode::kOk : s.error().code; };
   // A version that does not exist yet.
@@ -168,15 +182,13 @@ TEST_P(ScenarioTest, RefusalsChangeNothing) {
   // A DP that is not targeted.
   EXPECT_EQ(code(move("dp2", "ABC", DpState::kInstalled, 1)), WbemCode::kNotFound);
   // A package without source files has no content to distribute.
-  EXPECT_EQ(code(run([&](store::WriteTxn& txn) {
-              return summarizer_.target(txn, ref(kNoSource, "dp1", "ABC"), txn.now());
-            })),
-            WbemCode::kInvalidOperation);
+  EXPECT_EQ(
+      code(run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kNoSource, "dp1", "ABC"), txn.now()); })),
+      WbemCode::kInvalidOperation);
   // A DP without its SMS_DPStatusInfo row (it does not exist).
-  EXPECT_EQ(code(run([&](store::WriteTxn& txn) {
-              return summarizer_.target(txn, ref(kPkg, "nodp", "ABC"), txn.now());
-            })),
-            WbemCode::kNotFound);
+  EXPECT_EQ(
+      code(run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "nodp", "ABC"), txn.now()); })),
+      WbemCode::kNotFound);
   // A version going back.
   EXPECT_EQ(code(run([&](store::WriteTxn& txn) { return summarizer_.new_source_version(txn, kPkg, 0, txn.now()); })),
             WbemCode::kInvalidParameter);
@@ -216,27 +228,56 @@ TEST_P(ScenarioTest, RolledBackCommandLeavesCountsUnchanged) {
   EXPECT_EQ(differences(), "");
 }
 
-TEST_P(ScenarioTest, PendingAgainWithoutMessageIsUnknownAgain) {
-  ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()); })
-                  .ok());
+TEST_P(ScenarioTest, UnknownUntilTheDpReportsAndTheLastMessageStays) {
+  ASSERT_TRUE(
+      run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()); }).ok());
+  EXPECT_EQ(extra(kPkg), "1/0/1/0/1");
+  // The server's own message while the job waits (no source DP yet): the DP is still not heard from.
   ASSERT_TRUE(move("dp1", "ABC", DpState::kInstallPending, 1, msg(8212, kMessageInProgress)).ok());
-  EXPECT_EQ(extra(kPkg), "1/0/1/0/0");  // heard from (a message), still pending
+  EXPECT_EQ(extra(kPkg), "1/0/1/0/1");
+  EXPECT_EQ(messages(), "8212");
+  // The DP reports: known.
+  ASSERT_TRUE(move("dp1", "ABC", DpState::kContentUpdating, 1, msg(2301, kMessageInProgress)).ok());
+  EXPECT_EQ(extra(kPkg), "1/0/1/0/0");
+  EXPECT_EQ(dp_status("dp1", "ABC"), "0/1/0/0/2");
+  // A failure, then the retry re-sends the job: unknown again, and the last message is still the failure's.
   ASSERT_TRUE(move("dp1", "ABC", DpState::kInstallRetrying, 1, msg(9001, kMessageError)).ok());
-  ASSERT_TRUE(move("dp1", "ABC", DpState::kInstallPending, 1).ok());  // the retry re-sends the job
+  ASSERT_TRUE(move("dp1", "ABC", DpState::kInstallPending, 1).ok());
   EXPECT_EQ(extra(kPkg), "1/0/1/0/1");
   EXPECT_EQ(dp_status("dp1", "ABC"), "0/1/0/1/2");
-  // Targeting it again is the same.
+  EXPECT_EQ(messages(), "9001");
+  // Targeting it again is the same; untargeting drops the message.
   ASSERT_TRUE(move("dp1", "ABC", DpState::kContentUpdating, 1, msg(2301, kMessageInProgress)).ok());
-  ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()); })
-                  .ok());
+  ASSERT_TRUE(
+      run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()); }).ok());
   EXPECT_EQ(extra(kPkg), "1/0/1/0/1");
   EXPECT_EQ(root(kPkg), "1/0/0/0");
+  EXPECT_EQ(messages(), "2301");
+  ASSERT_TRUE(
+      run([&](store::WriteTxn& txn) { return summarizer_.untarget(txn, ref(kPkg, "dp1", "ABC"), txn.now()); }).ok());
+  EXPECT_EQ(messages(), "");
+  EXPECT_EQ(differences(), "");
+}
+
+TEST_P(ScenarioTest, ForgetPackageGivesBackEveryDpsCounts) {
+  ASSERT_TRUE(run([&](store::WriteTxn& txn) -> Status {
+                PKG_TRY(summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()));
+                PKG_TRY(summarizer_.target(txn, ref(kPkg, "dp3", "DEF"), txn.now()));
+                return summarizer_.transition(txn, ref(kPkg, "dp1", "ABC"), DpState::kInstalled, 1, "done",
+                                              msg(2330, kMessageSuccess), txn.now());
+              }).ok());
+  EXPECT_EQ(dp_status("dp1", "ABC"), "1/0/0/0/1");
+  ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.forget_package(txn, kPkg, txn.now()); }).ok());
+  EXPECT_EQ(root(kPkg), "0/0/0/0");
+  EXPECT_EQ(dist(kPkg, "dp1", "ABC"), "absent");
+  EXPECT_EQ(dp_status("dp1", "ABC"), "0/0/0/0/1");
+  EXPECT_EQ(dp_status("dp3", "DEF"), "0/0/0/0/1");
   EXPECT_EQ(differences(), "");
 }
 
 TEST_P(ScenarioTest, CheckNamesATamperedCount) {
-  ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()); })
-                  .ok());
+  ASSERT_TRUE(
+      run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp1", "ABC"), txn.now()); }).ok());
   ASSERT_TRUE(run([&](store::WriteTxn& txn) -> Status {
                 const cim::ClassDef& cls = *cim::ClassRegistry::builtin().find("SMS_PackageStatusRootSummarizer");
                 auto row = txn.get(cls, {cim::Value::string(kPkg)});

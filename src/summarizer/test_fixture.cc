@@ -8,7 +8,9 @@ using namespace internal;
 
 namespace {
 
-const cim::ClassDef& cls(std::string_view name) { return *cim::ClassRegistry::builtin().find(name); }
+const cim::ClassDef& cls(std::string_view name) {
+  return *cim::ClassRegistry::builtin().find(name);
+}
 
 std::string counts_text(const std::optional<cim::Instance>& row, std::initializer_list<const char*> names) {
   if (!row) return "absent";
@@ -49,8 +51,7 @@ Status put_dp(store::WriteTxn& txn, const std::string& dp_name, const std::strin
   return txn.insert(status);
 }
 
-Status put_package(store::WriteTxn& txn, const std::string& id, const std::string& site, bool has_source,
-                   Micros now) {
+Status put_package(store::WriteTxn& txn, const std::string& id, const std::string& site, bool has_source, Micros now) {
   cim::Instance pkg(cls("SMS_Package"));
   set_prop(pkg, "PackageID", str_value(id));
   set_prop(pkg, "Name", str_value("Package " + id));
@@ -92,16 +93,15 @@ Status put_package_version(store::WriteTxn& txn, const std::string& id, std::uin
   return txn.put(*pkg);
 }
 
-Status put_advertisement(store::WriteTxn& txn, const std::string& ad_id, const std::string& package_id,
-                         Micros now) {
+Status put_advertisement(store::WriteTxn& txn, const std::string& ad_id, const std::string& package_id, Micros now) {
   cim::Instance ad(cls("SMS_Advertisement"));
   set_prop(ad, "AdvertisementID", str_value(ad_id));
   set_prop(ad, "PackageID", str_value(package_id));
   set_prop(ad, "ProgramName", str_value("install"));
   PKG_TRY(txn.insert(ad));
   PKG_ASSIGN_OR_RETURN(auto pkg, txn.get(cls("SMS_Package"), {str_value(package_id)}));
-  PKG_ASSIGN_OR_RETURN(auto details, scan_where(txn, cls("SMS_PackageStatusDetailSummarizer"), "PackageID",
-                                                package_id));
+  PKG_ASSIGN_OR_RETURN(auto details,
+                       scan_where(txn, cls("SMS_PackageStatusDetailSummarizer"), "PackageID", package_id));
   for (const auto& d : details) {
     const bool is = offered(get_uint(*pkg, "PkgSourceFlag") != 1, get_uint(d, "Targeted"), get_uint(d, "Installed"));
     cim::Instance o(cls("PKG_AdvertisementOffer"));

@@ -25,13 +25,11 @@ std::string nal_of(const std::string& dp_name, const std::string& site);
 Status put_site(store::WriteTxn& txn, const std::string& code, const std::string& name);
 Status put_dp(store::WriteTxn& txn, const std::string& dp_name, const std::string& site);
 // A package created at `site` (Root, Detail at `site`, ExtraInfo), with or without source files.
-Status put_package(store::WriteTxn& txn, const std::string& id, const std::string& site, bool has_source,
-                   Micros now);
+Status put_package(store::WriteTxn& txn, const std::string& id, const std::string& site, bool has_source, Micros now);
 // The site layer's part of RefreshPkgSource: SMS_Package.SourceVersion = version.
 Status put_package_version(store::WriteTxn& txn, const std::string& id, std::uint32_t version);
 // An advertisement of the package with an offer row per existing Detail row, as advertisements.cc does.
-Status put_advertisement(store::WriteTxn& txn, const std::string& ad_id, const std::string& package_id,
-                         Micros now);
+Status put_advertisement(store::WriteTxn& txn, const std::string& ad_id, const std::string& package_id, Micros now);
 
 class SummarizerTest : public ::testing::TestWithParam<std::string> {
  protected:
