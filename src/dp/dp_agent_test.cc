@@ -66,6 +66,19 @@ json action_job(const std::string& pkg, std::uint32_t version, std::uint32_t gen
           {"ManifestHash", manifest_hash}, {"Sources", sources}};
 }
 
+// The generation the agent recorded as handled for a package, once it reaches `generation` (it records it just
+// after the outcome is in the outbox, which may already have delivered it).
+std::uint32_t wait_handled(const Agent& agent, const std::string& pkg, std::uint32_t generation) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    const auto state = agent.state();
+    auto it = state.handled.find(pkg);
+    const std::uint32_t got = it == state.handled.end() ? 0 : it->second;
+    if (got >= generation || std::chrono::steady_clock::now() > deadline) return got;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 class AgentTest : public ::testing::Test {
  protected:
   AgentOptions options(const fs::path& data_dir) {
@@ -93,6 +106,13 @@ class AgentTest : public ::testing::Test {
     server.add_content(c);
     return c;
   }
+  // As the site server would: through the content library's ingest.
+  BuiltContent publish_ingested(const fs::path& tree) {
+    BuiltContent c = testing::ingest_content(tree, tmp.path() / "library");
+    EXPECT_FALSE(c.manifest_hash.empty());
+    server.add_content(c);
+    return c;
+  }
 
   FakeSiteServer server{kToken};
   TempDir tmp;
@@ -100,7 +120,7 @@ class AgentTest : public ::testing::Test {
 
 TEST_F(AgentTest, InstallsATreeByteForByteAndAnUpdateMovesOnlyChangedChunks) {
   make_tree(tmp.path() / "src1");
-  const BuiltContent v1 = publish(tmp.path() / "src1");
+  const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
   auto agent = start_agent(options(tmp.path() / "dp"));
   ASSERT_TRUE(agent);
   server.put_job(install_job("ABC00001", 1, 1, v1, {server.content_url()}));
@@ -109,22 +129,41 @@ TEST_F(AgentTest, InstallsATreeByteForByteAndAnUpdateMovesOnlyChangedChunks) {
   const fs::path dir1 = tmp.path() / "dp/content/ABC00001.1";
   EXPECT_EQ(testing::diff_trees(tmp.path() / "src1", dir1), "");
   EXPECT_FALSE(fs::exists(tmp.path() / "dp/staging/ABC00001.1"));
-  EXPECT_EQ(agent->state().handled.at("ABC00001"), 1u);
+  EXPECT_EQ(wait_handled(*agent, "ABC00001", 1), 1u);
 
   // Version 2: one file changed. Only its chunk moves; version 1 goes once version 2 is in place.
   fs::copy(tmp.path() / "src1", tmp.path() / "src2", fs::copy_options::recursive | fs::copy_options::copy_symlinks);
   ::chmod((tmp.path() / "src2/ro").c_str(), 0755);
   write_file(tmp.path() / "src2/bin/tool", "#!/bin/sh\necho version 2\n", 0755);
   ::chmod((tmp.path() / "src2/ro").c_str(), 0555);
-  const BuiltContent v2 = publish(tmp.path() / "src2");
+  const BuiltContent v2 = publish_ingested(tmp.path() / "src2");
   const std::uint64_t before = server.chunk_bytes_served();
   server.put_job(install_job("ABC00001", 2, 2, v2, {server.content_url()}));
   ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
   EXPECT_EQ(testing::diff_trees(tmp.path() / "src2", tmp.path() / "dp/content/ABC00001.2"), "");
   EXPECT_FALSE(fs::exists(dir1));
   EXPECT_EQ(server.chunk_bytes_served() - before, std::string("#!/bin/sh\necho version 2\n").size());
+  EXPECT_EQ(v1.manifest.chunking, content::ChunkingParams{});
   EXPECT_TRUE(agent->wait_outbox_empty(std::chrono::seconds(5)));
   EXPECT_EQ(server.duplicate_statuses(), 0);
+}
+
+// Content-defined chunks: an insertion in the middle of a large file moves only the chunks around it.
+TEST_F(AgentTest, AnInsertionInALargeFileMovesOnlyNearbyChunks) {
+  std::string big = testing::pseudo_random(4 * 1024 * 1024, 21);
+  write_file(tmp.path() / "src1/big.bin", big);
+  const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, v1, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  big.insert(2 * 1024 * 1024, "an insertion in the middle");
+  write_file(tmp.path() / "src2/big.bin", big);
+  const BuiltContent v2 = publish_ingested(tmp.path() / "src2");
+  const std::uint64_t before = server.chunk_bytes_served();
+  server.put_job(install_job("ABC00001", 2, 2, v2, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
+  EXPECT_LT(server.chunk_bytes_served() - before, 600u * 1024);  // at most a couple of chunks of <= 256 KiB
+  EXPECT_EQ(testing::diff_trees(tmp.path() / "src2", tmp.path() / "dp/content/ABC00001.2"), "");
 }
 
 TEST_F(AgentTest, AFlippedByteIsDetectedAndTheChunkRefetched) {
@@ -150,7 +189,7 @@ TEST_F(AgentTest, AChunkThatNeverVerifiesFailsTheJobAndChangesNothingInstalled) 
   EXPECT_NE((*failed)["message"].get<std::string>().find("failed verification"), std::string::npos) << *failed;
   EXPECT_LE(server.chunk_requests(c.chunks.begin()->first), 2);  // bounded
   EXPECT_FALSE(fs::exists(tmp.path() / "dp/content/ABC00001.1"));
-  EXPECT_EQ(agent->state().handled.at("ABC00001"), 1u);
+  EXPECT_EQ(wait_handled(*agent, "ABC00001", 1), 1u);
 }
 
 TEST_F(AgentTest, AChunkLargerThanAnnouncedIsRefused) {
