@@ -1,6 +1,7 @@
 // End-to-end tests of the agent over real HTTP on loopback against FakeSiteServer (test_server.h).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -299,6 +300,30 @@ TEST_F(AgentTest, OutOfDiskSpaceIsAClearFailureAndTheNextGenerationRecovers) {
   ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
   EXPECT_EQ(server.chunk_bytes_served(), before);  // the verified chunks were kept
   EXPECT_EQ(testing::diff_trees(tmp.path() / "src", tmp.path() / "dp/content/ABC00001.1"), "");
+}
+
+// The same with a real full disk: the data directory on a 3 MiB tmpfs (needs root; skipped otherwise).
+TEST_F(AgentTest, ARealFullDiskFailsTheJobAndTheAgentRecoversWhenSpaceIsBack) {
+  const fs::path data = tmp.path() / "dp";
+  fs::create_directories(data);
+  if (::mount("tmpfs", data.c_str(), "tmpfs", 0, "size=3m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{data};
+  write_file(tmp.path() / "src/a.bin", testing::pseudo_random(4 * 1024 * 1024, 13));  // incompressible
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto agent = start_agent(options(data));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  auto failed = server.wait_status("ABC00001", "failed", 1);
+  ASSERT_TRUE(failed);
+  EXPECT_NE((*failed)["message"].get<std::string>().find("WBEM_E_OUT_OF_DISK_SPACE"), std::string::npos) << *failed;
+  EXPECT_FALSE(fs::exists(data / "content/ABC00001.1"));
+  ASSERT_EQ(::mount("tmpfs", data.c_str(), "tmpfs", MS_REMOUNT, "size=32m"), 0);  // space is back
+  server.put_job(install_job("ABC00001", 1, 2, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
+  EXPECT_EQ(testing::diff_trees(tmp.path() / "src", data / "content/ABC00001.1"), "");
+  agent->stop();
 }
 
 TEST_F(AgentTest, StatusesAreRetriedOnServerErrorsAndADuplicateKeyIsAppliedOnce) {
