@@ -345,12 +345,13 @@ void Agent::job_loop() {
       cancel = std::make_shared<std::atomic<bool>>(false);
       running_cancel_ = cancel;
     }
-    execute(job, cancel);
+    const bool reported = execute(job, cancel);
     MutexLock lock(mu_);
     running_.reset();
     running_cancel_.reset();
-    // Cancelled work (superseded, withdrawn, or the agent stopping) is not recorded: its outcome was not reported.
-    if (!cancel->load()) {
+    // Cancelled work (superseded, withdrawn, or the agent stopping) is not recorded: its outcome was not reported;
+    // nor is a job whose outcome could not be written to the outbox.
+    if (reported && !cancel->load()) {
       auto& handled = state_.handled[job.package_id];
       handled = std::max(handled, job.generation);
       if (auto s = save_state(options_.data_dir / "state.json", state_); !s.ok()) {
@@ -368,7 +369,7 @@ std::string Agent::key_for(const DpJob& job, std::string_view state, std::uint64
   return key;
 }
 
-void Agent::report(const DpJob& job, std::string_view state, std::string message, std::uint64_t done,
+bool Agent::report(const DpJob& job, std::string_view state, std::string message, std::uint64_t done,
                    std::uint64_t total) {
   StatusMessage m;
   m.key = key_for(job, state, done);
@@ -379,13 +380,15 @@ void Agent::report(const DpJob& job, std::string_view state, std::string message
   m.bytes_total = total;
   m.message = std::move(message);
   if (auto s = outbox_->put(m); !s.ok()) {
-    // The disk refused even the small status file (full?): logged so the operator sees why; the server's retry
-    // of the job (a new generation) brings another chance to report.
+    // The disk refused even the small status file (full?): the job is then not recorded as handled, so the next
+    // run of the agent (or a new generation) does it again and reports.
     spdlog::error("dp agent: cannot queue status {}: {}", m.key, s.error().to_string());
+    return false;
   }
+  return true;
 }
 
-void Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& cancel) {
+bool Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& cancel) {
   spdlog::info("dp agent: {} {} generation {}", action_name(job.action), job.content_id, job.generation);
   std::unique_ptr<TokenBucket> bucket;
   if (job.transfer_rate_kib > 0) bucket = std::make_unique<TokenBucket>(std::uint64_t{job.transfer_rate_kib} * 1024);
@@ -406,19 +409,17 @@ void Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& 
     }
     auto sources = parse_sources(urls);
     if (!sources.ok()) {
-      report(job, job.action == JobAction::kInstall ? "failed" : "validation_failed", sources.error().to_string());
-      return;
+      return report(job, job.action == JobAction::kInstall ? "failed" : "validation_failed",
+                    sources.error().to_string());
     }
     fetch.sources = std::move(sources).value();
   }
   switch (job.action) {
     case JobAction::kCancel:
-      report(job, "cancelled");
-      return;
+      return report(job, "cancelled");
     case JobAction::kRemove: {
       Status s = installer_->remove(job);
-      report(job, s.ok() ? "removed" : "remove_failed", s.ok() ? std::string() : s.error().to_string());
-      return;
+      return report(job, s.ok() ? "removed" : "remove_failed", s.ok() ? std::string() : s.error().to_string());
     }
     case JobAction::kInstall: {
       // Progress at most every progress_interval per job, from whichever worker stored a chunk.
@@ -432,14 +433,11 @@ void Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& 
         report(job, "progress", {}, done, total);
       };
       Status s = installer_->install(job, fetch, progress);
-      if (cancel->load()) return;
-      if (s.ok()) {
-        report(job, "installed", {}, job.content_size, job.content_size);
-      } else {
-        spdlog::warn("dp agent: install of {} failed: {}", job.content_id, s.error().to_string());
-        report(job, "failed", s.error().to_string());
-      }
-      return;
+      if (cancel->load()) return false;
+      if (s.ok()) return report(job, "installed", {}, job.content_size, job.content_size);
+      spdlog::warn("dp agent: install of {} failed: {}", job.content_id, s.error().to_string());
+      installer_->discard_failed(job, s.error().code == WbemCode::kOutOfDiskSpace);
+      return report(job, "failed", s.error().to_string());
     }
     case JobAction::kValidate: {
       auto outcome = installer_->validate(job, fetch, [&](const std::vector<std::string>& bad) {
@@ -447,20 +445,17 @@ void Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& 
         for (const auto& p : bad) text += " " + p;
         report(job, "validation_failed", text + " (repairing)");
       });
-      if (cancel->load()) return;
-      if (!outcome.ok()) {
-        report(job, "validation_failed", outcome.error().to_string());
-        return;
-      }
+      if (cancel->load()) return false;
+      if (!outcome.ok()) return report(job, "validation_failed", outcome.error().to_string());
       std::string text;
       if (!outcome->mismatched.empty()) {
         text = "repaired:";
         for (const auto& p : outcome->mismatched) text += " " + p;
       }
-      report(job, "validated", text);
-      return;
+      return report(job, "validated", text);
     }
   }
+  return false;
 }
 
 }  // namespace pkgcast::dp

@@ -107,8 +107,10 @@ class Agent {
   void note_revision(std::uint64_t revision);
 
   void job_loop();
-  void execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& cancel);
-  void report(const DpJob& job, std::string_view state, std::string message = {}, std::uint64_t done = 0,
+  // True when the job's outcome is in the outbox (false: cancelled, or the outbox could not be written).
+  bool execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& cancel);
+  // True when the message is in the outbox.
+  bool report(const DpJob& job, std::string_view state, std::string message = {}, std::uint64_t done = 0,
               std::uint64_t total = 0);
   std::string key_for(const DpJob& job, std::string_view state, std::uint64_t extra) const;
   bool sleep_for(std::chrono::milliseconds d);  // false when stopping

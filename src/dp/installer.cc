@@ -175,6 +175,14 @@ Status Installer::install(const DpJob& job, const FetchJob& fetch, const Progres
   return ok_status();
 }
 
+void Installer::discard_failed(const DpJob& job, bool out_of_space) {
+  (void)remove_tree(staging_dir_ / job.content_id);
+  if (out_of_space) {
+    (void)remove_tree(partial_dir_);
+    (void)ensure_dir(partial_dir_);
+  }
+}
+
 Status Installer::remove(const DpJob& job) {
   const std::string prefix = job.package_id + ".";
   std::error_code ec;

@@ -52,6 +52,10 @@ class Installer {
 
   Status install(const DpJob& job, const FetchJob& fetch, const ProgressFn& progress);
 
+  // After a failed install: drops the job's staging tree and, when `out_of_space`, every partial download, so the
+  // disk has room again (at least for the failure report). Verified chunks stay in the cache.
+  void discard_failed(const DpJob& job, bool out_of_space);
+
   // Re-hashes the installed version. `on_mismatch` is called with the bad paths before the repair (not at all
   // when everything matches); the repair refetches only chunks the cache lacks or that fail their check, and
   // replaces each bad entry atomically. A version that is not installed is installed.

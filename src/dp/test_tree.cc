@@ -98,6 +98,25 @@ BuiltContent build_content(const fs::path& source, std::size_t chunk_size) {
   return b;
 }
 
+BuiltContent ingest_content(const fs::path& source, const fs::path& library_dir) {
+  BuiltContent b;
+  auto library = content::Library::open(library_dir);
+  if (!library.ok()) return b;
+  auto ingested = (*library)->ingest(source);
+  if (!ingested.ok()) return b;
+  b.manifest = ingested->manifest;
+  b.manifest_bytes = content::serialize_manifest(b.manifest);
+  b.manifest_hash = ingested->manifest_id.hex();
+  b.total_size = ingested->source_bytes;
+  for (const auto& e : b.manifest.entries) {
+    for (const auto& c : e.chunks) {
+      auto bytes = (*library)->chunks().get(c.hash);
+      if (bytes.ok()) b.chunks[c.hash.hex()] = std::move(bytes).value();
+    }
+  }
+  return b;
+}
+
 std::string diff_trees(const fs::path& a, const fs::path& b) {
   const auto pa = relative_paths(a);
   const auto pb = relative_paths(b);

@@ -34,6 +34,10 @@ struct BuiltContent {
 // Walks `source` (files, directories, symlinks) and cuts files every `chunk_size` bytes.
 BuiltContent build_content(const std::filesystem::path& source, std::size_t chunk_size = 64 * 1024);
 
+// The same through the content library's own ingest (FastCDC cuts, as the site server makes them), with the
+// library kept under `library_dir`.
+BuiltContent ingest_content(const std::filesystem::path& source, const std::filesystem::path& library_dir);
+
 void write_file(const std::filesystem::path& path, std::string_view bytes, unsigned mode = 0644);
 std::string read_all(const std::filesystem::path& path);
 std::string pseudo_random(std::size_t n, std::uint64_t seed);

@@ -1,0 +1,232 @@
+// End-to-end: installs, updates, resumes, pacing, validate, remove and cancel, over real HTTP on loopback.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "dp/agent_fixture.h"
+
+namespace pkgcast::dp {
+namespace {
+
+using namespace agent_testing;  // NOLINT(google-build-using-namespace): the shared fixture of these tests
+namespace tt = ::pkgcast::dp::testing;
+
+TEST_F(AgentTest, InstallsATreeByteForByteAndAnUpdateMovesOnlyChangedChunks) {
+  make_tree(tmp.path() / "src1");
+  const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  ASSERT_TRUE(agent);
+  server.put_job(install_job("ABC00001", 1, 1, v1, {server.content_url()}));
+  auto installed = server.wait_status("ABC00001", "installed", 1);
+  ASSERT_TRUE(installed) << (server.statuses().empty() ? "" : server.statuses().back().dump());
+  const fs::path dir1 = tmp.path() / "dp/content/ABC00001.1";
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src1", dir1), "");
+  EXPECT_FALSE(fs::exists(tmp.path() / "dp/staging/ABC00001.1"));
+  EXPECT_EQ(wait_handled(*agent, "ABC00001", 1), 1u);
+
+  // Version 2: one file changed. Only its chunk moves; version 1 goes once version 2 is in place.
+  fs::copy(tmp.path() / "src1", tmp.path() / "src2", fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  ::chmod((tmp.path() / "src2/ro").c_str(), 0755);
+  write_file(tmp.path() / "src2/bin/tool", "#!/bin/sh\necho version 2\n", 0755);
+  ::chmod((tmp.path() / "src2/ro").c_str(), 0555);
+  const BuiltContent v2 = publish_ingested(tmp.path() / "src2");
+  const std::uint64_t before = server.chunk_bytes_served();
+  server.put_job(install_job("ABC00001", 2, 2, v2, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src2", tmp.path() / "dp/content/ABC00001.2"), "");
+  EXPECT_FALSE(fs::exists(dir1));
+  EXPECT_EQ(server.chunk_bytes_served() - before, std::string("#!/bin/sh\necho version 2\n").size());
+  EXPECT_EQ(v1.manifest.chunking, content::ChunkingParams{});
+  EXPECT_TRUE(agent->wait_outbox_empty(std::chrono::seconds(5)));
+  EXPECT_EQ(server.duplicate_statuses(), 0);
+}
+
+// Content-defined chunks: an insertion in the middle of a large file moves only the chunks around it.
+TEST_F(AgentTest, AnInsertionInALargeFileMovesOnlyNearbyChunks) {
+  std::string big = tt::pseudo_random(4 * 1024 * 1024, 21);
+  write_file(tmp.path() / "src1/big.bin", big);
+  const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, v1, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  big.insert(2 * 1024 * 1024, "an insertion in the middle");
+  write_file(tmp.path() / "src2/big.bin", big);
+  const BuiltContent v2 = publish_ingested(tmp.path() / "src2");
+  const std::uint64_t before = server.chunk_bytes_served();
+  server.put_job(install_job("ABC00001", 2, 2, v2, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
+  EXPECT_LT(server.chunk_bytes_served() - before, 600u * 1024);  // at most a couple of chunks of <= 256 KiB
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src2", tmp.path() / "dp/content/ABC00001.2"), "");
+}
+
+TEST_F(AgentTest, ACutChunkDownloadResumesWithRange) {
+  write_file(tmp.path() / "src/one.bin", tt::pseudo_random(60 * 1024, 7));
+  const BuiltContent c = publish(tmp.path() / "src");
+  server.cut_chunks(20 * 1024, 1);
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  EXPECT_EQ(server.range_requests(), 1);
+  EXPECT_EQ(server.chunk_bytes_served(), 60u * 1024);  // 20 KiB, then the other 40 KiB
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", tmp.path() / "dp/content/ABC00001.1"), "");
+}
+
+TEST_F(AgentTest, TransferRateBoundsTheJobsDownloadsTogether) {
+  write_file(tmp.path() / "src/a.bin", tt::pseudo_random(1024 * 1024, 11));
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto agent = start_agent(options(tmp.path() / "dp"));  // 3 workers share one bucket
+  const auto start = std::chrono::steady_clock::now();
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}, /*KiB/s*/ 512));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(1500));  // 1 MiB at 512 KiB/s, starting with an empty bucket
+  EXPECT_LE(took, std::chrono::milliseconds(6000));
+}
+
+TEST_F(AgentTest, ResumesAfterAKillWithoutRefetchingVerifiedChunks) {
+  write_file(tmp.path() / "src/big.bin", tt::pseudo_random(4 * 1024 * 1024, 9));
+  const BuiltContent c = publish(tmp.path() / "src");
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}, /*rate KiB/s*/ 2048));
+  const fs::path data = tmp.path() / "dp";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto agent = Agent::create(options(data));
+    if (!agent.ok()) ::_exit(3);
+    (*agent)->start();
+    for (;;) ::pause();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (server.chunk_bytes_served() < c.total_size / 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  const std::uint64_t served_before = server.chunk_bytes_served();
+  ASSERT_GE(served_before, c.total_size / 2);
+  ASSERT_LT(served_before, c.total_size);
+  EXPECT_FALSE(server.wait_status("ABC00001", "installed", 0, std::chrono::milliseconds(1)));
+
+  // What the killed agent verified is in its chunk cache.
+  auto store = content::ChunkStore::open(data / "chunks");
+  ASSERT_TRUE(store.ok());
+  std::uint64_t verified = 0;
+  for (const auto& [hex, bytes] : c.chunks) {
+    if ((*store)->contains(*content::Digest::from_hex(hex))) verified += bytes.size();
+  }
+  ASSERT_GT(verified, 0u);
+  store->reset();
+
+  auto agent = start_agent(options(data));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  const std::uint64_t served_after = server.chunk_bytes_served() - served_before;
+  const std::uint64_t missing = c.total_size - verified;
+  EXPECT_LE(served_after, missing + verified / 10) << "verified " << verified << " missing " << missing;
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", data / "content/ABC00001.1"), "");
+}
+
+// The memory bound: a 96 MiB file moves through a child process whose peak RSS stays under 64 MB, because
+// downloads stream into files and files are assembled chunk by chunk. The content is made only after the fork,
+// so none of it is in the child's memory to begin with.
+TEST_F(AgentTest, PeakRssStaysUnder64MbForAFileLargerThanThat) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer's shadow memory and quarantine are not the agent's footprint";
+#endif
+  const fs::path data = tmp.path() / "dp";
+  const fs::path report = tmp.path() / "vmhwm";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto agent = Agent::create(options(data));
+    if (!agent.ok()) ::_exit(3);
+    (*agent)->start();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while ((*agent)->state().handled.count("ABC00001") == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    (*agent)->wait_outbox_empty(std::chrono::seconds(10));
+    std::string status = tt::read_all("/proc/self/status");
+    const auto at = status.find("VmHWM:");
+    write_file(report, at == std::string::npos ? "" : status.substr(at + 6, status.find('\n', at) - at - 6));
+    ::_exit((*agent)->state().handled.count("ABC00001") ? 0 : 4);
+  }
+  write_file(tmp.path() / "src/huge.bin", tt::pseudo_random(96u << 20, 5));
+  const BuiltContent c = publish(tmp.path() / "src");
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1, std::chrono::seconds(10)));
+  const std::string hwm = tt::read_all(report);  // "   12345 kB"
+  const long kb = std::strtol(hwm.c_str(), nullptr, 10);
+  EXPECT_GT(kb, 0) << hwm;
+  RecordProperty("peak_rss_kb", static_cast<int>(kb));
+  std::cout << "peak RSS of the agent process: " << kb << " kB" << std::endl;
+  EXPECT_LT(kb, 64 * 1024) << "peak RSS " << kb << " kB";
+  EXPECT_EQ(tt::read_all(tmp.path() / "src/huge.bin"), tt::read_all(data / "content/ABC00001.1/huge.bin"));
+}
+
+TEST_F(AgentTest, ValidateDetectsAndRepairsACorruptedFile) {
+  make_tree(tmp.path() / "src");
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  const fs::path dir = tmp.path() / "dp/content/ABC00001.1";
+  {
+    std::FILE* f = std::fopen((dir / "data/big.bin").c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fseek(f, 1000000, SEEK_SET);
+    std::fputc('X', f);
+    std::fclose(f);
+  }
+  ::chmod((dir / "bin/tool").c_str(), 0600);
+  const std::uint64_t before = server.chunk_bytes_served();
+  server.put_job(action_job("ABC00001", 1, 2, 3, c.manifest_hash, {server.content_url()}));
+  auto bad = server.wait_status("ABC00001", "validation_failed", 2);
+  ASSERT_TRUE(bad);
+  const std::string text = (*bad)["message"];
+  EXPECT_NE(text.find("data/big.bin"), std::string::npos) << text;
+  EXPECT_NE(text.find("bin/tool"), std::string::npos) << text;
+  EXPECT_EQ(text.find("empty.txt"), std::string::npos) << text;
+  ASSERT_TRUE(server.wait_status("ABC00001", "validated", 2));
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", dir), "");
+  EXPECT_EQ(server.chunk_bytes_served(), before);  // the chunk cache had every chunk
+
+  server.put_job(action_job("ABC00001", 1, 3, 3, c.manifest_hash, {server.content_url()}));
+  auto clean = server.wait_status("ABC00001", "validated", 3);
+  ASSERT_TRUE(clean);
+  EXPECT_EQ((*clean)["message"], "");
+}
+
+TEST_F(AgentTest, RemoveDeletesTheInstalledVersion) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  server.put_job(action_job("ABC00001", 1, 2, 2, "", {}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "removed", 2));
+  EXPECT_FALSE(fs::exists(tmp.path() / "dp/content/ABC00001.1"));
+  EXPECT_TRUE(fs::is_empty(tmp.path() / "dp/trash"));
+}
+
+TEST_F(AgentTest, CancelStopsTheJobInProgress) {
+  write_file(tmp.path() / "src/big.bin", tt::pseudo_random(2 * 1024 * 1024, 3));
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}, /*rate KiB/s*/ 256));
+  ASSERT_TRUE(server.wait_status("ABC00001", "progress", 1));
+  server.put_job(action_job("ABC00001", 1, 2, 4, "", {}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "cancelled", 2, std::chrono::seconds(5)));
+  EXPECT_LT(server.chunk_bytes_served(), 2u * 1024 * 1024);
+  EXPECT_FALSE(fs::exists(tmp.path() / "dp/content/ABC00001.1"));
+  EXPECT_FALSE(server.wait_status("ABC00001", "installed", 0, std::chrono::milliseconds(300)));
+}
+
+}  // namespace
+}  // namespace pkgcast::dp

@@ -1,0 +1,194 @@
+// End-to-end: what the agent refuses (bad chunks, hostile or oversized manifests), a full disk, and status
+// delivery through the outbox.
+#include <sys/mount.h>
+
+#include <cerrno>
+
+#include "dp/agent_fixture.h"
+
+namespace pkgcast::dp {
+namespace {
+
+using namespace agent_testing;  // NOLINT(google-build-using-namespace): the shared fixture of these tests
+namespace tt = ::pkgcast::dp::testing;
+
+TEST_F(AgentTest, AFlippedByteIsDetectedAndTheChunkRefetched) {
+  make_tree(tmp.path() / "src");
+  const BuiltContent c = publish(tmp.path() / "src");
+  const std::string victim = c.manifest.entries[2].chunks.empty() ? c.chunks.begin()->first : c.chunks.begin()->first;
+  server.corrupt_chunk(victim, 1);
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  EXPECT_EQ(server.chunk_requests(victim), 2);
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", tmp.path() / "dp/content/ABC00001.1"), "");
+}
+
+TEST_F(AgentTest, AChunkThatNeverVerifiesFailsTheJobAndChangesNothingInstalled) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  server.corrupt_chunk(c.chunks.begin()->first, 1000);
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  auto failed = server.wait_status("ABC00001", "failed", 1);
+  ASSERT_TRUE(failed);
+  EXPECT_NE((*failed)["message"].get<std::string>().find("failed verification"), std::string::npos) << *failed;
+  EXPECT_LE(server.chunk_requests(c.chunks.begin()->first), 2);  // bounded
+  EXPECT_FALSE(fs::exists(tmp.path() / "dp/content/ABC00001.1"));
+  EXPECT_EQ(wait_handled(*agent, "ABC00001", 1), 1u);
+}
+
+TEST_F(AgentTest, AChunkLargerThanAnnouncedIsRefused) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  server.add_chunk(c.chunks.begin()->first, c.chunks.begin()->second + " and more");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  auto failed = server.wait_status("ABC00001", "failed", 1);
+  ASSERT_TRUE(failed);
+  EXPECT_NE((*failed)["message"].get<std::string>().find("larger than announced"), std::string::npos) << *failed;
+  EXPECT_FALSE(fs::exists(tmp.path() / "dp/content/ABC00001.1"));
+}
+
+TEST_F(AgentTest, MaliciousManifestsAreRefusedAndNothingIsWrittenOutside) {
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  const std::string payload = "owned";
+  const auto chunk = content::sha256(payload);
+  server.add_chunk(chunk.hex(), payload);
+  auto file_entry = [&](std::string path) {
+    content::ManifestEntry e;
+    e.path = std::move(path);
+    e.mode = 0644;
+    e.size = payload.size();
+    e.sha256 = chunk;
+    e.chunks = {{chunk, static_cast<std::uint32_t>(payload.size())}};
+    return e;
+  };
+  std::vector<content::Manifest> bad(4);
+  bad[0].entries = {file_entry("../../etc/x")};
+  bad[1].entries = {file_entry(tmp.path().string() + "/abs-x")};
+  content::ManifestEntry link;
+  link.path = "out";
+  link.type = content::EntryType::kSymlink;
+  link.target = "../../../..";
+  bad[2].entries = {link, file_entry("out/x")};
+  content::ManifestEntry dir;
+  dir.path = "d";
+  dir.type = content::EntryType::kDirectory;
+  dir.mode = 0755;
+  content::ManifestEntry abs_link = link;
+  abs_link.path = "d/l";
+  abs_link.target = tmp.path().string();
+  bad[3].entries = {dir, abs_link};
+  std::uint32_t generation = 0;
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    const std::string bytes = content::serialize_manifest(bad[i]);
+    BuiltContent c;
+    c.manifest_bytes = bytes;
+    c.manifest_hash = content::sha256(bytes).hex();
+    server.add_manifest(c.manifest_hash, bytes);
+    const std::string pkg = "BAD0000" + std::to_string(i);
+    server.put_job(install_job(pkg, 1, ++generation, c, {server.content_url()}));
+    auto failed = server.wait_status(pkg, "failed");
+    ASSERT_TRUE(failed) << i;
+    EXPECT_NE((*failed)["message"].get<std::string>().find("WBEM_E_INVALID_PARAMETER"), std::string::npos)
+        << *failed;
+    EXPECT_FALSE(fs::exists(tmp.path() / "dp/content" / (pkg + ".1")));
+  }
+  EXPECT_FALSE(fs::exists(tmp.path() / "abs-x"));
+  EXPECT_FALSE(fs::exists("/etc/x"));
+  EXPECT_FALSE(fs::exists(tmp.path() / "x"));
+  EXPECT_FALSE(server.wait_status("BAD00000", "installed", 0, std::chrono::milliseconds(10)));
+}
+
+TEST_F(AgentTest, AManifestBeyondTheLimitsIsRefused) {
+  make_tree(tmp.path() / "src");
+  const BuiltContent c = publish(tmp.path() / "src");
+  AgentOptions o = options(tmp.path() / "dp");
+  o.limits.max_entries = 3;
+  auto agent = start_agent(std::move(o));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  auto failed = server.wait_status("ABC00001", "failed", 1);
+  ASSERT_TRUE(failed);
+  EXPECT_NE((*failed)["message"].get<std::string>().find("WBEM_E_QUOTA_VIOLATION"), std::string::npos) << *failed;
+}
+
+TEST_F(AgentTest, OutOfDiskSpaceIsAClearFailureAndTheNextGenerationRecovers) {
+  make_tree(tmp.path() / "src");
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto full = std::make_shared<std::atomic<bool>>(true);
+  AgentOptions o = options(tmp.path() / "dp");
+  o.write_fault_for_test = [full](const fs::path& p) {
+    return full->load() && p.string().find("/staging/") != std::string::npos ? ENOSPC : 0;
+  };
+  auto agent = start_agent(std::move(o));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  auto failed = server.wait_status("ABC00001", "failed", 1);
+  ASSERT_TRUE(failed);
+  EXPECT_NE((*failed)["message"].get<std::string>().find("WBEM_E_OUT_OF_DISK_SPACE"), std::string::npos) << *failed;
+  EXPECT_FALSE(fs::exists(tmp.path() / "dp/content/ABC00001.1"));
+  full->store(false);  // space is back; the server retries with a new generation
+  const std::uint64_t before = server.chunk_bytes_served();
+  server.put_job(install_job("ABC00001", 1, 2, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
+  EXPECT_EQ(server.chunk_bytes_served(), before);  // the verified chunks were kept
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", tmp.path() / "dp/content/ABC00001.1"), "");
+}
+
+// The same with a real full disk: the data directory on a 3 MiB tmpfs (needs root; skipped otherwise).
+TEST_F(AgentTest, ARealFullDiskFailsTheJobAndTheAgentRecoversWhenSpaceIsBack) {
+  const fs::path data = tmp.path() / "dp";
+  fs::create_directories(data);
+  if (::mount("tmpfs", data.c_str(), "tmpfs", 0, "size=3m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{data};
+  write_file(tmp.path() / "src/a.bin", tt::pseudo_random(4 * 1024 * 1024, 13));  // incompressible
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto agent = start_agent(options(data));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  auto failed = server.wait_status("ABC00001", "failed", 1);
+  ASSERT_TRUE(failed);
+  EXPECT_NE((*failed)["message"].get<std::string>().find("WBEM_E_OUT_OF_DISK_SPACE"), std::string::npos) << *failed;
+  EXPECT_FALSE(fs::exists(data / "content/ABC00001.1"));
+  ASSERT_EQ(::mount("tmpfs", data.c_str(), "tmpfs", MS_REMOUNT, "size=32m"), 0);  // space is back
+  server.put_job(install_job("ABC00001", 1, 2, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", data / "content/ABC00001.1"), "");
+  agent->stop();
+}
+
+TEST_F(AgentTest, StatusesAreRetriedOnServerErrorsAndADuplicateKeyIsAppliedOnce) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  server.fail_status(3);
+  {
+    auto agent = start_agent(options(tmp.path() / "dp"));
+    server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+    ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+    ASSERT_TRUE(agent->wait_outbox_empty(std::chrono::seconds(5)));
+  }
+  // A crash between the server's answer and the outbox delete: the same message again, on restart.
+  StatusMessage m;
+  m.key = "dp1:ABC00001:1:installed";
+  m.package_id = "ABC00001";
+  m.generation = 1;
+  m.state = "installed";
+  {
+    auto box = Outbox::open(tmp.path() / "dp/outbox", [](const StatusMessage&) -> Status {
+      return make_error(WbemCode::kTransportFailure, "down");
+    });
+    ASSERT_TRUE(box.ok());
+    ASSERT_TRUE((*box)->put(m).ok());
+  }
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  ASSERT_TRUE(agent->wait_outbox_empty(std::chrono::seconds(5)));
+  EXPECT_EQ(server.duplicate_statuses(), 1);
+  int installed = 0;
+  for (const auto& s : server.statuses()) installed += s["state"] == "installed";
+  EXPECT_EQ(installed, 1);
+}
+
+}  // namespace
+}  // namespace pkgcast::dp
