@@ -211,6 +211,10 @@ class BeastHttpClient final : public HttpClient {
     }
     bool stopped = sr.on_head && !sr.on_head(out);
     char chunk[64 * 1024];
+    // Beast reads from the socket at most what the buffer can hold without growing (and at least 512 bytes): after
+    // a header read the buffer is small, so without room made here a body arrived 512 bytes per recvmsg, each with
+    // its own epoll wait and timer re-arm.
+    buffer_.reserve(sizeof chunk);
     while (!stopped && !parser.is_done()) {
       parser.get().body().data = chunk;
       parser.get().body().size = sizeof chunk;

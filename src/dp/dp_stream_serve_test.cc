@@ -119,5 +119,36 @@ TEST_F(AgentTest, ServesVerifiedContentWithRangeAndAPullDpInstallsFromIt) {
   EXPECT_NE(http_get(port, "/content/chunks/" + hex).status, 200u);
 }
 
+// A downloaded chunk reaches the fetcher in large pieces, not 512 bytes per read (each read is a recvmsg, an epoll
+// wait and a timer re-arm: at 512 bytes the agent spent most of its CPU there; bench/content).
+TEST(HttpClientReads, AChunkArrivesInLargePieces) {
+  FakeSiteServer server{kToken};
+  const std::string bytes = tt::pseudo_random(256 * 1024, 7);
+  const std::string hex(64, 'a');
+  server.add_chunk(hex, bytes);
+  auto url = client::parse_server_url(server.content_url());
+  ASSERT_TRUE(url.ok());
+  client::HttpOptions o;
+  o.token = kToken;
+  auto http = client::HttpClient::create(*url, o);
+  ASSERT_TRUE(http.ok());
+  const std::string target = "/chunks/" + hex;
+  std::string got;
+  int pieces = 0;
+  client::StreamRequest req;
+  req.target = target;
+  req.accept = "*/*";
+  req.on_data = [&](std::string_view piece) {
+    got += piece;
+    ++pieces;
+    return true;
+  };
+  auto r = (*http)->stream(req);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->status, 200u);
+  EXPECT_EQ(got, bytes);
+  EXPECT_LE(pieces, 64) << "256 KiB in " << pieces << " pieces";  // 512-byte reads: 512 pieces
+}
+
 }  // namespace
 }  // namespace pkgcast::dp
