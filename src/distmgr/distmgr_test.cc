@@ -392,6 +392,20 @@ TEST_F(DistMgrTest, RefusesWhatCannotBeDistributedAndChangesNothing) {
   EXPECT_EQ(*store_->last_revision(), before);
 }
 
+TEST_F(DistMgrTest, DeletingADistributedPackageGivesBackEveryDpsCounts) {
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1", "dp3"}, {}, {}}).ok());
+  schedule();
+  report("dp1", pkg, "installed");
+  ASSERT_TRUE(domain_->delete_package(pkg).ok());
+  auto jobs = dm_->jobs_of("dp1");
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_TRUE(jobs->jobs.empty());
+  cim::Instance info = get("SMS_DPStatusInfo", {cim::Value::string(nal("dp1"))});
+  EXPECT_EQ(num(info, "NumberInstalled"), 0u);
+  expect_consistent();
+}
+
 TEST_F(DistMgrTest, TheSchedulerThreadSendsJobsWhenWoken) {
   dm_->start();
   const std::string pkg = package();

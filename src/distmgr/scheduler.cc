@@ -62,12 +62,17 @@ Result<std::vector<std::string>> sources_for(store::WriteTxn& txn, const cim::In
 
 Manager::Manager(store::Store& s, site::Domain& d, DistOptions o)
     : store(s), domain(d), options(std::move(o)), summaries(s.registry()) {
+  // A deleted package gives back its per-DP counts in the command that deletes it.
+  domain.set_package_delete_hook([this](store::WriteTxn& txn, const std::string& package_id) {
+    return summaries.forget_package(txn, package_id, txn.now());
+  });
   MutexLock lock(rng_mu_);
   rng_.seed(options.jitter_seed != 0 ? options.jitter_seed
                                      : static_cast<std::uint64_t>(options.clock->now_micros()));
 }
 
 Manager::~Manager() {
+  domain.set_package_delete_hook(nullptr);
   {
     MutexLock lock(mu_);
     stopping_ = true;

@@ -222,7 +222,7 @@ Result<std::uint64_t> Agent::list_jobs(client::HttpClient& c) {
       spdlog::warn("dp agent: ignoring a job: {}", job.error().to_string());
       continue;
     }
-    offer(*job);
+    if (job->sent) offer(*job);
   }
   note_revision(revision);
   return revision;
@@ -288,7 +288,7 @@ void Agent::handle_event(std::string_view data) {
     } else {
       auto job = parse_job(target->dump());
       if (job.ok()) {
-        offer(*job);
+        if (job->sent) offer(*job);  // a QUEUED job waits for its slot; a DONE or FAILED one is over
       } else {
         spdlog::warn("dp agent: ignoring a job: {}", job.error().to_string());
       }

@@ -5,6 +5,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "client/http_client.h"
+#include "client/url.h"
 #include "dp/agent_fixture.h"
 
 namespace pkgcast::dp {

@@ -37,6 +37,21 @@ TEST(Job, Parses) {
   EXPECT_EQ(job->transfer_rate_kib, 100u);
 }
 
+TEST(Job, OnlyASentJobIsActedOn) {
+  json queued = job_json();
+  queued["JobState"] = 0;
+  queued["Sources"] = json::array();  // the server names sources when it sends the job
+  auto job = parse_job(queued.dump());
+  ASSERT_TRUE(job.ok()) << job.error().to_string();
+  EXPECT_FALSE(job->sent);
+  queued["JobState"] = 1;
+  EXPECT_FALSE(parse_job(queued.dump()).ok()) << "a sent install names where to take the content from";
+  json done = job_json();
+  done["JobState"] = 2;
+  EXPECT_FALSE(parse_job(done.dump())->sent);
+  EXPECT_TRUE(parse_job(job_json().dump())->sent);
+}
+
 TEST(Job, RefusesWhatWouldNameAnotherDirectory) {
   for (auto [key, value] : std::vector<std::pair<std::string, json>>{{"PackageID", "../x"},
                                                                        {"PackageID", "A/B"},

@@ -71,7 +71,11 @@ Result<DpJob> from_json(const json& j) {
       if (s.is_string()) job.sources.push_back(s.get<std::string>());
     }
   }
-  if (needs_content && job.action == JobAction::kInstall && job.sources.empty()) return bad("no Sources");
+  if (j.contains("JobState")) {
+    PKG_ASSIGN_OR_RETURN(std::uint64_t state, get_uint(j, "JobState", false));
+    job.sent = state == 1;
+  }
+  if (job.sent && needs_content && job.action == JobAction::kInstall && job.sources.empty()) return bad("no Sources");
   PKG_ASSIGN_OR_RETURN(std::uint64_t rate, get_uint(j, "TransferRate", false));
   job.transfer_rate_kib = static_cast<std::uint32_t>(std::min<std::uint64_t>(rate, UINT32_MAX));
   return job;

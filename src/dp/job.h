@@ -23,6 +23,9 @@ struct DpJob {
   std::uint64_t content_size = 0;
   std::vector<std::string> sources;  // content base URLs, in priority order (docs/dp-protocol.md, "Sources")
   std::uint32_t transfer_rate_kib = 0;  // 0 = unlimited
+  // JobState 1 (SENT): the server gave the job its slot and the agent acts on it. A QUEUED job (0) is only
+  // announced, and DONE (2) or FAILED (3) are over: the agent leaves those alone. Absent means SENT.
+  bool sent = true;
 };
 
 // Reads a PKG_DPJob instance in the API's JSON form. Everything that ends up in a file name or a URL is checked

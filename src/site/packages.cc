@@ -191,6 +191,7 @@ Result<cim::Instance> Domain::delete_package(std::string_view package_id) {
     if (!advertised_by.empty()) {
       return make_error(WbemCode::kInvalidOperation, "package " + id + " is advertised by " + advertised_by);
     }
+    if (delete_hook_) PKG_TRY(delete_hook_(txn, id));
     for (std::string_view cls_name : kDependentClasses) {
       const cim::ClassDef& cls = class_named(cls_name);
       PKG_ASSIGN_OR_RETURN(auto rows, txn_scan(txn, cls, where_string(cls, "PackageID", id)));

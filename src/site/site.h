@@ -166,6 +166,11 @@ class Domain {
     ingest_ = std::move(ingest);
     ingest_timeout_ = timeout;
   }
+  // Runs inside delete_package's command, after its checks and before any row goes (the Distribution Manager
+  // gives back the package's per-DP counts here). Set before the Domain is shared between threads.
+  void set_package_delete_hook(std::function<Status(store::WriteTxn&, const std::string& package_id)> hook) {
+    delete_hook_ = std::move(hook);
+  }
   // Resolves `path` under the source roots and ingests it (or measures it, without an ingest) on the source
   // walker. The errors of SourcePolicy::resolve, SourceWalker::run and the ingest.
   Result<TakenSource> take_source(std::string_view path);
@@ -239,6 +244,7 @@ class Domain {
   SourcePolicy sources_;
   SourceIngest ingest_;
   std::chrono::seconds ingest_timeout_{3600};
+  std::function<Status(store::WriteTxn&, const std::string&)> delete_hook_;
 };
 
 // Lookups inside a command, for the layers above that write in the same transaction (the Distribution Manager).
