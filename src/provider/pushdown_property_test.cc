@@ -22,6 +22,12 @@ const std::vector<std::string> kStrings = {"abc",  "ABC", "Abc",  "abd",  "a_c",
                                            "_",    "[x]", "b",    "ABCD"};
 const std::vector<std::uint64_t> kUints = {0, 1, 2, 5, 100, 4294967295u};
 const std::vector<std::string> kDates = {"2024-01-01T00:00:00Z", "2024-06-01T12:00:00Z", "2025-01-01T00:00:00Z"};
+// WMI's conversions (docs/wql.md): the same instants and numbers written as the other forms a literal may take.
+const std::vector<std::string> kDateTexts = {"20240101", "2024-06-01 12:00:00", "2024/01/01", "2024.06.01",
+                                             "20250101000000.000000+000", "2024-06-01T12:00:00",
+                                             "20240601 12:00", "2024-06-01T14:00:00+02:00"};
+const std::vector<std::string> kNumberTexts = {"0", "1", " 2 ", "5", "+100", "-1", "1.5", "4294967295",
+                                               "4294967296", "2e0", "abc"};
 const std::vector<std::string> kPatterns = {"a%", "%c",  "_bc",   "a[b-c]%", "[^a]%", "%\\%",
                                             "%",  "A_C", "a\\_c", "%[%]%",   "[]]%",  "%t_"};
 
@@ -115,17 +121,41 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
     Literal l;
     switch (p.type.base) {
       case cim::CimType::kString:
-        l.value = kStrings[rng() % kStrings.size()];
+        if (rng() % 6 == 0) {
+          l.value = kUints[rng() % kUints.size()];  // `Name = 5` compares with '5'
+          converting_ = true;
+        } else {
+          l.value = kStrings[rng() % kStrings.size()];
+        }
         break;
       case cim::CimType::kDateTime:
-        l.value = kDates[rng() % kDates.size()];
+        if (rng() % 2 == 0) {
+          l.value = kDateTexts[rng() % kDateTexts.size()];
+          converting_ = true;
+        } else {
+          l.value = kDates[rng() % kDates.size()];
+        }
         break;
-      case cim::CimType::kBoolean:
-        l.value = rng() % 2 == 0;
-        break;
-      default: {
-        const int pick = static_cast<int>(rng() % 10);
+      case cim::CimType::kBoolean: {
+        const int pick = static_cast<int>(rng() % 6);
+        if (pick <= 2) converting_ = true;
         if (pick == 0) {
+          l.value = std::uint64_t{rng() % 3};  // 0 is FALSE, 1 and 2 are TRUE
+        } else if (pick == 1) {
+          l.value = std::string(rng() % 2 ? "true" : "FALSE");
+        } else if (pick == 2) {
+          l.value = std::string(rng() % 2 ? "1" : "0");
+        } else {
+          l.value = rng() % 2 == 0;
+        }
+        break;
+      }
+      default: {
+        const int pick = static_cast<int>(rng() % 14);
+        if (pick >= 10) {
+          l.value = kNumberTexts[rng() % kNumberTexts.size()];  // `State = '3'`
+          converting_ = true;
+        } else if (pick == 0) {
           l.value = std::int64_t{-1};
         } else if (pick == 1) {
           l.value = 1.5;
@@ -189,6 +219,8 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
     return out;
   }
 
+  // Whether the expression being generated holds a literal that the binder must convert.
+  bool converting_ = false;
   std::filesystem::path dir_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Provider> provider_;
@@ -203,10 +235,12 @@ TEST_P(PushdownProperty, PushdownAgreesWithBruteForce) {
   admin.role = site::Role::kFullAdmin;
   int compared = 0;
   int nonempty = 0;
+  int converted = 0;  // queries whose WHERE holds a literal of another type than its property
   for (int round = 0; round < 600; ++round) {
     wql::ast::Query q;
     q.from_class = froms[rng() % froms.size()];
     const cim::ClassDef& from = cls(q.from_class == "SMS_BaseClass" ? "SMS_Package" : q.from_class);
+    converting_ = false;
     if (q.from_class != "SMS_BaseClass") q.where = random_expr(from, rng, 3);
     const std::string text = wql::print(q);
     auto bound = wql::compile(text, store_->registry());
@@ -222,11 +256,13 @@ TEST_P(PushdownProperty, PushdownAgreesWithBruteForce) {
     ASSERT_EQ(got, expected) << text;
     ++compared;
     if (!expected.empty()) ++nonempty;
+    if (converting_) ++converted;
   }
   // The generator must actually exercise the comparison, with results of both kinds.
   EXPECT_GT(compared, 300);
   EXPECT_GT(nonempty, 100);
   EXPECT_LT(nonempty, compared);
+  EXPECT_GT(converted, 50);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PushdownProperty, ::testing::Values("sqlite", "postgresql"),

@@ -2,9 +2,9 @@
 #include <string>
 #include <utility>
 
-#include "cim/datetime.h"
 #include "core/strings.h"
 #include "wql/binder.h"
+#include "wql/convert.h"
 #include "wql/lexer.h"
 #include "wql/scalar.h"
 #include "wql/system_props.h"
@@ -236,23 +236,8 @@ Result<Condition> Binder::bind_compare(const ast::Expr& e, const Scope& scope) c
     if (c.lhs.system == SystemProperty::kClass && lit->is_string() && !is_ordering(op)) {
       return bind_class_eq(c.lhs, e, *lit);
     }
-    const Category rc = category_of(*lit);
-    const bool datetime_text = lc == Category::kDateTime && rc == Category::kString;
-    if (lc != rc && !datetime_text) {
-      return error_at(WbemCode::kTypeMismatch, "cannot compare " + describe(c.lhs) + " with " + describe(*lit),
-                      e.pos);
-    }
     c.rhs.kind = Operand::Kind::kLiteral;
-    if (datetime_text) {
-      const auto& text = std::get<std::string>(lit->value);
-      auto dt = cim::DateTime::parse(text);
-      if (!dt.ok()) {
-        return error_at(WbemCode::kTypeMismatch, "'" + text + "' is not a datetime (DMTF or ISO-8601)", lit->pos);
-      }
-      c.rhs.literal = cim::Value::datetime(*dt);
-    } else {
-      c.rhs.literal = literal_value(*lit);
-    }
+    PKG_ASSIGN_OR_RETURN(c.rhs.literal, convert_literal(*lit, c.lhs, domain_of(lc)));
   } else {
     c.rhs.kind = Operand::Kind::kProperty;
     PKG_ASSIGN_OR_RETURN(c.rhs.property, bind_path(std::get<ast::PropertyPath>(other_side), scope));

@@ -72,8 +72,8 @@ struct Operand {
   enum class Kind : std::uint8_t { kProperty, kLiteral };
   Kind kind = Kind::kLiteral;
   PropertyRef property;  // kProperty
-  cim::Value literal;    // kLiteral: never NULL (comparisons with NULL fold to kConstant); a string compared with
-                         // a datetime property is already a datetime
+  cim::Value literal;    // kLiteral: never NULL (comparisons with NULL fold to kConstant); already converted to
+                         // the domain of the property it is compared with (convert.h: '3' is a number there)
 };
 
 // How the two sides of a comparison compare, decided by the binder from their types.
