@@ -193,6 +193,13 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
       Literal l;
       l.value = kPatterns[rng() % kPatterns.size()];
       e.rhs = l;
+    } else if (pick == 2) {
+      // IN / NOT IN, over scalars and arrays, with converted values and sometimes a NULL.
+      e.kind = ExprKind::kIn;
+      e.negated = rng() % 3 == 0;
+      const int n = 1 + static_cast<int>(rng() % 3);
+      for (int i = 0; i < n; ++i) e.list.push_back(rng() % 8 == 0 ? Literal{} : literal_for(p, rng));
+      ++in_lists_;
     } else {
       e.kind = ExprKind::kCompare;
       const bool boolean = p.type.base == cim::CimType::kBoolean;
@@ -221,6 +228,7 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
 
   // Whether the expression being generated holds a literal that the binder must convert.
   bool converting_ = false;
+  int in_lists_ = 0;  // IN predicates generated
   std::filesystem::path dir_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Provider> provider_;
@@ -263,6 +271,7 @@ TEST_P(PushdownProperty, PushdownAgreesWithBruteForce) {
   EXPECT_GT(nonempty, 100);
   EXPECT_LT(nonempty, compared);
   EXPECT_GT(converted, 50);
+  EXPECT_GT(in_lists_, 100);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PushdownProperty, ::testing::Values("sqlite", "postgresql"),

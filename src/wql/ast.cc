@@ -23,7 +23,7 @@ bool operator==(const Literal& a, const Literal& b) { return a.value == b.value;
 
 bool operator==(const Expr& a, const Expr& b) {
   return a.kind == b.kind && a.op == b.op && a.negated == b.negated && a.lhs == b.lhs && a.rhs == b.rhs &&
-         a.children == b.children;
+         a.list == b.list && a.children == b.children;
 }
 
 bool operator==(const GroupClause& a, const GroupClause& b) {

@@ -59,6 +59,7 @@ enum class ExprKind : std::uint8_t {
   kLike,     // lhs [NOT] LIKE rhs; rhs is a string Literal
   kIsNull,   // lhs IS [NOT] NULL
   kIsa,      // lhs ISA rhs; rhs is a string Literal naming a class
+  kIn,       // lhs [NOT] IN (list); list holds one or more Literals (Extended WQL)
 };
 
 // `!=` parses as kNe and prints as `<>`.
@@ -72,8 +73,9 @@ struct Expr {
   std::vector<Expr> children;  // kAnd, kOr, kNot
   Operand lhs;                 // kCompare, kLike, kIsNull, kIsa
   Operand rhs;                 // kCompare, kLike, kIsa
+  std::vector<Literal> list;   // kIn: the values, in query order (1 <= size)
   CompareOp op = CompareOp::kEq;  // kCompare
-  bool negated = false;           // kLike: NOT LIKE; kIsNull: IS NOT NULL
+  bool negated = false;           // kLike: NOT LIKE; kIsNull: IS NOT NULL; kIn: NOT IN
 };
 
 // GROUP WITHIN interval [BY path, ...] [HAVING condition].

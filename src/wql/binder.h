@@ -37,6 +37,7 @@ class Binder {
   Result<Condition> bind_like(const ast::Expr& e, const Scope& scope) const;
   Result<Condition> bind_is_null(const ast::Expr& e, const Scope& scope) const;
   Result<Condition> bind_isa(const ast::Expr& e, const Scope& scope) const;
+  Result<Condition> bind_in(const ast::Expr& e, const Scope& scope) const;
   Result<Condition> bind_class_eq(const PropertyRef& lhs, const ast::Expr& e, const ast::Literal& name) const;
   Result<PropertyRef> bind_property_operand(const ast::Operand& op, const Scope& scope, std::string_view what,
                                             ast::Position pos) const;

@@ -13,8 +13,11 @@
 //   kIsa          object ISA cls       (object's class is cls or derives from it)
 //   kClassEq      object.__CLASS = cls (exactly cls)
 //   kConstant     constant (from a comparison with a NULL literal, or of two literals)
+//   kArrayIn      lhs (an array property) holds an element equal to one of values (X IN (...) over an array)
 // The binder normalises: a literal on the left of a comparison is moved right (`5 < X` becomes `X > 5`),
-// `__CLASS = 'C'` becomes kClassEq, and `__CLASS <> 'C'` becomes kNot over kClassEq.
+// `__CLASS = 'C'` becomes kClassEq, and `__CLASS <> 'C'` becomes kNot over kClassEq. `X IN (a, b)` over a scalar
+// becomes `X = a OR X = b` (one kCompare, not an OR, for one value; a NULL value becomes a kConstant UNKNOWN
+// disjunct), over an array kArrayIn (OR'd with that constant when a value is NULL); `NOT IN` is kNot over that.
 //
 // Lifetime: a BoundQuery points into the cim::ClassRegistry it was bound against, which must outlive it.
 // Thread safety: immutable; evaluate it from any number of threads.
@@ -84,7 +87,18 @@ enum class Domain : std::uint8_t {
   kBoolean,   // = and <> only
 };
 
-enum class ConditionKind : std::uint8_t { kAnd, kOr, kNot, kCompare, kLike, kIsNull, kIsa, kClassEq, kConstant };
+enum class ConditionKind : std::uint8_t {
+  kAnd,
+  kOr,
+  kNot,
+  kCompare,
+  kLike,
+  kIsNull,
+  kIsa,
+  kClassEq,
+  kConstant,
+  kArrayIn,
+};
 
 // One node of a bound condition; fields not listed for its kind keep their defaults (see the file comment).
 struct Condition {
@@ -92,8 +106,9 @@ struct Condition {
   std::vector<Condition> children;
   PropertyRef lhs;
   ast::CompareOp op = ast::CompareOp::kEq;
-  Domain domain = Domain::kString;
+  Domain domain = Domain::kString;  // kCompare; kArrayIn: of the elements
   Operand rhs;
+  std::vector<cim::Value> values;  // kArrayIn: converted to the elements' domain, never NULL
   bool negated = false;  // kLike: NOT LIKE; kIsNull: IS NOT NULL
   LikePattern pattern;   // kLike
   Source object = Source::kSelf;          // kIsa, kClassEq

@@ -49,6 +49,7 @@ const char* op_text(const ast::Expr& e) {
     case ast::ExprKind::kLike: return e.negated ? "NOT LIKE" : "LIKE";
     case ast::ExprKind::kIsNull: return e.negated ? "IS NOT NULL" : "IS NULL";
     case ast::ExprKind::kIsa: return "ISA";
+    case ast::ExprKind::kIn: return e.negated ? "NOT IN" : "IN";
   }
   return "?";
 }
@@ -64,6 +65,12 @@ cim::Json expr_json(const ast::Expr& e) {
     return j;
   }
   j["left"] = operand_json(e.lhs);
+  if (e.kind == ast::ExprKind::kIn) {
+    cim::Json list = cim::Json::array();
+    for (const auto& lit : e.list) list.push_back(operand_json(ast::Operand(lit)));
+    j["list"] = std::move(list);
+    return j;
+  }
   if (e.kind != ast::ExprKind::kIsNull) j["right"] = operand_json(e.rhs);
   return j;
 }

@@ -62,6 +62,7 @@ class Parser {
   Result<Expr> parse_predicate();
   Result<ast::Operand> parse_operand();
   Result<ast::Literal> parse_string_literal(std::string_view what);
+  Result<std::vector<ast::Literal>> parse_in_list();
   Status reject_arithmetic() const;
   Status enter(ast::Position pos);
   void leave() { --depth_; }
@@ -315,10 +316,16 @@ Result<Expr> Parser::parse_predicate() {
         PKG_ASSIGN_OR_RETURN(e.rhs, parse_string_literal("a quoted pattern after LIKE"));
         return e;
       }
-      PKG_TRY(reject_arithmetic());
-      if (t.is(Keyword::kIn) || t.is(Keyword::kBetween)) {
-        return error_at(t.pos, to_upper(t.text) + " is not supported");
+      if (t.is(Keyword::kIn) || (t.is(Keyword::kNot) && peek(1).is(Keyword::kIn))) {
+        e.negated = t.is(Keyword::kNot);
+        if (e.negated) next();
+        e.pos = next().pos;
+        e.kind = ExprKind::kIn;
+        PKG_ASSIGN_OR_RETURN(e.list, parse_in_list());
+        return e;
       }
+      PKG_TRY(reject_arithmetic());
+      if (t.is(Keyword::kBetween)) return error_at(t.pos, "BETWEEN is not supported");
       return expected("a comparison operator");
     }
   }
@@ -363,6 +370,31 @@ Result<ast::Operand> Parser::parse_operand() {
   }
   next();
   return ast::Operand(std::move(lit));
+}
+
+// "(" literal { "," literal } ")". Each value counts as a term, so kMaxTerms bounds the list too.
+Result<std::vector<ast::Literal>> Parser::parse_in_list() {
+  if (peek().kind != TokenKind::kLParen) return expected("'(' after IN");
+  const ast::Position open = next().pos;
+  if (peek().is(Keyword::kSelect)) return error_at(peek().pos, "IN (SELECT ...) subqueries are not supported");
+  if (peek().kind == TokenKind::kRParen) return error_at(peek().pos, "IN needs at least one value");
+  std::vector<ast::Literal> list;
+  while (true) {
+    PKG_TRY(count_term(peek().pos));
+    const ast::Position at = peek().pos;
+    PKG_ASSIGN_OR_RETURN(ast::Operand item, parse_operand());
+    auto* lit = std::get_if<ast::Literal>(&item);
+    if (lit == nullptr) return error_at(at, "an IN list holds values, not properties");
+    list.push_back(std::move(*lit));
+    if (peek().kind == TokenKind::kRParen) break;
+    if (peek().kind != TokenKind::kComma) {
+      PKG_TRY(reject_arithmetic());
+      return expected("',' or ')' to close the IN list opened at " + format_position(open));
+    }
+    next();
+  }
+  next();
+  return list;
 }
 
 Result<ast::Literal> Parser::parse_string_literal(std::string_view what) {

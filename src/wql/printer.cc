@@ -116,6 +116,15 @@ void print_expr(const ast::Expr& e, std::string& out) {
       out += " ISA ";
       print_operand(e.rhs, out);
       break;
+    case ast::ExprKind::kIn:
+      print_operand(e.lhs, out);
+      out += e.negated ? " NOT IN (" : " IN (";
+      for (std::size_t i = 0; i < e.list.size(); ++i) {
+        if (i > 0) out += ", ";
+        print_literal(e.list[i], out);
+      }
+      out += ')';
+      break;
   }
 }
 
