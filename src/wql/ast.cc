@@ -30,9 +30,13 @@ bool operator==(const GroupClause& a, const GroupClause& b) {
   return a.within == b.within && a.by == b.by && a.having == b.having;
 }
 
+bool operator==(const OrderTerm& a, const OrderTerm& b) {
+  return a.path == b.path && a.descending == b.descending;
+}
+
 bool operator==(const Query& a, const Query& b) {
   return a.select == b.select && a.from_class == b.from_class && a.within == b.within && a.where == b.where &&
-         a.group == b.group;
+         a.group == b.group && a.order_by == b.order_by;
 }
 
 const char* compare_op_text(CompareOp op) {

@@ -87,7 +87,13 @@ struct GroupClause {
   std::optional<Expr> having;
 };
 
-// SELECT select FROM from_class [WITHIN within] [WHERE where] [GROUP ...].
+// ORDER BY path [ASC|DESC] (Extended WQL, data queries).
+struct OrderTerm {
+  PropertyPath path;
+  bool descending = false;  // DESC; ASC and no word are ascending
+};
+
+// SELECT select FROM from_class [WITHIN within] [WHERE where] [ORDER BY ...] [GROUP ...].
 struct Query {
   std::vector<PropertyPath> select;  // empty means `*`
   std::string from_class;
@@ -96,12 +102,15 @@ struct Query {
   Position within_pos;
   std::optional<Expr> where;
   std::optional<GroupClause> group;
+  std::vector<OrderTerm> order_by;  // empty: no ORDER BY
+  Position order_pos;               // of ORDER
 };
 
 bool operator==(const PropertyPath& a, const PropertyPath& b);
 bool operator==(const Literal& a, const Literal& b);
 bool operator==(const Expr& a, const Expr& b);
 bool operator==(const GroupClause& a, const GroupClause& b);
+bool operator==(const OrderTerm& a, const OrderTerm& b);
 bool operator==(const Query& a, const Query& b);
 
 // "AND", "OR", "NOT", "=", "<>", "LIKE", "IS", "ISA", ...

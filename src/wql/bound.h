@@ -116,6 +116,12 @@ struct Condition {
   Truth constant = Truth::kUnknown;       // kConstant
 };
 
+// One ORDER BY term: a declared scalar property of the FROM class.
+struct BoundOrder {
+  PropertyRef property;
+  bool descending = false;
+};
+
 struct BoundGroup {
   double within = 0;  // seconds, > 0
   std::vector<PropertyRef> by;
@@ -148,6 +154,9 @@ class BoundQuery {
   // The WHERE condition; nullptr when there is none (every instance of the FROM class matches).
   const Condition* where() const { return where_ ? &*where_ : nullptr; }
 
+  // ORDER BY terms, in query order; empty when there is none (data queries only).
+  const std::vector<BoundOrder>& order_by() const { return order_by_; }
+
   // The query as parsed.
   const ast::Query& query() const { return query_; }
 
@@ -166,6 +175,7 @@ class BoundQuery {
   bool select_all_ = true;
   std::vector<PropertyRef> selected_;
   std::optional<Condition> where_;
+  std::vector<BoundOrder> order_by_;
 };
 
 }  // namespace pkgcast::wql

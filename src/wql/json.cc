@@ -83,6 +83,17 @@ cim::Json to_json(const ast::Query& q) {
   j["from"] = q.from_class;
   if (q.within) j["within"] = *q.within;
   if (q.where) j["where"] = expr_json(*q.where);
+  if (!q.order_by.empty()) {
+    cim::Json order = cim::Json::array();
+    for (const auto& term : q.order_by) {
+      cim::Json t = cim::Json::object();
+      t["property"] = term.path.dotted();
+      t["descending"] = term.descending;
+      t["at"] = format_position(term.path.pos());
+      order.push_back(std::move(t));
+    }
+    j["order_by"] = std::move(order);
+  }
   if (q.group) {
     cim::Json g = cim::Json::object();
     g["within"] = q.group->within;

@@ -53,6 +53,7 @@ class Parser {
   Status check_after_from();
   Result<double> parse_interval(std::string_view clause);
   Status parse_group(ast::Query& q);
+  Status parse_order_by(ast::Query& q);
   Status check_end();
 
   Result<Expr> parse_or();
@@ -93,6 +94,8 @@ Result<ast::Query> Parser::parse_query() {
     PKG_ASSIGN_OR_RETURN(q.where, parse_or());
   }
   if (peek().is(Keyword::kWithin)) return error_at(peek().pos, "WITHIN must come before WHERE");
+  if (peek().is(Keyword::kOrder)) PKG_TRY(parse_order_by(q));
+  if (peek().is(Keyword::kWhere)) return error_at(peek().pos, "WHERE must come before ORDER BY");
   if (peek().is(Keyword::kGroup)) PKG_TRY(parse_group(q));
   if (peek().is(Keyword::kHaving)) return error_at(peek().pos, "HAVING requires GROUP WITHIN");
   PKG_TRY(check_end());
@@ -161,6 +164,28 @@ Result<double> Parser::parse_interval(std::string_view clause) {
   return seconds;
 }
 
+// ORDER BY path [ASC|DESC] { "," path [ASC|DESC] }. ASC and DESC are not reserved: they are read only here.
+Status Parser::parse_order_by(ast::Query& q) {
+  q.order_pos = next().pos;
+  if (!accept(Keyword::kBy)) return expected("BY after ORDER");
+  while (true) {
+    if (q.order_by.size() == kMaxSelectedProperties) {
+      return error_at(peek().pos, "more than " + std::to_string(kMaxSelectedProperties) + " ORDER BY properties",
+                      WbemCode::kQuotaViolation);
+    }
+    ast::OrderTerm term;
+    PKG_ASSIGN_OR_RETURN(term.path, parse_path("property name after ORDER BY"));
+    if (peek().kind == TokenKind::kLParen) return error_at(peek().pos, "functions are not supported");
+    if (peek().kind == TokenKind::kIdentifier && !peek().is_reserved() &&
+        (iequals(peek().text, "ASC") || iequals(peek().text, "DESC"))) {
+      term.descending = iequals(next().text, "DESC");
+    }
+    q.order_by.push_back(std::move(term));
+    if (peek().kind != TokenKind::kComma) return ok_status();
+    next();
+  }
+}
+
 Status Parser::parse_group(ast::Query& q) {
   ast::GroupClause g;
   g.pos = next().pos;
@@ -192,7 +217,7 @@ Status Parser::parse_group(ast::Query& q) {
 Status Parser::check_end() {
   const Token& t = peek();
   if (t.kind == TokenKind::kEnd) return ok_status();
-  if (t.is(Keyword::kOrder)) return error_at(t.pos, "ORDER BY is not supported");
+  if (t.is(Keyword::kOrder)) return error_at(t.pos, "only one ORDER BY clause is allowed");
   if (t.is(Keyword::kUnion)) return error_at(t.pos, "UNION is not supported");
   if (t.kind == TokenKind::kArithmetic || t.kind == TokenKind::kStar) {
     return error_at(t.pos, "arithmetic is not supported");

@@ -153,6 +153,11 @@ std::string print(const ast::Query& q) {
     out += " WHERE ";
     print_expr(*q.where, out);
   }
+  for (std::size_t i = 0; i < q.order_by.size(); ++i) {
+    out += i == 0 ? " ORDER BY " : ", ";
+    out += q.order_by[i].path.dotted();
+    if (q.order_by[i].descending) out += " DESC";
+  }
   if (q.group) {
     out += " GROUP WITHIN ";
     print_interval(q.group->within, out);
