@@ -69,6 +69,7 @@ class PreparedQuery {
   friend class Provider;
   std::shared_ptr<const wql::BoundQuery> query_;
   std::vector<ScanStep> steps_;
+  std::vector<store::SortKey> order_;  // ORDER BY, sorted by the database; empty: key order
   std::string namespace_;
   std::vector<std::string> sites_;  // the caller's site limit; empty = every site
 };
@@ -101,6 +102,7 @@ class QueryCursor {
   friend class Provider;
   std::size_t step_ = 0;                              // index into PreparedQuery::steps()
   std::optional<std::vector<cim::Value>> after_;     // the last key seen in that step's class
+  std::optional<std::vector<cim::Value>> after_sort_;  // with ORDER BY: that row's sort values
   bool done_ = false;
   std::uint64_t rows_ = 0;
   std::chrono::nanoseconds elapsed_{0};

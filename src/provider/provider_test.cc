@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <filesystem>
 #include <random>
 
@@ -84,6 +86,36 @@ TEST_F(ProviderTest, EvaluatesLikeAndBooleanLogic) {
   rows = query("SELECT * FROM SMS_Package WHERE Name LIKE '[o]%' OR PackageID = 'ABC00002'");
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->size(), 3u);
+}
+
+TEST_F(ProviderTest, ConvertsLiteralsAndAnswersInLists) {
+  auto names = [&](std::string_view wql, const char* prop = "Name") {
+    std::vector<std::string> out;
+    auto rows = query(wql);
+    EXPECT_TRUE(rows.ok()) << wql << ": " << (rows.ok() ? "" : rows.error().to_string());
+    if (rows.ok()) {
+      for (const auto& r : *rows) {
+        const cim::Value* v = r.find(prop);
+        out.push_back(v != nullptr && !v->is_null() ? v->as_string() : "");
+      }
+      std::sort(out.begin(), out.end());
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(names("SELECT * FROM SMS_Site WHERE Type = '2'", "SiteName"), V{"Head"});
+  EXPECT_EQ(names("SELECT * FROM SMS_Site WHERE Type IN (\"1\", 4)", "SiteName"), V{"Branch"});
+  EXPECT_EQ(names("SELECT * FROM SMS_Package WHERE PackageID IN ('abc00001', 'ABC00003')"),
+            (V{"Office", "office tools"}));
+  EXPECT_EQ(names("SELECT * FROM SMS_Package WHERE PackageID NOT IN ('abc00001', 'ABC00003')"), V{"Reader"});
+  EXPECT_EQ(names("SELECT * FROM SMS_Package WHERE PackageID IN ('ABC00002', NULL)"), V{"Reader"});
+  EXPECT_EQ(names("SELECT * FROM SMS_Package WHERE PackageID NOT IN ('ABC00002', NULL)"), V{});
+  EXPECT_EQ(names("SELECT * FROM SMS_Package WHERE SourceDate > '20000101' OR SourceDate IS NULL").size(), 3u);
+  EXPECT_EQ(names("SELECT * FROM SMS_DistributionPointInfo WHERE IsPullDP = 0").size(), 2u);
+  EXPECT_EQ(names("SELECT * FROM SMS_DistributionPointInfo WHERE IsPullDP IN (1)").size(), 0u);
+  auto bad = query("SELECT * FROM SMS_Site WHERE Type = 'abc'");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().to_string(), "WBEM_E_INVALID_QUERY: 'abc' does not convert to uint32 'Type' at 1:37");
 }
 
 TEST_F(ProviderTest, BaseClassQueriesScanEveryClass) {
@@ -219,6 +251,27 @@ TEST(Pushdown, NotFlipsComparisonsAndAppliesDeMorgan) {
   ASSERT_EQ(p.kind, store::Predicate::Kind::kAnd);
   EXPECT_EQ(p.children[0].op, store::Predicate::Op::kGe);
   EXPECT_EQ(p.children[1].kind, store::Predicate::Kind::kIsNotNull);
+}
+
+TEST(Pushdown, InBecomesEqualitiesAndNotInInequalities) {
+  const auto in = pushed("Priority IN (1, '2', 3.0)");
+  ASSERT_EQ(in.kind, store::Predicate::Kind::kOr);
+  ASSERT_EQ(in.children.size(), 3u);
+  for (const auto& c : in.children) EXPECT_EQ(c.op, store::Predicate::Op::kEq);
+  EXPECT_EQ(pushed("Priority IN (2)").kind, store::Predicate::Kind::kCompare);
+  const auto not_in = pushed("PackageID NOT IN ('A', 'B')");
+  ASSERT_EQ(not_in.kind, store::Predicate::Kind::kAnd);
+  for (const auto& c : not_in.children) EXPECT_EQ(c.op, store::Predicate::Op::kNe);
+  // A NULL value makes the list UNKNOWN-valued: kept in memory.
+  EXPECT_EQ(pushed("PackageID IN ('A', NULL)").kind, store::Predicate::Kind::kTrue);
+}
+
+TEST(Pushdown, ConvertedLiteralsArePushedAsThePropertyType) {
+  const auto p = pushed("Priority = '2'");
+  ASSERT_EQ(p.kind, store::Predicate::Kind::kCompare);
+  EXPECT_EQ(p.value.type().base, cim::CimType::kUint32);
+  EXPECT_EQ(p.value.as_uint(), 2u);
+  EXPECT_EQ(pushed("SourceDate > '20240101'").kind, store::Predicate::Kind::kCompare);
 }
 
 TEST(Pushdown, LiteralsOutsideThePropertyTypeStayInMemory) {

@@ -139,6 +139,7 @@ std::optional<Predicate> push(const wql::Condition& c, bool negated, bool ordere
     case ConditionKind::kIsa:
     case ConditionKind::kClassEq:
     case ConditionKind::kConstant:
+    case ConditionKind::kArrayIn:  // arrays are stored whole; an element test stays in memory
       return std::nullopt;
   }
   return std::nullopt;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <random>
 
+#include "core/strings.h"
 #include "provider/provider.h"
 
 namespace pkgcast::provider {
@@ -22,6 +23,12 @@ const std::vector<std::string> kStrings = {"abc",  "ABC", "Abc",  "abd",  "a_c",
                                            "_",    "[x]", "b",    "ABCD"};
 const std::vector<std::uint64_t> kUints = {0, 1, 2, 5, 100, 4294967295u};
 const std::vector<std::string> kDates = {"2024-01-01T00:00:00Z", "2024-06-01T12:00:00Z", "2025-01-01T00:00:00Z"};
+// WMI's conversions (docs/wql.md): the same instants and numbers written as the other forms a literal may take.
+const std::vector<std::string> kDateTexts = {"20240101", "2024-06-01 12:00:00", "2024/01/01", "2024.06.01",
+                                             "20250101000000.000000+000", "2024-06-01T12:00:00",
+                                             "20240601 12:00", "2024-06-01T14:00:00+02:00"};
+const std::vector<std::string> kNumberTexts = {"0", "1", " 2 ", "5", "+100", "-1", "1.5", "4294967295",
+                                               "4294967296", "2e0", "abc"};
 const std::vector<std::string> kPatterns = {"a%", "%c",  "_bc",   "a[b-c]%", "[^a]%", "%\\%",
                                             "%",  "A_C", "a\\_c", "%[%]%",   "[]]%",  "%t_"};
 
@@ -115,17 +122,41 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
     Literal l;
     switch (p.type.base) {
       case cim::CimType::kString:
-        l.value = kStrings[rng() % kStrings.size()];
+        if (rng() % 6 == 0) {
+          l.value = kUints[rng() % kUints.size()];  // `Name = 5` compares with '5'
+          converting_ = true;
+        } else {
+          l.value = kStrings[rng() % kStrings.size()];
+        }
         break;
       case cim::CimType::kDateTime:
-        l.value = kDates[rng() % kDates.size()];
+        if (rng() % 2 == 0) {
+          l.value = kDateTexts[rng() % kDateTexts.size()];
+          converting_ = true;
+        } else {
+          l.value = kDates[rng() % kDates.size()];
+        }
         break;
-      case cim::CimType::kBoolean:
-        l.value = rng() % 2 == 0;
-        break;
-      default: {
-        const int pick = static_cast<int>(rng() % 10);
+      case cim::CimType::kBoolean: {
+        const int pick = static_cast<int>(rng() % 6);
+        if (pick <= 2) converting_ = true;
         if (pick == 0) {
+          l.value = std::uint64_t{rng() % 3};  // 0 is FALSE, 1 and 2 are TRUE
+        } else if (pick == 1) {
+          l.value = std::string(rng() % 2 ? "true" : "FALSE");
+        } else if (pick == 2) {
+          l.value = std::string(rng() % 2 ? "1" : "0");
+        } else {
+          l.value = rng() % 2 == 0;
+        }
+        break;
+      }
+      default: {
+        const int pick = static_cast<int>(rng() % 14);
+        if (pick >= 10) {
+          l.value = kNumberTexts[rng() % kNumberTexts.size()];  // `State = '3'`
+          converting_ = true;
+        } else if (pick == 0) {
           l.value = std::int64_t{-1};
         } else if (pick == 1) {
           l.value = 1.5;
@@ -163,6 +194,13 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
       Literal l;
       l.value = kPatterns[rng() % kPatterns.size()];
       e.rhs = l;
+    } else if (pick == 2) {
+      // IN / NOT IN, over scalars and arrays, with converted values and sometimes a NULL.
+      e.kind = ExprKind::kIn;
+      e.negated = rng() % 3 == 0;
+      const int n = 1 + static_cast<int>(rng() % 3);
+      for (int i = 0; i < n; ++i) e.list.push_back(rng() % 8 == 0 ? Literal{} : literal_for(p, rng));
+      ++in_lists_;
     } else {
       e.kind = ExprKind::kCompare;
       const bool boolean = p.type.base == cim::CimType::kBoolean;
@@ -189,6 +227,9 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
     return out;
   }
 
+  // Whether the expression being generated holds a literal that the binder must convert.
+  bool converting_ = false;
+  int in_lists_ = 0;  // IN predicates generated
   std::filesystem::path dir_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Provider> provider_;
@@ -203,10 +244,12 @@ TEST_P(PushdownProperty, PushdownAgreesWithBruteForce) {
   admin.role = site::Role::kFullAdmin;
   int compared = 0;
   int nonempty = 0;
+  int converted = 0;  // queries whose WHERE holds a literal of another type than its property
   for (int round = 0; round < 600; ++round) {
     wql::ast::Query q;
     q.from_class = froms[rng() % froms.size()];
     const cim::ClassDef& from = cls(q.from_class == "SMS_BaseClass" ? "SMS_Package" : q.from_class);
+    converting_ = false;
     if (q.from_class != "SMS_BaseClass") q.where = random_expr(from, rng, 3);
     const std::string text = wql::print(q);
     auto bound = wql::compile(text, store_->registry());
@@ -222,11 +265,74 @@ TEST_P(PushdownProperty, PushdownAgreesWithBruteForce) {
     ASSERT_EQ(got, expected) << text;
     ++compared;
     if (!expected.empty()) ++nonempty;
+    if (converting_) ++converted;
   }
   // The generator must actually exercise the comparison, with results of both kinds.
   EXPECT_GT(compared, 300);
   EXPECT_GT(nonempty, 100);
   EXPECT_LT(nonempty, compared);
+  EXPECT_GT(converted, 50);
+  EXPECT_GT(in_lists_, 100);
+}
+
+// ORDER BY: the database sorts and the provider pages by (sort values, key); small pages joined must be the whole
+// answer, each row once, in order (NULL first ascending, last descending; strings ignoring case).
+int order_compare(const cim::Value& a, const cim::Value& b) {
+  if (a.is_null() || b.is_null()) return a.is_null() == b.is_null() ? 0 : (a.is_null() ? -1 : 1);
+  switch (a.type().base) {
+    case cim::CimType::kString: return icompare(a.as_string(), b.as_string());
+    case cim::CimType::kBoolean: return static_cast<int>(a.as_bool()) - static_cast<int>(b.as_bool());
+    case cim::CimType::kDateTime: return a.as_datetime() < b.as_datetime() ? -1 : (b.as_datetime() < a.as_datetime());
+    default: return a.as_uint() < b.as_uint() ? -1 : (b.as_uint() < a.as_uint());
+  }
+}
+
+TEST_P(PushdownProperty, OrderByStreamsSortedPages) {
+  std::mt19937 rng(7);
+  fill(rng);
+  site::TokenRecord admin;
+  admin.role = site::Role::kFullAdmin;
+  const std::vector<std::pair<std::string, std::vector<std::pair<std::string, bool>>>> cases = {
+      {"SMS_Package", {{"Name", false}}},
+      {"SMS_Package", {{"Name", true}}},
+      {"SMS_Package", {{"Priority", true}, {"SourceDate", false}}},
+      {"SMS_PackageStatusRootSummarizer", {{"SourceDate", true}}},
+      {"SMS_DistributionPointInfo", {{"IsPullDP", false}, {"Name", true}}}};
+  for (const auto& [cls_name, terms] : cases) {
+    std::string text = "SELECT * FROM " + cls_name + " WHERE " + terms.front().first + " IS NULL OR " +
+                       terms.front().first + " IS NOT NULL ORDER BY ";
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+      text += (i ? ", " : "") + terms[i].first + (terms[i].second ? " DESC" : "");
+    }
+    auto prepared = provider_->prepare("", text, admin);
+    ASSERT_TRUE(prepared.ok()) << text << ": " << prepared.error().to_string();
+    std::vector<cim::Instance> rows;
+    QueryCursor cursor;
+    for (int guard = 0; guard < 1000 && !cursor.done(); ++guard) {
+      ASSERT_TRUE(provider_
+                      ->run_page(*prepared, cursor, PageBounds{.max_rows = 7, .slice = std::chrono::seconds(5)},
+                                 [&](const cim::Instance& inst) {
+                                   rows.push_back(inst);
+                                   return true;
+                                 })
+                      .ok());
+    }
+    ASSERT_EQ(rows.size(), 120u) << text;
+    const cim::ClassDef& c = cls(cls_name);
+    for (std::size_t r = 1; r < rows.size(); ++r) {
+      int cmp = 0;
+      for (const auto& [name, desc] : terms) {
+        const std::size_t idx = *c.find_property(name);
+        cmp = order_compare(rows[r - 1].get(idx), rows[r].get(idx));
+        if (desc) cmp = -cmp;
+        if (cmp != 0) break;
+      }
+      if (cmp == 0) cmp = icompare(rows[r - 1].relpath(), rows[r].relpath()) < 0 ? -1 : 1;
+      EXPECT_LT(cmp, 0) << text << " rows " << r - 1 << ", " << r;
+    }
+  }
+  auto many = provider_->prepare("", "SELECT * FROM SMS_BaseClass ORDER BY __CLASS", admin);
+  ASSERT_FALSE(many.ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PushdownProperty, ::testing::Values("sqlite", "postgresql"),

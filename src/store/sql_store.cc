@@ -272,6 +272,7 @@ Status SqlStore::scan_on(Connection& conn, const TableInfo& t, const Schema& sch
                          const RowSink& sink, const ScanOptions& options) {
   SqlParams params;
   PKG_ASSIGN_OR_RETURN(std::string where, render_predicate(filter, t, conn.dialect(), params));
+  if (!options.order.empty()) return scan_ordered_on(conn, t, schema, where, std::move(params), sink, options);
   if (options.after) {
     // Keyset paging: the row value of the ORDER BY's own expressions, compared with the same expressions over
     // the bound key, so the resumed order is the scan's (NOCASE on SQLite, lower() COLLATE "C" on PostgreSQL).
@@ -295,6 +296,98 @@ Status SqlStore::scan_on(Connection& conn, const TableInfo& t, const Schema& sch
   if (options.limit) {
     params.emplace_back(clamp_limit(*options.limit));
     sql += " LIMIT " + conn.dialect().placeholder(params.size());
+  }
+  return conn.stream(sql, params, [&](const SqlRow& row) -> Result<bool> {
+    PKG_ASSIGN_OR_RETURN(cim::Instance inst, decode_row(t, row, schema.registry()));
+    return sink(std::move(inst));
+  });
+}
+
+// An ordered scan: ORDER BY the sort terms, then the key. NULL placement is written out ((col IS NULL) first or
+// last) because SQLite and PostgreSQL disagree by default. Keyset resumption over (sort values..., key) is the OR of
+// "equal on terms 0..i-1 and after on term i", and finally "equal on every term and key greater", each written with
+// the same expressions as the ORDER BY so that the database's order and the resumption agree.
+Status SqlStore::scan_ordered_on(Connection& conn, const TableInfo& t, const Schema& schema, std::string where,
+                                 SqlParams params, const RowSink& sink, const ScanOptions& options) {
+  const Dialect& d = conn.dialect();
+  std::string order;
+  for (const SortKey& term : options.order) {
+    if (term.property >= t.columns.size()) {
+      return make_error(WbemCode::kInvalidParameter, "sort property " + std::to_string(term.property) +
+                                                         " is out of range for " + t.cls->name());
+    }
+    const cim::PropertyDef& p = t.cls->property(term.property);
+    if (p.type.array || p.type.base == cim::CimType::kObject) {
+      return make_error(WbemCode::kInvalidParameter, "cannot sort " + t.cls->name() + " by " + p.name +
+                                                         ": arrays and embedded objects have no order");
+    }
+    const std::string& col = t.columns[term.property];
+    order += (order.empty() ? "" : ", ") + std::string("(") + col + " IS NULL) " + (term.descending ? "ASC" : "DESC") +
+             ", " + column_expr(d, col, p.type) + (term.descending ? " DESC" : " ASC");
+  }
+  const auto& keys = t.cls->key_indices();
+  for (std::size_t k : keys) order += ", " + column_expr(d, t.columns[k], t.cls->property(k).type);
+
+  if (options.after) {
+    if (!options.after_sort || options.after_sort->size() != options.order.size()) {
+      return make_error(WbemCode::kInvalidParameter, "an ordered scan resumes with one sort value per order term");
+    }
+    if (keys.empty()) {
+      where = "(" + where + ") AND 1=0";  // keeps the filter's placeholders in the text
+    } else {
+      // SQLite's placeholders are positional, so every occurrence of a value is bound again, in text order.
+      auto bind_value = [&](const cim::Value& v, cim::Type type, const std::string& name) -> Result<std::string> {
+        PKG_ASSIGN_OR_RETURN(SqlParam param, encode_value(v, type, name));
+        params.push_back(std::move(param));
+        return value_expr(d, params.size(), type);
+      };
+      // Term i's "equal" (after == false) or "after" test against the resumption row.
+      auto term_test = [&](std::size_t i, bool after) -> Result<std::string> {
+        const SortKey& term = options.order[i];
+        const cim::PropertyDef& p = t.cls->property(term.property);
+        const std::string& col = t.columns[term.property];
+        const cim::Value& v = (*options.after_sort)[i];
+        if (v.is_null()) {
+          if (!after) return col + " IS NULL";
+          return term.descending ? std::string("1=0") : col + " IS NOT NULL";
+        }
+        const std::string expr = column_expr(d, col, p.type);
+        PKG_ASSIGN_OR_RETURN(std::string value, bind_value(v, p.type, p.name));
+        if (!after) return expr + " = " + value;
+        return term.descending ? "(" + expr + " < " + value + " OR " + col + " IS NULL)" : expr + " > " + value;
+      };
+      auto equal_prefix = [&](std::size_t n) -> Result<std::string> {
+        std::string out;
+        for (std::size_t j = 0; j < n; ++j) {
+          PKG_ASSIGN_OR_RETURN(std::string eq, term_test(j, false));
+          out += eq + " AND ";
+        }
+        return out;
+      };
+      std::string any;
+      for (std::size_t i = 0; i < options.order.size(); ++i) {
+        PKG_ASSIGN_OR_RETURN(std::string prefix, equal_prefix(i));
+        PKG_ASSIGN_OR_RETURN(std::string after, term_test(i, true));
+        any += (any.empty() ? "" : " OR ") + std::string("(") + prefix + after + ")";
+      }
+      PKG_ASSIGN_OR_RETURN(std::string all_equal, equal_prefix(options.order.size()));
+      PKG_ASSIGN_OR_RETURN(SqlParams key_params, encode_key(t, *options.after));
+      std::string lhs;
+      std::string rhs;
+      for (std::size_t k = 0; k < keys.size(); ++k) {
+        const cim::Type type = t.cls->property(keys[k]).type;
+        params.push_back(std::move(key_params[k]));
+        lhs += (k > 0 ? ", " : "") + column_expr(d, t.columns[keys[k]], type);
+        rhs += (k > 0 ? ", " : "") + value_expr(d, params.size(), type);
+      }
+      any += " OR (" + all_equal + "(" + lhs + ") > (" + rhs + "))";
+      where = "(" + where + ") AND (" + any + ")";
+    }
+  }
+  std::string sql = "SELECT " + t.select_list + " FROM " + t.table + " WHERE " + where + " ORDER BY " + order;
+  if (options.limit) {
+    params.emplace_back(clamp_limit(*options.limit));
+    sql += " LIMIT " + d.placeholder(params.size());
   }
   return conn.stream(sql, params, [&](const SqlRow& row) -> Result<bool> {
     PKG_ASSIGN_OR_RETURN(cim::Instance inst, decode_row(t, row, schema.registry()));

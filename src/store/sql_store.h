@@ -64,6 +64,8 @@ class SqlStore final : public Store {
                                                      const std::vector<cim::Value>& key);
   static Status scan_on(Connection& conn, const TableInfo& t, const Schema& schema, const Predicate& filter,
                         const RowSink& sink, const ScanOptions& options);
+  static Status scan_ordered_on(Connection& conn, const TableInfo& t, const Schema& schema, std::string where,
+                                SqlParams params, const RowSink& sink, const ScanOptions& options);
   static Result<std::optional<std::string>> get_meta_on(Connection& conn, std::string_view key);
   static Result<std::vector<std::pair<std::string, std::string>>> list_meta_on(Connection& conn,
                                                                                std::string_view prefix);

@@ -69,8 +69,23 @@ struct Predicate {
   static Predicate any_of(std::vector<Predicate> children);
 };
 
+// One term of a scan's order: a scalar property (not an array or embedded object), ascending or descending.
+// NULL sorts before every value ascending and after every value descending; strings compare without regard to
+// ASCII case, as keys do.
+struct SortKey {
+  std::size_t property = 0;  // index into the class's properties()
+  bool descending = false;
+};
+
 struct ScanOptions {
   std::optional<std::uint64_t> limit;
+  // Sort by these properties, then by key (so the order is total and a page can resume). Empty: key order. The
+  // database sorts; the scan still streams. A property that is out of range, an array or an object is
+  // WBEM_E_INVALID_PARAMETER.
+  std::vector<SortKey> order;
+  // With `order` and `after`: the sort values (one per order term, NULL allowed) of the row `after` names, so the
+  // scan resumes strictly after (after_sort..., after...) in the scan's order. Required then; ignored otherwise.
+  std::optional<std::vector<cim::Value>> after_sort;
   // Resume strictly after this key (the key property values in the class's key order), in the scan's key order:
   // string keys compare without regard to ASCII case, as the scan orders them. A caller pages through a class by
   // passing the last key it saw, holding no connection between pages. For a keyless class (one instance at

@@ -23,16 +23,20 @@ bool operator==(const Literal& a, const Literal& b) { return a.value == b.value;
 
 bool operator==(const Expr& a, const Expr& b) {
   return a.kind == b.kind && a.op == b.op && a.negated == b.negated && a.lhs == b.lhs && a.rhs == b.rhs &&
-         a.children == b.children;
+         a.list == b.list && a.children == b.children;
 }
 
 bool operator==(const GroupClause& a, const GroupClause& b) {
   return a.within == b.within && a.by == b.by && a.having == b.having;
 }
 
+bool operator==(const OrderTerm& a, const OrderTerm& b) {
+  return a.path == b.path && a.descending == b.descending;
+}
+
 bool operator==(const Query& a, const Query& b) {
   return a.select == b.select && a.from_class == b.from_class && a.within == b.within && a.where == b.where &&
-         a.group == b.group;
+         a.group == b.group && a.order_by == b.order_by;
 }
 
 const char* compare_op_text(CompareOp op) {

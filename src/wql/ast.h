@@ -59,6 +59,7 @@ enum class ExprKind : std::uint8_t {
   kLike,     // lhs [NOT] LIKE rhs; rhs is a string Literal
   kIsNull,   // lhs IS [NOT] NULL
   kIsa,      // lhs ISA rhs; rhs is a string Literal naming a class
+  kIn,       // lhs [NOT] IN (list); list holds one or more Literals (Extended WQL)
 };
 
 // `!=` parses as kNe and prints as `<>`.
@@ -72,8 +73,9 @@ struct Expr {
   std::vector<Expr> children;  // kAnd, kOr, kNot
   Operand lhs;                 // kCompare, kLike, kIsNull, kIsa
   Operand rhs;                 // kCompare, kLike, kIsa
+  std::vector<Literal> list;   // kIn: the values, in query order (1 <= size)
   CompareOp op = CompareOp::kEq;  // kCompare
-  bool negated = false;           // kLike: NOT LIKE; kIsNull: IS NOT NULL
+  bool negated = false;           // kLike: NOT LIKE; kIsNull: IS NOT NULL; kIn: NOT IN
 };
 
 // GROUP WITHIN interval [BY path, ...] [HAVING condition].
@@ -85,7 +87,13 @@ struct GroupClause {
   std::optional<Expr> having;
 };
 
-// SELECT select FROM from_class [WITHIN within] [WHERE where] [GROUP ...].
+// ORDER BY path [ASC|DESC] (Extended WQL, data queries).
+struct OrderTerm {
+  PropertyPath path;
+  bool descending = false;  // DESC; ASC and no word are ascending
+};
+
+// SELECT select FROM from_class [WITHIN within] [WHERE where] [ORDER BY ...] [GROUP ...].
 struct Query {
   std::vector<PropertyPath> select;  // empty means `*`
   std::string from_class;
@@ -94,12 +102,15 @@ struct Query {
   Position within_pos;
   std::optional<Expr> where;
   std::optional<GroupClause> group;
+  std::vector<OrderTerm> order_by;  // empty: no ORDER BY
+  Position order_pos;               // of ORDER
 };
 
 bool operator==(const PropertyPath& a, const PropertyPath& b);
 bool operator==(const Literal& a, const Literal& b);
 bool operator==(const Expr& a, const Expr& b);
 bool operator==(const GroupClause& a, const GroupClause& b);
+bool operator==(const OrderTerm& a, const OrderTerm& b);
 bool operator==(const Query& a, const Query& b);
 
 // "AND", "OR", "NOT", "=", "<>", "LIKE", "IS", "ISA", ...

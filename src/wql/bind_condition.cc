@@ -2,9 +2,9 @@
 #include <string>
 #include <utility>
 
-#include "cim/datetime.h"
 #include "core/strings.h"
 #include "wql/binder.h"
+#include "wql/convert.h"
 #include "wql/lexer.h"
 #include "wql/scalar.h"
 #include "wql/system_props.h"
@@ -209,6 +209,7 @@ Result<Condition> Binder::bind_expr(const ast::Expr& e, const Scope& scope) cons
     case ast::ExprKind::kLike: return bind_like(e, scope);
     case ast::ExprKind::kIsNull: return bind_is_null(e, scope);
     case ast::ExprKind::kIsa: return bind_isa(e, scope);
+    case ast::ExprKind::kIn: return bind_in(e, scope);
   }
   return make_error(WbemCode::kFailed, "unknown condition kind");
 }
@@ -236,23 +237,8 @@ Result<Condition> Binder::bind_compare(const ast::Expr& e, const Scope& scope) c
     if (c.lhs.system == SystemProperty::kClass && lit->is_string() && !is_ordering(op)) {
       return bind_class_eq(c.lhs, e, *lit);
     }
-    const Category rc = category_of(*lit);
-    const bool datetime_text = lc == Category::kDateTime && rc == Category::kString;
-    if (lc != rc && !datetime_text) {
-      return error_at(WbemCode::kTypeMismatch, "cannot compare " + describe(c.lhs) + " with " + describe(*lit),
-                      e.pos);
-    }
     c.rhs.kind = Operand::Kind::kLiteral;
-    if (datetime_text) {
-      const auto& text = std::get<std::string>(lit->value);
-      auto dt = cim::DateTime::parse(text);
-      if (!dt.ok()) {
-        return error_at(WbemCode::kTypeMismatch, "'" + text + "' is not a datetime (DMTF or ISO-8601)", lit->pos);
-      }
-      c.rhs.literal = cim::Value::datetime(*dt);
-    } else {
-      c.rhs.literal = literal_value(*lit);
-    }
+    PKG_ASSIGN_OR_RETURN(c.rhs.literal, convert_literal(*lit, c.lhs, domain_of(lc)));
   } else {
     c.rhs.kind = Operand::Kind::kProperty;
     PKG_ASSIGN_OR_RETURN(c.rhs.property, bind_path(std::get<ast::PropertyPath>(other_side), scope));
@@ -329,6 +315,55 @@ Result<Condition> Binder::bind_isa(const ast::Expr& e, const Scope& scope) const
   const auto& name = std::get<ast::Literal>(e.rhs);
   PKG_ASSIGN_OR_RETURN(c.cls, resolve_class(std::get<std::string>(name.value), name.pos));
   return c;
+}
+
+Result<Condition> Binder::bind_in(const ast::Expr& e, const Scope& scope) const {
+  PKG_ASSIGN_OR_RETURN(PropertyRef lhs, bind_property_operand(e.lhs, scope, "IN", e.pos));
+  const bool array = lhs.type.array;
+  const cim::Type element{lhs.type.base, false};
+  if (category_of(element) == Category::kObject || (array && lhs.system != SystemProperty::kNone)) {
+    return error_at(WbemCode::kInvalidOperator, "IN does not apply to " + describe(lhs), e.pos);
+  }
+  const Domain domain = domain_of(category_of(element));
+  PropertyRef element_ref = lhs;  // for conversion errors: "does not convert to string 'Names'"
+  element_ref.type = element;
+  bool has_null = false;
+  std::vector<cim::Value> values;
+  for (const ast::Literal& lit : e.list) {
+    if (lit.is_null()) {
+      has_null = true;
+      continue;
+    }
+    PKG_ASSIGN_OR_RETURN(cim::Value v, convert_literal(lit, element_ref, domain));
+    values.push_back(std::move(v));
+  }
+  // x IN (a, NULL) is x = a OR x = NULL: TRUE, or else UNKNOWN (never FALSE), as in SQL.
+  Condition any;
+  any.kind = ConditionKind::kOr;
+  if (array) {
+    if (!values.empty()) {
+      Condition c;
+      c.kind = ConditionKind::kArrayIn;
+      c.lhs = lhs;
+      c.domain = domain;
+      c.values = std::move(values);
+      any.children.push_back(std::move(c));
+    }
+  } else {
+    for (cim::Value& v : values) {
+      Condition c;
+      c.kind = ConditionKind::kCompare;
+      c.op = ast::CompareOp::kEq;
+      c.lhs = lhs;
+      c.domain = domain;
+      c.rhs.kind = Operand::Kind::kLiteral;
+      c.rhs.literal = std::move(v);
+      any.children.push_back(std::move(c));
+    }
+  }
+  if (has_null) any.children.push_back(constant(Truth::kUnknown));
+  Condition result = any.children.size() == 1 ? std::move(any.children.front()) : std::move(any);
+  return e.negated ? negate(std::move(result)) : result;
 }
 
 }  // namespace pkgcast::wql

@@ -87,7 +87,28 @@ Result<BoundQuery> Binder::bind() {
     PKG_ASSIGN_OR_RETURN(out.where_, bind_expr(*query_.where, scope));
   }
   if (query_.group) PKG_TRY(bind_group(out, scope));
+  if (!query_.order_by.empty()) PKG_TRY(bind_order_by(out, scope));
   return out;
+}
+
+// ORDER BY sorts data queries in SQL (store::ScanOptions::order), so it names declared scalar properties only.
+Status Binder::bind_order_by(BoundQuery& out, const Scope& scope) {
+  if (out.is_event()) {
+    return error_at(WbemCode::kInvalidQuery, "ORDER BY applies to data queries, not to event queries",
+                    query_.order_pos);
+  }
+  for (const ast::OrderTerm& term : query_.order_by) {
+    PKG_ASSIGN_OR_RETURN(PropertyRef ref, bind_path(term.path, scope));
+    if (ref.system != SystemProperty::kNone) {
+      return error_at(WbemCode::kNotSupported, "ORDER BY names declared properties, not " + ref.name,
+                      term.path.pos());
+    }
+    if (ref.type.array || ref.type.base == cim::CimType::kObject) {
+      return error_at(WbemCode::kInvalidOperator, "ORDER BY cannot sort by " + describe(ref), term.path.pos());
+    }
+    out.order_by_.push_back(BoundOrder{std::move(ref), term.descending});
+  }
+  return ok_status();
 }
 
 // An event query must say which class it watches, in a conjunct reachable through AND from the top of WHERE, so

@@ -29,6 +29,7 @@ class Binder {
   Status bind_event_target(BoundQuery& out);
   Status bind_select(BoundQuery& out);
   Status bind_group(BoundQuery& out, const Scope& scope);
+  Status bind_order_by(BoundQuery& out, const Scope& scope);
 
   Result<const cim::ClassDef*> resolve_class(std::string_view name, ast::Position pos) const;
   Result<PropertyRef> bind_path(const ast::PropertyPath& path, const Scope& scope) const;
@@ -37,6 +38,7 @@ class Binder {
   Result<Condition> bind_like(const ast::Expr& e, const Scope& scope) const;
   Result<Condition> bind_is_null(const ast::Expr& e, const Scope& scope) const;
   Result<Condition> bind_isa(const ast::Expr& e, const Scope& scope) const;
+  Result<Condition> bind_in(const ast::Expr& e, const Scope& scope) const;
   Result<Condition> bind_class_eq(const PropertyRef& lhs, const ast::Expr& e, const ast::Literal& name) const;
   Result<PropertyRef> bind_property_operand(const ast::Operand& op, const Scope& scope, std::string_view what,
                                             ast::Position pos) const;

@@ -113,7 +113,8 @@ TEST(BinderTest, DatetimeLiteralsAreParsed) {
 TEST(BinderTest, ErrorsCarryCodes) {
   EXPECT_EQ(compile("SELECT * FROM Nope", reg()).error().code, WbemCode::kInvalidClass);
   EXPECT_EQ(compile("SELECT Nope FROM SMS_Package", reg()).error().code, WbemCode::kInvalidProperty);
-  EXPECT_EQ(compile("SELECT * FROM SMS_Package WHERE Name = 1", reg()).error().code, WbemCode::kTypeMismatch);
+  EXPECT_EQ(compile("SELECT * FROM SMS_Package WHERE Name = Priority", reg()).error().code, WbemCode::kTypeMismatch);
+  EXPECT_EQ(compile("SELECT * FROM SMS_Package WHERE Priority = 'abc'", reg()).error().code, WbemCode::kInvalidQuery);
   EXPECT_EQ(compile("SELECT * FROM SMS_Package WHERE Priority LIKE '1'", reg()).error().code,
             WbemCode::kInvalidOperator);
   EXPECT_EQ(compile("SELECT * FROM SMS_Package WITHIN 1", reg()).error().code, WbemCode::kNotEventClass);

@@ -13,8 +13,11 @@
 //   kIsa          object ISA cls       (object's class is cls or derives from it)
 //   kClassEq      object.__CLASS = cls (exactly cls)
 //   kConstant     constant (from a comparison with a NULL literal, or of two literals)
+//   kArrayIn      lhs (an array property) holds an element equal to one of values (X IN (...) over an array)
 // The binder normalises: a literal on the left of a comparison is moved right (`5 < X` becomes `X > 5`),
-// `__CLASS = 'C'` becomes kClassEq, and `__CLASS <> 'C'` becomes kNot over kClassEq.
+// `__CLASS = 'C'` becomes kClassEq, and `__CLASS <> 'C'` becomes kNot over kClassEq. `X IN (a, b)` over a scalar
+// becomes `X = a OR X = b` (one kCompare, not an OR, for one value; a NULL value becomes a kConstant UNKNOWN
+// disjunct), over an array kArrayIn (OR'd with that constant when a value is NULL); `NOT IN` is kNot over that.
 //
 // Lifetime: a BoundQuery points into the cim::ClassRegistry it was bound against, which must outlive it.
 // Thread safety: immutable; evaluate it from any number of threads.
@@ -72,8 +75,8 @@ struct Operand {
   enum class Kind : std::uint8_t { kProperty, kLiteral };
   Kind kind = Kind::kLiteral;
   PropertyRef property;  // kProperty
-  cim::Value literal;    // kLiteral: never NULL (comparisons with NULL fold to kConstant); a string compared with
-                         // a datetime property is already a datetime
+  cim::Value literal;    // kLiteral: never NULL (comparisons with NULL fold to kConstant); already converted to
+                         // the domain of the property it is compared with (convert.h: '3' is a number there)
 };
 
 // How the two sides of a comparison compare, decided by the binder from their types.
@@ -84,7 +87,18 @@ enum class Domain : std::uint8_t {
   kBoolean,   // = and <> only
 };
 
-enum class ConditionKind : std::uint8_t { kAnd, kOr, kNot, kCompare, kLike, kIsNull, kIsa, kClassEq, kConstant };
+enum class ConditionKind : std::uint8_t {
+  kAnd,
+  kOr,
+  kNot,
+  kCompare,
+  kLike,
+  kIsNull,
+  kIsa,
+  kClassEq,
+  kConstant,
+  kArrayIn,
+};
 
 // One node of a bound condition; fields not listed for its kind keep their defaults (see the file comment).
 struct Condition {
@@ -92,13 +106,20 @@ struct Condition {
   std::vector<Condition> children;
   PropertyRef lhs;
   ast::CompareOp op = ast::CompareOp::kEq;
-  Domain domain = Domain::kString;
+  Domain domain = Domain::kString;  // kCompare; kArrayIn: of the elements
   Operand rhs;
+  std::vector<cim::Value> values;  // kArrayIn: converted to the elements' domain, never NULL
   bool negated = false;  // kLike: NOT LIKE; kIsNull: IS NOT NULL
   LikePattern pattern;   // kLike
   Source object = Source::kSelf;          // kIsa, kClassEq
   const cim::ClassDef* cls = nullptr;     // kIsa, kClassEq
   Truth constant = Truth::kUnknown;       // kConstant
+};
+
+// One ORDER BY term: a declared scalar property of the FROM class.
+struct BoundOrder {
+  PropertyRef property;
+  bool descending = false;
 };
 
 struct BoundGroup {
@@ -133,6 +154,9 @@ class BoundQuery {
   // The WHERE condition; nullptr when there is none (every instance of the FROM class matches).
   const Condition* where() const { return where_ ? &*where_ : nullptr; }
 
+  // ORDER BY terms, in query order; empty when there is none (data queries only).
+  const std::vector<BoundOrder>& order_by() const { return order_by_; }
+
   // The query as parsed.
   const ast::Query& query() const { return query_; }
 
@@ -151,6 +175,7 @@ class BoundQuery {
   bool select_all_ = true;
   std::vector<PropertyRef> selected_;
   std::optional<Condition> where_;
+  std::vector<BoundOrder> order_by_;
 };
 
 }  // namespace pkgcast::wql

@@ -59,6 +59,23 @@ bool is_null(const PropertyRef& ref, const Context& ctx) {
   return !ctx.typed[s] || obj->get(ref.index).is_null();
 }
 
+// TRUE when an element equals one of the values; UNKNOWN when the array is NULL (or unreadable); else FALSE.
+// A NULL element matches nothing, as `x = NULL` would not.
+Truth array_in(const Condition& c, const Context& ctx) {
+  const std::size_t s = slot(c.lhs.source);
+  const cim::Instance* obj = ctx.object[s];
+  if (obj == nullptr || !ctx.typed[s]) return Truth::kUnknown;
+  const cim::Value& v = obj->get(c.lhs.index);
+  if (!v.is_array()) return Truth::kUnknown;
+  for (const cim::Value& element : v.as_array()) {
+    const Scalar a = scalar_of(element);
+    for (const cim::Value& value : c.values) {
+      if (compare_scalars(c.domain, ast::CompareOp::kEq, a, scalar_of(value)) == Truth::kTrue) return Truth::kTrue;
+    }
+  }
+  return Truth::kFalse;
+}
+
 Truth not_of(Truth t) { return static_cast<Truth>(2 - static_cast<int>(t)); }
 
 Truth eval(const Condition& c, const Context& ctx) {
@@ -108,6 +125,7 @@ Truth eval(const Condition& c, const Context& ctx) {
       return truth(&obj->class_def() == c.cls || iequals(obj->class_name(), c.cls->name()));
     }
     case ConditionKind::kConstant: return c.constant;
+    case ConditionKind::kArrayIn: return array_in(c, ctx);
   }
   return Truth::kUnknown;
 }

@@ -49,6 +49,7 @@ const char* op_text(const ast::Expr& e) {
     case ast::ExprKind::kLike: return e.negated ? "NOT LIKE" : "LIKE";
     case ast::ExprKind::kIsNull: return e.negated ? "IS NOT NULL" : "IS NULL";
     case ast::ExprKind::kIsa: return "ISA";
+    case ast::ExprKind::kIn: return e.negated ? "NOT IN" : "IN";
   }
   return "?";
 }
@@ -64,6 +65,12 @@ cim::Json expr_json(const ast::Expr& e) {
     return j;
   }
   j["left"] = operand_json(e.lhs);
+  if (e.kind == ast::ExprKind::kIn) {
+    cim::Json list = cim::Json::array();
+    for (const auto& lit : e.list) list.push_back(operand_json(ast::Operand(lit)));
+    j["list"] = std::move(list);
+    return j;
+  }
   if (e.kind != ast::ExprKind::kIsNull) j["right"] = operand_json(e.rhs);
   return j;
 }
@@ -76,6 +83,17 @@ cim::Json to_json(const ast::Query& q) {
   j["from"] = q.from_class;
   if (q.within) j["within"] = *q.within;
   if (q.where) j["where"] = expr_json(*q.where);
+  if (!q.order_by.empty()) {
+    cim::Json order = cim::Json::array();
+    for (const auto& term : q.order_by) {
+      cim::Json t = cim::Json::object();
+      t["property"] = term.path.dotted();
+      t["descending"] = term.descending;
+      t["at"] = format_position(term.path.pos());
+      order.push_back(std::move(t));
+    }
+    j["order_by"] = std::move(order);
+  }
   if (q.group) {
     cim::Json g = cim::Json::object();
     g["within"] = q.group->within;

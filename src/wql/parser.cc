@@ -53,6 +53,7 @@ class Parser {
   Status check_after_from();
   Result<double> parse_interval(std::string_view clause);
   Status parse_group(ast::Query& q);
+  Status parse_order_by(ast::Query& q);
   Status check_end();
 
   Result<Expr> parse_or();
@@ -62,6 +63,7 @@ class Parser {
   Result<Expr> parse_predicate();
   Result<ast::Operand> parse_operand();
   Result<ast::Literal> parse_string_literal(std::string_view what);
+  Result<std::vector<ast::Literal>> parse_in_list();
   Status reject_arithmetic() const;
   Status enter(ast::Position pos);
   void leave() { --depth_; }
@@ -92,6 +94,8 @@ Result<ast::Query> Parser::parse_query() {
     PKG_ASSIGN_OR_RETURN(q.where, parse_or());
   }
   if (peek().is(Keyword::kWithin)) return error_at(peek().pos, "WITHIN must come before WHERE");
+  if (peek().is(Keyword::kOrder)) PKG_TRY(parse_order_by(q));
+  if (peek().is(Keyword::kWhere)) return error_at(peek().pos, "WHERE must come before ORDER BY");
   if (peek().is(Keyword::kGroup)) PKG_TRY(parse_group(q));
   if (peek().is(Keyword::kHaving)) return error_at(peek().pos, "HAVING requires GROUP WITHIN");
   PKG_TRY(check_end());
@@ -160,6 +164,28 @@ Result<double> Parser::parse_interval(std::string_view clause) {
   return seconds;
 }
 
+// ORDER BY path [ASC|DESC] { "," path [ASC|DESC] }. ASC and DESC are not reserved: they are read only here.
+Status Parser::parse_order_by(ast::Query& q) {
+  q.order_pos = next().pos;
+  if (!accept(Keyword::kBy)) return expected("BY after ORDER");
+  while (true) {
+    if (q.order_by.size() == kMaxSelectedProperties) {
+      return error_at(peek().pos, "more than " + std::to_string(kMaxSelectedProperties) + " ORDER BY properties",
+                      WbemCode::kQuotaViolation);
+    }
+    ast::OrderTerm term;
+    PKG_ASSIGN_OR_RETURN(term.path, parse_path("property name after ORDER BY"));
+    if (peek().kind == TokenKind::kLParen) return error_at(peek().pos, "functions are not supported");
+    if (peek().kind == TokenKind::kIdentifier && !peek().is_reserved() &&
+        (iequals(peek().text, "ASC") || iequals(peek().text, "DESC"))) {
+      term.descending = iequals(next().text, "DESC");
+    }
+    q.order_by.push_back(std::move(term));
+    if (peek().kind != TokenKind::kComma) return ok_status();
+    next();
+  }
+}
+
 Status Parser::parse_group(ast::Query& q) {
   ast::GroupClause g;
   g.pos = next().pos;
@@ -191,7 +217,7 @@ Status Parser::parse_group(ast::Query& q) {
 Status Parser::check_end() {
   const Token& t = peek();
   if (t.kind == TokenKind::kEnd) return ok_status();
-  if (t.is(Keyword::kOrder)) return error_at(t.pos, "ORDER BY is not supported");
+  if (t.is(Keyword::kOrder)) return error_at(t.pos, "only one ORDER BY clause is allowed");
   if (t.is(Keyword::kUnion)) return error_at(t.pos, "UNION is not supported");
   if (t.kind == TokenKind::kArithmetic || t.kind == TokenKind::kStar) {
     return error_at(t.pos, "arithmetic is not supported");
@@ -315,10 +341,16 @@ Result<Expr> Parser::parse_predicate() {
         PKG_ASSIGN_OR_RETURN(e.rhs, parse_string_literal("a quoted pattern after LIKE"));
         return e;
       }
-      PKG_TRY(reject_arithmetic());
-      if (t.is(Keyword::kIn) || t.is(Keyword::kBetween)) {
-        return error_at(t.pos, to_upper(t.text) + " is not supported");
+      if (t.is(Keyword::kIn) || (t.is(Keyword::kNot) && peek(1).is(Keyword::kIn))) {
+        e.negated = t.is(Keyword::kNot);
+        if (e.negated) next();
+        e.pos = next().pos;
+        e.kind = ExprKind::kIn;
+        PKG_ASSIGN_OR_RETURN(e.list, parse_in_list());
+        return e;
       }
+      PKG_TRY(reject_arithmetic());
+      if (t.is(Keyword::kBetween)) return error_at(t.pos, "BETWEEN is not supported");
       return expected("a comparison operator");
     }
   }
@@ -363,6 +395,31 @@ Result<ast::Operand> Parser::parse_operand() {
   }
   next();
   return ast::Operand(std::move(lit));
+}
+
+// "(" literal { "," literal } ")". Each value counts as a term, so kMaxTerms bounds the list too.
+Result<std::vector<ast::Literal>> Parser::parse_in_list() {
+  if (peek().kind != TokenKind::kLParen) return expected("'(' after IN");
+  const ast::Position open = next().pos;
+  if (peek().is(Keyword::kSelect)) return error_at(peek().pos, "IN (SELECT ...) subqueries are not supported");
+  if (peek().kind == TokenKind::kRParen) return error_at(peek().pos, "IN needs at least one value");
+  std::vector<ast::Literal> list;
+  while (true) {
+    PKG_TRY(count_term(peek().pos));
+    const ast::Position at = peek().pos;
+    PKG_ASSIGN_OR_RETURN(ast::Operand item, parse_operand());
+    auto* lit = std::get_if<ast::Literal>(&item);
+    if (lit == nullptr) return error_at(at, "an IN list holds values, not properties");
+    list.push_back(std::move(*lit));
+    if (peek().kind == TokenKind::kRParen) break;
+    if (peek().kind != TokenKind::kComma) {
+      PKG_TRY(reject_arithmetic());
+      return expected("',' or ')' to close the IN list opened at " + format_position(open));
+    }
+    next();
+  }
+  next();
+  return list;
 }
 
 Result<ast::Literal> Parser::parse_string_literal(std::string_view what) {

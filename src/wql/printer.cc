@@ -116,6 +116,15 @@ void print_expr(const ast::Expr& e, std::string& out) {
       out += " ISA ";
       print_operand(e.rhs, out);
       break;
+    case ast::ExprKind::kIn:
+      print_operand(e.lhs, out);
+      out += e.negated ? " NOT IN (" : " IN (";
+      for (std::size_t i = 0; i < e.list.size(); ++i) {
+        if (i > 0) out += ", ";
+        print_literal(e.list[i], out);
+      }
+      out += ')';
+      break;
   }
 }
 
@@ -143,6 +152,11 @@ std::string print(const ast::Query& q) {
   if (q.where) {
     out += " WHERE ";
     print_expr(*q.where, out);
+  }
+  for (std::size_t i = 0; i < q.order_by.size(); ++i) {
+    out += i == 0 ? " ORDER BY " : ", ";
+    out += q.order_by[i].path.dotted();
+    if (q.order_by[i].descending) out += " DESC";
   }
   if (q.group) {
     out += " GROUP WITHIN ";
