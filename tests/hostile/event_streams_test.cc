@@ -339,7 +339,10 @@ TEST_P(EventStreamsTest, TenThousandOpenStreamsNeedNoThreadNorDatabaseConnection
   RecordProperty("rss_kib_per_stream", std::to_string(per_stream_kib));
   RecordProperty("fan_out_ms", std::to_string(fan_out_ms));
   // An idle stream holds its connection, its subscription and no buffer: a few KiB, not a stream buffer's 256 KiB.
+  // (Not under AddressSanitizer, whose redzones and shadow memory are not the server's footprint.)
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_LT(per_stream_kib, 64.0);
+#endif
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EventStreamsTest, ::testing::ValuesIn(backends()),
