@@ -18,6 +18,7 @@
 #include "cli/output.h"
 #include "core/mutex.h"
 #include "core/strings.h"
+#include "wql/literal.h"
 #include "pkgcast/pkgcast.h"
 
 namespace pkgcast::cli {
@@ -271,21 +272,13 @@ struct StatusOptions {
   std::optional<double> timeout_seconds;
 };
 
-std::string wql_literal(std::string_view s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
 
 int run_status(CliContext& ctx, const StatusOptions& o) {
   auto scope = ctx.scope();
   if (!scope.ok()) return ctx.fail(scope.error());
   View view;
   view.package_id = to_upper(o.package_id);
-  const std::string where = "PackageID = " + wql_literal(view.package_id);
+  const std::string where = "PackageID = " + wql::string_literal(view.package_id);
   // Subscribe first, then read the state: every change after the read arrives as an event (some changes may arrive
   // twice, once in the read and once as an event, which is harmless: the event carries the whole instance).
   EventQueue queue;

@@ -1,5 +1,6 @@
 // The canonical printer. Its output is the normal form that tests compare and that parse() reads back to the same
 // tree, so every choice here (spacing, case, quoting, parentheses) is part of the contract in wql.h.
+#include "wql/literal.h"
 #include <charconv>
 #include <cmath>
 #include <string>
@@ -170,6 +171,12 @@ std::string print(const ast::Query& q) {
       print_expr(*q.group->having, out);
     }
   }
+  return out;
+}
+
+std::string string_literal(std::string_view s) {
+  std::string out;
+  print_string(s, out);
   return out;
 }
 

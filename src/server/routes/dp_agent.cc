@@ -2,6 +2,7 @@
 // A dp token reaches them for its own DP only; a full-admin token names the DP with `?dp=NAME` (to look at what a
 // DP is told, or to act as its agent in a test bench).
 #include "core/strings.h"
+#include "wql/literal.h"
 #include "provider/json_writer.h"
 #include "server/routes/internal.h"
 
@@ -19,15 +20,6 @@ Result<std::string> dp_of(ApiContext& ctx, const Request& req) {
   return view.dp.find("Name")->as_string();
 }
 
-// A WQL string literal: quotes and backslashes escaped.
-std::string wql_literal(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
 
 Result<std::uint64_t> number(Body& body, std::string_view name) {
   PKG_ASSIGN_OR_RETURN(auto raw, body.raw(name));
@@ -81,7 +73,7 @@ void register_dp_agent(Router& router, ApiContext& ctx) {
                reader.id = caller_of(req).id;
                return open_event_stream(ctx, req, "",
                                         "SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'PKG_DPJob' "
-                                        "AND TargetInstance.DPName = " + wql_literal(dp),
+                                        "AND TargetInstance.DPName = " + wql::string_literal(dp),
                                         reader);
              }));
   router.add("POST", path("/dp/status"), Access::kDp,
