@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "client/http_client.h"
 #include "server_fixture.h"
 
 namespace pkgcast::testing {
@@ -319,6 +320,58 @@ TEST_P(DistributionE2eTest, APullDpTakesContentFromItsSourceDp) {
   json row = query("SELECT * FROM PKG_DPJob WHERE DPName = 'pull1'");
   ASSERT_EQ(row.size(), 1u);
   EXPECT_EQ(row[0]["Sources"][0], dps_["dp1"].url + "/content");
+  expect_check_clean();
+}
+
+TEST_P(DistributionE2eTest, BadContentRequestsAndStatusMessagesAreRefusedAndChangeNothing) {
+  const std::string source = make_source("app");
+  Dp& dp = add_dp("dp1", "ABC", /*start=*/false);
+  const std::string pkg = create_package(source);
+  auto admin = http(admin_token());
+  auto agent = http(dp.token);
+  auto status_of = [](const Result<client::HttpResponse>& r) { return r.ok() ? r->status : 0u; };
+  // Content: a malformed hash, an unknown hash, an unknown content ID, a range past the end.
+  EXPECT_EQ(status_of(agent->request("GET", "/api/v1/content/chunks/zz")), 400u);
+  EXPECT_EQ(status_of(agent->request("GET", "/api/v1/content/chunks/" + std::string(64, 'a'))), 404u);
+  EXPECT_EQ(status_of(agent->request("GET", "/api/v1/content/manifests/" + pkg + ".9")), 404u);
+  EXPECT_EQ(status_of(http("")->request("GET", "/api/v1/content/manifests/" + pkg + ".1")), 401u);
+  auto manifest = agent->request("GET", "/api/v1/content/manifests/" + pkg + ".1");
+  ASSERT_EQ(status_of(manifest), 200u);
+  json m = json::parse(manifest->body);
+  std::string chunk;
+  for (const auto& e : m["entries"]) {
+    if (e.contains("chunks") && !e["chunks"].empty()) chunk = e["chunks"][0]["sha256"];
+  }
+  ASSERT_FALSE(chunk.empty());
+  client::StreamRequest past_end;
+  const std::string target = "/api/v1/content/chunks/" + chunk;
+  past_end.target = target;
+  past_end.accept = "*/*";
+  past_end.headers = {{"Range", "bytes=99999999-"}};
+  past_end.on_data = [](std::string_view) { return true; };
+  EXPECT_EQ(status_of(agent->stream(past_end)), 416u);
+
+  // A DP's token reaches its own endpoints only; a status message that is malformed or names no job of this DP
+  // changes nothing (stale generations: distmgr_test). Nothing is distributed, so nothing else writes meanwhile.
+  EXPECT_EQ(status_of(agent->request("GET", "/api/v1/packages")), 403u);
+  const std::uint64_t before = json::parse(admin->request("GET", "/api/v1/dp/jobs?dp=dp1")->body)["revision"];
+  for (const std::string& body :
+       {std::string("{"), std::string(R"({"key":"k","package_id":")") + pkg + R"(","generation":1,"state":"exploded"})",
+        std::string(R"({"key":"bad key!","package_id":")") + pkg + R"(","generation":1,"state":"failed"})",
+        std::string(R"({"key":"k","package_id":")") + pkg + R"(","state":"failed"})",
+        std::string(R"({"key":"k","package_id":")") + pkg + R"(","generation":1,"state":"failed","extra":1})"}) {
+    EXPECT_EQ(status_of(agent->request("POST", "/api/v1/dp/status", body)), 400u) << body;
+  }
+  auto stale = agent->request("POST", "/api/v1/dp/status",
+                              std::string(R"({"key":"k1","package_id":")") + pkg + R"(","generation":999,"state":"failed"})");
+  ASSERT_EQ(status_of(stale), 200u);
+  EXPECT_EQ(json::parse(stale->body)["applied"], false);
+  auto other = agent->request("POST", "/api/v1/dp/status",
+                              R"({"key":"k2","package_id":"ABC0FFFF","generation":1,"state":"installed"})");
+  ASSERT_EQ(status_of(other), 200u);
+  EXPECT_EQ(json::parse(other->body)["applied"], false);
+  const std::uint64_t after = json::parse(admin->request("GET", "/api/v1/dp/jobs?dp=dp1")->body)["revision"];
+  EXPECT_EQ(after, before) << "refused status messages changed the store";
   expect_check_clean();
 }
 
