@@ -63,7 +63,7 @@ Result<std::unique_ptr<Agent>> Agent::create(AgentOptions options) {
 Status Agent::init() {
   PKG_ASSIGN_OR_RETURN(client::ServerUrl server, client::parse_server_url(options_.server));
   PKG_TRY(ensure_dir(options_.data_dir));
-  PKG_ASSIGN_OR_RETURN(store_, content::ChunkStore::open(options_.data_dir / "chunks"));
+  index_ = std::make_unique<ChunkIndex>(options_.data_dir / "content");
   PKG_ASSIGN_OR_RETURN(AgentState state, load_state(options_.data_dir / "state.json"));
   {
     MutexLock lock(mu_);
@@ -75,12 +75,11 @@ Status Agent::init() {
   fo.token = options_.token;
   fo.ca_file = options_.ca_file;
   fo.insecure = options_.insecure;
-  fo.partial_dir = options_.data_dir / "partial";
   fo.http_timeout = options_.http_timeout;
   fo.write_fault = options_.write_fault_for_test;
-  fetcher_ = std::make_unique<Fetcher>(std::move(fo), *store_, *pool_);
+  fetcher_ = std::make_unique<Fetcher>(std::move(fo), *pool_);
   installer_ = std::make_unique<Installer>(
-      InstallerOptions{options_.data_dir, options_.limits, options_.write_fault_for_test}, *store_, *fetcher_);
+      InstallerOptions{options_.data_dir, options_.limits, options_.write_fault_for_test}, *index_, *fetcher_, *pool_);
   PKG_TRY(installer_->prepare());
 
   // The sender's client lives on the sender thread (the only caller of this function).
@@ -109,7 +108,8 @@ Status Agent::init() {
     so.max_connections = options_.max_connections;
     so.max_manifest_bytes = options_.limits.max_bytes;
     so.name = options_.name;
-    PKG_ASSIGN_OR_RETURN(content_server_, ContentServer::start(so, *store_, options_.data_dir / "manifests"));
+    so.bytes_received = [fetcher = fetcher_.get()] { return fetcher->bytes_received(); };
+    PKG_ASSIGN_OR_RETURN(content_server_, ContentServer::start(so, *index_, options_.data_dir / "manifests"));
   }
   return ok_status();
 }

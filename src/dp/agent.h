@@ -41,6 +41,7 @@ class HttpClient;
 
 namespace pkgcast::dp {
 
+class ChunkIndex;
 class ContentServer;
 class Fetcher;
 class Installer;
@@ -78,7 +79,7 @@ struct AgentOptions {
 
 class Agent {
  public:
-  // Opens the data directory (chunk cache, outbox, state), empties staging/ and trash/, and starts serving
+  // Opens the data directory (installed versions, outbox, state), empties trash/, and starts serving
   // content when `listen` is set. Does not contact the server.
   static Result<std::unique_ptr<Agent>> create(AgentOptions options);
   ~Agent();  // stop()
@@ -117,7 +118,7 @@ class Agent {
 
   const AgentOptions options_;
   std::string key_prefix_;
-  std::unique_ptr<content::ChunkStore> store_;
+  std::unique_ptr<ChunkIndex> index_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<Fetcher> fetcher_;
   std::unique_ptr<Installer> installer_;

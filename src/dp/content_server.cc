@@ -31,7 +31,7 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
 
 struct Shared {
   ContentServerOptions options;
-  content::ChunkStore* store = nullptr;
+  const ChunkIndex* index = nullptr;
   std::filesystem::path manifests_dir;
   std::atomic<std::size_t> connections{0};
 };
@@ -55,7 +55,9 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
   if (target == "/health") {
     Response res{http::status::ok, v};
     res.set(http::field::content_type, "application/json");
-    res.body() = nlohmann::json{{"status", "ok"}, {"name", s.options.name}}.dump();
+    nlohmann::json health{{"status", "ok"}, {"name", s.options.name}};
+    if (s.options.bytes_received) health["content_bytes_received"] = s.options.bytes_received();
+    res.body() = health.dump();
     return res;
   }
   std::string body;
@@ -64,7 +66,7 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
     hex = std::string(target.substr(16));
     auto digest = content::Digest::from_hex(hex);
     if (!digest) return error_response(400, "WBEM_E_INVALID_PARAMETER", "not a SHA-256", v);
-    auto bytes = s.store->get(*digest);
+    auto bytes = s.index->read(*digest);
     if (!bytes.ok()) return error_response(404, "WBEM_E_NOT_FOUND", "no such chunk", v);
     body = std::move(bytes).value();
   } else if (target.starts_with("/content/manifests/")) {
@@ -265,11 +267,11 @@ std::optional<ByteRange> parse_range(std::string_view header, std::uint64_t size
 }
 
 Result<std::unique_ptr<ContentServer>> ContentServer::start(const ContentServerOptions& options,
-                                                            content::ChunkStore& store,
+                                                            const ChunkIndex& index,
                                                             const std::filesystem::path& manifests_dir) {
   auto shared = std::make_shared<Shared>();
   shared->options = options;
-  shared->store = &store;
+  shared->index = &index;
   shared->manifests_dir = manifests_dir;
   auto server = std::make_unique<BeastContentServer>(std::move(shared));
   PKG_TRY(server->listen());

@@ -1,9 +1,8 @@
 // The DP's content server (docs/dp-protocol.md, "What a DP agent serves"): GET/HEAD /content/manifests/{hash},
 // /content/chunks/{sha256} (with a single-range `Range`) and /health, without a token.
 //
-// It never sends a byte it has not verified: a chunk is read from the chunk store with ChunkStore::get (which
-// checks the bytes against their hash and drops a file that fails), a manifest from <data-dir>/manifests/ and
-// hashed before it is sent.
+// It never sends a byte it has not verified: a chunk is read from an installed version through the ChunkIndex
+// (which hashes the bytes it reads every time), a manifest from <data-dir>/manifests/ and hashed before it is sent.
 //
 // Threads and bounds: Boost.Beast, asynchronous, on `threads` threads (default 1) running one io_context; each
 // connection's handlers run on its own strand; no thread is ever held by a connection. At most max_connections
@@ -17,10 +16,12 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "content/content.h"
+#include "dp/chunk_index.h"
 #include "core/result.h"
 
 namespace pkgcast::dp {
@@ -33,13 +34,14 @@ struct ContentServerOptions {
   std::size_t max_manifest_bytes = 32u << 20;  // larger manifests are not served (413)
   std::chrono::milliseconds idle_timeout{30'000};
   std::string name;  // reported by /health
+  // Content bytes this agent received over HTTP since it started, reported by /health (unset: not reported).
+  std::function<std::uint64_t()> bytes_received;
 };
 
 class ContentServer {
  public:
-  // Binds and starts serving. `store` and `manifests_dir` must outlive the server.
-  static Result<std::unique_ptr<ContentServer>> start(const ContentServerOptions& options,
-                                                      content::ChunkStore& store,
+  // Binds and starts serving. `index` and `manifests_dir` must outlive the server.
+  static Result<std::unique_ptr<ContentServer>> start(const ContentServerOptions& options, const ChunkIndex& index,
                                                       const std::filesystem::path& manifests_dir);
   virtual ~ContentServer() = default;
   virtual std::uint16_t port() const = 0;

@@ -127,11 +127,11 @@ TEST_F(AgentTest, OutOfDiskSpaceIsAClearFailureAndTheNextGenerationRecovers) {
   ASSERT_TRUE(failed);
   EXPECT_NE((*failed)["message"].get<std::string>().find("WBEM_E_OUT_OF_DISK_SPACE"), std::string::npos) << *failed;
   EXPECT_FALSE(fs::exists(tmp.path() / "dp/content/ABC00001.1"));
+  // The staged tree was dropped to give the space back.
+  EXPECT_FALSE(fs::exists(tmp.path() / "dp/staging/ABC00001.1"));
   full->store(false);  // space is back; the server retries with a new generation
-  const std::uint64_t before = server.chunk_bytes_served();
   server.put_job(install_job("ABC00001", 1, 2, c, {server.content_url()}));
   ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
-  EXPECT_EQ(server.chunk_bytes_served(), before);  // the verified chunks were kept
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src", tmp.path() / "dp/content/ABC00001.1"), "");
 }
 

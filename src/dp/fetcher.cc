@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <optional>
 
 #include "core/paths.h"
 
@@ -43,8 +44,15 @@ Result<std::vector<client::ServerUrl>> parse_sources(const std::vector<std::stri
   return out;
 }
 
-Fetcher::Fetcher(FetcherOptions options, content::ChunkStore& store, WorkerPool& pool)
-    : options_(std::move(options)), store_(store), pool_(pool), clients_(pool.size() + 1) {}
+Fetcher::Fetcher(FetcherOptions options, WorkerPool& pool)
+    : options_(std::move(options)), pool_(pool), clients_(pool.size() + 1) {
+  for (std::size_t i = 0; i <= pool.size(); ++i) {
+    ZstdDecoder d(ZSTD_createDCtx());
+    // A chunk is at most 256 KiB: a frame asking for a larger window is refused, whatever a source sends.
+    ZSTD_DCtx_setParameter(d.get(), ZSTD_d_windowLogMax, 19);
+    decoders_.push_back(std::move(d));
+  }
+}
 
 Fetcher::~Fetcher() = default;
 
@@ -110,95 +118,73 @@ Result<std::string> Fetcher::fetch_manifest(const FetchJob& job, const content::
   return last;
 }
 
-Status Fetcher::fetch_chunks(const FetchJob& job, const std::vector<content::ChunkRef>& chunks) {
-  Mutex mu;
-  std::optional<Error> first;
-  std::atomic<bool> failed{false};
-  pool_.run(chunks.size(), [&](std::size_t i, std::size_t worker) {
-    if (failed.load()) return;
-    Status s = fetch_chunk(job, chunks[i], worker);
-    if (s.ok()) return;
-    MutexLock lock(mu);
-    if (!first) first = std::move(s).error();
-    failed.store(true);
-  });
-  MutexLock lock(mu);
-  if (first) return *first;
-  return ok_status();
-}
-
-Status Fetcher::fetch_chunk(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker) {
-  if (store_.contains(ref.hash)) {
-    if (job.on_stored) job.on_stored(ref);
-    return ok_status();
-  }
-  const auto partial = options_.partial_dir / (ref.hash.hex() + ".part");
+Result<std::string> Fetcher::fetch_chunk(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker) {
   Error last = make_error(WbemCode::kFailed, "no source");
+  std::string have;
+  have.reserve(ref.size);
   const std::size_t attempts = job.sources.size() * std::max(1u, options_.attempts_per_source);
   for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
     if (job.cancel && job.cancel->load()) return cancelled();
     const auto& source = job.sources[attempt % job.sources.size()];
-    Status got = download_chunk(job, source, ref, partial, worker);
+    // What a cut download of this source left is resumed; another source starts over (a prefix from one source
+    // is not trusted to continue with another's bytes: the hash would catch it, but only after a whole chunk).
+    if (attempt > 0 && attempt % job.sources.size() != (attempt - 1) % job.sources.size()) have.clear();
+    Status got = download_chunk(job, source, ref, have, worker);
     if (!got.ok()) {
-      if (stops_at_once(got.error())) return got;
+      if (stops_at_once(got.error())) return std::move(got).error();
       last = std::move(got).error();
       continue;
     }
-    // Complete: verify the bytes before anything else sees them. A chunk is at most max_size (256 KiB) bytes.
-    auto bytes = read_file(partial.string());
-    if (!bytes.ok()) return std::move(bytes).error();
-    std::span<const std::uint8_t> raw(reinterpret_cast<const std::uint8_t*>(bytes->data()), bytes->size());
-    if (content::sha256(raw) != ref.hash) {
-      std::error_code ec;
-      std::filesystem::remove(partial, ec);  // refetch from scratch, from the next source
+    if (content::sha256(have) != ref.hash) {
+      have.clear();  // refetch from scratch, from the next source
       last = make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
                                                " failed verification");
       continue;
     }
-    PKG_TRY(store_.put(ref.hash, raw));
-    std::error_code ec;
-    std::filesystem::remove(partial, ec);
-    if (job.on_stored) job.on_stored(ref);
-    return ok_status();
+    return have;
   }
   return last;
 }
 
 Status Fetcher::download_chunk(const FetchJob& job, const client::ServerUrl& source, const content::ChunkRef& ref,
-                               const std::filesystem::path& partial, std::size_t worker) {
-  Fd fd(::open(partial.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!fd.valid()) return io_error("open", partial, errno);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return io_error("stat", partial, errno);
-  std::uint64_t have = static_cast<std::uint64_t>(st.st_size);
-  if (have > ref.size) {
-    if (::ftruncate(fd.get(), 0) != 0) return io_error("truncate", partial, errno);
-    have = 0;
-  }
-  if (have == ref.size) return ok_status();  // complete from an earlier run; the caller verifies
-  if (::lseek(fd.get(), static_cast<off_t>(have), SEEK_SET) < 0) return io_error("seek", partial, errno);
-
+                               std::string& have, std::size_t worker) {
+  if (have.size() >= ref.size) have.clear();
   PKG_ASSIGN_OR_RETURN(client::HttpClient * c, client_for(source, worker));
+  ZSTD_DCtx* dctx = decoders_[worker].get();
+  ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
   const std::string target = "/chunks/" + ref.hash.hex();
+  const std::uint64_t resumed_at = have.size();
   client::StreamRequest req;
   req.target = target;
   req.accept = "*/*";
-  if (have > 0) req.headers.emplace_back("Range", "bytes=" + std::to_string(have) + "-");
+  if (resumed_at > 0) {
+    req.headers.emplace_back("Range", "bytes=" + std::to_string(resumed_at) + "-");
+  } else {
+    req.headers.emplace_back("Accept-Encoding", "zstd");
+  }
   std::optional<Error> failure;
+  bool encoded = false;
+  std::size_t frame_left = 1;  // ZSTD_decompressStream's hint; 0 once the frame is complete
+  const auto too_large = [&] {
+    return make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
+                                             " is larger than announced (" + std::to_string(ref.size) + " bytes)");
+  };
   req.on_head = [&](const client::HttpResponse& head) {
-    if (head.status == 206 && have > 0) {
-      if (content_range_start(head.header("Content-Range")) == have) return true;
+    const std::string coding = head.header("Content-Encoding");
+    if (!coding.empty() && coding != "identity") {
+      if (coding != "zstd" || resumed_at > 0) {
+        failure = make_error(WbemCode::kFailed, source.to_string() + target + ": unexpected Content-Encoding " + coding);
+        return false;
+      }
+      encoded = true;
+    }
+    if (head.status == 206 && resumed_at > 0) {
+      if (content_range_start(head.header("Content-Range")) == resumed_at) return true;
       failure = make_error(WbemCode::kFailed, source.to_string() + target + ": unexpected Content-Range");
       return false;
     }
     if (head.status == 200) {
-      if (have > 0) {  // the source ignored Range: start over
-        if (::ftruncate(fd.get(), 0) != 0 || ::lseek(fd.get(), 0, SEEK_SET) < 0) {
-          failure = io_error("truncate", partial, errno);
-          return false;
-        }
-        have = 0;
-      }
+      have.clear();  // whole: a source that ignored Range starts over
       return true;
     }
     failure = make_error(WbemCode::kFailed,
@@ -208,30 +194,51 @@ Status Fetcher::download_chunk(const FetchJob& job, const client::ServerUrl& sou
   };
   req.on_data = [&](std::string_view piece) {
     bytes_received_ += piece.size();
-    if (have + piece.size() > ref.size) {
-      failure = make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
-                                                  " is larger than announced (" + std::to_string(ref.size) + " bytes)");
-      ::ftruncate(fd.get(), 0);
-      return false;
-    }
     if (job.bucket && !job.bucket->consume(piece.size(), *job.cancel)) return false;
     if (job.cancel && job.cancel->load()) return false;
-    Status w = write_all(fd.get(), {reinterpret_cast<const std::uint8_t*>(piece.data()), piece.size()}, partial,
-                         options_.write_fault);
-    if (!w.ok()) {
-      failure = std::move(w).error();
-      return false;
+    if (!encoded) {
+      if (have.size() + piece.size() > ref.size) {
+        failure = too_large();
+        return false;
+      }
+      have.append(piece);
+      return true;
     }
-    have += piece.size();
+    ZSTD_inBuffer in{piece.data(), piece.size(), 0};
+    while (in.pos < in.size) {
+      if (frame_left == 0) {  // bytes after the frame
+        failure = make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
+                                                    ": data after the zstd frame");
+        return false;
+      }
+      // One byte of room beyond the announced size tells "larger than announced" from "exactly full".
+      const std::size_t before = have.size();
+      have.resize(ref.size + 1);
+      ZSTD_outBuffer out{have.data(), have.size(), before};
+      frame_left = ZSTD_decompressStream(dctx, &out, &in);
+      have.resize(out.pos);
+      if (ZSTD_isError(frame_left)) {
+        failure = make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
+                                                    ": bad zstd data: " + ZSTD_getErrorName(frame_left));
+        return false;
+      }
+      if (have.size() > ref.size) {
+        failure = too_large();
+        return false;
+      }
+    }
     return true;
   };
   auto r = c->stream(req);
   if (job.cancel && job.cancel->load()) return cancelled();
-  if (failure) return *failure;
+  if (failure) {
+    if (encoded) have.clear();  // a bad frame's output is no prefix to resume from
+    return *failure;
+  }
   if (!r.ok()) return std::move(r).error();
-  if (have != ref.size) {
+  if ((encoded && frame_left != 0) || have.size() != ref.size) {
     return make_error(WbemCode::kTransportFailure, "chunk " + ref.hash.hex() + " from " + source.to_string() +
-                                                       " ended after " + std::to_string(have) + " of " +
+                                                       " ended after " + std::to_string(have.size()) + " of " +
                                                        std::to_string(ref.size) + " bytes");
   }
   return ok_status();

@@ -2,9 +2,10 @@
 // URL; "/manifests/{hash}" and "/chunks/{sha256}" are appended to it. Sources are tried in order and the next one
 // is used after a transport error, an HTTP error or bytes that fail verification, a bounded number of times.
 //
-// A chunk is streamed into <partial>/<sha256>.part (never held whole in memory while it downloads); a cut download
-// resumes with `Range: bytes=<have>-`; the finished file is verified against its SHA-256 and put into the chunk
-// store, and only then removed. Nothing unverified ever reaches the chunk store.
+// A chunk (at most 256 KiB) is received into the calling worker's memory, asked for zstd-encoded (the site server
+// then sends a compressed chunk as it stores it, without decoding it) and decoded as it arrives, never beyond its
+// announced size. A cut download resumes with `Range: bytes=<have>-` (unencoded) from the bytes decoded so far.
+// The whole chunk is verified against its SHA-256 before it is handed out: nothing unverified leaves the fetcher.
 //
 // The bearer token is sent only to the origin of the site server (--server), never to a source DP.
 //
@@ -21,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include <zstd.h>
+
 #include "client/http_client.h"
 #include "content/content.h"
 #include "core/result.h"
@@ -34,7 +37,6 @@ struct FetcherOptions {
   std::string token;
   std::string ca_file;    // https sources: trust these certificates (default: the system store)
   bool insecure = false;  // https sources without certificate checks
-  std::filesystem::path partial_dir;
   std::chrono::milliseconds http_timeout{30'000};
   unsigned attempts_per_source = 2;  // per chunk or manifest, over all sources: attempts_per_source * sources
   WriteFault write_fault;
@@ -45,8 +47,6 @@ struct FetchJob {
   std::vector<client::ServerUrl> sources;
   TokenBucket* bucket = nullptr;  // nullptr: unlimited
   const std::atomic<bool>* cancel = nullptr;
-  // Called (from any worker) with the raw size of each chunk once it is in the store.
-  std::function<void(const content::ChunkRef&)> on_stored;
 };
 
 // Parses a job's Sources; those that are not URLs are skipped. WBEM_E_INVALID_PARAMETER when none is left.
@@ -54,30 +54,35 @@ Result<std::vector<client::ServerUrl>> parse_sources(const std::vector<std::stri
 
 class Fetcher {
  public:
-  Fetcher(FetcherOptions options, content::ChunkStore& store, WorkerPool& pool);
+  Fetcher(FetcherOptions options, WorkerPool& pool);
   ~Fetcher();
 
   // The manifest's bytes, verified: their SHA-256 is `hash`. At most max_bytes (WBEM_E_QUOTA_VIOLATION past it).
   Result<std::string> fetch_manifest(const FetchJob& job, const content::Digest& hash, std::size_t max_bytes);
 
-  // Puts every chunk of `chunks` into the store (those present are skipped), several at once. The first error
-  // wins; ENOSPC (WBEM_E_OUT_OF_DISK_SPACE) and cancellation (WBEM_E_CALL_CANCELLED) stop at once.
-  Status fetch_chunks(const FetchJob& job, const std::vector<content::ChunkRef>& chunks);
+  // The chunk's verified raw bytes, from the first source that has them. Called by pool worker `worker` (or by
+  // the pool's caller with worker == pool.size()), which owns its connections. Cancellation stops at once
+  // (WBEM_E_CALL_CANCELLED).
+  Result<std::string> fetch_chunk(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker);
 
   // Raw bytes received over HTTP since construction (for tests and logs).
   std::uint64_t bytes_received() const { return bytes_received_.load(); }
 
  private:
-  Status fetch_chunk(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker);
+  // Appends to `have` what the source sends, decoding zstd; `have` keeps what arrived when the download is cut.
   Status download_chunk(const FetchJob& job, const client::ServerUrl& source, const content::ChunkRef& ref,
-                        const std::filesystem::path& partial, std::size_t worker);
+                        std::string& have, std::size_t worker);
   Result<client::HttpClient*> client_for(const client::ServerUrl& source, std::size_t worker);
 
   const FetcherOptions options_;
-  content::ChunkStore& store_;
   WorkerPool& pool_;
   // One set of kept-alive connections per worker (index pool.size() is the calling thread's), touched only by it.
   std::vector<std::map<std::string, std::unique_ptr<client::HttpClient>>> clients_;
+  struct FreeDecoder {
+    void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+  };
+  using ZstdDecoder = std::unique_ptr<ZSTD_DCtx, FreeDecoder>;
+  std::vector<ZstdDecoder> decoders_;  // one per worker, as clients_
   std::atomic<std::uint64_t> bytes_received_{0};
 };
 

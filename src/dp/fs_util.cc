@@ -25,6 +25,23 @@ void Fd::reset() {
   fd_ = -1;
 }
 
+Status pwrite_all(int fd, std::span<const std::uint8_t> data, std::uint64_t offset, const std::filesystem::path& path,
+                  const WriteFault& fault) {
+  if (fault) {
+    if (const int err = fault(path); err != 0) return io_error("write", path, err);
+  }
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error("write", path, errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return ok_status();
+}
+
 Status write_all(int fd, std::span<const std::uint8_t> data, const std::filesystem::path& path,
                  const WriteFault& fault) {
   if (fault) {

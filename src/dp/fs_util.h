@@ -54,6 +54,10 @@ class Fd {
 Status write_all(int fd, std::span<const std::uint8_t> data, const std::filesystem::path& path,
                  const WriteFault& fault);
 
+// As write_all, at `offset` (pwrite: the file position is not used, so workers may write one file together).
+Status pwrite_all(int fd, std::span<const std::uint8_t> data, std::uint64_t offset, const std::filesystem::path& path,
+                  const WriteFault& fault);
+
 // Opens a directory (O_DIRECTORY|O_NOFOLLOW) and fsyncs it.
 Status fsync_dir(const std::filesystem::path& dir);
 

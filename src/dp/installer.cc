@@ -5,25 +5,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <set>
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <spdlog/spdlog.h>
 
+#include "core/mutex.h"
 #include "core/paths.h"
 #include "dp/tree.h"
 
 namespace pkgcast::dp {
 namespace {
 
-// Distinct chunks of a manifest, in first-use order.
-std::vector<content::ChunkRef> distinct_chunks(const content::Manifest& m) {
-  std::vector<content::ChunkRef> out;
-  std::set<content::Digest> seen;
-  for (const auto& e : m.entries) {
-    for (const auto& c : e.chunks) {
-      if (seen.insert(c.hash).second) out.push_back(c);
-    }
-  }
-  return out;
-}
+// Above this many files a staged tree is made durable by one syncfs(2) rather than an fsync per file and directory.
+constexpr std::size_t kSyncEachFileUpTo = 16;
 
 Result<Fd> open_dir(const std::filesystem::path& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -31,25 +26,219 @@ Result<Fd> open_dir(const std::filesystem::path& dir) {
   return fd;
 }
 
+// A distinct chunk of a manifest and every place in the version's files that holds it.
+struct Spot {
+  std::uint32_t entry = 0;  // in manifest.entries
+  std::uint64_t offset = 0;
+};
+struct PlannedChunk {
+  content::ChunkRef ref;
+  std::vector<Spot> spots;
+};
+
+std::vector<PlannedChunk> plan_chunks(const content::Manifest& m) {
+  std::vector<PlannedChunk> out;
+  std::unordered_map<content::Digest, std::size_t, DigestHash> seen;
+  for (std::size_t i = 0; i < m.entries.size(); ++i) {
+    std::uint64_t offset = 0;
+    for (const auto& c : m.entries[i].chunks) {
+      auto [it, fresh] = seen.try_emplace(c.hash, out.size());
+      if (fresh) out.push_back({c, {}});
+      out[it->second].spots.push_back({static_cast<std::uint32_t>(i), offset});
+      offset += c.size;
+    }
+  }
+  return out;
+}
+
+// The staged files a worker writes, kept open while it works on one file (chunks come in file order, so a worker
+// mostly stays on one file); at most kKeep open per worker.
+class OpenFiles {
+ public:
+  OpenFiles(int root_fd, const content::Manifest& m, const std::filesystem::path& dir)
+      : root_fd_(root_fd), manifest_(m), dir_(dir) {}
+  Result<int> get(std::uint32_t entry) {
+    for (auto& [e, fd] : open_) {
+      if (e == entry) return fd.get();
+    }
+    std::string leaf;
+    const auto& path = manifest_.entries[entry].path;
+    PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root_fd_, path, leaf));
+    Fd fd(::openat(parent.get(), leaf.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return io_error("open", dir_ / path, errno);
+    if (open_.size() == kKeep) open_.erase(open_.begin());
+    open_.emplace_back(entry, std::move(fd));
+    return open_.back().second.get();
+  }
+
+ private:
+  static constexpr std::size_t kKeep = 4;
+  const int root_fd_;
+  const content::Manifest& manifest_;
+  const std::filesystem::path& dir_;
+  std::vector<std::pair<std::uint32_t, Fd>> open_;
+};
+
+bool region_holds(int fd, std::uint64_t offset, const content::ChunkRef& ref, std::string& buf) {
+  buf.resize(ref.size);
+  std::size_t got = 0;
+  while (got < ref.size) {
+    const ssize_t n = ::pread(fd, buf.data() + got, ref.size - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    got += static_cast<std::size_t>(n);
+  }
+  return content::sha256(buf) == ref.hash;
+}
+
+// Creates the tree's directories, symlinks and files (at their sizes, holes until their chunks arrive) below
+// `root`. With `resume`, what is there already is kept when it is of the right kind.
+Status lay_out(int root, const content::Manifest& manifest, const std::filesystem::path& dir, bool resume) {
+  for (const auto& e : manifest.entries) {
+    std::string leaf;
+    PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root, e.path, leaf));
+    const auto display = dir / e.path;
+    struct stat st {};
+    const bool exists = resume && ::fstatat(parent.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    const bool right_kind = exists && ((e.type == content::EntryType::kDirectory && S_ISDIR(st.st_mode)) ||
+                                       (e.type == content::EntryType::kFile && S_ISREG(st.st_mode)));
+    if (exists && !right_kind) {
+      if (S_ISDIR(st.st_mode)) {
+        PKG_TRY(remove_tree(display));
+      } else if (::unlinkat(parent.get(), leaf.c_str(), 0) != 0) {
+        return io_error("remove", display, errno);
+      }
+    }
+    switch (e.type) {
+      case content::EntryType::kDirectory:
+        if (!right_kind && ::mkdirat(parent.get(), leaf.c_str(), 0700) != 0) {
+          return io_error("create directory", display, errno);
+        }
+        break;
+      case content::EntryType::kSymlink:
+        if (::symlinkat(e.target.c_str(), parent.get(), leaf.c_str()) != 0) {
+          return io_error("create symlink", display, errno);
+        }
+        break;
+      case content::EntryType::kFile: {
+        const int flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (right_kind ? 0 : O_EXCL);
+        Fd fd(::openat(parent.get(), leaf.c_str(), flags, 0600));
+        if (!fd.valid()) return io_error("create", display, errno);
+        if ((!right_kind || static_cast<std::uint64_t>(st.st_size) != e.size) &&
+            ::ftruncate(fd.get(), static_cast<off_t>(e.size)) != 0) {
+          return io_error("size", display, errno);
+        }
+        break;
+      }
+    }
+  }
+  return ok_status();
+}
+
+// Hashes a staged file whole and gives it its mode: the last check before the tree is published.
+Status finish_file(int root, const content::ManifestEntry& e, const std::filesystem::path& dir, bool fsync_it) {
+  std::string leaf;
+  PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root, e.path, leaf));
+  const auto display = dir / e.path;
+  Fd fd(::openat(parent.get(), leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return io_error("open", display, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return io_error("stat", display, errno);
+  if (!S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != e.size) {
+    return make_error(WbemCode::kFailed, "file '" + e.path + "' has " + std::to_string(st.st_size) +
+                                             " bytes, the manifest says " + std::to_string(e.size));
+  }
+  content::Sha256 hash;
+  std::vector<std::uint8_t> buf(std::min<std::uint64_t>(std::max<std::uint64_t>(e.size, 1), 1u << 20));
+  for (std::uint64_t at = 0; at < e.size;) {
+    const ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return io_error("read", display, n < 0 ? errno : EIO);
+    hash.update({buf.data(), static_cast<std::size_t>(n)});
+    at += static_cast<std::uint64_t>(n);
+  }
+  if (hash.finish() != e.sha256) {
+    return make_error(WbemCode::kFailed, "file '" + e.path + "' failed verification (SHA-256)");
+  }
+  if (::fchmod(fd.get(), e.mode & 07777) != 0) return io_error("set the mode of", display, errno);
+  if (fsync_it && ::fsync(fd.get()) != 0) return io_error("fsync", display, errno);
+  return ok_status();
+}
+
+// The first error of a batch of pool tasks; the rest of the batch skips its work once one is set.
+class FirstError {
+ public:
+  void set(Error e) {
+    MutexLock lock(mu_);
+    if (!error_) error_ = std::move(e);
+    failed_.store(true);
+  }
+  bool failed() const { return failed_.load(); }
+  Status status() {
+    MutexLock lock(mu_);
+    if (error_) return *error_;
+    return ok_status();
+  }
+
+ private:
+  Mutex mu_;
+  std::optional<Error> error_ PKG_GUARDED_BY(mu_);
+  std::atomic<bool> failed_{false};
+};
+
 }  // namespace
 
-Installer::Installer(InstallerOptions options, content::ChunkStore& store, Fetcher& fetcher)
+Installer::Installer(InstallerOptions options, ChunkIndex& index, Fetcher& fetcher, WorkerPool& pool)
     : options_(std::move(options)),
-      chunks_dir_(options_.data_dir / "chunks"),
-      partial_dir_(options_.data_dir / "partial"),
       manifests_dir_(options_.data_dir / "manifests"),
+      versions_dir_(options_.data_dir / "versions"),
       staging_dir_(options_.data_dir / "staging"),
       content_dir_(options_.data_dir / "content"),
       trash_dir_(options_.data_dir / "trash"),
-      store_(store),
-      fetcher_(fetcher) {}
+      index_(index),
+      fetcher_(fetcher),
+      pool_(pool) {}
 
 Status Installer::prepare() {
-  for (const auto& d : {partial_dir_, manifests_dir_, content_dir_}) PKG_TRY(ensure_dir(d));
+  for (const auto& d : {manifests_dir_, versions_dir_, staging_dir_, content_dir_}) PKG_TRY(ensure_dir(d));
   PKG_TRY(remove_tree(trash_dir_));
-  PKG_TRY(remove_tree(staging_dir_));
   PKG_TRY(ensure_dir(trash_dir_));
-  PKG_TRY(ensure_dir(staging_dir_));
+  // An earlier layout's chunk cache and partial downloads: the installed trees hold the same bytes.
+  PKG_TRY(remove_tree(options_.data_dir / "chunks"));
+  PKG_TRY(remove_tree(options_.data_dir / "partial"));
+  std::error_code ec;
+  // A staged tree is kept only with the record of the manifest it is assembled for.
+  std::vector<std::filesystem::path> stale;
+  for (const auto& entry : std::filesystem::directory_iterator(staging_dir_, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.ends_with(".manifest")) {
+      if (!std::filesystem::exists(staging_dir_ / name.substr(0, name.size() - 9))) stale.push_back(entry.path());
+    } else if (!std::filesystem::exists(staging_dir_ / (name + ".manifest"))) {
+      stale.push_back(entry.path());
+    }
+  }
+  for (const auto& p : stale) PKG_TRY(remove_tree(p));
+  // Index what is installed.
+  for (const auto& entry : std::filesystem::directory_iterator(content_dir_, ec)) {
+    const std::string id = entry.path().filename().string();
+    auto hex = read_file((versions_dir_ / id).string());
+    const auto digest = hex.ok() ? content::Digest::from_hex(*hex) : std::nullopt;
+    auto bytes = digest ? read_file(manifest_file(*digest).string()) : Result<std::string>(hex.error());
+    if (!digest || !bytes.ok() || content::sha256(*bytes) != *digest) {
+      spdlog::warn("dp agent: {} has no verified manifest on this DP; it is not served until validated", id);
+      continue;
+    }
+    auto manifest = content::parse_manifest(*bytes, options_.limits);
+    if (!manifest.ok()) {
+      spdlog::warn("dp agent: the manifest of {} is refused: {}", id, manifest.error().to_string());
+      continue;
+    }
+    index_.add(id, *digest, *manifest);
+  }
+  // Records of versions that are not there (a crash between the record and the rename).
+  for (const auto& entry : std::filesystem::directory_iterator(versions_dir_, ec)) {
+    if (!std::filesystem::exists(content_dir_ / entry.path().filename())) std::filesystem::remove(entry.path(), ec);
+  }
   return ok_status();
 }
 
@@ -65,7 +254,8 @@ Result<content::Manifest> Installer::load_manifest(const DpJob& job, const Fetch
   const auto file = manifest_file(*digest);
   std::string bytes;
   auto local = read_file(file.string());
-  if (local.ok() && content::sha256(*local) == *digest) {
+  const bool have_local = local.ok() && content::sha256(*local) == *digest;
+  if (have_local) {
     bytes = std::move(local).value();
   } else {
     PKG_ASSIGN_OR_RETURN(bytes, fetcher_.fetch_manifest(fetch, *digest, options_.limits.max_bytes));
@@ -80,124 +270,207 @@ Result<content::Manifest> Installer::load_manifest(const DpJob& job, const Fetch
     PKG_TRY(recheck_path(e.path, options_.limits));
     if (e.type == content::EntryType::kSymlink) PKG_TRY(check_link_target(e.path, e.target));
   }
-  if (!local.ok() || content::sha256(*local) != *digest) PKG_TRY(write_file_atomic(file.string(), bytes, 0644));
+  if (!have_local) PKG_TRY(write_file_atomic(file.string(), bytes, 0644));
   return parsed;
 }
 
-Result<std::string> Installer::chunk_bytes(const content::ChunkRef& ref, const FetchJob& fetch) {
-  auto got = store_.get(ref.hash);
-  if (got.ok()) return got;
-  // Absent, or its stored bytes failed their check (the store removed the file): fetch it again, once.
-  PKG_TRY(fetcher_.fetch_chunks(fetch, {ref}));
-  return store_.get(ref.hash);
+Result<std::string> Installer::chunk_bytes(const content::ChunkRef& ref, const FetchJob& fetch, std::size_t worker) {
+  auto local = index_.read(ref.hash);
+  if (local.ok()) return local;
+  return fetcher_.fetch_chunk(fetch, ref, worker);
 }
 
-Status Installer::assemble(const content::Manifest& manifest, const std::filesystem::path& dir,
-                           const FetchJob& fetch) {
-  PKG_TRY(remove_tree(dir));
-  if (::mkdir(dir.c_str(), 0700) != 0) return io_error("create directory", dir, errno);
-  PKG_ASSIGN_OR_RETURN(Fd root, open_dir(dir));
-  std::vector<const content::ManifestEntry*> dirs;
-  const ChunkBytes bytes = [&](const content::ChunkRef& ref) { return chunk_bytes(ref, fetch); };
-  for (const auto& e : manifest.entries) {
-    if (fetch.cancel && fetch.cancel->load()) return make_error(WbemCode::kCallCancelled, "job cancelled");
-    std::string leaf;
-    PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root.get(), e.path, leaf));
-    const auto display = dir / e.path;
-    switch (e.type) {
-      case content::EntryType::kDirectory:
-        if (::mkdirat(parent.get(), leaf.c_str(), 0700) != 0) return io_error("create directory", display, errno);
-        dirs.push_back(&e);
-        break;
-      case content::EntryType::kSymlink:
-        if (::symlinkat(e.target.c_str(), parent.get(), leaf.c_str()) != 0) {
-          return io_error("create symlink", display, errno);
-        }
-        break;
-      case content::EntryType::kFile:
-        PKG_TRY(write_file_entry(parent.get(), leaf, e, bytes, display, options_.write_fault));
-        break;
+Status Installer::stage(const DpJob& job, const content::Manifest& manifest, const FetchJob& fetch,
+                        const ProgressFn& progress) {
+  const auto dir = staging_dir_ / job.content_id;
+  const auto marker = staging_dir_ / (job.content_id + ".manifest");
+  // Another version of this package staged earlier is of no use any more.
+  std::error_code ec;
+  std::vector<std::filesystem::path> other;
+  for (const auto& entry : std::filesystem::directory_iterator(staging_dir_, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.starts_with(job.package_id + ".") && name != job.content_id && name != job.content_id + ".manifest") {
+      other.push_back(entry.path());
     }
   }
-  // Modes last and deepest first, so a read-only directory is filled before it becomes read-only; each directory
-  // is fsynced so the entries it names are durable before the rename publishes the tree.
-  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+  for (const auto& p : other) PKG_TRY(remove_tree(p));
+
+  auto recorded = read_file(marker.string());
+  bool resume = recorded.ok() && *recorded == job.manifest_hash && std::filesystem::is_directory(dir, ec);
+  if (resume) {
+    auto root = open_dir(dir);
+    if (!root.ok() || !lay_out(root->get(), manifest, dir, true).ok()) resume = false;
+  }
+  if (!resume) {
+    PKG_TRY(remove_tree(dir));
+    PKG_TRY(write_file_atomic(marker.string(), job.manifest_hash, 0644));
+    if (::mkdir(dir.c_str(), 0700) != 0) return io_error("create directory", dir, errno);
+    PKG_ASSIGN_OR_RETURN(Fd root, open_dir(dir));
+    PKG_TRY(lay_out(root.get(), manifest, dir, false));
+  }
+  PKG_ASSIGN_OR_RETURN(Fd root, open_dir(dir));
+
+  // Every distinct chunk to every place that holds it, several chunks at once.
+  const std::vector<PlannedChunk> plan = plan_chunks(manifest);
+  std::uint64_t total = 0;
+  for (const auto& c : plan) total += c.ref.size;
+  std::atomic<std::uint64_t> done{0};
+  if (progress) progress(0, total);
+  std::vector<OpenFiles> files;
+  for (std::size_t w = 0; w < pool_.size(); ++w) files.emplace_back(root.get(), manifest, dir);
+  FirstError failure;
+  pool_.run(plan.size(), [&](std::size_t i, std::size_t worker) {
+    if (failure.failed()) return;
+    if (fetch.cancel && fetch.cancel->load()) return failure.set(make_error(WbemCode::kCallCancelled, "job cancelled"));
+    const PlannedChunk& chunk = plan[i];
+    OpenFiles& mine = files[worker];
+    std::vector<const Spot*> missing;
+    std::string bytes;
+    if (resume) {
+      std::string buf;
+      for (const Spot& s : chunk.spots) {
+        auto fd = mine.get(s.entry);
+        if (!fd.ok()) return failure.set(std::move(fd).error());
+        if (region_holds(*fd, s.offset, chunk.ref, buf)) {
+          if (bytes.empty()) bytes = buf;
+        } else {
+          missing.push_back(&s);
+        }
+      }
+    } else {
+      for (const Spot& s : chunk.spots) missing.push_back(&s);
+    }
+    if (!missing.empty() && bytes.size() != chunk.ref.size) {
+      auto got = chunk_bytes(chunk.ref, fetch, worker);
+      if (!got.ok()) return failure.set(std::move(got).error());
+      bytes = std::move(got).value();
+    }
+    const std::span<const std::uint8_t> raw(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    for (const Spot* s : missing) {
+      auto fd = mine.get(s->entry);
+      if (!fd.ok()) return failure.set(std::move(fd).error());
+      Status w = pwrite_all(*fd, raw, s->offset, dir / manifest.entries[s->entry].path, options_.write_fault);
+      if (!w.ok()) return failure.set(std::move(w).error());
+    }
+    const std::uint64_t now = done.fetch_add(chunk.ref.size) + chunk.ref.size;
+    if (progress) progress(now, total);
+  });
+  files.clear();
+  PKG_TRY(failure.status());
+
+  // Every file hashed whole and given its mode; then the tree made durable.
+  std::vector<std::size_t> file_entries;
+  for (std::size_t i = 0; i < manifest.entries.size(); ++i) {
+    if (manifest.entries[i].type == content::EntryType::kFile) file_entries.push_back(i);
+  }
+  const bool sync_each = file_entries.size() <= kSyncEachFileUpTo;
+  FirstError bad_file;
+  pool_.run(file_entries.size(), [&](std::size_t i, std::size_t) {
+    if (bad_file.failed()) return;
+    if (fetch.cancel && fetch.cancel->load()) return bad_file.set(make_error(WbemCode::kCallCancelled, "job cancelled"));
+    Status s = finish_file(root.get(), manifest.entries[file_entries[i]], dir, sync_each);
+    if (!s.ok()) bad_file.set(std::move(s).error());
+  });
+  PKG_TRY(bad_file.status());
+  // Directory modes last and deepest first, so a read-only directory is filled before it becomes read-only.
+  for (auto it = manifest.entries.rbegin(); it != manifest.entries.rend(); ++it) {
+    if (it->type != content::EntryType::kDirectory) continue;
     std::string leaf;
-    PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root.get(), (*it)->path, leaf));
+    PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root.get(), it->path, leaf));
     Fd d(::openat(parent.get(), leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!d.valid()) return io_error("open directory", dir / (*it)->path, errno);
-    if (::fsync(d.get()) != 0) return io_error("fsync", dir / (*it)->path, errno);
-    if (::fchmod(d.get(), (*it)->mode & 07777) != 0) return io_error("set the mode of", dir / (*it)->path, errno);
+    if (!d.valid()) return io_error("open directory", dir / it->path, errno);
+    if (sync_each && ::fsync(d.get()) != 0) return io_error("fsync", dir / it->path, errno);
+    if (::fchmod(d.get(), it->mode & 07777) != 0) return io_error("set the mode of", dir / it->path, errno);
   }
   if (::fchmod(root.get(), 0755) != 0) return io_error("set the mode of", dir, errno);
+  if (!sync_each && ::syncfs(root.get()) != 0) return io_error("sync the file system of", dir, errno);
   if (::fsync(root.get()) != 0) return io_error("fsync", dir, errno);
-  return fsync_dir(dir.parent_path());
+  return fsync_dir(staging_dir_);
+}
+
+Status Installer::record_version(const std::string& content_id, const content::Digest& manifest_hash) {
+  return write_file_atomic((versions_dir_ / content_id).string(), manifest_hash.hex(), 0644);
 }
 
 Status Installer::install(const DpJob& job, const FetchJob& fetch, const ProgressFn& progress) {
   PKG_ASSIGN_OR_RETURN(content::Manifest manifest, load_manifest(job, fetch));
-  const auto chunks = distinct_chunks(manifest);
-  std::uint64_t total = 0;
-  for (const auto& c : chunks) total += c.size;
-  std::atomic<std::uint64_t> done{0};
-  FetchJob counting = fetch;
-  counting.on_stored = [&](const content::ChunkRef& ref) {
-    const std::uint64_t now = done.fetch_add(ref.size) + ref.size;
-    if (progress) progress(now, total);
-  };
-  if (progress) progress(0, total);
-  PKG_TRY(fetcher_.fetch_chunks(counting, chunks));
-
-  const auto staging = staging_dir_ / job.content_id;
-  PKG_TRY(assemble(manifest, staging, fetch));
+  const auto digest = *content::Digest::from_hex(job.manifest_hash);
+  PKG_TRY(stage(job, manifest, fetch, progress));
 
   // Publish: a rename of the whole tree. An existing copy of the same version (a redistribution) is swapped out
   // atomically, so the path never stops holding a complete tree.
+  const auto staging = staging_dir_ / job.content_id;
   const auto target = installed_dir(job);
+  PKG_TRY(record_version(job.content_id, digest));
   if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
     PKG_TRY(fsync_dir(content_dir_));
+    index_.add(job.content_id, digest, manifest);
     PKG_TRY(trash_and_delete(staging, trash_dir_));
   } else {
     if (errno != ENOENT) return io_error("swap in", target, errno);
     if (::rename(staging.c_str(), target.c_str()) != 0) return io_error("rename into place", target, errno);
     PKG_TRY(fsync_dir(content_dir_));
+    index_.add(job.content_id, digest, manifest);
   }
+  std::error_code ec;
+  std::filesystem::remove(staging_dir_ / (job.content_id + ".manifest"), ec);
   PKG_TRY(fsync_dir(staging_dir_));
   // The new version is in place: older versions of the package go.
   const std::string prefix = job.package_id + ".";
-  std::error_code ec;
-  std::vector<std::filesystem::path> old;
+  std::vector<std::string> old;
   for (const auto& entry : std::filesystem::directory_iterator(content_dir_, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.starts_with(prefix) && name != job.content_id) old.push_back(entry.path());
+    if (name.starts_with(prefix) && name != job.content_id) old.push_back(name);
   }
-  for (const auto& p : old) PKG_TRY(trash_and_delete(p, trash_dir_));
+  for (const auto& id : old) PKG_TRY(remove_version(id));
+  return ok_status();
+}
+
+Status Installer::remove_version(const std::string& content_id) {
+  index_.remove(content_id);
+  const auto dir = content_dir_ / content_id;
+  PKG_TRY(trash_and_delete(dir, trash_dir_));
+  auto hex = read_file((versions_dir_ / content_id).string());
+  std::error_code ec;
+  std::filesystem::remove(versions_dir_ / content_id, ec);
+  if (hex.ok()) {
+    if (auto digest = content::Digest::from_hex(*hex); digest && !index_.uses_manifest(*digest)) {
+      std::filesystem::remove(manifest_file(*digest), ec);
+    }
+  }
   return ok_status();
 }
 
 void Installer::discard_failed(const DpJob& job, bool out_of_space) {
+  if (!out_of_space) return;
   (void)remove_tree(staging_dir_ / job.content_id);
-  if (out_of_space) {
-    (void)remove_tree(partial_dir_);
-    (void)ensure_dir(partial_dir_);
-  }
+  std::error_code ec;
+  std::filesystem::remove(staging_dir_ / (job.content_id + ".manifest"), ec);
 }
 
 Status Installer::remove(const DpJob& job) {
   const std::string prefix = job.package_id + ".";
   std::error_code ec;
-  std::vector<std::filesystem::path> found;
+  std::vector<std::string> found;
   for (const auto& entry : std::filesystem::directory_iterator(content_dir_, ec)) {
-    if (entry.path().filename().string().starts_with(prefix)) found.push_back(entry.path());
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with(prefix)) found.push_back(name);
   }
   if (ec) return io_error("list", content_dir_, ec.value());
-  for (const auto& p : found) PKG_TRY(trash_and_delete(p, trash_dir_));
+  for (const auto& id : found) PKG_TRY(remove_version(id));
+  // And whatever of the package was being staged.
+  std::vector<std::filesystem::path> staged;
+  for (const auto& entry : std::filesystem::directory_iterator(staging_dir_, ec)) {
+    if (entry.path().filename().string().starts_with(prefix)) staged.push_back(entry.path());
+  }
+  for (const auto& p : staged) PKG_TRY(remove_tree(p));
   return ok_status();
 }
 
 Result<ValidateOutcome> Installer::validate(const DpJob& job, const FetchJob& fetch,
                                             const std::function<void(const std::vector<std::string>&)>& on_mismatch) {
   PKG_ASSIGN_OR_RETURN(content::Manifest manifest, load_manifest(job, fetch));
+  const auto digest = *content::Digest::from_hex(job.manifest_hash);
   const auto dir = installed_dir(job);
   ValidateOutcome out;
   Fd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -216,30 +489,21 @@ Result<ValidateOutcome> Installer::validate(const DpJob& job, const FetchJob& fe
       out.mismatched.push_back(manifest.entries[i].path);
     }
   }
-  if (bad.empty()) return out;
-  if (on_mismatch) on_mismatch(out.mismatched);
-  PKG_TRY(repair(manifest, dir, bad, fetch));
+  if (!bad.empty()) {
+    if (on_mismatch) on_mismatch(out.mismatched);
+    // While it is repaired, the version is not a source of chunks for anyone.
+    index_.remove(job.content_id);
+    PKG_TRY(repair(manifest, dir, bad, fetch));
+  }
+  // Verified whole: it is (again) a source of chunks.
+  PKG_TRY(record_version(job.content_id, digest));
+  index_.add(job.content_id, digest, manifest);
   return out;
 }
 
-}  // namespace pkgcast::dp
-
-namespace pkgcast::dp {
-
 Status Installer::repair(const content::Manifest& manifest, const std::filesystem::path& dir,
                          const std::vector<std::size_t>& bad, const FetchJob& fetch) {
-  // Only chunks the cache lacks are fetched; a cached chunk whose bytes fail their check is refetched by
-  // chunk_bytes when it is read.
-  std::vector<content::ChunkRef> missing;
-  std::set<content::Digest> seen;
-  for (std::size_t i : bad) {
-    for (const auto& c : manifest.entries[i].chunks) {
-      if (seen.insert(c.hash).second && !store_.contains(c.hash)) missing.push_back(c);
-    }
-  }
-  PKG_TRY(fetcher_.fetch_chunks(fetch, missing));
   PKG_ASSIGN_OR_RETURN(Fd root, open_dir(dir));
-  const ChunkBytes bytes = [&](const content::ChunkRef& ref) { return chunk_bytes(ref, fetch); };
   for (std::size_t i : bad) {
     const auto& e = manifest.entries[i];
     std::string leaf;
@@ -270,6 +534,18 @@ Status Installer::repair(const content::Manifest& manifest, const std::filesyste
         }
         break;
       case content::EntryType::kFile: {
+        // Each chunk from the bad file itself where its bytes there still match, else from an installed version,
+        // else fetched: only bad chunks move.
+        Fd old;
+        if (exists && S_ISREG(st.st_mode)) old = Fd(::openat(parent.get(), leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        std::uint64_t offset = 0;
+        std::string buf;
+        const ChunkBytes bytes = [&](const content::ChunkRef& ref) -> Result<std::string> {
+          const std::uint64_t at = offset;
+          offset += ref.size;
+          if (old.valid() && region_holds(old.get(), at, ref, buf)) return std::move(buf);
+          return chunk_bytes(ref, fetch, pool_.size());
+        };
         // Written beside the bad file and renamed over it: the path always holds a whole file.
         const std::string tmp = ".pkgcast-repair." + leaf;
         ::unlinkat(parent.get(), tmp.c_str(), 0);

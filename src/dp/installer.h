@@ -1,17 +1,27 @@
 // What a job does to the data directory: install a content version atomically, re-hash and repair it, remove it.
 //
 // Layout under the data directory:
-//   chunks/      the verified chunk cache (content::ChunkStore), shared by every package and version
-//   partial/     chunk downloads in progress (<sha256>.part), resumed with Range
-//   manifests/   verified manifests (<hash>), kept while a version that uses them is installed
-//   staging/     <ContentID>/ while a version is assembled
 //   content/     <PackageID>.<SourceVersion>/: installed versions, each renamed in whole from staging
+//   versions/    <ContentID>: the manifest hash of an installed version (written before the version is renamed in)
+//   manifests/   verified manifests (<hash>), kept while a version that uses them is installed
+//   staging/     <ContentID>/ while a version is assembled, and <ContentID>.manifest naming the manifest it is
+//                assembled for: both survive a crash, and the next install of that version resumes there
 //   trash/       what is being deleted (renamed here first, so a half-deleted tree is never under content/)
 //
-// A refused install (bad manifest, bad chunk, a path that escapes, ENOSPC, ...) changes nothing outside staging/
-// and the caches: the installed version, if any, stays as it was.
+// There is no chunk cache: each verified chunk is written straight to every place of the staged tree that holds
+// it, so each byte is written to disk once. A chunk already on the DP (in an installed version of any package,
+// through the ChunkIndex) is copied from there rather than fetched; one already in place in a resumed staging
+// tree (found by hashing its place) is neither. So an update moves only the chunks that changed, and a restart
+// after a crash refetches only what had not arrived (and what a crash lost before it was written).
 //
-// Thread safety: one job at a time (the agent's job thread); the fetcher's workers run inside install().
+// Before the rename every file is hashed whole against the manifest and the tree is made durable: each file and
+// directory fsynced, or, for a tree of many files, the file system synced once (syncfs), which costs one flush
+// instead of one journal commit per file.
+//
+// A refused install (bad manifest, bad chunk, a path that escapes, ENOSPC, ...) changes nothing outside staging/:
+// the installed version, if any, stays as it was.
+//
+// Thread safety: one job at a time (the agent's job thread); chunks are placed on the worker pool inside install().
 #pragma once
 
 #include <atomic>
@@ -23,6 +33,7 @@
 
 #include "content/content.h"
 #include "core/result.h"
+#include "dp/chunk_index.h"
 #include "dp/fetcher.h"
 #include "dp/fs_util.h"
 #include "dp/job.h"
@@ -35,7 +46,7 @@ struct InstallerOptions {
   WriteFault write_fault;
 };
 
-// Bytes of distinct chunks present in the cache, out of those the version needs. Called from any worker.
+// Bytes of distinct chunks in place in the staged tree, out of those the version needs. Called from any worker.
 using ProgressFn = std::function<void(std::uint64_t done, std::uint64_t total)>;
 
 struct ValidateOutcome {
@@ -44,21 +55,22 @@ struct ValidateOutcome {
 
 class Installer {
  public:
-  Installer(InstallerOptions options, content::ChunkStore& store, Fetcher& fetcher);
+  Installer(InstallerOptions options, ChunkIndex& index, Fetcher& fetcher, WorkerPool& pool);
 
-  // Creates the layout and empties trash/ and staging/ (left by a crash; the chunk cache and partial downloads
-  // are kept, so a resumed install refetches nothing that was verified).
+  // Creates the layout, empties trash/, drops staged trees that cannot be resumed, and indexes every installed
+  // version whose manifest is on disk.
   Status prepare();
 
   Status install(const DpJob& job, const FetchJob& fetch, const ProgressFn& progress);
 
-  // After a failed install: drops the job's staging tree and, when `out_of_space`, every partial download, so the
-  // disk has room again (at least for the failure report). Verified chunks stay in the cache.
+  // After a failed install: when `out_of_space`, drops the job's staged tree so the disk has room again (at least
+  // for the failure report); otherwise it is kept, and the next attempt resumes it.
   void discard_failed(const DpJob& job, bool out_of_space);
 
   // Re-hashes the installed version. `on_mismatch` is called with the bad paths before the repair (not at all
-  // when everything matches); the repair refetches only chunks the cache lacks or that fail their check, and
-  // replaces each bad entry atomically. A version that is not installed is installed.
+  // when everything matches); the repair keeps every chunk of a bad file that still matches its hash, copies
+  // others from installed versions, fetches only the rest, and replaces each bad entry atomically. A version that
+  // is not installed is installed.
   Result<ValidateOutcome> validate(const DpJob& job, const FetchJob& fetch,
                                    const std::function<void(const std::vector<std::string>&)>& on_mismatch);
 
@@ -71,15 +83,21 @@ class Installer {
 
  private:
   Result<content::Manifest> load_manifest(const DpJob& job, const FetchJob& fetch);
-  Status assemble(const content::Manifest& manifest, const std::filesystem::path& dir, const FetchJob& fetch);
-  Result<std::string> chunk_bytes(const content::ChunkRef& ref, const FetchJob& fetch);
+  // Stages the version's tree in staging/<ContentID>/ (resuming what is there), complete and durable.
+  Status stage(const DpJob& job, const content::Manifest& manifest, const FetchJob& fetch, const ProgressFn& progress);
+  // A chunk's verified bytes: from an installed version when one holds it, else fetched. `worker` as the pool's.
+  Result<std::string> chunk_bytes(const content::ChunkRef& ref, const FetchJob& fetch, std::size_t worker);
   Status repair(const content::Manifest& manifest, const std::filesystem::path& dir,
                 const std::vector<std::size_t>& bad, const FetchJob& fetch);
+  // Removes an installed version: unindexed, renamed to trash and deleted, its record and unused manifest gone.
+  Status remove_version(const std::string& content_id);
+  Status record_version(const std::string& content_id, const content::Digest& manifest_hash);
 
   const InstallerOptions options_;
-  const std::filesystem::path chunks_dir_, partial_dir_, manifests_dir_, staging_dir_, content_dir_, trash_dir_;
-  content::ChunkStore& store_;
+  const std::filesystem::path manifests_dir_, versions_dir_, staging_dir_, content_dir_, trash_dir_;
+  ChunkIndex& index_;
   Fetcher& fetcher_;
+  WorkerPool& pool_;
 };
 
 }  // namespace pkgcast::dp

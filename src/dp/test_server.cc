@@ -1,5 +1,7 @@
 #include "dp/test_server.h"
 
+#include <zstd.h>
+
 #include <sys/socket.h>
 
 #include <boost/asio/io_context.hpp>
@@ -135,6 +137,11 @@ void FakeSiteServer::corrupt_chunk(const std::string& hex, int times) {
   MutexLock lock(mu_);
   corrupt_[hex] = times;
 }
+void FakeSiteServer::serve_zstd(bool on) {
+  MutexLock lock(mu_);
+  serve_zstd_ = on;
+}
+
 void FakeSiteServer::cut_chunks(std::size_t after_bytes, int times) {
   MutexLock lock(mu_);
   cut_after_ = after_bytes;
@@ -289,6 +296,8 @@ void FakeSiteServer::serve(std::shared_ptr<Conn> conn) {
       std::chrono::milliseconds delay{0};
       std::uint64_t first = 0;
       bool found = false;
+      std::string encoding;
+      const std::string accept(req[http::field::accept_encoding]);
       {
         MutexLock lock(mu_);
         ++chunk_requests_[hex];
@@ -297,6 +306,12 @@ void FakeSiteServer::serve(std::shared_ptr<Conn> conn) {
         if (it != chunks_.end()) {
           found = true;
           body = it->second;
+          if (serve_zstd_ && accept.find("zstd") != std::string::npos && req[http::field::range].empty()) {
+            std::string frame(ZSTD_compressBound(body.size()), '\0');
+            frame.resize(ZSTD_compress(frame.data(), frame.size(), body.data(), body.size(), 3));
+            body = std::move(frame);
+            encoding = "Content-Encoding: zstd\r\n";
+          }
           if (auto c = corrupt_.find(hex); c != corrupt_.end() && c->second > 0) {
             --c->second;
             body[body.size() / 2] ^= 0x01;
@@ -321,7 +336,7 @@ void FakeSiteServer::serve(std::shared_ptr<Conn> conn) {
         if (first >= size && size > 0) {
           out = error(416, "WBEM_E_VALUE_OUT_OF_RANGE", "range");
         } else {
-          std::string extra;
+          std::string extra = encoding;
           if (first > 0) {
             extra = "Content-Range: bytes " + std::to_string(first) + "-" + std::to_string(size - 1) + "/" +
                     std::to_string(size) + "\r\n";

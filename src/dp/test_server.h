@@ -47,6 +47,9 @@ class FakeSiteServer {
   void cut_chunks(std::size_t after_bytes, int times);    // the next `times` chunk bodies stop early
   void fail_status(int times);                            // the next `times` status posts get 503
   void set_chunk_delay(std::chrono::milliseconds d);      // before each chunk answer
+  // Whole chunks go out zstd-encoded to a client that accepts zstd (as the site server sends stored frames);
+  // corrupt_chunk and cut_chunks then apply to the encoded body.
+  void serve_zstd(bool on);
 
   // Observations.
   std::uint64_t chunk_bytes_served() const;
@@ -86,6 +89,7 @@ class FakeSiteServer {
   std::map<std::string, int> corrupt_ PKG_GUARDED_BY(mu_);
   std::size_t cut_after_ PKG_GUARDED_BY(mu_) = 0;
   int cut_times_ PKG_GUARDED_BY(mu_) = 0;
+  bool serve_zstd_ PKG_GUARDED_BY(mu_) = false;
   int fail_status_ PKG_GUARDED_BY(mu_) = 0;
   std::chrono::milliseconds chunk_delay_ PKG_GUARDED_BY(mu_){0};
   std::uint64_t chunk_bytes_ PKG_GUARDED_BY(mu_) = 0;

@@ -1,0 +1,123 @@
+#include "dp/chunk_index.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "dp/fs_util.h"
+#include "dp/tree.h"
+
+namespace pkgcast::dp {
+
+Result<std::string> read_verified(const std::filesystem::path& root, const std::string& path, std::uint64_t offset,
+                                  std::uint32_t size, const content::Digest& hash) {
+  Fd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir.valid()) return make_error(WbemCode::kNotFound, "no directory " + root.string());
+  std::string leaf;
+  auto parent = open_parent(dir.get(), path, leaf);
+  if (!parent.ok()) return make_error(WbemCode::kNotFound, parent.error().message);
+  Fd fd(::openat(parent->get(), leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return make_error(WbemCode::kNotFound, "cannot open " + (root / path).string());
+  std::string bytes(size, '\0');
+  std::size_t got = 0;
+  while (got < size) {
+    const ssize_t n = ::pread(fd.get(), bytes.data() + got, size - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error(WbemCode::kNotFound, "short read of " + (root / path).string());
+    got += static_cast<std::size_t>(n);
+  }
+  if (content::sha256(bytes) != hash) {
+    return make_error(WbemCode::kFailed, "chunk " + hash.hex() + " in " + (root / path).string() + " differs");
+  }
+  return bytes;
+}
+
+void ChunkIndex::add(const std::string& content_id, const content::Digest& manifest_hash,
+                     const content::Manifest& manifest) {
+  auto version = std::make_shared<Version>();
+  version->content_id = content_id;
+  version->manifest_hash = manifest_hash;
+  Indexed indexed;
+  std::set<content::Digest> seen;
+  for (const auto& e : manifest.entries) {
+    if (e.type != content::EntryType::kFile) continue;
+    const auto file = static_cast<std::uint32_t>(version->paths.size());
+    version->paths.push_back(e.path);
+    std::uint64_t offset = 0;
+    for (const auto& c : e.chunks) {
+      if (seen.insert(c.hash).second) indexed.chunks.push_back({c.hash, file, c.size, offset});
+      offset += c.size;
+    }
+  }
+  indexed.version = std::move(version);
+  MutexLock lock(mu_);
+  if (versions_.contains(content_id)) {
+    versions_.erase(content_id);
+    std::erase_if(chunks_, [&](const auto& kv) { return kv.second.version->content_id == content_id; });
+    for (const auto& [id, other] : versions_) insert_locked(other, false);
+  }
+  insert_locked(indexed, true);
+  versions_.emplace(content_id, std::move(indexed));
+}
+
+void ChunkIndex::insert_locked(const Indexed& v, bool replace) {
+  for (const auto& c : v.chunks) {
+    Place p{v.version, c.file, c.size, c.offset};
+    if (replace) {
+      chunks_.insert_or_assign(c.hash, std::move(p));
+    } else {
+      chunks_.try_emplace(c.hash, std::move(p));
+    }
+  }
+}
+
+void ChunkIndex::remove(const std::string& content_id) {
+  MutexLock lock(mu_);
+  auto it = versions_.find(content_id);
+  if (it == versions_.end()) return;
+  const Indexed gone = std::move(it->second);
+  versions_.erase(it);
+  for (const auto& c : gone.chunks) {
+    auto at = chunks_.find(c.hash);
+    if (at != chunks_.end() && at->second.version == gone.version) chunks_.erase(at);
+  }
+  // Chunks the removed version shared with others are found in those again.
+  for (const auto& [id, other] : versions_) insert_locked(other, false);
+}
+
+std::optional<ChunkIndex::Place> ChunkIndex::find(const content::Digest& hash) const {
+  MutexLock lock(mu_);
+  auto it = chunks_.find(hash);
+  if (it == chunks_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool ChunkIndex::contains(const content::Digest& hash) const { return find(hash).has_value(); }
+
+Result<std::string> ChunkIndex::read(const content::Digest& hash) const {
+  auto place = find(hash);
+  if (!place) return make_error(WbemCode::kNotFound, "no installed version holds chunk " + hash.hex());
+  auto bytes = read_verified(content_dir_ / place->version->content_id, place->version->paths[place->file],
+                             place->offset, place->size, hash);
+  if (!bytes.ok()) return make_error(WbemCode::kNotFound, bytes.error().message);
+  return bytes;
+}
+
+std::vector<std::string> ChunkIndex::versions() const {
+  MutexLock lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [id, v] : versions_) out.push_back(id);
+  return out;
+}
+
+bool ChunkIndex::uses_manifest(const content::Digest& manifest_hash) const {
+  MutexLock lock(mu_);
+  for (const auto& [id, v] : versions_) {
+    if (v.version->manifest_hash == manifest_hash) return true;
+  }
+  return false;
+}
+
+}  // namespace pkgcast::dp

@@ -1,0 +1,96 @@
+// Where each chunk of the installed content lies: the agent keeps no chunk cache beside the trees it installs
+// (that would write every byte twice); a chunk is found by hash in an installed version's file, at an offset the
+// version's manifest gives. Updates reuse the previous version's bytes through it, the content server serves
+// from it, and removing a version removes its chunks with it.
+//
+// A version is indexed once it is in place under content/, and unindexed before it is removed. read() verifies
+// the bytes against the hash every time, so a file changed on disk is never served or reused (it fails, and the
+// caller fetches or answers 404).
+//
+// Memory: about 130 bytes per chunk of the installed versions (about 2 MiB per GiB at the average chunk size).
+//
+// Thread safety: every member from any thread.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "content/content.h"
+#include "core/mutex.h"
+#include "core/result.h"
+
+namespace pkgcast::dp {
+
+struct DigestHash {
+  std::size_t operator()(const content::Digest& d) const noexcept {
+    std::size_t h;
+    static_assert(sizeof(h) <= sizeof(d.bytes));
+    __builtin_memcpy(&h, d.bytes.data(), sizeof(h));  // a SHA-256 is already uniformly spread
+    return h;
+  }
+};
+
+class ChunkIndex {
+ public:
+  explicit ChunkIndex(std::filesystem::path content_dir) : content_dir_(std::move(content_dir)) {}
+
+  // Indexes content/<content_id>/ as holding `manifest` (whose hash is `manifest_hash`). Replaces an earlier entry
+  // of the same content ID.
+  void add(const std::string& content_id, const content::Digest& manifest_hash, const content::Manifest& manifest);
+  // Forgets a version (before it is removed); its chunks that other versions also hold stay found there.
+  void remove(const std::string& content_id);
+
+  // The chunk's verified bytes from an installed version (WBEM_E_NOT_FOUND when no indexed version holds it, or
+  // when every copy failed its check or could not be read).
+  Result<std::string> read(const content::Digest& hash) const;
+  bool contains(const content::Digest& hash) const;
+
+  // The indexed content IDs, and whether any indexed version still uses a manifest.
+  std::vector<std::string> versions() const;
+  bool uses_manifest(const content::Digest& manifest_hash) const;
+
+ private:
+  struct Version {
+    std::string content_id;
+    content::Digest manifest_hash;
+    std::vector<std::string> paths;  // of the file entries, by file number
+  };
+  struct Place {
+    std::shared_ptr<const Version> version;
+    std::uint32_t file = 0;
+    std::uint32_t size = 0;
+    std::uint64_t offset = 0;
+  };
+  struct ChunkAt {  // one chunk of a version, to re-point the index when another version goes
+    content::Digest hash;
+    std::uint32_t file = 0;
+    std::uint32_t size = 0;
+    std::uint64_t offset = 0;
+  };
+  struct Indexed {
+    std::shared_ptr<const Version> version;
+    std::vector<ChunkAt> chunks;  // distinct within the version
+  };
+
+  std::optional<Place> find(const content::Digest& hash) const;
+  void insert_locked(const Indexed& v, bool replace) PKG_REQUIRES(mu_);
+
+  const std::filesystem::path content_dir_;
+  mutable Mutex mu_;
+  std::map<std::string, Indexed> versions_ PKG_GUARDED_BY(mu_);
+  std::unordered_map<content::Digest, Place, DigestHash> chunks_ PKG_GUARDED_BY(mu_);
+};
+
+// Reads `size` bytes at `offset` of the regular file `path` below the directory `root` without following any link,
+// and checks them against `hash`. WBEM_E_NOT_FOUND when the file is missing or short, WBEM_E_FAILED when the bytes
+// differ.
+Result<std::string> read_verified(const std::filesystem::path& root, const std::string& path, std::uint64_t offset,
+                                  std::uint32_t size, const content::Digest& hash);
+
+}  // namespace pkgcast::dp
