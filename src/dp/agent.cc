@@ -432,9 +432,17 @@ bool Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& 
         last = now;
         report(job, "progress", {}, done, total);
       };
+      const auto started = std::chrono::steady_clock::now();
+      const std::uint64_t received_before = fetcher_->bytes_received();
       Status s = installer_->install(job, fetch, progress);
       if (cancel->load()) return false;
-      if (s.ok()) return report(job, "installed", {}, job.content_size, job.content_size);
+      if (s.ok()) {
+        spdlog::info("dp agent: installed {} in {:.2f} s, {} bytes received",
+                     job.content_id,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                     fetcher_->bytes_received() - received_before);
+        return report(job, "installed", {}, job.content_size, job.content_size);
+      }
       spdlog::warn("dp agent: install of {} failed: {}", job.content_id, s.error().to_string());
       installer_->discard_failed(job, s.error().code == WbemCode::kOutOfDiskSpace);
       return report(job, "failed", s.error().to_string());

@@ -45,6 +45,7 @@ void ChunkIndex::add(const std::string& content_id, const content::Digest& manif
     if (e.type != content::EntryType::kFile) continue;
     const auto file = static_cast<std::uint32_t>(version->paths.size());
     version->paths.push_back(e.path);
+    indexed.files.emplace_back(e.sha256, file);
     std::uint64_t offset = 0;
     for (const auto& c : e.chunks) {
       if (seen.insert(c.hash).second) indexed.chunks.push_back({c.hash, file, c.size, offset});
@@ -56,6 +57,7 @@ void ChunkIndex::add(const std::string& content_id, const content::Digest& manif
   if (versions_.contains(content_id)) {
     versions_.erase(content_id);
     std::erase_if(chunks_, [&](const auto& kv) { return kv.second.version->content_id == content_id; });
+    std::erase_if(files_, [&](const auto& kv) { return kv.second.version->content_id == content_id; });
     for (const auto& [id, other] : versions_) insert_locked(other, false);
   }
   insert_locked(indexed, true);
@@ -71,6 +73,13 @@ void ChunkIndex::insert_locked(const Indexed& v, bool replace) {
       chunks_.try_emplace(c.hash, std::move(p));
     }
   }
+  for (const auto& [hash, file] : v.files) {
+    if (replace) {
+      files_.insert_or_assign(hash, FilePlace{v.version, file});
+    } else {
+      files_.try_emplace(hash, FilePlace{v.version, file});
+    }
+  }
 }
 
 void ChunkIndex::remove(const std::string& content_id) {
@@ -83,7 +92,11 @@ void ChunkIndex::remove(const std::string& content_id) {
     auto at = chunks_.find(c.hash);
     if (at != chunks_.end() && at->second.version == gone.version) chunks_.erase(at);
   }
-  // Chunks the removed version shared with others are found in those again.
+  for (const auto& [hash, file] : gone.files) {
+    auto at = files_.find(hash);
+    if (at != files_.end() && at->second.version == gone.version) files_.erase(at);
+  }
+  // Chunks and files the removed version shared with others are found in those again.
   for (const auto& [id, other] : versions_) insert_locked(other, false);
 }
 
@@ -92,6 +105,13 @@ std::optional<ChunkIndex::Place> ChunkIndex::find(const content::Digest& hash) c
   auto it = chunks_.find(hash);
   if (it == chunks_.end()) return std::nullopt;
   return it->second;
+}
+
+std::optional<ChunkIndex::FileAt> ChunkIndex::find_file(const content::Digest& sha256) const {
+  MutexLock lock(mu_);
+  auto it = files_.find(sha256);
+  if (it == files_.end()) return std::nullopt;
+  return FileAt{content_dir_ / it->second.version->content_id, it->second.version->paths[it->second.file]};
 }
 
 bool ChunkIndex::contains(const content::Digest& hash) const { return find(hash).has_value(); }

@@ -7,7 +7,11 @@
 // the bytes against the hash every time, so a file changed on disk is never served or reused (it fails, and the
 // caller fetches or answers 404).
 //
-// Memory: about 130 bytes per chunk of the installed versions (about 2 MiB per GiB at the average chunk size).
+// Whole files are found by their SHA-256 too, so that a file an update leaves unchanged can be linked rather than
+// copied.
+//
+// Memory: about 130 bytes per chunk of the installed versions (about 2 MiB per GiB at the average chunk size), and
+// about 100 per file.
 //
 // Thread safety: every member from any thread.
 #pragma once
@@ -51,6 +55,14 @@ class ChunkIndex {
   Result<std::string> read(const content::Digest& hash) const;
   bool contains(const content::Digest& hash) const;
 
+  // An installed file whose whole-file SHA-256 is `sha256` (the first indexed one): the version's directory and the
+  // path below it. Not verified here: the caller hashes what it finds before trusting it.
+  struct FileAt {
+    std::filesystem::path root;
+    std::string path;
+  };
+  std::optional<FileAt> find_file(const content::Digest& sha256) const;
+
   // The indexed content IDs, and whether any indexed version still uses a manifest.
   std::vector<std::string> versions() const;
   bool uses_manifest(const content::Digest& manifest_hash) const;
@@ -76,6 +88,11 @@ class ChunkIndex {
   struct Indexed {
     std::shared_ptr<const Version> version;
     std::vector<ChunkAt> chunks;  // distinct within the version
+    std::vector<std::pair<content::Digest, std::uint32_t>> files;  // whole-file hash, file number
+  };
+  struct FilePlace {
+    std::shared_ptr<const Version> version;
+    std::uint32_t file = 0;
   };
 
   std::optional<Place> find(const content::Digest& hash) const;
@@ -85,6 +102,7 @@ class ChunkIndex {
   mutable Mutex mu_;
   std::map<std::string, Indexed> versions_ PKG_GUARDED_BY(mu_);
   std::unordered_map<content::Digest, Place, DigestHash> chunks_ PKG_GUARDED_BY(mu_);
+  std::unordered_map<content::Digest, FilePlace, DigestHash> files_ PKG_GUARDED_BY(mu_);
 };
 
 // Reads `size` bytes at `offset` of the regular file `path` below the directory `root` without following any link,

@@ -1,5 +1,6 @@
 // End-to-end: installs, updates, resumes, pacing, validate, remove and cancel, over real HTTP on loopback.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,10 +35,16 @@ TEST_F(AgentTest, InstallsATreeByteForByteAndAnUpdateMovesOnlyChangedChunks) {
   ::chmod((tmp.path() / "src2/ro").c_str(), 0555);
   const BuiltContent v2 = publish_ingested(tmp.path() / "src2");
   const std::uint64_t before = server.chunk_bytes_served();
+  struct stat big1 {};
+  ASSERT_EQ(::stat((dir1 / "data/big.bin").c_str(), &big1), 0);
   server.put_job(install_job("ABC00001", 2, 2, v2, {server.content_url()}));
   ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src2", tmp.path() / "dp/content/ABC00001.2"), "");
   EXPECT_FALSE(fs::exists(dir1));
+  // The unchanged large file was linked from version 1, not copied.
+  struct stat big2 {};
+  ASSERT_EQ(::stat((tmp.path() / "dp/content/ABC00001.2/data/big.bin").c_str(), &big2), 0);
+  EXPECT_EQ(big2.st_ino, big1.st_ino);
   EXPECT_EQ(server.chunk_bytes_served() - before, std::string("#!/bin/sh\necho version 2\n").size());
   EXPECT_EQ(v1.manifest.chunking, content::ChunkingParams{});
   EXPECT_TRUE(agent->wait_outbox_empty(std::chrono::seconds(5)));

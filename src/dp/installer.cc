@@ -36,10 +36,11 @@ struct PlannedChunk {
   std::vector<Spot> spots;
 };
 
-std::vector<PlannedChunk> plan_chunks(const content::Manifest& m) {
+std::vector<PlannedChunk> plan_chunks(const content::Manifest& m, const std::vector<bool>& linked) {
   std::vector<PlannedChunk> out;
   std::unordered_map<content::Digest, std::size_t, DigestHash> seen;
   for (std::size_t i = 0; i < m.entries.size(); ++i) {
+    if (linked[i]) continue;
     std::uint64_t offset = 0;
     for (const auto& c : m.entries[i].chunks) {
       auto [it, fresh] = seen.try_emplace(c.hash, out.size());
@@ -91,10 +92,43 @@ bool region_holds(int fd, std::uint64_t offset, const content::ChunkRef& ref, st
   return content::sha256(buf) == ref.hash;
 }
 
+// Hashes a regular file whole (without following a link at `path` below `root`) and links it as `leaf` in
+// `parent` when it is the entry's file: same SHA-256, size and mode. False when anything differs or fails.
+bool link_verified(const ChunkIndex::FileAt& at, const content::ManifestEntry& e, int parent, const std::string& leaf) {
+  Fd root(::open(at.root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!root.valid()) return false;
+  std::string from;
+  auto from_parent = open_parent(root.get(), at.path, from);
+  if (!from_parent.ok()) return false;
+  Fd fd(::openat(from_parent->get(), from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st {};
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<std::uint64_t>(st.st_size) != e.size || (st.st_mode & 07777) != (e.mode & 07777)) {
+    return false;
+  }
+  content::Sha256 hash;
+  std::vector<std::uint8_t> buf(std::min<std::uint64_t>(std::max<std::uint64_t>(e.size, 1), 1u << 20));
+  for (std::uint64_t done = 0; done < e.size;) {
+    const ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    hash.update({buf.data(), static_cast<std::size_t>(n)});
+    done += static_cast<std::uint64_t>(n);
+  }
+  if (hash.finish() != e.sha256) return false;
+  return ::linkat(from_parent->get(), from.c_str(), parent, leaf.c_str(), 0) == 0;
+}
+
 // Creates the tree's directories, symlinks and files (at their sizes, holes until their chunks arrive) below
-// `root`. With `resume`, what is there already is kept when it is of the right kind.
-Status lay_out(int root, const content::Manifest& manifest, const std::filesystem::path& dir, bool resume) {
-  for (const auto& e : manifest.entries) {
+// `root`. With `resume`, what is there already is kept when it is of the right kind. A new file that an installed
+// version holds already (same hash, size and mode, checked by hashing it) is a hard link to it instead: `linked`
+// marks those entries, which then need neither chunks nor a check. Installed trees are never written in place (a
+// repair replaces a file by rename), so a shared inode is never changed under either tree.
+Status lay_out(int root, const content::Manifest& manifest, const std::filesystem::path& dir, bool resume,
+               const ChunkIndex* index, std::vector<bool>& linked) {
+  linked.assign(manifest.entries.size(), false);
+  for (std::size_t i = 0; i < manifest.entries.size(); ++i) {
+    const auto& e = manifest.entries[i];
     std::string leaf;
     PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root, e.path, leaf));
     const auto display = dir / e.path;
@@ -121,6 +155,12 @@ Status lay_out(int root, const content::Manifest& manifest, const std::filesyste
         }
         break;
       case content::EntryType::kFile: {
+        if (!right_kind && e.size > 0 && index) {
+          if (auto at = index->find_file(e.sha256); at && link_verified(*at, e, parent.get(), leaf)) {
+            linked[i] = true;
+            break;
+          }
+        }
         const int flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (right_kind ? 0 : O_EXCL);
         Fd fd(::openat(parent.get(), leaf.c_str(), flags, 0600));
         if (!fd.valid()) return io_error("create", display, errno);
@@ -297,21 +337,22 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
 
   auto recorded = read_file(marker.string());
   bool resume = recorded.ok() && *recorded == job.manifest_hash && std::filesystem::is_directory(dir, ec);
+  std::vector<bool> linked;
   if (resume) {
     auto root = open_dir(dir);
-    if (!root.ok() || !lay_out(root->get(), manifest, dir, true).ok()) resume = false;
+    if (!root.ok() || !lay_out(root->get(), manifest, dir, true, nullptr, linked).ok()) resume = false;
   }
   if (!resume) {
     PKG_TRY(remove_tree(dir));
     PKG_TRY(write_file_atomic(marker.string(), job.manifest_hash, 0644));
     if (::mkdir(dir.c_str(), 0700) != 0) return io_error("create directory", dir, errno);
     PKG_ASSIGN_OR_RETURN(Fd root, open_dir(dir));
-    PKG_TRY(lay_out(root.get(), manifest, dir, false));
+    PKG_TRY(lay_out(root.get(), manifest, dir, false, &index_, linked));
   }
   PKG_ASSIGN_OR_RETURN(Fd root, open_dir(dir));
 
   // Every distinct chunk to every place that holds it, several chunks at once.
-  const std::vector<PlannedChunk> plan = plan_chunks(manifest);
+  const std::vector<PlannedChunk> plan = plan_chunks(manifest, linked);
   std::uint64_t total = 0;
   for (const auto& c : plan) total += c.ref.size;
   std::atomic<std::uint64_t> done{0};
@@ -361,7 +402,7 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   // Every file hashed whole and given its mode; then the tree made durable.
   std::vector<std::size_t> file_entries;
   for (std::size_t i = 0; i < manifest.entries.size(); ++i) {
-    if (manifest.entries[i].type == content::EntryType::kFile) file_entries.push_back(i);
+    if (manifest.entries[i].type == content::EntryType::kFile && !linked[i]) file_entries.push_back(i);
   }
   const bool sync_each = file_entries.size() <= kSyncEachFileUpTo;
   FirstError bad_file;
