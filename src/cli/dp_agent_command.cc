@@ -14,7 +14,7 @@ void add_dp_agent_command(CLI::App& app, CliContext& ctx) {
   auto o = std::make_shared<dp::AgentOptions>();
   auto data_dir = std::make_shared<std::string>();
   cmd->add_option("--name", o->name, "this DP's name")->required();
-  cmd->add_option("--data-dir", *data_dir, "where the agent keeps content, its chunk cache, outbox and state")
+  cmd->add_option("--data-dir", *data_dir, "where the agent keeps installed content, staged versions, its outbox and state")
       ->required();
   cmd->add_option("--listen", o->listen, "HOST:PORT to serve installed content on (default: do not serve)");
   cmd->add_option("--download-workers", o->download_workers, "parallel chunk downloads (default 4)")
