@@ -107,6 +107,12 @@ class DistributionManager {
   Result<std::vector<cim::Instance>> distribute(std::string_view package_id, const Targets& targets);
   // RefreshNow: every file again to one DP, same version.
   Result<cim::Instance> redistribute(std::string_view package_id, std::string_view dp_name);
+  // A put of an SMS_DistributionPoint instance (WMI's IWbemServices::PutInstance): `properties` are the ones the
+  // caller sent, with values already of their types. The keys (PackageID, ServerNALPath, SiteCode) name an existing
+  // row (WBEM_E_NOT_FOUND otherwise); RefreshNow = TRUE does what redistribute does, and is stored FALSE again, as
+  // Configuration Manager resets it; every other property is read-only and must be sent unchanged or not at all
+  // (WBEM_E_READ_ONLY naming it). Returns the row as committed.
+  Result<cim::Instance> put_distribution_point(const std::vector<std::pair<std::string, cim::Value>>& properties);
   // REMOVAL_PENDING until the DP reports the content removed; then the DP is no longer a target.
   Result<cim::Instance> remove(std::string_view package_id, std::string_view dp_name);
   // VerifyPackage: the DP re-hashes its installed copy (every installed DP when dp_name is empty).

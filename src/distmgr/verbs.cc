@@ -102,6 +102,23 @@ Result<std::vector<cim::Instance>> DistributionManager::distribute(std::string_v
   return rows;
 }
 
+namespace {
+
+// RefreshNow on one targeted DP, inside the caller's command.
+Status redistribute_in(store::WriteTxn& txn, const summarizer::Summarizer& summaries, const cim::Instance& package,
+                       const cim::Instance& dp) {
+  const std::string id = get_string(package, "PackageID");
+  PKG_TRY(require_target(txn, id, dp));
+  const Micros now = txn.now();
+  PKG_TRY(put_target_row(txn, package, dp, 1, now));
+  PKG_TRY(summaries.transition(txn, dp_ref(id, dp), summarizer::DpState::kInstallPending,
+                               static_cast<std::uint32_t>(get_uint(package, "SourceVersion")),
+                               "Redistribution requested: every file is sent again", std::nullopt, now));
+  return issue_job(txn, package, dp, JobAction::kInstall, now);
+}
+
+}  // namespace
+
 Result<cim::Instance> DistributionManager::redistribute(std::string_view package_id, std::string_view dp_name) {
   Manager& m = *impl_;
   std::optional<cim::Instance> out;
@@ -110,14 +127,61 @@ Result<cim::Instance> DistributionManager::redistribute(std::string_view package
     PKG_TRY(require_source_files(package));
     const std::string id = get_string(package, "PackageID");
     PKG_ASSIGN_OR_RETURN(cim::Instance dp, site::find_dp(txn, dp_name));
-    PKG_TRY(require_target(txn, id, dp));
-    const Micros now = txn.now();
-    PKG_TRY(put_target_row(txn, package, dp, 1, now));
-    PKG_TRY(m.summaries.transition(txn, dp_ref(id, dp), summarizer::DpState::kInstallPending,
-                                   static_cast<std::uint32_t>(get_uint(package, "SourceVersion")),
-                                   "Redistribution requested: every file is sent again", std::nullopt, now));
-    PKG_TRY(issue_job(txn, package, dp, JobAction::kInstall, now));
+    PKG_TRY(redistribute_in(txn, m.summaries, package, dp));
     PKG_ASSIGN_OR_RETURN(out, dist_points_row(txn, id, dp));
+    return ok_status();
+  }));
+  m.wake();
+  return std::move(*out);
+}
+
+Result<cim::Instance> DistributionManager::put_distribution_point(
+    const std::vector<std::pair<std::string, cim::Value>>& properties) {
+  Manager& m = *impl_;
+  const cim::ClassDef& cls = class_named("SMS_DistributionPoint");
+  const auto given = [&](std::string_view name) -> const cim::Value* {
+    for (const auto& [n, v] : properties) {
+      if (iequals(n, name)) return &v;
+    }
+    return nullptr;
+  };
+  std::vector<cim::Value> keys;
+  for (const char* key : {"PackageID", "ServerNALPath", "SiteCode"}) {
+    const cim::Value* v = given(key);
+    if (!v || v->is_null()) {
+      return make_error(WbemCode::kInvalidObjectPath, std::string("SMS_DistributionPoint needs its key ") + key);
+    }
+    keys.push_back(*v);
+  }
+  for (const auto& [name, value] : properties) {
+    if (!cls.find_property(name)) {
+      return make_error(WbemCode::kInvalidProperty, "SMS_DistributionPoint has no property " + name);
+    }
+  }
+  const cim::Value* refresh = given("RefreshNow");
+  const bool refresh_now = refresh && !refresh->is_null() && refresh->as_bool();
+  std::optional<cim::Instance> out;
+  PKG_TRY(m.store.execute([&](store::WriteTxn& txn) -> Status {
+    PKG_ASSIGN_OR_RETURN(auto row, txn.get(cls, keys));
+    if (!row) {
+      return make_error(WbemCode::kNotFound, "no SMS_DistributionPoint " + keys[0].as_string() + " at " +
+                                                 keys[1].as_string() + " in site " + keys[2].as_string());
+    }
+    for (const auto& [name, value] : properties) {
+      const cim::PropertyDef* def = &cls.property(*cls.find_property(name));
+      if (def->key || iequals(def->name, "RefreshNow")) continue;
+      const cim::Value* stored = row->find(def->name);
+      if (!stored || !(*stored == value)) {
+        return make_error(WbemCode::kReadOnly, "SMS_DistributionPoint." + def->name + " is read-only");
+      }
+    }
+    if (refresh_now) {
+      PKG_ASSIGN_OR_RETURN(cim::Instance package, require_package(txn, keys[0].as_string()));
+      PKG_TRY(require_source_files(package));
+      PKG_ASSIGN_OR_RETURN(cim::Instance dp, site::find_dp_by_nal_path(txn, keys[1].as_string()));
+      PKG_TRY(redistribute_in(txn, m.summaries, package, dp));
+    }
+    PKG_ASSIGN_OR_RETURN(out, txn.get(cls, keys));
     return ok_status();
   }));
   m.wake();

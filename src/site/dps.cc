@@ -131,6 +131,12 @@ Result<cim::Instance> find_dp(store::WriteTxn& txn, std::string_view dp_name) {
   return std::move(*row);
 }
 
+Result<cim::Instance> find_dp_by_nal_path(store::WriteTxn& txn, std::string_view nal_path) {
+  PKG_ASSIGN_OR_RETURN(auto row, txn_find(txn, "SMS_DistributionPointInfo", "NALPath", nal_path));
+  if (!row) return not_found("no DP has the NAL path '" + std::string(nal_path) + "'");
+  return std::move(*row);
+}
+
 Result<std::vector<cim::Instance>> find_site_dps(store::WriteTxn& txn, std::string_view site_code) {
   PKG_ASSIGN_OR_RETURN(const std::string code, normalize_site_code("SiteCode", site_code));
   PKG_TRY(require_site(txn, code));

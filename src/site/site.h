@@ -250,6 +250,8 @@ class Domain {
 // Lookups inside a command, for the layers above that write in the same transaction (the Distribution Manager).
 // A DP by name (case-insensitive; WBEM_E_NOT_FOUND "DP 'x' does not exist").
 Result<cim::Instance> find_dp(store::WriteTxn& txn, std::string_view dp_name);
+// The DP (SMS_DistributionPointInfo) whose NALPath is `nal_path` exactly; WBEM_E_NOT_FOUND when none.
+Result<cim::Instance> find_dp_by_nal_path(store::WriteTxn& txn, std::string_view nal_path);
 // Every DP of a site (WBEM_E_NOT_FOUND when the site does not exist).
 Result<std::vector<cim::Instance>> find_site_dps(store::WriteTxn& txn, std::string_view site_code);
 // The member DP names of a group, by GroupID or Name (WBEM_E_NOT_FOUND when there is no such group).

@@ -329,6 +329,71 @@ TEST_P(DistributionE2eTest, APullDpTakesContentFromItsSourceDp) {
   expect_check_clean();
 }
 
+// WMI's PutInstance of SMS_DistributionPoint with RefreshNow = TRUE (as a script does: read the row, set the
+// property, put it back) redistributes to that DP; anything else a put tries is refused and changes nothing.
+TEST_P(DistributionE2eTest, PuttingRefreshNowRedistributesAndOtherPutsAreRefused) {
+  const std::string source = make_source("app");
+  add_dp("dp1", "ABC");
+  const std::string pkg = create_package(source);
+  ASSERT_EQ(cli({"distribute", pkg, "--dp", "dp1"}).exit_code, 0);
+  ASSERT_EQ(wait_distributed(pkg).exit_code, 0);
+  json rows = query("SELECT * FROM SMS_DistributionPoint WHERE PackageID = '" + pkg + "'");
+  ASSERT_EQ(rows.size(), 1u);
+  json row = rows[0];
+  EXPECT_EQ(row["RefreshNow"], false);
+  auto admin = http(admin_token());
+  auto put = [&](const json& instance) {
+    return admin->request("PUT", "/api/v1/instances", json{{"instance", instance}}.dump());
+  };
+  auto code_of = [](const Result<client::HttpResponse>& r) {
+    return r.ok() ? json::parse(r->body, nullptr, false).value("error", std::string()) : std::string("transport");
+  };
+  const json jobs_before = query("SELECT * FROM PKG_DPJob WHERE PackageID = '" + pkg + "'");
+  ASSERT_EQ(jobs_before.size(), 1u);
+
+  // Refused: a read-only property changed, an unknown property, a missing key, an unknown row, another class, a
+  // read-only token. None changes the job.
+  json changed = row;
+  changed["RefreshNow"] = true;
+  changed["Status"] = 3;
+  EXPECT_EQ(code_of(put(changed)), "WBEM_E_READ_ONLY");
+  json unknown = row;
+  unknown["NoSuchProperty"] = 1;
+  EXPECT_EQ(code_of(put(unknown)), "WBEM_E_INVALID_PROPERTY");
+  json keyless = row;
+  keyless.erase("ServerNALPath");
+  keyless["RefreshNow"] = true;
+  EXPECT_EQ(code_of(put(keyless)), "WBEM_E_INVALID_OBJECT_PATH");
+  json elsewhere = row;
+  elsewhere["PackageID"] = "ABC0FFFF";
+  elsewhere["RefreshNow"] = true;
+  EXPECT_EQ(code_of(put(elsewhere)), "WBEM_E_NOT_FOUND");
+  json package = query("SELECT * FROM SMS_Package WHERE PackageID = '" + pkg + "'")[0];
+  package["Name"] = "renamed";
+  EXPECT_EQ(code_of(put(package)), "WBEM_E_NOT_SUPPORTED");
+  auto reader_token = cli({"token", "create", "--role", "read-only"});
+  ASSERT_EQ(reader_token.exit_code, 0) << reader_token.err;
+  auto reader = http(reader_token.out.substr(0, reader_token.out.find('\n')));
+  json refresh = row;
+  refresh["RefreshNow"] = true;
+  auto denied = reader->request("PUT", "/api/v1/instances", json{{"instance", refresh}}.dump());
+  ASSERT_TRUE(denied.ok());
+  EXPECT_EQ(denied->status, 403u);
+  EXPECT_EQ(query("SELECT * FROM PKG_DPJob WHERE PackageID = '" + pkg + "'"), jobs_before);
+
+  // Accepted: the job is issued again (a new generation), the DP installs the version again, RefreshNow reads FALSE.
+  auto accepted = put(refresh);
+  ASSERT_TRUE(accepted.ok());
+  ASSERT_EQ(accepted->status, 200u) << accepted->body;
+  EXPECT_EQ(json::parse(accepted->body, nullptr, false).value("RefreshNow", true), false);
+  const json jobs_after = query("SELECT * FROM PKG_DPJob WHERE PackageID = '" + pkg + "'");
+  ASSERT_EQ(jobs_after.size(), 1u);
+  EXPECT_GT(jobs_after[0]["Generation"].get<std::uint64_t>(), jobs_before[0]["Generation"].get<std::uint64_t>());
+  ASSERT_EQ(wait_distributed(pkg).exit_code, 0);
+  EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{1, 1, 0, 0}));
+  expect_check_clean();
+}
+
 TEST_P(DistributionE2eTest, BadContentRequestsAndStatusMessagesAreRefusedAndChangeNothing) {
   const std::string source = make_source("app");
   Dp& dp = add_dp("dp1", "ABC", /*start=*/false);
