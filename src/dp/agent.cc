@@ -422,13 +422,14 @@ bool Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& 
       return report(job, s.ok() ? "removed" : "remove_failed", s.ok() ? std::string() : s.error().to_string());
     }
     case JobAction::kInstall: {
-      // Progress at most every progress_interval per job, from whichever worker stored a chunk.
+      // Progress at most every progress_interval per job, from whichever worker placed a chunk, and unchanged as a
+      // heartbeat while the installer works without moving chunks.
       Mutex progress_mu;
       auto last = std::chrono::steady_clock::now() - options_.progress_interval;
       ProgressFn progress = [&](std::uint64_t done, std::uint64_t total) {
         MutexLock lock(progress_mu);
         const auto now = std::chrono::steady_clock::now();
-        if (now - last < options_.progress_interval || done >= total) return;
+        if (now - last < options_.progress_interval) return;
         last = now;
         report(job, "progress", {}, done, total);
       };
@@ -441,7 +442,12 @@ bool Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& 
                      job.content_id,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
                      fetcher_->bytes_received() - received_before);
-        return report(job, "installed", {}, job.content_size, job.content_size);
+        const bool reported = report(job, "installed", {}, job.content_size, job.content_size);
+        // The new version is in place and reported: older ones go (a failure here leaves them for the next install).
+        if (Status r = installer_->remove_older(job); !r.ok()) {
+          spdlog::warn("dp agent: cannot remove older versions of {}: {}", job.package_id, r.error().to_string());
+        }
+        return reported;
       }
       spdlog::warn("dp agent: install of {} failed: {}", job.content_id, s.error().to_string());
       installer_->discard_failed(job, s.error().code == WbemCode::kOutOfDiskSpace);

@@ -35,16 +35,18 @@ Result<std::string> read_verified(const std::filesystem::path& root, const std::
 }
 
 void ChunkIndex::add(const std::string& content_id, const content::Digest& manifest_hash,
-                     const content::Manifest& manifest) {
+                     const content::Manifest& manifest, const std::vector<FileFingerprint>& fingerprints) {
   auto version = std::make_shared<Version>();
   version->content_id = content_id;
   version->manifest_hash = manifest_hash;
   Indexed indexed;
   std::set<content::Digest> seen;
-  for (const auto& e : manifest.entries) {
+  for (std::size_t i = 0; i < manifest.entries.size(); ++i) {
+    const auto& e = manifest.entries[i];
     if (e.type != content::EntryType::kFile) continue;
     const auto file = static_cast<std::uint32_t>(version->paths.size());
     version->paths.push_back(e.path);
+    version->fingerprints.push_back(i < fingerprints.size() ? fingerprints[i] : FileFingerprint{});
     indexed.files.emplace_back(e.sha256, file);
     std::uint64_t offset = 0;
     for (const auto& c : e.chunks) {
@@ -111,7 +113,8 @@ std::optional<ChunkIndex::FileAt> ChunkIndex::find_file(const content::Digest& s
   MutexLock lock(mu_);
   auto it = files_.find(sha256);
   if (it == files_.end()) return std::nullopt;
-  return FileAt{content_dir_ / it->second.version->content_id, it->second.version->paths[it->second.file]};
+  const Version& v = *it->second.version;
+  return FileAt{content_dir_ / v.content_id, v.paths[it->second.file], v.fingerprints[it->second.file]};
 }
 
 bool ChunkIndex::contains(const content::Digest& hash) const { return find(hash).has_value(); }

@@ -40,13 +40,27 @@ struct DigestHash {
   }
 };
 
+// What a file looked like right after the agent verified it (its hash against the manifest): an installed file
+// that still has the same inode, size and modification time is taken as still holding those bytes when an update
+// links it (as rsync's quick check takes a file as unchanged). Bytes changed without any of these changing (bit rot,
+// a deliberate write that resets the time) are VALIDATE's to find.
+struct FileFingerprint {
+  std::uint64_t inode = 0;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  bool known = false;
+  friend bool operator==(const FileFingerprint&, const FileFingerprint&) = default;
+};
+
 class ChunkIndex {
  public:
   explicit ChunkIndex(std::filesystem::path content_dir) : content_dir_(std::move(content_dir)) {}
 
   // Indexes content/<content_id>/ as holding `manifest` (whose hash is `manifest_hash`). Replaces an earlier entry
-  // of the same content ID.
-  void add(const std::string& content_id, const content::Digest& manifest_hash, const content::Manifest& manifest);
+  // of the same content ID. `fingerprints`, by manifest entry (empty, or unknown entries: none), are the files'
+  // as verified.
+  void add(const std::string& content_id, const content::Digest& manifest_hash, const content::Manifest& manifest,
+           const std::vector<FileFingerprint>& fingerprints = {});
   // Forgets a version (before it is removed); its chunks that other versions also hold stay found there.
   void remove(const std::string& content_id);
 
@@ -60,6 +74,7 @@ class ChunkIndex {
   struct FileAt {
     std::filesystem::path root;
     std::string path;
+    FileFingerprint verified;  // known = false: not recorded (indexed at start); hash it
   };
   std::optional<FileAt> find_file(const content::Digest& sha256) const;
 
@@ -72,6 +87,7 @@ class ChunkIndex {
     std::string content_id;
     content::Digest manifest_hash;
     std::vector<std::string> paths;  // of the file entries, by file number
+    std::vector<FileFingerprint> fingerprints;  // by file number
   };
   struct Place {
     std::shared_ptr<const Version> version;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <thread>
 
 #include "core/paths.h"
 #include "dp/agent_fixture.h"
@@ -40,6 +41,8 @@ TEST_F(AgentTest, InstallsATreeByteForByteAndAnUpdateMovesOnlyChangedChunks) {
   server.put_job(install_job("ABC00001", 2, 2, v2, {server.content_url()}));
   ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src2", tmp.path() / "dp/content/ABC00001.2"), "");
+  // Version 1 goes right after version 2 is reported installed.
+  for (int i = 0; i < 500 && fs::exists(dir1); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_FALSE(fs::exists(dir1));
   // The unchanged large file was linked from version 1, not copied.
   struct stat big2 {};

@@ -113,9 +113,16 @@ class FirstError {
   std::atomic<bool> failed_{false};
 };
 
-// Hashes a regular file whole (without following a link at `path` below `root`) and links it as `leaf` in
-// `parent` when it is the entry's file: same SHA-256, size and mode. False when anything differs or fails.
-bool link_verified(const ChunkIndex::FileAt& at, const content::ManifestEntry& e, int parent, const std::string& leaf) {
+FileFingerprint fingerprint_of(const struct stat& st) {
+  return {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec, true};
+}
+
+// Links the installed file `at` as `leaf` in `parent` when it is the entry's file: same size and mode, and the same
+// SHA-256, which is computed unless the file is as the agent verified it (same fingerprint). Never follows a link.
+// `linked` receives its fingerprint. False when anything differs or fails.
+bool link_verified(const ChunkIndex::FileAt& at, const content::ManifestEntry& e, int parent, const std::string& leaf,
+                   FileFingerprint& linked) {
   Fd root(::open(at.root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!root.valid()) return false;
   std::string from;
@@ -126,6 +133,11 @@ bool link_verified(const ChunkIndex::FileAt& at, const content::ManifestEntry& e
   if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
       static_cast<std::uint64_t>(st.st_size) != e.size || (st.st_mode & 07777) != (e.mode & 07777)) {
     return false;
+  }
+  linked = fingerprint_of(st);
+  // Unchanged since the agent verified it: no need to read it again.
+  if (at.verified.known && at.verified == linked) {
+    return ::linkat(from_parent->get(), from.c_str(), parent, leaf.c_str(), 0) == 0;
   }
   content::Sha256 hash;
   std::vector<std::uint8_t> buf(std::min<std::uint64_t>(std::max<std::uint64_t>(e.size, 1), 1u << 20));
@@ -146,7 +158,8 @@ bool link_verified(const ChunkIndex::FileAt& at, const content::ManifestEntry& e
 // marks those entries, which then need neither chunks nor a check. Installed trees are never written in place (a
 // repair replaces a file by rename), so a shared inode is never changed under either tree.
 Status lay_out(int root, const content::Manifest& manifest, const std::filesystem::path& dir, bool resume,
-               const ChunkIndex* index, WorkerPool& pool, std::vector<bool>& linked) {
+               const ChunkIndex* index, WorkerPool& pool, std::vector<bool>& linked,
+               std::vector<FileFingerprint>& fingerprints, const std::function<void()>& heartbeat) {
   // Written by the workers, one element each (a std::vector<bool> element is not a separate memory location).
   std::vector<char> marks(manifest.entries.size(), 0);
   const auto place = [&](std::size_t i) -> Status {
@@ -178,7 +191,7 @@ Status lay_out(int root, const content::Manifest& manifest, const std::filesyste
         break;
       case content::EntryType::kFile: {
         if (!right_kind && e.size > 0 && index) {
-          if (auto at = index->find_file(e.sha256); at && link_verified(*at, e, parent.get(), leaf)) {
+          if (auto at = index->find_file(e.sha256); at && link_verified(*at, e, parent.get(), leaf, fingerprints[i])) {
             marks[i] = 1;
             break;
           }
@@ -210,13 +223,15 @@ Status lay_out(int root, const content::Manifest& manifest, const std::filesyste
     if (failure.failed()) return;
     Status s = place(files[k]);
     if (!s.ok()) failure.set(std::move(s).error());
+    heartbeat();
   });
   linked.assign(marks.begin(), marks.end());
   return failure.status();
 }
 
 // Hashes a staged file whole and gives it its mode: the last check before the tree is published.
-Status finish_file(int root, const content::ManifestEntry& e, const std::filesystem::path& dir, bool fsync_it) {
+Status finish_file(int root, const content::ManifestEntry& e, const std::filesystem::path& dir, bool fsync_it,
+                   FileFingerprint& verified) {
   std::string leaf;
   PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root, e.path, leaf));
   const auto display = dir / e.path;
@@ -242,6 +257,7 @@ Status finish_file(int root, const content::ManifestEntry& e, const std::filesys
   }
   if (::fchmod(fd.get(), e.mode & 07777) != 0) return io_error("set the mode of", display, errno);
   if (fsync_it && ::fsync(fd.get()) != 0) return io_error("fsync", display, errno);
+  if (::fstat(fd.get(), &st) == 0) verified = fingerprint_of(st);
   return ok_status();
 }
 
@@ -340,7 +356,8 @@ Result<std::string> Installer::chunk_bytes(const content::ChunkRef& ref, const F
 }
 
 Status Installer::stage(const DpJob& job, const content::Manifest& manifest, const FetchJob& fetch,
-                        const ProgressFn& progress) {
+                        const ProgressFn& progress, std::vector<FileFingerprint>& fingerprints) {
+  fingerprints.assign(manifest.entries.size(), FileFingerprint{});
   const auto dir = staging_dir_ / job.content_id;
   const auto marker = staging_dir_ / (job.content_id + ".manifest");
   // Another version of this package staged earlier is of no use any more.
@@ -354,19 +371,36 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   }
   for (const auto& p : other) PKG_TRY(remove_tree(p));
 
+  // Progress counts the distinct chunks of the whole version; those of linked files, and those in place already,
+  // are done from the start (dedup shows as a head start). It is also reported, unchanged, while no chunk moves
+  // (files hashed before they are linked, the final check), as a heartbeat: the Distribution Manager takes a
+  // silent DP for a stalled one.
+  std::uint64_t total = 0;
+  {
+    const std::vector<bool> none(manifest.entries.size(), false);
+    for (const auto& c : plan_chunks(manifest, none)) total += c.ref.size;
+  }
+  std::atomic<std::uint64_t> done{0};
+  const auto heartbeat = [&] {
+    if (progress) progress(done.load(), total);
+  };
+  if (progress) progress(0, total);
+
   auto recorded = read_file(marker.string());
   bool resume = recorded.ok() && *recorded == job.manifest_hash && std::filesystem::is_directory(dir, ec);
   std::vector<bool> linked;
   if (resume) {
     auto root = open_dir(dir);
-    if (!root.ok() || !lay_out(root->get(), manifest, dir, true, nullptr, pool_, linked).ok()) resume = false;
+    if (!root.ok() || !lay_out(root->get(), manifest, dir, true, nullptr, pool_, linked, fingerprints, heartbeat).ok()) {
+      resume = false;
+    }
   }
   if (!resume) {
     PKG_TRY(remove_tree(dir));
     PKG_TRY(write_file_atomic(marker.string(), job.manifest_hash, 0644));
     if (::mkdir(dir.c_str(), 0700) != 0) return io_error("create directory", dir, errno);
     PKG_ASSIGN_OR_RETURN(Fd root, open_dir(dir));
-    PKG_TRY(lay_out(root.get(), manifest, dir, false, &index_, pool_, linked));
+    PKG_TRY(lay_out(root.get(), manifest, dir, false, &index_, pool_, linked, fingerprints, heartbeat));
   }
   PKG_ASSIGN_OR_RETURN(Fd root, open_dir(dir));
   const auto t0 = std::chrono::steady_clock::now();
@@ -374,10 +408,10 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
 
   // Every distinct chunk to every place that holds it, several chunks at once.
   const std::vector<PlannedChunk> plan = plan_chunks(manifest, linked);
-  std::uint64_t total = 0;
-  for (const auto& c : plan) total += c.ref.size;
-  std::atomic<std::uint64_t> done{0};
-  if (progress) progress(0, total);
+  std::uint64_t planned = 0;
+  for (const auto& c : plan) planned += c.ref.size;
+  done = total - planned;
+  heartbeat();
   std::vector<OpenFiles> files;
   for (std::size_t w = 0; w < pool_.size(); ++w) files.emplace_back(root.get(), manifest, dir);
   FirstError failure;
@@ -431,7 +465,9 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   pool_.run(file_entries.size(), [&](std::size_t i, std::size_t) {
     if (bad_file.failed()) return;
     if (fetch.cancel && fetch.cancel->load()) return bad_file.set(make_error(WbemCode::kCallCancelled, "job cancelled"));
-    Status s = finish_file(root.get(), manifest.entries[file_entries[i]], dir, sync_each);
+    Status s = finish_file(root.get(), manifest.entries[file_entries[i]], dir, sync_each,
+                           fingerprints[file_entries[i]]);
+    heartbeat();
     if (!s.ok()) bad_file.set(std::move(s).error());
   });
   PKG_TRY(bad_file.status());
@@ -461,7 +497,8 @@ Status Installer::record_version(const std::string& content_id, const content::D
 Status Installer::install(const DpJob& job, const FetchJob& fetch, const ProgressFn& progress) {
   PKG_ASSIGN_OR_RETURN(content::Manifest manifest, load_manifest(job, fetch));
   const auto digest = *content::Digest::from_hex(job.manifest_hash);
-  PKG_TRY(stage(job, manifest, fetch, progress));
+  std::vector<FileFingerprint> fingerprints;
+  PKG_TRY(stage(job, manifest, fetch, progress, fingerprints));
 
   // Publish: a rename of the whole tree. An existing copy of the same version (a redistribution) is swapped out
   // atomically, so the path never stops holding a complete tree.
@@ -470,19 +507,22 @@ Status Installer::install(const DpJob& job, const FetchJob& fetch, const Progres
   PKG_TRY(record_version(job.content_id, digest));
   if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
     PKG_TRY(fsync_dir(content_dir_));
-    index_.add(job.content_id, digest, manifest);
+    index_.add(job.content_id, digest, manifest, fingerprints);
     PKG_TRY(trash_and_delete(staging, trash_dir_));
   } else {
     if (errno != ENOENT) return io_error("swap in", target, errno);
     if (::rename(staging.c_str(), target.c_str()) != 0) return io_error("rename into place", target, errno);
     PKG_TRY(fsync_dir(content_dir_));
-    index_.add(job.content_id, digest, manifest);
+    index_.add(job.content_id, digest, manifest, fingerprints);
   }
   std::error_code ec;
   std::filesystem::remove(staging_dir_ / (job.content_id + ".manifest"), ec);
-  PKG_TRY(fsync_dir(staging_dir_));
-  // The new version is in place: older versions of the package go.
+  return fsync_dir(staging_dir_);
+}
+
+Status Installer::remove_older(const DpJob& job) {
   const std::string prefix = job.package_id + ".";
+  std::error_code ec;
   std::vector<std::string> old;
   for (const auto& entry : std::filesystem::directory_iterator(content_dir_, ec)) {
     const std::string name = entry.path().filename().string();
@@ -544,6 +584,7 @@ Result<ValidateOutcome> Installer::validate(const DpJob& job, const FetchJob& fe
     out.mismatched.push_back(job.content_id + " (not installed)");
     if (on_mismatch) on_mismatch(out.mismatched);
     PKG_TRY(install(job, fetch, {}));
+    PKG_TRY(remove_older(job));
     return out;
   }
   std::vector<std::size_t> bad;

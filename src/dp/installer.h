@@ -61,7 +61,10 @@ class Installer {
   // version whose manifest is on disk.
   Status prepare();
 
+  // Stages the version and renames it into place. The package's other versions stay until remove_older().
   Status install(const DpJob& job, const FetchJob& fetch, const ProgressFn& progress);
+  // Removes every installed version of the job's package other than the job's (once the job's is in place).
+  Status remove_older(const DpJob& job);
 
   // After a failed install: when `out_of_space`, drops the job's staged tree so the disk has room again (at least
   // for the failure report); otherwise it is kept, and the next attempt resumes it.
@@ -84,7 +87,9 @@ class Installer {
  private:
   Result<content::Manifest> load_manifest(const DpJob& job, const FetchJob& fetch);
   // Stages the version's tree in staging/<ContentID>/ (resuming what is there), complete and durable.
-  Status stage(const DpJob& job, const content::Manifest& manifest, const FetchJob& fetch, const ProgressFn& progress);
+  // `fingerprints` receives, by entry, each file's as verified (or linked).
+  Status stage(const DpJob& job, const content::Manifest& manifest, const FetchJob& fetch, const ProgressFn& progress,
+               std::vector<FileFingerprint>& fingerprints);
   // A chunk's verified bytes: from an installed version when one holds it, else fetched. `worker` as the pool's.
   Result<std::string> chunk_bytes(const content::ChunkRef& ref, const FetchJob& fetch, std::size_t worker);
   Status repair(const content::Manifest& manifest, const std::filesystem::path& dir,

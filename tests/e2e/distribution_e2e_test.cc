@@ -63,7 +63,7 @@ std::map<std::string, std::string> snapshot(const fs::path& root) {
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
     struct stat st {};
     ::lstat(it->path().c_str(), &st);
-    const std::string rel = fs::relative(it->path(), root).string();
+    const std::string rel = it->path().lexically_relative(root).string();
     std::string what = std::to_string(st.st_mode & 07777) + ":";
     if (S_ISLNK(st.st_mode)) {
       what += "link:" + fs::read_symlink(it->path()).string();
@@ -225,6 +225,10 @@ TEST_P(DistributionE2eTest, FourDpsInTwoSitesGetTheTreeByteForByteThenAnUpdate) 
   const auto updated = snapshot(source);
   for (const char* dp : {"dp1", "dp2", "dp3", "dp4"}) {
     EXPECT_TRUE(snapshot(installed(dp, pkg + ".2")) == updated) << dp;
+    // The previous version goes right after the new one is reported installed.
+    for (int i = 0; i < 500 && fs::exists(installed(dp, pkg + ".1")); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     EXPECT_FALSE(fs::exists(installed(dp, pkg + ".1"))) << dp << " kept the previous version";
   }
   // A few chunks of at most 256 KiB, and the manifest: not the 6 MiB file.
