@@ -122,6 +122,14 @@ std::map<std::string, std::string> digest_tree(const fs::path& root) {
   return out;
 }
 
+// True while the process runs (not yet exited; an exited child not yet waited for is a zombie, "Z").
+bool running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const std::size_t paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z';
+}
+
 // "" when the trees are the same, else the first entry that differs (or is missing on one side).
 std::string first_difference(const std::map<std::string, std::string>& want,
                              const std::map<std::string, std::string>& got) {
@@ -418,7 +426,7 @@ TEST_P(ContentLargeE2eTest, AnAgentKilledMidTransferResumesWithoutRefetchingWhat
 // stored. When assembly outlasts distmgr_stall_seconds the server declares the job stalled and issues a new
 // generation, and the new generation cancels the assembly in progress and starts it over: the DP never completes
 // (each outcome arrives for a generation already superseded) until the retries run out. Here the stall timeout is
-// 2 s and the tree 96 MiB plus 1,500 files, which takes longer than that to assemble on two shared cores; with the
+// 2 s and the tree 32 MiB plus 1,500 files, which takes longer than that to assemble on two shared cores; with the
 // default of 300 s the same happens to a tree that takes five minutes to assemble. Expected to pass once the agent
 // reports progress (or a heartbeat) while it assembles.
 class ContentStallE2eTest : public ContentE2eTest {
@@ -428,7 +436,7 @@ class ContentStallE2eTest : public ContentE2eTest {
 };
 
 TEST_P(ContentStallE2eTest, AssemblingALargeTreeOutlastsTheStallTimeout) {
-  const std::string source = make_random_source("app", 96, 21);
+  const std::string source = make_random_source("app", 32, 21);
   for (int i = 0; i < 1500; ++i) {
     write_file(fs::path(source) / "small" / ("d" + std::to_string(i % 40)) / ("f" + std::to_string(i)),
                std::to_string(i));
@@ -467,6 +475,7 @@ TEST_P(ContentE2eTest, AServerKilledMidTransferIsWaitedForAndEveryDpCompletes) {
   relay.release();
   // Down long enough for both agents to fail their downloads and their reconnects a few times.
   std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_TRUE(running(agents_["dp1"]->pid()) && running(agents_["dp2"]->pid())) << "an agent gave up on its server";
   restart_server_on_same_port(port);
 
   auto waited = wait_distributed(pkg, 180);
@@ -540,6 +549,7 @@ TEST_P(ContentE2eTest, AFullDiskIsReportedAndTheDpCompletesOnceThereIsRoom) {
   const json row = dist_point(pkg, "dp1");
   EXPECT_EQ(row.value("State", -1), 3) << row;  // INSTALL_FAILED
   const std::string status = row.value("InstallStatus", "");
+  std::cout << "[ status ] " << (tmpfs ? "tmpfs of 8 MiB" : "file-size limit") << ": " << status << std::endl;
   if (tmpfs) {
     EXPECT_NE(status.find("WBEM_E_OUT_OF_DISK_SPACE"), std::string::npos) << row;
   } else {
