@@ -269,6 +269,15 @@ class ContentE2eTest : public ServerTest {
     return {r["Targeted"].get<std::uint64_t>(), r["Installed"].get<std::uint64_t>(), r["Retrying"].get<std::uint64_t>(),
             r["Failed"].get<std::uint64_t>()};
   }
+  // The same four counts of a package's Detail row for one site.
+  std::vector<std::uint64_t> detail(const std::string& pkg, const std::string& site) {
+    json rows = query("SELECT * FROM SMS_PackageStatusDetailSummarizer WHERE PackageID = '" + pkg +
+                      "' AND SiteCode = '" + site + "'");
+    if (!rows.is_array() || rows.size() != 1) return {};
+    const json& r = rows[0];
+    return {r["Targeted"].get<std::uint64_t>(), r["Installed"].get<std::uint64_t>(), r["Retrying"].get<std::uint64_t>(),
+            r["Failed"].get<std::uint64_t>()};
+  }
   json dist_point(const std::string& pkg, const std::string& dp) {
     json rows = query("SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE PackageID = '" + pkg + "'");
     for (const auto& r : rows) {
@@ -311,7 +320,8 @@ class ContentE2eTest : public ServerTest {
 
 // The scenarios of hundreds of megabytes: SQLite only (see the top of the file). The agent reports no progress
 // while it assembles a fetched tree, which for 300 MB on two busy cores can outlast a short stall timeout (see
-// AssemblingALargeTreeOutlastsTheStallTimeout): the stall timeout is kept well above the assembly time here.
+// ATreeThatTakesLongerToAssembleThanTheStallTimeoutStillCompletes): the stall timeout is kept well above the assembly
+// time here.
 class ContentLargeE2eTest : public ContentE2eTest {
  protected:
   int stall_seconds() const override { return 120; }
@@ -368,6 +378,8 @@ TEST_P(ContentLargeE2eTest, FourDpsInTwoSitesHoldAMixedTreeOf300MBEntryForEntry)
   std::cout << "[ timing ] 300 MB ingest " << std::chrono::duration<double>(t1 - t0).count() << " s, to 4 DPs "
             << std::chrono::duration<double>(t2 - t1).count() << " s" << std::endl;
   EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{4, 4, 0, 0}));
+  EXPECT_EQ(detail(pkg, "ABC"), (std::vector<std::uint64_t>{2, 2, 0, 0}));
+  EXPECT_EQ(detail(pkg, "XYZ"), (std::vector<std::uint64_t>{2, 2, 0, 0}));
   for (const char* dp : {"dp1", "dp2", "dp3", "dp4"}) {
     EXPECT_EQ(first_difference(want, digest_tree(installed(dp, pkg + ".1"))), "") << dp;
   }
@@ -435,7 +447,7 @@ class ContentStallE2eTest : public ContentE2eTest {
   int default_retry_count() const override { return 1; }
 };
 
-TEST_P(ContentStallE2eTest, AssemblingALargeTreeOutlastsTheStallTimeout) {
+TEST_P(ContentStallE2eTest, ATreeThatTakesLongerToAssembleThanTheStallTimeoutStillCompletes) {
   const std::string source = make_random_source("app", 32, 21);
   for (int i = 0; i < 1500; ++i) {
     write_file(fs::path(source) / "small" / ("d" + std::to_string(i % 40)) / ("f" + std::to_string(i)),
@@ -481,6 +493,8 @@ TEST_P(ContentE2eTest, AServerKilledMidTransferIsWaitedForAndEveryDpCompletes) {
   auto waited = wait_distributed(pkg, 180);
   ASSERT_EQ(waited.exit_code, 0) << waited.out << waited.err;
   EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{2, 2, 0, 0}));
+  EXPECT_EQ(detail(pkg, "ABC"), (std::vector<std::uint64_t>{1, 1, 0, 0}));
+  EXPECT_EQ(detail(pkg, "XYZ"), (std::vector<std::uint64_t>{1, 1, 0, 0}));
   for (const char* dp : {"dp1", "dp2"}) {
     const json row = dist_point(pkg, dp);
     EXPECT_EQ(row.value("State", -1), 0) << row;  // INSTALLED
