@@ -176,7 +176,7 @@ class ContentE2eTest : public ServerTest {
   }
 
   // Where the DPs' data directories go: the test's directory, or for the large scenarios a directory in memory
-  // (/dev/shm) when there is one. Four DPs holding a 300 MB tree write gigabytes (chunk cache and installed tree);
+  // (/dev/shm) when there is one. Four DPs holding a 300 MB tree write over a gigabyte;
   // on a file system mounted with `discard` merely deleting them afterwards takes about a minute, and none of
   // these scenarios is about the disk.
   std::string dp_root() {
@@ -433,14 +433,11 @@ TEST_P(ContentLargeE2eTest, AnAgentKilledMidTransferResumesWithoutRefetchingWhat
   expect_check_clean();
 }
 
-// KNOWN DEFECT (agent): while it assembles a fetched tree in staging/ (reading every chunk back, writing and
-// fsyncing every file) and publishes it, the agent sends no progress at all; its last report is the last chunk
-// stored. When assembly outlasts distmgr_stall_seconds the server declares the job stalled and issues a new
-// generation, and the new generation cancels the assembly in progress and starts it over: the DP never completes
-// (each outcome arrives for a generation already superseded) until the retries run out. Here the stall timeout is
-// 2 s and the tree 32 MiB plus 1,500 files, which takes longer than that to assemble on two shared cores; with the
-// default of 300 s the same happens to a tree that takes five minutes to assemble. Expected to pass once the agent
-// reports progress (or a heartbeat) while it assembles.
+// A final check that outlasts the stall timeout. After its last chunk the agent still hashes every file whole,
+// syncs and publishes the tree; if it said nothing meanwhile, the server would take the DP for stalled and issue a
+// new generation, which would start the work over, again and again until the retries ran out. The agent goes on
+// reporting progress, unchanged, as a heartbeat. Here the stall timeout is 2 s and the tree 32 MiB plus 1,500
+// files, whose final check takes longer than that on two shared cores.
 class ContentStallE2eTest : public ContentE2eTest {
  protected:
   int stall_seconds() const override { return 2; }
