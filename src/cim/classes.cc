@@ -50,7 +50,10 @@ std::vector<ClassSpec> builtin_specs() {
                {read_key("NALPath", kString), rw("Name", kString), rw("ServerName", kString), rw("SiteCode", kString),
                 ro("SiteName", kString), rw("Description", kString), rw("IsPullDP", kBool),
                 rw("SourceDPs", kStrings, "the DPs a pull DP takes content from, in priority order"),
-                rw("TransferRate", kUint32, "KiB/s, 0 = unlimited"), ro("LastContactTime", kDate)},
+                rw("TransferRate", kUint32, "KiB/s, 0 = unlimited"), ro("LastContactTime", kDate),
+                rw("TransferWindow", kString,
+                   "168 hours from Sunday 00:00 UTC: A all priorities, M medium and high, H high only, C closed; "
+                   "empty: always open")},
                false, "One row per distribution point."});
 
   s.push_back({"SMS_DistributionPointGroup", "SMS_BaseClass",

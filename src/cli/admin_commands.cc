@@ -106,6 +106,7 @@ void add_dp_commands(CLI::App& app, CliContext& ctx) {
     bool pull = false;
     std::vector<std::string> sources;
     unsigned rate = 0;
+    std::string window;
   };
   auto a = std::make_shared<Args>();
   auto* add = verb(dp, ctx, "add", "Add a distribution point; prints its agent's token", [&ctx, a] {
@@ -115,6 +116,7 @@ void add_dp_commands(CLI::App& app, CliContext& ctx) {
     if (a->pull) body["pull"] = true;
     if (!a->sources.empty()) body["source_dps"] = a->sources;
     if (a->rate != 0) body["transfer_rate"] = a->rate;
+    set_if(body, "transfer_window", a->window);
     return answer(ctx, "POST", "/api/v1/dps", &body, [](const Json& j) { std::cout << cell_text(j["token"]) << std::endl; });
   });
   add->add_option("name", a->name, "DP host name")->required();
@@ -124,6 +126,28 @@ void add_dp_commands(CLI::App& app, CliContext& ctx) {
   add->add_flag("--pull", a->pull, "a pull DP: it takes content from source DPs");
   add->add_option("--source-dp", a->sources, "source DP of a pull DP (repeat, in priority order)");
   add->add_option("--transfer-rate", a->rate, "KiB/s, 0 = unlimited");
+  add->add_option("--transfer-window", a->window,
+                  "when content may be sent, e.g. \"Mon-Fri 08-18 closed; Sat,Sun * high\" (UTC; docs/distribution.md)");
+  struct SetArgs {
+    std::string name;
+    std::optional<std::string> description, window;
+    std::optional<unsigned> rate;
+  };
+  auto sa = std::make_shared<SetArgs>();
+  auto* set = verb(dp, ctx, "set", "Change a distribution point's description, transfer rate or transfer window",
+                   [&ctx, sa] {
+                     Json body = Json::object();
+                     if (sa->description) body["description"] = *sa->description;
+                     if (sa->rate) body["transfer_rate"] = *sa->rate;
+                     if (sa->window) body["transfer_window"] = *sa->window;
+                     return answer(ctx, "PATCH", "/api/v1/dps/" + segment(sa->name), &body, [](const Json& j) {
+                       std::cout << cell_text(j["Name"]) << std::endl;
+                     });
+                   });
+  set->add_option("name", sa->name, "DP name")->required();
+  set->add_option("--description", sa->description, "free text");
+  set->add_option("--transfer-rate", sa->rate, "KiB/s, 0 = unlimited");
+  set->add_option("--transfer-window", sa->window, "as for dp add; \"\" opens every hour");
   verb(dp, ctx, "list", "List distribution points", [&ctx] {
     auto r = ctx.call("GET", "/api/v1/dps");
     if (!r.ok()) return ctx.fail(r.error());

@@ -282,6 +282,48 @@ TEST_F(DistMgrTest, AStalledJobIsRetried) {
   expect_consistent();
 }
 
+// Transfer windows: a closed hour holds an install pending with the reason (never failed) and takes no slot; it
+// goes when the window opens. A high-only hour lets a high-priority package through and holds the rest. kStart is
+// a Friday, 08:00 UTC.
+TEST_F(DistMgrTest, AClosedTransferWindowHoldsTheJobPendingUntilItOpens) {
+  ASSERT_TRUE(domain_->update_dp("dp1", site::DpChange{{}, {}, "Fri 08-10 closed; Fri 10-12 high"}).ok());
+  site::DpChange bad;
+  bad.transfer_window = "Fri 08-10 shut";
+  EXPECT_FALSE(domain_->update_dp("dp1", bad).ok());
+  EXPECT_EQ(str(domain_->get_dp("dp1")->dp, "TransferWindow").size(), 168u);  // the good one stayed
+
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1", "dp2"}, {}, {}}).ok());
+  schedule();
+  EXPECT_EQ(num(job(pkg, "dp2"), "JobState"), 1u);  // dp2 has no window
+  cim::Instance held = job(pkg, "dp1");
+  EXPECT_EQ(num(held, "JobState"), 0u);
+  EXPECT_EQ(str(held, "WaitReason"), "transfer window closed for priority 2 until 2027-01-15T12:00:00Z");
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 1u);  // INSTALL_PENDING, not failed
+  EXPECT_EQ(str(dist_points(pkg, "dp1"), "InstallStatus"), str(held, "WaitReason"));
+
+  advance(3 * 3600 * kSecond);  // 11:00: high only
+  schedule();
+  EXPECT_EQ(num(job(pkg, "dp1"), "JobState"), 0u);
+  site::PackageSpec urgent;
+  urgent.name = "Urgent";
+  urgent.source_path = (dir_ / "src" / "app").string();
+  urgent.priority = 1;
+  auto high = domain_->create_package(urgent);
+  ASSERT_TRUE(high.ok()) << high.error().to_string();
+  const std::string hot = str(*high, "PackageID");
+  ASSERT_TRUE(dm_->distribute(hot, Targets{{"dp1"}, {}, {}}).ok());
+  schedule();
+  EXPECT_EQ(num(job(hot, "dp1"), "JobState"), 1u);
+
+  advance(3600 * kSecond);  // 12:00: open
+  schedule();
+  cim::Instance sent = job(pkg, "dp1");
+  EXPECT_EQ(num(sent, "JobState"), 1u);
+  EXPECT_EQ(str(sent, "WaitReason"), "");
+  expect_consistent();
+}
+
 TEST_F(DistMgrTest, APullDpWaitsForASourceThatHoldsTheVersion) {
   site::DpSpec spec;
   spec.name = "pull1";

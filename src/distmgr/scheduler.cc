@@ -7,6 +7,7 @@
 
 #include "core/strings.h"
 #include "distmgr/internal.h"
+#include "site/transfer_window.h"
 
 namespace pkgcast::distmgr {
 
@@ -151,6 +152,17 @@ Status Manager::pass(Micros& next) {
                      }));
   if (active.empty()) return ok_status();
 
+  // The DPs with a transfer window (most have none): NALPath -> window.
+  std::map<std::string, std::string> windows;
+  {
+    const cim::ClassDef& dps = class_named("SMS_DistributionPointInfo");
+    PKG_TRY(store.scan(dps, store::Predicate::always(), [&](cim::Instance&& dp) {
+      std::string window = get_string(dp, "TransferWindow");
+      if (!window.empty()) windows.emplace(get_string(dp, "NALPath"), std::move(window));
+      return true;
+    }));
+  }
+
   const Micros stall = std::chrono::duration_cast<std::chrono::microseconds>(options.stall_timeout).count();
   auto earliest = [&](Micros at) { next = next == 0 ? at : std::min(next, at); };
   std::map<std::string, std::size_t> in_flight;  // package -> DPs receiving it
@@ -184,6 +196,21 @@ Status Manager::pass(Micros& next) {
     return get_time(a, "IssuedTime").value_or(0) < get_time(b, "IssuedTime").value_or(0);
   });
   for (auto& job : queued) {
+    // A closed transfer window holds an install (not a removal, validation or cancel: those move no content) until
+    // it opens; it takes no slot meanwhile.
+    if (get_uint(job, "Action") == static_cast<std::uint32_t>(JobAction::kInstall)) {
+      if (auto w = windows.find(get_string(job, "NALPath")); w != windows.end()) {
+        const auto priority = static_cast<std::uint32_t>(get_uint(job, "Priority"));
+        if (!site::transfer_window_open(w->second, priority, now)) {
+          const Micros opens = site::next_transfer_window_opening(w->second, priority, now);
+          if (opens != 0) earliest(opens);
+          plan.hold.emplace_back(std::move(job), "transfer window closed for priority " + std::to_string(priority) +
+                                                     (opens != 0 ? " until " + cim::DateTime::from_unix_micros(opens).to_iso8601()
+                                                                 : std::string(" at every hour of the week")));
+          continue;
+        }
+      }
+    }
     if (!takes_slot(get_uint(job, "Action"))) {
       plan.dispatch.push_back(std::move(job));
       continue;
@@ -225,6 +252,21 @@ Status Manager::pass(Micros& next) {
           if (job && get_string(*job, "WaitReason") != reason) {
             set_prop(*job, "WaitReason", str_value(reason));
             PKG_TRY(txn.put(*job));
+            // A closed window is the DP's own state, worth its row's InstallStatus (a slot wait is not).
+            if (reason.starts_with("transfer window closed")) {
+              PKG_ASSIGN_OR_RETURN(auto dp, txn.get(class_named("SMS_DistributionPointInfo"),
+                                                    {str_value(get_string(*job, "NALPath"))}));
+              const std::string pkg = get_string(*job, "PackageID");
+              if (dp) {
+                PKG_ASSIGN_OR_RETURN(auto row, dist_points_row(txn, pkg, *dp));
+                if (row) {
+                  PKG_TRY(summaries.transition(txn, dp_ref(pkg, *dp),
+                                               static_cast<summarizer::DpState>(get_uint(*row, "State")),
+                                               static_cast<std::uint32_t>(get_uint(*row, "SourceVersion")), reason,
+                                               std::nullopt, at));
+                }
+              }
+            }
           }
         }
         for (const auto& seen : plan.dispatch) {

@@ -26,8 +26,8 @@ class ProviderTest : public ::testing::Test {
     site::Domain domain(*store_, "ABC", "server1");
     ASSERT_TRUE(domain.create_site({"ABC", "Head", site::SiteType::kPrimary, "", "server1"}).ok());
     ASSERT_TRUE(domain.create_site({"S01", "Branch", site::SiteType::kSecondary, "ABC", ""}).ok());
-    ASSERT_TRUE(domain.create_dp({"dp1", "ABC", "", "", false, {}, 0}).ok());
-    ASSERT_TRUE(domain.create_dp({"dp2", "S01", "", "", false, {}, 0}).ok());
+    ASSERT_TRUE(domain.create_dp({"dp1", "ABC", "", "", false, {}, 0, ""}).ok());
+    ASSERT_TRUE(domain.create_dp({"dp2", "S01", "", "", false, {}, 0, ""}).ok());
     for (const char* name : {"Office", "Reader", "office tools"}) {
       site::PackageSpec spec;
       spec.name = name;

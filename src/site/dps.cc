@@ -5,6 +5,7 @@
 
 #include "core/strings.h"
 #include "site/internal.h"
+#include "site/transfer_window.h"
 #include "site/site.h"
 
 namespace pkgcast::site {
@@ -29,6 +30,7 @@ Status validate(const DpSpec& spec) {
   PKG_TRY(check_dp_name("Name", spec.name));
   if (!spec.url.empty()) PKG_TRY(check_url("url", spec.url));
   PKG_TRY(check_text("Description", spec.description, 0, kMaxDescription, TextKind::kMultiLine));
+  if (spec.transfer_window.size() > 4096) return invalid("TransferWindow", "must be at most 4096 characters");
   if (!spec.pull && !spec.source_dps.empty()) return invalid("SourceDPs", "are only for a pull DP");
   if (spec.pull && spec.source_dps.empty()) return invalid("SourceDPs", "are required for a pull DP");
   if (spec.source_dps.size() > kMaxSourceDps) {
@@ -57,6 +59,7 @@ std::string dp_nal_path(std::string_view dp_name, std::string_view site_code) {
 Result<CreatedDp> Domain::create_dp(const DpSpec& spec) {
   PKG_TRY(validate(spec));
   PKG_ASSIGN_OR_RETURN(const std::string site_code, normalize_site_code("SiteCode", spec.site_code));
+  PKG_ASSIGN_OR_RETURN(std::string window, parse_transfer_window(spec.transfer_window));
   PKG_ASSIGN_OR_RETURN(std::string token, generate_token());
 
   CreatedDp created{make_instance("SMS_DistributionPointInfo"), spec.url, std::move(token), {}};
@@ -84,6 +87,7 @@ Result<CreatedDp> Domain::create_dp(const DpSpec& spec) {
         set_prop(dp, "IsPullDP", cim::Value::boolean(spec.pull));
         if (spec.pull) set_prop(dp, "SourceDPs", cim::Value::array(cim::CimType::kString, std::move(sources)));
         set_prop(dp, "TransferRate", u32_value(spec.transfer_rate));
+        set_prop(dp, "TransferWindow", str_value(window));
         PKG_TRY(txn.insert(dp));
 
         cim::Instance status = make_instance("SMS_DPStatusInfo");
@@ -164,6 +168,30 @@ Result<DpView> Domain::get_dp(std::string_view name) {
     return DpView{std::move(row), decode_dp_url(meta)};
   }
   return not_found("DP '" + std::string(name) + "' does not exist");
+}
+
+Result<cim::Instance> Domain::update_dp(std::string_view name, const DpChange& change) {
+  PKG_TRY(check_dp_name("Name", name));
+  if (change.description) {
+    PKG_TRY(check_text("Description", *change.description, 0, kMaxDescription, TextKind::kMultiLine));
+  }
+  if (change.transfer_window && change.transfer_window->size() > 4096) {
+    return invalid("TransferWindow", "must be at most 4096 characters");
+  }
+  std::optional<std::string> window;
+  if (change.transfer_window) {
+    PKG_ASSIGN_OR_RETURN(window, parse_transfer_window(*change.transfer_window));
+  }
+  return commit_returning([&](store::WriteTxn& txn) -> Result<cim::Instance> {
+    PKG_ASSIGN_OR_RETURN(auto found, txn_find(txn, "SMS_DistributionPointInfo", "Name", name));
+    if (!found) return not_found("DP '" + std::string(name) + "' does not exist");
+    cim::Instance dp = std::move(*found);
+    if (change.description) set_prop(dp, "Description", str_value(*change.description));
+    if (change.transfer_rate) set_prop(dp, "TransferRate", u32_value(*change.transfer_rate));
+    if (window) set_prop(dp, "TransferWindow", str_value(*window));
+    PKG_TRY(txn.put(dp));
+    return dp;
+  });
 }
 
 Result<cim::Instance> Domain::remove_dp(std::string_view name) {

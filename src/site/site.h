@@ -48,6 +48,14 @@ struct DpSpec {
   bool pull = false;
   std::vector<std::string> source_dps;  // pull DPs only: names of existing DPs, in priority order
   std::uint32_t transfer_rate = 0;      // KiB/s, 0 = unlimited
+  std::string transfer_window;          // as parse_transfer_window takes it; empty: always open
+};
+
+// A change to a DP's settings: each field set is changed, the others are kept.
+struct DpChange {
+  std::optional<std::string> description;
+  std::optional<std::uint32_t> transfer_rate;
+  std::optional<std::string> transfer_window;
 };
 
 // A new DP and its `dp` role token. The token text exists only here: the store keeps its hash.
@@ -188,6 +196,8 @@ class Domain {
   Result<CreatedDp> create_dp(const DpSpec& spec);
   Result<std::vector<DpView>> list_dps();
   Result<DpView> get_dp(std::string_view name);
+  // Returns the DP as committed. A bad transfer window is WBEM_E_INVALID_PARAMETER and changes nothing.
+  Result<cim::Instance> update_dp(std::string_view name, const DpChange& change);
   // Refused (WBEM_E_INVALID_OPERATION, naming them) while packages are targeted at the DP or pull DPs take content
   // from it. Removes the DP from its groups and revokes its tokens.
   Result<cim::Instance> remove_dp(std::string_view name);

@@ -128,7 +128,7 @@ TEST_F(DomainTest, RefusesBadSitesAndChangesNothing) {
 }
 
 TEST_F(DomainTest, AddsADpWithItsNalPathStatusRowAndToken) {
-  auto dp = domain_->create_dp({"DP1", "abc", "http://127.0.0.1:9000", "first", false, {}, 0});
+  auto dp = domain_->create_dp({"DP1", "abc", "http://127.0.0.1:9000", "first", false, {}, 0, ""});
   ASSERT_TRUE(dp.ok()) << dp.error().to_string();
   EXPECT_EQ(str(dp->dp, "NALPath"), R"(["Display=\\DP1\"]MSWNET:["SMS_SITE=ABC"]\\DP1\)");
   EXPECT_EQ(str(dp->dp, "SiteCode"), "ABC");
@@ -156,33 +156,33 @@ TEST_F(DomainTest, AddsADpWithItsNalPathStatusRowAndToken) {
 }
 
 TEST_F(DomainTest, RefusesBadDpsAndChangesNothing) {
-  ASSERT_TRUE(domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0}).ok());
-  expect_refused(WbemCode::kAlreadyExists, [&] { return domain_->create_dp({"DP1", "ABC", "", "", false, {}, 0}); });
+  ASSERT_TRUE(domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0, ""}).ok());
+  expect_refused(WbemCode::kAlreadyExists, [&] { return domain_->create_dp({"DP1", "ABC", "", "", false, {}, 0, ""}); });
   expect_refused(WbemCode::kInvalidParameter, [&] {
-    return domain_->create_dp({"bad name", "ABC", "", "", false, {}, 0});
+    return domain_->create_dp({"bad name", "ABC", "", "", false, {}, 0, ""});
   });
-  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_dp({"-dp", "ABC", "", "", false, {}, 0}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_dp({"-dp", "ABC", "", "", false, {}, 0, ""}); });
   expect_refused(WbemCode::kInvalidParameter, [&] {
-    return domain_->create_dp({"a..b", "ABC", "", "", false, {}, 0});
-  });
-  expect_refused(WbemCode::kInvalidParameter, [&] {
-    return domain_->create_dp({std::string(64, 'a'), "ABC", "", "", false, {}, 0});
+    return domain_->create_dp({"a..b", "ABC", "", "", false, {}, 0, ""});
   });
   expect_refused(WbemCode::kInvalidParameter, [&] {
-    return domain_->create_dp({"dp2", "ABC", "ftp://x", "", false, {}, 0});
+    return domain_->create_dp({std::string(64, 'a'), "ABC", "", "", false, {}, 0, ""});
   });
-  expect_refused(WbemCode::kNotFound, [&] { return domain_->create_dp({"dp2", "QQQ", "", "", false, {}, 0}); });
-  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_dp({"dp2", "ABC", "", "", true, {}, 0}); });
   expect_refused(WbemCode::kInvalidParameter, [&] {
-    return domain_->create_dp({"dp2", "ABC", "", "", false, {"dp1"}, 0});
+    return domain_->create_dp({"dp2", "ABC", "ftp://x", "", false, {}, 0, ""});
   });
-  expect_refused(WbemCode::kNotFound, [&] { return domain_->create_dp({"dp2", "ABC", "", "", true, {"nope"}, 0}); });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->create_dp({"dp2", "QQQ", "", "", false, {}, 0, ""}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] { return domain_->create_dp({"dp2", "ABC", "", "", true, {}, 0, ""}); });
+  expect_refused(WbemCode::kInvalidParameter, [&] {
+    return domain_->create_dp({"dp2", "ABC", "", "", false, {"dp1"}, 0, ""});
+  });
+  expect_refused(WbemCode::kNotFound, [&] { return domain_->create_dp({"dp2", "ABC", "", "", true, {"nope"}, 0, ""}); });
   expect_refused(WbemCode::kNotFound, [&] { return domain_->remove_dp("nope"); });
 }
 
 TEST_F(DomainTest, PullDpsNameTheirSourcesAndProtectThem) {
-  ASSERT_TRUE(domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0}).ok());
-  auto pull = domain_->create_dp({"pull1", "ABC", "", "", true, {"DP1"}, 100});
+  ASSERT_TRUE(domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0, ""}).ok());
+  auto pull = domain_->create_dp({"pull1", "ABC", "", "", true, {"DP1"}, 100, ""});
   ASSERT_TRUE(pull.ok()) << pull.error().to_string();
   const cim::Value* sources = pull->dp.find("SourceDPs");
   ASSERT_TRUE(sources && sources->is_array());
@@ -206,7 +206,7 @@ TEST_F(DomainTest, ADpAddedAndRemovedInOneBatchKeepsNoToken) {
   started.wait();  // the writer is busy: the two verbs queue into its next batch, in order
   std::optional<Result<CreatedDp>> created;
   std::optional<Result<cim::Instance>> removed;
-  std::thread add([&] { created = domain.create_dp({"dp9", "ABC", "", "", false, {}, 0}); });
+  std::thread add([&] { created = domain.create_dp({"dp9", "ABC", "", "", false, {}, 0, ""}); });
   const bool add_queued = watched.wait_for_submits(1);
   std::thread remove([&] { removed = domain.remove_dp("DP9"); });
   const bool remove_queued = watched.wait_for_submits(2);
@@ -229,7 +229,7 @@ TEST_F(DomainTest, ADpAddedAndRemovedInOneBatchKeepsNoToken) {
 }
 
 TEST_F(DomainTest, RemovingADpRevokesItsTokensAndLeavesItsGroups) {
-  auto dp = domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0});
+  auto dp = domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0, ""});
   ASSERT_TRUE(dp.ok());
   auto group = domain_->create_group({"Europe", "all of it"});
   ASSERT_TRUE(group.ok());
@@ -247,7 +247,7 @@ TEST_F(DomainTest, RemovingADpRevokesItsTokensAndLeavesItsGroups) {
 }
 
 TEST_F(DomainTest, RefusesToRemoveADpWithTargetedPackages) {
-  auto dp = domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0});
+  auto dp = domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0, ""});
   ASSERT_TRUE(dp.ok());
   // A target row as the distribution manager would write it.
   ASSERT_TRUE(store_
@@ -264,8 +264,8 @@ TEST_F(DomainTest, RefusesToRemoveADpWithTargetedPackages) {
 }
 
 TEST_F(DomainTest, GroupsKeepTheirMemberCount) {
-  ASSERT_TRUE(domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0}).ok());
-  ASSERT_TRUE(domain_->create_dp({"dp2", "ABC", "", "", false, {}, 0}).ok());
+  ASSERT_TRUE(domain_->create_dp({"dp1", "ABC", "", "", false, {}, 0, ""}).ok());
+  ASSERT_TRUE(domain_->create_dp({"dp2", "ABC", "", "", false, {}, 0, ""}).ok());
   auto group = domain_->create_group({"West", ""});
   ASSERT_TRUE(group.ok()) << group.error().to_string();
   const std::string id = str(*group, "GroupID");

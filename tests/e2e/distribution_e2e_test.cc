@@ -81,6 +81,7 @@ class DistributionE2eTest : public ServerTest {
  protected:
   void SetUp() override {
     ServerTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     // Fast retries and stall detection for the fault scenarios, set before the first start.
     config_ = dir_.path() + "/server.toml";
     std::ofstream(config_) << "distmgr_retry_count = 2\ndistmgr_retry_delay_seconds = 1\ndistmgr_stall_seconds = 4\n";

@@ -22,7 +22,9 @@ Result<Response> post_dp(ApiContext& ctx, Request& req) {
   PKG_ASSIGN_OR_RETURN(auto pull, body.boolean("pull"));
   PKG_ASSIGN_OR_RETURN(auto sources, body.strings("source_dps"));
   PKG_ASSIGN_OR_RETURN(auto rate, body.uint32("transfer_rate"));
+  PKG_ASSIGN_OR_RETURN(auto window, body.string("transfer_window"));
   PKG_TRY(body.finish());
+  spec.transfer_window = window.value_or("");
   spec.url = url.value_or("");
   spec.description = description.value_or("");
   spec.pull = pull.value_or(false);
@@ -57,6 +59,18 @@ void register_dps(Router& router, ApiContext& ctx) {
   router.add("GET", path("/dps/{name}"), Access::kRead, handler([&ctx](Request& req) -> Result<Response> {
                PKG_ASSIGN_OR_RETURN(site::DpView view, visible_dp(ctx, req));
                return json_body(200, dp_json(view));
+             }));
+  router.add("PATCH", path("/dps/{name}"), Access::kFullAdmin, handler([&ctx](Request& req) -> Result<Response> {
+               PKG_ASSIGN_OR_RETURN(Body body, Body::parse(req.body));
+               site::DpChange change;
+               PKG_ASSIGN_OR_RETURN(change.description, body.string("description"));
+               PKG_ASSIGN_OR_RETURN(change.transfer_rate, body.uint32("transfer_rate"));
+               PKG_ASSIGN_OR_RETURN(change.transfer_window, body.string("transfer_window"));
+               PKG_TRY(body.finish());
+               PKG_TRY(visible_dp(ctx, req));
+               PKG_ASSIGN_OR_RETURN(cim::Instance dp, ctx.domain.update_dp(req.params.at("name"), change));
+               if (ctx.distribution) ctx.distribution->wake();  // a window that opened may let jobs go
+               return instance_body(200, dp);
              }));
   router.add("DELETE", path("/dps/{name}"), Access::kFullAdmin, handler([&ctx](Request& req) -> Result<Response> {
                PKG_TRY(visible_dp(ctx, req));
