@@ -239,6 +239,7 @@ class Ingest {
 
     e.size = static_cast<std::uint64_t>(src.st.st_size);
     FileHasher hasher;  // the chunk's hash and the file's in one pass, while the chunk is in cache
+    std::optional<Digest> only_chunk;
     std::uint8_t* const buf = buffer_.get();
     std::size_t start = 0, filled = 0;
     std::uint64_t read_total = 0;
@@ -266,11 +267,17 @@ class Ingest {
       if (rest.empty()) break;
       const std::size_t cut = chunker_.next_cut(rest, eof);
       const std::span<const std::uint8_t> chunk = rest.first(cut);
-      PKG_TRY(add_chunk(hasher.add_chunk(chunk), chunk, e));
+      if (eof && e.chunks.empty() && cut == rest.size()) {
+        // The file is this one chunk (most small files): its hash is the chunk's, one pass instead of two.
+        only_chunk = sha256(chunk);
+        PKG_TRY(add_chunk(*only_chunk, chunk, e));
+      } else {
+        PKG_TRY(add_chunk(hasher.add_chunk(chunk), chunk, e));
+      }
       start += cut;
     }
     if (read_total != e.size) return changed(src.path);
-    e.sha256 = hasher.finish();
+    e.sha256 = only_chunk ? *only_chunk : hasher.finish();
     if (options_.after_read_for_test) options_.after_read_for_test(full);
     struct stat after {};
     if (::fstat(fd.get(), &after) != 0 || !unchanged(src.st, after)) return changed(src.path);
