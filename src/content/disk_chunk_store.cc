@@ -271,7 +271,11 @@ Result<std::uint64_t> ChunkWriteBatch::add(const Digest& hash, std::span<const s
     in_flight_batch_ = std::move(pending_);
     pending_.clear();
     pending_bytes_ = 0;
-    in_flight_ = std::thread([this] { in_flight_status_ = commit_batch(in_flight_batch_); });
+    try {
+      in_flight_ = std::thread([this] { in_flight_status_ = commit_batch(in_flight_batch_); });
+    } catch (const std::system_error&) {
+      PKG_TRY(commit_batch(in_flight_batch_));  // no thread to be had: commit here, as a batch always did
+    }
   }
   return bytes.size();
 }
