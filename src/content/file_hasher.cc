@@ -200,9 +200,10 @@ Digest FileHasher::add_chunk(std::span<const std::uint8_t> chunk) {
     whole_->update(chunk);
     return sha256(chunk);
   }
+  State part;
+  if (chunk.empty()) return finish_state(part);  // (and no memcpy from the null data() of an empty span)
   const std::uint8_t* data = chunk.data();
   const std::size_t size = chunk.size();
-  State part;
   part.total = size;
   std::size_t part_blocks = size / 64;  // the chunk's whole blocks, from data
   const std::uint8_t* part_at = data;
