@@ -100,10 +100,11 @@ PKGCAST_SHA_TARGET inline void store_lanes(const Lanes& s, std::uint32_t* h) {
   PKGCAST_SHA_ROUNDS(a, wa, g)       \
   PKGCAST_SHA_ROUNDS(b, wb, g)
 
-#define PKGCAST_SHA_SIXTEEN(GROUP)                                                                               \
-  GROUP(0)                                                                                                       \
-  GROUP(1) GROUP(2) GROUP(3) GROUP(4) GROUP(5) GROUP(6) GROUP(7) GROUP(8) GROUP(9) GROUP(10) GROUP(11) GROUP(12) \
-      GROUP(13) GROUP(14) GROUP(15)
+// clang-format off
+#define PKGCAST_SHA_SIXTEEN(GROUP) \
+  GROUP(0) GROUP(1) GROUP(2) GROUP(3) GROUP(4) GROUP(5) GROUP(6) GROUP(7) \
+  GROUP(8) GROUP(9) GROUP(10) GROUP(11) GROUP(12) GROUP(13) GROUP(14) GROUP(15)
+// clang-format on
 
 // `blocks` 64-byte blocks at `data` into the chaining state `h`.
 PKGCAST_SHA_TARGET void compress1(std::uint32_t* h, const std::uint8_t* data, std::size_t blocks) {
