@@ -17,8 +17,9 @@ namespace {
 
 // Level 1: compression is the largest CPU cost of a first ingest, and level 1 compresses text and binaries at 1.3-1.7x
 // the speed of level 3 (zstd's default) for 5% more stored bytes (64 KiB chunks of text: ratio 0.358 against 0.337;
-// of /usr/bin/cmake: 0.481 against 0.456). Agents fetch chunks raw, so the ratio only sizes the library. Negative
-// levels were not faster on text (literal coding dominates) and lose 20% of the ratio.
+// of /usr/bin/cmake: 0.481 against 0.456): that much more library, and more bytes on the wire for a client that
+// takes chunks as stored (Accept-Encoding: zstd). Negative levels were not faster on text (literal coding
+// dominates) and lose 20% of the ratio.
 constexpr int kZstdLevel = 1;
 constexpr std::size_t kSampleSlice = 1024;
 // Bits per byte above which a sample is taken for random (already compressed) data. Uniform bytes score about
