@@ -1,7 +1,8 @@
 // Content ingest throughput on generated data, half random (incompressible) and half text-like (compressible):
 //   build/<preset>/bench/content_ingest_bench
 // - BM_Gear: the FastCDC cut search alone; BM_Sha256: hashing alone (OpenSSL, SHA-NI where present);
-// - BM_ChunkAndHash: what an ingest does per byte in memory (cut, hash the chunk, hash the whole file);
+// - BM_ChunkAndHash: cut, hash the chunk, hash the whole file, with OpenSSL one hash at a time;
+// - BM_ChunkAndHashPaired: the same as an ingest does it, both hashes in one pass (FileHasher);
 // - BM_Compress: zstd on the chunks a first ingest stores (random ones skipped by the entropy sample);
 // - BM_IngestFirst: a whole ingest into an empty library (every chunk new: compressed and written);
 // - BM_IngestAgain: the same tree into a library that has it (every chunk deduplicated).
@@ -20,6 +21,7 @@
 
 #include "content/content.h"
 #include "content/disk_chunk_store.h"
+#include "content/file_hasher.h"
 
 namespace pkgcast::content {
 namespace {
@@ -124,6 +126,24 @@ void BM_ChunkAndHash(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kDataSize));
 }
 BENCHMARK(BM_ChunkAndHash)->Unit(benchmark::kMillisecond);
+
+// The same through FileHasher, as an ingest does it: both hashes in one pass (interleaved with SHA-NI).
+void BM_ChunkAndHashPaired(benchmark::State& state) {
+  const Chunker chunker;
+  const std::span<const std::uint8_t> all(data());
+  for (auto _ : state) {
+    FileHasher hasher;
+    std::size_t at = 0;
+    while (at < all.size()) {
+      const std::span<const std::uint8_t> chunk = all.subspan(at, chunker.next_cut(all.subspan(at), true));
+      benchmark::DoNotOptimize(hasher.add_chunk(chunk));
+      at += chunk.size();
+    }
+    benchmark::DoNotOptimize(hasher.finish());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kDataSize));
+}
+BENCHMARK(BM_ChunkAndHashPaired)->Unit(benchmark::kMillisecond);
 
 void BM_Compress(benchmark::State& state) {
   const Chunker chunker;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "content/content.h"
+#include "content/disk_chunk_store.h"
 #include "content/test_util.h"
 
 namespace pkgcast::content {
@@ -143,6 +144,54 @@ TEST(ChunkStore, WriterCommitsManyChunksTogether) {
   std::size_t files = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(tmp.path())) files += e.is_regular_file();
   EXPECT_EQ(files, chunks.size());  // no temporary file left
+}
+
+// More chunks than one batch holds (8 files here, 1024 in an ingest): full batches commit on a background thread
+// while the writer goes on, and commit() returns only when every one of them is durable under its name.
+TEST(ChunkStore, BatchCommitsInTheBackground) {
+  testing::TempDir tmp;
+  DiskChunkStore store(tmp.path());
+  std::vector<std::string> chunks;
+  for (int i = 0; i < 30; ++i) chunks.push_back("chunk " + std::to_string(i));
+  {
+    ChunkWriteBatch batch(store, 8);
+    for (const std::string& c : chunks) ASSERT_TRUE(batch.add(sha256(c), testing::as_bytes(c)).ok());
+    ASSERT_TRUE(batch.commit().ok());
+    for (const std::string& c : chunks) ASSERT_TRUE(store.contains(sha256(c))) << c;
+    // Destroyed with a batch in flight and more pending: waits for the one, removes the rest.
+    for (int i = 0; i < 12; ++i) {
+      const std::string c = "late " + std::to_string(i);
+      ASSERT_TRUE(batch.add(sha256(c), testing::as_bytes(c)).ok());
+    }
+  }
+  EXPECT_FALSE(store.contains(sha256("late 11")));
+  std::size_t temporaries = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(tmp.path())) {
+    temporaries += e.path().filename().string().starts_with(".tmp.");
+  }
+  EXPECT_EQ(temporaries, 0u);
+  for (const std::string& c : chunks) EXPECT_EQ(*store.get(sha256(c)), c);
+}
+
+// A background commit that fails (here: one of its temporary files vanished) fails the next commit().
+TEST(ChunkStore, BackgroundCommitErrorsReachCommit) {
+  testing::TempDir tmp;
+  DiskChunkStore store(tmp.path());
+  ChunkWriteBatch batch(store, 8);
+  for (int i = 0; i < 7; ++i) {
+    const std::string c = "chunk " + std::to_string(i);
+    ASSERT_TRUE(batch.add(sha256(c), testing::as_bytes(c)).ok());
+  }
+  for (const auto& e : std::filesystem::recursive_directory_iterator(tmp.path())) {
+    if (e.path().filename().string().starts_with(".tmp.")) {
+      std::filesystem::remove(e.path());
+      break;
+    }
+  }
+  ASSERT_TRUE(batch.add(sha256("chunk 7"), testing::as_bytes("chunk 7")).ok());  // hands the 8 to the background
+  const Status s = batch.commit();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("cannot rename"), std::string::npos) << s.error().to_string();
 }
 
 }  // namespace

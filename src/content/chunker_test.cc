@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <array>
+#include <bit>
+#include <random>
 #include <set>
 
 #include "content/content.h"
@@ -105,6 +108,72 @@ TEST(Chunker, SmallParameters) {
     EXPECT_LE(sizes[i], p.max_size);
   }
   EXPECT_GT(sizes.size(), 400u);
+}
+
+// docs/content.md's "Cutting one chunk", one byte at a time, as written there: the reference the chunker's
+// unrolled loop must match exactly.
+std::size_t reference_cut(const ChunkingParams& p, std::span<const std::uint8_t> d) {
+  std::array<std::uint64_t, 256> gear{};
+  std::uint64_t state = 0x706b67636173745full;
+  for (std::uint64_t& g : gear) {
+    state += 0x9e3779b97f4a7c15ull;
+    std::uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    g = z ^ (z >> 31);
+  }
+  const std::size_t n = d.size();
+  if (n <= p.min_size) return n;
+  const std::size_t limit = std::min<std::size_t>(n, p.max_size);
+  const std::size_t normal = std::min<std::size_t>(p.avg_size, limit);
+  const unsigned b = static_cast<unsigned>(std::countr_zero(p.avg_size));
+  const std::uint64_t hard = ~std::uint64_t{0} << (64 - (b + 2));
+  const std::uint64_t easy = ~std::uint64_t{0} << (64 - (b > 2 ? b - 2 : 1));
+  std::uint64_t h = 0;
+  for (std::size_t i = p.min_size > 64 ? p.min_size - 64 : 0; i < p.min_size; ++i) h = (h << 1) + gear[d[i]];
+  for (std::size_t i = p.min_size; i < normal; ++i) {
+    h = (h << 1) + gear[d[i]];
+    if ((h & hard) == 0) return i + 1;
+  }
+  for (std::size_t i = std::max<std::size_t>(p.min_size, normal); i < limit; ++i) {
+    h = (h << 1) + gear[d[i]];
+    if ((h & easy) == 0) return i + 1;
+  }
+  return limit;
+}
+
+std::vector<std::uint8_t> text_sample() {
+  const std::string text = testing::text_bytes(1 << 20, 9);
+  return {text.begin(), text.end()};
+}
+
+// Random lengths (so the four-byte steps end at every offset), parameters from the smallest valid ones up, and
+// data that is random, constant (forced cuts at max_size) or text-like (cuts in both the hard and the easy part).
+TEST(Chunker, EqualsTheOneByteReference) {
+  std::mt19937_64 rng(77);
+  const ChunkingParams params[] = {{},
+                                   {.min_size = 64, .avg_size = 64, .max_size = 64},
+                                   {.min_size = 64, .avg_size = 128, .max_size = 1000},
+                                   {.min_size = 100, .avg_size = 256, .max_size = 4099},
+                                   {.min_size = 2048, .avg_size = 8192, .max_size = 65537}};
+  const std::vector<std::uint8_t> samples[] = {testing::random_bytes(1 << 20, 8), std::vector<std::uint8_t>(300000, 7),
+                                               text_sample()};
+  std::size_t compared = 0;
+  for (const ChunkingParams& p : params) {
+    const Chunker chunker(p);
+    for (const std::vector<std::uint8_t>& sample : samples) {
+      const std::span<const std::uint8_t> all(sample);
+      for (std::size_t at = 0; at < all.size();) {
+        const std::size_t n = std::min<std::size_t>(all.size() - at, p.max_size + rng() % (2 * p.max_size));
+        const std::span<const std::uint8_t> rest = all.subspan(at, rng() % 8 == 0 ? rng() % (n + 1) : n);
+        const std::size_t cut = chunker.next_cut(rest, true);
+        ASSERT_EQ(cut, reference_cut(p, rest)) << "min " << p.min_size << " at " << at << " of " << rest.size();
+        ++compared;
+        at += std::max<std::size_t>(cut, 1);
+      }
+    }
+  }
+  EXPECT_GT(compared, 5000u);
 }
 
 }  // namespace

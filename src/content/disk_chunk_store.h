@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "content/content.h"
@@ -66,17 +67,29 @@ class DiskChunkStore final : public ChunkStore {
 // Chunks written to temporary files and made durable together. commit() makes the data durable, renames each file
 // to its name and makes the renames durable; a chunk is contained by the store only after it. A large batch uses
 // syncfs(2) twice (data, then names) rather than one fdatasync per file: on ext4 each fdatasync of a new file waits
-// for a journal commit (several ms), which would cap an ingest at a few hundred chunks per second. The destructor
-// removes what was not committed.
+// for a journal commit (several ms), which would cap an ingest at a few hundred chunks per second.
+//
+// When many files or bytes are pending, add() hands them to a thread that commits them while the caller goes on
+// writing the next batch (the disk's work overlaps the caller's CPU work; at most one batch is in flight). commit()
+// waits for that batch and then commits the rest, so when it returns every chunk added before it is durable and
+// named; an error of the background commit is returned by the next add() or commit(). The destructor waits for the
+// batch in flight and removes what was not committed.
+//
+// Not thread-safe: one batch per thread (the background thread touches only the batch handed to it).
 class ChunkWriteBatch {
  public:
-  explicit ChunkWriteBatch(DiskChunkStore& store) : store_(store) {}
+  static constexpr std::size_t kMaxPendingFiles = 1024;
+  static constexpr std::uint64_t kMaxPendingBytes = 64u << 20;
+
+  // A batch is handed to the background once `max_pending_files` files or kMaxPendingBytes bytes are pending.
+  explicit ChunkWriteBatch(DiskChunkStore& store, std::size_t max_pending_files = kMaxPendingFiles)
+      : store_(store), max_pending_files_(max_pending_files) {}
   ~ChunkWriteBatch();
   ChunkWriteBatch(const ChunkWriteBatch&) = delete;
   ChunkWriteBatch& operator=(const ChunkWriteBatch&) = delete;
 
   // Writes `raw`, whose SHA-256 the caller computed as `hash`, compressed when that is smaller; returns the
-  // stored size. Commits by itself when many files or bytes are pending.
+  // stored size. Starts committing in the background when many files or bytes are pending.
   Result<std::uint64_t> add(const Digest& hash, std::span<const std::uint8_t> raw);
   Status commit();
 
@@ -85,19 +98,26 @@ class ChunkWriteBatch {
     std::filesystem::path tmp;
     std::filesystem::path final_name;
   };
-  static constexpr std::size_t kMaxPendingFiles = 1024;
-  static constexpr std::uint64_t kMaxPendingBytes = 64u << 20;
   // Up to this many files, one fdatasync each and a sync of their directories costs less than syncing the file
   // system (which also flushes other writers' data).
   static constexpr std::size_t kSyncEachFileUpTo = 2;
 
-  Status sync_each();
-  Status sync_file_system();
+  // Makes `batch` durable under its names, then removes the temporary files of whatever failed. Reads only store_.
+  Status commit_batch(std::vector<Pending>& batch) const;
+  Status sync_each(std::vector<Pending>& batch) const;
+  Status sync_file_system(std::vector<Pending>& batch) const;
+  // Joins the background commit, if any, and returns its status.
+  Status wait_in_flight();
 
   DiskChunkStore& store_;
+  const std::size_t max_pending_files_;
   ChunkCompressor compressor_;
   std::vector<Pending> pending_;
   std::uint64_t pending_bytes_ = 0;
+  // The batch committing in the background, and how that went (written by in_flight_, read after joining it).
+  std::thread in_flight_;
+  std::vector<Pending> in_flight_batch_;
+  Status in_flight_status_;
 };
 
 }  // namespace pkgcast::content

@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "content/disk_library.h"
+#include "content/file_hasher.h"
 #include "content/tree_rules.h"
 #include "core/strings.h"
 
@@ -237,7 +238,8 @@ class Ingest {
     ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
 
     e.size = static_cast<std::uint64_t>(src.st.st_size);
-    Sha256 whole;
+    FileHasher hasher;  // the chunk's hash and the file's in one pass, while the chunk is in cache
+    std::optional<Digest> only_chunk;
     std::uint8_t* const buf = buffer_.get();
     std::size_t start = 0, filled = 0;
     std::uint64_t read_total = 0;
@@ -265,12 +267,17 @@ class Ingest {
       if (rest.empty()) break;
       const std::size_t cut = chunker_.next_cut(rest, eof);
       const std::span<const std::uint8_t> chunk = rest.first(cut);
-      whole.update(chunk);
-      PKG_TRY(add_chunk(chunk, e));
+      if (eof && e.chunks.empty() && cut == rest.size()) {
+        // The file is this one chunk (most small files): its hash is the chunk's, one pass instead of two.
+        only_chunk = sha256(chunk);
+        PKG_TRY(add_chunk(*only_chunk, chunk, e));
+      } else {
+        PKG_TRY(add_chunk(hasher.add_chunk(chunk), chunk, e));
+      }
       start += cut;
     }
     if (read_total != e.size) return changed(src.path);
-    e.sha256 = whole.finish();
+    e.sha256 = only_chunk ? *only_chunk : hasher.finish();
     if (options_.after_read_for_test) options_.after_read_for_test(full);
     struct stat after {};
     if (::fstat(fd.get(), &after) != 0 || !unchanged(src.st, after)) return changed(src.path);
@@ -279,8 +286,7 @@ class Ingest {
     return ok_status();
   }
 
-  Status add_chunk(std::span<const std::uint8_t> chunk, ManifestEntry& e) {
-    const Digest hash = sha256(chunk);
+  Status add_chunk(const Digest& hash, std::span<const std::uint8_t> chunk, ManifestEntry& e) {
     e.chunks.push_back(ChunkRef{hash, static_cast<std::uint32_t>(chunk.size())});
     ++result_.chunk_count;
     std::optional<ChunkStore::Stored> stored;
