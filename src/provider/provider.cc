@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "core/strings.h"
+#include "provider/answer_shape.h"
 #include "provider/site_scope.h"
 
 namespace pkgcast::provider {
@@ -158,7 +159,68 @@ Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wq
     }
     for (const auto& term : q.order_by()) prepared.order_.push_back({term.property.index, term.descending});
   }
+  if (q.count()) plan_count(prepared);
+  if (q.distinct() && !q.select_all()) plan_distinct(prepared);
   return prepared;
+}
+
+// The database counts when what decides a row is all in SQL: the whole WHERE, exactly, and the site scope.
+void Provider::plan_count(PreparedQuery& prepared) const {
+  prepared.shape_ = PreparedQuery::Shape::kCount;
+  const wql::BoundQuery& q = *prepared.query_;
+  const bool exact_strings = push_ordered_strings_;  // SQLite's NOCASE is WQL's equality
+  std::optional<store::Predicate> exact =
+      q.where() == nullptr ? std::optional<store::Predicate>(store::Predicate::always())
+                           : push_down_exact(*q.where(), exact_strings);
+  if (!exact || node_count(*exact) > kMaxPushedPredicateNodes) return;
+  for (ScanStep& step : prepared.steps_) {
+    if (step.scope == ScanStep::Scope::kPackage) return;
+    if (step.scope == ScanStep::Scope::kProperty && !exact_strings) return;
+  }
+  for (ScanStep& step : prepared.steps_) {
+    store::Predicate filter = *exact;
+    if (step.scope == ScanStep::Scope::kProperty) {
+      std::vector<store::Predicate> any;
+      for (const auto& s : prepared.sites_) {
+        any.push_back(store::Predicate::compare(step.scope_property, store::Predicate::Op::kEq, cim::Value::string(s)));
+      }
+      filter = store::Predicate::all_of({std::move(filter), store::Predicate::any_of(std::move(any))});
+    }
+    step.filter = std::move(filter);
+  }
+  prepared.count_in_sql_ = true;
+}
+
+// DISTINCT over selected properties: rows carry only those (not the keys), and one class's rows are sorted by
+// them (after the ORDER BY terms, which the binder keeps within the selection) so that equal combinations come
+// together. Arrays cannot be sorted and stay out of the sort; several classes are not merged, so their rows are
+// not sorted and every combination is remembered.
+void Provider::plan_distinct(PreparedQuery& prepared) const {
+  prepared.shape_ = PreparedQuery::Shape::kDistinct;
+  const wql::BoundQuery& q = *prepared.query_;
+  for (const auto& ref : q.selected()) {
+    if (std::find(prepared.distinct_props_.begin(), prepared.distinct_props_.end(), ref.index) ==
+        prepared.distinct_props_.end()) {
+      prepared.distinct_props_.push_back(ref.index);
+    }
+  }
+  for (ScanStep& step : prepared.steps_) {
+    step.nulled.clear();
+    for (std::size_t i = 0; i < step.cls->properties().size(); ++i) {
+      if (std::find(prepared.distinct_props_.begin(), prepared.distinct_props_.end(), i) ==
+          prepared.distinct_props_.end()) {
+        step.nulled.push_back(i);
+      }
+    }
+  }
+  if (prepared.steps_.size() != 1) return;
+  for (const auto& ref : q.selected()) {
+    if (ref.type.array || ref.type.base == cim::CimType::kObject) continue;
+    bool ordered = false;
+    for (const auto& key : prepared.order_) ordered = ordered || key.property == ref.index;
+    if (!ordered) prepared.order_.push_back({ref.index, false});
+  }
+  for (const auto& key : prepared.order_) prepared.distinct_sorted_.push_back(key.property);
 }
 
 Status Provider::run(const PreparedQuery& prepared, const InstanceSink& sink) const {
@@ -189,9 +251,11 @@ Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, co
                                                      " (rows evaluated: " + std::to_string(cursor.rows_) + ")");
   };
   while (cursor.step_ < prepared.steps_.size() && prepared.steps_[cursor.step_].cls == nullptr) ++cursor.step_;
-  if (cursor.step_ >= prepared.steps_.size()) {
-    cursor.done_ = true;
-    return ok_status();
+  if (cursor.step_ >= prepared.steps_.size()) return finish(prepared, cursor, sink);
+  if (prepared.count_in_sql_) return count_page(prepared, cursor, sink);
+  if (prepared.shape_ == PreparedQuery::Shape::kDistinct && !cursor.distinct_) {
+    cursor.distinct_ = std::make_shared<DistinctFilter>(prepared.distinct_props_, prepared.distinct_sorted_,
+                                                        limits_.max_distinct_rows);
   }
   const ScanStep& step = prepared.steps_[cursor.step_];
   const wql::BoundQuery& q = *prepared.query_;
@@ -253,6 +317,20 @@ Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, co
       }
       if (!it->second) return keep_going();
     }
+    if (prepared.shape_ == PreparedQuery::Shape::kCount) {
+      ++cursor.count_;
+      return keep_going();
+    }
+    if (prepared.shape_ == PreparedQuery::Shape::kDistinct) {
+      auto fresh = cursor.distinct_->admit(inst);
+      if (!fresh.ok()) {
+        cursor.done_ = true;
+        failure = std::move(fresh).error();
+        stopped = true;
+        return false;
+      }
+      if (!*fresh) return keep_going();
+    }
     for (std::size_t index : step.nulled) inst.set(index, cim::Value());
     if (!sink(inst)) {
       stopped = true;
@@ -274,9 +352,33 @@ Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, co
     ++cursor.step_;
     cursor.after_.reset();
     cursor.after_sort_.reset();
-    if (cursor.step_ >= prepared.steps_.size()) cursor.done_ = true;
+    if (cursor.step_ >= prepared.steps_.size()) return finish(prepared, cursor, sink);
   }
   return ok_status();
+}
+
+// The end of the rows; COUNT(*) answers now.
+Status Provider::finish(const PreparedQuery& prepared, QueryCursor& cursor, const InstanceSink& sink) const {
+  cursor.done_ = true;
+  if (prepared.shape_ != PreparedQuery::Shape::kCount) return ok_status();
+  PKG_ASSIGN_OR_RETURN(cim::Instance answer, count_instance(cursor.count_));
+  sink(answer);
+  return ok_status();
+}
+
+// COUNT(*) by the database: one SELECT COUNT(*) per class, each a single statement over an indexed filter.
+Status Provider::count_page(const PreparedQuery& prepared, QueryCursor& cursor, const InstanceSink& sink) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const ScanStep& step : prepared.steps_) {
+    auto n = store_.count(*step.cls, step.filter);
+    if (!n.ok()) {
+      cursor.done_ = true;
+      return std::move(n).error();
+    }
+    cursor.count_ += *n;
+  }
+  cursor.elapsed_ += std::chrono::steady_clock::now() - t0;
+  return finish(prepared, cursor, sink);
 }
 
 Status Provider::exec_query(std::string_view ns, std::string_view wql_text, const site::TokenRecord& caller,

@@ -7,8 +7,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <set>
 
 #include "core/strings.h"
+#include "provider/answer_shape.h"
 #include "provider/provider.h"
 
 namespace pkgcast::provider {
@@ -227,6 +229,75 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
     return out;
   }
 
+  // SELECT COUNT(*) with the same WHERE: one __Generic instance counting the rows the query answers.
+  void check_count(const wql::ast::Query& q, std::size_t expected, const site::TokenRecord& caller) {
+    wql::ast::Query counted = q;
+    counted.count = true;
+    const std::string text = wql::print(counted);
+    std::vector<std::uint64_t> got;
+    const Status st = provider_->exec_query("", text, caller, [&](const cim::Instance& inst) {
+      got.push_back(inst.find("Count")->as_uint());
+      return true;
+    });
+    ASSERT_TRUE(st.ok()) << text << ": " << st.error().to_string();
+    ASSERT_EQ(got, std::vector<std::uint64_t>{expected}) << text;
+    auto prepared = provider_->prepare("", text, caller);
+    if (prepared->count_in_sql()) ++counted_in_sql_;
+  }
+
+  // SELECT DISTINCT over one or two random scalar properties, read in pages of 7 rows: each combination of the
+  // matching rows exactly once.
+  void check_distinct(const wql::ast::Query& q, const cim::ClassDef& from, const wql::BoundQuery& bound,
+                      std::mt19937& rng, const site::TokenRecord& caller) {
+    wql::ast::Query distinct = q;
+    distinct.distinct = true;
+    std::vector<std::size_t> props;
+    const int n = 1 + static_cast<int>(rng() % 2);
+    for (int i = 0; i < n; ++i) {
+      const std::size_t p = rng() % from.properties().size();
+      if (from.property(p).type.array || std::find(props.begin(), props.end(), p) != props.end()) continue;
+      props.push_back(p);
+      wql::ast::PropertyPath path;
+      path.parts = {from.property(p).name};
+      path.positions = {wql::ast::Position{}};
+      distinct.select.push_back(path);
+    }
+    if (props.empty()) return;
+    const std::string text = wql::print(distinct);
+    auto prepared = provider_->prepare("", text, caller);
+    ASSERT_TRUE(prepared.ok()) << text << ": " << prepared.error().to_string();
+    auto key = [&](const cim::Instance& inst) {
+      std::vector<const cim::Value*> values;
+      for (std::size_t p : props) values.push_back(&inst.get(p));
+      return distinct_key(values);
+    };
+    std::vector<std::string> got;
+    QueryCursor cursor;
+    for (int guard = 0; guard < 1000 && !cursor.done(); ++guard) {
+      ASSERT_TRUE(provider_
+                      ->run_page(*prepared, cursor, PageBounds{.max_rows = 7, .slice = std::chrono::seconds(5)},
+                                 [&](const cim::Instance& inst) {
+                                   got.push_back(key(inst));
+                                   return true;
+                                 })
+                      .ok());
+    }
+    std::set<std::string> want;
+    ASSERT_TRUE(store_
+                    ->scan(from, store::Predicate::always(),
+                           [&](cim::Instance&& inst) {
+                             if (wql::matches(bound, inst)) want.insert(key(inst));
+                             return true;
+                           })
+                    .ok());
+    std::vector<std::string> sorted = got;
+    std::sort(sorted.begin(), sorted.end());
+    ASSERT_EQ(sorted, std::vector<std::string>(want.begin(), want.end())) << text;
+    if (got.size() > 1) ++distinct_checked_;
+  }
+
+  int counted_in_sql_ = 0;    // COUNT(*) queries the database counted
+  int distinct_checked_ = 0;  // DISTINCT answers of two rows or more
   // Whether the expression being generated holds a literal that the binder must convert.
   bool converting_ = false;
   int in_lists_ = 0;  // IN predicates generated
@@ -263,6 +334,8 @@ TEST_P(PushdownProperty, PushdownAgreesWithBruteForce) {
     std::sort(got.begin(), got.end());
     const auto expected = brute_force(*bound);
     ASSERT_EQ(got, expected) << text;
+    check_count(q, expected.size(), admin);
+    if (q.from_class != "SMS_BaseClass") check_distinct(q, from, *bound, rng, admin);
     ++compared;
     if (!expected.empty()) ++nonempty;
     if (converting_) ++converted;
@@ -273,6 +346,8 @@ TEST_P(PushdownProperty, PushdownAgreesWithBruteForce) {
   EXPECT_LT(nonempty, compared);
   EXPECT_GT(converted, 50);
   EXPECT_GT(in_lists_, 100);
+  EXPECT_GT(counted_in_sql_, 50);
+  EXPECT_GT(distinct_checked_, 100);
 }
 
 // ORDER BY: the database sorts and the provider pages by (sort values, key); small pages joined must be the whole

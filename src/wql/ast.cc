@@ -35,7 +35,7 @@ bool operator==(const OrderTerm& a, const OrderTerm& b) {
 }
 
 bool operator==(const Query& a, const Query& b) {
-  return a.select == b.select && a.from_class == b.from_class && a.within == b.within && a.where == b.where &&
+  return a.select == b.select && a.distinct == b.distinct && a.count == b.count && a.from_class == b.from_class && a.within == b.within && a.where == b.where &&
          a.group == b.group && a.order_by == b.order_by;
 }
 

@@ -93,9 +93,12 @@ struct OrderTerm {
   bool descending = false;  // DESC; ASC and no word are ascending
 };
 
-// SELECT select FROM from_class [WITHIN within] [WHERE where] [ORDER BY ...] [GROUP ...].
+// SELECT [DISTINCT] select | COUNT(*) FROM from_class [WITHIN within] [WHERE where] [ORDER BY ...] [GROUP ...].
 struct Query {
-  std::vector<PropertyPath> select;  // empty means `*`
+  std::vector<PropertyPath> select;  // empty means `*` (and for COUNT(*))
+  bool distinct = false;             // SELECT DISTINCT (Extended WQL)
+  bool count = false;                // SELECT COUNT(*) (Extended WQL); never with distinct or a select list
+  Position select_pos;               // of DISTINCT or COUNT, for errors
   std::string from_class;
   Position from_pos;
   std::optional<double> within;  // seconds, > 0

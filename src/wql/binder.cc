@@ -88,6 +88,7 @@ Result<BoundQuery> Binder::bind() {
   }
   if (query_.group) PKG_TRY(bind_group(out, scope));
   if (!query_.order_by.empty()) PKG_TRY(bind_order_by(out, scope));
+  PKG_TRY(bind_aggregate(out));
   return out;
 }
 
@@ -107,6 +108,41 @@ Status Binder::bind_order_by(BoundQuery& out, const Scope& scope) {
       return error_at(WbemCode::kInvalidOperator, "ORDER BY cannot sort by " + describe(ref), term.path.pos());
     }
     out.order_by_.push_back(BoundOrder{std::move(ref), term.descending});
+  }
+  return ok_status();
+}
+
+// DISTINCT and COUNT(*) shape a data query's answer; events keep WMI's grammar. As SQL Server (where the SMS
+// Provider runs them), an ordered DISTINCT sorts by selected properties only, and COUNT(*) has nothing to sort.
+Status Binder::bind_aggregate(BoundQuery& out) {
+  out.distinct_ = query_.distinct;
+  out.count_ = query_.count;
+  if (!query_.distinct && !query_.count) return ok_status();
+  const char* what = query_.count ? "COUNT(*)" : "DISTINCT";
+  if (out.is_event()) {
+    return error_at(WbemCode::kInvalidQuery, std::string(what) + " applies to data queries, not to event queries",
+                    query_.select_pos);
+  }
+  if (query_.count && !query_.order_by.empty()) {
+    return error_at(WbemCode::kInvalidQuery, "ORDER BY does not apply to COUNT(*)", query_.order_pos);
+  }
+  if (query_.distinct && !out.select_all_) {
+    for (std::size_t i = 0; i < out.selected_.size(); ++i) {
+      if (out.selected_[i].system != SystemProperty::kNone) {
+        return error_at(WbemCode::kNotSupported, "DISTINCT compares declared properties, not " +
+                                                     out.selected_[i].name, query_.select[i].pos());
+      }
+    }
+    for (std::size_t i = 0; i < out.order_by_.size(); ++i) {
+      bool selected = false;
+      for (const auto& ref : out.selected_) selected = selected || ref.name == out.order_by_[i].property.name;
+      if (!selected) {
+        return error_at(WbemCode::kInvalidQuery,
+                        "ORDER BY of a SELECT DISTINCT names selected properties only, not '" +
+                            out.order_by_[i].property.name + "'",
+                        query_.order_by[i].path.pos());
+      }
+    }
   }
   return ok_status();
 }

@@ -30,6 +30,7 @@ class Binder {
   Status bind_select(BoundQuery& out);
   Status bind_group(BoundQuery& out, const Scope& scope);
   Status bind_order_by(BoundQuery& out, const Scope& scope);
+  Status bind_aggregate(BoundQuery& out);
 
   Result<const cim::ClassDef*> resolve_class(std::string_view name, ast::Position pos) const;
   Result<PropertyRef> bind_path(const ast::PropertyPath& path, const Scope& scope) const;

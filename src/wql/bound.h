@@ -151,6 +151,12 @@ class BoundQuery {
   bool select_all() const { return select_all_; }
   const std::vector<PropertyRef>& selected() const { return selected_; }
 
+  // SELECT DISTINCT: the answer holds each combination of the selected values once (strings compared ignoring
+  // ASCII case, as `=` compares them). With `*` every row is distinct already (its key is in it).
+  bool distinct() const { return distinct_; }
+  // SELECT COUNT(*): the answer is one __Generic instance whose Count is the number of matching instances.
+  bool count() const { return count_; }
+
   // The WHERE condition; nullptr when there is none (every instance of the FROM class matches).
   const Condition* where() const { return where_ ? &*where_ : nullptr; }
 
@@ -173,6 +179,8 @@ class BoundQuery {
   std::optional<double> within_;
   std::optional<BoundGroup> group_;
   bool select_all_ = true;
+  bool distinct_ = false;
+  bool count_ = false;
   std::vector<PropertyRef> selected_;
   std::optional<Condition> where_;
   std::vector<BoundOrder> order_by_;

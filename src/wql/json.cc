@@ -80,6 +80,8 @@ cim::Json expr_json(const ast::Expr& e) {
 cim::Json to_json(const ast::Query& q) {
   cim::Json j = cim::Json::object();
   j["select"] = q.select.empty() ? cim::Json("*") : paths_json(q.select);
+  if (q.distinct) j["distinct"] = true;
+  if (q.count) j["count"] = true;
   j["from"] = q.from_class;
   if (q.within) j["within"] = *q.within;
   if (q.where) j["where"] = expr_json(*q.where);

@@ -49,6 +49,8 @@ class Parser {
   }
 
   Status parse_select_list(ast::Query& q);
+  bool is_count() const;
+  Status parse_count(ast::Query& q);
   Result<ast::PropertyPath> parse_path(std::string_view what);
   Status check_after_from();
   Result<double> parse_interval(std::string_view clause);
@@ -103,9 +105,12 @@ Result<ast::Query> Parser::parse_query() {
 }
 
 Status Parser::parse_select_list(ast::Query& q) {
-  if (peek().is(Keyword::kDistinct) || peek().is(Keyword::kTop)) {
-    return error_at(peek().pos, to_upper(peek().text) + " is not supported");
+  if (peek().is(Keyword::kTop)) return error_at(peek().pos, "TOP is not supported");
+  if (peek().is(Keyword::kDistinct)) {
+    q.select_pos = next().pos;
+    q.distinct = true;
   }
+  if (is_count()) return parse_count(q);
   if (peek().kind == TokenKind::kStar) {
     next();
     return ok_status();
@@ -115,12 +120,34 @@ Status Parser::parse_select_list(ast::Query& q) {
       return error_at(peek().pos, "more than " + std::to_string(kMaxSelectedProperties) + " selected properties",
                       WbemCode::kQuotaViolation);
     }
+    if (is_count()) return error_at(peek().pos, "COUNT(*) cannot be selected with properties");
     PKG_ASSIGN_OR_RETURN(auto path, parse_path("property name or *"));
-    if (peek().kind == TokenKind::kLParen) return error_at(peek().pos, "functions are not supported");
+    if (peek().kind == TokenKind::kLParen) return error_at(peek().pos, "functions are not supported in SELECT");
     q.select.push_back(std::move(path));
     if (peek().kind != TokenKind::kComma) return ok_status();
     next();
   }
+}
+
+bool Parser::is_count() const {
+  return peek().kind == TokenKind::kIdentifier && iequals(peek().text, "COUNT") &&
+         peek(1).kind == TokenKind::kLParen;
+}
+
+// COUNT(*): the SMS Provider refuses COUNT together with DISTINCT, in either order.
+Status Parser::parse_count(ast::Query& q) {
+  const ast::Position at = next().pos;
+  if (q.distinct) return error_at(at, "COUNT and DISTINCT cannot be used together");
+  q.count = true;
+  q.select_pos = at;
+  next();  // (
+  if (peek().is(Keyword::kDistinct)) return error_at(peek().pos, "COUNT and DISTINCT cannot be used together");
+  if (peek().kind != TokenKind::kStar) return error_at(peek().pos, "COUNT takes only * (COUNT(*))");
+  next();
+  if (peek().kind != TokenKind::kRParen) return expected("')' after COUNT(*");
+  next();
+  if (peek().kind == TokenKind::kComma) return error_at(peek().pos, "COUNT(*) cannot be selected with properties");
+  return ok_status();
 }
 
 Result<ast::PropertyPath> Parser::parse_path(std::string_view what) {

@@ -139,7 +139,10 @@ std::string print(const ast::Expr& e) {
 
 std::string print(const ast::Query& q) {
   std::string out = "SELECT ";
-  if (q.select.empty()) {
+  if (q.distinct) out += "DISTINCT ";
+  if (q.count) {
+    out += "COUNT(*)";
+  } else if (q.select.empty()) {
     out += '*';
   } else {
     print_paths(q.select, out);
