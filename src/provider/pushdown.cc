@@ -154,6 +154,8 @@ std::optional<Predicate> push(const wql::Condition& c, bool negated, const Mode&
       const bool selects = negated ? c.constant == wql::Truth::kFalse : c.constant == wql::Truth::kTrue;
       return selects ? Predicate::always() : Predicate::any_of({});
     }
+    case ConditionKind::kValueCompare:  // functions are computed in memory
+    case ConditionKind::kValueLike:
     case ConditionKind::kIsa:
     case ConditionKind::kClassEq:
     case ConditionKind::kArrayIn:  // arrays are stored whole; an element test stays in memory

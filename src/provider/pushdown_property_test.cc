@@ -209,6 +209,25 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
       e.op = boolean ? (rng() % 2 ? wql::ast::CompareOp::kEq : wql::ast::CompareOp::kNe)
                      : static_cast<wql::ast::CompareOp>(rng() % 6);
       e.rhs = literal_for(p, rng);
+      // Extended WQL's functions: computed in memory over a property, folded (and pushed) over literals.
+      if (rng() % 4 == 0 && !p.type.array && p.type.base == cim::CimType::kString) {
+        wql::ast::Call call;
+        call.function = rng() % 2 ? wql::ast::Function::kUpper : wql::ast::Function::kLower;
+        call.args.push_back(e.lhs);
+        e.lhs = wql::ast::CallBox(std::move(call));
+        ++functions_;
+      } else if (rng() % 3 == 0 && !p.type.array && p.type.base == cim::CimType::kDateTime) {
+        wql::ast::Call call;
+        call.function = wql::ast::Function::kDateAdd;
+        call.datepart = rng() % 2 ? "dd" : "hh";
+        Literal n;
+        n.value = static_cast<std::int64_t>(rng() % 400) - 200;
+        Literal date;
+        date.value = kDates[rng() % kDates.size()];
+        call.args = {n, date};
+        e.rhs = wql::ast::CallBox(std::move(call));
+        ++functions_;
+      }
     }
     return e;
   }
@@ -301,6 +320,7 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
   // Whether the expression being generated holds a literal that the binder must convert.
   bool converting_ = false;
   int in_lists_ = 0;  // IN predicates generated
+  int functions_ = 0;  // function calls generated
   std::filesystem::path dir_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Provider> provider_;
@@ -347,6 +367,7 @@ TEST_P(PushdownProperty, PushdownAgreesWithBruteForce) {
   EXPECT_GT(converted, 50);
   EXPECT_GT(in_lists_, 100);
   EXPECT_GT(counted_in_sql_, 50);
+  EXPECT_GT(functions_, 50);
   EXPECT_GT(distinct_checked_, 100);
 }
 

@@ -21,6 +21,43 @@ bool operator==(const PropertyPath& a, const PropertyPath& b) { return a.parts =
 
 bool operator==(const Literal& a, const Literal& b) { return a.value == b.value; }
 
+CallBox::CallBox(Call call) : call_(std::make_unique<Call>(std::move(call))) {}
+CallBox::CallBox(const CallBox& other) : call_(std::make_unique<Call>(*other.call_)) {}
+CallBox::CallBox(CallBox&& other) noexcept : call_(std::make_unique<Call>()) { call_.swap(other.call_); }
+CallBox& CallBox::operator=(const CallBox& other) {
+  if (this != &other) call_ = std::make_unique<Call>(*other.call_);
+  return *this;
+}
+CallBox& CallBox::operator=(CallBox&& other) noexcept {
+  call_.swap(other.call_);
+  return *this;
+}
+CallBox::~CallBox() = default;
+
+bool operator==(const Call& a, const Call& b) {
+  return a.function == b.function && a.datepart == b.datepart && a.args == b.args;
+}
+bool operator==(const CallBox& a, const CallBox& b) { return *a == *b; }
+
+const char* function_name(Function f) {
+  switch (f) {
+    case Function::kUpper: return "UPPER";
+    case Function::kLower: return "LOWER";
+    case Function::kSubstring: return "SUBSTRING";
+    case Function::kDatePart: return "DATEPART";
+    case Function::kDateDiff: return "DATEDIFF";
+    case Function::kDateAdd: return "DATEADD";
+    case Function::kGetDate: return "GETDATE";
+  }
+  return "?";
+}
+
+Position operand_pos(const Operand& op) {
+  if (const auto* path = std::get_if<PropertyPath>(&op)) return path->pos();
+  if (const auto* lit = std::get_if<Literal>(&op)) return lit->pos;
+  return std::get<CallBox>(op)->pos;
+}
+
 bool operator==(const Expr& a, const Expr& b) {
   return a.kind == b.kind && a.op == b.op && a.negated == b.negated && a.lhs == b.lhs && a.rhs == b.rhs &&
          a.list == b.list && a.children == b.children;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -49,7 +50,40 @@ struct Literal {
   bool is_number() const;
 };
 
-using Operand = std::variant<PropertyPath, Literal>;
+// Extended WQL's functions (data queries, WHERE only). GETDATE() takes no argument; DATEPART, DATEDIFF and DATEADD
+// take a datepart name first (Call::datepart), then their operands.
+enum class Function : std::uint8_t { kUpper, kLower, kSubstring, kDatePart, kDateDiff, kDateAdd, kGetDate };
+
+struct Call;
+
+// An owning pointer to a Call with value semantics (deep copy, deep equality), so that calls nest in operands.
+// Never empty.
+class CallBox {
+ public:
+  explicit CallBox(Call call);
+  CallBox(const CallBox& other);
+  CallBox(CallBox&& other) noexcept;
+  CallBox& operator=(const CallBox& other);
+  CallBox& operator=(CallBox&& other) noexcept;
+  ~CallBox();
+
+  const Call& operator*() const { return *call_; }
+  const Call* operator->() const { return call_.get(); }
+
+ private:
+  std::unique_ptr<Call> call_;
+};
+
+using Operand = std::variant<PropertyPath, Literal, CallBox>;
+
+// FUNCTION(args): `UPPER(Name)`, `DATEDIFF(dd, LastUpdateDate, GETDATE())`. Invariant (parser): args.size() is
+// the function's arity; datepart is set (a known datepart name, as written) exactly for the DATE* functions.
+struct Call {
+  Function function = Function::kUpper;
+  Position pos;  // of the function name
+  std::string datepart;
+  std::vector<Operand> args;
+};
 
 enum class ExprKind : std::uint8_t {
   kAnd,      // children: two or more
@@ -111,6 +145,8 @@ struct Query {
 
 bool operator==(const PropertyPath& a, const PropertyPath& b);
 bool operator==(const Literal& a, const Literal& b);
+bool operator==(const Call& a, const Call& b);
+bool operator==(const CallBox& a, const CallBox& b);
 bool operator==(const Expr& a, const Expr& b);
 bool operator==(const GroupClause& a, const GroupClause& b);
 bool operator==(const OrderTerm& a, const OrderTerm& b);
@@ -118,5 +154,9 @@ bool operator==(const Query& a, const Query& b);
 
 // "AND", "OR", "NOT", "=", "<>", "LIKE", "IS", "ISA", ...
 const char* compare_op_text(CompareOp op);
+// "UPPER", "DATEDIFF", ...
+const char* function_name(Function f);
+// The operand's position: a path's first part, a literal's, a call's name.
+Position operand_pos(const Operand& op);
 
 }  // namespace pkgcast::wql::ast

@@ -1,6 +1,7 @@
 // Query-level binding: the FROM class, the event target class, SELECT, WITHIN and GROUP.
 #include "wql/binder.h"
 
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -233,13 +234,18 @@ Status Binder::bind_group(BoundQuery& out, const Scope& scope) {
   return ok_status();
 }
 
-Result<BoundQuery> bind(const ast::Query& q, const cim::ClassRegistry& registry) {
-  return Binder(q, registry).bind();
+Result<BoundQuery> bind(const ast::Query& q, const cim::ClassRegistry& registry, const BindOptions& options) {
+  const cim::DateTime now =
+      options.now ? *options.now
+                  : cim::DateTime::from_unix_micros(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                        std::chrono::system_clock::now().time_since_epoch())
+                                                        .count());
+  return Binder(q, registry, now).bind();
 }
 
-Result<BoundQuery> compile(std::string_view text, const cim::ClassRegistry& registry) {
+Result<BoundQuery> compile(std::string_view text, const cim::ClassRegistry& registry, const BindOptions& options) {
   PKG_ASSIGN_OR_RETURN(auto q, parse(text));
-  return bind(q, registry);
+  return bind(q, registry, options);
 }
 
 std::vector<std::string> bound_classes(const BoundQuery& q) {

@@ -14,6 +14,8 @@
 //   kClassEq      object.__CLASS = cls (exactly cls)
 //   kConstant     constant (from a comparison with a NULL literal, or of two literals)
 //   kArrayIn      lhs (an array property) holds an element equal to one of values (X IN (...) over an array)
+//   kValueCompare operands[0] op operands[1] where a side is a function (UPPER(Name) = 'X'); not pushed into SQL
+//   kValueLike    operands[0] [NOT] LIKE pattern, operands[0] a function (LOWER(Name) LIKE 'off%')
 // The binder normalises: a literal on the left of a comparison is moved right (`5 < X` becomes `X > 5`),
 // `__CLASS = 'C'` becomes kClassEq, and `__CLASS <> 'C'` becomes kNot over kClassEq. `X IN (a, b)` over a scalar
 // becomes `X = a OR X = b` (one kCompare, not an OR, for one value; a NULL value becomes a kConstant UNKNOWN
@@ -87,6 +89,21 @@ enum class Domain : std::uint8_t {
   kBoolean,   // = and <> only
 };
 
+// A value that Extended WQL's functions compute (data queries' WHERE only): a declared property, a literal, or a
+// function of those. A call whose arguments are all literals (GETDATE() included) is folded to a literal by the
+// binder, so `LastUpdateDate > DATEADD(dd, -7, GETDATE())` binds to a plain kCompare the provider pushes into SQL.
+struct ValueExpr {
+  enum class Kind : std::uint8_t { kProperty, kLiteral, kCall };
+  Kind kind = Kind::kLiteral;
+  PropertyRef property;  // kProperty: a declared property of the FROM class
+  cim::Value literal;    // kLiteral (NULL for a NULL literal or a folded NULL result)
+  ast::Function function = ast::Function::kUpper;  // kCall
+  std::uint8_t datepart = 0;                       // kCall: a wql::DatePart (functions.h), for the DATE* functions
+  std::vector<ValueExpr> args;                     // kCall
+  cim::Type type;                                  // the value's type (string, sint64, datetime, ...)
+  std::string text;                                // canonical text, for errors: "UPPER(Name)"
+};
+
 enum class ConditionKind : std::uint8_t {
   kAnd,
   kOr,
@@ -98,6 +115,8 @@ enum class ConditionKind : std::uint8_t {
   kClassEq,
   kConstant,
   kArrayIn,
+  kValueCompare,  // operands[0] op operands[1], either computed by a function (domain as kCompare)
+  kValueLike,     // operands[0] (a computed string) [NOT] LIKE pattern
 };
 
 // One node of a bound condition; fields not listed for its kind keep their defaults (see the file comment).
@@ -109,6 +128,7 @@ struct Condition {
   Domain domain = Domain::kString;  // kCompare; kArrayIn: of the elements
   Operand rhs;
   std::vector<cim::Value> values;  // kArrayIn: converted to the elements' domain, never NULL
+  std::vector<ValueExpr> operands;  // kValueCompare (two), kValueLike (one)
   bool negated = false;  // kLike: NOT LIKE; kIsNull: IS NOT NULL
   LikePattern pattern;   // kLike
   Source object = Source::kSelf;          // kIsa, kClassEq

@@ -1,7 +1,8 @@
 // The evaluator: a bound condition over an instance, in SQL's three-valued logic.
 //
-// Hot path: no allocation (except reading __PATH/__RELPATH), no name lookup, no virtual call. Property values are
+// Hot path: no allocation (except reading __PATH/__RELPATH, and computing functions), no name lookup, no virtual call. Property values are
 // read by index and viewed as Scalars; recursion depth is bounded by kMaxNestingDepth through the parser.
+#include "wql/functions.h"
 #include "wql/scalar.h"
 #include "wql/system_props.h"
 #include "wql/wql.h"
@@ -76,6 +77,27 @@ Truth array_in(const Condition& c, const Context& ctx) {
   return Truth::kFalse;
 }
 
+// A computed value (functions): owning, since UPPER and SUBSTRING make new strings. Only data queries reach here,
+// so the value's object is the instance itself.
+cim::Value value_of(const ValueExpr& v, const Context& ctx) {
+  switch (v.kind) {
+    case ValueExpr::Kind::kLiteral: return v.literal;
+    case ValueExpr::Kind::kProperty: {
+      const std::size_t s = slot(v.property.source);
+      const cim::Instance* obj = ctx.object[s];
+      if (obj == nullptr || !ctx.typed[s]) return cim::Value();
+      return obj->get(v.property.index);
+    }
+    case ValueExpr::Kind::kCall: {
+      std::vector<cim::Value> args;
+      args.reserve(v.args.size());
+      for (const ValueExpr& a : v.args) args.push_back(value_of(a, ctx));
+      return apply_function(v.function, static_cast<DatePart>(v.datepart), args);
+    }
+  }
+  return cim::Value();
+}
+
 Truth not_of(Truth t) { return static_cast<Truth>(2 - static_cast<int>(t)); }
 
 Truth eval(const Condition& c, const Context& ctx) {
@@ -126,6 +148,16 @@ Truth eval(const Condition& c, const Context& ctx) {
     }
     case ConditionKind::kConstant: return c.constant;
     case ConditionKind::kArrayIn: return array_in(c, ctx);
+    case ConditionKind::kValueCompare: {
+      const cim::Value a = value_of(c.operands[0], ctx);
+      const cim::Value b = value_of(c.operands[1], ctx);
+      return compare_scalars(c.domain, c.op, scalar_of(a), scalar_of(b));
+    }
+    case ConditionKind::kValueLike: {
+      const cim::Value a = value_of(c.operands[0], ctx);
+      if (a.is_null() || a.is_array() || a.type().base != cim::CimType::kString) return Truth::kUnknown;
+      return truth(c.pattern.matches(a.as_string()) != c.negated);
+    }
   }
   return Truth::kUnknown;
 }

@@ -26,10 +26,17 @@ cim::Json operand_json(const ast::Operand& op) {
   if (const auto* path = std::get_if<ast::PropertyPath>(&op)) {
     j["property"] = path->dotted();
     j["at"] = format_position(path->pos());
+  } else if (const auto* lit = std::get_if<ast::Literal>(&op)) {
+    j["literal"] = literal_json(*lit);
+    j["at"] = format_position(lit->pos);
   } else {
-    const auto& lit = std::get<ast::Literal>(op);
-    j["literal"] = literal_json(lit);
-    j["at"] = format_position(lit.pos);
+    const ast::Call& call = *std::get<ast::CallBox>(op);
+    j["function"] = ast::function_name(call.function);
+    if (!call.datepart.empty()) j["datepart"] = call.datepart;
+    cim::Json args = cim::Json::array();
+    for (const auto& arg : call.args) args.push_back(operand_json(arg));
+    j["args"] = std::move(args);
+    j["at"] = format_position(call.pos);
   }
   return j;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/strings.h"
+#include "wql/functions.h"
 #include "wql/lexer.h"
 #include "wql/limits.h"
 #include "wql/wql.h"
@@ -64,6 +65,7 @@ class Parser {
   Result<Expr> parse_primary();
   Result<Expr> parse_predicate();
   Result<ast::Operand> parse_operand();
+  Result<ast::Operand> parse_call();
   Result<ast::Literal> parse_string_literal(std::string_view what);
   Result<std::vector<ast::Literal>> parse_in_list();
   Status reject_arithmetic() const;
@@ -409,6 +411,7 @@ Result<ast::Operand> Parser::parse_operand() {
       } else if (t.is(Keyword::kNull)) {
         lit.value = ast::Null{};
       } else if (!t.is_reserved()) {
+        if (peek(1).kind == TokenKind::kLParen) return parse_call();
         PKG_ASSIGN_OR_RETURN(auto path, parse_path("property name"));
         if (peek().kind == TokenKind::kLParen) return error_at(peek().pos, "functions are not supported");
         return ast::Operand(std::move(path));
@@ -422,6 +425,56 @@ Result<ast::Operand> Parser::parse_operand() {
   }
   next();
   return ast::Operand(std::move(lit));
+}
+
+// NAME "(" [ datepart "," ] operand { "," operand } ")", or GETDATE "(" ")". A call nests like a parenthesis, so it
+// counts against kMaxNestingDepth.
+Result<ast::Operand> Parser::parse_call() {
+  const Token& name = next();
+  ast::Call call;
+  call.pos = name.pos;
+  const auto fn = find_function(name.text);
+  if (!fn) return error_at(name.pos, "unknown function '" + std::string(name.text) + "'");
+  call.function = *fn;
+  const std::string fname = ast::function_name(*fn);
+  const ast::Position open = next().pos;  // (
+  PKG_TRY(enter(open));
+  const std::size_t arity = function_arity(*fn);
+  const std::string arity_text =
+      fname + " takes " + (takes_datepart(*fn) ? "a datepart and " : "") +
+      (arity == 0 ? std::string("no arguments") : std::to_string(arity) + (arity == 1 ? " argument" : " arguments"));
+  if (takes_datepart(*fn)) {
+    const Token& part = peek();
+    if (part.kind != TokenKind::kIdentifier || part.is_reserved()) {
+      return error_at(part.pos, fname + " needs a datepart first (year, yy, month, mm, day, dd, hour, hh, minute, mi, "
+                                        "second, ss, ...)");
+    }
+    if (!find_datepart(part.text)) return error_at(part.pos, "unknown datepart '" + std::string(part.text) + "'");
+    call.datepart = std::string(part.text);
+    next();
+    if (peek().kind != TokenKind::kComma) return error_at(peek().pos, arity_text);
+    next();
+  }
+  while (call.args.size() < arity) {
+    if (peek().kind == TokenKind::kRParen) return error_at(peek().pos, arity_text);
+    PKG_ASSIGN_OR_RETURN(ast::Operand arg, parse_operand());
+    call.args.push_back(std::move(arg));
+    if (call.args.size() < arity) {
+      if (peek().kind != TokenKind::kComma) {
+        PKG_TRY(reject_arithmetic());
+        return peek().kind == TokenKind::kRParen ? error_at(peek().pos, arity_text) : expected("',' between arguments");
+      }
+      next();
+    }
+  }
+  if (peek().kind != TokenKind::kRParen) {
+    PKG_TRY(reject_arithmetic());
+    if (peek().kind == TokenKind::kComma || arity == 0) return error_at(peek().pos, arity_text);
+    return expected("')' to close the '(' of " + format_position(open));
+  }
+  next();
+  leave();
+  return ast::Operand(ast::CallBox(std::move(call)));
 }
 
 // "(" literal { "," literal } ")". Each value counts as a term, so kMaxTerms bounds the list too.

@@ -11,10 +11,12 @@
 // stack; every function here is safe to call concurrently.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cim/datetime.h"
 #include "cim/instance.h"
 #include "cim/json.h"
 #include "core/result.h"
@@ -36,10 +38,17 @@ std::string print(const ast::Expr& e);
 // The AST as JSON, for tools (`pkgcast wql parse --json`); docs/wql.md shows the shape.
 cim::Json to_json(const ast::Query& q);
 
+// What binding may depend on beyond the query and the classes.
+struct BindOptions {
+  // GETDATE()'s value, read once per query as SQL Server does; nullopt: the system clock when binding. Tests fix it.
+  std::optional<cim::DateTime> now;
+};
+
 // Resolves q against registry. The registry must outlive the BoundQuery.
-Result<BoundQuery> bind(const ast::Query& q, const cim::ClassRegistry& registry);
+Result<BoundQuery> bind(const ast::Query& q, const cim::ClassRegistry& registry, const BindOptions& options = {});
 // parse() then bind().
-Result<BoundQuery> compile(std::string_view text, const cim::ClassRegistry& registry);
+Result<BoundQuery> compile(std::string_view text, const cim::ClassRegistry& registry,
+                           const BindOptions& options = {});
 
 // Data query: true when inst is of the FROM class (or derives from it) and the WHERE condition is TRUE for it.
 // Given an event query, same as matches_event(). inst's class must come from the registry q was bound against.
