@@ -98,9 +98,42 @@ Result<std::string> Provider::resolve_namespace(std::string_view ns) const {
 
 Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wql_text,
                                         const site::TokenRecord& caller) const {
-  PreparedQuery prepared;
-  PKG_ASSIGN_OR_RETURN(prepared.namespace_, resolve_namespace(ns));
+  PKG_ASSIGN_OR_RETURN(std::string namespace_path, resolve_namespace(ns));
   PKG_ASSIGN_OR_RETURN(wql::BoundQuery bound, wql::compile(wql_text, store_.registry()));
+  if (bound.has_unresolved_subqueries()) {
+    // IN (SELECT ...): each subquery runs now, as the caller (its sites, its class rights), and its values are
+    // held for the outer query, within max_subquery_values over all subqueries of the query.
+    std::uint64_t held = 0;
+    auto run_subquery = [&](const wql::BoundQuery& sub,
+                            const wql::PropertyRef& selected) -> Result<std::vector<cim::Value>> {
+      PKG_ASSIGN_OR_RETURN(PreparedQuery plan, plan_query(namespace_path, sub, caller));
+      std::vector<cim::Value> values;
+      bool over = false;
+      PKG_TRY(run(plan, [&](const cim::Instance& inst) {
+        if (limits_.max_subquery_values > 0 && ++held > limits_.max_subquery_values) {
+          over = true;
+          return false;
+        }
+        values.push_back(inst.get(selected.index));
+        return true;
+      }));
+      if (over) {
+        return make_error(WbemCode::kQuotaViolation,
+                          "the subqueries answered more than " + std::to_string(limits_.max_subquery_values) +
+                              " values (QueryLimits::max_subquery_values)");
+      }
+      return values;
+    };
+    PKG_ASSIGN_OR_RETURN(bound, wql::resolve_subqueries(bound, run_subquery));
+  }
+  return plan_query(namespace_path, std::move(bound), caller);
+}
+
+// Everything of prepare() after compiling: class rights, the scan steps, the answer's shape.
+Result<PreparedQuery> Provider::plan_query(const std::string& namespace_path, wql::BoundQuery bound,
+                                           const site::TokenRecord& caller) const {
+  PreparedQuery prepared;
+  prepared.namespace_ = namespace_path;
   // PKG_Token is the tokens' audit trail: only an unrestricted full-admin token may read it, by query or event.
   // Naming it is refused; a query over a superclass simply leaves its rows out (below).
   const bool sees_tokens = caller.role == site::Role::kFullAdmin && caller.sites.empty();

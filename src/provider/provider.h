@@ -22,6 +22,11 @@
 // site scope translate exactly into SQL (push_down_exact), else the rows stream through wql::matches and are
 // counted, holding nothing.
 //
+// IN (SELECT p FROM C WHERE ...): prepare() runs each subquery first (innermost first), as the caller, so a
+// site-limited token's subquery sees its sites only, and hands the values to the outer query
+// (wql::resolve_subqueries); a small answer is pushed into the outer scan as an IN list. Values held: at most
+// QueryLimits::max_subquery_values.
+//
 // Projection: `SELECT a, b` returns instances of the row's class whose unselected properties are NULL, except key
 // properties, which are always kept so that every returned instance still has its __PATH / __RELPATH. The HTTP
 // answer leaves the unselected properties out of each row's JSON (ScanStep::nulled lists them) and adds the
@@ -103,6 +108,8 @@ struct QueryLimits {
   // SELECT DISTINCT: the most combinations held in memory at once (one run of equal sort values, or all of them
   // when the rows cannot be sorted: a class of several tables, an array selected).
   std::uint64_t max_distinct_rows = 100'000;
+  // IN (SELECT ...): the most values all the subqueries of one query may answer (they are held while it runs).
+  std::uint64_t max_subquery_values = 100'000;
 };
 
 // How much one page may do: the store is read for at most `max_rows` rows and for about `slice` (a row is never
@@ -164,6 +171,8 @@ class Provider {
                     const InstanceSink& sink) const;
 
  private:
+  Result<PreparedQuery> plan_query(const std::string& namespace_path, wql::BoundQuery bound,
+                                   const site::TokenRecord& caller) const;
   void plan_count(PreparedQuery& prepared) const;
   void plan_distinct(PreparedQuery& prepared) const;
   Status count_page(const PreparedQuery& prepared, QueryCursor& cursor, const InstanceSink& sink) const;

@@ -1,5 +1,5 @@
-// SELECT DISTINCT and SELECT COUNT(*) over a real SQLite store (the pushdown property test checks both against
-// brute force on SQLite and PostgreSQL with random data).
+// SELECT DISTINCT, SELECT COUNT(*) and IN (SELECT ...) over a real SQLite store (the pushdown property test checks
+// DISTINCT and COUNT against brute force on SQLite and PostgreSQL with random data).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -242,6 +242,55 @@ TEST_F(ProviderShapeTest, DistinctSeesOnlyTheCallersSites) {
   rows = query("SELECT DISTINCT PackageID FROM SMS_Program", branch);
   ASSERT_TRUE(rows.ok());
   EXPECT_TRUE(rows->empty());
+}
+
+TEST_F(ProviderShapeTest, SubqueriesRunFirstAndTheirValuesFilterTheOuterScan) {
+  auto rows = query("SELECT * FROM SMS_Package WHERE PackageID IN (SELECT PackageID FROM SMS_Program)");
+  ASSERT_TRUE(rows.ok()) << rows.error().to_string();
+  EXPECT_EQ(column(*rows, "Name"), (std::vector<std::string>{"\"Office\""}));
+  rows = query("SELECT * FROM SMS_Package WHERE PackageID NOT IN (SELECT PackageID FROM SMS_Program) AND Priority = 2");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(column(*rows, "Name"), (std::vector<std::string>{"\"Reader\"", "\"Edge\""}));
+  rows = query("SELECT * FROM SMS_DistributionPointInfo WHERE SiteCode IN (SELECT SiteCode FROM SMS_Site WHERE "
+               "SiteCode IN (SELECT ReportingSiteCode FROM SMS_Site))");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(column(*rows, "Name"), (std::vector<std::string>{"\"dp1\""}));
+  // A small answer is an IN list in the outer scan's SQL; COUNT(*) over it is the database's.
+  auto prepared = provider_->prepare("", "SELECT * FROM SMS_Package WHERE PackageID IN (SELECT PackageID FROM SMS_Program)",
+                                     admin_);
+  ASSERT_TRUE(prepared.ok());
+  ASSERT_EQ(prepared->steps().size(), 1u);
+  EXPECT_EQ(prepared->steps()[0].filter.kind, store::Predicate::Kind::kCompare);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE PackageID IN (SELECT PackageID FROM SMS_Program)"), 1u);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE PackageID NOT IN (SELECT PackageID FROM SMS_Program)"), 6u);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE Name IN (SELECT Name FROM SMS_Package WHERE Name = 'none')"),
+            0u);
+}
+
+TEST_F(ProviderShapeTest, SubqueriesRunAsTheCallerWithinTheirLimit) {
+  site::TokenRecord reader;
+  reader.role = site::Role::kReadOnly;
+  auto denied = query("SELECT * FROM SMS_Site WHERE SiteCode IN (SELECT Description FROM PKG_Token)", reader);
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.error().code, WbemCode::kAccessDenied);
+  // A site-limited caller's subquery sees its sites only: S01's DPs name no ABC package site.
+  site::TokenRecord branch = reader;
+  branch.sites = {"S01"};
+  auto rows = query("SELECT * FROM SMS_DistributionPointInfo WHERE SiteCode NOT IN (SELECT SiteCode FROM "
+                    "SMS_DistributionPointInfo WHERE Name = 'dp1')",
+                    branch);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 2u);
+  rows = query("SELECT * FROM SMS_DistributionPointInfo WHERE SiteCode NOT IN (SELECT SiteCode FROM "
+               "SMS_DistributionPointInfo WHERE Name = 'dp2')",
+               branch);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty());
+  make_provider(QueryLimits{.max_subquery_values = 3});
+  auto over = query("SELECT * FROM SMS_Program WHERE PackageID IN (SELECT PackageID FROM SMS_Package)");
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, WbemCode::kQuotaViolation);
+  EXPECT_NE(over.error().message.find("max_subquery_values"), std::string::npos);
 }
 
 }  // namespace

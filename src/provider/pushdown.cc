@@ -98,6 +98,40 @@ struct Mode {
   bool exact_strings = false;
 };
 
+std::optional<Predicate> push(const wql::Condition& c, bool negated, const Mode& mode);
+
+// A resolved IN (SELECT ...) over a scalar is an IN list of its values: equalities OR'd (NOT IN: inequalities
+// AND'd, or nothing at all when the answer held a NULL). Only small answers are written into SQL.
+constexpr std::size_t kMaxPushedSubqueryValues = 32;
+
+std::optional<Predicate> push_subquery_in(const wql::Condition& c, bool negated, const Mode& mode) {
+  if (c.resolved == nullptr || !pushable_property(c.lhs)) return std::nullopt;
+  const wql::SubqueryValues& answer = *c.resolved;
+  if (answer.sorted.size() > kMaxPushedSubqueryValues) return std::nullopt;
+  if (answer.sorted.empty() && !answer.has_null) {
+    return negated ? Predicate::always() : Predicate::any_of({});  // x IN () is FALSE, x NOT IN () TRUE
+  }
+  if (negated && answer.has_null) return Predicate::any_of({});   // never TRUE
+  std::vector<Predicate> parts;
+  for (const cim::Value& v : answer.sorted) {
+    wql::Condition eq;
+    eq.kind = ConditionKind::kCompare;
+    eq.op = wql::ast::CompareOp::kEq;
+    eq.lhs = c.lhs;
+    eq.domain = c.domain;
+    eq.rhs.kind = wql::Operand::Kind::kLiteral;
+    eq.rhs.literal = v;
+    auto p = push(eq, negated, mode);
+    if (!p) {
+      if (negated && !mode.exact) continue;  // dropping a conjunct only widens
+      return std::nullopt;
+    }
+    parts.push_back(std::move(*p));
+  }
+  if (parts.size() == 1) return std::move(parts.front());
+  return negated ? Predicate::all_of(std::move(parts)) : Predicate::any_of(std::move(parts));
+}
+
 std::optional<Predicate> push(const wql::Condition& c, bool negated, const Mode& mode) {
   const bool ordered_strings = mode.ordered_strings;
   switch (c.kind) {
@@ -154,6 +188,7 @@ std::optional<Predicate> push(const wql::Condition& c, bool negated, const Mode&
       const bool selects = negated ? c.constant == wql::Truth::kFalse : c.constant == wql::Truth::kTrue;
       return selects ? Predicate::always() : Predicate::any_of({});
     }
+    case ConditionKind::kSubqueryIn: return push_subquery_in(c, negated, mode);
     case ConditionKind::kValueCompare:  // functions are computed in memory
     case ConditionKind::kValueLike:
     case ConditionKind::kIsa:

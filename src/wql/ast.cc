@@ -60,7 +60,7 @@ Position operand_pos(const Operand& op) {
 
 bool operator==(const Expr& a, const Expr& b) {
   return a.kind == b.kind && a.op == b.op && a.negated == b.negated && a.lhs == b.lhs && a.rhs == b.rhs &&
-         a.list == b.list && a.children == b.children;
+         a.list == b.list && a.subquery == b.subquery && a.children == b.children;
 }
 
 bool operator==(const GroupClause& a, const GroupClause& b) {

@@ -93,11 +93,13 @@ enum class ExprKind : std::uint8_t {
   kLike,     // lhs [NOT] LIKE rhs; rhs is a string Literal
   kIsNull,   // lhs IS [NOT] NULL
   kIsa,      // lhs ISA rhs; rhs is a string Literal naming a class
-  kIn,       // lhs [NOT] IN (list); list holds one or more Literals (Extended WQL)
+  kIn,       // lhs [NOT] IN (list) or lhs [NOT] IN (SELECT ...) (Extended WQL)
 };
 
 // `!=` parses as kNe and prints as `<>`.
 enum class CompareOp : std::uint8_t { kEq, kNe, kLt, kGt, kLe, kGe };
+
+struct Query;
 
 // One node of a condition. Fields not listed for a kind keep their defaults.
 struct Expr {
@@ -107,7 +109,8 @@ struct Expr {
   std::vector<Expr> children;  // kAnd, kOr, kNot
   Operand lhs;                 // kCompare, kLike, kIsNull, kIsa
   Operand rhs;                 // kCompare, kLike, kIsa
-  std::vector<Literal> list;   // kIn: the values, in query order (1 <= size)
+  std::vector<Literal> list;   // kIn: the values, in query order (1 <= size), or none with a subquery
+  std::vector<Query> subquery;  // kIn: `IN (SELECT p FROM C ...)`, exactly one (Extended WQL); else empty
   CompareOp op = CompareOp::kEq;  // kCompare
   bool negated = false;           // kLike: NOT LIKE; kIsNull: IS NOT NULL; kIn: NOT IN
 };

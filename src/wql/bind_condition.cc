@@ -322,6 +322,7 @@ Result<Condition> Binder::bind_isa(const ast::Expr& e, const Scope& scope) const
 }
 
 Result<Condition> Binder::bind_in(const ast::Expr& e, const Scope& scope) const {
+  if (!e.subquery.empty()) return bind_subquery_in(e, scope);
   if (std::holds_alternative<ast::CallBox>(e.lhs)) return bind_value_in(e, scope);
   PKG_ASSIGN_OR_RETURN(PropertyRef lhs, bind_property_operand(e.lhs, scope, "IN", e.pos));
   const bool array = lhs.type.array;

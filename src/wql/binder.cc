@@ -46,10 +46,14 @@ const ast::Literal* target_naming(const ast::Expr& e, bool* exact) {
 }
 
 void collect_classes(const Condition& c, std::vector<std::string>& out) {
-  if ((c.kind == ConditionKind::kIsa || c.kind == ConditionKind::kClassEq) && c.cls != nullptr) {
+  auto add = [&out](const std::string& name) {
     bool seen = false;
-    for (const auto& name : out) seen = seen || iequals(name, c.cls->name());
-    if (!seen) out.push_back(c.cls->name());
+    for (const auto& n : out) seen = seen || iequals(n, name);
+    if (!seen) out.push_back(name);
+  };
+  if ((c.kind == ConditionKind::kIsa || c.kind == ConditionKind::kClassEq) && c.cls != nullptr) add(c.cls->name());
+  if (c.kind == ConditionKind::kSubqueryIn && c.subquery != nullptr) {
+    for (const auto& name : bound_classes(*c.subquery)) add(name);
   }
   for (const auto& child : c.children) collect_classes(child, out);
 }

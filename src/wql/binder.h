@@ -53,6 +53,8 @@ class Binder {
   Result<Condition> bind_value_compare(const ast::Expr& e, const Scope& scope) const;
   Result<Condition> bind_value_like(const ast::Expr& e, const Scope& scope) const;
   Result<Condition> bind_value_in(const ast::Expr& e, const Scope& scope) const;
+  // IN (SELECT ...) (bind_subquery.cc).
+  Result<Condition> bind_subquery_in(const ast::Expr& e, const Scope& scope) const;
 
   const ast::Query& query_;
   const cim::ClassRegistry& registry_;

@@ -16,6 +16,8 @@
 //   kArrayIn      lhs (an array property) holds an element equal to one of values (X IN (...) over an array)
 //   kValueCompare operands[0] op operands[1] where a side is a function (UPPER(Name) = 'X'); not pushed into SQL
 //   kValueLike    operands[0] [NOT] LIKE pattern, operands[0] a function (LOWER(Name) LIKE 'off%')
+//   kSubqueryIn   lhs IN (SELECT p FROM C WHERE ...): TRUE when lhs (or, for an array, an element) equals one of
+//                 the subquery's values, as IN (list) would with those values; `NOT IN` is kNot over it
 // The binder normalises: a literal on the left of a comparison is moved right (`5 < X` becomes `X > 5`),
 // `__CLASS = 'C'` becomes kClassEq, and `__CLASS <> 'C'` becomes kNot over kClassEq. `X IN (a, b)` over a scalar
 // becomes `X = a OR X = b` (one kCompare, not an OR, for one value; a NULL value becomes a kConstant UNKNOWN
@@ -26,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -104,6 +107,15 @@ struct ValueExpr {
   std::string text;                                // canonical text, for errors: "UPPER(Name)"
 };
 
+class BoundQuery;
+
+// The answer of an IN (SELECT ...) subquery, once its caller has run it (resolve_subqueries, wql.h): the selected
+// values without NULLs, sorted and without duplicates in the comparison's domain, and whether a NULL was among them.
+struct SubqueryValues {
+  std::vector<cim::Value> sorted;
+  bool has_null = false;
+};
+
 enum class ConditionKind : std::uint8_t {
   kAnd,
   kOr,
@@ -117,6 +129,7 @@ enum class ConditionKind : std::uint8_t {
   kArrayIn,
   kValueCompare,  // operands[0] op operands[1], either computed by a function (domain as kCompare)
   kValueLike,     // operands[0] (a computed string) [NOT] LIKE pattern
+  kSubqueryIn,    // lhs (a property; an array: any element) IN (SELECT ...); UNKNOWN until resolved
 };
 
 // One node of a bound condition; fields not listed for its kind keep their defaults (see the file comment).
@@ -129,6 +142,8 @@ struct Condition {
   Operand rhs;
   std::vector<cim::Value> values;  // kArrayIn: converted to the elements' domain, never NULL
   std::vector<ValueExpr> operands;  // kValueCompare (two), kValueLike (one)
+  std::shared_ptr<const BoundQuery> subquery;       // kSubqueryIn: a data query selecting one property
+  std::shared_ptr<const SubqueryValues> resolved;   // kSubqueryIn: its answer; nullptr until resolved
   bool negated = false;  // kLike: NOT LIKE; kIsNull: IS NOT NULL
   LikePattern pattern;   // kLike
   Source object = Source::kSelf;          // kIsa, kClassEq
@@ -186,8 +201,12 @@ class BoundQuery {
   // The query as parsed.
   const ast::Query& query() const { return query_; }
 
+  // Whether WHERE holds an IN (SELECT ...) whose answer has not been supplied (resolve_subqueries, wql.h).
+  bool has_unresolved_subqueries() const;
+
  private:
   friend class Binder;
+  friend class SubqueryResolver;
   BoundQuery() = default;
 
   ast::Query query_;

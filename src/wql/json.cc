@@ -72,6 +72,10 @@ cim::Json expr_json(const ast::Expr& e) {
     return j;
   }
   j["left"] = operand_json(e.lhs);
+  if (e.kind == ast::ExprKind::kIn && !e.subquery.empty()) {
+    j["subquery"] = to_json(e.subquery.front());
+    return j;
+  }
   if (e.kind == ast::ExprKind::kIn) {
     cim::Json list = cim::Json::array();
     for (const auto& lit : e.list) list.push_back(operand_json(ast::Operand(lit)));

@@ -23,6 +23,7 @@ class Parser {
   explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
 
   Result<ast::Query> parse_query();
+  Result<ast::Query> parse_select();
 
  private:
   const Token& peek(std::size_t ahead = 0) const {
@@ -68,6 +69,7 @@ class Parser {
   Result<ast::Operand> parse_call();
   Result<ast::Literal> parse_string_literal(std::string_view what);
   Result<std::vector<ast::Literal>> parse_in_list();
+  Status parse_subquery(ast::Expr& e, ast::Position open);
   Status reject_arithmetic() const;
   Status enter(ast::Position pos);
   void leave() { --depth_; }
@@ -80,6 +82,13 @@ class Parser {
 };
 
 Result<ast::Query> Parser::parse_query() {
+  PKG_ASSIGN_OR_RETURN(ast::Query q, parse_select());
+  PKG_TRY(check_end());
+  return q;
+}
+
+// A whole SELECT statement but its end: the top-level query, or a subquery that a ')' closes.
+Result<ast::Query> Parser::parse_select() {
   ast::Query q;
   PKG_TRY(expect(Keyword::kSelect, "SELECT"));
   PKG_TRY(parse_select_list(q));
@@ -102,7 +111,6 @@ Result<ast::Query> Parser::parse_query() {
   if (peek().is(Keyword::kWhere)) return error_at(peek().pos, "WHERE must come before ORDER BY");
   if (peek().is(Keyword::kGroup)) PKG_TRY(parse_group(q));
   if (peek().is(Keyword::kHaving)) return error_at(peek().pos, "HAVING requires GROUP WITHIN");
-  PKG_TRY(check_end());
   return q;
 }
 
@@ -375,6 +383,11 @@ Result<Expr> Parser::parse_predicate() {
         if (e.negated) next();
         e.pos = next().pos;
         e.kind = ExprKind::kIn;
+        if (peek().kind == TokenKind::kLParen && peek(1).is(Keyword::kSelect)) {
+          const ast::Position open = next().pos;
+          PKG_TRY(parse_subquery(e, open));
+          return e;
+        }
         PKG_ASSIGN_OR_RETURN(e.list, parse_in_list());
         return e;
       }
@@ -477,11 +490,25 @@ Result<ast::Operand> Parser::parse_call() {
   return ast::Operand(ast::CallBox(std::move(call)));
 }
 
+// "(" SELECT ... ")": a subquery nests like a parenthesis (kMaxNestingDepth), and its terms count toward kMaxTerms.
+Status Parser::parse_subquery(ast::Expr& e, ast::Position open) {
+  PKG_TRY(enter(open));
+  PKG_ASSIGN_OR_RETURN(ast::Query sub, parse_select());
+  leave();
+  if (peek().kind != TokenKind::kRParen) {
+    if (peek().kind == TokenKind::kEnd) return expected("')' to close the subquery opened at " + format_position(open));
+    PKG_TRY(check_end());
+    return expected("')' to close the subquery opened at " + format_position(open));
+  }
+  next();
+  e.subquery.push_back(std::move(sub));
+  return ok_status();
+}
+
 // "(" literal { "," literal } ")". Each value counts as a term, so kMaxTerms bounds the list too.
 Result<std::vector<ast::Literal>> Parser::parse_in_list() {
   if (peek().kind != TokenKind::kLParen) return expected("'(' after IN");
   const ast::Position open = next().pos;
-  if (peek().is(Keyword::kSelect)) return error_at(peek().pos, "IN (SELECT ...) subqueries are not supported");
   if (peek().kind == TokenKind::kRParen) return error_at(peek().pos, "IN needs at least one value");
   std::vector<ast::Literal> list;
   while (true) {

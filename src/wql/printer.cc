@@ -134,6 +134,7 @@ void print_expr(const ast::Expr& e, std::string& out) {
     case ast::ExprKind::kIn:
       print_operand(e.lhs, out);
       out += e.negated ? " NOT IN (" : " IN (";
+      if (!e.subquery.empty()) out += print(e.subquery.front());
       for (std::size_t i = 0; i < e.list.size(); ++i) {
         if (i > 0) out += ", ";
         print_literal(e.list[i], out);

@@ -11,6 +11,7 @@
 // stack; every function here is safe to call concurrently.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +67,14 @@ bool matches_aggregate(const BoundQuery& q, const cim::Instance& aggregate);
 // The three-valued result of q's WHERE for inst (kTrue when there is no WHERE); for tests and tools.
 // Precondition: inst is of q's FROM class or derives from it.
 Truth evaluate(const BoundQuery& q, const cim::Instance& inst);
+
+// IN (SELECT p FROM C WHERE ...): a query over a store answers these before its rows can be tested. `run` is called
+// once per subquery, innermost first (a subquery's own subqueries are resolved before it runs), with the resolved
+// subquery and the property it selects, and returns that property's value on every instance the subquery answers.
+// The result is q with every subquery's values in place; matches() treats an unresolved one as UNKNOWN.
+// Errors: whatever `run` returns.
+using SubqueryRunner = std::function<Result<std::vector<cim::Value>>(const BoundQuery& sub, const PropertyRef& selected)>;
+Result<BoundQuery> resolve_subqueries(const BoundQuery& q, const SubqueryRunner& run);
 
 // The classes q names, registry spelling, without duplicates: the FROM class, then for an event query the target
 // class, then any other class of an ISA or __CLASS = comparison, in query order.
