@@ -1,10 +1,11 @@
 // How a data query's answer is shaped beyond its rows (internal to the provider): SELECT DISTINCT and COUNT(*).
 //
-// DISTINCT keeps one row per combination of the selected values. The provider has the database sort by the
-// selected scalar properties (after any ORDER BY terms), so equal combinations arrive together and only the
-// combinations of the current run of equal sort values are remembered (DistinctFilter). Strings are equal when
-// they are equal ignoring ASCII case, as WQL's `=` says; PostgreSQL sorts by lower(), which folds beyond ASCII, so
-// a run only ends where the values certainly differ in the database's order too (certainly_apart).
+// DISTINCT keeps one row per combination of the selected values (DistinctFilter). Rows in key order: every
+// combination seen is remembered. Rows sorted by the database (a DISTINCT with ORDER BY sorts by the ORDER BY terms
+// then the rest of the selection): equal combinations arrive together and only the current run of equal sort
+// values is remembered. Strings are equal when they are equal ignoring ASCII case, as WQL's `=` says; PostgreSQL
+// sorts by lower(), which folds beyond ASCII, so a run only ends where the values certainly differ in the
+// database's order too (certainly_apart).
 //
 // COUNT(*) answers one instance of __Generic with a uint32 Count, as Configuration Manager's provider does.
 #pragma once

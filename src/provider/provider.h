@@ -16,8 +16,8 @@
 // SourceSite; SMS_DistributionPointGroup rows span sites and are visible to every caller.
 //
 // DISTINCT and COUNT(*) (answer_shape.h): `SELECT DISTINCT a, b` answers rows holding only a and b (no keys), one
-// per combination; the database sorts by the selected properties so that only the current run of equal values is
-// remembered, and what must be remembered at once is bounded (QueryLimits::max_distinct_rows). `SELECT COUNT(*)`
+// per combination, remembering the combinations seen (with ORDER BY, which sorts in SQL, only the current run of
+// equal sort values); what is remembered at once is bounded (QueryLimits::max_distinct_rows). `SELECT COUNT(*)`
 // answers one __Generic instance with Count; the database counts (SELECT COUNT(*)) when the whole WHERE and the
 // site scope translate exactly into SQL (push_down_exact), else the rows stream through wql::matches and are
 // counted, holding nothing.
@@ -105,8 +105,8 @@ using InstanceSink = std::function<bool(const cim::Instance&)>;
 struct QueryLimits {
   std::uint64_t max_rows_evaluated = 10'000'000;  // rows read from the store and tested against WHERE
   std::chrono::milliseconds max_time{60'000};     // time spent evaluating (not waiting for the client)
-  // SELECT DISTINCT: the most combinations held in memory at once (one run of equal sort values, or all of them
-  // when the rows cannot be sorted: a class of several tables, an array selected).
+  // SELECT DISTINCT: the most combinations held in memory at once (all of them; with ORDER BY, one run of equal
+  // sort values).
   std::uint64_t max_distinct_rows = 100'000;
   // IN (SELECT ...): the most values all the subqueries of one query may answer (they are held while it runs).
   std::uint64_t max_subquery_values = 100'000;

@@ -147,9 +147,9 @@ TEST_F(ProviderShapeTest, CountStopsAtTheRowBudget) {
 TEST_F(ProviderShapeTest, DistinctKeepsOneRowPerCombination) {
   auto rows = query("SELECT DISTINCT Manufacturer FROM SMS_Package");
   ASSERT_TRUE(rows.ok()) << rows.error().to_string();
-  // Sorted by the database, equal ignoring case: the first of each run (by key) is answered.
+  // In key order, equal ignoring case: the first of each combination is answered.
   EXPECT_EQ(column(*rows, "Manufacturer"),
-            (std::vector<std::string>{"\"Adobe\"", "\"Igor\"", "\"Microsoft\""}));
+            (std::vector<std::string>{"\"Microsoft\"", "\"Adobe\"", "\"Igor\""}));
   for (const auto& r : *rows) {
     EXPECT_TRUE(r.find("PackageID")->is_null());  // no keys: a DISTINCT row is not one instance
     EXPECT_TRUE(r.find("Name")->is_null());
@@ -184,15 +184,22 @@ TEST_F(ProviderShapeTest, DistinctPagesResumeWithoutRepeats) {
                                })
                     .ok());
   }
-  EXPECT_EQ(got, (std::vector<std::string>{"adobe", "igor", "microsoft"}));
+  EXPECT_EQ(got, (std::vector<std::string>{"microsoft", "adobe", "igor"}));
 }
 
-TEST_F(ProviderShapeTest, DistinctRemembersOneRunOfEqualSortValues) {
+TEST_F(ProviderShapeTest, DistinctRemembersWithinItsLimitOrOneRunWhenSorted) {
+  make_provider(QueryLimits{.max_distinct_rows = 2});
+  // In key order every combination is remembered: three manufacturers pass a limit of two.
+  auto rows = query("SELECT DISTINCT Manufacturer FROM SMS_Package");
+  ASSERT_FALSE(rows.ok());
+  EXPECT_EQ(rows.error().code, WbemCode::kQuotaViolation);
+  EXPECT_NE(rows.error().message.find("max_distinct_rows"), std::string::npos);
+  // Sorted by the database, one run of equal sort values at a time.
   make_provider(QueryLimits{.max_distinct_rows = 1});
-  auto rows = query("SELECT DISTINCT Name FROM SMS_Package");
+  rows = query("SELECT DISTINCT Name FROM SMS_Package ORDER BY Name");
   ASSERT_TRUE(rows.ok()) << rows.error().to_string();
   EXPECT_EQ(rows->size(), 7u);
-  rows = query("SELECT DISTINCT Manufacturer, Priority FROM SMS_Package");
+  rows = query("SELECT DISTINCT Manufacturer, Priority FROM SMS_Package ORDER BY Manufacturer");
   ASSERT_TRUE(rows.ok()) << rows.error().to_string();
   EXPECT_EQ(rows->size(), 5u);
 }

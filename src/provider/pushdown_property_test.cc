@@ -282,6 +282,12 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
       distinct.select.push_back(path);
     }
     if (props.empty()) return;
+    if (rng() % 2 == 0) {  // sorted by the database: one run of equal values remembered at a time
+      wql::ast::OrderTerm term;
+      term.path = distinct.select.front();
+      term.descending = rng() % 2 == 0;
+      distinct.order_by.push_back(term);
+    }
     const std::string text = wql::print(distinct);
     auto prepared = provider_->prepare("", text, caller);
     ASSERT_TRUE(prepared.ok()) << text << ": " << prepared.error().to_string();
