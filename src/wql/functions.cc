@@ -69,6 +69,9 @@ std::int64_t sunday_week(std::int64_t days) { return floor_div(days + 4, 7); }
 // 1 = Sunday ... 7 = Saturday (DATEFIRST 7); 1970-01-01 was a Thursday (5).
 std::int64_t weekday(std::int64_t days) { return (days + 4) - 7 * floor_div(days + 4, 7) + 1; }
 
+// |n| <= limit, without negating INT64_MIN.
+bool within(std::int64_t n, std::int64_t limit) { return n <= limit && n >= -limit; }
+
 cim::Value sint(std::int64_t v) { return cim::Value::sint(cim::CimType::kSint64, v); }
 
 cim::Value datetime(std::int64_t us) {
@@ -239,18 +242,18 @@ cim::Value fn_dateadd(DatePart part, const cim::Value& number, const cim::Value&
   const std::int64_t us = date.as_datetime().unix_micros();
   switch (part) {
     case DatePart::kYear:
-      if (std::llabs(*n) > 10000) return cim::Value();
+      if (!within(*n, 10000)) return cim::Value();
       return add_months(us, *n * 12);
     case DatePart::kQuarter:
-      if (std::llabs(*n) > 40000) return cim::Value();
+      if (!within(*n, 40000)) return cim::Value();
       return add_months(us, *n * 3);
     case DatePart::kMonth:
-      if (std::llabs(*n) > 120000) return cim::Value();
+      if (!within(*n, 120000)) return cim::Value();
       return add_months(us, *n);
     default: {
       const std::int64_t unit = unit_micros(part);
       // Past the range of a datetime whatever the start: NULL, without overflowing.
-      if (std::llabs(*n) > (kMaxMicros - kMinMicros) / unit) return cim::Value();
+      if (!within(*n, (kMaxMicros - kMinMicros) / unit)) return cim::Value();
       return datetime(us + *n * unit);
     }
   }
