@@ -12,6 +12,7 @@
 #include "core/strings.h"
 #include "provider/answer_shape.h"
 #include "provider/provider.h"
+#include "store/store_test_util.h"
 
 namespace pkgcast::provider {
 namespace {
@@ -39,9 +40,14 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     store::OpenOptions options;
     if (GetParam() == "postgresql") {
-      const char* url = std::getenv("PKGCAST_TEST_PG_URL");
-      if (url == nullptr || *url == '\0') GTEST_SKIP() << "PKGCAST_TEST_PG_URL is not set";
-      options.url = url;
+      // A database of its own (created through the maintenance URL, dropped afterwards): the PostgreSQL cases run
+      // in parallel under ctest, and one database admits one writing store.
+      std::string skip;
+      std::string error;
+      database_ = store::testing::TestDatabase::create("postgresql", skip, error);
+      if (database_ == nullptr && !skip.empty()) GTEST_SKIP() << skip;
+      ASSERT_NE(database_, nullptr) << error;
+      options.url = database_->url();
     } else {
       dir_ = std::filesystem::temp_directory_path() / ("pkgcast_pushdown_" + std::to_string(std::random_device{}()));
       std::filesystem::create_directories(dir_);
@@ -328,6 +334,7 @@ class PushdownProperty : public ::testing::TestWithParam<std::string> {
   int in_lists_ = 0;  // IN predicates generated
   int functions_ = 0;  // function calls generated
   std::filesystem::path dir_;
+  std::unique_ptr<store::testing::TestDatabase> database_;  // PostgreSQL; outlives the store
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Provider> provider_;
 };
