@@ -1,6 +1,7 @@
 // Fuzzes the whole WQL pipeline on arbitrary bytes:
 //   parse -> (error: must be a well-formed Error) or print -> parse again -> must equal the first tree and print
-//   the same text -> to_json -> bind against the builtin registry -> evaluate over fixed instances and events.
+//   the same text -> to_json -> bind against the builtin registry (GETDATE() fixed) -> answer IN (SELECT ...)
+//   subqueries over fixed instances -> evaluate over those instances and events.
 // Any crash, sanitizer report, hang or broken round trip is a bug; the round trip aborts explicitly.
 #include <cstddef>
 #include <cstdint>
@@ -77,8 +78,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (wql::print(*again) != printed) fail("print is not stable", printed);
   (void)wql::to_json(*q).dump();
 
-  auto bound = wql::bind(*q, ClassRegistry::builtin());
+  const wql::BindOptions options{.now = pkgcast::cim::DateTime::from_unix_micros(1'773'576'000'000'000)};
+  auto bound = wql::bind(*q, ClassRegistry::builtin(), options);
   if (!bound.ok()) return 0;
+  // IN (SELECT ...): answered over the fixture, as the provider answers it over the store.
+  bound = wql::resolve_subqueries(*bound, [](const wql::BoundQuery& sub, const wql::PropertyRef& selected)
+                                              -> pkgcast::Result<std::vector<pkgcast::cim::Value>> {
+    std::vector<pkgcast::cim::Value> values;
+    for (const Instance& inst : instances()) {
+      if (wql::matches(sub, inst)) values.push_back(inst.get(selected.index));
+    }
+    return values;
+  });
+  if (!bound.ok()) fail("a subquery over the fixture failed", bound.error().to_string());
   (void)wql::bound_classes(*bound);
   for (const Instance& inst : instances()) {
     (void)wql::matches(*bound, inst);

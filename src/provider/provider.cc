@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "core/strings.h"
+#include "provider/answer_shape.h"
 #include "provider/site_scope.h"
 
 namespace pkgcast::provider {
@@ -97,9 +98,42 @@ Result<std::string> Provider::resolve_namespace(std::string_view ns) const {
 
 Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wql_text,
                                         const site::TokenRecord& caller) const {
-  PreparedQuery prepared;
-  PKG_ASSIGN_OR_RETURN(prepared.namespace_, resolve_namespace(ns));
+  PKG_ASSIGN_OR_RETURN(std::string namespace_path, resolve_namespace(ns));
   PKG_ASSIGN_OR_RETURN(wql::BoundQuery bound, wql::compile(wql_text, store_.registry()));
+  if (bound.has_unresolved_subqueries()) {
+    // IN (SELECT ...): each subquery runs now, as the caller (its sites, its class rights), and its values are
+    // held for the outer query, within max_subquery_values over all subqueries of the query.
+    std::uint64_t held = 0;
+    auto run_subquery = [&](const wql::BoundQuery& sub,
+                            const wql::PropertyRef& selected) -> Result<std::vector<cim::Value>> {
+      PKG_ASSIGN_OR_RETURN(PreparedQuery plan, plan_query(namespace_path, sub, caller));
+      std::vector<cim::Value> values;
+      bool over = false;
+      PKG_TRY(run(plan, [&](const cim::Instance& inst) {
+        if (limits_.max_subquery_values > 0 && ++held > limits_.max_subquery_values) {
+          over = true;
+          return false;
+        }
+        values.push_back(inst.get(selected.index));
+        return true;
+      }));
+      if (over) {
+        return make_error(WbemCode::kQuotaViolation,
+                          "the subqueries answered more than " + std::to_string(limits_.max_subquery_values) +
+                              " values (QueryLimits::max_subquery_values)");
+      }
+      return values;
+    };
+    PKG_ASSIGN_OR_RETURN(bound, wql::resolve_subqueries(bound, run_subquery));
+  }
+  return plan_query(namespace_path, std::move(bound), caller);
+}
+
+// Everything of prepare() after compiling: class rights, the scan steps, the answer's shape.
+Result<PreparedQuery> Provider::plan_query(const std::string& namespace_path, wql::BoundQuery bound,
+                                           const site::TokenRecord& caller) const {
+  PreparedQuery prepared;
+  prepared.namespace_ = namespace_path;
   // PKG_Token is the tokens' audit trail: only an unrestricted full-admin token may read it, by query or event.
   // Naming it is refused; a query over a superclass simply leaves its rows out (below).
   const bool sees_tokens = caller.role == site::Role::kFullAdmin && caller.sites.empty();
@@ -158,7 +192,70 @@ Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wq
     }
     for (const auto& term : q.order_by()) prepared.order_.push_back({term.property.index, term.descending});
   }
+  if (q.count()) plan_count(prepared);
+  if (q.distinct() && !q.select_all()) plan_distinct(prepared);
   return prepared;
+}
+
+// The database counts when what decides a row is all in SQL: the whole WHERE, exactly, and the site scope.
+void Provider::plan_count(PreparedQuery& prepared) const {
+  prepared.shape_ = PreparedQuery::Shape::kCount;
+  const wql::BoundQuery& q = *prepared.query_;
+  const bool exact_strings = push_ordered_strings_;  // SQLite's NOCASE is WQL's equality
+  std::optional<store::Predicate> exact =
+      q.where() == nullptr ? std::optional<store::Predicate>(store::Predicate::always())
+                           : push_down_exact(*q.where(), exact_strings);
+  if (!exact || node_count(*exact) > kMaxPushedPredicateNodes) return;
+  for (ScanStep& step : prepared.steps_) {
+    if (step.scope == ScanStep::Scope::kPackage) return;
+    if (step.scope == ScanStep::Scope::kProperty && !exact_strings) return;
+  }
+  for (ScanStep& step : prepared.steps_) {
+    store::Predicate filter = *exact;
+    if (step.scope == ScanStep::Scope::kProperty) {
+      std::vector<store::Predicate> any;
+      for (const auto& s : prepared.sites_) {
+        any.push_back(store::Predicate::compare(step.scope_property, store::Predicate::Op::kEq, cim::Value::string(s)));
+      }
+      filter = store::Predicate::all_of({std::move(filter), store::Predicate::any_of(std::move(any))});
+    }
+    step.filter = std::move(filter);
+  }
+  prepared.count_in_sql_ = true;
+}
+
+// DISTINCT over selected properties: rows carry only those (not the keys). Without ORDER BY the rows come in key
+// order, which pages cheaply, and every combination is remembered (within max_distinct_rows): having the database
+// sort by the selection instead would make each page re-sort the table (measured: 8 s for 200,000 rows in pages
+// of 4,096 on SQLite, where a hash set takes 0.4 s). With ORDER BY the database sorts anyway, so the rest of the
+// selection is added to the sort and equal combinations come together: only the current run is remembered.
+// Arrays cannot be sorted and stay out of the sort.
+void Provider::plan_distinct(PreparedQuery& prepared) const {
+  prepared.shape_ = PreparedQuery::Shape::kDistinct;
+  const wql::BoundQuery& q = *prepared.query_;
+  for (const auto& ref : q.selected()) {
+    if (std::find(prepared.distinct_props_.begin(), prepared.distinct_props_.end(), ref.index) ==
+        prepared.distinct_props_.end()) {
+      prepared.distinct_props_.push_back(ref.index);
+    }
+  }
+  for (ScanStep& step : prepared.steps_) {
+    step.nulled.clear();
+    for (std::size_t i = 0; i < step.cls->properties().size(); ++i) {
+      if (std::find(prepared.distinct_props_.begin(), prepared.distinct_props_.end(), i) ==
+          prepared.distinct_props_.end()) {
+        step.nulled.push_back(i);
+      }
+    }
+  }
+  if (prepared.steps_.size() != 1 || prepared.order_.empty()) return;
+  for (const auto& ref : q.selected()) {
+    if (ref.type.array || ref.type.base == cim::CimType::kObject) continue;
+    bool ordered = false;
+    for (const auto& key : prepared.order_) ordered = ordered || key.property == ref.index;
+    if (!ordered) prepared.order_.push_back({ref.index, false});
+  }
+  for (const auto& key : prepared.order_) prepared.distinct_sorted_.push_back(key.property);
 }
 
 Status Provider::run(const PreparedQuery& prepared, const InstanceSink& sink) const {
@@ -189,9 +286,11 @@ Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, co
                                                      " (rows evaluated: " + std::to_string(cursor.rows_) + ")");
   };
   while (cursor.step_ < prepared.steps_.size() && prepared.steps_[cursor.step_].cls == nullptr) ++cursor.step_;
-  if (cursor.step_ >= prepared.steps_.size()) {
-    cursor.done_ = true;
-    return ok_status();
+  if (cursor.step_ >= prepared.steps_.size()) return finish(prepared, cursor, sink);
+  if (prepared.count_in_sql_) return count_page(prepared, cursor, sink);
+  if (prepared.shape_ == PreparedQuery::Shape::kDistinct && !cursor.distinct_) {
+    cursor.distinct_ = std::make_shared<DistinctFilter>(prepared.distinct_props_, prepared.distinct_sorted_,
+                                                        limits_.max_distinct_rows);
   }
   const ScanStep& step = prepared.steps_[cursor.step_];
   const wql::BoundQuery& q = *prepared.query_;
@@ -253,6 +352,20 @@ Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, co
       }
       if (!it->second) return keep_going();
     }
+    if (prepared.shape_ == PreparedQuery::Shape::kCount) {
+      ++cursor.count_;
+      return keep_going();
+    }
+    if (prepared.shape_ == PreparedQuery::Shape::kDistinct) {
+      auto fresh = cursor.distinct_->admit(inst);
+      if (!fresh.ok()) {
+        cursor.done_ = true;
+        failure = std::move(fresh).error();
+        stopped = true;
+        return false;
+      }
+      if (!*fresh) return keep_going();
+    }
     for (std::size_t index : step.nulled) inst.set(index, cim::Value());
     if (!sink(inst)) {
       stopped = true;
@@ -274,9 +387,33 @@ Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, co
     ++cursor.step_;
     cursor.after_.reset();
     cursor.after_sort_.reset();
-    if (cursor.step_ >= prepared.steps_.size()) cursor.done_ = true;
+    if (cursor.step_ >= prepared.steps_.size()) return finish(prepared, cursor, sink);
   }
   return ok_status();
+}
+
+// The end of the rows; COUNT(*) answers now.
+Status Provider::finish(const PreparedQuery& prepared, QueryCursor& cursor, const InstanceSink& sink) const {
+  cursor.done_ = true;
+  if (prepared.shape_ != PreparedQuery::Shape::kCount) return ok_status();
+  PKG_ASSIGN_OR_RETURN(cim::Instance answer, count_instance(cursor.count_));
+  sink(answer);
+  return ok_status();
+}
+
+// COUNT(*) by the database: one SELECT COUNT(*) per class, each a single statement over an indexed filter.
+Status Provider::count_page(const PreparedQuery& prepared, QueryCursor& cursor, const InstanceSink& sink) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const ScanStep& step : prepared.steps_) {
+    auto n = store_.count(*step.cls, step.filter);
+    if (!n.ok()) {
+      cursor.done_ = true;
+      return std::move(n).error();
+    }
+    cursor.count_ += *n;
+  }
+  cursor.elapsed_ += std::chrono::steady_clock::now() - t0;
+  return finish(prepared, cursor, sink);
 }
 
 Status Provider::exec_query(std::string_view ns, std::string_view wql_text, const site::TokenRecord& caller,

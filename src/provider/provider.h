@@ -15,6 +15,18 @@
 // caller's sites: SiteCode where the class has it, else SourceSite; SMS_Program rows take their package's
 // SourceSite; SMS_DistributionPointGroup rows span sites and are visible to every caller.
 //
+// DISTINCT and COUNT(*) (answer_shape.h): `SELECT DISTINCT a, b` answers rows holding only a and b (no keys), one
+// per combination, remembering the combinations seen (with ORDER BY, which sorts in SQL, only the current run of
+// equal sort values); what is remembered at once is bounded (QueryLimits::max_distinct_rows). `SELECT COUNT(*)`
+// answers one __Generic instance with Count; the database counts (SELECT COUNT(*)) when the whole WHERE and the
+// site scope translate exactly into SQL (push_down_exact), else the rows stream through wql::matches and are
+// counted, holding nothing.
+//
+// IN (SELECT p FROM C WHERE ...): prepare() runs each subquery first (innermost first), as the caller, so a
+// site-limited token's subquery sees its sites only, and hands the values to the outer query
+// (wql::resolve_subqueries); a small answer is pushed into the outer scan as an IN list. Values held: at most
+// QueryLimits::max_subquery_values.
+//
 // Projection: `SELECT a, b` returns instances of the row's class whose unselected properties are NULL, except key
 // properties, which are always kept so that every returned instance still has its __PATH / __RELPATH. The HTTP
 // answer leaves the unselected properties out of each row's JSON (ScanStep::nulled lists them) and adds the
@@ -59,8 +71,15 @@ struct ScanStep {
                                             // which every row carries)
 };
 
+class DistinctFilter;
+
 class PreparedQuery {
  public:
+  enum class Shape : std::uint8_t { kRows, kDistinct, kCount };
+  Shape shape() const { return shape_; }
+  // kCount: whether the database counts (every step's filter is exactly WHERE and the site scope).
+  bool count_in_sql() const { return count_in_sql_; }
+
   const wql::BoundQuery& query() const { return *query_; }
   const std::vector<ScanStep>& steps() const { return steps_; }
   const std::string& namespace_path() const { return namespace_; }
@@ -72,6 +91,10 @@ class PreparedQuery {
   std::vector<store::SortKey> order_;  // ORDER BY, sorted by the database; empty: key order
   std::string namespace_;
   std::vector<std::string> sites_;  // the caller's site limit; empty = every site
+  Shape shape_ = Shape::kRows;
+  bool count_in_sql_ = false;
+  std::vector<std::size_t> distinct_props_;   // kDistinct: the selected properties
+  std::vector<std::size_t> distinct_sorted_;  // kDistinct: the sort terms' properties (empty: rows not sorted)
 };
 
 // Receives each result row; return false to stop early (the client went away).
@@ -82,6 +105,11 @@ using InstanceSink = std::function<bool(const cim::Instance&)>;
 struct QueryLimits {
   std::uint64_t max_rows_evaluated = 10'000'000;  // rows read from the store and tested against WHERE
   std::chrono::milliseconds max_time{60'000};     // time spent evaluating (not waiting for the client)
+  // SELECT DISTINCT: the most combinations held in memory at once (all of them; with ORDER BY, one run of equal
+  // sort values).
+  std::uint64_t max_distinct_rows = 100'000;
+  // IN (SELECT ...): the most values all the subqueries of one query may answer (they are held while it runs).
+  std::uint64_t max_subquery_values = 100'000;
 };
 
 // How much one page may do: the store is read for at most `max_rows` rows and for about `slice` (a row is never
@@ -107,6 +135,8 @@ class QueryCursor {
   std::uint64_t rows_ = 0;
   std::chrono::nanoseconds elapsed_{0};
   std::unordered_map<std::string, bool> package_visible_;  // SMS_Program scope, per PackageID
+  std::uint64_t count_ = 0;                                // COUNT(*) so far
+  std::shared_ptr<DistinctFilter> distinct_;               // SELECT DISTINCT: made by the first page
 };
 
 class Provider {
@@ -141,6 +171,13 @@ class Provider {
                     const InstanceSink& sink) const;
 
  private:
+  Result<PreparedQuery> plan_query(const std::string& namespace_path, wql::BoundQuery bound,
+                                   const site::TokenRecord& caller) const;
+  void plan_count(PreparedQuery& prepared) const;
+  void plan_distinct(PreparedQuery& prepared) const;
+  Status count_page(const PreparedQuery& prepared, QueryCursor& cursor, const InstanceSink& sink) const;
+  Status finish(const PreparedQuery& prepared, QueryCursor& cursor, const InstanceSink& sink) const;
+
   store::Store& store_;
   std::string site_code_;
   std::string server_name_;
@@ -159,6 +196,12 @@ inline constexpr std::size_t kMaxPushedPredicateNodes = 64;
 // `ordered_strings`: whether <, <=, >, >= on strings may be pushed (only where the backend orders strings exactly
 // as WQL does).
 store::Predicate push_down(const wql::Condition& condition, bool ordered_strings);
+
+// The whole of `condition` as a predicate that is TRUE for exactly the rows on which the condition is TRUE, or
+// nullopt when some part has no exact translation (system properties, ISA, arrays, NOT LIKE, LIKE sets, reals, a
+// literal that does not fit its column; strings unless `exact_strings`, which only SQLite's NOCASE is: PostgreSQL's
+// lower() folds beyond ASCII). Used to have the database COUNT(*).
+std::optional<store::Predicate> push_down_exact(const wql::Condition& condition, bool exact_strings);
 
 // WQL LIKE pattern -> store LIKE pattern ('%', '_', '\' escapes) admitting at least the same strings: a [set]
 // becomes '_' (exactly one character either way).

@@ -287,6 +287,24 @@ TEST(Pushdown, OrderedStringComparisonsOnlyWhereTheBackendAgrees) {
   EXPECT_EQ(push_down(*q->where(), true).kind, store::Predicate::Kind::kCompare);
 }
 
+TEST(Pushdown, FunctionsOfLiteralsFoldAndTheRestStaysInMemory) {
+  // DATEADD(dd, -7, GETDATE()) is a literal by the time the provider sees it: the comparison goes to SQL.
+  const auto recent = pushed("SourceDate > DATEADD(dd, -7, GETDATE())");
+  ASSERT_EQ(recent.kind, store::Predicate::Kind::kCompare);
+  EXPECT_EQ(recent.property, index_of("SourceDate"));
+  EXPECT_EQ(recent.value.type().base, cim::CimType::kDateTime);
+  EXPECT_EQ(pushed("DATEADD(dd, -7, GETDATE()) < SourceDate").op, store::Predicate::Op::kGt);
+  // A function of a property is computed per row; its AND siblings still pre-filter.
+  EXPECT_EQ(pushed("UPPER(Name) = 'OFFICE'").kind, store::Predicate::Kind::kTrue);
+  const auto mixed = pushed("DATEDIFF(dd, SourceDate, GETDATE()) < 7 AND Priority = 2");
+  ASSERT_EQ(mixed.kind, store::Predicate::Kind::kCompare);
+  EXPECT_EQ(mixed.property, index_of("Priority"));
+  EXPECT_EQ(pushed("LOWER(Name) LIKE 'off%' OR Priority = 2").kind, store::Predicate::Kind::kTrue);
+  auto q = wql::compile("SELECT * FROM SMS_Package WHERE SUBSTRING(Name, 1, 3) = 'Off'", cim::ClassRegistry::builtin());
+  ASSERT_TRUE(q.ok());
+  EXPECT_FALSE(push_down_exact(*q->where(), true).has_value());
+}
+
 TEST(Pushdown, LikePatternsTranslate) {
   EXPECT_EQ(like_to_store_pattern("a%b_c"), "a%b_c");
   EXPECT_EQ(like_to_store_pattern("[abc]x"), "_x");

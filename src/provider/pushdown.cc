@@ -90,7 +90,50 @@ std::optional<cim::Value> store_value(const wql::Condition& c) {
   return std::nullopt;
 }
 
-std::optional<Predicate> push(const wql::Condition& c, bool negated, bool ordered_strings) {
+// ordered_strings: <, >... on strings may be pushed. exact: every node must translate exactly (no dropped conjunct,
+// no widened pattern); exact_strings: string comparisons are exact in the backend.
+struct Mode {
+  bool ordered_strings = false;
+  bool exact = false;
+  bool exact_strings = false;
+};
+
+std::optional<Predicate> push(const wql::Condition& c, bool negated, const Mode& mode);
+
+// A resolved IN (SELECT ...) over a scalar is an IN list of its values: equalities OR'd (NOT IN: inequalities
+// AND'd, or nothing at all when the answer held a NULL). Only small answers are written into SQL.
+constexpr std::size_t kMaxPushedSubqueryValues = 32;
+
+std::optional<Predicate> push_subquery_in(const wql::Condition& c, bool negated, const Mode& mode) {
+  if (c.resolved == nullptr || !pushable_property(c.lhs)) return std::nullopt;
+  const wql::SubqueryValues& answer = *c.resolved;
+  if (answer.sorted.size() > kMaxPushedSubqueryValues) return std::nullopt;
+  if (answer.sorted.empty() && !answer.has_null) {
+    return negated ? Predicate::always() : Predicate::any_of({});  // x IN () is FALSE, x NOT IN () TRUE
+  }
+  if (negated && answer.has_null) return Predicate::any_of({});   // never TRUE
+  std::vector<Predicate> parts;
+  for (const cim::Value& v : answer.sorted) {
+    wql::Condition eq;
+    eq.kind = ConditionKind::kCompare;
+    eq.op = wql::ast::CompareOp::kEq;
+    eq.lhs = c.lhs;
+    eq.domain = c.domain;
+    eq.rhs.kind = wql::Operand::Kind::kLiteral;
+    eq.rhs.literal = v;
+    auto p = push(eq, negated, mode);
+    if (!p) {
+      if (negated && !mode.exact) continue;  // dropping a conjunct only widens
+      return std::nullopt;
+    }
+    parts.push_back(std::move(*p));
+  }
+  if (parts.size() == 1) return std::move(parts.front());
+  return negated ? Predicate::all_of(std::move(parts)) : Predicate::any_of(std::move(parts));
+}
+
+std::optional<Predicate> push(const wql::Condition& c, bool negated, const Mode& mode) {
+  const bool ordered_strings = mode.ordered_strings;
   switch (c.kind) {
     case ConditionKind::kAnd:
     case ConditionKind::kOr: {
@@ -98,10 +141,10 @@ std::optional<Predicate> push(const wql::Condition& c, bool negated, bool ordere
       const bool conjunction = (c.kind == ConditionKind::kAnd) != negated;
       std::vector<Predicate> parts;
       for (const auto& child : c.children) {
-        auto p = push(child, negated, ordered_strings);
+        auto p = push(child, negated, mode);
         if (p) {
           parts.push_back(std::move(*p));
-        } else if (!conjunction) {
+        } else if (!conjunction || mode.exact) {
           return std::nullopt;
         }
       }
@@ -110,7 +153,7 @@ std::optional<Predicate> push(const wql::Condition& c, bool negated, bool ordere
       return conjunction ? Predicate::all_of(std::move(parts)) : Predicate::any_of(std::move(parts));
     }
     case ConditionKind::kNot:
-      return push(c.children.front(), !negated, ordered_strings);
+      return push(c.children.front(), !negated, mode);
     case ConditionKind::kCompare: {
       if (!pushable_property(c.lhs) || c.rhs.kind != wql::Operand::Kind::kLiteral) return std::nullopt;
       if (c.domain == wql::Domain::kBoolean && c.op != wql::ast::CompareOp::kEq && c.op != wql::ast::CompareOp::kNe) {
@@ -120,6 +163,7 @@ std::optional<Predicate> push(const wql::Condition& c, bool negated, bool ordere
       if (!op) return std::nullopt;
       const bool ordered = *op != Predicate::Op::kEq && *op != Predicate::Op::kNe;
       if (c.domain == wql::Domain::kString && ordered && !ordered_strings) return std::nullopt;
+      if (c.domain == wql::Domain::kString && mode.exact && !mode.exact_strings) return std::nullopt;
       auto value = store_value(c);
       if (!value) return std::nullopt;
       return Predicate::compare(c.lhs.index, *op, std::move(*value));
@@ -127,6 +171,8 @@ std::optional<Predicate> push(const wql::Condition& c, bool negated, bool ordere
     case ConditionKind::kLike: {
       if (c.negated != negated) return std::nullopt;  // NOT LIKE
       if (!pushable_property(c.lhs) || c.lhs.type.base != cim::CimType::kString) return std::nullopt;
+      // A [set] widens to '_'.
+      if (mode.exact && (!mode.exact_strings || c.pattern.text().find('[') != std::string::npos)) return std::nullopt;
       return Predicate::like(c.lhs.index, like_to_store_pattern(c.pattern.text()));
     }
     case ConditionKind::kIsNull: {
@@ -136,9 +182,17 @@ std::optional<Predicate> push(const wql::Condition& c, bool negated, bool ordere
       }
       return Predicate::is_null(ref.index, c.negated != negated);
     }
+    case ConditionKind::kConstant: {
+      if (!mode.exact) return std::nullopt;
+      // NOT UNKNOWN is UNKNOWN: only TRUE selects.
+      const bool selects = negated ? c.constant == wql::Truth::kFalse : c.constant == wql::Truth::kTrue;
+      return selects ? Predicate::always() : Predicate::any_of({});
+    }
+    case ConditionKind::kSubqueryIn: return push_subquery_in(c, negated, mode);
+    case ConditionKind::kValueCompare:  // functions are computed in memory
+    case ConditionKind::kValueLike:
     case ConditionKind::kIsa:
     case ConditionKind::kClassEq:
-    case ConditionKind::kConstant:
     case ConditionKind::kArrayIn:  // arrays are stored whole; an element test stays in memory
       return std::nullopt;
   }
@@ -180,8 +234,13 @@ std::string like_to_store_pattern(std::string_view p) {
 }
 
 Predicate push_down(const wql::Condition& condition, bool ordered_strings) {
-  auto p = push(condition, /*negated=*/false, ordered_strings);
+  auto p = push(condition, /*negated=*/false, Mode{.ordered_strings = ordered_strings});
   return p ? std::move(*p) : Predicate::always();
+}
+
+std::optional<Predicate> push_down_exact(const wql::Condition& condition, bool exact_strings) {
+  return push(condition, /*negated=*/false,
+              Mode{.ordered_strings = exact_strings, .exact = true, .exact_strings = exact_strings});
 }
 
 }  // namespace pkgcast::provider

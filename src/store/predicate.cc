@@ -50,6 +50,15 @@ Predicate Predicate::any_of(std::vector<Predicate> children) {
   return p;
 }
 
+Result<std::uint64_t> Store::count(const cim::ClassDef& cls, const Predicate& filter) {
+  std::uint64_t n = 0;
+  PKG_TRY(scan(cls, filter, [&n](cim::Instance&&) {
+    ++n;
+    return true;
+  }));
+  return n;
+}
+
 std::vector<cim::Value> key_of(const cim::Instance& inst) {
   std::vector<cim::Value> key;
   for (std::size_t i : inst.class_def().key_indices()) key.push_back(inst.get(i));

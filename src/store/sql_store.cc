@@ -419,6 +419,20 @@ Status SqlStore::scan(const cim::ClassDef& cls, const Predicate& filter, const R
   return scan_on(*conn, *t, schema_, filter, sink, options);
 }
 
+Result<std::uint64_t> SqlStore::count(const cim::ClassDef& cls, const Predicate& filter) {
+  PKG_ASSIGN_OR_RETURN(const TableInfo* t, schema_.table(cls));
+  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
+  SqlParams params;
+  PKG_ASSIGN_OR_RETURN(std::string where, render_predicate(filter, *t, conn->dialect(), params));
+  std::int64_t n = 0;
+  PKG_TRY(conn->stream("SELECT COUNT(*) FROM " + t->table + " WHERE " + where, params,
+                       [&](const SqlRow& row) -> Result<bool> {
+                         PKG_ASSIGN_OR_RETURN(n, row.as_int(0));
+                         return false;
+                       }));
+  return static_cast<std::uint64_t>(n);
+}
+
 Result<std::optional<std::string>> SqlStore::get_meta(std::string_view key) {
   PKG_ASSIGN_OR_RETURN(Lease conn, lease());
   return get_meta_on(*conn, key);

@@ -39,6 +39,7 @@ class SqlStore final : public Store {
   Result<std::optional<cim::Instance>> get(const cim::ClassDef& cls, const std::vector<cim::Value>& key) override;
   Status scan(const cim::ClassDef& cls, const Predicate& filter, const RowSink& sink,
               const ScanOptions& options) override;
+  Result<std::uint64_t> count(const cim::ClassDef& cls, const Predicate& filter) override;
   Result<std::optional<std::string>> get_meta(std::string_view key) override;
   Result<std::vector<std::pair<std::string, std::string>>> list_meta(std::string_view prefix) override;
   std::future<Result<CommitInfo>> submit(WriteCommand command) PKG_EXCLUDES(queue_mu_) override;

@@ -190,6 +190,9 @@ class Store {
   // holding the whole result in memory.
   virtual Status scan(const cim::ClassDef& cls, const Predicate& filter, const RowSink& sink,
                       const ScanOptions& options = {}) = 0;
+  // The number of instances of exactly `cls` that match `filter`, counted by the database (SELECT COUNT(*)) on
+  // one reader connection, without reading the rows out. The default scans and counts (for test doubles).
+  virtual Result<std::uint64_t> count(const cim::ClassDef& cls, const Predicate& filter);
   virtual Result<std::optional<std::string>> get_meta(std::string_view key) = 0;
   // Every meta entry whose key starts with `prefix`, in key order.
   virtual Result<std::vector<std::pair<std::string, std::string>>> list_meta(std::string_view prefix) = 0;

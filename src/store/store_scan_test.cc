@@ -118,6 +118,9 @@ class StoreScanTest : public StoreTest {
     std::sort(want.begin(), want.end(), by_key);
     std::sort(sorted_got.begin(), sorted_got.end(), by_key);
     EXPECT_EQ(sorted_got, want) << label;
+    auto counted = store_->count(cls(cls_name), p);
+    ASSERT_TRUE(counted.ok()) << counted.error().to_string();
+    EXPECT_EQ(*counted, want.size()) << label << ": SELECT COUNT(*)";
     if (cls_name == "SMS_Package") {
       EXPECT_EQ(got, sorted_got) << label << ": not in key order";
     }

@@ -21,9 +21,46 @@ bool operator==(const PropertyPath& a, const PropertyPath& b) { return a.parts =
 
 bool operator==(const Literal& a, const Literal& b) { return a.value == b.value; }
 
+CallBox::CallBox(Call call) : call_(std::make_unique<Call>(std::move(call))) {}
+CallBox::CallBox(const CallBox& other) : call_(std::make_unique<Call>(*other.call_)) {}
+CallBox::CallBox(CallBox&& other) noexcept : call_(std::make_unique<Call>()) { call_.swap(other.call_); }
+CallBox& CallBox::operator=(const CallBox& other) {
+  if (this != &other) call_ = std::make_unique<Call>(*other.call_);
+  return *this;
+}
+CallBox& CallBox::operator=(CallBox&& other) noexcept {
+  call_.swap(other.call_);
+  return *this;
+}
+CallBox::~CallBox() = default;
+
+bool operator==(const Call& a, const Call& b) {
+  return a.function == b.function && a.datepart == b.datepart && a.args == b.args;
+}
+bool operator==(const CallBox& a, const CallBox& b) { return *a == *b; }
+
+const char* function_name(Function f) {
+  switch (f) {
+    case Function::kUpper: return "UPPER";
+    case Function::kLower: return "LOWER";
+    case Function::kSubstring: return "SUBSTRING";
+    case Function::kDatePart: return "DATEPART";
+    case Function::kDateDiff: return "DATEDIFF";
+    case Function::kDateAdd: return "DATEADD";
+    case Function::kGetDate: return "GETDATE";
+  }
+  return "?";
+}
+
+Position operand_pos(const Operand& op) {
+  if (const auto* path = std::get_if<PropertyPath>(&op)) return path->pos();
+  if (const auto* lit = std::get_if<Literal>(&op)) return lit->pos;
+  return std::get<CallBox>(op)->pos;
+}
+
 bool operator==(const Expr& a, const Expr& b) {
   return a.kind == b.kind && a.op == b.op && a.negated == b.negated && a.lhs == b.lhs && a.rhs == b.rhs &&
-         a.list == b.list && a.children == b.children;
+         a.list == b.list && a.subquery == b.subquery && a.children == b.children;
 }
 
 bool operator==(const GroupClause& a, const GroupClause& b) {
@@ -35,7 +72,7 @@ bool operator==(const OrderTerm& a, const OrderTerm& b) {
 }
 
 bool operator==(const Query& a, const Query& b) {
-  return a.select == b.select && a.from_class == b.from_class && a.within == b.within && a.where == b.where &&
+  return a.select == b.select && a.distinct == b.distinct && a.count == b.count && a.from_class == b.from_class && a.within == b.within && a.where == b.where &&
          a.group == b.group && a.order_by == b.order_by;
 }
 

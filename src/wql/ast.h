@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -49,7 +50,40 @@ struct Literal {
   bool is_number() const;
 };
 
-using Operand = std::variant<PropertyPath, Literal>;
+// Extended WQL's functions (data queries, WHERE only). GETDATE() takes no argument; DATEPART, DATEDIFF and DATEADD
+// take a datepart name first (Call::datepart), then their operands.
+enum class Function : std::uint8_t { kUpper, kLower, kSubstring, kDatePart, kDateDiff, kDateAdd, kGetDate };
+
+struct Call;
+
+// An owning pointer to a Call with value semantics (deep copy, deep equality), so that calls nest in operands.
+// Never empty.
+class CallBox {
+ public:
+  explicit CallBox(Call call);
+  CallBox(const CallBox& other);
+  CallBox(CallBox&& other) noexcept;
+  CallBox& operator=(const CallBox& other);
+  CallBox& operator=(CallBox&& other) noexcept;
+  ~CallBox();
+
+  const Call& operator*() const { return *call_; }
+  const Call* operator->() const { return call_.get(); }
+
+ private:
+  std::unique_ptr<Call> call_;
+};
+
+using Operand = std::variant<PropertyPath, Literal, CallBox>;
+
+// FUNCTION(args): `UPPER(Name)`, `DATEDIFF(dd, LastUpdateDate, GETDATE())`. Invariant (parser): args.size() is
+// the function's arity; datepart is set (a known datepart name, as written) exactly for the DATE* functions.
+struct Call {
+  Function function = Function::kUpper;
+  Position pos;  // of the function name
+  std::string datepart;
+  std::vector<Operand> args;
+};
 
 enum class ExprKind : std::uint8_t {
   kAnd,      // children: two or more
@@ -59,11 +93,13 @@ enum class ExprKind : std::uint8_t {
   kLike,     // lhs [NOT] LIKE rhs; rhs is a string Literal
   kIsNull,   // lhs IS [NOT] NULL
   kIsa,      // lhs ISA rhs; rhs is a string Literal naming a class
-  kIn,       // lhs [NOT] IN (list); list holds one or more Literals (Extended WQL)
+  kIn,       // lhs [NOT] IN (list) or lhs [NOT] IN (SELECT ...) (Extended WQL)
 };
 
 // `!=` parses as kNe and prints as `<>`.
 enum class CompareOp : std::uint8_t { kEq, kNe, kLt, kGt, kLe, kGe };
+
+struct Query;
 
 // One node of a condition. Fields not listed for a kind keep their defaults.
 struct Expr {
@@ -73,7 +109,8 @@ struct Expr {
   std::vector<Expr> children;  // kAnd, kOr, kNot
   Operand lhs;                 // kCompare, kLike, kIsNull, kIsa
   Operand rhs;                 // kCompare, kLike, kIsa
-  std::vector<Literal> list;   // kIn: the values, in query order (1 <= size)
+  std::vector<Literal> list;   // kIn: the values, in query order (1 <= size), or none with a subquery
+  std::vector<Query> subquery;  // kIn: `IN (SELECT p FROM C ...)`, exactly one (Extended WQL); else empty
   CompareOp op = CompareOp::kEq;  // kCompare
   bool negated = false;           // kLike: NOT LIKE; kIsNull: IS NOT NULL; kIn: NOT IN
 };
@@ -93,9 +130,12 @@ struct OrderTerm {
   bool descending = false;  // DESC; ASC and no word are ascending
 };
 
-// SELECT select FROM from_class [WITHIN within] [WHERE where] [ORDER BY ...] [GROUP ...].
+// SELECT [DISTINCT] select | COUNT(*) FROM from_class [WITHIN within] [WHERE where] [ORDER BY ...] [GROUP ...].
 struct Query {
-  std::vector<PropertyPath> select;  // empty means `*`
+  std::vector<PropertyPath> select;  // empty means `*` (and for COUNT(*))
+  bool distinct = false;             // SELECT DISTINCT (Extended WQL)
+  bool count = false;                // SELECT COUNT(*) (Extended WQL); never with distinct or a select list
+  Position select_pos;               // of DISTINCT or COUNT, for errors
   std::string from_class;
   Position from_pos;
   std::optional<double> within;  // seconds, > 0
@@ -108,6 +148,8 @@ struct Query {
 
 bool operator==(const PropertyPath& a, const PropertyPath& b);
 bool operator==(const Literal& a, const Literal& b);
+bool operator==(const Call& a, const Call& b);
+bool operator==(const CallBox& a, const CallBox& b);
 bool operator==(const Expr& a, const Expr& b);
 bool operator==(const GroupClause& a, const GroupClause& b);
 bool operator==(const OrderTerm& a, const OrderTerm& b);
@@ -115,5 +157,9 @@ bool operator==(const Query& a, const Query& b);
 
 // "AND", "OR", "NOT", "=", "<>", "LIKE", "IS", "ISA", ...
 const char* compare_op_text(CompareOp op);
+// "UPPER", "DATEDIFF", ...
+const char* function_name(Function f);
+// The operand's position: a path's first part, a literal's, a call's name.
+Position operand_pos(const Operand& op);
 
 }  // namespace pkgcast::wql::ast

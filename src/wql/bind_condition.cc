@@ -10,9 +10,7 @@
 #include "wql/system_props.h"
 
 namespace pkgcast::wql {
-namespace {
-
-enum class Category : std::uint8_t { kString, kNumber, kDateTime, kBoolean, kObject, kArray, kNull };
+namespace bind_detail {
 
 Category category_of(cim::Type t) {
   if (t.array) return Category::kArray;
@@ -127,7 +125,9 @@ Result<Condition> fold_literals(const ast::Expr& e, const ast::Literal& a, const
   return constant(compare_scalars(domain_of(ca), e.op, scalar_of(va), scalar_of(vb)));
 }
 
-}  // namespace
+}  // namespace bind_detail
+
+using namespace bind_detail;
 
 std::string describe(const PropertyRef& ref) { return cim::type_name(ref.type) + " '" + ref.name + "'"; }
 
@@ -215,6 +215,9 @@ Result<Condition> Binder::bind_expr(const ast::Expr& e, const Scope& scope) cons
 }
 
 Result<Condition> Binder::bind_compare(const ast::Expr& e, const Scope& scope) const {
+  if (std::holds_alternative<ast::CallBox>(e.lhs) || std::holds_alternative<ast::CallBox>(e.rhs)) {
+    return bind_value_compare(e, scope);
+  }
   const auto* left_lit = std::get_if<ast::Literal>(&e.lhs);
   const auto* right_lit = std::get_if<ast::Literal>(&e.rhs);
   if (left_lit != nullptr && right_lit != nullptr) return fold_literals(e, *left_lit, *right_lit);
@@ -274,6 +277,7 @@ Result<PropertyRef> Binder::bind_property_operand(const ast::Operand& op, const 
 }
 
 Result<Condition> Binder::bind_like(const ast::Expr& e, const Scope& scope) const {
+  if (std::holds_alternative<ast::CallBox>(e.lhs)) return bind_value_like(e, scope);
   Condition c;
   c.kind = ConditionKind::kLike;
   c.negated = e.negated;
@@ -318,6 +322,8 @@ Result<Condition> Binder::bind_isa(const ast::Expr& e, const Scope& scope) const
 }
 
 Result<Condition> Binder::bind_in(const ast::Expr& e, const Scope& scope) const {
+  if (!e.subquery.empty()) return bind_subquery_in(e, scope);
+  if (std::holds_alternative<ast::CallBox>(e.lhs)) return bind_value_in(e, scope);
   PKG_ASSIGN_OR_RETURN(PropertyRef lhs, bind_property_operand(e.lhs, scope, "IN", e.pos));
   const bool array = lhs.type.array;
   const cim::Type element{lhs.type.base, false};

@@ -1,6 +1,7 @@
 // Query-level binding: the FROM class, the event target class, SELECT, WITHIN and GROUP.
 #include "wql/binder.h"
 
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -45,10 +46,14 @@ const ast::Literal* target_naming(const ast::Expr& e, bool* exact) {
 }
 
 void collect_classes(const Condition& c, std::vector<std::string>& out) {
-  if ((c.kind == ConditionKind::kIsa || c.kind == ConditionKind::kClassEq) && c.cls != nullptr) {
+  auto add = [&out](const std::string& name) {
     bool seen = false;
-    for (const auto& name : out) seen = seen || iequals(name, c.cls->name());
-    if (!seen) out.push_back(c.cls->name());
+    for (const auto& n : out) seen = seen || iequals(n, name);
+    if (!seen) out.push_back(name);
+  };
+  if ((c.kind == ConditionKind::kIsa || c.kind == ConditionKind::kClassEq) && c.cls != nullptr) add(c.cls->name());
+  if (c.kind == ConditionKind::kSubqueryIn && c.subquery != nullptr) {
+    for (const auto& name : bound_classes(*c.subquery)) add(name);
   }
   for (const auto& child : c.children) collect_classes(child, out);
 }
@@ -88,6 +93,7 @@ Result<BoundQuery> Binder::bind() {
   }
   if (query_.group) PKG_TRY(bind_group(out, scope));
   if (!query_.order_by.empty()) PKG_TRY(bind_order_by(out, scope));
+  PKG_TRY(bind_aggregate(out));
   return out;
 }
 
@@ -107,6 +113,41 @@ Status Binder::bind_order_by(BoundQuery& out, const Scope& scope) {
       return error_at(WbemCode::kInvalidOperator, "ORDER BY cannot sort by " + describe(ref), term.path.pos());
     }
     out.order_by_.push_back(BoundOrder{std::move(ref), term.descending});
+  }
+  return ok_status();
+}
+
+// DISTINCT and COUNT(*) shape a data query's answer; events keep WMI's grammar. As SQL Server (where the SMS
+// Provider runs them), an ordered DISTINCT sorts by selected properties only, and COUNT(*) has nothing to sort.
+Status Binder::bind_aggregate(BoundQuery& out) {
+  out.distinct_ = query_.distinct;
+  out.count_ = query_.count;
+  if (!query_.distinct && !query_.count) return ok_status();
+  const char* what = query_.count ? "COUNT(*)" : "DISTINCT";
+  if (out.is_event()) {
+    return error_at(WbemCode::kInvalidQuery, std::string(what) + " applies to data queries, not to event queries",
+                    query_.select_pos);
+  }
+  if (query_.count && !query_.order_by.empty()) {
+    return error_at(WbemCode::kInvalidQuery, "ORDER BY does not apply to COUNT(*)", query_.order_pos);
+  }
+  if (query_.distinct && !out.select_all_) {
+    for (std::size_t i = 0; i < out.selected_.size(); ++i) {
+      if (out.selected_[i].system != SystemProperty::kNone) {
+        return error_at(WbemCode::kNotSupported, "DISTINCT compares declared properties, not " +
+                                                     out.selected_[i].name, query_.select[i].pos());
+      }
+    }
+    for (std::size_t i = 0; i < out.order_by_.size(); ++i) {
+      bool selected = false;
+      for (const auto& ref : out.selected_) selected = selected || ref.name == out.order_by_[i].property.name;
+      if (!selected) {
+        return error_at(WbemCode::kInvalidQuery,
+                        "ORDER BY of a SELECT DISTINCT names selected properties only, not '" +
+                            out.order_by_[i].property.name + "'",
+                        query_.order_by[i].path.pos());
+      }
+    }
   }
   return ok_status();
 }
@@ -197,13 +238,18 @@ Status Binder::bind_group(BoundQuery& out, const Scope& scope) {
   return ok_status();
 }
 
-Result<BoundQuery> bind(const ast::Query& q, const cim::ClassRegistry& registry) {
-  return Binder(q, registry).bind();
+Result<BoundQuery> bind(const ast::Query& q, const cim::ClassRegistry& registry, const BindOptions& options) {
+  const cim::DateTime now =
+      options.now ? *options.now
+                  : cim::DateTime::from_unix_micros(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                        std::chrono::system_clock::now().time_since_epoch())
+                                                        .count());
+  return Binder(q, registry, now).bind();
 }
 
-Result<BoundQuery> compile(std::string_view text, const cim::ClassRegistry& registry) {
+Result<BoundQuery> compile(std::string_view text, const cim::ClassRegistry& registry, const BindOptions& options) {
   PKG_ASSIGN_OR_RETURN(auto q, parse(text));
-  return bind(q, registry);
+  return bind(q, registry, options);
 }
 
 std::vector<std::string> bound_classes(const BoundQuery& q) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cim/class_def.h"
+#include "cim/datetime.h"
 #include "core/result.h"
 #include "wql/ast.h"
 #include "wql/bound.h"
@@ -15,7 +16,8 @@ namespace pkgcast::wql {
 
 class Binder {
  public:
-  Binder(const ast::Query& query, const cim::ClassRegistry& registry) : query_(query), registry_(registry) {}
+  Binder(const ast::Query& query, const cim::ClassRegistry& registry, cim::DateTime now)
+      : query_(query), registry_(registry), now_(now) {}
 
   Result<BoundQuery> bind();
 
@@ -30,6 +32,7 @@ class Binder {
   Status bind_select(BoundQuery& out);
   Status bind_group(BoundQuery& out, const Scope& scope);
   Status bind_order_by(BoundQuery& out, const Scope& scope);
+  Status bind_aggregate(BoundQuery& out);
 
   Result<const cim::ClassDef*> resolve_class(std::string_view name, ast::Position pos) const;
   Result<PropertyRef> bind_path(const ast::PropertyPath& path, const Scope& scope) const;
@@ -43,11 +46,37 @@ class Binder {
   Result<PropertyRef> bind_property_operand(const ast::Operand& op, const Scope& scope, std::string_view what,
                                             ast::Position pos) const;
 
+  // Functions (bind_function.cc): a computed operand, and comparisons and LIKE over one.
+  Status check_functions_allowed(const ast::Expr& e, const Scope& scope) const;
+  Result<ValueExpr> bind_value(const ast::Operand& op, const Scope& scope) const;
+  Result<ValueExpr> bind_call(const ast::Call& call, const Scope& scope) const;
+  Result<Condition> bind_value_compare(const ast::Expr& e, const Scope& scope) const;
+  Result<Condition> bind_value_like(const ast::Expr& e, const Scope& scope) const;
+  Result<Condition> bind_value_in(const ast::Expr& e, const Scope& scope) const;
+  // IN (SELECT ...) (bind_subquery.cc).
+  Result<Condition> bind_subquery_in(const ast::Expr& e, const Scope& scope) const;
+
   const ast::Query& query_;
   const cim::ClassRegistry& registry_;
+  cim::DateTime now_;  // GETDATE()
 };
 
 // "an embedded object" / "a string" / "uint32 'Installed'": how errors name an operand.
 std::string describe(const PropertyRef& ref);
+
+// Shared by the binder's files (bind_condition.cc defines them).
+namespace bind_detail {
+enum class Category : std::uint8_t { kString, kNumber, kDateTime, kBoolean, kObject, kArray, kNull };
+Category category_of(cim::Type t);
+Category category_of(const ast::Literal& lit);
+Domain domain_of(Category c);
+std::string describe(const ast::Literal& lit);
+Error error_at(WbemCode code, std::string what, ast::Position pos);
+ast::CompareOp mirror(ast::CompareOp op);
+bool is_ordering(ast::CompareOp op);
+cim::Value literal_value(const ast::Literal& lit);
+Condition constant(Truth t);
+Condition negate(Condition inner);
+}  // namespace bind_detail
 
 }  // namespace pkgcast::wql

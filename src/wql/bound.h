@@ -14,6 +14,10 @@
 //   kClassEq      object.__CLASS = cls (exactly cls)
 //   kConstant     constant (from a comparison with a NULL literal, or of two literals)
 //   kArrayIn      lhs (an array property) holds an element equal to one of values (X IN (...) over an array)
+//   kValueCompare operands[0] op operands[1] where a side is a function (UPPER(Name) = 'X'); not pushed into SQL
+//   kValueLike    operands[0] [NOT] LIKE pattern, operands[0] a function (LOWER(Name) LIKE 'off%')
+//   kSubqueryIn   lhs IN (SELECT p FROM C WHERE ...): TRUE when lhs (or, for an array, an element) equals one of
+//                 the subquery's values, as IN (list) would with those values; `NOT IN` is kNot over it
 // The binder normalises: a literal on the left of a comparison is moved right (`5 < X` becomes `X > 5`),
 // `__CLASS = 'C'` becomes kClassEq, and `__CLASS <> 'C'` becomes kNot over kClassEq. `X IN (a, b)` over a scalar
 // becomes `X = a OR X = b` (one kCompare, not an OR, for one value; a NULL value becomes a kConstant UNKNOWN
@@ -24,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -87,6 +92,30 @@ enum class Domain : std::uint8_t {
   kBoolean,   // = and <> only
 };
 
+// A value that Extended WQL's functions compute (data queries' WHERE only): a declared property, a literal, or a
+// function of those. A call whose arguments are all literals (GETDATE() included) is folded to a literal by the
+// binder, so `LastUpdateDate > DATEADD(dd, -7, GETDATE())` binds to a plain kCompare the provider pushes into SQL.
+struct ValueExpr {
+  enum class Kind : std::uint8_t { kProperty, kLiteral, kCall };
+  Kind kind = Kind::kLiteral;
+  PropertyRef property;  // kProperty: a declared property of the FROM class
+  cim::Value literal;    // kLiteral (NULL for a NULL literal or a folded NULL result)
+  ast::Function function = ast::Function::kUpper;  // kCall
+  std::uint8_t datepart = 0;                       // kCall: a wql::DatePart (functions.h), for the DATE* functions
+  std::vector<ValueExpr> args;                     // kCall
+  cim::Type type;                                  // the value's type (string, sint64, datetime, ...)
+  std::string text;                                // canonical text, for errors: "UPPER(Name)"
+};
+
+class BoundQuery;
+
+// The answer of an IN (SELECT ...) subquery, once its caller has run it (resolve_subqueries, wql.h): the selected
+// values without NULLs, sorted and without duplicates in the comparison's domain, and whether a NULL was among them.
+struct SubqueryValues {
+  std::vector<cim::Value> sorted;
+  bool has_null = false;
+};
+
 enum class ConditionKind : std::uint8_t {
   kAnd,
   kOr,
@@ -98,6 +127,9 @@ enum class ConditionKind : std::uint8_t {
   kClassEq,
   kConstant,
   kArrayIn,
+  kValueCompare,  // operands[0] op operands[1], either computed by a function (domain as kCompare)
+  kValueLike,     // operands[0] (a computed string) [NOT] LIKE pattern
+  kSubqueryIn,    // lhs (a property; an array: any element) IN (SELECT ...); UNKNOWN until resolved
 };
 
 // One node of a bound condition; fields not listed for its kind keep their defaults (see the file comment).
@@ -109,6 +141,9 @@ struct Condition {
   Domain domain = Domain::kString;  // kCompare; kArrayIn: of the elements
   Operand rhs;
   std::vector<cim::Value> values;  // kArrayIn: converted to the elements' domain, never NULL
+  std::vector<ValueExpr> operands;  // kValueCompare (two), kValueLike (one)
+  std::shared_ptr<const BoundQuery> subquery;       // kSubqueryIn: a data query selecting one property
+  std::shared_ptr<const SubqueryValues> resolved;   // kSubqueryIn: its answer; nullptr until resolved
   bool negated = false;  // kLike: NOT LIKE; kIsNull: IS NOT NULL
   LikePattern pattern;   // kLike
   Source object = Source::kSelf;          // kIsa, kClassEq
@@ -151,6 +186,12 @@ class BoundQuery {
   bool select_all() const { return select_all_; }
   const std::vector<PropertyRef>& selected() const { return selected_; }
 
+  // SELECT DISTINCT: the answer holds each combination of the selected values once (strings compared ignoring
+  // ASCII case, as `=` compares them). With `*` every row is distinct already (its key is in it).
+  bool distinct() const { return distinct_; }
+  // SELECT COUNT(*): the answer is one __Generic instance whose Count is the number of matching instances.
+  bool count() const { return count_; }
+
   // The WHERE condition; nullptr when there is none (every instance of the FROM class matches).
   const Condition* where() const { return where_ ? &*where_ : nullptr; }
 
@@ -160,8 +201,12 @@ class BoundQuery {
   // The query as parsed.
   const ast::Query& query() const { return query_; }
 
+  // Whether WHERE holds an IN (SELECT ...) whose answer has not been supplied (resolve_subqueries, wql.h).
+  bool has_unresolved_subqueries() const;
+
  private:
   friend class Binder;
+  friend class SubqueryResolver;
   BoundQuery() = default;
 
   ast::Query query_;
@@ -173,6 +218,8 @@ class BoundQuery {
   std::optional<double> within_;
   std::optional<BoundGroup> group_;
   bool select_all_ = true;
+  bool distinct_ = false;
+  bool count_ = false;
   std::vector<PropertyRef> selected_;
   std::optional<Condition> where_;
   std::vector<BoundOrder> order_by_;

@@ -1,7 +1,10 @@
 // The evaluator: a bound condition over an instance, in SQL's three-valued logic.
 //
-// Hot path: no allocation (except reading __PATH/__RELPATH), no name lookup, no virtual call. Property values are
+// Hot path: no allocation (except reading __PATH/__RELPATH, and computing functions), no name lookup, no virtual call. Property values are
 // read by index and viewed as Scalars; recursion depth is bounded by kMaxNestingDepth through the parser.
+#include <algorithm>
+
+#include "wql/functions.h"
 #include "wql/scalar.h"
 #include "wql/system_props.h"
 #include "wql/wql.h"
@@ -76,6 +79,59 @@ Truth array_in(const Condition& c, const Context& ctx) {
   return Truth::kFalse;
 }
 
+// A computed value (functions): owning, since UPPER and SUBSTRING make new strings. Only data queries reach here,
+// so the value's object is the instance itself.
+cim::Value value_of(const ValueExpr& v, const Context& ctx) {
+  switch (v.kind) {
+    case ValueExpr::Kind::kLiteral: return v.literal;
+    case ValueExpr::Kind::kProperty: {
+      const std::size_t s = slot(v.property.source);
+      const cim::Instance* obj = ctx.object[s];
+      if (obj == nullptr || !ctx.typed[s]) return cim::Value();
+      return obj->get(v.property.index);
+    }
+    case ValueExpr::Kind::kCall: {
+      std::vector<cim::Value> args;
+      args.reserve(v.args.size());
+      for (const ValueExpr& a : v.args) args.push_back(value_of(a, ctx));
+      return apply_function(v.function, static_cast<DatePart>(v.datepart), args);
+    }
+  }
+  return cim::Value();
+}
+
+// IN (SELECT ...): a binary search of the subquery's sorted values. SQL's answers: FALSE for an empty answer
+// whatever the left side, UNKNOWN for a NULL left side, and UNKNOWN instead of FALSE when the answer held a NULL.
+Truth subquery_in(const Condition& c, const Context& ctx) {
+  if (c.resolved == nullptr) return Truth::kUnknown;
+  const SubqueryValues& answer = *c.resolved;
+  if (answer.sorted.empty() && !answer.has_null) return Truth::kFalse;
+  auto found = [&](const Scalar& a) {
+    if (a.kind == Scalar::Kind::kNull || a.kind == Scalar::Kind::kOther) return false;
+    auto it = std::lower_bound(answer.sorted.begin(), answer.sorted.end(), a,
+                               [&](const cim::Value& v, const Scalar& x) {
+                                 return order_scalars(c.domain, scalar_of(v), x) < 0;
+                               });
+    return it != answer.sorted.end() && compare_scalars(c.domain, ast::CompareOp::kEq, scalar_of(*it), a) == Truth::kTrue;
+  };
+  const Truth missing = answer.has_null ? Truth::kUnknown : Truth::kFalse;
+  const std::size_t s = slot(c.lhs.source);
+  const cim::Instance* obj = ctx.object[s];
+  if (c.lhs.type.array) {
+    if (obj == nullptr || !ctx.typed[s]) return Truth::kUnknown;
+    const cim::Value& v = obj->get(c.lhs.index);
+    if (!v.is_array()) return Truth::kUnknown;
+    for (const cim::Value& element : v.as_array()) {
+      if (found(scalar_of(element))) return Truth::kTrue;
+    }
+    return missing;
+  }
+  std::string scratch;
+  const Scalar a = fetch(c.lhs, ctx, scratch);
+  if (a.kind == Scalar::Kind::kNull) return Truth::kUnknown;
+  return found(a) ? Truth::kTrue : missing;
+}
+
 Truth not_of(Truth t) { return static_cast<Truth>(2 - static_cast<int>(t)); }
 
 Truth eval(const Condition& c, const Context& ctx) {
@@ -126,6 +182,17 @@ Truth eval(const Condition& c, const Context& ctx) {
     }
     case ConditionKind::kConstant: return c.constant;
     case ConditionKind::kArrayIn: return array_in(c, ctx);
+    case ConditionKind::kSubqueryIn: return subquery_in(c, ctx);
+    case ConditionKind::kValueCompare: {
+      const cim::Value a = value_of(c.operands[0], ctx);
+      const cim::Value b = value_of(c.operands[1], ctx);
+      return compare_scalars(c.domain, c.op, scalar_of(a), scalar_of(b));
+    }
+    case ConditionKind::kValueLike: {
+      const cim::Value a = value_of(c.operands[0], ctx);
+      if (a.is_null() || a.is_array() || a.type().base != cim::CimType::kString) return Truth::kUnknown;
+      return truth(c.pattern.matches(a.as_string()) != c.negated);
+    }
   }
   return Truth::kUnknown;
 }

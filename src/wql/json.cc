@@ -26,10 +26,17 @@ cim::Json operand_json(const ast::Operand& op) {
   if (const auto* path = std::get_if<ast::PropertyPath>(&op)) {
     j["property"] = path->dotted();
     j["at"] = format_position(path->pos());
+  } else if (const auto* lit = std::get_if<ast::Literal>(&op)) {
+    j["literal"] = literal_json(*lit);
+    j["at"] = format_position(lit->pos);
   } else {
-    const auto& lit = std::get<ast::Literal>(op);
-    j["literal"] = literal_json(lit);
-    j["at"] = format_position(lit.pos);
+    const ast::Call& call = *std::get<ast::CallBox>(op);
+    j["function"] = ast::function_name(call.function);
+    if (!call.datepart.empty()) j["datepart"] = call.datepart;
+    cim::Json args = cim::Json::array();
+    for (const auto& arg : call.args) args.push_back(operand_json(arg));
+    j["args"] = std::move(args);
+    j["at"] = format_position(call.pos);
   }
   return j;
 }
@@ -65,6 +72,10 @@ cim::Json expr_json(const ast::Expr& e) {
     return j;
   }
   j["left"] = operand_json(e.lhs);
+  if (e.kind == ast::ExprKind::kIn && !e.subquery.empty()) {
+    j["subquery"] = to_json(e.subquery.front());
+    return j;
+  }
   if (e.kind == ast::ExprKind::kIn) {
     cim::Json list = cim::Json::array();
     for (const auto& lit : e.list) list.push_back(operand_json(ast::Operand(lit)));
@@ -80,6 +91,8 @@ cim::Json expr_json(const ast::Expr& e) {
 cim::Json to_json(const ast::Query& q) {
   cim::Json j = cim::Json::object();
   j["select"] = q.select.empty() ? cim::Json("*") : paths_json(q.select);
+  if (q.distinct) j["distinct"] = true;
+  if (q.count) j["count"] = true;
   j["from"] = q.from_class;
   if (q.within) j["within"] = *q.within;
   if (q.where) j["where"] = expr_json(*q.where);

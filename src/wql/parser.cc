@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/strings.h"
+#include "wql/functions.h"
 #include "wql/lexer.h"
 #include "wql/limits.h"
 #include "wql/wql.h"
@@ -22,6 +23,7 @@ class Parser {
   explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
 
   Result<ast::Query> parse_query();
+  Result<ast::Query> parse_select();
 
  private:
   const Token& peek(std::size_t ahead = 0) const {
@@ -49,6 +51,8 @@ class Parser {
   }
 
   Status parse_select_list(ast::Query& q);
+  bool is_count() const;
+  Status parse_count(ast::Query& q);
   Result<ast::PropertyPath> parse_path(std::string_view what);
   Status check_after_from();
   Result<double> parse_interval(std::string_view clause);
@@ -62,8 +66,10 @@ class Parser {
   Result<Expr> parse_primary();
   Result<Expr> parse_predicate();
   Result<ast::Operand> parse_operand();
+  Result<ast::Operand> parse_call();
   Result<ast::Literal> parse_string_literal(std::string_view what);
   Result<std::vector<ast::Literal>> parse_in_list();
+  Status parse_subquery(ast::Expr& e, ast::Position open);
   Status reject_arithmetic() const;
   Status enter(ast::Position pos);
   void leave() { --depth_; }
@@ -76,6 +82,13 @@ class Parser {
 };
 
 Result<ast::Query> Parser::parse_query() {
+  PKG_ASSIGN_OR_RETURN(ast::Query q, parse_select());
+  PKG_TRY(check_end());
+  return q;
+}
+
+// A whole SELECT statement but its end: the top-level query, or a subquery that a ')' closes.
+Result<ast::Query> Parser::parse_select() {
   ast::Query q;
   PKG_TRY(expect(Keyword::kSelect, "SELECT"));
   PKG_TRY(parse_select_list(q));
@@ -98,14 +111,16 @@ Result<ast::Query> Parser::parse_query() {
   if (peek().is(Keyword::kWhere)) return error_at(peek().pos, "WHERE must come before ORDER BY");
   if (peek().is(Keyword::kGroup)) PKG_TRY(parse_group(q));
   if (peek().is(Keyword::kHaving)) return error_at(peek().pos, "HAVING requires GROUP WITHIN");
-  PKG_TRY(check_end());
   return q;
 }
 
 Status Parser::parse_select_list(ast::Query& q) {
-  if (peek().is(Keyword::kDistinct) || peek().is(Keyword::kTop)) {
-    return error_at(peek().pos, to_upper(peek().text) + " is not supported");
+  if (peek().is(Keyword::kTop)) return error_at(peek().pos, "TOP is not supported");
+  if (peek().is(Keyword::kDistinct)) {
+    q.select_pos = next().pos;
+    q.distinct = true;
   }
+  if (is_count()) return parse_count(q);
   if (peek().kind == TokenKind::kStar) {
     next();
     return ok_status();
@@ -115,12 +130,34 @@ Status Parser::parse_select_list(ast::Query& q) {
       return error_at(peek().pos, "more than " + std::to_string(kMaxSelectedProperties) + " selected properties",
                       WbemCode::kQuotaViolation);
     }
+    if (is_count()) return error_at(peek().pos, "COUNT(*) cannot be selected with properties");
     PKG_ASSIGN_OR_RETURN(auto path, parse_path("property name or *"));
-    if (peek().kind == TokenKind::kLParen) return error_at(peek().pos, "functions are not supported");
+    if (peek().kind == TokenKind::kLParen) return error_at(peek().pos, "functions are not supported in SELECT");
     q.select.push_back(std::move(path));
     if (peek().kind != TokenKind::kComma) return ok_status();
     next();
   }
+}
+
+bool Parser::is_count() const {
+  return peek().kind == TokenKind::kIdentifier && iequals(peek().text, "COUNT") &&
+         peek(1).kind == TokenKind::kLParen;
+}
+
+// COUNT(*): the SMS Provider refuses COUNT together with DISTINCT, in either order.
+Status Parser::parse_count(ast::Query& q) {
+  const ast::Position at = next().pos;
+  if (q.distinct) return error_at(at, "COUNT and DISTINCT cannot be used together");
+  q.count = true;
+  q.select_pos = at;
+  next();  // (
+  if (peek().is(Keyword::kDistinct)) return error_at(peek().pos, "COUNT and DISTINCT cannot be used together");
+  if (peek().kind != TokenKind::kStar) return error_at(peek().pos, "COUNT takes only * (COUNT(*))");
+  next();
+  if (peek().kind != TokenKind::kRParen) return expected("')' after COUNT(*");
+  next();
+  if (peek().kind == TokenKind::kComma) return error_at(peek().pos, "COUNT(*) cannot be selected with properties");
+  return ok_status();
 }
 
 Result<ast::PropertyPath> Parser::parse_path(std::string_view what) {
@@ -346,6 +383,11 @@ Result<Expr> Parser::parse_predicate() {
         if (e.negated) next();
         e.pos = next().pos;
         e.kind = ExprKind::kIn;
+        if (peek().kind == TokenKind::kLParen && peek(1).is(Keyword::kSelect)) {
+          const ast::Position open = next().pos;
+          PKG_TRY(parse_subquery(e, open));
+          return e;
+        }
         PKG_ASSIGN_OR_RETURN(e.list, parse_in_list());
         return e;
       }
@@ -382,6 +424,7 @@ Result<ast::Operand> Parser::parse_operand() {
       } else if (t.is(Keyword::kNull)) {
         lit.value = ast::Null{};
       } else if (!t.is_reserved()) {
+        if (peek(1).kind == TokenKind::kLParen) return parse_call();
         PKG_ASSIGN_OR_RETURN(auto path, parse_path("property name"));
         if (peek().kind == TokenKind::kLParen) return error_at(peek().pos, "functions are not supported");
         return ast::Operand(std::move(path));
@@ -397,11 +440,75 @@ Result<ast::Operand> Parser::parse_operand() {
   return ast::Operand(std::move(lit));
 }
 
+// NAME "(" [ datepart "," ] operand { "," operand } ")", or GETDATE "(" ")". A call nests like a parenthesis, so it
+// counts against kMaxNestingDepth.
+Result<ast::Operand> Parser::parse_call() {
+  const Token& name = next();
+  ast::Call call;
+  call.pos = name.pos;
+  const auto fn = find_function(name.text);
+  if (!fn) return error_at(name.pos, "unknown function '" + std::string(name.text) + "'");
+  call.function = *fn;
+  const std::string fname = ast::function_name(*fn);
+  const ast::Position open = next().pos;  // (
+  PKG_TRY(enter(open));
+  const std::size_t arity = function_arity(*fn);
+  const std::string arity_text =
+      fname + " takes " + (takes_datepart(*fn) ? "a datepart and " : "") +
+      (arity == 0 ? std::string("no arguments") : std::to_string(arity) + (arity == 1 ? " argument" : " arguments"));
+  if (takes_datepart(*fn)) {
+    const Token& part = peek();
+    if (part.kind != TokenKind::kIdentifier || part.is_reserved()) {
+      return error_at(part.pos, fname + " needs a datepart first (year, yy, month, mm, day, dd, hour, hh, minute, mi, "
+                                        "second, ss, ...)");
+    }
+    if (!find_datepart(part.text)) return error_at(part.pos, "unknown datepart '" + std::string(part.text) + "'");
+    call.datepart = std::string(part.text);
+    next();
+    if (peek().kind != TokenKind::kComma) return error_at(peek().pos, arity_text);
+    next();
+  }
+  while (call.args.size() < arity) {
+    if (peek().kind == TokenKind::kRParen) return error_at(peek().pos, arity_text);
+    PKG_ASSIGN_OR_RETURN(ast::Operand arg, parse_operand());
+    call.args.push_back(std::move(arg));
+    if (call.args.size() < arity) {
+      if (peek().kind != TokenKind::kComma) {
+        PKG_TRY(reject_arithmetic());
+        return peek().kind == TokenKind::kRParen ? error_at(peek().pos, arity_text) : expected("',' between arguments");
+      }
+      next();
+    }
+  }
+  if (peek().kind != TokenKind::kRParen) {
+    PKG_TRY(reject_arithmetic());
+    if (peek().kind == TokenKind::kComma || arity == 0) return error_at(peek().pos, arity_text);
+    return expected("')' to close the '(' of " + format_position(open));
+  }
+  next();
+  leave();
+  return ast::Operand(ast::CallBox(std::move(call)));
+}
+
+// "(" SELECT ... ")": a subquery nests like a parenthesis (kMaxNestingDepth), and its terms count toward kMaxTerms.
+Status Parser::parse_subquery(ast::Expr& e, ast::Position open) {
+  PKG_TRY(enter(open));
+  PKG_ASSIGN_OR_RETURN(ast::Query sub, parse_select());
+  leave();
+  if (peek().kind != TokenKind::kRParen) {
+    if (peek().kind == TokenKind::kEnd) return expected("')' to close the subquery opened at " + format_position(open));
+    PKG_TRY(check_end());
+    return expected("')' to close the subquery opened at " + format_position(open));
+  }
+  next();
+  e.subquery.push_back(std::move(sub));
+  return ok_status();
+}
+
 // "(" literal { "," literal } ")". Each value counts as a term, so kMaxTerms bounds the list too.
 Result<std::vector<ast::Literal>> Parser::parse_in_list() {
   if (peek().kind != TokenKind::kLParen) return expected("'(' after IN");
   const ast::Position open = next().pos;
-  if (peek().is(Keyword::kSelect)) return error_at(peek().pos, "IN (SELECT ...) subqueries are not supported");
   if (peek().kind == TokenKind::kRParen) return error_at(peek().pos, "IN needs at least one value");
   std::vector<ast::Literal> list;
   while (true) {

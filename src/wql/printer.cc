@@ -65,8 +65,22 @@ void print_literal(const ast::Literal& lit, std::string& out) {
 void print_operand(const ast::Operand& op, std::string& out) {
   if (const auto* path = std::get_if<ast::PropertyPath>(&op)) {
     out += path->dotted();
+  } else if (const auto* lit = std::get_if<ast::Literal>(&op)) {
+    print_literal(*lit, out);
   } else {
-    print_literal(std::get<ast::Literal>(op), out);
+    // FUNCTION(datepart, a, b): the name upper-case, the datepart as written.
+    const ast::Call& call = *std::get<ast::CallBox>(op);
+    out += ast::function_name(call.function);
+    out += '(';
+    if (!call.datepart.empty()) {
+      out += call.datepart;
+      if (!call.args.empty()) out += ", ";
+    }
+    for (std::size_t i = 0; i < call.args.size(); ++i) {
+      if (i > 0) out += ", ";
+      print_operand(call.args[i], out);
+    }
+    out += ')';
   }
 }
 
@@ -120,6 +134,7 @@ void print_expr(const ast::Expr& e, std::string& out) {
     case ast::ExprKind::kIn:
       print_operand(e.lhs, out);
       out += e.negated ? " NOT IN (" : " IN (";
+      if (!e.subquery.empty()) out += print(e.subquery.front());
       for (std::size_t i = 0; i < e.list.size(); ++i) {
         if (i > 0) out += ", ";
         print_literal(e.list[i], out);
@@ -139,7 +154,10 @@ std::string print(const ast::Expr& e) {
 
 std::string print(const ast::Query& q) {
   std::string out = "SELECT ";
-  if (q.select.empty()) {
+  if (q.distinct) out += "DISTINCT ";
+  if (q.count) {
+    out += "COUNT(*)";
+  } else if (q.select.empty()) {
     out += '*';
   } else {
     print_paths(q.select, out);

@@ -172,4 +172,19 @@ inline Truth compare_scalars(Domain domain, ast::CompareOp op, const Scalar& a, 
   return Truth::kUnknown;
 }
 
+// A total order within a domain that agrees with compare_scalars' `=` (strings by case-folded bytes, numbers by
+// value, datetimes by instant, FALSE before TRUE), for sorted value sets (IN (SELECT ...)). Both sides non-NULL.
+inline int order_scalars(Domain domain, const Scalar& a, const Scalar& b) {
+  switch (domain) {
+    case Domain::kString: return icompare(a.s, b.s);
+    case Domain::kNumber: {
+      int c = 0;
+      return compare_numbers(a, b, &c) ? c : 0;
+    }
+    case Domain::kDateTime: return three_way(a.i, b.i);
+    case Domain::kBoolean: return three_way(a.b, b.b);
+  }
+  return 0;
+}
+
 }  // namespace pkgcast::wql

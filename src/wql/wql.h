@@ -11,10 +11,13 @@
 // stack; every function here is safe to call concurrently.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cim/datetime.h"
 #include "cim/instance.h"
 #include "cim/json.h"
 #include "core/result.h"
@@ -36,10 +39,17 @@ std::string print(const ast::Expr& e);
 // The AST as JSON, for tools (`pkgcast wql parse --json`); docs/wql.md shows the shape.
 cim::Json to_json(const ast::Query& q);
 
+// What binding may depend on beyond the query and the classes.
+struct BindOptions {
+  // GETDATE()'s value, read once per query as SQL Server does; nullopt: the system clock when binding. Tests fix it.
+  std::optional<cim::DateTime> now;
+};
+
 // Resolves q against registry. The registry must outlive the BoundQuery.
-Result<BoundQuery> bind(const ast::Query& q, const cim::ClassRegistry& registry);
+Result<BoundQuery> bind(const ast::Query& q, const cim::ClassRegistry& registry, const BindOptions& options = {});
 // parse() then bind().
-Result<BoundQuery> compile(std::string_view text, const cim::ClassRegistry& registry);
+Result<BoundQuery> compile(std::string_view text, const cim::ClassRegistry& registry,
+                           const BindOptions& options = {});
 
 // Data query: true when inst is of the FROM class (or derives from it) and the WHERE condition is TRUE for it.
 // Given an event query, same as matches_event(). inst's class must come from the registry q was bound against.
@@ -57,6 +67,14 @@ bool matches_aggregate(const BoundQuery& q, const cim::Instance& aggregate);
 // The three-valued result of q's WHERE for inst (kTrue when there is no WHERE); for tests and tools.
 // Precondition: inst is of q's FROM class or derives from it.
 Truth evaluate(const BoundQuery& q, const cim::Instance& inst);
+
+// IN (SELECT p FROM C WHERE ...): a query over a store answers these before its rows can be tested. `run` is called
+// once per subquery, innermost first (a subquery's own subqueries are resolved before it runs), with the resolved
+// subquery and the property it selects, and returns that property's value on every instance the subquery answers.
+// The result is q with every subquery's values in place; matches() treats an unresolved one as UNKNOWN.
+// Errors: whatever `run` returns.
+using SubqueryRunner = std::function<Result<std::vector<cim::Value>>(const BoundQuery& sub, const PropertyRef& selected)>;
+Result<BoundQuery> resolve_subqueries(const BoundQuery& q, const SubqueryRunner& run);
 
 // The classes q names, registry spelling, without duplicates: the FROM class, then for an event query the target
 // class, then any other class of an ISA or __CLASS = comparison, in query order.

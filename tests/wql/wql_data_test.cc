@@ -199,7 +199,8 @@ void run_case(const Case& c) {
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(to_json(*parsed).dump(), *c.json);
   }
-  auto bound = compile(c.query, registry);
+  // GETDATE() is fixed, so that date arithmetic answers the same whenever the tests run.
+  auto bound = compile(c.query, registry, BindOptions{.now = *cim::DateTime::parse("2026-03-15T12:00:00Z")});
   if (c.error) {
     ASSERT_FALSE(bound.ok()) << "expected " << *c.error;
     EXPECT_EQ(bound.error().to_string(), *c.error);
@@ -211,11 +212,25 @@ void run_case(const Case& c) {
   }
   if (c.rows) {
     ASSERT_FALSE(c.instances.empty()) << "rows: without an instances: file";
+    const Instances& instances = load_instances(c.instances);
+    auto located = [&c](const cim::Instance& inst) {
+      cim::Instance out = inst;
+      out.set_location(c.server, c.ns);
+      return out;
+    };
+    // IN (SELECT ...): each subquery answers over the same instances, as the provider answers it over the store.
+    auto resolved = resolve_subqueries(*bound, [&](const BoundQuery& sub, const PropertyRef& selected)
+                                                   -> Result<std::vector<cim::Value>> {
+      std::vector<cim::Value> values;
+      for (const auto& [name, inst] : instances) {
+        if (matches(sub, located(inst))) values.push_back(inst.get(selected.index));
+      }
+      return values;
+    });
+    ASSERT_TRUE(resolved.ok());
     std::vector<std::string> got;
-    for (const auto& [name, inst] : load_instances(c.instances)) {
-      cim::Instance located = inst;
-      located.set_location(c.server, c.ns);
-      if (matches(*bound, located)) got.push_back(name);
+    for (const auto& [name, inst] : instances) {
+      if (matches(*resolved, located(inst))) got.push_back(name);
     }
     EXPECT_EQ(join(got), *c.rows == "(none)" ? "" : *c.rows);
   }
