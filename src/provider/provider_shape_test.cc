@@ -28,9 +28,9 @@ class ProviderShapeTest : public ::testing::Test {
     site::Domain domain(*store_, "ABC", "server1");
     ASSERT_TRUE(domain.create_site({"ABC", "Head", site::SiteType::kPrimary, "", "server1"}).ok());
     ASSERT_TRUE(domain.create_site({"S01", "Branch", site::SiteType::kSecondary, "ABC", ""}).ok());
-    ASSERT_TRUE(domain.create_dp({"dp1", "ABC", "", "", false, {}, 0}).ok());
-    ASSERT_TRUE(domain.create_dp({"dp2", "S01", "", "", false, {}, 0}).ok());
-    ASSERT_TRUE(domain.create_dp({"dp3", "S01", "", "", false, {}, 0}).ok());
+    ASSERT_TRUE(domain.create_dp({"dp1", "ABC", "", "", false, {}, 0, ""}).ok());
+    ASSERT_TRUE(domain.create_dp({"dp2", "S01", "", "", false, {}, 0, ""}).ok());
+    ASSERT_TRUE(domain.create_dp({"dp3", "S01", "", "", false, {}, 0, ""}).ok());
     // Manufacturers repeat, in mixed case; one is missing (NULL... or empty, as the domain stores it).
     const std::vector<std::pair<std::string, std::string>> packages = {
         {"Office", "Microsoft"}, {"Reader", "Adobe"},   {"Teams", "MICROSOFT"}, {"Edge", "microsoft"},
