@@ -167,7 +167,7 @@ Result<std::unique_ptr<Store>> Store::open(const OpenOptions& options) {
 
 SqlStore::SqlStore(const OpenOptions& options, BackendSpec backend, Schema schema)
     : options_(options), backend_(std::move(backend)), schema_(std::move(schema)),
-      max_readers_(readers_for(options)),
+      max_readers_(readers_for(options)), row_cache_(options.writer_cache_rows),
       listeners_(std::make_shared<const std::vector<CommitListener>>()) {}
 
 SqlStore::~SqlStore() { close(); }
