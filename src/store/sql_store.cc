@@ -48,6 +48,13 @@ Result<BackendSpec> backend_for(const std::string& url) {
                           "another pkgcast process is writing to this PostgreSQL database (advisory lock " +
                               std::to_string(kWriterLockKey) + " is held)");
       }
+      // The writer's statements are prepared once and soon run on generic plans, planned when a table may still
+      // be nearly empty (the last-message table, the meta area): a sequential scan then looks cheapest and stays
+      // the plan while the table grows to millions of rows (it was most of the server's time per status change).
+      // Every writer statement is a key lookup or a scan in key or index order, so an index is always the right
+      // plan for it.
+      auto tuned = c.exec("SET enable_seqscan = off");
+      if (!tuned.ok()) return std::move(tuned).error();
       return ok_status();
     };
     b.release_writer = [](Connection& c) { (void)c.exec("SELECT pg_advisory_unlock($1)", {kWriterLockKey}); };
