@@ -20,6 +20,10 @@ constexpr std::int64_t kWriterLockKey = 0x706b6763617374;
 constexpr int kWriterLockAttempts = 20;
 // SQLite writer connection's page cache, in KiB.
 constexpr int kSqliteWriterCacheKib = 64 * 1024;
+// WAL pages between automatic checkpoints (SQLite's default is 1,000): a summary page rewritten by many batches is
+// copied into the database once per checkpoint, so fewer checkpoints copy fewer pages (a tenth fewer writes per
+// status change at 10,000 against 1,000), for a WAL of up to about 40 MB.
+constexpr int kSqliteCheckpointPages = 10'000;
 
 std::int64_t clamp_limit(std::uint64_t n) {
   return n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
@@ -81,6 +85,8 @@ Result<BackendSpec> backend_for(const std::string& url) {
   b.claim_writer = [](Connection& c) -> Status {
     auto r = c.exec("PRAGMA cache_size=-" + std::to_string(kSqliteWriterCacheKib));
     if (!r.ok()) return std::move(r).error();
+    auto w = c.exec("PRAGMA wal_autocheckpoint=" + std::to_string(kSqliteCheckpointPages));
+    if (!w.ok()) return std::move(w).error();
     return ok_status();
   };
   b.release_writer = [](Connection&) {};
