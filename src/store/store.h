@@ -159,7 +159,9 @@ struct OpenOptions {
   // Rows and meta entries the writer keeps in memory between batches (least recently used go first), so that a
   // command's reads of hot rows (summaries) and the previous instance a write journals need no database read.
   // A batch holds every row it touched until it ends, whatever this says. 0: nothing kept between batches.
-  std::size_t writer_cache_rows = 100'000;
+  // Each entry costs about the instance's size (1-3 KB for wide classes); at 100,000 the cache's growth cost more
+  // than it saved when every write was of a new row.
+  std::size_t writer_cache_rows = 16'384;
   // Reader connections: at most max_readers reads run at once (0: the backend's default, kDefaultSqliteReaders
   // or kDefaultPostgresReaders). A read nested in another on the same thread (a lookup from a scan's callback)
   // draws from a second allowance of the same size, so that nesting cannot deadlock the pool: the store opens
