@@ -6,7 +6,9 @@
 namespace pkgcast::store {
 namespace {
 
-void append_raw(std::string& out, const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
+void append_raw(std::string& out, const void* p, std::size_t n) {
+  out.append(static_cast<const char*>(p), n);
+}
 
 }  // namespace
 

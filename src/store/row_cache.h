@@ -1,9 +1,9 @@
 // The writer's cache of rows and meta entries as its transaction sees them. Internal to src/store.
 //
 // Why it is right to answer from memory: the writer is the only process that writes the database (PostgreSQL: the
-// advisory lock; SQLite: the documented single-writer rule), every write goes through the writer thread, and the
-// cache is updated with each write before the command reads again. What could make it wrong is a write that does
-// not happen after all, so:
+// advisory lock; SQLite: the writer's in-memory revision counter already needs one writing process), every write
+// goes through the writer thread, and the cache is updated with each write before the command reads again. What
+// could make it wrong is a write that does not happen after all, so:
 // - a command's changes to the cache are logged and undone when the command fails (begin/commit/rollback_command);
 // - a batch that does not commit clears the whole cache (clear()).
 // Entries are evicted, least recently used first, only between batches (trim()): a row written by the running

@@ -71,7 +71,7 @@ TEST_P(StoreCacheTest, AFailedCommandLeavesTheCacheAsItWas) {
   EXPECT_EQ(name_in_txn("ABC00001"), "v2");
   EXPECT_EQ(name_in_txn("ABC00002"), "b");
   EXPECT_EQ(journal_text(0), (std::vector<std::string>{"1 created ABC00001 v1", "2 modified ABC00001 v2 was v1",
-                                                      "3 created ABC00002 b"}));
+                                                       "3 created ABC00002 b"}));
   // The same values again change nothing and journal nothing.
   ASSERT_TRUE(put(package("ABC00001", "v2")).ok());
   EXPECT_EQ(last_rev(), 3U);
@@ -157,8 +157,8 @@ TEST_P(StoreCacheTest, PutsOverUnseenRowsJournalExactlyWhatChanged) {
   }
   EXPECT_EQ(revisions, (std::vector<std::uint64_t>{2, 3, 4, 6, 7}));
   EXPECT_EQ(journal_text(2), (std::vector<std::string>{"3 modified ABC00002 b2 was b", "4 created ABC00003 c",
-                                                      "5 modified ABC00001 a2 was a", "6 modified ABC00001 a3 was a2",
-                                                      "7 created ABC00004 d"}));
+                                                       "5 modified ABC00001 a2 was a", "6 modified ABC00001 a3 was a2",
+                                                       "7 created ABC00004 d"}));
   EXPECT_EQ(last_rev(), 7U);
   EXPECT_EQ(name_committed("ABC00001"), "a3");
 }
@@ -182,8 +182,9 @@ TEST_P(StoreCacheTest, KeysOutsideAsciiBypassTheCache) {
       [&](WriteTxn& t) { return t.remove(cls("SMS_Package"), {Value::string(id)}); },
   });
   for (const auto& r : results) ASSERT_TRUE(r.ok()) << r.error().to_string();
-  EXPECT_EQ(journal_text(1), (std::vector<std::string>{"2 created " + id + " x1", "3 modified ABC00001 ascii2 was ascii",
-                                                      "4 modified " + id + " x2 was x1", "5 deleted " + id + " x2 was x2"}));
+  EXPECT_EQ(journal_text(1),
+            (std::vector<std::string>{"2 created " + id + " x1", "3 modified ABC00001 ascii2 was ascii",
+                                      "4 modified " + id + " x2 was x1", "5 deleted " + id + " x2 was x2"}));
   EXPECT_EQ(name_committed(id), "");
 }
 

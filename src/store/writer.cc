@@ -170,7 +170,8 @@ class SqlStore::Txn final : public WriteTxn {
 
   Status remove_meta(std::string_view key) override {
     PKG_TRY(check_text(key, "meta key"));
-    static const std::string sqlite_sql = "DELETE FROM pkgcast_meta WHERE meta_key = " + sqlite_dialect().placeholder(1);
+    static const std::string sqlite_sql =
+        "DELETE FROM pkgcast_meta WHERE meta_key = " + sqlite_dialect().placeholder(1);
     static const std::string pg_sql = "DELETE FROM pkgcast_meta WHERE meta_key = " + pg_dialect().placeholder(1);
     PKG_TRY(emit(conn_.dialect().postgres() ? pg_sql : sqlite_sql, {std::string(key)}));
     cache_.set(RowCache::meta_key(key), {nullptr, std::nullopt});
@@ -254,7 +255,8 @@ class SqlStore::Txn final : public WriteTxn {
 
   Status emit(const std::string& sql, SqlParams params, RowCallback on_row = {}) {
     if (direct_) {
-      return on_row ? conn_.defer_query(sql, std::move(params), std::move(on_row)) : conn_.defer(sql, std::move(params));
+      if (on_row) return conn_.defer_query(sql, std::move(params), std::move(on_row));
+      return conn_.defer(sql, std::move(params));
     }
     held_.push_back(Held{&sql, std::move(params), std::move(on_row)});
     return ok_status();
