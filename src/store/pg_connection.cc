@@ -1,9 +1,9 @@
 // PostgreSQL (libpq) behind the Connection interface.
 //
 // Parameters travel separately from the SQL text, typed, in text format. Statements are prepared once per
-// connection (a bounded cache keyed by text and parameter types). Statements queued with defer() (the writer's
-// savepoints and journal rows) travel in pipeline mode with the next statement, so a write command costs one round
-// trip rather than one per statement. Inside a transaction,
+// connection (a bounded cache keyed by text and parameter types). Statements queued with defer()/defer_query() (the
+// writer's writes, savepoints and journal rows) travel in pipeline mode with the next statement, so a batch of
+// writes costs a few round trips rather than one per statement. Inside a transaction,
 // large results are read through a cursor (DECLARE ... NO SCROLL CURSOR; FETCH n) rather than single-row mode: a
 // cursor can stop early without cancelling the statement, which matters inside the writer's transaction, where a
 // cancel would abort the whole batch, and lets other statements run on the same connection between fetches (a
@@ -151,16 +151,16 @@ class PgConnection final : public Connection {
     return fetch_all(cursor, sql, params, on_row);
   }
 
-  Status defer(const std::string& sql, SqlParams params) override {
+  Status defer(const std::string& sql, SqlParams params) override { return defer_query(sql, std::move(params), {}); }
+
+  Status defer_query(const std::string& sql, SqlParams params, RowCallback on_row) override {
     if (deferred_error_) return *deferred_error_;
-    if (deferred_.size() >= kMaxDeferred) {
-      auto r = run(sql, params);
-      if (!r.ok()) return std::move(r).error();
-      return ok_status();
-    }
-    deferred_.push_back(Deferred{sql, std::move(params)});
+    if (deferred_.size() >= kMaxDeferred) PKG_TRY(flush_deferred());
+    deferred_.push_back(Deferred{sql, std::move(params), std::move(on_row)});
     return ok_status();
   }
+
+  Status flush() override { return flush_deferred(); }
 
   Status begin(bool writer) override {
     // The writer's BEGIN travels with the batch's first statement.
@@ -189,12 +189,14 @@ class PgConnection final : public Connection {
   // Statements prepared on this connection, by text and parameter types (a NULL parameter has no type, so the
   // same text with a NULL in another place is another statement). Bounded: text beyond it runs unprepared.
   static constexpr std::size_t kMaxPrepared = 256;
-  // Queued statements; the queue is sent when it is this long even if nothing else runs.
-  static constexpr std::size_t kMaxDeferred = 64;
+  // Queued statements; the queue is sent when it is this long even if nothing else runs. A batch's writes and
+  // journal rows travel in a few round trips of up to this many statements.
+  static constexpr std::size_t kMaxDeferred = 512;
 
   struct Deferred {
     std::string sql;
     SqlParams params;
+    RowCallback on_row;  // may be empty: nobody reads the rows
   };
 
   Status simple(const std::string& sql) {
@@ -272,6 +274,7 @@ class PgConnection final : public Connection {
       Statement stmt;
       std::string key;
       bool deferred;
+      const RowCallback* on_row = nullptr;
     };
     std::vector<Deferred> queued = std::move(deferred_);
     deferred_.clear();
@@ -283,7 +286,7 @@ class PgConnection final : public Connection {
       const PgParams& dp = queued_params.emplace_back(d.params);
       std::string key = cache_key(d.sql, dp.types);
       auto [name, fresh] = prepared_for(key);
-      sent.push_back(Sent{Statement{&d.sql, &dp, name, fresh}, std::move(key), true});
+      sent.push_back(Sent{Statement{&d.sql, &dp, name, fresh}, std::move(key), true, d.on_row ? &d.on_row : nullptr});
     }
     if (st != nullptr) sent.push_back(Sent{*st, {}, false});
 
@@ -345,6 +348,9 @@ class PgConnection final : public Connection {
         if (!ok && x.deferred && !deferred_error) deferred_error = result_error(raw, *x.stmt.sql);
       } else if (x.deferred) {
         if (!ok && !deferred_error) deferred_error = result_error(raw, *x.stmt.sql);
+        if (ok && x.on_row != nullptr && !deferred_error) {
+          if (Status delivered = deliver(raw, *x.on_row); !delivered.ok()) deferred_error = delivered.error();
+        }
       } else if (ok) {
         out = std::move(res);
       } else {

@@ -71,6 +71,15 @@ class Connection {
     return ok_status();
   }
 
+  // As defer(), for a statement whose rows someone wants: `on_row` receives them when its answer arrives, which is
+  // before the next exec/query/stream/flush returns (PostgreSQL) or at once (the default). A failure of the
+  // callback counts as the statement's failure.
+  virtual Status defer_query(const std::string& sql, SqlParams params, RowCallback on_row) {
+    return query(sql, params, on_row);
+  }
+  // Sends whatever defer() queued and waits for the answers (a no-op where defer runs at once).
+  virtual Status flush() { return ok_status(); }
+
   // Transactions. `writer` asks for a write transaction that takes the write lock at once.
   virtual Status begin(bool writer) = 0;
   virtual Status commit() = 0;

@@ -12,6 +12,7 @@
 
 #include "core/mutex.h"
 #include "core/thread_annotations.h"
+#include "store/row_cache.h"
 #include "store/schema.h"
 #include "store/sql.h"
 #include "store/store.h"
@@ -79,6 +80,12 @@ class SqlStore final : public Store {
  private:
   class Lease;
   class Txn;
+  // One journal entry of the running batch. Its revision is given at the end of the batch (finish_journal).
+  struct BatchEntry {
+    JournalEntry entry;
+    std::string instance_json;  // the journal's encoding of entry.instance
+    bool dropped = false;       // a put that turned out to change nothing: no entry
+  };
   struct Pending {
     WriteCommand command;
     std::promise<Result<CommitInfo>> promise;
@@ -96,6 +103,12 @@ class SqlStore final : public Store {
   void run_batch(std::vector<Pending>& batch) PKG_EXCLUDES(test_mu_, listeners_mu_);
   Status ensure_writer_connection();
   Status run_command(Pending& p, Txn& txn);
+  // Settles the batch's entries (deferred answers), numbers them, and queues their journal rows; fills `committed`
+  // (what listeners get) and each command's revision.
+  Status finish_journal(Connection& conn, std::vector<BatchEntry>& entries, const std::vector<std::size_t>& entries_end,
+                        std::vector<JournalEntry>& committed, std::vector<std::uint64_t>& revisions);
+  static std::size_t journal_chunk(std::size_t remaining);
+  static const std::string& journal_insert_sql(bool postgres, bool with_previous, std::size_t rows);
 
   const OpenOptions options_;
   const BackendSpec backend_;
@@ -120,6 +133,7 @@ class SqlStore final : public Store {
 
   // Writer thread only (and open(), before the thread starts).
   std::unique_ptr<Connection> writer_conn_;
+  RowCache row_cache_;
   std::uint64_t next_revision_ = 1;
   // The last committed revision; read by any thread.
   std::atomic<std::uint64_t> committed_revision_{0};

@@ -6,8 +6,8 @@
 //   (OpenOptions::max_readers); a read that cannot get one within OpenOptions::reader_wait fails with
 //   WBEM_E_SERVER_TOO_BUSY.
 // - Every mutation is a WriteCommand handed to the single writer thread. The writer takes what is waiting (up to a
-//   bound), runs each command inside one transaction (each under its own savepoint, so a failing command changes
-//   nothing and does not disturb the others), appends one journal entry per changed instance, commits, and only
+//   bound), runs each command inside one transaction (holding its writes until it succeeds, or under a savepoint
+//   once it needs them in the database, so a failing command changes nothing and does not disturb the others), appends one journal entry per changed instance, commits, and only
 //   then resolves each command's future. "Acknowledged" therefore means "durable".
 // - Journal revisions are assigned in commit order, start at 1 and have no gaps.
 // - The schema derives from the class registry: one table per concrete, non-event class, one column per property.
@@ -156,6 +156,12 @@ struct OpenOptions {
   Clock* clock = &Clock::system();
   JournalRetention retention;
   std::size_t max_batch = 512;  // commands per transaction
+  // Rows and meta entries the writer keeps in memory between batches (least recently used go first), so that a
+  // command's reads of hot rows (summaries) and the previous instance a write journals need no database read.
+  // A batch holds every row it touched until it ends, whatever this says. 0: nothing kept between batches.
+  // Each entry costs about the instance's size (1-3 KB for wide classes); at 100,000 the cache's growth cost more
+  // than it saved when every write was of a new row.
+  std::size_t writer_cache_rows = 16'384;
   // Reader connections: at most max_readers reads run at once (0: the backend's default, kDefaultSqliteReaders
   // or kDefaultPostgresReaders). A read nested in another on the same thread (a lookup from a scan's callback)
   // draws from a second allowance of the same size, so that nesting cannot deadlock the pool: the store opens

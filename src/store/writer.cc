@@ -1,9 +1,11 @@
 // The single writer: batches of commands in one transaction, each under a savepoint, the journal in the same
 // transaction, acknowledgements only after COMMIT (design.md section 9).
+#include <iterator>
 #include <limits>
+#include <unordered_map>
 
 #include "store/backends.h"
-
+#include "store/row_cache.h"
 #include "store/row_codec.h"
 #include "store/sql_store.h"
 
@@ -20,12 +22,50 @@ Status exec_status(Connection& c, const std::string& sql, const SqlParams& param
   return ok_status();
 }
 
-std::string journal_insert_sql(const Dialect& d) {
+// Journal rows go in multi-row INSERTs of a few fixed sizes (so the statements stay few and prepared), created
+// entries (no previous instance) apart from the others (so no parameter is ever NULL: PostgreSQL prepares a
+// statement per parameter types, and a NULL has none).
+constexpr std::size_t kJournalChunks[] = {64, 16, 4, 1};
+
+std::string make_journal_insert_sql(const Dialect& d, bool with_previous, std::size_t rows) {
+  const std::size_t per_row = with_previous ? 7 : 6;
   std::string sql = "INSERT INTO pkgcast_journal (revision, commit_time, kind, class_name, instance_key, instance, "
-                    "previous) VALUES (";
-  for (std::size_t i = 1; i <= 7; ++i) sql += d.placeholder(i) + (i < 7 ? ", " : ")");
+                    "previous) VALUES ";
+  std::size_t n = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    sql += r > 0 ? ", (" : "(";
+    for (std::size_t i = 0; i < per_row; ++i) sql += d.placeholder(++n) + (i + 1 < per_row ? ", " : "");
+    sql += with_previous ? ")" : ", NULL)";
+  }
   return sql;
 }
+
+}  // namespace
+
+std::size_t SqlStore::journal_chunk(std::size_t remaining) {
+  for (std::size_t c : kJournalChunks) {
+    if (remaining >= c) return c;
+  }
+  return 1;
+}
+
+const std::string& SqlStore::journal_insert_sql(bool postgres, bool with_previous, std::size_t rows) {
+  static const auto table = [] {
+    std::vector<std::string> t;  // [postgres][with_previous][chunk index]
+    for (const Dialect* d : {&sqlite_dialect(), &pg_dialect()}) {
+      for (bool prev : {false, true}) {
+        for (std::size_t c : kJournalChunks) t.push_back(make_journal_insert_sql(*d, prev, c));
+      }
+    }
+    return t;
+  }();
+  constexpr std::size_t kSizes = std::size(kJournalChunks);
+  std::size_t chunk = 0;
+  while (chunk + 1 < kSizes && kJournalChunks[chunk] != rows) ++chunk;
+  return table[((postgres ? 1 : 0) * 2 + (with_previous ? 1 : 0)) * kSizes + chunk];
+}
+
+namespace {
 
 // The store whose command this thread is running, if any (see WriteTxn: commands read only through it).
 thread_local const SqlStore* t_running_command = nullptr;
@@ -45,20 +85,40 @@ class RunningCommand {
 
 bool SqlStore::on_command_thread() const { return t_running_command == this; }
 
-// The view a command works in: the writer connection inside the batch's transaction.
+// The view a command works in: the writer connection inside the batch's transaction, in front of it the
+// writer's row cache (row_cache.h).
+//
+// Write-behind: a put/insert/remove whose previous row is known (from the cache, or read once) is decided at once
+// (journal entry, cache) and its statement held back until the command succeeds; only then does it go to the
+// connection (Connection::defer: PostgreSQL pipelines it with the batch's other statements). A command whose
+// statements never reached the database needs no savepoint: its failure just drops them and undoes its cache
+// changes. A command that must see its own writes in the database (a scan, list_meta, the compaction's SQL) first
+// opens its savepoint and hands its held statements over, and from then on writes go straight through
+// (materialize()). Reads by key never need that: every row the command wrote is in the cache, and evictions wait
+// for the end of the batch.
+//
+// On PostgreSQL a put of a row the cache does not know is one deferred upsert that answers the previous row; its
+// journal entry is settled when that answer arrives (before the batch's COMMIT), so a batch of such puts costs a
+// few round trips rather than one per put. On SQLite the previous row is read first (no round trip to save).
 class SqlStore::Txn final : public WriteTxn {
  public:
-  Txn(SqlStore& store, Micros now, std::vector<JournalEntry>& entries)
-      : store_(store), conn_(*store.writer_conn_), now_(now), entries_(entries) {}
+  Txn(SqlStore& store, Micros now, std::vector<BatchEntry>& entries)
+      : store_(store), conn_(*store.writer_conn_), cache_(store.row_cache_), now_(now), entries_(entries) {}
 
   Result<std::optional<cim::Instance>> get(const cim::ClassDef& cls, const std::vector<cim::Value>& key) override {
     PKG_ASSIGN_OR_RETURN(const TableInfo* t, store_.schema_.table(cls));
-    return get_on(conn_, *t, store_.schema_, key);
+    PKG_ASSIGN_OR_RETURN(SqlParams key_params, encode_key(*t, key));
+    const std::string ckey = RowCache::row_key(*t, key_params);
+    if (ckey.empty()) return get_on(conn_, *t, store_.schema_, key);
+    PKG_ASSIGN_OR_RETURN(auto current, current_row(*t, ckey, key));
+    if (!current) return std::optional<cim::Instance>();
+    return std::optional<cim::Instance>(*current);
   }
 
   Status scan(const cim::ClassDef& cls, const Predicate& filter, const RowSink& sink,
               const ScanOptions& options) override {
     PKG_ASSIGN_OR_RETURN(const TableInfo* t, store_.schema_.table(cls));
+    PKG_TRY(materialize());
     return scan_on(conn_, *t, store_.schema_, filter, sink, options);
   }
 
@@ -68,16 +128,32 @@ class SqlStore::Txn final : public WriteTxn {
   Status remove(const cim::ClassDef& cls, const std::vector<cim::Value>& key) override {
     PKG_ASSIGN_OR_RETURN(const TableInfo* t, store_.schema_.table(cls));
     PKG_ASSIGN_OR_RETURN(SqlParams params, encode_key(*t, key));
-    PKG_ASSIGN_OR_RETURN(auto current, get_on(conn_, *t, store_.schema_, key));
+    const std::string ckey = RowCache::row_key(*t, params);
+    std::shared_ptr<const cim::Instance> current;
+    if (ckey.empty()) {
+      PKG_TRY(materialize());
+      PKG_ASSIGN_OR_RETURN(auto found, get_on(conn_, *t, store_.schema_, key));
+      if (found) current = std::make_shared<const cim::Instance>(std::move(*found));
+      cache_.clear();
+    } else {
+      PKG_ASSIGN_OR_RETURN(current, current_row(*t, ckey, key));
+    }
     if (!current) return make_error(WbemCode::kNotFound, describe(*t, key) + " does not exist");
-    PKG_TRY(exec_status(conn_, t->delete_by_key, params));
-    auto old = std::make_shared<const cim::Instance>(std::move(*current));
-    return journal(ChangeKind::kDeleted, old, old);
+    PKG_TRY(emit(t->delete_by_key, std::move(params)));
+    if (!ckey.empty()) cache_.set(ckey, {});
+    return journal(ChangeKind::kDeleted, current, current);
   }
 
-  Result<std::optional<std::string>> get_meta(std::string_view key) override { return get_meta_on(conn_, key); }
+  Result<std::optional<std::string>> get_meta(std::string_view key) override {
+    const std::string ckey = RowCache::meta_key(key);
+    if (const RowCache::Entry* hit = cache_.find(ckey)) return hit->meta;
+    PKG_ASSIGN_OR_RETURN(auto value, get_meta_on(conn_, key));
+    cache_.set(ckey, {nullptr, value});
+    return value;
+  }
 
   Result<std::vector<std::pair<std::string, std::string>>> list_meta(std::string_view prefix) override {
+    PKG_TRY(materialize());
     return list_meta_on(conn_, prefix);
   }
 
@@ -85,23 +161,60 @@ class SqlStore::Txn final : public WriteTxn {
     if (key.empty()) return make_error(WbemCode::kInvalidParameter, "meta key is empty");
     PKG_TRY(check_text(key, "meta key"));
     PKG_TRY(check_text(value, "meta value"));
-    const Dialect& d = conn_.dialect();
-    return exec_status(conn_,
-                       "INSERT INTO pkgcast_meta (meta_key, meta_value) VALUES (" + d.placeholder(1) + ", " +
-                           d.placeholder(2) + ") ON CONFLICT (meta_key) DO UPDATE SET meta_value = excluded.meta_value",
-                       {std::string(key), std::string(value)});
+    static const std::string sqlite_sql = meta_put_sql(sqlite_dialect());
+    static const std::string pg_sql = meta_put_sql(pg_dialect());
+    PKG_TRY(emit(conn_.dialect().postgres() ? pg_sql : sqlite_sql, {std::string(key), std::string(value)}));
+    cache_.set(RowCache::meta_key(key), {nullptr, std::string(value)});
+    return ok_status();
   }
 
   Status remove_meta(std::string_view key) override {
     PKG_TRY(check_text(key, "meta key"));
-    return exec_status(conn_, "DELETE FROM pkgcast_meta WHERE meta_key = " + conn_.dialect().placeholder(1),
-                       {std::string(key)});
+    static const std::string sqlite_sql =
+        "DELETE FROM pkgcast_meta WHERE meta_key = " + sqlite_dialect().placeholder(1);
+    static const std::string pg_sql = "DELETE FROM pkgcast_meta WHERE meta_key = " + pg_dialect().placeholder(1);
+    PKG_TRY(emit(conn_.dialect().postgres() ? pg_sql : sqlite_sql, {std::string(key)}));
+    cache_.set(RowCache::meta_key(key), {nullptr, std::nullopt});
+    return ok_status();
   }
 
   Micros now() const override { return now_; }
-  Connection& connection() { return conn_; }
+
+  // The connection, with this command's own writes in it (for SQL the WriteTxn interface does not offer).
+  Result<Connection*> direct_connection() {
+    PKG_TRY(materialize());
+    return &conn_;
+  }
+
+  // After the command returned success: its held statements go to the connection (write-behind) or its savepoint
+  // is released. A failure here fails the batch: held statements may have run in part, with no savepoint to undo.
+  Status finish() {
+    if (direct_) return conn_.defer(kRelease);
+    return hand_over();
+  }
+
+  // After the command failed: what it did in the database is undone (its savepoint), what it held back is dropped.
+  // The caller drops its journal entries and undoes its cache changes.
+  Status abandon() {
+    held_.clear();
+    if (!direct_) return ok_status();
+    auto undo = conn_.exec(kRollbackTo, {});
+    if (!undo.ok()) return std::move(undo).error();
+    return conn_.defer(kRelease);
+  }
 
  private:
+  struct Held {
+    const std::string* sql;
+    SqlParams params;
+    RowCallback on_row;
+  };
+
+  static std::string meta_put_sql(const Dialect& d) {
+    return "INSERT INTO pkgcast_meta (meta_key, meta_value) VALUES (" + d.placeholder(1) + ", " + d.placeholder(2) +
+           ") ON CONFLICT (meta_key) DO UPDATE SET meta_value = excluded.meta_value";
+  }
+
   static std::string describe(const TableInfo& t, const std::vector<cim::Value>& key) {
     cim::Instance probe(*t.cls);
     for (std::size_t k = 0; k < key.size() && k < t.cls->key_indices().size(); ++k) {
@@ -110,42 +223,121 @@ class SqlStore::Txn final : public WriteTxn {
     return probe.relpath();
   }
 
+  // The row as the command sees it: from the cache, or read once and cached (null: no such row).
+  Result<std::shared_ptr<const cim::Instance>> current_row(const TableInfo& t, const std::string& ckey,
+                                                           const std::vector<cim::Value>& key) {
+    if (const RowCache::Entry* hit = cache_.find(ckey)) return hit->row;
+    PKG_ASSIGN_OR_RETURN(auto found, get_on(conn_, t, store_.schema_, key));
+    std::shared_ptr<const cim::Instance> row;
+    if (found) row = std::make_shared<const cim::Instance>(std::move(*found));
+    cache_.set(ckey, {row, std::nullopt});
+    return row;
+  }
+
+  // Opens the command's savepoint and hands over what it held back; later writes go straight to the connection.
+  Status materialize() {
+    if (direct_) return ok_status();
+    PKG_TRY(conn_.defer(kSavepoint));
+    direct_ = true;
+    return hand_over();
+  }
+
+  Status hand_over() {
+    std::vector<Held> held = std::move(held_);
+    held_.clear();
+    for (Held& h : held) {
+      Status st = h.on_row ? conn_.defer_query(*h.sql, std::move(h.params), std::move(h.on_row))
+                           : conn_.defer(*h.sql, std::move(h.params));
+      if (!st.ok()) return st;
+    }
+    return ok_status();
+  }
+
+  Status emit(const std::string& sql, SqlParams params, RowCallback on_row = {}) {
+    if (direct_) {
+      if (on_row) return conn_.defer_query(sql, std::move(params), std::move(on_row));
+      return conn_.defer(sql, std::move(params));
+    }
+    held_.push_back(Held{&sql, std::move(params), std::move(on_row)});
+    return ok_status();
+  }
+
   Status write(const cim::Instance& inst, bool must_be_new) {
     PKG_ASSIGN_OR_RETURN(const TableInfo* t, store_.schema_.table(inst.class_def()));
     // Everything is checked and converted before the database is touched.
     PKG_ASSIGN_OR_RETURN(EncodedInstance enc, encode_instance(*t, inst));
-    if (!t->upsert_returning_previous.empty()) return write_returning_previous(*t, std::move(enc), must_be_new);
-    const std::vector<cim::Value> key = key_of(enc.instance);
-    PKG_ASSIGN_OR_RETURN(auto current, get_on(conn_, *t, store_.schema_, key));
-    if (current && must_be_new) {
-      return make_error(WbemCode::kAlreadyExists, current->relpath() + " already exists");
+    SqlParams key_params;
+    for (std::size_t idx : t->cls->key_indices()) key_params.push_back(enc.params[idx]);
+    const std::string ckey = RowCache::row_key(*t, key_params);
+    auto now_inst = std::make_shared<const cim::Instance>(std::move(enc.instance));
+    if (ckey.empty()) return write_uncached(*t, std::move(enc.params), std::move(key_params), now_inst, must_be_new);
+
+    std::shared_ptr<const cim::Instance> previous;
+    if (const RowCache::Entry* hit = cache_.find(ckey)) {
+      previous = hit->row;
+    } else if (conn_.dialect().postgres() && !must_be_new && !t->upsert_returning_previous.empty()) {
+      // Nothing known: one deferred upsert, its journal entry settled by the previous row it answers.
+      const std::size_t index = entries_.size();
+      PKG_TRY(journal(ChangeKind::kCreated, now_inst, nullptr));
+      std::vector<BatchEntry>* entries = &entries_;
+      const cim::ClassRegistry* registry = &store_.schema_.registry();
+      PKG_TRY(emit(t->upsert_returning_previous, std::move(enc.params),
+                   [entries, index, t, registry](const SqlRow& row) -> Result<bool> {
+                     PKG_ASSIGN_OR_RETURN(cim::Instance was, decode_row(*t, row, *registry));
+                     BatchEntry& e = (*entries)[index];
+                     if (same_values(*t, was, *e.entry.instance)) {
+                       e.dropped = true;
+                     } else {
+                       e.entry.kind = ChangeKind::kModified;
+                       e.entry.previous = std::make_shared<const cim::Instance>(std::move(was));
+                     }
+                     return false;
+                   }));
+      cache_.set(ckey, {now_inst, std::nullopt});
+      return ok_status();
+    } else {
+      PKG_ASSIGN_OR_RETURN(previous, current_row(*t, ckey, key_of(*now_inst)));
     }
-    auto now_inst = std::make_shared<const cim::Instance>(enc.instance);
-    if (!current) {
-      PKG_TRY(exec_status(conn_, t->insert, enc.params));
-      return journal(ChangeKind::kCreated, now_inst, nullptr);
+    if (previous && must_be_new) return make_error(WbemCode::kAlreadyExists, previous->relpath() + " already exists");
+    if (previous && same_values(*t, *previous, *now_inst)) return ok_status();
+    if (previous) {
+      SqlParams params = std::move(enc.params);
+      for (auto& p : key_params) params.push_back(std::move(p));
+      PKG_TRY(emit(t->update_by_key, std::move(params)));
+    } else {
+      PKG_TRY(emit(t->insert, std::move(enc.params)));
     }
-    if (same_values(*t, *current, enc.instance)) return ok_status();
-    SqlParams params = std::move(enc.params);
-    PKG_ASSIGN_OR_RETURN(SqlParams key_params, encode_key(*t, key));
-    for (auto& p : key_params) params.push_back(std::move(p));
-    PKG_TRY(exec_status(conn_, t->update_by_key, params));
-    return journal(ChangeKind::kModified, now_inst, std::make_shared<const cim::Instance>(std::move(*current)));
+    cache_.set(ckey, {now_inst, std::nullopt});
+    return journal(previous ? ChangeKind::kModified : ChangeKind::kCreated, now_inst, previous);
   }
 
-  // The same outcome in one statement (PostgreSQL): the write happens and the previous row comes back with it.
-  // An unchanged instance is written over with the same values, which no reader can tell, and journals nothing.
-  Status write_returning_previous(const TableInfo& t, EncodedInstance enc, bool must_be_new) {
+  // A key the cache cannot follow (non-ASCII text): straight to the database, and the cache is dropped, since the
+  // row written may be one cached under another key.
+  Status write_uncached(const TableInfo& t, SqlParams params, SqlParams key_params,
+                        std::shared_ptr<const cim::Instance> now_inst, bool must_be_new) {
+    PKG_TRY(materialize());
+    cache_.clear();
     std::optional<cim::Instance> current;
-    PKG_TRY(conn_.query(must_be_new ? t.insert_returning_previous : t.upsert_returning_previous, enc.params,
-                        [&](const SqlRow& row) -> Result<bool> {
-                          PKG_ASSIGN_OR_RETURN(cim::Instance previous, decode_row(t, row, store_.schema_.registry()));
-                          current.emplace(std::move(previous));
-                          return false;
-                        }));
-    // ON CONFLICT DO NOTHING: an insert over an existing instance changed nothing.
-    if (current && must_be_new) return make_error(WbemCode::kAlreadyExists, current->relpath() + " already exists");
-    auto now_inst = std::make_shared<const cim::Instance>(std::move(enc.instance));
+    if (!t.upsert_returning_previous.empty()) {
+      PKG_TRY(conn_.query(must_be_new ? t.insert_returning_previous : t.upsert_returning_previous, params,
+                          [&](const SqlRow& row) -> Result<bool> {
+                            PKG_ASSIGN_OR_RETURN(cim::Instance previous, decode_row(t, row, store_.schema_.registry()));
+                            current.emplace(std::move(previous));
+                            return false;
+                          }));
+      // ON CONFLICT DO NOTHING: an insert over an existing instance changed nothing.
+      if (current && must_be_new) return make_error(WbemCode::kAlreadyExists, current->relpath() + " already exists");
+    } else {
+      PKG_ASSIGN_OR_RETURN(current, get_on(conn_, t, store_.schema_, key_of(*now_inst)));
+      if (current && must_be_new) return make_error(WbemCode::kAlreadyExists, current->relpath() + " already exists");
+      if (current && same_values(t, *current, *now_inst)) return ok_status();
+      if (current) {
+        for (auto& p : key_params) params.push_back(std::move(p));
+        PKG_TRY(exec_status(conn_, t.update_by_key, params));
+      } else {
+        PKG_TRY(exec_status(conn_, t.insert, params));
+      }
+    }
     if (!current) return journal(ChangeKind::kCreated, now_inst, nullptr);
     if (same_values(t, *current, *now_inst)) return ok_status();
     return journal(ChangeKind::kModified, now_inst, std::make_shared<const cim::Instance>(std::move(*current)));
@@ -158,38 +350,30 @@ class SqlStore::Txn final : public WriteTxn {
     return true;
   }
 
+  // The entry's revision is given when the batch ends (finish_journal), in entry order, after the entries of
+  // failed commands are gone and unchanged puts are dropped.
   Status journal(ChangeKind kind, std::shared_ptr<const cim::Instance> inst,
                  std::shared_ptr<const cim::Instance> previous) {
-    JournalEntry e;
-    e.revision = store_.next_revision_;
-    e.time = now_;
-    e.kind = kind;
-    e.class_name = inst->class_name();
-    e.key = inst->relpath();
-    PKG_ASSIGN_OR_RETURN(std::string inst_json, instance_to_json_text(*inst));
-    SqlParam prev_json = SqlNull{};
-    if (previous) {
-      PKG_ASSIGN_OR_RETURN(std::string p, instance_to_json_text(*previous));
-      prev_json = std::move(p);
-    }
-    // Nothing in the command reads the journal back, so the row travels with the next statement (PostgreSQL);
-    // it still lands inside this command's savepoint, and its failure fails the batch (Connection::defer).
-    static const std::string sqlite_sql = journal_insert_sql(sqlite_dialect());
-    static const std::string pg_sql = journal_insert_sql(pg_dialect());
-    PKG_TRY(conn_.defer(conn_.dialect().postgres() ? pg_sql : sqlite_sql,
-                        {static_cast<std::int64_t>(e.revision), e.time, static_cast<std::int64_t>(kind), e.class_name,
-                         e.key, std::move(inst_json), std::move(prev_json)}));
-    ++store_.next_revision_;
-    e.instance = std::move(inst);
-    e.previous = std::move(previous);
-    entries_.push_back(std::move(e));
+    BatchEntry b;
+    // Encoded now, so text the journal cannot hold fails this command rather than the batch.
+    PKG_ASSIGN_OR_RETURN(b.instance_json, instance_to_json_text(*inst));
+    b.entry.time = now_;
+    b.entry.kind = kind;
+    b.entry.class_name = inst->class_name();
+    b.entry.key = inst->relpath();
+    b.entry.instance = std::move(inst);
+    b.entry.previous = std::move(previous);
+    entries_.push_back(std::move(b));
     return ok_status();
   }
 
   SqlStore& store_;
   Connection& conn_;
+  RowCache& cache_;
   Micros now_;
-  std::vector<JournalEntry>& entries_;
+  std::vector<BatchEntry>& entries_;
+  std::vector<Held> held_;
+  bool direct_ = false;  // the savepoint is open and writes go straight to the connection
 };
 
 std::future<Result<CommitInfo>> SqlStore::submit(WriteCommand command) {
@@ -242,6 +426,7 @@ Status SqlStore::run_command(Pending& p, Txn& txn) {
 
 void SqlStore::run_batch(std::vector<Pending>& batch) {
   auto fail_all = [&](const Error& e) {
+    row_cache_.clear();
     for (auto& p : batch) p.promise.set_value(e);
   };
   if (Status st = ensure_writer_connection(); !st.ok()) {
@@ -258,52 +443,51 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
   const std::uint64_t batch_start = next_revision_;
   if (Status st = conn.begin(true); !st.ok()) return fail_all(st.error());
 
-  std::vector<JournalEntry> entries;
+  std::vector<BatchEntry> entries;
   std::vector<std::optional<Error>> failures(batch.size());
-  std::vector<std::uint64_t> revisions(batch.size(), 0);
+  std::vector<std::size_t> entries_end(batch.size(), 0);  // one past each command's last entry
   std::optional<Error> batch_error;
   for (std::size_t i = 0; i < batch.size() && !batch_error; ++i) {
-    const std::uint64_t rev_before = next_revision_;
     const std::size_t entries_before = entries.size();
-    // The savepoint and its release travel with the next statement (Connection::defer); a failure of either
-    // fails every later statement of the batch, so it surfaces no later than COMMIT, which then does not happen.
-    if (Status st = conn.defer(kSavepoint); !st.ok()) {
-      batch_error = st.error();
-      break;
-    }
     Txn txn(*this, now, entries);
+    row_cache_.begin_command();
     Status st = run_command(batch[i], txn);
     if (st.ok()) {
-      if (Status rel = conn.defer(kRelease); !rel.ok()) {
-        batch_error = rel.error();
-        break;
-      }
-      revisions[i] = next_revision_ - 1;
+      row_cache_.commit_command();
+      if (Status fin = txn.finish(); !fin.ok()) batch_error = fin.error();
+      entries_end[i] = entries.size();
       continue;
     }
-    // The command's own error: undo exactly what it did, journal entries and revisions included.
+    // The command's own error: undo exactly what it did. Its deferred statements' answers may still arrive while
+    // the savepoint is rolled back, so its entries go after that.
     failures[i] = st.error();
-    next_revision_ = rev_before;
+    Status undo = txn.abandon();
     entries.resize(entries_before);
-    if (Status undo = exec_status(conn, kRollbackTo); !undo.ok()) {
-      batch_error = undo.error();
-    } else if (Status rel = conn.defer(kRelease); !rel.ok()) {
-      batch_error = rel.error();
-    }
+    entries_end[i] = entries.size();
+    row_cache_.rollback_command();
+    if (!undo.ok()) batch_error = undo.error();
+  }
+  std::vector<JournalEntry> committed;
+  std::vector<std::uint64_t> revisions(batch.size(), 0);
+  if (!batch_error) {
+    auto journaled = finish_journal(conn, entries, entries_end, committed, revisions);
+    if (!journaled.ok()) batch_error = journaled.error();
   }
   if (!batch_error && injected_failure) batch_error = std::move(injected_failure);
-  Status committed = batch_error ? Status(*batch_error) : conn.commit();
-  if (!committed.ok()) {
+  Status done = batch_error ? Status(*batch_error) : conn.commit();
+  if (!done.ok()) {
     if (conn.in_transaction()) (void)conn.rollback();
     next_revision_ = batch_start;
+    row_cache_.clear();
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      batch[i].promise.set_value(failures[i] ? *failures[i] : committed.error());
+      batch[i].promise.set_value(failures[i] ? *failures[i] : done.error());
     }
     return;
   }
   committed_revision_.store(next_revision_ - 1);
+  row_cache_.trim();
   // Listeners first: once a command's future resolves, every listener (the event engine) has its changes.
-  if (!entries.empty()) {
+  if (!committed.empty()) {
     std::shared_ptr<const std::vector<CommitListener>> listeners;
     {
       MutexLock lock(listeners_mu_);
@@ -311,7 +495,7 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
     }
     for (const auto& l : *listeners) {
       try {
-        l(entries);
+        l(committed);
       } catch (...) {  // a listener's failure must not take the writer down
       }
     }
@@ -325,12 +509,76 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
   }
 }
 
+Status SqlStore::finish_journal(Connection& conn, std::vector<BatchEntry>& entries,
+                                const std::vector<std::size_t>& entries_end, std::vector<JournalEntry>& committed,
+                                std::vector<std::uint64_t>& revisions) {
+  // Every deferred answer is in: the entries of upserts over unknown rows are settled.
+  PKG_TRY(conn.flush());
+  // Revisions in entry order, gap-free; a command's revision is its last entry's, or the last before it.
+  const std::uint64_t first = next_revision_;
+  std::uint64_t next = first;
+  std::size_t e = 0;
+  for (std::size_t i = 0; i < entries_end.size(); ++i) {
+    for (; e < entries_end[i]; ++e) {
+      if (!entries[e].dropped) entries[e].entry.revision = next++;
+    }
+    revisions[i] = next - 1;
+  }
+  // A previous instance written earlier in the batch is encoded once, as that entry's instance.
+  std::unordered_map<const cim::Instance*, const std::string*> encoded;
+  for (const BatchEntry& b : entries) {
+    if (!b.dropped) encoded.emplace(b.entry.instance.get(), &b.instance_json);
+  }
+  const bool pg = conn.dialect().postgres();
+  std::vector<const BatchEntry*> created;  // no previous instance
+  std::vector<const BatchEntry*> changed;
+  for (const BatchEntry& b : entries) {
+    if (!b.dropped) (b.entry.previous ? changed : created).push_back(&b);
+  }
+  auto write_rows = [&](const std::vector<const BatchEntry*>& rows, bool with_previous) -> Status {
+    for (std::size_t at = 0; at < rows.size();) {
+      const std::size_t n = journal_chunk(rows.size() - at);
+      SqlParams params;
+      params.reserve(n * 7);
+      for (std::size_t k = 0; k < n; ++k) {
+        const BatchEntry& b = *rows[at + k];
+        params.emplace_back(static_cast<std::int64_t>(b.entry.revision));
+        params.emplace_back(b.entry.time);
+        params.emplace_back(static_cast<std::int64_t>(b.entry.kind));
+        params.emplace_back(b.entry.class_name);
+        params.emplace_back(b.entry.key);
+        params.emplace_back(b.instance_json);
+        if (with_previous) {
+          if (auto it = encoded.find(b.entry.previous.get()); it != encoded.end()) {
+            params.emplace_back(*it->second);
+          } else {
+            PKG_ASSIGN_OR_RETURN(std::string text, instance_to_json_text(*b.entry.previous));
+            params.emplace_back(std::move(text));
+          }
+        }
+      }
+      PKG_TRY(conn.defer(journal_insert_sql(pg, with_previous, n), std::move(params)));
+      at += n;
+    }
+    return ok_status();
+  };
+  PKG_TRY(write_rows(created, false));
+  PKG_TRY(write_rows(changed, true));
+  next_revision_ = next;
+  committed.reserve(next - first);
+  for (BatchEntry& b : entries) {
+    if (!b.dropped) committed.push_back(std::move(b.entry));
+  }
+  return ok_status();
+}
+
 Result<std::uint64_t> SqlStore::compact_journal() {
   std::uint64_t dropped = 0;
   const JournalRetention retention = options_.retention;
   auto done = execute([&, retention](WriteTxn& w) -> Status {
     Txn& txn = static_cast<Txn&>(w);
-    Connection& c = txn.connection();
+    PKG_ASSIGN_OR_RETURN(Connection * direct, txn.direct_connection());
+    Connection& c = *direct;
     const Dialect& d = c.dialect();
     const std::int64_t last = static_cast<std::int64_t>(next_revision_ - 1);
     // The journal stays a contiguous suffix: drop everything up to the newest entry that is out of retention.

@@ -1,0 +1,194 @@
+// Conformance: the writer's row cache and write-behind (row_cache.h, writer.cc) change no outcome. A failed
+// command leaves the cache as it was (with or without a savepoint), a batch that does not commit leaves nothing
+// cached, puts over rows the writer has not seen journal exactly what changed, and revisions stay gap-free.
+#include "store/store_test_util.h"
+
+namespace pkgcast::store::testing {
+namespace {
+
+using cim::Value;
+
+class StoreCacheTest : public StoreTest {
+ protected:
+  std::string name_of(const cim::Instance& i) const { return i.find("Name")->as_string(); }
+
+  // The Name a command sees for `id` ("" when absent), and a Store read of it after commit.
+  std::string name_in_txn(const std::string& id) {
+    std::string seen;
+    auto r = store_->execute([&](WriteTxn& t) -> Status {
+      PKG_ASSIGN_OR_RETURN(auto row, t.get(cls("SMS_Package"), {Value::string(id)}));
+      seen = row ? name_of(*row) : "";
+      return ok_status();
+    });
+    EXPECT_TRUE(r.ok()) << r.error().to_string();
+    return seen;
+  }
+  std::string name_committed(const std::string& id) {
+    auto row = get(cls("SMS_Package"), {Value::string(id)});
+    return row ? name_of(*row) : "";
+  }
+  std::vector<std::string> journal_text(std::uint64_t after) {
+    std::vector<std::string> out;
+    for (const auto& e : journal_after(after)) {
+      std::string line = std::to_string(e.revision) + " " + std::string(change_kind_name(e.kind)) + " " +
+                         e.instance->find("PackageID")->as_string() + " " + name_of(*e.instance);
+      if (e.previous) line += " was " + name_of(*e.previous);
+      out.push_back(line);
+    }
+    return out;
+  }
+};
+
+TEST_P(StoreCacheTest, AFailedCommandLeavesTheCacheAsItWas) {
+  ASSERT_TRUE(put(package("ABC00001", "v1")).ok());
+  std::string third_saw_a, third_saw_b;
+  auto results = run_in_one_batch({
+      [&](WriteTxn& t) { return t.put(package("ABC00001", "v2")); },
+      [&](WriteTxn& t) -> Status {  // fails after writing: nothing of it may show, to the batch or later
+        PKG_TRY(t.put(package("ABC00001", "v3")));
+        PKG_TRY(t.put(package("ABC00002", "b-failed")));
+        PKG_TRY(t.put_meta("k", "failed"));
+        return make_error(WbemCode::kInvalidOperation, "changes its mind");
+      },
+      [&](WriteTxn& t) -> Status {
+        PKG_ASSIGN_OR_RETURN(auto a, t.get(cls("SMS_Package"), {Value::string("abc00001")}));
+        PKG_ASSIGN_OR_RETURN(auto b, t.get(cls("SMS_Package"), {Value::string("ABC00002")}));
+        PKG_ASSIGN_OR_RETURN(auto k, t.get_meta("k"));
+        third_saw_a = a ? name_of(*a) : "";
+        third_saw_b = b ? name_of(*b) : "";
+        if (k) return make_error(WbemCode::kFailed, "meta of a failed command is visible");
+        return t.put(package("ABC00002", "b"));
+      },
+  });
+  ASSERT_EQ(results.size(), 3U);
+  ASSERT_TRUE(results[0].ok() && results[2].ok()) << (results[2].ok() ? "" : results[2].error().to_string());
+  ASSERT_FALSE(results[1].ok());
+  EXPECT_EQ(results[0]->revision, 2U);
+  EXPECT_EQ(results[2]->revision, 3U);
+  EXPECT_EQ(third_saw_a, "v2");
+  EXPECT_EQ(third_saw_b, "");
+  EXPECT_EQ(name_committed("ABC00001"), "v2");
+  EXPECT_EQ(name_in_txn("ABC00001"), "v2");
+  EXPECT_EQ(name_in_txn("ABC00002"), "b");
+  EXPECT_EQ(journal_text(0), (std::vector<std::string>{"1 created ABC00001 v1", "2 modified ABC00001 v2 was v1",
+                                                       "3 created ABC00002 b"}));
+  // The same values again change nothing and journal nothing.
+  ASSERT_TRUE(put(package("ABC00001", "v2")).ok());
+  EXPECT_EQ(last_rev(), 3U);
+}
+
+TEST_P(StoreCacheTest, AFailedCommandThatScannedIsUndoneByItsSavepoint) {
+  ASSERT_TRUE(put(package("ABC00001", "a")).ok());
+  ASSERT_TRUE(put(package("ABC00002", "b")).ok());
+  std::size_t scanned = 0;
+  auto results = run_in_one_batch({
+      [&](WriteTxn& t) -> Status {
+        PKG_TRY(t.put(package("ABC00001", "a-failed")));
+        // A scan must see the command's own write, so it reaches the database under the savepoint.
+        PKG_TRY(t.scan(cls("SMS_Package"), Predicate::always(), [&](cim::Instance&& i) {
+          if (name_of(i) == "a-failed") ++scanned;
+          return true;
+        }));
+        PKG_TRY(t.remove(cls("SMS_Package"), {Value::string("ABC00002")}));
+        PKG_TRY(t.put(package("ABC00003", "c-failed")));
+        return make_error(WbemCode::kInvalidOperation, "changes its mind");
+      },
+      [&](WriteTxn& t) -> Status {
+        PKG_ASSIGN_OR_RETURN(auto a, t.get(cls("SMS_Package"), {Value::string("ABC00001")}));
+        PKG_ASSIGN_OR_RETURN(auto b, t.get(cls("SMS_Package"), {Value::string("ABC00002")}));
+        PKG_ASSIGN_OR_RETURN(auto c, t.get(cls("SMS_Package"), {Value::string("ABC00003")}));
+        if (!a || name_of(*a) != "a" || !b || c) return make_error(WbemCode::kFailed, "saw the failed command");
+        return t.put(package("ABC00002", "b2"));
+      },
+  });
+  ASSERT_FALSE(results[0].ok());
+  ASSERT_TRUE(results[1].ok()) << results[1].error().to_string();
+  EXPECT_EQ(scanned, 1U);
+  EXPECT_EQ(name_committed("ABC00001"), "a");
+  EXPECT_EQ(name_committed("ABC00003"), "");
+  EXPECT_EQ(name_in_txn("ABC00001"), "a");
+  EXPECT_EQ(name_in_txn("ABC00002"), "b2");
+  EXPECT_EQ(name_in_txn("ABC00003"), "");
+  EXPECT_EQ(journal_text(2), (std::vector<std::string>{"3 modified ABC00002 b2 was b"}));
+}
+
+TEST_P(StoreCacheTest, ABatchThatDoesNotCommitLeavesNothingCached) {
+  ASSERT_TRUE(put(package("ABC00001", "v1")).ok());
+  sql_store().fail_next_commit_for_test(make_error(WbemCode::kOutOfDiskSpace, "disk full (injected)"));
+  auto failed = store_->execute([&](WriteTxn& t) -> Status {
+    PKG_TRY(t.put(package("ABC00001", "v2")));
+    PKG_TRY(t.put(package("ABC00002", "new")));
+    return t.put_meta("k", "v");
+  });
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(name_in_txn("ABC00001"), "v1");
+  EXPECT_EQ(name_in_txn("ABC00002"), "");
+  auto meta = store_->execute([](WriteTxn& t) -> Status {
+    PKG_ASSIGN_OR_RETURN(auto k, t.get_meta("k"));
+    return k ? Status(make_error(WbemCode::kFailed, "meta of a failed batch is visible")) : ok_status();
+  });
+  EXPECT_TRUE(meta.ok()) << meta.error().to_string();
+  ASSERT_TRUE(put(package("ABC00001", "v2")).ok());
+  EXPECT_EQ(journal_text(1), (std::vector<std::string>{"2 modified ABC00001 v2 was v1"}));
+}
+
+// Nothing cached between batches: every put below is over a row the writer has not seen (on PostgreSQL, a
+// deferred upsert whose journal entry is settled by its answer).
+TEST_P(StoreCacheTest, PutsOverUnseenRowsJournalExactlyWhatChanged) {
+  options_.writer_cache_rows = 0;
+  reopen();
+  ASSERT_TRUE(put(package("ABC00001", "a")).ok());
+  ASSERT_TRUE(put(package("ABC00002", "b")).ok());
+  auto results = run_in_one_batch({
+      [&](WriteTxn& t) { return t.put(package("ABC00001", "a")); },  // unchanged
+      [&](WriteTxn& t) { return t.put(package("ABC00002", "b2")); },
+      [&](WriteTxn& t) { return t.put(package("ABC00003", "c")); },
+      [&](WriteTxn& t) -> Status {
+        PKG_TRY(t.put(package("ABC00001", "a2")));
+        return t.put(package("ABC00001", "a3"));
+      },
+      [&](WriteTxn& t) { return t.put(package("ABC00004", "d")); },
+  });
+  ASSERT_EQ(results.size(), 5U);
+  std::vector<std::uint64_t> revisions;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    revisions.push_back(r->revision);
+  }
+  EXPECT_EQ(revisions, (std::vector<std::uint64_t>{2, 3, 4, 6, 7}));
+  EXPECT_EQ(journal_text(2), (std::vector<std::string>{"3 modified ABC00002 b2 was b", "4 created ABC00003 c",
+                                                       "5 modified ABC00001 a2 was a", "6 modified ABC00001 a3 was a2",
+                                                       "7 created ABC00004 d"}));
+  EXPECT_EQ(last_rev(), 7U);
+  EXPECT_EQ(name_committed("ABC00001"), "a3");
+}
+
+TEST_P(StoreCacheTest, KeysOutsideAsciiBypassTheCache) {
+  const std::string id = "ÄBC00001";
+  ASSERT_TRUE(put(package("ABC00001", "ascii")).ok());
+  auto results = run_in_one_batch({
+      [&](WriteTxn& t) -> Status {
+        PKG_TRY(t.put(package(id, "x1")));
+        return t.put(package("ABC00001", "ascii2"));
+      },
+      [&](WriteTxn& t) -> Status {
+        PKG_ASSIGN_OR_RETURN(auto row, t.get(cls("SMS_Package"), {Value::string(id)}));
+        if (!row || name_of(*row) != "x1") return make_error(WbemCode::kFailed, "lost the non-ASCII row");
+        PKG_TRY(t.put(package(id, "x2")));
+        PKG_ASSIGN_OR_RETURN(auto ascii, t.get(cls("SMS_Package"), {Value::string("ABC00001")}));
+        if (!ascii || name_of(*ascii) != "ascii2") return make_error(WbemCode::kFailed, "lost the ASCII row");
+        return ok_status();
+      },
+      [&](WriteTxn& t) { return t.remove(cls("SMS_Package"), {Value::string(id)}); },
+  });
+  for (const auto& r : results) ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(journal_text(1),
+            (std::vector<std::string>{"2 created " + id + " x1", "3 modified ABC00001 ascii2 was ascii",
+                                      "4 modified " + id + " x2 was x1", "5 deleted " + id + " x2 was x2"}));
+  EXPECT_EQ(name_committed(id), "");
+}
+
+PKGCAST_STORE_BACKENDS(StoreCacheTest);
+
+}  // namespace
+}  // namespace pkgcast::store::testing
