@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace pkgcast::site {
 namespace {
 
@@ -69,9 +72,11 @@ TEST(TransferWindow, TheStoredFormRoundTrips) {
 }
 
 TEST(TransferWindow, BadRulesAreRefusedWithTheRule) {
-  for (const char* text : {"Mon 08-18", "Mon 08-18 closed extra", "Moonday 08-18 closed", "Mon 8-25 closed",
-                           "Mon 08-08 closed", "Mon 24-02 closed", "Mon 08:00-18:00 closed", "Mon 08-18 shut",
-                           "Mon- 08-18 closed", std::string(167, 'A').c_str(), "Mon 08-18 closed;; Tue x y z"}) {
+  const std::vector<std::string> bad = {"Mon 08-18", "Mon 08-18 closed extra", "Moonday 08-18 closed",
+                                        "Mon 8-25 closed", "Mon 08-08 closed", "Mon 24-02 closed",
+                                        "Mon 08:00-18:00 closed", "Mon 08-18 shut", "Mon- 08-18 closed",
+                                        std::string(167, 'A'), "Mon 08-18 closed;; Tue x y z"};
+  for (const std::string& text : bad) {
     auto w = parse_transfer_window(text);
     EXPECT_FALSE(w.ok()) << text;
     if (!w.ok()) {
