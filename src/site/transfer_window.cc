@@ -155,8 +155,8 @@ bool transfer_window_open(std::string_view window, std::uint32_t priority, Micro
 }
 
 Micros next_transfer_window_opening(std::string_view window, std::uint32_t priority, Micros now) {
-  if (!well_formed(window)) return now;
   const Micros hour_start = now - (((now % kHour) + kHour) % kHour);
+  if (!well_formed(window)) return hour_start + kHour;  // open at every hour
   const std::size_t h = hour_of_week(now);
   for (std::size_t k = 1; k <= kHoursPerWeek; ++k) {
     if (allows(window[(h + k) % kHoursPerWeek], priority)) return hour_start + static_cast<Micros>(k) * kHour;
