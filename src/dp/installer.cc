@@ -118,6 +118,28 @@ FileFingerprint fingerprint_of(const struct stat& st) {
           static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec, true};
 }
 
+// The SHA-256 of the first `size` bytes of `fd` (read with pread, 1 MiB at a time); the errno when a read fails
+// or the file is shorter.
+Result<content::Digest> hash_file(int fd, std::uint64_t size, const std::filesystem::path& display) {
+  content::Sha256 hash;
+  std::vector<std::uint8_t> buf(std::min<std::uint64_t>(std::max<std::uint64_t>(size, 1), 1u << 20));
+  for (std::uint64_t done = 0; done < size;) {
+    const ssize_t n = ::pread(fd, buf.data(), std::min<std::uint64_t>(buf.size(), size - done), static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return io_error("read", display, n < 0 ? errno : EIO);
+    hash.update({buf.data(), static_cast<std::size_t>(n)});
+    done += static_cast<std::uint64_t>(n);
+  }
+  return hash.finish();
+}
+
+// Removes what stands at `leaf` in `parent` (a whole tree for a directory), described by `st`.
+Status remove_entry(int parent, const std::string& leaf, const struct stat& st, const std::filesystem::path& display) {
+  if (S_ISDIR(st.st_mode)) return remove_tree(display);
+  if (::unlinkat(parent, leaf.c_str(), 0) != 0) return io_error("remove", display, errno);
+  return ok_status();
+}
+
 // Links the installed file `at` as `leaf` in `parent` when it is the entry's file: same size and mode, and the same
 // SHA-256, which is computed unless the file is as the agent verified it (same fingerprint). Never follows a link.
 // `linked` receives its fingerprint. False when anything differs or fails.
@@ -139,16 +161,8 @@ bool link_verified(const ChunkIndex::FileAt& at, const content::ManifestEntry& e
   if (at.verified.known && at.verified == linked) {
     return ::linkat(from_parent->get(), from.c_str(), parent, leaf.c_str(), 0) == 0;
   }
-  content::Sha256 hash;
-  std::vector<std::uint8_t> buf(std::min<std::uint64_t>(std::max<std::uint64_t>(e.size, 1), 1u << 20));
-  for (std::uint64_t done = 0; done < e.size;) {
-    const ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    hash.update({buf.data(), static_cast<std::size_t>(n)});
-    done += static_cast<std::uint64_t>(n);
-  }
-  if (hash.finish() != e.sha256) return false;
+  auto hash = hash_file(fd.get(), e.size, at.root / at.path);
+  if (!hash.ok() || *hash != e.sha256) return false;
   return ::linkat(from_parent->get(), from.c_str(), parent, leaf.c_str(), 0) == 0;
 }
 
@@ -171,13 +185,7 @@ Status lay_out(int root, const content::Manifest& manifest, const std::filesyste
     const bool exists = resume && ::fstatat(parent.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     const bool right_kind = exists && ((e.type == content::EntryType::kDirectory && S_ISDIR(st.st_mode)) ||
                                        (e.type == content::EntryType::kFile && S_ISREG(st.st_mode)));
-    if (exists && !right_kind) {
-      if (S_ISDIR(st.st_mode)) {
-        PKG_TRY(remove_tree(display));
-      } else if (::unlinkat(parent.get(), leaf.c_str(), 0) != 0) {
-        return io_error("remove", display, errno);
-      }
-    }
+    if (exists && !right_kind) PKG_TRY(remove_entry(parent.get(), leaf, st, display));
     switch (e.type) {
       case content::EntryType::kDirectory:
         if (!right_kind && ::mkdirat(parent.get(), leaf.c_str(), 0700) != 0) {
@@ -243,16 +251,8 @@ Status finish_file(int root, const content::ManifestEntry& e, const std::filesys
     return make_error(WbemCode::kFailed, "file '" + e.path + "' has " + std::to_string(st.st_size) +
                                              " bytes, the manifest says " + std::to_string(e.size));
   }
-  content::Sha256 hash;
-  std::vector<std::uint8_t> buf(std::min<std::uint64_t>(std::max<std::uint64_t>(e.size, 1), 1u << 20));
-  for (std::uint64_t at = 0; at < e.size;) {
-    const ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), static_cast<off_t>(at));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return io_error("read", display, n < 0 ? errno : EIO);
-    hash.update({buf.data(), static_cast<std::size_t>(n)});
-    at += static_cast<std::uint64_t>(n);
-  }
-  if (hash.finish() != e.sha256) {
+  PKG_ASSIGN_OR_RETURN(const content::Digest hash, hash_file(fd.get(), e.size, display));
+  if (hash != e.sha256) {
     return make_error(WbemCode::kFailed, "file '" + e.path + "' failed verification (SHA-256)");
   }
   if (::fchmod(fd.get(), e.mode & 07777) != 0) return io_error("set the mode of", display, errno);
@@ -620,11 +620,7 @@ Status Installer::repair(const content::Manifest& manifest, const std::filesyste
     const bool exists = ::fstatat(parent.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     const bool wrong_kind = exists && ((e.type == content::EntryType::kDirectory) != S_ISDIR(st.st_mode));
     if (exists && (wrong_kind || e.type == content::EntryType::kSymlink)) {
-      if (S_ISDIR(st.st_mode)) {
-        PKG_TRY(remove_tree(display));
-      } else if (::unlinkat(parent.get(), leaf.c_str(), 0) != 0) {
-        return io_error("remove", display, errno);
-      }
+      PKG_TRY(remove_entry(parent.get(), leaf, st, display));
     }
     switch (e.type) {
       case content::EntryType::kDirectory: {
