@@ -32,25 +32,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::uint64_t kMiB = 1024 * 1024;
 
-// A loopback port nobody listens on now (the agent binds it a moment later).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-void write_file(const fs::path& p, const std::string& bytes, fs::perms mode = fs::perms(0644)) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << bytes;
-  fs::permissions(p, mode);
-}
-
 // `n` bytes from a seeded generator: incompressible, and the same for the same seed.
 std::string random_bytes(std::size_t n, std::mt19937_64& rng) {
   std::string s(n, '\0');

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,12 @@
 #include "process.h"
 
 namespace pkgcast::testing {
+
+// A loopback port nobody listens on now (a process binds it a moment later).
+int free_port();
+// Writes `bytes` to `p` (creating its directories) and gives it `mode`.
+void write_file(const std::filesystem::path& p, const std::string& bytes,
+                std::filesystem::perms mode = std::filesystem::perms(0644));
 
 class ServerTest : public ::testing::TestWithParam<std::string> {
  protected:
