@@ -199,6 +199,13 @@ struct IngestOptions {
   // Runs after a file's bytes were read and before they are checked against the file again (tests change the file
   // here to prove the change is seen). Called with the file's path under the source.
   std::function<void(const std::filesystem::path&)> after_read_for_test;
+  // Take a file's hash and chunks from the previous ingest of the same directory, without reading it, when its
+  // device, inode, size, mtime and ctime are those that ingest saw (docs/content.md, "Updates that read only what
+  // changed"). false: read every file. Every ingest records what it saw either way.
+  bool reuse_unchanged_files = true;
+  // A file whose mtime or ctime is less than this before the ingest's start is not recorded for reuse: a write in
+  // the same timestamp tick as the reading could leave both times unchanged.
+  std::chrono::milliseconds racy_margin{2000};
 };
 
 struct IngestResult {
@@ -209,6 +216,8 @@ struct IngestResult {
   std::uint64_t new_chunk_bytes = 0;   // raw bytes of the chunks this ingest added to the store
   std::size_t chunk_count = 0;         // chunk references in the manifest
   std::size_t new_chunk_count = 0;
+  std::size_t reused_files = 0;       // files taken from the previous ingest of the directory, unread
+  std::uint64_t reused_bytes = 0;
 };
 
 struct GcStats {
@@ -229,7 +238,8 @@ class Library {
   // tree; anything else, or a link out, is WBEM_E_INVALID_PARAMETER naming it), chunks and hashes every file in a
   // streaming pass (memory does not grow with file size), stores each new chunk, and writes the manifest last.
   // A file whose size or mtime changed during the ingest is WBEM_E_INVALID_OPERATION ("changed while it was
-  // read") and nothing is recorded as a manifest. Limits are those of `options.limits`.
+  // read") and nothing is recorded as a manifest. Limits are those of `options.limits`. A file unchanged since the
+  // last ingest of the same directory is not read again (IngestOptions::reuse_unchanged_files).
   virtual Result<IngestResult> ingest(const std::filesystem::path& source, const IngestOptions& options = {}) = 0;
 
   // The manifest's canonical bytes (WBEM_E_NOT_FOUND when absent), verified against `id`.

@@ -1,10 +1,13 @@
 #include "content/disk_library.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+
+#include "content/source_record.h"
 
 namespace pkgcast::content {
 namespace fs = std::filesystem;
@@ -23,12 +26,16 @@ std::optional<fs::file_time_type> mtime_of(const fs::path& file) {
 }  // namespace
 
 DiskLibrary::DiskLibrary(fs::path dir)
-    : dir_(std::move(dir)), manifests_dir_(dir_ / "manifests"), chunks_(dir_ / "chunks") {}
+    : dir_(std::move(dir)),
+      manifests_dir_(dir_ / "manifests"),
+      sources_dir_(dir_ / "sources"),
+      chunks_(dir_ / "chunks") {}
 
 Result<std::unique_ptr<Library>> Library::open(const fs::path& dir) {
   PKG_TRY(make_private_dir(dir));
   PKG_TRY(make_private_dir(dir / "chunks"));
   PKG_TRY(make_private_dir(dir / "manifests"));
+  PKG_TRY(make_private_dir(dir / "sources"));
   return std::unique_ptr<Library>(std::make_unique<DiskLibrary>(dir));
 }
 
@@ -58,6 +65,12 @@ Status DiskLibrary::write_manifest(const Digest& id, std::string_view bytes) {
   return write_private_file_atomic(manifest_path(id), bytes);
 }
 
+fs::path DiskLibrary::source_record_path(const fs::path& source) const {
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(source, ec).lexically_normal();
+  return sources_dir_ / sha256((ec ? source : absolute).native()).hex();
+}
+
 DiskLibrary::Pin::Pin(DiskLibrary& library) : library_(library) {
   MutexLock lock(library_.mu_);
   library_.pins_.push_back(&hashes_);
@@ -73,6 +86,16 @@ bool DiskLibrary::Pin::add(const Digest& hash, std::optional<ChunkStore::Stored>
   if (!hashes_.insert(hash).second) return false;
   stored = library_.chunks_.stat_chunk(hash);
   if (stored) library_.chunks_.touch(*stored);
+  return true;
+}
+
+bool DiskLibrary::Pin::add_if_present(const Digest& hash, std::optional<ChunkStore::Stored>& stored) {
+  MutexLock lock(library_.mu_);
+  if (hashes_.contains(hash)) return true;
+  stored = library_.chunks_.stat_chunk(hash);
+  if (!stored) return false;
+  library_.chunks_.touch(*stored);
+  hashes_.insert(hash);
   return true;
 }
 
@@ -164,7 +187,25 @@ Result<GcStats> DiskLibrary::collect_garbage(const std::vector<Digest>& keep, st
     }
   }
   chunks_.remove_stale_temporaries(cutoff);
+  remove_stale_source_records(cutoff);
   return stats;
+}
+
+// A record whose manifest is gone can never be used again (its files would be read); one that is not a record
+// (a temporary left by a crash) neither.
+void DiskLibrary::remove_stale_source_records(fs::file_time_type cutoff) const {
+  std::error_code ec;
+  for (fs::directory_iterator it(sources_dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::optional<fs::file_time_type> t = mtime_of(it->path());
+    if (!t || *t >= cutoff) continue;
+    char head[160];
+    std::optional<Digest> manifest;
+    if (UniqueFd fd(::open(it->path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)); fd.valid()) {
+      const ssize_t n = ::read(fd.get(), head, sizeof head);
+      if (n > 0) manifest = source_record_manifest(std::string_view(head, static_cast<std::size_t>(n)));
+    }
+    if (!manifest || !has_manifest(*manifest)) ::unlink(it->path().c_str());
+  }
 }
 
 }  // namespace pkgcast::content

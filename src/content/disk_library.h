@@ -1,4 +1,5 @@
-// The on-disk Library: <dir>/chunks (a DiskChunkStore) and <dir>/manifests/<64 hex> (canonical manifest bytes).
+// The on-disk Library: <dir>/chunks (a DiskChunkStore), <dir>/manifests/<64 hex> (canonical manifest bytes) and
+// <dir>/sources/<64 hex> (per source directory, what its last ingest saw: source_record.h).
 // Internal to src/content; ingest.cc holds the ingest, disk_library.cc the rest.
 //
 // Concurrency with garbage collection: every chunk an ingest reads is pinned (in `pinned_`, under mu_) until the
@@ -49,6 +50,9 @@ class DiskLibrary final : public Library {
     // Pins `hash`; returns false when this ingest had pinned it already. The stored chunk, when there is one, is
     // touched under the same lock, so a sweep cannot remove it in between.
     bool add(const Digest& hash, std::optional<ChunkStore::Stored>& stored);
+    // Pins `hash` only when the store holds it or this ingest pinned it already (false otherwise, nothing pinned).
+    // `stored` is set when this call pinned it.
+    bool add_if_present(const Digest& hash, std::optional<ChunkStore::Stored>& stored);
 
    private:
     DiskLibrary& library_;
@@ -58,11 +62,16 @@ class DiskLibrary final : public Library {
   // Writes a manifest's bytes under its id, atomically, under mu_ (a sweep of an older copy cannot undo it).
   Status write_manifest(const Digest& id, std::string_view bytes);
 
+  // Where the record of the last ingest of `source` is kept: named by the hash of its absolute, normal path.
+  std::filesystem::path source_record_path(const std::filesystem::path& source) const;
+
  private:
   bool pinned(const Digest& hash) const PKG_REQUIRES(mu_);
+  void remove_stale_source_records(std::filesystem::file_time_type cutoff) const;
 
   const std::filesystem::path dir_;
   const std::filesystem::path manifests_dir_;
+  const std::filesystem::path sources_dir_;
   DiskChunkStore chunks_;
   mutable Mutex mu_;
   std::vector<const DigestSet*> pins_ PKG_GUARDED_BY(mu_);

@@ -1,7 +1,9 @@
 // Library::ingest: walk the source without following links, then stream every regular file through the chunker in
 // fixed buffers, hashing each chunk and the whole file while the bytes are hot in cache, storing only new chunks
 // (batched syncs), and writing the manifest last. A file or directory that differs from what the walk saw, before
-// or after it was read, fails the ingest: a manifest must describe one consistent tree.
+// or after it was read, fails the ingest: a manifest must describe one consistent tree. A file that the previous
+// ingest of the same directory read, and whose identity and times are unchanged, is taken from that ingest's
+// manifest unread (source_record.h says why that is safe).
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,6 +17,7 @@
 
 #include "content/disk_library.h"
 #include "content/file_hasher.h"
+#include "content/source_record.h"
 #include "content/tree_rules.h"
 #include "core/strings.h"
 
@@ -23,6 +26,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t kReadSize = 2u << 20;
+// A record lists each file in about 70 bytes; this admits a million files and more.
+constexpr std::size_t kMaxRecordBytes = 256u << 20;
 
 struct SourceEntry {
   std::string path;  // relative to the source; "" for the source itself
@@ -51,6 +56,10 @@ std::string printable(std::string_view path) {
 
 Micros micros(const struct timespec& t) {
   return Micros{t.tv_sec} * 1'000'000 + t.tv_nsec / 1000;
+}
+
+std::int64_t nanos(const struct timespec& t) {
+  return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
 }
 
 bool same_time(const struct timespec& a, const struct timespec& b) {
@@ -84,6 +93,9 @@ class Ingest {
 
   Result<IngestResult> run() {
     PKG_TRY(check_chunking_params(options_.chunking));
+    struct timespec now {};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    recordable_before_ = nanos(now) - std::chrono::nanoseconds(options_.racy_margin).count();
     PKG_TRY(walk());
     std::sort(entries_.begin(), entries_.end(),
               [](const SourceEntry& a, const SourceEntry& b) { return a.path < b.path; });
@@ -94,6 +106,8 @@ class Ingest {
     buffer_size_ = kReadSize + options_.chunking.max_size;
     buffer_ = std::make_unique_for_overwrite<std::uint8_t[]>(buffer_size_);
     m.source_date = micros(entries_.front().st.st_mtim);  // the source directory (sorted first: its path is "")
+    if (options_.reuse_unchanged_files) load_previous();
+    SourceRecord record;
     for (const SourceEntry& src : entries_) {
       m.source_date = std::max(m.source_date, micros(src.st.st_mtim));
       if (src.path.empty()) continue;  // the source directory itself
@@ -102,7 +116,12 @@ class Ingest {
       e.type = src.type;
       e.mode = src.type == EntryType::kSymlink ? 0 : src.st.st_mode & 07777;
       e.target = src.target;
-      if (src.type == EntryType::kFile) PKG_TRY(read_file(src, e));
+      if (src.type != EntryType::kFile) continue;
+      PKG_ASSIGN_OR_RETURN(const bool reused, reuse_file(src, e));
+      if (!reused) PKG_TRY(read_file(src, e));
+      if (std::max(nanos(src.st.st_mtim), nanos(src.st.st_ctim)) < recordable_before_) {
+        record.files.push_back({static_cast<std::uint32_t>(m.entries.size() - 1), FileStamp::of(src.st)});
+      }
     }
     PKG_TRY(batch_.commit());
     PKG_TRY(recheck_directories());
@@ -115,6 +134,10 @@ class Ingest {
     result_.manifest_id = sha256(bytes);
     PKG_TRY(check_deadline());
     PKG_TRY(library_.write_manifest(result_.manifest_id, bytes));
+    // The ingest stands without its record: a record that could not be written leaves the one before, which still
+    // describes the files it names truly, or none, and then the next ingest reads every file.
+    record.manifest_id = result_.manifest_id;
+    (void)write_private_file_atomic(library_.source_record_path(source_), serialize_source_record(record));
     return std::move(result_);
   }
 
@@ -226,6 +249,57 @@ class Ingest {
     return ok_status();
   }
 
+  // The previous ingest of this directory: its manifest and what it saw of each file. Anything missing, unreadable
+  // or made with other chunking parameters leaves previous_ empty, and every file is read.
+  void load_previous() {
+    auto bytes = read_whole_file(library_.source_record_path(source_), kMaxRecordBytes);
+    if (!bytes.ok()) return;
+    std::optional<SourceRecord> record = parse_source_record(*bytes);
+    if (!record) return;
+    auto manifest_bytes = library_.manifest_bytes(record->manifest_id);
+    if (!manifest_bytes.ok()) return;
+    auto manifest = parse_manifest(*manifest_bytes, options_.limits);
+    if (!manifest.ok() || manifest->chunking != options_.chunking) return;
+    if (!record->files.empty() && record->files.back().entry >= manifest->entries.size()) return;
+    previous_ = Previous{std::move(*manifest), std::move(record->files)};
+  }
+
+  // Fills `e` from the previous ingest when the file is unchanged since and every chunk it names is still stored
+  // (then pinned for this ingest). false: the file must be read.
+  Result<bool> reuse_file(const SourceEntry& src, ManifestEntry& e) {
+    if (!previous_) return false;
+    const std::vector<ManifestEntry>& old_entries = previous_->manifest.entries;
+    const auto old = std::lower_bound(old_entries.begin(), old_entries.end(), src.path,
+                                      [](const ManifestEntry& a, const std::string& path) { return a.path < path; });
+    if (old == old_entries.end() || old->path != src.path || old->type != EntryType::kFile) return false;
+    const auto index = static_cast<std::uint32_t>(old - old_entries.begin());
+    const std::vector<SourceRecord::File>& files = previous_->files;
+    const auto seen = std::lower_bound(files.begin(), files.end(), index,
+                                       [](const SourceRecord::File& f, std::uint32_t i) { return f.entry < i; });
+    if (seen == files.end() || seen->entry != index || seen->stamp != FileStamp::of(src.st) ||
+        old->size != static_cast<std::uint64_t>(src.st.st_size)) {
+      return false;
+    }
+    std::uint64_t stored_bytes = 0;
+    for (const ChunkRef& c : old->chunks) {
+      std::optional<ChunkStore::Stored> stored;
+      if (!pin_.add_if_present(c.hash, stored)) return false;
+      if (stored) stored_bytes += stored->stored_size;
+    }
+    // Still the file the walk saw (the same check as after a read).
+    struct stat now {};
+    if (::lstat((source_ / src.path).c_str(), &now) != 0 || !unchanged(src.st, now)) return changed(src.path);
+    e.size = old->size;
+    e.sha256 = old->sha256;
+    e.chunks = old->chunks;
+    result_.chunk_count += e.chunks.size();
+    result_.compressed_bytes += stored_bytes;
+    result_.source_bytes += e.size;
+    ++result_.reused_files;
+    result_.reused_bytes += e.size;
+    return true;
+  }
+
   Status read_file(const SourceEntry& src, ManifestEntry& e) {
     const fs::path full = source_ / src.path;
     UniqueFd fd(::open(full.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
@@ -323,6 +397,12 @@ class Ingest {
   std::unique_ptr<std::uint8_t[]> buffer_;
   std::size_t buffer_size_ = 0;
   IngestResult result_;
+  struct Previous {
+    Manifest manifest;
+    std::vector<SourceRecord::File> files;
+  };
+  std::optional<Previous> previous_;
+  std::int64_t recordable_before_ = 0;  // ns since the epoch; see IngestOptions::racy_margin
 };
 
 }  // namespace
