@@ -11,14 +11,28 @@
 
 namespace pkgcast::dp {
 
-Result<std::string> read_verified(const std::filesystem::path& root, const std::string& path, std::uint64_t offset,
-                                  std::uint32_t size, const content::Digest& hash) {
+namespace {
+
+// The regular file `path` below `root`, opened without following any link; invalid when that fails.
+Fd open_below(const std::filesystem::path& root, const std::string& path) {
   Fd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!dir.valid()) return make_error(WbemCode::kNotFound, "no directory " + root.string());
+  if (!dir.valid()) return Fd();
   std::string leaf;
   auto parent = open_parent(dir.get(), path, leaf);
-  if (!parent.ok()) return make_error(WbemCode::kNotFound, parent.error().message);
-  Fd fd(::openat(parent->get(), leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!parent.ok()) return Fd();
+  return Fd(::openat(parent->get(), leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+}
+
+}  // namespace
+
+FileFingerprint FileFingerprint::of(const struct stat& st) {
+  return {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec, true};
+}
+
+Result<std::string> read_verified(const std::filesystem::path& root, const std::string& path, std::uint64_t offset,
+                                  std::uint32_t size, const content::Digest& hash) {
+  Fd fd = open_below(root, path);
   if (!fd.valid()) return make_error(WbemCode::kNotFound, "cannot open " + (root / path).string());
   std::string bytes(size, '\0');
   std::size_t got = 0;
@@ -126,6 +140,26 @@ Result<std::string> ChunkIndex::read(const content::Digest& hash) const {
                              place->offset, place->size, hash);
   if (!bytes.ok()) return make_error(WbemCode::kNotFound, bytes.error().message);
   return bytes;
+}
+
+bool ChunkIndex::copy_unread(const content::Digest& hash, int out, std::uint64_t offset) const {
+  auto place = find(hash);
+  if (!place || !place->version->fingerprints[place->file].known) return false;
+  Fd in = open_below(content_dir_ / place->version->content_id, place->version->paths[place->file]);
+  struct stat st {};
+  if (!in.valid() || ::fstat(in.get(), &st) != 0 ||
+      FileFingerprint::of(st) != place->version->fingerprints[place->file]) {
+    return false;
+  }
+  auto from = static_cast<loff_t>(place->offset);
+  auto to = static_cast<loff_t>(offset);
+  for (std::uint32_t left = place->size; left > 0;) {
+    const ssize_t n = ::copy_file_range(in.get(), &from, out, &to, left, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    left -= static_cast<std::uint32_t>(n);
+  }
+  return true;
 }
 
 std::vector<std::string> ChunkIndex::versions() const {

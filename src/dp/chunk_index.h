@@ -16,6 +16,8 @@
 // Thread safety: every member from any thread.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -49,6 +51,7 @@ struct FileFingerprint {
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
   bool known = false;
+  static FileFingerprint of(const struct stat& st);
   friend bool operator==(const FileFingerprint&, const FileFingerprint&) = default;
 };
 
@@ -67,6 +70,11 @@ class ChunkIndex {
   // The chunk's verified bytes from an installed version (WBEM_E_NOT_FOUND when no indexed version holds it, or
   // when every copy failed its check or could not be read).
   Result<std::string> read(const content::Digest& hash) const;
+  // Copies the chunk in the kernel (copy_file_range) to `out` at `offset`, from an installed file that the agent
+  // verified and whose fingerprint is unchanged since, without reading or checking the bytes: the caller checks
+  // the whole file they land in before trusting it, and copies with read() when that check fails. False when no
+  // such file holds the chunk or the copy fails (what was copied of it is then to be overwritten).
+  bool copy_unread(const content::Digest& hash, int out, std::uint64_t offset) const;
   bool contains(const content::Digest& hash) const;
 
   // An installed file whose whole-file SHA-256 is `sha256` (the first indexed one): the version's directory and the

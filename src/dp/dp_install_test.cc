@@ -1,4 +1,5 @@
 // End-to-end: installs, updates, resumes, pacing, validate, remove and cancel, over real HTTP on loopback.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -70,6 +71,43 @@ TEST_F(AgentTest, AnInsertionInALargeFileMovesOnlyNearbyChunks) {
   ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
   EXPECT_LT(server.chunk_bytes_served() - before, 600u * 1024);  // at most a couple of chunks of <= 256 KiB
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src2", tmp.path() / "dp/content/ABC00001.2"), "");
+}
+
+// An update copies the unchanged chunks of a changed file from the installed version in the kernel, unread, and
+// checks the file whole. A byte of the installed file changed behind the agent's back (its inode, size and mtime
+// kept, as bit rot would) fails that check; the agent then checks every chunk in place and fetches the bad one.
+TEST_F(AgentTest, AnUpdateThatCopiedACorruptedChunkChecksEveryChunkAndFetchesIt) {
+  std::string big = tt::pseudo_random(4 * 1024 * 1024, 23);
+  write_file(tmp.path() / "src1/big.bin", big);
+  const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, v1, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+
+  // Version 2 changes the file's last bytes: every chunk but the last is copied from version 1.
+  big.replace(big.size() - 100, 100, std::string(100, 'v'));
+  write_file(tmp.path() / "src2/big.bin", big);
+  const BuiltContent v2 = publish_ingested(tmp.path() / "src2");
+  const fs::path installed = tmp.path() / "dp/content/ABC00001.1/big.bin";
+  struct stat st {};
+  ASSERT_EQ(::stat(installed.c_str(), &st), 0);
+  {
+    std::FILE* f = std::fopen(installed.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fseek(f, 1000000, SEEK_SET);
+    std::fputc(big[1000000] ^ 0x20, f);
+    std::fclose(f);
+  }
+  const struct timespec times[2] = {st.st_atim, st.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, installed.c_str(), times, 0), 0);
+
+  const std::uint64_t before = server.chunk_bytes_served();
+  server.put_job(install_job("ABC00001", 2, 2, v2, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src2", tmp.path() / "dp/content/ABC00001.2"), "");
+  // The changed last chunk and the corrupted one moved; nothing else.
+  EXPECT_GT(server.chunk_bytes_served() - before, 256u * 1024 / 16);
+  EXPECT_LE(server.chunk_bytes_served() - before, 2u * 256 * 1024);
 }
 
 TEST_F(AgentTest, ACutChunkDownloadResumesWithRange) {

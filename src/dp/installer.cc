@@ -113,11 +113,6 @@ class FirstError {
   std::atomic<bool> failed_{false};
 };
 
-FileFingerprint fingerprint_of(const struct stat& st) {
-  return {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
-          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec, true};
-}
-
 // The SHA-256 of the first `size` bytes of `fd` (read with pread, 1 MiB at a time); the errno when a read fails
 // or the file is shorter.
 Result<content::Digest> hash_file(int fd, std::uint64_t size, const std::filesystem::path& display) {
@@ -156,7 +151,7 @@ bool link_verified(const ChunkIndex::FileAt& at, const content::ManifestEntry& e
       static_cast<std::uint64_t>(st.st_size) != e.size || (st.st_mode & 07777) != (e.mode & 07777)) {
     return false;
   }
-  linked = fingerprint_of(st);
+  linked = FileFingerprint::of(st);
   // Unchanged since the agent verified it: no need to read it again.
   if (at.verified.known && at.verified == linked) {
     return ::linkat(from_parent->get(), from.c_str(), parent, leaf.c_str(), 0) == 0;
@@ -238,8 +233,9 @@ Status lay_out(int root, const content::Manifest& manifest, const std::filesyste
 }
 
 // Hashes a staged file whole and gives it its mode: the last check before the tree is published.
+// `mismatch`: the file's bytes are not the manifest's (as opposed to an error of the file system).
 Status finish_file(int root, const content::ManifestEntry& e, const std::filesystem::path& dir, bool fsync_it,
-                   FileFingerprint& verified) {
+                   FileFingerprint& verified, bool& mismatch) {
   std::string leaf;
   PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root, e.path, leaf));
   const auto display = dir / e.path;
@@ -253,11 +249,12 @@ Status finish_file(int root, const content::ManifestEntry& e, const std::filesys
   }
   PKG_ASSIGN_OR_RETURN(const content::Digest hash, hash_file(fd.get(), e.size, display));
   if (hash != e.sha256) {
+    mismatch = true;
     return make_error(WbemCode::kFailed, "file '" + e.path + "' failed verification (SHA-256)");
   }
   if (::fchmod(fd.get(), e.mode & 07777) != 0) return io_error("set the mode of", display, errno);
   if (fsync_it && ::fsync(fd.get()) != 0) return io_error("fsync", display, errno);
-  if (::fstat(fd.get(), &st) == 0) verified = fingerprint_of(st);
+  if (::fstat(fd.get(), &st) == 0) verified = FileFingerprint::of(st);
   return ok_status();
 }
 
@@ -356,7 +353,9 @@ Result<std::string> Installer::chunk_bytes(const content::ChunkRef& ref, const F
 }
 
 Status Installer::stage(const DpJob& job, const content::Manifest& manifest, const FetchJob& fetch,
-                        const ProgressFn& progress, std::vector<FileFingerprint>& fingerprints) {
+                        const ProgressFn& progress, std::vector<FileFingerprint>& fingerprints,
+                        bool& unread_copy_failed) {
+  unread_copy_failed = false;
   fingerprints.assign(manifest.entries.size(), FileFingerprint{});
   const auto dir = staging_dir_ / job.content_id;
   const auto marker = staging_dir_ / (job.content_id + ".manifest");
@@ -414,6 +413,8 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   heartbeat();
   std::vector<OpenFiles> files;
   for (std::size_t w = 0; w < pool_.size(); ++w) files.emplace_back(root.get(), manifest, dir);
+  // Entries that hold a chunk copied unread: their whole-file check is then the only one their bytes get.
+  std::vector<std::atomic<bool>> copied_unread(manifest.entries.size());
   FirstError failure;
   pool_.run(plan.size(), [&](std::size_t i, std::size_t worker) {
     if (failure.failed()) return;
@@ -435,6 +436,23 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
       }
     } else {
       for (const Spot& s : chunk.spots) missing.push_back(&s);
+      // An update's unchanged chunks, copied from the installed version by the kernel: no read into memory, no
+      // second hash (the whole-file check covers them).
+      bool copied = true;
+      for (const Spot* s : missing) {
+        auto fd = mine.get(s->entry);
+        if (!fd.ok()) return failure.set(std::move(fd).error());
+        if (!index_.copy_unread(chunk.ref.hash, *fd, s->offset)) {
+          copied = false;
+          break;
+        }
+        copied_unread[s->entry].store(true, std::memory_order_relaxed);
+      }
+      if (copied) {
+        const std::uint64_t now = done.fetch_add(chunk.ref.size) + chunk.ref.size;
+        if (progress) progress(now, total);
+        return;
+      }
     }
     if (!missing.empty() && bytes.size() != chunk.ref.size) {
       auto got = chunk_bytes(chunk.ref, fetch, worker);
@@ -462,14 +480,18 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   }
   const bool sync_each = file_entries.size() <= kSyncEachFileUpTo;
   FirstError bad_file;
+  std::atomic<bool> unread_mismatch{false};
   pool_.run(file_entries.size(), [&](std::size_t i, std::size_t) {
     if (bad_file.failed()) return;
     if (fetch.cancel && fetch.cancel->load()) return bad_file.set(make_error(WbemCode::kCallCancelled, "job cancelled"));
+    bool mismatch = false;
     Status s = finish_file(root.get(), manifest.entries[file_entries[i]], dir, sync_each,
-                           fingerprints[file_entries[i]]);
+                           fingerprints[file_entries[i]], mismatch);
     heartbeat();
+    if (mismatch && copied_unread[file_entries[i]].load(std::memory_order_relaxed)) unread_mismatch = true;
     if (!s.ok()) bad_file.set(std::move(s).error());
   });
+  unread_copy_failed = unread_mismatch.load();
   PKG_TRY(bad_file.status());
   // Directory modes last and deepest first, so a read-only directory is filled before it becomes read-only.
   for (auto it = manifest.entries.rbegin(); it != manifest.entries.rend(); ++it) {
@@ -498,7 +520,15 @@ Status Installer::install(const DpJob& job, const FetchJob& fetch, const Progres
   PKG_ASSIGN_OR_RETURN(content::Manifest manifest, load_manifest(job, fetch));
   const auto digest = *content::Digest::from_hex(job.manifest_hash);
   std::vector<FileFingerprint> fingerprints;
-  PKG_TRY(stage(job, manifest, fetch, progress, fingerprints));
+  bool unread_copy_failed = false;
+  Status staged = stage(job, manifest, fetch, progress, fingerprints, unread_copy_failed);
+  if (!staged.ok() && unread_copy_failed) {
+    // An installed file changed on disk without its fingerprint changing (bit rot, a write that kept its time).
+    // Staging again resumes: each chunk in place is checked, and a bad one is read (verified) or fetched.
+    spdlog::warn("dp agent: {}: {}; checking every chunk of the staged tree", job.content_id, staged.error().message);
+    staged = stage(job, manifest, fetch, progress, fingerprints, unread_copy_failed);
+  }
+  PKG_TRY(staged);
 
   // Publish: a rename of the whole tree. An existing copy of the same version (a redistribution) is swapped out
   // atomically, so the path never stops holding a complete tree.
