@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "server_fixture.h"
 
@@ -204,6 +205,70 @@ TEST_P(AdminE2eTest, SurvivesRestartWithItsDataAndToken) {
   EXPECT_EQ(parse_out(list).size(), 1u);
   auto next = cli({"package", "create", "--name", "Second"});
   EXPECT_EQ(first_line(next.out), "ABC00002") << "ids continue after a restart";
+}
+
+// Transfer windows set from the command line (`dp add --transfer-window`, `dp set`, which is PATCH /dps/{name}):
+// stored as 168 hours, a bad rule or an unknown DP refused with nothing changed, a read-only token refused, and a
+// closed window holding a distribution pending with its reason.
+TEST_P(AdminE2eTest, TransferWindowsAreSetAndRefusedAndHoldADistribution) {
+  auto window_of = [&](const std::string& dp) {
+    auto r = cli({"--json", "query", "SELECT TransferWindow, Description FROM SMS_DistributionPointInfo WHERE "
+                                     "ServerName = '" + dp + "'"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    json rows = parse_out(r);
+    return rows.is_array() && rows.size() == 1 ? rows[0] : json();
+  };
+  ASSERT_EQ(cli({"dp", "add", "dp1.example", "--site", "ABC", "--transfer-window", "Mon-Sun * closed"}).exit_code, 0);
+  EXPECT_EQ(window_of("dp1.example")["TransferWindow"], std::string(168, 'C'));
+  ASSERT_EQ(cli({"dp", "add", "dp2.example", "--site", "ABC"}).exit_code, 0);
+  EXPECT_EQ(window_of("dp2.example")["TransferWindow"], "") << "no window: open at every hour";
+
+  // Refusals change nothing.
+  auto bad = cli({"dp", "set", "dp1.example", "--transfer-window", "Mon-Fri 08-25 closed", "--description", "x"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("WBEM_E_INVALID_PARAMETER"), std::string::npos) << bad.err;
+  EXPECT_EQ(window_of("dp1.example")["TransferWindow"], std::string(168, 'C'));
+  EXPECT_NE(window_of("dp1.example")["Description"], "x");
+  auto unknown = cli({"dp", "set", "nowhere.example", "--transfer-window", "Mon closed"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("WBEM_E_NOT_FOUND"), std::string::npos) << unknown.err;
+  const std::string reader = first_line(cli({"token", "create", "--role", "read-only"}).out);
+  auto denied = cli_with_token(reader, {"dp", "set", "dp2.example", "--transfer-window", "Mon-Sun * closed"});
+  EXPECT_EQ(denied.exit_code, 1);
+  EXPECT_EQ(window_of("dp2.example")["TransferWindow"], "");
+  auto bad_add = cli({"dp", "add", "dp3.example", "--site", "ABC", "--transfer-window", "Someday * closed"});
+  EXPECT_EQ(bad_add.exit_code, 1);
+  EXPECT_EQ(parse_out(cli({"--json", "query", "SELECT * FROM SMS_DistributionPointInfo WHERE ServerName = "
+                                             "'dp3.example'"})),
+            json::array());
+
+  // A window that is closed at every hour holds the install queued, with the reason, not failed.
+  const std::string source = dir_.path() + "/src";
+  write_file(source + "/setup.sh", "#!/bin/sh\n");
+  const std::string pkg = first_line(cli({"package", "create", "--name", "Held", "--source", source}).out);
+  ASSERT_EQ(cli({"distribute", pkg, "--dp", "dp1.example"}).exit_code, 0);
+  json status;
+  for (int i = 0; i < 100; ++i) {
+    auto rows = parse_out(cli({"--json", "query", "SELECT State, InstallStatus FROM "
+                                                   "SMS_PackageStatusDistPointsSummarizer WHERE PackageID = '" + pkg +
+                                                   "'"}));
+    if (rows.is_array() && rows.size() == 1 &&
+        rows[0]["InstallStatus"].get<std::string>().find("transfer window closed") != std::string::npos) {
+      status = rows[0];
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(status.is_object()) << "the DistPoints row never named the closed window";
+  EXPECT_EQ(status["State"], 1) << "INSTALL_PENDING";
+
+  // `dp set` opens it (and prints the name; --json the DP as it now is).
+  auto open = cli({"--json", "dp", "set", "dp1.example", "--transfer-window", "Mon-Sun * all", "--description",
+                   "branch office"});
+  ASSERT_EQ(open.exit_code, 0) << open.err;
+  EXPECT_EQ(parse_out(open)["TransferWindow"], "") << "open at every hour is stored as no window";
+  EXPECT_EQ(window_of("dp1.example")["Description"], "branch office");
+  EXPECT_EQ(cli({"admin", "check"}).exit_code, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AdminE2eTest, ::testing::ValuesIn(backends()),
