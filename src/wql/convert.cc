@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "core/strings.h"
 #include "wql/binder.h"
@@ -83,6 +84,174 @@ std::string describe_literal(const ast::Literal& lit) {
   return ec == std::errc() ? std::string(buf, end) : "a real number";
 }
 
+// ---- WMI's and SQL Server's month-day-year and month-name forms --------------------------------------------------
+
+int month_number(std::string_view word) {
+  static constexpr std::string_view kMonths[] = {"january", "february", "march",     "april",   "may",      "june",
+                                                 "july",    "august",   "september", "october", "november", "december"};
+  const std::string lower = to_lower(std::string(word));
+  for (int m = 0; m < 12; ++m) {
+    // The whole name, or its first three letters ("Sept" is neither, as in WMI's table).
+    if (lower == kMonths[m] || (lower.size() == 3 && kMonths[m].starts_with(lower))) return m + 1;
+  }
+  return 0;
+}
+
+struct Number {
+  int value = 0;
+  std::size_t digits = 0;
+};
+
+std::optional<Number> small_number(std::string_view s) {
+  if (!all_digits(s) || s.size() > 4) return std::nullopt;
+  Number n{0, s.size()};
+  for (const char c : s) n.value = n.value * 10 + (c - '0');
+  return n;
+}
+
+// A year of two digits as SQL Server reads it (its default two-digit year cutoff, 2049); four digits as they are.
+std::optional<int> year_of(const Number& n) {
+  if (n.digits == 4) return n.value;
+  if (n.digits == 2) return n.value < 50 ? 2000 + n.value : 1900 + n.value;
+  return std::nullopt;
+}
+
+struct Civil {
+  int year = 0, month = 0, day = 1, hour = 0, minute = 0, second = 0;
+  std::string fraction;  // digits after the point, if any
+};
+
+// "hh[:mm[:ss[.fff]]]", optionally followed (or not) by a separate AM/PM; `meridiem` is 'A', 'P' or 0.
+bool parse_time(std::string_view t, char meridiem, Civil& c) {
+  int* fields[] = {&c.hour, &c.minute, &c.second};
+  std::size_t i = 0;
+  while (true) {
+    const std::size_t end = t.find_first_of(":.");
+    const auto n = small_number(t.substr(0, end));
+    if (!n || n->digits > 2 || i >= 3) return false;
+    *fields[i++] = n->value;
+    if (end == std::string_view::npos) break;
+    if (t[end] == '.') {  // a fraction after the seconds only
+      if (i != 3) return false;
+      c.fraction = std::string(t.substr(end + 1));
+      if (c.fraction.empty() || c.fraction.size() > 6 || !all_digits(c.fraction)) return false;
+      break;
+    }
+    t.remove_prefix(end + 1);
+  }
+  if (i == 1 && meridiem == 0) return false;  // "10" alone is no time; "4 PM" is
+  if (meridiem != 0) {
+    if (c.hour < 1 || c.hour > 12) return false;
+    c.hour = (c.hour % 12) + (meridiem == 'P' ? 12 : 0);
+  }
+  return true;
+}
+
+// The date forms of WMI's "WQL-Supported Date Formats" that SQL Server reads alike (the order month-day-year where
+// the order is not given by a four-digit year or a month's name, as SQL Server's default language, us_english,
+// reads it), with an optional time. nullopt for anything else.
+std::optional<Civil> parse_wmi_date(std::string_view text) {
+  // Words: runs of letters or of digits and separators, split at spaces and commas and where letters meet digits
+  // ("21Jan32" is "21 Jan 32").
+  std::vector<std::string> words;
+  std::string word;
+  auto flush = [&] {
+    if (!word.empty()) words.push_back(std::move(word));
+    word.clear();
+  };
+  for (const char ch : text) {
+    const bool letter = std::isalpha(static_cast<unsigned char>(ch)) != 0;
+    if (ch == ' ' || ch == ',' || ch == '\t') {
+      flush();
+    } else if (!word.empty() && letter != (std::isalpha(static_cast<unsigned char>(word.back())) != 0)) {
+      flush();
+      word.push_back(ch);
+    } else {
+      word.push_back(ch);
+    }
+  }
+  flush();
+
+  Civil c;
+  // The time: one word with ':', or a number right before AM/PM; the meridiem last.
+  char meridiem = 0;
+  if (!words.empty() && (iequals(words.back(), "AM") || iequals(words.back(), "PM"))) {
+    meridiem = static_cast<char>(std::toupper(static_cast<unsigned char>(words.back()[0])));
+    words.pop_back();
+    if (words.empty()) return std::nullopt;
+  }
+  if (!words.empty() && (words.back().find(':') != std::string::npos || meridiem != 0)) {
+    if (!parse_time(words.back(), meridiem, c)) return std::nullopt;
+    words.pop_back();
+  }
+
+  if (words.size() == 1) {  // m/d/y with one separator used twice
+    const std::string& w = words[0];
+    const std::size_t a = w.find_first_of("/-.");
+    if (a == std::string::npos) return std::nullopt;
+    const std::size_t b = w.find(w[a], a + 1);
+    if (b == std::string::npos || w.find_first_of("/-.", b + 1) != std::string::npos ||
+        w.find_first_of("/-.", a + 1) != b) {
+      return std::nullopt;
+    }
+    const auto f1 = small_number(std::string_view(w).substr(0, a));
+    const auto f2 = small_number(std::string_view(w).substr(a + 1, b - a - 1));
+    const auto f3 = small_number(std::string_view(w).substr(b + 1));
+    if (!f1 || !f2 || !f3 || f1->digits > 2) return std::nullopt;  // year first is ISO's or SQL Server's own form
+    std::optional<int> year;
+    if (f2->digits == 4) {  // m/yyyy/d
+      year = f2->value;
+      c.month = f1->value;
+      c.day = f3->value;
+    } else {  // m/d/[yy]yy
+      if (f2->digits > 2) return std::nullopt;
+      year = year_of(*f3);
+      c.month = f1->value;
+      c.day = f2->value;
+    }
+    if (!year) return std::nullopt;
+    c.year = *year;
+    return c;
+  }
+
+  // A month's name with one or two numbers: the day and the year.
+  int month = 0;
+  std::vector<Number> numbers;
+  for (const std::string& w : words) {
+    if (std::isalpha(static_cast<unsigned char>(w[0])) != 0) {
+      if (month != 0) return std::nullopt;
+      month = month_number(w);
+      if (month == 0) return std::nullopt;
+    } else {
+      const auto n = small_number(w);
+      if (!n || numbers.size() == 2) return std::nullopt;
+      numbers.push_back(*n);
+    }
+  }
+  if (month == 0 || numbers.empty()) return std::nullopt;
+  c.month = month;
+  std::optional<int> year;
+  if (numbers.size() == 1) {  // "Jan 1932": the first of the month; a year of four digits only
+    if (numbers[0].digits != 4) return std::nullopt;
+    year = numbers[0].value;
+  } else if (numbers[0].digits == 4 || numbers[1].digits == 4) {
+    const bool year_first = numbers[0].digits == 4;
+    year = numbers[year_first ? 0 : 1].value;
+    const Number& day = numbers[year_first ? 1 : 0];
+    if (day.digits > 2) return std::nullopt;
+    c.day = day.value;
+  } else {  // two short numbers: the day first, as WMI's table lists it first
+    if (numbers[0].digits > 2) return std::nullopt;
+    c.day = numbers[0].value;
+    year = year_of(numbers[1]);
+  }
+  if (!year) return std::nullopt;
+  c.year = *year;
+  return c;
+}
+
+std::string two(int v) { return (v < 10 ? "0" : "") + std::to_string(v); }
+
 }  // namespace
 
 std::optional<cim::DateTime> parse_datetime_text(std::string_view text) {
@@ -104,6 +273,13 @@ std::optional<cim::DateTime> parse_datetime_text(std::string_view text) {
     s += 'Z';
   }
   if (auto dt = cim::DateTime::parse_iso8601(s); dt.ok()) return *dt;
+  // WMI's other forms, written out as ISO-8601 so that one parser judges the ranges (no 31 June, no hour 24).
+  if (const auto c = parse_wmi_date(trim(text)); c && c->year >= 1000 && c->year <= 9999) {
+    std::string iso = std::to_string(c->year) + "-" + two(c->month) + "-" + two(c->day) + "T" + two(c->hour) + ":" +
+                      two(c->minute) + ":" + two(c->second);
+    if (!c->fraction.empty()) iso += "." + c->fraction;
+    if (auto dt = cim::DateTime::parse_iso8601(iso + "Z"); dt.ok()) return *dt;
+  }
   return std::nullopt;
 }
 

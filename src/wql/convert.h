@@ -30,7 +30,11 @@ Result<cim::Value> convert_literal(const ast::Literal& lit, const PropertyRef& r
 //   DMTF       "20240101103000.000000+000"
 //   ISO-8601   "2024-01-01", "2024-01-01T10:00:00Z", "2024-01-01T10:00:00.5+02:00"
 //   SQL Server "20240101", "20240101 10:00[:00[.fff]]", "2024-01-01 10:00[:00[.fff]]", "2024-01-01T10:00:00",
-//              "2024/01/01", "2024.01.01" (year first only: month/day orders depend on the locale)
+//              "2024/01/01", "2024.01.01"
+//   WMI        "01/15/2024", "1-15-24", "01.15.2024" (month first, as SQL Server's default language reads it;
+//              a two-digit year below 50 is 20yy), "1/2024/15", "January 15, 2024", "Jan 15 24", "15 Jan 2024",
+//              "15Jan24", "2024 Jan 15", "15 2024 Jan", "Jan 2024"; each with an optional time "10:00[:00[.fff]]",
+//              "10:00 AM", "10 PM"
 // A form without a zone is UTC (pkgcast servers keep UTC; WMI would read the target computer's local time).
 std::optional<cim::DateTime> parse_datetime_text(std::string_view text);
 
