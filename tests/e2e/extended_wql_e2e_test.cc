@@ -204,7 +204,7 @@ TEST_P(ExtendedWqlE2eTest, LiteralsAreConvertedToThePropertysType) {
   // Dates as DMTF, ISO-8601 and SQL Server's forms. Every package was created today, after 2020.
   const Rows all = sql(R"(SELECT "PackageID" FROM "SMS_Package")");
   for (const char* date : {"'20200101'", "'2020-01-01'", "'2020-01-01T00:00:00Z'", "'20200101000000.000000+000'",
-                           "'2020/01/01'", "'20200101 00:00:00'"}) {
+                           "'2020/01/01'", "'20200101 00:00:00'", "'01/01/2020'", "'Jan 1 2020 12:00 AM'"}) {
     EXPECT_EQ(sorted(wql(std::string("SELECT PackageID FROM SMS_Package WHERE LastRefreshTime > ") + date, id)),
               sorted(all))
         << date;
