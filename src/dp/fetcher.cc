@@ -165,6 +165,11 @@ Status Fetcher::download_chunk(const FetchJob& job, const client::ServerUrl& sou
   std::optional<Error> failure;
   bool encoded = false;
   std::size_t frame_left = 1;  // ZSTD_decompressStream's hint; 0 once the frame is complete
+  // While a frame is decoded, `have` is sized once to the announced size plus one byte (one byte of room beyond it
+  // tells "larger than announced" from "exactly full") and `decoded` says how much of it holds output: resizing
+  // per piece would zero the rest of the chunk again for every piece. `have` is cut to `decoded` before return.
+  std::size_t decoded = 0;
+  have.reserve(ref.size + 1);
   const auto too_large = [&] {
     return make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
                                              " is larger than announced (" + std::to_string(ref.size) + " bytes)");
@@ -205,24 +210,22 @@ Status Fetcher::download_chunk(const FetchJob& job, const client::ServerUrl& sou
       return true;
     }
     ZSTD_inBuffer in{piece.data(), piece.size(), 0};
+    if (have.size() != ref.size + 1) have.resize(ref.size + 1);  // the encoded answer starts from nothing
     while (in.pos < in.size) {
       if (frame_left == 0) {  // bytes after the frame
         failure = make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
                                                     ": data after the zstd frame");
         return false;
       }
-      // One byte of room beyond the announced size tells "larger than announced" from "exactly full".
-      const std::size_t before = have.size();
-      have.resize(ref.size + 1);
-      ZSTD_outBuffer out{have.data(), have.size(), before};
+      ZSTD_outBuffer out{have.data(), have.size(), decoded};
       frame_left = ZSTD_decompressStream(dctx, &out, &in);
-      have.resize(out.pos);
+      decoded = out.pos;
       if (ZSTD_isError(frame_left)) {
         failure = make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
                                                     ": bad zstd data: " + ZSTD_getErrorName(frame_left));
         return false;
       }
-      if (have.size() > ref.size) {
+      if (decoded > ref.size) {
         failure = too_large();
         return false;
       }
@@ -230,6 +233,7 @@ Status Fetcher::download_chunk(const FetchJob& job, const client::ServerUrl& sou
     return true;
   };
   auto r = c->stream(req);
+  if (encoded) have.resize(decoded);
   if (job.cancel && job.cancel->load()) return cancelled();
   if (failure) {
     if (encoded) have.clear();  // a bad frame's output is no prefix to resume from
