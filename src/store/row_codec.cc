@@ -178,4 +178,36 @@ Result<cim::Instance> instance_from_json_text(std::string_view text, const cim::
   return cim::instance_from_json(j, registry);
 }
 
+Result<std::string> previous_delta_json_text(const cim::Instance& now, const cim::Instance& previous) {
+  cim::Json delta = cim::Json::object();
+  const auto& props = now.class_def().properties();
+  for (std::size_t i = 0; i < props.size(); ++i) {
+    if (!(now.get(i) == previous.get(i))) delta[props[i].name] = cim::to_json(previous.get(i));
+  }
+  return json_text(delta, previous.class_name());
+}
+
+Result<cim::Instance> previous_from_json_text(std::string_view text, const cim::Instance& now,
+                                              const cim::ClassRegistry& registry) {
+  const auto j = cim::Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return make_error(WbemCode::kFailed, "journal entry is not a JSON object (corrupt database?)");
+  if (j.contains("__CLASS")) return cim::instance_from_json(j, registry);
+  cim::Instance previous = now;
+  const cim::ClassDef& cls = now.class_def();
+  for (const auto& [name, value] : j.items()) {
+    const auto index = cls.find_property(name);
+    if (!index) {
+      return make_error(WbemCode::kFailed, "journal entry of " + cls.name() + " names an unknown property '" + name +
+                                               "' (corrupt database?)");
+    }
+    auto decoded = cim::value_from_json(value, cls.property(*index).type, registry);
+    if (!decoded.ok()) {
+      return make_error(WbemCode::kFailed, "journal entry of " + cls.name() + "." + name + ": " +
+                                               decoded.error().message + " (corrupt database?)");
+    }
+    previous.set(*index, std::move(decoded).value());
+  }
+  return previous;
+}
+
 }  // namespace pkgcast::store
