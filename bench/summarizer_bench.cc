@@ -15,13 +15,20 @@
 //   scripts/with-postgres build/release/bench/summarizer_bench --backend both        (PostgreSQL needs
 //   PKGCAST_TEST_PG_URL, a maintenance URL; the bench creates and drops its own database)
 //   --packages 10000 --dps 1000: the 10 million rows.
+//   [--sqlite-template FILE]: SQLite runs start from a copy of FILE, a database this bench loaded with the same
+//   --packages/--dps/--sites (loaded into FILE first when it does not exist; refused when its sizes differ), so a
+//   10-million-row run costs a file copy rather than a minute of loading. The reported load time is the copy's.
 //
 // The rows a site server would hold are bulk-loaded with SQL (INSERT .. SELECT over a cross join), every DP
 // pending and unheard, with the summaries already right; the store is then opened as the server opens it.
 // Each DP cycles INSTALL_PENDING -> CONTENT_UPDATING (message) -> INSTALLED (message) -> INSTALL_PENDING (job
 // re-sent, message dropped), so two changes in three move Root/Detail (Installed) and every change moves ExtraInfo
 // and SMS_DPStatusInfo. "check: exact" is summarizer::check() after the incremental run finding no difference.
-// Memory is this process's (the store and summarizer side; PostgreSQL's server is another process).
+// Memory is this process's (the store and summarizer side; PostgreSQL's server is another process). The second
+// line puts the incremental run's cost to this process per change: CPU (user + system), write and read calls and
+// bytes written (/proc/self/io; SQLite's WAL frames and checkpoint writes are the write calls), which the
+// machine's load moves much less than the rate.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,6 +70,7 @@ struct Options {
   int group = 1;   // changes per command: 1 = transition() each; more = transition_all() over a group
   int active = 0;  // changes fall on the first `active` packages only (0: every package), as when the
                    // Distribution Manager sends a few packages at a time
+  std::string sqlite_template;  // a loaded SQLite database to copy rather than load again (made when absent)
 };
 
 constexpr Micros kT0 = 1'767'225'600'000'000;
@@ -98,6 +106,38 @@ std::string rss() {
   }
   return out;
 }
+
+// What this process costs: CPU (user + system) and the file I/O it asked for (/proc/self/io: write calls and
+// bytes, read calls), so a run can be put per change whatever else the machine is doing.
+struct Cost {
+  double cpu = 0;
+  double syscw = 0, wchar = 0, syscr = 0;
+  static Cost now() {
+    Cost c;
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    c.cpu = static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+    std::ifstream f("/proc/self/io");
+    std::string name;
+    double v = 0;
+    while (f >> name >> v) {
+      if (name == "syscw:") c.syscw = v;
+      if (name == "wchar:") c.wchar = v;
+      if (name == "syscr:") c.syscr = v;
+    }
+    return c;
+  }
+  // "per change: 41 us CPU, 12.0 writes (48 KB), 3.1 reads"
+  static std::string per_change(const Cost& a, const Cost& b, long changes) {
+    const double n = static_cast<double>(std::max(1L, changes));
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "per change: %.0f us CPU, %.1f writes (%.1f KB), %.1f reads",
+                  (b.cpu - a.cpu) * 1e6 / n, (b.syscw - a.syscw) / n, (b.wchar - a.wchar) / n / 1024,
+                  (b.syscr - a.syscr) / n);
+    return buf;
+  }
+};
 
 [[noreturn]] void die(const std::string& what, const Error& e) {
   std::fprintf(stderr, "summarizer_bench: %s: %s\n", what.c_str(), e.to_string().c_str());
@@ -221,6 +261,52 @@ void load(Connection& c, const Options& o) {
        "distpoints");
   must(c.commit(), "commit");
   must(c.exec(d.postgres() ? "ANALYZE" : "ANALYZE", {}), "analyze");
+}
+
+std::string template_sizes(const Options& o) {
+  return std::to_string(o.packages) + "x" + std::to_string(o.dps) + "x" + std::to_string(o.sites);
+}
+
+// The schema as the store creates it, then every row loaded with SQL.
+void load_fresh(const Options& o, const std::string& backend, const std::string& url) {
+  store::OpenOptions opt;
+  opt.url = url;
+  must(store::Store::open(opt), "open")->close();
+  auto c = raw(backend, url);
+  load(*c, o);
+  if (backend == "sqlite") {
+    must(c->exec("INSERT INTO pkgcast_meta (meta_key, meta_value) VALUES ('summarizer_bench/sizes', ?)",
+                 {template_sizes(o)}),
+         "record the sizes");
+  }
+}
+
+// `url` becomes a copy of the template (loaded first when absent). The template was closed by its last user, so
+// it has no WAL to copy with it.
+void copy_template(const Options& o, const std::string& url) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(o.sqlite_template)) {
+    const std::string partial = o.sqlite_template + ".loading";
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(partial + suffix);
+    load_fresh(o, "sqlite", partial);
+    fs::rename(partial, o.sqlite_template);
+  }
+  {
+    auto c = raw("sqlite", o.sqlite_template);
+    std::string sizes;
+    must(c->query("SELECT meta_value FROM pkgcast_meta WHERE meta_key = 'summarizer_bench/sizes'", {},
+                  [&](const store::SqlRow& row) -> Result<bool> {
+                    sizes = std::string(row.as_text(0));
+                    return false;
+                  }),
+         "read the template's sizes");
+    if (sizes != template_sizes(o)) {
+      die("template " + o.sqlite_template,
+          make_error(WbemCode::kInvalidParameter, "it holds " + (sizes.empty() ? std::string("no bench database") : sizes) +
+                                                 " (packages x DPs x sites), not " + template_sizes(o)));
+    }
+  }
+  fs::copy_file(o.sqlite_template, url, fs::copy_options::overwrite_existing);
 }
 
 // The per-pair state machine both runs follow: 1 -> 7 -> 0 -> 1 -> ...
@@ -433,23 +519,26 @@ void run_backend(const std::string& backend, const Options& o) {
   }
   store::OpenOptions opt;
   opt.url = db->url;
-  must(store::Store::open(opt), "open")->close();  // creates the schema
   const auto load_start = Clock::now();
-  {
-    auto c = raw(backend, db->url);
-    load(*c, o);
+  if (backend == "sqlite" && !o.sqlite_template.empty()) {
+    copy_template(o, db->url);
+  } else {
+    load_fresh(o, backend, db->url);
   }
   const double load_secs = std::chrono::duration<double>(Clock::now() - load_start).count();
 
   Workload w(o);
   double incremental = 0;
   double per_batch = 0;
+  std::string cost;
   double scan_baseline = 0;
   std::string memory;
   std::size_t differences = 0;
   {
     auto st = must(store::Store::open(opt), "open");
+    const Cost before = Cost::now();
     incremental = run_incremental(*st, w, o, per_batch);
+    cost = Cost::per_change(before, Cost::now(), o.changes);
     memory = rss();
     if (o.check) differences = must(summarizer::check(*st), "check").size();
     if (o.baseline_changes > 0) scan_baseline = run_scan_baseline(*st, w, o);
@@ -461,11 +550,11 @@ void run_backend(const std::string& backend, const Options& o) {
   const double baseline = o.baseline_changes > 0 ? run_baseline(*c, w, o) : 0;
   std::printf(
       "%-10s %9ld rows  load %6.1fs  incremental %7.0f/s (%.0f per commit)  store+scan recompute "
-      "%7.0f/s (x%.1f)  SQL GROUP BY %7.0f/s (x%.1f)  check: %s  %s\n",
+      "%7.0f/s (x%.1f)  SQL GROUP BY %7.0f/s (x%.1f)  check: %s  %s\n  incremental %s\n",
       backend.c_str(), static_cast<long>(o.packages) * o.dps, load_secs, incremental, per_batch, scan_baseline,
       scan_baseline > 0 ? incremental / scan_baseline : 0.0, baseline, baseline > 0 ? incremental / baseline : 0.0,
       o.check ? (differences == 0 ? "exact" : (std::to_string(differences) + " differences").c_str()) : "skipped",
-      memory.c_str());
+      memory.c_str(), cost.c_str());
 }
 
 }  // namespace
@@ -496,6 +585,8 @@ int main(int argc, char** argv) {
       o.group = std::stoi(v);
     else if (flag == "--active")
       o.active = std::stoi(v);
+    else if (flag == "--sqlite-template")
+      o.sqlite_template = v;
     else {
       std::fprintf(stderr, "summarizer_bench: unknown flag %s\n", flag.c_str());
       return 2;
@@ -505,7 +596,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: summarizer_bench [--packages P] [--dps D] [--sites S] [--changes N] "
                  "[--baseline-changes M] [--backend sqlite|postgresql|both] [--window W] [--check 0|1] "
-                 "[--group N] [--active K]\n");
+                 "[--group N] [--active K] [--sqlite-template FILE]\n");
     return 2;
   }
   std::printf(

@@ -1,5 +1,6 @@
 #include "store/row_codec.h"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -21,6 +22,84 @@ Result<std::string> json_text(const cim::Json& j, std::string_view what) {
   } catch (const std::exception& e) {  // nlohmann refuses invalid UTF-8
     return make_error(WbemCode::kInvalidParameter, std::string(what) + ": " + e.what());
   }
+}
+
+// The journal's JSON is written straight into a string rather than built as a cim::Json and dumped: it is written
+// for every changed instance, and building the tree cost as much as everything else the journal does. The text is
+// byte for byte cim::to_json(...).dump()'s (row_codec_test.cc checks it); reals, arrays and embedded objects, which
+// the hot classes do not have, still go through cim::to_json.
+
+// As nlohmann's dump() escapes (without ensure_ascii): quote, backslash and control characters; the rest as is.
+// Invalid UTF-8 is refused, as dump() refuses it.
+Status append_json_string(std::string& out, std::string_view s, std::string_view what) {
+  if (!is_valid_utf8(s)) return make_error(WbemCode::kInvalidParameter, std::string(what) + ": text is not valid UTF-8");
+  out += '"';
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xF];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+  return ok_status();
+}
+
+template <typename Int>
+void append_number(std::string& out, Int n) {
+  char buf[24];
+  const auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;
+  out.append(buf, end);
+}
+
+Status append_json_value(std::string& out, const cim::Value& v, std::string_view what) {
+  using cim::CimType;
+  if (v.is_null()) {
+    out += "null";
+    return ok_status();
+  }
+  if (!v.type().array) {
+    switch (v.type().base) {
+      case CimType::kBoolean: out += v.as_bool() ? "true" : "false"; return ok_status();
+      case CimType::kSint8:
+      case CimType::kSint16:
+      case CimType::kSint32:
+      case CimType::kSint64: append_number(out, v.as_sint()); return ok_status();
+      case CimType::kUint8:
+      case CimType::kUint16:
+      case CimType::kUint32:
+      case CimType::kUint64: append_number(out, v.as_uint()); return ok_status();
+      case CimType::kString:
+      case CimType::kReference: return append_json_string(out, v.as_string(), what);
+      case CimType::kDateTime: return append_json_string(out, v.as_datetime().to_iso8601(), what);
+      default: break;
+    }
+  }
+  PKG_ASSIGN_OR_RETURN(std::string text, json_text(cim::to_json(v), what));
+  out += text;
+  return ok_status();
+}
+
+// `,"name":value` (no comma first in an empty object).
+Status append_member(std::string& out, std::string_view name, const cim::Value& v) {
+  if (out.back() != '{') out += ',';
+  PKG_TRY(append_json_string(out, name, name));
+  out += ':';
+  return append_json_value(out, v, name);
 }
 
 Result<cim::Value> decode_column(const TableInfo& t, std::size_t i, const SqlRow& row,
@@ -169,13 +248,55 @@ Result<cim::Instance> decode_row(const TableInfo& table, const SqlRow& row, cons
 }
 
 Result<std::string> instance_to_json_text(const cim::Instance& inst) {
-  return json_text(cim::to_json(inst), inst.class_name());
+  std::string out = "{\"__CLASS\":";
+  PKG_TRY(append_json_string(out, inst.class_name(), inst.class_name()));
+  if (inst.revision()) {
+    out += ",\"__REVISION\":";
+    append_number(out, *inst.revision());
+  }
+  const auto& props = inst.class_def().properties();
+  for (std::size_t i = 0; i < props.size(); ++i) PKG_TRY(append_member(out, props[i].name, inst.get(i)));
+  out += '}';
+  return out;
 }
 
 Result<cim::Instance> instance_from_json_text(std::string_view text, const cim::ClassRegistry& registry) {
   const auto j = cim::Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return make_error(WbemCode::kFailed, "journal entry is not JSON (corrupt database?)");
   return cim::instance_from_json(j, registry);
+}
+
+Result<std::string> previous_delta_json_text(const cim::Instance& now, const cim::Instance& previous) {
+  std::string out = "{";
+  const auto& props = now.class_def().properties();
+  for (std::size_t i = 0; i < props.size(); ++i) {
+    if (!(now.get(i) == previous.get(i))) PKG_TRY(append_member(out, props[i].name, previous.get(i)));
+  }
+  out += '}';
+  return out;
+}
+
+Result<cim::Instance> previous_from_json_text(std::string_view text, const cim::Instance& now,
+                                              const cim::ClassRegistry& registry) {
+  const auto j = cim::Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return make_error(WbemCode::kFailed, "journal entry is not a JSON object (corrupt database?)");
+  if (j.contains("__CLASS")) return cim::instance_from_json(j, registry);
+  cim::Instance previous = now;
+  const cim::ClassDef& cls = now.class_def();
+  for (const auto& [name, value] : j.items()) {
+    const auto index = cls.find_property(name);
+    if (!index) {
+      return make_error(WbemCode::kFailed, "journal entry of " + cls.name() + " names an unknown property '" + name +
+                                               "' (corrupt database?)");
+    }
+    auto decoded = cim::value_from_json(value, cls.property(*index).type, registry);
+    if (!decoded.ok()) {
+      return make_error(WbemCode::kFailed, "journal entry of " + cls.name() + "." + name + ": " +
+                                               decoded.error().message + " (corrupt database?)");
+    }
+    previous.set(*index, std::move(decoded).value());
+  }
+  return previous;
 }
 
 }  // namespace pkgcast::store

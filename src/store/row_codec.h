@@ -41,4 +41,14 @@ Status check_text(std::string_view s, std::string_view what);
 Result<std::string> instance_to_json_text(const cim::Instance& inst);
 Result<cim::Instance> instance_from_json_text(std::string_view text, const cim::ClassRegistry& registry);
 
+// The journal's `previous` column of a modification (docs/storage.md, "The journal's previous instance"): the
+// properties whose value in `previous` differs from `now`'s, each with its previous value (null for NULL), as a
+// JSON object without "__CLASS". Precondition: both are of the same class.
+Result<std::string> previous_delta_json_text(const cim::Instance& now, const cim::Instance& previous);
+// The previous instance from a stored `previous` column: a whole instance (it has "__CLASS": written by versions
+// before the delta) as it is, otherwise `now` with the delta's values put back. A member that is not a property of
+// `now`'s class, or a value of the wrong type, is WBEM_E_FAILED (a corrupt journal).
+Result<cim::Instance> previous_from_json_text(std::string_view text, const cim::Instance& now,
+                                              const cim::ClassRegistry& registry);
+
 }  // namespace pkgcast::store

@@ -218,6 +218,8 @@ Status migrate_class_table(Connection& conn, const TableInfo& t) {
     PKG_ASSIGN_OR_RETURN(std::string name, quote_identifier(index_name(cls.name(), "key")));
     PKG_TRY(conn.exec("CREATE UNIQUE INDEX IF NOT EXISTS " + name + " ON " + t.table + " (" + cols + ")"));
   }
+  // These indexes are never UNIQUE: the key is a table's only uniqueness rule, which is what lets the writer send
+  // a batch's writes of different rows in any order (writer.cc, RowWrites).
   for (std::size_t i = 0; i < t.columns.size(); ++i) {
     const auto& p = cls.property(i);
     const bool leads_key = !cls.key_indices().empty() && cls.key_indices()[0] == i;

@@ -107,8 +107,10 @@ Result<JournalEntry> decode_journal_row(const SqlRow& row, const cim::ClassRegis
   PKG_ASSIGN_OR_RETURN(cim::Instance inst, instance_from_json_text(row.as_text(5), registry));
   e.instance = std::make_shared<const cim::Instance>(std::move(inst));
   if (!row.is_null(6)) {
-    PKG_ASSIGN_OR_RETURN(cim::Instance prev, instance_from_json_text(row.as_text(6), registry));
+    PKG_ASSIGN_OR_RETURN(cim::Instance prev, previous_from_json_text(row.as_text(6), *e.instance, registry));
     e.previous = std::make_shared<const cim::Instance>(std::move(prev));
+  } else if (e.kind == ChangeKind::kDeleted) {
+    e.previous = e.instance;  // a deletion's previous instance is the instance as it was
   }
   return e;
 }

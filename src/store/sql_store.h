@@ -80,10 +80,14 @@ class SqlStore final : public Store {
  private:
   class Lease;
   class Txn;
+  class RowWrites;
   // One journal entry of the running batch. Its revision is given at the end of the batch (finish_journal).
   struct BatchEntry {
     JournalEntry entry;
     std::string instance_json;  // the journal's encoding of entry.instance
+    // The journal's `previous` column: for kModified the delta (row_codec.h, previous_delta_json_text); empty for
+    // kCreated and kDeleted, whose column is NULL (a deletion's previous instance is its instance).
+    std::string previous_json;
     bool dropped = false;       // a put that turned out to change nothing: no entry
   };
   struct Pending {

@@ -22,9 +22,9 @@ Status exec_status(Connection& c, const std::string& sql, const SqlParams& param
   return ok_status();
 }
 
-// Journal rows go in multi-row INSERTs of a few fixed sizes (so the statements stay few and prepared), created
-// entries (no previous instance) apart from the others (so no parameter is ever NULL: PostgreSQL prepares a
-// statement per parameter types, and a NULL has none).
+// Journal rows go in multi-row INSERTs of a few fixed sizes (so the statements stay few and prepared), entries
+// without a previous column (created, deleted) apart from modifications (so no parameter is ever NULL: PostgreSQL
+// prepares a statement per parameter types, and a NULL has none).
 constexpr std::size_t kJournalChunks[] = {64, 16, 4, 1};
 
 std::string make_journal_insert_sql(const Dialect& d, bool with_previous, std::size_t rows) {
@@ -85,6 +85,61 @@ class RunningCommand {
 
 bool SqlStore::on_command_thread() const { return t_running_command == this; }
 
+// The row writes of a batch's succeeded commands, held until the batch ends so that a row written by many commands
+// (a package's Root and ExtraInfo rows, a DP's SMS_DPStatusInfo row, when status messages of a few packages arrive
+// together) reaches the database once, with its last values. Rows are independent (no triggers, no foreign keys,
+// one unique key per table), so writes of different rows may reach the database in any order; writes of one row
+// keep theirs: an UPDATE replaces the held INSERT or UPDATE of its row (an INSERT keeps being an INSERT, with the
+// new values); any other write of a row first sends the one held for it. Whoever needs the database to hold every
+// write (a scan, a savepoint, a read the cache cannot answer, the journal's INSERTs) sends them all first (send()).
+// Every journal entry is still written: only the table's statements are merged.
+class SqlStore::RowWrites {
+ public:
+  enum class Op : std::uint8_t { kInsert, kUpdate, kOther };
+
+  explicit RowWrites(Connection& conn) : conn_(conn) {}
+
+  // A row statement of a succeeded command. `params` of an update are the row's columns, then its key.
+  Status add(Op op, const TableInfo& table, const std::string& ckey, const std::string& sql, SqlParams params) {
+    if (auto it = index_.find(ckey); it != index_.end()) {
+      Write& held = writes_[it->second];
+      if (op == Op::kUpdate) {
+        if (held.op == Op::kInsert) params.resize(table.columns.size());  // the insert takes the columns only
+        held.params = std::move(params);
+        return ok_status();
+      }
+      index_.erase(it);
+      PKG_TRY(conn_.defer(*held.sql, std::move(held.params)));
+      held.sql = nullptr;
+    }
+    if (op == Op::kOther) return conn_.defer(sql, std::move(params));
+    index_.emplace(ckey, writes_.size());
+    writes_.push_back(Write{op, &sql, std::move(params)});
+    return ok_status();
+  }
+
+  // Every held write to the connection, in the order each row was first written.
+  Status send() {
+    std::vector<Write> writes = std::move(writes_);
+    writes_.clear();
+    index_.clear();
+    for (Write& w : writes) {
+      if (w.sql != nullptr) PKG_TRY(conn_.defer(*w.sql, std::move(w.params)));
+    }
+    return ok_status();
+  }
+
+ private:
+  struct Write {
+    Op op;
+    const std::string* sql;  // null: already sent
+    SqlParams params;
+  };
+  Connection& conn_;
+  std::vector<Write> writes_;
+  std::unordered_map<std::string, std::size_t> index_;  // row key (RowCache::row_key) -> its held write
+};
+
 // The view a command works in: the writer connection inside the batch's transaction, in front of it the
 // writer's row cache (row_cache.h).
 //
@@ -102,14 +157,22 @@ bool SqlStore::on_command_thread() const { return t_running_command == this; }
 // few round trips rather than one per put. On SQLite the previous row is read first (no round trip to save).
 class SqlStore::Txn final : public WriteTxn {
  public:
-  Txn(SqlStore& store, Micros now, std::vector<BatchEntry>& entries)
-      : store_(store), conn_(*store.writer_conn_), cache_(store.row_cache_), now_(now), entries_(entries) {}
+  Txn(SqlStore& store, Micros now, std::vector<BatchEntry>& entries, RowWrites& row_writes)
+      : store_(store),
+        conn_(*store.writer_conn_),
+        cache_(store.row_cache_),
+        now_(now),
+        entries_(entries),
+        row_writes_(row_writes) {}
 
   Result<std::optional<cim::Instance>> get(const cim::ClassDef& cls, const std::vector<cim::Value>& key) override {
     PKG_ASSIGN_OR_RETURN(const TableInfo* t, store_.schema_.table(cls));
     PKG_ASSIGN_OR_RETURN(SqlParams key_params, encode_key(*t, key));
     const std::string ckey = RowCache::row_key(*t, key_params);
-    if (ckey.empty()) return get_on(conn_, *t, store_.schema_, key);
+    if (ckey.empty()) {
+      PKG_TRY(row_writes_.send());  // the row may be one a held write changes
+      return get_on(conn_, *t, store_.schema_, key);
+    }
     PKG_ASSIGN_OR_RETURN(auto current, current_row(*t, ckey, key));
     if (!current) return std::optional<cim::Instance>();
     return std::optional<cim::Instance>(*current);
@@ -139,7 +202,7 @@ class SqlStore::Txn final : public WriteTxn {
       PKG_ASSIGN_OR_RETURN(current, current_row(*t, ckey, key));
     }
     if (!current) return make_error(WbemCode::kNotFound, describe(*t, key) + " does not exist");
-    PKG_TRY(emit(t->delete_by_key, std::move(params)));
+    PKG_TRY(emit_row(RowWrites::Op::kOther, *t, ckey, t->delete_by_key, std::move(params)));
     if (!ckey.empty()) cache_.set(ckey, {});
     return journal(ChangeKind::kDeleted, current, current);
   }
@@ -190,7 +253,7 @@ class SqlStore::Txn final : public WriteTxn {
   // is released. A failure here fails the batch: held statements may have run in part, with no savepoint to undo.
   Status finish() {
     if (direct_) return conn_.defer(kRelease);
-    return hand_over();
+    return hand_over(/*merge=*/true);
   }
 
   // After the command failed: what it did in the database is undone (its savepoint), what it held back is dropped.
@@ -208,6 +271,10 @@ class SqlStore::Txn final : public WriteTxn {
     const std::string* sql;
     SqlParams params;
     RowCallback on_row;
+    // A write of one cached row (row_key), which the batch's RowWrites may merge with later writes of that row.
+    RowWrites::Op op = RowWrites::Op::kOther;
+    const TableInfo* table = nullptr;
+    std::string ckey;
   };
 
   static std::string meta_put_sql(const Dialect& d) {
@@ -235,19 +302,29 @@ class SqlStore::Txn final : public WriteTxn {
   }
 
   // Opens the command's savepoint and hands over what it held back; later writes go straight to the connection.
+  // The earlier commands' held row writes go first, outside the savepoint: the database then holds every write.
   Status materialize() {
     if (direct_) return ok_status();
+    PKG_TRY(row_writes_.send());
     PKG_TRY(conn_.defer(kSavepoint));
     direct_ = true;
-    return hand_over();
+    return hand_over(/*merge=*/false);
   }
 
-  Status hand_over() {
+  // `merge`: row writes go to the batch's RowWrites (the command succeeded and runs no savepoint); otherwise
+  // everything goes straight to the connection.
+  Status hand_over(bool merge) {
     std::vector<Held> held = std::move(held_);
     held_.clear();
     for (Held& h : held) {
-      Status st = h.on_row ? conn_.defer_query(*h.sql, std::move(h.params), std::move(h.on_row))
-                           : conn_.defer(*h.sql, std::move(h.params));
+      Status st = ok_status();
+      if (h.on_row) {
+        st = conn_.defer_query(*h.sql, std::move(h.params), std::move(h.on_row));
+      } else if (h.table != nullptr && merge) {
+        st = row_writes_.add(h.op, *h.table, h.ckey, *h.sql, std::move(h.params));
+      } else {
+        st = conn_.defer(*h.sql, std::move(h.params));
+      }
       if (!st.ok()) return st;
     }
     return ok_status();
@@ -258,7 +335,15 @@ class SqlStore::Txn final : public WriteTxn {
       if (on_row) return conn_.defer_query(sql, std::move(params), std::move(on_row));
       return conn_.defer(sql, std::move(params));
     }
-    held_.push_back(Held{&sql, std::move(params), std::move(on_row)});
+    held_.push_back(Held{&sql, std::move(params), std::move(on_row), RowWrites::Op::kOther, nullptr, {}});
+    return ok_status();
+  }
+
+  // A write of the cached row `ckey` (insert, update by key, or delete).
+  Status emit_row(RowWrites::Op op, const TableInfo& t, const std::string& ckey, const std::string& sql,
+                  SqlParams params) {
+    if (direct_ || ckey.empty()) return emit(sql, std::move(params));
+    held_.push_back(Held{&sql, std::move(params), {}, op, &t, ckey});
     return ok_status();
   }
 
@@ -288,6 +373,7 @@ class SqlStore::Txn final : public WriteTxn {
                      if (same_values(*t, was, *e.entry.instance)) {
                        e.dropped = true;
                      } else {
+                       PKG_ASSIGN_OR_RETURN(e.previous_json, previous_delta_json_text(*e.entry.instance, was));
                        e.entry.kind = ChangeKind::kModified;
                        e.entry.previous = std::make_shared<const cim::Instance>(std::move(was));
                      }
@@ -303,9 +389,9 @@ class SqlStore::Txn final : public WriteTxn {
     if (previous) {
       SqlParams params = std::move(enc.params);
       for (auto& p : key_params) params.push_back(std::move(p));
-      PKG_TRY(emit(t->update_by_key, std::move(params)));
+      PKG_TRY(emit_row(RowWrites::Op::kUpdate, *t, ckey, t->update_by_key, std::move(params)));
     } else {
-      PKG_TRY(emit(t->insert, std::move(enc.params)));
+      PKG_TRY(emit_row(RowWrites::Op::kInsert, *t, ckey, t->insert, std::move(enc.params)));
     }
     cache_.set(ckey, {now_inst, std::nullopt});
     return journal(previous ? ChangeKind::kModified : ChangeKind::kCreated, now_inst, previous);
@@ -357,6 +443,9 @@ class SqlStore::Txn final : public WriteTxn {
     BatchEntry b;
     // Encoded now, so text the journal cannot hold fails this command rather than the batch.
     PKG_ASSIGN_OR_RETURN(b.instance_json, instance_to_json_text(*inst));
+    if (kind == ChangeKind::kModified) {
+      PKG_ASSIGN_OR_RETURN(b.previous_json, previous_delta_json_text(*inst, *previous));
+    }
     b.entry.time = now_;
     b.entry.kind = kind;
     b.entry.class_name = inst->class_name();
@@ -372,6 +461,7 @@ class SqlStore::Txn final : public WriteTxn {
   RowCache& cache_;
   Micros now_;
   std::vector<BatchEntry>& entries_;
+  RowWrites& row_writes_;
   std::vector<Held> held_;
   bool direct_ = false;  // the savepoint is open and writes go straight to the connection
 };
@@ -444,12 +534,13 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
   if (Status st = conn.begin(true); !st.ok()) return fail_all(st.error());
 
   std::vector<BatchEntry> entries;
+  RowWrites row_writes(conn);
   std::vector<std::optional<Error>> failures(batch.size());
   std::vector<std::size_t> entries_end(batch.size(), 0);  // one past each command's last entry
   std::optional<Error> batch_error;
   for (std::size_t i = 0; i < batch.size() && !batch_error; ++i) {
     const std::size_t entries_before = entries.size();
-    Txn txn(*this, now, entries);
+    Txn txn(*this, now, entries, row_writes);
     row_cache_.begin_command();
     Status st = run_command(batch[i], txn);
     if (st.ok()) {
@@ -469,6 +560,9 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
   }
   std::vector<JournalEntry> committed;
   std::vector<std::uint64_t> revisions(batch.size(), 0);
+  if (!batch_error) {
+    if (Status sent = row_writes.send(); !sent.ok()) batch_error = sent.error();
+  }
   if (!batch_error) {
     auto journaled = finish_journal(conn, entries, entries_end, committed, revisions);
     if (!journaled.ok()) batch_error = journaled.error();
@@ -524,16 +618,11 @@ Status SqlStore::finish_journal(Connection& conn, std::vector<BatchEntry>& entri
     }
     revisions[i] = next - 1;
   }
-  // A previous instance written earlier in the batch is encoded once, as that entry's instance.
-  std::unordered_map<const cim::Instance*, const std::string*> encoded;
-  for (const BatchEntry& b : entries) {
-    if (!b.dropped) encoded.emplace(b.entry.instance.get(), &b.instance_json);
-  }
   const bool pg = conn.dialect().postgres();
-  std::vector<const BatchEntry*> created;  // no previous instance
-  std::vector<const BatchEntry*> changed;
+  std::vector<const BatchEntry*> whole;    // created and deleted: the previous column is NULL
+  std::vector<const BatchEntry*> changed;  // modified: the previous column is the delta
   for (const BatchEntry& b : entries) {
-    if (!b.dropped) (b.entry.previous ? changed : created).push_back(&b);
+    if (!b.dropped) (b.entry.kind == ChangeKind::kModified ? changed : whole).push_back(&b);
   }
   auto write_rows = [&](const std::vector<const BatchEntry*>& rows, bool with_previous) -> Status {
     for (std::size_t at = 0; at < rows.size();) {
@@ -548,21 +637,14 @@ Status SqlStore::finish_journal(Connection& conn, std::vector<BatchEntry>& entri
         params.emplace_back(b.entry.class_name);
         params.emplace_back(b.entry.key);
         params.emplace_back(b.instance_json);
-        if (with_previous) {
-          if (auto it = encoded.find(b.entry.previous.get()); it != encoded.end()) {
-            params.emplace_back(*it->second);
-          } else {
-            PKG_ASSIGN_OR_RETURN(std::string text, instance_to_json_text(*b.entry.previous));
-            params.emplace_back(std::move(text));
-          }
-        }
+        if (with_previous) params.emplace_back(b.previous_json);
       }
       PKG_TRY(conn.defer(journal_insert_sql(pg, with_previous, n), std::move(params)));
       at += n;
     }
     return ok_status();
   };
-  PKG_TRY(write_rows(created, false));
+  PKG_TRY(write_rows(whole, false));
   PKG_TRY(write_rows(changed, true));
   next_revision_ = next;
   committed.reserve(next - first);
