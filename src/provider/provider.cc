@@ -150,6 +150,9 @@ Result<PreparedQuery> Provider::plan_query(const std::string& namespace_path, wq
                       "event queries are subscriptions: use GET /api/v1/events (the query asks for " +
                           bound.from_class().name() + ")");
   }
+  if (bound.is_join()) {
+    return make_error(WbemCode::kNotSupported, "joins are not answered by this server yet");
+  }
   prepared.query_ = std::make_shared<const wql::BoundQuery>(std::move(bound));
   prepared.sites_ = caller.sites;
   const wql::BoundQuery& q = *prepared.query_;
