@@ -91,14 +91,17 @@ std::optional<JoinTablePlan::Lookup> lookup_of(const wql::JoinKey& key) {
   return JoinTablePlan::Lookup{key.inner.index, key.outer.table, key.outer.index};
 }
 
-// A copy of inst with what the projection leaves out cleared (the step of its class says what, when it has one).
-cim::Instance projected(const cim::Instance& inst, const std::vector<ScanStep>& answer_steps) {
-  cim::Instance out = inst;
+// inst as the answer shows it: a copy with what the projection leaves out cleared (the step of its class says
+// what), or, when it clears nothing, inst itself, shared with `owner` (the rows it lives in) rather than copied.
+std::shared_ptr<const cim::Instance> projected(const std::shared_ptr<const void>& owner, const cim::Instance* inst,
+                                               const std::vector<ScanStep>& answer_steps) {
   for (const auto& step : answer_steps) {
-    if (step.cls != &inst.class_def()) continue;
-    for (std::size_t index : step.nulled) out.set(index, cim::Value());
+    if (step.cls != &inst->class_def() || step.nulled.empty()) continue;
+    auto out = std::make_shared<cim::Instance>(*inst);
+    for (std::size_t index : step.nulled) out->set(index, cim::Value());
+    return out;
   }
-  return out;
+  return std::shared_ptr<const cim::Instance>(owner, inst);
 }
 
 std::string join_limit_text(std::uint64_t max_rows) {
@@ -275,8 +278,8 @@ Status Provider::read_partners(const PreparedQuery& prepared, QueryCursor& curso
   };
   if (!plan.lookup) {
     if (!state.whole[table]) {
-      std::vector<cim::Instance> all;
-      for (const ScanStep& step : plan.steps) PKG_TRY(read(step, step.filter, all));
+      auto all = std::make_shared<std::vector<cim::Instance>>();
+      for (const ScanStep& step : plan.steps) PKG_TRY(read(step, step.filter, *all));
       state.whole[table] = std::move(all);
     }
     for (const auto& inst : *state.whole[table]) candidates[table].push_back(&inst);
@@ -326,9 +329,9 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
   JoinState& state = *cursor.join_;
   auto drain = [&] {
     while (!state.pending.empty()) {
-      const cim::Instance inst = std::move(state.pending.front());
+      const std::shared_ptr<const cim::Instance> inst = std::move(state.pending.front());
       state.pending.pop_front();
-      if (!sink(inst)) return false;
+      if (!sink(*inst)) return false;
     }
     return true;
   };
@@ -341,7 +344,13 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
     return e;
   };
   const std::size_t n = plan.tables.size();
-  std::vector<std::vector<cim::Instance>> rows(n);
+  // This page's rows of each class, shared by the answers that show them unprojected.
+  const auto page = std::make_shared<std::vector<std::vector<cim::Instance>>>(n);
+  std::vector<std::vector<cim::Instance>>& rows = *page;
+  auto owner_of = [&](std::size_t t) -> std::shared_ptr<const void> {
+    if (state.whole[t]) return state.whole[t];
+    return page;
+  };
   std::vector<std::vector<const cim::Instance*>> candidates(n);
   if (Status st = read_outer_page(prepared, cursor, bounds, rows[0]); !st.ok()) return failed(st.error());
   for (const auto& inst : rows[0]) candidates[0].push_back(&inst);
@@ -355,11 +364,11 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
         ++cursor.count_;
         return true;
       }
-      std::optional<cim::Instance> answer;
+      std::shared_ptr<const cim::Instance> answer;
       if (const auto only = q.answer_table()) {
         // A LEFT JOIN's missing partner has no instance to answer with (no key, no path): the row is left out.
         if (row[*only] == nullptr) return true;
-        answer = projected(*row[*only], prepared.steps_);
+        answer = projected(owner_of(*only), row[*only], prepared.steps_);
         if (cursor.distinct_) {
           auto fresh = cursor.distinct_->admit(*answer);
           if (!fresh.ok()) {
@@ -369,14 +378,14 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
           if (!*fresh) return true;
         }
       } else {
-        answer.emplace(*plan.generic->find("__Generic"));
+        auto generic = std::make_shared<cim::Instance>(*plan.generic->find("__Generic"));
         for (std::size_t t = 0; t < n; ++t) {
           if (plan.generic_slot[t] == kNoSlot || row[t] == nullptr) continue;
-          answer->set(plan.generic_slot[t], cim::Value::object(std::make_shared<const cim::Instance>(
-                                                projected(*row[t], plan.projections[t]))));
+          generic->set(plan.generic_slot[t], cim::Value::object(projected(owner_of(t), row[t], plan.projections[t])));
         }
+        answer = std::move(generic);
       }
-      state.pending.push_back(std::move(*answer));
+      state.pending.push_back(std::move(answer));
       if (over_join_limit(state, rows, limits_.max_join_rows)) {
         failure = stopped_after(join_limit_text(limits_.max_join_rows), cursor.rows_);
         return false;

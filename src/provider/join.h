@@ -53,10 +53,12 @@ struct JoinPlan {
 
 // A join's progress between pages (QueryCursor::join_). Not thread-safe (one per cursor).
 struct JoinState {
-  std::deque<cim::Instance> pending;  // joined answer rows made but not yet taken by the sink
+  // Joined answer rows made but not yet taken by the sink. An unprojected embedded object shares the page's rows
+  // (aliasing shared_ptr) instead of copying them.
+  std::deque<std::shared_ptr<const cim::Instance>> pending;
   bool outer_done = false;            // every page of the first class has been read
   // Classes read whole (no lookup): their rows, read on the first page and kept for the query.
-  std::vector<std::optional<std::vector<cim::Instance>>> whole;
+  std::vector<std::shared_ptr<std::vector<cim::Instance>>> whole;  // nullptr: not read (yet)
 };
 
 // WBEM_E_QUOTA_VIOLATION: "the query was stopped after <what> (rows evaluated: n)", and the limits' <what>
