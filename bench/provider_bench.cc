@@ -266,7 +266,10 @@ void http_scan(benchmark::State& state, const Site& site, const std::string& wql
                                          ++rows;
                                          pos += marker.size();
                                        }
-                                       carry.erase(0, carry.size() > marker.size() ? carry.size() - marker.size() : 0);
+                                       // Keep only a tail too short to hold a whole marker, which may be
+                                       // the start of one that the next piece completes.
+                                       carry.erase(0, carry.size() >= marker.size() ? carry.size() - marker.size() + 1
+                                                                                     : 0);
                                        return true;
                                      });
     if (!r.ok() || r->status != 200 || rows != expected) {
