@@ -27,6 +27,11 @@
 // (wql::resolve_subqueries); a small answer is pushed into the outer scan as an IN list. Values held: at most
 // QueryLimits::max_subquery_values.
 //
+// Joins (join.h): the first class of FROM streams in pages as a one-class query's class does; each page's partners
+// in every joined class are read with the join key's values pushed into SQL as an IN list (with that class's own
+// conditions and the caller's site limit); wql::join_rows decides the rows. The answer is __Generic instances with
+// one embedded object per answered class, or one class's instances; held at once: QueryLimits::max_join_rows.
+//
 // Projection: `SELECT a, b` returns instances of the row's class whose unselected properties are NULL, except key
 // properties, which are always kept so that every returned instance still has its __PATH / __RELPATH. The HTTP
 // answer leaves the unselected properties out of each row's JSON (ScanStep::nulled lists them) and adds the
