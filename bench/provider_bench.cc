@@ -258,8 +258,11 @@ void http_scan(benchmark::State& state, const Site& site, const std::string& wql
   for (auto _ : state) {
     std::size_t rows = 0;
     std::string carry;
+    std::string tail;  // the answer's last bytes, to show an "error" member
     auto r = http->request_streaming("POST", "/api/v1/query", R"({"query": ")" + wql + R"("})",
                                      [&](std::string_view piece) {
+                                       tail.append(piece);
+                                       if (tail.size() > 400) tail.erase(0, tail.size() - 400);
                                        carry.append(piece);
                                        std::size_t pos = 0;
                                        while ((pos = carry.find(marker, pos)) != std::string::npos) {
@@ -273,7 +276,8 @@ void http_scan(benchmark::State& state, const Site& site, const std::string& wql
                                        return true;
                                      });
     if (!r.ok() || r->status != 200 || rows != expected) {
-      return state.SkipWithError(("scan failed: " + std::to_string(rows) + " rows of " + std::to_string(expected))
+      return state.SkipWithError(("scan failed: " + std::to_string(rows) + " rows of " + std::to_string(expected) +
+                                  "; the answer ends with: " + tail.substr(tail.size() > 200 ? tail.size() - 200 : 0))
                                      .c_str());
     }
     total += rows;
