@@ -1,9 +1,13 @@
 // Provider queries through the real HTTP API, beside the same queries written directly in SQL against the same
-// database: key lookup by PackageID (p50/p99 over one kept-alive connection) and a full scan of the root summarizer.
+// database: key lookup by PackageID (p50/p99 over one kept-alive connection), a full scan of the root summarizer,
+// the join of every package with its programs (`SMS_Package AS P JOIN SMS_Program AS G ON P.PackageID =
+// G.PackageID`), and the DistPoints rows sorted by SummaryDate DESC. The server runs in this process, so the
+// process's resident memory (rss_mb, before and after each run) is the server's.
 //
-// Scale (environment): PKGCAST_BENCH_PACKAGES (default 100000), PKGCAST_BENCH_DPS (1000),
-// PKGCAST_BENCH_DPS_PER_PACKAGE (10: 100,000 x 10 = 1,000,000 DistPoints rows). PostgreSQL runs when
-// PKGCAST_TEST_PG_URL names a maintenance database (scripts/with-postgres sets it); SQLite always runs.
+// Scale (environment): PKGCAST_BENCH_PACKAGES (default 100000), PKGCAST_BENCH_PROGRAMS_PER_PACKAGE (3),
+// PKGCAST_BENCH_DPS (1000), PKGCAST_BENCH_DPS_PER_PACKAGE (10: 100,000 x 10 = 1,000,000 DistPoints rows).
+// PostgreSQL runs when PKGCAST_TEST_PG_URL names a maintenance database (scripts/with-postgres sets it); SQLite
+// always runs.
 #include <benchmark/benchmark.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -56,7 +60,8 @@ void set(cim::Instance& inst, const char* name, cim::Value v) {
 
 // Fills the store the way a distributed site looks: packages with their root and detail rows, DPs, and one
 // DistPoints row per package per targeted DP. Written directly through the store's batching writer.
-void populate(store::Store& store, std::size_t packages, std::size_t dps, std::size_t per_package) {
+void populate(store::Store& store, std::size_t packages, std::size_t programs, std::size_t dps,
+              std::size_t per_package) {
   const auto now = cim::DateTime::from_unix_micros(1'790'000'000'000'000);
   std::vector<std::future<Result<store::CommitInfo>>> pending;
   auto flush = [&](std::vector<cim::Instance> batch) {
@@ -108,6 +113,14 @@ void populate(store::Store& store, std::size_t packages, std::size_t dps, std::s
     set(root, "Retrying", cim::Value::uint32(0));
     set(root, "Failed", cim::Value::uint32(0));
     batch.push_back(std::move(root));
+    for (std::size_t g = 0; g < programs; ++g) {
+      auto program = make("SMS_Program");
+      set(program, "PackageID", cim::Value::string(id));
+      set(program, "ProgramName", cim::Value::string(g == 0 ? "Install" : "Program " + std::to_string(g)));
+      set(program, "CommandLine", cim::Value::string("setup.exe /q /program:" + std::to_string(g)));
+      set(program, "Duration", cim::Value::uint32(30));
+      batch.push_back(std::move(program));
+    }
     for (std::size_t k = 0; k < per_package && dps > 0; ++k) {
       auto row = make("SMS_PackageStatusDistPointsSummarizer");
       set(row, "PackageID", cim::Value::string(id));
@@ -115,7 +128,10 @@ void populate(store::Store& store, std::size_t packages, std::size_t dps, std::s
       set(row, "SiteCode", cim::Value::string("ABC"));
       set(row, "SourceVersion", cim::Value::uint32(1));
       set(row, "State", cim::Value::uint32(0));
-      set(row, "SummaryDate", cim::Value::datetime(now));
+      // Spread over a day, so that sorting by it is a real sort.
+      const auto spread = static_cast<std::int64_t>((p * 7919 + k * 104729) % 86'400);
+      set(row, "SummaryDate", cim::Value::datetime(cim::DateTime::from_unix_micros(now.unix_micros() -
+                                                                                   spread * 1'000'000)));
       set(row, "InstallStatus", cim::Value::string("Content installed"));
       batch.push_back(std::move(row));
     }
@@ -136,7 +152,22 @@ struct Site {
   std::string db_url;
   std::string token;
   std::size_t packages = 0;
+  std::size_t programs = 0;     // per package
+  std::size_t dist_points = 0;  // DistPoints rows
 };
+
+// The process's resident set, in MiB (the server runs in this process).
+double rss_mb() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  double kb = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmRSS: %lf kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb / 1024;
+}
 
 Site* open_site(const std::string& backend) {
   static std::map<std::string, std::unique_ptr<Site>> sites;
@@ -175,9 +206,12 @@ Site* open_site(const std::string& backend) {
   site->token = token.ok() ? *token : "";
   while (!site->token.empty() && site->token.back() == '\n') site->token.pop_back();
   site->packages = env_size("PKGCAST_BENCH_PACKAGES", 100'000);
+  site->programs = env_size("PKGCAST_BENCH_PROGRAMS_PER_PACKAGE", 3);
+  const std::size_t dps = env_size("PKGCAST_BENCH_DPS", 1000);
+  const std::size_t per_package = env_size("PKGCAST_BENCH_DPS_PER_PACKAGE", 10);
+  site->dist_points = dps > 0 ? site->packages * per_package : 0;
   const auto t0 = Clock::now();
-  populate(site->server->store(), site->packages, env_size("PKGCAST_BENCH_DPS", 1000),
-           env_size("PKGCAST_BENCH_DPS_PER_PACKAGE", 10));
+  populate(site->server->store(), site->packages, site->programs, dps, per_package);
   std::fprintf(stderr, "%s: populated in %.1f s\n", backend.c_str(),
                std::chrono::duration<double>(Clock::now() - t0).count());
   return sites.emplace(backend, std::move(site)).first->second.get();
@@ -214,31 +248,119 @@ void BM_HttpKeyLookup(benchmark::State& state, const std::string& backend) {
   report_percentiles(state, micros);
 }
 
-void BM_HttpRootScan(benchmark::State& state, const std::string& backend) {
-  Site* site = open_site(backend);
-  if (site == nullptr) return state.SkipWithError("PKGCAST_TEST_PG_URL is not set");
-  auto http = connect(*site);
+// Streams one query's answer over HTTP and counts its rows without building them: each answered row starts with
+// `marker`. The server's resident memory before and after is reported (rss_mb_before / rss_mb_after).
+void http_scan(benchmark::State& state, const Site& site, const std::string& wql, std::string_view marker,
+               std::size_t expected) {
+  auto http = connect(site);
   std::size_t total = 0;
+  state.counters["rss_mb_before"] = rss_mb();
   for (auto _ : state) {
     std::size_t rows = 0;
     std::string carry;
-    auto r = http->request_streaming("POST", "/api/v1/query",
-                                     R"({"query": "SELECT * FROM SMS_PackageStatusRootSummarizer"})",
+    std::string tail;  // the answer's last bytes, to show an "error" member
+    auto r = http->request_streaming("POST", "/api/v1/query", R"({"query": ")" + wql + R"("})",
                                      [&](std::string_view piece) {
-                                       // Count instances without building them: each starts with {"__CLASS".
+                                       tail.append(piece);
+                                       if (tail.size() > 400) tail.erase(0, tail.size() - 400);
                                        carry.append(piece);
                                        std::size_t pos = 0;
-                                       while ((pos = carry.find("{\"__CLASS\"", pos)) != std::string::npos) {
+                                       while ((pos = carry.find(marker, pos)) != std::string::npos) {
                                          ++rows;
-                                         pos += 10;
+                                         pos += marker.size();
                                        }
-                                       carry.erase(0, carry.size() > 10 ? carry.size() - 10 : 0);
+                                       // Keep only a tail too short to hold a whole marker, which may be
+                                       // the start of one that the next piece completes.
+                                       carry.erase(0, carry.size() >= marker.size() ? carry.size() - marker.size() + 1
+                                                                                     : 0);
                                        return true;
                                      });
-    if (!r.ok() || r->status != 200 || rows != site->packages) return state.SkipWithError("scan failed");
+    if (!r.ok() || r->status != 200 || rows != expected) {
+      return state.SkipWithError(("scan failed: " + std::to_string(rows) + " rows of " + std::to_string(expected) +
+                                  "; the answer ends with: " + tail.substr(tail.size() > 200 ? tail.size() - 200 : 0))
+                                     .c_str());
+    }
+    total += rows;
+  }
+  state.counters["rss_mb_after"] = rss_mb();
+  state.SetItemsProcessed(static_cast<std::int64_t>(total));
+}
+
+// Runs `sql` directly on the same database, reading every column of every row, as the floor to compare with.
+void sql_scan(benchmark::State& state, const Site& site, const std::string& backend, const char* sql,
+              std::size_t expected) {
+  std::size_t total = 0;
+  for (auto _ : state) {
+    std::size_t rows = 0;
+    if (backend == "sqlite") {
+      sqlite3* db = nullptr;
+      sqlite3_open_v2(site.db_url.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+      sqlite3_stmt* stmt = nullptr;
+      sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
+      while (sqlite3_step(stmt) == SQLITE_ROW) {
+        for (int c = 0; c < sqlite3_column_count(stmt); ++c) benchmark::DoNotOptimize(sqlite3_column_text(stmt, c));
+        ++rows;
+      }
+      sqlite3_finalize(stmt);
+      sqlite3_close(db);
+    } else {
+      // Single-row mode streams, as the provider's answer does (PQexec would hold the whole result).
+      PGconn* conn = PQconnectdb(site.db_url.c_str());
+      PQsendQuery(conn, sql);
+      PQsetSingleRowMode(conn);
+      while (PGresult* r = PQgetResult(conn)) {
+        if (PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
+          for (int c = 0; c < PQnfields(r); ++c) benchmark::DoNotOptimize(PQgetvalue(r, 0, c));
+          ++rows;
+        }
+        PQclear(r);
+      }
+      PQfinish(conn);
+    }
+    if (rows != expected) return state.SkipWithError("sql scan failed");
     total += rows;
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(total));
+}
+
+void BM_HttpRootScan(benchmark::State& state, const std::string& backend) {
+  Site* site = open_site(backend);
+  if (site == nullptr) return state.SkipWithError("PKGCAST_TEST_PG_URL is not set");
+  // Each instance starts with {"__CLASS".
+  http_scan(state, *site, "SELECT * FROM SMS_PackageStatusRootSummarizer", "{\"__CLASS\"", site->packages);
+}
+
+constexpr const char* kJoinWql = "SELECT * FROM SMS_Package AS P JOIN SMS_Program AS G ON P.PackageID = G.PackageID";
+
+void BM_HttpJoin(benchmark::State& state, const std::string& backend) {
+  Site* site = open_site(backend);
+  if (site == nullptr) return state.SkipWithError("PKGCAST_TEST_PG_URL is not set");
+  http_scan(state, *site, kJoinWql, "\"__Generic\"", site->packages * site->programs);
+}
+
+// PackageID compares ignoring case, as the store compares it: NOCASE on SQLite, lower() on PostgreSQL.
+void BM_SqlJoin(benchmark::State& state, const std::string& backend) {
+  Site* site = open_site(backend);
+  if (site == nullptr) return state.SkipWithError("PKGCAST_TEST_PG_URL is not set");
+  sql_scan(state, *site, backend,
+           backend == "sqlite"
+               ? R"(SELECT * FROM "SMS_Package" p JOIN "SMS_Program" g ON p."PackageID" = g."PackageID")"
+               : R"(SELECT * FROM "SMS_Package" p JOIN "SMS_Program" g ON lower(p."PackageID") COLLATE "C" = lower(g."PackageID") COLLATE "C")",
+           site->packages * site->programs);
+}
+
+void BM_HttpDistPointsBySummaryDate(benchmark::State& state, const std::string& backend) {
+  Site* site = open_site(backend);
+  if (site == nullptr) return state.SkipWithError("PKGCAST_TEST_PG_URL is not set");
+  http_scan(state, *site, "SELECT * FROM SMS_PackageStatusDistPointsSummarizer ORDER BY SummaryDate DESC",
+            "{\"__CLASS\"", site->dist_points);
+}
+
+void BM_SqlDistPointsBySummaryDate(benchmark::State& state, const std::string& backend) {
+  Site* site = open_site(backend);
+  if (site == nullptr) return state.SkipWithError("PKGCAST_TEST_PG_URL is not set");
+  sql_scan(state, *site, backend,
+           R"(SELECT * FROM "SMS_PackageStatusDistPointsSummarizer" ORDER BY "SummaryDate" DESC)", site->dist_points);
 }
 
 // The same lookups written directly in SQL against the same database, as the floor to compare against.
@@ -288,32 +410,8 @@ void BM_SqlKeyLookup(benchmark::State& state, const std::string& backend) {
 void BM_SqlRootScan(benchmark::State& state, const std::string& backend) {
   Site* site = open_site(backend);
   if (site == nullptr) return state.SkipWithError("PKGCAST_TEST_PG_URL is not set");
-  std::size_t total = 0;
-  const char* sql = R"(SELECT * FROM "SMS_PackageStatusRootSummarizer" ORDER BY "PackageID")";
-  for (auto _ : state) {
-    std::size_t rows = 0;
-    if (backend == "sqlite") {
-      sqlite3* db = nullptr;
-      sqlite3_open_v2(site->db_url.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-      sqlite3_stmt* stmt = nullptr;
-      sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
-      while (sqlite3_step(stmt) == SQLITE_ROW) {
-        for (int c = 0; c < sqlite3_column_count(stmt); ++c) benchmark::DoNotOptimize(sqlite3_column_text(stmt, c));
-        ++rows;
-      }
-      sqlite3_finalize(stmt);
-      sqlite3_close(db);
-    } else {
-      PGconn* conn = PQconnectdb(site->db_url.c_str());
-      PGresult* r = PQexec(conn, sql);
-      rows = static_cast<std::size_t>(PQntuples(r));
-      PQclear(r);
-      PQfinish(conn);
-    }
-    if (rows != site->packages) return state.SkipWithError("sql scan failed");
-    total += rows;
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(total));
+  sql_scan(state, *site, backend, R"(SELECT * FROM "SMS_PackageStatusRootSummarizer" ORDER BY "PackageID")",
+           site->packages);
 }
 
 }  // namespace
@@ -322,9 +420,18 @@ BENCHMARK_CAPTURE(BM_HttpKeyLookup, sqlite, std::string("sqlite"))->Unit(benchma
 BENCHMARK_CAPTURE(BM_SqlKeyLookup, sqlite, std::string("sqlite"))->Unit(benchmark::kMicrosecond)->Iterations(5000)->UseRealTime();
 BENCHMARK_CAPTURE(BM_HttpRootScan, sqlite, std::string("sqlite"))->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
 BENCHMARK_CAPTURE(BM_SqlRootScan, sqlite, std::string("sqlite"))->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+BENCHMARK_CAPTURE(BM_HttpJoin, sqlite, std::string("sqlite"))->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SqlJoin, sqlite, std::string("sqlite"))->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_HttpDistPointsBySummaryDate, sqlite, std::string("sqlite"))->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SqlDistPointsBySummaryDate, sqlite, std::string("sqlite"))->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
 BENCHMARK_CAPTURE(BM_HttpKeyLookup, postgresql, std::string("postgresql"))->Unit(benchmark::kMicrosecond)->Iterations(5000)->UseRealTime();
 BENCHMARK_CAPTURE(BM_SqlKeyLookup, postgresql, std::string("postgresql"))->Unit(benchmark::kMicrosecond)->Iterations(5000)->UseRealTime();
 BENCHMARK_CAPTURE(BM_HttpRootScan, postgresql, std::string("postgresql"))->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
 BENCHMARK_CAPTURE(BM_SqlRootScan, postgresql, std::string("postgresql"))->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+
+BENCHMARK_CAPTURE(BM_HttpJoin, postgresql, std::string("postgresql"))->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SqlJoin, postgresql, std::string("postgresql"))->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_HttpDistPointsBySummaryDate, postgresql, std::string("postgresql"))->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
+BENCHMARK_CAPTURE(BM_SqlDistPointsBySummaryDate, postgresql, std::string("postgresql"))->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -1,7 +1,7 @@
 // Fuzzes the whole WQL pipeline on arbitrary bytes:
 //   parse -> (error: must be a well-formed Error) or print -> parse again -> must equal the first tree and print
 //   the same text -> to_json -> bind against the builtin registry (GETDATE() fixed) -> answer IN (SELECT ...)
-//   subqueries over fixed instances -> evaluate over those instances and events.
+//   subqueries over fixed instances -> evaluate over those instances and events, and a join's rows over them.
 // Any crash, sanitizer report, hang or broken round trip is a bug; the round trip aborts explicitly.
 #include <cstddef>
 #include <cstdint>
@@ -92,6 +92,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   });
   if (!bound.ok()) fail("a subquery over the fixture failed", bound.error().to_string());
   (void)wql::bound_classes(*bound);
+  if (bound->is_join()) {
+    // Joins: every class's candidates from the fixture, nested loops bounded by a number of joined rows.
+    std::vector<std::vector<const Instance*>> candidates;
+    for (const auto& table : bound->tables()) {
+      candidates.emplace_back();
+      for (const Instance& inst : instances()) {
+        if (inst.class_def().is_a(*table.cls)) candidates.back().push_back(&inst);
+      }
+    }
+    int rows = 0;
+    wql::join_rows(*bound, candidates, [&rows](wql::JoinedRow row) {
+      for (std::size_t t = 0; t < row.size(); ++t) (void)row[t];
+      return ++rows < 10'000;
+    });
+  }
   for (const Instance& inst : instances()) {
     (void)wql::matches(*bound, inst);
     (void)wql::evaluate(*bound, inst);

@@ -6,6 +6,7 @@
 
 #include "core/strings.h"
 #include "provider/answer_shape.h"
+#include "provider/join.h"
 #include "provider/site_scope.h"
 
 namespace pkgcast::provider {
@@ -154,33 +155,12 @@ Result<PreparedQuery> Provider::plan_query(const std::string& namespace_path, wq
   prepared.sites_ = caller.sites;
   const wql::BoundQuery& q = *prepared.query_;
 
-  store::Predicate pushed =
-      q.where() == nullptr ? store::Predicate::always() : push_down(*q.where(), push_ordered_strings_);
-  if (node_count(pushed) > kMaxPushedPredicateNodes) pushed = store::Predicate::always();
-  for (const cim::ClassDef* cls : store_.registry().subclasses_of(q.from_class())) {
-    if (!has_rows(*cls) || !class_possible(q.where(), *cls)) continue;
-    if (!sees_tokens && token_cls != nullptr && cls->is_a(*token_cls)) continue;
-    ScanStep step;
-    step.cls = cls;
-    step.filter = pushed;
-    if (!prepared.sites_.empty()) plan_scope(step, prepared.sites_);
-    if (!q.select_all()) {
-      std::vector<bool> keep(cls->properties().size(), false);
-      for (std::size_t k : cls->key_indices()) keep[k] = true;
-      for (const auto& ref : q.selected()) {
-        if (ref.system == wql::SystemProperty::kNone && ref.source == wql::Source::kSelf && ref.index < keep.size()) {
-          keep[ref.index] = true;
-        } else if (ref.system != wql::SystemProperty::kNone && ref.system != wql::SystemProperty::kClass &&
-                   std::find(step.system.begin(), step.system.end(), ref.system) == step.system.end()) {
-          step.system.push_back(ref.system);
-        }
-      }
-      for (std::size_t i = 0; i < keep.size(); ++i) {
-        if (!keep[i]) step.nulled.push_back(i);
-      }
-    }
-    prepared.steps_.push_back(std::move(step));
+  if (q.is_join()) {
+    PKG_TRY(plan_join(prepared, sees_tokens));
+    return prepared;
   }
+  prepared.steps_ = plan_steps(q.from_class(), q.where(), prepared.sites_, sees_tokens);
+  for (ScanStep& step : prepared.steps_) plan_projection(step, q.select_all(), q.selected());
   // ORDER BY is the database's sort of one table, streamed and paged by (sort values, key); merging the sorted
   // streams of several classes is not done (yet), so a sorted query over a class whose rows live in several
   // tables is refused rather than answered out of order.
@@ -195,6 +175,47 @@ Result<PreparedQuery> Provider::plan_query(const std::string& namespace_path, wq
   if (q.count()) plan_count(prepared);
   if (q.distinct() && !q.select_all()) plan_distinct(prepared);
   return prepared;
+}
+
+// One scan step per concrete class of `from` that can hold an answer, each with the part of `condition` the store
+// can evaluate and the caller's site limit pushed into it.
+std::vector<ScanStep> Provider::plan_steps(const cim::ClassDef& from, const wql::Condition* condition,
+                                           const std::vector<std::string>& sites, bool sees_tokens) const {
+  const cim::ClassDef* token_cls = store_.registry().find("PKG_Token");
+  store::Predicate pushed =
+      condition == nullptr ? store::Predicate::always() : push_down(*condition, push_ordered_strings_);
+  if (node_count(pushed) > kMaxPushedPredicateNodes) pushed = store::Predicate::always();
+  std::vector<ScanStep> steps;
+  for (const cim::ClassDef* cls : store_.registry().subclasses_of(from)) {
+    if (!has_rows(*cls) || !class_possible(condition, *cls)) continue;
+    if (!sees_tokens && token_cls != nullptr && cls->is_a(*token_cls)) continue;
+    ScanStep step;
+    step.cls = cls;
+    step.filter = pushed;
+    if (!sites.empty()) plan_scope(step, sites);
+    steps.push_back(std::move(step));
+  }
+  return steps;
+}
+
+// `SELECT a, b`: which properties the answer clears (every one but the selected and the keys) and which system
+// properties it names.
+void plan_projection(ScanStep& step, bool select_all, const std::vector<wql::PropertyRef>& selected) {
+  if (select_all) return;
+  const cim::ClassDef* cls = step.cls;
+  std::vector<bool> keep(cls->properties().size(), false);
+  for (std::size_t k : cls->key_indices()) keep[k] = true;
+  for (const auto& ref : selected) {
+    if (ref.system == wql::SystemProperty::kNone && ref.source == wql::Source::kSelf && ref.index < keep.size()) {
+      keep[ref.index] = true;
+    } else if (ref.system != wql::SystemProperty::kNone && ref.system != wql::SystemProperty::kClass &&
+               std::find(step.system.begin(), step.system.end(), ref.system) == step.system.end()) {
+      step.system.push_back(ref.system);
+    }
+  }
+  for (std::size_t i = 0; i < keep.size(); ++i) {
+    if (!keep[i]) step.nulled.push_back(i);
+  }
 }
 
 // The database counts when what decides a row is all in SQL: the whole WHERE, exactly, and the site scope.
@@ -274,6 +295,7 @@ Status Provider::run(const PreparedQuery& prepared, const InstanceSink& sink) co
 Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, const PageBounds& bounds,
                           const InstanceSink& sink) const {
   if (cursor.done_) return ok_status();
+  if (prepared.join_) return join_page(prepared, cursor, bounds, sink);
   const auto t0 = std::chrono::steady_clock::now();
   const auto slice_end = t0 + bounds.slice;
   const auto budget_end =
@@ -282,8 +304,7 @@ Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, co
   auto account = [&] { cursor.elapsed_ += std::chrono::steady_clock::now() - t0; };
   auto over = [&](const std::string& what) -> Error {
     cursor.done_ = true;
-    return make_error(WbemCode::kQuotaViolation, "the query was stopped after " + what +
-                                                     " (rows evaluated: " + std::to_string(cursor.rows_) + ")");
+    return stopped_after(what, cursor.rows_);
   };
   while (cursor.step_ < prepared.steps_.size() && prepared.steps_[cursor.step_].cls == nullptr) ++cursor.step_;
   if (cursor.step_ >= prepared.steps_.size()) return finish(prepared, cursor, sink);
@@ -294,7 +315,6 @@ Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, co
   }
   const ScanStep& step = prepared.steps_[cursor.step_];
   const wql::BoundQuery& q = *prepared.query_;
-  const cim::ClassDef* package_cls = store_.registry().find("SMS_Package");
   const bool keyless = step.cls->key_indices().empty();
   std::size_t read = 0;
   bool stopped = false;   // by the sink, the slice or the budget
@@ -306,52 +326,30 @@ Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, co
   options.after_sort = cursor.after_sort_;
   const Status scanned = store_.scan(*step.cls, step.filter, [&](cim::Instance&& inst) -> bool {
     if (limits_.max_rows_evaluated > 0 && cursor.rows_ >= limits_.max_rows_evaluated) {
-      failure = over("evaluating " + std::to_string(limits_.max_rows_evaluated) +
-                     " rows (query_max_rows_evaluated)");
+      failure = over(rows_limit_text(limits_.max_rows_evaluated));
       stopped = true;
       return false;
     }
     ++read;
     ++cursor.rows_;
-    if (!keyless) {
-      cursor.after_ = store::key_of(inst);
-      if (!prepared.order_.empty()) {
-        std::vector<cim::Value> sort_values;
-        for (const auto& term : prepared.order_) sort_values.push_back(inst.get(term.property));
-        cursor.after_sort_ = std::move(sort_values);
-      }
-    }
+    if (!keyless) remember_position(prepared, cursor, inst);
     auto keep_going = [&] {
       const auto now = std::chrono::steady_clock::now();
       if (now >= budget_end) {
-        const auto ms = limits_.max_time.count();
-        failure = over(std::to_string(ms / 1000) + (ms % 1000 ? "." + std::to_string(ms % 1000 + 1000).substr(1) : "") +
-                       " s of evaluation (query_max_seconds)");
+        failure = over(time_limit_text(limits_.max_time));
       }
       if (failure || now >= slice_end) stopped = true;
       return !stopped;
     };
     inst.set_location(server_name_, prepared.namespace_);  // before WHERE: __PATH, __SERVER, __NAMESPACE
     if (!wql::matches(q, inst)) return keep_going();
-    if (step.scope == ScanStep::Scope::kProperty) {
-      if (!site_listed(prepared.sites_, inst.get(step.scope_property))) return keep_going();
-    } else if (step.scope == ScanStep::Scope::kPackage && !prepared.sites_.empty()) {
-      const cim::Value* id = inst.find("PackageID");
-      if (id == nullptr || id->is_null() || package_cls == nullptr) return keep_going();
-      auto it = cursor.package_visible_.find(id->as_string());
-      if (it == cursor.package_visible_.end()) {
-        auto pkg = store_.get(*package_cls, {*id});
-        if (!pkg.ok()) {
-          failure = std::move(pkg).error();
-          stopped = true;
-          return false;
-        }
-        const cim::Value* source = *pkg ? (*pkg)->find("SourceSite") : nullptr;
-        const bool visible = source != nullptr && site_listed(prepared.sites_, *source);
-        it = cursor.package_visible_.emplace(id->as_string(), visible).first;
-      }
-      if (!it->second) return keep_going();
+    auto seen = visible(prepared.sites_, step, inst, cursor);
+    if (!seen.ok()) {
+      failure = std::move(seen).error();
+      stopped = true;
+      return false;
     }
+    if (!*seen) return keep_going();
     if (prepared.shape_ == PreparedQuery::Shape::kCount) {
       ++cursor.count_;
       return keep_going();
@@ -390,6 +388,50 @@ Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, co
     if (cursor.step_ >= prepared.steps_.size()) return finish(prepared, cursor, sink);
   }
   return ok_status();
+}
+
+// Where the next page resumes: after this row's key (and, when the database sorts, its sort values).
+void Provider::remember_position(const PreparedQuery& prepared, QueryCursor& cursor, const cim::Instance& inst) {
+  cursor.after_ = store::key_of(inst);
+  if (!prepared.order_.empty()) {
+    std::vector<cim::Value> sort_values;
+    for (const auto& term : prepared.order_) sort_values.push_back(inst.get(term.property));
+    cursor.after_sort_ = std::move(sort_values);
+  }
+}
+
+Error stopped_after(const std::string& what, std::uint64_t rows_evaluated) {
+  return make_error(WbemCode::kQuotaViolation, "the query was stopped after " + what + " (rows evaluated: " +
+                                                   std::to_string(rows_evaluated) + ")");
+}
+
+std::string rows_limit_text(std::uint64_t max_rows) {
+  return "evaluating " + std::to_string(max_rows) + " rows (query_max_rows_evaluated)";
+}
+
+std::string time_limit_text(std::chrono::milliseconds max_time) {
+  const auto ms = max_time.count();
+  return std::to_string(ms / 1000) + (ms % 1000 ? "." + std::to_string(ms % 1000 + 1000).substr(1) : "") +
+         " s of evaluation (query_max_seconds)";
+}
+
+// The site limit, row by row: the pushed scope already left out most rows of other sites; this decides (strings
+// as WQL compares them), and places a program by its package's SourceSite, read once per package per cursor.
+Result<bool> Provider::visible(const std::vector<std::string>& sites, const ScanStep& step, const cim::Instance& inst,
+                               QueryCursor& cursor) const {
+  if (sites.empty()) return true;
+  if (step.scope == ScanStep::Scope::kProperty) return site_listed(sites, inst.get(step.scope_property));
+  if (step.scope != ScanStep::Scope::kPackage) return true;
+  const cim::ClassDef* package_cls = store_.registry().find("SMS_Package");
+  const cim::Value* id = inst.find("PackageID");
+  if (id == nullptr || id->is_null() || package_cls == nullptr) return false;
+  auto it = cursor.package_visible_.find(id->as_string());
+  if (it == cursor.package_visible_.end()) {
+    PKG_ASSIGN_OR_RETURN(std::optional<cim::Instance> pkg, store_.get(*package_cls, {*id}));
+    const cim::Value* source = pkg ? pkg->find("SourceSite") : nullptr;
+    it = cursor.package_visible_.emplace(id->as_string(), source != nullptr && site_listed(sites, *source)).first;
+  }
+  return it->second;
 }
 
 // The end of the rows; COUNT(*) answers now.

@@ -27,6 +27,11 @@
 // (wql::resolve_subqueries); a small answer is pushed into the outer scan as an IN list. Values held: at most
 // QueryLimits::max_subquery_values.
 //
+// Joins (join.h): the first class of FROM streams in pages as a one-class query's class does; each page's partners
+// in every joined class are read with the join key's values pushed into SQL as an IN list (with that class's own
+// conditions and the caller's site limit); wql::join_rows decides the rows. The answer is __Generic instances with
+// one embedded object per answered class, or one class's instances; held at once: QueryLimits::max_join_rows.
+//
 // Projection: `SELECT a, b` returns instances of the row's class whose unselected properties are NULL, except key
 // properties, which are always kept so that every returned instance still has its __PATH / __RELPATH. The HTTP
 // answer leaves the unselected properties out of each row's JSON (ScanStep::nulled lists them) and adds the
@@ -72,6 +77,8 @@ struct ScanStep {
 };
 
 class DistinctFilter;
+struct JoinPlan;
+struct JoinState;
 
 class PreparedQuery {
  public:
@@ -81,6 +88,8 @@ class PreparedQuery {
   bool count_in_sql() const { return count_in_sql_; }
 
   const wql::BoundQuery& query() const { return *query_; }
+  // The scans of the FROM class, or for a join the concrete classes of its answer with their projection (what a
+  // caller formatting rows needs: ScanStep::nulled and ::system); a join's own scans are in its JoinPlan.
   const std::vector<ScanStep>& steps() const { return steps_; }
   const std::string& namespace_path() const { return namespace_; }
 
@@ -95,9 +104,12 @@ class PreparedQuery {
   bool count_in_sql_ = false;
   std::vector<std::size_t> distinct_props_;   // kDistinct: the selected properties
   std::vector<std::size_t> distinct_sorted_;  // kDistinct: the sort terms' properties (empty: rows not sorted)
+  std::shared_ptr<const JoinPlan> join_;       // a join's plan (join.h); nullptr for one class
 };
 
-// Receives each result row; return false to stop early (the client went away).
+// Receives each result row; return false to stop early (the client went away). A join's __Generic rows are of a
+// class made for their query, which lives as long as its PreparedQuery (for exec_query: until it returns); a sink
+// that keeps such rows longer keeps what it needs of them (their JSON, their values).
 using InstanceSink = std::function<bool(const cim::Instance&)>;
 
 // What one query may cost (config: query_max_rows_evaluated, query_max_seconds). Exceeding either ends the query
@@ -110,6 +122,9 @@ struct QueryLimits {
   std::uint64_t max_distinct_rows = 100'000;
   // IN (SELECT ...): the most values all the subqueries of one query may answer (they are held while it runs).
   std::uint64_t max_subquery_values = 100'000;
+  // Joins: the most rows a join holds at once: one page of its first class, the partners looked up for it (or a
+  // joined class read whole when its partners cannot be looked up by value), and the joined rows not yet delivered.
+  std::uint64_t max_join_rows = 250'000;
 };
 
 // How much one page may do: the store is read for at most `max_rows` rows and for about `slice` (a row is never
@@ -137,6 +152,7 @@ class QueryCursor {
   std::unordered_map<std::string, bool> package_visible_;  // SMS_Program scope, per PackageID
   std::uint64_t count_ = 0;                                // COUNT(*) so far
   std::shared_ptr<DistinctFilter> distinct_;               // SELECT DISTINCT: made by the first page
+  std::shared_ptr<JoinState> join_;                        // a join's rows between pages: made by the first page
 };
 
 class Provider {
@@ -173,6 +189,20 @@ class Provider {
  private:
   Result<PreparedQuery> plan_query(const std::string& namespace_path, wql::BoundQuery bound,
                                    const site::TokenRecord& caller) const;
+  std::vector<ScanStep> plan_steps(const cim::ClassDef& from, const wql::Condition* condition,
+                                   const std::vector<std::string>& sites, bool sees_tokens) const;
+  Result<bool> visible(const std::vector<std::string>& sites, const ScanStep& step, const cim::Instance& inst,
+                       QueryCursor& cursor) const;
+  // Joins (join.cc).
+  Status plan_join(PreparedQuery& prepared, bool sees_tokens) const;
+  Status join_page(const PreparedQuery& prepared, QueryCursor& cursor, const PageBounds& bounds,
+                   const InstanceSink& sink) const;
+  Status read_outer_page(const PreparedQuery& prepared, QueryCursor& cursor, const PageBounds& bounds,
+                         std::vector<cim::Instance>& rows) const;
+  Status read_partners(const PreparedQuery& prepared, QueryCursor& cursor, std::size_t table,
+                       std::vector<std::vector<const cim::Instance*>>& candidates,
+                       std::vector<std::vector<cim::Instance>>& rows) const;
+  static void remember_position(const PreparedQuery& prepared, QueryCursor& cursor, const cim::Instance& inst);
   void plan_count(PreparedQuery& prepared) const;
   void plan_distinct(PreparedQuery& prepared) const;
   Status count_page(const PreparedQuery& prepared, QueryCursor& cursor, const InstanceSink& sink) const;

@@ -52,6 +52,9 @@ TEST_F(ConfigTest, DefaultsWithOnlyHome) {
   EXPECT_EQ(c->journal_compact_interval_seconds, 60);
   EXPECT_EQ(c->db_max_readers, 0);  // the store's backend default
   EXPECT_EQ(c->db_reader_wait_ms, 2000);
+  EXPECT_EQ(c->query_max_distinct_rows, 100'000);
+  EXPECT_EQ(c->query_max_subquery_values, 100'000);
+  EXPECT_EQ(c->query_max_join_rows, 250'000);
 }
 
 TEST_F(ConfigTest, SourceRoots) {
@@ -202,6 +205,19 @@ TEST_F(ConfigTest, WrongTypesAndSyntaxErrorsNameTheFile) {
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message.find("pkgcast.toml:2: journal_compact_interval_seconds must be between 1 and 86400"),
             std::string::npos)
+      << c.error().message;
+
+  flags.config_file =
+      toml("query_max_distinct_rows = 10\nquery_max_subquery_values = 0\nquery_max_join_rows = 1000000\n");
+  c = load_server_config(flags, env());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->query_max_distinct_rows, 10);
+  EXPECT_EQ(c->query_max_subquery_values, 0);
+  EXPECT_EQ(c->query_max_join_rows, 1'000'000);
+  flags.config_file = toml("query_max_join_rows = -1\n");
+  c = load_server_config(flags, env());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("query_max_join_rows must be between 0 and"), std::string::npos)
       << c.error().message;
 
   flags.config_file = toml("db_max_readers = 4\ndb_reader_wait_ms = 250\n");

@@ -71,8 +71,13 @@ bool operator==(const OrderTerm& a, const OrderTerm& b) {
   return a.path == b.path && a.descending == b.descending;
 }
 
+bool operator==(const ClassRef& a, const ClassRef& b) { return a.name == b.name && a.alias == b.alias; }
+
+bool operator==(const Join& a, const Join& b) { return a.kind == b.kind && a.cls == b.cls && a.on == b.on; }
+
 bool operator==(const Query& a, const Query& b) {
-  return a.select == b.select && a.distinct == b.distinct && a.count == b.count && a.from_class == b.from_class && a.within == b.within && a.where == b.where &&
+  return a.select == b.select && a.distinct == b.distinct && a.count == b.count && a.from_class == b.from_class &&
+         a.from_alias == b.from_alias && a.joins == b.joins && a.within == b.within && a.where == b.where &&
          a.group == b.group && a.order_by == b.order_by;
 }
 

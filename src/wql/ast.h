@@ -22,8 +22,10 @@ struct Position {
   std::uint32_t column = 1;
 };
 
-// "Name", "TargetInstance.Installed", "__CLASS", "TargetInstance.__CLASS": one or more dot-separated names.
-// Invariant (parser): 1 <= parts.size(), every part a non-empty identifier; positions.size() == parts.size().
+// "Name", "TargetInstance.Installed", "__CLASS", "TargetInstance.__CLASS", "P.Name" (an alias's property): one or
+// more dot-separated names. Invariant (parser): 1 <= parts.size(), every part a non-empty identifier, except that
+// in a SELECT list the last of two parts may be "*" (`P.*`, every property of alias P); positions.size() ==
+// parts.size().
 struct PropertyPath {
   std::vector<std::string> parts;
   std::vector<Position> positions;  // of each part
@@ -130,7 +132,28 @@ struct OrderTerm {
   bool descending = false;  // DESC; ASC and no word are ascending
 };
 
-// SELECT [DISTINCT] select | COUNT(*) FROM from_class [WITHIN within] [WHERE where] [ORDER BY ...] [GROUP ...].
+// How a joined class meets the classes before it (Extended WQL, data queries). `JOIN` and `INNER JOIN` are kInner,
+// `LEFT JOIN` and `LEFT OUTER JOIN` kLeft; kList is ANSI-89's `FROM A, B` (every pair; conditions go in WHERE).
+enum class JoinKind : std::uint8_t { kInner, kLeft, kList };
+
+// A class in FROM and its alias: `SMS_Package AS P`, `SMS_Package P`, or no alias (alias empty).
+struct ClassRef {
+  std::string name;
+  Position pos;
+  std::string alias;  // as written; empty when none
+  Position alias_pos;
+};
+
+// `[INNER|LEFT [OUTER]] JOIN cls ON condition`, or `, cls` (kList, never an ON).
+struct Join {
+  JoinKind kind = JoinKind::kInner;
+  Position pos;  // of the first word (JOIN, INNER, LEFT) or of the ','
+  ClassRef cls;
+  std::optional<Expr> on;  // set exactly for kInner and kLeft
+};
+
+// SELECT [DISTINCT] select | COUNT(*) FROM from_class [alias] {join} [WITHIN within] [WHERE where] [ORDER BY ...]
+// [GROUP ...].
 struct Query {
   std::vector<PropertyPath> select;  // empty means `*` (and for COUNT(*))
   bool distinct = false;             // SELECT DISTINCT (Extended WQL)
@@ -138,6 +161,9 @@ struct Query {
   Position select_pos;               // of DISTINCT or COUNT, for errors
   std::string from_class;
   Position from_pos;
+  std::string from_alias;  // `FROM SMS_Package AS P`: "P"; empty when none
+  Position from_alias_pos;
+  std::vector<Join> joins;  // the classes joined after from_class, in query order (Extended WQL)
   std::optional<double> within;  // seconds, > 0
   Position within_pos;
   std::optional<Expr> where;
@@ -153,6 +179,8 @@ bool operator==(const CallBox& a, const CallBox& b);
 bool operator==(const Expr& a, const Expr& b);
 bool operator==(const GroupClause& a, const GroupClause& b);
 bool operator==(const OrderTerm& a, const OrderTerm& b);
+bool operator==(const ClassRef& a, const ClassRef& b);
+bool operator==(const Join& a, const Join& b);
 bool operator==(const Query& a, const Query& b);
 
 // "AND", "OR", "NOT", "=", "<>", "LIKE", "IS", "ISA", ...

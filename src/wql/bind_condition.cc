@@ -137,6 +137,10 @@ Result<PropertyRef> Binder::bind_path(const ast::PropertyPath& path, const Scope
                     "a property path has at most two parts (TargetInstance.Name), not '" + path.dotted() + "'",
                     path.positions[2]);
   }
+  if (scope.tables != nullptr) {
+    PKG_ASSIGN_OR_RETURN(std::optional<PropertyRef> joined, bind_table_path(path, scope));
+    if (joined) return std::move(*joined);
+  }
   PropertyRef ref;
   const cim::ClassDef* cls = scope.self;
   std::size_t part = 0;
@@ -262,6 +266,7 @@ Result<Condition> Binder::bind_class_eq(const PropertyRef& lhs, const ast::Expr&
   Condition c;
   c.kind = ConditionKind::kClassEq;
   c.object = lhs.source;
+  c.table = lhs.table;
   PKG_ASSIGN_OR_RETURN(c.cls, resolve_class(std::get<std::string>(name.value), name.pos));
   if (e.op == ast::CompareOp::kNe) return negate(std::move(c));
   return c;

@@ -37,6 +37,10 @@ Result<Condition> Binder::bind_subquery_in(const ast::Expr& e, const Scope& scop
     return error_at(WbemCode::kInvalidOperator, "IN does not apply to " + describe(lhs), e.pos);
   }
   const ast::Query& sq = e.subquery.front();
+  if (!sq.joins.empty()) {
+    return error_at(WbemCode::kNotSupported, "a subquery reads one class; joins are for the outer query",
+                    sq.joins.front().pos);
+  }
   PKG_ASSIGN_OR_RETURN(BoundQuery sub, Binder(sq, registry_, now_).bind());
   if (sub.is_event()) {
     return error_at(WbemCode::kInvalidQuery, "a subquery is a data query, not an event query", sq.from_pos);
@@ -79,6 +83,9 @@ class SubqueryResolver {
 
   Result<BoundQuery> resolve(const BoundQuery& q) const {
     BoundQuery out = q;
+    for (auto& table : out.tables_) {
+      if (table.on) PKG_TRY(resolve(*table.on));
+    }
     if (out.where_) PKG_TRY(resolve(*out.where_));
     return out;
   }
@@ -115,7 +122,12 @@ class SubqueryResolver {
   const SubqueryRunner& run_;
 };
 
-bool BoundQuery::has_unresolved_subqueries() const { return where_ && has_unresolved(*where_); }
+bool BoundQuery::has_unresolved_subqueries() const {
+  for (const auto& table : tables_) {
+    if (table.on && has_unresolved(*table.on)) return true;
+  }
+  return where_ && has_unresolved(*where_);
+}
 
 Result<BoundQuery> resolve_subqueries(const BoundQuery& q, const SubqueryRunner& run) {
   return SubqueryResolver(run).resolve(q);

@@ -77,6 +77,12 @@ Result<BoundQuery> Binder::bind() {
                       "pkgcast delivers only __InstanceOperationEvent and its subclasses, not '" + from.name() + "'",
                       query_.from_pos);
     }
+    if (!query_.joins.empty() || !query_.from_alias.empty()) {
+      return error_at(WbemCode::kInvalidQuery,
+                      std::string(query_.joins.empty() ? "aliases" : "joins") +
+                          " apply to data queries, not to event queries",
+                      query_.joins.empty() ? query_.from_alias_pos : query_.joins.front().pos);
+    }
     PKG_TRY(bind_event_target(out));
   } else if (query_.within || query_.group) {
     const ast::Position pos = query_.within ? query_.within_pos : query_.group->pos;
@@ -85,12 +91,16 @@ Result<BoundQuery> Binder::bind() {
                         "' is not one",
                     pos);
   }
-  const Scope scope{out.from_class_, out.target_class_};
+  if (!out.is_event()) PKG_TRY(bind_tables(out));
+  const Scope scope{out.from_class_, out.target_class_, out.is_event() ? nullptr : &out.tables_,
+                    out.tables_.size()};
   PKG_TRY(bind_select(out));
+  if (out.is_join()) PKG_TRY(bind_joins(out));
   out.within_ = query_.within;
   if (query_.where) {
     PKG_ASSIGN_OR_RETURN(out.where_, bind_expr(*query_.where, scope));
   }
+  if (out.is_join()) find_join_keys(out);
   if (query_.group) PKG_TRY(bind_group(out, scope));
   if (!query_.order_by.empty()) PKG_TRY(bind_order_by(out, scope));
   PKG_TRY(bind_aggregate(out));
@@ -126,6 +136,12 @@ Status Binder::bind_aggregate(BoundQuery& out) {
   const char* what = query_.count ? "COUNT(*)" : "DISTINCT";
   if (out.is_event()) {
     return error_at(WbemCode::kInvalidQuery, std::string(what) + " applies to data queries, not to event queries",
+                    query_.select_pos);
+  }
+  if (query_.distinct && out.is_join() && !out.answer_table()) {
+    return error_at(WbemCode::kNotSupported,
+                    "DISTINCT over a join compares the properties of one class; select from one class (P.* or "
+                    "P.Name, ...)",
                     query_.select_pos);
   }
   if (query_.count && !query_.order_by.empty()) {
@@ -204,7 +220,8 @@ Status Binder::bind_event_target(BoundQuery& out) {
 
 Status Binder::bind_select(BoundQuery& out) {
   out.select_all_ = query_.select.empty();
-  const Scope scope{out.from_class_, nullptr};
+  if (!out.tables_.empty()) return bind_join_select(out);
+  const Scope scope{out.from_class_, nullptr, nullptr, 0};
   for (const auto& path : query_.select) {
     if (path.parts.size() > 1) {
       return error_at(WbemCode::kInvalidQuery,
@@ -231,7 +248,7 @@ Status Binder::bind_group(BoundQuery& out, const Scope& scope) {
   }
   PKG_ASSIGN_OR_RETURN(group.aggregate_class, resolve_class(kAggregateEvent, g.pos));
   if (g.having) {
-    const Scope aggregate{group.aggregate_class, nullptr};
+    const Scope aggregate{group.aggregate_class, nullptr, nullptr, 0};
     PKG_ASSIGN_OR_RETURN(group.having, bind_expr(*g.having, aggregate));
   }
   out.group_ = std::move(group);
@@ -256,6 +273,14 @@ std::vector<std::string> bound_classes(const BoundQuery& q) {
   std::vector<std::string> out{q.from_class().name()};
   if (q.target_class() != nullptr && !iequals(q.target_class()->name(), out.front())) {
     out.push_back(q.target_class()->name());
+  }
+  for (std::size_t i = 1; i < q.tables().size(); ++i) {
+    bool seen = false;
+    for (const auto& n : out) seen = seen || iequals(n, q.tables()[i].cls->name());
+    if (!seen) out.push_back(q.tables()[i].cls->name());
+  }
+  for (const auto& table : q.tables()) {
+    if (table.on) collect_classes(*table.on, out);
   }
   if (q.where() != nullptr) collect_classes(*q.where(), out);
   return out;

@@ -4,7 +4,9 @@
 // conditions and property paths and does the type checking. Errors carry the position of what they name.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cim/class_def.h"
 #include "cim/datetime.h"
@@ -26,6 +28,10 @@ class Binder {
   struct Scope {
     const cim::ClassDef* self = nullptr;
     const cim::ClassDef* target = nullptr;  // nullptr outside event queries
+    // Data queries: the classes of FROM, of which the first `visible` may be named (an ON reads its own class and
+    // those before it). nullptr elsewhere (event queries, HAVING).
+    const std::vector<BoundTable>* tables = nullptr;
+    std::size_t visible = 0;
   };
 
   Status bind_event_target(BoundQuery& out);
@@ -33,6 +39,14 @@ class Binder {
   Status bind_group(BoundQuery& out, const Scope& scope);
   Status bind_order_by(BoundQuery& out, const Scope& scope);
   Status bind_aggregate(BoundQuery& out);
+  // FROM's classes, aliases and joins (bind_join.cc).
+  Status bind_tables(BoundQuery& out);
+  Status bind_joins(BoundQuery& out);
+  static void find_join_keys(BoundQuery& out);
+  Status bind_join_select(BoundQuery& out);
+  Result<std::optional<PropertyRef>> bind_table_path(const ast::PropertyPath& path, const Scope& scope) const;
+  Result<PropertyRef> bind_table_property(const BoundTable& table, std::size_t index, const std::string& name,
+                                          ast::Position pos, bool qualify) const;
 
   Result<const cim::ClassDef*> resolve_class(std::string_view name, ast::Position pos) const;
   Result<PropertyRef> bind_path(const ast::PropertyPath& path, const Scope& scope) const;

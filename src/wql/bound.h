@@ -69,11 +69,15 @@ std::string_view system_property_name(SystemProperty p);
 
 struct PropertyRef {
   Source source = Source::kSelf;
+  // With source kSelf: which class of FROM the property belongs to (0 for the first; a join's classes follow in
+  // query order, see BoundQuery::tables()). Always 0 outside joins.
+  std::uint8_t table = 0;
   SystemProperty system = SystemProperty::kNone;
   std::size_t index = 0;                  // when system == kNone: into the bound class's properties()
   const cim::PropertyDef* def = nullptr;  // when system == kNone
   cim::Type type;                         // declared type (for a system property, its type)
-  std::string name;                       // registry spelling: "Installed", "TargetInstance.Installed", "__CLASS"
+  std::string name;  // registry spelling: "Installed", "TargetInstance.Installed", "__CLASS"; in a join the table's
+                     // name first, as written: "P.Installed"
 };
 
 struct Operand {
@@ -147,6 +151,7 @@ struct Condition {
   bool negated = false;  // kLike: NOT LIKE; kIsNull: IS NOT NULL
   LikePattern pattern;   // kLike
   Source object = Source::kSelf;          // kIsa, kClassEq
+  std::uint8_t table = 0;                 // kClassEq with object kSelf: which class of FROM (PropertyRef::table)
   const cim::ClassDef* cls = nullptr;     // kIsa, kClassEq
   Truth constant = Truth::kUnknown;       // kConstant
 };
@@ -162,6 +167,28 @@ struct BoundGroup {
   std::vector<PropertyRef> by;
   std::optional<Condition> having;  // bound against aggregate_class
   const cim::ClassDef* aggregate_class = nullptr;  // the registry's __AggregateEvent
+};
+
+// An equality between a joined class's property and one of a class before it (`P.PackageID = G.PackageID`), found
+// among the top-level conjuncts of the class's ON (and, for inner joins and `FROM A, B`, of WHERE). It lets an
+// executor find a row's partners by value instead of trying every pair; the conditions still decide.
+struct JoinKey {
+  PropertyRef inner;  // of this class
+  PropertyRef outer;  // of a class before it
+  Domain domain = Domain::kString;
+};
+
+// One class of FROM (data queries). For a plain query, the FROM class alone; for a join, each class in query order.
+struct BoundTable {
+  const cim::ClassDef* cls = nullptr;
+  std::string name;  // the alias as written, or the class name as written when there is none
+  ast::JoinKind kind = ast::JoinKind::kInner;  // how it meets the classes before it; kInner for the first
+  std::optional<Condition> on;  // kInner / kLeft: ON, bound over this class and those before it
+  std::optional<JoinKey> key;   // see JoinKey; never for the first class
+  // The projection: whether this class is in the answer, and with which properties (all, or `selected`).
+  bool answered = false;
+  bool select_all = false;
+  std::vector<PropertyRef> selected;
 };
 
 class BoundQuery {
@@ -198,6 +225,15 @@ class BoundQuery {
   // ORDER BY terms, in query order; empty when there is none (data queries only).
   const std::vector<BoundOrder>& order_by() const { return order_by_; }
 
+  // Data queries: the classes of FROM, the first one first (exactly one unless the query joins).
+  const std::vector<BoundTable>& tables() const { return tables_; }
+  // True when FROM names more than one class (JOIN, or `FROM A, B`).
+  bool is_join() const { return tables_.size() > 1; }
+  // A join's answer: the index of the only class in the projection (`SELECT P.* ...`, `SELECT P.Name, P.Version`),
+  // whose instances are the answer; nullopt when several are (the answer is __Generic instances holding one
+  // embedded object per answered class, named by BoundTable::name).
+  std::optional<std::size_t> answer_table() const;
+
   // The query as parsed.
   const ast::Query& query() const { return query_; }
 
@@ -223,6 +259,7 @@ class BoundQuery {
   std::vector<PropertyRef> selected_;
   std::optional<Condition> where_;
   std::vector<BoundOrder> order_by_;
+  std::vector<BoundTable> tables_;
 };
 
 }  // namespace pkgcast::wql

@@ -4,6 +4,8 @@
 // read by index and viewed as Scalars; recursion depth is bounded by kMaxNestingDepth through the parser.
 #include <algorithm>
 
+#include "wql/limits.h"
+
 #include "wql/functions.h"
 #include "wql/scalar.h"
 #include "wql/system_props.h"
@@ -12,14 +14,19 @@
 namespace pkgcast::wql {
 namespace {
 
-// The objects a condition can read, by Source. `typed` says whether the object's class is (derived from) the
-// class its properties were bound against, so that bound indices are valid for it.
+// The objects a condition can read: one per class of FROM (the instance itself for a plain query, each joined
+// class's for a join), then an event's TargetInstance and PreviousInstance. `typed` says whether the object's class
+// is (derived from) the class its properties were bound against, so that bound indices are valid for it.
+constexpr std::size_t kSlots = kMaxJoinedClasses + 2;
 struct Context {
-  const cim::Instance* object[3] = {nullptr, nullptr, nullptr};
-  bool typed[3] = {false, false, false};
+  const cim::Instance* object[kSlots] = {};
+  bool typed[kSlots] = {};
 };
 
-constexpr std::size_t slot(Source s) { return static_cast<std::size_t>(s); }
+constexpr std::size_t slot(Source s, std::size_t table = 0) {
+  return s == Source::kSelf ? table : kMaxJoinedClasses + static_cast<std::size_t>(s) - 1;
+}
+constexpr std::size_t slot(const PropertyRef& ref) { return slot(ref.source, ref.table); }
 
 const cim::Instance* embedded(const cim::Instance& event, std::optional<std::size_t> index) {
   if (!index || *index >= event.class_def().properties().size()) return nullptr;
@@ -43,7 +50,7 @@ Context event_context(const BoundQuery& q, const cim::Instance& event) {
 }
 
 Scalar fetch(const PropertyRef& ref, const Context& ctx, std::string& scratch) {
-  const std::size_t s = slot(ref.source);
+  const std::size_t s = slot(ref);
   const cim::Instance* obj = ctx.object[s];
   if (obj == nullptr) return Scalar::null();
   if (ref.system != SystemProperty::kNone) return system_scalar(ref.system, *obj, scratch);
@@ -52,7 +59,7 @@ Scalar fetch(const PropertyRef& ref, const Context& ctx, std::string& scratch) {
 }
 
 bool is_null(const PropertyRef& ref, const Context& ctx) {
-  const std::size_t s = slot(ref.source);
+  const std::size_t s = slot(ref);
   const cim::Instance* obj = ctx.object[s];
   if (obj == nullptr) return true;
   if (ref.system != SystemProperty::kNone) {
@@ -65,7 +72,7 @@ bool is_null(const PropertyRef& ref, const Context& ctx) {
 // TRUE when an element equals one of the values; UNKNOWN when the array is NULL (or unreadable); else FALSE.
 // A NULL element matches nothing, as `x = NULL` would not.
 Truth array_in(const Condition& c, const Context& ctx) {
-  const std::size_t s = slot(c.lhs.source);
+  const std::size_t s = slot(c.lhs);
   const cim::Instance* obj = ctx.object[s];
   if (obj == nullptr || !ctx.typed[s]) return Truth::kUnknown;
   const cim::Value& v = obj->get(c.lhs.index);
@@ -85,7 +92,7 @@ cim::Value value_of(const ValueExpr& v, const Context& ctx) {
   switch (v.kind) {
     case ValueExpr::Kind::kLiteral: return v.literal;
     case ValueExpr::Kind::kProperty: {
-      const std::size_t s = slot(v.property.source);
+      const std::size_t s = slot(v.property);
       const cim::Instance* obj = ctx.object[s];
       if (obj == nullptr || !ctx.typed[s]) return cim::Value();
       return obj->get(v.property.index);
@@ -115,7 +122,7 @@ Truth subquery_in(const Condition& c, const Context& ctx) {
     return it != answer.sorted.end() && compare_scalars(c.domain, ast::CompareOp::kEq, scalar_of(*it), a) == Truth::kTrue;
   };
   const Truth missing = answer.has_null ? Truth::kUnknown : Truth::kFalse;
-  const std::size_t s = slot(c.lhs.source);
+  const std::size_t s = slot(c.lhs);
   const cim::Instance* obj = ctx.object[s];
   if (c.lhs.type.array) {
     if (obj == nullptr || !ctx.typed[s]) return Truth::kUnknown;
@@ -171,12 +178,12 @@ Truth eval(const Condition& c, const Context& ctx) {
     }
     case ConditionKind::kIsNull: return truth(is_null(c.lhs, ctx) != c.negated);
     case ConditionKind::kIsa: {
-      const cim::Instance* obj = ctx.object[slot(c.object)];
+      const cim::Instance* obj = ctx.object[slot(c.object, c.table)];
       if (obj == nullptr) return Truth::kUnknown;
       return truth(obj->class_def().is_a(*c.cls));
     }
     case ConditionKind::kClassEq: {
-      const cim::Instance* obj = ctx.object[slot(c.object)];
+      const cim::Instance* obj = ctx.object[slot(c.object, c.table)];
       if (obj == nullptr) return Truth::kUnknown;
       return truth(&obj->class_def() == c.cls || iequals(obj->class_name(), c.cls->name()));
     }
@@ -202,11 +209,29 @@ Truth eval_where(const BoundQuery& q, const Context& ctx) {
   return where == nullptr ? Truth::kTrue : eval(*where, ctx);
 }
 
+Context row_context(const BoundQuery& q, JoinedRow row) {
+  Context ctx;
+  for (std::size_t i = 0; i < row.size() && i < q.tables().size(); ++i) {
+    ctx.object[i] = row[i];
+    ctx.typed[i] = row[i] != nullptr && row[i]->class_def().is_a(*q.tables()[i].cls);
+  }
+  return ctx;
+}
+
 }  // namespace
+
+Truth evaluate_on(const BoundQuery& q, std::size_t table, JoinedRow row) {
+  const auto& on = q.tables()[table].on;
+  return on ? eval(*on, row_context(q, row)) : Truth::kTrue;
+}
+
+bool matches_row(const BoundQuery& q, JoinedRow row) {
+  return eval_where(q, row_context(q, row)) == Truth::kTrue;
+}
 
 bool matches(const BoundQuery& q, const cim::Instance& inst) {
   if (q.is_event()) return matches_event(q, inst);
-  if (!inst.class_def().is_a(q.from_class())) return false;
+  if (q.is_join() || !inst.class_def().is_a(q.from_class())) return false;
   Context ctx;
   ctx.object[slot(Source::kSelf)] = &inst;
   ctx.typed[slot(Source::kSelf)] = true;

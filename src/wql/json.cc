@@ -94,6 +94,20 @@ cim::Json to_json(const ast::Query& q) {
   if (q.distinct) j["distinct"] = true;
   if (q.count) j["count"] = true;
   j["from"] = q.from_class;
+  if (!q.from_alias.empty()) j["alias"] = q.from_alias;
+  if (!q.joins.empty()) {
+    cim::Json joins = cim::Json::array();
+    for (const ast::Join& join : q.joins) {
+      cim::Json t = cim::Json::object();
+      t["kind"] = join.kind == ast::JoinKind::kInner ? "INNER" : join.kind == ast::JoinKind::kLeft ? "LEFT" : "LIST";
+      t["class"] = join.cls.name;
+      if (!join.cls.alias.empty()) t["alias"] = join.cls.alias;
+      t["at"] = format_position(join.pos);
+      if (join.on) t["on"] = expr_json(*join.on);
+      joins.push_back(std::move(t));
+    }
+    j["joins"] = std::move(joins);
+  }
   if (q.within) j["within"] = *q.within;
   if (q.where) j["where"] = expr_json(*q.where);
   if (!q.order_by.empty()) {

@@ -14,7 +14,7 @@
 namespace pkgcast::wql {
 namespace {
 
-constexpr std::array<std::pair<std::string_view, Keyword>, 29> kKeywords{{
+constexpr std::array<std::pair<std::string_view, Keyword>, 31> kKeywords{{
     {"SELECT", Keyword::kSelect},   {"FROM", Keyword::kFrom},
     {"WHERE", Keyword::kWhere},     {"AND", Keyword::kAnd},
     {"OR", Keyword::kOr},           {"NOT", Keyword::kNot},
@@ -29,7 +29,8 @@ constexpr std::array<std::pair<std::string_view, Keyword>, 29> kKeywords{{
     {"FULL", Keyword::kFull},       {"CROSS", Keyword::kCross},
     {"OUTER", Keyword::kOuter},     {"UNION", Keyword::kUnion},
     {"TOP", Keyword::kTop},         {"IN", Keyword::kIn},
-    {"BETWEEN", Keyword::kBetween},
+    {"BETWEEN", Keyword::kBetween}, {"ON", Keyword::kOn},
+    {"AS", Keyword::kAs},
 }};
 
 Keyword keyword_of(std::string_view word) {

@@ -69,6 +69,8 @@ enum class Keyword : std::uint8_t {
   kTop,
   kIn,
   kBetween,
+  kOn,  // JOIN ... ON (Extended WQL)
+  kAs,  // FROM Class AS alias (Extended WQL)
 };
 
 struct Token {

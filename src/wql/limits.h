@@ -15,6 +15,8 @@ inline constexpr std::size_t kMaxNestingDepth = 256;
 inline constexpr std::size_t kMaxTerms = 1024;
 // Most properties in a SELECT list or a GROUP BY list.
 inline constexpr std::size_t kMaxSelectedProperties = 256;
+// Most classes in one FROM clause (the first and those it joins).
+inline constexpr std::size_t kMaxJoinedClasses = 8;
 // Longest identifier (class or property name), in bytes.
 inline constexpr std::size_t kMaxIdentifierBytes = 256;
 

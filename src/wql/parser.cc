@@ -53,8 +53,10 @@ class Parser {
   Status parse_select_list(ast::Query& q);
   bool is_count() const;
   Status parse_count(ast::Query& q);
-  Result<ast::PropertyPath> parse_path(std::string_view what);
-  Status check_after_from();
+  Result<ast::PropertyPath> parse_path(std::string_view what, bool allow_star = false);
+  Status parse_alias(std::string& alias, ast::Position& pos);
+  Status parse_joins(ast::Query& q);
+  Result<ast::Join> parse_join();
   Result<double> parse_interval(std::string_view clause);
   Status parse_group(ast::Query& q);
   Status parse_order_by(ast::Query& q);
@@ -98,7 +100,8 @@ Result<ast::Query> Parser::parse_select() {
   q.from_class = std::string(cls.text);
   q.from_pos = cls.pos;
   next();
-  PKG_TRY(check_after_from());
+  PKG_TRY(parse_alias(q.from_alias, q.from_alias_pos));
+  PKG_TRY(parse_joins(q));
   if (peek().is(Keyword::kWithin)) {
     q.within_pos = next().pos;
     PKG_ASSIGN_OR_RETURN(q.within, parse_interval("WITHIN"));
@@ -131,7 +134,7 @@ Status Parser::parse_select_list(ast::Query& q) {
                       WbemCode::kQuotaViolation);
     }
     if (is_count()) return error_at(peek().pos, "COUNT(*) cannot be selected with properties");
-    PKG_ASSIGN_OR_RETURN(auto path, parse_path("property name or *"));
+    PKG_ASSIGN_OR_RETURN(auto path, parse_path("property name or *", true));
     if (peek().kind == TokenKind::kLParen) return error_at(peek().pos, "functions are not supported in SELECT");
     q.select.push_back(std::move(path));
     if (peek().kind != TokenKind::kComma) return ok_status();
@@ -160,10 +163,17 @@ Status Parser::parse_count(ast::Query& q) {
   return ok_status();
 }
 
-Result<ast::PropertyPath> Parser::parse_path(std::string_view what) {
+// `allow_star`: a SELECT list, where `alias.*` names every property of one joined class.
+Result<ast::PropertyPath> Parser::parse_path(std::string_view what, bool allow_star) {
   ast::PropertyPath path;
   while (true) {
     const Token& t = peek();
+    if (allow_star && path.parts.size() == 1 && t.kind == TokenKind::kStar) {
+      path.parts.emplace_back("*");
+      path.positions.push_back(t.pos);
+      next();
+      return path;
+    }
     if (t.kind != TokenKind::kIdentifier || t.is_reserved()) {
       return path.parts.empty() ? expected(what) : expected("property name after '.'");
     }
@@ -175,13 +185,70 @@ Result<ast::PropertyPath> Parser::parse_path(std::string_view what) {
   }
 }
 
-Status Parser::check_after_from() {
+// [AS] alias after a class name. A bare alias is any identifier that is not a keyword, so `FROM C WHERE`,
+// `FROM C JOIN` and `FROM C ORDER BY` read as they always did.
+Status Parser::parse_alias(std::string& alias, ast::Position& pos) {
+  const bool as = accept(Keyword::kAs);
   const Token& t = peek();
-  if (t.kind == TokenKind::kComma || t.is(Keyword::kJoin) || t.is(Keyword::kInner) || t.is(Keyword::kLeft) ||
-      t.is(Keyword::kRight) || t.is(Keyword::kFull) || t.is(Keyword::kCross)) {
-    return error_at(t.pos, "joins are not supported");
+  if (t.kind != TokenKind::kIdentifier || t.keyword != Keyword::kNone) {
+    if (as) return expected("an alias after AS");
+    return ok_status();
   }
+  alias = std::string(t.text);
+  pos = t.pos;
+  next();
   return ok_status();
+}
+
+// { "," class [alias] | [INNER | LEFT [OUTER]] JOIN class [alias] ON condition }. RIGHT, FULL and CROSS joins
+// are refused, as Configuration Manager's provider refuses them.
+Status Parser::parse_joins(ast::Query& q) {
+  while (true) {
+    const Token& t = peek();
+    if (t.is(Keyword::kRight) || t.is(Keyword::kFull) || t.is(Keyword::kCross)) {
+      return error_at(t.pos, to_upper(t.text) + " joins are not supported (JOIN, INNER JOIN, LEFT [OUTER] JOIN are)");
+    }
+    if (t.is(Keyword::kOuter)) return error_at(t.pos, "OUTER JOIN needs LEFT (LEFT OUTER JOIN)");
+    if (t.kind != TokenKind::kComma && !t.is(Keyword::kJoin) && !t.is(Keyword::kInner) && !t.is(Keyword::kLeft)) {
+      return ok_status();
+    }
+    if (q.joins.size() + 1 == kMaxJoinedClasses) {
+      return error_at(t.pos, "more than " + std::to_string(kMaxJoinedClasses) + " classes in FROM",
+                      WbemCode::kQuotaViolation);
+    }
+    PKG_ASSIGN_OR_RETURN(ast::Join join, parse_join());
+    q.joins.push_back(std::move(join));
+  }
+}
+
+Result<ast::Join> Parser::parse_join() {
+  ast::Join join;
+  join.pos = peek().pos;
+  if (peek().kind == TokenKind::kComma) {
+    next();
+    join.kind = ast::JoinKind::kList;
+  } else {
+    if (accept(Keyword::kLeft)) {
+      join.kind = ast::JoinKind::kLeft;
+      accept(Keyword::kOuter);
+    } else {
+      accept(Keyword::kInner);
+    }
+    PKG_TRY(expect(Keyword::kJoin, "JOIN"));
+  }
+  const Token& cls = peek();
+  if (cls.kind != TokenKind::kIdentifier || cls.is_reserved()) return expected("class name");
+  join.cls.name = std::string(cls.text);
+  join.cls.pos = cls.pos;
+  next();
+  PKG_TRY(parse_alias(join.cls.alias, join.cls.alias_pos));
+  if (join.kind == ast::JoinKind::kList) {
+    if (peek().is(Keyword::kOn)) return error_at(peek().pos, "ON follows JOIN; `FROM A, B` takes its conditions in WHERE");
+    return join;
+  }
+  if (!accept(Keyword::kOn)) return expected("ON after the joined class");
+  PKG_ASSIGN_OR_RETURN(join.on, parse_or());
+  return join;
 }
 
 Result<double> Parser::parse_interval(std::string_view clause) {

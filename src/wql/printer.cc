@@ -91,6 +91,15 @@ void print_paths(const std::vector<ast::PropertyPath>& paths, std::string& out) 
   }
 }
 
+// `Class AS alias`: the alias always with AS, as the canonical form of both spellings.
+void print_class(const std::string& name, const std::string& alias, std::string& out) {
+  out += name;
+  if (!alias.empty()) {
+    out += " AS ";
+    out += alias;
+  }
+}
+
 void print_expr(const ast::Expr& e, std::string& out) {
   switch (e.kind) {
     case ast::ExprKind::kAnd:
@@ -163,7 +172,19 @@ std::string print(const ast::Query& q) {
     print_paths(q.select, out);
   }
   out += " FROM ";
-  out += q.from_class;
+  print_class(q.from_class, q.from_alias, out);
+  for (const ast::Join& join : q.joins) {
+    switch (join.kind) {
+      case ast::JoinKind::kInner: out += " INNER JOIN "; break;
+      case ast::JoinKind::kLeft: out += " LEFT JOIN "; break;
+      case ast::JoinKind::kList: out += ", "; break;
+    }
+    print_class(join.cls.name, join.cls.alias, out);
+    if (join.on) {
+      out += " ON ";
+      print_expr(*join.on, out);
+    }
+  }
   if (q.within) {
     out += " WITHIN ";
     print_interval(*q.within, out);

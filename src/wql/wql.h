@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,7 +53,8 @@ Result<BoundQuery> compile(std::string_view text, const cim::ClassRegistry& regi
                            const BindOptions& options = {});
 
 // Data query: true when inst is of the FROM class (or derives from it) and the WHERE condition is TRUE for it.
-// Given an event query, same as matches_event(). inst's class must come from the registry q was bound against.
+// Given an event query, same as matches_event(); given a join, false (a joined row is matched by matches_row()).
+// inst's class must come from the registry q was bound against.
 bool matches(const BoundQuery& q, const cim::Instance& inst);
 
 // Event query: true when event is of the FROM event class (or derives from it), its TargetInstance is of the
@@ -68,6 +70,29 @@ bool matches_aggregate(const BoundQuery& q, const cim::Instance& aggregate);
 // Precondition: inst is of q's FROM class or derives from it.
 Truth evaluate(const BoundQuery& q, const cim::Instance& inst);
 
+// Joins (Extended WQL). A joined row holds one instance per class of FROM (BoundQuery::tables()), in that order;
+// an entry is nullptr where a LEFT JOIN found no partner, and its properties read as NULL. Each instance must be of
+// its class (or derive from it) and come from the registry q was bound against.
+using JoinedRow = std::span<const cim::Instance* const>;
+
+// The ON condition of q.tables()[table] over row[0..table] (kTrue when the class has none: the first, `FROM A, B`).
+Truth evaluate_on(const BoundQuery& q, std::size_t table, JoinedRow row);
+// True when q's WHERE is TRUE for the joined row (or there is no WHERE).
+bool matches_row(const BoundQuery& q, JoinedRow row);
+
+// The join itself, in memory: every joined row of q over `candidates` (candidates[i]: the instances that may stand
+// for class i, in order) whose ONs and WHERE are TRUE, in nested-loop order (the first class's order, then each
+// next class's order within it), to `visit`, which returns false to stop. An inner join or `,` keeps the pairs its
+// ON makes TRUE; a LEFT JOIN also keeps, with nullptr, a row for which no candidate makes it TRUE. A class with a
+// JoinKey is looked up by value in a hash of its candidates rather than tried pair by pair. Precondition:
+// candidates.size() == q.tables().size().
+void join_rows(const BoundQuery& q, const std::vector<std::vector<const cim::Instance*>>& candidates,
+               const std::function<bool(JoinedRow)>& visit);
+
+// A JoinKey's value as text that is equal for values the key's `=` finds equal (strings folded to ASCII lower
+// case, integers in decimal); nullopt for NULL, which equals nothing.
+std::optional<std::string> join_key_text(const cim::Value& v, Domain domain);
+
 // IN (SELECT p FROM C WHERE ...): a query over a store answers these before its rows can be tested. `run` is called
 // once per subquery, innermost first (a subquery's own subqueries are resolved before it runs), with the resolved
 // subquery and the property it selects, and returns that property's value on every instance the subquery answers.
@@ -77,7 +102,7 @@ using SubqueryRunner = std::function<Result<std::vector<cim::Value>>(const Bound
 Result<BoundQuery> resolve_subqueries(const BoundQuery& q, const SubqueryRunner& run);
 
 // The classes q names, registry spelling, without duplicates: the FROM class, then for an event query the target
-// class, then any other class of an ISA or __CLASS = comparison, in query order.
+// class, then a join's other classes, then any other class of an ISA or __CLASS = comparison, in query order.
 std::vector<std::string> bound_classes(const BoundQuery& q);
 
 }  // namespace pkgcast::wql

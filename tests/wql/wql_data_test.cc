@@ -229,8 +229,30 @@ void run_case(const Case& c) {
     });
     ASSERT_TRUE(resolved.ok());
     std::vector<std::string> got;
-    for (const auto& [name, inst] : instances) {
-      if (matches(*resolved, located(inst))) got.push_back(name);
+    if (resolved->is_join()) {
+      // A joined row is named by its instances' names joined with '+', '-' for a LEFT JOIN's missing partner.
+      std::vector<cim::Instance> all;
+      for (const auto& [name, inst] : instances) all.push_back(located(inst));
+      std::vector<std::vector<const cim::Instance*>> candidates;
+      for (const auto& table : resolved->tables()) {
+        candidates.emplace_back();
+        for (const auto& inst : all) {
+          if (inst.class_def().is_a(*table.cls)) candidates.back().push_back(&inst);
+        }
+      }
+      join_rows(*resolved, candidates, [&](JoinedRow row) {
+        std::string text;
+        for (const cim::Instance* inst : row) {
+          if (!text.empty()) text += '+';
+          text += inst == nullptr ? std::string("-") : instances[static_cast<std::size_t>(inst - all.data())].first;
+        }
+        got.push_back(std::move(text));
+        return true;
+      });
+    } else {
+      for (const auto& [name, inst] : instances) {
+        if (matches(*resolved, located(inst))) got.push_back(name);
+      }
     }
     EXPECT_EQ(join(got), *c.rows == "(none)" ? "" : *c.rows);
   }

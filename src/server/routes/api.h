@@ -36,7 +36,7 @@ struct ApiOptions {
   std::chrono::seconds source_ingest_timeout{3600};  // config source_ingest_timeout_seconds
   std::chrono::seconds content_gc_interval{3600};    // config content_gc_interval_seconds
   distmgr::DistOptions distribution;                  // the Distribution Manager's slots, retries and stall time
-  provider::QueryLimits query_limits;  // per query: query_max_rows_evaluated, query_max_seconds
+  provider::QueryLimits query_limits;  // per query: the query_max_* settings
   provider::EventOptions events;        // the event engine's bounds (max_subscriptions, queues)
   std::chrono::milliseconds event_heartbeat{15'000};  // an idle event stream sends a comment this often
 };
