@@ -1,5 +1,5 @@
 // Configuration Manager's extended WQL against a real server, on both backends: a fixture site (two sites, DPs, a
-// group, packages, programs, advertisements, distributions) answers ordered, distinct, counted, converted,
+// group, packages, programs, advertisements, distributions) answers joins and ordered, distinct, counted, converted,
 // function and subquery forms with exactly the rows that SQL written by hand over the same database gives. The SQL
 // runs on the server's own database (the SQLite file, read-only, beside the running server; or the PostgreSQL
 // database) after the fixture is written, so both sides see the same rows.
@@ -88,19 +88,28 @@ class ExtendedWqlE2eTest : public ServerTest {
     must({"distribute", "ABC00005", "--site", "XYZ", "--site", "ABC"});
   }
 
-  // The named properties of each row the server answers, in its order.
-  Rows wql(const std::string& query, const std::vector<std::string>& props) {
-    auto r = cli({"--json", "query", query});
+  // The rows the server answers, as JSON.
+  json answer(const std::string& query, const std::string& token = "") {
+    auto r = token.empty() ? cli({"--json", "query", query}) : cli_with_token(token, {"--json", "query", query});
     EXPECT_EQ(r.exit_code, 0) << query << "\n" << r.err;
     const json rows = json::parse(r.out, nullptr, false);
     EXPECT_TRUE(rows.is_array()) << query << "\n" << r.out;
+    return rows.is_array() ? rows : json::array();
+  }
+
+  // The named properties of each row the server answers, in its order. A name "A.Prop" reads property Prop of the
+  // embedded object A (a join's __Generic rows).
+  Rows wql(const std::string& query, const std::vector<std::string>& props, const std::string& token = "") {
     Rows out;
-    if (!rows.is_array()) return out;
-    for (const json& row : rows) {
+    for (const json& row : answer(query, token)) {
       auto& values = out.emplace_back();
       for (const std::string& p : props) {
-        EXPECT_TRUE(row.contains(p)) << query << ": no " << p << " in " << row.dump();
-        values.push_back(row.contains(p) ? text_of(row[p]) : "?");
+        const std::size_t dot = p.find('.');
+        const json& holder = dot == std::string::npos ? row : row.value(p.substr(0, dot), json());
+        const std::string name = dot == std::string::npos ? p : p.substr(dot + 1);
+        const bool present = holder.is_object() && holder.contains(name);
+        EXPECT_TRUE(present) << query << ": no " << p << " in " << row.dump();
+        values.push_back(present ? text_of(holder[name]) : "?");
       }
     }
     return out;
@@ -247,6 +256,74 @@ TEST_P(ExtendedWqlE2eTest, FunctionsAndSubqueriesAnswerAsSqlDoes) {
                        {"AdvertisementID"})),
             sorted(sql(R"(SELECT "AdvertisementID" FROM "SMS_Advertisement" WHERE lower("PackageID") IN
                           (SELECT lower("PackageID") FROM "SMS_DistributionPoint" WHERE lower("SiteCode") = 'xyz'))")));
+}
+
+TEST_P(ExtendedWqlE2eTest, JoinsAnswerAsSqlDoes) {
+  // An inner join answers __Generic rows with one embedded object per class, named by its alias.
+  const json generic = answer("SELECT * FROM SMS_Package AS P JOIN SMS_Program AS G ON P.PackageID = G.PackageID");
+  ASSERT_FALSE(generic.empty());
+  EXPECT_EQ(generic[0]["__CLASS"], "__Generic") << generic[0].dump();
+  EXPECT_EQ(generic[0]["P"]["__CLASS"], "SMS_Package") << generic[0].dump();
+  EXPECT_EQ(generic[0]["G"]["__CLASS"], "SMS_Program") << generic[0].dump();
+  const Rows pairs = wql("SELECT P.PackageID, P.Name, G.ProgramName FROM SMS_Package AS P JOIN SMS_Program AS G ON "
+                         "P.PackageID = G.PackageID",
+                         {"P.PackageID", "P.Name", "G.ProgramName"});
+  EXPECT_EQ(sorted(pairs), sorted(sql(R"(SELECT p."PackageID", p."Name", g."ProgramName" FROM "SMS_Package" p
+                                         JOIN "SMS_Program" g ON lower(p."PackageID") = lower(g."PackageID"))")));
+  EXPECT_EQ(pairs.size(), 7u);
+
+  // Ordered by the first class, in SQL; the programs of one package in their key order.
+  const Rows ordered = wql("SELECT P.PackageID, G.ProgramName FROM SMS_Package P INNER JOIN SMS_Program G ON "
+                           "G.PackageID = P.PackageID ORDER BY P.Name DESC",
+                           {"P.PackageID", "G.ProgramName"});
+  EXPECT_EQ(ordered, sql(R"(SELECT p."PackageID", g."ProgramName" FROM "SMS_Package" p JOIN "SMS_Program" g
+                            ON lower(p."PackageID") = lower(g."PackageID")
+                            ORDER BY lower(p."Name") DESC, lower(g."PackageID"), lower(g."ProgramName"))"));
+
+  // A LEFT JOIN keeps the packages without a program; one class answered gives that class's instances.
+  const Rows lonely = wql("SELECT P.* FROM SMS_Package AS P LEFT JOIN SMS_Program AS G ON P.PackageID = G.PackageID "
+                          "WHERE G.PackageID IS NULL",
+                          {"PackageID"});
+  EXPECT_EQ(lonely, sql(R"(SELECT p."PackageID" FROM "SMS_Package" p LEFT JOIN "SMS_Program" g
+                           ON lower(p."PackageID") = lower(g."PackageID") WHERE g."PackageID" IS NULL)"));
+  EXPECT_EQ(lonely, (Rows{{"ABC00004"}}));
+
+  // ANSI-89: FROM A, B WHERE ...; advertisements whose package is distributed at XYZ, with each DP.
+  EXPECT_EQ(sorted(wql("SELECT A.AdvertisementID, D.ServerNALPath FROM SMS_Advertisement AS A, SMS_DistributionPoint "
+                       "AS D WHERE A.PackageID = D.PackageID AND D.SiteCode = 'XYZ'",
+                       {"A.AdvertisementID", "D.ServerNALPath"})),
+            sorted(sql(R"(SELECT a."AdvertisementID", d."ServerNALPath" FROM "SMS_Advertisement" a,
+                          "SMS_DistributionPoint" d WHERE lower(a."PackageID") = lower(d."PackageID")
+                          AND lower(d."SiteCode") = 'xyz')")));
+
+  // COUNT and DISTINCT over a join.
+  EXPECT_EQ(wql("SELECT COUNT(*) FROM SMS_Package AS P JOIN SMS_Program AS G ON P.PackageID = G.PackageID WHERE "
+                "P.Priority = '1'",
+                {"Count"}),
+            sql(R"(SELECT COUNT(*) FROM "SMS_Package" p JOIN "SMS_Program" g
+                   ON lower(p."PackageID") = lower(g."PackageID") WHERE p."Priority" = 1)"));
+  EXPECT_EQ(sorted(wql("SELECT DISTINCT P.Name FROM SMS_Package AS P JOIN SMS_DistributionPoint AS D ON P.PackageID = "
+                       "D.PackageID",
+                       {"Name"})),
+            sorted(sql(R"(SELECT DISTINCT p."Name" FROM "SMS_Package" p JOIN "SMS_DistributionPoint" d
+                          ON lower(p."PackageID") = lower(d."PackageID"))")));
+
+  // Site limits hold for each joined class. A token limited to ABC sees ABC's packages (their SourceSite) and only
+  // ABC's DP rows; one limited to XYZ sees no package, so no joined row, though XYZ has DP rows.
+  auto token_for = [&](const char* site) {
+    const std::string out = cli({"token", "create", "--role", "read-only", "--site", site}).out;
+    return out.substr(0, out.find('\n'));
+  };
+  const std::string join = "SELECT P.PackageID, D.SiteCode FROM SMS_Package AS P JOIN SMS_DistributionPoint AS D ON "
+                           "P.PackageID = D.PackageID";
+  const Rows head_office = wql(join, {"P.PackageID", "D.SiteCode"}, token_for("ABC"));
+  EXPECT_EQ(sorted(head_office), sorted(sql(R"(SELECT d."PackageID", d."SiteCode" FROM "SMS_DistributionPoint" d
+                                               JOIN "SMS_Package" p ON lower(p."PackageID") = lower(d."PackageID")
+                                               WHERE lower(d."SiteCode") = 'abc' AND lower(p."SourceSite") = 'abc')")));
+  EXPECT_EQ(head_office.size(), 5u);
+  const std::string branch = token_for("XYZ");
+  EXPECT_EQ(wql("SELECT PackageID FROM SMS_DistributionPoint", {"PackageID"}, branch).size(), 3u);
+  EXPECT_TRUE(wql(join, {"P.PackageID", "D.SiteCode"}, branch).empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ExtendedWqlE2eTest, ::testing::ValuesIn(backends()),
