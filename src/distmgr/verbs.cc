@@ -59,6 +59,9 @@ Status put_target_row(store::WriteTxn& txn, const cim::Instance& package, const 
   set_prop(row, "Status", u32_value(status));
   set_prop(row, "LastRefreshTime", time_value(now));
   set_prop(row, "RefreshNow", cim::Value::boolean(false));
+  set_prop(row, "PackageType", u32_value(get_uint(package, "PackageType")));
+  set_prop(row, "SecureObjectID", str_value(get_string(package, "PackageID")));
+  set_prop(row, "ResourceType", str_value(get_string(dp_info, "ResourceType")));
   return txn.put(row);
 }
 

@@ -87,6 +87,7 @@ Result<CreatedDp> Domain::create_dp(const DpSpec& spec) {
         set_prop(dp, "IsPullDP", cim::Value::boolean(spec.pull));
         if (spec.pull) set_prop(dp, "SourceDPs", cim::Value::array(cim::CimType::kString, std::move(sources)));
         set_prop(dp, "TransferRate", u32_value(spec.transfer_rate));
+        set_prop(dp, "RateLimitsEnabled", cim::Value::boolean(spec.transfer_rate != 0));
         set_prop(dp, "TransferWindow", str_value(window));
         PKG_TRY(txn.insert(dp));
 
@@ -187,7 +188,10 @@ Result<cim::Instance> Domain::update_dp(std::string_view name, const DpChange& c
     if (!found) return not_found("DP '" + std::string(name) + "' does not exist");
     cim::Instance dp = std::move(*found);
     if (change.description) set_prop(dp, "Description", str_value(*change.description));
-    if (change.transfer_rate) set_prop(dp, "TransferRate", u32_value(*change.transfer_rate));
+    if (change.transfer_rate) {
+      set_prop(dp, "TransferRate", u32_value(*change.transfer_rate));
+      set_prop(dp, "RateLimitsEnabled", cim::Value::boolean(*change.transfer_rate != 0));
+    }
     if (window) set_prop(dp, "TransferWindow", str_value(*window));
     PKG_TRY(txn.put(dp));
     return dp;

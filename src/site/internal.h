@@ -94,6 +94,12 @@ Result<cim::Instance> require_site(store::WriteTxn& txn, std::string_view code);
 // A package row inside a command; WBEM_E_NOT_FOUND when absent.
 Result<cim::Instance> require_package(store::WriteTxn& txn, std::string_view package_id);
 
+// ---- programs.cc ----------------------------------------------------------------------------------------------
+
+// Writes again, in the caller's command, what each program of `pkg` repeats of it (PackageName, PackageType,
+// PackageVersion); a program already in step journals nothing.
+Status sync_programs(store::WriteTxn& txn, const cim::Instance& pkg);
+
 // ---- groups.cc ------------------------------------------------------------------------------------------------
 
 // Takes `dp_name` out of every group that lists it (when the DP is removed), keeping MemberCount right.
