@@ -103,6 +103,7 @@ Result<CreatedDp> Domain::create_dp(const DpSpec& spec) {
         PKG_TRY(txn.insert(status));
 
         PKG_TRY(txn.put_meta(dp_meta_key(spec.name), encode_dp_meta(spec.url)));
+        PKG_TRY(txn.insert(dp_role_row(dp, spec.url)));
         created.token_record = TokenRecord{};
         created.token_record.role = Role::kDp;
         created.token_record.sites = {site_code};
@@ -232,6 +233,9 @@ Result<cim::Instance> Domain::remove_dp(std::string_view name) {
 
     PKG_TRY(remove_dp_from_groups(txn, dp_name));
     PKG_TRY(txn.remove(dp.class_def(), {str_value(nal)}));
+    const cim::Instance role = dp_role_row(dp, "");
+    PKG_ASSIGN_OR_RETURN(auto role_row, txn.get(role.class_def(), store::key_of(role)));
+    if (role_row) PKG_TRY(txn.remove(role.class_def(), store::key_of(role)));
     const cim::ClassDef& status_cls = class_named("SMS_DPStatusInfo");
     PKG_ASSIGN_OR_RETURN(auto status, txn.get(status_cls, {str_value(nal)}));
     if (status) PKG_TRY(txn.remove(status_cls, {str_value(nal)}));

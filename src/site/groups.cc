@@ -28,8 +28,9 @@ Result<std::vector<std::string>> decode_members(const std::optional<std::string>
 
 std::string encode_members(const std::vector<std::string>& members) { return nlohmann::json(members).dump(); }
 
-// A group by GroupID (`{...}`) or by Name.
-Result<cim::Instance> require_group(store::WriteTxn& txn, std::string_view id) {
+}  // namespace
+
+Result<cim::Instance> internal::require_group(store::WriteTxn& txn, std::string_view id) {
   if (!id.empty() && id.front() == '{') {
     PKG_ASSIGN_OR_RETURN(auto row, txn.get(class_named("SMS_DistributionPointGroup"), {str_value(to_upper(id))}));
     if (row) return std::move(*row);
@@ -39,6 +40,8 @@ Result<cim::Instance> require_group(store::WriteTxn& txn, std::string_view id) {
   }
   return not_found("DP group '" + std::string(id) + "' does not exist");
 }
+
+namespace {
 
 bool contains_icase(const std::vector<std::string>& names, std::string_view name) {
   for (const auto& n : names) {

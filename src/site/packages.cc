@@ -159,6 +159,7 @@ Result<cim::Instance> Domain::update_package(std::string_view package_id, const 
     if (u.priority) set_prop(pkg, "Priority", u32_value(*u.priority));
     PKG_TRY(txn.put(pkg));  // an unchanged package journals nothing
     if (u.name || u.version) PKG_TRY(sync_programs(txn, pkg));
+    if (u.name || u.description) PKG_TRY(sync_group_content(txn, pkg));
     const cim::ClassDef& extra_cls = class_named("SMS_ObjectContentExtraInfo");
     PKG_ASSIGN_OR_RETURN(auto extra, txn.get(extra_cls, {str_value(id)}));
     if (extra) {
@@ -197,6 +198,7 @@ Result<cim::Instance> Domain::delete_package(std::string_view package_id) {
       return make_error(WbemCode::kInvalidOperation, "package " + id + " is advertised by " + advertised_by);
     }
     if (delete_hook_) PKG_TRY(delete_hook_(txn, id));
+    PKG_TRY(drop_package_group_content(txn, id));
     for (std::string_view cls_name : kDependentClasses) {
       const cim::ClassDef& cls = class_named(cls_name);
       PKG_ASSIGN_OR_RETURN(auto rows, txn_scan(txn, cls, where_string(cls, "PackageID", id)));
