@@ -179,6 +179,14 @@ Result<PreparedQuery> Provider::plan_query(const std::string& namespace_path, wq
         if (!keep[i]) step.nulled.push_back(i);
       }
     }
+    // Lazy properties are left out of query answers, selected or not, as WMI's providers do: GetObject
+    // (get_object.cc) fills them in.
+    for (std::size_t i = 0; i < cls->properties().size(); ++i) {
+      if (cls->property(i).lazy && std::find(step.nulled.begin(), step.nulled.end(), i) == step.nulled.end()) {
+        step.nulled.push_back(i);
+      }
+    }
+    std::sort(step.nulled.begin(), step.nulled.end());  // the JSON writer walks it in property order
     prepared.steps_.push_back(std::move(step));
   }
   // ORDER BY is the database's sort of one table, streamed and paged by (sort values, key); merging the sorted
