@@ -264,7 +264,10 @@ TEST(EventLazyTest, EventsCarryTheirInstancesWithoutLazyProperties) {
   entry.class_name = "SMS_Package";
   entry.instance = pkg;
   entry.previous = pkg;
-  EventEntry event(entry, *classes, "server1", "root\\sms\\site_ABC");
+  // EventEntry keeps references to the server and namespace: they must outlive it.
+  const std::string server = "server1";
+  const std::string ns = "root\\sms\\site_ABC";
+  EventEntry event(entry, *classes, server, ns);
   for (const char* which : {"TargetInstance", "PreviousInstance"}) {
     const cim::Value* embedded = event.event()->find(which);
     ASSERT_TRUE(embedded != nullptr && !embedded->is_null()) << which;
