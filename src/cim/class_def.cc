@@ -49,6 +49,15 @@ Result<ClassRegistry> ClassRegistry::build(const std::vector<ClassSpec>& specs) 
     }
     if (iequals(spec.name, "__Event")) def->event_ = true;
     for (const PropertyDef& p : spec.properties) {
+      if (!p.default_value.is_null() && !(p.default_value.type() == p.type)) {
+        return make_error(WbemCode::kTypeMismatch, "the default of property '" + p.name + "' of '" + spec.name +
+                                                       "' is not of its type " + type_name(p.type));
+      }
+      if (p.at_default && p.default_value.is_null() && !p.type.array && p.type.base != CimType::kObject &&
+          p.type.base != CimType::kDateTime) {
+        return make_error(WbemCode::kInvalidParameter, "property '" + p.name + "' of '" + spec.name +
+                                                           "' is kept at its default but has none");
+      }
       if (def->index_.count(p.name) != 0) {
         return make_error(WbemCode::kAlreadyExists, "property '" + p.name + "' of '" + spec.name + "' is defined twice");
       }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cim/types.h"
+#include "cim/value.h"
 #include "core/result.h"
 #include "core/strings.h"
 
@@ -21,6 +22,14 @@ struct PropertyDef {
   bool key = false;
   bool read_only = false;  // changed only by the system
   std::string description;
+  // WMI's `lazy` qualifier: the provider leaves the property NULL in query answers and events (it is costly to
+  // fetch) and fills it in when one instance is read by its object path.
+  bool lazy = false;
+  // What a new instance holds until it is set (Instance's constructor), and what a database made before the
+  // property existed gets for its old rows (the column's DEFAULT). NULL: no default.
+  Value default_value;
+  // True for a documented property pkgcast gives no meaning: it always holds default_value.
+  bool at_default = false;
 };
 
 // Immutable once registered. Properties are flattened: a subclass lists its superclass's properties first, in the

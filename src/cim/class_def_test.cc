@@ -46,7 +46,7 @@ TEST(ClassRegistryTest, BuildRefusesBadSpecs) {
   ASSERT_FALSE(orphan.ok());
   EXPECT_EQ(orphan.error().code, WbemCode::kInvalidClass);
   auto dup_prop = ClassRegistry::build(
-      {{"C", "", {{"X", Type{}, false, false, ""}, {"x", Type{}, false, false, ""}}, false, ""}});
+      {{"C", "", {{"X", Type{}, false, false, "", false, {}, false}, {"x", Type{}, false, false, "", false, {}, false}}, false, ""}});
   EXPECT_FALSE(dup_prop.ok());
 }
 

@@ -4,7 +4,10 @@
 
 namespace pkgcast::cim {
 
-Instance::Instance(const ClassDef& cls) : class_(&cls), values_(cls.properties().size()) {}
+Instance::Instance(const ClassDef& cls) : class_(&cls) {
+  values_.reserve(cls.properties().size());
+  for (const PropertyDef& p : cls.properties()) values_.push_back(p.default_value);
+}
 
 const Value* Instance::find(std::string_view name) const {
   auto index = class_->find_property(name);

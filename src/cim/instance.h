@@ -14,7 +14,7 @@ namespace pkgcast::cim {
 
 class Instance {
  public:
-  // Every property starts NULL. The class definition must outlive the instance (registry classes do).
+  // Every property starts at its default (PropertyDef::default_value; NULL for most). The class definition must outlive the instance (registry classes do).
   explicit Instance(const ClassDef& cls);
 
   const ClassDef& class_def() const { return *class_; }

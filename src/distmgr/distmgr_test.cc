@@ -8,23 +8,19 @@
 #include <random>
 
 #include "site/site.h"
+#include "site/test_fixture.h"  // str, num
 #include "summarizer/summarizer.h"
 
 namespace pkgcast::distmgr {
 namespace {
 
+using site::num;
+using site::str;
+
 namespace fs = std::filesystem;
 constexpr Micros kStart = 1'800'000'000'000'000;
 constexpr Micros kSecond = 1'000'000;
 
-std::string str(const cim::Instance& inst, std::string_view name) {
-  const cim::Value* v = inst.find(name);
-  return v == nullptr || v->is_null() ? std::string() : v->as_string();
-}
-std::uint64_t num(const cim::Instance& inst, std::string_view name) {
-  const cim::Value* v = inst.find(name);
-  return v == nullptr || v->is_null() ? 0 : v->as_uint();
-}
 
 class DistMgrTest : public ::testing::Test {
  protected:

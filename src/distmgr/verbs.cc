@@ -11,8 +11,10 @@ using namespace internal;
 
 namespace {
 
-// The DPs `targets` names, each once, in the order named.
-Result<std::vector<cim::Instance>> resolve_targets(store::WriteTxn& txn, const Targets& targets) {
+// The DPs `targets` names, each once, in the order named. The package is assigned to each group named (in the same
+// command), so that SMS_DPGroupContentInfo shows it.
+Result<std::vector<cim::Instance>> resolve_targets(store::WriteTxn& txn, const Targets& targets,
+                                                   const cim::Instance& package) {
   std::vector<cim::Instance> out;
   std::set<std::string> seen;
   auto add = [&](cim::Instance dp) {
@@ -27,7 +29,7 @@ Result<std::vector<cim::Instance>> resolve_targets(store::WriteTxn& txn, const T
     for (auto& dp : dps) add(std::move(dp));
   }
   for (const auto& group : targets.groups) {
-    PKG_ASSIGN_OR_RETURN(auto members, site::find_group_members(txn, group));
+    PKG_ASSIGN_OR_RETURN(auto members, site::assign_group_content(txn, group, package));
     for (const auto& name : members) {
       PKG_ASSIGN_OR_RETURN(cim::Instance dp, site::find_dp(txn, name));
       add(std::move(dp));
@@ -59,6 +61,9 @@ Status put_target_row(store::WriteTxn& txn, const cim::Instance& package, const 
   set_prop(row, "Status", u32_value(status));
   set_prop(row, "LastRefreshTime", time_value(now));
   set_prop(row, "RefreshNow", cim::Value::boolean(false));
+  set_prop(row, "PackageType", u32_value(get_uint(package, "PackageType")));
+  set_prop(row, "SecureObjectID", str_value(get_string(package, "PackageID")));
+  set_prop(row, "ResourceType", str_value(get_string(dp_info, "ResourceType")));
   return txn.put(row);
 }
 
@@ -83,7 +88,7 @@ Result<std::vector<cim::Instance>> DistributionManager::distribute(std::string_v
     PKG_ASSIGN_OR_RETURN(cim::Instance package, require_package(txn, package_id));
     PKG_TRY(require_source_files(package));
     const std::string id = get_string(package, "PackageID");
-    PKG_ASSIGN_OR_RETURN(auto dps, resolve_targets(txn, targets));
+    PKG_ASSIGN_OR_RETURN(auto dps, resolve_targets(txn, targets, package));
     if (dps.empty()) return make_error(WbemCode::kInvalidParameter, "no distribution point to distribute to");
     const Micros now = txn.now();
     for (const auto& dp : dps) {
@@ -329,6 +334,7 @@ Result<cim::Instance> DistributionManager::refresh_source(std::string_view packa
     set_prop(package, "PkgSourcePath", str_value(taken.dir.string()));
     set_prop(package, "LastRefreshTime", time_value(now));
     PKG_TRY(txn.put(package));
+    PKG_TRY(site::sync_group_content(txn, package));
     PKG_TRY(m.summaries.new_source_version(txn, id, version, now));
     // Sizes of the new version on the rows that show them.
     PKG_ASSIGN_OR_RETURN(auto root, txn.get(class_named("SMS_PackageStatusRootSummarizer"), {str_value(id)}));

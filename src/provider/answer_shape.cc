@@ -64,7 +64,8 @@ const cim::ClassRegistry& generic_registry() {
     cim::ClassSpec spec;
     spec.name = "__Generic";
     spec.description = "An answer that is not an instance of a provider class: COUNT(*)";
-    spec.properties.push_back({"Count", cim::Type{cim::CimType::kUint32, false}, false, true, "Matching instances"});
+    spec.properties.push_back(
+        {"Count", cim::Type{cim::CimType::kUint32, false}, false, true, "Matching instances", false, {}, false});
     auto built = cim::ClassRegistry::build({spec});
     return std::move(built).value();
   }();

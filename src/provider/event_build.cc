@@ -64,6 +64,11 @@ const std::shared_ptr<const cim::Instance>& EventEntry::event() {
     if (!inst) return cim::Value();
     auto copy = std::make_shared<cim::Instance>(*inst);
     copy->set_location(server_, namespace_);
+    // An event carries its instances as a query answers them: without their lazy properties.
+    const auto& props = copy->class_def().properties();
+    for (std::size_t i = 0; i < props.size(); ++i) {
+      if (props[i].lazy) copy->set(i, cim::Value());
+    }
     return cim::Value::object(std::move(copy));
   };
   auto event = std::make_shared<cim::Instance>(classes_.for_kind(entry_.kind));

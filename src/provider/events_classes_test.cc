@@ -32,7 +32,7 @@ TEST_F(EventsTest, SdkSampleQueriesOnTheRootSummarizer) {
 TEST_F(EventsTest, BaseClassSubscriptionSeesSubclassInstances) {
   using cim::CimType;
   auto p = [](std::string name, CimType t, bool key = false) {
-    return cim::PropertyDef{std::move(name), {t, false}, key, false, ""};
+    return cim::PropertyDef{std::move(name), {t, false}, key, false, "", false, {}, false};
   };
   static const Result<cim::ClassRegistry> registry = cim::ClassRegistry::build({
       {"Test_Root", "", {}, true, ""},

@@ -199,22 +199,25 @@ std::vector<ScanStep> Provider::plan_steps(const cim::ClassDef& from, const wql:
 }
 
 // `SELECT a, b`: which properties the answer clears (every one but the selected and the keys) and which system
-// properties it names.
+// properties it names. Lazy properties are cleared whatever is selected, as WMI's providers leave them out of
+// query answers: GetObject (get_object.cc) fills them in.
 void plan_projection(ScanStep& step, bool select_all, const std::vector<wql::PropertyRef>& selected) {
-  if (select_all) return;
   const cim::ClassDef* cls = step.cls;
-  std::vector<bool> keep(cls->properties().size(), false);
-  for (std::size_t k : cls->key_indices()) keep[k] = true;
-  for (const auto& ref : selected) {
-    if (ref.system == wql::SystemProperty::kNone && ref.source == wql::Source::kSelf && ref.index < keep.size()) {
-      keep[ref.index] = true;
-    } else if (ref.system != wql::SystemProperty::kNone && ref.system != wql::SystemProperty::kClass &&
-               std::find(step.system.begin(), step.system.end(), ref.system) == step.system.end()) {
-      step.system.push_back(ref.system);
+  std::vector<bool> keep(cls->properties().size(), select_all);
+  if (!select_all) {
+    for (std::size_t k : cls->key_indices()) keep[k] = true;
+    for (const auto& ref : selected) {
+      if (ref.system == wql::SystemProperty::kNone && ref.source == wql::Source::kSelf && ref.index < keep.size()) {
+        keep[ref.index] = true;
+      } else if (ref.system != wql::SystemProperty::kNone && ref.system != wql::SystemProperty::kClass &&
+                 std::find(step.system.begin(), step.system.end(), ref.system) == step.system.end()) {
+        step.system.push_back(ref.system);
+      }
     }
   }
+  // In property order: the JSON writer walks `nulled` alongside the properties.
   for (std::size_t i = 0; i < keep.size(); ++i) {
-    if (!keep[i]) step.nulled.push_back(i);
+    if (!keep[i] || cls->property(i).lazy) step.nulled.push_back(i);
   }
 }
 

@@ -182,6 +182,13 @@ class Provider {
   Status run_page(const PreparedQuery& query, QueryCursor& cursor, const PageBounds& bounds,
                   const InstanceSink& sink) const;
 
+  // WMI's GetObject: the instance `path` names (`SMS_Package.PackageID="ABC00001"`, relative or with this
+  // provider's namespace), whole: its lazy properties, which query answers and events leave out, are filled in.
+  // WBEM_E_INVALID_NAMESPACE; WBEM_E_INVALID_OBJECT_PATH (malformed, or not the class's keys); WBEM_E_INVALID_CLASS;
+  // WBEM_E_ACCESS_DENIED (PKG_Token for a restricted caller); WBEM_E_NOT_FOUND when there is no such instance or
+  // it lies outside the caller's sites.
+  Result<cim::Instance> get_object(std::string_view ns, std::string_view path, const site::TokenRecord& caller) const;
+
   // prepare() then run().
   Status exec_query(std::string_view ns, std::string_view wql_text, const site::TokenRecord& caller,
                     const InstanceSink& sink) const;

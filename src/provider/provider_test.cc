@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <random>
 
+#include "provider/event_build.h"
+#include "provider/json_writer.h"
 #include "site/site.h"
 
 namespace pkgcast::provider {
@@ -122,8 +124,9 @@ TEST_F(ProviderTest, BaseClassQueriesScanEveryClass) {
   auto rows = query("SELECT * FROM SMS_BaseClass");
   ASSERT_TRUE(rows.ok());
   // 2 sites, 2 DPs + 2 DP status rows, 3 packages with a root, a detail and an extra-info row each, 1 program,
-  // and the 2 DPs' PKG_Token audit rows (the caller is an unrestricted full-admin).
-  EXPECT_EQ(rows->size(), 2u + 4u + 12u + 1u + 2u);
+  // the 2 DPs' PKG_Token audit rows (the caller is an unrestricted full-admin), and the SMS_SystemResourceList rows
+  // of the 2 site servers (site server and provider each) and of the 2 DPs.
+  EXPECT_EQ(rows->size(), 2u + 4u + 12u + 1u + 2u + 6u);
   rows = query("SELECT * FROM SMS_BaseClass WHERE __CLASS = 'SMS_Site'");
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->size(), 2u);
@@ -204,6 +207,102 @@ TEST_F(ProviderTest, SiteLimitedCallersSeeTheirSitesOnly) {
   auto sites = query("SELECT * FROM SMS_Site", head);
   ASSERT_TRUE(sites.ok());
   EXPECT_EQ(sites->size(), 1u);
+}
+
+TEST_F(ProviderTest, LazyPropertiesAreLeftOutOfQueriesAndFilledInByPath) {
+  // Give package ABC00001 an icon, as a script would have stored one.
+  auto pkg = store_->get(*store_->registry().find("SMS_Package"), {cim::Value::string("ABC00001")});
+  ASSERT_TRUE(pkg.ok() && pkg->has_value());
+  cim::Instance with_icon = **pkg;
+  const cim::Value icon = cim::Value::array(cim::CimType::kUint8, {cim::Value::uint(cim::CimType::kUint8, 7),
+                                                                    cim::Value::uint(cim::CimType::kUint8, 9)});
+  ASSERT_TRUE(with_icon.set("Icon", icon).ok());
+  ASSERT_TRUE(store_->execute([&](store::WriteTxn& txn) { return txn.put(with_icon); }).ok());
+
+  for (const char* wql : {"SELECT * FROM SMS_Package WHERE PackageID = 'ABC00001'",
+                          "SELECT Icon, Name FROM SMS_Package WHERE PackageID = 'ABC00001'"}) {
+    SCOPED_TRACE(wql);
+    auto prepared = provider_->prepare("", wql, admin_);
+    ASSERT_TRUE(prepared.ok()) << prepared.error().to_string();
+    std::vector<std::string> json;
+    ASSERT_TRUE(provider_->run(*prepared, [&](const cim::Instance& inst) {
+      EXPECT_TRUE(inst.find("Icon")->is_null());
+      std::string out;
+      append_row_json(out, inst, &prepared->steps().front());
+      json.push_back(out);
+      return true;
+    }).ok());
+    ASSERT_EQ(json.size(), 1u);
+    EXPECT_EQ(json[0].find("\"Icon\""), std::string::npos) << json[0];
+    EXPECT_NE(json[0].find("\"Name\""), std::string::npos) << json[0];
+  }
+  // A lazy property with a non-NULL default is left out too.
+  auto ds = query("SELECT * FROM SMS_Package WHERE PackageID = 'ABC00002'");
+  ASSERT_TRUE(ds.ok());
+  EXPECT_EQ(*ds->front().find("ShareType"), cim::Value::uint32(1));  // not lazy: answered
+
+  auto whole = provider_->get_object("", R"(SMS_Package.PackageID="abc00001")", admin_);
+  ASSERT_TRUE(whole.ok()) << whole.error().to_string();
+  EXPECT_EQ(*whole->find("Icon"), icon);
+  EXPECT_EQ(whole->find("Name")->as_string(), "Office");
+  EXPECT_EQ(whole->path(), R"(\\server1\root\sms\site_ABC:SMS_Package.PackageID="ABC00001")");
+  auto absolute = provider_->get_object("", R"(\\server1\root\sms\site_ABC:SMS_Package.PackageID="ABC00001")", admin_);
+  ASSERT_TRUE(absolute.ok()) << absolute.error().to_string();
+  EXPECT_EQ(*absolute->find("Icon"), icon);
+}
+
+TEST(EventLazyTest, EventsCarryTheirInstancesWithoutLazyProperties) {
+  const cim::ClassRegistry& reg = cim::ClassRegistry::builtin();
+  auto classes = EventClasses::from(reg);
+  ASSERT_TRUE(classes.ok());
+  auto pkg = std::make_shared<cim::Instance>(*reg.find("SMS_Package"));
+  ASSERT_TRUE(pkg->set("PackageID", cim::Value::string("ABC00001")).ok());
+  ASSERT_TRUE(pkg->set("Icon", cim::Value::array(cim::CimType::kUint8, {cim::Value::uint(cim::CimType::kUint8, 1)})).ok());
+  store::JournalEntry entry;
+  entry.revision = 1;
+  entry.kind = store::ChangeKind::kModified;
+  entry.class_name = "SMS_Package";
+  entry.instance = pkg;
+  entry.previous = pkg;
+  // EventEntry keeps references to the server and namespace: they must outlive it.
+  const std::string server = "server1";
+  const std::string ns = "root\\sms\\site_ABC";
+  EventEntry event(entry, *classes, server, ns);
+  for (const char* which : {"TargetInstance", "PreviousInstance"}) {
+    const cim::Value* embedded = event.event()->find(which);
+    ASSERT_TRUE(embedded != nullptr && !embedded->is_null()) << which;
+    const cim::Instance& target = embedded->as_object();
+    EXPECT_TRUE(target.find("Icon")->is_null()) << which;
+    EXPECT_EQ(target.find("PackageID")->as_string(), "ABC00001");
+    EXPECT_EQ(*target.find("ShareType"), cim::Value::uint32(1));
+  }
+  EXPECT_NE(event.json(nullptr)->find("\"Icon\":null"), std::string::npos);
+  // The journal's own instance keeps it: only what is delivered leaves it out.
+  EXPECT_FALSE(pkg->find("Icon")->is_null());
+}
+
+TEST_F(ProviderTest, GetObjectRefusesBadPathsAndHidesOtherSites) {
+  const auto code = [&](std::string_view path, const site::TokenRecord& caller) {
+    auto r = provider_->get_object("", path, caller);
+    return r.ok() ? WbemCode::kOk : r.error().code;
+  };
+  EXPECT_EQ(code(R"(SMS_Package.PackageID="ABC00009")", admin_), WbemCode::kNotFound);
+  EXPECT_EQ(code(R"(SMS_Package.PackageID=)", admin_), WbemCode::kInvalidObjectPath);
+  EXPECT_EQ(code(R"(SMS_Package.Name="Office")", admin_), WbemCode::kInvalidObjectPath);
+  EXPECT_EQ(code(R"(SMS_Program.PackageID="ABC00001")", admin_), WbemCode::kInvalidObjectPath);
+  EXPECT_EQ(code(R"(SMS_Nope.ID="1")", admin_), WbemCode::kInvalidClass);
+  EXPECT_EQ(code(R"(\\server1\root\sms\site_XYZ:SMS_Site.SiteCode="ABC")", admin_), WbemCode::kInvalidNamespace);
+  EXPECT_EQ(code(R"(SMS_Program.PackageID="ABC00001",ProgramName="install")", admin_), WbemCode::kOk);
+  EXPECT_EQ(code(R"(SMS_Site.SiteCode="S01")", admin_), WbemCode::kOk);
+  site::TokenRecord limited;
+  limited.role = site::Role::kReadOnly;
+  limited.sites = {"ABC"};
+  EXPECT_EQ(code(R"(SMS_Site.SiteCode="ABC")", limited), WbemCode::kOk);
+  EXPECT_EQ(code(R"(SMS_Site.SiteCode="S01")", limited), WbemCode::kNotFound);
+  EXPECT_EQ(code(R"(SMS_Program.PackageID="ABC00001",ProgramName="Install")", limited), WbemCode::kOk);
+  limited.sites = {"S01"};
+  EXPECT_EQ(code(R"(SMS_Program.PackageID="ABC00001",ProgramName="Install")", limited), WbemCode::kNotFound);
+  EXPECT_EQ(code(R"(PKG_Token.TokenID="x")", limited), WbemCode::kAccessDenied);
 }
 
 TEST_F(ProviderTest, ASinkCanStopTheScan) {

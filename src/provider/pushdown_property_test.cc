@@ -354,7 +354,7 @@ TEST_P(PushdownProperty, PushdownAgreesWithBruteForce) {
   int compared = 0;
   int nonempty = 0;
   int converted = 0;  // queries whose WHERE holds a literal of another type than its property
-  for (int round = 0; round < 600; ++round) {
+  for (int round = 0; round < 720; ++round) {
     wql::ast::Query q;
     q.from_class = froms[rng() % froms.size()];
     const cim::ClassDef& from = cls(q.from_class == "SMS_BaseClass" ? "SMS_Package" : q.from_class);

@@ -87,6 +87,7 @@ Result<CreatedDp> Domain::create_dp(const DpSpec& spec) {
         set_prop(dp, "IsPullDP", cim::Value::boolean(spec.pull));
         if (spec.pull) set_prop(dp, "SourceDPs", cim::Value::array(cim::CimType::kString, std::move(sources)));
         set_prop(dp, "TransferRate", u32_value(spec.transfer_rate));
+        set_prop(dp, "RateLimitsEnabled", cim::Value::boolean(spec.transfer_rate != 0));
         set_prop(dp, "TransferWindow", str_value(window));
         PKG_TRY(txn.insert(dp));
 
@@ -102,6 +103,7 @@ Result<CreatedDp> Domain::create_dp(const DpSpec& spec) {
         PKG_TRY(txn.insert(status));
 
         PKG_TRY(txn.put_meta(dp_meta_key(spec.name), encode_dp_meta(spec.url)));
+        PKG_TRY(txn.insert(dp_role_row(dp, spec.url)));
         created.token_record = TokenRecord{};
         created.token_record.role = Role::kDp;
         created.token_record.sites = {site_code};
@@ -187,7 +189,10 @@ Result<cim::Instance> Domain::update_dp(std::string_view name, const DpChange& c
     if (!found) return not_found("DP '" + std::string(name) + "' does not exist");
     cim::Instance dp = std::move(*found);
     if (change.description) set_prop(dp, "Description", str_value(*change.description));
-    if (change.transfer_rate) set_prop(dp, "TransferRate", u32_value(*change.transfer_rate));
+    if (change.transfer_rate) {
+      set_prop(dp, "TransferRate", u32_value(*change.transfer_rate));
+      set_prop(dp, "RateLimitsEnabled", cim::Value::boolean(*change.transfer_rate != 0));
+    }
     if (window) set_prop(dp, "TransferWindow", str_value(*window));
     PKG_TRY(txn.put(dp));
     return dp;
@@ -228,6 +233,9 @@ Result<cim::Instance> Domain::remove_dp(std::string_view name) {
 
     PKG_TRY(remove_dp_from_groups(txn, dp_name));
     PKG_TRY(txn.remove(dp.class_def(), {str_value(nal)}));
+    const cim::Instance role = dp_role_row(dp, "");
+    PKG_ASSIGN_OR_RETURN(auto role_row, txn.get(role.class_def(), store::key_of(role)));
+    if (role_row) PKG_TRY(txn.remove(role.class_def(), store::key_of(role)));
     const cim::ClassDef& status_cls = class_named("SMS_DPStatusInfo");
     PKG_ASSIGN_OR_RETURN(auto status, txn.get(status_cls, {str_value(nal)}));
     if (status) PKG_TRY(txn.remove(status_cls, {str_value(nal)}));

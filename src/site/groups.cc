@@ -28,8 +28,9 @@ Result<std::vector<std::string>> decode_members(const std::optional<std::string>
 
 std::string encode_members(const std::vector<std::string>& members) { return nlohmann::json(members).dump(); }
 
-// A group by GroupID (`{...}`) or by Name.
-Result<cim::Instance> require_group(store::WriteTxn& txn, std::string_view id) {
+}  // namespace
+
+Result<cim::Instance> internal::require_group(store::WriteTxn& txn, std::string_view id) {
   if (!id.empty() && id.front() == '{') {
     PKG_ASSIGN_OR_RETURN(auto row, txn.get(class_named("SMS_DistributionPointGroup"), {str_value(to_upper(id))}));
     if (row) return std::move(*row);
@@ -39,6 +40,8 @@ Result<cim::Instance> require_group(store::WriteTxn& txn, std::string_view id) {
   }
   return not_found("DP group '" + std::string(id) + "' does not exist");
 }
+
+namespace {
 
 bool contains_icase(const std::vector<std::string>& names, std::string_view name) {
   for (const auto& n : names) {
@@ -58,6 +61,23 @@ Status check_member_names(const std::vector<std::string>& names) {
   return ok_status();
 }
 
+// Stores a group's member list with what the group row says of it (MemberCount, HasMember, ModifiedOn), in the
+// caller's command.
+Status store_members(store::WriteTxn& txn, cim::Instance& group, const std::vector<std::string>& members) {
+  PKG_TRY(txn.put_meta(members_key(get_string(group, "GroupID")), encode_members(members)));
+  set_prop(group, "MemberCount", u32_value(members.size()));
+  set_prop(group, "HasMember", cim::Value::boolean(!members.empty()));
+  set_prop(group, "ModifiedOn", time_value(txn.now()));
+  return txn.put(group);
+}
+
+// SMS_DistributionPointInfo.GroupCount of a DP that joined (+1) or left (-1) a group.
+Status count_group_of(store::WriteTxn& txn, cim::Instance dp, int delta) {
+  const auto count = static_cast<std::int64_t>(get_uint(dp, "GroupCount")) + delta;
+  set_prop(dp, "GroupCount", u32_value(static_cast<std::uint64_t>(std::max<std::int64_t>(count, 0))));
+  return txn.put(dp);
+}
+
 }  // namespace
 
 Status internal::remove_dp_from_groups(store::WriteTxn& txn, std::string_view dp_name) {
@@ -70,9 +90,7 @@ Status internal::remove_dp_from_groups(store::WriteTxn& txn, std::string_view dp
     const auto before = members.size();
     std::erase_if(members, [&](const std::string& m) { return iequals(m, dp_name); });
     if (members.size() == before) continue;
-    PKG_TRY(txn.put_meta(members_key(id), encode_members(members)));
-    set_prop(group, "MemberCount", u32_value(members.size()));
-    PKG_TRY(txn.put(group));
+    PKG_TRY(store_members(txn, group, members));
   }
   return ok_status();
 }
@@ -93,6 +111,9 @@ Result<cim::Instance> Domain::create_group(const GroupSpec& spec) {
     set_prop(group, "Description", str_value(spec.description));
     set_prop(group, "MemberCount", u32_value(0));
     set_prop(group, "ContentCount", u32_value(0));
+    set_prop(group, "SourceSite", str_value(own_site_));
+    set_prop(group, "CreatedOn", time_value(txn.now()));
+    set_prop(group, "ModifiedOn", time_value(txn.now()));
     PKG_TRY(txn.insert(group));
     PKG_TRY(txn.put_meta(members_key(id), "[]"));
     return group;
@@ -154,16 +175,17 @@ Result<cim::Instance> Domain::change_group_members(std::string_view id, const st
           return invalid("members", "DP '" + name + "' is already in group '" + get_string(group, "Name") + "'");
         }
         members.push_back(get_string(*dp, "Name"));
+        PKG_TRY(count_group_of(txn, std::move(*dp), +1));
       } else {
         if (!contains_icase(members, name)) {
           return invalid("members", "DP '" + name + "' is not in group '" + get_string(group, "Name") + "'");
         }
         std::erase_if(members, [&](const std::string& m) { return iequals(m, name); });
+        PKG_ASSIGN_OR_RETURN(auto dp, txn_find(txn, "SMS_DistributionPointInfo", "Name", name));
+        if (dp) PKG_TRY(count_group_of(txn, std::move(*dp), -1));
       }
     }
-    PKG_TRY(txn.put_meta(members_key(group_id), encode_members(members)));
-    set_prop(group, "MemberCount", u32_value(members.size()));
-    PKG_TRY(txn.put(group));
+    PKG_TRY(store_members(txn, group, members));
     return group;
   });
 }

@@ -94,8 +94,33 @@ Result<cim::Instance> require_site(store::WriteTxn& txn, std::string_view code);
 // A package row inside a command; WBEM_E_NOT_FOUND when absent.
 Result<cim::Instance> require_package(store::WriteTxn& txn, std::string_view package_id);
 
+// ---- programs.cc ----------------------------------------------------------------------------------------------
+
+// Writes again, in the caller's command, what each program of `pkg` repeats of it (PackageName, PackageType,
+// PackageVersion); a program already in step journals nothing.
+Status sync_programs(store::WriteTxn& txn, const cim::Instance& pkg);
+
+// ---- system_resources.cc -------------------------------------------------------------------------------------
+
+// SMS_SystemResourceList.RoleName of pkgcast's roles.
+inline constexpr std::string_view kRoleSiteServer = "SMS Site Server";
+inline constexpr std::string_view kRoleProvider = "SMS Provider";
+inline constexpr std::string_view kRoleDistributionPoint = "SMS Distribution Point";
+
+// The role rows of a site (its server, named `fallback_server` when the site row names none) and of a DP.
+std::vector<cim::Instance> site_role_rows(const cim::Instance& site, std::string_view fallback_server);
+cim::Instance dp_role_row(const cim::Instance& dp, std::string_view agent_url);
+Status put_rows(store::WriteTxn& txn, const std::vector<cim::Instance>& rows);
+
+// ---- group_content.cc -----------------------------------------------------------------------------------------
+
+// Removes a package's group assignments (it is being deleted), keeping each group's ContentCount right.
+Status drop_package_group_content(store::WriteTxn& txn, std::string_view package_id);
+
 // ---- groups.cc ------------------------------------------------------------------------------------------------
 
+// A group by GroupID (`{...}`) or by Name; WBEM_E_NOT_FOUND when there is none.
+Result<cim::Instance> require_group(store::WriteTxn& txn, std::string_view id);
 // Takes `dp_name` out of every group that lists it (when the DP is removed), keeping MemberCount right.
 Status remove_dp_from_groups(store::WriteTxn& txn, std::string_view dp_name);
 

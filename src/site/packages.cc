@@ -125,6 +125,9 @@ Result<cim::Instance> Domain::create_package(const PackageSpec& spec) {
       set_prop(extra, count, u32_value(0));
     }
     set_prop(extra, "LastUpdateDate", time_value(now));
+    set_prop(extra, "DateCreated", time_value(now));
+    set_prop(extra, "Description", str_value(spec.description));
+    set_prop(extra, "ObjectType", u32_value(0));
     PKG_TRY(txn.insert(extra));
     return pkg;
   });
@@ -155,6 +158,15 @@ Result<cim::Instance> Domain::update_package(std::string_view package_id, const 
     if (u.description) set_prop(pkg, "Description", str_value(*u.description));
     if (u.priority) set_prop(pkg, "Priority", u32_value(*u.priority));
     PKG_TRY(txn.put(pkg));  // an unchanged package journals nothing
+    if (u.name || u.version) PKG_TRY(sync_programs(txn, pkg));
+    if (u.name || u.description) PKG_TRY(sync_group_content(txn, pkg));
+    const cim::ClassDef& extra_cls = class_named("SMS_ObjectContentExtraInfo");
+    PKG_ASSIGN_OR_RETURN(auto extra, txn.get(extra_cls, {str_value(id)}));
+    if (extra) {
+      if (u.name) set_prop(*extra, "SoftwareName", str_value(*u.name));
+      if (u.description) set_prop(*extra, "Description", str_value(*u.description));
+      PKG_TRY(txn.put(*extra));
+    }
     if (!u.name) return pkg;
 
     // The summaries carry the name too; keep them in step in the same command.
@@ -166,12 +178,6 @@ Result<cim::Instance> Domain::update_package(std::string_view package_id, const 
         set_prop(row, "Name", str_value(*u.name));
         PKG_TRY(txn.put(row));
       }
-    }
-    const cim::ClassDef& extra_cls = class_named("SMS_ObjectContentExtraInfo");
-    PKG_ASSIGN_OR_RETURN(auto extra, txn.get(extra_cls, {str_value(id)}));
-    if (extra) {
-      set_prop(*extra, "SoftwareName", str_value(*u.name));
-      PKG_TRY(txn.put(*extra));
     }
     return pkg;
   });
@@ -192,6 +198,7 @@ Result<cim::Instance> Domain::delete_package(std::string_view package_id) {
       return make_error(WbemCode::kInvalidOperation, "package " + id + " is advertised by " + advertised_by);
     }
     if (delete_hook_) PKG_TRY(delete_hook_(txn, id));
+    PKG_TRY(drop_package_group_content(txn, id));
     for (std::string_view cls_name : kDependentClasses) {
       const cim::ClassDef& cls = class_named(cls_name);
       PKG_ASSIGN_OR_RETURN(auto rows, txn_scan(txn, cls, where_string(cls, "PackageID", id)));

@@ -23,6 +23,13 @@ Result<std::optional<cim::Instance>> find_program(store::WriteTxn& txn, const st
   return std::optional<cim::Instance>();
 }
 
+// What SMS_Program repeats of its package.
+void copy_package_facts(const cim::Instance& pkg, cim::Instance& program) {
+  set_prop(program, "PackageName", str_value(get_string(pkg, "Name")));
+  set_prop(program, "PackageType", u32_value(get_uint(pkg, "PackageType")));
+  set_prop(program, "PackageVersion", str_value(get_string(pkg, "Version")));
+}
+
 Status set_program_count(store::WriteTxn& txn, cim::Instance& pkg, std::int64_t delta) {
   const auto count = static_cast<std::int64_t>(get_uint(pkg, "NumOfPrograms")) + delta;
   set_prop(pkg, "NumOfPrograms", u32_value(static_cast<std::uint64_t>(std::max<std::int64_t>(count, 0))));
@@ -30,6 +37,18 @@ Status set_program_count(store::WriteTxn& txn, cim::Instance& pkg, std::int64_t 
 }
 
 }  // namespace
+
+Status internal::sync_programs(store::WriteTxn& txn, const cim::Instance& pkg) {
+  const std::string id = get_string(pkg, "PackageID");
+  const cim::ClassDef& cls = class_named("SMS_Program");
+  PKG_ASSIGN_OR_RETURN(auto rows, txn_scan(txn, cls, where_string(cls, "PackageID", id)));
+  for (auto& row : rows) {
+    if (get_string(row, "PackageID") != id) continue;
+    copy_package_facts(pkg, row);
+    PKG_TRY(txn.put(row));
+  }
+  return ok_status();
+}
 
 Result<cim::Instance> Domain::create_program(const ProgramSpec& spec) {
   PKG_ASSIGN_OR_RETURN(const std::string package_id, normalize_object_id("PackageID", spec.package_id));
@@ -55,6 +74,7 @@ Result<cim::Instance> Domain::create_program(const ProgramSpec& spec) {
     set_prop(program, "ProgramFlags", u32_value(spec.flags));
     set_prop(program, "Duration", u32_value(spec.duration));
     set_prop(program, "DiskSpaceReq", str_value(spec.disk_space_req));
+    copy_package_facts(pkg, program);
     PKG_TRY(txn.insert(program));
     PKG_TRY(set_program_count(txn, pkg, +1));
     return program;

@@ -233,6 +233,12 @@ class Domain {
   // The advertisements that have an offer row at `site_code`, with their Offered flag.
   Result<std::vector<OfferView>> list_offers(std::string_view site_code);
 
+  // Brings rows written by an older pkgcast to what this one writes (upgrade.cc): the derived properties added since
+  // (each program's package facts, each DP's GroupCount and RateLimitsEnabled, each group's HasMember and
+  // SourceSite) and the SMS_SystemResourceList rows of every site and DP, in one journaled command. Runs once per
+  // database (a meta entry records it); answers whether it ran. The server calls it on start.
+  Result<bool> upgrade_rows();
+
   // Tokens (token_admin.cc): a random token for `spec`, stored hashed; every listed site must exist; an expiry
   // that is not after the commit is WBEM_E_INVALID_PARAMETER.
   Result<CreatedToken> create_token(const TokenSpec& spec);
@@ -266,6 +272,16 @@ Result<cim::Instance> find_dp_by_nal_path(store::WriteTxn& txn, std::string_view
 Result<std::vector<cim::Instance>> find_site_dps(store::WriteTxn& txn, std::string_view site_code);
 // The member DP names of a group, by GroupID or Name (WBEM_E_NOT_FOUND when there is no such group).
 Result<std::vector<std::string>> find_group_members(store::WriteTxn& txn, std::string_view group);
+// DP group content (SMS_DPGroupContentInfo, group_content.cc), inside the distribution's command. Assigning records
+// that `package` is distributed to the group (once; the group's ContentCount counts it) and answers the member DP
+// names; unassigning takes it off the group (WBEM_E_INVALID_PARAMETER when it is not assigned) and answers them too.
+// WBEM_E_NOT_FOUND for an unknown group.
+Result<std::vector<std::string>> assign_group_content(store::WriteTxn& txn, std::string_view group,
+                                                      const cim::Instance& package);
+Result<std::vector<std::string>> unassign_group_content(store::WriteTxn& txn, std::string_view group,
+                                                        std::string_view package_id);
+// Writes again what the package's group assignments repeat of it (Name, Description, type, size), after it changed.
+Status sync_group_content(store::WriteTxn& txn, const cim::Instance& package);
 // The URL a DP's agent serves content on ("" when none was given).
 Result<std::string> dp_agent_url(store::WriteTxn& txn, std::string_view dp_name);
 

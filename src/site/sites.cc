@@ -90,6 +90,7 @@ Result<cim::Instance> Domain::create_site(const SiteSpec& spec) {
     set_prop(site, "Status", u32_value(1));
     set_prop(site, "Version", str_value(std::string(kVersion)));
     PKG_TRY(txn.insert(site));
+    PKG_TRY(put_rows(txn, site_role_rows(site, server_name_)));
     return site;
   });
 }

@@ -60,9 +60,10 @@ class DomainTest : public ::testing::Test {
   std::unique_ptr<Domain> domain_;
 };
 
+// A property as display text (strings as they are, numbers in decimal, booleans TRUE/FALSE); "" when NULL.
 inline std::string str(const cim::Instance& inst, std::string_view name) {
   const cim::Value* v = inst.find(name);
-  return v == nullptr || v->is_null() ? std::string() : v->as_string();
+  return v == nullptr || v->is_null() ? std::string() : v->to_display();
 }
 inline std::uint64_t num(const cim::Instance& inst, std::string_view name) {
   const cim::Value* v = inst.find(name);

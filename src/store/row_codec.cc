@@ -240,7 +240,10 @@ Result<SqlParams> encode_key(const TableInfo& table, const std::vector<cim::Valu
 Result<cim::Instance> decode_row(const TableInfo& table, const SqlRow& row, const cim::ClassRegistry& registry) {
   cim::Instance inst(*table.cls);
   for (std::size_t i = 0; i < table.columns.size(); ++i) {
-    if (row.is_null(static_cast<int>(i))) continue;  // a new instance's properties start NULL
+    if (row.is_null(static_cast<int>(i))) {
+      inst.set(i, cim::Value());  // NULL in the row, whatever default a new instance starts with
+      continue;
+    }
     PKG_ASSIGN_OR_RETURN(cim::Value v, decode_column(table, i, row, registry));
     inst.set(i, std::move(v));
   }

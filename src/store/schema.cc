@@ -20,6 +20,29 @@ std::string column_type(const Dialect& d, cim::Type t) {
   return pg ? "BIGINT" : "INTEGER";  // integers and datetimes (microseconds since the epoch)
 }
 
+// The SQL literal of a property's default, for the column's DEFAULT clause ("" when it has none): a database made
+// before the property existed gets it for its old rows when the column is added, as a new instance would start.
+// Defaults are scalars of the simple types (the registry's documented defaults).
+std::string default_clause(const Dialect& d, const cim::PropertyDef& p) {
+  const cim::Value& v = p.default_value;
+  if (v.is_null() || v.type().array) return {};
+  using cim::CimType;
+  const CimType t = v.type().base;
+  if (t == CimType::kBoolean) return std::string(" DEFAULT ") + (d.postgres() ? (v.as_bool() ? "TRUE" : "FALSE")
+                                                                             : (v.as_bool() ? "1" : "0"));
+  if (cim::is_signed_integer(t)) return " DEFAULT " + std::to_string(v.as_sint());
+  if (cim::is_unsigned_integer(t)) return " DEFAULT " + std::to_string(v.as_uint());
+  if (t == CimType::kString) {
+    std::string out = " DEFAULT '";
+    for (char c : v.as_string()) {
+      out += c;
+      if (c == '\'') out += '\'';
+    }
+    return out + "'";
+  }
+  return {};
+}
+
 // Index names live in one namespace per schema (PostgreSQL) or database (SQLite) and are limited to 63 bytes;
 // long ones are replaced by a hash so two long class names cannot collide after truncation.
 std::string index_name(std::string_view table, std::string_view what) {
@@ -186,7 +209,7 @@ Status migrate_class_table(Connection& conn, const TableInfo& t) {
     for (std::size_t i = 0; i < t.columns.size(); ++i) {
       const auto& p = cls.property(i);
       if (i > 0) sql += ", ";
-      sql += t.columns[i] + " " + column_type(d, p.type) + (p.key ? " NOT NULL" : "");
+      sql += t.columns[i] + " " + column_type(d, p.type) + (p.key ? " NOT NULL" : "") + default_clause(d, p);
     }
     // SQLite's primary key inherits the columns' NOCASE collation, so keys are unique without regard to case;
     // PostgreSQL gets the same rule from a unique index on the folded key below.
@@ -207,7 +230,8 @@ Status migrate_class_table(Connection& conn, const TableInfo& t) {
         return make_error(WbemCode::kNotSupported, "cannot migrate table of class '" + cls.name() +
                                                        "': its key gained property '" + p.name + "'");
       }
-      PKG_TRY(conn.exec("ALTER TABLE " + t.table + " ADD COLUMN " + t.columns[i] + " " + column_type(d, p.type)));
+      PKG_TRY(conn.exec("ALTER TABLE " + t.table + " ADD COLUMN " + t.columns[i] + " " + column_type(d, p.type) +
+                        default_clause(d, p)));
     }
   }
   if (d.postgres() && !cls.key_indices().empty()) {

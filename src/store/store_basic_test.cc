@@ -12,7 +12,7 @@ using cim::Value;
 const cim::ClassRegistry& typed_registry() {
   static const cim::ClassRegistry reg = [] {
     auto p = [](std::string n, CimType t, bool array = false, bool key = false) {
-      return cim::PropertyDef{std::move(n), cim::Type{t, array}, key, false, ""};
+      return cim::PropertyDef{std::move(n), cim::Type{t, array}, key, false, "", false, {}, false};
     };
     std::vector<cim::ClassSpec> specs{
         {"Test_Inner", "", {p("Id", CimType::kString, false, true), p("Count", CimType::kUint32)}, false, ""},

@@ -9,7 +9,7 @@ using cim::CimType;
 using cim::Value;
 
 cim::PropertyDef prop_def(std::string n, CimType t, bool array = false, bool key = false) {
-  return cim::PropertyDef{std::move(n), cim::Type{t, array}, key, false, ""};
+  return cim::PropertyDef{std::move(n), cim::Type{t, array}, key, false, "", false, {}, false};
 }
 
 // "Version 1" of a product's classes, and "version 2" with a new property and a new class.

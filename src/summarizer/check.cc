@@ -36,7 +36,8 @@ std::string relpath_of(const cim::ClassDef& cls, const std::vector<std::pair<std
 
 class Checker {
  public:
-  Checker(Scan scan, const cim::ClassRegistry& registry) : scan_(std::move(scan)), c_(registry) {}
+  Checker(Scan scan, const cim::ClassRegistry& registry)
+      : scan_(std::move(scan)), c_(registry), registry_(registry) {}
 
   Result<std::vector<Difference>> run() {
     PKG_TRY(read_packages());
@@ -46,6 +47,7 @@ class Checker {
     PKG_TRY(compare_details());
     PKG_TRY(compare_dp_status());
     PKG_TRY(compare_offers());
+    PKG_TRY(compare_derived());
     std::sort(out_.begin(), out_.end(), [](const Difference& a, const Difference& b) {
       return std::tie(a.class_name, a.key, a.property) < std::tie(b.class_name, b.key, b.property);
     });
@@ -227,8 +229,48 @@ class Checker {
     });
   }
 
+  // The rows the site layer derives (docs/domain.md): a group's ContentCount counts its SMS_DPGroupContentInfo
+  // rows; every DP has its "SMS Distribution Point" SMS_SystemResourceList row and no such row outlives its DP.
+  // A registry without these classes (a test's) has nothing to check.
+  Status compare_derived() {
+    const cim::ClassDef* groups = registry_.find("SMS_DistributionPointGroup");
+    const cim::ClassDef* content = registry_.find("SMS_DPGroupContentInfo");
+    const cim::ClassDef* roles = registry_.find("SMS_SystemResourceList");
+    const cim::ClassDef* dps = registry_.find("SMS_DistributionPointInfo");
+    if (groups == nullptr || content == nullptr || roles == nullptr || dps == nullptr) return ok_status();
+    std::unordered_map<std::string, std::int64_t> assigned;  // lower-case GroupID -> rows
+    PKG_TRY(each(*content, [&](const cim::Instance& row) {
+      ++assigned[to_lower(get_text(row, "GroupID"))];
+      return ok_status();
+    }));
+    PKG_TRY(each(*groups, [&](const cim::Instance& group) {
+      const auto it = assigned.find(to_lower(get_text(group, "GroupID")));
+      expect_count(group, "ContentCount", it == assigned.end() ? 0 : it->second);
+      return ok_status();
+    }));
+    constexpr std::string_view kDpRole = "SMS Distribution Point";
+    std::unordered_map<std::string, std::string> dp_roles;  // lower-case NALPath -> the row's relpath
+    PKG_TRY(each(*roles, [&](const cim::Instance& row) {
+      if (iequals(get_text(row, "RoleName"), kDpRole)) dp_roles.emplace(to_lower(get_text(row, "NALPath")), row.relpath());
+      return ok_status();
+    }));
+    PKG_TRY(each(*dps, [&](const cim::Instance& dp) {
+      const std::string nal = get_text(dp, "NALPath");
+      if (dp_roles.erase(to_lower(nal)) == 0) {
+        missing(*roles, {{"NALPath", nal},
+                         {"ResourceType", "Windows NT Server"},
+                         {"RoleName", std::string(kDpRole)},
+                         {"SiteCode", get_text(dp, "SiteCode")}});
+      }
+      return ok_status();
+    }));
+    for (const auto& [nal, relpath] : dp_roles) out_.push_back({roles->name(), relpath, "", "absent", "present"});
+    return ok_status();
+  }
+
   Scan scan_;
   Classes c_;
+  const cim::ClassRegistry& registry_;
   std::vector<Difference> out_;
   std::unordered_map<std::string, PackageFacts> packages_;
   std::unordered_map<std::string, Counts> per_package_;

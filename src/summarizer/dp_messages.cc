@@ -61,6 +61,7 @@ Status DpMessages::write(const StatusMessage& m, Micros now) {
   cim::Instance row(c_.dp_message);
   set_prop(row, "ID", cim::Value::uint64(message_id));
   set_prop(row, "PackageID", str_value(to_upper(dp_.package_id)));
+  set_prop(row, "ObjectID", str_value(to_upper(dp_.package_id)));
   set_prop(row, "NALPath", str_value(dp_.nal_path));
   set_prop(row, "Name", str_value(dp_.dp_name));
   set_prop(row, "SiteCode", str_value(to_upper(dp_.site_code)));

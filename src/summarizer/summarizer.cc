@@ -80,6 +80,7 @@ Status Summarizer::target(store::WriteTxn& txn, const DpRef& dp, Micros now) con
     set_prop(row, "ServerNALPath", key[1]);
     set_prop(row, "SiteCode", key[2]);
     set_prop(row, "PackageType", u32_value(get_uint(pkg, "PackageType")));
+    set_prop(row, "SecureObjectID", key[0]);
   }
   set_prop(row, "SourceNALPath", str_value(dp.source_nal_path));
   set_prop(row, "SourceVersion", u32_value(current));

@@ -48,7 +48,13 @@ Status put_dp(store::WriteTxn& txn, const std::string& dp_name, const std::strin
     set_prop(status, n, u32_value(0));
   }
   set_prop(status, "MessageState", u32_value(1));
-  return txn.insert(status);
+  PKG_TRY(txn.insert(status));
+  cim::Instance role(cls("SMS_SystemResourceList"));
+  set_prop(role, "NALPath", str_value(nal_of(dp_name, site)));
+  set_prop(role, "ResourceType", str_value("Windows NT Server"));
+  set_prop(role, "RoleName", str_value("SMS Distribution Point"));
+  set_prop(role, "SiteCode", str_value(site));
+  return txn.insert(role);
 }
 
 Status put_package(store::WriteTxn& txn, const std::string& id, const std::string& site, bool has_source, Micros now) {

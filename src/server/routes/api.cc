@@ -94,6 +94,8 @@ class ApiImpl final : public Api {
         return make_error(WbemCode::kInvalidParameter, "this database belongs to site " + *recorded +
                                                            "; the server was started with site code " + o.site_code);
       }
+      // A database an older pkgcast wrote gets the rows and values added since (once).
+      PKG_TRY(ctx_.domain.upgrade_rows());
       return ok_status();
     }
     auto type = site::parse_site_type(o.site_type);
@@ -111,6 +113,7 @@ class ApiImpl final : public Api {
       spec.server_name = o.server_name;
       PKG_TRY(ctx_.domain.create_site(spec));
     }
+    PKG_TRY(ctx_.domain.upgrade_rows());
     const std::string code = to_upper(o.site_code);
     PKG_TRY(ctx_.store.execute([&](store::WriteTxn& txn) { return txn.put_meta(kOwnSiteKey, code); }));
     return ok_status();

@@ -80,10 +80,30 @@ Result<Response> post_query(ApiContext& ctx, Request& req) {
   return resp;
 }
 
+// WMI's GetObject: GET /instances?path=<object path>[&namespace=NS], the instance whole (lazy properties included).
+Result<Response> get_instance(ApiContext& ctx, Request& req) {
+  for (const auto& [name, value] : req.query) {
+    if (name != "path" && name != "namespace") {
+      return make_error(WbemCode::kInvalidParameter, "unknown query parameter '" + name + "'");
+    }
+  }
+  const auto path_param = req.query.find("path");
+  if (path_param == req.query.end() || path_param->second.empty()) {
+    return make_error(WbemCode::kInvalidParameter, "path is required: the object path of the instance");
+  }
+  const auto ns = req.query.find("namespace");
+  PKG_ASSIGN_OR_RETURN(cim::Instance inst,
+                       ctx.provider.get_object(ns == req.query.end() ? std::string_view() : ns->second,
+                                               path_param->second, caller_of(req)));
+  return instance_body(200, inst);
+}
+
 }  // namespace
 
 void register_query(Router& router, ApiContext& ctx) {
   router.add("POST", path("/query"), Access::kRead, handler([&ctx](Request& req) { return post_query(ctx, req); }));
+  router.add("GET", path("/instances"), Access::kRead,
+             handler([&ctx](Request& req) { return get_instance(ctx, req); }));
 }
 
 }  // namespace pkgcast::server::routes

@@ -34,6 +34,27 @@ TEST_F(RoutesTest, SitesResource) {
             400u);
 }
 
+TEST_F(RoutesTest, InstancesByPathAnswerWholeInstancesQueriesLeaveLazyPropertiesOut) {
+  auto created = call("POST", "/api/v1/packages", R"({"name":"Office"})");
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string id = created.json()["PackageID"];
+  auto one = call("GET", "/api/v1/instances?path=SMS_Package.PackageID=\"" + id + "\"");
+  ASSERT_EQ(one.status, 200u) << one.body;
+  EXPECT_EQ(one.json()["Name"], "Office");
+  EXPECT_TRUE(one.json().contains("Icon")) << one.body;  // lazy: NULL here, but answered
+  EXPECT_EQ(one.json()["ObjectPath"], "/");
+  auto rows = call("POST", "/api/v1/query", R"({"query":"SELECT * FROM SMS_Package"})");
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  ASSERT_FALSE(rows.json()["instances"].empty());
+  EXPECT_FALSE(rows.json()["instances"][0].contains("Icon")) << rows.body;
+  EXPECT_EQ(rows.json()["instances"][0]["ObjectPath"], "/");
+  EXPECT_EQ(call("GET", "/api/v1/instances?path=SMS_Package.PackageID=\"ABC0000F\"").status, 404u);
+  auto bad = call("GET", "/api/v1/instances?path=SMS_Package");
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_EQ(bad.json()["error"], "WBEM_E_INVALID_OBJECT_PATH") << bad.body;
+  EXPECT_EQ(call("GET", "/api/v1/instances").status, 400u);
+}
+
 TEST_F(RoutesTest, DpsResource) {
   auto created = call("POST", "/api/v1/dps", R"({"name":"DP1","site":"ABC","url":"http://127.0.0.1:9100"})");
   ASSERT_EQ(created.status, 201u) << created.body;
