@@ -191,7 +191,7 @@ Status Provider::plan_join(PreparedQuery& prepared, bool sees_tokens) const {
       if (!q.tables()[t].answered) continue;
       plan->generic_slot[t] = spec.properties.size();
       spec.properties.push_back({q.tables()[t].name, cim::Type{cim::CimType::kObject, false}, false, true,
-                                 q.tables()[t].cls->name()});
+                                 q.tables()[t].cls->name(), false, {}, false});
     }
     PKG_ASSIGN_OR_RETURN(cim::ClassRegistry generic, cim::ClassRegistry::build({spec}));
     plan->generic = std::make_shared<const cim::ClassRegistry>(std::move(generic));

@@ -13,7 +13,7 @@ using cim::CimType;
 using cim::Value;
 
 cim::PropertyDef prop_def(std::string n, CimType t, bool array = false, bool key = false) {
-  return cim::PropertyDef{std::move(n), cim::Type{t, array}, key, false, ""};
+  return cim::PropertyDef{std::move(n), cim::Type{t, array}, key, false, "", false, {}, false};
 }
 
 const cim::ClassRegistry& registry() {
