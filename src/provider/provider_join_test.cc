@@ -8,24 +8,18 @@
 #include <random>
 
 #include "provider/provider.h"
+#include "provider/provider_test_fixture.h"
 #include "site/site.h"
 
 namespace pkgcast::provider {
 namespace {
 
-class ProviderJoinTest : public ::testing::Test {
+class ProviderJoinTest : public ProviderStoreTest {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("pkgcast_join_" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir_);
-    store::OpenOptions options;
-    options.url = "sqlite:" + (dir_ / "p.db").string();
-    auto opened = store::Store::open(options);
-    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
-    store_ = std::move(*opened);
+    open_store();
+    ASSERT_FALSE(HasFatalFailure());
     site::Domain domain(*store_, "ABC", "server1");
-    ASSERT_TRUE(domain.create_site({"ABC", "Head", site::SiteType::kPrimary, "", "server1"}).ok());
-    ASSERT_TRUE(domain.create_site({"S01", "Branch", site::SiteType::kSecondary, "ABC", ""}).ok());
     for (const char* name : {"Office", "Reader", "Tools"}) {
       site::PackageSpec spec;
       spec.name = name;
@@ -55,9 +49,7 @@ class ProviderJoinTest : public ::testing::Test {
   }
   void TearDown() override {
     last_.reset();
-    provider_.reset();
-    store_->close();
-    std::filesystem::remove_all(dir_);
+    ProviderStoreTest::TearDown();
   }
   void make_provider(QueryLimits limits) { provider_ = std::make_unique<Provider>(*store_, "ABC", "server1", limits); }
 
@@ -90,9 +82,6 @@ class ProviderJoinTest : public ::testing::Test {
     return out;
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<Provider> provider_;
   std::unique_ptr<PreparedQuery> last_;
   site::TokenRecord admin_;
 };

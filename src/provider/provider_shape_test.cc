@@ -10,24 +10,18 @@
 #include "core/strings.h"
 #include "provider/answer_shape.h"
 #include "provider/provider.h"
+#include "provider/provider_test_fixture.h"
 #include "site/site.h"
 
 namespace pkgcast::provider {
 namespace {
 
-class ProviderShapeTest : public ::testing::Test {
+class ProviderShapeTest : public ProviderStoreTest {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("pkgcast_shape_" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir_);
-    store::OpenOptions options;
-    options.url = "sqlite:" + (dir_ / "p.db").string();
-    auto opened = store::Store::open(options);
-    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
-    store_ = std::move(*opened);
+    open_store();
+    ASSERT_FALSE(HasFatalFailure());
     site::Domain domain(*store_, "ABC", "server1");
-    ASSERT_TRUE(domain.create_site({"ABC", "Head", site::SiteType::kPrimary, "", "server1"}).ok());
-    ASSERT_TRUE(domain.create_site({"S01", "Branch", site::SiteType::kSecondary, "ABC", ""}).ok());
     ASSERT_TRUE(domain.create_dp({"dp1", "ABC", "", "", false, {}, 0, ""}).ok());
     ASSERT_TRUE(domain.create_dp({"dp2", "S01", "", "", false, {}, 0, ""}).ok());
     ASSERT_TRUE(domain.create_dp({"dp3", "S01", "", "", false, {}, 0, ""}).ok());
@@ -46,11 +40,6 @@ class ProviderShapeTest : public ::testing::Test {
     ASSERT_TRUE(domain.create_program({"ABC00001", "Remove", "setup /x", "", "", 0, 0, ""}).ok());
     admin_.role = site::Role::kFullAdmin;
     make_provider({});
-  }
-  void TearDown() override {
-    provider_.reset();
-    store_->close();
-    std::filesystem::remove_all(dir_);
   }
   void make_provider(QueryLimits limits) { provider_ = std::make_unique<Provider>(*store_, "ABC", "server1", limits); }
 
@@ -92,9 +81,6 @@ class ProviderShapeTest : public ::testing::Test {
     return out;
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<Provider> provider_;
   site::TokenRecord admin_;
 };
 

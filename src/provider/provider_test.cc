@@ -1,5 +1,6 @@
 // The provider over a real SQLite store, with rows made by the domain.
 #include "provider/provider.h"
+#include "provider/provider_test_fixture.h"
 
 #include <gtest/gtest.h>
 
@@ -15,19 +16,12 @@
 namespace pkgcast::provider {
 namespace {
 
-class ProviderTest : public ::testing::Test {
+class ProviderTest : public ProviderStoreTest {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("pkgcast_provider_" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir_);
-    store::OpenOptions options;
-    options.url = "sqlite:" + (dir_ / "p.db").string();
-    auto opened = store::Store::open(options);
-    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
-    store_ = std::move(*opened);
+    open_store();
+    ASSERT_FALSE(HasFatalFailure());
     site::Domain domain(*store_, "ABC", "server1");
-    ASSERT_TRUE(domain.create_site({"ABC", "Head", site::SiteType::kPrimary, "", "server1"}).ok());
-    ASSERT_TRUE(domain.create_site({"S01", "Branch", site::SiteType::kSecondary, "ABC", ""}).ok());
     ASSERT_TRUE(domain.create_dp({"dp1", "ABC", "", "", false, {}, 0, ""}).ok());
     ASSERT_TRUE(domain.create_dp({"dp2", "S01", "", "", false, {}, 0, ""}).ok());
     for (const char* name : {"Office", "Reader", "office tools"}) {
@@ -38,11 +32,6 @@ class ProviderTest : public ::testing::Test {
     ASSERT_TRUE(domain.create_program({"ABC00001", "Install", "setup", "", "", 0, 0, ""}).ok());
     provider_ = std::make_unique<Provider>(*store_, "ABC", "server1");
     admin_.role = site::Role::kFullAdmin;
-  }
-  void TearDown() override {
-    provider_.reset();
-    store_->close();
-    std::filesystem::remove_all(dir_);
   }
 
   Result<std::vector<cim::Instance>> query(std::string_view wql, const site::TokenRecord& caller,
@@ -56,9 +45,6 @@ class ProviderTest : public ::testing::Test {
   }
   Result<std::vector<cim::Instance>> query(std::string_view wql) { return query(wql, admin_); }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<Provider> provider_;
   site::TokenRecord admin_;
 };
 
