@@ -139,6 +139,31 @@ Result<TableInfo> make_table(const cim::ClassDef& cls, const Dialect& d) {
     const std::string tail = " RETURNING 1) SELECT " + t.select_list + " FROM previous";
     t.upsert_returning_previous = head + "DO UPDATE SET " + excluded + tail;
     t.insert_returning_previous = head + "DO NOTHING" + tail;
+
+    // The same for many rows: one statement's executor setup (most of the server's cost of a single-row upsert
+    // of a wide row) serves them all. The rows arrive as one array per column, so the text is the same for any
+    // number of rows and any NULLs, and is prepared once.
+    std::string arrays;
+    std::string input_columns;
+    std::string previous_columns;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string sep = i > 0 ? ", " : "";
+      arrays += sep + d.placeholder(i + 1) + "::" + column_type(d, cls.property(i).type) + "[]";
+      input_columns += sep + t.columns[i];
+      previous_columns += sep + "t." + t.columns[i];
+    }
+    std::string join_on;
+    for (std::size_t idx : cls.key_indices()) {
+      const cim::Type type = cls.property(idx).type;
+      join_on += (join_on.empty() ? "" : " AND ") + column_expr(d, "t." + t.columns[idx], type) + " = " +
+                 column_expr(d, "input." + t.columns[idx], type);
+    }
+    t.upsert_many_returning_previous =
+        "WITH input AS (SELECT * FROM unnest(" + arrays + ") WITH ORDINALITY AS u(" + input_columns +
+        ", pkgcast_row)), previous AS (SELECT " + previous_columns + ", input.pkgcast_row FROM " + t.table +
+        " AS t JOIN input ON " + join_on + "), changed AS (INSERT INTO " + t.table + " (" + t.select_list +
+        ") SELECT " + input_columns + " FROM input ON CONFLICT (" + conflict + ") DO UPDATE SET " + excluded +
+        " RETURNING 1) SELECT * FROM previous";
   }
   return t;
 }
@@ -290,6 +315,37 @@ std::string column_expr(const Dialect& d, const std::string& quoted_column, cim:
 std::string value_expr(const Dialect& d, std::size_t placeholder, cim::Type type) {
   if (d.postgres() && is_folded(type)) return "lower(" + d.placeholder(placeholder) + ")";
   return d.placeholder(placeholder);
+}
+
+std::string pg_array_literal(const std::vector<const SqlParam*>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    const SqlParam& p = *values[i];
+    if (std::holds_alternative<SqlNull>(p)) {
+      out += "NULL";
+      continue;
+    }
+    std::string text;
+    if (const auto* n = std::get_if<std::int64_t>(&p)) {
+      text = std::to_string(*n);
+    } else if (const auto* r = std::get_if<double>(&p)) {
+      char buf[64];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *r);
+      text.assign(buf, ec == std::errc() ? end : buf);
+    } else if (const auto* b = std::get_if<bool>(&p)) {
+      text = *b ? "t" : "f";
+    } else {
+      text = std::get<std::string>(p);
+    }
+    out += '"';
+    for (char c : text) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
 }
 
 Result<Schema> Schema::build(const cim::ClassRegistry& registry, const Dialect& dialect) {

@@ -37,7 +37,15 @@ struct TableInfo {
   // was before (no row: there was none). Params as `insert`. Empty elsewhere (SQLite runs select then write).
   std::string upsert_returning_previous;
   std::string insert_returning_previous;
+  // PostgreSQL, keyed classes: upsert_returning_previous for many rows in one statement. Param i (1-based) is the
+  // array of column i's values, one element per row (text array literals; see pg_array_literal); rows must have
+  // distinct keys. Each previous row answers its columns, then the 1-based position of its row in the arrays.
+  std::string upsert_many_returning_previous;
 };
+
+// The text of a PostgreSQL array literal of `values` (NULL elements unquoted, every other element quoted), in the
+// text form each value travels in as a single parameter.
+std::string pg_array_literal(const std::vector<const SqlParam*>& values);
 
 // True when the class gets a table: concrete, not an event class, not a system (__) class.
 bool has_table(const cim::ClassDef& cls);

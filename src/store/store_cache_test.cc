@@ -163,6 +163,52 @@ TEST_P(StoreCacheTest, PutsOverUnseenRowsJournalExactlyWhatChanged) {
   EXPECT_EQ(name_committed("ABC00001"), "a3");
 }
 
+// Many puts over unseen rows in one batch (on PostgreSQL one multi-row upsert, its values in array literals): every
+// value comes back exactly, whatever quoting, NULL, or type it needs, and each previous row settles its own entry.
+TEST_P(StoreCacheTest, ManyPutsOverUnseenRowsKeepEveryValue) {
+  options_.writer_cache_rows = 0;
+  reopen();
+  const std::vector<std::string> names = {"plain", "", "NULL", "quote \" inside", "back\\slash\\", "{a,b}",
+                                          "comma, space", "ünïcödé", "tab\tand\nnewline", "\"\\\"", " lead"};
+  auto make = [&](std::size_t i, bool second) {
+    cim::Instance p = package("ABC" + std::to_string(10000 + i), names[i % names.size()] + (second ? "!" : ""));
+    EXPECT_TRUE(p.set("ForcedDisconnectEnabled", i % 3 == 0 ? Value() : Value::boolean(i % 2 == 0)).ok());
+    EXPECT_TRUE(p.set("Priority", Value::uint32(static_cast<std::uint32_t>(i))).ok());
+    EXPECT_TRUE(p.set("ISVData", i % 2 == 0 ? Value() : Value::array(cim::CimType::kUint8, {Value::uint(cim::CimType::kUint8, 0),
+                                                                       Value::uint(cim::CimType::kUint8, 254),
+                                                                       Value::uint(cim::CimType::kUint8, i)})).ok());
+    EXPECT_TRUE(p.set("Description", i % 4 == 0 ? Value() : Value::string("d\"" + std::to_string(i))).ok());
+    return p;
+  };
+  constexpr std::size_t kRows = 40;
+  for (std::size_t i = 0; i < kRows; i += 2) ASSERT_TRUE(put(make(i, false)).ok());  // every other row exists
+  std::vector<WriteCommand> commands;
+  for (std::size_t i = 0; i < kRows; ++i) {
+    // Rows 0, 4, 8, ... are put unchanged: no journal entry.
+    commands.push_back([&, i](WriteTxn& t) { return t.put(make(i, i % 4 != 0)); });
+  }
+  for (const auto& r : run_in_one_batch(commands)) ASSERT_TRUE(r.ok()) << r.error().to_string();
+  std::vector<std::string> expected;
+  std::uint64_t revision = kRows / 2;
+  for (std::size_t i = 0; i < kRows; ++i) {
+    if (i % 4 == 0) continue;
+    const std::string now = names[i % names.size()] + "!";
+    const std::string id = "ABC" + std::to_string(10000 + i);
+    expected.push_back(std::to_string(++revision) + (i % 2 == 0 ? " modified " : " created ") + id + " " + now +
+                       (i % 2 == 0 ? " was " + names[i % names.size()] : ""));
+  }
+  EXPECT_EQ(journal_text(kRows / 2), expected);
+  for (std::size_t i = 0; i < kRows; ++i) {
+    auto row = get(cls("SMS_Package"), {Value::string("ABC" + std::to_string(10000 + i))});
+    ASSERT_TRUE(row.has_value()) << i;
+    const cim::Instance want = make(i, i % 4 != 0);
+    for (const char* prop : {"Name", "ForcedDisconnectEnabled", "Priority", "ISVData", "Description"}) {
+      EXPECT_TRUE(*row->find(prop) == *want.find(prop))
+          << i << " " << prop << ": " << row->find(prop)->to_display() << " != " << want.find(prop)->to_display();
+    }
+  }
+}
+
 TEST_P(StoreCacheTest, KeysOutsideAsciiBypassTheCache) {
   const std::string id = "ÄBC00001";
   ASSERT_TRUE(put(package("ABC00001", "ascii")).ok());

@@ -1,6 +1,9 @@
 // The single writer: batches of commands in one transaction, each under a savepoint, the journal in the same
 // transaction, acknowledgements only after COMMIT (design.md section 9).
+#include <algorithm>
 #include <iterator>
+#include <memory>
+#include <span>
 #include <limits>
 #include <unordered_map>
 
@@ -95,46 +98,110 @@ bool SqlStore::on_command_thread() const { return t_running_command == this; }
 // Every journal entry is still written: only the table's statements are merged.
 class SqlStore::RowWrites {
  public:
-  enum class Op : std::uint8_t { kInsert, kUpdate, kOther };
+  // kUpsert: PostgreSQL's upsert of a row the writer did not know, answering the previous row to `on_row`
+  // (TableInfo::upsert_returning_previous). A batch's upserts of one table go out as one statement.
+  enum class Op : std::uint8_t { kInsert, kUpdate, kUpsert, kOther };
 
   explicit RowWrites(Connection& conn) : conn_(conn) {}
 
   // A row statement of a succeeded command. `params` of an update are the row's columns, then its key.
-  Status add(Op op, const TableInfo& table, const std::string& ckey, const std::string& sql, SqlParams params) {
+  Status add(Op op, const TableInfo& table, const std::string& ckey, const std::string& sql, SqlParams params,
+             RowCallback on_row = {}) {
     if (auto it = index_.find(ckey); it != index_.end()) {
       Write& held = writes_[it->second];
       if (op == Op::kUpdate) {
-        if (held.op == Op::kInsert) params.resize(table.columns.size());  // the insert takes the columns only
+        // An insert or upsert takes the columns only; an upsert keeps answering the row as the batch found it.
+        if (held.op != Op::kUpdate) params.resize(table.columns.size());
         held.params = std::move(params);
         return ok_status();
       }
       index_.erase(it);
-      PKG_TRY(conn_.defer(*held.sql, std::move(held.params)));
-      held.sql = nullptr;
+      PKG_TRY(send_one(held));
     }
     if (op == Op::kOther) return conn_.defer(sql, std::move(params));
     index_.emplace(ckey, writes_.size());
-    writes_.push_back(Write{op, &sql, std::move(params)});
+    writes_.push_back(Write{op, &sql, std::move(params), std::move(on_row), &table});
     return ok_status();
   }
 
-  // Every held write to the connection, in the order each row was first written.
+  // Every held write to the connection: the upserts of each table together, then the others in the order each row
+  // was first written (writes of different rows may go in any order; a row has one held write).
   Status send() {
     std::vector<Write> writes = std::move(writes_);
     writes_.clear();
     index_.clear();
+    std::vector<Write*> upserts;
     for (Write& w : writes) {
-      if (w.sql != nullptr) PKG_TRY(conn_.defer(*w.sql, std::move(w.params)));
+      if (w.sql != nullptr && w.op == Op::kUpsert) upserts.push_back(&w);
     }
+    std::stable_sort(upserts.begin(), upserts.end(), [](const Write* a, const Write* b) { return a->table < b->table; });
+    for (std::size_t at = 0; at < upserts.size();) {
+      std::size_t end = at + 1;
+      while (end < upserts.size() && end - at < kMaxUpsertRows && upserts[end]->table == upserts[at]->table) ++end;
+      PKG_TRY(send_upserts(std::span<Write*>(upserts).subspan(at, end - at)));
+      at = end;
+    }
+    for (Write& w : writes) PKG_TRY(send_one(w));
     return ok_status();
   }
 
  private:
+  // Rows per multi-row upsert: bounds one statement's parameters and answer.
+  static constexpr std::size_t kMaxUpsertRows = 512;
+
   struct Write {
     Op op;
     const std::string* sql;  // null: already sent
     SqlParams params;
+    RowCallback on_row;        // kUpsert: receives the previous row
+    const TableInfo* table;
   };
+
+  Status send_one(Write& w) {
+    if (w.sql == nullptr) return ok_status();
+    const std::string* sql = w.sql;
+    w.sql = nullptr;
+    if (w.on_row) return conn_.defer_query(*sql, std::move(w.params), std::move(w.on_row));
+    return conn_.defer(*sql, std::move(w.params));
+  }
+
+  // Upserts of one table's rows (distinct keys: one held write per row) in one statement; each previous row the
+  // answer carries goes to its own row's callback, found by its position in the arrays.
+  Status send_upserts(std::span<Write*> rows) {
+    const TableInfo& t = *rows.front()->table;
+    if (rows.size() == 1 || t.upsert_many_returning_previous.empty()) {
+      for (Write* w : rows) PKG_TRY(send_one(*w));
+      return ok_status();
+    }
+    const std::size_t columns = t.columns.size();
+    SqlParams arrays;
+    arrays.reserve(columns);
+    std::vector<const SqlParam*> column_values(rows.size());
+    for (std::size_t c = 0; c < columns; ++c) {
+      for (std::size_t r = 0; r < rows.size(); ++r) column_values[r] = &rows[r]->params.at(c);
+      arrays.emplace_back(pg_array_literal(column_values));
+    }
+    auto callbacks = std::make_shared<std::vector<RowCallback>>();
+    callbacks->reserve(rows.size());
+    for (Write* w : rows) {
+      callbacks->push_back(std::move(w->on_row));
+      w->sql = nullptr;
+    }
+    const int position_column = static_cast<int>(columns);
+    return conn_.defer_query(t.upsert_many_returning_previous, std::move(arrays),
+                             [callbacks, position_column](const SqlRow& row) -> Result<bool> {
+                               PKG_ASSIGN_OR_RETURN(std::int64_t position, row.as_int(position_column));
+                               if (position < 1 || static_cast<std::size_t>(position) > callbacks->size()) {
+                                 return make_error(WbemCode::kFailed, "an upsert answered a row it was not sent");
+                               }
+                               auto& on_row = (*callbacks)[static_cast<std::size_t>(position) - 1];
+                               if (on_row) {
+                                 auto handled = on_row(row);
+                                 if (!handled.ok()) return std::move(handled).error();
+                               }
+                               return true;
+                             });
+  }
   Connection& conn_;
   std::vector<Write> writes_;
   std::unordered_map<std::string, std::size_t> index_;  // row key (RowCache::row_key) -> its held write
@@ -318,10 +385,10 @@ class SqlStore::Txn final : public WriteTxn {
     held_.clear();
     for (Held& h : held) {
       Status st = ok_status();
-      if (h.on_row) {
+      if (h.table != nullptr && merge) {
+        st = row_writes_.add(h.op, *h.table, h.ckey, *h.sql, std::move(h.params), std::move(h.on_row));
+      } else if (h.on_row) {
         st = conn_.defer_query(*h.sql, std::move(h.params), std::move(h.on_row));
-      } else if (h.table != nullptr && merge) {
-        st = row_writes_.add(h.op, *h.table, h.ckey, *h.sql, std::move(h.params));
       } else {
         st = conn_.defer(*h.sql, std::move(h.params));
       }
@@ -336,6 +403,15 @@ class SqlStore::Txn final : public WriteTxn {
       return conn_.defer(sql, std::move(params));
     }
     held_.push_back(Held{&sql, std::move(params), std::move(on_row), RowWrites::Op::kOther, nullptr, {}});
+    return ok_status();
+  }
+
+  // PostgreSQL's upsert of the cached row `ckey` that answers its previous row to `on_row`; held like the row writes
+  // below, so that the batch sends its upserts of one table together.
+  Status emit_upsert(const TableInfo& t, const std::string& ckey, SqlParams params, RowCallback on_row) {
+    if (direct_) return conn_.defer_query(t.upsert_returning_previous, std::move(params), std::move(on_row));
+    held_.push_back(
+        Held{&t.upsert_returning_previous, std::move(params), std::move(on_row), RowWrites::Op::kUpsert, &t, ckey});
     return ok_status();
   }
 
@@ -366,7 +442,7 @@ class SqlStore::Txn final : public WriteTxn {
       PKG_TRY(journal(ChangeKind::kCreated, now_inst, nullptr));
       std::vector<BatchEntry>* entries = &entries_;
       const cim::ClassRegistry* registry = &store_.schema_.registry();
-      PKG_TRY(emit(t->upsert_returning_previous, std::move(enc.params),
+      PKG_TRY(emit_upsert(*t, ckey, std::move(enc.params),
                    [entries, index, t, registry](const SqlRow& row) -> Result<bool> {
                      PKG_ASSIGN_OR_RETURN(cim::Instance was, decode_row(*t, row, *registry));
                      BatchEntry& e = (*entries)[index];
