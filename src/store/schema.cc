@@ -326,22 +326,27 @@ std::string pg_array_literal(const std::vector<const SqlParam*>& values) {
       out += "NULL";
       continue;
     }
-    std::string text;
+    char buf[64];
+    std::string_view text;
     if (const auto* n = std::get_if<std::int64_t>(&p)) {
-      text = std::to_string(*n);
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *n);
+      text = std::string_view(buf, ec == std::errc() ? end : buf);
     } else if (const auto* r = std::get_if<double>(&p)) {
-      char buf[64];
       auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *r);
-      text.assign(buf, ec == std::errc() ? end : buf);
+      text = std::string_view(buf, ec == std::errc() ? end : buf);
     } else if (const auto* b = std::get_if<bool>(&p)) {
       text = *b ? "t" : "f";
     } else {
       text = std::get<std::string>(p);
     }
     out += '"';
-    for (char c : text) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
+    for (std::size_t at = 0; at < text.size();) {
+      const std::size_t special = std::min(text.find_first_of("\"\\", at), text.size());
+      out.append(text.substr(at, special - at));
+      if (special == text.size()) break;
+      out += '\\';
+      out += text[special];
+      at = special + 1;
     }
     out += '"';
   }
