@@ -164,6 +164,15 @@ Result<TableInfo> make_table(const cim::ClassDef& cls, const Dialect& d) {
         " AS t JOIN input ON " + join_on + "), changed AS (INSERT INTO " + t.table + " (" + t.select_list +
         ") SELECT " + input_columns + " FROM input ON CONFLICT (" + conflict + ") DO UPDATE SET " + excluded +
         " RETURNING 1) SELECT * FROM previous";
+    // Plain inserts and updates of many rows, in the same array form.
+    std::string set_from_input;
+    for (std::size_t i = 0; i < n; ++i) {
+      set_from_input += (i > 0 ? ", " : "") + t.columns[i] + " = input." + t.columns[i];
+    }
+    t.insert_many = "INSERT INTO " + t.table + " (" + t.select_list + ") SELECT " + input_columns + " FROM unnest(" +
+                    arrays + ") AS input(" + input_columns + ")";
+    t.update_many = "UPDATE " + t.table + " AS t SET " + set_from_input + " FROM unnest(" + arrays + ") AS input(" +
+                    input_columns + ") WHERE " + join_on;
   }
   return t;
 }

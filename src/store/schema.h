@@ -41,6 +41,9 @@ struct TableInfo {
   // array of column i's values, one element per row (text array literals; see pg_array_literal); rows must have
   // distinct keys. Each previous row answers its columns, then the 1-based position of its row in the arrays.
   std::string upsert_many_returning_previous;
+  // PostgreSQL, keyed classes: `insert` and `update_by_key` for many rows (distinct keys), params as above.
+  std::string insert_many;
+  std::string update_many;
 };
 
 // The text of a PostgreSQL array literal of `values` (NULL elements unquoted, every other element quoted), in the

@@ -27,6 +27,20 @@ class StoreCacheTest : public StoreTest {
     auto row = get(cls("SMS_Package"), {Value::string(id)});
     return row ? name_of(*row) : "";
   }
+  // The stored row of `want`'s key holds every one of `want`'s values.
+  void expect_stored(const cim::Instance& want) {
+    auto row = get(want.class_def(), want_key(want));
+    ASSERT_TRUE(row.has_value()) << want.relpath();
+    for (std::size_t p = 0; p < want.class_def().properties().size(); ++p) {
+      EXPECT_TRUE(row->get(p) == want.get(p)) << want.relpath() << " " << want.class_def().property(p).name << ": "
+                                             << row->get(p).to_display() << " != " << want.get(p).to_display();
+    }
+  }
+  static std::vector<Value> want_key(const cim::Instance& inst) {
+    std::vector<Value> key;
+    for (std::size_t k : inst.class_def().key_indices()) key.push_back(inst.get(k));
+    return key;
+  }
   std::vector<std::string> journal_text(std::uint64_t after) {
     std::vector<std::string> out;
     for (const auto& e : journal_after(after)) {
@@ -198,15 +212,31 @@ TEST_P(StoreCacheTest, ManyPutsOverUnseenRowsKeepEveryValue) {
                        (i % 2 == 0 ? " was " + names[i % names.size()] : ""));
   }
   EXPECT_EQ(journal_text(kRows / 2), expected);
+  for (std::size_t i = 0; i < kRows; ++i) expect_stored(make(i, i % 4 != 0));
+}
+
+// Inserts of new rows, then updates of the cached rows, many to a batch (on PostgreSQL one statement of many rows
+// each): every value comes back exactly.
+TEST_P(StoreCacheTest, ManyInsertsAndUpdatesInOneBatchKeepEveryValue) {
+  const std::vector<std::string> names = {"plain", "", "NULL", "quote \" in", "back\\slash\\", "{a,b}", "ünï"};
+  auto make = [&](std::size_t i, const std::string& suffix) {
+    cim::Instance p = package("ABD" + std::to_string(10000 + i), names[i % names.size()] + suffix);
+    EXPECT_TRUE(p.set("ForcedDisconnectEnabled", i % 3 == 0 ? Value() : Value::boolean(i % 2 == 0)).ok());
+    EXPECT_TRUE(p.set("Description", i % 4 == 0 ? Value() : Value::string(suffix + "\\" + std::to_string(i))).ok());
+    return p;
+  };
+  constexpr std::size_t kRows = 30;
+  std::vector<WriteCommand> inserts;
+  for (std::size_t i = 0; i < kRows; ++i) inserts.push_back([&, i](WriteTxn& t) { return t.insert(make(i, "")); });
+  for (const auto& r : run_in_one_batch(inserts)) ASSERT_TRUE(r.ok()) << r.error().to_string();
+  for (std::size_t i = 0; i < kRows; ++i) expect_stored(make(i, ""));
+  std::vector<WriteCommand> updates;
   for (std::size_t i = 0; i < kRows; ++i) {
-    auto row = get(cls("SMS_Package"), {Value::string("ABC" + std::to_string(10000 + i))});
-    ASSERT_TRUE(row.has_value()) << i;
-    const cim::Instance want = make(i, i % 4 != 0);
-    for (const char* prop : {"Name", "ForcedDisconnectEnabled", "Priority", "ISVData", "Description"}) {
-      EXPECT_TRUE(*row->find(prop) == *want.find(prop))
-          << i << " " << prop << ": " << row->find(prop)->to_display() << " != " << want.find(prop)->to_display();
-    }
+    updates.push_back([&, i](WriteTxn& t) { return t.put(make(i, i % 2 == 0 ? "\"2" : "")); });
   }
+  for (const auto& r : run_in_one_batch(updates)) ASSERT_TRUE(r.ok()) << r.error().to_string();
+  for (std::size_t i = 0; i < kRows; ++i) expect_stored(make(i, i % 2 == 0 ? "\"2" : ""));
+  EXPECT_EQ(journal_after(0).size(), kRows + kRows / 2);
 }
 
 TEST_P(StoreCacheTest, KeysOutsideAsciiBypassTheCache) {

@@ -4,6 +4,7 @@
 #include <iterator>
 #include <memory>
 #include <span>
+#include <tuple>
 #include <limits>
 #include <unordered_map>
 
@@ -124,21 +125,28 @@ class SqlStore::RowWrites {
     return ok_status();
   }
 
-  // Every held write to the connection: the upserts of each table together, then the others in the order each row
-  // was first written (writes of different rows may go in any order; a row has one held write).
+  // Every held write to the connection. On PostgreSQL a table's held writes of one kind go out together, as one
+  // statement of many rows (TableInfo::insert_many, update_many, upsert_many_returning_previous); the rest one by
+  // one, in the order each row was first written. Writes of different rows may go in any order; a row has one
+  // held write.
   Status send() {
     std::vector<Write> writes = std::move(writes_);
     writes_.clear();
     index_.clear();
-    std::vector<Write*> upserts;
+    std::vector<Write*> grouped;
     for (Write& w : writes) {
-      if (w.sql != nullptr && w.op == Op::kUpsert) upserts.push_back(&w);
+      if (w.sql != nullptr && !many_sql(w).empty()) grouped.push_back(&w);
     }
-    std::stable_sort(upserts.begin(), upserts.end(), [](const Write* a, const Write* b) { return a->table < b->table; });
-    for (std::size_t at = 0; at < upserts.size();) {
+    std::stable_sort(grouped.begin(), grouped.end(), [](const Write* a, const Write* b) {
+      return std::tie(a->op, a->table) < std::tie(b->op, b->table);
+    });
+    for (std::size_t at = 0; at < grouped.size();) {
       std::size_t end = at + 1;
-      while (end < upserts.size() && end - at < kMaxUpsertRows && upserts[end]->table == upserts[at]->table) ++end;
-      PKG_TRY(send_upserts(std::span<Write*>(upserts).subspan(at, end - at)));
+      while (end < grouped.size() && end - at < kMaxRowsPerStatement && grouped[end]->op == grouped[at]->op &&
+             grouped[end]->table == grouped[at]->table) {
+        ++end;
+      }
+      PKG_TRY(send_many(std::span<Write*>(grouped).subspan(at, end - at)));
       at = end;
     }
     for (Write& w : writes) PKG_TRY(send_one(w));
@@ -146,8 +154,8 @@ class SqlStore::RowWrites {
   }
 
  private:
-  // Rows per multi-row upsert: bounds one statement's parameters and answer.
-  static constexpr std::size_t kMaxUpsertRows = 512;
+  // Rows per statement of many rows: bounds one statement's parameters and answer.
+  static constexpr std::size_t kMaxRowsPerStatement = 512;
 
   struct Write {
     Op op;
@@ -157,6 +165,22 @@ class SqlStore::RowWrites {
     const TableInfo* table;
   };
 
+  // The statement that writes many rows like `w` ("" where there is none: SQLite, keyless classes, kOther).
+  static const std::string& many_sql(const Write& w) {
+    static const std::string none;
+    switch (w.op) {
+      case Op::kInsert:
+        return w.table->insert_many;
+      case Op::kUpdate:
+        return w.table->update_many;
+      case Op::kUpsert:
+        return w.table->upsert_many_returning_previous;
+      case Op::kOther:
+        break;
+    }
+    return none;
+  }
+
   Status send_one(Write& w) {
     if (w.sql == nullptr) return ok_status();
     const std::string* sql = w.sql;
@@ -165,14 +189,12 @@ class SqlStore::RowWrites {
     return conn_.defer(*sql, std::move(w.params));
   }
 
-  // Upserts of one table's rows (distinct keys: one held write per row) in one statement; each previous row the
-  // answer carries goes to its own row's callback, found by its position in the arrays.
-  Status send_upserts(std::span<Write*> rows) {
+  // Writes of one kind to one table's rows (distinct keys) in one statement, each column's values as one array
+  // (an update's key is among its columns). The previous rows an upsert answers each go to their own row's
+  // callback, found by the row's position in the arrays.
+  Status send_many(std::span<Write*> rows) {
+    if (rows.size() == 1) return send_one(*rows.front());
     const TableInfo& t = *rows.front()->table;
-    if (rows.size() == 1 || t.upsert_many_returning_previous.empty()) {
-      for (Write* w : rows) PKG_TRY(send_one(*w));
-      return ok_status();
-    }
     const std::size_t columns = t.columns.size();
     SqlParams arrays;
     arrays.reserve(columns);
@@ -181,6 +203,11 @@ class SqlStore::RowWrites {
       for (std::size_t r = 0; r < rows.size(); ++r) column_values[r] = &rows[r]->params.at(c);
       arrays.emplace_back(pg_array_literal(column_values));
     }
+    const std::string& sql = many_sql(*rows.front());
+    if (rows.front()->op != Op::kUpsert) {
+      for (Write* w : rows) w->sql = nullptr;
+      return conn_.defer(sql, std::move(arrays));
+    }
     auto callbacks = std::make_shared<std::vector<RowCallback>>();
     callbacks->reserve(rows.size());
     for (Write* w : rows) {
@@ -188,7 +215,7 @@ class SqlStore::RowWrites {
       w->sql = nullptr;
     }
     const int position_column = static_cast<int>(columns);
-    return conn_.defer_query(t.upsert_many_returning_previous, std::move(arrays),
+    return conn_.defer_query(sql, std::move(arrays),
                              [callbacks, position_column](const SqlRow& row) -> Result<bool> {
                                PKG_ASSIGN_OR_RETURN(std::int64_t position, row.as_int(position_column));
                                if (position < 1 || static_cast<std::size_t>(position) > callbacks->size()) {
@@ -202,6 +229,7 @@ class SqlStore::RowWrites {
                                return true;
                              });
   }
+
   Connection& conn_;
   std::vector<Write> writes_;
   std::unordered_map<std::string, std::size_t> index_;  // row key (RowCache::row_key) -> its held write
