@@ -170,6 +170,39 @@ TEST_P(StoreScanTest, EveryPredicateKindMatchesTheOracle) {
         Predicate::compare(prop("SMS_DistributionPointInfo", "SiteCode"), Op::kEq, Value::string("XYZ")), "sitecode");
 }
 
+// An OR of equalities of one string column (WQL's IN list, the join's lookups) is one array on PostgreSQL: values
+// with the array literal's own syntax in them, a NULL-looking word, case and non-ASCII letters match exactly.
+TEST_P(StoreScanTest, InListsOfStringsMatchExactly) {
+  load();
+  const std::size_t name = prop("SMS_Package", "Name");
+  const char* tricky[] = {"a\"quoted\" name", "back\\slash", "comma, and {braces}", "NULL", "  spaced  ", "ÉCOLE"};
+  ASSERT_TRUE(store_->execute([&](WriteTxn& t) -> Status {
+                      int n = 0;
+                      for (const char* v : tricky) {
+                        cim::Instance p = package("XYZ0000" + std::to_string(n++), v);
+                        PKG_TRY(t.put(p));
+                        data_["SMS_Package"].push_back(p);
+                      }
+                      return ok_status();
+                    })
+                  .ok());
+  auto in = [&](std::vector<std::string> values) {
+    std::vector<Predicate> any;
+    for (auto& v : values) any.push_back(Predicate::compare(name, Op::kEq, Value::string(std::move(v))));
+    return Predicate::any_of(std::move(any));
+  };
+  check("SMS_Package", in({"a\"QUOTED\" name", "BACK\\SLASH", "comma, and {braces}", "null", "  spaced  "}),
+        "in list with literal syntax");
+  check("SMS_Package", in({"ALPHA", "beta%", "gamma", "", "nothing"}), "in list with case and the empty string");
+  check("SMS_Package", in({"école", "ÉCOLE", "épsilon"}), "in list with non-ASCII letters");
+  check("SMS_Package", in({"\\", "\"", ","}), "in list of syntax only");
+  // Another column in the OR, or another operator, is rendered term by term, with the same answer.
+  check("SMS_Package",
+        Predicate::any_of({Predicate::compare(name, Op::kEq, Value::string("alpha")),
+                           Predicate::compare(0, Op::kEq, Value::string("xyz00001"))}),
+        "or over two columns");
+}
+
 TEST_P(StoreScanTest, PredicatesAreSupersetsWhereSqlCannotBeExact) {
   load();
   // uint64 beyond what the store holds: every stored value is below it.
@@ -601,6 +634,20 @@ TEST_P(StoreScanTest, AnIndexServesPackageIdAndSiteCodeEquality) {
   for (const char* cls_name : {"SMS_PackageStatusDetailSummarizer", "SMS_DistributionPointInfo"}) {
     const std::string plan = plan_of(cls_name, "SiteCode");
     EXPECT_TRUE(index_lookup_on(plan, "SiteCode", is_pg())) << cls_name << ":\n" << plan;
+  }
+  // A list of 256 values (a join's lookup of partners) is looked up in the index too, on the key index's first
+  // column and on an index of its own.
+  for (const char* cls_name : {"SMS_Program", "SMS_Advertisement"}) {
+    std::vector<Predicate> any;
+    for (int i = 0; i < 256; ++i) {
+      any.push_back(Predicate::compare(prop(cls_name, "PackageID"), Op::kEq, Value::string("ABC" + std::to_string(10000 + i))));
+    }
+    auto q = sql_store().scan_sql_for_test(cls(cls_name), Predicate::any_of(std::move(any)));
+    ASSERT_TRUE(q.ok()) << q.error().to_string();
+    auto plan = is_pg() ? sql_store().query_text_for_test({"SET enable_seqscan = off"}, "EXPLAIN " + q->first, q->second)
+                        : sql_store().query_text_for_test({}, "EXPLAIN QUERY PLAN " + q->first, q->second);
+    ASSERT_TRUE(plan.ok()) << plan.error().to_string();
+    EXPECT_TRUE(index_lookup_on(*plan, "PackageID", is_pg())) << cls_name << ":\n" << *plan;
   }
 }
 
