@@ -419,7 +419,8 @@ class OrderedByIndexTest : public StoreScanTest {
           std::snprintf(id, sizeof id, (pkg + dp) % 2 ? "abc%05X" : "ABC%05X", pkg + 1);
           row.set(prop(kClass, "PackageID"), Value::string(id));
           row.set(prop(kClass, "ServerNALPath"),
-                  Value::string(std::string(dp % 2 ? "[\"display=\\\\dp" : "[\"Display=\\\\DP") + std::to_string(dp) + "\"]"));
+                  Value::string(std::string(dp % 2 ? "[\"display=\\\\dp" : "[\"Display=\\\\DP") +
+                                std::to_string(dp) + "\"]"));
           row.set(prop(kClass, "SiteCode"), Value::string(site));
           // About a quarter NULL; the rest one of four dates, so most rows tie with others.
           const unsigned r = rng() % 8;
@@ -464,7 +465,9 @@ TEST_P(OrderedByIndexTest, PagesAcrossNullsAndTiesJoinToTheWholeOrder) {
                                   std::to_string(page);
         const auto joined = paged_scan(*store_, c, filter ? *filter : Predicate::always(), order, page);
         ASSERT_EQ(joined.size(), want.size()) << label;
-        for (std::size_t i = 0; i < want.size(); ++i) EXPECT_EQ(joined[i].relpath(), want[i].relpath()) << label << " row " << i;
+        for (std::size_t i = 0; i < want.size(); ++i) {
+          EXPECT_EQ(joined[i].relpath(), want[i].relpath()) << label << " row " << i;
+        }
       }
     }
   }
@@ -640,7 +643,8 @@ TEST_P(StoreScanTest, AnIndexServesPackageIdAndSiteCodeEquality) {
   for (const char* cls_name : {"SMS_Program", "SMS_Advertisement"}) {
     std::vector<Predicate> any;
     for (int i = 0; i < 256; ++i) {
-      any.push_back(Predicate::compare(prop(cls_name, "PackageID"), Op::kEq, Value::string("ABC" + std::to_string(10000 + i))));
+      any.push_back(
+          Predicate::compare(prop(cls_name, "PackageID"), Op::kEq, Value::string("ABC" + std::to_string(10000 + i))));
     }
     auto q = sql_store().scan_sql_for_test(cls(cls_name), Predicate::any_of(std::move(any)));
     ASSERT_TRUE(q.ok()) << q.error().to_string();
