@@ -1,7 +1,7 @@
 #include "store/predicate_sql.h"
 
 #include <limits>
-#include <variant>
+#include <vector>
 
 #include "store/row_codec.h"
 
@@ -91,19 +91,16 @@ class Renderer {
     }
     const std::size_t i = p.children.front().property;
     const cim::PropertyDef& def = t_.cls->property(i);
-    std::string literal = "{";
+    SqlParams values;
+    values.reserve(p.children.size());
     for (const Predicate& c : p.children) {
       PKG_ASSIGN_OR_RETURN(SqlParam param, encode_value(c.value, def.type, def.name));
-      const std::string* text = std::get_if<std::string>(&param);
-      if (text == nullptr) return make_error(WbemCode::kFailed, "a string value did not encode as text");
-      literal += literal.size() > 1 ? ",\"" : "\"";
-      for (char ch : *text) {
-        if (ch == '"' || ch == '\\') literal += '\\';
-        literal += ch;
-      }
-      literal += '"';
+      values.push_back(std::move(param));
     }
-    literal += '}';
+    std::vector<const SqlParam*> elements;
+    elements.reserve(values.size());
+    for (const SqlParam& v : values) elements.push_back(&v);
+    std::string literal = pg_array_literal(elements);
     PKG_ASSIGN_OR_RETURN(std::size_t n, bind(std::move(literal)));
     return column_expr(d_, t_.columns[i], def.type) + " = ANY(lower(" + d_.placeholder(n) + ")::text[])";
   }
