@@ -358,7 +358,9 @@ Result<std::pair<std::string, std::string>> key_row_values(const Dialect& d, con
 // ordered by the bare index columns, run in the order's sequence. A page resumes after (v, k) with the row value
 // `(col, key...) > (v, k...)` (`<` descending), which both databases seek to in the index (a NULL col makes the
 // comparison NULL, so NULL rows never match it); after a NULL v it resumes inside the NULL rows with
-// `col IS NULL AND (key...) > (k...)`. Statements of the part before the resumption point are left out.
+// `col IS NULL AND (key...) > (k...)`. Statements of the part before the resumption point are left out. Outside a
+// transaction the two statements see two snapshots, as two pages do: a row whose column turns from NULL to a value
+// between them may be answered twice, as one updated between pages may.
 Result<std::vector<PageStatement>> one_term_statements(const Dialect& d, const TableInfo& t, const std::string& where,
                                                        const SqlParams& params, const ScanOptions& options) {
   const SortKey& term = options.order.front();
