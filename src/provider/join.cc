@@ -13,11 +13,10 @@
 namespace pkgcast::provider {
 namespace {
 
-// Values of one lookup scan's IN list: a bound on the statement, so one page's scan stays short.
+// Values of one lookup scan's IN list: a bound on the statement, so one page's scan stays short. The store sends
+// an IN list of strings to PostgreSQL as `= ANY(array)`, which it probes value by value at any length (an OR of
+// 256 equalities was planned as a walk of the whole key index).
 constexpr std::size_t kLookupBatch = 256;
-// PostgreSQL plans a long OR of key equalities as a walk of the whole key index in the scan's key order (to save
-// the sort) rather than one probe per value; a short list keeps it probing.
-constexpr std::size_t kLookupBatchPostgres = 16;
 constexpr std::size_t kNoSlot = SIZE_MAX;
 
 bool value_only_in(const wql::ValueExpr& v, std::size_t t) {
@@ -298,10 +297,9 @@ Status Provider::read_partners(const PreparedQuery& prepared, QueryCursor& curso
     auto text = wql::join_key_text(v, key.domain);
     if (text && seen.insert(std::move(*text)).second) values.push_back(v);
   }
-  const std::size_t batch = store_.backend_name() == "sqlite" ? kLookupBatch : kLookupBatchPostgres;
-  for (std::size_t begin = 0; begin < values.size(); begin += batch) {
+  for (std::size_t begin = 0; begin < values.size(); begin += kLookupBatch) {
     std::vector<store::Predicate> any;
-    const std::size_t end = std::min(values.size(), begin + batch);
+    const std::size_t end = std::min(values.size(), begin + kLookupBatch);
     for (std::size_t i = begin; i < end; ++i) {
       any.push_back(store::Predicate::compare(lookup.inner, store::Predicate::Op::kEq, values[i]));
     }

@@ -60,6 +60,29 @@ std::string index_name(std::string_view table, std::string_view what) {
 // Columns worth an index besides the key: what the provider filters on most (design.md section 9).
 bool wants_index(const cim::PropertyDef& p) { return iequals(p.name, "PackageID") || iequals(p.name, "SiteCode"); }
 
+// Columns administrators sort large classes by (`ORDER BY SummaryDate DESC`: the latest changes first), each given
+// an index on (column, key columns...) in the ORDER BY's own forms, which a one-term ordered scan walks forwards or
+// backwards instead of sorting the table for every page (sql_store.cc, one_term_statements). These are the classes
+// with a row per package per DP or per site, where a sort per page cannot finish; the per-package and per-DP
+// classes are small enough to sort. Kept short on purpose: each index is one more page written per row change on
+// the summarizer's write path, and these dates change with every status change.
+struct SortIndex {
+  std::string_view cls;
+  std::string_view property;
+};
+constexpr SortIndex kSortIndexes[] = {
+    {"SMS_PackageStatusDistPointsSummarizer", "SummaryDate"},
+    {"SMS_PackageStatusDetailSummarizer", "SummaryDate"},
+    {"SMS_DistributionDPStatus", "LastUpdateDate"},
+};
+
+bool wants_sort_index(const cim::ClassDef& cls, const cim::PropertyDef& p) {
+  for (const SortIndex& s : kSortIndexes) {
+    if (iequals(cls.name(), s.cls) && iequals(p.name, s.property)) return true;
+  }
+  return false;
+}
+
 Result<TableInfo> make_table(const cim::ClassDef& cls, const Dialect& d) {
   TableInfo t;
   t.cls = &cls;
@@ -285,6 +308,19 @@ Status migrate_class_table(Connection& conn, const TableInfo& t) {
     PKG_ASSIGN_OR_RETURN(std::string name, quote_identifier(index_name(cls.name(), p.name)));
     PKG_TRY(conn.exec("CREATE INDEX IF NOT EXISTS " + name + " ON " + t.table + " ((" +
                       column_expr(d, t.columns[i], p.type) + "))"));
+  }
+  // Sort indexes: (col, key...) in the forms an ordered scan's ORDER BY uses, so that the database matches them
+  // (NOCASE columns on SQLite, lower(col) COLLATE "C" on PostgreSQL). A database made before a column was listed
+  // gets its index here on the next open, like any missing index.
+  for (std::size_t i = 0; i < t.columns.size(); ++i) {
+    const auto& p = cls.property(i);
+    if (!wants_sort_index(cls, p) || p.type.array || p.type.base == cim::CimType::kObject) continue;
+    std::string cols = "(" + column_expr(d, t.columns[i], p.type) + ")";
+    for (std::size_t idx : cls.key_indices()) {
+      cols += ", (" + column_expr(d, t.columns[idx], cls.property(idx).type) + ")";
+    }
+    PKG_ASSIGN_OR_RETURN(std::string name, quote_identifier(index_name(cls.name(), p.name + "_order")));
+    PKG_TRY(conn.exec("CREATE INDEX IF NOT EXISTS " + name + " ON " + t.table + " (" + cols + ")"));
   }
   return ok_status();
 }

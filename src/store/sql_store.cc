@@ -328,14 +328,149 @@ Status SqlStore::scan_on(Connection& conn, const TableInfo& t, const Schema& sch
   });
 }
 
-// An ordered scan: ORDER BY the sort terms, then the key. NULL placement is written out ((col IS NULL) first or
-// last) because SQLite and PostgreSQL disagree by default. Keyset resumption over (sort values..., key) is the OR of
-// "equal on terms 0..i-1 and after on term i", and finally "equal on every term and key greater", each written with
-// the same expressions as the ORDER BY so that the database's order and the resumption agree.
-Status SqlStore::scan_ordered_on(Connection& conn, const TableInfo& t, const Schema& schema, std::string where,
-                                 SqlParams params, const RowSink& sink, const ScanOptions& options) {
-  const Dialect& d = conn.dialect();
+namespace {
+
+// One statement of an ordered scan's page, without its LIMIT (which depends on the rows earlier statements gave).
+using PageStatement = std::pair<std::string, SqlParams>;
+
+// The key columns as one row value, in the form the key index and the ORDER BY use, and the bound key `after`
+// in the matching form, its values appended to `params`.
+Result<std::pair<std::string, std::string>> key_row_values(const Dialect& d, const TableInfo& t,
+                                                             const std::vector<cim::Value>& after, SqlParams& params) {
+  const auto& keys = t.cls->key_indices();
+  PKG_ASSIGN_OR_RETURN(SqlParams key_params, encode_key(t, after));
+  std::string lhs;
+  std::string rhs;
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    const cim::Type type = t.cls->property(keys[k]).type;
+    params.push_back(std::move(key_params[k]));
+    lhs += (k > 0 ? ", " : "") + column_expr(d, t.columns[keys[k]], type);
+    rhs += (k > 0 ? ", " : "") + value_expr(d, params.size(), type);
+  }
+  return std::make_pair(std::move(lhs), std::move(rhs));
+}
+
+// A one-term order: `col, key...`, every column in the term's direction (so a descending sort breaks ties by the
+// key descending), which is one index on (col, key...) walked forwards or backwards: schema.cc gives such an index
+// to the columns administrators sort large classes by, and the database walks it with no sort step; for other
+// columns it sorts as before. NULL sorts before every value (first ascending, last descending), but SQLite puts
+// NULL first in an index and PostgreSQL last, so the NULL rows and the others are separate statements, each
+// ordered by the bare index columns, run in the order's sequence. A page resumes after (v, k) with the row value
+// `(col, key...) > (v, k...)` (`<` descending), which both databases seek to in the index (a NULL col makes the
+// comparison NULL, so NULL rows never match it); after a NULL v it resumes inside the NULL rows with
+// `col IS NULL AND (key...) > (k...)`. Statements of the part before the resumption point are left out. Outside a
+// transaction the two statements see two snapshots, as two pages do: a row whose column turns from NULL to a value
+// between them may be answered twice, as one updated between pages may.
+Result<std::vector<PageStatement>> one_term_statements(const Dialect& d, const TableInfo& t, const std::string& where,
+                                                       const SqlParams& params, const ScanOptions& options) {
+  const SortKey& term = options.order.front();
+  const cim::PropertyDef& p = t.cls->property(term.property);
+  const std::string& col = t.columns[term.property];
+  const std::string dir = term.descending ? " DESC" : " ASC";
+  const std::string after_op = term.descending ? " < " : " > ";
+  const auto& keys = t.cls->key_indices();
+  std::string order = column_expr(d, col, p.type) + dir;
+  for (std::size_t k : keys) order += ", " + column_expr(d, t.columns[k], t.cls->property(k).type) + dir;
+  const std::string head = "SELECT " + t.select_list + " FROM " + t.table + " WHERE (" + where + ") AND ";
+
+  // The NULL part comes first ascending and last descending.
+  enum class Part { kNulls, kValues };
+  const Part sequence[2] = {term.descending ? Part::kValues : Part::kNulls,
+                            term.descending ? Part::kNulls : Part::kValues};
+  std::size_t first = 0;  // the part the scan resumes in
+  if (options.after) {
+    const bool after_null = (*options.after_sort)[0].is_null();
+    first = (sequence[0] == Part::kNulls) == after_null ? 0 : 1;
+  }
+  std::vector<PageStatement> out;
+  for (std::size_t i = first; i < 2; ++i) {
+    SqlParams own = params;
+    std::string cond;
+    if (i == first && options.after && sequence[i] == Part::kNulls) {
+      PKG_ASSIGN_OR_RETURN(auto key_rows, key_row_values(d, t, *options.after, own));
+      cond = col + " IS NULL AND (" + key_rows.first + ")" + after_op + "(" + key_rows.second + ")";
+    } else if (i == first && options.after) {
+      // The sort value is bound before the key's values, in text order (SQLite's placeholders are positional).
+      PKG_ASSIGN_OR_RETURN(SqlParam value, encode_value((*options.after_sort)[0], p.type, p.name));
+      own.push_back(std::move(value));
+      const std::string value_text = value_expr(d, own.size(), p.type);
+      PKG_ASSIGN_OR_RETURN(auto key_rows, key_row_values(d, t, *options.after, own));
+      cond = "(" + column_expr(d, col, p.type) + ", " + key_rows.first + ")" + after_op + "(" + value_text + ", " +
+             key_rows.second + ")";
+    } else {
+      cond = col + (sequence[i] == Part::kNulls ? " IS NULL" : " IS NOT NULL");
+    }
+    out.emplace_back(head + cond + " ORDER BY " + order, std::move(own));
+  }
+  return out;
+}
+
+// A multi-term order: ORDER BY the sort terms, then the key ascending. NULL placement is written out ((col IS NULL)
+// first or last) because SQLite and PostgreSQL disagree by default. Keyset resumption over (sort values..., key) is
+// the OR of "equal on terms 0..i-1 and after on term i", and finally "equal on every term and key greater", each
+// written with the same expressions as the ORDER BY so that the database's order and the resumption agree. No
+// index serves it: the database sorts the matching rows for every page.
+Result<std::vector<PageStatement>> multi_term_statements(const Dialect& d, const TableInfo& t, std::string where,
+                                                         SqlParams params, const ScanOptions& options) {
   std::string order;
+  for (const SortKey& term : options.order) {
+    const cim::PropertyDef& p = t.cls->property(term.property);
+    const std::string& col = t.columns[term.property];
+    order += (order.empty() ? "" : ", ") + std::string("(") + col + " IS NULL) " + (term.descending ? "ASC" : "DESC") +
+             ", " + column_expr(d, col, p.type) + (term.descending ? " DESC" : " ASC");
+  }
+  for (std::size_t k : t.cls->key_indices()) order += ", " + column_expr(d, t.columns[k], t.cls->property(k).type);
+
+  if (options.after) {
+    // SQLite's placeholders are positional, so every occurrence of a value is bound again, in text order.
+    auto bind_value = [&](const cim::Value& v, cim::Type type, const std::string& name) -> Result<std::string> {
+      PKG_ASSIGN_OR_RETURN(SqlParam param, encode_value(v, type, name));
+      params.push_back(std::move(param));
+      return value_expr(d, params.size(), type);
+    };
+    // Term i's "equal" (after == false) or "after" test against the resumption row.
+    auto term_test = [&](std::size_t i, bool after) -> Result<std::string> {
+      const SortKey& term = options.order[i];
+      const cim::PropertyDef& p = t.cls->property(term.property);
+      const std::string& col = t.columns[term.property];
+      const cim::Value& v = (*options.after_sort)[i];
+      if (v.is_null()) {
+        if (!after) return col + " IS NULL";
+        return term.descending ? std::string("1=0") : col + " IS NOT NULL";
+      }
+      const std::string expr = column_expr(d, col, p.type);
+      PKG_ASSIGN_OR_RETURN(std::string value, bind_value(v, p.type, p.name));
+      if (!after) return expr + " = " + value;
+      return term.descending ? "(" + expr + " < " + value + " OR " + col + " IS NULL)" : expr + " > " + value;
+    };
+    auto equal_prefix = [&](std::size_t n) -> Result<std::string> {
+      std::string out;
+      for (std::size_t j = 0; j < n; ++j) {
+        PKG_ASSIGN_OR_RETURN(std::string eq, term_test(j, false));
+        out += eq + " AND ";
+      }
+      return out;
+    };
+    std::string any;
+    for (std::size_t i = 0; i < options.order.size(); ++i) {
+      PKG_ASSIGN_OR_RETURN(std::string prefix, equal_prefix(i));
+      PKG_ASSIGN_OR_RETURN(std::string after, term_test(i, true));
+      any += (any.empty() ? "" : " OR ") + std::string("(") + prefix + after + ")";
+    }
+    PKG_ASSIGN_OR_RETURN(std::string all_equal, equal_prefix(options.order.size()));
+    PKG_ASSIGN_OR_RETURN(auto key_rows, key_row_values(d, t, *options.after, params));
+    any += " OR (" + all_equal + "(" + key_rows.first + ") > (" + key_rows.second + "))";
+    where = "(" + where + ") AND (" + any + ")";
+  }
+  std::vector<PageStatement> out;
+  out.emplace_back("SELECT " + t.select_list + " FROM " + t.table + " WHERE " + where + " ORDER BY " + order,
+                   std::move(params));
+  return out;
+}
+
+// The statements of one page of an ordered scan, run in sequence; validates the order and the resumption.
+Result<std::vector<PageStatement>> ordered_statements(const Dialect& d, const TableInfo& t, std::string where,
+                                                      SqlParams params, const ScanOptions& options) {
   for (const SortKey& term : options.order) {
     if (term.property >= t.columns.size()) {
       return make_error(WbemCode::kInvalidParameter, "sort property " + std::to_string(term.property) +
@@ -346,78 +481,40 @@ Status SqlStore::scan_ordered_on(Connection& conn, const TableInfo& t, const Sch
       return make_error(WbemCode::kInvalidParameter, "cannot sort " + t.cls->name() + " by " + p.name +
                                                          ": arrays and embedded objects have no order");
     }
-    const std::string& col = t.columns[term.property];
-    order += (order.empty() ? "" : ", ") + std::string("(") + col + " IS NULL) " + (term.descending ? "ASC" : "DESC") +
-             ", " + column_expr(d, col, p.type) + (term.descending ? " DESC" : " ASC");
   }
-  const auto& keys = t.cls->key_indices();
-  for (std::size_t k : keys) order += ", " + column_expr(d, t.columns[k], t.cls->property(k).type);
-
   if (options.after) {
     if (!options.after_sort || options.after_sort->size() != options.order.size()) {
       return make_error(WbemCode::kInvalidParameter, "an ordered scan resumes with one sort value per order term");
     }
-    if (keys.empty()) {
-      where = "(" + where + ") AND 1=0";  // keeps the filter's placeholders in the text
-    } else {
-      // SQLite's placeholders are positional, so every occurrence of a value is bound again, in text order.
-      auto bind_value = [&](const cim::Value& v, cim::Type type, const std::string& name) -> Result<std::string> {
-        PKG_ASSIGN_OR_RETURN(SqlParam param, encode_value(v, type, name));
-        params.push_back(std::move(param));
-        return value_expr(d, params.size(), type);
-      };
-      // Term i's "equal" (after == false) or "after" test against the resumption row.
-      auto term_test = [&](std::size_t i, bool after) -> Result<std::string> {
-        const SortKey& term = options.order[i];
-        const cim::PropertyDef& p = t.cls->property(term.property);
-        const std::string& col = t.columns[term.property];
-        const cim::Value& v = (*options.after_sort)[i];
-        if (v.is_null()) {
-          if (!after) return col + " IS NULL";
-          return term.descending ? std::string("1=0") : col + " IS NOT NULL";
-        }
-        const std::string expr = column_expr(d, col, p.type);
-        PKG_ASSIGN_OR_RETURN(std::string value, bind_value(v, p.type, p.name));
-        if (!after) return expr + " = " + value;
-        return term.descending ? "(" + expr + " < " + value + " OR " + col + " IS NULL)" : expr + " > " + value;
-      };
-      auto equal_prefix = [&](std::size_t n) -> Result<std::string> {
-        std::string out;
-        for (std::size_t j = 0; j < n; ++j) {
-          PKG_ASSIGN_OR_RETURN(std::string eq, term_test(j, false));
-          out += eq + " AND ";
-        }
-        return out;
-      };
-      std::string any;
-      for (std::size_t i = 0; i < options.order.size(); ++i) {
-        PKG_ASSIGN_OR_RETURN(std::string prefix, equal_prefix(i));
-        PKG_ASSIGN_OR_RETURN(std::string after, term_test(i, true));
-        any += (any.empty() ? "" : " OR ") + std::string("(") + prefix + after + ")";
-      }
-      PKG_ASSIGN_OR_RETURN(std::string all_equal, equal_prefix(options.order.size()));
-      PKG_ASSIGN_OR_RETURN(SqlParams key_params, encode_key(t, *options.after));
-      std::string lhs;
-      std::string rhs;
-      for (std::size_t k = 0; k < keys.size(); ++k) {
-        const cim::Type type = t.cls->property(keys[k]).type;
-        params.push_back(std::move(key_params[k]));
-        lhs += (k > 0 ? ", " : "") + column_expr(d, t.columns[keys[k]], type);
-        rhs += (k > 0 ? ", " : "") + value_expr(d, params.size(), type);
-      }
-      any += " OR (" + all_equal + "(" + lhs + ") > (" + rhs + "))";
-      where = "(" + where + ") AND (" + any + ")";
+    // A keyless class holds one instance at most: any resumption is past it.
+    if (t.cls->key_indices().empty()) return std::vector<PageStatement>{};
+  }
+  if (options.order.size() == 1) return one_term_statements(d, t, where, params, options);
+  return multi_term_statements(d, t, std::move(where), std::move(params), options);
+}
+
+}  // namespace
+
+Status SqlStore::scan_ordered_on(Connection& conn, const TableInfo& t, const Schema& schema, std::string where,
+                                 SqlParams params, const RowSink& sink, const ScanOptions& options) {
+  PKG_ASSIGN_OR_RETURN(std::vector<PageStatement> statements,
+                       ordered_statements(conn.dialect(), t, std::move(where), std::move(params), options));
+  std::optional<std::uint64_t> left = options.limit;  // rows the page may still take
+  bool stopped = false;
+  for (auto& [sql, own] : statements) {
+    if (stopped || (left && *left == 0)) break;
+    if (left) {
+      own.emplace_back(clamp_limit(*left));
+      sql += " LIMIT " + conn.dialect().placeholder(own.size());
     }
+    PKG_TRY(conn.stream(sql, own, [&](const SqlRow& row) -> Result<bool> {
+      PKG_ASSIGN_OR_RETURN(cim::Instance inst, decode_row(t, row, schema.registry()));
+      if (left) --*left;
+      stopped = !sink(std::move(inst));
+      return !stopped;
+    }));
   }
-  std::string sql = "SELECT " + t.select_list + " FROM " + t.table + " WHERE " + where + " ORDER BY " + order;
-  if (options.limit) {
-    params.emplace_back(clamp_limit(*options.limit));
-    sql += " LIMIT " + d.placeholder(params.size());
-  }
-  return conn.stream(sql, params, [&](const SqlRow& row) -> Result<bool> {
-    PKG_ASSIGN_OR_RETURN(cim::Instance inst, decode_row(t, row, schema.registry()));
-    return sink(std::move(inst));
-  });
+  return ok_status();
 }
 
 Result<std::optional<std::string>> SqlStore::get_meta_on(Connection& conn, std::string_view key) {
@@ -561,6 +658,22 @@ Result<std::pair<std::string, SqlParams>> SqlStore::scan_sql_for_test(const cim:
   PKG_ASSIGN_OR_RETURN(std::string where, render_predicate(filter, *t, *backend_.dialect, params));
   return std::make_pair("SELECT " + t->select_list + " FROM " + t->table + " WHERE " + where + t->order_by,
                         std::move(params));
+}
+
+Result<std::vector<std::pair<std::string, SqlParams>>> SqlStore::ordered_scan_sql_for_test(
+    const cim::ClassDef& cls, const Predicate& filter, const ScanOptions& options) {
+  PKG_ASSIGN_OR_RETURN(const TableInfo* t, schema_.table(cls));
+  const Dialect& d = *backend_.dialect;
+  SqlParams params;
+  PKG_ASSIGN_OR_RETURN(std::string where, render_predicate(filter, *t, d, params));
+  PKG_ASSIGN_OR_RETURN(std::vector<PageStatement> statements,
+                       ordered_statements(d, *t, std::move(where), std::move(params), options));
+  for (auto& [sql, own] : statements) {
+    if (!options.limit) continue;
+    own.emplace_back(clamp_limit(*options.limit));
+    sql += " LIMIT " + d.placeholder(own.size());
+  }
+  return statements;
 }
 
 void SqlStore::fail_next_commit_for_test(Error error) {

@@ -54,6 +54,11 @@ class SqlStore final : public Store {
 
   // The SQL a scan would run, for tests that check an index serves it (EXPLAIN).
   Result<std::pair<std::string, SqlParams>> scan_sql_for_test(const cim::ClassDef& cls, const Predicate& filter);
+  // The statements one page of an ordered scan (options.order not empty) would run, in sequence, each with the
+  // page's whole LIMIT when it has one.
+  Result<std::vector<std::pair<std::string, SqlParams>>> ordered_scan_sql_for_test(const cim::ClassDef& cls,
+                                                                                   const Predicate& filter,
+                                                                                   const ScanOptions& options);
   // Runs `setup` statements then `sql` on one reader connection; returns the rows as text ("a|b\n" per row).
   Result<std::string> query_text_for_test(const std::vector<std::string>& setup, const std::string& sql,
                                           const SqlParams& params);

@@ -79,9 +79,9 @@ struct SortKey {
 
 struct ScanOptions {
   std::optional<std::uint64_t> limit;
-  // Sort by these properties, then by key (so the order is total and a page can resume). Empty: key order. The
-  // database sorts; the scan still streams. A property that is out of range, an array or an object is
-  // WBEM_E_INVALID_PARAMETER.
+  // Sort by these properties, then by key (the order is total and a page can resume; the key in the direction of
+  // a single term, else ascending). Empty: key order. The database sorts; the scan streams. A property that is out
+  // of range, an array or an object is WBEM_E_INVALID_PARAMETER.
   std::vector<SortKey> order;
   // With `order` and `after`: the sort values (one per order term, NULL allowed) of the row `after` names, so the
   // scan resumes strictly after (after_sort..., after...) in the scan's order. Required then; ignored otherwise.

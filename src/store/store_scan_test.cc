@@ -170,6 +170,39 @@ TEST_P(StoreScanTest, EveryPredicateKindMatchesTheOracle) {
         Predicate::compare(prop("SMS_DistributionPointInfo", "SiteCode"), Op::kEq, Value::string("XYZ")), "sitecode");
 }
 
+// An OR of equalities of one string column (WQL's IN list, the join's lookups) is one array on PostgreSQL: values
+// with the array literal's own syntax in them, a NULL-looking word, case and non-ASCII letters match exactly.
+TEST_P(StoreScanTest, InListsOfStringsMatchExactly) {
+  load();
+  const std::size_t name = prop("SMS_Package", "Name");
+  const char* tricky[] = {"a\"quoted\" name", "back\\slash", "comma, and {braces}", "NULL", "  spaced  ", "ÉCOLE"};
+  ASSERT_TRUE(store_->execute([&](WriteTxn& t) -> Status {
+                      int n = 0;
+                      for (const char* v : tricky) {
+                        cim::Instance p = package("XYZ0000" + std::to_string(n++), v);
+                        PKG_TRY(t.put(p));
+                        data_["SMS_Package"].push_back(p);
+                      }
+                      return ok_status();
+                    })
+                  .ok());
+  auto in = [&](std::vector<std::string> values) {
+    std::vector<Predicate> any;
+    for (auto& v : values) any.push_back(Predicate::compare(name, Op::kEq, Value::string(std::move(v))));
+    return Predicate::any_of(std::move(any));
+  };
+  check("SMS_Package", in({"a\"QUOTED\" name", "BACK\\SLASH", "comma, and {braces}", "null", "  spaced  "}),
+        "in list with literal syntax");
+  check("SMS_Package", in({"ALPHA", "beta%", "gamma", "", "nothing"}), "in list with case and the empty string");
+  check("SMS_Package", in({"école", "ÉCOLE", "épsilon"}), "in list with non-ASCII letters");
+  check("SMS_Package", in({"\\", "\"", ","}), "in list of syntax only");
+  // Another column in the OR, or another operator, is rendered term by term, with the same answer.
+  check("SMS_Package",
+        Predicate::any_of({Predicate::compare(name, Op::kEq, Value::string("alpha")),
+                           Predicate::compare(0, Op::kEq, Value::string("xyz00001"))}),
+        "or over two columns");
+}
+
 TEST_P(StoreScanTest, PredicatesAreSupersetsWhereSqlCannotBeExact) {
   load();
   // uint64 beyond what the store holds: every stored value is below it.
@@ -286,8 +319,52 @@ TEST_P(StoreScanTest, PagesResumeAfterTheLastKeySeen) {
   EXPECT_FALSE(store_->scan(cls("SMS_Package"), Predicate::always(), [](cim::Instance&&) { return true; }, o).ok());
 }
 
-// Ordered scans: the database sorts by the terms (NULL first ascending, last descending; strings without regard
-// to case), then by key; pages resume after (sort values, key) and join to the same sequence.
+// The order an ordered scan promises, written without SQL: the terms (NULL first ascending, last descending;
+// strings without regard to case), then the key, ascending after several terms and in the term's direction after
+// one (so that one index on (col, key...) serves both directions).
+void sort_like_the_store(std::vector<cim::Instance>& rows, const std::vector<SortKey>& order) {
+  const bool key_descending = order.size() == 1 && order.front().descending;
+  std::sort(rows.begin(), rows.end(), [&](const cim::Instance& a, const cim::Instance& b) {
+    for (const SortKey& term : order) {
+      const Value& x = a.get(term.property);
+      const Value& y = b.get(term.property);
+      if (x.is_null() != y.is_null()) return x.is_null() != term.descending;
+      if (x.is_null()) continue;
+      const int cmp = compare_values(x, y);
+      if (cmp != 0) return term.descending ? cmp > 0 : cmp < 0;
+    }
+    for (std::size_t k : a.class_def().key_indices()) {
+      const int cmp = compare_values(a.get(k), b.get(k));
+      if (cmp != 0) return key_descending ? cmp > 0 : cmp < 0;
+    }
+    return false;
+  });
+}
+
+// Pages of `page` rows of an ordered scan, each resumed after the previous page's last row, joined.
+std::vector<cim::Instance> paged_scan(Store& store, const cim::ClassDef& c, const Predicate& filter,
+                                      const std::vector<SortKey>& order, std::uint64_t page) {
+  std::vector<cim::Instance> joined;
+  ScanOptions o;
+  o.order = order;
+  o.limit = page;
+  for (int guard = 0; guard < 10'000; ++guard) {
+    std::vector<cim::Instance> rows;
+    const Status st = store.scan(c, filter, [&](cim::Instance&& i) { rows.push_back(std::move(i)); return true; }, o);
+    EXPECT_TRUE(st.ok()) << st.error().to_string();
+    EXPECT_LE(rows.size(), page);
+    if (rows.empty() || !st.ok()) break;
+    o.after = key_of(rows.back());
+    std::vector<Value> sort_values;
+    for (const SortKey& term : order) sort_values.push_back(rows.back().get(term.property));
+    o.after_sort = std::move(sort_values);
+    for (auto& r : rows) joined.push_back(std::move(r));
+  }
+  return joined;
+}
+
+// Ordered scans: the database sorts as sort_like_the_store says; pages resume after (sort values, key) and join to
+// the same sequence.
 TEST_P(StoreScanTest, OrderedScansSortInSqlAndPagesResume) {
   load();
   const auto& c = cls("SMS_Package");
@@ -295,36 +372,15 @@ TEST_P(StoreScanTest, OrderedScansSortInSqlAndPagesResume) {
   const std::size_t version = prop("SMS_Package", "SourceVersion");
   const std::size_t date = prop("SMS_Package", "SourceDate");
   const std::vector<std::vector<SortKey>> orders = {
-      {{name, false}}, {{name, true}}, {{version, true}, {date, false}}, {{date, true}}, {{version, false}}};
+      {{name, false}}, {{name, true}}, {{version, true}, {date, false}}, {{date, true}}, {{version, false}},
+      {{version, true}}};
   for (const auto& order : orders) {
     std::vector<cim::Instance> want = data_["SMS_Package"];
-    std::sort(want.begin(), want.end(), [&](const cim::Instance& a, const cim::Instance& b) {
-      for (const SortKey& term : order) {
-        const Value& x = a.get(term.property);
-        const Value& y = b.get(term.property);
-        if (x.is_null() != y.is_null()) return x.is_null() != term.descending;
-        if (x.is_null()) continue;
-        const int cmp = compare_values(x, y);
-        if (cmp != 0) return term.descending ? cmp > 0 : cmp < 0;
-      }
-      return icompare(a.get(0).as_string(), b.get(0).as_string()) < 0;
-    });
+    sort_like_the_store(want, order);
     std::string label;
     for (const SortKey& term : order) label += c.property(term.property).name + (term.descending ? " DESC " : " ");
     for (std::uint64_t page : {1u, 3u, 100u}) {
-      std::vector<cim::Instance> joined;
-      ScanOptions o;
-      o.order = order;
-      o.limit = page;
-      for (int guard = 0; guard < 100; ++guard) {
-        auto rows = scan_all(c, Predicate::always(), o);
-        if (rows.empty()) break;
-        o.after = key_of(rows.back());
-        std::vector<Value> sort_values;
-        for (const SortKey& term : order) sort_values.push_back(rows.back().get(term.property));
-        o.after_sort = std::move(sort_values);
-        for (auto& r : rows) joined.push_back(std::move(r));
-      }
+      const std::vector<cim::Instance> joined = paged_scan(*store_, c, Predicate::always(), order, page);
       ASSERT_EQ(joined.size(), want.size()) << label << "page " << page;
       for (std::size_t i = 0; i < want.size(); ++i) {
         EXPECT_EQ(joined[i].relpath(), want[i].relpath()) << label << "page " << page << " row " << i;
@@ -343,6 +399,173 @@ TEST_P(StoreScanTest, OrderedScansSortInSqlAndPagesResume) {
   bad.after = std::vector<Value>{Value::string("ABC00001")};
   EXPECT_EQ(store_->scan(c, Predicate::always(), sink, bad).error().code, WbemCode::kInvalidParameter);
 }
+
+// A class with a sort index (schema.cc): SMS_PackageStatusDistPointsSummarizer by SummaryDate, three key columns
+// in mixed case, NULL dates and runs of equal dates, so that pages end inside the NULL rows, inside a run of ties
+// and exactly where the NULL rows end.
+class OrderedByIndexTest : public StoreScanTest {
+ protected:
+  static constexpr std::string_view kClass = "SMS_PackageStatusDistPointsSummarizer";
+
+  void fill() {
+    const auto& c = cls(kClass);
+    const std::size_t date = prop(kClass, "SummaryDate");
+    std::mt19937 rng(11);
+    for (int pkg = 0; pkg < 4; ++pkg) {
+      for (int dp = 0; dp < 5; ++dp) {
+        for (const char* site : {"ABC", "xyz"}) {
+          cim::Instance row(c);
+          char id[16];
+          std::snprintf(id, sizeof id, (pkg + dp) % 2 ? "abc%05X" : "ABC%05X", pkg + 1);
+          row.set(prop(kClass, "PackageID"), Value::string(id));
+          row.set(prop(kClass, "ServerNALPath"),
+                  Value::string(std::string(dp % 2 ? "[\"display=\\\\dp" : "[\"Display=\\\\DP") +
+                                std::to_string(dp) + "\"]"));
+          row.set(prop(kClass, "SiteCode"), Value::string(site));
+          // About a quarter NULL; the rest one of four dates, so most rows tie with others.
+          const unsigned r = rng() % 8;
+          if (r >= 2) {
+            row.set(date, Value::datetime(cim::DateTime::from_unix_micros(kStartTime + (r % 4) * 60'000'000LL)));
+          }
+          rows_.push_back(row);
+        }
+      }
+    }
+    auto r = store_->execute([&](WriteTxn& t) -> Status {
+      for (const auto& i : rows_) PKG_TRY(t.put(i));
+      return ok_status();
+    });
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+  }
+
+  std::vector<cim::Instance> rows_;
+};
+
+TEST_P(OrderedByIndexTest, PagesAcrossNullsAndTiesJoinToTheWholeOrder) {
+  fill();
+  const auto& c = cls(kClass);
+  const std::size_t date = prop(kClass, "SummaryDate");
+  const std::size_t site = prop(kClass, "SiteCode");
+  std::size_t nulls = 0;
+  for (const auto& r : rows_) nulls += r.get(date).is_null() ? 1 : 0;
+  ASSERT_GT(nulls, 2u);
+  ASSERT_LT(nulls, rows_.size() - 2);
+  const Predicate abc = Predicate::compare(site, Op::kEq, Value::string("abc"));
+  for (bool descending : {false, true}) {
+    const std::vector<SortKey> order{{date, descending}};
+    for (const Predicate* filter : {static_cast<const Predicate*>(nullptr), &abc}) {
+      std::vector<cim::Instance> want;
+      for (const auto& r : rows_) {
+        if (filter == nullptr || eval(*filter, r)) want.push_back(r);
+      }
+      sort_like_the_store(want, order);
+      for (std::uint64_t page : {std::uint64_t{1}, std::uint64_t{2}, std::uint64_t{nulls}, std::uint64_t{7},
+                                 std::uint64_t{1000}}) {
+        const std::string label = std::string(descending ? "DESC" : "ASC") + (filter ? " abc" : "") + " page " +
+                                  std::to_string(page);
+        const auto joined = paged_scan(*store_, c, filter ? *filter : Predicate::always(), order, page);
+        ASSERT_EQ(joined.size(), want.size()) << label;
+        for (std::size_t i = 0; i < want.size(); ++i) {
+          EXPECT_EQ(joined[i].relpath(), want[i].relpath()) << label << " row " << i;
+        }
+      }
+    }
+  }
+  // A sink that stops inside the first part (NULL rows ascending) gets no row of the second.
+  ScanOptions o;
+  o.order = {{date, false}};
+  std::size_t seen = 0;
+  ASSERT_TRUE(store_->scan(c, Predicate::always(), [&](cim::Instance&&) { return ++seen < 2; }, o).ok());
+  EXPECT_EQ(seen, 2u);
+}
+
+// The plan of every statement of a page, as the database explains it.
+std::vector<std::string> plans_of(SqlStore& store, bool pg, const cim::ClassDef& c, const ScanOptions& o) {
+  auto statements = store.ordered_scan_sql_for_test(c, Predicate::always(), o);
+  EXPECT_TRUE(statements.ok()) << statements.error().to_string();
+  std::vector<std::string> out;
+  if (!statements.ok()) return out;
+  for (const auto& [sql, params] : *statements) {
+    // With sequential and bitmap scans priced out (on the test's small, unanalyzed tables they cost less than any
+    // index walk), PostgreSQL shows whether an index can give the order without a sort.
+    auto plan = pg ? store.query_text_for_test({"SET enable_seqscan = off", "SET enable_bitmapscan = off"},
+                                               "EXPLAIN " + sql, params)
+                   : store.query_text_for_test({}, "EXPLAIN QUERY PLAN " + sql, params);
+    EXPECT_TRUE(plan.ok()) << plan.error().to_string();
+    out.push_back(plan.ok() ? sql + "\n" + *plan : sql);
+  }
+  return out;
+}
+
+bool sorts(const std::string& plan, bool pg) {
+  return plan.find(pg ? "Sort" : "USE TEMP B-TREE") != std::string::npos;
+}
+
+TEST_P(OrderedByIndexTest, OneTermOrdersWalkTheSortIndexWithoutSorting) {
+  fill();
+  const std::vector<std::pair<std::string_view, std::string_view>> indexed = {
+      {kClass, "SummaryDate"},
+      {"SMS_PackageStatusDetailSummarizer", "SummaryDate"},
+      {"SMS_DistributionDPStatus", "LastUpdateDate"}};
+  for (const auto& [cls_name, prop_name] : indexed) {
+    const auto& c = cls(cls_name);
+    const std::size_t p = prop(cls_name, prop_name);
+    // A resumption key of the class's shape (the values need not exist).
+    std::vector<Value> after;
+    for (std::size_t k : c.key_indices()) {
+      after.push_back(c.property(k).type.base == CimType::kUint64 ? Value::uint64(42) : Value::string("ABC00002"));
+    }
+    for (bool descending : {false, true}) {
+      for (int resume = 0; resume < 3; ++resume) {  // none, after a date, after a NULL
+        ScanOptions o;
+        o.order = {{p, descending}};
+        o.limit = 50;
+        if (resume > 0) {
+          o.after = after;
+          o.after_sort = std::vector<Value>{
+              resume == 1 ? Value::datetime(cim::DateTime::from_unix_micros(kStartTime)) : Value()};
+        }
+        const auto plans = plans_of(sql_store(), is_pg(), c, o);
+        EXPECT_FALSE(plans.empty());
+        for (const std::string& plan : plans) {
+          EXPECT_FALSE(sorts(plan, is_pg())) << cls_name << " " << (descending ? "DESC" : "ASC") << " resume "
+                                             << resume << ":\n" << plan;
+          EXPECT_NE(plan.find(is_pg() ? "Index" : "USING INDEX"), std::string::npos) << plan;
+        }
+      }
+    }
+  }
+  // The check can fail: a column without a sort index is sorted.
+  ScanOptions o;
+  o.order = {{prop("SMS_Package", "Name"), true}};
+  o.limit = 50;
+  const auto plans = plans_of(sql_store(), is_pg(), cls("SMS_Package"), o);
+  ASSERT_FALSE(plans.empty());
+  EXPECT_TRUE(sorts(plans.front(), is_pg())) << plans.front();
+}
+
+// A database made before a column had its sort index gets it when it is next opened.
+TEST_P(OrderedByIndexTest, AnOlderDatabaseGainsTheSortIndexOnOpen) {
+  fill();
+  const std::string find = is_pg() ? "SELECT indexname FROM pg_indexes WHERE tablename = "
+                                     "'SMS_PackageStatusDistPointsSummarizer' AND indexdef LIKE '%SummaryDate%'"
+                                   : "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "
+                                     "'SMS_PackageStatusDistPointsSummarizer' AND sql LIKE '%SummaryDate%'";
+  auto name = db_->raw_query_text(find);
+  ASSERT_TRUE(name.ok()) << name.error().to_string();
+  ASSERT_FALSE(name->empty());
+  ASSERT_EQ(std::count(name->begin(), name->end(), '\n'), 1);
+  store_.reset();
+  ASSERT_TRUE(db_->raw_exec("DROP INDEX \"" + name->substr(0, name->size() - 1) + "\"").ok());
+  EXPECT_EQ(*db_->raw_query_text(find), "");
+  reopen();
+  EXPECT_EQ(*db_->raw_query_text(find), *name);
+  ScanOptions o;
+  o.order = {{prop(kClass, "SummaryDate"), true}};
+  EXPECT_EQ(scan_all(cls(kClass), Predicate::always(), o).size(), rows_.size());
+}
+
+PKGCAST_STORE_BACKENDS(OrderedByIndexTest);
 
 TEST_P(StoreScanTest, CommandsSeeTheirBatchsOwnWrites) {
   auto r = store_->execute([&](WriteTxn& t) -> Status {
@@ -414,6 +637,21 @@ TEST_P(StoreScanTest, AnIndexServesPackageIdAndSiteCodeEquality) {
   for (const char* cls_name : {"SMS_PackageStatusDetailSummarizer", "SMS_DistributionPointInfo"}) {
     const std::string plan = plan_of(cls_name, "SiteCode");
     EXPECT_TRUE(index_lookup_on(plan, "SiteCode", is_pg())) << cls_name << ":\n" << plan;
+  }
+  // A list of 256 values (a join's lookup of partners) is looked up in the index too, on the key index's first
+  // column and on an index of its own.
+  for (const char* cls_name : {"SMS_Program", "SMS_Advertisement"}) {
+    std::vector<Predicate> any;
+    for (int i = 0; i < 256; ++i) {
+      any.push_back(
+          Predicate::compare(prop(cls_name, "PackageID"), Op::kEq, Value::string("ABC" + std::to_string(10000 + i))));
+    }
+    auto q = sql_store().scan_sql_for_test(cls(cls_name), Predicate::any_of(std::move(any)));
+    ASSERT_TRUE(q.ok()) << q.error().to_string();
+    auto plan = is_pg() ? sql_store().query_text_for_test({"SET enable_seqscan = off"}, "EXPLAIN " + q->first, q->second)
+                        : sql_store().query_text_for_test({}, "EXPLAIN QUERY PLAN " + q->first, q->second);
+    ASSERT_TRUE(plan.ok()) << plan.error().to_string();
+    EXPECT_TRUE(index_lookup_on(*plan, "PackageID", is_pg())) << cls_name << ":\n" << *plan;
   }
 }
 

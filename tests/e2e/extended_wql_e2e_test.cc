@@ -159,7 +159,8 @@ class ExtendedWqlE2eTest : public ServerTest {
 };
 
 TEST_P(ExtendedWqlE2eTest, OrderedQueriesAnswerInTheOrderSqlGives) {
-  // String order ignores case; ties are broken by the key, ascending.
+  // String order ignores case; ties are broken by the key (ascending after several terms, in the direction of a
+  // single term; these names are distinct).
   const Rows by_name = wql("SELECT PackageID, Name FROM SMS_Package ORDER BY Name DESC", {"PackageID", "Name"});
   EXPECT_EQ(by_name, sql(R"(SELECT "PackageID", "Name" FROM "SMS_Package" ORDER BY lower("Name") DESC)"));
   EXPECT_EQ(by_name.size(), 6u);
