@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/strings.h"
@@ -360,6 +361,9 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
     if (Status st = read_partners(prepared, cursor, t, candidates, rows); !st.ok()) return failed(st.error());
   }
   std::optional<Error> failure;
+  // Each row of this page as the answer shows it, projected once however many joined rows it is part of (a
+  // package with three programs is copied once, not three times). Bounded by the page's rows.
+  std::vector<std::unordered_map<const cim::Instance*, std::shared_ptr<const cim::Instance>>> shown(n);
   if (!rows[0].empty()) {
     wql::join_rows(q, candidates, [&](wql::JoinedRow row) {
       if (prepared.shape_ == PreparedQuery::Shape::kCount) {
@@ -383,7 +387,9 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
         auto generic = std::make_shared<cim::Instance>(*plan.generic->find("__Generic"));
         for (std::size_t t = 0; t < n; ++t) {
           if (plan.generic_slot[t] == kNoSlot || row[t] == nullptr) continue;
-          generic->set(plan.generic_slot[t], cim::Value::object(projected(owner_of(t), row[t], plan.projections[t])));
+          auto& answer_row = shown[t][row[t]];
+          if (!answer_row) answer_row = projected(owner_of(t), row[t], plan.projections[t]);
+          generic->set(plan.generic_slot[t], cim::Value::object(answer_row));
         }
         answer = std::move(generic);
       }
