@@ -178,7 +178,7 @@ void append_json_string(std::string& out, std::string_view s) {
 namespace {
 
 void append_members(std::string& out, const cim::Instance& inst, const std::vector<std::size_t>& omitted,
-                    const std::vector<wql::SystemProperty>& system) {
+                    const std::vector<wql::SystemProperty>& system, EmbeddedJsonCache* cache) {
   out += "{\"__CLASS\":";
   append_json_string(out, inst.class_name());
   if (inst.revision()) {
@@ -204,7 +204,12 @@ void append_members(std::string& out, const cim::Instance& inst, const std::vect
     out += ',';
     append_json_string(out, props[i].name);
     out += ':';
-    append_value(out, inst.get(i));
+    const cim::Value& value = inst.get(i);
+    if (cache != nullptr && !value.is_null() && !value.type().array && value.type().base == cim::CimType::kObject) {
+      cache->append(out, i, value.object_ptr());
+    } else {
+      append_value(out, value);
+    }
   }
   out += '}';
 }
@@ -212,18 +217,30 @@ void append_members(std::string& out, const cim::Instance& inst, const std::vect
 }  // namespace
 
 void append_instance_json(std::string& out, const cim::Instance& inst, const std::vector<std::size_t>& omitted) {
-  append_members(out, inst, omitted, {});
+  append_members(out, inst, omitted, {}, nullptr);
 }
 
 void append_instance_json(std::string& out, const cim::Instance& inst) {
-  append_members(out, inst, {}, {});
+  append_members(out, inst, {}, {}, nullptr);
 }
 
-void append_row_json(std::string& out, const cim::Instance& inst, const ScanStep* step) {
+void EmbeddedJsonCache::append(std::string& out, std::size_t slot,
+                               const std::shared_ptr<const cim::Instance>& object) {
+  if (slot >= entries_.size()) entries_.resize(slot + 1);
+  Entry& e = entries_[slot];
+  if (e.object != object) {
+    e.object = object;
+    e.json.clear();
+    append_instance_json(e.json, *object);
+  }
+  out += e.json;
+}
+
+void append_row_json(std::string& out, const cim::Instance& inst, const ScanStep* step, EmbeddedJsonCache* cache) {
   if (step == nullptr) {
-    append_members(out, inst, {}, {});
+    append_members(out, inst, {}, {}, cache);
   } else {
-    append_members(out, inst, step->nulled, step->system);
+    append_members(out, inst, step->nulled, step->system, cache);
   }
 }
 

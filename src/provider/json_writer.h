@@ -4,6 +4,7 @@
 // bytes that are not valid UTF-8 are written as U+FFFD where nlohmann would refuse to serialize.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,7 +22,26 @@ void append_instance_json(std::string& out, const cim::Instance& inst, const std
 // A row of a query's answer: the instance as above, less the properties the step's projection clears, with the
 // system properties the query names (`SELECT __PATH, Name`) after __CLASS, in query order. `step` may be nullptr
 // (no projection: the whole instance).
-void append_row_json(std::string& out, const cim::Instance& inst, const ScanStep* step);
+// The JSON text of the embedded objects a stream of rows wrote last, by identity: a joined answer repeats an outer
+// row's object in each of its joined rows (a package with three programs), and the cache writes its text once.
+// One entry per top-level property of the rows (a handful for a join's __Generic rows); each holds its object, so
+// an address it compares with cannot be reused while remembered. Not thread-safe: one per answer stream.
+class EmbeddedJsonCache {
+ public:
+  // Appends the JSON of `object` (top-level property `slot` of a row), written anew unless that slot last held it.
+  void append(std::string& out, std::size_t slot, const std::shared_ptr<const cim::Instance>& object);
+
+ private:
+  struct Entry {
+    std::shared_ptr<const cim::Instance> object;
+    std::string json;
+  };
+  std::vector<Entry> entries_;
+};
+
+// `cache` (may be nullptr) serves the row's embedded objects (not those inside arrays).
+void append_row_json(std::string& out, const cim::Instance& inst, const ScanStep* step,
+                     EmbeddedJsonCache* cache = nullptr);
 // Appends a JSON string literal (quoted, escaped).
 void append_json_string(std::string& out, std::string_view s);
 

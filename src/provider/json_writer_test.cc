@@ -56,6 +56,52 @@ TEST(JsonWriter, RowsCarryTheSystemPropertiesAProjectionNames) {
   EXPECT_EQ(cim::Json::parse(whole), cim::to_json(pkg));
 }
 
+// A joined answer's rows repeat the outer row's object: the cache writes the same text as without it, and takes
+// a changed object (the next package) for what it is.
+TEST(JsonWriter, TheEmbeddedObjectCacheWritesWhatTheWriterWrites) {
+  const auto& registry = cim::ClassRegistry::builtin();
+  cim::ClassSpec spec;
+  spec.name = "__Generic";
+  spec.properties.push_back({"P", cim::Type{cim::CimType::kObject, false}, false, true, "SMS_Package", false, {}, false});
+  spec.properties.push_back({"G", cim::Type{cim::CimType::kObject, false}, false, true, "SMS_Program", false, {}, false});
+  auto generic = cim::ClassRegistry::build({spec});
+  ASSERT_TRUE(generic.ok()) << generic.error().to_string();
+  auto package = [&](const std::string& id) {
+    auto p = std::make_shared<cim::Instance>(*registry.find("SMS_Package"));
+    EXPECT_TRUE(p->set("PackageID", cim::Value::string(id)).ok());
+    EXPECT_TRUE(p->set("Name", cim::Value::string("name of " + id)).ok());
+    return std::shared_ptr<const cim::Instance>(std::move(p));
+  };
+  auto program = [&](const std::string& id, const std::string& name) {
+    auto g = std::make_shared<cim::Instance>(*registry.find("SMS_Program"));
+    EXPECT_TRUE(g->set("PackageID", cim::Value::string(id)).ok());
+    EXPECT_TRUE(g->set("ProgramName", cim::Value::string(name)).ok());
+    return std::shared_ptr<const cim::Instance>(std::move(g));
+  };
+  const auto p1 = package("ABC00001");
+  const auto p2 = package("ABC00002");
+  std::vector<cim::Instance> rows;
+  for (const auto& [p, name] : std::vector<std::pair<std::shared_ptr<const cim::Instance>, std::string>>{
+           {p1, "install"}, {p1, "uninstall"}, {p2, "install"}, {p1, "repair"}}) {
+    cim::Instance row(*generic->find("__Generic"));
+    row.set(0, cim::Value::object(p));
+    row.set(1, cim::Value::object(program(p->get(0).as_string(), name)));
+    rows.push_back(std::move(row));
+  }
+  cim::Instance half(*generic->find("__Generic"));  // a LEFT JOIN's row without a program
+  half.set(0, cim::Value::object(p2));
+  rows.push_back(std::move(half));
+  EmbeddedJsonCache cache;
+  for (const auto& row : rows) {
+    std::string plain;
+    std::string cached;
+    append_row_json(plain, row, nullptr);
+    append_row_json(cached, row, nullptr, &cache);
+    EXPECT_EQ(cached, plain);
+    EXPECT_EQ(cim::Json::parse(cached), cim::to_json(row));
+  }
+}
+
 TEST(JsonWriter, ReplacesInvalidUtf8) {
   std::string out;
   append_json_string(out,

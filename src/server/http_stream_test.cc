@@ -283,14 +283,16 @@ TEST_F(HttpServerTest, AStreamHoldsAtMostItsBuffer) {
   ASSERT_EQ(c.read_header().get().result_int(), 200);
   // The client reads nothing more: the source is asked only for what fits, so production stops at the socket
   // buffers plus 64 KiB, and stays there.
+  // Settled: unchanged over 10 samples in a row (a loaded machine can leave the producer unscheduled for one).
   long held = -1;
-  for (int i = 0; i < 100; ++i) {
+  int unchanged = 0;
+  for (int i = 0; i < 300 && unchanged < 10; ++i) {
     std::this_thread::sleep_for(20ms);
     const long now = produced_.load();
-    if (now == held) break;
+    unchanged = now == held ? unchanged + 1 : 0;
     held = now;
   }
-  std::this_thread::sleep_for(100ms);
+  std::this_thread::sleep_for(200ms);
   EXPECT_EQ(produced_.load(), held);
   EXPECT_LT(held, 32L << 20);
   c.close();

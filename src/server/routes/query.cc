@@ -42,7 +42,7 @@ class QuerySource final : public StreamSource {
             if (s.cls == &inst.class_def()) step_ = &s;
           }
         }
-        provider::append_row_json(out, inst, step_);
+        provider::append_row_json(out, inst, step_, &embedded_);
         return out.size() < room;  // full: the next page resumes after this row
       });
       if (!st.ok()) {
@@ -62,6 +62,7 @@ class QuerySource final : public StreamSource {
   std::shared_ptr<const provider::PreparedQuery> query_;
   provider::QueryCursor cursor_;
   const provider::ScanStep* step_ = nullptr;
+  provider::EmbeddedJsonCache embedded_;  // a join's outer rows repeat in its answer: their JSON is written once
   bool opened_ = false;
   bool first_ = true;
 };
