@@ -12,6 +12,7 @@
 #pragma once
 
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -30,6 +31,7 @@
 #include <memory>
 #include <optional>
 #include <spdlog/spdlog.h>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -449,6 +451,32 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     file_header_->keep_alive(keep);
     file_header_->content_length(file_->length);
     lowest().expires_after(core_->options.write_timeout);
+    if constexpr (!kTls) {
+      // The head goes by send(2) with MSG_MORE, so the kernel sends it in one segment with the body's first bytes
+      // (one trip through the TCP stack instead of two); what the socket does not take at once goes through Beast.
+      std::ostringstream head;
+      head << file_header_->base();
+      file_head_ = std::move(head).str();
+      file_header_.reset();
+      if (!make_non_blocking()) return;
+      const int flags = MSG_NOSIGNAL | (file_->length > 0 ? MSG_MORE : 0);
+      ssize_t n = -1;
+      do {
+        n = ::send(lowest().socket().native_handle(), file_head_.data(), file_head_.size(), flags);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return close_now();  // the client went away
+      file_head_.erase(0, n > 0 ? static_cast<std::size_t>(n) : 0);
+      if (file_head_.empty()) return send_file_body(keep);
+      net::async_write(stream_, net::buffer(file_head_),
+                       [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
+                         self->guarded([&] {
+                           self->file_head_.clear();
+                           if (ec) return self->close_now();
+                           self->send_file_body(keep);
+                         });
+                       });
+      return;
+    }
     http::async_write(stream_, *file_header_,
                       [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
                         self->guarded([&] {
@@ -467,12 +495,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       const auto at = static_cast<off_t>(file_->offset + file_sent_);
       if constexpr (!kTls) {
         auto& socket = lowest().socket();
-        if (!socket_non_blocking_) {
-          beast::error_code ec;
-          socket.native_non_blocking(true, ec);
-          if (ec) return file_failed("cannot make the socket non-blocking: " + ec.message());
-          socket_non_blocking_ = true;
-        }
+        if (!make_non_blocking()) return;
         off_t offset = at;
         const ssize_t n = ::sendfile(socket.native_handle(), fd, &offset,
                                      static_cast<std::size_t>(std::min<std::uint64_t>(left, kSendfileSlice)));
@@ -538,6 +561,19 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       lowest().socket().async_wait(tcp::socket::wait_write,
                                    net::bind_executor(stream_.get_executor(), std::move(on_writable)));
     }
+  }
+
+  // sendfile(2) and send(2) on the socket must not block the network thread. False: the connection is closed.
+  bool make_non_blocking() {
+    if (socket_non_blocking_) return true;
+    beast::error_code ec;
+    lowest().socket().native_non_blocking(true, ec);
+    if (ec) {
+      file_failed("cannot make the socket non-blocking: " + ec.message());
+      return false;
+    }
+    socket_non_blocking_ = true;
+    return true;
   }
 
   void file_failed(const std::string& why) {
@@ -805,6 +841,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   std::optional<FileBody> file_;
   std::uint64_t file_sent_ = 0;
   std::optional<http::response<http::empty_body>> file_header_;
+  std::string file_head_;  // plain: what of the serialized head send(2) did not take at once
   std::string file_buffer_;
   bool socket_non_blocking_ = false;
   net::steady_timer send_timer_{stream_.get_executor()};  // bounds each wait for the socket (plain only)
