@@ -1,5 +1,7 @@
 #include "server/http_server.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
@@ -27,6 +29,12 @@ std::string format_url(bool tls, const tcp::endpoint& ep) {
 // fails, ...) unwinds out of run(); the handler and the connection it held are destroyed, the thread logs and
 // runs on. Asio allows run() to be called again after an exception without a restart().
 void run_network_thread(net::io_context& ioc) {
+  // A file body goes by sendfile(2), which (unlike Asio's sends) raises SIGPIPE when the client has gone: blocked
+  // here, it stays pending on this thread and sendfile returns EPIPE, whatever the process does with SIGPIPE.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   while (true) {
     try {
       ioc.run();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "server/file_body.h"
 #include "site/identity.h"
 
 namespace pkgcast::server {
@@ -92,6 +93,9 @@ struct Response {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // When set, the body is these bytes of a file (file_body.h), sent from the file; `body` is ignored. The headers
+  // (Content-Length included) are as for a string body of that length, HEAD gets them without the body.
+  std::optional<FileBody> file;
   // When set, the body is pulled from this source after the status line and headers were sent; `body` is
   // ignored. HTTP/1.1 clients get it chunked; HTTP/1.0 clients get it close-delimited (Connection: close).
   std::shared_ptr<StreamSource> stream;

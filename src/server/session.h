@@ -4,24 +4,34 @@
 // States: handshake (TLS) -> reading (the head, into a buffer bounded by max_header_bytes) -> handling (the head
 //         passed request_rules.h; a worker admits it, then, for a request with a body, the body is read and a
 //         worker runs the handler) -> writing -> reading ...
+//         or handling -> writing a file body (the head, then the file's bytes: send_file) -> reading ...
 //         or handling -> streaming (the producer pool pulls the body from the response's StreamSource into a
 //         StreamChannel, and pump() sends what it holds) -> stream ended (the last chunk is out; the disconnect
 //         watch is being called off) -> reading ..., or closed after a failed stream, after a half-close, or when
 //         the connection is not kept alive.
 #pragma once
 
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <array>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <spdlog/spdlog.h>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -401,6 +411,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     state_ = State::kWriting;
     slot_->idle_since.store(ConnectionSlot::kBusy);
     const bool keep = keep_alive_ && !core_->stopping.load();
+    if (response.file && !head_request_) return send_file(std::move(response), keep);
     response_.emplace(static_cast<http::status>(response.status), version_);
     response_->set(http::field::server, to_beast(server_version()));
     response_->set(http::field::content_type, response.content_type);
@@ -408,7 +419,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     response_->keep_alive(keep);
     if (head_request_) {
       // The GET answer's headers, Content-Length included, and no body (RFC 9110 section 9.3.2).
-      response_->content_length(response.body.size());
+      response_->content_length(response.file ? response.file->length : response.body.size());
     } else {
       response_->body() = std::move(response.body);
       response_->prepare_payload();
@@ -424,6 +435,151 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
                           self->do_read();
                         });
                       });
+  }
+
+  // A body from a file (file_body.h): the head, then the bytes. On a plain connection they go by sendfile(2), a
+  // slice at a time, waiting for the socket to take more when it is full; on TLS through file_buffer_, one bounded
+  // piece at a time. Each wait is bounded by write_timeout. A file that ends early (it shrank since it was opened)
+  // or fails to read ends the connection: the client sees fewer bytes than Content-Length said.
+  void send_file(Response response, bool keep) {
+    file_ = std::move(*response.file);
+    file_sent_ = 0;
+    file_header_.emplace(static_cast<http::status>(response.status), version_);
+    file_header_->set(http::field::server, to_beast(server_version()));
+    file_header_->set(http::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) file_header_->set(name, value);
+    file_header_->keep_alive(keep);
+    file_header_->content_length(file_->length);
+    lowest().expires_after(core_->options.write_timeout);
+    if constexpr (!kTls) {
+      // The head goes by send(2) with MSG_MORE, so the kernel sends it in one segment with the body's first bytes
+      // (one trip through the TCP stack instead of two); what the socket does not take at once goes through Beast.
+      std::ostringstream head;
+      head << file_header_->base();
+      file_head_ = std::move(head).str();
+      file_header_.reset();
+      if (!make_non_blocking()) return;
+      const int flags = MSG_NOSIGNAL | (file_->length > 0 ? MSG_MORE : 0);
+      ssize_t n = -1;
+      do {
+        n = ::send(lowest().socket().native_handle(), file_head_.data(), file_head_.size(), flags);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return close_now();  // the client went away
+      file_head_.erase(0, n > 0 ? static_cast<std::size_t>(n) : 0);
+      if (file_head_.empty()) return send_file_body(keep);
+      net::async_write(stream_, net::buffer(file_head_),
+                       [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
+                         self->guarded([&] {
+                           self->file_head_.clear();
+                           if (ec) return self->close_now();
+                           self->send_file_body(keep);
+                         });
+                       });
+      return;
+    }
+    http::async_write(stream_, *file_header_,
+                      [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
+                        self->guarded([&] {
+                          self->file_header_.reset();
+                          if (ec) return self->close_now();
+                          self->send_file_body(keep);
+                        });
+                      });
+  }
+
+  void send_file_body(bool keep) {
+    if (state_ == State::kClosing || !file_) return;
+    while (file_sent_ < file_->length) {
+      const std::uint64_t left = file_->length - file_sent_;
+      const int fd = file_->file->fd();
+      const auto at = static_cast<off_t>(file_->offset + file_sent_);
+      if constexpr (!kTls) {
+        auto& socket = lowest().socket();
+        if (!make_non_blocking()) return;
+        off_t offset = at;
+        const ssize_t n = ::sendfile(socket.native_handle(), fd, &offset,
+                                     static_cast<std::size_t>(std::min<std::uint64_t>(left, kSendfileSlice)));
+        if (n > 0) {
+          file_sent_ += static_cast<std::uint64_t>(n);
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return wait_writable(keep);
+        if (n == 0) return file_failed("the file ended early");
+        if (errno == EPIPE || errno == ECONNRESET) return close_now();  // the client went away
+        return file_failed(std::string("sendfile: ") + std::strerror(errno));
+      } else {
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, kFileBufferBytes));
+        file_buffer_.resize(want);
+        std::size_t got = 0;
+        while (got < want) {
+          const ssize_t n = ::pread(fd, file_buffer_.data() + got, want - got, at + static_cast<off_t>(got));
+          if (n < 0 && errno == EINTR) continue;
+          if (n < 0) return file_failed(std::string("read: ") + std::strerror(errno));
+          if (n == 0) return file_failed("the file ended early");
+          got += static_cast<std::size_t>(n);
+        }
+        lowest().expires_after(core_->options.write_timeout);
+        net::async_write(stream_, net::buffer(file_buffer_.data(), got),
+                         [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t n) {
+                           self->guarded([&] {
+                             if (ec) return self->close_now();
+                             self->file_sent_ += n;
+                             self->send_file_body(keep);
+                           });
+                         });
+        return;
+      }
+    }
+    file_.reset();
+    file_buffer_.clear();
+    file_buffer_.shrink_to_fit();
+    head_request_ = false;
+    if (!keep) return close_gracefully();
+    do_read();
+  }
+
+  // sendfile found the socket's send buffer full: wait until it takes more, at most write_timeout.
+  void wait_writable(bool keep) {
+    if constexpr (!kTls) {
+      // The timer's completion may already be queued when the wait ends: it acts only for the wait it was set for.
+      const std::uint64_t wait = ++send_waits_;
+      auto on_timeout = [self = this->shared_from_this(), wait](beast::error_code ec) {
+        if (ec == net::error::operation_aborted || wait != self->send_waits_) return;
+        self->guarded([&] { self->close_now(); });  // the client took nothing for write_timeout
+      };
+      auto on_writable = [self = this->shared_from_this(), keep](beast::error_code ec) {
+        self->guarded([&] {
+          ++self->send_waits_;
+          self->send_timer_.cancel();
+          if (ec) return self->close_now();
+          self->send_file_body(keep);
+        });
+      };
+      send_timer_.expires_after(core_->options.write_timeout);
+      send_timer_.async_wait(net::bind_executor(stream_.get_executor(), std::move(on_timeout)));
+      lowest().socket().async_wait(tcp::socket::wait_write,
+                                   net::bind_executor(stream_.get_executor(), std::move(on_writable)));
+    }
+  }
+
+  // sendfile(2) and send(2) on the socket must not block the network thread. False: the connection is closed.
+  bool make_non_blocking() {
+    if (socket_non_blocking_) return true;
+    beast::error_code ec;
+    lowest().socket().native_non_blocking(true, ec);
+    if (ec) {
+      file_failed("cannot make the socket non-blocking: " + ec.message());
+      return false;
+    }
+    socket_non_blocking_ = true;
+    return true;
+  }
+
+  void file_failed(const std::string& why) {
+    spdlog::warn("connection from {}: a file body failed after {} of {} bytes: {}; closing the connection",
+                 slot_->address, file_sent_, file_ ? file_->length : 0, why);
+    close_now();
   }
 
   void start_stream(Response response) {
@@ -643,6 +799,8 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     state_ = State::kClosing;
     if (channel_) channel_->fail(make_error(WbemCode::kFailed, "the connection was closed"));
     end_stream();
+    file_.reset();  // the descriptor goes now, not when the last handler lets go of the session
+    if constexpr (!kTls) send_timer_.cancel();
     lowest().close();
   }
 
@@ -677,6 +835,17 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   bool watching_ = false;  // the disconnect watch's read is pending
   std::array<char, 4096> discard_{};
   std::size_t drained_ = 0;
+  // A file body being sent (send_file): at most one open file per connection.
+  static constexpr std::uint64_t kSendfileSlice = 1u << 20;  // at most per sendfile call
+  static constexpr std::size_t kFileBufferBytes = 64u << 10;  // TLS: what one write holds
+  std::optional<FileBody> file_;
+  std::uint64_t file_sent_ = 0;
+  std::optional<http::response<http::empty_body>> file_header_;
+  std::string file_head_;  // plain: what of the serialized head send(2) did not take at once
+  std::string file_buffer_;
+  bool socket_non_blocking_ = false;
+  net::steady_timer send_timer_{stream_.get_executor()};  // bounds each wait for the socket (plain only)
+  std::uint64_t send_waits_ = 0;                          // socket waits begun and ended, to match timeouts
 };
 
 }  // namespace pkgcast::server

@@ -3,6 +3,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <limits>
 
 namespace pkgcast::server::testing {
 
@@ -44,9 +45,26 @@ HttpResponse TestClient::request(http::verb method, const std::string& target, s
   return read_response();
 }
 
+HttpResponse TestClient::head(const std::string& target, std::vector<std::pair<std::string, std::string>> headers) {
+  http::request<http::empty_body> req{http::verb::head, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  for (auto& [name, value] : headers) req.set(name, value);
+  http::response_parser<http::string_body> parser;
+  parser.skip(true);
+  if (tls_) {
+    http::write(*tls_, req);
+    http::read(*tls_, buffer_, parser);
+  } else {
+    http::write(*plain_, req);
+    http::read(*plain_, buffer_, parser);
+  }
+  return parser.release();
+}
+
 HttpResponse TestClient::read_response() {
   http::response_parser<http::string_body> parser;
-  parser.body_limit(boost::none);
+  // Not boost::none: Boost 1.74 compares a Content-Length with an empty limit as "greater".
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   if (tls_) {
     http::read(*tls_, buffer_, parser);
   } else {
@@ -72,7 +90,7 @@ std::string TestClient::read_until_closed() {
 
 http::response_parser<http::string_body>& TestClient::read_header() {
   stream_parser_.emplace();
-  stream_parser_->body_limit(boost::none);
+  stream_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());  // not boost::none (see read_response)
   http::read_header(*plain_, buffer_, *stream_parser_);
   return *stream_parser_;
 }

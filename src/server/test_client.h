@@ -37,6 +37,9 @@ class TestClient {
     return request(http::verb::get, target, "", std::move(headers));
   }
 
+  // A HEAD request: the response's header, with the body it announces left unread (there is none).
+  HttpResponse head(const std::string& target, std::vector<std::pair<std::string, std::string>> headers = {});
+
   // Raw access (plain connections only).
   void write_raw(std::string_view bytes);
   // Reads one response from the connection, whatever was sent before.

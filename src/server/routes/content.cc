@@ -1,10 +1,13 @@
 // Immutable content (docs/dp-protocol.md): manifests by content ID or hash, chunks by SHA-256. Any role may read
 // them (DP agents above all). Each answer carries a strong ETag (the hash), is cacheable forever, honours a single
-// byte range, and a chunk kept zstd-compressed goes out as it is stored when the client accepts zstd.
-#include <fstream>
-#include <sstream>
+// byte range, and a chunk kept zstd-compressed goes out as it is stored when the client accepts zstd. A chunk's
+// body is sent from its stored file (server/file_body.h) whenever the stored form is what is asked for.
+#include <memory>
+#include <optional>
+#include <utility>
 
 #include "core/strings.h"
+#include "server/file_body.h"
 #include "server/routes/internal.h"
 
 namespace pkgcast::server::routes {
@@ -81,10 +84,16 @@ Result<std::optional<ByteRange>> range_of(std::string_view header, std::uint64_t
   return std::optional<ByteRange>(r);
 }
 
-// The answer for `bytes`, an immutable representation named by `etag`, honouring If-None-Match and Range.
-Response immutable(const Request& req, std::string bytes, const std::string& etag, std::string content_type,
-                   std::string_view encoding) {
-  Response r;
+// The status and headers of the answer for an immutable representation of `size` bytes named by `etag`, honouring
+// If-None-Match and Range, and the bytes of it the body holds: [first, first + length); none for 304 and 416.
+struct Framed {
+  Response response;
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> body;  // first, length
+};
+Framed frame(const Request& req, std::uint64_t size, const std::string& etag, std::string content_type,
+             std::string_view encoding) {
+  Framed out;
+  Response& r = out.response;
   r.content_type = std::move(content_type);
   r.headers.emplace_back("ETag", etag);
   r.headers.emplace_back("Cache-Control", std::string(kImmutable));
@@ -94,34 +103,55 @@ Response immutable(const Request& req, std::string bytes, const std::string& eta
   const std::string_view inm = req.header("if-none-match");
   if (!inm.empty() && (inm == "*" || inm.find(etag) != std::string_view::npos)) {
     r.status = 304;
-    return r;
+    return out;
   }
-  auto range = range_of(req.header("range"), bytes.size());
+  auto range = range_of(req.header("range"), size);
   if (!range.ok()) {
     Response e = error_response(range.error());
     e.status = 416;
-    e.headers.emplace_back("Content-Range", "bytes */" + std::to_string(bytes.size()));
-    return e;
+    e.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
+    out.response = std::move(e);
+    return out;
   }
   if (*range) {
     const ByteRange br = **range;
     r.status = 206;
     r.headers.emplace_back("Content-Range", "bytes " + std::to_string(br.first) + "-" + std::to_string(br.last) + "/" +
-                                                std::to_string(bytes.size()));
-    r.body = bytes.substr(br.first, br.last - br.first + 1);
-    return r;
+                                                std::to_string(size));
+    out.body.emplace(br.first, br.last - br.first + 1);
+    return out;
   }
   r.status = 200;
-  r.body = std::move(bytes);
-  return r;
+  out.body.emplace(0, size);
+  return out;
 }
 
-Result<std::string> read_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (!in && !in.eof()) return make_error(WbemCode::kFailed, "reading " + file.string() + " failed");
-  return out.str();
+// The answer for `bytes` held in memory.
+Response immutable(const Request& req, std::string bytes, const std::string& etag, std::string content_type,
+                   std::string_view encoding) {
+  Framed f = frame(req, bytes.size(), etag, std::move(content_type), encoding);
+  if (f.body) {
+    f.response.body = f.body->second == bytes.size() ? std::move(bytes) : bytes.substr(f.body->first, f.body->second);
+  }
+  return std::move(f.response);
+}
+
+// The answer for the bytes of `file`, sent from the file (server/file_body.h): neither read nor copied here.
+Response immutable(const Request& req, std::shared_ptr<const OpenFile> file, const std::string& etag,
+                   std::string content_type, std::string_view encoding) {
+  Framed f = frame(req, file->size(), etag, std::move(content_type), encoding);
+  if (f.body) f.response.file = FileBody{std::move(file), f.body->first, f.body->second};
+  return std::move(f.response);
+}
+
+// A stored chunk's file, opened. It may have gone since it was located (garbage collection): then it is absent.
+Result<std::shared_ptr<const OpenFile>> open_chunk(const content::ChunkStore::Stored& stored,
+                                                   const content::Digest& digest) {
+  auto file = OpenFile::open(stored.file);
+  if (!file.ok() && file.error().code == WbemCode::kNotFound) {
+    return make_error(WbemCode::kNotFound, "chunk " + digest.hex() + " does not exist");
+  }
+  return file;
 }
 
 Result<Response> get_manifest(ApiContext& ctx, const Request& req) {
@@ -144,12 +174,20 @@ Result<Response> get_chunk(ApiContext& ctx, const Request& req) {
   PKG_ASSIGN_OR_RETURN(content::Digest digest, digest_of(req.params.at("sha256")));
   const std::string etag = "\"" + digest.hex() + "\"";
   PKG_ASSIGN_OR_RETURN(content::ChunkStore::Stored stored, ctx.library->chunks().locate(digest));
-  // As stored, when the client takes zstd and wants it whole: no decoding here, fewer bytes on the wire. The
-  // client verifies the hash after decoding, as it does for every chunk.
-  if (stored.compressed && accepts_zstd(req) && req.header("range").empty()) {
-    PKG_ASSIGN_OR_RETURN(std::string frame, read_file(stored.file));
-    return immutable(req, std::move(frame), "\"zstd-" + digest.hex() + "\"", "application/octet-stream", "zstd");
+  // The stored file itself, unread and unverified here: the client verifies every chunk after decoding it
+  // (docs/dp-protocol.md), so the server need not hash what it sends. Kept zstd-compressed, it goes out as stored
+  // when the client takes zstd and wants it whole (fewer bytes on the wire, nothing decoded here); kept raw, it
+  // goes out as stored whatever the client asked (a Range is a span of the file).
+  if (!stored.compressed) {
+    PKG_ASSIGN_OR_RETURN(auto file, open_chunk(stored, digest));
+    return immutable(req, std::move(file), etag, "application/octet-stream", "");
   }
+  if (accepts_zstd(req) && req.header("range").empty()) {
+    PKG_ASSIGN_OR_RETURN(auto file, open_chunk(stored, digest));
+    return immutable(req, std::move(file), "\"zstd-" + digest.hex() + "\"", "application/octet-stream", "zstd");
+  }
+  // The raw bytes of a compressed chunk (a client without zstd, or a resumed download's Range): decoded, and so
+  // verified, by the store.
   PKG_ASSIGN_OR_RETURN(std::string raw, ctx.library->chunks().get(digest));
   return immutable(req, std::move(raw), etag, "application/octet-stream", "");
 }

@@ -66,6 +66,7 @@ class RoutesTest : public ::testing::Test {
     api_options.site_code = "ABC";
     api_options.site_name = "Head office";
     api_options.server_name = "server1";
+    configure(api_options);
     auto api = Api::create(*store_, api_options);
     ASSERT_TRUE(api.ok()) << api.error().to_string();
     api_ = std::move(*api);
@@ -76,6 +77,9 @@ class RoutesTest : public ::testing::Test {
     dp_.role = site::Role::kDp;
     dp_.dp_name = "dp1";
   }
+  // A fixture's changes to the options the Api is created with.
+  virtual void configure(ApiOptions& options) { (void)options; }
+
   void TearDown() override {
     api_.reset();
     store_->close();
