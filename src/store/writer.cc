@@ -1,11 +1,11 @@
 // The single writer: batches of commands in one transaction, each under a savepoint, the journal in the same
 // transaction, acknowledgements only after COMMIT (design.md section 9).
 #include <algorithm>
+#include <functional>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <span>
-#include <tuple>
-#include <limits>
 #include <unordered_map>
 
 #include "store/backends.h"
@@ -138,7 +138,8 @@ class SqlStore::RowWrites {
       if (w.sql != nullptr && !many_sql(w).empty()) grouped.push_back(&w);
     }
     std::stable_sort(grouped.begin(), grouped.end(), [](const Write* a, const Write* b) {
-      return std::tie(a->op, a->table) < std::tie(b->op, b->table);
+      if (a->op != b->op) return a->op < b->op;
+      return std::less<const TableInfo*>()(a->table, b->table);  // any total order: only grouping matters
     });
     for (std::size_t at = 0; at < grouped.size();) {
       std::size_t end = at + 1;
