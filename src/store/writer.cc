@@ -93,14 +93,14 @@ bool SqlStore::on_command_thread() const { return t_running_command == this; }
 // (a package's Root and ExtraInfo rows, a DP's SMS_DPStatusInfo row, when status messages of a few packages arrive
 // together) reaches the database once, with its last values. Rows are independent (no triggers, no foreign keys,
 // one unique key per table), so writes of different rows may reach the database in any order; writes of one row
-// keep theirs: an UPDATE replaces the held INSERT or UPDATE of its row (an INSERT keeps being an INSERT, with the
-// new values); any other write of a row first sends the one held for it. Whoever needs the database to hold every
+// keep theirs: an UPDATE replaces the values of the held INSERT, UPDATE or upsert of its row (which keeps its kind;
+// an upsert still answers the row as the batch found it); any other write of a row first sends the one held for it. Whoever needs the database to hold every
 // write (a scan, a savepoint, a read the cache cannot answer, the journal's INSERTs) sends them all first (send()).
 // Every journal entry is still written: only the table's statements are merged.
 class SqlStore::RowWrites {
  public:
   // kUpsert: PostgreSQL's upsert of a row the writer did not know, answering the previous row to `on_row`
-  // (TableInfo::upsert_returning_previous). A batch's upserts of one table go out as one statement.
+  // (TableInfo::upsert_returning_previous).
   enum class Op : std::uint8_t { kInsert, kUpdate, kUpsert, kOther };
 
   explicit RowWrites(Connection& conn) : conn_(conn) {}
