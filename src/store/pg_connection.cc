@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "store/backends.h"
+#include "store/schema.h"
 
 namespace pkgcast::store {
 namespace {
@@ -97,20 +98,12 @@ struct PgParams {
       bool null = false;
       if (std::holds_alternative<SqlNull>(p)) {
         null = true;
-      } else if (const auto* n = std::get_if<std::int64_t>(&p)) {
-        type = kInt8Oid;
-        storage[i] = std::to_string(*n);
-      } else if (const auto* d = std::get_if<double>(&p)) {
-        type = kFloat8Oid;
-        char buf[64];
-        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *d);
-        storage[i].assign(buf, ec == std::errc() ? end : buf);
-      } else if (const auto* b = std::get_if<bool>(&p)) {
-        type = kBoolOid;
-        storage[i] = *b ? "t" : "f";
       } else {
-        type = kTextOid;
-        storage[i] = std::get<std::string>(p);
+        type = std::holds_alternative<std::int64_t>(p) ? kInt8Oid
+               : std::holds_alternative<double>(p)     ? kFloat8Oid
+               : std::holds_alternative<bool>(p)       ? kBoolOid
+                                                       : kTextOid;
+        append_pg_text(storage[i], p);
       }
       types.push_back(type);
       values.push_back(null ? nullptr : storage[i].c_str());

@@ -362,8 +362,24 @@ std::string value_expr(const Dialect& d, std::size_t placeholder, cim::Type type
   return d.placeholder(placeholder);
 }
 
+void append_pg_text(std::string& out, const SqlParam& value) {
+  char buf[64];
+  if (const auto* n = std::get_if<std::int64_t>(&value)) {
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *n);
+    out.append(buf, ec == std::errc() ? end : buf);
+  } else if (const auto* r = std::get_if<double>(&value)) {
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *r);
+    out.append(buf, ec == std::errc() ? end : buf);
+  } else if (const auto* b = std::get_if<bool>(&value)) {
+    out += *b ? 't' : 'f';
+  } else if (const auto* text = std::get_if<std::string>(&value)) {
+    out += *text;
+  }
+}
+
 std::string pg_array_literal(const std::vector<const SqlParam*>& values) {
   std::string out = "{";
+  std::string text;
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (i > 0) out += ',';
     const SqlParam& p = *values[i];
@@ -371,26 +387,17 @@ std::string pg_array_literal(const std::vector<const SqlParam*>& values) {
       out += "NULL";
       continue;
     }
-    char buf[64];
-    std::string_view text;
-    if (const auto* n = std::get_if<std::int64_t>(&p)) {
-      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *n);
-      text = std::string_view(buf, ec == std::errc() ? end : buf);
-    } else if (const auto* r = std::get_if<double>(&p)) {
-      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, *r);
-      text = std::string_view(buf, ec == std::errc() ? end : buf);
-    } else if (const auto* b = std::get_if<bool>(&p)) {
-      text = *b ? "t" : "f";
-    } else {
-      text = std::get<std::string>(p);
-    }
+    text.clear();
+    const std::string* as_is = std::get_if<std::string>(&p);
+    if (as_is == nullptr) append_pg_text(text, p);
+    const std::string_view element = as_is != nullptr ? std::string_view(*as_is) : std::string_view(text);
     out += '"';
-    for (std::size_t at = 0; at < text.size();) {
-      const std::size_t special = std::min(text.find_first_of("\"\\", at), text.size());
-      out.append(text.substr(at, special - at));
-      if (special == text.size()) break;
+    for (std::size_t at = 0; at < element.size();) {
+      const std::size_t special = std::min(element.find_first_of("\"\\", at), element.size());
+      out.append(element.substr(at, special - at));
+      if (special == element.size()) break;
       out += '\\';
-      out += text[special];
+      out += element[special];
       at = special + 1;
     }
     out += '"';

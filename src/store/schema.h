@@ -46,6 +46,10 @@ struct TableInfo {
   std::string update_many;
 };
 
+// Appends the text form in which a non-NULL parameter travels to PostgreSQL (numbers in shortest round-trip form,
+// booleans as t/f, text as it is): one definition for single parameters and array elements alike.
+void append_pg_text(std::string& out, const SqlParam& value);
+
 // The text of a PostgreSQL array literal of `values` (NULL elements unquoted, every other element quoted), in the
 // text form each value travels in as a single parameter.
 std::string pg_array_literal(const std::vector<const SqlParam*>& values);
