@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <tuple>
@@ -174,6 +175,37 @@ class PgConnection final : public Connection {
     deferred_error_.reset();
     return simple("ROLLBACK");
   }
+
+  bool commit_in_background() const override { return true; }
+  // Sends the queue and COMMIT with one sync, and returns without reading the answers.
+  Status start_commit() override {
+    drain_started_commit();
+    commit_outcome_.reset();
+    if (deferred_error_) {
+      commit_outcome_ = Status(*deferred_error_);
+      return ok_status();
+    }
+    if (lost_) {
+      commit_outcome_ = Status(make_error(WbemCode::kFailed, "postgresql: the connection was lost"));
+      return ok_status();
+    }
+    static const std::string kCommit = "COMMIT";
+    auto flight = std::make_unique<InFlight>();
+    Statement commit{&kCommit, &flight->no_params, nullptr, false};
+    if (Status sent = send_pipeline(*flight, &commit); !sent.ok()) {
+      commit_outcome_ = sent;
+      return ok_status();
+    }
+    started_commit_ = std::move(flight);
+    return ok_status();
+  }
+  Status finish_commit() override {
+    drain_started_commit();
+    Status outcome = commit_outcome_.value_or(
+        Status(make_error(WbemCode::kFailed, "postgresql: finish_commit() without start_commit()")));
+    commit_outcome_.reset();
+    return outcome;
+  }
   // Queued statements count: they belong to a transaction that rollback() must discard.
   bool in_transaction() const override { return !deferred_.empty() || PQtransactionStatus(conn_) != PQTRANS_IDLE; }
   bool broken() const override { return lost_ || PQstatus(conn_) == CONNECTION_BAD; }
@@ -215,6 +247,7 @@ class PgConnection final : public Connection {
 
   // Runs one statement (prepared when `cacheable`), after whatever defer() queued, in one round trip.
   Result<ResultPtr> run(const std::string& sql, const SqlParams& params, bool cacheable = true) {
+    drain_started_commit();
     if (deferred_error_) return *deferred_error_;
     if (lost_) return make_error(WbemCode::kFailed, "postgresql: the connection was lost (" + sql.substr(0, 80) + ")");
     PgParams p(params);
@@ -243,6 +276,7 @@ class PgConnection final : public Connection {
   }
 
   Status flush_deferred() {
+    drain_started_commit();
     if (deferred_error_) return *deferred_error_;
     if (lost_) return make_error(WbemCode::kFailed, "postgresql: the connection was lost");
     if (deferred_.empty()) return ok_status();
@@ -259,57 +293,72 @@ class PgConnection final : public Connection {
     bool prepared_ok = false;
   };
 
-  // Sends the deferred queue, then `st` (if any), with one sync: one round trip. Deferred statements are prepared
-  // too (the journal row and the savepoints repeat in every batch). The first failure wins: a deferred
-  // statement's failure is kept (see defer()), then the prepare's, then the statement's.
-  Result<ResultPtr> pipeline(Statement* st) {
-    struct Sent {
-      Statement stmt;
-      std::string key;
-      bool deferred;
-      const RowCallback* on_row = nullptr;
-    };
-    std::vector<Deferred> queued = std::move(deferred_);
-    deferred_.clear();
+  // A round trip sent and not yet read: the queue it took, and which result belongs to which statement.
+  struct Sent {
+    Statement stmt;
+    std::string key;
+    bool deferred;
+    const RowCallback* on_row = nullptr;
+  };
+  struct InFlight {
+    std::vector<Deferred> queued;
     std::vector<PgParams> queued_params;
-    queued_params.reserve(queued.size());
     std::vector<Sent> sent;
-    sent.reserve(queued.size() + 1);
-    for (const Deferred& d : queued) {
-      const PgParams& dp = queued_params.emplace_back(d.params);
+    std::vector<std::pair<std::size_t, bool>> items;  // each expected result: its sent statement, and whether it
+                                                      // is that statement's prepare
+    PgParams no_params{SqlParams{}};
+  };
+
+  Error lost(std::string_view what) {
+    lost_ = true;
+    return make_error(WbemCode::kFailed, std::string("postgresql: ") + std::string(what) + ": " +
+                                             PQerrorMessage(conn_));
+  }
+
+  // Sends the deferred queue, then `st` (if any), with one sync: one round trip. Deferred statements are prepared
+  // too (the journal row and the savepoints repeat in every batch). `flight` keeps what the answers refer to.
+  Status send_pipeline(InFlight& flight, Statement* st) {
+    flight.queued = std::move(deferred_);
+    deferred_.clear();
+    flight.queued_params.reserve(flight.queued.size());
+    flight.sent.reserve(flight.queued.size() + 1);
+    for (const Deferred& d : flight.queued) {
+      const PgParams& dp = flight.queued_params.emplace_back(d.params);
       std::string key = cache_key(d.sql, dp.types);
       auto [name, fresh] = prepared_for(key);
-      sent.push_back(Sent{Statement{&d.sql, &dp, name, fresh}, std::move(key), true, d.on_row ? &d.on_row : nullptr});
+      flight.sent.push_back(
+          Sent{Statement{&d.sql, &dp, name, fresh}, std::move(key), true, d.on_row ? &d.on_row : nullptr});
     }
-    if (st != nullptr) sent.push_back(Sent{*st, {}, false});
+    if (st != nullptr) flight.sent.push_back(Sent{*st, {}, false});
 
-    auto lost = [&](std::string_view what) -> Error {
-      lost_ = true;
-      return make_error(WbemCode::kFailed, std::string("postgresql: ") + std::string(what) + ": " +
-                                               PQerrorMessage(conn_));
-    };
-    // Which sent statement each expected result belongs to, and whether it is the prepare's.
-    std::vector<std::pair<std::size_t, bool>> items;
     if (PQenterPipelineMode(conn_) != 1) return lost("cannot enter pipeline mode");
-    for (std::size_t i = 0; i < sent.size(); ++i) {
-      const Statement& x = sent[i].stmt;
+    for (std::size_t i = 0; i < flight.sent.size(); ++i) {
+      const Statement& x = flight.sent[i].stmt;
       const PgParams& p = *x.params;
       const int n = static_cast<int>(p.values.size());
       if (x.prepare) {
         if (PQsendPrepare(conn_, x.name->c_str(), x.sql->c_str(), n, p.types.data()) != 1) {
           return lost("cannot send a statement");
         }
-        items.emplace_back(i, true);
+        flight.items.emplace_back(i, true);
       }
       const int ok = x.name != nullptr ? PQsendQueryPrepared(conn_, x.name->c_str(), n, p.values.data(),
                                                              p.lengths.data(), p.formats.data(), 0)
                                        : PQsendQueryParams(conn_, x.sql->c_str(), n, p.types.data(), p.values.data(),
                                                            p.lengths.data(), p.formats.data(), 0);
       if (ok != 1) return lost("cannot send a statement");
-      items.emplace_back(i, false);
+      flight.items.emplace_back(i, false);
     }
     if (PQpipelineSync(conn_) != 1) return lost("cannot send a statement");
+    return ok_status();
+  }
 
+  // Reads the answers of a sent round trip up to its sync point. The first failure wins: a deferred statement's
+  // failure is kept (see defer()), then the prepare's, then the statement's. `st`, when given, is the round trip's
+  // last statement, whose result is answered.
+  Result<ResultPtr> collect(InFlight& flight, Statement* st) {
+    std::vector<Sent>& sent = flight.sent;
+    const std::vector<std::pair<std::size_t, bool>>& items = flight.items;
     std::optional<Error> deferred_error;
     std::optional<Error> prepare_error;
     std::optional<Error> statement_error;
@@ -367,6 +416,29 @@ class PgConnection final : public Connection {
     if (st == nullptr) return ResultPtr(nullptr, &PQclear);
     if (!out) return lost("no result for a statement");
     return out;
+  }
+
+  // One round trip: sent, then read.
+  Result<ResultPtr> pipeline(Statement* st) {
+    InFlight flight;
+    PKG_TRY(send_pipeline(flight, st));
+    return collect(flight, st);
+  }
+
+  // Reads the answer of a COMMIT that start_commit() sent, keeping its outcome for finish_commit().
+  void drain_started_commit() {
+    if (!started_commit_) return;
+    std::unique_ptr<InFlight> flight = std::move(started_commit_);
+    Statement& commit = flight->sent.back().stmt;
+    auto res = collect(*flight, &commit);
+    if (!res.ok()) {
+      commit_outcome_ = Status(std::move(res).error());
+    } else if (std::string_view(PQcmdStatus(res->get())) != "COMMIT") {
+      // COMMIT of a transaction that failed earlier answers "ROLLBACK" without an error.
+      commit_outcome_ = Status(make_error(WbemCode::kFailed, "postgresql: the transaction was rolled back at COMMIT"));
+    } else {
+      commit_outcome_ = ok_status();
+    }
   }
 
   Status stream_single_rows(const std::string& sql, const SqlParams& params, const RowCallback& on_row) {
@@ -463,6 +535,8 @@ class PgConnection final : public Connection {
   std::vector<Deferred> deferred_;
   std::optional<Error> deferred_error_;  // a deferred statement failed; cleared by rollback()
   bool lost_ = false;                    // the protocol state is unknown: replace the connection
+  std::unique_ptr<InFlight> started_commit_;  // start_commit()'s round trip, until its answer is read
+  std::optional<Status> commit_outcome_;       // its outcome, until finish_commit()
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -85,9 +86,31 @@ class Connection {
   virtual Status commit() = 0;
   // Also drops whatever defer() queued and clears a queued statement's failure.
   virtual Status rollback() = 0;
+
   virtual bool in_transaction() const = 0;
   // True when the connection is lost and must be replaced (a PostgreSQL server restart).
   virtual bool broken() const { return false; }
+
+  // COMMIT in two halves, so that a caller can prepare its next transaction while the server commits this one.
+  // start_commit() sends COMMIT after whatever defer() queued; finish_commit() answers its outcome. Between the two
+  // any call may be made (the next transaction's BEGIN and statements): the first one that talks to the server
+  // reads the commit's answer first and keeps it for finish_commit(), so statements still run in the order they
+  // were issued. Callbacks of statements deferred before start_commit() may run as late as finish_commit(). Where
+  // commit_in_background() is false (the default) start_commit() commits at once.
+  virtual bool commit_in_background() const { return false; }
+  virtual Status start_commit() {
+    started_commit_ = commit();
+    return ok_status();
+  }
+  virtual Status finish_commit() {
+    Status outcome = started_commit_.value_or(
+        Status(make_error(WbemCode::kFailed, "finish_commit() without start_commit()")));
+    started_commit_.reset();
+    return outcome;
+  }
+
+ private:
+  std::optional<Status> started_commit_;  // the default start_commit()'s outcome, until finish_commit()
 };
 
 // Identifier quoting: "name" with embedded quotes doubled. Names longer than 63 bytes or containing NUL are

@@ -681,6 +681,13 @@ void SqlStore::fail_next_commit_for_test(Error error) {
   fail_next_commit_ = std::move(error);
 }
 
+bool SqlStore::fail_next_commit_at_server_for_test() {
+  if (!backend_.dialect->postgres()) return false;
+  MutexLock lock(test_mu_);
+  fail_next_commit_at_server_ = true;
+  return true;
+}
+
 Result<std::string> SqlStore::query_text_for_test(const std::vector<std::string>& setup, const std::string& sql,
                                                   const SqlParams& params) {
   PKG_ASSIGN_OR_RETURN(Lease conn, lease());

@@ -65,6 +65,9 @@ class SqlStore final : public Store {
   // Makes the COMMIT of the next batch to start fail with `error` (after running its commands), as a full disk
   // would.
   void fail_next_commit_for_test(Error error) PKG_EXCLUDES(test_mu_);
+  // Makes the database itself refuse the next batch's COMMIT, after every statement of the batch has run: a
+  // constraint checked only at COMMIT is violated (PostgreSQL; false where the backend has no such constraint).
+  bool fail_next_commit_at_server_for_test() PKG_EXCLUDES(test_mu_);
 
   // Shared by the reader and writer paths (writer.cc).
   static Result<std::optional<cim::Instance>> get_on(Connection& conn, const TableInfo& t, const Schema& schema,
@@ -108,8 +111,24 @@ class SqlStore final : public Store {
   bool on_command_thread() const;
   Status refuse_read_in_command(std::string_view what) const;
 
+  // A batch whose COMMIT was sent and not yet answered (Connection::start_commit): its commands' answers wait for
+  // it. Revisions [batch_start, batch_end) are its entries'.
+  struct Committing {
+    std::vector<Pending> batch;
+    std::vector<std::optional<Error>> failures;  // commands that failed on their own
+    std::vector<JournalEntry> committed;         // what listeners get
+    std::vector<std::uint64_t> revisions;        // each command's revision
+    std::uint64_t batch_start = 0;
+    std::uint64_t batch_end = 0;
+  };
+
   void writer_loop() PKG_EXCLUDES(queue_mu_);
+  // Runs a batch's commands and sends its COMMIT. Where the connection commits in the background, the batch stays
+  // in committing_ while the next one is prepared; that one settles it (finish_committing) before it commits.
   void run_batch(std::vector<Pending>& batch) PKG_EXCLUDES(test_mu_, listeners_mu_);
+  // Reads committing_'s COMMIT outcome and answers its commands (listeners first). On failure the revisions and
+  // the cache go back to before it; `batch_running`: a later batch is on the connection and undoes itself.
+  Status finish_committing(bool batch_running) PKG_EXCLUDES(listeners_mu_);
   Status ensure_writer_connection();
   Status run_command(Pending& p, Txn& txn);
   // Settles the batch's entries (deferred answers), numbers them, and queues their journal rows; fills `committed`
@@ -144,11 +163,13 @@ class SqlStore final : public Store {
   std::unique_ptr<Connection> writer_conn_;
   RowCache row_cache_;
   std::uint64_t next_revision_ = 1;
+  std::optional<Committing> committing_;
   // The last committed revision; read by any thread.
   std::atomic<std::uint64_t> committed_revision_{0};
 
   Mutex test_mu_;
   std::optional<Error> fail_next_commit_ PKG_GUARDED_BY(test_mu_);
+  bool fail_next_commit_at_server_ PKG_GUARDED_BY(test_mu_) = false;
 
   Mutex listeners_mu_;
   std::shared_ptr<const std::vector<CommitListener>> listeners_ PKG_GUARDED_BY(listeners_mu_);

@@ -1,6 +1,9 @@
 // Conformance: the writer's row cache and write-behind (row_cache.h, writer.cc) change no outcome. A failed
 // command leaves the cache as it was (with or without a savepoint), a batch that does not commit leaves nothing
 // cached, puts over rows the writer has not seen journal exactly what changed, and revisions stay gap-free.
+#include <functional>
+#include <future>
+
 #include "store/store_test_util.h"
 
 namespace pkgcast::store::testing {
@@ -262,6 +265,85 @@ TEST_P(StoreCacheTest, KeysOutsideAsciiBypassTheCache) {
             (std::vector<std::string>{"2 created " + id + " x1", "3 modified ABC00001 ascii2 was ascii",
                                       "4 modified " + id + " x2 was x1", "5 deleted " + id + " x2 was x2"}));
   EXPECT_EQ(name_committed(id), "");
+}
+
+// One command per batch, and three batches queued behind a command that holds the writer: on PostgreSQL each
+// batch runs its commands while the one before it commits (Connection::start_commit).
+class QueuedBatches {
+ public:
+  // `while_held` runs in the holding command, on the writer thread, before the queued batches start.
+  QueuedBatches(Store& store, std::vector<WriteCommand> commands, std::function<void()> while_held = {}) {
+    auto released = gate_.get_future().share();
+    futures_.push_back(store.submit([released, while_held](WriteTxn&) -> Status {
+      released.wait();
+      if (while_held) while_held();
+      return ok_status();
+    }));
+    for (auto& c : commands) futures_.push_back(store.submit(std::move(c)));
+    gate_.set_value();
+  }
+  std::vector<Result<CommitInfo>> results() {
+    std::vector<Result<CommitInfo>> out;
+    for (auto& f : futures_) out.push_back(f.get());
+    out.erase(out.begin());
+    return out;
+  }
+
+ private:
+  std::promise<void> gate_;
+  std::vector<std::future<Result<CommitInfo>>> futures_;
+};
+
+TEST_P(StoreCacheTest, ABatchRunWhileTheOneBeforeCommitsSeesItsWritesAndCommitsAfterIt) {
+  options_.max_batch = 1;
+  reopen();
+  ASSERT_TRUE(put(package("ABC00001", "a")).ok());
+  QueuedBatches queued(*store_, {
+      [&](WriteTxn& t) { return t.put(package("ABC00001", "a2")); },
+      [&](WriteTxn& t) -> Status {
+        PKG_ASSIGN_OR_RETURN(auto a, t.get(cls("SMS_Package"), {Value::string("ABC00001")}));
+        if (!a || name_of(*a) != "a2") return make_error(WbemCode::kFailed, "did not see the batch before");
+        return t.put(package("ABC00002", "after " + name_of(*a)));
+      },
+      [&](WriteTxn& t) { return t.remove(cls("SMS_Package"), {Value::string("ABC00001")}); },
+  });
+  std::vector<std::uint64_t> revisions;
+  for (const auto& r : queued.results()) {
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    revisions.push_back(r->revision);
+  }
+  EXPECT_EQ(revisions, (std::vector<std::uint64_t>{2, 3, 4}));
+  EXPECT_EQ(journal_text(1), (std::vector<std::string>{"2 modified ABC00001 a2 was a", "3 created ABC00002 after a2",
+                                                       "4 deleted ABC00001 a2 was a2"}));
+  EXPECT_EQ(name_committed("ABC00002"), "after a2");
+}
+
+TEST_P(StoreCacheTest, ABatchRunWhileTheOneBeforeCommitsIsUndoneWhenThatOneFailsAtCommit) {
+  options_.max_batch = 1;
+  reopen();
+  if (GetParam() != "postgresql") GTEST_SKIP() << "SQLite commits before it runs the next batch";
+  ASSERT_TRUE(put(package("ABC00001", "a")).ok());
+  QueuedBatches queued(*store_, {
+      [&](WriteTxn& t) { return t.put(package("ABC00002", "refused at commit")); },
+      [&](WriteTxn& t) -> Status {
+        PKG_ASSIGN_OR_RETURN(auto b, t.get(cls("SMS_Package"), {Value::string("ABC00002")}));
+        if (!b) return make_error(WbemCode::kFailed, "did not see the batch before");
+        return t.put(package("ABC00003", "built on it"));
+      },
+      [&](WriteTxn& t) { return t.put(package("ABC00004", "after")); },
+  }, [&] { EXPECT_TRUE(sql_store().fail_next_commit_at_server_for_test()); });
+  auto results = queued.results();
+  ASSERT_EQ(results.size(), 3U);
+  EXPECT_FALSE(results[0].ok());
+  ASSERT_FALSE(results[1].ok());
+  EXPECT_NE(results[1].error().message.find("before it failed"), std::string::npos) << results[1].error().message;
+  ASSERT_TRUE(results[2].ok()) << results[2].error().to_string();
+  EXPECT_EQ(results[2]->revision, 2U);  // gap-free: the failed batches' revisions are given again
+  EXPECT_EQ(name_committed("ABC00002"), "");
+  EXPECT_EQ(name_committed("ABC00003"), "");
+  EXPECT_EQ(name_in_txn("ABC00002"), "");
+  EXPECT_EQ(name_in_txn("ABC00003"), "");
+  EXPECT_EQ(journal_text(1), (std::vector<std::string>{"2 created ABC00004 after"}));
 }
 
 PKGCAST_STORE_BACKENDS(StoreCacheTest);

@@ -589,14 +589,23 @@ std::future<Result<CommitInfo>> SqlStore::submit(WriteCommand command) {
 void SqlStore::writer_loop() {
   for (;;) {
     std::vector<Pending> batch;
+    bool idle = false;
     {
       MutexLock lock(queue_mu_);
-      while (!closing_ && queue_.empty()) queue_cv_.wait(queue_mu_);
-      if (queue_.empty()) return;  // closing, and drained
-      while (!queue_.empty() && batch.size() < options_.max_batch) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+      if (committing_ && queue_.empty()) {
+        idle = true;  // nothing to prepare meanwhile: wait for the COMMIT in flight instead
+      } else {
+        while (!closing_ && queue_.empty()) queue_cv_.wait(queue_mu_);
+        if (queue_.empty()) return;  // closing, and drained
+        while (!queue_.empty() && batch.size() < options_.max_batch) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
       }
+    }
+    if (idle) {
+      (void)finish_committing(/*batch_running=*/false);
+      continue;
     }
     run_batch(batch);
   }
@@ -624,19 +633,26 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
     row_cache_.clear();
     for (auto& p : batch) p.promise.set_value(e);
   };
+  // A COMMIT in flight on a connection that is gone has failed: settle it before the connection is replaced.
+  if (committing_ && (!writer_conn_ || writer_conn_->broken())) (void)finish_committing(/*batch_running=*/false);
   if (Status st = ensure_writer_connection(); !st.ok()) {
     writer_conn_.reset();  // try again with the next batch
     return fail_all(st.error());
   }
   std::optional<Error> injected_failure;
+  bool fail_at_server = false;
   {
     MutexLock lock(test_mu_);
     injected_failure.swap(fail_next_commit_);
+    std::swap(fail_at_server, fail_next_commit_at_server_);
   }
   Connection& conn = *writer_conn_;
   const Micros now = options_.clock->now_micros();
-  const std::uint64_t batch_start = next_revision_;
-  if (Status st = conn.begin(true); !st.ok()) return fail_all(st.error());
+  std::uint64_t batch_start = next_revision_;
+  if (Status st = conn.begin(true); !st.ok()) {
+    if (committing_) (void)finish_committing(/*batch_running=*/false);
+    return fail_all(st.error());
+  }
 
   std::vector<BatchEntry> entries;
   RowWrites row_writes(conn);
@@ -663,6 +679,17 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
     row_cache_.rollback_command();
     if (!undo.ok()) batch_error = undo.error();
   }
+  // The batch before this one must have committed before this one may: this batch was decided on its writes.
+  if (committing_) {
+    Status before = finish_committing(/*batch_running=*/true);
+    if (!before.ok()) {
+      batch_start = next_revision_;  // moved back to before the batch that failed
+      if (!batch_error) {
+        batch_error = make_error(before.error().code,
+                                 "not committed: the batch of writes before it failed (" + before.error().message + ")");
+      }
+    }
+  }
   std::vector<JournalEntry> committed;
   std::vector<std::uint64_t> revisions(batch.size(), 0);
   if (!batch_error) {
@@ -673,7 +700,14 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
     if (!journaled.ok()) batch_error = journaled.error();
   }
   if (!batch_error && injected_failure) batch_error = std::move(injected_failure);
-  Status done = batch_error ? Status(*batch_error) : conn.commit();
+  if (!batch_error && fail_at_server) {
+    // A unique constraint checked at COMMIT, violated by the batch's last statement.
+    for (const char* sql : {"CREATE TEMP TABLE pkgcast_commit_probe (x INTEGER UNIQUE DEFERRABLE INITIALLY DEFERRED)",
+                            "INSERT INTO pkgcast_commit_probe VALUES (1), (1)"}) {
+      if (Status st = conn.defer(sql); !st.ok()) batch_error = st.error();
+    }
+  }
+  Status done = batch_error ? Status(*batch_error) : conn.start_commit();
   if (!done.ok()) {
     if (conn.in_transaction()) (void)conn.rollback();
     next_revision_ = batch_start;
@@ -683,10 +717,30 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
     }
     return;
   }
-  committed_revision_.store(next_revision_ - 1);
-  row_cache_.trim();
+  committing_.emplace(Committing{std::move(batch), std::move(failures), std::move(committed), std::move(revisions),
+                                 batch_start, next_revision_});
+  if (!conn.commit_in_background()) (void)finish_committing(/*batch_running=*/false);
+}
+
+Status SqlStore::finish_committing(bool batch_running) {
+  Committing c = std::move(*committing_);
+  committing_.reset();
+  Status done = writer_conn_->finish_commit();
+  if (!done.ok()) {
+    // A running batch rolls back itself (its own failure follows from this one).
+    if (!batch_running && writer_conn_->in_transaction()) (void)writer_conn_->rollback();
+    next_revision_ = c.batch_start;
+    row_cache_.clear();
+    for (std::size_t i = 0; i < c.batch.size(); ++i) {
+      c.batch[i].promise.set_value(c.failures[i] ? *c.failures[i] : done.error());
+    }
+    return done;
+  }
+  committed_revision_.store(c.batch_end - 1);
+  // Evictions wait for the end of a batch: a running one trims the cache when it ends.
+  if (!batch_running) row_cache_.trim();
   // Listeners first: once a command's future resolves, every listener (the event engine) has its changes.
-  if (!committed.empty()) {
+  if (!c.committed.empty()) {
     std::shared_ptr<const std::vector<CommitListener>> listeners;
     {
       MutexLock lock(listeners_mu_);
@@ -694,18 +748,19 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
     }
     for (const auto& l : *listeners) {
       try {
-        l(committed);
+        l(c.committed);
       } catch (...) {  // a listener's failure must not take the writer down
       }
     }
   }
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (failures[i]) {
-      batch[i].promise.set_value(*failures[i]);
+  for (std::size_t i = 0; i < c.batch.size(); ++i) {
+    if (c.failures[i]) {
+      c.batch[i].promise.set_value(*c.failures[i]);
     } else {
-      batch[i].promise.set_value(CommitInfo{revisions[i]});
+      c.batch[i].promise.set_value(CommitInfo{c.revisions[i]});
     }
   }
+  return ok_status();
 }
 
 Status SqlStore::finish_journal(Connection& conn, std::vector<BatchEntry>& entries,
