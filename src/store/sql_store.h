@@ -68,6 +68,8 @@ class SqlStore final : public Store {
   // Makes the database itself refuse the next batch's COMMIT, after every statement of the batch has run: a
   // constraint checked only at COMMIT is violated (PostgreSQL; false where the backend has no such constraint).
   bool fail_next_commit_at_server_for_test() PKG_EXCLUDES(test_mu_);
+  // Rows in the writer's cache. Only from a command (the writer thread).
+  std::size_t cached_rows_for_test() const { return row_cache_.size(); }
 
   // Shared by the reader and writer paths (writer.cc).
   static Result<std::optional<cim::Instance>> get_on(Connection& conn, const TableInfo& t, const Schema& schema,

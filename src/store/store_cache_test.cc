@@ -1,6 +1,8 @@
 // Conformance: the writer's row cache and write-behind (row_cache.h, writer.cc) change no outcome. A failed
 // command leaves the cache as it was (with or without a savepoint), a batch that does not commit leaves nothing
 // cached, puts over rows the writer has not seen journal exactly what changed, and revisions stay gap-free.
+#include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <future>
 
@@ -316,6 +318,26 @@ TEST_P(StoreCacheTest, ABatchRunWhileTheOneBeforeCommitsSeesItsWritesAndCommitsA
   EXPECT_EQ(journal_text(1), (std::vector<std::string>{"2 modified ABC00001 a2 was a", "3 created ABC00002 after a2",
                                                        "4 deleted ABC00001 a2 was a2"}));
   EXPECT_EQ(name_committed("ABC00002"), "after a2");
+}
+
+TEST_P(StoreCacheTest, TheCacheStaysWithinItsCapacityWhileBatchesFollowEachOtherWithoutPause) {
+  options_.max_batch = 1;
+  options_.writer_cache_rows = 8;
+  reopen();
+  std::vector<std::size_t> seen;  // written by the commands, on the writer thread, read after they are answered
+  std::vector<WriteCommand> commands;
+  for (int i = 1; i <= 40; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "ABC%05d", i);
+    commands.push_back([&seen, this, id = std::string(id)](WriteTxn& t) {
+      seen.push_back(sql_store().cached_rows_for_test());
+      return t.put(package(id, "p"));
+    });
+  }
+  QueuedBatches queued(*store_, std::move(commands));
+  for (const auto& r : queued.results()) ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(seen.size(), 40U);
+  EXPECT_LE(*std::max_element(seen.begin(), seen.end()), 8U);
 }
 
 TEST_P(StoreCacheTest, ABatchRunWhileTheOneBeforeCommitsIsUndoneWhenThatOneFailsAtCommit) {

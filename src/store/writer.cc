@@ -717,6 +717,8 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
     }
     return;
   }
+  // Evictions wait for the end of a batch's commands; whether it commits or not, that is now (a failure clears).
+  row_cache_.trim();
   committing_.emplace(Committing{std::move(batch), std::move(failures), std::move(committed), std::move(revisions),
                                  batch_start, next_revision_});
   if (!conn.commit_in_background()) (void)finish_committing(/*batch_running=*/false);
@@ -737,8 +739,6 @@ Status SqlStore::finish_committing(bool batch_running) {
     return done;
   }
   committed_revision_.store(c.batch_end - 1);
-  // Evictions wait for the end of a batch: a running one trims the cache when it ends.
-  if (!batch_running) row_cache_.trim();
   // Listeners first: once a command's future resolves, every listener (the event engine) has its changes.
   if (!c.committed.empty()) {
     std::shared_ptr<const std::vector<CommitListener>> listeners;
