@@ -3,9 +3,11 @@
 //   build/<preset>/bench/store_bench --benchmark_counters_tabular=true
 // items_per_second is changes/s for the put benchmarks and rows/s for the scans.
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -64,7 +66,17 @@ struct Fixture {
   std::unique_ptr<Store> store;
   std::string skip;
   std::atomic<int> next_id{0};
+  std::atomic<std::int64_t> changes{0};  // committed by the put benchmarks, every run of them
+  double cpu_at_open = 0;
 };
+
+// This process's CPU time (user + system), in seconds.
+double process_cpu() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 Fixture* g_fixture = nullptr;
 
 const std::string& backend_of(const benchmark::State& state) {
@@ -95,10 +107,17 @@ void open_fixture(const benchmark::State& state) {
     return;
   }
   g_fixture->store = std::move(s).value();
+  g_fixture->cpu_at_open = process_cpu();
 }
 
-void close_fixture(const benchmark::State&) {
+void close_fixture(const benchmark::State& state) {
   if (g_fixture->store) g_fixture->store->close();
+  // The whole process's CPU per committed change (the writer, the benchmark's threads, the client library),
+  // which the machine's load moves far less than the rate. Printed to stderr beside the table.
+  if (const std::int64_t n = g_fixture->changes.load(); n > 0) {
+    std::fprintf(stderr, "%s: %lld changes, %.1f us of this process's CPU per change\n", backend_of(state).c_str(),
+                 static_cast<long long>(n), (process_cpu() - g_fixture->cpu_at_open) * 1e6 / static_cast<double>(n));
+  }
   delete g_fixture;
   g_fixture = nullptr;
 }
@@ -122,6 +141,7 @@ void BM_ConcurrentPuts(benchmark::State& state) {
     }
     changes += kInFlightPerThread;
   }
+  g_fixture->changes += changes;
   state.SetItemsProcessed(changes);
 }
 BENCHMARK(BM_ConcurrentPuts)
