@@ -676,6 +676,31 @@ Result<std::vector<std::pair<std::string, SqlParams>>> SqlStore::ordered_scan_sq
   return statements;
 }
 
+void SqlStore::lose_next_commit_answer_for_test() {
+  MutexLock lock(test_mu_);
+  lose_next_commit_answer_ = true;
+}
+
+Status SqlStore::take_up_commits_whose_answer_was_lost() {
+  Connection& conn = *writer_conn_;
+  PKG_ASSIGN_OR_RETURN(std::uint64_t last, read_uint(conn, "SELECT max(revision) FROM pkgcast_journal", {}));
+  if (last < next_revision_) return ok_status();
+  // At most the batches whose answers were lost: a few thousand entries.
+  std::vector<JournalEntry> found;
+  const Dialect& d = conn.dialect();
+  PKG_TRY(conn.stream("SELECT revision, commit_time, kind, class_name, instance_key, instance, previous FROM "
+                      "pkgcast_journal WHERE revision >= " + d.placeholder(1) + " ORDER BY revision",
+                      {static_cast<std::int64_t>(next_revision_)}, [&](const SqlRow& row) -> Result<bool> {
+                        PKG_ASSIGN_OR_RETURN(JournalEntry e, decode_journal_row(row, schema_.registry()));
+                        found.push_back(std::move(e));
+                        return true;
+                      }));
+  next_revision_ = last + 1;
+  committed_revision_.store(last);
+  tell_listeners(found);
+  return ok_status();
+}
+
 void SqlStore::fail_next_commit_for_test(Error error) {
   MutexLock lock(test_mu_);
   fail_next_commit_ = std::move(error);

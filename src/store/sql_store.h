@@ -68,6 +68,9 @@ class SqlStore final : public Store {
   // Makes the database itself refuse the next batch's COMMIT, after every statement of the batch has run: a
   // constraint checked only at COMMIT is violated (PostgreSQL; false where the backend has no such constraint).
   bool fail_next_commit_at_server_for_test() PKG_EXCLUDES(test_mu_);
+  // Makes the writer lose the answer of the next COMMIT it reads (and its connection) after the commit succeeded,
+  // as when the connection dies at that moment: the batch's commands fail though their changes committed.
+  void lose_next_commit_answer_for_test() PKG_EXCLUDES(test_mu_);
   // Rows in the writer's cache. Only from a command (the writer thread).
   std::size_t cached_rows_for_test() const { return row_cache_.size(); }
 
@@ -130,7 +133,12 @@ class SqlStore final : public Store {
   void run_batch(std::vector<Pending>& batch) PKG_EXCLUDES(test_mu_, listeners_mu_);
   // Reads committing_'s COMMIT outcome and answers its commands (listeners first). On failure the revisions and
   // the cache go back to before it; `batch_running`: a later batch is on the connection and undoes itself.
-  Status finish_committing(bool batch_running) PKG_EXCLUDES(listeners_mu_);
+  Status finish_committing(bool batch_running) PKG_EXCLUDES(listeners_mu_, test_mu_);
+  Status finish_failed_commit(Committing& c, const Error& error, bool batch_running = false);
+  // On a new writer connection: a COMMIT whose answer was lost with the old one may have committed all the same.
+  // The journal says; such entries go to the listeners now (they were not told) and revisions go on after them.
+  Status take_up_commits_whose_answer_was_lost() PKG_EXCLUDES(listeners_mu_);
+  void tell_listeners(const std::vector<JournalEntry>& committed) PKG_EXCLUDES(listeners_mu_);
   Status ensure_writer_connection();
   Status run_command(Pending& p, Txn& txn);
   // Settles the batch's entries (deferred answers), numbers them, and queues their journal rows; fills `committed`
@@ -166,12 +174,14 @@ class SqlStore final : public Store {
   RowCache row_cache_;
   std::uint64_t next_revision_ = 1;
   std::optional<Committing> committing_;
+  bool replace_writer_connection_ = false;  // the next batch starts on a new connection
   // The last committed revision; read by any thread.
   std::atomic<std::uint64_t> committed_revision_{0};
 
   Mutex test_mu_;
   std::optional<Error> fail_next_commit_ PKG_GUARDED_BY(test_mu_);
   bool fail_next_commit_at_server_ PKG_GUARDED_BY(test_mu_) = false;
+  bool lose_next_commit_answer_ PKG_GUARDED_BY(test_mu_) = false;
 
   Mutex listeners_mu_;
   std::shared_ptr<const std::vector<CommitListener>> listeners_ PKG_GUARDED_BY(listeners_mu_);

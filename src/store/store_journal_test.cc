@@ -139,6 +139,30 @@ TEST_P(StoreJournalTest, AFailedCommitFailsTheWholeBatchAndGivesBackItsRevisions
   EXPECT_EQ(journal_after(0).size(), 2U);
 }
 
+// The connection dies after the server committed a batch and before its answer arrived: the batch's commands
+// failed, yet their changes are in. The next batch, on a new connection, finds them in the journal: listeners
+// are told, and revisions go on after them instead of being given twice.
+TEST_P(StoreJournalTest, ACommitWhoseAnswerWasLostIsTakenUpFromTheJournal) {
+  ASSERT_TRUE(put(package(pkg_id(1), "a")).ok());
+  std::vector<std::uint64_t> told;
+  store_->add_commit_listener([&](const std::vector<JournalEntry>& e) {
+    for (const auto& x : e) told.push_back(x.revision);
+  });
+  sql_store().lose_next_commit_answer_for_test();
+  auto lost = store_->execute([this](WriteTxn& t) { return t.put(package(pkg_id(2), "b")); });
+  ASSERT_FALSE(lost.ok());
+  EXPECT_NE(lost.error().message.find("lost"), std::string::npos) << lost.error().message;
+  auto next = store_->execute([this](WriteTxn& t) { return t.put(package(pkg_id(3), "c")); });
+  ASSERT_TRUE(next.ok()) << next.error().to_string();
+  EXPECT_EQ(next->revision, 3U);
+  EXPECT_EQ(told, (std::vector<std::uint64_t>{2, 3}));
+  EXPECT_EQ(last_rev(), 3U);
+  auto e = journal_after(0);
+  ASSERT_EQ(e.size(), 3U);
+  EXPECT_EQ(e[1].instance->get(prop("SMS_Package", "Name")), Value::string("b"));
+  EXPECT_TRUE(get(cls("SMS_Package"), {Value::string(pkg_id(2))}).has_value());
+}
+
 TEST_P(StoreJournalTest, ConcurrentSubmitsFromSeveralThreads) {
   constexpr int kThreads = 4;
   constexpr int kEach = 150;

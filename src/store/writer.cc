@@ -612,9 +612,13 @@ void SqlStore::writer_loop() {
 }
 
 Status SqlStore::ensure_writer_connection() {
-  if (writer_conn_ && !writer_conn_->broken()) return ok_status();
+  if (writer_conn_ && !writer_conn_->broken() && !replace_writer_connection_) return ok_status();
+  if (writer_conn_ && !writer_conn_->broken()) backend_.release_writer(*writer_conn_);
+  writer_conn_.reset();
+  replace_writer_connection_ = false;
   PKG_ASSIGN_OR_RETURN(writer_conn_, backend_.connect());
-  return backend_.claim_writer(*writer_conn_);
+  PKG_TRY(backend_.claim_writer(*writer_conn_));
+  return take_up_commits_whose_answer_was_lost();
 }
 
 Status SqlStore::run_command(Pending& p, Txn& txn) {
@@ -728,31 +732,22 @@ Status SqlStore::finish_committing(bool batch_running) {
   Committing c = std::move(*committing_);
   committing_.reset();
   Status done = writer_conn_->finish_commit();
-  if (!done.ok()) {
-    // A running batch rolls back itself (its own failure follows from this one).
-    if (!batch_running && writer_conn_->in_transaction()) (void)writer_conn_->rollback();
-    next_revision_ = c.batch_start;
-    row_cache_.clear();
-    for (std::size_t i = 0; i < c.batch.size(); ++i) {
-      c.batch[i].promise.set_value(c.failures[i] ? *c.failures[i] : done.error());
-    }
-    return done;
+  bool lose_answer = false;
+  {
+    MutexLock lock(test_mu_);
+    std::swap(lose_answer, lose_next_commit_answer_);
   }
+  if (lose_answer && done.ok()) {
+    // As when the connection dies after the server committed and before its answer came: the next batch starts
+    // on a new connection.
+    replace_writer_connection_ = true;
+    return finish_failed_commit(c, make_error(WbemCode::kFailed, "the connection was lost at COMMIT (injected)"),
+                                batch_running);
+  }
+  if (!done.ok()) return finish_failed_commit(c, done.error(), batch_running);
   committed_revision_.store(c.batch_end - 1);
   // Listeners first: once a command's future resolves, every listener (the event engine) has its changes.
-  if (!c.committed.empty()) {
-    std::shared_ptr<const std::vector<CommitListener>> listeners;
-    {
-      MutexLock lock(listeners_mu_);
-      listeners = listeners_;
-    }
-    for (const auto& l : *listeners) {
-      try {
-        l(c.committed);
-      } catch (...) {  // a listener's failure must not take the writer down
-      }
-    }
-  }
+  tell_listeners(c.committed);
   for (std::size_t i = 0; i < c.batch.size(); ++i) {
     if (c.failures[i]) {
       c.batch[i].promise.set_value(*c.failures[i]);
@@ -761,6 +756,32 @@ Status SqlStore::finish_committing(bool batch_running) {
     }
   }
   return ok_status();
+}
+
+void SqlStore::tell_listeners(const std::vector<JournalEntry>& committed) {
+  if (committed.empty()) return;
+  std::shared_ptr<const std::vector<CommitListener>> listeners;
+  {
+    MutexLock lock(listeners_mu_);
+    listeners = listeners_;
+  }
+  for (const auto& l : *listeners) {
+    try {
+      l(committed);
+    } catch (...) {  // a listener's failure must not take the writer down
+    }
+  }
+}
+
+Status SqlStore::finish_failed_commit(Committing& c, const Error& error, bool batch_running) {
+  // A running batch rolls back itself (its own failure follows from this one).
+  if (!batch_running && writer_conn_ && writer_conn_->in_transaction()) (void)writer_conn_->rollback();
+  next_revision_ = c.batch_start;
+  row_cache_.clear();
+  for (std::size_t i = 0; i < c.batch.size(); ++i) {
+    c.batch[i].promise.set_value(c.failures[i] ? *c.failures[i] : error);
+  }
+  return error;
 }
 
 Status SqlStore::finish_journal(Connection& conn, std::vector<BatchEntry>& entries,
