@@ -194,6 +194,20 @@ Result<SqlParam> encode_value(const cim::Value& v, cim::Type type, std::string_v
   return SqlParam(static_cast<std::int64_t>(v.as_uint()));
 }
 
+namespace {
+
+// encode_value() for a property of `cls`, its errors naming `Class.Property`. The name is built only for an error:
+// building it for every property of every write cost more than the rest of the encoding.
+Result<SqlParam> encode_property(const cim::ClassDef& cls, const cim::PropertyDef& p, const cim::Value& v) {
+  auto param = encode_value(v, p.type, p.name);
+  if (param.ok()) return param;
+  Error e = std::move(param).error();
+  e.message = cls.name() + "." + e.message;
+  return e;
+}
+
+}  // namespace
+
 Result<EncodedInstance> encode_instance(const TableInfo& table, const cim::Instance& inst) {
   const cim::ClassDef& cls = *table.cls;
   EncodedInstance out{cim::Instance(cls), {}};
@@ -214,7 +228,7 @@ Result<EncodedInstance> encode_instance(const TableInfo& table, const cim::Insta
       }
       stored = std::move(c).value();
     }
-    PKG_ASSIGN_OR_RETURN(SqlParam param, encode_value(stored, p.type, cls.name() + "." + p.name));
+    PKG_ASSIGN_OR_RETURN(SqlParam param, encode_property(cls, p, stored));
     out.params.push_back(std::move(param));
     out.instance.set(i, std::move(stored));
   }
@@ -234,7 +248,7 @@ Result<SqlParams> encode_key(const TableInfo& table, const std::vector<cim::Valu
     if (key[k].is_null()) {
       return make_error(WbemCode::kInvalidParameter, "key value for " + cls.name() + "." + p.name + " is NULL");
     }
-    PKG_ASSIGN_OR_RETURN(SqlParam param, encode_value(key[k], p.type, cls.name() + "." + p.name));
+    PKG_ASSIGN_OR_RETURN(SqlParam param, encode_property(cls, p, key[k]));
     params.push_back(std::move(param));
   }
   return params;
@@ -254,13 +268,15 @@ Result<cim::Instance> decode_row(const TableInfo& table, const SqlRow& row, cons
 }
 
 Result<std::string> instance_to_json_text(const cim::Instance& inst) {
-  std::string out = "{\"__CLASS\":";
+  const auto& props = inst.class_def().properties();
+  std::string out;
+  out.reserve(64 + 32 * props.size());  // most instances fit: the text is not copied as it grows
+  out += "{\"__CLASS\":";
   PKG_TRY(append_json_string(out, inst.class_name(), inst.class_name()));
   if (inst.revision()) {
     out += ",\"__REVISION\":";
     append_number(out, *inst.revision());
   }
-  const auto& props = inst.class_def().properties();
   for (std::size_t i = 0; i < props.size(); ++i) PKG_TRY(append_member(out, props[i].name, inst.get(i)));
   out += '}';
   return out;
