@@ -134,6 +134,26 @@ Result<TableInfo> make_table(const cim::ClassDef& cls, const Dialect& d) {
     update_where += column_expr(d, t.columns[idx], type) + " = " + value_expr(d, n + k, type);
   }
   t.update_by_key = "UPDATE " + t.table + " SET " + sets + " WHERE " + (update_where.empty() ? "1=1" : update_where);
+  t.update_by_same_key = t.update_by_key;
+  if (!d.postgres() && !cls.key_indices().empty()) {
+    // Numbered placeholders (?NNN), so the key columns' values are skipped in the SET and bound in the WHERE.
+    std::string same_key_sets;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (cls.property(i).key) continue;
+      same_key_sets += (same_key_sets.empty() ? "" : ", ") + t.columns[i] + " = ?" + std::to_string(i + 1);
+    }
+    std::string same_key_where;
+    k = 0;
+    for (std::size_t idx : cls.key_indices()) {
+      same_key_where += (k > 0 ? " AND " : "") + column_expr(d, t.columns[idx], cls.property(idx).type) + " = ?" +
+                        std::to_string(n + k + 1);
+      ++k;
+    }
+    // A class whose every property is a key keeps update_by_key (with the same key bytes, nothing changes).
+    if (!same_key_sets.empty()) {
+      t.update_by_same_key = "UPDATE " + t.table + " SET " + same_key_sets + " WHERE " + same_key_where;
+    }
+  }
   if (d.postgres() && !cls.key_indices().empty()) {
     // One round trip per write: the previous row comes from the statement's snapshot (the CTE), the write goes
     // through the unique key index (ON CONFLICT infers it from the same folded expressions). The key values are

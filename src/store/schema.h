@@ -32,6 +32,10 @@ struct TableInfo {
   std::string select_by_key;          // SELECT select_list FROM table WHERE key_where
   std::string insert;                 // params: every property in order
   std::string update_by_key;          // params: every property, then the key
+  // As update_by_key, for a row whose key text stays byte for byte the same: SQLite's leaves the key columns out
+  // of its SET, so it does not rewrite the primary key's index entry (SQLite rewrites an index whose columns are
+  // SET, whatever the values). PostgreSQL's is update_by_key (it compares values).
+  std::string update_by_same_key;
   std::string delete_by_key;          // params: the key
   // PostgreSQL, keyed classes: insert-or-update and insert-if-absent in one statement that answers the row as it
   // was before (no row: there was none). Params as `insert`. Empty elsewhere (SQLite runs select then write).

@@ -196,6 +196,24 @@ TEST_P(StoreBasicTest, KeysCompareWithoutCase) {
   EXPECT_EQ(insert(package("ABC0000A")).error().code, WbemCode::kAlreadyExists);
   ASSERT_TRUE(put(package("ABC0000A", "upper")).ok());  // the same instance, modified
   EXPECT_EQ(scan_all(pkg).size(), 1U);
+  // The key is kept as last written; a write with the same key text changes the rest and keeps it.
+  auto key_and_name = [&] {
+    auto rows = scan_all(pkg);
+    if (rows.size() != 1) return std::string("rows: ") + std::to_string(rows.size());
+    return rows[0].get(0).to_display() + " " + rows[0].get(prop("SMS_Package", "Name")).to_display();
+  };
+  EXPECT_EQ(key_and_name(), "ABC0000A upper");
+  ASSERT_TRUE(put(package("ABC0000A", "upper again")).ok());
+  EXPECT_EQ(key_and_name(), "ABC0000A upper again");
+  // In one batch: a write with the same key text, then one in another case, then the same text again.
+  ASSERT_TRUE(store_
+                  ->execute([&](WriteTxn& t) -> Status {
+                    PKG_TRY(t.put(package("ABC0000A", "same")));
+                    PKG_TRY(t.put(package("Abc0000a", "recased")));
+                    return t.put(package("Abc0000a", "last"));
+                  })
+                  .ok());
+  EXPECT_EQ(key_and_name(), "Abc0000a last");
   ASSERT_TRUE(remove(pkg, {Value::string("Abc0000A")}).ok());
   EXPECT_TRUE(scan_all(pkg).empty());
 }

@@ -113,6 +113,8 @@ class SqlStore::RowWrites {
       if (op == Op::kUpdate) {
         // An insert or upsert takes the columns only; an upsert keeps answering the row as the batch found it.
         if (held.op != Op::kUpdate) params.resize(table.columns.size());
+        // An update that rewrites the key (its case) is the whole update_by_key, and stays so.
+        if (held.op == Op::kUpdate && &sql == &table.update_by_key) held.sql = &sql;
         held.params = std::move(params);
         return ok_status();
       }
@@ -494,7 +496,10 @@ class SqlStore::Txn final : public WriteTxn {
     if (previous) {
       SqlParams params = std::move(enc.params);
       for (auto& p : key_params) params.push_back(std::move(p));
-      PKG_TRY(emit_row(RowWrites::Op::kUpdate, *t, ckey, t->update_by_key, std::move(params)));
+      const bool same_key = std::all_of(t->cls->key_indices().begin(), t->cls->key_indices().end(),
+                                        [&](std::size_t k) { return previous->get(k) == now_inst->get(k); });
+      PKG_TRY(emit_row(RowWrites::Op::kUpdate, *t, ckey, same_key ? t->update_by_same_key : t->update_by_key,
+                       std::move(params)));
     } else {
       PKG_TRY(emit_row(RowWrites::Op::kInsert, *t, ckey, t->insert, std::move(enc.params)));
     }
