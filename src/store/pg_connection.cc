@@ -150,7 +150,14 @@ class PgConnection final : public Connection {
   Status defer_query(const std::string& sql, SqlParams params, RowCallback on_row) override {
     if (deferred_error_) return *deferred_error_;
     if (deferred_.size() >= kMaxDeferred) PKG_TRY(flush_deferred());
-    deferred_.push_back(Deferred{sql, std::move(params), std::move(on_row)});
+    deferred_.push_back(Deferred{sql, std::move(params), std::move(on_row), -1});
+    return ok_status();
+  }
+
+  Status defer_write(const std::string& sql, SqlParams params, std::int64_t rows) override {
+    if (deferred_error_) return *deferred_error_;
+    if (deferred_.size() >= kMaxDeferred) PKG_TRY(flush_deferred());
+    deferred_.push_back(Deferred{sql, std::move(params), {}, rows});
     return ok_status();
   }
 
@@ -221,7 +228,8 @@ class PgConnection final : public Connection {
   struct Deferred {
     std::string sql;
     SqlParams params;
-    RowCallback on_row;  // may be empty: nobody reads the rows
+    RowCallback on_row;           // may be empty: nobody reads the rows
+    std::int64_t expect_rows = -1;  // defer_write(): the rows it must change
   };
 
   Status simple(const std::string& sql) {
@@ -299,6 +307,7 @@ class PgConnection final : public Connection {
     std::string key;
     bool deferred;
     const RowCallback* on_row = nullptr;
+    std::int64_t expect_rows = -1;
   };
   struct InFlight {
     std::vector<Deferred> queued;
@@ -326,8 +335,8 @@ class PgConnection final : public Connection {
       const PgParams& dp = flight.queued_params.emplace_back(d.params);
       std::string key = cache_key(d.sql, dp.types);
       auto [name, fresh] = prepared_for(key);
-      flight.sent.push_back(
-          Sent{Statement{&d.sql, &dp, name, fresh}, std::move(key), true, d.on_row ? &d.on_row : nullptr});
+      flight.sent.push_back(Sent{Statement{&d.sql, &dp, name, fresh}, std::move(key), true,
+                                 d.on_row ? &d.on_row : nullptr, d.expect_rows});
     }
     if (st != nullptr) flight.sent.push_back(Sent{*st, {}, false});
 
@@ -392,6 +401,11 @@ class PgConnection final : public Connection {
         if (!ok && !deferred_error) deferred_error = result_error(raw, *x.stmt.sql);
         if (ok && x.on_row != nullptr && !deferred_error) {
           if (Status delivered = deliver(raw, *x.on_row); !delivered.ok()) deferred_error = delivered.error();
+        }
+        if (ok && x.expect_rows >= 0 && !deferred_error) {
+          const char* n = PQcmdTuples(raw);
+          const std::int64_t changed = n != nullptr && *n != '\0' ? std::strtoll(n, nullptr, 10) : 0;
+          if (changed != x.expect_rows) deferred_error = unexpected_row_count(*x.stmt.sql, changed, x.expect_rows);
         }
       } else if (ok) {
         out = std::move(res);

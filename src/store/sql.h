@@ -78,6 +78,22 @@ class Connection {
   virtual Status defer_query(const std::string& sql, SqlParams params, RowCallback on_row) {
     return query(sql, params, on_row);
   }
+  // As defer(), for a write that must change exactly `rows` rows (an UPDATE or DELETE of rows the writer knows
+  // exist, an INSERT): any other count fails it as a failing statement does, so a writer whose cache no longer
+  // agrees with the database (a row changed outside pkgcast) fails its batch instead of losing a write.
+  virtual Status defer_write(const std::string& sql, SqlParams params, std::int64_t rows) {
+    auto changed = exec(sql, params);
+    if (!changed.ok()) return std::move(changed).error();
+    if (*changed != rows) return unexpected_row_count(sql, *changed, rows);
+    return ok_status();
+  }
+  static Error unexpected_row_count(const std::string& sql, std::int64_t changed, std::int64_t expected) {
+    return make_error(WbemCode::kFailed, "a write changed " + std::to_string(changed) + " rows where the store expected " +
+                                             std::to_string(expected) +
+                                             ": the database no longer holds what the writer's cache does (was it "
+                                             "changed outside pkgcast?) (" + sql.substr(0, 80) + ")");
+  }
+
   // Sends whatever defer() queued and waits for the answers (a no-op where defer runs at once).
   virtual Status flush() { return ok_status(); }
 

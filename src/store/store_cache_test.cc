@@ -269,6 +269,23 @@ TEST_P(StoreCacheTest, KeysOutsideAsciiBypassTheCache) {
   EXPECT_EQ(name_committed(id), "");
 }
 
+// Rows changed behind the store's back (another program, a restore): a write the cache decided from a row that
+// is gone, or an insert over one that appeared, fails its batch instead of being journaled and lost; the failed
+// batch drops the cache, so the same write then goes through.
+TEST_P(StoreCacheTest, ARowChangedOutsideTheStoreFailsTheBatchInsteadOfLosingAWrite) {
+  ASSERT_TRUE(put(package("ABC00001", "a")).ok());
+  ASSERT_TRUE(put(package("ABC00002", "b")).ok());  // both cached now
+  ASSERT_TRUE(db_->raw_exec("DELETE FROM \"SMS_Package\"").ok());
+  auto update = put(package("ABC00001", "a2"));  // an UPDATE of a row that is gone
+  ASSERT_FALSE(update.ok());
+  EXPECT_NE(update.error().message.find("outside pkgcast"), std::string::npos) << update.error().message;
+  auto remove_gone = remove(cls("SMS_Package"), {Value::string("ABC00002")});  // the cache was dropped: not found
+  EXPECT_EQ(remove_gone.error().code, WbemCode::kNotFound) << remove_gone.error().to_string();
+  ASSERT_TRUE(put(package("ABC00001", "a2")).ok());
+  EXPECT_EQ(name_committed("ABC00001"), "a2");
+  EXPECT_EQ(journal_text(2), (std::vector<std::string>{"3 created ABC00001 a2"}));
+}
+
 // One command per batch, and three batches queued behind a command that holds the writer: on PostgreSQL each
 // batch runs its commands while the one before it commits (Connection::start_commit).
 class QueuedBatches {

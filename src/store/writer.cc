@@ -121,7 +121,8 @@ class SqlStore::RowWrites {
       index_.erase(it);
       PKG_TRY(send_one(held));
     }
-    if (op == Op::kOther) return conn_.defer(sql, std::move(params));
+    // kOther is a DELETE of a row the writer knows exists.
+    if (op == Op::kOther) return conn_.defer_write(sql, std::move(params), 1);
     index_.emplace(ckey, writes_.size());
     writes_.push_back(Write{op, &sql, std::move(params), std::move(on_row), &table});
     return ok_status();
@@ -189,7 +190,7 @@ class SqlStore::RowWrites {
     const std::string* sql = w.sql;
     w.sql = nullptr;
     if (w.on_row) return conn_.defer_query(*sql, std::move(w.params), std::move(w.on_row));
-    return conn_.defer(*sql, std::move(w.params));
+    return conn_.defer_write(*sql, std::move(w.params), 1);
   }
 
   // Writes of one kind to one table's rows (distinct keys) in one statement, each column's values as one array
@@ -209,7 +210,7 @@ class SqlStore::RowWrites {
     const std::string& sql = many_sql(*rows.front());
     if (rows.front()->op != Op::kUpsert) {
       for (Write* w : rows) w->sql = nullptr;
-      return conn_.defer(sql, std::move(arrays));
+      return conn_.defer_write(sql, std::move(arrays), static_cast<std::int64_t>(rows.size()));
     }
     auto callbacks = std::make_shared<std::vector<RowCallback>>();
     callbacks->reserve(rows.size());
