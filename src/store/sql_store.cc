@@ -115,6 +115,19 @@ Result<JournalEntry> decode_journal_row(const SqlRow& row, const cim::ClassRegis
   return e;
 }
 
+// The journal's entries after `after`, in revision order, at most `limit`, decoded.
+Status stream_journal_on(Connection& conn, const cim::ClassRegistry& registry, std::uint64_t after,
+                         std::uint64_t limit, const std::function<bool(JournalEntry&&)>& sink) {
+  const Dialect& d = conn.dialect();
+  const std::string sql =
+      "SELECT revision, commit_time, kind, class_name, instance_key, instance, previous FROM pkgcast_journal "
+      "WHERE revision > " + d.placeholder(1) + " ORDER BY revision LIMIT " + d.placeholder(2);
+  return conn.stream(sql, {clamp_limit(after), clamp_limit(limit)}, [&](const SqlRow& row) -> Result<bool> {
+    PKG_ASSIGN_OR_RETURN(JournalEntry e, decode_journal_row(row, registry));
+    return sink(std::move(e));
+  });
+}
+
 Result<std::uint64_t> read_uint(Connection& conn, const std::string& sql, const SqlParams& params) {
   std::uint64_t v = 0;
   PKG_TRY(conn.query(sql, params, [&](const SqlRow& row) -> Result<bool> {
@@ -609,14 +622,7 @@ Status SqlStore::read_journal(std::uint64_t after, std::size_t limit,
                                                  " was compacted (the journal now starts after revision " +
                                                  std::to_string(compacted) + "); re-list, then watch");
     }
-    const Dialect& d = conn->dialect();
-    const std::string sql =
-        "SELECT revision, commit_time, kind, class_name, instance_key, instance, previous FROM pkgcast_journal "
-        "WHERE revision > " + d.placeholder(1) + " ORDER BY revision LIMIT " + d.placeholder(2);
-    return conn->stream(sql, {clamp_limit(after), clamp_limit(limit)}, [&](const SqlRow& row) -> Result<bool> {
-      PKG_ASSIGN_OR_RETURN(JournalEntry e, decode_journal_row(row, schema_.registry()));
-      return sink(std::move(e));
-    });
+    return stream_journal_on(*conn, schema_.registry(), after, limit, sink);
   };
   Status st = body();
   Status end = conn->rollback();  // read-only
@@ -687,14 +693,11 @@ Status SqlStore::take_up_commits_whose_answer_was_lost() {
   if (last < next_revision_) return ok_status();
   // At most the batches whose answers were lost: a few thousand entries.
   std::vector<JournalEntry> found;
-  const Dialect& d = conn.dialect();
-  PKG_TRY(conn.stream("SELECT revision, commit_time, kind, class_name, instance_key, instance, previous FROM "
-                      "pkgcast_journal WHERE revision >= " + d.placeholder(1) + " ORDER BY revision",
-                      {static_cast<std::int64_t>(next_revision_)}, [&](const SqlRow& row) -> Result<bool> {
-                        PKG_ASSIGN_OR_RETURN(JournalEntry e, decode_journal_row(row, schema_.registry()));
-                        found.push_back(std::move(e));
-                        return true;
-                      }));
+  PKG_TRY(stream_journal_on(conn, schema_.registry(), next_revision_ - 1, last - next_revision_ + 1,
+                            [&](JournalEntry&& e) {
+                              found.push_back(std::move(e));
+                              return true;
+                            }));
   next_revision_ = last + 1;
   committed_revision_.store(last);
   tell_listeners(found);

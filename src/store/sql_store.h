@@ -134,7 +134,7 @@ class SqlStore final : public Store {
   // Reads committing_'s COMMIT outcome and answers its commands (listeners first). On failure the revisions and
   // the cache go back to before it; `batch_running`: a later batch is on the connection and undoes itself.
   Status finish_committing(bool batch_running) PKG_EXCLUDES(listeners_mu_, test_mu_);
-  Status finish_failed_commit(Committing& c, const Error& error, bool batch_running = false);
+  Status finish_failed_commit(Committing& c, const Error& error, bool batch_running);
   // On a new writer connection: a COMMIT whose answer was lost with the old one may have committed all the same.
   // The journal says; such entries go to the listeners now (they were not told) and revisions go on after them.
   Status take_up_commits_whose_answer_was_lost() PKG_EXCLUDES(listeners_mu_);
