@@ -246,6 +246,31 @@ Digest FileHasher::add_chunk(std::span<const std::uint8_t> chunk) {
   return finish_state(part);
 }
 
+void FileHasher::append(std::span<const std::uint8_t> bytes) {
+  if (!use_ni_) {
+    whole_->update(bytes);
+    return;
+  }
+  if (bytes.empty()) return;
+  State& whole = ni_->whole;
+  const std::uint8_t* at = bytes.data();
+  std::size_t left = bytes.size();
+  whole.total += left;
+  if (whole.tail_size != 0) {
+    const std::size_t used = std::min(left, 64 - whole.tail_size);
+    std::memcpy(whole.tail + whole.tail_size, at, used);
+    whole.tail_size += used;
+    at += used;
+    left -= used;
+    if (whole.tail_size < 64) return;
+    compress1(whole.h, whole.tail, 1);
+    whole.tail_size = 0;
+  }
+  compress1(whole.h, at, left / 64);
+  whole.tail_size = left % 64;
+  std::memcpy(whole.tail, at + left / 64 * 64, whole.tail_size);
+}
+
 Digest FileHasher::finish() {
   if (!use_ni_) return whole_->finish();
   return finish_state(ni_->whole);

@@ -1,6 +1,6 @@
-// A file's SHA-256 and each of its chunks' SHA-256, computed over the same bytes in one pass. Internal to
-// src/content: the ingest hashes every byte twice (the chunk's name, and the whole file's hash in the manifest), and
-// hashing is most of its CPU after compression.
+// A file's SHA-256 and each of its chunks' SHA-256, computed over the same bytes in one pass. The ingest hashes
+// every byte twice (the chunk's name, and the whole file's hash in the manifest), and so does the DP agent (each
+// chunk's check, and each file's whole-file check); hashing is most of their CPU after compression.
 //
 // With x86 SHA extensions (SHA-NI) the two hashes run interleaved, one 64-byte block of each at a time: a single
 // SHA-256 stream waits on the latency of the round instructions, so a second independent stream fills the gaps
@@ -33,6 +33,8 @@ class FileHasher {
   // Appends `chunk` (the next bytes of the file, any length, empty included) to the file's hash and returns the
   // SHA-256 of `chunk` alone.
   Digest add_chunk(std::span<const std::uint8_t> chunk);
+  // Appends `bytes` to the file's hash only (for bytes whose chunk digest is known already).
+  void append(std::span<const std::uint8_t> bytes);
   // The SHA-256 of every byte added. The object may not be used afterwards.
   Digest finish();
 

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <zstd.h>
@@ -63,7 +64,11 @@ class Fetcher {
   // The chunk's verified raw bytes, from the first source that has them. Called by pool worker `worker` (or by
   // the pool's caller with worker == pool.size()), which owns its connections. Cancellation stops at once
   // (WBEM_E_CALL_CANCELLED).
-  Result<std::string> fetch_chunk(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker);
+  // `check` says whether a complete download is the chunk, in place of comparing its SHA-256 with ref.hash (the
+  // installer's check also appends the bytes to their file's hash in the same pass); called once per download.
+  using ChunkCheck = std::function<bool(std::string_view bytes)>;
+  Result<std::string> fetch_chunk(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker,
+                                  const ChunkCheck& check = {});
 
   // Raw bytes received over HTTP since construction (for tests and logs).
   std::uint64_t bytes_received() const { return bytes_received_.load(); }

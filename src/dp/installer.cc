@@ -12,6 +12,7 @@
 
 #include "core/mutex.h"
 #include "core/paths.h"
+#include "dp/running_hashes.h"
 #include "dp/tree.h"
 
 namespace pkgcast::dp {
@@ -19,6 +20,10 @@ namespace {
 
 // Above this many files a staged tree is made durable by one syncfs(2) rather than an fsync per file and directory.
 constexpr std::size_t kSyncEachFileUpTo = 16;
+// Verified chunks that arrived before the bytes ahead of them in their file wait in memory for their file's running
+// hash up to this many bytes per job; a file whose chunk would pass it is hashed from disk instead. The workers
+// take chunks in file order, so what waits is normally a few chunks (RunningHashes).
+constexpr std::uint64_t kMaxBytesWaitingForFileHashes = 8u << 20;
 
 Result<Fd> open_dir(const std::filesystem::path& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -232,10 +237,12 @@ Status lay_out(int root, const content::Manifest& manifest, const std::filesyste
   return failure.status();
 }
 
-// Hashes a staged file whole and gives it its mode: the last check before the tree is published.
-// `mismatch`: the file's bytes are not the manifest's (as opposed to an error of the file system).
+// Checks a staged file's whole-file SHA-256 and gives it its mode: the last check before the tree is published.
+// `running` is the file's digest when all of its bytes were hashed in order on their way in (RunningHashes);
+// otherwise the file is read and hashed here. `mismatch`: the file's bytes are not the manifest's (as opposed to
+// an error of the file system).
 Status finish_file(int root, const content::ManifestEntry& e, const std::filesystem::path& dir, bool fsync_it,
-                   FileFingerprint& verified, bool& mismatch) {
+                   const std::optional<content::Digest>& running, FileFingerprint& verified, bool& mismatch) {
   std::string leaf;
   PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root, e.path, leaf));
   const auto display = dir / e.path;
@@ -247,7 +254,12 @@ Status finish_file(int root, const content::ManifestEntry& e, const std::filesys
     return make_error(WbemCode::kFailed, "file '" + e.path + "' has " + std::to_string(st.st_size) +
                                              " bytes, the manifest says " + std::to_string(e.size));
   }
-  PKG_ASSIGN_OR_RETURN(const content::Digest hash, hash_file(fd.get(), e.size, display));
+  content::Digest hash;
+  if (running) {
+    hash = *running;
+  } else {
+    PKG_ASSIGN_OR_RETURN(hash, hash_file(fd.get(), e.size, display));
+  }
   if (hash != e.sha256) {
     mismatch = true;
     return make_error(WbemCode::kFailed, "file '" + e.path + "' failed verification (SHA-256)");
@@ -346,10 +358,11 @@ Result<content::Manifest> Installer::load_manifest(const DpJob& job, const Fetch
   return parsed;
 }
 
-Result<std::string> Installer::chunk_bytes(const content::ChunkRef& ref, const FetchJob& fetch, std::size_t worker) {
+Result<std::string> Installer::chunk_bytes(const content::ChunkRef& ref, const FetchJob& fetch, std::size_t worker,
+                                          const Fetcher::ChunkCheck& check) {
   auto local = index_.read(ref.hash);
   if (local.ok()) return local;
-  return fetcher_.fetch_chunk(fetch, ref, worker);
+  return fetcher_.fetch_chunk(fetch, ref, worker, check);
 }
 
 Status Installer::stage(const DpJob& job, const content::Manifest& manifest, const FetchJob& fetch,
@@ -415,6 +428,9 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   for (std::size_t w = 0; w < pool_.size(); ++w) files.emplace_back(root.get(), manifest, dir);
   // Entries that hold a chunk copied unread: their whole-file check is then the only one their bytes get.
   std::vector<std::atomic<bool>> copied_unread(manifest.entries.size());
+  std::vector<std::uint64_t> sizes(manifest.entries.size());
+  for (std::size_t i = 0; i < sizes.size(); ++i) sizes[i] = manifest.entries[i].size;
+  RunningHashes running(std::move(sizes), kMaxBytesWaitingForFileHashes);
   FirstError failure;
   pool_.run(plan.size(), [&](std::size_t i, std::size_t worker) {
     if (failure.failed()) return;
@@ -429,6 +445,7 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
         auto fd = mine.get(s.entry);
         if (!fd.ok()) return failure.set(std::move(fd).error());
         if (region_holds(*fd, s.offset, chunk.ref, buf)) {
+          running.add(s.entry, s.offset, buf);
           if (bytes.empty()) bytes = buf;
         } else {
           missing.push_back(&s);
@@ -447,6 +464,7 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
           break;
         }
         copied_unread[s->entry].store(true, std::memory_order_relaxed);
+        running.give_up(s->entry);
       }
       if (copied) {
         const std::uint64_t now = done.fetch_add(chunk.ref.size) + chunk.ref.size;
@@ -454,8 +472,16 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
         return;
       }
     }
+    // A download is checked where it goes first, and appended to that file's hash in the same pass when it is the
+    // file's next bytes.
+    const Spot* taken = nullptr;
     if (!missing.empty() && bytes.size() != chunk.ref.size) {
-      auto got = chunk_bytes(chunk.ref, fetch, worker);
+      const Spot* first = missing.front();
+      auto got = chunk_bytes(chunk.ref, fetch, worker, [&](std::string_view b) {
+        const auto checked = running.check_at(first->entry, first->offset, b, chunk.ref.hash);
+        if (checked.taken) taken = first;
+        return checked.right;
+      });
       if (!got.ok()) return failure.set(std::move(got).error());
       bytes = std::move(got).value();
     }
@@ -465,6 +491,7 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
       if (!fd.ok()) return failure.set(std::move(fd).error());
       Status w = pwrite_all(*fd, raw, s->offset, dir / manifest.entries[s->entry].path, options_.write_fault);
       if (!w.ok()) return failure.set(std::move(w).error());
+      if (s != taken) running.add(s->entry, s->offset, bytes);
     }
     const std::uint64_t now = done.fetch_add(chunk.ref.size) + chunk.ref.size;
     if (progress) progress(now, total);
@@ -481,11 +508,14 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   const bool sync_each = file_entries.size() <= kSyncEachFileUpTo;
   FirstError bad_file;
   std::atomic<bool> unread_mismatch{false};
+  std::atomic<std::size_t> read_back{0};
   pool_.run(file_entries.size(), [&](std::size_t i, std::size_t) {
     if (bad_file.failed()) return;
     if (fetch.cancel && fetch.cancel->load()) return bad_file.set(make_error(WbemCode::kCallCancelled, "job cancelled"));
     bool mismatch = false;
-    Status s = finish_file(root.get(), manifest.entries[file_entries[i]], dir, sync_each,
+    const auto digest = running.digest(static_cast<std::uint32_t>(file_entries[i]));
+    if (!digest) read_back.fetch_add(1);
+    Status s = finish_file(root.get(), manifest.entries[file_entries[i]], dir, sync_each, digest,
                            fingerprints[file_entries[i]], mismatch);
     heartbeat();
     if (mismatch && copied_unread[file_entries[i]].load(std::memory_order_relaxed)) unread_mismatch = true;
@@ -506,8 +536,11 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   if (::fchmod(root.get(), 0755) != 0) return io_error("set the mode of", dir, errno);
   const auto t2 = std::chrono::steady_clock::now();
   if (!sync_each && ::syncfs(root.get()) != 0) return io_error("sync the file system of", dir, errno);
-  spdlog::debug("dp agent: staged {}: chunks placed in {:.2f} s, files checked in {:.2f} s, synced in {:.2f} s",
-                job.content_id, secs(t0, t1), secs(t1, t2), secs(t2, std::chrono::steady_clock::now()));
+  spdlog::debug(
+      "dp agent: staged {}: chunks placed in {:.2f} s, files checked in {:.2f} s ({} of {} read back, the others "
+      "hashed on their way in), synced in {:.2f} s",
+      job.content_id, secs(t0, t1), secs(t1, t2), read_back.load(), file_entries.size(),
+      secs(t2, std::chrono::steady_clock::now()));
   if (::fsync(root.get()) != 0) return io_error("fsync", dir, errno);
   return fsync_dir(staging_dir_);
 }

@@ -93,7 +93,8 @@ class Installer {
   Status stage(const DpJob& job, const content::Manifest& manifest, const FetchJob& fetch, const ProgressFn& progress,
                std::vector<FileFingerprint>& fingerprints, bool& unread_copy_failed);
   // A chunk's verified bytes: from an installed version when one holds it, else fetched. `worker` as the pool's.
-  Result<std::string> chunk_bytes(const content::ChunkRef& ref, const FetchJob& fetch, std::size_t worker);
+  Result<std::string> chunk_bytes(const content::ChunkRef& ref, const FetchJob& fetch, std::size_t worker,
+                                  const Fetcher::ChunkCheck& check = {});
   Status repair(const content::Manifest& manifest, const std::filesystem::path& dir,
                 const std::vector<std::size_t>& bad, const FetchJob& fetch);
   // Removes an installed version: unindexed, renamed to trash and deleted, its record and unused manifest gone.
