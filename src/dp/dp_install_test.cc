@@ -309,6 +309,38 @@ TEST_F(AgentTest, ValidateDetectsAndRepairsACorruptedFile) {
   EXPECT_EQ((*clean)["message"], "");
 }
 
+TEST_F(AgentTest, ValidateReportsAndRemovesWhatThePackageDoesNotHold) {
+  make_tree(tmp.path() / "src");
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  const fs::path dir = tmp.path() / "dp/content/ABC00001.1";
+  write_file(dir / "stray.txt", "not in the package\n");
+  write_file(dir / "stray-dir/inner/x", "x");
+  write_file(dir / "ro/added", "in a read-only directory\n");
+  write_file(dir / "data/.pkgcast-repair.big.bin", "left by a crash\n");
+  fs::create_symlink("/etc/passwd", dir / "docs/stray-link");
+  const std::uint64_t before = server.chunk_bytes_served();
+  server.put_job(action_job("ABC00001", 1, 2, 3, c.manifest_hash, {server.content_url()}));
+  auto bad = server.wait_status("ABC00001", "validation_failed", 2);
+  ASSERT_TRUE(bad);
+  const std::string text = (*bad)["message"];
+  for (const char* name : {"stray.txt (not in the package)", "stray-dir (not in the package)",
+                           "ro/added (not in the package)", "data/.pkgcast-repair.big.bin (not in the package)",
+                           "docs/stray-link (not in the package)"}) {
+    EXPECT_NE(text.find(name), std::string::npos) << name << " in: " << text;
+  }
+  EXPECT_EQ(text.find("inner"), std::string::npos) << "a stray directory is named once: " << text;
+  EXPECT_EQ(text.find(" data/big.bin"), std::string::npos) << text;
+  ASSERT_TRUE(server.wait_status("ABC00001", "validated", 2));
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", dir), "");
+  EXPECT_FALSE(fs::exists(dir / "stray-dir"));
+  EXPECT_EQ(fs::status(dir / "ro").permissions() & fs::perms::all, fs::perms(0555));
+  EXPECT_EQ(server.chunk_bytes_served(), before);  // nothing to fetch: every listed file was right
+  EXPECT_TRUE(fs::exists("/etc/passwd"));
+}
+
 TEST_F(AgentTest, RemoveDeletesTheInstalledVersion) {
   write_file(tmp.path() / "src/a.txt", "hello");
   const BuiltContent c = publish(tmp.path() / "src");

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <unordered_set>
 #include <spdlog/spdlog.h>
 
 #include "core/mutex.h"
@@ -235,6 +236,39 @@ Status lay_out(int root, const content::Manifest& manifest, const std::filesyste
   });
   linked.assign(marks.begin(), marks.end());
   return failure.status();
+}
+
+// What stands below `dir` that `manifest` does not list: paths relative to `dir`, sorted, a directory's own
+// contents left out (they go with it). Links are not followed. The name a repair writes beside a bad file is one of
+// them when a crash left it.
+Result<std::vector<std::string>> unlisted_paths(const std::filesystem::path& dir, const content::Manifest& manifest) {
+  std::unordered_set<std::string> listed;
+  for (const auto& e : manifest.entries) listed.insert(e.path);
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::string rel = it->path().lexically_relative(dir).generic_string();
+    if (listed.contains(rel)) continue;
+    out.push_back(std::move(rel));
+    it.disable_recursion_pending();
+  }
+  if (ec) return io_error("list", dir, ec.value());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Removes `rel` below `dir` (a whole tree for a directory), even from a directory the manifest made read-only.
+Status remove_unlisted(const std::filesystem::path& dir, const std::string& rel) {
+  const auto path = dir / rel;
+  const auto parent = path.parent_path();
+  struct stat st {};
+  const bool restore = ::lstat(parent.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_IWUSR) == 0;
+  if (restore) ::chmod(parent.c_str(), (st.st_mode & 07777) | S_IRWXU);
+  Status removed = remove_tree(path);
+  if (restore) ::chmod(parent.c_str(), st.st_mode & 07777);
+  PKG_TRY(removed);
+  return fsync_dir(parent);
 }
 
 // Checks a staged file's whole-file SHA-256 and gives it its mode: the last check before the tree is published.
@@ -659,11 +693,15 @@ Result<ValidateOutcome> Installer::validate(const DpJob& job, const FetchJob& fe
       out.mismatched.push_back(manifest.entries[i].path);
     }
   }
-  if (!bad.empty()) {
+  // The tree is the package's, byte for byte: what the manifest does not list is a mismatch too, and goes.
+  PKG_ASSIGN_OR_RETURN(const std::vector<std::string> unlisted, unlisted_paths(dir, manifest));
+  for (const auto& p : unlisted) out.mismatched.push_back(p + " (not in the package)");
+  if (!out.mismatched.empty()) {
     if (on_mismatch) on_mismatch(out.mismatched);
     // While it is repaired, the version is not a source of chunks for anyone.
     index_.remove(job.content_id);
-    PKG_TRY(repair(manifest, dir, bad, fetch));
+    for (const auto& p : unlisted) PKG_TRY(remove_unlisted(dir, p));
+    if (!bad.empty()) PKG_TRY(repair(manifest, dir, bad, fetch));
   }
   // Verified whole: it is (again) a source of chunks.
   PKG_TRY(record_version(job.content_id, digest));

@@ -50,7 +50,9 @@ struct InstallerOptions {
 using ProgressFn = std::function<void(std::uint64_t done, std::uint64_t total)>;
 
 struct ValidateOutcome {
-  std::vector<std::string> mismatched;  // entry paths that did not match the manifest, in manifest order
+  // Entry paths that did not match the manifest, in manifest order; then what the manifest does not list, each
+  // as "<path> (not in the package)".
+  std::vector<std::string> mismatched;
 };
 
 class Installer {
