@@ -229,18 +229,26 @@ int run_demo(CliContext& ctx, const DemoOptions& o) {
   const int status = run_package_status(ctx, id, /*wait=*/true, 120.0);
   std::cout << std::endl;
 
-  // 5. The summaries, as a ConfigMgr script would query them.
+  // 5. The summaries, as a ConfigMgr script would query them (the root summarizer has no SiteCode).
+  const std::vector<std::string> counts = {"SourceVersion", "Targeted", "Installed", "Retrying", "Failed"};
   for (const char* cls : {"SMS_PackageStatusRootSummarizer", "SMS_PackageStatusDetailSummarizer"}) {
     Json body = {{"query", std::string("SELECT * FROM ") + cls + " WHERE PackageID = '" + id + "'"}};
     auto rows = ctx.call("POST", "/api/v1/query", &body);
     if (!rows.ok()) return ctx.fail(rows.error());
     std::cout << cls << ":" << std::endl;
-    print_table(rows_of((*rows)["instances"]),
-                {"PackageID", "SiteCode", "SourceVersion", "Targeted", "Installed", "Retrying", "Failed"});
+    std::vector<std::string> columns = {"PackageID"};
+    if (std::string_view(cls) == "SMS_PackageStatusDetailSummarizer") columns.push_back("SiteCode");
+    columns.insert(columns.end(), counts.begin(), counts.end());
+    print_table(rows_of((*rows)["instances"]), columns);
   }
+  // The dashboard signs in from the URL's fragment, which the browser never sends to the server.
+  std::string token;
+  std::getline(std::ifstream(ctx.options.token_file), token);
+  const std::string dashboard = url + "/#token=" + token;
   std::cout << std::endl
             << (status == kExitOk ? "every DP has the package." : "the distribution did not complete; see the logs in " + dir.string())
             << std::endl
+            << "dashboard: " << dashboard << std::endl
             << "server: " << url << "   (admin token: " << ctx.options.token_file << ")" << std::endl
             << "try:    pkgcast --server " << url << " --token-file " << ctx.options.token_file
             << " query \"SELECT * FROM SMS_PackageStatusDistPointsSummarizer\"" << std::endl;

@@ -1,0 +1,427 @@
+// The pkgcast dashboard: packages' content status over every DP, pushed by the server as it changes.
+//
+// Data comes from the same API as every other client (docs/http-api.md): WQL data queries for the state, then WQL
+// event queries (GET /api/v1/events, Server-Sent Events) for every change after it. The streams are read with
+// fetch() rather than EventSource, because EventSource cannot send the Authorization header, and a token in a URL
+// would end up in logs. A stream that breaks is resumed from the last revision it delivered, so nothing is missed.
+//
+// The token is kept in sessionStorage (this tab only). A URL fragment `#token=...` (what `pkgcast demo` prints) is
+// taken once and removed from the address bar; a fragment never reaches a server.
+
+const STATE_NAMES = ['INSTALLED', 'INSTALL_PENDING', 'INSTALL_RETRYING', 'INSTALL_FAILED', 'REMOVAL_PENDING',
+  'REMOVAL_RETRYING', 'REMOVAL_FAILED', 'CONTENT_UPDATING', 'CONTENT_MONITORING'];
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 15000;
+
+const $ = (id) => document.getElementById(id);
+
+// ---- token and API ----
+
+function takeTokenFromFragment() {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (!m) return;
+  sessionStorage.setItem('pkgcast.token', decodeURIComponent(m[1]));
+  const rest = location.hash.slice(1).split('&').filter((p) => !p.startsWith('token=')).join('&');
+  history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+}
+
+const token = () => sessionStorage.getItem('pkgcast.token') || '';
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.message ? `${body.error}: ${body.message}` : `HTTP ${status}`);
+    this.status = status;
+    this.code = body && body.error;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${token()}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch { /* not JSON: the status says enough */ }
+  if (!res.ok) throw new ApiError(res.status, json);
+  return json;
+}
+
+let namespace = '';
+
+async function query(wql) {
+  const r = await api('POST', '/api/v1/query', { namespace, query: wql });
+  return r.instances || [];
+}
+
+const quote = (s) => `'${String(s).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+// ---- event streams ----
+
+// Parses a Server-Sent Events body as it arrives; calls onEvent(object, id) per event. Resolves when the body
+// ends; rejects with the server's error when it sends `event: error`.
+async function readEvents(body, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  let data = [];
+  let id = null;
+  let kind = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let nl;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      let line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      if (line.endsWith('\r')) line = line.slice(0, -1);
+      if (line === '') {
+        if (data.length) {
+          const payload = JSON.parse(data.join('\n'));
+          if (kind === 'error') throw new ApiError(500, payload);
+          onEvent(payload, id);
+        }
+        data = []; kind = '';
+        continue;
+      }
+      if (line.startsWith(':')) continue;  // a comment: the start revision, heartbeats
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const val = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'data') data.push(val);
+      else if (field === 'id') id = val;
+      else if (field === 'event') kind = val;
+    }
+  }
+}
+
+// One WQL event subscription, kept open: reconnects with back-off and resumes after the last revision delivered.
+// `onGap` is called when the server no longer holds the revisions to resume from (410): the caller reloads.
+class Feed {
+  constructor(wql, since, onEvent, onGap) {
+    Object.assign(this, { wql, since, onEvent, onGap });
+    this.controller = new AbortController();
+    this.connected = false;
+    this.run();
+  }
+
+  close() { this.controller.abort(); }
+
+  async run() {
+    let delay = RETRY_MIN_MS;
+    while (!this.controller.signal.aborted) {
+      try {
+        const params = new URLSearchParams({ namespace, query: this.wql });
+        if (this.since != null) params.set('since', this.since);
+        const res = await fetch(`/api/v1/events?${params}`, {
+          headers: { Authorization: `Bearer ${token()}` }, signal: this.controller.signal,
+        });
+        if (!res.ok) {
+          const body = await res.json().catch(() => null);
+          throw new ApiError(res.status, body);
+        }
+        this.setConnected(true);
+        delay = RETRY_MIN_MS;
+        await readEvents(res.body, (event, id) => {
+          if (id !== null) this.since = id;
+          this.onEvent(event);
+        });
+      } catch (e) {
+        if (this.controller.signal.aborted) return;
+        if (e instanceof ApiError && e.status === 410) { this.onGap(); return; }
+        if (e instanceof ApiError && (e.status === 401 || e.status === 403)) { signOut(e.message); return; }
+        if (e instanceof ApiError && e.status === 400) { showError(e.message); return; }
+      }
+      this.setConnected(false);
+      await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
+      delay = Math.min(delay * 2, RETRY_MAX_MS);
+    }
+  }
+
+  setConnected(on) {
+    this.connected = on;
+    updateLive();
+  }
+}
+
+const feeds = new Set();
+
+function openFeed(wql, since, onEvent, onGap) {
+  const f = new Feed(wql, since, onEvent, onGap);
+  feeds.add(f);
+  updateLive();
+  return f;
+}
+
+function closeFeed(f) {
+  if (!f) return;
+  f.close();
+  feeds.delete(f);
+  updateLive();
+}
+
+function updateLive() {
+  const el = $('live');
+  const all = [...feeds];
+  const up = all.filter((f) => f.connected).length;
+  const state = all.length === 0 ? 'off' : up === all.length ? 'on' : 'retrying';
+  el.dataset.state = state;
+  el.textContent = state === 'on' ? 'live' : state === 'retrying' ? 'reconnecting…' : 'not connected';
+}
+
+// ---- the model ----
+
+const packages = new Map();  // PackageID -> SMS_PackageStatusRootSummarizer
+let selected = null;         // { id, sites: Map, dps: Map, jobs: Map, feeds: [], rate }
+let rootFeed = null;
+
+// Applies an intrinsic event to a map of instances by key.
+function applyEvent(map, event, keyOf) {
+  const target = event.TargetInstance;
+  if (!target) return;
+  const key = keyOf(target);
+  if (event.__CLASS === '__InstanceDeletionEvent') map.delete(key);
+  else map.set(key, target);
+}
+
+const num = (v) => (v === null || v === undefined || v === '' ? 0 : Number(v));
+const lower = (s) => String(s || '').toLowerCase();
+const dpKey = (row) => lower(row.ServerNALPath ?? row.NALPath);
+
+async function revision() {
+  const res = await fetch('/api/v1/health');
+  const h = await res.json();
+  return h.revision;
+}
+
+async function loadPackages() {
+  closeFeed(rootFeed);
+  const since = await revision();
+  const rows = await query('SELECT * FROM SMS_PackageStatusRootSummarizer');
+  packages.clear();
+  for (const r of rows) packages.set(r.PackageID, r);
+  rootFeed = openFeed(
+    "SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_PackageStatusRootSummarizer'", since,
+    (e) => { applyEvent(packages, e, (t) => t.PackageID); renderPackages(); if (selected) renderDetail(); },
+    () => loadPackages().catch(showError));
+  renderPackages();
+}
+
+async function select(id) {
+  if (selected) selected.feeds.forEach(closeFeed);
+  selected = { id, sites: new Map(), dps: new Map(), jobs: new Map(), feeds: [], samples: [] };
+  const mine = selected;
+  const since = await revision();
+  const where = `PackageID = ${quote(id)}`;
+  const [sites, dps, jobs] = await Promise.all([
+    query(`SELECT * FROM SMS_PackageStatusDetailSummarizer WHERE ${where}`),
+    query(`SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE ${where}`),
+    query(`SELECT * FROM PKG_DPJob WHERE ${where}`),
+  ]);
+  if (selected !== mine) return;  // another package was chosen meanwhile
+  for (const r of sites) mine.sites.set(lower(r.SiteCode), r);
+  for (const r of dps) mine.dps.set(dpKey(r), r);
+  for (const r of jobs) mine.jobs.set(dpKey(r), r);
+  const watch = (cls, map, keyOf) => openFeed(
+    `SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '${cls}' AND TargetInstance.PackageID = ${quote(id)}`,
+    since, (e) => { applyEvent(map, e, keyOf); renderDetail(); },
+    () => { if (selected === mine) select(id).catch(showError); });
+  mine.feeds = [
+    watch('SMS_PackageStatusDetailSummarizer', mine.sites, (t) => lower(t.SiteCode)),
+    watch('SMS_PackageStatusDistPointsSummarizer', mine.dps, dpKey),
+    watch('PKG_DPJob', mine.jobs, dpKey),
+  ];
+  renderPackages();
+  renderDetail();
+}
+
+// Bytes done and to do over the DPs receiving the current version (what `pkgcast status` shows).
+function bytesOf(sel, root, site) {
+  let done = 0;
+  let total = 0;
+  for (const [key, row] of sel.dps) {
+    if (site && lower(row.SiteCode) !== site) continue;
+    const state = num(row.State);
+    if (state >= 4 && state <= 6) continue;
+    const job = sel.jobs.get(key);
+    const size = job ? Math.max(num(job.BytesTotal), num(job.ContentSize)) : 0;
+    total += size;
+    if (state === 0 && num(row.SourceVersion) === num(root.SourceVersion)) done += size;
+    else if (job) done += Math.min(num(job.BytesDone), size);
+  }
+  return { done, total };
+}
+
+// ---- rendering ----
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('data-')) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+function bar(done, total, kind = '') {
+  const pct = total > 0 ? Math.min(100, (100 * done) / total) : 0;
+  const fill = el('span', { class: `fill ${kind}` });
+  fill.style.width = `${pct.toFixed(1)}%`;
+  return el('span', { class: 'bar', title: total > 0 ? `${pct.toFixed(0)}%` : '' }, fill);
+}
+
+function bytesText(b) {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (b >= 1000 && i < units.length - 1) { b /= 1000; i++; }
+  return `${i === 0 ? b : b.toFixed(1)} ${units[i]}`;
+}
+
+function statusOf(root) {
+  const targeted = num(root.Targeted);
+  const installed = num(root.Installed);
+  const failed = num(root.Failed);
+  const retrying = num(root.Retrying);
+  if (targeted === 0) return { text: 'not distributed', kind: 'idle' };
+  if (failed > 0) return { text: `${failed} failed`, kind: 'failed' };
+  if (installed === targeted) return { text: 'distributed', kind: 'done' };
+  if (retrying > 0) return { text: `${retrying} retrying`, kind: 'retrying' };
+  return { text: 'in progress', kind: 'progress' };
+}
+
+function countCells(row) {
+  return ['Installed', 'Targeted', 'Retrying', 'Failed'].map((p) => el('td', { class: 'num' }, num(row[p])));
+}
+
+function renderPackages() {
+  const body = $('package-rows');
+  const ids = [...packages.keys()].sort();
+  body.replaceChildren(...ids.map((id) => {
+    const r = packages.get(id);
+    const s = statusOf(r);
+    const tr = el('tr', { class: selected && selected.id === id ? 'selected' : '', 'data-package': id },
+      el('td', {}, el('a', { href: `#package=${encodeURIComponent(id)}` }, id)),
+      el('td', {}, r.Name || ''),
+      el('td', { class: 'num' }, num(r.SourceVersion)),
+      el('td', { class: 'bar-cell' }, bar(num(r.Installed), num(r.Targeted), s.kind)),
+      ...countCells(r),
+      el('td', {}, el('span', { class: `badge ${s.kind}` }, s.text)));
+    tr.addEventListener('click', (ev) => { ev.preventDefault(); location.hash = `package=${encodeURIComponent(id)}`; });
+    return tr;
+  }));
+  $('package-count').textContent = `(${ids.length})`;
+  $('no-packages').hidden = ids.length > 0;
+}
+
+function renderDetail() {
+  const sel = selected;
+  $('detail').hidden = !sel;
+  if (!sel) return;
+  const root = packages.get(sel.id) || { PackageID: sel.id };
+  $('detail-title').textContent = `${sel.id}${root.Name ? ` — ${root.Name}` : ''}, version ${num(root.SourceVersion)}`;
+  const { done, total } = bytesOf(sel, root);
+  // The rate over the last 10 s of samples, for an ETA.
+  const now = Date.now();
+  sel.samples.push({ t: now, done });
+  while (sel.samples.length > 2 && now - sel.samples[0].t > 10000) sel.samples.shift();
+  const first = sel.samples[0];
+  const rate = now > first.t ? ((done - first.done) * 1000) / (now - first.t) : 0;
+  const s = statusOf(root);
+  let summary = `${num(root.Installed)} of ${num(root.Targeted)} DPs installed · ${bytesText(done)} of ${bytesText(total)}`;
+  if (rate > 0 && done < total) summary += ` · ${bytesText(rate)}/s · about ${Math.ceil((total - done) / rate)} s left`;
+  $('detail-summary').replaceChildren(el('span', { class: `badge ${s.kind}` }, s.text), ' ', summary);
+
+  const codes = [...sel.sites.keys()].sort();
+  $('site-rows').replaceChildren(...codes.map((code) => {
+    const d = sel.sites.get(code);
+    const b = bytesOf(sel, root, code);
+    return el('tr', { 'data-site': d.SiteCode },
+      el('td', {}, d.SiteCode),
+      el('td', { class: 'bar-cell' }, bar(num(d.Installed), num(d.Targeted), statusOf(d).kind),
+        el('span', { class: 'muted small' }, ` ${bytesText(b.done)} of ${bytesText(b.total)}`)),
+      ...countCells(d));
+  }));
+
+  const keys = [...sel.dps.keys()].sort();
+  $('dp-rows').replaceChildren(...keys.map((key) => {
+    const r = sel.dps.get(key);
+    const job = sel.jobs.get(key);
+    const state = num(r.State);
+    const size = job ? Math.max(num(job.BytesTotal), num(job.ContentSize)) : 0;
+    const doneBytes = state === 0 ? size : job ? Math.min(num(job.BytesDone), size) : 0;
+    const kind = state === 0 ? 'done' : state === 3 || state === 6 ? 'failed' : state === 2 || state === 5 ? 'retrying' : 'progress';
+    const name = (job && job.DPName) || r.ServerNALPath;
+    const waiting = job && job.WaitReason ? ` (${job.WaitReason})` : '';
+    return el('tr', { 'data-dp': name },
+      el('td', {}, name),
+      el('td', {}, r.SiteCode),
+      el('td', {}, el('span', { class: `badge ${kind}` }, STATE_NAMES[state] || String(state))),
+      el('td', { class: 'bar-cell' }, bar(doneBytes, size, kind),
+        el('span', { class: 'muted small' }, size ? ` ${bytesText(doneBytes)} of ${bytesText(size)}` : '')),
+      el('td', { class: 'num' }, num(r.SourceVersion)),
+      el('td', { class: kind === 'failed' ? 'error' : '' }, (r.InstallStatus || '') + waiting));
+  }));
+}
+
+// ---- navigation and sign-in ----
+
+function showError(e) {
+  const box = $('error');
+  box.textContent = e instanceof Error ? e.message : String(e);
+  box.hidden = false;
+}
+
+function signOut(message) {
+  sessionStorage.removeItem('pkgcast.token');
+  for (const f of [...feeds]) closeFeed(f);
+  rootFeed = null;
+  selected = null;
+  $('packages').hidden = true;
+  $('detail').hidden = true;
+  $('sign-out').hidden = true;
+  $('sign-in').hidden = false;
+  $('sign-in-error').textContent = message || '';
+}
+
+async function start() {
+  $('error').hidden = true;
+  try {
+    const h = await (await fetch('/api/v1/health')).json();
+    namespace = `root\\sms\\site_${h.site}`;
+    $('site').textContent = `site ${h.site}`;
+    await loadPackages();
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) return signOut(e.message);
+    return showError(e);
+  }
+  $('sign-in').hidden = true;
+  $('packages').hidden = false;
+  $('sign-out').hidden = false;
+  route();
+}
+
+function route() {
+  const m = /package=([^&]+)/.exec(location.hash);
+  const id = m ? decodeURIComponent(m[1]) : null;
+  if (!id) {
+    if (selected) selected.feeds.forEach(closeFeed);
+    selected = null;
+    renderPackages();
+    renderDetail();
+    return;
+  }
+  if (!selected || selected.id !== id) select(id).catch(showError);
+}
+
+window.addEventListener('hashchange', () => { if (token()) route(); });
+$('sign-in').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  sessionStorage.setItem('pkgcast.token', $('token').value.trim());
+  $('token').value = '';
+  start();
+});
+$('sign-out').addEventListener('click', () => signOut(''));
+
+takeTokenFromFragment();
+if (token()) start(); else signOut('');
