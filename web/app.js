@@ -174,13 +174,34 @@ const packages = new Map();  // PackageID -> SMS_PackageStatusRootSummarizer
 let selected = null;         // { id, sites: Map, dps: Map, jobs: Map, feeds: [], rate }
 let rootFeed = null;
 
-// Applies an intrinsic event to a map of instances by key.
+// Applies an intrinsic event to a map of instances by key; returns the key.
 function applyEvent(map, event, keyOf) {
   const target = event.TargetInstance;
-  if (!target) return;
+  if (!target) return null;
   const key = keyOf(target);
   if (event.__CLASS === '__InstanceDeletionEvent') map.delete(key);
   else map.set(key, target);
+  return key;
+}
+
+// Rendering follows events at most once a frame (none while the tab is hidden), and the package table rebuilds only
+// the rows whose package changed: a site with thousands of packages and a busy distribution stays responsive.
+const dirty = { all: true, ids: new Set(), detail: false, frame: 0 };
+
+function invalidate(ids, detail = false) {
+  if (ids === true) dirty.all = true;
+  else for (const id of ids) dirty.ids.add(id);
+  if (detail) dirty.detail = true;
+  if (!dirty.frame) dirty.frame = requestAnimationFrame(flush);
+}
+
+function flush() {
+  dirty.frame = 0;
+  renderPackages(dirty.all, dirty.ids);
+  if (dirty.detail || dirty.all || (selected && dirty.ids.has(selected.id))) renderDetail();
+  dirty.all = false;
+  dirty.ids.clear();
+  dirty.detail = false;
 }
 
 const num = (v) => (v === null || v === undefined || v === '' ? 0 : Number(v));
@@ -201,9 +222,9 @@ async function loadPackages() {
   for (const r of rows) packages.set(r.PackageID, r);
   rootFeed = openFeed(
     "SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_PackageStatusRootSummarizer'", since,
-    (e) => { applyEvent(packages, e, (t) => t.PackageID); renderPackages(); if (selected) renderDetail(); },
+    (e) => { const id = applyEvent(packages, e, (t) => t.PackageID); if (id !== null) invalidate([id]); },
     () => loadPackages().catch(showError));
-  renderPackages();
+  invalidate(true);
 }
 
 async function select(id) {
@@ -223,15 +244,14 @@ async function select(id) {
   for (const r of jobs) mine.jobs.set(dpKey(r), r);
   const watch = (cls, map, keyOf) => openFeed(
     `SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '${cls}' AND TargetInstance.PackageID = ${quote(id)}`,
-    since, (e) => { applyEvent(map, e, keyOf); renderDetail(); },
+    since, (e) => { applyEvent(map, e, keyOf); invalidate([], true); },
     () => { if (selected === mine) select(id).catch(showError); });
   mine.feeds = [
     watch('SMS_PackageStatusDetailSummarizer', mine.sites, (t) => lower(t.SiteCode)),
     watch('SMS_PackageStatusDistPointsSummarizer', mine.dps, dpKey),
     watch('PKG_DPJob', mine.jobs, dpKey),
   ];
-  renderPackages();
-  renderDetail();
+  invalidate(true);
 }
 
 // Bytes done and to do over the DPs receiving the current version (what `pkgcast status` shows).
@@ -294,24 +314,41 @@ function countCells(row) {
   return ['Installed', 'Targeted', 'Retrying', 'Failed'].map((p) => el('td', { class: 'num' }, num(row[p])));
 }
 
-function renderPackages() {
+const packageRows = new Map();  // PackageID -> its <tr>, as rendered
+
+function packageRow(id) {
+  const r = packages.get(id);
+  const s = statusOf(r);
+  const tr = el('tr', { class: selected && selected.id === id ? 'selected' : '', 'data-package': id },
+    el('td', {}, el('a', { href: `#package=${encodeURIComponent(id)}` }, id)),
+    el('td', {}, r.Name || ''),
+    el('td', { class: 'num' }, num(r.SourceVersion)),
+    el('td', { class: 'bar-cell' }, bar(num(r.Installed), num(r.Targeted), s.kind)),
+    ...countCells(r),
+    el('td', {}, el('span', { class: `badge ${s.kind}` }, s.text)));
+  tr.addEventListener('click', (ev) => { ev.preventDefault(); location.hash = `package=${encodeURIComponent(id)}`; });
+  return tr;
+}
+
+// `all`: every row anew (the selection changed, or a reload); else only the rows of `ids`.
+function renderPackages(all, ids) {
   const body = $('package-rows');
-  const ids = [...packages.keys()].sort();
-  body.replaceChildren(...ids.map((id) => {
-    const r = packages.get(id);
-    const s = statusOf(r);
-    const tr = el('tr', { class: selected && selected.id === id ? 'selected' : '', 'data-package': id },
-      el('td', {}, el('a', { href: `#package=${encodeURIComponent(id)}` }, id)),
-      el('td', {}, r.Name || ''),
-      el('td', { class: 'num' }, num(r.SourceVersion)),
-      el('td', { class: 'bar-cell' }, bar(num(r.Installed), num(r.Targeted), s.kind)),
-      ...countCells(r),
-      el('td', {}, el('span', { class: `badge ${s.kind}` }, s.text)));
-    tr.addEventListener('click', (ev) => { ev.preventDefault(); location.hash = `package=${encodeURIComponent(id)}`; });
-    return tr;
-  }));
-  $('package-count').textContent = `(${ids.length})`;
-  $('no-packages').hidden = ids.length > 0;
+  const order = [...packages.keys()].sort();
+  const sameRows = !all && order.length === packageRows.size && order.every((id) => packageRows.has(id));
+  if (sameRows) {
+    for (const id of ids) {
+      if (!packages.has(id)) continue;
+      const tr = packageRow(id);
+      packageRows.get(id).replaceWith(tr);
+      packageRows.set(id, tr);
+    }
+  } else {
+    for (const id of [...packageRows.keys()]) if (!packages.has(id)) packageRows.delete(id);
+    for (const id of order) if (all || ids.has(id) || !packageRows.has(id)) packageRows.set(id, packageRow(id));
+    body.replaceChildren(...order.map((id) => packageRows.get(id)));
+  }
+  $('package-count').textContent = `(${order.length})`;
+  $('no-packages').hidden = order.length > 0;
 }
 
 function renderDetail() {
@@ -377,6 +414,9 @@ function signOut(message) {
   for (const f of [...feeds]) closeFeed(f);
   rootFeed = null;
   selected = null;
+  packages.clear();
+  packageRows.clear();
+  $('package-rows').replaceChildren();
   $('packages').hidden = true;
   $('detail').hidden = true;
   $('sign-out').hidden = true;
@@ -407,8 +447,7 @@ function route() {
   if (!id) {
     if (selected) selected.feeds.forEach(closeFeed);
     selected = null;
-    renderPackages();
-    renderDetail();
+    invalidate(true);
     return;
   }
   if (!selected || selected.id !== id) select(id).catch(showError);
