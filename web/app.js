@@ -330,25 +330,43 @@ function packageRow(id) {
   return tr;
 }
 
-// `all`: every row anew (the selection changed, or a reload); else only the rows of `ids`.
+// `all`: every row anew (the selection changed, or a reload); else only the rows of `ids`, each replaced, inserted
+// at its place or removed, so the rest of a long table is left alone.
 function renderPackages(all, ids) {
   const body = $('package-rows');
-  const order = [...packages.keys()].sort();
-  const sameRows = !all && order.length === packageRows.size && order.every((id) => packageRows.has(id));
-  if (sameRows) {
-    for (const id of ids) {
-      if (!packages.has(id)) continue;
-      const tr = packageRow(id);
-      packageRows.get(id).replaceWith(tr);
-      packageRows.set(id, tr);
-    }
-  } else {
-    for (const id of [...packageRows.keys()]) if (!packages.has(id)) packageRows.delete(id);
-    for (const id of order) if (all || ids.has(id) || !packageRows.has(id)) packageRows.set(id, packageRow(id));
+  if (all) {
+    packageRows.clear();
+    const order = [...packages.keys()].sort();
+    for (const id of order) packageRows.set(id, packageRow(id));
     body.replaceChildren(...order.map((id) => packageRows.get(id)));
+  } else {
+    for (const id of ids) {
+      const old = packageRows.get(id);
+      if (!packages.has(id)) {
+        if (old) old.remove();
+        packageRows.delete(id);
+        continue;
+      }
+      const tr = packageRow(id);
+      packageRows.set(id, tr);
+      if (old) {
+        old.replaceWith(tr);
+        continue;
+      }
+      // A new package: before the first row whose PackageID sorts after it (rows are in PackageID order).
+      const rows = body.children;
+      let lo = 0;
+      let hi = rows.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (rows[mid].dataset.package < id) lo = mid + 1;
+        else hi = mid;
+      }
+      body.insertBefore(tr, rows[lo] || null);
+    }
   }
-  $('package-count').textContent = `(${order.length})`;
-  $('no-packages').hidden = order.length > 0;
+  $('package-count').textContent = `(${packages.size})`;
+  $('no-packages').hidden = packages.size > 0;
 }
 
 function renderDetail() {
