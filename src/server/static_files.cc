@@ -112,6 +112,11 @@ Response serve_static(const fs::path& root, const Request& request) {
   r.content_type = std::string(content_type_for(*file));
   r.body = std::move(body);
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  // The dashboard loads nothing but its own files and talks to nothing but this server; no other site may frame it
+  // (a page that holds a token must not be clickjacked) or learn its URLs through Referer.
+  r.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+  r.headers.emplace_back("Referrer-Policy", "no-referrer");
   // index.html names the other files; it must be revalidated so a new dashboard is picked up.
   r.headers.emplace_back("Cache-Control", "no-cache");
   return r;

@@ -48,6 +48,16 @@ TEST_F(StaticFilesTest, ServesIndexForRootAndFilesWithTheirType) {
   EXPECT_EQ(index.status, 200u);
   EXPECT_EQ(index.body, "<html>dashboard</html>");
   EXPECT_EQ(index.content_type, "text/html; charset=utf-8");
+  const auto header = [&](std::string_view name) -> std::string {
+    for (const auto& [k, v] : index.headers) {
+      if (k == name) return v;
+    }
+    return "";
+  };
+  EXPECT_EQ(header("Content-Security-Policy"),
+            "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+  EXPECT_EQ(header("Referrer-Policy"), "no-referrer");
+  EXPECT_EQ(header("X-Content-Type-Options"), "nosniff");
 
   Response js = get("/js/app.js");
   EXPECT_EQ(js.status, 200u);
