@@ -1,0 +1,105 @@
+// `pkgcast demo` end to end (issue 9, design.md section 6): the real command, its server and four DP agents as real
+// processes, then what it leaves behind: with no `--keep`, nothing running; with `--keep`, a dashboard and an API
+// that answer until Ctrl-C.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "process.h"
+
+namespace pkgcast::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Processes whose command line mentions `text` (the demo's directory: every child it starts names it).
+std::vector<std::string> processes_naming(const std::string& text) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(text) != std::string::npos) found.push_back(pid + ": " + cmdline);
+  }
+  return found;
+}
+
+// The demo's children may take a moment to be reaped after the demo exits.
+std::vector<std::string> processes_left(const std::string& dir) {
+  std::vector<std::string> left;
+  for (int i = 0; i < 50; ++i) {
+    left = processes_naming(dir);
+    if (left.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return left;
+}
+
+void expect_summaries(const std::string& out) {
+  EXPECT_NE(out.find("every DP has the package."), std::string::npos) << out;
+  // Root: PackageID SourceVersion Targeted Installed Retrying Failed; Detail adds SiteCode.
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"(\nDEM00001 +1 +4 +4 +0 +0 *\n)"))) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"(\nDEM00001 +BR1 +1 +2 +2 +0 +0 *\n)"))) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"(\nDEM00001 +DEM +1 +2 +2 +0 +0 *\n)"))) << out;
+}
+
+TEST(DemoE2eTest, DistributesToEveryDpAndLeavesNothingRunning) {
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/demo";
+  RunResult r = run({pkgcast_binary(), "demo", "--dir", dir}, {}, std::chrono::seconds(180));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  expect_summaries(r.out);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(dashboard: (http://127\.0\.0\.1:[0-9]+)/#token=pkc_\S+)")))
+      << r.out;
+  EXPECT_TRUE(processes_left(dir).empty());
+  // The server is gone with it.
+  RunResult health =
+      run({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", m[1].str() + "/api/v1/health"});
+  EXPECT_EQ(health.out, "000") << health.out;
+  // Each DP holds the sample, byte for byte what was ingested (the demo's source tree is kept with --dir).
+  for (const char* dp : {"dem-dp1", "dem-dp2", "br1-dp1", "br1-dp2"}) {
+    RunResult diff =
+        run({"/usr/bin/diff", "-r", dir + "/sources/sample", dir + "/dps/" + dp + "/content/DEM00001.1"});
+    EXPECT_EQ(diff.exit_code, 0) << dp << ": " << diff.out << diff.err;
+  }
+}
+
+TEST(DemoE2eTest, KeepLeavesTheDashboardAndTheApiUpUntilInterrupted) {
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/demo";
+  Background demo({pkgcast_binary(), "demo", "--keep", "--dir", dir});
+  ASSERT_TRUE(demo.started());
+  const std::string url_line = demo.wait_for_line("dashboard: ", std::chrono::seconds(180));
+  ASSERT_FALSE(url_line.empty()) << demo.output() << demo.error_output();
+  ASSERT_FALSE(demo.wait_for_line("--keep:", std::chrono::seconds(10)).empty()) << demo.output();
+  expect_summaries(demo.output());
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(url_line, m, std::regex(R"((http://127\.0\.0\.1:[0-9]+)/#token=(pkc_\S+))")));
+  const std::string base = m[1].str();
+  const std::string token = m[2].str();
+
+  RunResult page = run({"/usr/bin/curl", "-s", "-D", "-", base + "/"});
+  EXPECT_NE(page.out.find("200"), std::string::npos) << page.out;
+  EXPECT_NE(page.out.find("text/html"), std::string::npos) << page.out;
+  EXPECT_NE(page.out.find("app.js"), std::string::npos) << page.out;
+  RunResult rows = run({"/usr/bin/curl", "-s", "-H", "Authorization: Bearer " + token, "-H",
+                        "Content-Type: application/json", "-d",
+                        R"({"query": "SELECT Installed, Targeted FROM SMS_PackageStatusRootSummarizer"})",
+                        base + "/api/v1/query"});
+  EXPECT_NE(rows.out.find(R"("Installed":4)"), std::string::npos) << rows.out;
+  EXPECT_NE(rows.out.find(R"("Targeted":4)"), std::string::npos) << rows.out;
+
+  EXPECT_EQ(demo.stop(SIGINT, std::chrono::seconds(30)), 0) << demo.error_output();
+  EXPECT_TRUE(processes_left(dir).empty());
+}
+
+}  // namespace
+}  // namespace pkgcast::testing
