@@ -171,8 +171,10 @@ function updateLive() {
 // ---- the model ----
 
 const packages = new Map();  // PackageID -> SMS_PackageStatusRootSummarizer
+const dpHealth = new Map();  // NALPath (lower case) -> SMS_DPStatusInfo
 let selected = null;         // { id, sites: Map, dps: Map, jobs: Map, feeds: [], rate }
 let rootFeed = null;
+let dpFeed = null;
 
 // Applies an intrinsic event to a map of instances by key; returns the key.
 function applyEvent(map, event, keyOf) {
@@ -186,22 +188,35 @@ function applyEvent(map, event, keyOf) {
 
 // Rendering follows events at most once a frame (none while the tab is hidden), and the package table rebuilds only
 // the rows whose package changed: a site with thousands of packages and a busy distribution stays responsive.
-const dirty = { all: true, ids: new Set(), detail: false, frame: 0 };
+const dirty = { all: true, ids: new Set(), detail: false, dpsAll: true, dps: new Set(), frame: 0 };
+
+function schedule() {
+  if (!dirty.frame) dirty.frame = requestAnimationFrame(flush);
+}
 
 function invalidate(ids, detail = false) {
   if (ids === true) dirty.all = true;
   else for (const id of ids) dirty.ids.add(id);
   if (detail) dirty.detail = true;
-  if (!dirty.frame) dirty.frame = requestAnimationFrame(flush);
+  schedule();
+}
+
+function invalidateDps(keys) {
+  if (keys === true) dirty.dpsAll = true;
+  else for (const k of keys) dirty.dps.add(k);
+  schedule();
 }
 
 function flush() {
   dirty.frame = 0;
   renderPackages(dirty.all, dirty.ids);
   if (dirty.detail || dirty.all || (selected && dirty.ids.has(selected.id))) renderDetail();
+  if (dirty.dpsAll || dirty.dps.size) renderDps(dirty.dpsAll, dirty.dps);
   dirty.all = false;
   dirty.ids.clear();
   dirty.detail = false;
+  dirty.dpsAll = false;
+  dirty.dps.clear();
 }
 
 const num = (v) => (v === null || v === undefined || v === '' ? 0 : Number(v));
@@ -225,6 +240,18 @@ async function loadPackages() {
     (e) => { const id = applyEvent(packages, e, (t) => t.PackageID); if (id !== null) invalidate([id]); },
     () => loadPackages().catch(showError));
   invalidate(true);
+}
+
+async function loadDps() {
+  closeFeed(dpFeed);
+  const since = await revision();
+  const rows = await query('SELECT * FROM SMS_DPStatusInfo');
+  dpHealth.clear();
+  for (const r of rows) dpHealth.set(lower(r.NALPath), r);
+  dpFeed = openFeed("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_DPStatusInfo'", since,
+    (e) => { const k = applyEvent(dpHealth, e, (t) => lower(t.NALPath)); if (k !== null) invalidateDps([k]); },
+    () => loadDps().catch(showError));
+  invalidateDps(true);
 }
 
 async function select(id) {
@@ -314,7 +341,60 @@ function countCells(row) {
   return ['Installed', 'Targeted', 'Retrying', 'Failed'].map((p) => el('td', { class: 'num' }, num(row[p])));
 }
 
-const packageRows = new Map();  // PackageID -> its <tr>, as rendered
+// The rows of a long table, one per key, in key order. Only the rows of keys that changed are rebuilt: each is
+// replaced, inserted at its place (binary search on the rows' data-key) or removed, so the rest of the table, and
+// the browser's layout of it, are left alone.
+class KeyedRows {
+  constructor(tbody, build) {
+    this.tbody = tbody;
+    this.build = build;  // key -> <tr>
+    this.rows = new Map();
+  }
+
+  reset(keys) {
+    this.rows.clear();
+    const order = [...keys].sort();
+    for (const k of order) this.rows.set(k, this.withKey(k));
+    this.tbody.replaceChildren(...order.map((k) => this.rows.get(k)));
+  }
+
+  update(keys, exists) {
+    for (const k of keys) {
+      const old = this.rows.get(k);
+      if (!exists(k)) {
+        if (old) old.remove();
+        this.rows.delete(k);
+        continue;
+      }
+      const tr = this.withKey(k);
+      this.rows.set(k, tr);
+      if (old) {
+        old.replaceWith(tr);
+        continue;
+      }
+      const rows = this.tbody.children;
+      let lo = 0;
+      let hi = rows.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (rows[mid].dataset.key < k) lo = mid + 1;
+        else hi = mid;
+      }
+      this.tbody.insertBefore(tr, rows[lo] || null);
+    }
+  }
+
+  clear() {
+    this.rows.clear();
+    this.tbody.replaceChildren();
+  }
+
+  withKey(k) {
+    const tr = this.build(k);
+    tr.dataset.key = k;
+    return tr;
+  }
+}
 
 function packageRow(id) {
   const r = packages.get(id);
@@ -330,43 +410,39 @@ function packageRow(id) {
   return tr;
 }
 
-// `all`: every row anew (the selection changed, or a reload); else only the rows of `ids`, each replaced, inserted
-// at its place or removed, so the rest of a long table is left alone.
+const MESSAGE_STATES = { 1: ['ok', 'done'], 2: ['in progress', 'progress'], 3: ['error', 'failed'] };
+
+function dpRow(key) {
+  const r = dpHealth.get(key);
+  const [text, kind] = MESSAGE_STATES[num(r.MessageState)] || ['not heard from', 'idle'];
+  return el('tr', { 'data-dp-health': r.Name || r.NALPath },
+    el('td', {}, r.Name || r.NALPath),
+    el('td', {}, r.SiteCode || ''),
+    el('td', {}, r.IsPullDP ? 'pull' : ''),
+    ...['NumberInstalled', 'NumberInProgress', 'NumberErrors', 'NumberUnknown'].map(
+      (p) => el('td', { class: 'num' }, num(r[p]))),
+    el('td', {}, el('span', { class: `badge ${kind}` }, text)),
+    el('td', { class: 'muted small' }, r.LastStatusTime ? new Date(r.LastStatusTime).toLocaleString() : ''));
+}
+
+let packageTable = null;
+let dpTable = null;
+
+// `all`: every row anew (the selection changed, or a reload); else only the rows of `ids`.
 function renderPackages(all, ids) {
-  const body = $('package-rows');
-  if (all) {
-    packageRows.clear();
-    const order = [...packages.keys()].sort();
-    for (const id of order) packageRows.set(id, packageRow(id));
-    body.replaceChildren(...order.map((id) => packageRows.get(id)));
-  } else {
-    for (const id of ids) {
-      const old = packageRows.get(id);
-      if (!packages.has(id)) {
-        if (old) old.remove();
-        packageRows.delete(id);
-        continue;
-      }
-      const tr = packageRow(id);
-      packageRows.set(id, tr);
-      if (old) {
-        old.replaceWith(tr);
-        continue;
-      }
-      // A new package: before the first row whose PackageID sorts after it (rows are in PackageID order).
-      const rows = body.children;
-      let lo = 0;
-      let hi = rows.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (rows[mid].dataset.package < id) lo = mid + 1;
-        else hi = mid;
-      }
-      body.insertBefore(tr, rows[lo] || null);
-    }
-  }
+  packageTable ||= new KeyedRows($('package-rows'), packageRow);
+  if (all) packageTable.reset(packages.keys());
+  else packageTable.update(ids, (id) => packages.has(id));
   $('package-count').textContent = `(${packages.size})`;
   $('no-packages').hidden = packages.size > 0;
+}
+
+function renderDps(all, keys) {
+  dpTable ||= new KeyedRows($('dp-health-rows'), dpRow);
+  if (all) dpTable.reset(dpHealth.keys());
+  else dpTable.update(keys, (k) => dpHealth.has(k));
+  $('dp-count').textContent = `(${dpHealth.size})`;
+  $('dps').hidden = dpHealth.size === 0;
 }
 
 function renderDetail() {
@@ -431,11 +507,14 @@ function signOut(message) {
   sessionStorage.removeItem('pkgcast.token');
   for (const f of [...feeds]) closeFeed(f);
   rootFeed = null;
+  dpFeed = null;
   selected = null;
   packages.clear();
-  packageRows.clear();
-  $('package-rows').replaceChildren();
+  dpHealth.clear();
+  if (packageTable) packageTable.clear();
+  if (dpTable) dpTable.clear();
   $('packages').hidden = true;
+  $('dps').hidden = true;
   $('detail').hidden = true;
   $('sign-out').hidden = true;
   $('sign-in').hidden = false;
@@ -448,7 +527,7 @@ async function start() {
     const h = await (await fetch('/api/v1/health')).json();
     namespace = `root\\sms\\site_${h.site}`;
     $('site').textContent = `site ${h.site}`;
-    await loadPackages();
+    await Promise.all([loadPackages(), loadDps()]);
   } catch (e) {
     if (e instanceof ApiError && (e.status === 401 || e.status === 403)) return signOut(e.message);
     return showError(e);

@@ -121,6 +121,10 @@ test('packages appear and change live, and a distribution shows each DP until it
   await row(page, pkg).locator('.badge', { hasText: 'distributed' }).waitFor(WAIT);
   await page.locator('tr[data-site="WEB"]').waitFor(WAIT);
   assert.match(await page.locator('#detail-summary').textContent(), /1 of 1 DPs installed/);
+  // The DP's health row (SMS_DPStatusInfo) followed it too: one package installed, its last status a success.
+  const health = page.locator('tr[data-dp-health="web-dp1"]');
+  await health.locator('.badge', { hasText: 'ok' }).waitFor(WAIT);
+  assert.equal(await health.locator('td.num').nth(0).textContent(), '1');
   await page.close();
 });
 
