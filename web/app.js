@@ -270,7 +270,7 @@ async function select(id) {
   for (const r of dps) mine.dps.set(dpKey(r), r);
   for (const r of jobs) mine.jobs.set(dpKey(r), r);
   const watch = (cls, map, keyOf) => openFeed(
-    `SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '${cls}' AND TargetInstance.PackageID = ${quote(id)}`,
+    `SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '${cls}' AND TargetInstance.${where}`,
     since, (e) => { applyEvent(map, e, keyOf); invalidate([], true); },
     () => { if (selected === mine) select(id).catch(showError); });
   mine.feeds = [
@@ -450,7 +450,8 @@ function renderDetail() {
   $('detail').hidden = !sel;
   if (!sel) return;
   const root = packages.get(sel.id) || { PackageID: sel.id };
-  $('detail-title').textContent = `${sel.id}${root.Name ? ` — ${root.Name}` : ''}, version ${num(root.SourceVersion)}`;
+  const name = root.Name ? ` — ${root.Name}` : '';
+  $('detail-title').textContent = `${sel.id}${name}, version ${num(root.SourceVersion)}`;
   const { done, total } = bytesOf(sel, root);
   // The rate over the last 10 s of samples, for an ETA.
   const now = Date.now();
@@ -459,8 +460,11 @@ function renderDetail() {
   const first = sel.samples[0];
   const rate = now > first.t ? ((done - first.done) * 1000) / (now - first.t) : 0;
   const s = statusOf(root);
-  let summary = `${num(root.Installed)} of ${num(root.Targeted)} DPs installed · ${bytesText(done)} of ${bytesText(total)}`;
-  if (rate > 0 && done < total) summary += ` · ${bytesText(rate)}/s · about ${Math.ceil((total - done) / rate)} s left`;
+  let summary = `${num(root.Installed)} of ${num(root.Targeted)} DPs installed`;
+  summary += ` · ${bytesText(done)} of ${bytesText(total)}`;
+  if (rate > 0 && done < total) {
+    summary += ` · ${bytesText(rate)}/s · about ${Math.ceil((total - done) / rate)} s left`;
+  }
   $('detail-summary').replaceChildren(el('span', { class: `badge ${s.kind}` }, s.text), ' ', summary);
 
   const codes = [...sel.sites.keys()].sort();
@@ -481,7 +485,9 @@ function renderDetail() {
     const state = num(r.State);
     const size = job ? Math.max(num(job.BytesTotal), num(job.ContentSize)) : 0;
     const doneBytes = state === 0 ? size : job ? Math.min(num(job.BytesDone), size) : 0;
-    const kind = state === 0 ? 'done' : state === 3 || state === 6 ? 'failed' : state === 2 || state === 5 ? 'retrying' : 'progress';
+    const kind = state === 0 ? 'done'
+      : state === 3 || state === 6 ? 'failed'
+        : state === 2 || state === 5 ? 'retrying' : 'progress';
     const name = (job && job.DPName) || r.ServerNALPath;
     const waiting = job && job.WaitReason ? ` (${job.WaitReason})` : '';
     return el('tr', { 'data-dp': name },
