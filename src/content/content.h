@@ -16,6 +16,7 @@
 #pragma once
 
 #include <array>
+#include <cstring>
 #include <chrono>
 #include <compare>
 #include <cstddef>
@@ -43,6 +44,17 @@ struct Digest {
   // Exactly 64 hex digits (either case); anything else is nullopt.
   static std::optional<Digest> from_hex(std::string_view text);
   friend auto operator<=>(const Digest&, const Digest&) = default;
+};
+
+// A hash-table hash of a Digest: its first bytes. Fine for digests this process computed; a table keyed by digests
+// that someone else chose (a manifest's) is bounded by the manifest's limits.
+struct DigestHash {
+  std::size_t operator()(const Digest& d) const noexcept {
+    std::size_t h;
+    static_assert(sizeof h <= sizeof d.bytes);
+    std::memcpy(&h, d.bytes.data(), sizeof h);
+    return h;
+  }
 };
 
 Digest sha256(std::span<const std::uint8_t> data);

@@ -17,14 +17,6 @@
 
 namespace pkgcast::content {
 
-struct DigestHash {
-  std::size_t operator()(const Digest& d) const {
-    std::size_t h;
-    static_assert(sizeof h <= sizeof d.bytes);
-    std::memcpy(&h, d.bytes.data(), sizeof h);
-    return h;
-  }
-};
 using DigestSet = std::unordered_set<Digest, DigestHash>;
 
 class DiskLibrary final : public Library {

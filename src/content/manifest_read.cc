@@ -3,6 +3,7 @@
 // (a key out of order, a space or an unusual escape is refused), so that a manifest's id names its content exactly.
 #include <charconv>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "content/content.h"
@@ -254,6 +255,8 @@ Result<Manifest> read_manifest(Reader& r, const ManifestLimits& limits) {
   PKG_TRY(r.literal("["));
 
   std::unordered_set<std::string> directories;
+  // A chunk is named by its SHA-256, so it has one size wherever it is listed; a receiver writes it by that name.
+  std::unordered_map<Digest, std::uint32_t, DigestHash> chunk_sizes;
   std::uint64_t total = 0;
   while (!r.peek(']')) {
     if (m.entries.size() == limits.max_entries) {
@@ -273,6 +276,13 @@ Result<Manifest> read_manifest(Reader& r, const ManifestLimits& limits) {
     }
     if (e.type == EntryType::kDirectory) directories.insert(e.path);
     if (e.type == EntryType::kFile) {
+      for (const ChunkRef& c : e.chunks) {
+        const auto [it, first] = chunk_sizes.try_emplace(c.hash, c.size);
+        if (!first && it->second != c.size) {
+          return r.error("chunk " + c.hash.hex() + " is listed with " + std::to_string(it->second) + " and " +
+                         std::to_string(c.size) + " bytes");
+        }
+      }
       total += e.size;
       if (e.size > limits.max_total_size || total > limits.max_total_size) {
         return quota("files add up to more than the limit of " + std::to_string(limits.max_total_size) + " bytes");

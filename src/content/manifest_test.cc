@@ -183,6 +183,19 @@ TEST(ManifestRefuses, ChunkSizesOutOfBounds) {
   expect_refused(serialize_manifest(m), WbemCode::kInvalidParameter, "outside");
 }
 
+// A chunk is named by its hash: one name, one size. Listed twice with two sizes, a receiver that writes it once by
+// name would put bytes where the manifest says others go.
+TEST(ManifestRefuses, OneChunkWithTwoSizes) {
+  Manifest m = sample();
+  m.entries[7].chunks = {chunk("a", 99)};  // "a" is 70000 bytes in bin/tool
+  m.entries[7].size = 99;
+  expect_refused(serialize_manifest(m), WbemCode::kInvalidParameter, "is listed with 70000 and 99 bytes");
+  // The same chunk with the same size, in two files or twice in one, is what dedup looks like: accepted.
+  m.entries[7].chunks = {chunk("a", 70000), chunk("a", 70000)};
+  m.entries[7].size = 140000;
+  EXPECT_TRUE(parse_manifest(serialize_manifest(m)).ok());
+}
+
 TEST(ManifestRefuses, LinkOut) {
   Manifest m = sample();
   m.entries[6].target = "../../etc/passwd";

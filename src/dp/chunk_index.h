@@ -33,14 +33,7 @@
 
 namespace pkgcast::dp {
 
-struct DigestHash {
-  std::size_t operator()(const content::Digest& d) const noexcept {
-    std::size_t h;
-    static_assert(sizeof(h) <= sizeof(d.bytes));
-    __builtin_memcpy(&h, d.bytes.data(), sizeof(h));  // a SHA-256 is already uniformly spread
-    return h;
-  }
-};
+using content::DigestHash;
 
 // What a file looked like right after the agent verified it (its hash against the manifest): an installed file
 // that still has the same inode, size and modification time is taken as still holding those bytes when an update

@@ -1,5 +1,7 @@
 #include "dp/running_hashes.h"
 
+#include <iterator>
+
 namespace pkgcast::dp {
 namespace {
 
@@ -57,6 +59,8 @@ void RunningHashes::drain(std::uint32_t entry, File& f) {
     f.next += it->second.size();
     release_waiting(it->second.size());
   }
+  // A waiting chunk that starts inside bytes already appended overlaps them: the places do not tile the file.
+  if (!f.waiting.empty() && f.waiting.begin()->first < f.next) return abandon(f);
   if (f.next == sizes_[entry]) {
     f.finished = f.hasher->finish();
     f.hasher.reset();
@@ -89,12 +93,19 @@ void RunningHashes::add(std::uint32_t entry, std::uint64_t offset, std::string_v
   File& f = file(entry);
   MutexLock lock(f.mu);
   if (f.given_up) return;
-  if (f.finished || offset < f.next || f.waiting.contains(offset)) return abandon(f);  // a place filled twice
+  if (f.finished || offset < f.next) return abandon(f);  // a place filled twice
   if (offset == f.next) {
     if (!f.hasher) f.hasher = std::make_unique<content::FileHasher>();
     f.hasher->append(as_bytes(bytes));
     f.next += bytes.size();
     return drain(entry, f);
+  }
+  // Overlapping a waiting neighbour: the places do not tile the file.
+  const auto after = f.waiting.upper_bound(offset);
+  if (after != f.waiting.end() && offset + bytes.size() > after->first) return abandon(f);
+  if (after != f.waiting.begin()) {
+    const auto before = std::prev(after);
+    if (before->first + before->second.size() > offset) return abandon(f);
   }
   if (!reserve_waiting(bytes.size())) return abandon(f);
   f.waiting.emplace(offset, std::string(bytes));

@@ -5,7 +5,8 @@
 // streams interleaved, content::FileHasher). A chunk that arrives before the ones ahead of it in its file is
 // checked on its own and waits, copied, until they have come; what waits is bounded per job (`max_waiting`). A file
 // that cannot be followed is given up and hashed from disk as before: the bound would be passed, one of its chunks
-// went in unread (copy_file_range from an installed version), or a chunk appended to its hash failed its check.
+// went in unread (copy_file_range from an installed version), a chunk appended to its hash failed its check, or
+// two places overlap (content::parse_manifest refuses a chunk listed with two sizes, so that would be a bug).
 //
 // So a file's running digest exists only when every byte of it passed through here exactly once, in order, and
 // every one of its chunks matched its SHA-256; `digest()` returns nothing otherwise.

@@ -138,6 +138,34 @@ TEST(RunningHashes, AGapAPlaceFilledTwiceOrTooManyBytesGiveNoDigest) {
   }
 }
 
+// Places that overlap (a manifest whose chunk sizes do not tile the file) never give a digest, whatever the order.
+TEST(RunningHashes, OverlappingPlacesGiveNoDigest) {
+  const std::string data = random_text(30, 7);
+  const auto piece = [&](std::size_t at, std::size_t n) { return std::string_view(data).substr(at, n); };
+  {
+    RunningHashes running({30}, 1 << 20);
+    running.add(0, 10, piece(10, 10));  // waits
+    running.add(0, 0, piece(0, 20));    // appended: now 20 bytes in, the waiting one starts at 10
+    running.add(0, 20, piece(20, 10));
+    EXPECT_FALSE(running.digest(0));
+  }
+  {
+    RunningHashes running({30}, 1 << 20);
+    running.add(0, 20, piece(20, 10));
+    running.add(0, 15, piece(15, 10));  // overlaps the one waiting after it
+    running.add(0, 0, piece(0, 15));
+    EXPECT_FALSE(running.digest(0));
+    EXPECT_EQ(running.waiting_bytes(), 0u);
+  }
+  {
+    RunningHashes running({30}, 1 << 20);
+    running.add(0, 10, piece(10, 10));
+    running.add(0, 15, piece(15, 15));  // overlaps the one waiting before it
+    running.add(0, 0, piece(0, 10));
+    EXPECT_FALSE(running.digest(0));
+  }
+}
+
 TEST(RunningHashes, ManyWorkersOnManyFiles) {
   std::vector<Cut> files;
   std::vector<std::uint64_t> sizes;
