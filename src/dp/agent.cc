@@ -18,6 +18,20 @@ namespace {
 
 using nlohmann::json;
 
+// A status names at most this many paths: a tree with thousands of stray files still makes a message the server
+// accepts (its body limit is 1 MiB), and an administrator reads the count.
+constexpr std::size_t kPathsNamedPerStatus = 100;
+
+// " a b c", or " a b ... and 42 more".
+std::string path_list(const std::vector<std::string>& paths) {
+  std::string text;
+  for (std::size_t i = 0; i < paths.size() && i < kPathsNamedPerStatus; ++i) text += " " + paths[i];
+  if (paths.size() > kPathsNamedPerStatus) {
+    text += " ... and " + std::to_string(paths.size() - kPathsNamedPerStatus) + " more";
+  }
+  return text;
+}
+
 std::string sanitize_key_part(std::string_view s, std::size_t max) {
   std::string out;
   for (char c : s) {
@@ -370,9 +384,10 @@ std::string Agent::key_for(const DpJob& job, std::string_view state, std::uint64
 }
 
 bool Agent::report(const DpJob& job, std::string_view state, std::string message, std::uint64_t done,
-                   std::uint64_t total) {
+                   std::uint64_t total, std::string_view key_suffix) {
   StatusMessage m;
   m.key = key_for(job, state, done);
+  if (!key_suffix.empty()) m.key += ":" + std::string(key_suffix);
   m.package_id = job.package_id;
   m.generation = job.generation;
   m.state = std::string(state);
@@ -455,17 +470,14 @@ bool Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& 
     }
     case JobAction::kValidate: {
       auto outcome = installer_->validate(job, fetch, [&](const std::vector<std::string>& bad) {
-        std::string text = "mismatch:";
-        for (const auto& p : bad) text += " " + p;
-        report(job, "validation_failed", text + " (repairing)");
+        // Its own key: the outcome that follows (validated, or validation_failed with the repair's error) is
+        // another message, not a repeat of this one.
+        report(job, "validation_failed", "mismatch:" + path_list(bad) + " (repairing)", 0, 0, "mismatch");
       });
       if (cancel->load()) return false;
       if (!outcome.ok()) return report(job, "validation_failed", outcome.error().to_string());
       std::string text;
-      if (!outcome->mismatched.empty()) {
-        text = "repaired:";
-        for (const auto& p : outcome->mismatched) text += " " + p;
-      }
+      if (!outcome->mismatched.empty()) text = "repaired:" + path_list(outcome->mismatched);
       return report(job, "validated", text);
     }
   }

@@ -1,10 +1,12 @@
 // End-to-end: installs, updates, resumes, pacing, validate, remove and cancel, over real HTTP on loopback.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <iostream>
 #include <thread>
 
@@ -320,7 +322,8 @@ TEST_F(AgentTest, ValidateReportsAndRemovesWhatThePackageDoesNotHold) {
   write_file(dir / "stray-dir/inner/x", "x");
   write_file(dir / "ro/added", "in a read-only directory\n");
   write_file(dir / "data/.pkgcast-repair.big.bin", "left by a crash\n");
-  fs::create_symlink("/etc/passwd", dir / "docs/stray-link");
+  write_file(tmp.path() / "outside/sentinel", "must stay\n");
+  fs::create_symlink(tmp.path() / "outside/sentinel", dir / "docs/stray-link");
   const std::uint64_t before = server.chunk_bytes_served();
   server.put_job(action_job("ABC00001", 1, 2, 3, c.manifest_hash, {server.content_url()}));
   auto bad = server.wait_status("ABC00001", "validation_failed", 2);
@@ -338,7 +341,62 @@ TEST_F(AgentTest, ValidateReportsAndRemovesWhatThePackageDoesNotHold) {
   EXPECT_FALSE(fs::exists(dir / "stray-dir"));
   EXPECT_EQ(fs::status(dir / "ro").permissions() & fs::perms::all, fs::perms(0555));
   EXPECT_EQ(server.chunk_bytes_served(), before);  // nothing to fetch: every listed file was right
-  EXPECT_TRUE(fs::exists("/etc/passwd"));
+  EXPECT_EQ(tt::read_all(tmp.path() / "outside/sentinel"), "must stay\n");
+}
+
+TEST_F(AgentTest, AValidationThatFindsThousandsOfStrayFilesNamesAHundred) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  const fs::path dir = tmp.path() / "dp/content/ABC00001.1";
+  for (int i = 0; i < 3000; ++i) write_file(dir / ("stray-" + std::to_string(10000 + i)), "x");
+  server.put_job(action_job("ABC00001", 1, 2, 3, c.manifest_hash, {server.content_url()}));
+  auto bad = server.wait_status("ABC00001", "validation_failed", 2);
+  ASSERT_TRUE(bad);
+  const std::string text = (*bad)["message"];
+  EXPECT_NE(text.find("stray-10099 (not in the package)"), std::string::npos) << text.substr(0, 300);
+  EXPECT_EQ(text.find("stray-10100"), std::string::npos);
+  EXPECT_NE(text.find("... and 2900 more"), std::string::npos) << text.substr(text.size() - 200);
+  auto done = server.wait_status("ABC00001", "validated", 2);
+  ASSERT_TRUE(done);
+  EXPECT_NE((*done)["message"].get<std::string>().find("... and 2900 more"), std::string::npos);
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", dir), "");
+}
+
+TEST_F(AgentTest, AValidationNeverEmptiesAFileSystemMountedInTheTree) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  const fs::path dir = tmp.path() / "dp/content/ABC00001.1";
+  const fs::path mnt = dir / "stray/mnt";
+  fs::create_directories(mnt);
+  if (::mount("pkgcast-test", mnt.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  }
+  struct Unmount {
+    fs::path at;
+    ~Unmount() { ::umount2(at.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  write_file(mnt / "precious", "on another file system\n");
+  server.put_job(action_job("ABC00001", 1, 2, 3, c.manifest_hash, {server.content_url()}));
+  // First "mismatch: stray (not in the package) (repairing)", then the refusal.
+  std::string refusal;
+  for (int i = 0; i < 200 && refusal.empty(); ++i) {
+    for (const auto& st : server.statuses()) {
+      const std::string text = st.value("message", "");
+      if (st.value("state", "") == "validation_failed" && text.find("another file system") != std::string::npos) {
+        refusal = text;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(refusal.find("'stray' holds another file system"), std::string::npos) << refusal;
+  EXPECT_EQ(tt::read_all(mnt / "precious"), "on another file system\n");
+  EXPECT_FALSE(server.wait_status("ABC00001", "validated", 2, std::chrono::milliseconds(300)));
 }
 
 TEST_F(AgentTest, RemoveDeletesTheInstalledVersion) {

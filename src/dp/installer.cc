@@ -259,10 +259,28 @@ Result<std::vector<std::string>> unlisted_paths(const std::filesystem::path& dir
 }
 
 // Removes `rel` below `dir` (a whole tree for a directory), even from a directory the manifest made read-only.
+// Never crosses into another file system: a mount below the version is refused, not emptied.
 Status remove_unlisted(const std::filesystem::path& dir, const std::string& rel) {
   const auto path = dir / rel;
   const auto parent = path.parent_path();
   struct stat st {};
+  struct stat top {};
+  if (::lstat(dir.c_str(), &top) != 0) return io_error("stat", dir, errno);
+  const auto other_device = [&](const std::filesystem::path& p) {
+    return ::lstat(p.c_str(), &st) == 0 && st.st_dev != top.st_dev;
+  };
+  bool mounted = other_device(path);
+  std::error_code ec;
+  if (!mounted && std::filesystem::is_directory(std::filesystem::symlink_status(path, ec))) {
+    for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+         !ec && !mounted && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      mounted = other_device(it->path());
+    }
+  }
+  if (mounted) {
+    return make_error(WbemCode::kFailed, "'" + rel + "' holds another file system mounted below " + dir.string() +
+                                             "; it was not removed");
+  }
   const bool restore = ::lstat(parent.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_IWUSR) == 0;
   if (restore) ::chmod(parent.c_str(), (st.st_mode & 07777) | S_IRWXU);
   Status removed = remove_tree(path);
