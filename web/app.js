@@ -20,7 +20,9 @@ const $ = (id) => document.getElementById(id);
 function takeTokenFromFragment() {
   const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
   if (!m) return;
-  sessionStorage.setItem('pkgcast.token', decodeURIComponent(m[1]));
+  let value = m[1];
+  try { value = decodeURIComponent(value); } catch { /* not %-encoded: taken as it is */ }
+  sessionStorage.setItem('pkgcast.token', value);
   const rest = location.hash.slice(1).split('&').filter((p) => !p.startsWith('token=')).join('&');
   history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
 }
@@ -95,20 +97,45 @@ async function readEvents(body, onEvent) {
 }
 
 // One WQL event subscription, kept open: reconnects with back-off and resumes after the last revision delivered.
-// `onGap` is called when the server no longer holds the revisions to resume from (410): the caller reloads.
+// `onGap` is called when the server no longer holds the revisions to resume from (410, or a revision beyond its
+// last: another database): the caller queries again and opens a new feed. While the tab is hidden the feed is
+// paused (its connection closed: a browser gives a server six HTTP/1.1 connections across all its tabs) and
+// resumes from the same revision when the tab is shown.
 class Feed {
   constructor(wql, since, onEvent, onGap) {
     Object.assign(this, { wql, since, onEvent, onGap });
-    this.controller = new AbortController();
+    this.closed = false;
+    this.paused = document.hidden;
+    this.running = false;
+    this.controller = null;
     this.connected = false;
-    this.run();
+    this.kick();
   }
 
-  close() { this.controller.abort(); }
+  close() {
+    this.closed = true;
+    if (this.controller) this.controller.abort();
+  }
+
+  pause() {
+    this.paused = true;
+    if (this.controller) this.controller.abort();
+  }
+
+  resume() {
+    this.paused = false;
+    this.kick();
+  }
+
+  kick() {
+    if (!this.running && !this.closed && !this.paused) this.run();
+  }
 
   async run() {
+    this.running = true;
     let delay = RETRY_MIN_MS;
-    while (!this.controller.signal.aborted) {
+    while (!this.closed && !this.paused) {
+      this.controller = new AbortController();
       try {
         const params = new URLSearchParams({ namespace, query: this.wql });
         if (this.since != null) params.set('since', this.since);
@@ -126,15 +153,32 @@ class Feed {
           this.onEvent(event);
         });
       } catch (e) {
-        if (this.controller.signal.aborted) return;
-        if (e instanceof ApiError && e.status === 410) { this.onGap(); return; }
-        if (e instanceof ApiError && (e.status === 401 || e.status === 403)) { signOut(e.message); return; }
-        if (e instanceof ApiError && e.status === 400) { showError(e.message); return; }
+        if (this.closed || this.paused) break;
+        const code = e instanceof ApiError ? e.status : 0;
+        if (code === 410 || (code === 400 && e.code === 'WBEM_E_INVALID_PARAMETER' && this.since != null)) {
+          this.end();
+          this.onGap();
+          return;
+        }
+        if (code === 401 || code === 403) { this.end(); signOut(e.message); return; }
+        if (code === 400) { this.end(); showError(e.message); return; }
       }
       this.setConnected(false);
+      if (this.closed || this.paused) break;
       await new Promise((r) => setTimeout(r, delay * (0.5 + Math.random() / 2)));
       delay = Math.min(delay * 2, RETRY_MAX_MS);
     }
+    this.running = false;
+    this.setConnected(false);
+    this.kick();  // resumed while the loop was winding down
+  }
+
+  // A feed that cannot go on leaves the set, so the header does not say "reconnecting" for ever.
+  end() {
+    this.closed = true;
+    this.running = false;
+    feeds.delete(this);
+    updateLive();
   }
 
   setConnected(on) {
@@ -159,8 +203,16 @@ function closeFeed(f) {
   updateLive();
 }
 
+document.addEventListener('visibilitychange', () => {
+  for (const f of feeds) {
+    if (document.hidden) f.pause();
+    else f.resume();
+  }
+});
+
 function updateLive() {
   const el = $('live');
+  if (document.hidden) return;
   const all = [...feeds];
   const up = all.filter((f) => f.connected).length;
   const state = all.length === 0 ? 'off' : up === all.length ? 'on' : 'retrying';
@@ -546,7 +598,8 @@ async function start() {
 
 function route() {
   const m = /package=([^&]+)/.exec(location.hash);
-  const id = m ? decodeURIComponent(m[1]) : null;
+  let id = null;
+  try { id = m ? decodeURIComponent(m[1]) : null; } catch { id = m[1]; }
   if (!id) {
     if (selected) selected.feeds.forEach(closeFeed);
     selected = null;

@@ -241,22 +241,27 @@ int run_demo(CliContext& ctx, const DemoOptions& o) {
     columns.insert(columns.end(), counts.begin(), counts.end());
     print_table(rows_of((*rows)["instances"]), columns);
   }
-  // The dashboard signs in from the URL's fragment, which the browser never sends to the server.
+  // With --keep, the dashboard's URL signs in from its fragment (which a browser never sends to a server); without,
+  // the server stops in a moment and its token is of no use to anyone.
   std::string token;
-  std::getline(std::ifstream(ctx.options.token_file), token);
-  const std::string dashboard = url + "/#token=" + token;
+  if (o.keep) std::getline(std::ifstream(ctx.options.token_file), token);
+  const std::string dashboard = url + "/" + (token.empty() ? "" : "#token=" + token);
+  if (o.keep) {
+    // Before the line that says so: whoever reads it may interrupt at once.
+    std::signal(SIGINT, on_interrupt);
+    std::signal(SIGTERM, on_interrupt);
+  }
   std::cout << std::endl
             << (status == kExitOk ? "every DP has the package." : "the distribution did not complete; see the logs in " + dir.string())
             << std::endl
-            << "dashboard: " << dashboard << std::endl
+            << "dashboard: " << dashboard << (o.keep ? "" : "   (stopped with the demo; --keep keeps it up)")
+            << std::endl
             << "server: " << url << "   (admin token: " << ctx.options.token_file << ")" << std::endl
             << "try:    pkgcast --server " << url << " --token-file " << ctx.options.token_file
             << " query \"SELECT * FROM SMS_PackageStatusDistPointsSummarizer\"" << std::endl;
 
   if (o.keep) {
     std::cout << "--keep: the server and its DP agents keep running; Ctrl-C stops them." << std::endl;
-    std::signal(SIGINT, on_interrupt);
-    std::signal(SIGTERM, on_interrupt);
     while (!g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   agents.clear();

@@ -8,6 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -46,11 +47,30 @@ function startServer(listen) {
   });
 }
 
+// SIGTERM, then SIGKILL if it is still there after 10 s.
 function stop(child) {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', resolve);
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10000);
+    child.once('exit', () => { clearTimeout(kill); resolve(); });
     child.kill('SIGTERM');
+  });
+}
+
+// Whatever ends this process (a failed assertion, CTest's timeout) takes the server and agents with it.
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+// A loopback port free now (the kernel's choice), for a process that listens on it next.
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port: p } = srv.address();
+      srv.close(() => resolve(p));
+    });
   });
 }
 
@@ -102,7 +122,7 @@ test('packages appear and change live, and a distribution shows each DP until it
 
   // A package with content, distributed to a DP whose agent is not running yet: in progress, its DP pending.
   const pkg = cli('package', 'create', '--name', 'Tool', '--source', path.join(sourceRoot, 'app'));
-  const agentPort = 20000 + (process.pid % 20000);
+  const agentPort = await freePort();
   const dpToken = cli('dp', 'add', 'web-dp1', '--site', 'WEB', '--url', `http://127.0.0.1:${agentPort}`).split('\n')[0];
   await page.goto(`${url}/#package=${pkg}`);
   await page.locator('#detail').waitFor({ state: 'visible', ...WAIT });
@@ -125,6 +145,26 @@ test('packages appear and change live, and a distribution shows each DP until it
   const health = page.locator('tr[data-dp-health="web-dp1"]');
   await health.locator('.badge', { hasText: 'ok' }).waitFor(WAIT);
   assert.equal(await health.locator('td.num').nth(0).textContent(), '1');
+  await page.close();
+});
+
+test('a hidden page gives its streams back, and resumes them where it left off when it is shown', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${url}/#token=${token()}`);
+  await page.locator('#live[data-state="on"]').waitFor(WAIT);
+  const setHidden = (hidden) => page.evaluate((h) => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => h });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+  await setHidden(true);
+  // Made while the streams are closed: the page does not hear of it (this page still draws while "hidden")...
+  const made = cli('package', 'create', '--name', 'Made while the page was hidden');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(await row(page, made).count(), 0, 'a hidden page keeps no stream open');
+  // ...until it is shown again and its streams resume after the last revision they delivered.
+  await setHidden(false);
+  await row(page, made).waitFor(WAIT);
+  await page.locator('#live[data-state="on"]').waitFor(WAIT);
   await page.close();
 });
 

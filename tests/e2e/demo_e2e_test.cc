@@ -56,14 +56,10 @@ TEST(DemoE2eTest, DistributesToEveryDpAndLeavesNothingRunning) {
   RunResult r = run({pkgcast_binary(), "demo", "--dir", dir}, {}, std::chrono::seconds(180));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   expect_summaries(r.out);
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(dashboard: (http://127\.0\.0\.1:[0-9]+)/#token=pkc_\S+)")))
-      << r.out;
+  // The dashboard's URL is on screen; without --keep it carries no token (the server is gone).
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(dashboard: http://127\.0\.0\.1:[0-9]+/ +\(stopped)"))) << r.out;
+  EXPECT_EQ(r.out.find("token="), std::string::npos) << r.out;
   EXPECT_TRUE(processes_left(dir).empty());
-  // The server is gone with it.
-  RunResult health =
-      run({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", m[1].str() + "/api/v1/health"});
-  EXPECT_EQ(health.out, "000") << health.out;
   // Each DP holds the sample, byte for byte what was ingested (the demo's source tree is kept with --dir).
   for (const char* dp : {"dem-dp1", "dem-dp2", "br1-dp1", "br1-dp2"}) {
     RunResult diff =
