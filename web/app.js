@@ -281,10 +281,15 @@ async function revision() {
   return h.revision;
 }
 
+// Bumped by sign-out: a load still in flight then opens nothing.
+let session = 0;
+
 async function loadPackages() {
   closeFeed(rootFeed);
+  const mine = session;
   const since = await revision();
   const rows = await query('SELECT * FROM SMS_PackageStatusRootSummarizer');
+  if (mine !== session) return;
   packages.clear();
   for (const r of rows) packages.set(r.PackageID, r);
   rootFeed = openFeed(
@@ -296,8 +301,10 @@ async function loadPackages() {
 
 async function loadDps() {
   closeFeed(dpFeed);
+  const mine = session;
   const since = await revision();
   const rows = await query('SELECT * FROM SMS_DPStatusInfo');
+  if (mine !== session) return;
   dpHealth.clear();
   for (const r of rows) dpHealth.set(lower(r.NALPath), r);
   dpFeed = openFeed("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_DPStatusInfo'", since,
@@ -481,11 +488,21 @@ let packageTable = null;
 let dpTable = null;
 
 // `all`: every row anew (the selection changed, or a reload); else only the rows of `ids`.
+// The filter box: a package is shown when its ID or name holds the text (ignoring case).
+function shown(id) {
+  const text = $('filter').value.trim().toLowerCase();
+  if (!text) return true;
+  const r = packages.get(id);
+  return id.toLowerCase().includes(text) || String((r && r.Name) || '').toLowerCase().includes(text);
+}
+
 function renderPackages(all, ids) {
   packageTable ||= new KeyedRows($('package-rows'), packageRow);
-  if (all) packageTable.reset(packages.keys());
-  else packageTable.update(ids, (id) => packages.has(id));
-  $('package-count').textContent = `(${packages.size})`;
+  if (all) packageTable.reset([...packages.keys()].filter(shown));
+  else packageTable.update(ids, (id) => packages.has(id) && shown(id));
+  const showing = packageTable.rows.size;
+  const total = packages.size;
+  $('package-count').textContent = showing === total ? `(${total})` : `(${showing} of ${total})`;
   $('no-packages').hidden = packages.size > 0;
 }
 
@@ -562,6 +579,7 @@ function showError(e) {
 }
 
 function signOut(message) {
+  session++;
   sessionStorage.removeItem('pkgcast.token');
   for (const f of [...feeds]) closeFeed(f);
   rootFeed = null;
@@ -617,6 +635,7 @@ $('sign-in').addEventListener('submit', (ev) => {
   start();
 });
 $('sign-out').addEventListener('click', () => signOut(''));
+$('filter').addEventListener('input', () => invalidate(true));
 
 takeTokenFromFragment();
 if (token()) start(); else signOut('');

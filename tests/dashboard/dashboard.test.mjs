@@ -120,6 +120,17 @@ test('packages appear and change live, and a distribution shows each DP until it
   const empty = cli('package', 'create', '--name', 'Without content');
   await row(page, empty).locator('.badge', { hasText: 'not distributed' }).waitFor(WAIT);
 
+  // The filter keeps the rows whose ID or name holds its text, and new rows obey it too.
+  await page.fill('#filter', 'without CONTENT');
+  const hidden = cli('package', 'create', '--name', 'Not matching');
+  const matching = cli('package', 'create', '--name', 'Also without content');
+  await row(page, matching).waitFor(WAIT);
+  await page.locator('#package-count', { hasText: '(2 of 3)' }).waitFor(WAIT);
+  assert.deepEqual(await page.locator('#package-rows tr').evaluateAll((rows) => rows.map((r) => r.dataset.package)),
+    [empty, matching]);
+  await page.fill('#filter', '');
+  await row(page, hidden).waitFor(WAIT);
+
   // A package with content, distributed to a DP whose agent is not running yet: in progress, its DP pending.
   const pkg = cli('package', 'create', '--name', 'Tool', '--source', path.join(sourceRoot, 'app'));
   const agentPort = await freePort();
