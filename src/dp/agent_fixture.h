@@ -101,6 +101,22 @@ class AgentTest : public ::testing::Test {
     server.add_content(c);
     return c;
   }
+  // The tree at src/ published and installed as ABC00001.1 (generation 1) by an agent left running, as the
+  // validation tests start.
+  struct Installed {
+    std::unique_ptr<Agent> agent;
+    BuiltContent content;
+    fs::path dir;  // the installed version
+  };
+  Installed install_src_as_version_1() {
+    Installed in;
+    in.content = publish(tmp.path() / "src");
+    in.agent = start_agent(options(tmp.path() / "dp"));
+    server.put_job(install_job("ABC00001", 1, 1, in.content, {server.content_url()}));
+    EXPECT_TRUE(server.wait_status("ABC00001", "installed", 1));
+    in.dir = tmp.path() / "dp/content/ABC00001.1";
+    return in;
+  }
   // As the site server would: through the content library's ingest.
   BuiltContent publish_ingested(const fs::path& tree) {
     BuiltContent c = ::pkgcast::dp::testing::ingest_content(tree, tmp.path() / "library");

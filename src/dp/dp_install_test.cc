@@ -278,11 +278,7 @@ TEST_F(AgentTest, PeakRssStaysUnder64MbForAFileLargerThanThat) {
 
 TEST_F(AgentTest, ValidateDetectsAndRepairsACorruptedFile) {
   make_tree(tmp.path() / "src");
-  const BuiltContent c = publish(tmp.path() / "src");
-  auto agent = start_agent(options(tmp.path() / "dp"));
-  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
-  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
-  const fs::path dir = tmp.path() / "dp/content/ABC00001.1";
+  const auto [agent, c, dir] = install_src_as_version_1();
   {
     std::FILE* f = std::fopen((dir / "data/big.bin").c_str(), "r+b");
     ASSERT_NE(f, nullptr);
@@ -313,11 +309,7 @@ TEST_F(AgentTest, ValidateDetectsAndRepairsACorruptedFile) {
 
 TEST_F(AgentTest, ValidateReportsAndRemovesWhatThePackageDoesNotHold) {
   make_tree(tmp.path() / "src");
-  const BuiltContent c = publish(tmp.path() / "src");
-  auto agent = start_agent(options(tmp.path() / "dp"));
-  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
-  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
-  const fs::path dir = tmp.path() / "dp/content/ABC00001.1";
+  const auto [agent, c, dir] = install_src_as_version_1();
   write_file(dir / "stray.txt", "not in the package\n");
   write_file(dir / "stray-dir/inner/x", "x");
   write_file(dir / "ro/added", "in a read-only directory\n");
@@ -346,11 +338,7 @@ TEST_F(AgentTest, ValidateReportsAndRemovesWhatThePackageDoesNotHold) {
 
 TEST_F(AgentTest, AValidationThatFindsThousandsOfStrayFilesNamesAHundred) {
   write_file(tmp.path() / "src/a.txt", "hello");
-  const BuiltContent c = publish(tmp.path() / "src");
-  auto agent = start_agent(options(tmp.path() / "dp"));
-  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
-  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
-  const fs::path dir = tmp.path() / "dp/content/ABC00001.1";
+  const auto [agent, c, dir] = install_src_as_version_1();
   for (int i = 0; i < 3000; ++i) write_file(dir / ("stray-" + std::to_string(10000 + i)), "x");
   server.put_job(action_job("ABC00001", 1, 2, 3, c.manifest_hash, {server.content_url()}));
   auto bad = server.wait_status("ABC00001", "validation_failed", 2);
@@ -367,11 +355,7 @@ TEST_F(AgentTest, AValidationThatFindsThousandsOfStrayFilesNamesAHundred) {
 
 TEST_F(AgentTest, AValidationNeverEmptiesAFileSystemMountedInTheTree) {
   write_file(tmp.path() / "src/a.txt", "hello");
-  const BuiltContent c = publish(tmp.path() / "src");
-  auto agent = start_agent(options(tmp.path() / "dp"));
-  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
-  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
-  const fs::path dir = tmp.path() / "dp/content/ABC00001.1";
+  const auto [agent, c, dir] = install_src_as_version_1();
   const fs::path mnt = dir / "stray/mnt";
   fs::create_directories(mnt);
   if (::mount("pkgcast-test", mnt.c_str(), "tmpfs", 0, "size=1m") != 0) {
