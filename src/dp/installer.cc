@@ -263,11 +263,11 @@ Result<std::vector<std::string>> unlisted_paths(const std::filesystem::path& dir
 Status remove_unlisted(const std::filesystem::path& dir, const std::string& rel) {
   const auto path = dir / rel;
   const auto parent = path.parent_path();
-  struct stat st {};
   struct stat top {};
   if (::lstat(dir.c_str(), &top) != 0) return io_error("stat", dir, errno);
   const auto other_device = [&](const std::filesystem::path& p) {
-    return ::lstat(p.c_str(), &st) == 0 && st.st_dev != top.st_dev;
+    struct stat at {};
+    return ::lstat(p.c_str(), &at) == 0 && at.st_dev != top.st_dev;
   };
   bool mounted = other_device(path);
   std::error_code ec;
@@ -281,6 +281,7 @@ Status remove_unlisted(const std::filesystem::path& dir, const std::string& rel)
     return make_error(WbemCode::kFailed, "'" + rel + "' holds another file system mounted below " + dir.string() +
                                              "; it was not removed");
   }
+  struct stat st {};
   const bool restore = ::lstat(parent.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_IWUSR) == 0;
   if (restore) ::chmod(parent.c_str(), (st.st_mode & 07777) | S_IRWXU);
   Status removed = remove_tree(path);
