@@ -8,6 +8,8 @@
 // The token is kept in sessionStorage (this tab only). A URL fragment `#token=...` (what `pkgcast demo` prints) is
 // taken once and removed from the address bar; a fragment never reaches a server.
 
+import { SseParser } from './sse.js';
+
 const STATE_NAMES = ['INSTALLED', 'INSTALL_PENDING', 'INSTALL_RETRYING', 'INSTALL_FAILED', 'REMOVAL_PENDING',
   'REMOVAL_RETRYING', 'REMOVAL_FAILED', 'CONTENT_UPDATING', 'CONTENT_MONITORING'];
 const RETRY_MIN_MS = 500;
@@ -59,39 +61,18 @@ const quote = (s) => `'${String(s).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'
 
 // ---- event streams ----
 
-// Parses a Server-Sent Events body as it arrives; calls onEvent(object, id) per event. Resolves when the body
+// Reads a Server-Sent Events body as it arrives; calls onEvent(object, id) per event. Resolves when the body
 // ends; rejects with the server's error when it sends `event: error`.
 async function readEvents(body, onEvent) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  let data = [];
-  let id = null;
-  let kind = '';
+  const parser = new SseParser();
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
-    buffer += value;
-    let nl;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      let line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      if (line === '') {
-        if (data.length) {
-          const payload = JSON.parse(data.join('\n'));
-          if (kind === 'error') throw new ApiError(500, payload);
-          onEvent(payload, id);
-        }
-        data = []; kind = '';
-        continue;
-      }
-      if (line.startsWith(':')) continue;  // a comment: the start revision, heartbeats
-      const colon = line.indexOf(':');
-      const field = colon < 0 ? line : line.slice(0, colon);
-      const val = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      if (field === 'data') data.push(val);
-      else if (field === 'id') id = val;
-      else if (field === 'event') kind = val;
+    for (const e of parser.push(value)) {
+      const payload = JSON.parse(e.data);
+      if (e.kind === 'error') throw new ApiError(500, payload);
+      onEvent(payload, e.id);
     }
   }
 }

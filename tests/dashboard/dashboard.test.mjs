@@ -134,7 +134,8 @@ test('packages appear and change live, and a distribution shows each DP until it
   // A package with content, distributed to a DP whose agent is not running yet: in progress, its DP pending.
   const pkg = cli('package', 'create', '--name', 'Tool', '--source', path.join(sourceRoot, 'app'));
   const agentPort = await freePort();
-  const dpToken = cli('dp', 'add', 'web-dp1', '--site', 'WEB', '--url', `http://127.0.0.1:${agentPort}`).split('\n')[0];
+  const added = cli('dp', 'add', 'web-dp1', '--site', 'WEB', '--url', `http://127.0.0.1:${agentPort}`);
+  const dpToken = added.split('\n')[0];
   await page.goto(`${url}/#package=${pkg}`);
   await page.locator('#detail').waitFor({ state: 'visible', ...WAIT });
   cli('distribute', pkg, '--dp', 'web-dp1');
