@@ -265,33 +265,30 @@ async function revision() {
 // Bumped by sign-out: a load still in flight then opens nothing.
 let session = 0;
 
-async function loadPackages() {
-  closeFeed(rootFeed);
+// Mirrors every instance of `cls` into `map` (by keyOf): queried, then kept current by an event feed from the
+// revision before the query. `changed(keys | true)` is told what moved. Returns the feed, or null when a sign-out
+// came first. A gap in the feed queries again, through `reload`.
+async function mirror(cls, map, keyOf, changed, reload) {
   const mine = session;
   const since = await revision();
-  const rows = await query('SELECT * FROM SMS_PackageStatusRootSummarizer');
-  if (mine !== session) return;
-  packages.clear();
-  for (const r of rows) packages.set(r.PackageID, r);
-  rootFeed = openFeed(
-    "SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_PackageStatusRootSummarizer'", since,
-    (e) => { const id = applyEvent(packages, e, (t) => t.PackageID); if (id !== null) invalidate([id]); },
-    () => loadPackages().catch(showError));
-  invalidate(true);
+  const rows = await query(`SELECT * FROM ${cls}`);
+  if (mine !== session) return null;
+  map.clear();
+  for (const r of rows) map.set(keyOf(r), r);
+  changed(true);
+  return openFeed(`SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '${cls}'`, since,
+    (e) => { const k = applyEvent(map, e, keyOf); if (k !== null) changed([k]); },
+    () => reload().catch(showError));
+}
+
+async function loadPackages() {
+  closeFeed(rootFeed);
+  rootFeed = await mirror('SMS_PackageStatusRootSummarizer', packages, (t) => t.PackageID, invalidate, loadPackages);
 }
 
 async function loadDps() {
   closeFeed(dpFeed);
-  const mine = session;
-  const since = await revision();
-  const rows = await query('SELECT * FROM SMS_DPStatusInfo');
-  if (mine !== session) return;
-  dpHealth.clear();
-  for (const r of rows) dpHealth.set(lower(r.NALPath), r);
-  dpFeed = openFeed("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_DPStatusInfo'", since,
-    (e) => { const k = applyEvent(dpHealth, e, (t) => lower(t.NALPath)); if (k !== null) invalidateDps([k]); },
-    () => loadDps().catch(showError));
-  invalidateDps(true);
+  dpFeed = await mirror('SMS_DPStatusInfo', dpHealth, (t) => lower(t.NALPath), invalidateDps, loadDps);
 }
 
 async function select(id) {
