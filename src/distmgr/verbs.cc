@@ -335,23 +335,13 @@ Result<cim::Instance> DistributionManager::refresh_source(std::string_view packa
     set_prop(package, "LastRefreshTime", time_value(now));
     PKG_TRY(txn.put(package));
     PKG_TRY(site::sync_group_content(txn, package));
-    PKG_TRY(m.summaries.new_source_version(txn, id, version, now));
-    // Sizes of the new version on the rows that show them.
-    PKG_ASSIGN_OR_RETURN(auto root, txn.get(class_named("SMS_PackageStatusRootSummarizer"), {str_value(id)}));
-    if (root) {
-      set_prop(*root, "SourceSize", u32_value(taken.size_kb));
-      if (taken.content) {
-        set_prop(*root, "SourceCompressedSize",
-                 u32_value((taken.content->compressed_size + 1023) / 1024));
-      }
-      set_prop(*root, "SourceDate", time_value(source_date));
-      PKG_TRY(txn.put(*root));
-    }
-    PKG_ASSIGN_OR_RETURN(auto extra, txn.get(class_named("SMS_ObjectContentExtraInfo"), {str_value(id)}));
-    if (extra) {
-      set_prop(*extra, "SourceSize", u32_value(taken.size_kb));
-      PKG_TRY(txn.put(*extra));
-    }
+    // The summaries take the new version, its date and sizes in one write each: one event per row.
+    summarizer::Summarizer::NewSource source;
+    source.version = version;
+    source.date = source_date;
+    source.size_kb = taken.size_kb;
+    if (taken.content) source.compressed_size_kb = static_cast<std::uint32_t>((taken.content->compressed_size + 1023) / 1024);
+    PKG_TRY(m.summaries.new_source_version(txn, id, source, now));
     // Every targeted DP gets the new version.
     const cim::ClassDef& cls = class_named("SMS_PackageStatusDistPointsSummarizer");
     const auto pkg_prop = *cls.find_property("PackageID");

@@ -5,7 +5,8 @@
 namespace pkgcast::summarizer::internal {
 
 Status apply_extra_info(store::WriteTxn& txn, const Classes& c, std::string_view package_id, const Counts& delta,
-                        Micros now, std::optional<std::uint32_t> new_version) {
+                        Micros now, std::optional<std::uint32_t> new_version,
+                        std::optional<std::uint32_t> new_size_kb) {
   PKG_ASSIGN_OR_RETURN(cim::Instance row, require(txn, c.extra, {str_value(std::string(package_id))},
                                                   "SMS_ObjectContentExtraInfo of package " + std::string(package_id)));
   PKG_TRY(add_count(row, "Targeted", delta.targeted));
@@ -14,6 +15,7 @@ Status apply_extra_info(store::WriteTxn& txn, const Classes& c, std::string_view
   PKG_TRY(add_count(row, "NumberErrors", delta.errors));
   PKG_TRY(add_count(row, "NumberUnknown", delta.unknown));
   if (new_version) set_prop(row, "SourceVersion", u32_value(*new_version));
+  if (new_size_kb) set_prop(row, "SourceSize", u32_value(*new_size_kb));
   set_prop(row, "LastUpdateDate", time_value(now));
   return txn.put(row);
 }

@@ -121,9 +121,10 @@ Status apply_detail(store::WriteTxn& txn, const Classes& c, std::string_view pac
 // The same on a row in hand, also setting its SourceVersion when `new_version` is given.
 Status update_detail(store::WriteTxn& txn, const Classes& c, cim::Instance row, const Counts& delta, Micros now,
                      std::optional<std::uint32_t> new_version);
-// ObjectContentExtraInfo by key, also setting its SourceVersion when `new_version` is given.
+// ObjectContentExtraInfo by key, also setting its SourceVersion and SourceSize when given.
 Status apply_extra_info(store::WriteTxn& txn, const Classes& c, std::string_view package_id, const Counts& delta,
-                        Micros now, std::optional<std::uint32_t> new_version = std::nullopt);
+                        Micros now, std::optional<std::uint32_t> new_version = std::nullopt,
+                        std::optional<std::uint32_t> new_size_kb = std::nullopt);
 Status apply_dp_status(store::WriteTxn& txn, const Classes& c, std::string_view nal_path, const Counts& delta,
                        Micros now);
 // All of the above for `d`; the Root row is written when its counts moved or `root_changed` (other properties).

@@ -76,7 +76,7 @@ class PropertyTest : public SummarizerTest {
       const std::uint32_t v = versions_[pkg] + 1;
       return {[this, pkg, v](store::WriteTxn& t) -> Status {
                 PKG_TRY(put_package_version(t, pkg, v));
-                return summarizer_.new_source_version(t, pkg, v, t.now());
+                return summarizer_.new_source_version(t, pkg, new_source(v, t.now()), t.now());
               },
               [this, pkg, v] {
                 versions_[pkg] = v;

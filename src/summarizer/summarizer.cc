@@ -220,9 +220,10 @@ Status Summarizer::forget_package(store::WriteTxn& txn, std::string_view package
   return apply_all(txn, c, root, d, now);
 }
 
-Status Summarizer::new_source_version(store::WriteTxn& txn, std::string_view package_id_in, std::uint32_t version,
+Status Summarizer::new_source_version(store::WriteTxn& txn, std::string_view package_id_in, const NewSource& source,
                                       Micros now) const {
   const Classes& c = *classes_;
+  const std::uint32_t version = source.version;
   const std::string package_id = to_upper(package_id_in);
   PKG_ASSIGN_OR_RETURN(cim::Instance root, load_root(txn, c, package_id));
   const auto current = static_cast<std::uint32_t>(get_uint(root, "SourceVersion"));
@@ -250,10 +251,12 @@ Status Summarizer::new_source_version(store::WriteTxn& txn, std::string_view pac
   }
 
   set_prop(root, "SourceVersion", u32_value(version));
-  set_prop(root, "SourceDate", time_value(now));
+  set_prop(root, "SourceDate", time_value(source.date));
+  if (source.size_kb) set_prop(root, "SourceSize", u32_value(*source.size_kb));
+  if (source.compressed_size_kb) set_prop(root, "SourceCompressedSize", u32_value(*source.compressed_size_kb));
   PKG_TRY(apply_root(root, d.package));
   PKG_TRY(txn.put(root));
-  PKG_TRY(apply_extra_info(txn, c, package_id, d.package, now, version));
+  PKG_TRY(apply_extra_info(txn, c, package_id, d.package, now, version, source.size_kb));
   PKG_ASSIGN_OR_RETURN(auto details, scan_where(txn, c.detail, "PackageID", package_id));
   for (auto& detail : details) {
     const auto it = d.site.find(to_upper(get_text(detail, "SiteCode")));

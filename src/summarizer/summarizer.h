@@ -158,13 +158,23 @@ class Summarizer {
   // cannot reach the per-DP counts; the caller runs this first, in the same command or the one before.)
   Status forget_package(store::WriteTxn& txn, std::string_view package_id, Micros now) const;
 
-  // RefreshPkgSource: the package's SourceVersion became `version` (> the current one; equal is a no-op, less is
-  // WBEM_E_INVALID_PARAMETER). Root (SourceVersion, SourceDate), every Detail and the ExtraInfo row take the new
-  // version, and every targeted DP (a row not in a removal state) moves to INSTALL_PENDING for it, with
-  // the deltas that implies: Installed drops to 0 everywhere and climbs again as DPs report INSTALLED.
+  // What a refresh changes on the package's summaries besides their counts.
+  struct NewSource {
+    std::uint32_t version = 0;
+    Micros date = 0;                                  // Root's SourceDate
+    std::optional<std::uint32_t> size_kb;             // Root's and ExtraInfo's SourceSize; kept when empty
+    std::optional<std::uint32_t> compressed_size_kb;  // Root's SourceCompressedSize; kept when empty
+  };
+
+  // RefreshPkgSource: the package's SourceVersion became `source.version` (> the current one; equal is a no-op,
+  // less is WBEM_E_INVALID_PARAMETER). Root (SourceVersion, SourceDate, sizes), every Detail and the ExtraInfo row
+  // take the new version, each in one write (so one journal entry, one event), and every targeted DP (a row not in
+  // a removal state) moves to INSTALL_PENDING for it, with the deltas that implies: Installed drops to 0
+  // everywhere and climbs again as DPs report INSTALLED.
   // Callers need not move the DPs themselves; a later transition() to INSTALL_PENDING is harmless.
   // Cost: one read of the package's DistPoints rows and one write per targeted DP (a refresh touches them all).
-  Status new_source_version(store::WriteTxn& txn, std::string_view package_id, std::uint32_t version, Micros now) const;
+  Status new_source_version(store::WriteTxn& txn, std::string_view package_id, const NewSource& source,
+                            Micros now) const;
 
  private:
   std::unique_ptr<const internal::Classes> classes_;  // resolved from the registry once

@@ -122,12 +122,28 @@ TEST_P(ScenarioTest, DistributeUpdateRetryFailRemove) {
   EXPECT_EQ(extra(kPkg), "3/2/0/1/0");
   EXPECT_EQ(differences(), "");
 
-  // A new source version: every targeted DP back to pending, Installed drops, the offer is withdrawn.
+  // A new source version: every targeted DP back to pending, Installed drops, the offer is withdrawn. Its date
+  // (the tree's newest mtime, older than the refresh) and sizes go on Root and ExtraInfo in one write each.
+  const std::uint64_t before_refresh = last_revision();
+  Summarizer::NewSource v2 = new_source(2, kT0 - 86'400'000'000);
+  v2.size_kb = 4321;
+  v2.compressed_size_kb = 1234;
   ASSERT_TRUE(run([&](store::WriteTxn& txn) -> Status {
                 PKG_TRY(put_package_version(txn, kPkg, 2));
-                return summarizer_.new_source_version(txn, kPkg, 2, txn.now());
+                return summarizer_.new_source_version(txn, kPkg, v2, txn.now());
               }).ok());
   EXPECT_EQ(root(kPkg), "3/0/0/0");
+  auto root_row = store_->get(*cim::ClassRegistry::builtin().find("SMS_PackageStatusRootSummarizer"), {cim::Value::string(kPkg)});
+  ASSERT_TRUE(root_row.ok() && root_row->has_value());
+  EXPECT_EQ((*root_row)->find("SourceDate")->as_datetime().unix_micros(), kT0 - 86'400'000'000);
+  EXPECT_EQ((*root_row)->find("SourceSize")->as_uint(), 4321u);
+  EXPECT_EQ((*root_row)->find("SourceCompressedSize")->as_uint(), 1234u);
+  auto extra_row = store_->get(*cim::ClassRegistry::builtin().find("SMS_ObjectContentExtraInfo"), {cim::Value::string(kPkg)});
+  ASSERT_TRUE(extra_row.ok() && extra_row->has_value());
+  EXPECT_EQ((*extra_row)->find("SourceSize")->as_uint(), 4321u);
+  const auto refreshed = journaled_after(before_refresh);
+  EXPECT_EQ(refreshed.count("SMS_PackageStatusRootSummarizer:modified"), 1u);
+  EXPECT_EQ(refreshed.count("SMS_ObjectContentExtraInfo:modified"), 1u);
   EXPECT_EQ(detail(kPkg, "ABC"), "2/0/0/0");
   EXPECT_EQ(detail(kPkg, "DEF"), "1/0/0/0");
   EXPECT_EQ(dist(kPkg, "dp1", "ABC"), "1/2");
@@ -190,7 +206,7 @@ TEST_P(ScenarioTest, RefusalsChangeNothing) {
       code(run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "nodp", "ABC"), txn.now()); })),
       WbemCode::kNotFound);
   // A version going back.
-  EXPECT_EQ(code(run([&](store::WriteTxn& txn) { return summarizer_.new_source_version(txn, kPkg, 0, txn.now()); })),
+  EXPECT_EQ(code(run([&](store::WriteTxn& txn) { return summarizer_.new_source_version(txn, kPkg, new_source(0, txn.now()), txn.now()); })),
             WbemCode::kInvalidParameter);
   EXPECT_EQ(code(move("dp1", "ABC", DpState::kInstalled, 1, StatusMessage{1, 7, 0, {}})), WbemCode::kInvalidParameter);
   EXPECT_EQ(last_revision(), rev);
@@ -210,7 +226,7 @@ TEST_P(ScenarioTest, RolledBackCommandLeavesCountsUnchanged) {
     PKG_TRY(summarizer_.transition(txn, ref(kPkg, "dp2", "ABC"), DpState::kInstalled, 1, "done",
                                    msg(2330, kMessageSuccess), txn.now()));
     PKG_TRY(put_package_version(txn, kPkg, 2));
-    PKG_TRY(summarizer_.new_source_version(txn, kPkg, 2, txn.now()));
+    PKG_TRY(summarizer_.new_source_version(txn, kPkg, new_source(2, txn.now()), txn.now()));
     PKG_TRY(summarizer_.target(txn, ref(kPkg, "dp3", "DEF"), txn.now()));
     return make_error(WbemCode::kFailed, "the caller gave up");
   });

@@ -26,6 +26,13 @@ Status put_site(store::WriteTxn& txn, const std::string& code, const std::string
 Status put_dp(store::WriteTxn& txn, const std::string& dp_name, const std::string& site);
 // A package created at `site` (Root, Detail at `site`, ExtraInfo), with or without source files.
 Status put_package(store::WriteTxn& txn, const std::string& id, const std::string& site, bool has_source, Micros now);
+// A refresh to `version` taken at `date`, sizes unchanged.
+inline Summarizer::NewSource new_source(std::uint32_t version, Micros date) {
+  Summarizer::NewSource source;
+  source.version = version;
+  source.date = date;
+  return source;
+}
 // The site layer's part of RefreshPkgSource: SMS_Package.SourceVersion = version.
 Status put_package_version(store::WriteTxn& txn, const std::string& id, std::uint32_t version);
 // An advertisement of the package with an offer row per existing Detail row, as advertisements.cc does.
