@@ -70,7 +70,8 @@ struct DpStatus {
   std::string key;  // idempotency key
   std::string package_id;
   std::uint32_t generation = 0;
-  std::string state;  // progress, installed, failed, removed, remove_failed, validated, validation_failed, cancelled
+  std::string state;  // progress, installed, failed, removed, remove_failed, repairing, validated,
+                      // validation_failed, cancelled
   std::uint64_t bytes_done = 0;
   std::uint64_t bytes_total = 0;
   std::string message;

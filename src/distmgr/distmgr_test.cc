@@ -390,6 +390,22 @@ TEST_F(DistMgrTest, RemoveValidateCancelAndRedistribute) {
   EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 0u);
   EXPECT_EQ(dm_->validate(pkg, "dp2").error().code, WbemCode::kInvalidOperation);  // nothing installed there
 
+  // A validation that finds damage: the agent repairs as it goes, and the job waits for its outcome (no retry).
+  ASSERT_TRUE(dm_->validate(pkg, "dp1").ok());
+  schedule();
+  EXPECT_TRUE(report("dp1", pkg, "repairing", 0, 0, "mismatch: a.txt").applied);
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 7u);  // CONTENT_UPDATING: not counted as Installed meanwhile
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 0, 0, 0}));
+  EXPECT_EQ(num(job(pkg, "dp1"), "JobState"), 1u);  // SENT
+  EXPECT_EQ(num(job(pkg, "dp1"), "Attempts"), 0u);
+  EXPECT_TRUE(report("dp1", pkg, "repairing", 0, 0, "mismatch: a.txt").applied);  // a repeat changes nothing
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 7u);
+  EXPECT_TRUE(report("dp1", pkg, "validated", 0, 0, "repaired: a.txt").applied);
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 0u);
+  EXPECT_EQ(num(job(pkg, "dp1"), "Action"), 3u);  // still the validation, finished: no install was queued
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 1, 0, 0}));
+  expect_consistent();
+
   auto cancelled = dm_->cancel(pkg, "dp2");
   ASSERT_TRUE(cancelled.ok()) << cancelled.error().to_string();
   EXPECT_EQ(num(*cancelled, "State"), 3u);

@@ -22,8 +22,9 @@ Status check_status(const DpStatus& s) {
       })) {
     return make_error(WbemCode::kInvalidParameter, "key must be 1-128 characters of [A-Za-z0-9._:-]");
   }
-  static constexpr std::string_view kStates[] = {"progress",  "installed",         "failed",   "removed",
-                                                 "remove_failed", "validated", "validation_failed", "cancelled"};
+  static constexpr std::string_view kStates[] = {"progress",  "installed", "failed",            "removed",
+                                                 "remove_failed", "repairing", "validated", "validation_failed",
+                                                 "cancelled"};
   if (std::find(std::begin(kStates), std::end(kStates), s.state) == std::end(kStates)) {
     return make_error(WbemCode::kInvalidParameter, "state '" + s.state + "' is not a DP status");
   }
@@ -141,6 +142,16 @@ Result<StatusOutcome> DistributionManager::apply_status(std::string_view dp_name
                                      message(kMsgDistributed, summarizer::kMessageSuccess,
                                              {get_string(*job, "ContentID"), std::string(dp_name)}),
                                      now));
+    } else if (s.state == "repairing" && action == JobAction::kValidate) {
+      // The agent found entries that differ and is rewriting them: the job goes on (its outcome follows), the DP
+      // stops counting as Installed, and the mismatch is its last message. A repeat finds the row already there.
+      set_prop(*job, "LastProgressTime", time_value(now));
+      PKG_ASSIGN_OR_RETURN(auto row, dist_points_row(txn, package_id, dp));
+      if (row && get_uint(*row, "State") != static_cast<std::uint32_t>(summarizer::DpState::kContentUpdating)) {
+        PKG_TRY(m.summaries.transition(txn, ref, summarizer::DpState::kContentUpdating, version,
+                                       "Repairing content " + get_string(*job, "ContentID") + ": " + s.message,
+                                       message(kMsgValidationFailed, summarizer::kMessageError, {s.message}), now));
+      }
     } else if (s.state == "validated" && action == JobAction::kValidate) {
       finish(JobState::kDone);
       PKG_TRY(m.summaries.transition(txn, ref, summarizer::DpState::kInstalled, version,

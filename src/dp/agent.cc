@@ -384,10 +384,9 @@ std::string Agent::key_for(const DpJob& job, std::string_view state, std::uint64
 }
 
 bool Agent::report(const DpJob& job, std::string_view state, std::string message, std::uint64_t done,
-                   std::uint64_t total, std::string_view key_suffix) {
+                   std::uint64_t total) {
   StatusMessage m;
   m.key = key_for(job, state, done);
-  if (!key_suffix.empty()) m.key += ":" + std::string(key_suffix);
   m.package_id = job.package_id;
   m.generation = job.generation;
   m.state = std::string(state);
@@ -470,9 +469,8 @@ bool Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& 
     }
     case JobAction::kValidate: {
       auto outcome = installer_->validate(job, fetch, [&](const std::vector<std::string>& bad) {
-        // Its own key: the outcome that follows (validated, or validation_failed with the repair's error) is
-        // another message, not a repeat of this one.
-        report(job, "validation_failed", "mismatch:" + path_list(bad) + " (repairing)", 0, 0, "mismatch");
+        // Not an outcome: the job goes on, and `validated` (or `validation_failed` with the repair's error) ends it.
+        report(job, "repairing", "mismatch:" + path_list(bad));
       });
       if (cancel->load()) return false;
       if (!outcome.ok()) return report(job, "validation_failed", outcome.error().to_string());

@@ -112,7 +112,7 @@ class Agent {
   bool execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& cancel);
   // True when the message is in the outbox.
   bool report(const DpJob& job, std::string_view state, std::string message = {}, std::uint64_t done = 0,
-              std::uint64_t total = 0, std::string_view key_suffix = {});
+              std::uint64_t total = 0);
   std::string key_for(const DpJob& job, std::string_view state, std::uint64_t extra) const;
   bool sleep_for(std::chrono::milliseconds d);  // false when stopping
 

@@ -289,7 +289,7 @@ TEST_F(AgentTest, ValidateDetectsAndRepairsACorruptedFile) {
   ::chmod((dir / "bin/tool").c_str(), 0600);
   const std::uint64_t before = server.chunk_bytes_served();
   server.put_job(action_job("ABC00001", 1, 2, 3, c.manifest_hash, {server.content_url()}));
-  auto bad = server.wait_status("ABC00001", "validation_failed", 2);
+  auto bad = server.wait_status("ABC00001", "repairing", 2);
   ASSERT_TRUE(bad);
   const std::string text = (*bad)["message"];
   EXPECT_NE(text.find("data/big.bin"), std::string::npos) << text;
@@ -318,7 +318,7 @@ TEST_F(AgentTest, ValidateReportsAndRemovesWhatThePackageDoesNotHold) {
   fs::create_symlink(tmp.path() / "outside/sentinel", dir / "docs/stray-link");
   const std::uint64_t before = server.chunk_bytes_served();
   server.put_job(action_job("ABC00001", 1, 2, 3, c.manifest_hash, {server.content_url()}));
-  auto bad = server.wait_status("ABC00001", "validation_failed", 2);
+  auto bad = server.wait_status("ABC00001", "repairing", 2);
   ASSERT_TRUE(bad);
   const std::string text = (*bad)["message"];
   for (const char* name : {"stray.txt (not in the package)", "stray-dir (not in the package)",
@@ -341,7 +341,7 @@ TEST_F(AgentTest, AValidationThatFindsThousandsOfStrayFilesNamesAHundred) {
   const auto [agent, c, dir] = install_src_as_version_1();
   for (int i = 0; i < 3000; ++i) write_file(dir / ("stray-" + std::to_string(10000 + i)), "x");
   server.put_job(action_job("ABC00001", 1, 2, 3, c.manifest_hash, {server.content_url()}));
-  auto bad = server.wait_status("ABC00001", "validation_failed", 2);
+  auto bad = server.wait_status("ABC00001", "repairing", 2);
   ASSERT_TRUE(bad);
   const std::string text = (*bad)["message"];
   EXPECT_NE(text.find("stray-10099 (not in the package)"), std::string::npos) << text.substr(0, 300);
@@ -367,7 +367,7 @@ TEST_F(AgentTest, AValidationNeverEmptiesAFileSystemMountedInTheTree) {
   } unmount{mnt};
   write_file(mnt / "precious", "on another file system\n");
   server.put_job(action_job("ABC00001", 1, 2, 3, c.manifest_hash, {server.content_url()}));
-  // First "mismatch: stray (not in the package) (repairing)", then the refusal.
+  // First "repairing" with "mismatch: stray (not in the package)", then the refusal.
   std::string refusal;
   for (int i = 0; i < 200 && refusal.empty(); ++i) {
     for (const auto& st : server.statuses()) {

@@ -29,7 +29,8 @@ struct StatusMessage {
   std::string key;  // 1-128 of [A-Za-z0-9._:-]
   std::string package_id;
   std::uint32_t generation = 0;
-  std::string state;  // progress, installed, failed, removed, remove_failed, validated, validation_failed, cancelled
+  std::string state;  // progress, installed, failed, removed, remove_failed, repairing, validated,
+                      // validation_failed, cancelled
   std::uint64_t bytes_done = 0;
   std::uint64_t bytes_total = 0;
   std::string message;

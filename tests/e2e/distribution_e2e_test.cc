@@ -269,6 +269,16 @@ TEST_P(DistributionE2eTest, RemoveCancelValidateAndAnAdvertisementOfferedOnlyWit
   ASSERT_EQ(cli({"validate", pkg, "--dp", "dp1"}).exit_code, 0);
   ASSERT_EQ(wait_distributed(pkg).exit_code, 0);
   EXPECT_TRUE(snapshot(installed("dp1", pkg + ".1")) == snapshot(source));
+  // Repaired by the validation itself, not by a failed job's retry.
+  json jobs = query("SELECT * FROM PKG_DPJob WHERE PackageID = '" + pkg + "' AND NALPath LIKE '%dp1%'");
+  ASSERT_EQ(jobs.size(), 1u) << jobs.dump();
+  EXPECT_EQ(jobs[0]["Action"], 3) << jobs.dump();
+  EXPECT_EQ(jobs[0]["Attempts"], 0) << jobs.dump();
+  json row = query("SELECT InstallStatus FROM SMS_PackageStatusDistPointsSummarizer WHERE PackageID = '" + pkg +
+                   "' AND ServerNALPath LIKE '%dp1%'");
+  ASSERT_EQ(row.size(), 1u);
+  EXPECT_NE(row[0]["InstallStatus"].get<std::string>().find("repaired: docs/manual.txt"), std::string::npos)
+      << row.dump();
 
   // Removal: no longer targeted, the content gone from the DP.
   ASSERT_EQ(cli({"remove", pkg, "--dp", "dp2"}).exit_code, 0);
