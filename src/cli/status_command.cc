@@ -5,6 +5,7 @@
 // 3 the timeout passed first.
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -56,6 +57,7 @@ std::string bytes_text(double b) {
 // What the view knows: the package's summary rows, the DistPoints rows and the jobs (bytes), by key.
 struct View {
   std::string package_id;
+  bool has_source = true;  // SMS_Package.PkgSourceFlag is not STORAGE_NO_SOURCE (1)
   Json root;
   std::map<std::string, Json> details;      // by SiteCode
   std::map<std::string, Json> dist_points;  // by ServerNALPath (lower-case)
@@ -95,7 +97,12 @@ struct View {
     return {done, total};
   }
 
-  bool distributed() const { return !root.is_null() && num(root, "Installed") == num(root, "Targeted"); }
+  // classes.md: a package with source files is distributed when Installed == Targeted (> 0); one without source
+  // files has nothing to distribute (Targeted stays 0).
+  bool distributed() const {
+    return !root.is_null() && num(root, "Installed") == num(root, "Targeted") &&
+           (num(root, "Targeted") > 0 || !has_source);
+  }
   bool failed() const { return !root.is_null() && num(root, "Failed") > 0; }
 
   Json summary() const {
@@ -279,35 +286,49 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
   View view;
   view.package_id = to_upper(o.package_id);
   const std::string where = "PackageID = " + wql::string_literal(view.package_id);
+  constexpr std::array<const char*, 4> kClasses = {"SMS_PackageStatusRootSummarizer",
+                                                   "SMS_PackageStatusDetailSummarizer",
+                                                   "SMS_PackageStatusDistPointsSummarizer", "PKG_DPJob"};
+  auto read_rows = [&]() -> Status {
+    for (const char* cls : kClasses) {
+      auto rows = scope->try_exec_query(std::string("SELECT * FROM ") + cls + " WHERE " + where);
+      if (!rows.ok()) return rows.error();
+      for (const auto& row : *rows) view.apply(Json::parse(row.to_json()), false);
+    }
+    return ok_status();
+  };
   // Subscribe first, then read the state: every change after the read arrives as an event (some changes may arrive
   // twice, once in the read and once as an event, which is harmless: the event carries the whole instance).
   EventQueue queue;
   std::vector<Subscription> subscriptions;
-  for (const char* cls : {"SMS_PackageStatusRootSummarizer", "SMS_PackageStatusDetailSummarizer",
-                          "SMS_PackageStatusDistPointsSummarizer", "PKG_DPJob"}) {
+  for (const char* cls : kClasses) {
     auto sub = scope->try_exec_notification_query_async(
         queue, std::string("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '") + cls +
                    "' AND TargetInstance." + where);
     if (!sub.ok()) return ctx.fail(sub.error());
     subscriptions.push_back(std::move(*sub));
   }
-  for (const char* cls : {"SMS_PackageStatusRootSummarizer", "SMS_PackageStatusDetailSummarizer",
-                          "SMS_PackageStatusDistPointsSummarizer", "PKG_DPJob"}) {
-    auto rows = scope->try_exec_query(std::string("SELECT * FROM ") + cls + " WHERE " + where);
-    if (!rows.ok()) return ctx.fail(rows.error());
-    for (const auto& row : *rows) view.apply(Json::parse(row.to_json()), false);
-  }
+  if (Status s = read_rows(); !s.ok()) return ctx.fail(s.error());
   if (view.root.is_null()) return ctx.fail(make_error(WbemCode::kNotFound, "package " + view.package_id + " does not exist"));
+  auto package = scope->try_exec_query("SELECT PkgSourceFlag FROM SMS_Package WHERE " + where);
+  if (!package.ok()) return ctx.fail(package.error());
+  for (const auto& row : *package) view.has_source = num(Json::parse(row.to_json()), "PkgSourceFlag") != 1;
 
   Printer printer(ctx.options.json, ::isatty(STDOUT_FILENO) == 1);
   printer.show(view);
+  // The four subscriptions deliver independently: the Root row can say "done" before the DistPoints and job rows
+  // that make the byte counts have arrived. The last view is drawn from one fresh read.
+  auto finish = [&](int code) {
+    if (Status s = read_rows(); s.ok()) printer.show(view);
+    return code;
+  };
   const std::optional<SteadyClock::time_point> deadline =
       o.timeout_seconds ? std::optional(SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
                                                                  std::chrono::duration<double>(*o.timeout_seconds)))
                         : std::nullopt;
   for (;;) {
-    if (view.distributed()) return kExitOk;
-    if (view.failed() && o.wait) return kExitError;
+    if (view.distributed()) return finish(kExitOk);
+    if (view.failed() && o.wait) return finish(kExitError);
     auto wait = std::chrono::milliseconds(1000);
     if (deadline) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - SteadyClock::now());
@@ -324,6 +345,7 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
     if (auto t = e.find("TargetInstance"); t != e.end() && t->is_object()) {
       view.apply(*t, text(e, "__CLASS") == "__InstanceDeletionEvent");
     }
+    if (view.distributed() || (view.failed() && o.wait)) continue;  // finish() draws the last line
     printer.show(view);
   }
 }

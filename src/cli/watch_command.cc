@@ -5,6 +5,8 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cim/class_def.h"
+#include "cim/json.h"
 #include "cli/output.h"
 #include "pkgcast/pkgcast.h"
 
@@ -26,12 +28,19 @@ std::string scalar_text(const cim::Json& v) {
   return v.dump();
 }
 
-// "SMS_Package.PackageID=\"ABC00001\"" when the object carries its relative path, else its class.
+// "SMS_Package.PackageID=\"ABC00001\"": the object's relative path, built from its class's keys (an event's
+// embedded object carries no __RELPATH), else its class when a key is missing (a projection without it).
 std::string object_name(const cim::Json& obj) {
   if (!obj.is_object()) return "?";
   if (auto it = obj.find("__RELPATH"); it != obj.end() && it->is_string()) return it->get<std::string>();
-  if (auto it = obj.find("__CLASS"); it != obj.end() && it->is_string()) return it->get<std::string>();
-  return "?";
+  const auto cls = obj.find("__CLASS");
+  if (cls == obj.end() || !cls->is_string()) return "?";
+  auto inst = cim::instance_from_json(obj, cim::ClassRegistry::builtin());
+  if (!inst.ok() || inst->class_def().key_indices().empty()) return cls->get<std::string>();
+  for (std::size_t k : inst->class_def().key_indices()) {
+    if (inst->get(k).is_null()) return cls->get<std::string>();
+  }
+  return inst->relpath();
 }
 
 // One line: revision, event class, the instance, and for a modification what changed.
@@ -113,7 +122,8 @@ void add_watch_command(CLI::App& app, CliContext& ctx) {
   watch->add_option("--timeout", w->timeout_seconds,
                     "stop after this many seconds: exit 0, or 3 when --count events had not arrived by then")
       ->check(CLI::PositiveNumber);
-  watch->add_option("--since", w->since, "resume after this revision: every later matching event, in order");
+  watch->add_option("--since", w->since, "resume after this revision: every later matching event, in order")
+      ->check(CLI::NonNegativeNumber);
   watch->callback([&ctx, w] { ctx.action = [&ctx, w] { return run_watch(ctx, *w); }; });
 }
 

@@ -403,6 +403,23 @@ TEST_P(ClientEventsE2eTest, AKilledWatcherRestartedWithItsRevisionMissesAndRepea
   EXPECT_EQ(second->wait_for_line("__REVISION", 300ms), "") << "a duplicate or an unexpected event";
 }
 
+// `pkgcast watch` in text form names each event's instance by its relative path (cli.md), and a negative --since is
+// a usage error, not a revision near 2^64.
+TEST_P(ClientEventsE2eTest, WatchLinesNameTheInstanceAndANegativeSinceIsRefused) {
+  const std::string query = "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'";
+  const std::string since = std::to_string(server_revision());
+  auto c = http(admin_token());
+  const std::string id = post_package(*c, "Named");
+  RunResult watched = run({pkgcast_binary(), "--server", url_, "--token-file", data_dir_ + "/admin.token", "watch",
+                           query, "--since", since, "--count", "1", "--timeout", "30"});
+  ASSERT_EQ(watched.exit_code, 0) << watched.err;
+  EXPECT_NE(watched.out.find("__InstanceCreationEvent  SMS_Package.PackageID=\"" + id + "\""), std::string::npos)
+      << watched.out;
+  RunResult negative = run({pkgcast_binary(), "--server", url_, "--token-file", data_dir_ + "/admin.token", "watch",
+                            query, "--since", "-5", "--timeout", "1"});
+  EXPECT_EQ(negative.exit_code, 2) << negative.out << negative.err;
+}
+
 // A consumer that takes one event a second, with room for one queued event, does not hold back another that reads as
 // they come; it later gets every event too, in the same order.
 TEST_P(ClientEventsE2eTest, ASlowConsumerDoesNotDelayAFastOne) {

@@ -56,6 +56,16 @@ bool has_row(const std::string& out, const std::vector<std::string>& words) {
 
 void expect_summaries(const std::string& out) {
   EXPECT_NE(out.find("every DP has the package."), std::string::npos) << out;
+  // The last progress line counts every byte: "4/4 installed, ..., 160.0 MB of 160.0 MB" (the Root row's event may
+  // come before the job rows' that carry the bytes; the view draws its last line from a fresh read).
+  const auto last = out.find("4/4 installed");  // the first: no line claims 4/4 with bytes missing
+  ASSERT_NE(last, std::string::npos) << out;
+  const std::string line = out.substr(last, out.find('\n', last) - last);
+  const auto of = line.find(" of ");
+  ASSERT_NE(of, std::string::npos) << line;
+  const auto done_at = line.rfind(", ", of);
+  ASSERT_NE(done_at, std::string::npos) << line;
+  EXPECT_EQ(line.substr(done_at + 2, of - done_at - 2), line.substr(of + 4)) << line;
   // Root: PackageID SourceVersion Targeted Installed Retrying Failed; Detail adds SiteCode.
   EXPECT_TRUE(has_row(out, {"DEM00001", "1", "4", "4", "0", "0"})) << out;
   EXPECT_TRUE(has_row(out, {"DEM00001", "BR1", "1", "2", "2", "0", "0"})) << out;

@@ -258,6 +258,13 @@ TEST_P(DistributionE2eTest, RemoveCancelValidateAndAnAdvertisementOfferedOnlyWit
     return rows.size() == 1 && rows[0]["Offered"] == true;
   };
   EXPECT_FALSE(offered()) << "a package with source files is offered only once distributed";
+  // Targeted nowhere yet: a package with source files is not distributed (Installed == Targeted > 0), so --wait
+  // waits; one without source files has nothing to wait for.
+  EXPECT_EQ(cli({"status", pkg, "--wait", "--timeout", "1"}).exit_code, 3);
+  auto plain = cli({"--json", "package", "create", "--name", "NoFiles"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(cli({"status", json::parse(plain.out)["PackageID"].get<std::string>(), "--wait", "--timeout", "5"}).exit_code,
+            0);
   ASSERT_EQ(cli({"distribute", pkg, "--dp", "dp1", "--dp", "dp2"}).exit_code, 0);
   ASSERT_EQ(wait_distributed(pkg).exit_code, 0);
   EXPECT_TRUE(offered());
