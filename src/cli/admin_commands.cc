@@ -348,7 +348,10 @@ void add_token_commands(CLI::App& app, CliContext& ctx) {
     set_if(body, "expires", a->expires);
     return answer(ctx, "POST", "/api/v1/tokens", &body, [](const Json& j) { std::cout << cell_text(j["token"]) << std::endl; });
   });
-  create->add_option("--role", a->role, "full-admin, package-admin or read-only")->required();
+  // The roles a token can be created with (design.md section 7; `dp` tokens come from `dp add`).
+  create->add_option("--role", a->role, "full-admin, package-admin or read-only")
+      ->required()
+      ->check(CLI::IsMember({"full-admin", "package-admin", "read-only"}, CLI::ignore_case));
   create->add_option("--site", a->sites, "limit the token to this site (repeat for several)");
   create->add_option("--description", a->description, "what the token is for");
   create->add_option("--expires-in", a->expires_in, "lifetime: a number and s, m, h or d (e.g. 30d, 12h, 90m)");

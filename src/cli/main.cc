@@ -6,6 +6,31 @@
 #include "cli/commands.h"
 #include "cli/server_command.h"
 
+namespace {
+
+// CLI11 says "A subcommand is required" for `pkgcast frobnicate`: name the word it did not know instead.
+std::string usage_error_text(const CLI::App& app, const CLI::ParseError& e) {
+  const CLI::App* deepest = &app;
+  std::string path = "pkgcast";
+  for (bool deeper = true; deeper;) {
+    deeper = false;
+    for (const CLI::App* sub : deepest->get_subcommands()) {
+      deepest = sub;
+      path += " " + sub->get_name();
+      deeper = true;
+      break;
+    }
+  }
+  const std::vector<std::string> left = app.remaining(true);
+  if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && !left.empty() && !left.front().starts_with("-") &&
+      deepest->get_require_subcommand_min() > 0) {
+    return "'" + path + "' has no command '" + left.front() + "'";
+  }
+  return e.what();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace pkgcast::cli;
   CliContext ctx;
@@ -36,7 +61,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "usage error: " << e.what() << "\n(run `pkgcast --help` or `pkgcast <command> --help`)" << std::endl;
+    std::cerr << "usage error: " << usage_error_text(app, e) << "\n(run `pkgcast --help` or `pkgcast <command> --help`)"
+              << std::endl;
     return kExitUsage;
   }
   if (!ctx.action) {

@@ -132,7 +132,10 @@ TEST_P(AdminE2eTest, RolesAreEnforced) {
 TEST_P(AdminE2eTest, ErrorsAndUsage) {
   auto usage = cli({"package", "create"});
   EXPECT_EQ(usage.exit_code, 2) << usage.err;
-  EXPECT_EQ(cli({"no-such-command"}).exit_code, 2);
+  auto unknown = cli({"no-such-command"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("'pkgcast' has no command 'no-such-command'"), std::string::npos) << unknown.err;
+  EXPECT_EQ(cli({"token", "create", "--role", "bogus"}).exit_code, 2);
   auto bad_query = cli({"query", "SELECT * SMS_Package"});
   EXPECT_EQ(bad_query.exit_code, 1);
   EXPECT_EQ(first_line(bad_query.err), "error: WBEM_E_INVALID_QUERY: expected FROM at 1:10");
