@@ -351,6 +351,23 @@ std::vector<ClassSpec> builtin_specs() {
   s.push_back({"__AggregateEvent", "__Event",
                {ro("NumberOfEvents", kUint32), ro("Representative", kObject)}, false,
                "Events grouped by GROUP WITHIN."});
+  // WMI's class and namespace events: standard classes that scripts name, known here so that a query of them is
+  // refused as not supported (pkgcast's classes change only with its version; its one namespace per site is made
+  // with the site) rather than as an unknown class. Never delivered.
+  s.push_back({"__ClassOperationEvent", "__Event", {ro("TargetClass", kObject)}, true,
+               "A change to a class definition. Never delivered: pkgcast's classes change only with its version."});
+  s.push_back({"__ClassCreationEvent", "__ClassOperationEvent", {}, false, "A class was created. Never delivered."});
+  s.push_back({"__ClassDeletionEvent", "__ClassOperationEvent", {}, false, "A class was deleted. Never delivered."});
+  s.push_back({"__ClassModificationEvent", "__ClassOperationEvent", {ro("PreviousClass", kObject)}, false,
+               "A class was modified. Never delivered."});
+  s.push_back({"__NamespaceOperationEvent", "__Event", {ro("TargetNamespace", kObject)}, true,
+               "A change to a namespace. Never delivered: each site's namespace is made with the site."});
+  s.push_back({"__NamespaceCreationEvent", "__NamespaceOperationEvent", {}, false,
+               "A namespace was created. Never delivered."});
+  s.push_back({"__NamespaceDeletionEvent", "__NamespaceOperationEvent", {}, false,
+               "A namespace was deleted. Never delivered."});
+  s.push_back({"__NamespaceModificationEvent", "__NamespaceOperationEvent", {ro("PreviousNamespace", kObject)}, false,
+               "A namespace was modified. Never delivered."});
   return s;
 }
 

@@ -219,6 +219,13 @@ TEST_F(ProviderTest, RefusesEventQueriesAndBadQueries) {
   auto prop = query("SELECT * FROM SMS_Package WHERE Nmae = 'x'");
   ASSERT_FALSE(prop.ok());
   EXPECT_EQ(prop.error().code, WbemCode::kInvalidProperty);
+  // WMI's class and namespace events are known classes that pkgcast never delivers.
+  for (const char* q : {"SELECT * FROM __ClassModificationEvent", "SELECT * FROM __NamespaceOperationEvent",
+                        "SELECT * FROM __ClassCreationEvent WHERE TargetClass ISA 'SMS_Package'"}) {
+    auto r = query(q);
+    ASSERT_FALSE(r.ok()) << q;
+    EXPECT_EQ(r.error().code, WbemCode::kNotSupported) << q << ": " << r.error().to_string();
+  }
 }
 
 TEST_F(ProviderTest, SiteLimitedCallersSeeTheirSitesOnly) {
