@@ -145,7 +145,10 @@ std::vector<ClassSpec> builtin_specs() {
         with_default(rw("SslState", kUint32, "0 HTTP, 1 HTTPS: how a DP agent serves content; 2 for other roles"))},
        false, "One row per site system role, kept with the site or DP it describes."}));
 
-  s.push_back({"SMS_Package", "SMS_BaseClass",
+  // Configuration Manager's abstract base of every package class (SMS_Package, and its SMS_DriverPackage,
+  // SMS_BootImagePackage, ... which pkgcast has not): the properties its MOF declares. A query of it answers
+  // SMS_Package instances; ISVString is declared here, so SMS_Package has it too.
+  s.push_back({"SMS_PackageBaseclass", "SMS_BaseClass",
                {read_key("PackageID", kString, "site code + 5 upper-case hex digits"), rw("Name", kString),
                 rw("Version", kString), rw("Language", kString), rw("Manufacturer", kString),
                 rw("Description", kString), rw("PkgSourcePath", kString),
@@ -155,23 +158,28 @@ std::vector<ClassSpec> builtin_specs() {
                 rw("Priority", kUint32, "1 HIGH, 2 NORMAL, 3 LOW"), rw("PkgFlags", kUint32),
                 ro("LastRefreshTime", kDate), ro("ActionInProgress", kUint32, "0 NONE, 1 UPDATE, 2 ADD, 3 DELETE"),
                 ro("NumOfPrograms", kUint32),
-                unused("AlternateContentProviders", kString), unused("DefaultImageFlags", kSint32),
+                unused("AlternateContentProviders", kString),
                 lazy(unused("ExtendedData", kBytes)), unused("ExtendedDataSize", kUint32),
                 unused("ForcedDisconnectDelay", kUint32, Value::uint32(5)), unused("ForcedDisconnectEnabled", kBool),
                 unused("ForcedDisconnectNumRetries", kUint32, Value::uint32(2)), lazy(unused("Icon", kBytes)),
                 unused("IconSize", kUint32), unused("IgnoreAddressSchedule", kBool),
-                unused_ro("IsPredefinedPackage", kBool), lazy(unused("ISVData", kBytes)),
-                unused("ISVDataSize", kUint32), unused("LocalizedCategoryInstanceNames", kStrings),
+                lazy(unused("ISVData", kBytes)), unused("ISVDataSize", kUint32), unused("ISVString", kString),
+                unused("LocalizedCategoryInstanceNames", kStrings),
                 unused("MIFFilename", kString), unused("MIFName", kString), unused("MIFPublisher", kString),
-                unused("MIFVersion", kString),
+                unused("MIFVersion", kString), unused("PreferredAddressType", kString),
+                unused("RefreshPkgSourceFlag", kBool), lazy(unused("RefreshSchedule", kObjects)),
+                lazy(unused_ro("SecuredScopeNames", kStrings)), unused_ro("SedoObjectVersion", kString),
+                unused("ShareName", kString), unused("ShareType", kUint32, Value::uint32(1)),
+                unused("StoredPkgPath", kString), unused("StoredPkgVersion", kUint32)},
+               true,
+               "The base of every package class. A query of it answers the packages, as instances of "
+               "SMS_Package."});
+
+  s.push_back({"SMS_Package", "SMS_PackageBaseclass",
+               {unused("DefaultImageFlags", kSint32), unused_ro("IsPredefinedPackage", kBool),
                 with_default(ro("ObjectPath", kString, "the console folder: always '/', pkgcast has no folders"),
                              Value::string("/")),
-                unused("PreferredAddressType", kString), unused("RefreshPkgSourceFlag", kBool),
-                lazy(unused("RefreshSchedule", kObjects)), lazy(unused_ro("SecuredScopeNames", kStrings)),
-                unused_ro("SedoObjectVersion", kString), unused("ShareName", kString),
-                unused("ShareType", kUint32, Value::uint32(1)), unused("StoredPkgPath", kString),
-                unused("StoredPkgVersion", kUint32), unused_ro("TransformAnalysisDate", kDate),
-                unused_ro("TransformReadiness", kUint32)},
+                unused_ro("TransformAnalysisDate", kDate), unused_ro("TransformReadiness", kUint32)},
                false, "A software package, with or without source files."});
 
   s.push_back({"SMS_Program", "SMS_BaseClass",
@@ -343,6 +351,23 @@ std::vector<ClassSpec> builtin_specs() {
   s.push_back({"__AggregateEvent", "__Event",
                {ro("NumberOfEvents", kUint32), ro("Representative", kObject)}, false,
                "Events grouped by GROUP WITHIN."});
+  // WMI's class and namespace events: standard classes that scripts name, known here so that a query of them is
+  // refused as not supported (pkgcast's classes change only with its version; its one namespace per site is made
+  // with the site) rather than as an unknown class. Never delivered.
+  s.push_back({"__ClassOperationEvent", "__Event", {ro("TargetClass", kObject)}, true,
+               "A change to a class definition. Never delivered: pkgcast's classes change only with its version."});
+  s.push_back({"__ClassCreationEvent", "__ClassOperationEvent", {}, false, "A class was created. Never delivered."});
+  s.push_back({"__ClassDeletionEvent", "__ClassOperationEvent", {}, false, "A class was deleted. Never delivered."});
+  s.push_back({"__ClassModificationEvent", "__ClassOperationEvent", {ro("PreviousClass", kObject)}, false,
+               "A class was modified. Never delivered."});
+  s.push_back({"__NamespaceOperationEvent", "__Event", {ro("TargetNamespace", kObject)}, true,
+               "A change to a namespace. Never delivered: each site's namespace is made with the site."});
+  s.push_back({"__NamespaceCreationEvent", "__NamespaceOperationEvent", {}, false,
+               "A namespace was created. Never delivered."});
+  s.push_back({"__NamespaceDeletionEvent", "__NamespaceOperationEvent", {}, false,
+               "A namespace was deleted. Never delivered."});
+  s.push_back({"__NamespaceModificationEvent", "__NamespaceOperationEvent", {ro("PreviousNamespace", kObject)}, false,
+               "A namespace was modified. Never delivered."});
   return s;
 }
 

@@ -56,6 +56,18 @@ const Mof kMofs[] = {
      "string SedoObjectVersion; string ShareName; uint32 ShareType; datetime SourceDate; string SourceSite; "
      "uint32 SourceVersion; string StoredPkgPath; uint32 StoredPkgVersion; datetime TransformAnalysisDate; "
      "uint32 TransformReadiness; string Version"},
+    {"SMS_PackageBaseclass",
+     "uint32 ActionInProgress; string AlternateContentProviders; string Description; uint8[] ExtendedData lazy; "
+     "uint32 ExtendedDataSize; uint32 ForcedDisconnectDelay; boolean ForcedDisconnectEnabled; "
+     "uint32 ForcedDisconnectNumRetries; uint8[] Icon lazy; uint32 IconSize; boolean IgnoreAddressSchedule; "
+     "uint8[] ISVData lazy; uint32 ISVDataSize; string ISVString; string Language; datetime LastRefreshTime; "
+     "string[] LocalizedCategoryInstanceNames; string Manufacturer; string MIFFilename; string MIFName; "
+     "string MIFPublisher; string MIFVersion; string Name; uint32 NumOfPrograms; string PackageID key; "
+     "uint32 PackageSize; uint32 PackageType; uint32 PkgFlags; uint32 PkgSourceFlag; string PkgSourcePath; "
+     "string PreferredAddressType; uint32 Priority; boolean RefreshPkgSourceFlag; object[] RefreshSchedule lazy; "
+     "string[] SecuredScopeNames lazy; string SedoObjectVersion; string ShareName; uint32 ShareType; "
+     "datetime SourceDate; string SourceSite; uint32 SourceVersion; string StoredPkgPath; uint32 StoredPkgVersion; "
+     "string Version"},
     {"SMS_Program",
      "uint32 ActionInProgress; string ApplicationHierarchy; string CommandLine; string Comment; "
      "string DependentProgram; string Description; uint32 DeviceFlags; string DiskSpaceReq; string DriveLetter; "
@@ -163,6 +175,32 @@ TEST(BuiltinClassesTest, DefaultsAreOfTheirTypeAndNewInstancesStartAtThem) {
   EXPECT_TRUE(package.find("Name")->is_null());  // a property with meaning and no default
   EXPECT_TRUE(pkg.property(*pkg.find_property("MIFName")).at_default);
   EXPECT_FALSE(pkg.property(*pkg.find_property("ObjectPath")).at_default);
+}
+
+// As Configuration Manager's: SMS_Package derives from the abstract SMS_PackageBaseclass, which declares exactly the
+// MOF's properties (SMS_Package adds its own after them), so a query bound against the base reads a package by the
+// same indices.
+TEST(BuiltinClassesTest, SmsPackageDerivesFromSmsPackageBaseclass) {
+  const auto& reg = ClassRegistry::builtin();
+  const ClassDef* base = reg.find("sms_packagebaseclass");
+  const ClassDef* pkg = reg.find("SMS_Package");
+  ASSERT_NE(base, nullptr);
+  ASSERT_NE(pkg, nullptr);
+  EXPECT_EQ(base->name(), "SMS_PackageBaseclass");
+  EXPECT_TRUE(base->abstract());
+  EXPECT_EQ(pkg->superclass(), base);
+  EXPECT_EQ(pkg->derivation(), (std::vector<std::string>{"SMS_PackageBaseclass", "SMS_BaseClass"}));
+  EXPECT_EQ(base->derivation(), (std::vector<std::string>{"SMS_BaseClass"}));
+  EXPECT_EQ(base->properties().size(), 44u);
+  for (std::size_t i = 0; i < base->properties().size(); ++i) {
+    EXPECT_EQ(pkg->property(i).name, base->property(i).name);
+  }
+  EXPECT_EQ(pkg->key_indices(), base->key_indices());
+  std::vector<std::string> own;
+  for (std::size_t i = base->properties().size(); i < pkg->properties().size(); ++i) own.push_back(pkg->property(i).name);
+  EXPECT_EQ(own, (std::vector<std::string>{"DefaultImageFlags", "IsPredefinedPackage", "ObjectPath",
+                                           "TransformAnalysisDate", "TransformReadiness"}));
+  EXPECT_EQ(reg.subclasses_of(*base), (std::vector<const ClassDef*>{base, pkg}));
 }
 
 TEST(BuiltinClassesTest, ADefaultOfAnotherTypeIsRefused) {

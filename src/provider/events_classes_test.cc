@@ -28,6 +28,27 @@ TEST_F(EventsTest, SdkSampleQueriesOnTheRootSummarizer) {
   EXPECT_EQ(m[0]["PreviousInstance"]["Installed"], 0);
 }
 
+// Configuration Manager's SMS_PackageBaseclass, abstract: a subscription on it sees every package change, as
+// SMS_Package events, and reads the base's properties of TargetInstance; it is indexed by key like any other.
+TEST_F(EventsTest, PackageBaseclassSubscriptionSeesPackages) {
+  auto any = subscribe("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_PackageBaseclass'");
+  auto renamed = subscribe(
+      "SELECT * FROM __InstanceModificationEvent WHERE TargetInstance ISA 'SMS_PackageBaseclass' AND "
+      "TargetInstance.Name <> PreviousInstance.Name AND TargetInstance.PackageID = 'ABC00001'");
+  auto named = subscribe("SELECT * FROM __InstanceCreationEvent WHERE TargetInstance.__CLASS = 'SMS_Package' AND "
+                         "TargetInstance ISA 'SMS_PackageBaseclass'");
+  const std::uint64_t r1 = put(package("ABC00001", "Office"));
+  const std::uint64_t r2 = put(package("ABC00001", "Office 2"));
+  const std::uint64_t r3 = put(package("ABC00002", "Reader"));
+  put(package("ABC00002", "Reader 2"));
+  auto all = drain(*any);
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0]["__CLASS"], "__InstanceCreationEvent");
+  EXPECT_EQ(all[0]["TargetInstance"]["__CLASS"], "SMS_Package");
+  EXPECT_EQ(revisions(drain(*renamed)), std::vector<std::uint64_t>{r2});
+  EXPECT_EQ(revisions(drain(*named)), (std::vector<std::uint64_t>{r1, r3}));
+}
+
 // A base class with a subclass, both stored: a subscription on the base sees both; one on the subclass only it.
 TEST_F(EventsTest, BaseClassSubscriptionSeesSubclassInstances) {
   using cim::CimType;

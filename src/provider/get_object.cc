@@ -43,12 +43,29 @@ Result<cim::Instance> Provider::get_object(std::string_view ns, std::string_view
   PKG_ASSIGN_OR_RETURN(cim::ObjectPath parsed, cim::ObjectPath::parse(path));
   if (!parsed.namespace_path.empty()) PKG_TRY(resolve_namespace(parsed.namespace_path));
   PKG_ASSIGN_OR_RETURN(const cim::ClassDef* cls, store_.registry().get(parsed.class_name));
-  if (cls->is_a("PKG_Token") && !(caller.role == site::Role::kFullAdmin && caller.sites.empty())) {
+  const bool sees_tokens = caller.role == site::Role::kFullAdmin && caller.sites.empty();
+  if (cls->is_a("PKG_Token") && !sees_tokens) {
     return make_error(WbemCode::kAccessDenied, "class " + cls->name() + " is visible to full-admin tokens without a "
                                                "site limit only");
   }
   PKG_ASSIGN_OR_RETURN(std::vector<cim::Value> key, key_values(*cls, parsed, path));
-  PKG_ASSIGN_OR_RETURN(auto found, store_.get(*cls, key));
+  // A path through an abstract class (`SMS_PackageBaseclass.PackageID="ABC00001"`) names the instance of whichever
+  // concrete subclass holds that key, as WMI resolves it; the subclasses share the base's keys (classes are
+  // flattened), so the same key values read each one's table.
+  std::optional<cim::Instance> found;
+  if (cls->abstract()) {
+    for (const cim::ClassDef* sub : store_.registry().subclasses_of(*cls)) {
+      if (sub->abstract() || sub->key_indices() != cls->key_indices()) continue;
+      if (sub->is_a("PKG_Token") && !sees_tokens) continue;
+      PKG_ASSIGN_OR_RETURN(found, store_.get(*sub, key));
+      if (found) {
+        cls = sub;
+        break;
+      }
+    }
+  } else {
+    PKG_ASSIGN_OR_RETURN(found, store_.get(*cls, key));
+  }
   // Outside the caller's sites reads as absent: a site-limited token cannot tell one from the other.
   bool visible = found.has_value();
   if (visible && !caller.sites.empty()) {

@@ -195,6 +195,10 @@ Status Provider::plan_join(PreparedQuery& prepared, bool sees_tokens) const {
     }
     PKG_ASSIGN_OR_RETURN(cim::ClassRegistry generic, cim::ClassRegistry::build({spec}));
     plan->generic = std::make_shared<const cim::ClassRegistry>(std::move(generic));
+    prepared.embedded_steps_.resize(spec.properties.size());
+    for (std::size_t t = 0; t < q.tables().size(); ++t) {
+      if (plan->generic_slot[t] != kNoSlot) prepared.embedded_steps_[plan->generic_slot[t]] = plan->projections[t];
+    }
   }
   if (q.count()) prepared.shape_ = PreparedQuery::Shape::kCount;
   prepared.join_ = std::move(plan);

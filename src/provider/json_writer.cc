@@ -177,8 +177,22 @@ void append_json_string(std::string& out, std::string_view s) {
 
 namespace {
 
+const std::vector<std::size_t> kNone;
+const std::vector<wql::SystemProperty> kNoSystem;
+
+// The step of `steps` for the object's class; nullptr when none (the object is written whole).
+const ScanStep* projection_of(const std::vector<std::vector<ScanStep>>* embedded, std::size_t slot,
+                              const cim::Instance& object) {
+  if (embedded == nullptr || slot >= embedded->size()) return nullptr;
+  for (const ScanStep& step : (*embedded)[slot]) {
+    if (step.cls == &object.class_def()) return &step;
+  }
+  return nullptr;
+}
+
 void append_members(std::string& out, const cim::Instance& inst, const std::vector<std::size_t>& omitted,
-                    const std::vector<wql::SystemProperty>& system, EmbeddedJsonCache* cache) {
+                    const std::vector<wql::SystemProperty>& system, EmbeddedJsonCache* cache,
+                    const std::vector<std::vector<ScanStep>>* embedded = nullptr) {
   out += "{\"__CLASS\":";
   append_json_string(out, inst.class_name());
   if (inst.revision()) {
@@ -205,8 +219,12 @@ void append_members(std::string& out, const cim::Instance& inst, const std::vect
     append_json_string(out, props[i].name);
     out += ':';
     const cim::Value& value = inst.get(i);
-    if (cache != nullptr && !value.is_null() && !value.type().array && value.type().base == cim::CimType::kObject) {
-      cache->append(out, i, value.object_ptr());
+    const bool object = !value.is_null() && !value.type().array && value.type().base == cim::CimType::kObject;
+    const ScanStep* projection = object ? projection_of(embedded, i, value.as_object()) : nullptr;
+    if (object && cache != nullptr) {
+      cache->append(out, i, value.object_ptr(), projection);
+    } else if (projection != nullptr) {
+      append_members(out, value.as_object(), projection->nulled, projection->system, nullptr);
     } else {
       append_value(out, value);
     }
@@ -225,22 +243,24 @@ void append_instance_json(std::string& out, const cim::Instance& inst) {
 }
 
 void EmbeddedJsonCache::append(std::string& out, std::size_t slot,
-                               const std::shared_ptr<const cim::Instance>& object) {
+                               const std::shared_ptr<const cim::Instance>& object, const ScanStep* projection) {
   if (slot >= entries_.size()) entries_.resize(slot + 1);
   Entry& e = entries_[slot];
   if (e.object != object) {
     e.object = object;
     e.json.clear();
-    append_instance_json(e.json, *object);
+    append_members(e.json, *object, projection != nullptr ? projection->nulled : kNone,
+                   projection != nullptr ? projection->system : kNoSystem, nullptr);
   }
   out += e.json;
 }
 
-void append_row_json(std::string& out, const cim::Instance& inst, const ScanStep* step, EmbeddedJsonCache* cache) {
+void append_row_json(std::string& out, const cim::Instance& inst, const ScanStep* step, EmbeddedJsonCache* cache,
+                     const std::vector<std::vector<ScanStep>>* embedded) {
   if (step == nullptr) {
-    append_members(out, inst, {}, {}, cache);
+    append_members(out, inst, kNone, kNoSystem, cache, embedded);
   } else {
-    append_members(out, inst, step->nulled, step->system, cache);
+    append_members(out, inst, step->nulled, step->system, cache, embedded);
   }
 }
 

@@ -45,7 +45,7 @@ TEST(JsonWriter, RowsCarryTheSystemPropertiesAProjectionNames) {
   EXPECT_EQ(row["__PATH"], "\\\\SITESERVER\\root\\sms\\site_ABC:SMS_Package.PackageID=\"ABC00001\"");
   EXPECT_EQ(row["__SERVER"], "SITESERVER");
   EXPECT_EQ(row["__GENUS"], 2);
-  EXPECT_EQ(row["__DERIVATION"], cim::Json::array({"SMS_BaseClass"}));
+  EXPECT_EQ(row["__DERIVATION"], cim::Json::array({"SMS_PackageBaseclass", "SMS_BaseClass"}));
   EXPECT_EQ(row["Name"], "Office");
   EXPECT_EQ(row["PackageID"], "ABC00001");
   EXPECT_FALSE(row.contains("Version"));

@@ -35,7 +35,8 @@
 // Projection: `SELECT a, b` returns instances of the row's class whose unselected properties are NULL, except key
 // properties, which are always kept so that every returned instance still has its __PATH / __RELPATH. The HTTP
 // answer leaves the unselected properties out of each row's JSON (ScanStep::nulled lists them) and adds the
-// system properties the query names (`SELECT __PATH, Name`; ScanStep::system lists them).
+// system properties the query names (`SELECT __PATH, Name`; ScanStep::system lists them). A join's embedded objects
+// are projected the same way, each by its class's step (PreparedQuery::embedded_steps).
 //
 // Every row is located (server, namespace) before WHERE is evaluated, so __PATH, __SERVER and __NAMESPACE compare
 // as the row is answered. System properties are never pushed into the store: the evaluator decides them.
@@ -91,12 +92,17 @@ class PreparedQuery {
   // The scans of the FROM class, or for a join the concrete classes of its answer with their projection (what a
   // caller formatting rows needs: ScanStep::nulled and ::system); a join's own scans are in its JoinPlan.
   const std::vector<ScanStep>& steps() const { return steps_; }
+  // A join answering __Generic rows: per property of the row, the projection of the object embedded there (one
+  // step per concrete class, as steps() for one class), so that each embedded object is written as a one-class
+  // query's row. Empty otherwise.
+  const std::vector<std::vector<ScanStep>>& embedded_steps() const { return embedded_steps_; }
   const std::string& namespace_path() const { return namespace_; }
 
  private:
   friend class Provider;
   std::shared_ptr<const wql::BoundQuery> query_;
   std::vector<ScanStep> steps_;
+  std::vector<std::vector<ScanStep>> embedded_steps_;  // by __Generic property; see embedded_steps()
   std::vector<store::SortKey> order_;  // ORDER BY, sorted by the database; empty: key order
   std::string namespace_;
   std::vector<std::string> sites_;  // the caller's site limit; empty = every site

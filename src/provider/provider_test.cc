@@ -118,6 +118,57 @@ TEST_F(ProviderTest, BaseClassQueriesScanEveryClass) {
   EXPECT_EQ(rows->size(), 2u);
 }
 
+// SMS_PackageBaseclass (abstract, Configuration Manager's base of SMS_Package) has no table: a query of it reads
+// SMS_Package's, answering packages as SMS_Package instances (as WMI answers a base-class query with instances of
+// the derived classes), and an object path through it finds the package.
+TEST_F(ProviderTest, PackageBaseclassQueriesAnswerPackages) {
+  auto rows = query("select * from SMS_PackageBaseclass WHERE PackageType='0'");
+  ASSERT_TRUE(rows.ok()) << rows.error().to_string();
+  ASSERT_EQ(rows->size(), 3u);
+  const cim::Instance& pkg = rows->front();
+  EXPECT_EQ(pkg.class_name(), "SMS_Package");
+  EXPECT_EQ(pkg.path(), R"(\\server1\root\sms\site_ABC:SMS_Package.PackageID="ABC00001")");
+  EXPECT_EQ(pkg.property("__DERIVATION").value(),
+            cim::Value::array(cim::CimType::kString,
+                              {cim::Value::string("SMS_PackageBaseclass"), cim::Value::string("SMS_BaseClass")}));
+  // SELECT *: the whole instance, so every property the base declares, and the package's own (ObjectPath).
+  const cim::ClassDef& base = *store_->registry().find("SMS_PackageBaseclass");
+  for (const auto& p : base.properties()) EXPECT_NE(pkg.find(p.name), nullptr) << p.name;
+  EXPECT_EQ(pkg.find("Name")->as_string(), "Office");
+  EXPECT_EQ(pkg.find("ObjectPath")->as_string(), "/");
+  EXPECT_EQ(*pkg.find("ISVString"), cim::Value::string(""));  // declared by the base, at its default
+
+  // WHERE is pushed into SMS_Package's scan and still decided per row; ORDER BY and COUNT(*) run in SQL.
+  rows = query("SELECT Name FROM SMS_PackageBaseclass WHERE Name LIKE 'office%' AND PackageID <> 'ABC00001'");
+  ASSERT_TRUE(rows.ok()) << rows.error().to_string();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().find("Name")->as_string(), "office tools");
+  EXPECT_EQ(rows->front().find("PackageID")->as_string(), "ABC00003");  // the key stays
+  EXPECT_TRUE(rows->front().find("Priority")->is_null());                // the rest is projected away
+  rows = query("SELECT Name FROM SMS_PackageBaseclass ORDER BY Name DESC");
+  ASSERT_TRUE(rows.ok()) << rows.error().to_string();
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ(rows->front().find("Name")->as_string(), "Reader");
+  rows = query("SELECT COUNT(*) FROM SMS_PackageBaseclass WHERE Priority = 2");
+  ASSERT_TRUE(rows.ok()) << rows.error().to_string();
+  EXPECT_EQ(rows->front().find("Count")->as_uint(), 3u);
+  rows = query("SELECT * FROM SMS_BaseClass WHERE __CLASS = 'SMS_PackageBaseclass'");
+  ASSERT_TRUE(rows.ok()) << rows.error().to_string();
+  EXPECT_TRUE(rows->empty());
+
+  // GetObject: the package's own path, and one through the base class, which answers the SMS_Package instance.
+  auto own = provider_->get_object("", R"(SMS_Package.PackageID="ABC00002")", admin_);
+  ASSERT_TRUE(own.ok()) << own.error().to_string();
+  auto through_base = provider_->get_object("", R"(SMS_PackageBaseclass.PackageID="abc00002")", admin_);
+  ASSERT_TRUE(through_base.ok()) << through_base.error().to_string();
+  EXPECT_EQ(through_base->class_name(), "SMS_Package");
+  EXPECT_EQ(*through_base, *own);
+  EXPECT_EQ(through_base->path(), R"(\\server1\root\sms\site_ABC:SMS_Package.PackageID="ABC00002")");
+  auto missing = provider_->get_object("", R"(SMS_PackageBaseclass.PackageID="ABC00009")", admin_);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, WbemCode::kNotFound);
+}
+
 TEST_F(ProviderTest, ProjectionKeepsSelectedAndKeyProperties) {
   auto rows = query("SELECT Name FROM SMS_Package WHERE PackageID = 'ABC00001'");
   ASSERT_TRUE(rows.ok());
@@ -168,6 +219,13 @@ TEST_F(ProviderTest, RefusesEventQueriesAndBadQueries) {
   auto prop = query("SELECT * FROM SMS_Package WHERE Nmae = 'x'");
   ASSERT_FALSE(prop.ok());
   EXPECT_EQ(prop.error().code, WbemCode::kInvalidProperty);
+  // WMI's class and namespace events are known classes that pkgcast never delivers.
+  for (const char* q : {"SELECT * FROM __ClassModificationEvent", "SELECT * FROM __NamespaceOperationEvent",
+                        "SELECT * FROM __ClassCreationEvent WHERE TargetClass ISA 'SMS_Package'"}) {
+    auto r = query(q);
+    ASSERT_FALSE(r.ok()) << q;
+    EXPECT_EQ(r.error().code, WbemCode::kNotSupported) << q << ": " << r.error().to_string();
+  }
 }
 
 TEST_F(ProviderTest, SiteLimitedCallersSeeTheirSitesOnly) {

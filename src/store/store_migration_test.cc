@@ -33,6 +33,17 @@ cim::ClassRegistry v2_registry(bool extra_key = false) {
       .value();
 }
 
+// "Version 2" where Test_Thing gains an abstract superclass declaring its key, a new property and no Count, so that
+// Count moves after the superclass's properties (as SMS_Package did under SMS_PackageBaseclass).
+cim::ClassRegistry rebased_registry() {
+  cim::PropertyDef added = prop_def("Added", CimType::kString);
+  added.default_value = Value::string("");
+  return std::move(cim::ClassRegistry::build(
+                       {{"Test_Base", "", {prop_def("Id", CimType::kString, false, true), added}, true, ""},
+                        {"Test_Thing", "Test_Base", {prop_def("Count", CimType::kUint32)}, false, ""}}))
+      .value();
+}
+
 class StoreMigrationTest : public StoreTest {
  protected:
   void SetUp() override {
@@ -83,6 +94,29 @@ TEST_P(StoreMigrationTest, AnOlderDatabaseOpensAndGainsNewPropertiesAndClasses) 
   reopen();  // opening again changes nothing
   EXPECT_EQ(*get(cls("Test_Thing"), {Value::string("one")}), updated);
   EXPECT_EQ(*stored_version(), std::to_string(kSchemaVersion) + "\n");
+}
+
+TEST_P(StoreMigrationTest, AClassGivenAnAbstractSuperclassKeepsItsRows) {
+  v2_ = std::make_unique<cim::ClassRegistry>(rebased_registry());
+  options_.registry = v2_.get();
+  reopen();
+  auto old = get(cls("Test_Thing"), {Value::string("one")});
+  ASSERT_TRUE(old.has_value());
+  EXPECT_EQ(old->get(1), Value::string(""));  // the new property's default, as a new instance starts
+  EXPECT_EQ(old->get(2), Value::uint32(5));   // Count, read by its name from its old column
+  auto entries = journal_after(0);
+  ASSERT_EQ(entries.size(), 1U);
+  EXPECT_EQ(entries[0].instance->get(2), Value::uint32(5));
+  EXPECT_EQ(scan_all(cls("Test_Thing"), Predicate::compare(2, Predicate::Op::kEq, Value::uint32(5))).size(), 1U);
+  cim::Instance updated = *old;
+  updated.set(2, Value::uint32(6));
+  ASSERT_TRUE(put(updated).ok());
+  reopen();
+  EXPECT_EQ(*get(cls("Test_Thing"), {Value::string("ONE")}), updated);
+  // The abstract class has no table.
+  const std::string find_table = is_pg() ? "SELECT count(*) FROM information_schema.tables WHERE table_name = 'Test_Base'"
+                                         : "SELECT count(*) FROM sqlite_master WHERE name = 'Test_Base'";
+  EXPECT_EQ(*db_->raw_query_text(find_table), "0\n");
 }
 
 TEST_P(StoreMigrationTest, NumberedMigrationsRunFromTheStoredVersion) {

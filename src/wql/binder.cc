@@ -14,6 +14,8 @@ namespace {
 
 constexpr std::string_view kOperationEvent = "__InstanceOperationEvent";
 constexpr std::string_view kAggregateEvent = "__AggregateEvent";
+constexpr std::string_view kClassEvent = "__ClassOperationEvent";
+constexpr std::string_view kNamespaceEvent = "__NamespaceOperationEvent";
 
 Error error_at(WbemCode code, std::string what, ast::Position pos) {
   return make_error(code, std::move(what) + " at " + format_position(pos));
@@ -73,6 +75,17 @@ Result<BoundQuery> Binder::bind() {
   const cim::ClassDef& from = *out.from_class_;
   if (from.is_event_class()) {
     if (!from.is_a(kOperationEvent)) {
+      constexpr std::string_view kDelivered = "(it delivers __InstanceOperationEvent and its subclasses)";
+      if (from.is_a(kClassEvent) || from.is_a(kNamespaceEvent)) {
+        const bool class_event = from.is_a(kClassEvent);
+        return error_at(WbemCode::kNotSupported,
+                        "'" + from.name() + "' is a " +
+                            (class_event ? "class event; pkgcast's classes change only with its version"
+                                         : "namespace event; pkgcast serves one namespace per site, made with the "
+                                           "site") +
+                            ", so it delivers none " + std::string(kDelivered),
+                        query_.from_pos);
+      }
       return error_at(WbemCode::kNotSupported,
                       "pkgcast delivers only __InstanceOperationEvent and its subclasses, not '" + from.name() + "'",
                       query_.from_pos);

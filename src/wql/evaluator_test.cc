@@ -150,7 +150,7 @@ TEST(EvaluatorTest, SystemProperties) {
   EXPECT_EQ(eval("__PATH = '\\\\\\\\SITESERVER\\\\root\\\\sms\\\\site_ABC:SMS_Package.PackageID=\"ABC00001\"'", p),
             Truth::kTrue);
   EXPECT_EQ(eval("__RELPATH = 'SMS_Package.PackageID=\"ABC00001\"'", p), Truth::kTrue);
-  EXPECT_EQ(eval("__SUPERCLASS = 'SMS_BaseClass' AND __DYNASTY = 'SMS_BaseClass' AND __GENUS = 2", p),
+  EXPECT_EQ(eval("__SUPERCLASS = 'SMS_PackageBaseclass' AND __DYNASTY = 'SMS_BaseClass' AND __GENUS = 2", p),
             Truth::kTrue);
   EXPECT_EQ(eval("__DERIVATION IS NOT NULL", p), Truth::kTrue);
   EXPECT_EQ(eval("__NAMESPACE IS NULL", package()), Truth::kTrue);

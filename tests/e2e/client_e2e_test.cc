@@ -50,6 +50,33 @@ TEST_P(ClientE2eTest, ExecQueryAnswersInstancesAsTheSdkSampleReadsThem) {
   EXPECT_EQ(root[0]["Installed"].as_uint32(), 0u);
 }
 
+// A join answers __Generic instances whose embedded objects hold what a one-class query with the same selection
+// holds: the selected properties and the keys, nothing else (not the class's other properties as NULL).
+TEST_P(ClientE2eTest, JoinedObjectsHoldTheSelectedPropertiesAndKeys) {
+  const std::string id = create_package("Office");
+  auto program = cli({"program", "create", id, "--name", "Install", "--command-line", "setup"});
+  ASSERT_EQ(program.exit_code, 0) << program.err;
+  auto names = [](const Instance& inst) {
+    std::vector<std::string> out;
+    for (const auto& [name, value] : inst.properties()) out.push_back(name);
+    return out;
+  };
+  auto rows = scope().exec_query("SELECT SMS_Package.Name, SMS_Program.CommandLine FROM SMS_Package JOIN SMS_Program "
+                                 "ON SMS_Package.PackageID = SMS_Program.PackageID");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].class_name(), "__Generic");
+  const Instance& pkg = rows[0]["SMS_Package"].as_object();
+  EXPECT_EQ(pkg.class_name(), "SMS_Package");
+  EXPECT_EQ(pkg["Name"].as_string(), "Office");
+  EXPECT_FALSE(pkg.contains("Version"));
+  auto one = scope().exec_query("SELECT Name FROM SMS_Package");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(names(pkg), names(one[0]));
+  const Instance& prog = rows[0]["SMS_Program"].as_object();
+  EXPECT_EQ(prog["CommandLine"].as_string(), "setup");
+  EXPECT_EQ(names(prog), names(scope().exec_query("SELECT CommandLine FROM SMS_Program").at(0)));
+}
+
 TEST_P(ClientE2eTest, TheStreamingFormStopsEarlyAndTheScopeGoesOn) {
   for (int i = 0; i < 5; ++i) create_package("P" + std::to_string(i));
   const ManagementScope s = scope();

@@ -266,6 +266,19 @@ TEST_P(ExtendedWqlE2eTest, JoinsAnswerAsSqlDoes) {
   EXPECT_EQ(generic[0]["__CLASS"], "__Generic") << generic[0].dump();
   EXPECT_EQ(generic[0]["P"]["__CLASS"], "SMS_Package") << generic[0].dump();
   EXPECT_EQ(generic[0]["G"]["__CLASS"], "SMS_Program") << generic[0].dump();
+  // Each embedded object is projected as a one-class query's row: the selection and the keys, nothing padded.
+  const json states = answer("SELECT SMS_Package.Name, SMS_PackageStatusDistPointsSummarizer.State FROM SMS_Package "
+                             "JOIN SMS_PackageStatusDistPointsSummarizer ON SMS_Package.PackageID = "
+                             "SMS_PackageStatusDistPointsSummarizer.PackageID");
+  ASSERT_FALSE(states.empty());
+  for (const json& row : states) {
+    const json& pkg = row["SMS_Package"];
+    const json& dp = row["SMS_PackageStatusDistPointsSummarizer"];
+    EXPECT_EQ(pkg.size(), 3u) << row.dump();  // __CLASS, PackageID, Name
+    EXPECT_TRUE(pkg["Name"].is_string()) << row.dump();
+    EXPECT_EQ(dp.size(), 5u) << row.dump();  // __CLASS, the three keys, State
+    EXPECT_TRUE(dp["State"].is_number()) << row.dump();
+  }
   const Rows pairs = wql("SELECT P.PackageID, P.Name, G.ProgramName FROM SMS_Package AS P JOIN SMS_Program AS G ON "
                          "P.PackageID = G.PackageID",
                          {"P.PackageID", "P.Name", "G.ProgramName"});

@@ -35,14 +35,15 @@ class QuerySource final : public StreamSource {
       const Status st = provider_->run_page(*query_, cursor_, kPage, [&](const cim::Instance& inst) {
         if (!first_) out += ',';
         first_ = false;
-        // A projected query's rows carry only the selected properties and the keys. Rows come class by class,
-        // so the step of the previous row is almost always the step of this one.
+        // A projected query's rows carry only the selected properties and the keys, and so do the objects a
+        // join's __Generic rows embed. Rows come class by class, so the step of the previous row is almost always
+        // the step of this one.
         if (step_ == nullptr || step_->cls != &inst.class_def()) {
           for (const auto& s : query_->steps()) {
             if (s.cls == &inst.class_def()) step_ = &s;
           }
         }
-        provider::append_row_json(out, inst, step_, &embedded_);
+        provider::append_row_json(out, inst, step_, &embedded_, &query_->embedded_steps());
         return out.size() < room;  // full: the next page resumes after this row
       });
       if (!st.ok()) {

@@ -156,6 +156,46 @@ TEST_F(RoutesTest, QueryStreamsInstances) {
   EXPECT_EQ(empty.json(), nlohmann::json::parse(R"({"instances":[]})"));
 }
 
+// A join's __Generic rows embed one object per class, each projected as a one-class query's: the same members as
+// that class's query with the same selection (the selected properties, the keys, the system properties named,
+// no lazy ones), not every other property as null.
+TEST_F(RoutesTest, JoinedObjectsAreProjectedAsOneClassQueries) {
+  ASSERT_EQ(call("POST", "/api/v1/packages", R"({"name":"Office"})").status, 201u);
+  ASSERT_EQ(call("POST", "/api/v1/packages/ABC00001/programs", R"({"name":"Install","command_line":"setup /q"})")
+                .status,
+            201u);
+  auto rows = [&](const std::string& wql) {
+    auto r = call("POST", "/api/v1/query", nlohmann::json{{"query", wql}}.dump());
+    EXPECT_EQ(r.status, 200u) << wql << ": " << r.body;
+    const auto j = r.json();
+    EXPECT_FALSE(j.contains("error")) << r.body;
+    EXPECT_EQ(j["instances"].size(), 1u) << wql << ": " << r.body;
+    return j["instances"].empty() ? nlohmann::json::object() : j["instances"][0];
+  };
+  auto members = [](const nlohmann::json& object) {
+    std::vector<std::string> names;
+    for (const auto& [name, value] : object.items()) names.push_back(name);
+    return names;
+  };
+  const std::string join = " FROM SMS_Package AS P JOIN SMS_Program AS G ON P.PackageID = G.PackageID";
+
+  auto listed = rows("SELECT P.Name, G.CommandLine" + join);
+  EXPECT_EQ(listed["__CLASS"], "__Generic");
+  EXPECT_EQ(members(listed["P"]), (std::vector<std::string>{"Name", "PackageID", "__CLASS"})) << listed.dump();
+  EXPECT_EQ(members(listed["P"]), members(rows("SELECT Name FROM SMS_Package")));
+  EXPECT_EQ(members(listed["G"]), members(rows("SELECT CommandLine FROM SMS_Program")));
+  EXPECT_EQ(listed["G"]["CommandLine"], "setup /q");
+
+  auto with_path = rows("SELECT P.__PATH, P.Name, G.ProgramName" + join);
+  EXPECT_EQ(members(with_path["P"]), members(rows("SELECT __PATH, Name FROM SMS_Package"))) << with_path.dump();
+  EXPECT_EQ(with_path["P"]["__PATH"], rows("SELECT __PATH FROM SMS_Package")["__PATH"]);
+
+  auto all = rows("SELECT *" + join);
+  EXPECT_EQ(members(all["P"]), members(rows("SELECT * FROM SMS_Package"))) << all.dump();
+  EXPECT_EQ(members(all["G"]), members(rows("SELECT * FROM SMS_Program")));
+  EXPECT_FALSE(all["P"].contains("Icon"));  // lazy: left out, as a one-class query leaves it out
+}
+
 TEST_F(RoutesTest, QueryErrorsComeBeforeAnyRow) {
   auto ns = call("POST", "/api/v1/query", R"({"namespace":"root\\sms\\site_XYZ","query":"SELECT * FROM SMS_Site"})");
   EXPECT_EQ(ns.status, 404u);
