@@ -221,6 +221,28 @@ TEST_F(HttpServerTest, GracefulStopFinishesInFlightRequestsAndEndsStreams) {
   EXPECT_THROW(TestClient late(server_->port()), boost::system::system_error);
 }
 
+TEST_F(HttpServerTest, NotModifiedCarriesNoContentLength) {
+  start();
+  TestClient c(server_->port());
+  const auto full = c.get("/api/v1/cached");
+  EXPECT_EQ(full.result_int(), 200);
+  EXPECT_EQ(full[http::field::content_length], std::to_string(full.body().size()));
+  // RFC 9110 section 15.4.5: a 304 may carry only the 200's Content-Length; it sends none.
+  for (const auto method : {http::verb::get, http::verb::head}) {
+    TestClient raw(server_->port());
+    raw.write_raw(std::string(http::to_string(method)) +
+                  " /api/v1/cached HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"v1\"\r\nConnection: close\r\n\r\n");
+    const std::string answer = raw.read_until_closed();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 304 ", 0), 0u) << answer;
+    EXPECT_EQ(answer.find("Content-Length"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("ETag: \"v1\""), std::string::npos) << answer;
+    EXPECT_EQ(answer.substr(answer.find("\r\n\r\n") + 4), "") << answer;
+  }
+  // Kept alive: the 304 has no body, and the next answer follows it on the same connection.
+  EXPECT_EQ(c.get("/api/v1/cached", {{"If-None-Match", "\"v1\""}}).result_int(), 304);
+  EXPECT_EQ(c.get("/api/v1/public").result_int(), 200);
+}
+
 TEST_F(HttpServerTest, HealthAndMetrics) {
   start();
   TestClient c(server_->port());

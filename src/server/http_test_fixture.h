@@ -73,6 +73,16 @@ class HttpServerTest : public ::testing::Test {
     });
     router_.add("GET", "/api/v1/admin", Access::kFullAdmin, [](Request&) { return Response::json(200, "{}"); });
     router_.add("GET", "/api/v1/dp", Access::kDp, [](Request&) { return Response::json(200, "{}"); });
+    // An immutable representation with an ETag: 304 when the client already has it.
+    router_.add("GET", "/api/v1/cached", Access::kPublic, [](Request& r) {
+      Response resp = Response::json(200, R"({"cached":true})");
+      resp.headers.emplace_back("ETag", "\"v1\"");
+      if (r.header("if-none-match") == "\"v1\"") {
+        resp.status = 304;
+        resp.body.clear();
+      }
+      return resp;
+    });
     router_.add("GET", "/api/v1/throws", Access::kPublic,
                 [](Request&) -> Response { throw std::runtime_error("boom"); });
     router_.add("GET", "/api/v1/slow", Access::kPublic, [](Request&) {

@@ -151,6 +151,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     send_wire_error(503, make_error(WbemCode::kServerTooBusy, "too many connections; retry later"));
   }
 
+  // Statuses whose answer never has a body (RFC 9110 sections 15.2, 15.3.5, 15.4.5).
+  static bool bodiless_status(unsigned status) { return status < 200 || status == 204 || status == 304; }
+
   std::string_view buffered() const {
     const auto data = buffer_.data();
     return {static_cast<const char*>(data.data()), data.size()};
@@ -417,7 +420,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     response_->set(http::field::content_type, response.content_type);
     for (auto& [name, value] : response.headers) response_->set(name, value);
     response_->keep_alive(keep);
-    if (head_request_) {
+    if (bodiless_status(response.status)) {
+      // 1xx, 204 and 304 have no body and send no Content-Length (RFC 9110 sections 8.6, 15.4.5): the length a
+      // 304 could name is the 200's, which this answer does not know. Beast's prepare_payload() would say 0.
+    } else if (head_request_) {
       // The GET answer's headers, Content-Length included, and no body (RFC 9110 section 9.3.2).
       response_->content_length(response.file ? response.file->length : response.body.size());
     } else {
