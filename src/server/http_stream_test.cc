@@ -312,6 +312,20 @@ TEST_F(HttpServerTest, AFailedStreamIsUnterminatedAndClosesTheConnection) {
   EXPECT_EQ(raw.find(kLastChunk), std::string::npos) << raw;
 }
 
+TEST_F(HttpServerTest, HeadOfAStreamNamesNoLengthAndOpensNoStream) {
+  start();
+  TestClient c(server_->port());
+  c.write_raw("HEAD /api/v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string raw = c.read_until_closed();
+  EXPECT_EQ(raw.rfind("HTTP/1.1 200 ", 0), 0u) << raw;
+  EXPECT_NE(raw.find("Content-Type: text/event-stream"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("Content-Length"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("Transfer-Encoding"), std::string::npos) << raw;
+  EXPECT_EQ(raw.substr(raw.find("\r\n\r\n") + 4), "") << raw;
+  std::lock_guard lock(ticker_mu_);
+  EXPECT_TRUE(tickers_.empty());  // the source was never started
+}
+
 TEST_F(HttpServerTest, StopDoesNotWaitForAClientKeptAliveAfterAStream) {
   start();
   TestClient c(server_->port());

@@ -406,9 +406,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   void send(Response response) {
     if (state_ == State::kClosing) return;
-    if (response.stream) {
+    const bool streamed = response.stream != nullptr;
+    if (streamed) {
       if (!head_request_) return start_stream(std::move(response));
-      // HEAD of a streamed answer: its headers only; the producer never runs.
+      // HEAD of a streamed answer: its headers only; the producer never runs, and no slot is taken.
       response.stream = nullptr;
     }
     state_ = State::kWriting;
@@ -424,8 +425,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       // 1xx, 204 and 304 have no body and send no Content-Length (RFC 9110 sections 8.6, 15.4.5): the length a
       // 304 could name is the 200's, which this answer does not know. Beast's prepare_payload() would say 0.
     } else if (head_request_) {
-      // The GET answer's headers, Content-Length included, and no body (RFC 9110 section 9.3.2).
-      response_->content_length(response.file ? response.file->length : response.body.size());
+      // The GET answer's headers, Content-Length included, and no body (RFC 9110 section 9.3.2). A streamed GET
+      // answer names no length (it is chunked, or close-delimited), so its HEAD names none either.
+      if (!streamed) response_->content_length(response.file ? response.file->length : response.body.size());
     } else {
       response_->body() = std::move(response.body);
       response_->prepare_payload();

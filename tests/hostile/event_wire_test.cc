@@ -1,0 +1,114 @@
+// GET /api/v1/events on the wire, against the real `pkgcast server` on loopback (docs/events.md "On the wire",
+// docs/http-api.md): HEAD answers the GET's headers without subscribing. Raw sockets, so the test sees the bytes a
+// browser or curl would (headers, chunk framing); every wait is bounded.
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "raw_socket.h"
+#include "server_fixture.h"
+
+namespace pkgcast::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::string_view kStarted = ": pkgcast revision";
+constexpr std::string_view kQuery = "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'";
+
+std::string url_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The head of a raw answer (up to the blank line), and its body.
+std::string head_of(const std::string& raw) { return raw.substr(0, raw.find("\r\n\r\n")); }
+std::string body_of(const std::string& raw) {
+  const auto end = raw.find("\r\n\r\n");
+  return end == std::string::npos ? "" : raw.substr(end + 4);
+}
+bool has_field(const std::string& raw, std::string_view field) {
+  return head_of(raw).find(std::string("\r\n") + std::string(field)) != std::string::npos;
+}
+
+class EventWireTest : public ServerTest {
+ protected:
+  std::uint16_t port() const { return port_of(url_); }
+
+  void restart(const std::string& toml) {
+    ASSERT_EQ(stop_server(), 0);
+    const std::string path = dir_.path() + "/events.toml";
+    std::ofstream(path) << toml;
+    start_server({"--config", path});
+  }
+
+  // A request for the event stream of `query`; `auth` is the header line(s) to send ("" for none).
+  static std::string events_request(std::string_view method, std::string_view query, const std::string& auth,
+                                    const std::string& extra_query = "", bool close = false) {
+    return std::string(method) + " /api/v1/events?query=" + url_encode(query) + extra_query +
+           " HTTP/1.1\r\nHost: x\r\n" + auth + (close ? "Connection: close\r\n" : "") + "\r\n";
+  }
+  std::string bearer() const { return "Authorization: Bearer " + admin_token() + "\r\n"; }
+};
+
+TEST_P(EventWireTest, HeadAnswersTheGetsHeadersWithoutSubscribing) {
+  restart("max_subscriptions = 1\n");
+  // The one subscription the server allows is taken: a HEAD that subscribed would be refused.
+  RawSocket stream(port());
+  ASSERT_TRUE(stream.send(events_request("GET", kQuery, bearer())));
+  ASSERT_TRUE(stream.read_until(kStarted, 10s));
+
+  RawSocket head(port());
+  ASSERT_TRUE(head.send(events_request("HEAD", kQuery, bearer(), "", /*close=*/true)));
+  const std::string answer = head.read_until_close(10s);
+  EXPECT_EQ(status_of(answer), 200) << answer;
+  EXPECT_TRUE(has_field(answer, "Content-Type: text/event-stream")) << answer;
+  EXPECT_TRUE(has_field(answer, "Cache-Control: no-cache")) << answer;
+  // The GET's body is chunked: it names no length, and neither does its HEAD (nor a chunked body it will not send).
+  EXPECT_FALSE(has_field(answer, "Content-Length")) << answer;
+  EXPECT_FALSE(has_field(answer, "Transfer-Encoding")) << answer;
+  EXPECT_EQ(body_of(answer), "") << answer;
+
+  // A second GET is refused: the limit is one, and the first stream still holds it.
+  RawSocket second(port());
+  ASSERT_TRUE(second.send(events_request("GET", kQuery, bearer(), "", /*close=*/true)));
+  EXPECT_EQ(status_of(second.read_until_close(10s)), 503);
+
+  // A bad query is the GET's error: the same status, and the length of the same error body.
+  for (const std::string_view bad : {std::string_view("SELECT * FORM x"), std::string_view("SELECT * FROM SMS_Package")}) {
+    RawSocket get(port());
+    ASSERT_TRUE(get.send(events_request("GET", bad, bearer(), "", /*close=*/true)));
+    const std::string got = get.read_until_close(10s);
+    RawSocket head_bad(port());
+    ASSERT_TRUE(head_bad.send(events_request("HEAD", bad, bearer(), "", /*close=*/true)));
+    const std::string headed = head_bad.read_until_close(10s);
+    EXPECT_EQ(status_of(got), 400) << got;
+    EXPECT_EQ(status_of(headed), status_of(got)) << headed;
+    EXPECT_TRUE(has_field(headed, "Content-Length: " + std::to_string(body_of(got).size()))) << headed << got;
+    EXPECT_EQ(body_of(headed), "") << headed;
+  }
+  // And a resume the journal cannot serve (beyond the last revision) likewise.
+  RawSocket head_since(port());
+  ASSERT_TRUE(head_since.send(events_request("HEAD", kQuery, bearer(), "&since=999999", /*close=*/true)));
+  EXPECT_EQ(status_of(head_since.read_until_close(10s)), 400);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, EventWireTest, ::testing::ValuesIn(backends()),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+}  // namespace
+}  // namespace pkgcast::testing
