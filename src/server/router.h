@@ -63,6 +63,11 @@ struct Request {
 //   write failed or timed out, the server is stopping (WBEM_E_SHUTTING_DOWN), or the server ended the caller's
 //   streams (HttpServer::end_streams_of, for a revoked token). Never concurrently with next(). The source drops
 //   whatever it holds; the server drops the source soon after.
+// - end_early(why, out) is called once, instead of any further next(), when the server ends a healthy stream on
+//   its own account (it is stopping: WBEM_E_SHUTTING_DOWN). A source whose body format can say so appends that to
+//   `out` (an event stream's `event: error`), drops what it holds and answers true: the body then ends complete,
+//   after what was already produced, if the client takes it within the server's shutdown grace. False (the
+//   default) ends the stream as a failure does (incomplete), and cancel(why) follows. Bounded like next().
 // Thread safety: next()/start()/cancel() are serialized per stream, though not always on the same thread.
 class StreamSource {
  public:
@@ -86,6 +91,11 @@ class StreamSource {
   virtual void start(Waker wake) { (void)wake; }
   virtual Step next(std::string& out, std::size_t room) = 0;
   virtual void cancel(const Error& why) { (void)why; }
+  virtual bool end_early(const Error& why, std::string& out) {
+    (void)why;
+    (void)out;
+    return false;
+  }
 };
 
 struct Response {

@@ -767,7 +767,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       case State::kReading:
         return close_now();
       case State::kStreaming:
-        if (channel_) channel_->fail(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
+        // Ended well where the source can say why (an event stream's `event: error`), within the grace period:
+        // the body then ends with its last chunk and the connection closes (after_stream).
+        if (channel_) channel_->end(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
         return;
       case State::kHandling:
       case State::kWriting:

@@ -1,6 +1,7 @@
 // GET /api/v1/events on the wire, against the real `pkgcast server` on loopback (docs/events.md "On the wire",
 // docs/http-api.md): HEAD answers the GET's headers without subscribing. Raw sockets, so the test sees the bytes a
-// browser or curl would (headers, chunk framing); every wait is bounded.
+// browser or curl would (headers, chunk framing); every wait is bounded. A stopping server ends each stream with its
+// error event and the terminating chunk.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "raw_socket.h"
 #include "server_fixture.h"
@@ -105,6 +107,35 @@ TEST_P(EventWireTest, HeadAnswersTheGetsHeadersWithoutSubscribing) {
   RawSocket head_since(port());
   ASSERT_TRUE(head_since.send(events_request("HEAD", kQuery, bearer(), "&since=999999", /*close=*/true)));
   EXPECT_EQ(status_of(head_since.read_until_close(10s)), 400);
+}
+
+// docs/events.md: "When the server ends a subscription (it is stopping, ...), it sends one `event: error` whose data
+// is the WBEM error object, then ends the body". SIGTERM, as an init system stops it, with streams open.
+TEST_P(EventWireTest, AStoppingServerEndsEachStreamWithTheErrorEventAndTheLastChunk) {
+  std::vector<RawSocket> streams;
+  for (int i = 0; i < 3; ++i) {
+    streams.emplace_back(port());
+    ASSERT_TRUE(streams.back().send(events_request("GET", kQuery, bearer())));
+    ASSERT_TRUE(streams.back().read_until(kStarted, 10s));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(stop_server(), 0);
+  // Well within the grace period (shutdown_grace_seconds, 10): every client took its last words at once.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  for (auto& s : streams) {
+    const std::string rest = s.read_until_close(10s);
+    const auto at = rest.find("event: error\ndata: {");
+    ASSERT_NE(at, std::string::npos) << rest;
+    const std::string data = rest.substr(at + 19, rest.find('\n', at + 19) - (at + 19));
+    const auto error = nlohmann::json::parse(data, nullptr, false);
+    ASSERT_TRUE(error.is_object()) << data;
+    EXPECT_EQ(error.value("error", ""), "WBEM_E_SHUTTING_DOWN") << data;
+    EXPECT_EQ(error.value("hresult", ""), "0x80041033") << data;
+    // The chunked body ends with its terminating chunk: complete, not cut.
+    constexpr std::string_view kLastChunk = "\r\n0\r\n\r\n";
+    ASSERT_GE(rest.size(), kLastChunk.size()) << rest;
+    EXPECT_EQ(rest.substr(rest.size() - kLastChunk.size()), kLastChunk) << rest;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EventWireTest, ::testing::ValuesIn(backends()),

@@ -148,6 +148,14 @@ class EventStream final : public StreamSource {
 
   void cancel(const Error&) override { subscription_.reset(); }
 
+  // The server is stopping: the error event, then the body ends (docs/events.md); the client resumes elsewhere
+  // or later with the id of the last event it processed.
+  bool end_early(const Error& why, std::string& out) override {
+    out += sse_error(why);
+    subscription_.reset();
+    return true;
+  }
+
  private:
   std::unique_ptr<provider::Subscription> subscription_;
   std::shared_ptr<WakeTarget> target_;
