@@ -323,6 +323,35 @@ TEST_F(HttpServerTest, TlsRoundTrip) {
   fs::remove_all(dir);
 }
 
+TEST_F(HttpServerTest, AccessTokenInTheQueryOnlyWhereTheRouteTakesIt) {
+  start();
+  TestClient c(server_->port());
+  const auto ok = c.get("/api/v1/watch?access_token=pkc_read&x=1");
+  ASSERT_EQ(ok.result_int(), 200) << ok.body();
+  EXPECT_EQ(json_of(ok)["caller"], "id" + std::to_string(static_cast<int>(site::Role::kReadOnly)));
+  EXPECT_EQ(json_of(ok)["q"], (nlohmann::json{{"x", "1"}}));  // the handler never sees the token
+  EXPECT_EQ(c.head("/api/v1/watch?access_token=pkc_read").result_int(), 200);
+
+  for (const std::string target : {"/api/v1/watch?access_token=pkc_nope", "/api/v1/watch?access_token="}) {
+    const auto wrong = c.get(target);
+    EXPECT_EQ(wrong.result_int(), 401) << target;
+    EXPECT_EQ(wrong[http::field::www_authenticate], "Bearer");
+  }
+  EXPECT_EQ(c.get("/api/v1/watch?access_token=pkc_dp").result_int(), 403);  // the route's roles, as with the header
+  // RFC 6750 section 2: one method per request.
+  const auto both = c.get("/api/v1/watch?access_token=pkc_read", {bearer("pkc_read")});
+  EXPECT_EQ(both.result_int(), 400);
+  EXPECT_EQ(json_of(both)["error"], "WBEM_E_INVALID_PARAMETER");
+  // Elsewhere the parameter is refused, never taken as a token, whatever the method or the route's access.
+  EXPECT_EQ(c.get("/api/v1/echo/1?access_token=pkc_read").result_int(), 400);
+  EXPECT_EQ(c.get("/api/v1/public?access_token=pkc_read").result_int(), 400);
+  TestClient poster(server_->port());  // a refused request with a body closes its connection
+  const auto post = poster.request(http::verb::post, "/api/v1/echo/1?access_token=pkc_full", "{}");
+  EXPECT_EQ(post.result_int(), 400);
+  EXPECT_EQ(json_of(post)["message"].get<std::string>().find("pkc_"), std::string::npos);  // not echoed
+  EXPECT_EQ(c.get("/api/v1/echo/1", {bearer("pkc_read")}).result_int(), 200);  // the header still works
+}
+
 TEST_F(HttpServerTest, BadTlsFilesAndBusyPortsAreClearErrors) {
   HttpServerOptions o;
   o.port = 0;

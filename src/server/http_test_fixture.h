@@ -89,6 +89,13 @@ class HttpServerTest : public ::testing::Test {
       }
       return resp;
     });
+    // Takes its token as ?access_token= too (an EventSource's route); echoes the caller and the query it sees.
+    router_.add(
+        "GET", "/api/v1/watch", Access::kRead,
+        [](Request& r) {
+          return Response::json(200, nlohmann::json{{"caller", r.caller ? r.caller->id : ""}, {"q", r.query}}.dump());
+        },
+        QueryToken::kAccepted);
     router_.add("GET", "/api/v1/throws", Access::kPublic,
                 [](Request&) -> Response { throw std::runtime_error("boom"); });
     router_.add("GET", "/api/v1/slow", Access::kPublic, [](Request&) {

@@ -28,6 +28,11 @@ enum class Access : std::uint8_t { kPublic, kRead, kPackageAdmin, kFullAdmin, kD
 // True when `role` satisfies `access`.
 bool role_allows(site::Role role, Access access);
 
+// Whether a route also takes its token as the `access_token` query parameter (RFC 6750 section 2.3), for clients
+// that cannot send an Authorization header: a browser's EventSource. Only the event stream does, since a URL is
+// logged by proxies and kept in histories; elsewhere the parameter is refused (400), never read as a token.
+enum class QueryToken : std::uint8_t { kRefused, kAccepted };
+
 struct Request {
   std::string method;  // "GET", "POST", ...
   std::string path;    // decoded, without the query string: "/api/v1/packages/ABC00001"
@@ -131,11 +136,13 @@ using Handler = std::function<Response(Request&)>;
 class Router {
  public:
   // Pattern segments in braces bind path parameters: "/api/v1/packages/{id}/distribute".
-  void add(std::string method, std::string pattern, Access access, Handler handler);
+  void add(std::string method, std::string pattern, Access access, Handler handler,
+           QueryToken query_token = QueryToken::kRefused);
 
   struct Match {
     const Handler* handler = nullptr;
     Access access = Access::kPublic;
+    QueryToken query_token = QueryToken::kRefused;
     std::map<std::string, std::string> params;
     std::string_view pattern;  // the matched route's pattern (metrics label); valid while the router lives
   };
@@ -153,6 +160,7 @@ class Router {
     std::vector<std::string> segments;
     Access access;
     Handler handler;
+    QueryToken query_token;
   };
   std::vector<Route> routes_;
 };

@@ -1,7 +1,7 @@
 // GET /api/v1/events on the wire, against the real `pkgcast server` on loopback (docs/events.md "On the wire",
 // docs/http-api.md): HEAD answers the GET's headers without subscribing. Raw sockets, so the test sees the bytes a
 // browser or curl would (headers, chunk framing); every wait is bounded. A stopping server ends each stream with its
-// error event and the terminating chunk.
+// error event and the terminating chunk. A browser's EventSource authenticates with ?access_token=.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -136,6 +136,70 @@ TEST_P(EventWireTest, AStoppingServerEndsEachStreamWithTheErrorEventAndTheLastCh
     ASSERT_GE(rest.size(), kLastChunk.size()) << rest;
     EXPECT_EQ(rest.substr(rest.size() - kLastChunk.size()), kLastChunk) << rest;
   }
+}
+
+// RFC 6750 section 2.3 for a browser's EventSource, which cannot send a header: ?access_token= on the event stream,
+// checked as the header is (an unknown or revoked token is 401), never with the header too, never elsewhere, and
+// never written to the server's log or metrics.
+TEST_P(EventWireTest, AnAccessTokenInTheQueryOpensTheEventStream) {
+  auto created = cli({"token", "create", "--role", "read-only", "--description", "event-source"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string reader = created.out.substr(0, created.out.find('\n'));
+  ASSERT_EQ(reader.rfind("pkc_", 0), 0u) << created.out;
+  const std::string as_reader = "&access_token=" + url_encode(reader);
+
+  RawSocket stream(port());
+  ASSERT_TRUE(stream.send(events_request("GET", kQuery, "", as_reader)));
+  const auto started = stream.read_until(kStarted, 10s);
+  ASSERT_TRUE(started) << "no stream";
+  EXPECT_EQ(status_of(*started), 200) << *started;
+  const auto made = cli({"package", "create", "--name", "Seen through EventSource"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const auto event = stream.read_until("Seen through EventSource", 10s);
+  ASSERT_TRUE(event) << "no event";
+  EXPECT_NE(event->find("id: "), std::string::npos) << *event;
+
+  auto status_for = [&](const std::string& request) {
+    RawSocket s(port());
+    if (!s.send(request)) return 0;
+    return status_of(s.read_until_close(10s));
+  };
+  EXPECT_EQ(status_for(events_request("GET", kQuery, "", "&access_token=pkc_wrong", true)), 401);
+  EXPECT_EQ(status_for(events_request("HEAD", kQuery, "", as_reader, true)), 200);
+  EXPECT_EQ(status_for(events_request("GET", kQuery, bearer(), as_reader, true)), 400);  // both at once
+  // Not on other routes, nor on POST.
+  EXPECT_EQ(status_for("GET /api/v1/packages?access_token=" + reader + " HTTP/1.1\r\nHost: x\r\nConnection: "
+                       "close\r\n\r\n"),
+            400);
+  EXPECT_EQ(status_for("POST /api/v1/query?access_token=" + reader +
+                       " HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"),
+            400);
+
+  // Revoked: the open stream ends, and the token opens no other.
+  auto listed = cli({"--json", "token", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  auto tokens = nlohmann::json::parse(listed.out, nullptr, false);
+  if (tokens.is_object() && tokens.contains("tokens")) tokens = tokens["tokens"];
+  ASSERT_TRUE(tokens.is_array()) << listed.out;
+  std::string id;
+  for (const auto& t : tokens) {
+    if (t.value("description", "") == "event-source") id = t.value("id", "");
+  }
+  ASSERT_FALSE(id.empty()) << listed.out;
+  ASSERT_EQ(cli({"token", "revoke", id}).exit_code, 0);
+  EXPECT_TRUE(stream.closed_within(10s));
+  EXPECT_EQ(status_for(events_request("GET", kQuery, "", as_reader, true)), 401);
+
+  // The token is in no log line and no metric.
+  RawSocket metrics(port());
+  ASSERT_TRUE(metrics.send("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const std::string exposed = metrics.read_until_close(10s);
+  EXPECT_EQ(status_of(exposed), 200);
+  EXPECT_EQ(exposed.find(reader), std::string::npos);
+  EXPECT_EQ(exposed.find("access_token"), std::string::npos);
+  const std::string log = server_->error_output();
+  EXPECT_EQ(log.find(reader), std::string::npos) << log;
+  EXPECT_EQ(log.find(reader.substr(4)), std::string::npos) << log;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EventWireTest, ::testing::ValuesIn(backends()),

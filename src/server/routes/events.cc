@@ -247,7 +247,9 @@ Result<Response> open_event_stream(ApiContext& ctx, const Request& req, std::str
 }
 
 void register_events(Router& router, ApiContext& ctx) {
-  router.add("GET", path("/events"), Access::kRead, handler([&ctx](Request& req) { return get_events(ctx, req); }));
+  // A browser's EventSource cannot send an Authorization header: the token may come as ?access_token= here.
+  router.add("GET", path("/events"), Access::kRead, handler([&ctx](Request& req) { return get_events(ctx, req); }),
+             QueryToken::kAccepted);
 }
 
 }  // namespace pkgcast::server::routes
