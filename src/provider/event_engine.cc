@@ -264,9 +264,9 @@ void EngineCore::stop() {
   call_wakes(wakes);
 }
 
-Result<std::unique_ptr<Subscription>> EngineCore::subscribe(std::string_view ns, std::string_view query_text,
-                                                            const site::TokenRecord& caller,
-                                                            std::optional<std::uint64_t> since, WakeFn wake) {
+Result<std::shared_ptr<SubscriptionState>> EngineCore::prepare(std::string_view ns, std::string_view query_text,
+                                                               const site::TokenRecord& caller,
+                                                               std::optional<std::uint64_t> since) {
   if (stopped) return make_error(WbemCode::kShuttingDown, "the event engine is stopping");
   PKG_TRY(provider.resolve_namespace(ns));
   PKG_ASSIGN_OR_RETURN(wql::BoundQuery bound, wql::compile(query_text, store.registry()));
@@ -279,7 +279,6 @@ Result<std::unique_ptr<Subscription>> EngineCore::subscribe(std::string_view ns,
   auto sub = std::make_shared<SubscriptionState>();
   sub->query = std::make_shared<const wql::BoundQuery>(std::move(bound));
   sub->sites = caller.sites;
-  sub->wake = std::move(wake);
   const std::array<const cim::ClassDef*, 3> kinds{classes.creation, classes.modification, classes.deletion};
   sub->slots = index_slots(*sub->query, store.registry(), kinds);
   if (sub->slots.empty()) {
@@ -294,6 +293,31 @@ Result<std::unique_ptr<Subscription>> EngineCore::subscribe(std::string_view ns,
       return make_error(e.code, "cannot resume after revision " + std::to_string(*since) + ": " + e.message);
     }
   }
+  return sub;
+}
+
+Status EngineCore::check(std::string_view ns, std::string_view query_text, const site::TokenRecord& caller,
+                         std::optional<std::uint64_t> since) {
+  PKG_TRY(prepare(ns, query_text, caller, since));
+  if (!since) return ok_status();
+  std::uint64_t last = 0;
+  {
+    MutexLock inbox_lock(inbox_mu);
+    last = received;
+  }
+  if (*since > last) {
+    return make_error(WbemCode::kInvalidParameter, "cannot resume after revision " + std::to_string(*since) +
+                                                       ": the last revision is " + std::to_string(last));
+  }
+  return ok_status();
+}
+
+Result<std::unique_ptr<Subscription>> EngineCore::subscribe(std::string_view ns, std::string_view query_text,
+                                                            const site::TokenRecord& caller,
+                                                            std::optional<std::uint64_t> since, WakeFn wake) {
+  PKG_ASSIGN_OR_RETURN(std::shared_ptr<SubscriptionState> sub, prepare(ns, query_text, caller, since));
+  sub->wake = std::move(wake);
+  const std::array<const cim::ClassDef*, 3> kinds{classes.creation, classes.modification, classes.deletion};
 
   MutexLock lock(mu);
   if (stopped) return make_error(WbemCode::kShuttingDown, "the event engine is stopping");
@@ -421,6 +445,11 @@ Result<std::unique_ptr<Subscription>> EventEngine::subscribe(std::string_view ns
                                                              const site::TokenRecord& caller,
                                                              std::optional<std::uint64_t> since, WakeFn wake) {
   return core_->subscribe(ns, query, caller, since, std::move(wake));
+}
+
+Status EventEngine::check(std::string_view ns, std::string_view query, const site::TokenRecord& caller,
+                          std::optional<std::uint64_t> since) const {
+  return core_->check(ns, query, caller, since);
 }
 
 const EventOptions& EventEngine::options() const { return core_->options; }

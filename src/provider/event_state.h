@@ -63,6 +63,13 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
   // The dispatcher could not go on: every subscription ends with WBEM_E_FAILED naming `reason`.
   void fail(const std::string& reason) PKG_EXCLUDES(mu, inbox_mu);
 
+  // What subscribe() checks before it registers anything: the namespace, the query (an event query some stored
+  // class can match) and that `since` can be resumed from. The subscription's immutable part, not yet registered.
+  Result<std::shared_ptr<SubscriptionState>> prepare(std::string_view ns, std::string_view query_text,
+                                                      const site::TokenRecord& caller,
+                                                      std::optional<std::uint64_t> since) PKG_EXCLUDES(mu, inbox_mu);
+  Status check(std::string_view ns, std::string_view query_text, const site::TokenRecord& caller,
+               std::optional<std::uint64_t> since) PKG_EXCLUDES(mu, inbox_mu);
   Result<std::unique_ptr<Subscription>> subscribe(std::string_view ns, std::string_view query_text,
                                                   const site::TokenRecord& caller, std::optional<std::uint64_t> since,
                                                   WakeFn wake) PKG_EXCLUDES(mu, inbox_mu);

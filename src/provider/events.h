@@ -150,6 +150,11 @@ class EventEngine {
                                                   const site::TokenRecord& caller, std::optional<std::uint64_t> since,
                                                   WakeFn wake);
 
+  // The answer subscribe() would give, without subscribing (HEAD /api/v1/events): its errors but
+  // WBEM_E_SERVER_TOO_BUSY, which only an open subscription counts against.
+  Status check(std::string_view ns, std::string_view query, const site::TokenRecord& caller,
+               std::optional<std::uint64_t> since) const;
+
   EventStats stats() const;
   const EventOptions& options() const;
 

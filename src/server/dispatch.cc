@@ -108,8 +108,32 @@ Admission Dispatcher::admit(Request& request) const {
   }
   out.route_label = match->pattern;
 
+  // RFC 6750 section 2.3. Taken out of the query whatever the route, so no handler sees, echoes or logs it.
+  std::optional<std::string> query_token;
+  if (auto it = request.query.find(std::string(kAccessTokenParameter)); it != request.query.end()) {
+    query_token = std::move(it->second);
+    request.query.erase(it);
+  }
   const std::string_view authorization = request.header("authorization");
-  const auto token = bearer_token(authorization);
+  if (query_token && match->query_token != QueryToken::kAccepted) {
+    out.refusal = error_response(make_error(
+        WbemCode::kInvalidParameter, "the access_token query parameter is accepted only by the event stream (GET "
+                                     "/api/v1/events); send the token as 'Authorization: Bearer <token>'"));
+    return out;
+  }
+  if (query_token && !authorization.empty()) {
+    // RFC 6750 section 2: a client must not use more than one method to send its token.
+    out.refusal = error_response(make_error(WbemCode::kInvalidParameter,
+                                            "a token was sent both in the Authorization header and as access_token; "
+                                            "send one"));
+    return out;
+  }
+  std::optional<std::string_view> token;
+  if (query_token) {
+    if (!query_token->empty()) token = *query_token;
+  } else {
+    token = bearer_token(authorization);
+  }
   if (token && authenticator_) {
     auto record = authenticator_(*token);
     if (!record.ok()) {

@@ -20,13 +20,18 @@ namespace pkgcast::server {
 // when the lookup itself failed (the store is down). Called from worker threads concurrently.
 using Authenticator = std::function<Result<std::optional<site::TokenRecord>>(std::string_view token)>;
 
+// The query parameter that carries a token on routes registered with QueryToken::kAccepted (router.h; RFC 6750
+// section 2.3). admit() takes it out of request.query on every route; with an Authorization header too, or on a
+// route that does not accept it, the request is refused 400 WBEM_E_INVALID_PARAMETER.
+inline constexpr std::string_view kAccessTokenParameter = "access_token";
+
 // Route labels for requests that matched no route, used in metrics.
 inline constexpr std::string_view kUnmatchedRoute = "(unmatched)";
 inline constexpr std::string_view kStaticRoute = "(static)";
 
 // What admit() decided: a refusal to send as is, or the handler to run once the body is in.
 struct Admission {
-  std::optional<Response> refusal;   // 404, 405, 401, 403, or the token lookup's own error
+  std::optional<Response> refusal;   // 404, 405, 400 (access_token), 401, 403, or the token lookup's own error
   const Handler* handler = nullptr;  // set when admitted; owned by the router or the dispatcher
   std::string_view route_label;      // the matched pattern or a fixed label (metrics)
 };

@@ -197,7 +197,7 @@ std::optional<Error> HttpServer::Core::begin_stream(const std::shared_ptr<Stream
     if (!channel->owner().empty()) ++streams_per_owner_[channel->owner()];
     ++streams_per_address_[channel->address()];
   }
-  if (stopping.load()) channel->fail(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
+  if (stopping.load()) channel->end(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
   metrics.stream_started();
   return std::nullopt;
 }
@@ -273,6 +273,8 @@ void HttpServer::Core::stop(std::chrono::milliseconds grace) {
     self->acceptor->close(ec);
     self->accept_retry->cancel();
   });
+  // Streams are asked to end (each connection calls StreamChannel::end): an event stream sends its error event
+  // and the last chunk, within the grace period like every answer in progress; what is left after it fails below.
   notify_connections(/*force=*/false);
   const auto deadline = std::chrono::steady_clock::now() + grace;
   if (started && !wait_idle(deadline)) {

@@ -104,9 +104,11 @@ class HttpServer {
   bool stopping() const;
 
   // Graceful stop: stops accepting, closes idle connections, lets requests in progress finish and answers new ones
-  // with 503 WBEM_E_SHUTTING_DOWN for up to `grace`; then fails every stream (producers see
-  // WBEM_E_SHUTTING_DOWN from write), closes every connection, and joins all threads. Returns when no handler
-  // or producer runs any more. Idempotent; call from any thread but a server thread.
+  // with 503 WBEM_E_SHUTTING_DOWN for up to `grace`; asks every stream to end with WBEM_E_SHUTTING_DOWN (a source
+  // that can say so in its body, StreamSource::end_early, does, and the body ends complete; the others end
+  // incomplete at once); when `grace` is over fails every stream still open (a client that does not read), closes
+  // every connection, and joins all threads. Returns when no handler or producer runs any more. Idempotent; call
+  // from any thread but a server thread.
   void stop(std::chrono::milliseconds grace);
 
   // Ends at once every open stream whose request was authenticated with token `token_id` (for a revoked token):

@@ -221,6 +221,28 @@ TEST_F(HttpServerTest, GracefulStopFinishesInFlightRequestsAndEndsStreams) {
   EXPECT_THROW(TestClient late(server_->port()), boost::system::system_error);
 }
 
+TEST_F(HttpServerTest, NotModifiedCarriesNoContentLength) {
+  start();
+  TestClient c(server_->port());
+  const auto full = c.get("/api/v1/cached");
+  EXPECT_EQ(full.result_int(), 200);
+  EXPECT_EQ(full[http::field::content_length], std::to_string(full.body().size()));
+  // RFC 9110 section 15.4.5: a 304 may carry only the 200's Content-Length; it sends none.
+  for (const auto method : {http::verb::get, http::verb::head}) {
+    TestClient raw(server_->port());
+    raw.write_raw(std::string(http::to_string(method)) +
+                  " /api/v1/cached HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"v1\"\r\nConnection: close\r\n\r\n");
+    const std::string answer = raw.read_until_closed();
+    EXPECT_EQ(answer.rfind("HTTP/1.1 304 ", 0), 0u) << answer;
+    EXPECT_EQ(answer.find("Content-Length"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("ETag: \"v1\""), std::string::npos) << answer;
+    EXPECT_EQ(answer.substr(answer.find("\r\n\r\n") + 4), "") << answer;
+  }
+  // Kept alive: the 304 has no body, and the next answer follows it on the same connection.
+  EXPECT_EQ(c.get("/api/v1/cached", {{"If-None-Match", "\"v1\""}}).result_int(), 304);
+  EXPECT_EQ(c.get("/api/v1/public").result_int(), 200);
+}
+
 TEST_F(HttpServerTest, HealthAndMetrics) {
   start();
   TestClient c(server_->port());
@@ -299,6 +321,35 @@ TEST_F(HttpServerTest, TlsRoundTrip) {
   TestClient again(server_->port(), cert.cert_pem);
   EXPECT_EQ(again.get("/api/v1/health").result_int(), 200);
   fs::remove_all(dir);
+}
+
+TEST_F(HttpServerTest, AccessTokenInTheQueryOnlyWhereTheRouteTakesIt) {
+  start();
+  TestClient c(server_->port());
+  const auto ok = c.get("/api/v1/watch?access_token=pkc_read&x=1");
+  ASSERT_EQ(ok.result_int(), 200) << ok.body();
+  EXPECT_EQ(json_of(ok)["caller"], "id" + std::to_string(static_cast<int>(site::Role::kReadOnly)));
+  EXPECT_EQ(json_of(ok)["q"], (nlohmann::json{{"x", "1"}}));  // the handler never sees the token
+  EXPECT_EQ(c.head("/api/v1/watch?access_token=pkc_read").result_int(), 200);
+
+  for (const std::string target : {"/api/v1/watch?access_token=pkc_nope", "/api/v1/watch?access_token="}) {
+    const auto wrong = c.get(target);
+    EXPECT_EQ(wrong.result_int(), 401) << target;
+    EXPECT_EQ(wrong[http::field::www_authenticate], "Bearer");
+  }
+  EXPECT_EQ(c.get("/api/v1/watch?access_token=pkc_dp").result_int(), 403);  // the route's roles, as with the header
+  // RFC 6750 section 2: one method per request.
+  const auto both = c.get("/api/v1/watch?access_token=pkc_read", {bearer("pkc_read")});
+  EXPECT_EQ(both.result_int(), 400);
+  EXPECT_EQ(json_of(both)["error"], "WBEM_E_INVALID_PARAMETER");
+  // Elsewhere the parameter is refused, never taken as a token, whatever the method or the route's access.
+  EXPECT_EQ(c.get("/api/v1/echo/1?access_token=pkc_read").result_int(), 400);
+  EXPECT_EQ(c.get("/api/v1/public?access_token=pkc_read").result_int(), 400);
+  TestClient poster(server_->port());  // a refused request with a body closes its connection
+  const auto post = poster.request(http::verb::post, "/api/v1/echo/1?access_token=pkc_full", "{}");
+  EXPECT_EQ(post.result_int(), 400);
+  EXPECT_EQ(json_of(post)["message"].get<std::string>().find("pkc_"), std::string::npos);  // not echoed
+  EXPECT_EQ(c.get("/api/v1/echo/1", {bearer("pkc_read")}).result_int(), 200);  // the header still works
 }
 
 TEST_F(HttpServerTest, BadTlsFilesAndBusyPortsAreClearErrors) {

@@ -312,6 +312,52 @@ TEST_F(HttpServerTest, AFailedStreamIsUnterminatedAndClosesTheConnection) {
   EXPECT_EQ(raw.find(kLastChunk), std::string::npos) << raw;
 }
 
+TEST_F(HttpServerTest, HeadOfAStreamNamesNoLengthAndOpensNoStream) {
+  start();
+  TestClient c(server_->port());
+  c.write_raw("HEAD /api/v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string raw = c.read_until_closed();
+  EXPECT_EQ(raw.rfind("HTTP/1.1 200 ", 0), 0u) << raw;
+  EXPECT_NE(raw.find("Content-Type: text/event-stream"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("Content-Length"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("Transfer-Encoding"), std::string::npos) << raw;
+  EXPECT_EQ(raw.substr(raw.find("\r\n\r\n") + 4), "") << raw;
+  std::lock_guard lock(ticker_mu_);
+  EXPECT_TRUE(tickers_.empty());  // the source was never started
+}
+
+TEST_F(HttpServerTest, StopEndsAStreamWithItsLastWordsAndTheLastChunk) {
+  start();
+  TestClient c(server_->port());
+  c.write_raw("GET /api/v1/sse HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.read_header().get().result_int(), 200);
+  EXPECT_NE(c.read_some_body(64).find(": heartbeat"), std::string::npos);
+  const auto t0 = std::chrono::steady_clock::now();
+  server_->stop(5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);  // the client took its last words: no wait for the grace
+  const std::string rest = c.read_until_closed();
+  EXPECT_NE(rest.find("event: error\ndata: WBEM_E_SHUTTING_DOWN\n\n"), std::string::npos) << rest;
+  ASSERT_GE(rest.size(), kLastChunk.size()) << rest;
+  EXPECT_EQ(rest.substr(rest.size() - kLastChunk.size()), kLastChunk) << rest;  // the body is complete
+}
+
+TEST_F(HttpServerTest, AStreamWhoseClientDoesNotReadHoldsAStopUpOnlyForTheGrace) {
+  start();
+  TestClient c(server_->port());
+  c.write_raw("GET /api/v1/sse-flood HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.read_header().get().result_int(), 200);
+  std::this_thread::sleep_for(300ms);  // the socket buffers and the stream's buffer fill up
+  const auto t0 = std::chrono::steady_clock::now();
+  server_->stop(500ms);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, 400ms);  // it waited for the client, within the grace
+  EXPECT_LT(took, 2s);
+  // Cut, as any stream the client did not take in time: no last chunk.
+  const std::string rest = c.read_until_closed();
+  EXPECT_GT(rest.size(), 0u);
+  EXPECT_NE(rest.substr(rest.size() - std::min(rest.size(), kLastChunk.size())), kLastChunk);
+}
+
 TEST_F(HttpServerTest, StopDoesNotWaitForAClientKeptAliveAfterAStream) {
   start();
   TestClient c(server_->port());

@@ -27,9 +27,13 @@ inline nlohmann::json json_of(const HttpResponse& r) { return nlohmann::json::pa
 class FnSource final : public StreamSource {
  public:
   using Next = std::function<Step(std::string& out, std::size_t room)>;
+  using EndEarly = std::function<bool(const Error& why, std::string& out)>;
   explicit FnSource(Next next, std::function<void(Waker)> on_start = {},
-                    std::function<void(const Error&)> on_cancel = {})
-      : next_(std::move(next)), on_start_(std::move(on_start)), on_cancel_(std::move(on_cancel)) {}
+                    std::function<void(const Error&)> on_cancel = {}, EndEarly on_end_early = {})
+      : next_(std::move(next)),
+        on_start_(std::move(on_start)),
+        on_cancel_(std::move(on_cancel)),
+        on_end_early_(std::move(on_end_early)) {}
   void start(Waker wake) override {
     if (on_start_) on_start_(std::move(wake));
   }
@@ -37,11 +41,13 @@ class FnSource final : public StreamSource {
   void cancel(const Error& why) override {
     if (on_cancel_) on_cancel_(why);
   }
+  bool end_early(const Error& why, std::string& out) override { return on_end_early_ && on_end_early_(why, out); }
 
  private:
   Next next_;
   std::function<void(Waker)> on_start_;
   std::function<void(const Error&)> on_cancel_;
+  EndEarly on_end_early_;
 };
 
 class HttpServerTest : public ::testing::Test {
@@ -73,6 +79,23 @@ class HttpServerTest : public ::testing::Test {
     });
     router_.add("GET", "/api/v1/admin", Access::kFullAdmin, [](Request&) { return Response::json(200, "{}"); });
     router_.add("GET", "/api/v1/dp", Access::kDp, [](Request&) { return Response::json(200, "{}"); });
+    // An immutable representation with an ETag: 304 when the client already has it.
+    router_.add("GET", "/api/v1/cached", Access::kPublic, [](Request& r) {
+      Response resp = Response::json(200, R"({"cached":true})");
+      resp.headers.emplace_back("ETag", "\"v1\"");
+      if (r.header("if-none-match") == "\"v1\"") {
+        resp.status = 304;
+        resp.body.clear();
+      }
+      return resp;
+    });
+    // Takes its token as ?access_token= too (an EventSource's route); echoes the caller and the query it sees.
+    router_.add(
+        "GET", "/api/v1/watch", Access::kRead,
+        [](Request& r) {
+          return Response::json(200, nlohmann::json{{"caller", r.caller ? r.caller->id : ""}, {"q", r.query}}.dump());
+        },
+        QueryToken::kAccepted);
     router_.add("GET", "/api/v1/throws", Access::kPublic,
                 [](Request&) -> Response { throw std::runtime_error("boom"); });
     router_.add("GET", "/api/v1/slow", Access::kPublic, [](Request&) {
@@ -138,6 +161,35 @@ class HttpServerTest : public ::testing::Test {
           [this](const Error& why) {
             if (!events_ended_.exchange(true)) events_end_.set_value(why);
           });
+      return resp;
+    });
+    // An event stream that says why it ends early (as the SSE route does): heartbeats, then "event: error" with the
+    // error's code when the server ends it.
+    auto last_words = [](const Error& why, std::string& out) {
+      out += "event: error\ndata: " + std::string(wbem_name(why.code)) + "\n\n";
+      return true;
+    };
+    router_.add("GET", "/api/v1/sse", Access::kPublic, [this, last_words](Request&) {
+      Response resp;
+      resp.content_type = "text/event-stream";
+      resp.stream = std::make_shared<FnSource>(
+          [](std::string& out, std::size_t) {
+            out = ": heartbeat\n\n";
+            return StreamSource::Step::wait();
+          },
+          [this](StreamSource::Waker wake) { add_ticker(std::move(wake)); }, nullptr, last_words);
+      return resp;
+    });
+    // The same with as much to send as there is room for: a client that does not read has its buffer full.
+    router_.add("GET", "/api/v1/sse-flood", Access::kPublic, [last_words](Request&) {
+      Response resp;
+      resp.content_type = "text/event-stream";
+      resp.stream = std::make_shared<FnSource>(
+          [](std::string& out, std::size_t room) {
+            out.append(std::min<std::size_t>(room, 64 << 10), 'x');
+            return StreamSource::Step::more();
+          },
+          nullptr, nullptr, last_words);
       return resp;
     });
     // Writes "first", waits until the test calls open_gate(), then writes "second" and finishes: the test acts

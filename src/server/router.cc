@@ -143,7 +143,7 @@ std::string error_json(const Error& error) {
 
 Response error_response(const Error& error) { return Response::json(http_status_for(error.code), error_json(error)); }
 
-void Router::add(std::string method, std::string pattern, Access access, Handler handler) {
+void Router::add(std::string method, std::string pattern, Access access, Handler handler, QueryToken query_token) {
   if (pattern.empty() || pattern.front() != '/') bad_pattern(method, pattern, "must start with '/'");
   if (!handler) bad_pattern(method, pattern, "no handler");
   std::vector<std::string> segments;
@@ -156,7 +156,8 @@ void Router::add(std::string method, std::string pattern, Access access, Handler
   for (const auto& r : routes_) {
     if (r.method == method && r.segments == segments) bad_pattern(method, pattern, "registered twice");
   }
-  routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments), access, std::move(handler)});
+  routes_.push_back(
+      Route{std::move(method), std::move(pattern), std::move(segments), access, std::move(handler), query_token});
 }
 
 std::optional<Router::Match> Router::match(std::string_view method, std::string_view path) const {
@@ -179,6 +180,7 @@ std::optional<Router::Match> Router::match(std::string_view method, std::string_
   if (best == nullptr) return m;  // 405: the path exists, the method does not
   m.handler = &best->handler;
   m.access = best->access;
+  m.query_token = best->query_token;
   m.pattern = best->pattern;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const auto& seg = best->segments[i];

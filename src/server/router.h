@@ -28,6 +28,11 @@ enum class Access : std::uint8_t { kPublic, kRead, kPackageAdmin, kFullAdmin, kD
 // True when `role` satisfies `access`.
 bool role_allows(site::Role role, Access access);
 
+// Whether a route also takes its token as the `access_token` query parameter (RFC 6750 section 2.3), for clients
+// that cannot send an Authorization header: a browser's EventSource. Only the event stream does, since a URL is
+// logged by proxies and kept in histories; elsewhere the parameter is refused (400), never read as a token.
+enum class QueryToken : std::uint8_t { kRefused, kAccepted };
+
 struct Request {
   std::string method;  // "GET", "POST", ...
   std::string path;    // decoded, without the query string: "/api/v1/packages/ABC00001"
@@ -63,6 +68,11 @@ struct Request {
 //   write failed or timed out, the server is stopping (WBEM_E_SHUTTING_DOWN), or the server ended the caller's
 //   streams (HttpServer::end_streams_of, for a revoked token). Never concurrently with next(). The source drops
 //   whatever it holds; the server drops the source soon after.
+// - end_early(why, out) is called once, instead of any further next(), when the server ends a healthy stream on
+//   its own account (it is stopping: WBEM_E_SHUTTING_DOWN). A source whose body format can say so appends that to
+//   `out` (an event stream's `event: error`), drops what it holds and answers true: the body then ends complete,
+//   after what was already produced, if the client takes it within the server's shutdown grace. False (the
+//   default) ends the stream as a failure does (incomplete), and cancel(why) follows. Bounded like next().
 // Thread safety: next()/start()/cancel() are serialized per stream, though not always on the same thread.
 class StreamSource {
  public:
@@ -86,6 +96,11 @@ class StreamSource {
   virtual void start(Waker wake) { (void)wake; }
   virtual Step next(std::string& out, std::size_t room) = 0;
   virtual void cancel(const Error& why) { (void)why; }
+  virtual bool end_early(const Error& why, std::string& out) {
+    (void)why;
+    (void)out;
+    return false;
+  }
 };
 
 struct Response {
@@ -121,11 +136,13 @@ using Handler = std::function<Response(Request&)>;
 class Router {
  public:
   // Pattern segments in braces bind path parameters: "/api/v1/packages/{id}/distribute".
-  void add(std::string method, std::string pattern, Access access, Handler handler);
+  void add(std::string method, std::string pattern, Access access, Handler handler,
+           QueryToken query_token = QueryToken::kRefused);
 
   struct Match {
     const Handler* handler = nullptr;
     Access access = Access::kPublic;
+    QueryToken query_token = QueryToken::kRefused;
     std::map<std::string, std::string> params;
     std::string_view pattern;  // the matched route's pattern (metrics label); valid while the router lives
   };
@@ -143,6 +160,7 @@ class Router {
     std::vector<std::string> segments;
     Access access;
     Handler handler;
+    QueryToken query_token;
   };
   std::vector<Route> routes_;
 };

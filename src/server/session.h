@@ -151,6 +151,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     send_wire_error(503, make_error(WbemCode::kServerTooBusy, "too many connections; retry later"));
   }
 
+  // Statuses whose answer never has a body (RFC 9110 sections 15.2, 15.3.5, 15.4.5).
+  static bool bodiless_status(unsigned status) { return status < 200 || status == 204 || status == 304; }
+
   std::string_view buffered() const {
     const auto data = buffer_.data();
     return {static_cast<const char*>(data.data()), data.size()};
@@ -403,9 +406,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   void send(Response response) {
     if (state_ == State::kClosing) return;
-    if (response.stream) {
+    const bool streamed = response.stream != nullptr;
+    if (streamed) {
       if (!head_request_) return start_stream(std::move(response));
-      // HEAD of a streamed answer: its headers only; the producer never runs.
+      // HEAD of a streamed answer: its headers only; the producer never runs, and no slot is taken.
       response.stream = nullptr;
     }
     state_ = State::kWriting;
@@ -417,9 +421,13 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     response_->set(http::field::content_type, response.content_type);
     for (auto& [name, value] : response.headers) response_->set(name, value);
     response_->keep_alive(keep);
-    if (head_request_) {
-      // The GET answer's headers, Content-Length included, and no body (RFC 9110 section 9.3.2).
-      response_->content_length(response.file ? response.file->length : response.body.size());
+    if (bodiless_status(response.status)) {
+      // 1xx, 204 and 304 have no body and send no Content-Length (RFC 9110 sections 8.6, 15.4.5): the length a
+      // 304 could name is the 200's, which this answer does not know. Beast's prepare_payload() would say 0.
+    } else if (head_request_) {
+      // The GET answer's headers, Content-Length included, and no body (RFC 9110 section 9.3.2). A streamed GET
+      // answer names no length (it is chunked, or close-delimited), so its HEAD names none either.
+      if (!streamed) response_->content_length(response.file ? response.file->length : response.body.size());
     } else {
       response_->body() = std::move(response.body);
       response_->prepare_payload();
@@ -759,7 +767,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       case State::kReading:
         return close_now();
       case State::kStreaming:
-        if (channel_) channel_->fail(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
+        // Ended well where the source can say why (an event stream's `event: error`), within the grace period:
+        // the body then ends with its last chunk and the connection closes (after_stream).
+        if (channel_) channel_->end(make_error(WbemCode::kShuttingDown, "the server is shutting down"));
         return;
       case State::kHandling:
       case State::kWriting:

@@ -22,6 +22,18 @@ StreamSource::Step guarded_next(StreamSource& source, std::string& out, std::siz
   }
 }
 
+bool guarded_end_early(StreamSource& source, const Error& why, std::string& out) {
+  try {
+    return source.end_early(why, out);
+  } catch (const std::exception& e) {
+    spdlog::error("stream source end_early threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("stream source end_early threw a non-standard exception");
+  }
+  out.clear();
+  return false;
+}
+
 template <class F>
 void guarded(const char* what, F&& f) {
   try {
@@ -55,6 +67,9 @@ bool StreamChannel::claim_schedule() {
   if (failure_) {
     // A failed channel is scheduled once more, to cancel its source.
     if (!source_) return false;
+  } else if (ending_ && source_ && !finished_) {
+    // Ending: once more for the source's last words, whatever the room (the header must be out first).
+    if (!begun_) return false;
   } else if (!begun_ || finished_ || room() == 0) {
     return false;
   }
@@ -88,6 +103,7 @@ void StreamChannel::drive() {
   std::size_t room_now = 0;
   bool ended = false;
   std::optional<Error> ended_why;
+  std::optional<Error> ending;
   {
     MutexLock lock(mu_);
     if (producer_ != Producer::kQueued) return;
@@ -97,6 +113,10 @@ void StreamChannel::drive() {
       producer_ = Producer::kDone;
       ended_why = failure_;
       ended = true;
+    } else if (ending_) {
+      // The source's last turn; it is no longer the channel's, so nothing else calls it.
+      source = std::move(source_);
+      ending = ending_;
     } else {
       source = source_;
       first = !started_;
@@ -109,6 +129,7 @@ void StreamChannel::drive() {
     if (source && ended_why) guarded("cancel", [&] { source->cancel(*ended_why); });
     return;
   }
+  if (ending) return drive_end(std::move(source), *ending);
   if (first) {
     guarded("start", [&] {
       source->start([weak = weak_from_this()] {
@@ -138,7 +159,7 @@ void StreamChannel::drive() {
           producer_ = Producer::kIdle;
           break;
         case StreamSource::Step::Kind::kWait:
-          producer_ = woken_ ? Producer::kIdle : Producer::kWaiting;
+          producer_ = woken_ || ending_ ? Producer::kIdle : Producer::kWaiting;
           break;
         case StreamSource::Step::Kind::kDone:
           finished_ = true;
@@ -157,6 +178,49 @@ void StreamChannel::drive() {
   source.reset();
   if (kick) kick_();
   if (requeue) schedule();
+}
+
+void StreamChannel::drive_end(std::shared_ptr<StreamSource> source, const Error& why) {
+  std::string& piece = t_piece;
+  piece.clear();
+  const bool said = guarded_end_early(*source, why, piece);
+  bool kick = false;
+  bool cancel = false;
+  Error cancel_why = why;
+  {
+    MutexLock lock(mu_);
+    producer_ = Producer::kDone;
+    if (failure_) {
+      // Failed meanwhile (the grace ran out, the client left): the last words are not sent.
+      cancel = !said;
+      cancel_why = *failure_;
+    } else if (said) {
+      pending_.append(piece);
+      finished_ = true;
+      result_ = ok_status();
+    } else {
+      failure_ = why;
+      std::string().swap(pending_);
+      cancel = true;
+    }
+    kick = claim_kick();
+  }
+  if (piece.capacity() > 2 * buffer_limit_) std::string().swap(piece);
+  if (cancel) guarded("cancel", [&] { source->cancel(cancel_why); });
+  source.reset();
+  if (kick) kick_();
+}
+
+void StreamChannel::end(Error why) {
+  bool go = false;
+  {
+    MutexLock lock(mu_);
+    if (failure_ || finished_ || ending_) return;
+    ending_ = std::move(why);
+    if (producer_ == Producer::kWaiting) producer_ = Producer::kIdle;
+    go = claim_schedule();
+  }
+  if (go) schedule();
 }
 
 void StreamChannel::wake() {

@@ -13,8 +13,10 @@
 //   queued   in the pool's queue or running on a pool thread (one thread at a time per channel);
 //   waiting  the source said wait(); its waker reschedules it;
 //   done     the source finished or was cancelled, and has been dropped.
-// fail() ends a channel early from anywhere (client gone, write error or timeout, server stop, revocation): the
-// connection is kicked to close, and the source is cancelled by the pool (never during its next()).
+// fail() ends a channel early from anywhere (client gone, write error or timeout, revocation, the end of a stop's
+// grace): the connection is kicked to close, and the source is cancelled by the pool (never during its next()).
+// end() ends it early and well (a stop): the source's last words (StreamSource::end_early) are produced in its
+// turn, on the pool, and the body ends complete after them; a source without any is failed instead.
 //
 // Thread safety: every member may be called from any thread; take()/written() belong to the connection's strand.
 #pragma once
@@ -63,6 +65,12 @@ class StreamChannel final : public std::enable_shared_from_this<StreamChannel> {
   // kicked so that it sees kFinish with `error`. The first failure wins; later calls do nothing.
   void fail(Error error) PKG_EXCLUDES(mu_);
   bool failed() const PKG_EXCLUDES(mu_);
+  // Ends the stream early but complete when its source can say why (StreamSource::end_early): in the producer's
+  // next turn, whatever room is left (the last words are one small item, allowed past the buffer limit), the
+  // source is asked instead of next(), and the channel then finishes well after what it holds; when the source
+  // has nothing to say, the channel fails with `why`. Does nothing once the channel has finished, failed or is
+  // ending; a later fail() still wins over it.
+  void end(Error why) PKG_EXCLUDES(mu_);
 
   // Bytes held now (pending + in flight), for tests and the documentation's bound.
   std::size_t held_bytes() const PKG_EXCLUDES(mu_);
@@ -73,6 +81,8 @@ class StreamChannel final : public std::enable_shared_from_this<StreamChannel> {
 
   // One producer step, on a pool thread (or inline once the pool has stopped): cancel, or start + next.
   void drive() PKG_EXCLUDES(mu_);
+  // The last turn of an ending channel: the source's last words, then the channel finishes (or fails).
+  void drive_end(std::shared_ptr<StreamSource> source, const Error& why) PKG_EXCLUDES(mu_);
   void wake() PKG_EXCLUDES(mu_);
   // True when the caller must schedule the channel (producer idle, room, not ended): the state is then kQueued.
   bool claim_schedule() PKG_REQUIRES(mu_);
@@ -98,6 +108,7 @@ class StreamChannel final : public std::enable_shared_from_this<StreamChannel> {
   bool finished_ PKG_GUARDED_BY(mu_) = false;
   Status result_ PKG_GUARDED_BY(mu_);
   std::optional<Error> failure_ PKG_GUARDED_BY(mu_);
+  std::optional<Error> ending_ PKG_GUARDED_BY(mu_);  // end() was called: the source's next turn is its last
 };
 
 // A fixed number of threads that drive ready channels in FIFO order, one bounded next() per turn, so a

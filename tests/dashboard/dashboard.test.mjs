@@ -193,3 +193,23 @@ test('after the server restarts, the page resumes its streams from the last revi
   await page.locator('#live[data-state="on"]').waitFor(WAIT);
   await page.close();
 });
+
+test('a browser EventSource authenticates with ?access_token= and receives events', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${url}/`);
+  const query = "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'";
+  const target = `/api/v1/events?query=${encodeURIComponent(query)}&access_token=${encodeURIComponent(token())}`;
+  // EventSource sends no Authorization header: the token in the URL is all the server gets.
+  const opened = page.evaluate((t) => new Promise((resolve, reject) => {
+    const source = new EventSource(t);
+    window.pkgcastEvents = [];
+    source.onmessage = (e) => window.pkgcastEvents.push(JSON.parse(e.data));
+    source.onopen = () => resolve('open');
+    source.onerror = () => reject(new Error(`EventSource failed (readyState ${source.readyState})`));
+  }), target);
+  assert.equal(await opened, 'open');
+  const made = cli('package', 'create', '--name', 'Seen by an EventSource');
+  await page.waitForFunction((id) => window.pkgcastEvents.some((e) => e.TargetInstance?.PackageID === id), made,
+    WAIT);
+  await page.close();
+});

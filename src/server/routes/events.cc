@@ -148,6 +148,14 @@ class EventStream final : public StreamSource {
 
   void cancel(const Error&) override { subscription_.reset(); }
 
+  // The server is stopping: the error event, then the body ends (docs/events.md); the client resumes elsewhere
+  // or later with the id of the last event it processed.
+  bool end_early(const Error& why, std::string& out) override {
+    out += sse_error(why);
+    subscription_.reset();
+    return true;
+  }
+
  private:
   std::unique_ptr<provider::Subscription> subscription_;
   std::shared_ptr<WakeTarget> target_;
@@ -157,6 +165,32 @@ class EventStream final : public StreamSource {
   bool opened_ = false;
   std::chrono::steady_clock::time_point last_output_ = std::chrono::steady_clock::now();
 };
+
+// The answer to HEAD: the GET's headers. The server never pulls a HEAD answer's stream (router.h); this one marks
+// the answer as streamed, so that it names no Content-Length, as the GET's chunked body does not.
+class HeadOnly final : public StreamSource {
+ public:
+  Step next(std::string&, std::size_t) override { return Step::done(); }
+};
+
+// 200, text/event-stream, not to be cached nor buffered by proxies; `stream` is the body.
+Response event_stream_response(std::shared_ptr<StreamSource> stream) {
+  Response resp;
+  resp.status = 200;
+  resp.content_type = "text/event-stream";
+  resp.headers.emplace_back("Cache-Control", "no-cache");
+  resp.headers.emplace_back("X-Accel-Buffering", "no");  // proxies that buffer would hold events back
+  resp.stream = std::move(stream);
+  return resp;
+}
+
+// A refused subscription's answer.
+Response refused(const Error& error, bool resuming) {
+  Response r = error_response(error);
+  // A resume the journal can no longer serve: the client re-queries the state and subscribes afresh.
+  if (resuming && error.code == WbemCode::kNotFound) r.status = 410;
+  return r;
+}
 
 // "42" -> 42; anything but a plain decimal revision is refused.
 Result<std::uint64_t> parse_revision(std::string_view text, std::string_view what) {
@@ -191,6 +225,13 @@ Result<Response> open_event_stream(ApiContext& ctx, const Request& req, std::str
   } else if (std::string_view last = req.header("last-event-id"); !last.empty()) {
     PKG_ASSIGN_OR_RETURN(since, parse_revision(last, "Last-Event-ID"));
   }
+  if (req.method == "HEAD") {
+    // The GET's answer without its subscription: the same checks, no subscription opened, no stream slot taken.
+    if (Status checked = ctx.events->check(ns, query, caller, since); !checked.ok()) {
+      return refused(checked.error(), since.has_value());
+    }
+    return event_stream_response(std::make_shared<HeadOnly>());
+  }
   PKG_ASSIGN_OR_RETURN(std::uint64_t revision, ctx.store.last_revision());
   if (since) revision = *since;
 
@@ -198,26 +239,17 @@ Result<Response> open_event_stream(ApiContext& ctx, const Request& req, std::str
   auto subscribed = ctx.events->subscribe(ns, query, caller, since, [weak = std::weak_ptr<WakeTarget>(target)] {
     if (auto t = weak.lock()) t->wake();
   });
-  if (!subscribed.ok()) {
-    Response r = error_response(subscribed.error());
-    // A resume the journal can no longer serve: the client re-queries the state and subscribes afresh.
-    if (since && subscribed.error().code == WbemCode::kNotFound) r.status = 410;
-    return r;
-  }
+  if (!subscribed.ok()) return refused(subscribed.error(), since.has_value());
   if (!since) revision = (*subscribed)->delivered();
 
-  Response resp;
-  resp.status = 200;
-  resp.content_type = "text/event-stream";
-  resp.headers.emplace_back("Cache-Control", "no-cache");
-  resp.headers.emplace_back("X-Accel-Buffering", "no");  // proxies that buffer would hold events back
-  resp.stream = std::make_shared<EventStream>(std::move(*subscribed), std::move(target), ctx.heartbeats, revision,
-                                              ctx.options.event_heartbeat);
-  return resp;
+  return event_stream_response(std::make_shared<EventStream>(std::move(*subscribed), std::move(target),
+                                                             ctx.heartbeats, revision, ctx.options.event_heartbeat));
 }
 
 void register_events(Router& router, ApiContext& ctx) {
-  router.add("GET", path("/events"), Access::kRead, handler([&ctx](Request& req) { return get_events(ctx, req); }));
+  // A browser's EventSource cannot send an Authorization header: the token may come as ?access_token= here.
+  router.add("GET", path("/events"), Access::kRead, handler([&ctx](Request& req) { return get_events(ctx, req); }),
+             QueryToken::kAccepted);
 }
 
 }  // namespace pkgcast::server::routes

@@ -72,7 +72,7 @@ struct ApiContext {
 
 // An event stream (text/event-stream, docs/events.md) of `query` in namespace `ns` ("" = the server's own) as
 // `caller` may see it, resuming from the request's `since` or Last-Event-ID (events.cc). 410 for a resume the
-// journal can no longer serve.
+// journal can no longer serve. For HEAD, the same checks and headers without a subscription.
 Result<Response> open_event_stream(ApiContext& ctx, const Request& req, std::string_view ns, std::string_view query,
                                    const site::TokenRecord& caller);
 
