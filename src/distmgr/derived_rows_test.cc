@@ -298,9 +298,12 @@ cim::ClassRegistry previous_registry() {
   std::vector<cim::ClassSpec> specs;
   for (const cim::ClassDef* cls : cim::ClassRegistry::builtin().all()) {
     if (cls->name() == "SMS_DPGroupContentInfo" || cls->name() == "SMS_SystemResourceList") continue;
-    cim::ClassSpec spec{cls->name(), cls->superclass() ? cls->superclass()->name() : "", {}, cls->abstract(),
-                        cls->description()};
-    const std::size_t inherited = cls->superclass() ? cls->superclass()->properties().size() : 0;
+    // SMS_PackageBaseclass came later: SMS_Package then derived from SMS_BaseClass and declared its properties.
+    if (cls->name() == "SMS_PackageBaseclass") continue;
+    const cim::ClassDef* super = cls->superclass();
+    if (super != nullptr && super->name() == "SMS_PackageBaseclass") super = super->superclass();
+    cim::ClassSpec spec{cls->name(), super ? super->name() : "", {}, cls->abstract(), cls->description()};
+    const std::size_t inherited = super ? super->properties().size() : 0;
     const auto listed = previous_properties().find(cls->name());
     for (std::size_t i = inherited; i < cls->properties().size(); ++i) {
       cim::PropertyDef p = cls->property(i);
