@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -195,6 +196,21 @@ TempDir::~TempDir() {
 std::string pkgcast_binary() {
   const char* dir = std::getenv("PKGCAST_BINARY_DIR");
   return std::string(dir != nullptr ? dir : PKGCAST_BINARY_DIR_DEFAULT) + "/src/cli/pkgcast";
+}
+
+std::string url_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace pkgcast::testing

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pkgcast::testing {
@@ -60,5 +61,8 @@ class TempDir {
 
 // $PKGCAST_BINARY_DIR/src/cli/pkgcast.
 std::string pkgcast_binary();
+
+// Percent-encodes a query parameter value (RFC 3986 unreserved characters stay as they are).
+std::string url_encode(std::string_view text);
 
 }  // namespace pkgcast::testing

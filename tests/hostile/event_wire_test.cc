@@ -22,21 +22,6 @@ using namespace std::chrono_literals;
 constexpr std::string_view kStarted = ": pkgcast revision";
 constexpr std::string_view kQuery = "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'";
 
-std::string url_encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 // The head of a raw answer (up to the blank line), and its body.
 std::string head_of(const std::string& raw) { return raw.substr(0, raw.find("\r\n\r\n")); }
 std::string body_of(const std::string& raw) {
