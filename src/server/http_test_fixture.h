@@ -148,8 +148,8 @@ class HttpServerTest : public ::testing::Test {
       });
       return resp;
     });
-    // An event-stream-like source: a heartbeat each time the ticker wakes it (every 20 ms), nothing in between.
-    router_.add("GET", "/api/v1/events", Access::kPublic, [this](Request&) {
+    // An event-stream-like answer: a heartbeat each time the ticker wakes it (every 20 ms), nothing in between.
+    auto heartbeats = [this](std::function<void(const Error&)> on_cancel, FnSource::EndEarly last_words) {
       Response resp;
       resp.content_type = "text/event-stream";
       resp.stream = std::make_shared<FnSource>(
@@ -157,11 +157,14 @@ class HttpServerTest : public ::testing::Test {
             out = ": heartbeat\n\n";
             return StreamSource::Step::wait();
           },
-          [this](StreamSource::Waker wake) { add_ticker(std::move(wake)); },
-          [this](const Error& why) {
-            if (!events_ended_.exchange(true)) events_end_.set_value(why);
-          });
+          [this](StreamSource::Waker wake) { add_ticker(std::move(wake)); }, std::move(on_cancel),
+          std::move(last_words));
       return resp;
+    };
+    router_.add("GET", "/api/v1/events", Access::kPublic, [this, heartbeats](Request&) {
+      return heartbeats([this](const Error& why) {
+        if (!events_ended_.exchange(true)) events_end_.set_value(why);
+      }, nullptr);
     });
     // An event stream that says why it ends early (as the SSE route does): heartbeats, then "event: error" with the
     // error's code when the server ends it.
@@ -169,17 +172,8 @@ class HttpServerTest : public ::testing::Test {
       out += "event: error\ndata: " + std::string(wbem_name(why.code)) + "\n\n";
       return true;
     };
-    router_.add("GET", "/api/v1/sse", Access::kPublic, [this, last_words](Request&) {
-      Response resp;
-      resp.content_type = "text/event-stream";
-      resp.stream = std::make_shared<FnSource>(
-          [](std::string& out, std::size_t) {
-            out = ": heartbeat\n\n";
-            return StreamSource::Step::wait();
-          },
-          [this](StreamSource::Waker wake) { add_ticker(std::move(wake)); }, nullptr, last_words);
-      return resp;
-    });
+    router_.add("GET", "/api/v1/sse", Access::kPublic,
+                [heartbeats, last_words](Request&) { return heartbeats(nullptr, last_words); });
     // The same with as much to send as there is room for: a client that does not read has its buffer full.
     router_.add("GET", "/api/v1/sse-flood", Access::kPublic, [last_words](Request&) {
       Response resp;
