@@ -181,6 +181,7 @@ void Agent::control_loop() {
                              .timeout = options_.stream_idle_timeout};
     auto made = client::HttpClient::create(*server, http);
     StreamEnd end = StreamEnd::kBroken;
+    Error refused_error;
     if (made.ok()) {
       std::unique_ptr<client::HttpClient> c = std::move(made).value();
       {
@@ -194,13 +195,19 @@ void Agent::control_loop() {
         if (listed.ok()) {
           need_list = false;
           progressed = true;
+        } else if (listed.error().code == WbemCode::kAccessDenied ||
+                   listed.error().code == WbemCode::kInvalidParameter) {
+          // 401/403: the token is unknown, expired, revoked or not a DP's; 400: a token of another role, which
+          // must name the DP (the agent's list call has no parameters, so nothing else makes it a 400).
+          end = StreamEnd::kRefused;
+          refused_error = listed.error();
         } else {
           spdlog::warn("dp agent: cannot list jobs: {}", listed.error().to_string());
         }
       }
-      if (!need_list) {
+      if (!need_list && end != StreamEnd::kRefused) {
         bool got_head = false;
-        end = follow(*c, got_head);
+        end = follow(*c, got_head, refused_error);
         progressed = progressed || got_head;
         if (end == StreamEnd::kGone) need_list = true;
       }
@@ -212,6 +219,10 @@ void Agent::control_loop() {
       if (progressed) failures = 0;
     }
     if (end == StreamEnd::kStopped) return;
+    if (end == StreamEnd::kRefused) {
+      refuse(std::move(refused_error));
+      return;
+    }
     if (end == StreamEnd::kGone && failures == 0) continue;  // list again at once
     ++failures;
     const double unit = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
@@ -242,7 +253,22 @@ Result<std::uint64_t> Agent::list_jobs(client::HttpClient& c) {
   return revision;
 }
 
-Agent::StreamEnd Agent::follow(client::HttpClient& c, bool& got_head) {
+void Agent::refuse(Error error) {
+  error.message = "the server refused this DP's token: " + error.message;
+  spdlog::error("dp agent: {}; the agent stops following jobs", error.to_string());
+  {
+    MutexLock lock(mu_);
+    refused_ = error;
+  }
+  if (options_.on_refused) options_.on_refused(error);
+}
+
+std::optional<Error> Agent::refused() const {
+  MutexLock lock(mu_);
+  return refused_;
+}
+
+Agent::StreamEnd Agent::follow(client::HttpClient& c, bool& got_head, Error& refused_error) {
   std::uint64_t since = 0;
   {
     MutexLock lock(mu_);
@@ -251,6 +277,7 @@ Agent::StreamEnd Agent::follow(client::HttpClient& c, bool& got_head) {
   const std::string target = "/api/v1/dp/jobs/events?since=" + std::to_string(since);
   client::SseParser parser;
   bool gone = false;
+  bool refused = false;
   client::SseCallbacks callbacks;
   callbacks.on_event = [&](const client::SseEvent& e) {
     if (e.type == "error") {
@@ -270,6 +297,12 @@ Agent::StreamEnd Agent::follow(client::HttpClient& c, bool& got_head) {
       gone = true;
       return false;
     }
+    if (head.status == 401 || head.status == 403) {
+      refused = true;
+      refused_error = make_error(WbemCode::kAccessDenied,
+                                 "HTTP " + std::to_string(head.status) + " on the job stream");
+      return false;
+    }
     if (head.status != 200) {
       spdlog::warn("dp agent: job stream answered HTTP {}", head.status);
       return false;
@@ -287,6 +320,7 @@ Agent::StreamEnd Agent::follow(client::HttpClient& c, bool& got_head) {
     if (stopping_) return StreamEnd::kStopped;
   }
   if (gone) return StreamEnd::kGone;
+  if (refused) return StreamEnd::kRefused;
   if (!r.ok()) spdlog::info("dp agent: job stream broken: {}", r.error().to_string());
   return StreamEnd::kBroken;
 }

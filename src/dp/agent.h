@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -68,6 +69,10 @@ struct AgentOptions {
   std::chrono::milliseconds stream_idle_timeout{60'000};
   OutboxOptions outbox;
   WriteFault write_fault_for_test;
+  // Called once, from the control thread, when the server refuses this DP's token (an unknown, expired or revoked
+  // token: 401; a token whose role is not `dp`: 403 or 400). The agent has stopped following jobs by then:
+  // retrying cannot help until the agent runs with another token. `pkgcast dp-agent` exits 1 on it.
+  std::function<void(const Error&)> on_refused;
 
   // ManifestLimits with max_bytes lowered to 32 MiB: a manifest is held in memory while it is parsed.
   static content::ManifestLimits default_limits() {
@@ -93,6 +98,8 @@ class Agent {
   std::size_t outbox_pending() const;
   bool wait_outbox_empty(std::chrono::milliseconds timeout) const;
   std::uint64_t bytes_received() const;  // content bytes received over HTTP by this object
+  // Set when the server refused this DP's token (see AgentOptions::on_refused); the agent follows no more jobs.
+  std::optional<Error> refused() const;
 
  private:
   explicit Agent(AgentOptions options);
@@ -100,12 +107,14 @@ class Agent {
   void control_loop();
   // Lists the jobs; false when the call failed.
   Result<std::uint64_t> list_jobs(client::HttpClient& c);
-  enum class StreamEnd { kBroken, kGone, kStopped };
-  StreamEnd follow(client::HttpClient& c, bool& got_head);
+  enum class StreamEnd { kBroken, kGone, kStopped, kRefused };
+  // `refused_error` is set when the server refused the token (kRefused).
+  StreamEnd follow(client::HttpClient& c, bool& got_head, Error& refused_error);
   void handle_event(std::string_view data);
   void offer(const DpJob& job);
   void withdraw(const std::string& package_id);
   void note_revision(std::uint64_t revision);
+  void refuse(Error error);  // records and announces a refused token
 
   void job_loop();
   // True when the job's outcome is in the outbox (false: cancelled, or the outbox could not be written).
@@ -133,6 +142,7 @@ class Agent {
   std::optional<DpJob> running_ PKG_GUARDED_BY(mu_);
   std::shared_ptr<std::atomic<bool>> running_cancel_ PKG_GUARDED_BY(mu_);
   client::HttpClient* stream_client_ PKG_GUARDED_BY(mu_) = nullptr;  // cancelled by stop()
+  std::optional<Error> refused_ PKG_GUARDED_BY(mu_);
 
   std::thread control_thread_;
   std::thread job_thread_;

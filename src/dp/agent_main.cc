@@ -1,6 +1,7 @@
 #include "dp/agent_main.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <iostream>
 
@@ -12,10 +13,12 @@ int run_agent_until_signal(AgentOptions options) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);  // raised by the agent itself when the server refuses its token
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   const std::string name = options.name;
   const std::string data_dir = options.data_dir.string();
+  options.on_refused = [](const Error&) { ::kill(::getpid(), SIGUSR1); };
   auto agent = Agent::create(std::move(options));
   if (!agent.ok()) {
     std::cerr << "error: " << agent.error().to_string() << std::endl;
@@ -28,6 +31,10 @@ int run_agent_until_signal(AgentOptions options) {
   int signal_number = 0;
   sigwait(&set, &signal_number);
   (*agent)->stop();
+  if (const auto refused = (*agent)->refused()) {
+    std::cerr << "error: " << refused->to_string() << std::endl;
+    return 1;
+  }
   return 0;
 }
 

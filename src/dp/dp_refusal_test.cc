@@ -190,5 +190,29 @@ TEST_F(AgentTest, StatusesAreRetriedOnServerErrorsAndADuplicateKeyIsAppliedOnce)
   EXPECT_EQ(installed, 1);
 }
 
+TEST_F(AgentTest, ARefusedTokenStopsTheAgentWithTheServersAnswer) {
+  std::atomic<int> calls{0};
+  AgentOptions o = options(tmp.path() / "dp");
+  o.token = "not-this-dps-token";
+  o.on_refused = [&calls](const Error& e) {
+    EXPECT_EQ(e.code, WbemCode::kAccessDenied);
+    ++calls;
+  };
+  auto agent = start_agent(std::move(o));
+  ASSERT_TRUE(agent);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!agent->refused() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const auto refused = agent->refused();
+  ASSERT_TRUE(refused);
+  EXPECT_NE(refused->message.find("refused this DP's token"), std::string::npos) << refused->to_string();
+  EXPECT_NE(refused->message.find("bad token"), std::string::npos) << refused->to_string();
+  // No retry loop: the agent asked once and stopped asking.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // longer than the fixture's 200 ms back-off
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(server.refused_requests(), 1);
+}
+
 }  // namespace
 }  // namespace pkgcast::dp

@@ -172,6 +172,11 @@ int FakeSiteServer::list_requests() const {
   MutexLock lock(mu_);
   return list_requests_;
 }
+
+int FakeSiteServer::refused_requests() const {
+  MutexLock lock(mu_);
+  return refused_requests_;
+}
 int FakeSiteServer::stream_requests() const {
   MutexLock lock(mu_);
   return stream_requests_;
@@ -218,6 +223,10 @@ void FakeSiteServer::serve(std::shared_ptr<Conn> conn) {
     std::string out;
     if (target.starts_with("/api/v1/dp/")) {
       if (!authorized) {
+        {
+          MutexLock lock(mu_);
+          ++refused_requests_;
+        }
         out = error(401, "WBEM_E_ACCESS_DENIED", "bad token");
       } else if (target == "/api/v1/dp/jobs") {
         MutexLock lock(mu_);

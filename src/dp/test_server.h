@@ -56,6 +56,7 @@ class FakeSiteServer {
   int chunk_requests(const std::string& hex) const;
   int range_requests() const;
   int list_requests() const;
+  int refused_requests() const;  // /api/v1/dp/ calls answered 401 (a wrong token)
   int stream_requests() const;
   int duplicate_statuses() const;
   std::vector<nlohmann::json> statuses() const;  // applied ones, in order
@@ -96,6 +97,7 @@ class FakeSiteServer {
   std::map<std::string, int> chunk_requests_ PKG_GUARDED_BY(mu_);
   int range_requests_ PKG_GUARDED_BY(mu_) = 0;
   int list_requests_ PKG_GUARDED_BY(mu_) = 0;
+  int refused_requests_ PKG_GUARDED_BY(mu_) = 0;
   int stream_requests_ PKG_GUARDED_BY(mu_) = 0;
   std::set<std::string> keys_ PKG_GUARDED_BY(mu_);
   int duplicates_ PKG_GUARDED_BY(mu_) = 0;

@@ -449,6 +449,20 @@ TEST_P(DistributionE2eTest, BadContentRequestsAndStatusMessagesAreRefusedAndChan
   expect_check_clean();
 }
 
+TEST_P(DistributionE2eTest, AnAgentWhoseTokenIsRefusedExitsWithTheReason) {
+  TempDir data;
+  const std::vector<std::pair<std::string, std::string>> tokens = {
+      {"unknown", "pkc_not_a_token"}, {"admin", admin_token()}};
+  for (const auto& [what, token] : tokens) {
+    const RunResult r = run({pkgcast_binary(), "--server", url_, "--token", token, "dp-agent", "--name", "dp9",
+                             "--data-dir", data.path() + "/" + what},
+                            {}, std::chrono::seconds(30));
+    EXPECT_EQ(r.exit_code, 1) << what << ": " << r.err;
+    EXPECT_NE(r.err.find("error: WBEM_E_"), std::string::npos) << what << ": " << r.err;
+    EXPECT_NE(r.err.find("refused this DP's token"), std::string::npos) << what << ": " << r.err;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, DistributionE2eTest, ::testing::ValuesIn(backends()),
                          [](const auto& info) { return info.param; });
 
