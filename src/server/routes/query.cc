@@ -1,7 +1,7 @@
 // POST /api/v1/query: a WQL data query, streamed. Everything that can be wrong with the request (body, namespace,
 // query text, event query) is found by Provider::prepare before the first byte is sent, so it gets a normal
-// error status. Once rows flow the status is sent; a later store error or an exceeded budget ends the array and
-// adds an "error" member. The answer is pulled page by page by the server's stream producers (router.h).
+// error status. Once rows flow the status is sent; a later store error, an exceeded budget or the server stopping
+// ends the array and adds an "error" member. The answer is pulled page by page by the server's stream producers (router.h).
 #include <chrono>
 #include <memory>
 
@@ -56,6 +56,16 @@ class QuerySource final : public StreamSource {
     }
     out += "]}";
     return Step::done();
+  }
+
+  // The server is stopping: the rows sent so far stay, and the answer says why it ends there.
+  bool end_early(const Error& why, std::string& out) override {
+    if (!opened_) out += "{\"instances\":[";
+    opened_ = true;
+    out += ']';
+    out += error_member(why);
+    out += '}';
+    return true;
   }
 
  private:

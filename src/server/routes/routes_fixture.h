@@ -86,8 +86,9 @@ class RoutesTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  Reply call(const std::string& method, const std::string& target, const std::string& body,
-             const site::TokenRecord& caller) {
+  // The handler's response as the server gets it (a stream not yet pulled); 404, 405 and 403 as the server would.
+  Response respond(const std::string& method, const std::string& target, const std::string& body,
+                   const site::TokenRecord& caller) {
     Request req;
     req.method = method;
     const auto q = target.find('?');
@@ -100,11 +101,23 @@ class RoutesTest : public ::testing::Test {
     req.body = body;
     req.caller = caller;
     auto match = router_.match(method, req.path);
-    if (!match) return {404, ""};
-    if (match->handler == nullptr) return {405, ""};
-    if (!role_allows(caller.role, match->access)) return {403, "{\"error\":\"WBEM_E_ACCESS_DENIED\"}"};
-    req.params = match->params;
-    Response resp = (*match->handler)(req);
+    Response resp;
+    if (!match) {
+      resp.status = 404;
+    } else if (match->handler == nullptr) {
+      resp.status = 405;
+    } else if (!role_allows(caller.role, match->access)) {
+      resp.status = 403;
+      resp.body = "{\"error\":\"WBEM_E_ACCESS_DENIED\"}";
+    } else {
+      req.params = match->params;
+      resp = (*match->handler)(req);
+    }
+    return resp;
+  }
+  Reply call(const std::string& method, const std::string& target, const std::string& body,
+             const site::TokenRecord& caller) {
+    Response resp = respond(method, target, body, caller);
     if (resp.stream) {
       DrainedStream d = drain(*resp.stream);
       EXPECT_TRUE(d.status.ok()) << d.status.error().to_string();

@@ -196,6 +196,31 @@ TEST_F(RoutesTest, JoinedObjectsAreProjectedAsOneClassQueries) {
   EXPECT_FALSE(all["P"].contains("Icon"));  // lazy: left out, as a one-class query leaves it out
 }
 
+// A stopping server ends a query answer in progress with its last words (router.h, end_early): the rows sent so far,
+// the array closed, and the "error" member naming WBEM_E_SHUTTING_DOWN, so the body is complete JSON that says it is
+// not the whole answer.
+TEST_F(RoutesTest, AQueryEndedByAStopClosesItsAnswerWithTheError) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(call("POST", "/api/v1/packages", R"({"name":"P"})").status, 201u);
+  const std::string query = R"({"query":"SELECT * FROM SMS_Package"})";
+  const Error stopping = make_error(WbemCode::kShuttingDown, "the server is stopping");
+  for (const bool after_a_row : {false, true}) {
+    Response resp = respond("POST", "/api/v1/query", query, reader_);
+    ASSERT_EQ(resp.status, 200u) << resp.body;
+    ASSERT_TRUE(resp.stream);
+    resp.stream->start([] {});
+    std::string out;
+    if (after_a_row) {
+      // Room for about one row: the source stops after it and asks to be called again.
+      ASSERT_EQ(resp.stream->next(out, 1).kind(), StreamSource::Step::Kind::kMore);
+    }
+    ASSERT_TRUE(resp.stream->end_early(stopping, out));
+    auto j = nlohmann::json::parse(out, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << out;
+    EXPECT_EQ(j["instances"].size(), after_a_row ? 1u : 0u) << out;
+    EXPECT_EQ(j["error"]["error"], "WBEM_E_SHUTTING_DOWN") << out;
+  }
+}
+
 TEST_F(RoutesTest, QueryErrorsComeBeforeAnyRow) {
   auto ns = call("POST", "/api/v1/query", R"({"namespace":"root\\sms\\site_XYZ","query":"SELECT * FROM SMS_Site"})");
   EXPECT_EQ(ns.status, 404u);
