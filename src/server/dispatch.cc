@@ -10,10 +10,25 @@
 namespace pkgcast::server {
 namespace {
 
-Response unauthorized(std::string message) {
+// RFC 6750 section 3: a request without a token gets the bare challenge; one whose token was presented and not
+// accepted (unknown, expired, revoked) names `invalid_token`, and one whose Authorization header is not a bearer
+// token `invalid_request`, so a client can tell "log in" from "your token is dead".
+enum class Challenge { kNoToken, kInvalidToken, kInvalidRequest };
+
+Response unauthorized(Challenge challenge, std::string message) {
   Response r = error_response(make_error(WbemCode::kAccessDenied, std::move(message)));
   r.status = 401;
-  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  switch (challenge) {
+    case Challenge::kNoToken:
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      break;
+    case Challenge::kInvalidToken:
+      r.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+      break;
+    case Challenge::kInvalidRequest:
+      r.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_request\"");
+      break;
+  }
   return r;
 }
 
@@ -145,9 +160,12 @@ Admission Dispatcher::admit(Request& request) const {
   }
   if (match->access != Access::kPublic) {
     if (!request.caller) {
-      out.refusal = !authorization.empty() && !token
-                        ? unauthorized("the Authorization header must be 'Bearer <token>'")
-                        : unauthorized("missing or unknown token");
+      if (!authorization.empty() && !token) {
+        out.refusal = unauthorized(Challenge::kInvalidRequest, "the Authorization header must be 'Bearer <token>'");
+      } else {
+        out.refusal = unauthorized(token || query_token ? Challenge::kInvalidToken : Challenge::kNoToken,
+                                   "missing or unknown token");
+      }
       return out;
     }
     if (!role_allows(request.caller->role, match->access)) {
@@ -156,6 +174,7 @@ Admission Dispatcher::admit(Request& request) const {
                                                   " token may not call " + request.method + " " +
                                                   std::string(match->pattern) + " (needs " +
                                                   std::string(access_name(match->access)) + ")"));
+      out.refusal->headers.emplace_back("WWW-Authenticate", "Bearer error=\"insufficient_scope\"");
       return out;
     }
   }

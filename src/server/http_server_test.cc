@@ -73,13 +73,17 @@ TEST_F(HttpServerTest, TokensAreCheckedAgainstTheRouteAccess) {
   EXPECT_EQ(none[http::field::www_authenticate], "Bearer");
   EXPECT_EQ(json_of(none)["error"], "WBEM_E_ACCESS_DENIED");
   EXPECT_EQ(json_of(none)["message"], "missing or unknown token");
-  EXPECT_EQ(c.get("/api/v1/echo/1", {bearer("pkc_unknown")}).result_int(), 401);
+  auto unknown = c.get("/api/v1/echo/1", {bearer("pkc_unknown")});
+  EXPECT_EQ(unknown.result_int(), 401);
+  EXPECT_EQ(unknown[http::field::www_authenticate], "Bearer error=\"invalid_token\"");  // RFC 6750 section 3.1
   auto basic = c.get("/api/v1/echo/1", {{"Authorization", "Basic dXNlcjpwdw=="}});
   EXPECT_EQ(basic.result_int(), 401);
+  EXPECT_EQ(basic[http::field::www_authenticate], "Bearer error=\"invalid_request\"");
   EXPECT_NE(json_of(basic)["message"].get<std::string>().find("Bearer"), std::string::npos);
 
   auto dp_reads = c.get("/api/v1/echo/1", {bearer("pkc_dp")});
   EXPECT_EQ(dp_reads.result_int(), 403);
+  EXPECT_EQ(dp_reads[http::field::www_authenticate], "Bearer error=\"insufficient_scope\"");
   EXPECT_EQ(json_of(dp_reads)["error"], "WBEM_E_ACCESS_DENIED");
   {
     // A refused request with a body is answered before the body is read, and its connection closes.
@@ -335,7 +339,7 @@ TEST_F(HttpServerTest, AccessTokenInTheQueryOnlyWhereTheRouteTakesIt) {
   for (const std::string target : {"/api/v1/watch?access_token=pkc_nope", "/api/v1/watch?access_token="}) {
     const auto wrong = c.get(target);
     EXPECT_EQ(wrong.result_int(), 401) << target;
-    EXPECT_EQ(wrong[http::field::www_authenticate], "Bearer");
+    EXPECT_EQ(wrong[http::field::www_authenticate], "Bearer error=\"invalid_token\"");
   }
   EXPECT_EQ(c.get("/api/v1/watch?access_token=pkc_dp").result_int(), 403);  // the route's roles, as with the header
   // RFC 6750 section 2: one method per request.
