@@ -104,6 +104,8 @@ Result<std::vector<cim::Instance>> Domain::list_advertisements() { return scan_a
 
 Result<std::vector<OfferView>> Domain::list_offers(std::string_view site_code) {
   PKG_ASSIGN_OR_RETURN(const std::string code, normalize_site_code("site", site_code));
+  // An unknown site is an error, not an empty list: a mistyped code must not read as "nothing offered yet".
+  PKG_TRY(get_site(code));
   const cim::ClassDef& offers_cls = class_named("PKG_AdvertisementOffer");
   PKG_ASSIGN_OR_RETURN(auto offers, scan_all(offers_cls.name(), where_string(offers_cls, "SiteCode", code)));
   std::vector<OfferView> out;

@@ -247,6 +247,9 @@ TEST_F(PackagesTest, AdvertisementsWaitForContentWhenThereIsSource) {
   ASSERT_EQ(offers->size(), 1u);
   EXPECT_FALSE(offers->front().offered);
   EXPECT_FALSE(offers->front().offered_time.has_value());
+  auto unknown = domain_->list_offers("ZZZ");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, WbemCode::kNotFound);
 }
 
 TEST_F(PackagesTest, RefusesBadAdvertisementsAndChangesNothing) {

@@ -61,8 +61,9 @@ Result<Response> list_advertisements(ApiContext& ctx, Request& req) {
     PKG_ASSIGN_OR_RETURN(auto ads, ctx.domain.list_advertisements());
     return instance_list(req, ads);
   }
-  PKG_ASSIGN_OR_RETURN(auto offers, ctx.domain.list_offers(site->second));
+  // The token's sites first: a site-limited token gets 403 for any other code, existing or not.
   PKG_TRY(require_site(req, site->second));
+  PKG_ASSIGN_OR_RETURN(auto offers, ctx.domain.list_offers(site->second));
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const auto& offer : offers) {
     nlohmann::ordered_json j = cim::to_json(offer.advertisement);

@@ -118,6 +118,9 @@ TEST_F(RoutesTest, PackagesProgramsAndAdvertisements) {
   EXPECT_EQ(offers.json()[0]["Offered"], true);
   EXPECT_EQ(call("GET", "/api/v1/advertisements").json().size(), 1u);
   EXPECT_EQ(call("GET", "/api/v1/advertisements?color=red").status, 400u);
+  auto unknown_site = call("GET", "/api/v1/advertisements?site=ZZZ", "", reader_);
+  EXPECT_EQ(unknown_site.status, 404u) << unknown_site.body;
+  EXPECT_EQ(unknown_site.error(), "WBEM_E_NOT_FOUND");
 
   auto refused = call("DELETE", "/api/v1/packages/ABC00001", "", packager_);
   EXPECT_EQ(refused.status, 400u);
