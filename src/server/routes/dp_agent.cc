@@ -11,8 +11,15 @@ namespace {
 
 Result<std::string> dp_of(ApiContext& ctx, const Request& req) {
   const site::TokenRecord& caller = caller_of(req);
-  if (caller.role == site::Role::kDp) return caller.dp_name;
   const auto it = req.query.find("dp");
+  if (caller.role == site::Role::kDp) {
+    // A DP's token implies its DP; naming another one is refused rather than quietly answered for this one.
+    if (it != req.query.end() && !iequals(it->second, caller.dp_name)) {
+      return make_error(WbemCode::kAccessDenied, "a dp token reaches only its own DP's jobs ('" +
+                                                     caller.dp_name + "', not '" + it->second.substr(0, 64) + "')");
+    }
+    return caller.dp_name;
+  }
   if (it == req.query.end() || it->second.empty()) {
     return make_error(WbemCode::kInvalidParameter, "the 'dp' parameter names the DP (only a dp token implies it)");
   }

@@ -35,6 +35,10 @@ TEST_F(RoutesSecurityTest, RolesAreEnforced) {
                  reader_, 403);
   expect_refused("POST", "/api/v1/query", R"({"query":"SELECT * FROM SMS_Site"})", dp_, 403);
   expect_refused("GET", "/api/v1/packages", "", dp_, 403);
+  // A DP's token implies its own DP: naming another is refused, naming itself (in any case) is what it implies.
+  expect_refused("GET", "/api/v1/dp/jobs?dp=dp2", "", dp_, 403, "WBEM_E_ACCESS_DENIED");
+  EXPECT_EQ(call("GET", "/api/v1/dp/jobs?dp=DP1", "", dp_).status, 200u);
+  EXPECT_EQ(call("GET", "/api/v1/dp/jobs", "", dp_).status, 200u);
 }
 
 TEST_F(RoutesSecurityTest, SiteLimitedTokensActOnTheirSitesOnly) {
