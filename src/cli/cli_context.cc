@@ -6,7 +6,9 @@
 #include <iostream>
 
 #include "core/paths.h"
+#include "core/strings.h"
 #include "pkgcast/management_scope.h"
+#include "provider/provider.h"
 #include "server/config.h"
 
 namespace pkgcast::cli {
@@ -60,8 +62,29 @@ Result<client::HttpClient*> CliContext::client() {
   http.token = std::move(token);
   http.insecure = options.insecure;
   http.ca_file = options.ca_file;
-  PKG_ASSIGN_OR_RETURN(client_, client::HttpClient::create(url, std::move(http)));
+  PKG_ASSIGN_OR_RETURN(auto made, client::HttpClient::create(url, std::move(http)));
+  if (!options.namespace_path.empty()) PKG_TRY(check_namespace(*made));
+  client_ = std::move(made);
   return client_.get();
+}
+
+// The server serves one namespace, its own site's (docs/wql.md); a command other than a query has no namespace in
+// its request, so a --namespace naming another one is refused here rather than quietly ignored. The rule is the
+// provider's: '/' as '\', compared without case.
+Status CliContext::check_namespace(client::HttpClient& http) const {
+  PKG_ASSIGN_OR_RETURN(std::string text, http.call("GET", "/api/v1/health"));
+  const auto health = cim::Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!health.is_object() || !health.contains("site") || !health["site"].is_string()) {
+    return make_error(WbemCode::kFailed, "the server's /api/v1/health names no site");
+  }
+  const std::string served = provider::namespace_for_site(health["site"].get<std::string>());
+  std::string asked = options.namespace_path;
+  for (char& c : asked) {
+    if (c == '/') c = '\\';
+  }
+  if (iequals(asked, served)) return ok_status();
+  return make_error(WbemCode::kInvalidNamespace, "namespace '" + options.namespace_path.substr(0, 128) +
+                                                     "' is not served here (this server serves '" + served + "')");
 }
 
 Result<ManagementScope> CliContext::scope() const {

@@ -41,6 +41,8 @@ class CliContext {
 
   // Connects lazily, resolving the server URL and token as documented: flags, then PKGCAST_* variables, then the
   // default data directory's admin.token when it exists.
+  // With --namespace, the first connection also checks that the server serves that namespace
+  // (WBEM_E_INVALID_NAMESPACE otherwise), since only queries carry it to the server.
   Result<client::HttpClient*> client();
 
   // The server URL in use and the token source, for messages.
@@ -60,6 +62,8 @@ class CliContext {
   void print_json(const cim::Json& j) const;
 
  private:
+  Status check_namespace(client::HttpClient& http) const;
+
   Result<std::string> resolve_token() const;
   std::unique_ptr<client::HttpClient> client_;
 };

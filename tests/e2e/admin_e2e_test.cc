@@ -147,6 +147,14 @@ TEST_P(AdminE2eTest, ErrorsAndUsage) {
   auto bad_ns = cli({"--namespace", R"(root\sms\site_ZZZ)", "query", "SELECT * FROM SMS_Site"});
   EXPECT_EQ(bad_ns.exit_code, 1);
   EXPECT_NE(bad_ns.err.find("WBEM_E_INVALID_NAMESPACE"), std::string::npos);
+  // The other commands send no namespace, so the CLI checks it against the server's before acting.
+  auto bad_ns_create = cli({"--namespace", R"(root\sms\site_ZZZ)", "package", "create", "--name", "Elsewhere"});
+  EXPECT_EQ(bad_ns_create.exit_code, 1);
+  EXPECT_NE(bad_ns_create.err.find("WBEM_E_INVALID_NAMESPACE"), std::string::npos) << bad_ns_create.err;
+  EXPECT_EQ(cli({"query", "SELECT * FROM SMS_Package WHERE Name = 'Elsewhere'"}).out.find("Elsewhere"),
+            std::string::npos);
+  auto own_ns = cli({"--namespace", "root/SMS/site_abc", "site", "list"});
+  EXPECT_EQ(own_ns.exit_code, 0) << own_ns.err;
   auto no_source = cli({"package", "create", "--name", "X", "--source", dir_.path() + "/missing"});
   EXPECT_EQ(no_source.exit_code, 1);
   EXPECT_NE(no_source.err.find("WBEM_E_INVALID_PARAMETER"), std::string::npos);
