@@ -413,7 +413,15 @@ void Agent::job_loop() {
 std::string Agent::key_for(const DpJob& job, std::string_view state, std::uint64_t extra) const {
   std::string key = key_prefix_ + ":" + job.package_id + ":" + std::to_string(job.generation) + ":" +
                     std::string(state);
-  if (state == "progress") key += ":" + std::to_string(extra);
+  if (state == "progress") {
+    // Progress repeats its figures as a heartbeat while no chunk moves, so the bytes alone do not make a report
+    // unique; the time does (reports are progress_interval apart). A repeat with the same key would be refused
+    // by the server as a duplicate.
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    key += ":" + std::to_string(extra) + "." + std::to_string(ms);
+  }
   return key;
 }
 
