@@ -336,6 +336,20 @@ TEST_F(AgentTest, ValidateReportsAndRemovesWhatThePackageDoesNotHold) {
   EXPECT_EQ(tt::read_all(tmp.path() / "outside/sentinel"), "must stay\n");
 }
 
+// A repaired file is written under a temporary name beside the bad one and renamed over it: a name that fits
+// whatever the file's own name (up to NAME_MAX), and that is not another file of the package.
+TEST_F(AgentTest, ValidateRepairsFilesWithLongNamesAndNamesLikeItsTemporaries) {
+  const std::string long_name(250, 'n');
+  const std::vector<std::string> names = {long_name, "x", ".pkgcast-repair.x", ".pkgcast-repair.0"};
+  for (const std::string& name : names) write_file(tmp.path() / "src" / name, "the package's " + name + "\n");
+  const auto [agent, c, dir] = install_src_as_version_1();
+  for (const std::string& name : names) write_file(dir / name, "damaged\n");
+  server.put_job(action_job("ABC00001", 1, 2, 3, c.manifest_hash, {server.content_url()}));
+  auto done = server.wait_status("ABC00001", "validated", 2);
+  ASSERT_TRUE(done) << (server.statuses().empty() ? "" : server.statuses().back().dump());
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", dir), "");
+}
+
 TEST_F(AgentTest, AValidationThatFindsThousandsOfStrayFilesNamesAHundred) {
   write_file(tmp.path() / "src/a.txt", "hello");
   const auto [agent, c, dir] = install_src_as_version_1();
