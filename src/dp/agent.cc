@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "client/http_client.h"
 #include "client/reconnect.h"
@@ -230,13 +231,29 @@ Result<std::uint64_t> Agent::list_jobs(client::HttpClient& c) {
     return make_error(WbemCode::kFailed, "GET /api/v1/dp/jobs: malformed answer");
   }
   const auto revision = j["revision"].get<std::uint64_t>();
+  std::set<std::string> listed;
+  bool complete = true;
   for (const auto& item : j["jobs"]) {
     auto job = parse_job(item.dump());
     if (!job.ok()) {
       spdlog::warn("dp agent: ignoring a job: {}", job.error().to_string());
+      complete = false;
       continue;
     }
+    listed.insert(job->package_id);
     if (job->sent) offer(*job);
+  }
+  // A package with no job any more (deleted while this agent was not following) may get one again later, starting
+  // from generation 1: what was handled of its old job must not hide it.
+  if (complete) {
+    MutexLock lock(mu_);
+    const std::size_t before = state_.handled.size();
+    std::erase_if(state_.handled, [&](const auto& h) { return !listed.contains(h.first); });
+    if (state_.handled.size() != before) {
+      if (auto s = save_state(options_.data_dir / "state.json", state_); !s.ok()) {
+        spdlog::warn("dp agent: cannot save state: {}", s.error().to_string());
+      }
+    }
   }
   note_revision(revision);
   return revision;
@@ -336,10 +353,23 @@ void Agent::offer(const DpJob& job) {
   cv_.notify_all();
 }
 
+// The package's job is gone: its removal was reported, the package was deleted, or the DP removed. What this DP
+// holds of the package (installed versions, a staged tree) goes too, and the generations handled are forgotten,
+// since a job made again for the package starts from generation 1.
 void Agent::withdraw(const std::string& package_id) {
   MutexLock lock(mu_);
-  queued_.erase(package_id);
   if (running_ && running_->package_id == package_id) running_cancel_->store(true);
+  if (state_.handled.erase(package_id) > 0) {
+    if (auto s = save_state(options_.data_dir / "state.json", state_); !s.ok()) {
+      spdlog::warn("dp agent: cannot save state: {}", s.error().to_string());
+    }
+  }
+  DpJob cleanup;
+  cleanup.package_id = package_id;
+  cleanup.action = JobAction::kRemove;
+  cleanup.cleanup = true;
+  queued_[package_id] = std::move(cleanup);  // a job of the server's for the package replaces it (generation 0)
+  cv_.notify_all();
 }
 
 // ---- Jobs ------------------------------------------------------------------------------------------------------
@@ -403,6 +433,16 @@ bool Agent::report(const DpJob& job, std::string_view state, std::string message
 }
 
 bool Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& cancel) {
+  if (job.cleanup) {
+    // Nothing to report (the job is gone), and nothing recorded as handled.
+    if (Status s = installer_->remove(job); !s.ok()) {
+      spdlog::warn("dp agent: cannot remove the content of {}, whose job was deleted: {}", job.package_id,
+                   s.error().to_string());
+    } else {
+      spdlog::info("dp agent: the job of {} was deleted; whatever this DP held of it is removed", job.package_id);
+    }
+    return false;
+  }
   spdlog::info("dp agent: {} {} generation {}", action_name(job.action), job.content_id, job.generation);
   std::unique_ptr<TokenBucket> bucket;
   if (job.transfer_rate_kib > 0) bucket = std::make_unique<TokenBucket>(std::uint64_t{job.transfer_rate_kib} * 1024);
