@@ -1,5 +1,7 @@
 #include "dp/agent.h"
 
+#include <cerrno>
+#include <cstdio>
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -78,8 +80,21 @@ Result<std::unique_ptr<Agent>> Agent::create(AgentOptions options) {
 Status Agent::init() {
   PKG_ASSIGN_OR_RETURN(client::ServerUrl server, client::parse_server_url(options_.server));
   PKG_TRY(ensure_dir(options_.data_dir));
+  PKG_ASSIGN_OR_RETURN(data_dir_lock_, lock_data_dir(options_.data_dir));
   index_ = std::make_unique<ChunkIndex>(options_.data_dir / "content");
-  PKG_ASSIGN_OR_RETURN(AgentState state, load_state(options_.data_dir / "state.json"));
+  const std::filesystem::path state_file = options_.data_dir / "state.json";
+  Result<AgentState> loaded = load_state(state_file);
+  if (!loaded.ok() && loaded.error().code == WbemCode::kInvalidParameter) {
+    // Written atomically, so only damage or a hand edit gets here. What it holds saves work, nothing more: the agent
+    // lists every job at start, and a job acted on again reports under the same idempotency key. So it is set
+    // aside for whoever looks into it, and the agent starts afresh rather than refusing to run until someone does.
+    std::filesystem::path aside = state_file;
+    aside += ".bad";
+    if (::rename(state_file.c_str(), aside.c_str()) != 0) return io_error("set aside", state_file, errno);
+    spdlog::warn("dp agent: {}; moved to '{}', starting with no state", loaded.error().message, aside.string());
+    loaded = AgentState{};
+  }
+  PKG_ASSIGN_OR_RETURN(AgentState state, std::move(loaded));
   {
     MutexLock lock(mu_);
     state_ = std::move(state);

@@ -119,6 +119,7 @@ class Agent {
 
   const AgentOptions options_;
   std::string key_prefix_;
+  Fd data_dir_lock_;  // <data-dir>/lock, held while the agent exists
   std::unique_ptr<ChunkIndex> index_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<Fetcher> fetcher_;

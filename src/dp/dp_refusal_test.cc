@@ -1,6 +1,7 @@
 // End-to-end: what the agent refuses (bad chunks, hostile or oversized manifests), a full disk, and status
 // delivery through the outbox.
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -157,6 +158,44 @@ TEST_F(AgentTest, ARealFullDiskFailsTheJobAndTheAgentRecoversWhenSpaceIsBack) {
   ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src", data / "content/ABC00001.1"), "");
   agent->stop();
+}
+
+// Two agents on one data directory would stage, rename and delete under each other: the second is refused, naming
+// the first one's process, and the directory is usable again once the first has stopped.
+TEST_F(AgentTest, ASecondAgentOnTheSameDataDirectoryIsRefused) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  {
+    auto first = start_agent(options(tmp.path() / "dp"));
+    ASSERT_TRUE(first);
+    auto second = Agent::create(options(tmp.path() / "dp"));
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.error().code, WbemCode::kInvalidOperation);
+    EXPECT_NE(second.error().message.find("in use by another dp-agent (process " + std::to_string(::getpid()) + ")"),
+              std::string::npos)
+        << second.error().message;
+    // The refused agent changed nothing: the first still installs.
+    server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+    ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  }
+  auto again = Agent::create(options(tmp.path() / "dp"));
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+}
+
+// A damaged state.json (it is written atomically, so a disk fault or a hand edit) does not keep the agent from
+// running: it is set aside as state.json.bad and the agent starts afresh, listing its jobs as at every start.
+TEST_F(AgentTest, ADamagedStateFileIsSetAsideAndTheAgentRuns) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  write_file(tmp.path() / "dp/state.json", "{\"handled\":{\"ABC0");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  ASSERT_TRUE(agent);
+  EXPECT_EQ(tt::read_all(tmp.path() / "dp/state.json.bad"), "{\"handled\":{\"ABC0");
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  EXPECT_EQ(wait_handled(*agent, "ABC00001", 1), 1u);
+  auto saved = load_state(tmp.path() / "dp/state.json");
+  ASSERT_TRUE(saved.ok()) << saved.error().to_string();
 }
 
 TEST_F(AgentTest, StatusesAreRetriedOnServerErrorsAndADuplicateKeyIsAppliedOnce) {
