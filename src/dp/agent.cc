@@ -439,9 +439,10 @@ bool Agent::report(const DpJob& job, std::string_view state, std::string message
   m.bytes_total = total;
   m.message = std::move(message);
   if (auto s = outbox_->put(m); !s.ok()) {
-    // The disk refused even the small status file (full?): the job is then not recorded as handled, so the next
-    // run of the agent (or a new generation) does it again and reports.
-    spdlog::error("dp agent: cannot queue status {}: {}", m.key, s.error().to_string());
+    // The disk refused even the small status file (full?): a final message is still sent from memory, but the job
+    // is not recorded as handled, so the next run of the agent (or a new generation) does it again and reports.
+    spdlog::error("dp agent: cannot write status {} to the outbox{}: {}", m.key,
+                  m.state == "progress" ? "" : " (sending it from memory)", s.error().to_string());
     return false;
   }
   return true;

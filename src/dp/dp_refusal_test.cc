@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "dp/agent_fixture.h"
 
@@ -154,6 +155,39 @@ TEST_F(AgentTest, ARealFullDiskFailsTheJobAndTheAgentRecoversWhenSpaceIsBack) {
   EXPECT_NE((*failed)["message"].get<std::string>().find("WBEM_E_OUT_OF_DISK_SPACE"), std::string::npos) << *failed;
   EXPECT_FALSE(fs::exists(data / "content/ABC00001.1"));
   ASSERT_EQ(::mount("tmpfs", data.c_str(), "tmpfs", MS_REMOUNT, "size=32m"), 0);  // space is back
+  server.put_job(install_job("ABC00001", 1, 2, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", data / "content/ABC00001.1"), "");
+  agent->stop();
+}
+
+// A disk so full that not even the status file can be written: the outcome still reaches the server (from the
+// agent's memory) at once, rather than when the server finds the job stalled minutes later.
+TEST_F(AgentTest, AFullDiskThatRefusesTheOutboxStillReportsTheFailure) {
+  const fs::path data = tmp.path() / "dp";
+  fs::create_directories(data);
+  if (::mount("tmpfs", data.c_str(), "tmpfs", 0, "size=1m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{data};
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto agent = start_agent(options(data));
+  ASSERT_TRUE(agent);
+  {
+    std::FILE* f = std::fopen((data / "filler").c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    const std::string block(4096, 'x');
+    while (std::fwrite(block.data(), 1, block.size(), f) == block.size() && std::fflush(f) == 0) {
+    }
+    std::fclose(f);
+  }
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  auto failed = server.wait_status("ABC00001", "failed", 1, std::chrono::seconds(10));
+  ASSERT_TRUE(failed);
+  EXPECT_NE((*failed)["message"].get<std::string>().find("WBEM_E_OUT_OF_DISK_SPACE"), std::string::npos) << *failed;
+  fs::remove(data / "filler");  // space is back
   server.put_job(install_job("ABC00001", 1, 2, c, {server.content_url()}));
   ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src", data / "content/ABC00001.1"), "");

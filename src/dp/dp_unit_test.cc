@@ -136,6 +136,28 @@ TEST(Outbox, RetriesUntilAcknowledged) {
   EXPECT_EQ(calls.load(), 4);
 }
 
+// A final message whose file cannot be written (a full disk) is still sent, from memory; put() says it is not
+// durable. A progress message that cannot be written is dropped.
+TEST(Outbox, AFinalMessageThatCannotBeWrittenIsStillSent) {
+  TempDir dir;
+  std::vector<std::string> sent;
+  Mutex mu;
+  auto box = Outbox::open(dir.path() / "outbox", [&](const StatusMessage& m) -> Status {
+    MutexLock lock(mu);
+    sent.push_back(m.key);
+    return ok_status();
+  }, {std::chrono::milliseconds(5), std::chrono::milliseconds(20)});
+  ASSERT_TRUE(box.ok());
+  std::filesystem::remove_all(dir.path() / "outbox");  // nothing can be written there any more
+  EXPECT_FALSE((*box)->put(message("A", "progress", 10)).ok());
+  EXPECT_FALSE((*box)->put(message("A", "failed")).ok());
+  EXPECT_EQ((*box)->pending(), 1u);
+  (*box)->start();
+  ASSERT_TRUE((*box)->wait_empty(std::chrono::seconds(5)));
+  MutexLock lock(mu);
+  EXPECT_EQ(sent, (std::vector<std::string>{"dp1:A:1:failed"}));
+}
+
 TEST(Range, Parses) {
   auto r = parse_range("bytes=10-19", 100);
   ASSERT_TRUE(r);

@@ -53,7 +53,9 @@ class Outbox {
                                               OutboxOptions options = {});
   ~Outbox();  // stops the sender
 
-  // Durable when it returns (the file is fsynced and renamed into place).
+  // Durable when it returns ok (the file is fsynced and renamed into place). When the file cannot be written (a
+  // full disk), a final message is still sent from memory while this process runs, so the server hears of the
+  // outcome now; the error says it is not durable (the caller then does not record the job as done).
   Status put(const StatusMessage& message);
 
   void start();  // starts the sender thread
@@ -78,6 +80,7 @@ class Outbox {
   mutable Mutex mu_;
   mutable CondVar cv_;
   std::map<std::string, std::uint64_t> files_ PKG_GUARDED_BY(mu_);  // file name -> seq of its content
+  std::map<std::uint64_t, StatusMessage> unsaved_ PKG_GUARDED_BY(mu_);  // seq -> a final message put() could not write
   std::uint64_t next_seq_ PKG_GUARDED_BY(mu_) = 1;
   bool stopping_ PKG_GUARDED_BY(mu_) = false;
   std::thread thread_;
