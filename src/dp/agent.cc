@@ -84,17 +84,25 @@ Status Agent::init() {
   index_ = std::make_unique<ChunkIndex>(options_.data_dir / "content");
   const std::filesystem::path state_file = options_.data_dir / "state.json";
   Result<AgentState> loaded = load_state(state_file);
+  std::string unusable;
   if (!loaded.ok() && loaded.error().code == WbemCode::kInvalidParameter) {
-    // Written atomically, so only damage or a hand edit gets here. What it holds saves work, nothing more: the agent
-    // lists every job at start, and a job acted on again reports under the same idempotency key. So it is set
-    // aside for whoever looks into it, and the agent starts afresh rather than refusing to run until someone does.
+    unusable = loaded.error().message;  // written atomically: damage or a hand edit
+  } else if (loaded.ok() && !loaded->name.empty() && loaded->name != options_.name) {
+    // A data directory copied from another DP: its generations would hide this DP's jobs.
+    unusable = "agent state '" + state_file.string() + "' belongs to DP '" + loaded->name + "'";
+  }
+  if (!unusable.empty()) {
+    // What it holds saves work, nothing more: the agent lists every job at start, and a job acted on again reports
+    // under the same idempotency key. So it is set aside for whoever looks into it, and the agent starts afresh
+    // rather than refusing to run until someone does.
     std::filesystem::path aside = state_file;
     aside += ".bad";
     if (::rename(state_file.c_str(), aside.c_str()) != 0) return io_error("set aside", state_file, errno);
-    spdlog::warn("dp agent: {}; moved to '{}', starting with no state", loaded.error().message, aside.string());
+    spdlog::warn("dp agent: {}; moved to '{}', starting with no state", unusable, aside.string());
     loaded = AgentState{};
   }
   PKG_ASSIGN_OR_RETURN(AgentState state, std::move(loaded));
+  state.name = options_.name;
   {
     MutexLock lock(mu_);
     state_ = std::move(state);
@@ -127,7 +135,8 @@ Status Agent::init() {
     }
     return ok_status();
   };
-  PKG_ASSIGN_OR_RETURN(outbox_, Outbox::open(options_.data_dir / "outbox", std::move(send), options_.outbox));
+  PKG_ASSIGN_OR_RETURN(outbox_, Outbox::open(options_.data_dir / "outbox", std::move(send), options_.outbox,
+                                             key_prefix_ + ":"));
 
   if (!options_.listen.empty()) {
     PKG_ASSIGN_OR_RETURN(auto listen, parse_listen(options_.listen));

@@ -232,6 +232,29 @@ TEST_F(AgentTest, ADamagedStateFileIsSetAsideAndTheAgentRuns) {
   ASSERT_TRUE(saved.ok()) << saved.error().to_string();
 }
 
+// A data directory copied from another DP: its state.json (whose generations would hide this DP's jobs) is set
+// aside, and its outbox messages are not sent with this DP's token.
+TEST_F(AgentTest, AnotherDpsStateAndOutboxAreNotUsed) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  write_file(tmp.path() / "dp/state.json", R"({"name":"dp9","revision":0,"handled":{"ABC00001":7}})");
+  write_file(tmp.path() / "dp/outbox/m-00000000000000000001.json",
+             R"({"key":"dp9:ABC00001:1:installed","package_id":"ABC00001","generation":1,"state":"installed",)"
+             R"("bytes_done":5,"bytes_total":5,"message":"","seq":1})");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  ASSERT_TRUE(agent);
+  EXPECT_TRUE(fs::exists(tmp.path() / "dp/state.json.bad"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  auto installed = server.wait_status("ABC00001", "installed", 1);
+  ASSERT_TRUE(installed);
+  EXPECT_EQ((*installed)["key"], "dp1:ABC00001:1:installed");
+  ASSERT_TRUE(agent->wait_outbox_empty(std::chrono::seconds(5)));
+  for (const auto& s : server.statuses()) EXPECT_FALSE(s["key"].get<std::string>().starts_with("dp9:")) << s;
+  auto saved = load_state(tmp.path() / "dp/state.json");
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->name, "dp1");
+}
+
 TEST_F(AgentTest, StatusesAreRetriedOnServerErrorsAndADuplicateKeyIsAppliedOnce) {
   write_file(tmp.path() / "src/a.txt", "hello");
   const BuiltContent c = publish(tmp.path() / "src");

@@ -74,7 +74,7 @@ TEST(State, RoundTripsAndStartsEmpty) {
   auto empty = load_state(dir.path() / "state.json");
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(*empty, AgentState{});
-  AgentState s{42, {{"ABC00001", 3}, {"ABC00002", 1}}};
+  AgentState s{42, {{"ABC00001", 3}, {"ABC00002", 1}}, "dp1"};
   ASSERT_TRUE(save_state(dir.path() / "state.json", s).ok());
   auto back = load_state(dir.path() / "state.json");
   ASSERT_TRUE(back.ok());

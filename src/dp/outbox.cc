@@ -6,6 +6,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <spdlog/spdlog.h>
 
 #include "client/reconnect.h"
 #include "core/paths.h"
@@ -55,7 +56,7 @@ Outbox::Outbox(std::filesystem::path dir, SendStatus send, OutboxOptions options
 Outbox::~Outbox() { stop(); }
 
 Result<std::unique_ptr<Outbox>> Outbox::open(const std::filesystem::path& dir, SendStatus send,
-                                             OutboxOptions options) {
+                                             OutboxOptions options, const std::string& key_prefix) {
   PKG_TRY(ensure_dir(dir));
   std::unique_ptr<Outbox> box(new Outbox(dir, std::move(send), options));
   MutexLock lock(box->mu_);
@@ -70,6 +71,12 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::filesystem::path& dir, S
     auto m = read_message(entry.path());
     if (!m.ok()) {
       std::filesystem::remove(entry.path(), ec);  // cannot be sent; atomic writes make this unreachable
+      continue;
+    }
+    if (!key_prefix.empty() && !m->second.key.starts_with(key_prefix)) {
+      spdlog::warn("dp agent: outbox file '{}' is another DP's ({}); removed, not sent", entry.path().string(),
+                   m->second.key);
+      std::filesystem::remove(entry.path(), ec);
       continue;
     }
     box->files_[name] = m->first;

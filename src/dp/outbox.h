@@ -48,9 +48,11 @@ struct OutboxOptions {
 
 class Outbox {
  public:
-  // Creates the directory when missing and indexes what a previous run left.
+  // Creates the directory when missing and indexes what a previous run left. With a `key_prefix`, a message left
+  // there whose key does not start with it (another DP's, from a copied data directory) is removed, not sent with
+  // this DP's token.
   static Result<std::unique_ptr<Outbox>> open(const std::filesystem::path& dir, SendStatus send,
-                                              OutboxOptions options = {});
+                                              OutboxOptions options = {}, const std::string& key_prefix = {});
   ~Outbox();  // stops the sender
 
   // Durable when it returns ok (the file is fsynced and renamed into place). When the file cannot be written (a
