@@ -1,9 +1,12 @@
 #include "dp/agent.h"
 
+#include <cerrno>
+#include <cstdio>
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "client/http_client.h"
 #include "client/reconnect.h"
@@ -77,8 +80,29 @@ Result<std::unique_ptr<Agent>> Agent::create(AgentOptions options) {
 Status Agent::init() {
   PKG_ASSIGN_OR_RETURN(client::ServerUrl server, client::parse_server_url(options_.server));
   PKG_TRY(ensure_dir(options_.data_dir));
+  PKG_ASSIGN_OR_RETURN(data_dir_lock_, lock_data_dir(options_.data_dir));
   index_ = std::make_unique<ChunkIndex>(options_.data_dir / "content");
-  PKG_ASSIGN_OR_RETURN(AgentState state, load_state(options_.data_dir / "state.json"));
+  const std::filesystem::path state_file = options_.data_dir / "state.json";
+  Result<AgentState> loaded = load_state(state_file);
+  std::string unusable;
+  if (!loaded.ok() && loaded.error().code == WbemCode::kInvalidParameter) {
+    unusable = loaded.error().message;  // written atomically: damage or a hand edit
+  } else if (loaded.ok() && !loaded->name.empty() && loaded->name != options_.name) {
+    // A data directory copied from another DP: its generations would hide this DP's jobs.
+    unusable = "agent state '" + state_file.string() + "' belongs to DP '" + loaded->name + "'";
+  }
+  if (!unusable.empty()) {
+    // What it holds saves work, nothing more: the agent lists every job at start, and a job acted on again reports
+    // under the same idempotency key. So it is set aside for whoever looks into it, and the agent starts afresh
+    // rather than refusing to run until someone does.
+    std::filesystem::path aside = state_file;
+    aside += ".bad";
+    if (::rename(state_file.c_str(), aside.c_str()) != 0) return io_error("set aside", state_file, errno);
+    spdlog::warn("dp agent: {}; moved to '{}', starting with no state", unusable, aside.string());
+    loaded = AgentState{};
+  }
+  PKG_ASSIGN_OR_RETURN(AgentState state, std::move(loaded));
+  state.name = options_.name;
   {
     MutexLock lock(mu_);
     state_ = std::move(state);
@@ -111,7 +135,8 @@ Status Agent::init() {
     }
     return ok_status();
   };
-  PKG_ASSIGN_OR_RETURN(outbox_, Outbox::open(options_.data_dir / "outbox", std::move(send), options_.outbox));
+  PKG_ASSIGN_OR_RETURN(outbox_, Outbox::open(options_.data_dir / "outbox", std::move(send), options_.outbox,
+                                             key_prefix_ + ":"));
 
   if (!options_.listen.empty()) {
     PKG_ASSIGN_OR_RETURN(auto listen, parse_listen(options_.listen));
@@ -241,13 +266,29 @@ Result<std::uint64_t> Agent::list_jobs(client::HttpClient& c) {
     return make_error(WbemCode::kFailed, "GET /api/v1/dp/jobs: malformed answer");
   }
   const auto revision = j["revision"].get<std::uint64_t>();
+  std::set<std::string> listed;
+  bool complete = true;
   for (const auto& item : j["jobs"]) {
     auto job = parse_job(item.dump());
     if (!job.ok()) {
       spdlog::warn("dp agent: ignoring a job: {}", job.error().to_string());
+      complete = false;
       continue;
     }
+    listed.insert(job->package_id);
     if (job->sent) offer(*job);
+  }
+  // A package with no job any more (deleted while this agent was not following) may get one again later, starting
+  // from generation 1: what was handled of its old job must not hide it.
+  if (complete) {
+    MutexLock lock(mu_);
+    const std::size_t before = state_.handled.size();
+    std::erase_if(state_.handled, [&](const auto& h) { return !listed.contains(h.first); });
+    if (state_.handled.size() != before) {
+      if (auto s = save_state(options_.data_dir / "state.json", state_); !s.ok()) {
+        spdlog::warn("dp agent: cannot save state: {}", s.error().to_string());
+      }
+    }
   }
   note_revision(revision);
   return revision;
@@ -370,10 +411,23 @@ void Agent::offer(const DpJob& job) {
   cv_.notify_all();
 }
 
+// The package's job is gone: its removal was reported, the package was deleted, or the DP removed. What this DP
+// holds of the package (installed versions, a staged tree) goes too, and the generations handled are forgotten,
+// since a job made again for the package starts from generation 1.
 void Agent::withdraw(const std::string& package_id) {
   MutexLock lock(mu_);
-  queued_.erase(package_id);
   if (running_ && running_->package_id == package_id) running_cancel_->store(true);
+  if (state_.handled.erase(package_id) > 0) {
+    if (auto s = save_state(options_.data_dir / "state.json", state_); !s.ok()) {
+      spdlog::warn("dp agent: cannot save state: {}", s.error().to_string());
+    }
+  }
+  DpJob cleanup;
+  cleanup.package_id = package_id;
+  cleanup.action = JobAction::kRemove;
+  cleanup.cleanup = true;
+  queued_[package_id] = std::move(cleanup);  // a job of the server's for the package replaces it (generation 0)
+  cv_.notify_all();
 }
 
 // ---- Jobs ------------------------------------------------------------------------------------------------------
@@ -436,15 +490,26 @@ bool Agent::report(const DpJob& job, std::string_view state, std::string message
   m.bytes_total = total;
   m.message = std::move(message);
   if (auto s = outbox_->put(m); !s.ok()) {
-    // The disk refused even the small status file (full?): the job is then not recorded as handled, so the next
-    // run of the agent (or a new generation) does it again and reports.
-    spdlog::error("dp agent: cannot queue status {}: {}", m.key, s.error().to_string());
+    // The disk refused even the small status file (full?): a final message is still sent from memory, but the job
+    // is not recorded as handled, so the next run of the agent (or a new generation) does it again and reports.
+    spdlog::error("dp agent: cannot write status {} to the outbox{}: {}", m.key,
+                  m.state == "progress" ? "" : " (sending it from memory)", s.error().to_string());
     return false;
   }
   return true;
 }
 
 bool Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& cancel) {
+  if (job.cleanup) {
+    // Nothing to report (the job is gone), and nothing recorded as handled.
+    if (Status s = installer_->remove(job); !s.ok()) {
+      spdlog::warn("dp agent: cannot remove the content of {}, whose job was deleted: {}", job.package_id,
+                   s.error().to_string());
+    } else {
+      spdlog::info("dp agent: the job of {} was deleted; whatever this DP held of it is removed", job.package_id);
+    }
+    return false;
+  }
   spdlog::info("dp agent: {} {} generation {}", action_name(job.action), job.content_id, job.generation);
   std::unique_ptr<TokenBucket> bucket;
   if (job.transfer_rate_kib > 0) bucket = std::make_unique<TokenBucket>(std::uint64_t{job.transfer_rate_kib} * 1024);

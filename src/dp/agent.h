@@ -7,9 +7,10 @@
 //
 // Jobs: a job whose generation is not above the one recorded as handled in state.json is ignored. A newer
 // generation of the package being worked on cancels the work in progress (silently: the newer generation's
-// outcome is what gets reported); a CANCEL job reports `cancelled`. A deleted job stops its work. A job is
-// recorded as handled only after its outcome is in the outbox, so a crash in between repeats the job, whose
-// outcome then carries the same idempotency key.
+// outcome is what gets reported); a CANCEL job reports `cancelled`. A deleted job stops its work, removes what
+// the DP holds of the package and forgets its generations (a job made again starts from 1; so does the listing of
+// a package that has no job any more). A job is recorded as handled only after its outcome is in the outbox, so a
+// crash in between repeats the job, whose outcome then carries the same idempotency key.
 //
 // At start the agent always lists the jobs (work in progress lived in memory); after a broken stream it resumes
 // from the last revision it processed, and lists again only when the server answers 410 (compacted).
@@ -127,6 +128,7 @@ class Agent {
 
   const AgentOptions options_;
   std::string key_prefix_;
+  Fd data_dir_lock_;  // <data-dir>/lock, held while the agent exists
   std::unique_ptr<ChunkIndex> index_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<Fetcher> fetcher_;

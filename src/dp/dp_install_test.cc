@@ -336,6 +336,58 @@ TEST_F(AgentTest, ValidateReportsAndRemovesWhatThePackageDoesNotHold) {
   EXPECT_EQ(tt::read_all(tmp.path() / "outside/sentinel"), "must stay\n");
 }
 
+// A repaired file is written under a temporary name beside the bad one and renamed over it: a name that fits
+// whatever the file's own name (up to NAME_MAX), and that is not another file of the package.
+TEST_F(AgentTest, ValidateRepairsFilesWithLongNamesAndNamesLikeItsTemporaries) {
+  const std::string long_name(250, 'n');
+  const std::vector<std::string> names = {long_name, "x", ".pkgcast-repair.x", ".pkgcast-repair.0"};
+  for (const std::string& name : names) write_file(tmp.path() / "src" / name, "the package's " + name + "\n");
+  const auto [agent, c, dir] = install_src_as_version_1();
+  for (const std::string& name : names) write_file(dir / name, "damaged\n");
+  server.put_job(action_job("ABC00001", 1, 2, 3, c.manifest_hash, {server.content_url()}));
+  auto done = server.wait_status("ABC00001", "validated", 2);
+  ASSERT_TRUE(done) << (server.statuses().empty() ? "" : server.statuses().back().dump());
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", dir), "");
+}
+
+// The server deletes a DP's job once its removal is reported, when the package is deleted, or when the DP is
+// removed. A job made again for the package later (distributed anew) starts from generation 1: the agent forgets
+// the generations it handled, and acts on it. A job deleted while the package is installed or being staged (the
+// package deleted) takes what the DP holds of it.
+TEST_F(AgentTest, ADeletedJobIsForgottenWithTheContentItHeld) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const auto [agent, c, dir] = install_src_as_version_1();
+  server.put_job(action_job("ABC00001", 1, 2, 2, c.manifest_hash, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "removed", 2));
+  EXPECT_FALSE(fs::exists(dir));
+  ASSERT_EQ(wait_handled(*agent, "ABC00001", 2), 2u);
+  server.delete_job("ABC00001");  // as the server does on `removed`
+
+  // Distributed again: a new job, whose generations start again.
+  server.put_job(install_job("ABC00001", 1, 2, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", dir), "");
+
+  // The package deleted while installed, and while a newer version is being staged: nothing of it stays.
+  write_file(tmp.path() / "src2/big.bin", tt::pseudo_random(2 * 1024 * 1024, 5));
+  const BuiltContent v2 = publish(tmp.path() / "src2");
+  server.set_chunk_delay(std::chrono::milliseconds(200));
+  server.put_job(install_job("ABC00001", 2, 3, v2, {server.content_url()}));
+  const fs::path staged = tmp.path() / "dp/staging/ABC00001.2";
+  for (int i = 0; i < 500 && !fs::exists(staged); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(fs::exists(staged));
+  server.delete_job("ABC00001");
+  for (int i = 0; i < 1000 && (fs::exists(dir) || fs::exists(staged)); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_FALSE(fs::exists(staged));
+  EXPECT_FALSE(fs::exists(tmp.path() / "dp/staging/ABC00001.2.manifest"));
+  EXPECT_FALSE(fs::exists(tmp.path() / "dp/versions/ABC00001.1"));
+  EXPECT_EQ(agent->state().handled.count("ABC00001"), 0u);
+  EXPECT_FALSE(server.wait_status("ABC00001", "installed", 3, std::chrono::milliseconds(300)));
+}
+
 TEST_F(AgentTest, AValidationThatFindsThousandsOfStrayFilesNamesAHundred) {
   write_file(tmp.path() / "src/a.txt", "hello");
   const auto [agent, c, dir] = install_src_as_version_1();

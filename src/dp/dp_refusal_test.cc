@@ -1,8 +1,10 @@
 // End-to-end: what the agent refuses (bad chunks, hostile or oversized manifests), a full disk, and status
 // delivery through the outbox.
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "dp/agent_fixture.h"
 
@@ -157,6 +159,100 @@ TEST_F(AgentTest, ARealFullDiskFailsTheJobAndTheAgentRecoversWhenSpaceIsBack) {
   ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src", data / "content/ABC00001.1"), "");
   agent->stop();
+}
+
+// A disk so full that not even the status file can be written: the outcome still reaches the server (from the
+// agent's memory) at once, rather than when the server finds the job stalled minutes later.
+TEST_F(AgentTest, AFullDiskThatRefusesTheOutboxStillReportsTheFailure) {
+  const fs::path data = tmp.path() / "dp";
+  fs::create_directories(data);
+  if (::mount("tmpfs", data.c_str(), "tmpfs", 0, "size=1m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{data};
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  auto agent = start_agent(options(data));
+  ASSERT_TRUE(agent);
+  {
+    std::FILE* f = std::fopen((data / "filler").c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    const std::string block(4096, 'x');
+    while (std::fwrite(block.data(), 1, block.size(), f) == block.size() && std::fflush(f) == 0) {
+    }
+    std::fclose(f);
+  }
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  auto failed = server.wait_status("ABC00001", "failed", 1, std::chrono::seconds(10));
+  ASSERT_TRUE(failed);
+  EXPECT_NE((*failed)["message"].get<std::string>().find("WBEM_E_OUT_OF_DISK_SPACE"), std::string::npos) << *failed;
+  fs::remove(data / "filler");  // space is back
+  server.put_job(install_job("ABC00001", 1, 2, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", data / "content/ABC00001.1"), "");
+  agent->stop();
+}
+
+// Two agents on one data directory would stage, rename and delete under each other: the second is refused, naming
+// the first one's process, and the directory is usable again once the first has stopped.
+TEST_F(AgentTest, ASecondAgentOnTheSameDataDirectoryIsRefused) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  {
+    auto first = start_agent(options(tmp.path() / "dp"));
+    ASSERT_TRUE(first);
+    auto second = Agent::create(options(tmp.path() / "dp"));
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.error().code, WbemCode::kInvalidOperation);
+    EXPECT_NE(second.error().message.find("in use by another dp-agent (process " + std::to_string(::getpid()) + ")"),
+              std::string::npos)
+        << second.error().message;
+    // The refused agent changed nothing: the first still installs.
+    server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+    ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  }
+  auto again = Agent::create(options(tmp.path() / "dp"));
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+}
+
+// A damaged state.json (it is written atomically, so a disk fault or a hand edit) does not keep the agent from
+// running: it is set aside as state.json.bad and the agent starts afresh, listing its jobs as at every start.
+TEST_F(AgentTest, ADamagedStateFileIsSetAsideAndTheAgentRuns) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  write_file(tmp.path() / "dp/state.json", "{\"handled\":{\"ABC0");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  ASSERT_TRUE(agent);
+  EXPECT_EQ(tt::read_all(tmp.path() / "dp/state.json.bad"), "{\"handled\":{\"ABC0");
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  EXPECT_EQ(wait_handled(*agent, "ABC00001", 1), 1u);
+  auto saved = load_state(tmp.path() / "dp/state.json");
+  ASSERT_TRUE(saved.ok()) << saved.error().to_string();
+}
+
+// A data directory copied from another DP: its state.json (whose generations would hide this DP's jobs) is set
+// aside, and its outbox messages are not sent with this DP's token.
+TEST_F(AgentTest, AnotherDpsStateAndOutboxAreNotUsed) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  const BuiltContent c = publish(tmp.path() / "src");
+  write_file(tmp.path() / "dp/state.json", R"({"name":"dp9","revision":0,"handled":{"ABC00001":7}})");
+  write_file(tmp.path() / "dp/outbox/m-00000000000000000001.json",
+             R"({"key":"dp9:ABC00001:1:installed","package_id":"ABC00001","generation":1,"state":"installed",)"
+             R"("bytes_done":5,"bytes_total":5,"message":"","seq":1})");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  ASSERT_TRUE(agent);
+  EXPECT_TRUE(fs::exists(tmp.path() / "dp/state.json.bad"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  auto installed = server.wait_status("ABC00001", "installed", 1);
+  ASSERT_TRUE(installed);
+  EXPECT_EQ((*installed)["key"], "dp1:ABC00001:1:installed");
+  ASSERT_TRUE(agent->wait_outbox_empty(std::chrono::seconds(5)));
+  for (const auto& s : server.statuses()) EXPECT_FALSE(s["key"].get<std::string>().starts_with("dp9:")) << s;
+  auto saved = load_state(tmp.path() / "dp/state.json");
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->name, "dp1");
 }
 
 TEST_F(AgentTest, StatusesAreRetriedOnServerErrorsAndADuplicateKeyIsAppliedOnce) {

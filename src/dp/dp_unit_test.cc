@@ -74,7 +74,7 @@ TEST(State, RoundTripsAndStartsEmpty) {
   auto empty = load_state(dir.path() / "state.json");
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(*empty, AgentState{});
-  AgentState s{42, {{"ABC00001", 3}, {"ABC00002", 1}}};
+  AgentState s{42, {{"ABC00001", 3}, {"ABC00002", 1}}, "dp1"};
   ASSERT_TRUE(save_state(dir.path() / "state.json", s).ok());
   auto back = load_state(dir.path() / "state.json");
   ASSERT_TRUE(back.ok());
@@ -134,6 +134,28 @@ TEST(Outbox, RetriesUntilAcknowledged) {
   ASSERT_TRUE((*box)->put(message("A", "failed")).ok());
   ASSERT_TRUE((*box)->wait_empty(std::chrono::seconds(5)));
   EXPECT_EQ(calls.load(), 4);
+}
+
+// A final message whose file cannot be written (a full disk) is still sent, from memory; put() says it is not
+// durable. A progress message that cannot be written is dropped.
+TEST(Outbox, AFinalMessageThatCannotBeWrittenIsStillSent) {
+  TempDir dir;
+  std::vector<std::string> sent;
+  Mutex mu;
+  auto box = Outbox::open(dir.path() / "outbox", [&](const StatusMessage& m) -> Status {
+    MutexLock lock(mu);
+    sent.push_back(m.key);
+    return ok_status();
+  }, {std::chrono::milliseconds(5), std::chrono::milliseconds(20)});
+  ASSERT_TRUE(box.ok());
+  std::filesystem::remove_all(dir.path() / "outbox");  // nothing can be written there any more
+  EXPECT_FALSE((*box)->put(message("A", "progress", 10)).ok());
+  EXPECT_FALSE((*box)->put(message("A", "failed")).ok());
+  EXPECT_EQ((*box)->pending(), 1u);
+  (*box)->start();
+  ASSERT_TRUE((*box)->wait_empty(std::chrono::seconds(5)));
+  MutexLock lock(mu);
+  EXPECT_EQ(sent, (std::vector<std::string>{"dp1:A:1:failed"}));
 }
 
 TEST(Range, Parses) {

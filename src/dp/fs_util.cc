@@ -1,6 +1,7 @@
 #include "dp/fs_util.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,28 @@ Error io_error(std::string_view what, const std::filesystem::path& path, int err
                         : WbemCode::kFailed;
   std::string prefix = err == ENOSPC || err == EDQUOT ? "out of disk space: " : "";
   return make_error(code, prefix + "cannot " + std::string(what) + " '" + path.string() + "': " + std::strerror(err));
+}
+
+Result<Fd> lock_data_dir(const std::filesystem::path& dir) {
+  const std::filesystem::path file = dir / "lock";
+  Fd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd.valid()) return io_error("open", file, errno);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) return io_error("lock", file, errno);
+    char pid[32] = {};
+    const ssize_t n = ::pread(fd.get(), pid, sizeof pid - 1, 0);
+    std::string holder(pid, n > 0 ? static_cast<std::size_t>(n) : 0);
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
+    return make_error(WbemCode::kInvalidOperation,
+                      "the data directory '" + dir.string() + "' is in use by another dp-agent" +
+                          (holder.empty() ? std::string() : " (process " + holder + ")") +
+                          "; each agent needs a data directory of its own");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {
+    return io_error("write", file, errno);
+  }
+  return fd;
 }
 
 void Fd::reset() {

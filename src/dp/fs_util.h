@@ -64,6 +64,11 @@ Status fsync_dir(const std::filesystem::path& dir);
 // Creates `dir` and its parents (mode 0755) when missing.
 Status ensure_dir(const std::filesystem::path& dir);
 
+// Takes `<dir>/lock` (flock, exclusive) for as long as the returned descriptor is open, and writes this process's
+// id into it. Another process holding it is WBEM_E_INVALID_OPERATION naming its id: two agents working on one data
+// directory would stage, rename and delete under each other.
+Result<Fd> lock_data_dir(const std::filesystem::path& dir);
+
 // Removes a tree; absent is not an error. Never follows symlinks (std::filesystem::remove_all does not).
 Status remove_tree(const std::filesystem::path& path);
 

@@ -323,6 +323,25 @@ Status finish_file(int root, const content::ManifestEntry& e, const std::filesys
   return ok_status();
 }
 
+// The name a repaired file is written under, beside the bad one, before it is renamed over it. Its length does not
+// depend on the file's name (which may take all of NAME_MAX), and it is not a name the manifest lists in that
+// directory, so the repair can neither fail for a long name nor overwrite another file of the package.
+std::string repair_name(const content::Manifest& manifest, std::size_t index) {
+  const std::string& path = manifest.entries[index].path;
+  const std::size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
+  const auto listed = [&](const std::string& candidate) {
+    const auto it = std::lower_bound(
+        manifest.entries.begin(), manifest.entries.end(), candidate,
+        [](const content::ManifestEntry& e, const std::string& p) { return e.path < p; });
+    return it != manifest.entries.end() && it->path == candidate;
+  };
+  for (std::size_t n = index;; ++n) {
+    const std::string name = ".pkgcast-repair." + std::to_string(n);
+    if (!listed(dir + name)) return name;
+  }
+}
+
 }  // namespace
 
 Installer::Installer(InstallerOptions options, ChunkIndex& index, Fetcher& fetcher, WorkerPool& pool)
@@ -770,7 +789,7 @@ Status Installer::repair(const content::Manifest& manifest, const std::filesyste
           return chunk_bytes(ref, fetch, pool_.size());
         };
         // Written beside the bad file and renamed over it: the path always holds a whole file.
-        const std::string tmp = ".pkgcast-repair." + leaf;
+        const std::string tmp = repair_name(manifest, i);
         ::unlinkat(parent.get(), tmp.c_str(), 0);
         Status w = write_file_entry(parent.get(), tmp, e, bytes, display, options_.write_fault);
         if (!w.ok()) {

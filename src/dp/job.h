@@ -26,6 +26,9 @@ struct DpJob {
   // JobState 1 (SENT): the server gave the job its slot and the agent acts on it. A QUEUED job (0) is only
   // announced, and DONE (2) or FAILED (3) are over: the agent leaves those alone. Absent means SENT.
   bool sent = true;
+  // Not a job of the server's: the package's job was deleted, and what the DP holds of the package goes, unreported
+  // (action kRemove, generation 0).
+  bool cleanup = false;
 };
 
 // Reads a PKG_DPJob instance in the API's JSON form. Everything that ends up in a file name or a URL is checked

@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <spdlog/spdlog.h>
 
 #include "client/reconnect.h"
 #include "core/paths.h"
@@ -14,6 +16,9 @@ namespace pkgcast::dp {
 namespace {
 
 using nlohmann::json;
+
+// Final messages kept in memory because their files could not be written; beyond this, they are only logged.
+constexpr std::size_t kMaxUnsaved = 10'000;
 
 json message_json(const StatusMessage& m) {
   return {{"key", m.key},           {"package_id", m.package_id}, {"generation", m.generation},
@@ -51,7 +56,7 @@ Outbox::Outbox(std::filesystem::path dir, SendStatus send, OutboxOptions options
 Outbox::~Outbox() { stop(); }
 
 Result<std::unique_ptr<Outbox>> Outbox::open(const std::filesystem::path& dir, SendStatus send,
-                                             OutboxOptions options) {
+                                             OutboxOptions options, const std::string& key_prefix) {
   PKG_TRY(ensure_dir(dir));
   std::unique_ptr<Outbox> box(new Outbox(dir, std::move(send), options));
   MutexLock lock(box->mu_);
@@ -66,6 +71,12 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::filesystem::path& dir, S
     auto m = read_message(entry.path());
     if (!m.ok()) {
       std::filesystem::remove(entry.path(), ec);  // cannot be sent; atomic writes make this unreachable
+      continue;
+    }
+    if (!key_prefix.empty() && !m->second.key.starts_with(key_prefix)) {
+      spdlog::warn("dp agent: outbox file '{}' is another DP's ({}); removed, not sent", entry.path().string(),
+                   m->second.key);
+      std::filesystem::remove(entry.path(), ec);
       continue;
     }
     box->files_[name] = m->first;
@@ -88,18 +99,20 @@ Status Outbox::put(const StatusMessage& m) {
   const std::uint64_t seq = next_seq_++;
   if (m.state == "progress") {
     PKG_TRY(write_locked("p-" + m.package_id + ".json", m, seq));
-  } else {
-    char name[40];
-    std::snprintf(name, sizeof name, "m-%020llu.json", static_cast<unsigned long long>(seq));
-    PKG_TRY(write_locked(name, m, seq));
-    const std::string progress = "p-" + m.package_id + ".json";
-    if (files_.erase(progress) > 0) {
-      std::error_code ec;
-      std::filesystem::remove(dir_ / progress, ec);
-    }
+    cv_.notify_all();
+    return ok_status();
+  }
+  char name[40];
+  std::snprintf(name, sizeof name, "m-%020llu.json", static_cast<unsigned long long>(seq));
+  Status written = write_locked(name, m, seq);
+  if (!written.ok() && unsaved_.size() < kMaxUnsaved) unsaved_[seq] = m;  // sent from memory all the same
+  const std::string progress = "p-" + m.package_id + ".json";
+  if (files_.erase(progress) > 0) {
+    std::error_code ec;
+    std::filesystem::remove(dir_ / progress, ec);
   }
   cv_.notify_all();
-  return ok_status();
+  return written;
 }
 
 void Outbox::start() {
@@ -120,14 +133,14 @@ void Outbox::stop() {
 
 std::size_t Outbox::pending() const {
   MutexLock lock(mu_);
-  return files_.size();
+  return files_.size() + unsaved_.size();
 }
 
 bool Outbox::wait_empty(std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   MutexLock lock(mu_);
-  while (!files_.empty()) {
-    if (!cv_.wait_until(mu_, deadline)) return files_.empty();
+  while (!files_.empty() || !unsaved_.empty()) {
+    if (!cv_.wait_until(mu_, deadline)) return files_.empty() && unsaved_.empty();
   }
   return true;
 }
@@ -136,21 +149,37 @@ void Outbox::run() {
   std::mt19937_64 rng(std::random_device{}());
   unsigned failures = 0;
   for (;;) {
-    std::string name;
+    std::string name;  // empty: the message is unsaved_[seq]
     std::uint64_t seq = 0;
+    std::optional<StatusMessage> unsaved;
     {
       MutexLock lock(mu_);
-      while (!stopping_ && files_.empty()) cv_.wait(mu_);
+      while (!stopping_ && files_.empty() && unsaved_.empty()) cv_.wait(mu_);
       if (stopping_) return;
       // The oldest message first.
       auto oldest = std::min_element(files_.begin(), files_.end(),
                                      [](const auto& a, const auto& b) { return a.second < b.second; });
-      name = oldest->first;
-      seq = oldest->second;
+      if (!unsaved_.empty() && (oldest == files_.end() || unsaved_.begin()->first < oldest->second)) {
+        seq = unsaved_.begin()->first;
+        unsaved = unsaved_.begin()->second;
+      } else {
+        name = oldest->first;
+        seq = oldest->second;
+      }
     }
-    auto m = read_message(dir_ / name);
-    Status sent = m.ok() ? send_(m->second) : Status(ok_status());  // an unreadable file is dropped
+    Status sent = ok_status();
+    if (unsaved) {
+      sent = send_(*unsaved);
+    } else if (auto m = read_message(dir_ / name); m.ok()) {
+      sent = send_(m->second);
+    }  // an unreadable file is dropped
     MutexLock lock(mu_);
+    if (sent.ok() && unsaved) {
+      failures = 0;
+      unsaved_.erase(seq);
+      cv_.notify_all();
+      continue;
+    }
     if (sent.ok()) {
       failures = 0;
       // A progress file replaced while it was being sent holds a newer message: keep that one.

@@ -48,12 +48,16 @@ struct OutboxOptions {
 
 class Outbox {
  public:
-  // Creates the directory when missing and indexes what a previous run left.
+  // Creates the directory when missing and indexes what a previous run left. With a `key_prefix`, a message left
+  // there whose key does not start with it (another DP's, from a copied data directory) is removed, not sent with
+  // this DP's token.
   static Result<std::unique_ptr<Outbox>> open(const std::filesystem::path& dir, SendStatus send,
-                                              OutboxOptions options = {});
+                                              OutboxOptions options = {}, const std::string& key_prefix = {});
   ~Outbox();  // stops the sender
 
-  // Durable when it returns (the file is fsynced and renamed into place).
+  // Durable when it returns ok (the file is fsynced and renamed into place). When the file cannot be written (a
+  // full disk), a final message is still sent from memory while this process runs, so the server hears of the
+  // outcome now; the error says it is not durable (the caller then does not record the job as done).
   Status put(const StatusMessage& message);
 
   void start();  // starts the sender thread
@@ -78,6 +82,7 @@ class Outbox {
   mutable Mutex mu_;
   mutable CondVar cv_;
   std::map<std::string, std::uint64_t> files_ PKG_GUARDED_BY(mu_);  // file name -> seq of its content
+  std::map<std::uint64_t, StatusMessage> unsaved_ PKG_GUARDED_BY(mu_);  // seq -> a final message put() could not write
   std::uint64_t next_seq_ PKG_GUARDED_BY(mu_) = 1;
   bool stopping_ PKG_GUARDED_BY(mu_) = false;
   std::thread thread_;

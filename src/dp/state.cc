@@ -16,6 +16,10 @@ Result<AgentState> load_state(const std::filesystem::path& file) {
   auto bad = [&] { return make_error(WbemCode::kInvalidParameter, "malformed agent state '" + file.string() + "'"); };
   if (!j.is_object()) return bad();
   AgentState state;
+  if (auto it = j.find("name"); it != j.end()) {
+    if (!it->is_string()) return bad();
+    state.name = it->get<std::string>();
+  }
   if (auto it = j.find("revision"); it != j.end()) {
     if (!it->is_number_unsigned()) return bad();
     state.revision = it->get<std::uint64_t>();
@@ -32,6 +36,7 @@ Result<AgentState> load_state(const std::filesystem::path& file) {
 
 Status save_state(const std::filesystem::path& file, const AgentState& state) {
   nlohmann::json j = {{"revision", state.revision}, {"handled", nlohmann::json::object()}};
+  if (!state.name.empty()) j["name"] = state.name;
   for (const auto& [k, v] : state.handled) j["handled"][k] = v;
   return write_file_atomic(file.string(), j.dump() + "\n", 0600);
 }

@@ -218,6 +218,37 @@ TEST_P(DistributionE2eTest, FourDpsInTwoSitesGetTheTreeByteForByteThenAnUpdate) 
   expect_check_clean();
 }
 
+// A DP the package was removed from gets it again when it is distributed there again (a new job, whose generations
+// start again from 1), and deleting the package leaves nothing of it on the DP.
+TEST_P(DistributionE2eTest, RemovedThenDistributedAgainThenDeletedLeavesNothingOnTheDp) {
+  const std::string source = make_source("app");
+  add_dp("dp1", "ABC");
+  const std::string pkg = create_package(source);
+  ASSERT_EQ(cli({"distribute", pkg, "--dp", "dp1"}).exit_code, 0);
+  auto waited = wait_distributed(pkg);
+  ASSERT_EQ(waited.exit_code, 0) << waited.out << waited.err;
+  ASSERT_EQ(cli({"remove", pkg, "--dp", "dp1"}).exit_code, 0);
+  const std::string rows = "SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE PackageID = '" + pkg + "'";
+  for (int i = 0; i < 300 && !query(rows).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(query(rows).empty()) << query(rows);
+  EXPECT_FALSE(fs::exists(installed("dp1", pkg + ".1")));
+
+  ASSERT_EQ(cli({"distribute", pkg, "--dp", "dp1"}).exit_code, 0);
+  waited = wait_distributed(pkg, 30);
+  ASSERT_EQ(waited.exit_code, 0) << waited.out << waited.err;
+  EXPECT_TRUE(snapshot(installed("dp1", pkg + ".1")) == snapshot(source));
+  expect_check_clean();
+
+  ASSERT_EQ(cli({"package", "delete", pkg}).exit_code, 0);
+  const fs::path version_record = fs::path(dps_["dp1"].data_dir) / "versions" / (pkg + ".1");
+  for (int i = 0; i < 300 && (fs::exists(installed("dp1", pkg + ".1")) || fs::exists(version_record)); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(fs::exists(installed("dp1", pkg + ".1"))) << "a deleted package stayed on the DP";
+  EXPECT_FALSE(fs::exists(version_record));
+  expect_check_clean();
+}
+
 TEST_P(DistributionE2eTest, ADpThatIsDownRetriesThenFailsAndOthersAreUnaffected) {
   const std::string source = make_source("app");
   add_dp("dp1", "ABC");
