@@ -4,11 +4,17 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <chrono>
+#include <list>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/paths.h"
@@ -29,12 +35,38 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
   return v;
 }
 
+class Session;
+
+// Every open connection, so that a new one at a bound can take the place of the connection idle longest.
+struct Slot {
+  std::weak_ptr<Session> session;
+  std::string address;
+};
+
 struct Shared {
   ContentServerOptions options;
   const ChunkIndex* index = nullptr;
   std::filesystem::path manifests_dir;
-  std::atomic<std::size_t> connections{0};
+  std::mutex mu;
+  std::list<Slot> slots;                                   // guarded by mu
+  std::unordered_map<std::string, std::size_t> per_address;  // open connections of each address; guarded by mu
+
+  std::size_t per_address_limit() const {
+    if (options.max_connections_per_address != 0) return options.max_connections_per_address;
+    return std::max<std::size_t>(1, options.max_connections / 4);
+  }
+  // Under mu: forgets a slot and its address's count.
+  void release(std::list<Slot>::iterator slot) {
+    auto it = per_address.find(slot->address);
+    if (it != per_address.end() && --it->second == 0) per_address.erase(it);
+    slots.erase(slot);
+  }
 };
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 using Response = http::response<http::string_body>;
 
@@ -111,11 +143,41 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  // kIdle: waiting for or receiving a request head (may be evicted); kBusy: a request read and its answer being
+  // written; kEvicted: chosen to make room, closing.
+  enum State : int { kIdle, kBusy, kEvicted };
+
   Session(tcp::socket socket, std::shared_ptr<Shared> shared)
       : stream_(std::move(socket)), shared_(std::move(shared)) {}
-  ~Session() { shared_->connections.fetch_sub(1); }
+  ~Session() {
+    std::lock_guard lock(shared_->mu);
+    if (registered_) shared_->release(slot_);
+  }
+
+  // Under shared_->mu, once the session is made.
+  void registered(std::list<Slot>::iterator slot) {
+    slot_ = slot;
+    registered_ = true;
+  }
 
   void start() { read(); }
+
+  // Under shared_->mu: how long this connection has been idle, or nullopt when it is not idle.
+  std::optional<std::int64_t> idle_since() const {
+    if (state_.load() != kIdle) return std::nullopt;
+    return idle_since_.load();
+  }
+
+  // Under shared_->mu: takes an idle connection out of the registry to make room (false when it has just become
+  // busy); the socket is closed on the session's own strand.
+  bool evict() {
+    int expected = kIdle;
+    if (!state_.compare_exchange_strong(expected, kEvicted)) return false;
+    shared_->release(slot_);
+    registered_ = false;
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+    return true;
+  }
 
  private:
   void read() {
@@ -129,6 +191,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_read(beast::error_code ec) {
     if (ec) return close();
+    int expected = kIdle;
+    if (!state_.compare_exchange_strong(expected, kBusy)) return close();  // evicted meanwhile
     const auto& req = parser_->get();
     try {
       res_ = handle(*shared_, req);
@@ -152,6 +216,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_write(beast::error_code ec) {
     res_ = {};
     if (ec || !keep_alive_) return close();
+    idle_since_.store(now_ns());
+    state_.store(kIdle);
     read();
   }
 
@@ -167,7 +233,43 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::empty_body>> parser_;
   Response res_;
   bool keep_alive_ = false;
+  std::atomic<int> state_{kIdle};
+  std::atomic<std::int64_t> idle_since_{now_ns()};
+  std::list<Slot>::iterator slot_;  // guarded by shared_->mu, with registered_
+  bool registered_ = false;
 };
+
+// Admits a new connection from `address`, or says no (nullptr). At max_connections, or at the per-address limit
+// for `address`, the connection idle longest (of that address, at the per-address limit) is evicted to make room,
+// so idle connections cannot lock a client out; when every candidate is busy the new one is refused.
+std::shared_ptr<Session> admit(const std::shared_ptr<Shared>& shared, tcp::socket socket, const std::string& address) {
+  std::lock_guard lock(shared->mu);
+  const auto mine = shared->per_address.find(address);
+  const bool address_full = mine != shared->per_address.end() && mine->second >= shared->per_address_limit();
+  if (address_full || shared->slots.size() >= shared->options.max_connections) {
+    bool made_room = false;
+    while (!made_room) {
+      std::shared_ptr<Session> oldest;
+      std::int64_t oldest_since = 0;
+      for (const Slot& slot : shared->slots) {
+        if (address_full && slot.address != address) continue;
+        auto session = slot.session.lock();
+        if (!session) continue;  // being destroyed: its slot goes with it
+        const auto since = session->idle_since();
+        if (since && (!oldest || *since < oldest_since)) {
+          oldest = std::move(session);
+          oldest_since = *since;
+        }
+      }
+      if (!oldest) return nullptr;
+      made_room = oldest->evict();  // false: it turned busy since; look again
+    }
+  }
+  auto session = std::make_shared<Session>(std::move(socket), shared);
+  ++shared->per_address[address];
+  session->registered(shared->slots.insert(shared->slots.end(), Slot{session, address}));
+  return session;
+}
 
 class BeastContentServer final : public ContentServer {
  public:
@@ -218,12 +320,15 @@ class BeastContentServer final : public ContentServer {
     acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
       if (!ec) {
-        if (shared_->connections.fetch_add(1) >= shared_->options.max_connections) {
-          shared_->connections.fetch_sub(1);
-          beast::error_code ignored;
-          socket.close(ignored);  // at the bound: refuse rather than queue
+        beast::error_code peer_ec;
+        const auto peer = socket.remote_endpoint(peer_ec);
+        std::shared_ptr<Session> session;
+        if (!peer_ec) session = admit(shared_, std::move(socket), peer.address().to_string());
+        if (session) {
+          session->start();
         } else {
-          std::make_shared<Session>(std::move(socket), shared_)->start();
+          beast::error_code ignored;
+          socket.close(ignored);  // every connection busy: refuse rather than queue
         }
       }
       accept();
