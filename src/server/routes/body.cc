@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "core/strings.h"
@@ -36,7 +37,9 @@ struct ErrorPosition : nlohmann::json_sax<nlohmann::json> {
 // Finds the first member name that appears twice in one object. nlohmann keeps the last of duplicates silently,
 // and another reader may keep the first: a body must mean one thing to everyone, so duplicates are refused.
 struct DuplicateKeys : nlohmann::json_sax<nlohmann::json> {
-  std::vector<std::vector<std::string>> open;  // the names seen so far in each enclosing object
+  // The names seen so far in each enclosing object: hashed, so a body of 100,000 distinct names costs 100,000
+  // lookups, not the 5 billion comparisons a list would (a 1 MiB body took 38 s of a handler thread).
+  std::vector<std::unordered_set<std::string>> open;
   std::optional<std::string> duplicate;
   bool null() override { return true; }
   bool boolean(bool) override { return true; }
@@ -50,12 +53,10 @@ struct DuplicateKeys : nlohmann::json_sax<nlohmann::json> {
     return true;
   }
   bool key(string_t& name) override {
-    auto& names = open.back();
-    if (std::find(names.begin(), names.end(), name) != names.end()) {
+    if (!open.back().insert(name).second) {
       duplicate = name;
       return false;  // stop at the first
     }
-    names.push_back(name);
     return true;
   }
   bool end_object() override {
