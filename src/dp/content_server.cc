@@ -190,7 +190,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_read(beast::error_code ec) {
-    if (ec) return close();
+    if (ec) return refuse(ec);
     int expected = kIdle;
     if (!state_.compare_exchange_strong(expected, kBusy)) return close();  // evicted meanwhile
     const auto& req = parser_->get();
@@ -208,6 +208,31 @@ class Session : public std::enable_shared_from_this<Session> {
       res_.content_length(length);
     }
     keep_alive_ = res_.keep_alive();
+    stream_.expires_after(shared_->options.idle_timeout);
+    http::async_write(stream_, res_,
+                      [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_write(e); });
+  }
+
+  // A request that cannot be read as HTTP is answered, and the connection then closed (what follows it cannot be
+  // framed); a connection that ended, timed out or was closed is just closed.
+  void refuse(beast::error_code ec) {
+    const auto& http_errors = http::make_error_code(http::error::end_of_stream).category();
+    if (ec.category() != http_errors || ec == http::error::end_of_stream || ec == http::error::partial_message) {
+      return close();
+    }
+    int expected = kIdle;
+    if (!state_.compare_exchange_strong(expected, kBusy)) return close();  // evicted meanwhile
+    if (ec == http::error::header_limit) {
+      res_ = error_response(431, "WBEM_E_QUOTA_VIOLATION", "the request head is larger than 8 KiB", 11);
+    } else if (ec == http::error::body_limit) {
+      res_ = error_response(413, "WBEM_E_QUOTA_VIOLATION", "requests to the content server carry no body", 11);
+    } else {
+      res_ = error_response(400, "WBEM_E_INVALID_PARAMETER", "malformed HTTP request: " + ec.message(), 11);
+    }
+    res_.keep_alive(false);
+    res_.set(http::field::server, "pkgcast-dp");
+    res_.prepare_payload();
+    keep_alive_ = false;
     stream_.expires_after(shared_->options.idle_timeout);
     http::async_write(stream_, res_,
                       [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_write(e); });

@@ -186,5 +186,36 @@ TEST_F(ContentServerLimitsTest, ConnectionsWithARequestInProgressAreNotEvicted) 
   close_all(downloads);
 }
 
+TEST_F(ContentServerLimitsTest, RequestsThatAreNotHttpAreAnsweredBeforeTheClose) {
+  start(8, 0);
+  struct Case {
+    std::string request;
+    std::string status_line;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"GARBAGE\r\n\r\n", "HTTP/1.1 400 ", "WBEM_E_INVALID_PARAMETER"},
+      {"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "HTTP/1.1 400 ",
+       "WBEM_E_INVALID_PARAMETER"},
+      {"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'b') + "\r\n\r\n", "HTTP/1.1 431 ",
+       "WBEM_E_QUOTA_VIOLATION"},
+      {"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", "HTTP/1.1 413 ",
+       "WBEM_E_QUOTA_VIOLATION"},
+      {"PUT /health HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n" + std::string(200'000, 'x'),
+       "HTTP/1.1 413 ", "WBEM_E_QUOTA_VIOLATION"},
+  };
+  for (const auto& c : cases) {
+    const int fd = connect_from("127.0.0.1", port());
+    ASSERT_GE(fd, 0);
+    send_all(fd, c.request);  // may stop short once the server has answered and closed
+    const std::string reply = read_until_close(fd, milliseconds(5000));
+    ::close(fd);
+    EXPECT_TRUE(reply.starts_with(c.status_line)) << c.request.substr(0, 80) << " -> " << reply;
+    EXPECT_NE(reply.find(c.error), std::string::npos) << reply;
+    EXPECT_NE(reply.find("Connection: close"), std::string::npos) << reply;
+    EXPECT_TRUE(served());
+  }
+}
+
 }  // namespace
 }  // namespace pkgcast::dp
