@@ -98,6 +98,7 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
     hex = std::string(target.substr(16));
     auto digest = content::Digest::from_hex(hex);
     if (!digest) return error_response(400, "WBEM_E_INVALID_PARAMETER", "not a SHA-256", v);
+    hex = digest->hex();  // one ETag per chunk, however the request spelled its hash
     auto bytes = s.index->read(*digest);
     if (!bytes.ok()) return error_response(404, "WBEM_E_NOT_FOUND", "no such chunk", v);
     body = std::move(bytes).value();
@@ -105,6 +106,7 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
     hex = std::string(target.substr(19));
     auto digest = content::Digest::from_hex(hex);
     if (!digest) return error_response(400, "WBEM_E_INVALID_PARAMETER", "not a manifest hash", v);
+    hex = digest->hex();
     const auto file = s.manifests_dir / digest->hex();
     std::error_code ec;
     const auto size = std::filesystem::file_size(file, ec);
@@ -120,11 +122,22 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
   }
   Response res{http::status::ok, v};
   res.set(http::field::content_type, "application/octet-stream");
-  res.set(http::field::etag, "\"" + hex + "\"");
+  const std::string etag = "\"" + hex + "\"";
+  res.set(http::field::etag, etag);
   res.set(http::field::cache_control, "public, max-age=31536000, immutable");
   res.set(http::field::accept_ranges, "bytes");
+  // If-None-Match naming this ETag (or "*"): 304, no body (the bytes are immutable, so the client's copy is good).
+  if (const auto inm = req[http::field::if_none_match];
+      !inm.empty() && (inm == "*" || std::string_view(inm.data(), inm.size()).find(etag) != std::string_view::npos)) {
+    res.result(http::status::not_modified);
+    return res;
+  }
+  // If-Range (RFC 9110 section 13.1.5): the range only for the representation named by its strong ETag; any other
+  // validator (a weak tag, a date) gets the whole, so a resumed download never splices two representations.
+  const auto if_range = req[http::field::if_range];
+  const bool range_applies = if_range.empty() || std::string_view(if_range.data(), if_range.size()) == etag;
   const std::uint64_t size = body.size();
-  if (auto range_header = req[http::field::range]; !range_header.empty()) {
+  if (auto range_header = req[http::field::range]; range_applies && !range_header.empty()) {
     if (auto r = parse_range(std::string_view(range_header.data(), range_header.size()), size)) {
       if (r->first > r->last) {
         Response bad = error_response(416, "WBEM_E_VALUE_OUT_OF_RANGE", "range not satisfiable", v);
@@ -202,7 +215,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.keep_alive(req.keep_alive());
     res_.set(http::field::server, "pkgcast-dp");
     res_.prepare_payload();
-    if (req.method() == http::verb::head) {  // the GET answer's headers, no body
+    if (res_.result() == http::status::not_modified) {
+      res_.erase(http::field::content_length);  // a 304 names no length (RFC 9110 section 15.4.5)
+    } else if (req.method() == http::verb::head) {  // the GET answer's headers, no body
       const auto length = res_.body().size();
       res_.body().clear();
       res_.content_length(length);

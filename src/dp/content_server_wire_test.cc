@@ -1,5 +1,6 @@
-// The content server's connection bounds, attacked with raw sockets: idle connections, from one address or from
-// many, must not lock a client out of a DP's content; busy ones are never cut to make room.
+// The content server on the wire, attacked with raw sockets: idle connections, from one address or from many, must
+// not lock a client out of a DP's content, busy ones are never cut to make room; requests it cannot read are
+// answered; conditional requests (If-None-Match, If-Range) are honoured.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -7,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -91,7 +93,7 @@ std::size_t still_open(const std::vector<int>& fds) {
   return previous;
 }
 
-class ContentServerLimitsTest : public ::testing::Test {
+class ContentServerWireTest : public ::testing::Test {
  protected:
   void start(std::size_t max_connections, std::size_t per_address) {
     std::filesystem::create_directories(tmp_.path() / "manifests");
@@ -127,7 +129,7 @@ class ContentServerLimitsTest : public ::testing::Test {
   std::unique_ptr<ContentServer> server_;
 };
 
-TEST_F(ContentServerLimitsTest, IdleConnectionsFromOneAddressCannotLockItOut) {
+TEST_F(ContentServerWireTest, IdleConnectionsFromOneAddressCannotLockItOut) {
   start(8, 0);  // a quarter of 8 from one address
   std::vector<int> idle;
   for (int i = 0; i < 20; ++i) {
@@ -144,7 +146,7 @@ TEST_F(ContentServerLimitsTest, IdleConnectionsFromOneAddressCannotLockItOut) {
   close_all(idle);
 }
 
-TEST_F(ContentServerLimitsTest, IdleConnectionsFromManyAddressesCannotLockOutAnother) {
+TEST_F(ContentServerWireTest, IdleConnectionsFromManyAddressesCannotLockOutAnother) {
   start(8, 8);
   std::vector<int> idle;
   for (int i = 0; i < 40; ++i) {
@@ -157,7 +159,7 @@ TEST_F(ContentServerLimitsTest, IdleConnectionsFromManyAddressesCannotLockOutAno
   close_all(idle);
 }
 
-TEST_F(ContentServerLimitsTest, ConnectionsWithARequestInProgressAreNotEvicted) {
+TEST_F(ContentServerWireTest, ConnectionsWithARequestInProgressAreNotEvicted) {
   start(8, 2);
   // A manifest larger than loopback buffers hold: a client that does not read keeps its answer being written.
   const std::string manifest = testing::pseudo_random(24u << 20, 3);
@@ -186,7 +188,7 @@ TEST_F(ContentServerLimitsTest, ConnectionsWithARequestInProgressAreNotEvicted) 
   close_all(downloads);
 }
 
-TEST_F(ContentServerLimitsTest, RequestsThatAreNotHttpAreAnsweredBeforeTheClose) {
+TEST_F(ContentServerWireTest, RequestsThatAreNotHttpAreAnsweredBeforeTheClose) {
   start(8, 0);
   struct Case {
     std::string request;
@@ -215,6 +217,62 @@ TEST_F(ContentServerLimitsTest, RequestsThatAreNotHttpAreAnsweredBeforeTheClose)
     EXPECT_NE(reply.find("Connection: close"), std::string::npos) << reply;
     EXPECT_TRUE(served());
   }
+}
+
+TEST_F(ContentServerWireTest, ConditionalRequestsFollowTheETag) {
+  start(8, 0);
+  const std::string manifest = testing::pseudo_random(1000, 5);
+  const std::string hash = content::sha256(manifest).hex();
+  std::ofstream(tmp_.path() / "manifests" / hash, std::ios::binary) << manifest;
+  const std::string etag = "\"" + hash + "\"";
+  auto get = [&](const std::string& path, const std::string& headers) {
+    const int fd = connect_from("127.0.0.1", port());
+    EXPECT_GE(fd, 0);
+    send_all(fd, "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + "\r\n");
+    std::string reply = read_until_close(fd, milliseconds(5000));
+    ::close(fd);
+    return reply;
+  };
+  const std::string path = "/content/manifests/" + hash;
+  auto body_of = [](const std::string& reply) {
+    const auto at = reply.find("\r\n\r\n");
+    return at == std::string::npos ? std::string("?") : reply.substr(at + 4);
+  };
+
+  // The ETag is the hash in lower case, however the request spelled it.
+  std::string upper = hash;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::string reply = get("/content/manifests/" + upper, "");
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 ")) << reply.substr(0, 200);
+  EXPECT_NE(reply.find("ETag: " + etag + "\r\n"), std::string::npos) << reply.substr(0, 300);
+
+  for (const std::string& inm : {etag, std::string("*"), "\"other\", " + etag}) {
+    reply = get(path, "If-None-Match: " + inm + "\r\n");
+    EXPECT_TRUE(reply.starts_with("HTTP/1.1 304 ")) << inm << ": " << reply.substr(0, 200);
+    EXPECT_EQ(reply.find("Content-Length"), std::string::npos) << reply;
+    EXPECT_EQ(body_of(reply), "") << inm;
+  }
+  reply = get(path, "If-None-Match: \"other\"\r\n");
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 ")) << reply.substr(0, 200);
+  EXPECT_TRUE(body_of(reply) == manifest);
+
+  reply = get(path, "Range: bytes=0-4\r\nIf-Range: " + etag + "\r\n");
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 206 ")) << reply.substr(0, 200);
+  EXPECT_EQ(body_of(reply), manifest.substr(0, 5));
+  for (const std::string& other : {"W/" + etag, std::string("\"other\""), std::string("Sat, 29 Oct 1994 19:43:31 GMT")}) {
+    reply = get(path, "Range: bytes=0-4\r\nIf-Range: " + other + "\r\n");
+    EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 ")) << other << ": " << reply.substr(0, 200);
+    EXPECT_TRUE(body_of(reply) == manifest) << other;
+  }
+  // A 304 on a kept-alive connection is followed at once by the next answer.
+  const int fd = connect_from("127.0.0.1", port());
+  ASSERT_GE(fd, 0);
+  send_all(fd, "GET " + path + " HTTP/1.1\r\nHost: x\r\nIf-None-Match: " + etag + "\r\n\r\nGET /health HTTP/1.1\r\n" +
+                   "Host: x\r\nConnection: close\r\n\r\n");
+  reply = read_until_close(fd, milliseconds(5000));
+  ::close(fd);
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 304 ")) << reply;
+  EXPECT_NE(reply.find("\r\n\r\nHTTP/1.1 200 "), std::string::npos) << reply;
 }
 
 }  // namespace
