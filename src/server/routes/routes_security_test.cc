@@ -125,6 +125,30 @@ TEST_F(RoutesSecurityTest, ManyMemberNamesCostLinearTime) {
   EXPECT_LT(seconds, 5.0);
 }
 
+TEST_F(RoutesSecurityTest, DeeplyNestedBodiesAreRefusedBeforeTheyAreBuilt) {
+  // 64 levels are more than any body of this API needs: the deepest is accepted as JSON (and then refused for
+  // what it says), one more is refused for its depth, whatever its size.
+  const auto nested = [](std::size_t levels) {
+    return R"({"query":)" + std::string(levels - 1, '[') + std::string(levels - 1, ']') + "}";
+  };
+  expect_refused("POST", "/api/v1/query", nested(64), reader_, 400, "WBEM_E_INVALID_PARAMETER",
+                 "field 'query' must be a string");
+  expect_refused("POST", "/api/v1/query", nested(65), reader_, 400, "WBEM_E_INVALID_PARAMETER",
+                 "JSON nested deeper than 64 levels");
+  const auto start = std::chrono::steady_clock::now();
+  expect_refused("POST", "/api/v1/query", nested(500'000), reader_, 400, "WBEM_E_INVALID_PARAMETER",
+                 "JSON nested deeper than 64 levels");
+  std::string objects;
+  for (int i = 0; i < 100'000; ++i) objects += R"({"a":)";
+  expect_refused("POST", "/api/v1/packages", objects + "1" + std::string(100'000, '}'), admin_, 400,
+                 "WBEM_E_INVALID_PARAMETER", "JSON nested deeper than 64 levels");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 1.0);
+  // A malformed document is still reported where it breaks.
+  expect_refused("POST", "/api/v1/query", R"({"query": [1, 2,]})", reader_, 400, "WBEM_E_INVALID_PARAMETER",
+                 "malformed JSON at byte 17");
+}
+
 TEST_F(RoutesSecurityTest, InjectionAttemptsExecuteNothing) {
   ASSERT_EQ(call("POST", "/api/v1/packages", R"({"name":"Office"})").status, 201u);
   const auto before = revision();
