@@ -283,6 +283,9 @@ class Session : public std::enable_shared_from_this<Session> {
 // for `address`, the connection idle longest (of that address, at the per-address limit) is evicted to make room,
 // so idle connections cannot lock a client out; when every candidate is busy the new one is refused.
 std::shared_ptr<Session> admit(const std::shared_ptr<Shared>& shared, tcp::socket socket, const std::string& address) {
+  // Every session looked at is kept until the lock is released: if its last handler ends meanwhile, dropping the
+  // last reference here would run its destructor, which takes the lock, while the lock is held.
+  std::vector<std::shared_ptr<Session>> looked_at;
   std::lock_guard lock(shared->mu);
   const auto mine = shared->per_address.find(address);
   const bool address_full = mine != shared->per_address.end() && mine->second >= shared->per_address_limit();
@@ -297,9 +300,10 @@ std::shared_ptr<Session> admit(const std::shared_ptr<Shared>& shared, tcp::socke
         if (!session) continue;  // being destroyed: its slot goes with it
         const auto since = session->idle_since();
         if (since && (!oldest || *since < oldest_since)) {
-          oldest = std::move(session);
+          oldest = session;
           oldest_since = *since;
         }
+        looked_at.push_back(std::move(session));
       }
       if (!oldest) return nullptr;
       made_room = oldest->evict();  // false: it turned busy since; look again

@@ -95,11 +95,12 @@ std::size_t still_open(const std::vector<int>& fds) {
 
 class ContentServerWireTest : public ::testing::Test {
  protected:
-  void start(std::size_t max_connections, std::size_t per_address) {
+  void start(std::size_t max_connections, std::size_t per_address, std::size_t threads = 1) {
     std::filesystem::create_directories(tmp_.path() / "manifests");
     ContentServerOptions o;
     o.max_connections = max_connections;
     o.max_connections_per_address = per_address;
+    o.threads = threads;
     o.max_manifest_bytes = 64u << 20;
     o.name = "dp-limits";
     auto started = ContentServer::start(o, index_, tmp_.path() / "manifests");
@@ -186,6 +187,30 @@ TEST_F(ContentServerWireTest, ConnectionsWithARequestInProgressAreNotEvicted) {
   EXPECT_NE(whole.find(manifest.substr(0, 64)), std::string::npos);
   EXPECT_TRUE(served());
   close_all(downloads);
+}
+
+TEST_F(ContentServerWireTest, ChurnAtTheBoundLeavesItServing) {
+  // Connections opened, used, reset and abandoned from several threads while the server is at its bound: slots are
+  // taken, evicted and given back concurrently on two server threads.
+  start(4, 4, 2);
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([this, t] {
+      for (int i = 0; i < 300; ++i) {
+        const int fd = connect_from("127.0.0." + std::to_string(2 + t % 2), port());
+        if (fd < 0) continue;
+        if (i % 3 != 0) send_all(fd, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        if (i % 3 == 1) read_until_close(fd, milliseconds(5));
+        if (i % 2 == 0) {
+          linger reset{1, 0};  // close with a reset, as a killed client
+          ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        }
+        ::close(fd);
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  EXPECT_TRUE(served());
 }
 
 TEST_F(ContentServerWireTest, RequestsThatAreNotHttpAreAnsweredBeforeTheClose) {
