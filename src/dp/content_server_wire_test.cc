@@ -242,6 +242,14 @@ TEST_F(ContentServerWireTest, RequestsThatAreNotHttpAreAnsweredBeforeTheClose) {
     EXPECT_NE(reply.find("Connection: close"), std::string::npos) << reply;
     EXPECT_TRUE(served());
   }
+  // A method it does not serve: 405 naming the ones it does.
+  const int fd = connect_from("127.0.0.1", port());
+  ASSERT_GE(fd, 0);
+  send_all(fd, "DELETE /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string reply = read_until_close(fd, milliseconds(5000));
+  ::close(fd);
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 405 ")) << reply;
+  EXPECT_NE(reply.find("\r\nAllow: GET, HEAD\r\n"), std::string::npos) << reply;
 }
 
 TEST_F(ContentServerWireTest, ConditionalRequestsFollowTheETag) {
