@@ -4,11 +4,17 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <chrono>
+#include <list>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/paths.h"
@@ -29,12 +35,38 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
   return v;
 }
 
+class Session;
+
+// Every open connection, so that a new one at a bound can take the place of the connection idle longest.
+struct Slot {
+  std::weak_ptr<Session> session;
+  std::string address;
+};
+
 struct Shared {
   ContentServerOptions options;
   const ChunkIndex* index = nullptr;
   std::filesystem::path manifests_dir;
-  std::atomic<std::size_t> connections{0};
+  std::mutex mu;
+  std::list<Slot> slots;                                   // guarded by mu
+  std::unordered_map<std::string, std::size_t> per_address;  // open connections of each address; guarded by mu
+
+  std::size_t per_address_limit() const {
+    if (options.max_connections_per_address != 0) return options.max_connections_per_address;
+    return std::max<std::size_t>(1, options.max_connections / 4);
+  }
+  // Under mu: forgets a slot and its address's count.
+  void release(std::list<Slot>::iterator slot) {
+    auto it = per_address.find(slot->address);
+    if (it != per_address.end() && --it->second == 0) per_address.erase(it);
+    slots.erase(slot);
+  }
 };
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 using Response = http::response<http::string_body>;
 
@@ -49,7 +81,9 @@ Response error_response(unsigned status, std::string_view code, std::string_view
 Response handle(const Shared& s, const http::request<http::empty_body>& req) {
   const unsigned v = req.version();
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
-    return error_response(405, "WBEM_E_NOT_SUPPORTED", "only GET and HEAD", v);
+    Response refused = error_response(405, "WBEM_E_NOT_SUPPORTED", "only GET and HEAD", v);
+    refused.set(http::field::allow, "GET, HEAD");  // RFC 9110 section 15.5.6
+    return refused;
   }
   const std::string_view target(req.target().data(), req.target().size());
   if (target == "/health") {
@@ -66,6 +100,7 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
     hex = std::string(target.substr(16));
     auto digest = content::Digest::from_hex(hex);
     if (!digest) return error_response(400, "WBEM_E_INVALID_PARAMETER", "not a SHA-256", v);
+    hex = digest->hex();  // one ETag per chunk, however the request spelled its hash
     auto bytes = s.index->read(*digest);
     if (!bytes.ok()) return error_response(404, "WBEM_E_NOT_FOUND", "no such chunk", v);
     body = std::move(bytes).value();
@@ -73,6 +108,7 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
     hex = std::string(target.substr(19));
     auto digest = content::Digest::from_hex(hex);
     if (!digest) return error_response(400, "WBEM_E_INVALID_PARAMETER", "not a manifest hash", v);
+    hex = digest->hex();
     const auto file = s.manifests_dir / digest->hex();
     std::error_code ec;
     const auto size = std::filesystem::file_size(file, ec);
@@ -88,11 +124,22 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
   }
   Response res{http::status::ok, v};
   res.set(http::field::content_type, "application/octet-stream");
-  res.set(http::field::etag, "\"" + hex + "\"");
+  const std::string etag = "\"" + hex + "\"";
+  res.set(http::field::etag, etag);
   res.set(http::field::cache_control, "public, max-age=31536000, immutable");
   res.set(http::field::accept_ranges, "bytes");
+  // If-None-Match naming this ETag (or "*"): 304, no body (the bytes are immutable, so the client's copy is good).
+  if (const auto inm = req[http::field::if_none_match];
+      !inm.empty() && (inm == "*" || std::string_view(inm.data(), inm.size()).find(etag) != std::string_view::npos)) {
+    res.result(http::status::not_modified);
+    return res;
+  }
+  // If-Range (RFC 9110 section 13.1.5): the range only for the representation named by its strong ETag; any other
+  // validator (a weak tag, a date) gets the whole, so a resumed download never splices two representations.
+  const auto if_range = req[http::field::if_range];
+  const bool range_applies = if_range.empty() || std::string_view(if_range.data(), if_range.size()) == etag;
   const std::uint64_t size = body.size();
-  if (auto range_header = req[http::field::range]; !range_header.empty()) {
+  if (auto range_header = req[http::field::range]; range_applies && !range_header.empty()) {
     if (auto r = parse_range(std::string_view(range_header.data(), range_header.size()), size)) {
       if (r->first > r->last) {
         Response bad = error_response(416, "WBEM_E_VALUE_OUT_OF_RANGE", "range not satisfiable", v);
@@ -111,11 +158,41 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  // kIdle: waiting for or receiving a request head (may be evicted); kBusy: a request read and its answer being
+  // written; kEvicted: chosen to make room, closing.
+  enum State : int { kIdle, kBusy, kEvicted };
+
   Session(tcp::socket socket, std::shared_ptr<Shared> shared)
       : stream_(std::move(socket)), shared_(std::move(shared)) {}
-  ~Session() { shared_->connections.fetch_sub(1); }
+  ~Session() {
+    std::lock_guard lock(shared_->mu);
+    if (registered_) shared_->release(slot_);
+  }
+
+  // Under shared_->mu, once the session is made.
+  void registered(std::list<Slot>::iterator slot) {
+    slot_ = slot;
+    registered_ = true;
+  }
 
   void start() { read(); }
+
+  // Under shared_->mu: how long this connection has been idle, or nullopt when it is not idle.
+  std::optional<std::int64_t> idle_since() const {
+    if (state_.load() != kIdle) return std::nullopt;
+    return idle_since_.load();
+  }
+
+  // Under shared_->mu: takes an idle connection out of the registry to make room (false when it has just become
+  // busy); the socket is closed on the session's own strand.
+  bool evict() {
+    int expected = kIdle;
+    if (!state_.compare_exchange_strong(expected, kEvicted)) return false;
+    shared_->release(slot_);
+    registered_ = false;
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+    return true;
+  }
 
  private:
   void read() {
@@ -128,7 +205,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_read(beast::error_code ec) {
-    if (ec) return close();
+    if (ec) return refuse(ec);
+    int expected = kIdle;
+    if (!state_.compare_exchange_strong(expected, kBusy)) return close();  // evicted meanwhile
     const auto& req = parser_->get();
     try {
       res_ = handle(*shared_, req);
@@ -138,7 +217,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.keep_alive(req.keep_alive());
     res_.set(http::field::server, "pkgcast-dp");
     res_.prepare_payload();
-    if (req.method() == http::verb::head) {  // the GET answer's headers, no body
+    if (res_.result() == http::status::not_modified) {
+      res_.erase(http::field::content_length);  // a 304 names no length (RFC 9110 section 15.4.5)
+    } else if (req.method() == http::verb::head) {  // the GET answer's headers, no body
       const auto length = res_.body().size();
       res_.body().clear();
       res_.content_length(length);
@@ -149,9 +230,36 @@ class Session : public std::enable_shared_from_this<Session> {
                       [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_write(e); });
   }
 
+  // A request that cannot be read as HTTP is answered, and the connection then closed (what follows it cannot be
+  // framed); a connection that ended, timed out or was closed is just closed.
+  void refuse(beast::error_code ec) {
+    const auto& http_errors = http::make_error_code(http::error::end_of_stream).category();
+    if (ec.category() != http_errors || ec == http::error::end_of_stream || ec == http::error::partial_message) {
+      return close();
+    }
+    int expected = kIdle;
+    if (!state_.compare_exchange_strong(expected, kBusy)) return close();  // evicted meanwhile
+    if (ec == http::error::header_limit) {
+      res_ = error_response(431, "WBEM_E_QUOTA_VIOLATION", "the request head is larger than 8 KiB", 11);
+    } else if (ec == http::error::body_limit) {
+      res_ = error_response(413, "WBEM_E_QUOTA_VIOLATION", "requests to the content server carry no body", 11);
+    } else {
+      res_ = error_response(400, "WBEM_E_INVALID_PARAMETER", "malformed HTTP request: " + ec.message(), 11);
+    }
+    res_.keep_alive(false);
+    res_.set(http::field::server, "pkgcast-dp");
+    res_.prepare_payload();
+    keep_alive_ = false;
+    stream_.expires_after(shared_->options.idle_timeout);
+    http::async_write(stream_, res_,
+                      [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_write(e); });
+  }
+
   void on_write(beast::error_code ec) {
     res_ = {};
     if (ec || !keep_alive_) return close();
+    idle_since_.store(now_ns());
+    state_.store(kIdle);
     read();
   }
 
@@ -167,7 +275,47 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::empty_body>> parser_;
   Response res_;
   bool keep_alive_ = false;
+  std::atomic<int> state_{kIdle};
+  std::atomic<std::int64_t> idle_since_{now_ns()};
+  std::list<Slot>::iterator slot_;  // guarded by shared_->mu, with registered_
+  bool registered_ = false;
 };
+
+// Admits a new connection from `address`, or says no (nullptr). At max_connections, or at the per-address limit
+// for `address`, the connection idle longest (of that address, at the per-address limit) is evicted to make room,
+// so idle connections cannot lock a client out; when every candidate is busy the new one is refused.
+std::shared_ptr<Session> admit(const std::shared_ptr<Shared>& shared, tcp::socket socket, const std::string& address) {
+  // Every session looked at is kept until the lock is released: if its last handler ends meanwhile, dropping the
+  // last reference here would run its destructor, which takes the lock, while the lock is held.
+  std::vector<std::shared_ptr<Session>> looked_at;
+  std::lock_guard lock(shared->mu);
+  const auto mine = shared->per_address.find(address);
+  const bool address_full = mine != shared->per_address.end() && mine->second >= shared->per_address_limit();
+  if (address_full || shared->slots.size() >= shared->options.max_connections) {
+    bool made_room = false;
+    while (!made_room) {
+      std::shared_ptr<Session> oldest;
+      std::int64_t oldest_since = 0;
+      for (const Slot& slot : shared->slots) {
+        if (address_full && slot.address != address) continue;
+        auto session = slot.session.lock();
+        if (!session) continue;  // being destroyed: its slot goes with it
+        const auto since = session->idle_since();
+        if (since && (!oldest || *since < oldest_since)) {
+          oldest = session;
+          oldest_since = *since;
+        }
+        looked_at.push_back(std::move(session));
+      }
+      if (!oldest) return nullptr;
+      made_room = oldest->evict();  // false: it turned busy since; look again
+    }
+  }
+  auto session = std::make_shared<Session>(std::move(socket), shared);
+  ++shared->per_address[address];
+  session->registered(shared->slots.insert(shared->slots.end(), Slot{session, address}));
+  return session;
+}
 
 class BeastContentServer final : public ContentServer {
  public:
@@ -218,12 +366,15 @@ class BeastContentServer final : public ContentServer {
     acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
       if (!ec) {
-        if (shared_->connections.fetch_add(1) >= shared_->options.max_connections) {
-          shared_->connections.fetch_sub(1);
-          beast::error_code ignored;
-          socket.close(ignored);  // at the bound: refuse rather than queue
+        beast::error_code peer_ec;
+        const auto peer = socket.remote_endpoint(peer_ec);
+        std::shared_ptr<Session> session;
+        if (!peer_ec) session = admit(shared_, std::move(socket), peer.address().to_string());
+        if (session) {
+          session->start();
         } else {
-          std::make_shared<Session>(std::move(socket), shared_)->start();
+          beast::error_code ignored;
+          socket.close(ignored);  // every connection busy: refuse rather than queue
         }
       }
       accept();

@@ -6,8 +6,10 @@
 //
 // Threads and bounds: Boost.Beast, asynchronous, on `threads` threads (default 1) running one io_context; each
 // connection's handlers run on its own strand; no thread is ever held by a connection. At most max_connections
-// connections (beyond: the new one is closed at once); a request head of at most 8 KiB and no body; an idle
-// keep-alive connection is closed after idle_timeout. A response holds at most one chunk (<= 256 KiB) or one
+// connections, and max_connections_per_address from one IP address: beyond either, the connection idle longest
+// (waiting for or receiving a request head; of that address at the per-address limit) is closed to admit the new
+// one, so idle connections cannot lock a client out; when none is idle the new one is closed at once. A request
+// head of at most 8 KiB and no body; an idle keep-alive connection is closed after idle_timeout. A response holds at most one chunk (<= 256 KiB) or one
 // manifest in memory, so memory is bounded by max_connections times that.
 //
 // Thread safety: start/stop from one thread; port() from any.
@@ -31,6 +33,7 @@ struct ContentServerOptions {
   std::uint16_t port = 0;  // 0: any free port (see port())
   std::size_t threads = 1;
   std::size_t max_connections = 64;
+  std::size_t max_connections_per_address = 0;  // 0: a quarter of max_connections (at least 1)
   std::size_t max_manifest_bytes = 32u << 20;  // larger manifests are not served (413)
   std::chrono::milliseconds idle_timeout{30'000};
   std::string name;  // reported by /health

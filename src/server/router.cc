@@ -141,7 +141,13 @@ std::string error_json(const Error& error) {
   return body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-Response error_response(const Error& error) { return Response::json(http_status_for(error.code), error_json(error)); }
+Response error_response(const Error& error) {
+  Response r = Response::json(http_status_for(error.code), error_json(error));
+  // A refusal for load says when to come back (RFC 9110 section 10.2.3): the requests, streams and connections
+  // that fill a limit end all the time, so a second is a fair first wait.
+  if (error.code == WbemCode::kServerTooBusy) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
 
 void Router::add(std::string method, std::string pattern, Access access, Handler handler, QueryToken query_token) {
   if (pattern.empty() || pattern.front() != '/') bad_pattern(method, pattern, "must start with '/'");

@@ -168,6 +168,16 @@ TEST(ErrorResponseTest, StatusFollowsTheCode) {
   EXPECT_EQ(http_status_for(WbemCode::kOutOfDiskSpace), 500u);
 }
 
+TEST(ErrorResponseTest, OnlyARefusalForLoadSaysWhenToRetry) {
+  const Response busy = error_response(make_error(WbemCode::kServerTooBusy, "too many open streams"));
+  EXPECT_EQ(busy.status, 503u);
+  ASSERT_EQ(busy.headers.size(), 1u);
+  EXPECT_EQ(busy.headers[0], (std::pair<std::string, std::string>("Retry-After", "1")));
+  for (const WbemCode code : {WbemCode::kShuttingDown, WbemCode::kQuotaViolation, WbemCode::kFailed}) {
+    EXPECT_TRUE(error_response(make_error(code, "x")).headers.empty());
+  }
+}
+
 TEST(ErrorResponseTest, MessageWithQuotesAndInvalidUtf8StaysValidJson) {
   Response r = error_response(make_error(WbemCode::kInvalidProperty, "unknown property 'a\"b\xff'"));
   auto j = nlohmann::json::parse(r.body);

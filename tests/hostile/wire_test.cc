@@ -405,6 +405,7 @@ TEST_P(WireTest, NoIdleConnectionToEvictMeans503) {
   const std::string reply = exchange("GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(status_of(reply), 503) << reply;
   EXPECT_NE(reply.find("WBEM_E_SERVER_TOO_BUSY"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("\r\nRetry-After: 1\r\n"), std::string::npos) << reply;
   // Once one upload ends, a client gets in again.
   busy.pop_back();
   bool served = false;

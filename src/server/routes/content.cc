@@ -85,7 +85,7 @@ Result<std::optional<ByteRange>> range_of(std::string_view header, std::uint64_t
 }
 
 // The status and headers of the answer for an immutable representation of `size` bytes named by `etag`, honouring
-// If-None-Match and Range, and the bytes of it the body holds: [first, first + length); none for 304 and 416.
+// If-None-Match, Range and If-Range, and the bytes of it the body holds: [first, first + length); none for 304 and 416.
 struct Framed {
   Response response;
   std::optional<std::pair<std::uint64_t, std::uint64_t>> body;  // first, length
@@ -105,7 +105,11 @@ Framed frame(const Request& req, std::uint64_t size, const std::string& etag, st
     r.status = 304;
     return out;
   }
-  auto range = range_of(req.header("range"), size);
+  // If-Range (RFC 9110 section 13.1.5): the range applies only to the representation the client names by its
+  // strong ETag; for any other (a weak tag, another encoding's tag, or a date: nothing here has a Last-Modified)
+  // the whole representation is sent, so a resumed download never splices bytes of two representations.
+  const std::string_view if_range = trim(req.header("if-range"));
+  auto range = range_of(if_range.empty() || if_range == etag ? req.header("range") : std::string_view(), size);
   if (!range.ok()) {
     Response e = error_response(range.error());
     e.status = 416;

@@ -116,6 +116,18 @@ TEST_F(ContentRouteTest, ARawChunkIsSentFromItsFileWholeOrASpan) {
   EXPECT_EQ(past.status, 416u);
   EXPECT_FALSE(past.from_file);
   EXPECT_EQ(past.headers["Content-Range"], "bytes */100000");
+  // If-Range: the span only when the client names this representation by its strong ETag.
+  const std::string etag = "\"" + raw_hash_.hex() + "\"";
+  Answer same = get(raw_hash_, {{"range", "bytes=10-19"}, {"if-range", etag}});
+  EXPECT_EQ(same.status, 206u);
+  EXPECT_EQ(same.body, raw_.substr(10, 10));
+  for (const std::string& other : {"\"zstd-" + raw_hash_.hex() + "\"", "W/" + etag, std::string("\"other\""),
+                                  std::string("Sat, 29 Oct 1994 19:43:31 GMT")}) {
+    Answer whole = get(raw_hash_, {{"range", "bytes=10-19"}, {"if-range", other}});
+    EXPECT_EQ(whole.status, 200u) << other;
+    EXPECT_TRUE(whole.body == raw_) << other;
+    EXPECT_EQ(whole.headers.count("Content-Range"), 0u) << other;
+  }
   Answer cached = get(raw_hash_, {{"if-none-match", "\"" + raw_hash_.hex() + "\""}});
   EXPECT_EQ(cached.status, 304u);
   EXPECT_FALSE(cached.from_file);

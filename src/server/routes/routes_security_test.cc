@@ -1,4 +1,7 @@
 // Refusals: roles, site limits, malformed and hostile input. Each refused call must change nothing.
+#include <chrono>
+#include <string>
+
 #include "server/routes/routes_fixture.h"
 
 namespace pkgcast::server {
@@ -109,6 +112,45 @@ TEST_F(RoutesSecurityTest, BodiesAreReadStrictly) {
                  "field 'name' appears twice");
   expect_refused("POST", "/api/v1/groups/x/members", R"({"dps":["a"],"dps":[]})", admin_, 400,
                  "WBEM_E_INVALID_PARAMETER", "'dps'");
+}
+
+TEST_F(RoutesSecurityTest, ManyMemberNamesCostLinearTime) {
+  // A body within max_body_bytes holding 90,000 distinct member names, from the least privileged token that may
+  // send a body: looking for duplicates among them must not pin a handler thread (a list search took 38 s).
+  std::string many = "{";
+  for (int i = 0; many.size() < 1'000'000; ++i) many += "\"" + std::to_string(1'000'000 + i) + "\":0,";
+  const std::string distinct = many + R"("query":"SELECT * FROM SMS_Site"})";
+  const std::string twice = many + R"("1000000":1})";
+  const auto start = std::chrono::steady_clock::now();
+  expect_refused("POST", "/api/v1/query", distinct, reader_, 400, "WBEM_E_INVALID_PARAMETER", "unknown field");
+  expect_refused("POST", "/api/v1/query", twice, reader_, 400, "WBEM_E_INVALID_PARAMETER",
+                 "field '1000000' appears twice");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 5.0);
+}
+
+TEST_F(RoutesSecurityTest, DeeplyNestedBodiesAreRefusedBeforeTheyAreBuilt) {
+  // 64 levels are more than any body of this API needs: the deepest is accepted as JSON (and then refused for
+  // what it says), one more is refused for its depth, whatever its size.
+  const auto nested = [](std::size_t levels) {
+    return R"({"query":)" + std::string(levels - 1, '[') + std::string(levels - 1, ']') + "}";
+  };
+  expect_refused("POST", "/api/v1/query", nested(64), reader_, 400, "WBEM_E_INVALID_PARAMETER",
+                 "field 'query' must be a string");
+  expect_refused("POST", "/api/v1/query", nested(65), reader_, 400, "WBEM_E_INVALID_PARAMETER",
+                 "JSON nested deeper than 64 levels");
+  const auto start = std::chrono::steady_clock::now();
+  expect_refused("POST", "/api/v1/query", nested(500'000), reader_, 400, "WBEM_E_INVALID_PARAMETER",
+                 "JSON nested deeper than 64 levels");
+  std::string objects;
+  for (int i = 0; i < 100'000; ++i) objects += R"({"a":)";
+  expect_refused("POST", "/api/v1/packages", objects + "1" + std::string(100'000, '}'), admin_, 400,
+                 "WBEM_E_INVALID_PARAMETER", "JSON nested deeper than 64 levels");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 1.0);
+  // A malformed document is still reported where it breaks.
+  expect_refused("POST", "/api/v1/query", R"({"query": [1, 2,]})", reader_, 400, "WBEM_E_INVALID_PARAMETER",
+                 "malformed JSON at byte 17");
 }
 
 TEST_F(RoutesSecurityTest, InjectionAttemptsExecuteNothing) {
