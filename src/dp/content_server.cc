@@ -9,7 +9,6 @@
 #include <charconv>
 #include <chrono>
 #include <list>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -17,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/mutex.h"
 #include "core/paths.h"
 
 namespace pkgcast::dp {
@@ -47,16 +47,16 @@ struct Shared {
   ContentServerOptions options;
   const ChunkIndex* index = nullptr;
   std::filesystem::path manifests_dir;
-  std::mutex mu;
-  std::list<Slot> slots;                                   // guarded by mu
-  std::unordered_map<std::string, std::size_t> per_address;  // open connections of each address; guarded by mu
+  Mutex mu;
+  std::list<Slot> slots PKG_GUARDED_BY(mu);
+  std::unordered_map<std::string, std::size_t> per_address PKG_GUARDED_BY(mu);  // open connections of each address
 
   std::size_t per_address_limit() const {
     if (options.max_connections_per_address != 0) return options.max_connections_per_address;
     return std::max<std::size_t>(1, options.max_connections / 4);
   }
-  // Under mu: forgets a slot and its address's count.
-  void release(std::list<Slot>::iterator slot) {
+  // Forgets a slot and its address's count.
+  void release(std::list<Slot>::iterator slot) PKG_REQUIRES(mu) {
     auto it = per_address.find(slot->address);
     if (it != per_address.end() && --it->second == 0) per_address.erase(it);
     slots.erase(slot);
@@ -165,7 +165,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(tcp::socket socket, std::shared_ptr<Shared> shared)
       : stream_(std::move(socket)), shared_(std::move(shared)) {}
   ~Session() {
-    std::lock_guard lock(shared_->mu);
+    MutexLock lock(shared_->mu);
     if (registered_) shared_->release(slot_);
   }
 
@@ -183,12 +183,11 @@ class Session : public std::enable_shared_from_this<Session> {
     return idle_since_.load();
   }
 
-  // Under shared_->mu: takes an idle connection out of the registry to make room (false when it has just become
-  // busy); the socket is closed on the session's own strand.
+  // Under shared_->mu, from admit(), which then takes the slot out of the registry: marks an idle connection
+  // evicted and has its socket closed on the session's own strand (false when it has just become busy).
   bool evict() {
     int expected = kIdle;
     if (!state_.compare_exchange_strong(expected, kEvicted)) return false;
-    shared_->release(slot_);
     registered_ = false;
     net::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
     return true;
@@ -288,27 +287,30 @@ std::shared_ptr<Session> admit(const std::shared_ptr<Shared>& shared, tcp::socke
   // Every session looked at is kept until the lock is released: if its last handler ends meanwhile, dropping the
   // last reference here would run its destructor, which takes the lock, while the lock is held.
   std::vector<std::shared_ptr<Session>> looked_at;
-  std::lock_guard lock(shared->mu);
+  MutexLock lock(shared->mu);
   const auto mine = shared->per_address.find(address);
   const bool address_full = mine != shared->per_address.end() && mine->second >= shared->per_address_limit();
   if (address_full || shared->slots.size() >= shared->options.max_connections) {
     bool made_room = false;
     while (!made_room) {
       std::shared_ptr<Session> oldest;
+      std::list<Slot>::iterator oldest_slot;
       std::int64_t oldest_since = 0;
-      for (const Slot& slot : shared->slots) {
-        if (address_full && slot.address != address) continue;
-        auto session = slot.session.lock();
+      for (auto slot = shared->slots.begin(); slot != shared->slots.end(); ++slot) {
+        if (address_full && slot->address != address) continue;
+        auto session = slot->session.lock();
         if (!session) continue;  // being destroyed: its slot goes with it
         const auto since = session->idle_since();
         if (since && (!oldest || *since < oldest_since)) {
           oldest = session;
+          oldest_slot = slot;
           oldest_since = *since;
         }
         looked_at.push_back(std::move(session));
       }
       if (!oldest) return nullptr;
       made_room = oldest->evict();  // false: it turned busy since; look again
+      if (made_room) shared->release(oldest_slot);
     }
   }
   auto session = std::make_shared<Session>(std::move(socket), shared);
