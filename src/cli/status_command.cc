@@ -62,11 +62,12 @@ struct View {
   std::map<std::string, Json> details;      // by SiteCode
   std::map<std::string, Json> dist_points;  // by ServerNALPath (lower-case)
   std::map<std::string, Json> jobs;         // by NALPath (lower-case)
+  bool package_deleted = false;             // the package's Root row went: it will never be distributed
 
   void apply(const Json& inst, bool deleted) {
     const std::string cls = text(inst, "__CLASS");
     if (cls == "SMS_PackageStatusRootSummarizer") {
-      if (!deleted) root = inst;
+      if (deleted) package_deleted = true; else root = inst;
     } else if (cls == "SMS_PackageStatusDetailSummarizer") {
       if (deleted) details.erase(text(inst, "SiteCode")); else details[text(inst, "SiteCode")] = inst;
     } else if (cls == "SMS_PackageStatusDistPointsSummarizer") {
@@ -327,6 +328,9 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
                                                                  std::chrono::duration<double>(*o.timeout_seconds)))
                         : std::nullopt;
   for (;;) {
+    if (view.package_deleted) {
+      return ctx.fail(make_error(WbemCode::kNotFound, "package " + view.package_id + " was deleted"));
+    }
     if (view.distributed()) return finish(kExitOk);
     if (view.failed() && o.wait) return finish(kExitError);
     auto wait = std::chrono::milliseconds(1000);
@@ -345,7 +349,8 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
     if (auto t = e.find("TargetInstance"); t != e.end() && t->is_object()) {
       view.apply(*t, text(e, "__CLASS") == "__InstanceDeletionEvent");
     }
-    if (view.distributed() || (view.failed() && o.wait)) continue;  // finish() draws the last line
+    // The loop's top ends the wait (finish() draws the last line).
+    if (view.package_deleted || view.distributed() || (view.failed() && o.wait)) continue;
     printer.show(view);
   }
 }

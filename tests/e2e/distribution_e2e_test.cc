@@ -313,6 +313,23 @@ TEST_P(DistributionE2eTest, RemoveCancelValidateAndAnAdvertisementOfferedOnlyWit
   expect_check_clean();
 }
 
+// A package deleted while `status --wait` follows it will never be distributed: the wait ends at once with an error
+// (exit 1, WBEM_E_NOT_FOUND), instead of waiting for the timeout (or for ever without one).
+TEST_P(DistributionE2eTest, StatusWaitEndsWhenThePackageIsDeleted) {
+  add_dp("idle", "ABC", /*start=*/false);  // no agent: the package stays pending
+  const std::string pkg = create_package(make_source("gone"));
+  ASSERT_EQ(cli({"distribute", pkg, "--dp", "idle"}).exit_code, 0);
+  Background wait({pkgcast_binary(), "--server", url_, "--token-file", data_dir_ + "/admin.token", "--json", "status",
+                   pkg, "--wait"});
+  ASSERT_TRUE(wait.started());
+  ASSERT_NE(wait.wait_for_line("\"targeted\":1", std::chrono::seconds(30)), "") << wait.error_output();
+  ASSERT_EQ(cli({"package", "delete", pkg}).exit_code, 0);
+  EXPECT_NE(wait.wait_for_line("\"error\":\"WBEM_E_NOT_FOUND\"", std::chrono::seconds(20)), "") << wait.output();
+  EXPECT_EQ(wait.stop(0, std::chrono::seconds(20)), 1) << wait.output() << wait.error_output();
+  EXPECT_NE(wait.error_output().find("error: WBEM_E_NOT_FOUND: package " + pkg + " was deleted"), std::string::npos)
+      << wait.error_output();
+}
+
 TEST_P(DistributionE2eTest, APullDpTakesContentFromItsSourceDp) {
   const std::string source = make_source("app");
   add_dp("dp1", "ABC");
