@@ -12,6 +12,8 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <random>
+#include <thread>
 
 #include <deque>
 
@@ -300,14 +302,37 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
   };
   // Subscribe first, then read the state: every change after the read arrives as an event (some changes may arrive
   // twice, once in the read and once as an event, which is harmless: the event carries the whole instance).
+  // No --timeout: a deadline that never comes.
+  const SteadyClock::time_point deadline =
+      o.timeout_seconds ? SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                                   std::chrono::duration<double>(*o.timeout_seconds))
+                        : SteadyClock::time_point::max();
   EventQueue queue;
   std::vector<Subscription> subscriptions;
-  for (const char* cls : kClasses) {
+  // Four subscriptions, all or none. A server at its stream quota (WBEM_E_SERVER_TOO_BUSY: `max_streams_per_token`
+  // is 32, and a script may follow several packages at once, four streams each) is waited for: the partial set is
+  // given back, so that waits running side by side do not hold each other's streams, and tried again after a
+  // random delay, until the timeout.
+  std::mt19937 jitter{std::random_device{}()};
+  bool told = false;
+  while (subscriptions.size() < kClasses.size()) {
     auto sub = scope->try_exec_notification_query_async(
-        queue, std::string("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '") + cls +
-                   "' AND TargetInstance." + where);
-    if (!sub.ok()) return ctx.fail(sub.error());
-    subscriptions.push_back(std::move(*sub));
+        queue, std::string("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '") +
+                   kClasses[subscriptions.size()] + "' AND TargetInstance." + where);
+    if (sub.ok()) {
+      subscriptions.push_back(std::move(*sub));
+      continue;
+    }
+    const auto delay = std::chrono::milliseconds(250 + std::uniform_int_distribution<int>(0, 1750)(jitter));
+    if (sub.error().code != WbemCode::kServerTooBusy || SteadyClock::now() + delay >= deadline) {
+      return ctx.fail(sub.error());
+    }
+    if (!told) {
+      std::cerr << "waiting for the server to admit more event streams: " << sub.error().message << "\n";
+      told = true;
+    }
+    subscriptions.clear();
+    std::this_thread::sleep_for(delay);
   }
   if (Status s = read_rows(); !s.ok()) return ctx.fail(s.error());
   if (view.root.is_null()) return ctx.fail(make_error(WbemCode::kNotFound, "package " + view.package_id + " does not exist"));
@@ -323,10 +348,6 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
     if (Status s = read_rows(); s.ok()) printer.show(view);
     return code;
   };
-  const std::optional<SteadyClock::time_point> deadline =
-      o.timeout_seconds ? std::optional(SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
-                                                                 std::chrono::duration<double>(*o.timeout_seconds)))
-                        : std::nullopt;
   for (;;) {
     if (view.package_deleted) {
       return ctx.fail(make_error(WbemCode::kNotFound, "package " + view.package_id + " was deleted"));
@@ -334,8 +355,8 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
     if (view.distributed()) return finish(kExitOk);
     if (view.failed() && o.wait) return finish(kExitError);
     auto wait = std::chrono::milliseconds(1000);
-    if (deadline) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - SteadyClock::now());
+    if (o.timeout_seconds) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
       if (left.count() <= 0) return o.wait ? kExitTimedOut : kExitOk;
       wait = std::min(wait, left);
     }
