@@ -433,6 +433,44 @@ TEST_P(ClientEventsE2eTest, WatchEndsWithAnErrorWhenEventsWereLostOverAGap) {
       << watch.error_output();
 }
 
+// `status` follows its package through a gap the same way (docs/events.md's recipe): it reads the rows again. Here
+// the package was deleted while `status` was away and the journal compacted past it, so the deletion event is lost;
+// the re-read finds no Root row and the wait ends (exit 1) instead of waiting for ever.
+TEST_P(ClientEventsE2eTest, StatusRereadsTheRowsAfterAGap) {
+  const std::string port = std::to_string(port_of(url_));
+  const std::string config = dir_.path() + "/gap.toml";
+  std::ofstream(config) << "journal_max_entries = 3\njournal_compact_interval_seconds = 1\n";
+  write_file(dir_.path() + "/src/app.txt", "content");
+  auto created = cli({"package", "create", "--name", "Followed", "--source", dir_.path() + "/src"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string pkg = first_line(created.out);
+  ASSERT_EQ(stop_server(), 0);
+  start_server_on_port(port, {"--config", config});
+  Background status({pkgcast_binary(), "--server", url_, "--token-file", data_dir_ + "/admin.token", "--json",
+                     "status", pkg, "--wait"});
+  ASSERT_TRUE(status.started());
+  ASSERT_NE(status.wait_for_line("\"package_id\"", 30s), "") << status.error_output();
+  const std::uint64_t revision = server_revision();
+
+  ASSERT_EQ(kill(status.pid(), SIGSTOP), 0);
+  ASSERT_EQ(stop_server(), 0);
+  start_server_on_port(port, {"--config", config});
+  ASSERT_EQ(cli({"package", "delete", pkg}).exit_code, 0);
+  auto c = http(admin_token());
+  for (int i = 0; i < 6; ++i) post_package(*c, "After" + std::to_string(i));
+  RunResult resumed;
+  const std::string query = "SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_Package'";
+  for (int i = 0; i < 100; ++i) {
+    resumed = cli({"watch", query, "--since", std::to_string(revision), "--timeout", "0.2"});
+    if (resumed.exit_code != 0) break;
+  }
+  ASSERT_EQ(resumed.exit_code, 1) << resumed.out << resumed.err;
+  ASSERT_EQ(kill(status.pid(), SIGCONT), 0);
+  EXPECT_NE(status.wait_for_line("\"error\":\"WBEM_E_NOT_FOUND\"", 30s), "") << status.error_output();
+  EXPECT_EQ(status.stop(0, 30s), 1) << status.error_output();
+  EXPECT_NE(status.error_output().find("package " + pkg + " was deleted"), std::string::npos) << status.error_output();
+}
+
 // `pkgcast watch` in text form names each event's instance by its relative path (cli.md), and a negative --since is
 // a usage error, not a revision near 2^64.
 TEST_P(ClientEventsE2eTest, WatchLinesNameTheInstanceAndANegativeSinceIsRefused) {
