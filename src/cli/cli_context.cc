@@ -87,10 +87,11 @@ Status CliContext::check_namespace(client::HttpClient& http) const {
                                                      "' is not served here (this server serves '" + served + "')");
 }
 
-Result<ManagementScope> CliContext::scope() const {
+Result<ManagementScope> CliContext::scope(bool resync_on_gap) const {
   PKG_ASSIGN_OR_RETURN(std::string token, resolve_token());
   ConnectionOptions o;
   o.token = std::move(token);
+  o.resync_on_gap = resync_on_gap;
   o.insecure = options.insecure;
   o.ca_file = options.ca_file;
   return ManagementScope::try_create(server_url(), options.namespace_path, std::move(o));

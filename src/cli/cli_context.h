@@ -56,7 +56,8 @@ class CliContext {
   Result<cim::Json> call(std::string_view method, std::string_view target, const cim::Json* body = nullptr);
 
   // The client library's view of the server (event subscriptions), with the same URL, token and TLS settings.
-  Result<ManagementScope> scope() const;
+  // `resync_on_gap` is ConnectionOptions::resync_on_gap: false makes a gap in the journal the subscription's end.
+  Result<ManagementScope> scope(bool resync_on_gap = true) const;
 
   // Prints JSON (pretty, one document) on stdout.
   void print_json(const cim::Json& j) const;

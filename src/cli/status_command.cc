@@ -12,6 +12,8 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <random>
+#include <thread>
 
 #include <deque>
 
@@ -62,11 +64,12 @@ struct View {
   std::map<std::string, Json> details;      // by SiteCode
   std::map<std::string, Json> dist_points;  // by ServerNALPath (lower-case)
   std::map<std::string, Json> jobs;         // by NALPath (lower-case)
+  bool package_deleted = false;             // the package's Root row went: it will never be distributed
 
   void apply(const Json& inst, bool deleted) {
     const std::string cls = text(inst, "__CLASS");
     if (cls == "SMS_PackageStatusRootSummarizer") {
-      if (!deleted) root = inst;
+      if (deleted) package_deleted = true; else root = inst;
     } else if (cls == "SMS_PackageStatusDetailSummarizer") {
       if (deleted) details.erase(text(inst, "SiteCode")); else details[text(inst, "SiteCode")] = inst;
     } else if (cls == "SMS_PackageStatusDistPointsSummarizer") {
@@ -253,10 +256,22 @@ class EventQueue final : public EventSink {
     cv_.notify_all();
   }
   // The next event, nullopt after `wait` without one; the error that ended a subscription.
+  // Events were lost over a gap in the journal (the library resubscribes): the rows are to be read again.
+  void on_resync(const Error&) override {
+    {
+      MutexLock lock(mu_);
+      resync_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool take_resync() {
+    MutexLock lock(mu_);
+    return std::exchange(resync_, false);
+  }
   Result<std::optional<std::string>> next(std::chrono::milliseconds wait) {
     MutexLock lock(mu_);
     const auto until = SteadyClock::now() + wait;
-    while (events_.empty() && !ended_ && SteadyClock::now() < until) {
+    while (events_.empty() && !ended_ && !resync_ && SteadyClock::now() < until) {
       cv_.wait_for(mu_, until - SteadyClock::now());
     }
     if (ended_) return *ended_;
@@ -271,6 +286,7 @@ class EventQueue final : public EventSink {
   CondVar cv_;
   std::deque<std::string> events_ PKG_GUARDED_BY(mu_);
   std::optional<Error> ended_ PKG_GUARDED_BY(mu_);
+  bool resync_ PKG_GUARDED_BY(mu_) = false;
 };
 
 struct StatusOptions {
@@ -289,24 +305,53 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
   constexpr std::array<const char*, 4> kClasses = {"SMS_PackageStatusRootSummarizer",
                                                    "SMS_PackageStatusDetailSummarizer",
                                                    "SMS_PackageStatusDistPointsSummarizer", "PKG_DPJob"};
+  // The rows as they are now, in place of those held (a row deleted meanwhile goes; no Root row: the package went).
   auto read_rows = [&]() -> Status {
+    View fresh;
+    fresh.package_id = view.package_id;
+    fresh.has_source = view.has_source;
     for (const char* cls : kClasses) {
       auto rows = scope->try_exec_query(std::string("SELECT * FROM ") + cls + " WHERE " + where);
       if (!rows.ok()) return rows.error();
-      for (const auto& row : *rows) view.apply(Json::parse(row.to_json()), false);
+      for (const auto& row : *rows) fresh.apply(Json::parse(row.to_json()), false);
     }
+    fresh.package_deleted = fresh.root.is_null();
+    view = std::move(fresh);
     return ok_status();
   };
   // Subscribe first, then read the state: every change after the read arrives as an event (some changes may arrive
   // twice, once in the read and once as an event, which is harmless: the event carries the whole instance).
+  // No --timeout: a deadline that never comes.
+  const SteadyClock::time_point deadline =
+      o.timeout_seconds ? SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                                   std::chrono::duration<double>(*o.timeout_seconds))
+                        : SteadyClock::time_point::max();
   EventQueue queue;
   std::vector<Subscription> subscriptions;
-  for (const char* cls : kClasses) {
+  // Four subscriptions, all or none. A server at its stream quota (WBEM_E_SERVER_TOO_BUSY: `max_streams_per_token`
+  // is 32, and a script may follow several packages at once, four streams each) is waited for: the partial set is
+  // given back, so that waits running side by side do not hold each other's streams, and tried again after a
+  // random delay, until the timeout.
+  std::mt19937 jitter{std::random_device{}()};
+  bool told = false;
+  while (subscriptions.size() < kClasses.size()) {
     auto sub = scope->try_exec_notification_query_async(
-        queue, std::string("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '") + cls +
-                   "' AND TargetInstance." + where);
-    if (!sub.ok()) return ctx.fail(sub.error());
-    subscriptions.push_back(std::move(*sub));
+        queue, std::string("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '") +
+                   kClasses[subscriptions.size()] + "' AND TargetInstance." + where);
+    if (sub.ok()) {
+      subscriptions.push_back(std::move(*sub));
+      continue;
+    }
+    const auto delay = std::chrono::milliseconds(250 + std::uniform_int_distribution<int>(0, 1750)(jitter));
+    if (sub.error().code != WbemCode::kServerTooBusy || SteadyClock::now() + delay >= deadline) {
+      return ctx.fail(sub.error());
+    }
+    if (!told) {
+      std::cerr << "waiting for the server to admit more event streams: " << sub.error().message << "\n";
+      told = true;
+    }
+    subscriptions.clear();
+    std::this_thread::sleep_for(delay);
   }
   if (Status s = read_rows(); !s.ok()) return ctx.fail(s.error());
   if (view.root.is_null()) return ctx.fail(make_error(WbemCode::kNotFound, "package " + view.package_id + " does not exist"));
@@ -322,21 +367,26 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
     if (Status s = read_rows(); s.ok()) printer.show(view);
     return code;
   };
-  const std::optional<SteadyClock::time_point> deadline =
-      o.timeout_seconds ? std::optional(SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
-                                                                 std::chrono::duration<double>(*o.timeout_seconds)))
-                        : std::nullopt;
   for (;;) {
+    if (view.package_deleted) {
+      return ctx.fail(make_error(WbemCode::kNotFound, "package " + view.package_id + " was deleted"));
+    }
     if (view.distributed()) return finish(kExitOk);
     if (view.failed() && o.wait) return finish(kExitError);
     auto wait = std::chrono::milliseconds(1000);
-    if (deadline) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - SteadyClock::now());
+    if (o.timeout_seconds) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
       if (left.count() <= 0) return o.wait ? kExitTimedOut : kExitOk;
       wait = std::min(wait, left);
     }
     auto next = queue.next(wait);
     if (!next.ok()) return ctx.fail(next.error());
+    if (queue.take_resync()) {
+      // The documented recipe (docs/events.md): after a gap, re-read what is mirrored; later changes come as events.
+      if (Status s = read_rows(); !s.ok()) return ctx.fail(s.error());
+      printer.show(view);
+      continue;
+    }
     if (!*next) {
       if (!ctx.options.json) printer.show(view);  // the ETA moves on
       continue;
@@ -345,7 +395,8 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
     if (auto t = e.find("TargetInstance"); t != e.end() && t->is_object()) {
       view.apply(*t, text(e, "__CLASS") == "__InstanceDeletionEvent");
     }
-    if (view.distributed() || (view.failed() && o.wait)) continue;  // finish() draws the last line
+    // The loop's top ends the wait (finish() draws the last line).
+    if (view.package_deleted || view.distributed() || (view.failed() && o.wait)) continue;
     printer.show(view);
   }
 }

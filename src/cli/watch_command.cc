@@ -75,7 +75,10 @@ std::string event_line(const cim::Json& e) {
 }
 
 int run_watch(CliContext& ctx, const WatchOptions& w) {
-  auto scope = ctx.scope();
+  // A gap (the journal was compacted past the events not yet printed, while the stream was down) ends the watch
+  // with WBEM_E_NOT_FOUND, as a compacted --since does: events were lost, and the script that reads them must know
+  // it (re-list, then watch again). Resubscribing silently would hide the loss.
+  auto scope = ctx.scope(/*resync_on_gap=*/false);
   if (!scope.ok()) return ctx.fail(scope.error());
   auto events = scope->try_exec_notification_query(w.query, w.since);
   if (!events.ok()) return ctx.fail(events.error());

@@ -240,11 +240,16 @@ SubscriptionState::Attempt SubscriptionState::read_once() {
     if (!rev) rev = inst->revision();
     {
       MutexLock lock(mu_);
+      // An __AggregateEvent carries the revision of its window's last event, and windows close in time order,
+      // not in the order of their last events (docs/events.md, GROUP WITHIN): a later aggregate may carry a
+      // lower revision. It is a window, not a journal entry, so it is never taken for one delivered already;
+      // the resume point stays the highest revision seen.
+      const bool aggregate = inst->class_name() == "__AggregateEvent";
       // Exactly once: a revision at or below the last delivered one was delivered already.
-      if (rev && last_revision_ && *rev <= *last_revision_) return true;
+      if (!aggregate && rev && last_revision_ && *rev <= *last_revision_) return true;
       // Recorded before the sink runs, so that last_revision() inside the callback is this event's. A resume
       // happens only after the callback returned (same thread), so this loses nothing.
-      if (rev) last_revision_ = rev;
+      if (rev && (!last_revision_ || *rev > *last_revision_)) last_revision_ = rev;
     }
     any_event = true;
     if (!guarded([&] { delivery_->event(*inst); })) {

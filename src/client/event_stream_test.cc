@@ -443,6 +443,32 @@ TEST(EventStreamTest, AFullQueueHoldsTheStreamAndLosesNothing) {
   }
 }
 
+// GROUP WITHIN: an aggregate carries the revision of its window's last event, and windows close in the order they
+// opened, so the server sends `id: 49` (window GA: 41 and 49) before `id: 45` (window GB: 45 only). Both are
+// delivered; the resume point stays 49.
+TEST(EventStreamTest, AggregatesWithDescendingRevisionsAreAllDelivered) {
+  auto aggregate = [](std::uint64_t revision, int count) {
+    return R"({"__CLASS":"__AggregateEvent","__REVISION":)" + std::to_string(revision) + R"(,"NumberOfEvents":)" +
+           std::to_string(count) + R"(,"Representative":)" + client::testing::event_json(revision) + "}";
+  };
+  FakeEventServer server([&](FakeConnection& c, const std::string&, int) {
+    c.sse_head();
+    c.chunk(": pkgcast revision 40\n\n");
+    c.event(49, aggregate(49, 2));
+    c.event(45, aggregate(45, 1));
+    c.event(52, aggregate(52, 1));
+    c.wait_for_client_close();
+  });
+  ManagementScope scope(server.url(), "", fast_options());
+  RecordingSink sink;
+  Subscription sub =
+      scope.exec_notification_query_async(sink, std::string(kQuery) + " GROUP WITHIN 3 BY TargetInstance.Name");
+  ASSERT_TRUE(sink.wait_for_events(3));
+  EXPECT_EQ(sink.revisions(), (std::vector<std::uint64_t>{49, 45, 52}));
+  EXPECT_EQ(sub.last_revision(), 52u);
+  sub.cancel();
+}
+
 TEST(EventStreamTest, TheWatcherDeliversToItsHandlersAndStops) {
   FakeEventServer server([&](FakeConnection& c, const std::string&, int) {
     c.sse_head();

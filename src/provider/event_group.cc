@@ -12,8 +12,11 @@ Grouper::Grouper(std::shared_ptr<const wql::BoundQuery> query, const EventClasse
     : query_(std::move(query)),
       classes_(classes),
       max_groups_(max_groups),
-      // The binder guarantees 0 < within; a window is at least a microsecond.
-      length_(std::max<Micros>(1, static_cast<Micros>(std::llround(query_->group()->within * 1e6)))) {}
+      // The binder guarantees 0 < within; a window is at least a microsecond, and at most kMaxWindow (a longer
+      // interval would overflow the window's end): GROUP WITHIN 1e300 is a window that stays open.
+      length_(query_->group()->within * 1e6 >= static_cast<double>(kMaxWindow)
+                  ? kMaxWindow
+                  : std::max<Micros>(1, static_cast<Micros>(std::llround(query_->group()->within * 1e6)))) {}
 
 std::string Grouper::group_key(const cim::Instance& event) const {
   std::string key;

@@ -26,6 +26,9 @@ namespace pkgcast::provider {
 
 class Grouper {
  public:
+  // The longest window, 100 years: a longer GROUP WITHIN interval is taken as this (it stays open as long).
+  static constexpr Micros kMaxWindow = 100LL * 36525 * 24 * 3600 * 10'000;
+
   // Precondition: query->group() has a value.
   Grouper(std::shared_ptr<const wql::BoundQuery> query, const EventClasses& classes, std::size_t max_groups);
 

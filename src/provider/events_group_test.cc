@@ -80,6 +80,23 @@ TEST_F(EventsGroupTest, WithoutByEveryMatchingEventCountsAndALateEventClosesTheW
   EXPECT_EQ(events[0]["NumberOfEvents"], 1);
 }
 
+// An interval longer than any server runs (GROUP WITHIN 1e300, 1e13, 9e12) keeps its window open: it is not reduced to
+// nothing by an overflow, and the window's end stays a valid TIME_CREATED.
+TEST_F(EventsGroupTest, AHugeIntervalKeepsTheWindowOpen) {
+  for (const char* interval : {"1e300", "1e13", "9e12"}) {
+    SCOPED_TRACE(interval);
+    auto sub = subscribe(std::string("SELECT * FROM __InstanceModificationEvent WHERE TargetInstance ISA "
+                                     "'SMS_Package' GROUP WITHIN ") +
+                         interval);
+    put(package("ABC00001", std::string("one ") + interval));
+    clock_.advance(seconds(3600));
+    put(package("ABC00001", std::string("one again ") + interval));
+    clock_.advance(seconds(86400LL * 365 * 50));
+    engine_->run_timers_for_test();
+    EXPECT_TRUE(drain(*sub).empty());
+  }
+}
+
 TEST_F(EventsGroupTest, ResumedGroupSubscriptionRegroupsTheJournal) {
   const std::uint64_t before = put(package("ABC00001", "x"));
   put(package("ABC00001", "y"));

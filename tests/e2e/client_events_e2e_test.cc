@@ -129,10 +129,11 @@ class ClientEventsE2eTest : public ServerTest {
   }
   // start_server() always asks for a free port; a restart that must keep the URL (so that a subscription
   // reconnects to the same address) is started here, on `port`, the same way otherwise.
-  void start_server_on_port(const std::string& port) {
+  void start_server_on_port(const std::string& port, const std::vector<std::string>& extra_flags = {}) {
     std::vector<std::string> argv = {pkgcast_binary(),    "server",      "--data-dir", data_dir_,     "--listen",
                                      "127.0.0.1:" + port, "--site-code", "ABC",        "--site-name", "Head office"};
     if (!db_url_.empty()) argv.insert(argv.end(), {"--db", db_url_});
+    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
     server_ = std::make_unique<Background>(argv, std::vector<std::string>{"PKGCAST_SOURCE_ROOTS=" + dir_.path()});
     ASSERT_TRUE(server_->started());
     ASSERT_NE(server_->wait_for_line("listening on", 30s), "") << server_->error_output();
@@ -386,6 +387,88 @@ TEST_P(ClientEventsE2eTest, AKilledWatcherRestartedWithItsRevisionMissesAndRepea
   EXPECT_EQ(seen, created);
   for (std::size_t i = 1; i < revisions.size(); ++i) EXPECT_LT(revisions[i - 1], revisions[i]);
   EXPECT_EQ(second->wait_for_line("__REVISION", 300ms), "") << "a duplicate or an unexpected event";
+}
+
+// Events lost over a gap are an error `pkgcast watch` reports (exit 1, WBEM_E_NOT_FOUND, as for a compacted
+// --since), not a silent resubscription: the watch is stopped, the server restarted, and the journal compacted past
+// the watch's revision before it reconnects.
+TEST_P(ClientEventsE2eTest, WatchEndsWithAnErrorWhenEventsWereLostOverAGap) {
+  const std::string port = std::to_string(port_of(url_));
+  const std::string config = dir_.path() + "/gap.toml";
+  std::ofstream(config) << "journal_max_entries = 3\njournal_compact_interval_seconds = 1\n";
+  ASSERT_EQ(stop_server(), 0);
+  start_server_on_port(port, {"--config", config});
+  const std::string query = "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'";
+  Background watch({pkgcast_binary(), "--server", url_, "--token-file", data_dir_ + "/admin.token", "--json", "watch",
+                    query});
+  ASSERT_TRUE(watch.started());
+  auto c = http(admin_token());
+  std::string seen;
+  for (int i = 0; i < 100 && seen.empty(); ++i) {  // until the watch is subscribed
+    post_package(*c, "Before" + std::to_string(i));
+    seen = watch.wait_for_line("Before", 200ms);
+  }
+  ASSERT_NE(seen, "") << watch.error_output();
+  const std::uint64_t revision = nlohmann::json::parse(seen).at("__REVISION").get<std::uint64_t>();
+
+  ASSERT_EQ(kill(watch.pid(), SIGSTOP), 0);
+  ASSERT_EQ(stop_server(), 0);
+  start_server_on_port(port, {"--config", config});
+  c = http(admin_token());
+  for (int i = 0; i < 6; ++i) post_package(*c, "Lost" + std::to_string(i));
+  // Until the compactor has dropped the revision after the watch's (a resume from it is then refused).
+  RunResult resumed;
+  for (int i = 0; i < 100; ++i) {
+    resumed = cli({"watch", query, "--since", std::to_string(revision), "--timeout", "0.2"});
+    if (resumed.exit_code != 0) break;
+  }
+  ASSERT_EQ(resumed.exit_code, 1) << resumed.out << resumed.err;
+  ASSERT_NE(resumed.err.find("WBEM_E_NOT_FOUND"), std::string::npos) << resumed.err;
+  ASSERT_EQ(kill(watch.pid(), SIGCONT), 0);
+  EXPECT_NE(watch.wait_for_line("\"error\":\"WBEM_E_NOT_FOUND\"", 30s), "") << watch.error_output();
+  EXPECT_EQ(watch.stop(0, 30s), 1) << watch.error_output();
+  EXPECT_NE(watch.error_output().find("error: WBEM_E_NOT_FOUND: cannot resume after revision " +
+                                      std::to_string(revision)),
+            std::string::npos)
+      << watch.error_output();
+}
+
+// `status` follows its package through a gap the same way (docs/events.md's recipe): it reads the rows again. Here
+// the package was deleted while `status` was away and the journal compacted past it, so the deletion event is lost;
+// the re-read finds no Root row and the wait ends (exit 1) instead of waiting for ever.
+TEST_P(ClientEventsE2eTest, StatusRereadsTheRowsAfterAGap) {
+  const std::string port = std::to_string(port_of(url_));
+  const std::string config = dir_.path() + "/gap.toml";
+  std::ofstream(config) << "journal_max_entries = 3\njournal_compact_interval_seconds = 1\n";
+  write_file(dir_.path() + "/src/app.txt", "content");
+  auto created = cli({"package", "create", "--name", "Followed", "--source", dir_.path() + "/src"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string pkg = first_line(created.out);
+  ASSERT_EQ(stop_server(), 0);
+  start_server_on_port(port, {"--config", config});
+  Background status({pkgcast_binary(), "--server", url_, "--token-file", data_dir_ + "/admin.token", "--json",
+                     "status", pkg, "--wait"});
+  ASSERT_TRUE(status.started());
+  ASSERT_NE(status.wait_for_line("\"package_id\"", 30s), "") << status.error_output();
+  const std::uint64_t revision = server_revision();
+
+  ASSERT_EQ(kill(status.pid(), SIGSTOP), 0);
+  ASSERT_EQ(stop_server(), 0);
+  start_server_on_port(port, {"--config", config});
+  ASSERT_EQ(cli({"package", "delete", pkg}).exit_code, 0);
+  auto c = http(admin_token());
+  for (int i = 0; i < 6; ++i) post_package(*c, "After" + std::to_string(i));
+  RunResult resumed;
+  const std::string query = "SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_Package'";
+  for (int i = 0; i < 100; ++i) {
+    resumed = cli({"watch", query, "--since", std::to_string(revision), "--timeout", "0.2"});
+    if (resumed.exit_code != 0) break;
+  }
+  ASSERT_EQ(resumed.exit_code, 1) << resumed.out << resumed.err;
+  ASSERT_EQ(kill(status.pid(), SIGCONT), 0);
+  EXPECT_NE(status.wait_for_line("\"error\":\"WBEM_E_NOT_FOUND\"", 30s), "") << status.error_output();
+  EXPECT_EQ(status.stop(0, 30s), 1) << status.error_output();
+  EXPECT_NE(status.error_output().find("package " + pkg + " was deleted"), std::string::npos) << status.error_output();
 }
 
 // `pkgcast watch` in text form names each event's instance by its relative path (cli.md), and a negative --since is

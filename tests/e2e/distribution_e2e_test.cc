@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -342,6 +343,54 @@ TEST_P(DistributionE2eTest, RemoveCancelValidateAndAnAdvertisementOfferedOnlyWit
   EXPECT_EQ(json::parse(c.out)["InstallStatus"], "cancelled");
   EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{2, 1, 0, 1}));
   expect_check_clean();
+}
+
+// A package deleted while `status --wait` follows it will never be distributed: the wait ends at once with an error
+// (exit 1, WBEM_E_NOT_FOUND), instead of waiting for the timeout (or for ever without one).
+TEST_P(DistributionE2eTest, StatusWaitEndsWhenThePackageIsDeleted) {
+  add_dp("idle", "ABC", /*start=*/false);  // no agent: the package stays pending
+  const std::string pkg = create_package(make_source("gone"));
+  ASSERT_EQ(cli({"distribute", pkg, "--dp", "idle"}).exit_code, 0);
+  Background wait({pkgcast_binary(), "--server", url_, "--token-file", data_dir_ + "/admin.token", "--json", "status",
+                   pkg, "--wait"});
+  ASSERT_TRUE(wait.started());
+  ASSERT_NE(wait.wait_for_line("\"targeted\":1", std::chrono::seconds(30)), "") << wait.error_output();
+  ASSERT_EQ(cli({"package", "delete", pkg}).exit_code, 0);
+  EXPECT_NE(wait.wait_for_line("\"error\":\"WBEM_E_NOT_FOUND\"", std::chrono::seconds(20)), "") << wait.output();
+  EXPECT_EQ(wait.stop(0, std::chrono::seconds(20)), 1) << wait.output() << wait.error_output();
+  EXPECT_NE(wait.error_output().find("error: WBEM_E_NOT_FOUND: package " + pkg + " was deleted"), std::string::npos)
+      << wait.error_output();
+}
+
+// `status` follows a package with four event streams. When the token is at its stream quota (several waits side
+// by side), it waits for streams to be given back instead of failing: here the quota admits one `status` at a time,
+// and the second one, started while the first holds four of five streams, finishes once the first has ended.
+TEST_P(DistributionE2eTest, StatusWaitsForAFreeStreamWhenTheTokenIsAtItsQuota) {
+  stop_server();
+  // Heartbeats every second: the server notices the streams of a killed client within two of them.
+  std::ofstream(config_, std::ios::app) << "max_streams_per_token = 5\nevent_heartbeat_seconds = 1\n";
+  start_server({"--config", config_});
+  add_dp("idle", "ABC", /*start=*/false);
+  const std::string pending = create_package(make_source("pending"));
+  ASSERT_EQ(cli({"distribute", pending, "--dp", "idle"}).exit_code, 0);
+  auto plain = cli({"--json", "package", "create", "--name", "NoFiles"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const std::string no_files = json::parse(plain.out)["PackageID"].get<std::string>();
+
+  Background first({pkgcast_binary(), "--server", url_, "--token-file", data_dir_ + "/admin.token", "--json", "status",
+                    pending, "--wait"});
+  ASSERT_TRUE(first.started());
+  ASSERT_NE(first.wait_for_line("\"targeted\":1", std::chrono::seconds(30)), "") << first.error_output();
+  Background second({pkgcast_binary(), "--server", url_, "--token-file", data_dir_ + "/admin.token", "--json",
+                     "status", no_files, "--wait", "--timeout", "60"});
+  ASSERT_TRUE(second.started());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(second.stop(0, std::chrono::milliseconds(10)), -2) << "it waits while the quota is taken: "
+                                                                 << second.error_output();
+  EXPECT_EQ(first.stop(SIGKILL), -1);  // killed by the signal: its streams are given back when they close
+  EXPECT_EQ(second.stop(0, std::chrono::seconds(30)), 0) << second.error_output();
+  EXPECT_NE(second.error_output().find("waiting for the server to admit more event streams"), std::string::npos)
+      << second.error_output();
 }
 
 TEST_P(DistributionE2eTest, APullDpTakesContentFromItsSourceDp) {
