@@ -161,6 +161,11 @@ TEST_F(DistMgrTest, DistributesToTwoSitesAndCountsEveryStep) {
   EXPECT_TRUE(report("dp1", pkg, "progress", 5'000, 10'000).applied);
   EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 7u);  // CONTENT_UPDATING
   EXPECT_EQ(num(job(pkg, "dp1"), "BytesDone"), 5'000u);
+  // The text is written once and never claims figures that later reports move (it used to stay at "5000 of 10000").
+  EXPECT_TRUE(report("dp1", pkg, "progress", 9'000, 10'000).applied);
+  EXPECT_EQ(num(job(pkg, "dp1"), "BytesDone"), 9'000u);
+  EXPECT_EQ(str(dist_points(pkg, "dp1"), "InstallStatus"),
+            "Transferring content: 10000 bytes (progress in PKG_DPJob.BytesDone)");
   EXPECT_TRUE(report("dp1", pkg, "installed").applied);
   EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 0u);
   EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 1, 0, 0}));

@@ -35,10 +35,11 @@ Status check_status(const DpStatus& s) {
   return ok_status();
 }
 
-std::string percent_text(std::uint64_t done, std::uint64_t total) {
+// The DistPoints row's text is written once, when the transfer starts (each progress report moving it would cost a
+// summarizer write and a journal entry); so it names what does not change, and where the figures that do are kept.
+std::string transfer_text(std::uint64_t total) {
   if (total == 0) return "Transferring content";
-  return "Transferring content: " + std::to_string(done) + " of " + std::to_string(total) + " bytes (" +
-         std::to_string(done * 100 / total) + "%)";
+  return "Transferring content: " + std::to_string(total) + " bytes (progress in PKG_DPJob.BytesDone)";
 }
 
 }  // namespace
@@ -128,7 +129,7 @@ Result<StatusOutcome> DistributionManager::apply_status(std::string_view dp_name
         PKG_ASSIGN_OR_RETURN(auto row, dist_points_row(txn, package_id, dp));
         if (row && get_uint(*row, "State") != static_cast<std::uint32_t>(summarizer::DpState::kContentUpdating)) {
           PKG_TRY(m.summaries.transition(txn, ref, summarizer::DpState::kContentUpdating, version,
-                                         percent_text(s.bytes_done, s.bytes_total),
+                                         transfer_text(s.bytes_total),
                                          message(kMsgTransferring, summarizer::kMessageInProgress,
                                                  {get_string(*job, "ContentID")}),
                                          now));
