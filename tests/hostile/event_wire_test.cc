@@ -187,6 +187,56 @@ TEST_P(EventWireTest, AnAccessTokenInTheQueryOpensTheEventStream) {
   EXPECT_EQ(log.find(reader.substr(4)), std::string::npos) << log;
 }
 
+// The revisions of the `id:` lines of an event stream, once `n` of them have arrived (fewer at the timeout).
+std::vector<std::uint64_t> first_ids(RawSocket& stream, std::size_t n) {
+  std::string seen;
+  std::vector<std::uint64_t> ids;
+  while (ids.size() < n) {
+    auto more = stream.read_until("\n\n", 10s);
+    if (!more) break;
+    seen += *more;
+    ids.clear();
+    for (auto at = seen.find("\nid: "); at != std::string::npos; at = seen.find("\nid: ", at + 1)) {
+      const auto end = seen.find('\n', at + 5);
+      if (end == std::string::npos) break;
+      ids.push_back(std::stoull(seen.substr(at + 5, end - (at + 5))));
+    }
+  }
+  return ids;
+}
+
+// docs/events.md: Last-Event-ID resumes as since= does; a browser's EventSource reconnects with the URL it was opened
+// with (since= in it) and the header naming the last event it got, so with both the later revision is used and
+// nothing is delivered twice. A Last-Event-ID that is not a revision is refused like a bad since=.
+TEST_P(EventWireTest, LastEventIdResumesAndTheLaterOfItAndSinceIsUsed) {
+  for (int i = 0; i < 3; ++i) {
+    const auto made = cli({"package", "create", "--name", "P" + std::to_string(i)});
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+  }
+  RawSocket all(port());
+  ASSERT_TRUE(all.send(events_request("GET", kQuery, bearer(), "&since=0")));
+  const std::vector<std::uint64_t> ids = first_ids(all, 3);
+  ASSERT_EQ(ids.size(), 3u);
+
+  const std::string after_first = "Last-Event-ID: " + std::to_string(ids[0]) + "\r\n";
+  RawSocket header_only(port());
+  ASSERT_TRUE(header_only.send(events_request("GET", kQuery, bearer() + after_first)));
+  EXPECT_EQ(first_ids(header_only, 2), (std::vector<std::uint64_t>{ids[1], ids[2]}));
+
+  const std::string after_second = "Last-Event-ID: " + std::to_string(ids[1]) + "\r\n";
+  RawSocket both(port());
+  ASSERT_TRUE(both.send(events_request("GET", kQuery, bearer() + after_second, "&since=" + std::to_string(ids[0]))));
+  EXPECT_EQ(first_ids(both, 1), (std::vector<std::uint64_t>{ids[2]}));
+  RawSocket both_other_way(port());
+  ASSERT_TRUE(
+      both_other_way.send(events_request("GET", kQuery, bearer() + after_first, "&since=" + std::to_string(ids[1]))));
+  EXPECT_EQ(first_ids(both_other_way, 1), (std::vector<std::uint64_t>{ids[2]}));
+
+  RawSocket bad(port());
+  ASSERT_TRUE(bad.send(events_request("GET", kQuery, bearer() + "Last-Event-ID: x\r\n", "", /*close=*/true)));
+  EXPECT_EQ(status_of(bad.read_until_close(10s)), 400);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, EventWireTest, ::testing::ValuesIn(backends()),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 

@@ -219,11 +219,15 @@ Result<Response> get_events(ApiContext& ctx, Request& req) {
 Result<Response> open_event_stream(ApiContext& ctx, const Request& req, std::string_view ns, std::string_view query,
                                    const site::TokenRecord& caller) {
   if (!ctx.events) return make_error(WbemCode::kNotSupported, "event subscriptions are not enabled");
+  // Both given: the later one. A browser's EventSource keeps the URL it was opened with (since= included) and adds
+  // Last-Event-ID when it reconnects; resuming from the URL's revision would deliver again what it already has.
   std::optional<std::uint64_t> since;
   if (auto s = req.query.find("since"); s != req.query.end()) {
     PKG_ASSIGN_OR_RETURN(since, parse_revision(s->second, "since"));
-  } else if (std::string_view last = req.header("last-event-id"); !last.empty()) {
-    PKG_ASSIGN_OR_RETURN(since, parse_revision(last, "Last-Event-ID"));
+  }
+  if (std::string_view last = req.header("last-event-id"); !last.empty()) {
+    PKG_ASSIGN_OR_RETURN(const std::uint64_t last_id, parse_revision(last, "Last-Event-ID"));
+    since = std::max(since.value_or(0), last_id);
   }
   if (req.method == "HEAD") {
     // The GET's answer without its subscription: the same checks, no subscription opened, no stream slot taken.
