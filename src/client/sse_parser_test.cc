@@ -35,6 +35,7 @@ std::vector<std::string> parse(std::string_view stream) { return parse_in_pieces
 // The server's stream as the contract describes it (docs/http-api.md, the event stream).
 constexpr std::string_view kServerStream =
     "retry: 2000\n"
+    "id: 41\n"
     ": pkgcast revision 41\n"
     "\n"
     "id: 42\n"

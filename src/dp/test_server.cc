@@ -248,7 +248,8 @@ void FakeSiteServer::serve(std::shared_ptr<Conn> conn) {
         if (out.empty()) {
           const std::string head =
               "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: "
-              "close\r\n\r\nretry: 2000\n: pkgcast revision " + std::to_string(since) + "\n\n";
+              "close\r\n\r\nretry: 2000\nid: " + std::to_string(since) + "\n: pkgcast revision " +
+                  std::to_string(since) + "\n\n";
           asio::write(socket, asio::buffer(head), ec);
           std::uint64_t sent = since;
           while (!ec) {

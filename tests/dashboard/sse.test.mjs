@@ -12,7 +12,7 @@ const { SseParser, MAX_PENDING_CHARS } = await import(`data:text/javascript,${en
 // What the server sends (docs/events.md), with what a parser must also take: CRLF, multi-line data, a field
 // without a colon, an unknown field, an event with no data, and non-ASCII text.
 const STREAM = [
-  'retry: 2000\n', ': pkgcast revision 41\n', '\n',
+  'retry: 2000\n', 'id: 41\n', ': pkgcast revision 41\n', '\n',
   'id: 42\n', 'data: {"__REVISION":42,"Name":"caf\u00e9 \u2603"}\n', '\n',
   ': heartbeat\n', '\n',
   'id: 43\r\n', 'data: {"a":\r\n', 'data: 1}\r\n', '\r\n',

@@ -187,7 +187,7 @@ TEST_P(EventWireTest, AnAccessTokenInTheQueryOpensTheEventStream) {
   EXPECT_EQ(log.find(reader.substr(4)), std::string::npos) << log;
 }
 
-// The revisions of the `id:` lines of an event stream, once `n` of them have arrived (fewer at the timeout).
+// The revisions of the events of a stream, once `n` of them have arrived (fewer at the timeout).
 std::vector<std::uint64_t> first_ids(RawSocket& stream, std::size_t n) {
   std::string seen;
   std::vector<std::uint64_t> ids;
@@ -199,6 +199,8 @@ std::vector<std::uint64_t> first_ids(RawSocket& stream, std::size_t n) {
     for (auto at = seen.find("\nid: "); at != std::string::npos; at = seen.find("\nid: ", at + 1)) {
       const auto end = seen.find('\n', at + 5);
       if (end == std::string::npos) break;
+      // An event's id, followed by its data; not the opening block's id, which has none.
+      if (seen.compare(end + 1, 6, "data: ") != 0) continue;
       ids.push_back(std::stoull(seen.substr(at + 5, end - (at + 5))));
     }
   }
@@ -231,6 +233,19 @@ TEST_P(EventWireTest, LastEventIdResumesAndTheLaterOfItAndSinceIsUsed) {
   ASSERT_TRUE(
       both_other_way.send(events_request("GET", kQuery, bearer() + after_first, "&since=" + std::to_string(ids[1]))));
   EXPECT_EQ(first_ids(both_other_way, 1), (std::vector<std::uint64_t>{ids[2]}));
+
+  // The opening block gives the start revision as an id without data, so that an EventSource that reconnects before
+  // any event came sends it as Last-Event-ID.
+  RawSocket fresh(port());
+  ASSERT_TRUE(fresh.send(events_request("GET", kQuery, bearer())));
+  const auto opening = fresh.read_until("\n\n", 10s);
+  ASSERT_TRUE(opening);
+  const auto comment = opening->find(": pkgcast revision ");
+  ASSERT_NE(comment, std::string::npos) << *opening;
+  const std::string start = opening->substr(comment + 19, opening->find('\n', comment) - (comment + 19));
+  EXPECT_NE(opening->find("retry: 2000\nid: " + start + "\n: pkgcast revision " + start + "\n\n"), std::string::npos)
+      << *opening;
+  EXPECT_GE(std::stoull(start), ids[2]);
 
   RawSocket bad(port());
   ASSERT_TRUE(bad.send(events_request("GET", kQuery, bearer() + "Last-Event-ID: x\r\n", "", /*close=*/true)));

@@ -115,8 +115,11 @@ class EventStream final : public StreamSource {
     const auto now = std::chrono::steady_clock::now();
     if (!opened_) {
       // The reconnection delay a browser uses, and the revision the subscription starts after: a client that has
-      // just queried can tell which changes the stream will bring.
-      out += "retry: 2000\n: pkgcast revision " + std::to_string(revision_) + "\n\n";
+      // just queried can tell which changes the stream will bring. As an `id:` too, in a block without data (so no
+      // event is dispatched): an EventSource that reconnects before any event came then still sends it as
+      // Last-Event-ID and resumes where it started, instead of after whatever was committed while it was away.
+      out += "retry: 2000\nid: " + std::to_string(revision_) + "\n: pkgcast revision " + std::to_string(revision_) +
+             "\n\n";
       opened_ = true;
     }
     if (!subscription_) return Step::done();
