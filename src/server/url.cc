@@ -1,5 +1,7 @@
 #include "server/url.h"
 
+#include "core/strings.h"
+
 namespace pkgcast::server {
 namespace {
 
@@ -39,6 +41,21 @@ Result<std::string> percent_decode(std::string_view text, bool plus_is_space) {
 }
 
 Result<DecodedTarget> decode_target(std::string_view target) {
+  // RFC 9112 section 3.2.2: a server must accept the absolute-form ("http://host/p?q", what a client sends through a
+  // proxy). This server has no virtual hosts, so the authority is dropped and the path and query are kept.
+  std::string from_absolute;
+  for (const std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
+    if (target.size() < scheme.size() || !iequals(target.substr(0, scheme.size()), scheme)) continue;
+    const std::string_view rest = target.substr(scheme.size());
+    const auto path_start = rest.find_first_of("/?#");
+    if (path_start == 0 || rest.empty()) {
+      return make_error(WbemCode::kInvalidParameter, "request target in absolute form has no host");
+    }
+    const std::string_view tail = path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
+    from_absolute = tail.empty() || tail.front() != '/' ? "/" + std::string(tail) : std::string(tail);
+    target = from_absolute;
+    break;
+  }
   if (target.empty() || target.front() != '/') {
     return make_error(WbemCode::kInvalidParameter, "request target must be an absolute path");
   }

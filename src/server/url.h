@@ -16,8 +16,9 @@ struct DecodedTarget {
                                               // its last value; "a" alone is {a: ""}
 };
 
-// WBEM_E_INVALID_PARAMETER for a target that does not start with '/', a bad %XX escape, or a decoded NUL (a NUL
-// would let "a%00.html" mean different files to different layers).
+// The origin form ("/p?q"), or the absolute form ("http://host/p?q", RFC 9112 section 3.2.2: its authority is
+// dropped). WBEM_E_INVALID_PARAMETER for any other target, an absolute form without a host, a bad %XX escape, or a
+// decoded NUL (a NUL would let "a%00.html" mean different files to different layers).
 Result<DecodedTarget> decode_target(std::string_view target);
 
 // Percent-decodes one component; `plus_is_space` for query components (HTML form encoding).
