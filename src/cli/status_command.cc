@@ -264,6 +264,14 @@ class EventQueue final : public EventSink {
     }
     cv_.notify_all();
   }
+  // Forgets what the subscriptions of a failed start delivered (they are stopped): the next start reads the rows
+  // afresh, and an older event applied after that read could undo a change it holds.
+  void clear() {
+    MutexLock lock(mu_);
+    events_.clear();
+    ended_.reset();
+    resync_ = false;
+  }
   bool take_resync() {
     MutexLock lock(mu_);
     return std::exchange(resync_, false);
@@ -328,32 +336,36 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
                         : SteadyClock::time_point::max();
   EventQueue queue;
   std::vector<Subscription> subscriptions;
-  // Four subscriptions, all or none. A server at its stream quota (WBEM_E_SERVER_TOO_BUSY: `max_streams_per_token`
-  // is 32, and a script may follow several packages at once, four streams each) is waited for: the partial set is
-  // given back, so that waits running side by side do not hold each other's streams, and tried again after a
-  // random delay, until the timeout.
+  // Four subscriptions and the first read (a query answer is a stream too, under the same quota), all or none. A
+  // server at its stream quota (WBEM_E_SERVER_TOO_BUSY: `max_streams_per_token` is 32, and a script may follow
+  // several packages at once, four streams each) is waited for: what was opened is given back, so that waits running
+  // side by side do not hold each other's streams, and the start is tried again after a random delay, until the
+  // timeout.
+  auto start = [&]() -> Status {
+    for (const char* cls : kClasses) {
+      auto sub = scope->try_exec_notification_query_async(
+          queue, std::string("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '") + cls +
+                     "' AND TargetInstance." + where);
+      if (!sub.ok()) return sub.error();
+      subscriptions.push_back(std::move(*sub));
+    }
+    return read_rows();
+  };
   std::mt19937 jitter{std::random_device{}()};
   bool told = false;
-  while (subscriptions.size() < kClasses.size()) {
-    auto sub = scope->try_exec_notification_query_async(
-        queue, std::string("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA '") +
-                   kClasses[subscriptions.size()] + "' AND TargetInstance." + where);
-    if (sub.ok()) {
-      subscriptions.push_back(std::move(*sub));
-      continue;
-    }
+  for (Status started = start(); !started.ok(); started = start()) {
     const auto delay = std::chrono::milliseconds(250 + std::uniform_int_distribution<int>(0, 1750)(jitter));
-    if (sub.error().code != WbemCode::kServerTooBusy || SteadyClock::now() + delay >= deadline) {
-      return ctx.fail(sub.error());
+    if (started.error().code != WbemCode::kServerTooBusy || SteadyClock::now() + delay >= deadline) {
+      return ctx.fail(started.error());
     }
     if (!told) {
-      std::cerr << "waiting for the server to admit more event streams: " << sub.error().message << "\n";
+      std::cerr << "waiting for the server to admit more event streams: " << started.error().message << "\n";
       told = true;
     }
     subscriptions.clear();
+    queue.clear();
     std::this_thread::sleep_for(delay);
   }
-  if (Status s = read_rows(); !s.ok()) return ctx.fail(s.error());
   if (view.root.is_null()) return ctx.fail(make_error(WbemCode::kNotFound, "package " + view.package_id + " does not exist"));
   auto package = scope->try_exec_query("SELECT PkgSourceFlag FROM SMS_Package WHERE " + where);
   if (!package.ok()) return ctx.fail(package.error());

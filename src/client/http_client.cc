@@ -74,9 +74,8 @@ class BeastHttpClient final : public HttpClient {
     // The socket belongs to the thread running the io_context: closing it there makes the pending operation
     // complete with an error. The streams themselves are destroyed only by that thread (close()).
     asio::post(ioc_, [this] {
-      beast::error_code ignored;
-      if (plain_) plain_->socket().close(ignored);
-      if (tls_) beast::get_lowest_layer(*tls_).socket().close(ignored);
+      if (plain_) abort_socket(plain_->socket());
+      if (tls_) abort_socket(beast::get_lowest_layer(*tls_).socket());
     });
   }
 
@@ -130,6 +129,14 @@ class BeastHttpClient final : public HttpClient {
       plain_->socket().set_option(tcp::no_delay(true), ec);
     }
     return ok_status();
+  }
+
+  // Closes with a reset (SO_LINGER 0): for a response abandoned before its end.
+  static void abort_socket(tcp::socket& socket) {
+    beast::error_code ignored;
+    if (!socket.is_open()) return;
+    socket.set_option(asio::socket_base::linger(true, 0), ignored);
+    socket.close(ignored);
   }
 
   void close() {
@@ -230,7 +237,15 @@ class BeastHttpClient final : public HttpClient {
         break;
       }
     }
-    if (stopped || !parser.get().keep_alive()) close();
+    if (stopped) {
+      // The rest of the body is not wanted: reset, not close, so that the server ends the response and gives its
+      // slot back at once (a close reads to it as a half-close, after which it goes on writing until a write fails).
+      if (plain_) abort_socket(plain_->socket());
+      if (tls_) abort_socket(beast::get_lowest_layer(*tls_).socket());
+      close();
+    } else if (!parser.get().keep_alive()) {
+      close();
+    }
     return out;
   }
 
