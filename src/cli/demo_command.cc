@@ -43,8 +43,9 @@ class Child {
       ::dup2(out[1], STDOUT_FILENO);
       const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       if (err >= 0) ::dup2(err, STDERR_FILENO);
-      ::close(out[0]);
-      ::close(out[1]);
+      // Nothing else of the demo's reaches the child: another child's pipe or a client socket held open by it
+      // would keep that peer from seeing the demo end.
+      ::close_range(STDERR_FILENO + 1, ~0U, 0);
       for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
       std::vector<char*> argv;
       static std::string self = fs::read_symlink("/proc/self/exe").string();
