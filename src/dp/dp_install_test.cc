@@ -314,6 +314,7 @@ TEST_F(AgentTest, ValidateReportsAndRemovesWhatThePackageDoesNotHold) {
   write_file(dir / "stray-dir/inner/x", "x");
   write_file(dir / "ro/added", "in a read-only directory\n");
   write_file(dir / "data/.pkgcast-repair.big.bin", "left by a crash\n");
+  write_file(dir / "read me \"now\".txt", "a name with spaces and quotes\n");
   write_file(tmp.path() / "outside/sentinel", "must stay\n");
   fs::create_symlink(tmp.path() / "outside/sentinel", dir / "docs/stray-link");
   const std::uint64_t before = server.chunk_bytes_served();
@@ -323,7 +324,9 @@ TEST_F(AgentTest, ValidateReportsAndRemovesWhatThePackageDoesNotHold) {
   const std::string text = (*bad)["message"];
   for (const char* name : {"stray.txt (not in the package)", "stray-dir (not in the package)",
                            "ro/added (not in the package)", "data/.pkgcast-repair.big.bin (not in the package)",
-                           "docs/stray-link (not in the package)"}) {
+                           "docs/stray-link (not in the package)",
+                           // A name with a space is a JSON string, so that the list reads back.
+                           "\"read me \\\"now\\\".txt\" (not in the package)"}) {
     EXPECT_NE(text.find(name), std::string::npos) << name << " in: " << text;
   }
   EXPECT_EQ(text.find("inner"), std::string::npos) << "a stray directory is named once: " << text;

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <unordered_set>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "core/mutex.h"
@@ -18,6 +19,16 @@
 
 namespace pkgcast::dp {
 namespace {
+
+// A path as a status message names it: as it is, or as a JSON string when it holds a space, a quote, a backslash or
+// a control character, so that a list of paths separated by spaces reads back unambiguously.
+std::string status_path(const std::string& path) {
+  const bool plain = !path.empty() && std::none_of(path.begin(), path.end(), [](char c) {
+    return c == ' ' || c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  if (plain) return path;
+  return nlohmann::json(path).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 // Above this many files a staged tree is made durable by one syncfs(2) rather than an fsync per file and directory.
 constexpr std::size_t kSyncEachFileUpTo = 16;
@@ -728,12 +739,12 @@ Result<ValidateOutcome> Installer::validate(const DpJob& job, const FetchJob& fe
     const std::string why = check_installed_entry(root.get(), manifest.entries[i]);
     if (!why.empty()) {
       bad.push_back(i);
-      out.mismatched.push_back(manifest.entries[i].path);
+      out.mismatched.push_back(status_path(manifest.entries[i].path));
     }
   }
   // The tree is the package's, byte for byte: what the manifest does not list is a mismatch too, and goes.
   PKG_ASSIGN_OR_RETURN(const std::vector<std::string> unlisted, unlisted_paths(dir, manifest));
-  for (const auto& p : unlisted) out.mismatched.push_back(p + " (not in the package)");
+  for (const auto& p : unlisted) out.mismatched.push_back(status_path(p) + " (not in the package)");
   if (!out.mismatched.empty()) {
     if (on_mismatch) on_mismatch(out.mismatched);
     // While it is repaired, the version is not a source of chunks for anyone.

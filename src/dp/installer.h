@@ -51,7 +51,8 @@ using ProgressFn = std::function<void(std::uint64_t done, std::uint64_t total)>;
 
 struct ValidateOutcome {
   // Entry paths that did not match the manifest, in manifest order; then what the manifest does not list, each
-  // as "<path> (not in the package)".
+  // as "<path> (not in the package)". A path with a space, a quote, a backslash or a control character is written
+  // as a JSON string ("\"my file.txt\""), so that the list a status message joins with spaces reads back.
   std::vector<std::string> mismatched;
 };
 
