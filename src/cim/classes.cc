@@ -323,7 +323,9 @@ std::vector<ClassSpec> builtin_specs() {
       {"PKG_DPJob", "SMS_BaseClass",
        {key("PackageID", kString), key("NALPath", kString), rw("DPName", kString), rw("SiteCode", kString),
         rw("Action", kUint32, "1 INSTALL, 2 REMOVE, 3 VALIDATE, 4 CANCEL"),
-        rw("Generation", kUint32, "+1 each time the job is issued again; older generations' status is ignored"),
+        rw("Generation", kUint32,
+           "grows each time the job is issued or sent again and never repeats for a package on a DP (a job deleted "
+           "and issued again starts above every generation issued before); older generations' status is ignored"),
         rw("JobState", kUint32,
            "0 QUEUED (waiting: for a slot, a retry time, a source or a transfer window), 1 SENT (the DP agent "
            "acts on it), 2 DONE, 3 FAILED"),

@@ -436,6 +436,30 @@ TEST_F(DistMgrTest, RemoveValidateCancelAndRedistribute) {
   expect_consistent();
 }
 
+// A DP agent that was offline while its job was removed and issued again sees only the new job: its generation
+// must be one the agent has never handled, although the job row was deleted in between.
+TEST_F(DistMgrTest, AJobIssuedAgainAfterItsDeletionNeverRepeatsAGeneration) {
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1"}, {}, {}}).ok());
+  schedule();
+  report("dp1", pkg, "installed");
+  ASSERT_TRUE(dm_->remove(pkg, "dp1").ok());
+  schedule();
+  const std::uint64_t last_handled = num(job(pkg, "dp1"), "Generation");
+  EXPECT_TRUE(report("dp1", pkg, "removed").applied);
+  auto gone = store_->get(*store_->registry().find("PKG_DPJob"), {cim::Value::string(pkg), cim::Value::string(nal("dp1"))});
+  ASSERT_TRUE(gone.ok());
+  ASSERT_FALSE(gone->has_value());
+
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1"}, {}, {}}).ok());
+  EXPECT_GT(num(job(pkg, "dp1"), "Generation"), last_handled);
+  schedule();
+  EXPECT_GT(num(job(pkg, "dp1"), "Generation"), last_handled + 1);
+  EXPECT_TRUE(report("dp1", pkg, "installed").applied);
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{1, 1, 0, 0}));
+  expect_consistent();
+}
+
 TEST_F(DistMgrTest, RefusesWhatCannotBeDistributedAndChangesNothing) {
   const std::string plain = package("NoSource", false);
   const std::string pkg = package();

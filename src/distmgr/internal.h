@@ -48,6 +48,12 @@ Result<std::optional<cim::Instance>> job_row(store::WriteTxn& txn, std::string_v
 summarizer::DpRef dp_ref(std::string_view package_id, const cim::Instance& dp_info);
 bool is_removal(std::uint64_t state);  // REMOVAL_PENDING, REMOVAL_RETRYING, REMOVAL_FAILED
 
+// The generation of a job issued or sent again after `current` (0 for a job not in the store): one above both
+// `current` and every generation issued before, of any job. Generations never repeat for a (package, DP) even when
+// its job is deleted and issued again, so an agent that was offline meanwhile never takes a new job for one it
+// handled.
+Result<std::uint32_t> next_generation(store::WriteTxn& txn, std::uint64_t current);
+
 // Writes the DP's job for the package afresh: `action`, the next generation, QUEUED (SENT for a cancel), no
 // attempts, the package's current version and its content record.
 Status issue_job(store::WriteTxn& txn, const cim::Instance& package, const cim::Instance& dp_info, JobAction action,

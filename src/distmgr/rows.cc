@@ -1,5 +1,8 @@
 // Instance access and the job row (internal.h).
+#include <algorithm>
 #include <cassert>
+#include <charconv>
+#include <limits>
 
 #include "core/strings.h"
 #include "distmgr/internal.h"
@@ -72,6 +75,25 @@ summarizer::StatusMessage message(std::uint32_t id, std::uint32_t state, std::ve
   return m;
 }
 
+Result<std::uint32_t> next_generation(store::WriteTxn& txn, std::uint64_t current) {
+  // The highest generation issued so far (absent in a store from before it was kept: jobs then started at 1).
+  constexpr std::string_view kKey = "distmgr/last-generation";
+  PKG_ASSIGN_OR_RETURN(auto recorded, txn.get_meta(kKey));
+  std::uint64_t last = 0;
+  if (recorded) {
+    auto [ptr, ec] = std::from_chars(recorded->data(), recorded->data() + recorded->size(), last);
+    if (ec != std::errc() || ptr != recorded->data() + recorded->size()) {
+      return make_error(WbemCode::kFailed, "corrupt job generation counter '" + *recorded + "'");
+    }
+  }
+  const std::uint64_t next = std::max(last, current) + 1;
+  if (next > std::numeric_limits<std::uint32_t>::max()) {
+    return make_error(WbemCode::kFailed, "job generations are exhausted");
+  }
+  PKG_TRY(txn.put_meta(kKey, std::to_string(next)));
+  return static_cast<std::uint32_t>(next);
+}
+
 Status issue_job(store::WriteTxn& txn, const cim::Instance& package, const cim::Instance& dp_info, JobAction action,
                  Micros now) {
   const std::string package_id = get_string(package, "PackageID");
@@ -87,7 +109,7 @@ Status issue_job(store::WriteTxn& txn, const cim::Instance& package, const cim::
 
   cim::Instance job(class_named("PKG_DPJob"));
   if (previous) job = std::move(*previous);
-  const std::uint64_t generation = previous ? get_uint(job, "Generation") + 1 : 1;
+  PKG_ASSIGN_OR_RETURN(const std::uint32_t generation, next_generation(txn, previous ? get_uint(job, "Generation") : 0));
   set_prop(job, "PackageID", str_value(package_id));
   set_prop(job, "NALPath", str_value(nal));
   set_prop(job, "DPName", str_value(get_string(dp_info, "Name")));

@@ -296,7 +296,8 @@ Status Manager::pass(Micros& next) {
           for (auto& s : sources) urls.push_back(str_value(std::move(s)));
           // Every attempt is a generation of its own, so a late message from an earlier attempt is never taken
           // for this one's.
-          set_prop(*job, "Generation", u32_value(get_uint(*job, "Generation") + 1));
+          PKG_ASSIGN_OR_RETURN(const std::uint32_t generation, next_generation(txn, get_uint(*job, "Generation")));
+          set_prop(*job, "Generation", u32_value(generation));
           set_prop(*job, "JobState", u32_value(static_cast<std::uint32_t>(JobState::kSent)));
           set_prop(*job, "Sources", cim::Value::array(cim::CimType::kString, std::move(urls)));
           set_prop(*job, "SentTime", time_value(at));
