@@ -47,6 +47,16 @@ const ast::Literal* target_naming(const ast::Expr& e, bool* exact) {
   return nullptr;
 }
 
+// The first TargetInstance ISA / TargetInstance.__CLASS = anywhere in `e`, under OR or NOT included.
+const ast::Literal* nested_target_naming(const ast::Expr& e) {
+  bool exact = false;
+  if (const ast::Literal* name = target_naming(e, &exact)) return name;
+  for (const auto& child : e.children) {
+    if (const ast::Literal* name = nested_target_naming(child)) return name;
+  }
+  return nullptr;
+}
+
 void collect_classes(const Condition& c, std::vector<std::string>& out) {
   auto add = [&out](const std::string& name) {
     bool seen = false;
@@ -213,10 +223,18 @@ Status Binder::bind_event_target(BoundQuery& out) {
     }
   }
   if (out.target_class_ == nullptr) {
-    return error_at(WbemCode::kInvalidQuery,
-                    "an event query must name its class with TargetInstance ISA 'Class' or "
-                    "TargetInstance.__CLASS = 'Class'",
-                    query_.from_pos);
+    constexpr std::string_view kMustName =
+        "an event query must name its class with TargetInstance ISA 'Class' or TargetInstance.__CLASS = 'Class'";
+    if (const ast::Literal* nested = query_.where ? nested_target_naming(*query_.where) : nullptr) {
+      // Typically `TargetInstance ISA 'A' OR TargetInstance ISA 'B'`: say why it does not count, and what to do.
+      return error_at(WbemCode::kInvalidQuery,
+                      std::string(kMustName) + " that holds for every event it delivers: '" +
+                          std::get<std::string>(nested->value) +
+                          "' is named under OR or NOT; an event query watches one class (and its subclasses), so "
+                          "watch each class with a query of its own",
+                      nested->pos);
+    }
+    return error_at(WbemCode::kInvalidQuery, std::string(kMustName), query_.from_pos);
   }
   const cim::ClassDef& target = *out.target_class_;
   if (target.is_event_class()) {

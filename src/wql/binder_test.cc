@@ -121,6 +121,26 @@ TEST(BinderTest, ErrorsCarryCodes) {
   EXPECT_EQ(compile("SELECT * FROM __InstanceCreationEvent", reg()).error().code, WbemCode::kInvalidQuery);
 }
 
+// An OR of two classes does not name the watched class: the error says so, at the first class named, and says
+// what to do instead.
+TEST(BinderTest, AnEventQueryNamingItsClassOnlyUnderOrSaysWhy) {
+  auto q = compile(
+      "SELECT * FROM __InstanceOperationEvent WITHIN 5 WHERE TargetInstance ISA 'SMS_Package' OR "
+      "TargetInstance ISA 'SMS_Program'",
+      reg());
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.error().code, WbemCode::kInvalidQuery);
+  EXPECT_NE(q.error().message.find("'SMS_Package' is named under OR or NOT"), std::string::npos)
+      << q.error().message;
+  EXPECT_NE(q.error().message.find("watch each class with a query of its own"), std::string::npos);
+  auto n = compile("SELECT * FROM __InstanceCreationEvent WHERE NOT TargetInstance ISA 'SMS_Package'", reg());
+  ASSERT_FALSE(n.ok());
+  EXPECT_NE(n.error().message.find("under OR or NOT"), std::string::npos) << n.error().message;
+  auto none = compile("SELECT * FROM __InstanceCreationEvent WHERE TIME_CREATED > 0", reg());
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().message.find("under OR"), std::string::npos) << none.error().message;
+}
+
 TEST(BinderTest, WorksWithARegistryOtherThanTheBuiltin) {
   cim::PropertyDef id;
   id.name = "Id";
