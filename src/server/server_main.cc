@@ -18,6 +18,7 @@
 #include "server/data_dir.h"
 #include "server/http_server.h"
 #include "server/journal_compactor.h"
+#include "server/token_cache.h"
 #include "server/routes/api.h"
 #include "site/tokens.h"
 #include "store/store.h"
@@ -85,7 +86,8 @@ class SiteServerImpl final : public SiteServer {
     http.stream_buffer_bytes = static_cast<std::size_t>(config_.stream_buffer_bytes);
     http.stream_producers = static_cast<std::size_t>(config_.stream_producers);
     const fs::path web_root = find_web_root(config_.web_dir);
-    auto authenticate = [this](std::string_view token) { return site::lookup_token(*store_, token); };
+    // Lookups are remembered until the next commit (token_cache.h): a DP agent authenticates every chunk.
+    auto authenticate = [this](std::string_view token) { return token_cache_.lookup(token); };
     PKG_ASSIGN_OR_RETURN(http_, HttpServer::create(http, router_, authenticate, static_files_handler(web_root),
                                                    metrics_));
 
@@ -108,6 +110,7 @@ class SiteServerImpl final : public SiteServer {
     open.max_readers = static_cast<std::size_t>(config_.db_max_readers);
     open.reader_wait = std::chrono::milliseconds(config_.db_reader_wait_ms);
     PKG_ASSIGN_OR_RETURN(store_, store::Store::open(open));
+    store_->add_commit_listener([this](const std::vector<store::JournalEntry>&) { token_cache_.invalidate(); });
     PKG_ASSIGN_OR_RETURN(created_token_, ensure_admin_token(*store_, admin_token_path()));
 
     ApiOptions api;
@@ -200,7 +203,10 @@ class SiteServerImpl final : public SiteServer {
 
  private:
   ServerConfig config_;
-  // Declaration order is teardown order reversed: the HTTP server goes first, the store last.
+  // Declaration order is teardown order reversed: the HTTP server goes first, the store last (and the token cache,
+  // which the store's writer calls, after it).
+  TokenCache token_cache_{[this](std::string_view token) { return site::lookup_token(*store_, token); },
+                          Clock::system()};
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<JournalCompactor> compactor_;
   std::unique_ptr<Api> api_;
