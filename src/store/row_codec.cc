@@ -1,5 +1,6 @@
 #include "store/row_codec.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -69,39 +70,81 @@ void append_number(std::string& out, Int n) {
   out.append(buf, end);
 }
 
-Status append_json_value(std::string& out, const cim::Value& v, std::string_view what) {
+// A value of a type written here directly (every scalar but reals and objects, and arrays of those).
+bool direct_json(cim::Type type) {
+  return type.base != cim::CimType::kReal32 && type.base != cim::CimType::kReal64 &&
+         type.base != cim::CimType::kObject;
+}
+
+// A non-NULL scalar of a direct_json type.
+Status append_json_scalar(std::string& out, const cim::Value& v, std::string_view what) {
   using cim::CimType;
+  switch (v.type().base) {
+    case CimType::kBoolean: out += v.as_bool() ? "true" : "false"; return ok_status();
+    case CimType::kSint8:
+    case CimType::kSint16:
+    case CimType::kSint32:
+    case CimType::kSint64: append_number(out, v.as_sint()); return ok_status();
+    case CimType::kUint8:
+    case CimType::kUint16:
+    case CimType::kUint32:
+    case CimType::kUint64: append_number(out, v.as_uint()); return ok_status();
+    case CimType::kString:
+    case CimType::kReference: return append_json_string(out, v.as_string(), what);
+    case CimType::kDateTime: return append_json_string(out, v.as_datetime().to_iso8601(), what);
+    default: break;
+  }
+  return make_error(WbemCode::kFailed, std::string(what) + ": no direct JSON form");  // not reached: direct_json
+}
+
+Status append_json_value(std::string& out, const cim::Value& v, std::string_view what) {
   if (v.is_null()) {
     out += "null";
     return ok_status();
   }
-  if (!v.type().array) {
-    switch (v.type().base) {
-      case CimType::kBoolean: out += v.as_bool() ? "true" : "false"; return ok_status();
-      case CimType::kSint8:
-      case CimType::kSint16:
-      case CimType::kSint32:
-      case CimType::kSint64: append_number(out, v.as_sint()); return ok_status();
-      case CimType::kUint8:
-      case CimType::kUint16:
-      case CimType::kUint32:
-      case CimType::kUint64: append_number(out, v.as_uint()); return ok_status();
-      case CimType::kString:
-      case CimType::kReference: return append_json_string(out, v.as_string(), what);
-      case CimType::kDateTime: return append_json_string(out, v.as_datetime().to_iso8601(), what);
-      default: break;
+  if (!direct_json(v.type())) {
+    PKG_ASSIGN_OR_RETURN(std::string text, json_text(cim::to_json(v), what));
+    out += text;
+    return ok_status();
+  }
+  if (!v.type().array) return append_json_scalar(out, v, what);
+  // An array (SMS_DistributionDPStatus.InsStrings, on every status message) as dump() prints it: no spaces.
+  out += '[';
+  bool first = true;
+  for (const cim::Value& item : v.as_array()) {
+    if (!first) out += ',';
+    first = false;
+    if (item.is_null()) {
+      out += "null";
+    } else {
+      PKG_TRY(append_json_scalar(out, item, what));
     }
   }
-  PKG_ASSIGN_OR_RETURN(std::string text, json_text(cim::to_json(v), what));
-  out += text;
+  out += ']';
+  return ok_status();
+}
+
+// `"name":` for a property name. Names are almost always ASCII identifiers, which need no escape and no UTF-8
+// check; anything else takes the general path.
+Status append_json_name(std::string& out, std::string_view name) {
+  const bool plain = std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
+  });
+  if (plain) {
+    out += '"';
+    out += name;
+    out += "\":";
+    return ok_status();
+  }
+  PKG_TRY(append_json_string(out, name, name));
+  out += ':';
   return ok_status();
 }
 
 // `,"name":value` (no comma first in an empty object).
 Status append_member(std::string& out, std::string_view name, const cim::Value& v) {
   if (out.back() != '{') out += ',';
-  PKG_TRY(append_json_string(out, name, name));
-  out += ':';
+  PKG_TRY(append_json_name(out, name));
   return append_json_value(out, v, name);
 }
 
@@ -167,7 +210,9 @@ Result<SqlParam> encode_value(const cim::Value& v, cim::Type type, std::string_v
     return encode_value(*c, type, property);
   }
   if (type.array || type.base == CimType::kObject) {
-    PKG_ASSIGN_OR_RETURN(std::string text, json_text(cim::to_json(v), property));
+    // The column holds cim::to_json(v).dump(), which append_json_value writes (row_codec_test.cc).
+    std::string text;
+    PKG_TRY(append_json_value(text, v, property));
     return SqlParam(std::move(text));
   }
   switch (type.base) {
