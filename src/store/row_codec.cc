@@ -280,6 +280,34 @@ Result<EncodedInstance> encode_instance(const TableInfo& table, const cim::Insta
   return out;
 }
 
+Result<EncodedInstance> encode_instance(const TableInfo& table, cim::Instance&& inst) {
+  const cim::ClassDef& cls = *table.cls;
+  if (&inst.class_def() != &cls) return encode_instance(table, static_cast<const cim::Instance&>(inst));
+  SqlParams params;
+  params.reserve(cls.properties().size());
+  for (std::size_t i = 0; i < cls.properties().size(); ++i) {
+    const cim::PropertyDef& p = cls.property(i);
+    const cim::Value& v = inst.get(i);
+    if (p.key && v.is_null()) {
+      return make_error(WbemCode::kIllegalNull, "key property " + cls.name() + "." + p.name + " is NULL");
+    }
+    if (!v.is_null() && v.type() != p.type) {
+      auto c = cim::coerce(v, p.type);
+      if (!c.ok()) {
+        Error e = std::move(c).error();
+        e.message = cls.name() + "." + p.name + ": " + e.message;
+        return e;
+      }
+      inst.set(i, std::move(c).value());
+    }
+    PKG_ASSIGN_OR_RETURN(SqlParam param, encode_property(cls, p, inst.get(i)));
+    params.push_back(std::move(param));
+  }
+  inst.set_location({}, {});
+  inst.set_revision(std::nullopt);
+  return EncodedInstance{std::move(inst), std::move(params)};
+}
+
 Result<SqlParams> encode_key(const TableInfo& table, const std::vector<cim::Value>& key) {
   const cim::ClassDef& cls = *table.cls;
   if (key.size() != cls.key_indices().size()) {

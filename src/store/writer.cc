@@ -284,8 +284,9 @@ class SqlStore::Txn final : public WriteTxn {
     return scan_on(conn_, *t, store_.schema_, filter, sink, options);
   }
 
-  Status put(const cim::Instance& inst) override { return write(inst, /*must_be_new=*/false); }
-  Status insert(const cim::Instance& inst) override { return write(inst, /*must_be_new=*/true); }
+  Status put(const cim::Instance& inst) override { return write(cim::Instance(inst), /*must_be_new=*/false); }
+  Status put(cim::Instance&& inst) override { return write(std::move(inst), /*must_be_new=*/false); }
+  Status insert(const cim::Instance& inst) override { return write(cim::Instance(inst), /*must_be_new=*/true); }
 
   Status remove(const cim::ClassDef& cls, const std::vector<cim::Value>& key) override {
     PKG_ASSIGN_OR_RETURN(const TableInfo* t, store_.schema_.table(cls));
@@ -455,10 +456,10 @@ class SqlStore::Txn final : public WriteTxn {
     return ok_status();
   }
 
-  Status write(const cim::Instance& inst, bool must_be_new) {
+  Status write(cim::Instance inst, bool must_be_new) {
     PKG_ASSIGN_OR_RETURN(const TableInfo* t, store_.schema_.table(inst.class_def()));
     // Everything is checked and converted before the database is touched.
-    PKG_ASSIGN_OR_RETURN(EncodedInstance enc, encode_instance(*t, inst));
+    PKG_ASSIGN_OR_RETURN(EncodedInstance enc, encode_instance(*t, std::move(inst)));
     SqlParams key_params;
     for (std::size_t idx : t->cls->key_indices()) key_params.push_back(enc.params[idx]);
     const std::string ckey = RowCache::row_key(*t, key_params);
