@@ -38,10 +38,10 @@ const cim::ClassRegistry& registry() {
 }
 
 // Text with every kind of character the escaping distinguishes: quote, backslash, each control character,
-// DEL, and multi-byte UTF-8.
+// DEL, and multi-byte UTF-8, between runs of plain text long enough to be read eight bytes at a time.
 std::string tricky(std::mt19937& rng) {
   static const std::vector<std::string> pieces = {"\"", "\\", "/", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x93\xa6",
-                                                  "plain", " "};
+                                                  "plain", " ", "a longer run of plain text, 33 bytes"};
   std::string s;
   const int n = std::uniform_int_distribution<int>(0, 6)(rng);
   for (int i = 0; i < n; ++i) {
