@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <string>
+#include <vector>
+
 namespace pkgcast::cim {
 namespace {
 
@@ -18,6 +22,30 @@ TEST(DateTimeTest, ParsesIso8601Forms) {
   EXPECT_EQ(DateTime::parse("2026-11-23T20:19-05")->to_iso8601(), "2026-11-24T01:19:00Z");
   EXPECT_EQ(DateTime::parse("2026-11-24")->to_iso8601(), "2026-11-24T00:00:00Z");
   EXPECT_EQ(DateTime::parse("2024-02-29T12:00:00.1234567Z")->to_iso8601(), "2024-02-29T12:00:00.123456Z");
+}
+
+// to_iso8601 writes its digits by hand for years 0..9999; to_dmtf (snprintf) must show the same fields.
+TEST(DateTimeTest, Iso8601AgreesWithDmtfFields) {
+  std::mt19937_64 rng(3);
+  const std::int64_t first = -62'167'219'200'000'000;  // 0000-01-01T00:00:00Z
+  const std::int64_t last = 253'402'300'799'999'999;   // 9999-12-31T23:59:59.999999Z
+  std::vector<std::int64_t> samples = {first, last, 0, -1, 1, 1'000'000, 951'782'400'000'000};
+  for (int i = 0; i < 20'000; ++i) {
+    std::int64_t us = std::uniform_int_distribution<std::int64_t>(first, last)(rng);
+    if (i % 2 == 0) us -= us % 1'000'000;  // whole seconds: no fraction is written
+    samples.push_back(us);
+  }
+  for (std::int64_t us : samples) {
+    const DateTime t = DateTime::from_unix_micros(us);
+    const std::string d = t.to_dmtf();  // YYYYMMDDhhmmss.uuuuuu+000
+    std::string want = d.substr(0, 4) + "-" + d.substr(4, 2) + "-" + d.substr(6, 2) + "T" + d.substr(8, 2) + ":" +
+                       d.substr(10, 2) + ":" + d.substr(12, 2);
+    if (d.substr(15, 6) != "000000") want += "." + d.substr(15, 6);
+    want += "Z";
+    ASSERT_EQ(t.to_iso8601(), want) << us;
+  }
+  // Outside 0..9999 the year keeps snprintf's form.
+  EXPECT_EQ(DateTime::from_unix_micros(last + 1).to_iso8601(), "10000-01-01T00:00:00Z");
 }
 
 TEST(DateTimeTest, RefusesBadDates) {

@@ -66,7 +66,6 @@ Result<Value> Instance::property(std::string_view name) const {
                     "class '" + class_->name() + "' has no property '" + std::string(name) + "'");
 }
 
-std::string Instance::relpath() const { return ObjectPath::of(*this).relpath(); }
 
 std::string Instance::path() const { return ObjectPath::of(*this).to_string(); }
 

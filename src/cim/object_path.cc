@@ -128,24 +128,50 @@ class PathParser {
   std::size_t pos_ = 0;
 };
 
-std::string key_value_text(const Value& v) {
-  if (v.is_null()) return "NULL";
-  if (v.type().base == CimType::kString || v.type().base == CimType::kReference ||
-      v.type().base == CimType::kDateTime) {
-    return quote_path_string(v.type().base == CimType::kDateTime ? v.as_datetime().to_dmtf() : v.as_string());
+void append_quoted(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
   }
-  return v.to_display();
+  out += '"';
+}
+
+void append_key_value_text(std::string& out, const Value& v) {
+  if (v.is_null()) {
+    out += "NULL";
+  } else if (v.type().base == CimType::kString || v.type().base == CimType::kReference) {
+    append_quoted(out, v.as_string());
+  } else if (v.type().base == CimType::kDateTime) {
+    append_quoted(out, v.as_datetime().to_dmtf());
+  } else {
+    out += v.to_display();
+  }
 }
 
 }  // namespace
 
 std::string quote_path_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+  std::string out;
+  out.reserve(s.size() + 2);
+  append_quoted(out, s);
+  return out;
+}
+
+// ObjectPath::of(*this).relpath(), without the ObjectPath: every journal entry is named by it.
+std::string Instance::relpath() const {
+  const ClassDef& cls = class_def();
+  std::string out = class_name();
+  if (cls.key_indices().empty()) return out + "=@";
+  char separator = '.';
+  for (std::size_t index : cls.key_indices()) {
+    out += separator;
+    separator = ',';
+    out += cls.property(index).name;
+    out += '=';
+    append_key_value_text(out, get(index));
   }
-  return out + "\"";
+  return out;
 }
 
 Result<ObjectPath> ObjectPath::parse(std::string_view text) { return PathParser(text).parse(); }
@@ -164,12 +190,16 @@ ObjectPath ObjectPath::of(const Instance& inst) {
 std::string ObjectPath::relpath() const {
   std::string out = class_name;
   if (singleton) return out + "=@";
-  if (keys.size() == 1 && keys[0].name.empty()) return out + "=" + key_value_text(keys[0].value);
+  if (keys.size() == 1 && keys[0].name.empty()) {
+    out += '=';
+    append_key_value_text(out, keys[0].value);
+    return out;
+  }
   for (std::size_t i = 0; i < keys.size(); ++i) {
     out += i == 0 ? '.' : ',';
     out += keys[i].name;
     out += '=';
-    out += key_value_text(keys[i].value);
+    append_key_value_text(out, keys[i].value);
   }
   return out;
 }

@@ -26,6 +26,30 @@ TEST(ObjectPathTest, ParsesAbsoluteAndRelative) {
   EXPECT_TRUE(ObjectPath::parse("PKG_Settings=@")->singleton);
 }
 
+// Instance::relpath writes the path itself; it must stay ObjectPath's, for every builtin class with keys of text
+// that needs quoting, numbers, and none.
+TEST(ObjectPathTest, InstanceRelpathIsTheObjectPaths) {
+  const ClassRegistry& registry = ClassRegistry::builtin();
+  int checked = 0;
+  for (const char* name : {"SMS_DistributionPoint", "SMS_DistributionDPStatus", "SMS_PackageStatusDetailSummarizer",
+                           "SMS_Package", "PKG_Settings"}) {
+    const ClassDef* cls = registry.find(name);
+    if (cls == nullptr) continue;
+    Instance inst(*cls);
+    for (std::size_t index : cls->key_indices()) {
+      const Type type = cls->property(index).type;
+      if (type.base == CimType::kString) {
+        inst.set(index, Value::string(R"(a "quoted" \\path\)"));
+      } else if (type.base == CimType::kUint64) {
+        inst.set(index, Value::uint64(42));
+      }
+    }
+    EXPECT_EQ(inst.relpath(), ObjectPath::of(inst).relpath()) << name;
+    ++checked;
+  }
+  EXPECT_GE(checked, 4);
+}
+
 TEST(ObjectPathTest, RoundTripsInstancePaths) {
   Instance row(*ClassRegistry::builtin().find("SMS_DistributionPoint"));
   ASSERT_TRUE(row.set("PackageID", Value::string("ABC00001")).ok());

@@ -56,24 +56,22 @@ const RowCache::Entry* RowCache::find(const std::string& key) {
   return &it->second.entry;
 }
 
-void RowCache::put_slot(const std::string& key, Entry entry) {
-  auto it = map_.find(key);
-  if (it != map_.end()) {
-    it->second.entry = std::move(entry);
+void RowCache::put_slot(const std::string& key, Entry entry) { store_slot(key, std::move(entry), nullptr); }
+
+// One hash lookup for the undo log and the change: a command sets every row it writes.
+void RowCache::store_slot(const std::string& key, Entry entry, UndoLog* undo) {
+  auto [it, fresh] = map_.try_emplace(key);
+  if (undo != nullptr) undo->emplace_back(key, fresh ? std::nullopt : std::optional<Entry>(it->second.entry));
+  if (fresh) {
+    lru_.push_front(key);
+    it->second.lru = lru_.begin();
+  } else {
     lru_.splice(lru_.begin(), lru_, it->second.lru);
-    return;
   }
-  lru_.push_front(key);
-  map_.emplace(key, Slot{std::move(entry), lru_.begin()});
+  it->second.entry = std::move(entry);
 }
 
-void RowCache::set(const std::string& key, Entry entry) {
-  if (in_command_) {
-    auto it = map_.find(key);
-    undo_.emplace_back(key, it == map_.end() ? std::nullopt : std::optional<Entry>(it->second.entry));
-  }
-  put_slot(key, std::move(entry));
-}
+void RowCache::set(const std::string& key, Entry entry) { store_slot(key, std::move(entry), in_command_ ? &undo_ : nullptr); }
 
 void RowCache::clear() {
   map_.clear();

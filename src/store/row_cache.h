@@ -66,14 +66,17 @@ class RowCache {
     Entry entry;
     std::list<std::string>::iterator lru;
   };
+  using UndoLog = std::vector<std::pair<std::string, std::optional<Entry>>>;
   void put_slot(const std::string& key, Entry entry);
+  // Sets `key`, first logging its state before the change to `undo` when given.
+  void store_slot(const std::string& key, Entry entry, UndoLog* undo);
 
   std::size_t capacity_;
   std::unordered_map<std::string, Slot> map_;
   std::list<std::string> lru_;  // most recently used first
   bool in_command_ = false;
   // For the running command: each key's state before a change (nullopt: not cached), in change order.
-  std::vector<std::pair<std::string, std::optional<Entry>>> undo_;
+  UndoLog undo_;
 };
 
 }  // namespace pkgcast::store

@@ -1,6 +1,9 @@
 #include "store/row_codec.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 #include <cmath>
 #include <limits>
 
@@ -29,18 +32,53 @@ Result<std::string> json_text(const cim::Json& j, std::string_view what) {
 // byte for byte cim::to_json(...).dump()'s (row_codec_test.cc checks it); reals, arrays and embedded objects, which
 // the hot classes do not have, still go through cim::to_json.
 
+// Eight bytes of text at once: true when none needs an escape or is outside ASCII (below 0x20, '"', '\\', 0x80
+// and up). The tests are Bit Twiddling Hacks' haszero/hasless, exact for "is there such a byte" once no byte has
+// its high bit set.
+bool plain_word(std::uint64_t w) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+  const auto has_zero = [](std::uint64_t x) { return (x - kOnes) & ~x & kHigh; };
+  const std::uint64_t below_space = (w - kOnes * 0x20) & ~w & kHigh;
+  return ((w & kHigh) | below_space | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'))) == 0;
+}
+
+bool plain_byte(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
 // As nlohmann's dump() escapes (without ensure_ascii): quote, backslash and control characters; the rest as is.
-// Invalid UTF-8 is refused, as dump() refuses it.
+// Invalid UTF-8 is refused, as dump() refuses it. This runs over every text value of every journaled instance,
+// so plain text is passed over eight bytes at a time and only text with a byte above ASCII is validated.
 Status append_json_string(std::string& out, std::string_view s, std::string_view what) {
-  if (!is_valid_utf8(s)) return make_error(WbemCode::kInvalidParameter, std::string(what) + ": text is not valid UTF-8");
+  const std::size_t n = s.size();
+  std::size_t plain = 0;  // a prefix of plain ASCII: a character boundary, valid UTF-8 on its own
+  for (std::uint64_t w = 0; plain + 8 <= n; plain += 8) {
+    std::memcpy(&w, s.data() + plain, 8);
+    if (!plain_word(w)) break;
+  }
+  while (plain < n && plain_byte(static_cast<unsigned char>(s[plain]))) ++plain;
+  if (plain < n && !is_valid_utf8(s.substr(plain))) {
+    return make_error(WbemCode::kInvalidParameter, std::string(what) + ": text is not valid UTF-8");
+  }
   out += '"';
-  // Runs of bytes that need no escape are appended whole; most text is one run.
+  if (plain == n) {
+    out += s;
+    out += '"';
+    return ok_status();
+  }
+  // Runs of bytes that need no escape are appended whole.
   std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
+  for (std::size_t i = plain; i < n;) {
+    if (std::uint64_t w = 0; i + 8 <= n) {
+      std::memcpy(&w, s.data() + i, 8);
+      if (plain_word(w)) {
+        i += 8;
+        continue;
+      }
+    }
+    const auto c = static_cast<unsigned char>(s[i++]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
+    out.append(s.data() + run, i - 1 - run);
+    run = i;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -57,7 +95,7 @@ Status append_json_string(std::string& out, std::string_view s, std::string_view
       }
     }
   }
-  out.append(s.data() + run, s.size() - run);
+  out.append(s.data() + run, n - run);
   out += '"';
   return ok_status();
 }
@@ -69,39 +107,81 @@ void append_number(std::string& out, Int n) {
   out.append(buf, end);
 }
 
-Status append_json_value(std::string& out, const cim::Value& v, std::string_view what) {
+// A value of a type written here directly (every scalar but reals and objects, and arrays of those).
+bool direct_json(cim::Type type) {
+  return type.base != cim::CimType::kReal32 && type.base != cim::CimType::kReal64 &&
+         type.base != cim::CimType::kObject;
+}
+
+// A non-NULL scalar of a direct_json type.
+Status append_json_scalar(std::string& out, const cim::Value& v, std::string_view what) {
   using cim::CimType;
+  switch (v.type().base) {
+    case CimType::kBoolean: out += v.as_bool() ? "true" : "false"; return ok_status();
+    case CimType::kSint8:
+    case CimType::kSint16:
+    case CimType::kSint32:
+    case CimType::kSint64: append_number(out, v.as_sint()); return ok_status();
+    case CimType::kUint8:
+    case CimType::kUint16:
+    case CimType::kUint32:
+    case CimType::kUint64: append_number(out, v.as_uint()); return ok_status();
+    case CimType::kString:
+    case CimType::kReference: return append_json_string(out, v.as_string(), what);
+    case CimType::kDateTime: return append_json_string(out, v.as_datetime().to_iso8601(), what);
+    default: break;
+  }
+  return make_error(WbemCode::kFailed, std::string(what) + ": no direct JSON form");  // not reached: direct_json
+}
+
+Status append_json_value(std::string& out, const cim::Value& v, std::string_view what) {
   if (v.is_null()) {
     out += "null";
     return ok_status();
   }
-  if (!v.type().array) {
-    switch (v.type().base) {
-      case CimType::kBoolean: out += v.as_bool() ? "true" : "false"; return ok_status();
-      case CimType::kSint8:
-      case CimType::kSint16:
-      case CimType::kSint32:
-      case CimType::kSint64: append_number(out, v.as_sint()); return ok_status();
-      case CimType::kUint8:
-      case CimType::kUint16:
-      case CimType::kUint32:
-      case CimType::kUint64: append_number(out, v.as_uint()); return ok_status();
-      case CimType::kString:
-      case CimType::kReference: return append_json_string(out, v.as_string(), what);
-      case CimType::kDateTime: return append_json_string(out, v.as_datetime().to_iso8601(), what);
-      default: break;
+  if (!direct_json(v.type())) {
+    PKG_ASSIGN_OR_RETURN(std::string text, json_text(cim::to_json(v), what));
+    out += text;
+    return ok_status();
+  }
+  if (!v.type().array) return append_json_scalar(out, v, what);
+  // An array (SMS_DistributionDPStatus.InsStrings, on every status message) as dump() prints it: no spaces.
+  out += '[';
+  bool first = true;
+  for (const cim::Value& item : v.as_array()) {
+    if (!first) out += ',';
+    first = false;
+    if (item.is_null()) {
+      out += "null";
+    } else {
+      PKG_TRY(append_json_scalar(out, item, what));
     }
   }
-  PKG_ASSIGN_OR_RETURN(std::string text, json_text(cim::to_json(v), what));
-  out += text;
+  out += ']';
+  return ok_status();
+}
+
+// `"name":` for a property name. Names are almost always ASCII identifiers, which need no escape and no UTF-8
+// check; anything else takes the general path.
+Status append_json_name(std::string& out, std::string_view name) {
+  const bool plain = std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
+  });
+  if (plain) {
+    out += '"';
+    out += name;
+    out += "\":";
+    return ok_status();
+  }
+  PKG_TRY(append_json_string(out, name, name));
+  out += ':';
   return ok_status();
 }
 
 // `,"name":value` (no comma first in an empty object).
 Status append_member(std::string& out, std::string_view name, const cim::Value& v) {
   if (out.back() != '{') out += ',';
-  PKG_TRY(append_json_string(out, name, name));
-  out += ':';
+  PKG_TRY(append_json_name(out, name));
   return append_json_value(out, v, name);
 }
 
@@ -167,7 +247,9 @@ Result<SqlParam> encode_value(const cim::Value& v, cim::Type type, std::string_v
     return encode_value(*c, type, property);
   }
   if (type.array || type.base == CimType::kObject) {
-    PKG_ASSIGN_OR_RETURN(std::string text, json_text(cim::to_json(v), property));
+    // The column holds cim::to_json(v).dump(), which append_json_value writes (row_codec_test.cc).
+    std::string text;
+    PKG_TRY(append_json_value(text, v, property));
     return SqlParam(std::move(text));
   }
   switch (type.base) {
@@ -233,6 +315,34 @@ Result<EncodedInstance> encode_instance(const TableInfo& table, const cim::Insta
     out.instance.set(i, std::move(stored));
   }
   return out;
+}
+
+Result<EncodedInstance> encode_instance(const TableInfo& table, cim::Instance&& inst) {
+  const cim::ClassDef& cls = *table.cls;
+  if (&inst.class_def() != &cls) return encode_instance(table, static_cast<const cim::Instance&>(inst));
+  SqlParams params;
+  params.reserve(cls.properties().size());
+  for (std::size_t i = 0; i < cls.properties().size(); ++i) {
+    const cim::PropertyDef& p = cls.property(i);
+    const cim::Value& v = inst.get(i);
+    if (p.key && v.is_null()) {
+      return make_error(WbemCode::kIllegalNull, "key property " + cls.name() + "." + p.name + " is NULL");
+    }
+    if (!v.is_null() && v.type() != p.type) {
+      auto c = cim::coerce(v, p.type);
+      if (!c.ok()) {
+        Error e = std::move(c).error();
+        e.message = cls.name() + "." + p.name + ": " + e.message;
+        return e;
+      }
+      inst.set(i, std::move(c).value());
+    }
+    PKG_ASSIGN_OR_RETURN(SqlParam param, encode_property(cls, p, inst.get(i)));
+    params.push_back(std::move(param));
+  }
+  inst.set_location({}, {});
+  inst.set_revision(std::nullopt);
+  return EncodedInstance{std::move(inst), std::move(params)};
 }
 
 Result<SqlParams> encode_key(const TableInfo& table, const std::vector<cim::Value>& key) {

@@ -23,6 +23,9 @@ struct EncodedInstance {
 // does not convert to its property's type; WBEM_E_VALUE_OUT_OF_RANGE for a uint64 above INT64_MAX;
 // WBEM_E_INVALID_PARAMETER for text that is not valid UTF-8 or holds NUL, and for a NaN real.
 Result<EncodedInstance> encode_instance(const TableInfo& table, const cim::Instance& inst);
+// The same, keeping `inst`'s values rather than copying them when it is of the table's class. The result is the
+// same: no location, no revision.
+Result<EncodedInstance> encode_instance(const TableInfo& table, cim::Instance&& inst);
 
 // The key parameters for `key` (key values in key order, coerced to the key properties' types).
 // WBEM_E_INVALID_PARAMETER when the count is wrong or a value is NULL.

@@ -27,7 +27,10 @@ const cim::ClassRegistry& registry() {
                                              prop_def("U64", CimType::kUint64), prop_def("R32", CimType::kReal32),
                                              prop_def("R64", CimType::kReal64), prop_def("When", CimType::kDateTime),
                                              prop_def("Tags", CimType::kString, true),
-                                             prop_def("Inner", CimType::kObject)},
+                                             prop_def("Inner", CimType::kObject),
+                                             prop_def("Counts", CimType::kUint32, true),
+                                             prop_def("Times", CimType::kDateTime, true),
+                                             prop_def("Flags", CimType::kBoolean, true)},
                                             false,
                                             ""}}))
           .value();
@@ -35,10 +38,10 @@ const cim::ClassRegistry& registry() {
 }
 
 // Text with every kind of character the escaping distinguishes: quote, backslash, each control character,
-// DEL, and multi-byte UTF-8.
+// DEL, and multi-byte UTF-8, between runs of plain text long enough to be read eight bytes at a time.
 std::string tricky(std::mt19937& rng) {
   static const std::vector<std::string> pieces = {"\"", "\\", "/", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x93\xa6",
-                                                  "plain", " "};
+                                                  "plain", " ", "a longer run of plain text, 33 bytes"};
   std::string s;
   const int n = std::uniform_int_distribution<int>(0, 6)(rng);
   for (int i = 0; i < n; ++i) {
@@ -71,6 +74,12 @@ cim::Instance random_instance(std::mt19937& rng, int depth = 0) {
   }
   if (coin()) inst.set(11, Value::array(CimType::kString, {Value::string(tricky(rng)), Value(), Value::string("x")}));
   if (depth == 0 && coin()) inst.set(12, Value::object(std::make_shared<const cim::Instance>(random_instance(rng, 1))));
+  if (coin()) inst.set(13, Value::array(CimType::kUint32, {Value::uint32(static_cast<std::uint32_t>(rng())), Value()}));
+  if (coin()) {
+    inst.set(14, Value::array(CimType::kDateTime, {Value::datetime(cim::DateTime::from_unix_micros(
+                                                       std::uniform_int_distribution<std::int64_t>(0, 1LL << 52)(rng)))}));
+  }
+  if (coin()) inst.set(15, Value::array(CimType::kBoolean, {Value::boolean(coin()), Value::boolean(true)}));
   if (coin()) inst.set_revision(rng());
   return inst;
 }
@@ -84,6 +93,21 @@ TEST(RowCodecTest, JournalJsonIsWhatTheCimFormPrints) {
     ASSERT_EQ(*text, cim::to_json(inst).dump()) << i;
     auto back = instance_from_json_text(*text, registry());
     ASSERT_TRUE(back.ok()) << back.error().to_string();
+  }
+}
+
+// An array or object column holds the same text.
+TEST(RowCodecTest, ArrayColumnsHoldWhatTheCimFormPrints) {
+  std::mt19937 rng(5);
+  const cim::ClassDef& c = *registry().find("Test_Every");
+  for (int i = 0; i < 500; ++i) {
+    const cim::Instance inst = random_instance(rng);
+    for (std::size_t p : {std::size_t{11}, std::size_t{12}, std::size_t{13}, std::size_t{14}, std::size_t{15}}) {
+      if (inst.get(p).is_null()) continue;
+      auto param = encode_value(inst.get(p), c.property(p).type, c.property(p).name);
+      ASSERT_TRUE(param.ok()) << param.error().to_string();
+      ASSERT_EQ(std::get<std::string>(*param), cim::to_json(inst.get(p)).dump()) << i << " " << p;
+    }
   }
 }
 

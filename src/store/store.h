@@ -118,6 +118,9 @@ class WriteTxn {
   // (WBEM_E_VALUE_OUT_OF_RANGE), text that is not UTF-8 or holds NUL, a NaN (WBEM_E_INVALID_PARAMETER), a class
   // without a table (abstract, event, unknown: WBEM_E_INVALID_CLASS).
   virtual Status put(const cim::Instance& inst) = 0;
+  // As put(const&), for an instance the caller is done with: the store keeps it rather than a copy of it (the
+  // summarizers put several rows per status message).
+  virtual Status put(cim::Instance&& inst) { return put(static_cast<const cim::Instance&>(inst)); }
   // As put, but WBEM_E_ALREADY_EXISTS when an instance with that key exists.
   virtual Status insert(const cim::Instance& inst) = 0;
   // Deletes by key and journals kDeleted. WBEM_E_NOT_FOUND when absent.

@@ -284,8 +284,9 @@ class SqlStore::Txn final : public WriteTxn {
     return scan_on(conn_, *t, store_.schema_, filter, sink, options);
   }
 
-  Status put(const cim::Instance& inst) override { return write(inst, /*must_be_new=*/false); }
-  Status insert(const cim::Instance& inst) override { return write(inst, /*must_be_new=*/true); }
+  Status put(const cim::Instance& inst) override { return write(cim::Instance(inst), /*must_be_new=*/false); }
+  Status put(cim::Instance&& inst) override { return write(std::move(inst), /*must_be_new=*/false); }
+  Status insert(const cim::Instance& inst) override { return write(cim::Instance(inst), /*must_be_new=*/true); }
 
   Status remove(const cim::ClassDef& cls, const std::vector<cim::Value>& key) override {
     PKG_ASSIGN_OR_RETURN(const TableInfo* t, store_.schema_.table(cls));
@@ -455,10 +456,10 @@ class SqlStore::Txn final : public WriteTxn {
     return ok_status();
   }
 
-  Status write(const cim::Instance& inst, bool must_be_new) {
+  Status write(cim::Instance inst, bool must_be_new) {
     PKG_ASSIGN_OR_RETURN(const TableInfo* t, store_.schema_.table(inst.class_def()));
     // Everything is checked and converted before the database is touched.
-    PKG_ASSIGN_OR_RETURN(EncodedInstance enc, encode_instance(*t, inst));
+    PKG_ASSIGN_OR_RETURN(EncodedInstance enc, encode_instance(*t, std::move(inst)));
     SqlParams key_params;
     for (std::size_t idx : t->cls->key_indices()) key_params.push_back(enc.params[idx]);
     const std::string ckey = RowCache::row_key(*t, key_params);
@@ -806,25 +807,26 @@ Status SqlStore::finish_journal(Connection& conn, std::vector<BatchEntry>& entri
     revisions[i] = next - 1;
   }
   const bool pg = conn.dialect().postgres();
-  std::vector<const BatchEntry*> whole;    // created and deleted: the previous column is NULL
-  std::vector<const BatchEntry*> changed;  // modified: the previous column is the delta
-  for (const BatchEntry& b : entries) {
+  std::vector<BatchEntry*> whole;    // created and deleted: the previous column is NULL
+  std::vector<BatchEntry*> changed;  // modified: the previous column is the delta
+  for (BatchEntry& b : entries) {
     if (!b.dropped) (b.entry.kind == ChangeKind::kModified ? changed : whole).push_back(&b);
   }
-  auto write_rows = [&](const std::vector<const BatchEntry*>& rows, bool with_previous) -> Status {
+  // The JSON texts are moved into their statements: nothing reads them after this.
+  auto write_rows = [&](const std::vector<BatchEntry*>& rows, bool with_previous) -> Status {
     for (std::size_t at = 0; at < rows.size();) {
       const std::size_t n = journal_chunk(rows.size() - at);
       SqlParams params;
       params.reserve(n * 7);
       for (std::size_t k = 0; k < n; ++k) {
-        const BatchEntry& b = *rows[at + k];
+        BatchEntry& b = *rows[at + k];
         params.emplace_back(static_cast<std::int64_t>(b.entry.revision));
         params.emplace_back(b.entry.time);
         params.emplace_back(static_cast<std::int64_t>(b.entry.kind));
         params.emplace_back(b.entry.class_name);
         params.emplace_back(b.entry.key);
-        params.emplace_back(b.instance_json);
-        if (with_previous) params.emplace_back(b.previous_json);
+        params.emplace_back(std::move(b.instance_json));
+        if (with_previous) params.emplace_back(std::move(b.previous_json));
       }
       PKG_TRY(conn.defer(journal_insert_sql(pg, with_previous, n), std::move(params)));
       at += n;

@@ -25,12 +25,12 @@ Status update_detail(store::WriteTxn& txn, const Classes& c, cim::Instance row, 
   PKG_TRY(add_count(row, "Failed", delta.failed));
   if (new_version) set_prop(row, "SourceVersion", u32_value(*new_version));
   set_prop(row, "SummaryDate", time_value(now));
-  PKG_TRY(txn.put(row));
   const bool is = offered(true, get_uint(row, "Targeted"), get_uint(row, "Installed"));
-  if (was != is) {
-    PKG_TRY(set_offers(txn, c, get_text(row, "PackageID"), get_text(row, "SiteCode"), is, now));
-  }
-  return ok_status();
+  if (was == is) return txn.put(std::move(row));
+  const std::string package_id = get_text(row, "PackageID");
+  const std::string site_code = get_text(row, "SiteCode");
+  PKG_TRY(txn.put(std::move(row)));
+  return set_offers(txn, c, package_id, site_code, is, now);
 }
 
 Status ensure_detail(store::WriteTxn& txn, const Classes& c, const cim::Instance& root, std::string_view site_code,

@@ -73,7 +73,7 @@ Status DpMessages::write(const StatusMessage& m, Micros now) {
   for (const auto& s : m.ins_strings) strings.push_back(str_value(s));
   set_prop(row, "InsStrings", cim::Value::array(cim::CimType::kString, std::move(strings)));
   set_prop(row, "LastUpdateDate", time_value(now));
-  return txn_.put(row);
+  return txn_.put(std::move(row));
 }
 
 Status DpMessages::drop() {

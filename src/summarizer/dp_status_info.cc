@@ -15,7 +15,7 @@ Status apply_dp_status(store::WriteTxn& txn, const Classes& c, std::string_view 
   set_prop(row, "MessageState",
            u32_value(worst_message_state(get_uint(row, "NumberErrors"), get_uint(row, "NumberInProgress"))));
   set_prop(row, "LastStatusTime", time_value(now));
-  return txn.put(row);
+  return txn.put(std::move(row));
 }
 
 }  // namespace pkgcast::summarizer::internal

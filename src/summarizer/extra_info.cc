@@ -17,7 +17,7 @@ Status apply_extra_info(store::WriteTxn& txn, const Classes& c, std::string_view
   if (new_version) set_prop(row, "SourceVersion", u32_value(*new_version));
   if (new_size_kb) set_prop(row, "SourceSize", u32_value(*new_size_kb));
   set_prop(row, "LastUpdateDate", time_value(now));
-  return txn.put(row);
+  return txn.put(std::move(row));
 }
 
 }  // namespace pkgcast::summarizer::internal

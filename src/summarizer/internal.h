@@ -127,7 +127,8 @@ Status apply_extra_info(store::WriteTxn& txn, const Classes& c, std::string_view
                         std::optional<std::uint32_t> new_size_kb = std::nullopt);
 Status apply_dp_status(store::WriteTxn& txn, const Classes& c, std::string_view nal_path, const Counts& delta,
                        Micros now);
-// All of the above for `d`; the Root row is written when its counts moved or `root_changed` (other properties).
+// All of the above for `d`; the Root row is written when its counts moved or `root_changed` (other properties),
+// and is then moved from: `root` is the caller's last use of it.
 Status apply_all(store::WriteTxn& txn, const Classes& c, cim::Instance& root, const PackageDeltas& d, Micros now,
                  bool root_changed = false);
 

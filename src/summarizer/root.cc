@@ -17,7 +17,7 @@ Status apply_all(store::WriteTxn& txn, const Classes& c, cim::Instance& root, co
                  bool root_changed) {
   if (d.package.moves_targeted_installed_retrying_failed() || root_changed) {
     PKG_TRY(apply_root(root, d.package));
-    PKG_TRY(txn.put(root));
+    PKG_TRY(txn.put(std::move(root)));
   }
   if (d.package.moves_extra_info()) PKG_TRY(apply_extra_info(txn, c, d.package_id, d.package, now));
   for (const auto& [site, delta] : d.site) {

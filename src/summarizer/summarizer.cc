@@ -87,7 +87,7 @@ Status Summarizer::target(store::WriteTxn& txn, const DpRef& dp, Micros now) con
   set_prop(row, "State", u32_value(static_cast<std::uint32_t>(DpState::kInstallPending)));
   set_prop(row, "InstallStatus", str_value(pending_text(current)));
   set_prop(row, "SummaryDate", time_value(now));
-  PKG_TRY(txn.put(row));
+  PKG_TRY(txn.put(std::move(row)));
 
   PackageDeltas d(package_id);
   d.add(dp, contribution(RowFacts{DpState::kInstallPending, current}, current) - before);
@@ -130,7 +130,7 @@ Status move_row(store::WriteTxn& txn, const Classes& c, const DpRef& dp, DpState
     set_prop(row, "SourceVersion", u32_value(source_version));
     set_prop(row, "InstallStatus", str_value(std::string(install_status)));
     set_prop(row, "SummaryDate", time_value(now));
-    PKG_TRY(txn.put(row));
+    PKG_TRY(txn.put(std::move(row)));
   }
   if (message) PKG_TRY(DpMessages(txn, c, dp).write(*message, now));
   d.add(dp, contribution(after, current) - contribution(before, current));
@@ -246,7 +246,7 @@ Status Summarizer::new_source_version(store::WriteTxn& txn, std::string_view pac
     set_prop(row, "SourceVersion", u32_value(version));
     set_prop(row, "InstallStatus", str_value(pending_text(version)));
     set_prop(row, "SummaryDate", time_value(now));
-    PKG_TRY(txn.put(row));
+    PKG_TRY(txn.put(std::move(row)));
     d.add(ref, contribution(RowFacts{DpState::kInstallPending, version}, version) - contribution(before, current));
   }
 
@@ -255,7 +255,7 @@ Status Summarizer::new_source_version(store::WriteTxn& txn, std::string_view pac
   if (source.size_kb) set_prop(root, "SourceSize", u32_value(*source.size_kb));
   if (source.compressed_size_kb) set_prop(root, "SourceCompressedSize", u32_value(*source.compressed_size_kb));
   PKG_TRY(apply_root(root, d.package));
-  PKG_TRY(txn.put(root));
+  PKG_TRY(txn.put(std::move(root)));
   PKG_TRY(apply_extra_info(txn, c, package_id, d.package, now, version, source.size_kb));
   PKG_ASSIGN_OR_RETURN(auto details, scan_where(txn, c.detail, "PackageID", package_id));
   for (auto& detail : details) {
