@@ -9,10 +9,16 @@
 // The CPU of an ingest's in-memory stages on the same files, one at a time: the cut search, both hashes
 // (FileHasher), and compression of every chunk (random ones skipped by the entropy sample, as an ingest does).
 // What an ingest costs beyond their sum is the kernel's (reads, writes, file creation) and bookkeeping.
+//
+//   build/<preset>/bench/content_ingest_tree --levels SOURCE LEVEL...
+// For each zstd level (negative: zstd's --fast=N), the CPU of compressing every chunk of the text-like files (those
+// whose sampled bytes do not look random, which an ingest compresses) and the stored/raw ratio: what the level
+// chosen for chunks costs and saves on the same data.
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -85,12 +91,62 @@ int phases(const std::filesystem::path& source) {
   return 0;
 }
 
+// The chunks of every file under `source`, cut as an ingest cuts them, that an ingest would try to compress (whose
+// sampled bytes do not look random).
+std::vector<std::vector<std::uint8_t>> compressible_chunks_of(const std::filesystem::path& source) {
+  const Chunker chunker;
+  std::vector<std::vector<std::uint8_t>> chunks;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(source)) {
+    if (!entry.is_regular_file() || entry.is_symlink()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::vector<std::uint8_t> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::span<const std::uint8_t> all(data);
+    for (std::size_t at = 0; at < all.size();) {
+      const std::size_t n = chunker.next_cut(all.subspan(at), true);
+      if (ChunkCompressor::would_try(all.subspan(at, n))) {
+        chunks.emplace_back(all.begin() + static_cast<std::ptrdiff_t>(at),
+                            all.begin() + static_cast<std::ptrdiff_t>(at + n));
+      }
+      at += n;
+    }
+  }
+  return chunks;
+}
+
+int levels(const std::filesystem::path& source, std::span<char*> level_args) {
+  const std::vector<std::vector<std::uint8_t>> chunks = compressible_chunks_of(source);
+  std::uint64_t raw = 0;
+  for (const auto& c : chunks) raw += c.size();
+  std::vector<std::uint8_t> out(ZSTD_compressBound(ChunkingParams{}.max_size));
+  for (char* arg : level_args) {
+    const int level = std::atoi(arg);
+    ZSTD_CCtx* cctx = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0);
+    std::uint64_t stored = 0;
+    const double t = thread_cpu();
+    for (const auto& c : chunks) {
+      const std::size_t n = ZSTD_compress2(cctx, out.data(), out.size(), c.data(), c.size());
+      stored += ZSTD_isError(n) || n >= c.size() ? c.size() : n;
+    }
+    const double s = thread_cpu() - t;
+    ZSTD_freeCCtx(cctx);
+    std::printf("level %d: %llu compressible bytes -> %.3f of them stored, %.2f CPU s (%.0f MB/s)\n", level,
+                static_cast<unsigned long long>(raw), static_cast<double>(stored) / static_cast<double>(raw), s,
+                static_cast<double>(raw) / 1e6 / s);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--phases") == 0) return phases(argv[2]);
+  if (argc >= 4 && std::strcmp(argv[1], "--levels") == 0) {
+    return levels(argv[2], std::span<char*>(argv + 3, static_cast<std::size_t>(argc - 3)));
+  }
   if (argc != 3) {
-    std::fprintf(stderr, "usage: %s SOURCE LIBRARY | --phases SOURCE\n", argv[0]);
+    std::fprintf(stderr, "usage: %s SOURCE LIBRARY | --phases SOURCE | --levels SOURCE LEVEL...\n", argv[0]);
     return 2;
   }
   if (std::filesystem::exists(argv[2])) {

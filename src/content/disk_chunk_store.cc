@@ -73,8 +73,12 @@ ChunkCompressor::~ChunkCompressor() {
   ZSTD_freeCCtx(cctx_);
 }
 
+bool ChunkCompressor::would_try(std::span<const std::uint8_t> raw) {
+  return raw.size() >= 64 && sampled_entropy(raw) <= kRandomEntropy;
+}
+
 std::optional<std::span<const std::uint8_t>> ChunkCompressor::compress(std::span<const std::uint8_t> raw) {
-  if (raw.size() < 64 || sampled_entropy(raw) > kRandomEntropy) return std::nullopt;
+  if (!would_try(raw)) return std::nullopt;
   out_.resize(ZSTD_compressBound(raw.size()));
   const std::size_t n = ZSTD_compress2(cctx_, out_.data(), out_.size(), raw.data(), raw.size());
   if (ZSTD_isError(n) || n >= raw.size()) return std::nullopt;

@@ -29,6 +29,8 @@ class ChunkCompressor {
   // The zstd frame of `raw` when it is smaller than `raw`, else nullopt (kept raw). Chunks whose sampled bytes look
   // random are not tried at all.
   std::optional<std::span<const std::uint8_t>> compress(std::span<const std::uint8_t> raw);
+  // Whether compress() tries `raw` at all (false for very short chunks and those whose sample looks random).
+  static bool would_try(std::span<const std::uint8_t> raw);
 
  private:
   ZSTD_CCtx* cctx_;

@@ -25,7 +25,11 @@ namespace pkgcast::content {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr std::size_t kReadSize = 2u << 20;
+// A file is read in steps of kReadStep into a buffer of kBufferSize plus one chunk of carry-over. Small steps keep the
+// bytes in the core's L2 cache between the read's copy and their cut search, hashes and compression, which one
+// 2 MiB read a time did not (10% more user CPU in an ingest); the large buffer keeps the carry-over's move rare.
+constexpr std::size_t kBufferSize = 2u << 20;
+constexpr std::size_t kReadStep = 256u << 10;
 // A record lists each file in about 70 bytes; this admits a million files and more.
 constexpr std::size_t kMaxRecordBytes = 256u << 20;
 
@@ -103,7 +107,7 @@ class Ingest {
     m.chunking = options_.chunking;
     m.entries.reserve(entries_.size());
     // Not zero-filled: every byte is read into before it is looked at.
-    buffer_size_ = kReadSize + options_.chunking.max_size;
+    buffer_size_ = kBufferSize + options_.chunking.max_size;
     buffer_ = std::make_unique_for_overwrite<std::uint8_t[]>(buffer_size_);
     m.source_date = micros(entries_.front().st.st_mtim);  // the source directory (sorted first: its path is "")
     if (options_.reuse_unchanged_files) load_previous();
@@ -320,12 +324,17 @@ class Ingest {
     bool eof = false;
     while (true) {
       if (!eof && filled - start < options_.chunking.max_size) {
-        // Keep the undecided tail (less than one chunk) and fill up behind it.
-        std::memmove(buf, buf + start, filled - start);
-        filled -= start;
-        start = 0;
-        while (filled < buffer_size_ && !eof) {
-          const ssize_t n = ::read(fd.get(), buf + filled, buffer_size_ - filled);
+        // Read one step ahead of the cut search (until one chunk's worth is undecided), so that the bytes are still
+        // in the core's cache when they are cut, hashed and compressed. The undecided tail (less than one chunk)
+        // moves to the front only when the buffer's end is reached.
+        if (buffer_size_ - filled < kReadStep) {
+          std::memmove(buf, buf + start, filled - start);
+          filled -= start;
+          start = 0;
+        }
+        const std::size_t step_end = std::min(buffer_size_, filled + kReadStep);
+        while (filled < step_end && !eof) {
+          const ssize_t n = ::read(fd.get(), buf + filled, step_end - filled);
           if (n < 0) {
             if (errno == EINTR) continue;
             return io_error("cannot read", full, errno);
@@ -336,6 +345,7 @@ class Ingest {
           if (read_total > e.size) return changed(src.path);
         }
         PKG_TRY(check_deadline());
+        continue;
       }
       const std::span<const std::uint8_t> rest(buf + start, filled - start);
       if (rest.empty()) break;

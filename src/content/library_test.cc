@@ -213,5 +213,36 @@ TEST(Ingest, OtherChunkingParametersAreRecorded) {
   EXPECT_EQ(assemble(lib->chunks(), *find_entry(r->manifest, "big.bin")), read(src / "big.bin"));
 }
 
+
+// A file is read in steps while its chunks are cut: the chunks must be those of the whole file cut in memory, also
+// when a chunk may be larger than a read step or the read buffer.
+TEST(Ingest, StreamedCutsAreThoseOfTheWholeFile) {
+  TempDir tmp;
+  const fs::path src = tmp.path() / "src";
+  const auto noise = random_bytes(5 << 20, 11);
+  const std::string bytes = std::string(noise.begin(), noise.end()) + text_bytes((9 << 20) + 12345, 12);
+  write(src / "big.bin", bytes);
+  const std::span<const std::uint8_t> all(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  for (const ChunkingParams params : {ChunkingParams{}, ChunkingParams{.min_size = 1 << 20, .avg_size = 2 << 20,
+                                                                        .max_size = 6 << 20}}) {
+    std::vector<std::uint32_t> expected;
+    const Chunker chunker(params);
+    for (std::size_t at = 0; at < all.size(); at += expected.back()) {
+      expected.push_back(static_cast<std::uint32_t>(chunker.next_cut(all.subspan(at), true)));
+    }
+    auto lib = open_library(tmp.path() / ("lib" + std::to_string(params.max_size)));
+    IngestOptions o;
+    o.chunking = params;
+    auto r = lib->ingest(src, o);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    const ManifestEntry* e = find_entry(r->manifest, "big.bin");
+    ASSERT_NE(e, nullptr);
+    std::vector<std::uint32_t> sizes;
+    for (const ChunkRef& c : e->chunks) sizes.push_back(c.size);
+    EXPECT_EQ(sizes, expected) << params.max_size;
+    EXPECT_EQ(e->sha256, sha256(bytes));
+  }
+}
+
 }  // namespace
 }  // namespace pkgcast::content
