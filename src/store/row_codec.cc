@@ -6,6 +6,7 @@
 #include <cstring>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "core/strings.h"
 
@@ -288,6 +289,23 @@ Result<SqlParam> encode_property(const cim::ClassDef& cls, const cim::PropertyDe
   return e;
 }
 
+// `v` converted to the type of property `p` when it is of another type, nullopt when it is stored as it is; a NULL
+// key is refused.
+Result<std::optional<cim::Value>> coerced_for_storage(const cim::ClassDef& cls, const cim::PropertyDef& p,
+                                                      const cim::Value& v) {
+  if (p.key && v.is_null()) {
+    return make_error(WbemCode::kIllegalNull, "key property " + cls.name() + "." + p.name + " is NULL");
+  }
+  if (v.is_null() || v.type() == p.type) return std::optional<cim::Value>();
+  auto c = cim::coerce(v, p.type);
+  if (!c.ok()) {
+    Error e = std::move(c).error();
+    e.message = cls.name() + "." + p.name + ": " + e.message;
+    return e;
+  }
+  return std::optional<cim::Value>(std::move(c).value());
+}
+
 }  // namespace
 
 Result<EncodedInstance> encode_instance(const TableInfo& table, const cim::Instance& inst) {
@@ -296,20 +314,8 @@ Result<EncodedInstance> encode_instance(const TableInfo& table, const cim::Insta
   out.params.reserve(cls.properties().size());
   for (std::size_t i = 0; i < cls.properties().size(); ++i) {
     const cim::PropertyDef& p = cls.property(i);
-    const cim::Value& v = inst.get(i);
-    if (p.key && v.is_null()) {
-      return make_error(WbemCode::kIllegalNull, "key property " + cls.name() + "." + p.name + " is NULL");
-    }
-    cim::Value stored = v;
-    if (!v.is_null() && v.type() != p.type) {
-      auto c = cim::coerce(v, p.type);
-      if (!c.ok()) {
-        Error e = std::move(c).error();
-        e.message = cls.name() + "." + p.name + ": " + e.message;
-        return e;
-      }
-      stored = std::move(c).value();
-    }
+    PKG_ASSIGN_OR_RETURN(std::optional<cim::Value> coerced, coerced_for_storage(cls, p, inst.get(i)));
+    cim::Value stored = coerced ? std::move(*coerced) : inst.get(i);
     PKG_ASSIGN_OR_RETURN(SqlParam param, encode_property(cls, p, stored));
     out.params.push_back(std::move(param));
     out.instance.set(i, std::move(stored));
@@ -324,19 +330,8 @@ Result<EncodedInstance> encode_instance(const TableInfo& table, cim::Instance&& 
   params.reserve(cls.properties().size());
   for (std::size_t i = 0; i < cls.properties().size(); ++i) {
     const cim::PropertyDef& p = cls.property(i);
-    const cim::Value& v = inst.get(i);
-    if (p.key && v.is_null()) {
-      return make_error(WbemCode::kIllegalNull, "key property " + cls.name() + "." + p.name + " is NULL");
-    }
-    if (!v.is_null() && v.type() != p.type) {
-      auto c = cim::coerce(v, p.type);
-      if (!c.ok()) {
-        Error e = std::move(c).error();
-        e.message = cls.name() + "." + p.name + ": " + e.message;
-        return e;
-      }
-      inst.set(i, std::move(c).value());
-    }
+    PKG_ASSIGN_OR_RETURN(std::optional<cim::Value> coerced, coerced_for_storage(cls, p, inst.get(i)));
+    if (coerced) inst.set(i, std::move(*coerced));
     PKG_ASSIGN_OR_RETURN(SqlParam param, encode_property(cls, p, inst.get(i)));
     params.push_back(std::move(param));
   }
