@@ -1,10 +1,13 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <set>
 
 #include "content/content.h"
+#include "content/disk.h"
 #include "content/disk_chunk_store.h"
 #include "content/test_util.h"
 
@@ -59,6 +62,22 @@ TEST(ChunkStore, PutGetLocateCompressibleAndRandom) {
   EXPECT_EQ(n->raw_size, noise.size());
   EXPECT_EQ(n->stored_size, noise.size());
 
+  // Opened as kept: the descriptor reads the stored file's bytes, whichever form it has.
+  for (const auto& [hash, compressed] : {std::pair{th, true}, std::pair{nh, false}}) {
+    auto opened = store->open_stored(hash);
+    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
+    const UniqueFd owned(opened->fd);
+    EXPECT_EQ(opened->compressed, compressed);
+    const auto kept = store->locate(hash);
+    ASSERT_TRUE(kept.ok());
+    EXPECT_EQ(opened->stored_size, kept->stored_size);
+    std::string bytes(opened->stored_size + 1, '\0');
+    EXPECT_EQ(::pread(opened->fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(opened->stored_size));
+    bytes.resize(opened->stored_size);
+    EXPECT_EQ(bytes, *read_whole_file(kept->file, 1 << 20));
+    EXPECT_NE(::fcntl(opened->fd, F_GETFD) & FD_CLOEXEC, 0);
+  }
+
   std::set<Digest> listed;
   ASSERT_TRUE(store->for_each([&](const Digest& d, auto) { listed.insert(d); }).ok());
   EXPECT_EQ(listed, (std::set<Digest>{th, nh}));
@@ -68,6 +87,7 @@ TEST(ChunkStore, PutGetLocateCompressibleAndRandom) {
   EXPECT_FALSE(store->contains(th));
   EXPECT_EQ(store->get(th).error().code, WbemCode::kNotFound);
   EXPECT_EQ(store->locate(th).error().code, WbemCode::kNotFound);
+  EXPECT_EQ(store->open_stored(th).error().code, WbemCode::kNotFound);
 }
 
 TEST(ChunkStore, RefusesBytesThatDoNotMatch) {

@@ -196,6 +196,16 @@ class ChunkStore {
   };
   virtual Result<Stored> locate(const Digest& hash) const = 0;
 
+  // A chunk's stored file opened for sending it as it is kept, without a stat or a path lookup more than the open:
+  // the descriptor (O_RDONLY | O_CLOEXEC; the caller owns it and must close it), whether the file is a zstd frame,
+  // and its size. WBEM_E_NOT_FOUND when the chunk is absent.
+  struct OpenedChunk {
+    int fd = -1;
+    bool compressed = false;
+    std::uint64_t stored_size = 0;
+  };
+  virtual Result<OpenedChunk> open_stored(const Digest& hash) const = 0;
+
   virtual Status remove(const Digest& hash) = 0;  // absent is not an error
   // Every stored chunk with its file's modification time (for garbage collection).
   virtual Status for_each(const std::function<void(const Digest&, std::filesystem::file_time_type)>& fn) const = 0;

@@ -135,6 +135,26 @@ Result<ChunkStore::Stored> DiskChunkStore::locate(const Digest& hash) const {
   return *stored;
 }
 
+Result<ChunkStore::OpenedChunk> DiskChunkStore::open_stored(const Digest& hash) const {
+  for (const bool compressed : {false, true}) {
+    const fs::path file = file_for(hash, compressed);
+    int fd = -1;
+    do {
+      fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      return io_error("cannot open", file, errno);
+    }
+    UniqueFd owned(fd);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return io_error("cannot stat", file, errno);
+    if (!S_ISREG(st.st_mode)) return make_error(WbemCode::kFailed, file.string() + " is not a regular file");
+    return OpenedChunk{owned.release(), compressed, static_cast<std::uint64_t>(st.st_size)};
+  }
+  return make_error(WbemCode::kNotFound, "no chunk " + hash.hex());
+}
+
 Result<std::string> DiskChunkStore::get(const Digest& hash) const {
   std::optional<Stored> stored = stat_chunk(hash);
   if (!stored) return make_error(WbemCode::kNotFound, "no chunk " + hash.hex());

@@ -46,6 +46,7 @@ class DiskChunkStore final : public ChunkStore {
   std::unique_ptr<Writer> writer() override;
   Result<std::string> get(const Digest& hash) const override;
   Result<Stored> locate(const Digest& hash) const override;
+  Result<OpenedChunk> open_stored(const Digest& hash) const override;
   Status remove(const Digest& hash) override;
   Status for_each(const std::function<void(const Digest&, std::filesystem::file_time_type)>& fn) const override;
 

@@ -62,8 +62,12 @@ std::optional<std::string_view> bearer_token(std::string_view authorization) {
   return token;
 }
 
-Dispatcher::Dispatcher(const Router& router, Authenticator authenticator, Handler fallback)
-    : router_(router), authenticator_(std::move(authenticator)), fallback_(std::move(fallback)) {}
+Dispatcher::Dispatcher(const Router& router, Authenticator authenticator, Handler fallback,
+                       RememberedToken remembered)
+    : router_(router),
+      authenticator_(std::move(authenticator)),
+      fallback_(std::move(fallback)),
+      remembered_(std::move(remembered)) {}
 
 Response Dispatcher::call_guarded(const Handler& handler, Request& request) const {
   // The one catch-all (style.md habit 3): whatever a handler throws becomes WBEM_E_FAILED, logged with the route.
@@ -83,6 +87,42 @@ Response Dispatcher::dispatch(Request& request, std::string_view& route_label) c
   route_label = admission.route_label;
   if (admission.refusal) return std::move(*admission.refusal);
   return run(admission, request);
+}
+
+std::optional<Response> Dispatcher::answer_inline(Request& request, std::string_view& route_label) const {
+  if (!remembered_ || !authenticator_) return std::nullopt;
+  try {
+    auto match = router_.match(request.method, request.path);
+    if (!match || match->handler == nullptr || match->inline_handler == nullptr) return std::nullopt;
+    // A token in the query, a missing one and every refusal: admit() decides, with the full explanation.
+    if (request.query.contains(std::string(kAccessTokenParameter))) return std::nullopt;
+    const auto token = bearer_token(request.header("authorization"));
+    if (!token) return std::nullopt;
+    auto record = remembered_(*token);
+    if (!record || !role_allows(record->role, match->access)) return std::nullopt;
+    request.caller = std::move(*record);
+    request.params = std::move(match->params);
+    std::optional<Response> response = (*match->inline_handler)(request);
+    if (!response) {
+      request.caller.reset();
+      request.params.clear();
+      return std::nullopt;
+    }
+    if (response->stream && request.caller) response->stream_owner = request.caller->id;
+    route_label = match->pattern;
+    return response;
+  } catch (const std::exception& e) {
+    // An InlineHandler must not throw; if one does anyway, the worker path answers (and logs it if it fails too).
+    spdlog::error("inline handler for {} {} threw: {}", request.method, request.path, e.what());
+    request.caller.reset();
+    request.params.clear();
+    return std::nullopt;
+  } catch (...) {
+    spdlog::error("inline handler for {} {} threw a non-standard exception", request.method, request.path);
+    request.caller.reset();
+    request.params.clear();
+    return std::nullopt;
+  }
 }
 
 Response Dispatcher::run(const Admission& admission, Request& request) const {

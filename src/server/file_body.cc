@@ -36,6 +36,10 @@ Result<std::shared_ptr<const OpenFile>> OpenFile::open(const std::filesystem::pa
   return std::shared_ptr<const OpenFile>(new OpenFile(fd, static_cast<std::uint64_t>(st.st_size)));
 }
 
+std::shared_ptr<const OpenFile> OpenFile::adopt(int fd, std::uint64_t size) {
+  return std::shared_ptr<const OpenFile>(new OpenFile(fd, size));
+}
+
 OpenFile::~OpenFile() {
   ::close(fd_);
 }

@@ -21,6 +21,8 @@ class OpenFile {
  public:
   // WBEM_E_NOT_FOUND when `file` does not exist (or is not a regular file), WBEM_E_FAILED for other errors.
   [[nodiscard]] static Result<std::shared_ptr<const OpenFile>> open(const std::filesystem::path& file);
+  // Takes ownership of `fd`, a regular file opened for reading whose size is `size`.
+  [[nodiscard]] static std::shared_ptr<const OpenFile> adopt(int fd, std::uint64_t size);
   ~OpenFile();
   OpenFile(const OpenFile&) = delete;
   OpenFile& operator=(const OpenFile&) = delete;

@@ -90,9 +90,9 @@ std::string_view server_version() { return "pkgcast/" PKGCAST_VERSION; }
 std::string_view pkgcast_version() { return PKGCAST_VERSION; }
 
 HttpServer::Core::Core(const HttpServerOptions& opts, const Router& router, Authenticator authenticator,
-                       Handler fallback, Metrics& m)
+                       Handler fallback, Metrics& m, RememberedToken remembered)
     : options(opts),
-      dispatcher(router, std::move(authenticator), std::move(fallback)),
+      dispatcher(router, std::move(authenticator), std::move(fallback), std::move(remembered)),
       metrics(m),
       ioc(std::make_unique<net::io_context>(static_cast<int>(std::max<std::size_t>(1, opts.network_threads)))),
       acceptor(std::in_place, net::make_strand(*ioc)),
@@ -299,9 +299,9 @@ void HttpServer::Core::stop(std::chrono::milliseconds grace) {
 
 Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerOptions& options, const Router& router,
                                                        Authenticator authenticator, Handler fallback,
-                                                       Metrics& metrics) {
+                                                       Metrics& metrics, RememberedToken remembered) {
   auto core = std::make_shared<Core>(resolve_limits(options), router, std::move(authenticator), std::move(fallback),
-                                     metrics);
+                                     metrics, std::move(remembered));
   boost::system::error_code ec;
   if (options.tls) {
     core->tls.emplace(net::ssl::context::tls_server);

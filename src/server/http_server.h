@@ -4,6 +4,8 @@
 // - network: `network_threads` threads run one io_context: accept, TLS handshakes, reads, writes. Nothing on them
 //   blocks. Each connection's operations run on its own strand.
 // - workers: a fixed pool of `workers` threads runs authentication and handlers (both may block on the database).
+//   A route's InlineHandler (router.h: local files only, bounded CPU) runs on the network thread instead, for a
+//   request without a body whose token is remembered without the store (Dispatcher::answer_inline).
 // - stream producers: a fixed pool of `stream_producers` threads pulls every streamed response's body from its
 //   StreamSource (router.h), a bounded piece at a time and only while the connection has room, so no stream holds
 //   a thread (or a database connection) while it waits for its client or for data.
@@ -87,9 +89,11 @@ class HttpServer {
  public:
   // Resolves and binds the listening socket and loads the TLS files; serves nothing until start().
   // WBEM_E_INVALID_PARAMETER for an unusable host or TLS file, WBEM_E_FAILED when the address cannot be bound.
-  // `router` and `metrics` must outlive the server; `dispatcher` is built from router, authenticator, fallback.
+  // `router` and `metrics` must outlive the server; `dispatcher` is built from router, authenticator, fallback and
+  // `remembered` (which, when set, lets the network thread answer a route's InlineHandler: router.h).
   static Result<std::unique_ptr<HttpServer>> create(const HttpServerOptions& options, const Router& router,
-                                                    Authenticator authenticator, Handler fallback, Metrics& metrics);
+                                                    Authenticator authenticator, Handler fallback, Metrics& metrics,
+                                                    RememberedToken remembered = {});
   // Stops as stop() with no grace period.
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;

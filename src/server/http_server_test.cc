@@ -198,6 +198,58 @@ TEST_F(HttpServerTest, KeepAliveServesAThousandRequestsOnOneConnection) {
 }
 
 
+TEST_F(HttpServerTest, AnInlineRouteWithARememberedTokenIsAnsweredWithoutAWorker) {
+  remembered_ = {"pkc_read", "pkc_dp"};
+  HttpServerOptions options;
+  options.workers = 1;
+  start(options);
+  // The only worker is held: whatever needs a worker waits, what the network thread answers does not.
+  TestClient holder(server_->port());
+  holder.write_raw("GET /api/v1/hold HTTP/1.1\r\nHost: x\r\n\r\n");
+  for (int i = 0; i < 500 && !held_.load(); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(held_.load());
+
+  TestClient c(server_->port());
+  auto r = c.get("/api/v1/inline/abc", {bearer("pkc_read")});
+  ASSERT_EQ(r.result_int(), 200);
+  EXPECT_EQ(json_of(r), (nlohmann::json{{"by", "inline"}, {"id", "abc"}, {"caller", "id2"}}));
+  // HEAD too, and a pipelined pair on one write, answered in order.
+  EXPECT_EQ(c.head("/api/v1/inline/h", {bearer("pkc_read")}).result_int(), 200);
+  c.write_raw("GET /api/v1/inline/one HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer pkc_read\r\n\r\n"
+              "GET /api/v1/inline/two HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer pkc_read\r\n\r\n");
+  EXPECT_EQ(json_of(c.read_response())["id"], "one");
+  EXPECT_EQ(json_of(c.read_response())["id"], "two");
+
+  release_worker();
+  EXPECT_EQ(json_of(holder.read_response())["held"], true);
+}
+
+TEST_F(HttpServerTest, WhatTheNetworkThreadCannotDecideGoesToAWorkerUnchanged) {
+  remembered_ = {"pkc_read", "pkc_dp"};
+  start();
+  TestClient c(server_->port());
+  // Declined by the inline handler: the worker's handler sees the parameters and the caller, set once.
+  auto declined = c.get("/api/v1/inline/decline", {bearer("pkc_read")});
+  ASSERT_EQ(declined.result_int(), 200);
+  EXPECT_EQ(json_of(declined), (nlohmann::json{{"by", "worker"}, {"id", "decline"}, {"caller", "id2"}}));
+  // A token that is not remembered: looked up by a worker.
+  auto looked_up = c.get("/api/v1/inline/x", {bearer("pkc_full")});
+  ASSERT_EQ(looked_up.result_int(), 200);
+  EXPECT_EQ(json_of(looked_up)["by"], "worker");
+  // Refusals come from the worker's admission, with their explanation: a role the route does not admit, no token,
+  // an unknown one, a token in the query.
+  auto denied = c.get("/api/v1/inline/x", {bearer("pkc_dp")});
+  EXPECT_EQ(denied.result_int(), 403);
+  EXPECT_EQ(json_of(denied)["error"], "WBEM_E_ACCESS_DENIED");
+  EXPECT_EQ(c.get("/api/v1/inline/x").result_int(), 401);
+  EXPECT_EQ(c.get("/api/v1/inline/x", {bearer("pkc_nobody")}).result_int(), 401);
+  EXPECT_EQ(c.get("/api/v1/inline/x?access_token=pkc_read").result_int(), 400);
+  // A route without an InlineHandler is never answered inline.
+  auto echo = c.get("/api/v1/echo/7", {bearer("pkc_read")});
+  ASSERT_EQ(echo.result_int(), 200);
+  EXPECT_EQ(json_of(echo)["id"], "7");
+}
+
 TEST_F(HttpServerTest, GracefulStopFinishesInFlightRequestsAndEndsStreams) {
   start();
   auto events_end = events_end_.get_future();

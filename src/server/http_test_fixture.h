@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "server/builtin_routes.h"
@@ -96,6 +97,26 @@ class HttpServerTest : public ::testing::Test {
           return Response::json(200, nlohmann::json{{"caller", r.caller ? r.caller->id : ""}, {"q", r.query}}.dump());
         },
         QueryToken::kAccepted);
+    // Answered on the network thread (an InlineHandler) unless its id is "decline"; otherwise by a worker. Both
+    // say who answered, with the parameters and caller they saw.
+    auto who = [](const char* by, const Request& r) {
+      return Response::json(200, nlohmann::json{{"by", by},
+                                                {"id", r.params.at("id")},
+                                                {"caller", r.caller ? r.caller->id : ""}}
+                                     .dump());
+    };
+    router_.add(
+        "GET", "/api/v1/inline/{id}", Access::kRead, [who](Request& r) { return who("worker", r); },
+        QueryToken::kRefused, [who](Request& r) -> std::optional<Response> {
+          if (r.params.at("id") == "decline") return std::nullopt;
+          return who("inline", r);
+        });
+    // Holds its worker until the test calls release_worker().
+    router_.add("GET", "/api/v1/hold", Access::kPublic, [this](Request&) {
+      held_.store(true);
+      release_.wait();
+      return Response::json(200, R"({"held":true})");
+    });
     router_.add("GET", "/api/v1/throws", Access::kPublic,
                 [](Request&) -> Response { throw std::runtime_error("boom"); });
     router_.add("GET", "/api/v1/slow", Access::kPublic, [](Request&) {
@@ -227,13 +248,21 @@ class HttpServerTest : public ::testing::Test {
           if (it == tokens_.end()) return std::optional<site::TokenRecord>();
           return std::optional<site::TokenRecord>(it->second);
         },
-        std::move(fallback), metrics_);
+        std::move(fallback), metrics_, [this](std::string_view token) -> std::optional<site::TokenRecord> {
+          if (!remembered_.contains(std::string(token))) return std::nullopt;
+          return tokens_.at(std::string(token));
+        });
     ASSERT_TRUE(server.ok()) << server.error().to_string();
     server_ = std::move(*server);
     server_->start();
   }
 
+  void release_worker() {
+    if (!released_.exchange(true)) release_promise_.set_value();
+  }
+
   void TearDown() override {
+    release_worker();
     if (server_) server_->stop(2s);
     {
       std::lock_guard lock(ticker_mu_);
@@ -271,6 +300,12 @@ class HttpServerTest : public ::testing::Test {
   }
 
   std::map<std::string, site::TokenRecord> tokens_;
+  // Tokens known without the store (RememberedToken): those the network thread may authenticate itself.
+  std::set<std::string> remembered_;
+  std::promise<void> release_promise_;
+  std::shared_future<void> release_ = release_promise_.get_future().share();
+  std::atomic<bool> released_{false};
+  std::atomic<bool> held_{false};
   Router router_;
   Metrics metrics_;
   std::unique_ptr<HttpServer> server_;

@@ -149,7 +149,8 @@ Response error_response(const Error& error) {
   return r;
 }
 
-void Router::add(std::string method, std::string pattern, Access access, Handler handler, QueryToken query_token) {
+void Router::add(std::string method, std::string pattern, Access access, Handler handler, QueryToken query_token,
+                 InlineHandler inline_handler) {
   if (pattern.empty() || pattern.front() != '/') bad_pattern(method, pattern, "must start with '/'");
   if (!handler) bad_pattern(method, pattern, "no handler");
   std::vector<std::string> segments;
@@ -163,7 +164,8 @@ void Router::add(std::string method, std::string pattern, Access access, Handler
     if (r.method == method && r.segments == segments) bad_pattern(method, pattern, "registered twice");
   }
   routes_.push_back(
-      Route{std::move(method), std::move(pattern), std::move(segments), access, std::move(handler), query_token});
+      Route{std::move(method), std::move(pattern), std::move(segments), access, std::move(handler), query_token,
+            std::move(inline_handler)});
 }
 
 std::optional<Router::Match> Router::match(std::string_view method, std::string_view path) const {
@@ -185,6 +187,7 @@ std::optional<Router::Match> Router::match(std::string_view method, std::string_
   Match m;
   if (best == nullptr) return m;  // 405: the path exists, the method does not
   m.handler = &best->handler;
+  if (best->inline_handler) m.inline_handler = &best->inline_handler;
   m.access = best->access;
   m.query_token = best->query_token;
   m.pattern = best->pattern;

@@ -133,14 +133,23 @@ unsigned http_status_for(WbemCode code);
 
 using Handler = std::function<Response(Request&)>;
 
+// A route's second handler, for the requests it can answer without blocking: from local files (an open, a stat),
+// with bounded CPU, never through the store. The server calls it on the network thread, for a request without a
+// body whose token is known without the store (Dispatcher::answer_inline), sparing the hand-off to a worker and
+// back that a DP agent's thousands of chunk requests a second would otherwise each pay. nullopt: the request goes
+// to a worker and the route's Handler answers it, as every request of a route without an InlineHandler does.
+// Must not throw.
+using InlineHandler = std::function<std::optional<Response>(Request&)>;
+
 class Router {
  public:
   // Pattern segments in braces bind path parameters: "/api/v1/packages/{id}/distribute".
   void add(std::string method, std::string pattern, Access access, Handler handler,
-           QueryToken query_token = QueryToken::kRefused);
+           QueryToken query_token = QueryToken::kRefused, InlineHandler inline_handler = {});
 
   struct Match {
     const Handler* handler = nullptr;
+    const InlineHandler* inline_handler = nullptr;  // null when the route has none
     Access access = Access::kPublic;
     QueryToken query_token = QueryToken::kRefused;
     std::map<std::string, std::string> params;
@@ -161,6 +170,7 @@ class Router {
     Access access;
     Handler handler;
     QueryToken query_token;
+    InlineHandler inline_handler;
   };
   std::vector<Route> routes_;
 };

@@ -68,7 +68,7 @@ std::string_view server_version();
 class HttpServer::Core : public std::enable_shared_from_this<HttpServer::Core> {
  public:
   Core(const HttpServerOptions& options, const Router& router, Authenticator authenticator, Handler fallback,
-       Metrics& metrics);
+       Metrics& metrics, RememberedToken remembered);
 
   const HttpServerOptions options;
   const Dispatcher dispatcher;

@@ -87,9 +87,11 @@ class SiteServerImpl final : public SiteServer {
     http.stream_producers = static_cast<std::size_t>(config_.stream_producers);
     const fs::path web_root = find_web_root(config_.web_dir);
     // Lookups are remembered until the next commit (token_cache.h): a DP agent authenticates every chunk.
+    // and the network thread answers a chunk request itself when its token is remembered (router.h, InlineHandler).
     auto authenticate = [this](std::string_view token) { return token_cache_.lookup(token); };
+    auto remembered = [this](std::string_view token) { return token_cache_.remembered(token); };
     PKG_ASSIGN_OR_RETURN(http_, HttpServer::create(http, router_, authenticate, static_files_handler(web_root),
-                                                   metrics_));
+                                                   metrics_, remembered));
 
     PKG_TRY(ensure_private_dir(config_.data_dir));
     // Whoever can write the data directory can plant admin.token or a database: refuse one that others can write.

@@ -3,7 +3,8 @@
 //
 // States: handshake (TLS) -> reading (the head, into a buffer bounded by max_header_bytes) -> handling (the head
 //         passed request_rules.h; a worker admits it, then, for a request with a body, the body is read and a
-//         worker runs the handler) -> writing -> reading ...
+//         worker runs the handler; a request without a body that Dispatcher::answer_inline answers is handled on
+//         the strand itself) -> writing -> reading ...
 //         or handling -> writing a file body (the head, then the file's bytes: send_file) -> reading ...
 //         or handling -> streaming (the producer pool pulls the body from the response's StreamSource into a
 //         StreamChannel, and pump() sends what it holds) -> stream ended (the last chunk is out; the disconnect
@@ -259,6 +260,13 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     }
     if (!body_pending) {
       request_read();
+      // A chunk request with a remembered token is answered here, without the hand-off to a worker and back.
+      std::string_view route_label;
+      if (auto answer = core_->dispatcher.answer_inline(request, route_label)) {
+        core_->metrics.record_request(request.method, route_label, answer->status,
+                                      std::chrono::steady_clock::now() - started_);
+        return send(std::move(*answer));
+      }
       return to_workers(std::move(request), std::nullopt);
     }
     // Route and authenticate on the head alone; the body is read (and "100 Continue" sent) only when admitted.

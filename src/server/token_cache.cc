@@ -33,6 +33,17 @@ Result<std::optional<site::TokenRecord>> TokenCache::lookup(std::string_view tok
   return found;
 }
 
+std::optional<site::TokenRecord> TokenCache::remembered(std::string_view token) {
+  if (!site::is_well_formed_token(token)) return std::nullopt;
+  const std::string key = site::hash_token(token);
+  MutexLock lock(mu_);
+  const auto it = entries_.find(key);
+  if (it == entries_.end() || it->second.generation != generation_) return std::nullopt;
+  if (!it->second.record.active(clock_.now_micros())) return std::nullopt;
+  hits_.fetch_add(1, std::memory_order_relaxed);
+  return it->second.record;
+}
+
 void TokenCache::invalidate() {
   MutexLock lock(mu_);
   ++generation_;

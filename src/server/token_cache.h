@@ -39,6 +39,10 @@ class TokenCache {
   // What `lookup` would answer now.
   Result<std::optional<site::TokenRecord>> lookup(std::string_view token);
 
+  // The record of `token` when remembered since the last commit and active now; nullopt when only lookup() can
+  // tell (not remembered, expired, or not a well-formed token). Never reads the store.
+  std::optional<site::TokenRecord> remembered(std::string_view token);
+
   // Forgets every entry: called after each commit that journaled something (Store::add_commit_listener).
   void invalidate();
 

@@ -92,5 +92,25 @@ TEST_F(TokenCacheTest, UnknownAndMalformedTokensAreNeverRemembered) {
   EXPECT_EQ(cache.hits_for_test(), 0u);
 }
 
+TEST_F(TokenCacheTest, RememberedAnswersFromMemoryOnlyAndNeverAnExpiredOrStaleRecord) {
+  TokenCache cache(counting_lookup(), clock_);
+  EXPECT_FALSE(cache.remembered(token_));  // never looked up: only the store could tell
+  EXPECT_FALSE(cache.remembered("not a token"));
+  EXPECT_EQ(lookups_, 0);
+  ASSERT_TRUE(cache.lookup(token_)->has_value());
+  const auto known = cache.remembered(token_);
+  ASSERT_TRUE(known);
+  EXPECT_EQ(known->id, "abc");
+  EXPECT_EQ(lookups_, 1);
+  cache.invalidate();  // a commit: what was remembered may have changed
+  EXPECT_FALSE(cache.remembered(token_));
+  records_[token_].expires = clock_.now_micros() + 1'000'000;
+  ASSERT_TRUE(cache.lookup(token_)->has_value());
+  EXPECT_TRUE(cache.remembered(token_));
+  clock_.advance(2s);
+  EXPECT_FALSE(cache.remembered(token_));
+  EXPECT_EQ(lookups_, 2);
+}
+
 }  // namespace
 }  // namespace pkgcast::server

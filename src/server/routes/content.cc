@@ -148,16 +148,6 @@ Response immutable(const Request& req, std::shared_ptr<const OpenFile> file, con
   return std::move(f.response);
 }
 
-// A stored chunk's file, opened. It may have gone since it was located (garbage collection): then it is absent.
-Result<std::shared_ptr<const OpenFile>> open_chunk(const content::ChunkStore::Stored& stored,
-                                                   const content::Digest& digest) {
-  auto file = OpenFile::open(stored.file);
-  if (!file.ok() && file.error().code == WbemCode::kNotFound) {
-    return make_error(WbemCode::kNotFound, "chunk " + digest.hex() + " does not exist");
-  }
-  return file;
-}
-
 Result<Response> get_manifest(ApiContext& ctx, const Request& req) {
   if (!ctx.library) return make_error(WbemCode::kNotSupported, "this server keeps no content library");
   const std::string& id = req.params.at("id");
@@ -173,22 +163,28 @@ Result<Response> get_manifest(ApiContext& ctx, const Request& req) {
   return immutable(req, std::move(bytes), "\"" + digest.hex() + "\"", "application/json", "");
 }
 
-Result<Response> get_chunk(ApiContext& ctx, const Request& req) {
+// The answer for a chunk. Without `may_decode`, a request that only decoding the stored chunk would answer is not
+// answered: `declined` is set and the result is to be ignored. Every other answer opens one file and reads nothing,
+// so it may be given on a network thread (router.h, InlineHandler).
+Result<Response> chunk_answer(ApiContext& ctx, const Request& req, bool may_decode, bool& declined) {
+  declined = false;
   if (!ctx.library) return make_error(WbemCode::kNotSupported, "this server keeps no content library");
   PKG_ASSIGN_OR_RETURN(content::Digest digest, digest_of(req.params.at("sha256")));
   const std::string etag = "\"" + digest.hex() + "\"";
-  PKG_ASSIGN_OR_RETURN(content::ChunkStore::Stored stored, ctx.library->chunks().locate(digest));
   // The stored file itself, unread and unverified here: the client verifies every chunk after decoding it
   // (docs/dp-protocol.md), so the server need not hash what it sends. Kept zstd-compressed, it goes out as stored
   // when the client takes zstd and wants it whole (fewer bytes on the wire, nothing decoded here); kept raw, it
-  // goes out as stored whatever the client asked (a Range is a span of the file).
-  if (!stored.compressed) {
-    PKG_ASSIGN_OR_RETURN(auto file, open_chunk(stored, digest));
-    return immutable(req, std::move(file), etag, "application/octet-stream", "");
-  }
+  // goes out as stored whatever the client asked (a Range is a span of the file). It may go (garbage collection)
+  // once opened: the open descriptor still reads it whole.
+  PKG_ASSIGN_OR_RETURN(const content::ChunkStore::OpenedChunk opened, ctx.library->chunks().open_stored(digest));
+  auto file = OpenFile::adopt(opened.fd, opened.stored_size);
+  if (!opened.compressed) return immutable(req, std::move(file), etag, "application/octet-stream", "");
   if (accepts_zstd(req) && req.header("range").empty()) {
-    PKG_ASSIGN_OR_RETURN(auto file, open_chunk(stored, digest));
     return immutable(req, std::move(file), "\"zstd-" + digest.hex() + "\"", "application/octet-stream", "zstd");
+  }
+  if (!may_decode) {
+    declined = true;
+    return make_error(WbemCode::kFailed, "decoding is left to a worker");
   }
   // The raw bytes of a compressed chunk (a client without zstd, or a resumed download's Range): decoded, and so
   // verified, by the store.
@@ -201,8 +197,18 @@ Result<Response> get_chunk(ApiContext& ctx, const Request& req) {
 void register_content(Router& router, ApiContext& ctx) {
   router.add("GET", path("/content/manifests/{id}"), Access::kAnyRole,
              handler([&ctx](Request& req) { return get_manifest(ctx, req); }));
-  router.add("GET", path("/content/chunks/{sha256}"), Access::kAnyRole,
-             handler([&ctx](Request& req) { return get_chunk(ctx, req); }));
+  router.add(
+      "GET", path("/content/chunks/{sha256}"), Access::kAnyRole, handler([&ctx](Request& req) {
+        bool declined = false;
+        return chunk_answer(ctx, req, /*may_decode=*/true, declined);
+      }),
+      QueryToken::kRefused, [&ctx](Request& req) -> std::optional<Response> {
+        bool declined = false;
+        auto answer = chunk_answer(ctx, req, /*may_decode=*/false, declined);
+        if (declined) return std::nullopt;
+        if (!answer.ok()) return error_response(answer.error());
+        return std::move(answer).value();
+      });
 }
 
 }  // namespace pkgcast::server::routes
