@@ -168,7 +168,8 @@ class BeastHttpClient final : public HttpClient {
     return result;
   }
 
-  Result<HttpResponse> exchange_once(const StreamRequest& sr) {
+  // The request's bytes on the wire, ready to send (several may go in one write: stream_pipelined).
+  std::string serialize(const StreamRequest& sr) const {
     const std::string_view method = sr.method;
     http::request<http::string_body> req;
     req.method(http::string_to_verb(std::string(method)));
@@ -184,37 +185,129 @@ class BeastHttpClient final : public HttpClient {
       req.body() = std::string(sr.body);
     }
     req.prepare_payload();
+    std::string out;
+    http::request_serializer<http::string_body> serializer(req);
+    beast::error_code ec;
+    do {
+      serializer.next(ec, [&](beast::error_code&, const auto& buffers) {
+        for (const auto b : beast::buffers_range_ref(buffers)) out.append(static_cast<const char*>(b.data()), b.size());
+        serializer.consume(beast::buffer_bytes(buffers));
+      });
+    } while (!ec && !serializer.is_done());
+    return out;
+  }
 
+  Result<HttpResponse> exchange_once(const StreamRequest& sr) {
+    const std::string wire = serialize(sr);
     // A kept-alive connection may have been closed by the server while idle: retry once on a fresh one, but only
     // when nothing of the response was received (the request was not processed).
     const bool reused = connected();
     if (!reused) PKG_TRY(connect());
     bool any_response = false;
-    auto result = tls_ ? exchange_on(*tls_, req, sr, any_response) : exchange_on(*plain_, req, sr, any_response);
+    auto result = exchange_on_current(wire, sr, any_response);
     if (!result.ok() && reused && !any_response && !cancelled_.load()) {
       PKG_TRY(connect());
-      result = tls_ ? exchange_on(*tls_, req, sr, any_response) : exchange_on(*plain_, req, sr, any_response);
+      result = exchange_on_current(wire, sr, any_response);
     }
     if (!result.ok()) close();
     return result;
   }
 
-  template <typename Stream>
-  Result<HttpResponse> exchange_on(Stream& stream, http::request<http::string_body>& req,
-                                   const StreamRequest& sr, bool& any_response) {
-    beast::error_code ec;
-    arm_timeout(stream);
-    http::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; });
-    run();
-    if (ec) return transport_error("cannot send to", ec);
+  Result<HttpResponse> exchange_on_current(std::string_view wire, const StreamRequest& sr, bool& any_response) {
+    if (tls_) {
+      PKG_TRY(send_on(*tls_, wire));
+      return receive_on(*tls_, sr, any_response);
+    }
+    PKG_TRY(send_on(*plain_, wire));
+    return receive_on(*plain_, sr, any_response);
+  }
 
+  template <typename Stream>
+  Status send_on(Stream& stream, std::string_view wire) {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      return send_plain(stream.socket(), wire);
+    } else {
+      beast::error_code ec;
+      arm_timeout(stream);
+      asio::async_write(stream, asio::buffer(wire.data(), wire.size()), [&](beast::error_code e, std::size_t) {
+        ec = e;
+      });
+      run();
+      if (ec) return transport_error("cannot send to", ec);
+      return ok_status();
+    }
+  }
+
+ public:
+  std::vector<Result<HttpResponse>> stream_pipelined(std::span<const StreamRequest> requests) override {
+    std::vector<Result<HttpResponse>> out;
+    out.reserve(requests.size());
+    const auto fail_rest = [&](const Error& e) {
+      while (out.size() < requests.size()) out.emplace_back(e);
+    };
+    if (requests.empty()) return out;
+    if (cancelled_.load()) {
+      fail_rest(cancelled_error());
+      return out;
+    }
+    std::string wire;
+    for (const auto& sr : requests) wire += serialize(sr);
+    const bool reused = connected();
+    if (!reused) {
+      if (Status c = connect(); !c.ok()) {
+        fail_rest(c.error());
+        return out;
+      }
+    }
+    bool resent = false;
+    Status sent = tls_ ? send_on(*tls_, wire) : send_on(*plain_, wire);
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      bool any_response = false;
+      Result<HttpResponse> r = sent.ok() ? (tls_ ? receive_on(*tls_, requests[i], any_response)
+                                                  : receive_on(*plain_, requests[i], any_response))
+                                         : Result<HttpResponse>(sent.error());
+      // The connection was closed by the server while idle: all of them again, once, on a fresh one.
+      if (!r.ok() && i == 0 && reused && !resent && !any_response && !cancelled_.load()) {
+        resent = true;
+        if (Status c = connect(); !c.ok()) {
+          fail_rest(c.error());
+          return out;
+        }
+        sent = tls_ ? send_on(*tls_, wire) : send_on(*plain_, wire);
+        r = sent.ok() ? (tls_ ? receive_on(*tls_, requests[i], any_response)
+                              : receive_on(*plain_, requests[i], any_response))
+                      : Result<HttpResponse>(sent.error());
+      }
+      if (!r.ok() && cancelled_.load()) r = cancelled_error();
+      const bool failed = !r.ok();
+      out.push_back(std::move(r));
+      // A failed or stopped answer, or one after which the server closes: the answers after it are not read.
+      if (failed || !connected()) {
+        close();
+        fail_rest(make_error(WbemCode::kTransportFailure,
+                             "no answer read from " + url_.to_string() + ": the connection ended before it"));
+        break;
+      }
+    }
+    return out;
+  }
+
+ private:
+  // Reads one response (the request was sent) and hands its body to sr.on_data.
+  template <typename Stream>
+  Result<HttpResponse> receive_on(Stream& stream, const StreamRequest& sr, bool& any_response) {
+    beast::error_code ec;
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(kMaxResponseBody);
-    arm_timeout(stream);
-    http::async_read_header(stream, buffer_, parser, [&](beast::error_code e, std::size_t) { ec = e; });
-    run();
-    if (ec) return transport_error("no answer from", ec);
-    any_response = true;
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      PKG_TRY(receive_head_plain(stream.socket(), parser, any_response));
+    } else {
+      arm_timeout(stream);
+      http::async_read_header(stream, buffer_, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+      run();
+      if (ec) return transport_error("no answer from", ec);
+      any_response = true;
+    }
 
     HttpResponse out;
     out.status = parser.get().result_int();
@@ -255,6 +348,76 @@ class BeastHttpClient final : public HttpClient {
       close();
     }
     return out;
+  }
+
+  // The head of a response on a plain connection, into `parser`: read with recv(2) until the blank line that
+  // ends it (receive_plain; no reactor round, no timer), then parsed. Bytes after the head stay in buffer_.
+  Status receive_head_plain(tcp::socket& socket, http::response_parser<http::buffer_body>& parser,
+                            bool& any_response) {
+    constexpr std::size_t kMaxHead = 64 * 1024;
+    std::size_t scanned = 0;
+    for (;;) {
+      const std::string_view have(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+      const auto end = have.find("\r\n\r\n", scanned);
+      if (end != std::string_view::npos) {
+        beast::error_code ec;
+        const std::size_t used = parser.put(asio::buffer(have.data(), end + 4), ec);
+        buffer_.consume(used);
+        if (ec || !parser.is_header_done()) {
+          return make_error(WbemCode::kTransportFailure,
+                            "malformed answer from " + url_.to_string() + ": " + (ec ? ec.message() : "bad head"));
+        }
+        return ok_status();
+      }
+      scanned = have.size() < 3 ? 0 : have.size() - 3;
+      if (have.size() >= kMaxHead) {
+        return make_error(WbemCode::kTransportFailure, "answer head from " + url_.to_string() + " is too large");
+      }
+      auto room = buffer_.prepare(std::max<std::size_t>(4096, std::min(kMaxHead - have.size(), kBodyBufferBytes)));
+      Result<std::size_t> got = receive_plain(socket, static_cast<char*>(room.data()), room.size());
+      if (!got.ok()) {
+        if (!any_response && got.error().code == WbemCode::kTransportFailure) {
+          return make_error(WbemCode::kTransportFailure, "no answer from " + url_.to_string() + ": " +
+                                                             got.error().message);
+        }
+        return std::move(got).error();
+      }
+      any_response = true;
+      buffer_.commit(*got);
+    }
+  }
+
+  // All of `wire` on a plain connection: send(2), waiting in poll(2) while the socket's buffer is full.
+  Status send_plain(tcp::socket& socket, std::string_view wire) {
+    constexpr std::chrono::milliseconds kCancelCheck{100};
+    const int fd = socket.native_handle();
+    const bool timed = options_.timeout.count() > 0;
+    auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+    while (!wire.empty()) {
+      const ssize_t n = ::send(fd, wire.data(), wire.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) {
+        wire.remove_prefix(static_cast<std::size_t>(n));
+        deadline = std::chrono::steady_clock::now() + options_.timeout;
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        return transport_error("cannot send to", beast::error_code(errno, boost::system::system_category()));
+      }
+      if (cancelled_.load()) return cancelled_error();
+      auto wait = kCancelCheck;
+      if (timed) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return transport_error("cannot send to", beast::error::timeout);
+        wait = std::min(wait, left + std::chrono::milliseconds(1));
+      }
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, static_cast<int>(wait.count())) < 0 && errno != EINTR) {
+        return transport_error("cannot send to", beast::error_code(errno, boost::system::system_category()));
+      }
+    }
+    return ok_status();
   }
 
   // A body of `length` bytes (Content-Length, not chunked), handed to sr.on_data from `body_buffer_`: first what

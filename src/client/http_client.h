@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -69,6 +70,14 @@ class HttpClient {
   // The general form of request_streaming: headers of the request and a callback for the response head. The
   // timeout applies to each step (connect, write, every read), so for an endless stream it is an idle timeout.
   virtual Result<HttpResponse> stream(const StreamRequest& request) = 0;
+
+  // Several requests sent together, before any answer is read (HTTP/1.1 pipelining), then their answers read in
+  // order, each as stream() reads one: a batch of small downloads waits for the server once rather than once per
+  // request. One result per request, in order. When an answer fails, is stopped (its on_head or on_data said so)
+  // or ends the connection, the connection is closed and every request after it is answered
+  // WBEM_E_TRANSPORT_FAILURE without a retry: the server may not have seen them, and the caller asks again. A
+  // connection the server had closed while idle is reopened once, as by stream(), when no answer arrived at all.
+  virtual std::vector<Result<HttpResponse>> stream_pipelined(std::span<const StreamRequest> requests) = 0;
 
   // Aborts the request in progress, if any, and every later one: they return WBEM_E_CALL_CANCELLED. The only
   // member that may be called from another thread than the one making requests; the client must stay alive

@@ -1,5 +1,6 @@
 // HttpClient's sized bodies (Content-Length, read straight from the socket): delivered whole, a stall is the
-// timeout's transport failure with what arrived delivered, and cancel() ends a stalled read.
+// timeout's transport failure with what arrived delivered, and cancel() ends a stalled read. Pipelined requests:
+// answers read in order, and the requests after a failed, stopped or closing answer fail without hanging.
 #include "client/http_client.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "client/fake_event_server.h"
 
@@ -77,6 +79,96 @@ TEST(HttpClientTest, CancelEndsAStalledSizedBody) {
   canceller.join();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, WbemCode::kCallCancelled);
+}
+
+std::string sized(std::string_view body, std::string_view extra = {}) {
+  return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + std::string(extra) + "\r\n" +
+         std::string(body);
+}
+
+// Three GETs whose bodies are collected into `bodies`; `stop_at` (when set) is stopped by its on_head.
+std::vector<StreamRequest> three_requests(std::vector<std::string>& bodies, int stop_at = -1) {
+  bodies.assign(3, {});
+  std::vector<StreamRequest> requests(3);
+  for (int i = 0; i < 3; ++i) {
+    requests[i].target = "/chunk";
+    requests[i].on_head = [i, stop_at](const HttpResponse&) { return i != stop_at; };
+    requests[i].on_data = [&bodies, i](std::string_view piece) {
+      bodies[i].append(piece);
+      return true;
+    };
+  }
+  return requests;
+}
+
+TEST(HttpClientTest, PipelinedRequestsAreAnsweredInOrder) {
+  const std::string large(300 * 1024, 'L');
+  FakeEventServer server([&](FakeConnection& c, const std::string&, int) {
+    // All three answers at once, the way a server answers requests that were all sent before the first answer.
+    c.write(sized("first") + sized(large) + sized(""));
+    c.wait_for_client_close();
+  });
+  auto c = client_for(server, 5s);
+  std::vector<std::string> bodies;
+  const auto requests = three_requests(bodies);
+  const auto answers = c->stream_pipelined(requests);
+  ASSERT_EQ(answers.size(), 3u);
+  for (const auto& a : answers) {
+    ASSERT_TRUE(a.ok()) << a.error().to_string();
+    EXPECT_EQ(a->status, 200u);
+  }
+  EXPECT_EQ(bodies[0], "first");
+  EXPECT_EQ(bodies[1], large);
+  EXPECT_EQ(bodies[2], "");
+  EXPECT_EQ(server.targets().size(), 1u);  // one connection carried all three
+}
+
+TEST(HttpClientTest, RequestsAfterAStoppedPipelinedAnswerFailWithoutBeingRead) {
+  FakeEventServer server([&](FakeConnection& c, const std::string&, int index) {
+    if (index == 0) c.write(sized("one") + sized("two") + sized("three"));
+    if (index == 1) c.write(sized("again"));
+    c.wait_for_client_close();
+  });
+  auto c = client_for(server, 5s);
+  std::vector<std::string> bodies;
+  const auto requests = three_requests(bodies, /*stop_at=*/1);
+  const auto answers = c->stream_pipelined(requests);
+  ASSERT_EQ(answers.size(), 3u);
+  ASSERT_TRUE(answers[0].ok());
+  EXPECT_EQ(bodies[0], "one");
+  ASSERT_TRUE(answers[1].ok());  // stopped by its caller: its status is known, its body unread
+  EXPECT_EQ(bodies[1], "");
+  ASSERT_FALSE(answers[2].ok());
+  EXPECT_EQ(answers[2].error().code, WbemCode::kTransportFailure);
+  EXPECT_EQ(bodies[2], "");
+  // The client goes on, on a new connection.
+  std::string body;
+  auto r = get(*c, body);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(body, "again");
+}
+
+TEST(HttpClientTest, RequestsAfterAClosingOrCutPipelinedAnswerFail) {
+  for (const bool announced : {true, false}) {
+    SCOPED_TRACE(announced ? "Connection: close" : "connection cut");
+    FakeEventServer server([&](FakeConnection& c, const std::string&, int) {
+      c.write(sized("only", announced ? "Connection: close\r\n" : ""));
+      c.close();
+    });
+    auto c = client_for(server, 5s);
+    std::vector<std::string> bodies;
+    const auto requests = three_requests(bodies);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto answers = c->stream_pipelined(requests);
+    ASSERT_EQ(answers.size(), 3u);
+    ASSERT_TRUE(answers[0].ok()) << answers[0].error().to_string();
+    EXPECT_EQ(bodies[0], "only");
+    for (int i = 1; i < 3; ++i) {
+      ASSERT_FALSE(answers[i].ok());
+      EXPECT_EQ(answers[i].error().code, WbemCode::kTransportFailure);
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);  // not the 5 s timeout: the close is seen at once
+  }
 }
 
 }  // namespace
