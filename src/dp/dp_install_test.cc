@@ -10,8 +10,11 @@
 #include <iostream>
 #include <thread>
 
+#include "client/url.h"
 #include "core/paths.h"
 #include "dp/agent_fixture.h"
+#include "dp/fetcher.h"
+#include "dp/pool.h"
 
 namespace pkgcast::dp {
 namespace {
@@ -169,6 +172,51 @@ TEST_F(AgentTest, ZstdEncodedChunksAreDecodedVerifiedAndResumedUnencoded) {
   ASSERT_TRUE(server.wait_status("ABC00001", "installed", 3));
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src3", tmp.path() / "dp/content/ABC00001.3"), "");
   EXPECT_EQ(server.chunk_requests(c3.chunks.rbegin()->first), 2);
+}
+
+// A batch of chunks asked for together on one connection (Fetcher::fetch_chunks): all arrive right; a corrupted one
+// is fetched again alone; a cut one resumes with Range and those after it, never answered, are fetched alone.
+TEST(FetcherTest, ABatchIsAskedTogetherAndWhatGoesWrongIsFetchedAgainAlone) {
+  FakeSiteServer server(kToken);
+  std::vector<content::ChunkRef> refs;
+  std::vector<std::string> bytes;
+  for (int i = 0; i < 4; ++i) {
+    bytes.push_back(tt::pseudo_random(40 * 1024 + static_cast<std::size_t>(i), 100 + static_cast<std::uint64_t>(i)));
+    refs.push_back({content::sha256(bytes.back()), static_cast<std::uint32_t>(bytes.back().size())});
+    server.add_chunk(refs.back().hash.hex(), bytes.back());
+  }
+  WorkerPool pool(1);
+  FetcherOptions o;
+  o.server = *client::parse_server_url(server.url());
+  o.token = kToken;
+  o.http_timeout = std::chrono::seconds(10);
+  Fetcher fetcher(o, pool);
+  FetchJob job;
+  job.sources = {*client::parse_server_url(server.content_url())};
+  const auto fetch_all = [&] {
+    auto got = fetcher.fetch_chunks(job, refs, 0, {});
+    EXPECT_EQ(got.size(), refs.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      ASSERT_TRUE(got[i].ok()) << got[i].error().to_string();
+      EXPECT_EQ(*got[i], bytes[i]);
+    }
+  };
+  const auto requests = [&](std::size_t i) { return server.chunk_requests(refs[i].hash.hex()); };
+
+  fetch_all();
+  for (std::size_t i = 0; i < refs.size(); ++i) EXPECT_EQ(requests(i), 1);
+
+  server.corrupt_chunk(refs[1].hash.hex(), 1);
+  fetch_all();
+  EXPECT_EQ(requests(0), 2);
+  EXPECT_EQ(requests(1), 3);  // the corrupted answer, then the right one
+  EXPECT_EQ(requests(2), 2);
+  EXPECT_EQ(requests(3), 2);
+
+  server.cut_chunks(10 * 1024, 1);  // the first answer stops after 10 KiB and the connection closes
+  fetch_all();
+  EXPECT_EQ(server.range_requests(), 1);
+  for (std::size_t i = 0; i < refs.size(); ++i) EXPECT_EQ(requests(i), i == 0 ? 4 : i == 1 ? 4 : 3);
 }
 
 TEST_F(AgentTest, TransferRateBoundsTheJobsDownloadsTogether) {

@@ -120,8 +120,12 @@ Result<std::string> Fetcher::fetch_manifest(const FetchJob& job, const content::
 
 Result<std::string> Fetcher::fetch_chunk(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker,
                                          const ChunkCheck& check) {
+  return fetch_chunk_resuming(job, ref, worker, check, std::string());
+}
+
+Result<std::string> Fetcher::fetch_chunk_resuming(const FetchJob& job, const content::ChunkRef& ref,
+                                                  std::size_t worker, const ChunkCheck& check, std::string have) {
   Error last = make_error(WbemCode::kFailed, "no source");
-  std::string have;
   have.reserve(ref.size);
   const std::size_t attempts = job.sources.size() * std::max(1u, options_.attempts_per_source);
   for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
@@ -147,106 +151,190 @@ Result<std::string> Fetcher::fetch_chunk(const FetchJob& job, const content::Chu
   return last;
 }
 
-Status Fetcher::download_chunk(const FetchJob& job, const client::ServerUrl& source, const content::ChunkRef& ref,
-                               std::string& have, std::size_t worker) {
-  if (have.size() >= ref.size) have.clear();
-  PKG_ASSIGN_OR_RETURN(client::HttpClient * c, client_for(source, worker));
-  ZSTD_DCtx* dctx = decoders_[worker].get();
-  ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
-  const std::string target = "/chunks/" + ref.hash.hex();
-  const std::uint64_t resumed_at = have.size();
-  client::StreamRequest req;
-  req.target = target;
-  req.accept = "*/*";
-  if (resumed_at > 0) {
-    req.headers.emplace_back("Range", "bytes=" + std::to_string(resumed_at) + "-");
-  } else {
-    req.headers.emplace_back("Accept-Encoding", "zstd");
+// One download of a chunk from one source: its request, and what the answer left in `have` (the bytes decoded so
+// far, resumable when the download was cut) and why it failed. Appends to `have` what the source sends, decoding
+// zstd, never beyond the announced size.
+class Fetcher::ChunkDownload {
+ public:
+  ChunkDownload(const FetchJob& job, const client::ServerUrl& source, const content::ChunkRef& ref, std::string& have,
+                ZSTD_DCtx* dctx, std::atomic<std::uint64_t>& received)
+      : job_(job), source_(source), ref_(ref), have_(have), dctx_(dctx), received_(received) {
+    if (have_.size() >= ref_.size) have_.clear();
+    have_.reserve(ref_.size + 1);
+    resumed_at_ = have_.size();
+    target_ = "/chunks/" + ref_.hash.hex();
+    request_.target = target_;
+    request_.accept = "*/*";
+    if (resumed_at_ > 0) {
+      request_.headers.emplace_back("Range", "bytes=" + std::to_string(resumed_at_) + "-");
+    } else {
+      request_.headers.emplace_back("Accept-Encoding", "zstd");
+    }
+    request_.on_head = [this](const client::HttpResponse& head) { return on_head(head); };
+    request_.on_data = [this](std::string_view piece) { return on_data(piece); };
   }
-  std::optional<Error> failure;
-  bool encoded = false;
-  std::size_t frame_left = 1;  // ZSTD_decompressStream's hint; 0 once the frame is complete
-  // While a frame is decoded, `have` is sized once to the announced size plus one byte (one byte of room beyond it
-  // tells "larger than announced" from "exactly full") and `decoded` says how much of it holds output: resizing
-  // per piece would zero the rest of the chunk again for every piece. `have` is cut to `decoded` before return.
-  std::size_t decoded = 0;
-  have.reserve(ref.size + 1);
-  const auto too_large = [&] {
-    return make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
-                                             " is larger than announced (" + std::to_string(ref.size) + " bytes)");
-  };
-  req.on_head = [&](const client::HttpResponse& head) {
+  ChunkDownload(const ChunkDownload&) = delete;
+  ChunkDownload& operator=(const ChunkDownload&) = delete;
+
+  const client::StreamRequest& request() const { return request_; }
+
+  // The download's outcome, given the transport's: ok when `have` holds the whole chunk (not yet verified).
+  Status finish(const Result<client::HttpResponse>& answer) {
+    if (encoded_) have_.resize(decoded_);
+    if (job_.cancel && job_.cancel->load()) return cancelled();
+    if (failure_) {
+      if (encoded_) have_.clear();  // a bad frame's output is no prefix to resume from
+      return *failure_;
+    }
+    if (!answer.ok()) return answer.error();
+    if ((encoded_ && frame_left_ != 0) || have_.size() != ref_.size) {
+      return make_error(WbemCode::kTransportFailure, "chunk " + ref_.hash.hex() + " from " + source_.to_string() +
+                                                         " ended after " + std::to_string(have_.size()) + " of " +
+                                                         std::to_string(ref_.size) + " bytes");
+    }
+    return ok_status();
+  }
+
+ private:
+  Error too_large() const {
+    return make_error(WbemCode::kFailed, "chunk " + ref_.hash.hex() + " from " + source_.to_string() +
+                                             " is larger than announced (" + std::to_string(ref_.size) + " bytes)");
+  }
+
+  bool on_head(const client::HttpResponse& head) {
     const std::string coding = head.header("Content-Encoding");
     if (!coding.empty() && coding != "identity") {
-      if (coding != "zstd" || resumed_at > 0) {
-        failure = make_error(WbemCode::kFailed, source.to_string() + target + ": unexpected Content-Encoding " + coding);
+      if (coding != "zstd" || resumed_at_ > 0) {
+        failure_ = make_error(WbemCode::kFailed,
+                              source_.to_string() + target_ + ": unexpected Content-Encoding " + coding);
         return false;
       }
-      encoded = true;
+      encoded_ = true;
+      // The worker's decoder, shared by its downloads one at a time (a pipelined batch's answers come in turn).
+      ZSTD_DCtx_reset(dctx_, ZSTD_reset_session_only);
+      // While a frame is decoded, `have` is sized once to the announced size plus one byte (one byte of room beyond
+      // it tells "larger than announced" from "exactly full") and `decoded_` says how much of it holds output:
+      // resizing per piece would zero the rest of the chunk again for every piece. Cut to decoded_ by finish().
+      have_.reserve(ref_.size + 1);
     }
-    if (head.status == 206 && resumed_at > 0) {
-      if (content_range_start(head.header("Content-Range")) == resumed_at) return true;
-      failure = make_error(WbemCode::kFailed, source.to_string() + target + ": unexpected Content-Range");
+    if (head.status == 206 && resumed_at_ > 0) {
+      if (content_range_start(head.header("Content-Range")) == resumed_at_) return true;
+      failure_ = make_error(WbemCode::kFailed, source_.to_string() + target_ + ": unexpected Content-Range");
       return false;
     }
     if (head.status == 200) {
-      have.clear();  // whole: a source that ignored Range starts over
+      have_.clear();  // whole: a source that ignored Range starts over
       return true;
     }
-    failure = make_error(WbemCode::kFailed,
-                         "chunk " + ref.hash.hex() + ": " + source.to_string() + " answered HTTP " +
-                             std::to_string(head.status));
+    failure_ = make_error(WbemCode::kFailed, "chunk " + ref_.hash.hex() + ": " + source_.to_string() +
+                                                 " answered HTTP " + std::to_string(head.status));
     return false;
-  };
-  req.on_data = [&](std::string_view piece) {
-    bytes_received_ += piece.size();
-    if (job.bucket && !job.bucket->consume(piece.size(), *job.cancel)) return false;
-    if (job.cancel && job.cancel->load()) return false;
-    if (!encoded) {
-      if (have.size() + piece.size() > ref.size) {
-        failure = too_large();
+  }
+
+  bool on_data(std::string_view piece) {
+    received_ += piece.size();
+    if (job_.bucket && !job_.bucket->consume(piece.size(), *job_.cancel)) return false;
+    if (job_.cancel && job_.cancel->load()) return false;
+    if (!encoded_) {
+      if (have_.size() + piece.size() > ref_.size) {
+        failure_ = too_large();
         return false;
       }
-      have.append(piece);
+      have_.append(piece);
       return true;
     }
     ZSTD_inBuffer in{piece.data(), piece.size(), 0};
-    if (have.size() != ref.size + 1) have.resize(ref.size + 1);  // the encoded answer starts from nothing
+    if (have_.size() != ref_.size + 1) have_.resize(ref_.size + 1);  // the encoded answer starts from nothing
     while (in.pos < in.size) {
-      if (frame_left == 0) {  // bytes after the frame
-        failure = make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
-                                                    ": data after the zstd frame");
+      if (frame_left_ == 0) {  // bytes after the frame
+        failure_ = make_error(WbemCode::kFailed, "chunk " + ref_.hash.hex() + " from " + source_.to_string() +
+                                                     ": data after the zstd frame");
         return false;
       }
-      ZSTD_outBuffer out{have.data(), have.size(), decoded};
-      frame_left = ZSTD_decompressStream(dctx, &out, &in);
-      decoded = out.pos;
-      if (ZSTD_isError(frame_left)) {
-        failure = make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
-                                                    ": bad zstd data: " + ZSTD_getErrorName(frame_left));
+      ZSTD_outBuffer out{have_.data(), have_.size(), decoded_};
+      frame_left_ = ZSTD_decompressStream(dctx_, &out, &in);
+      decoded_ = out.pos;
+      if (ZSTD_isError(frame_left_)) {
+        failure_ = make_error(WbemCode::kFailed, "chunk " + ref_.hash.hex() + " from " + source_.to_string() +
+                                                     ": bad zstd data: " + ZSTD_getErrorName(frame_left_));
         return false;
       }
-      if (decoded > ref.size) {
-        failure = too_large();
+      if (decoded_ > ref_.size) {
+        failure_ = too_large();
         return false;
       }
     }
     return true;
-  };
-  auto r = c->stream(req);
-  if (encoded) have.resize(decoded);
-  if (job.cancel && job.cancel->load()) return cancelled();
-  if (failure) {
-    if (encoded) have.clear();  // a bad frame's output is no prefix to resume from
-    return *failure;
   }
-  if (!r.ok()) return std::move(r).error();
-  if ((encoded && frame_left != 0) || have.size() != ref.size) {
-    return make_error(WbemCode::kTransportFailure, "chunk " + ref.hash.hex() + " from " + source.to_string() +
-                                                       " ended after " + std::to_string(have.size()) + " of " +
-                                                       std::to_string(ref.size) + " bytes");
+
+  const FetchJob& job_;
+  const client::ServerUrl& source_;
+  const content::ChunkRef& ref_;
+  std::string& have_;
+  ZSTD_DCtx* const dctx_;
+  std::atomic<std::uint64_t>& received_;
+  std::string target_;
+  std::uint64_t resumed_at_ = 0;
+  client::StreamRequest request_;
+  std::optional<Error> failure_;
+  bool encoded_ = false;
+  std::size_t frame_left_ = 1;  // ZSTD_decompressStream's hint; 0 once the frame is complete
+  std::size_t decoded_ = 0;
+};
+
+Status Fetcher::download_chunk(const FetchJob& job, const client::ServerUrl& source, const content::ChunkRef& ref,
+                               std::string& have, std::size_t worker) {
+  PKG_ASSIGN_OR_RETURN(client::HttpClient * c, client_for(source, worker));
+  ChunkDownload download(job, source, ref, have, decoders_[worker].get(), bytes_received_);
+  const auto answer = c->stream(download.request());
+  return download.finish(answer);
+}
+
+std::vector<Result<std::string>> Fetcher::fetch_chunks(const FetchJob& job, std::span<const content::ChunkRef> refs,
+                                                       std::size_t worker, std::span<const ChunkCheck> checks) {
+  std::vector<Result<std::string>> out;
+  out.reserve(refs.size());
+  std::vector<std::string> have(refs.size());
+  std::vector<Status> got(refs.size(), ok_status());
+  // Every chunk asked of the first source at once; any that did not arrive whole and right is then fetched alone
+  // as fetch_chunk() does (the other sources, the attempts, a resumed Range).
+  if (refs.size() > 1 && !job.sources.empty() && !(job.cancel && job.cancel->load())) {
+    const client::ServerUrl& source = job.sources.front();
+    auto c = client_for(source, worker);
+    if (c.ok()) {
+      std::vector<std::unique_ptr<ChunkDownload>> downloads;
+      std::vector<client::StreamRequest> requests;
+      downloads.reserve(refs.size());
+      requests.reserve(refs.size());
+      for (std::size_t i = 0; i < refs.size(); ++i) {
+        downloads.push_back(
+            std::make_unique<ChunkDownload>(job, source, refs[i], have[i], decoders_[worker].get(), bytes_received_));
+        requests.push_back(downloads.back()->request());
+      }
+      const auto answers = (*c)->stream_pipelined(requests);
+      for (std::size_t i = 0; i < refs.size(); ++i) got[i] = downloads[i]->finish(answers[i]);
+    } else {
+      for (auto& g : got) g = c.error();
+    }
+  } else {
+    for (auto& g : got) g = make_error(WbemCode::kFailed, "not asked yet");
   }
-  return ok_status();
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    const ChunkCheck& check = i < checks.size() ? checks[i] : ChunkCheck();
+    if (got[i].ok()) {
+      if (check ? check(have[i]) : content::sha256(have[i]) == refs[i].hash) {
+        out.emplace_back(std::move(have[i]));
+        continue;
+      }
+      have[i].clear();  // wrong bytes: fetched again from scratch
+    } else if (stops_at_once(got[i].error())) {
+      out.emplace_back(got[i].error());
+      continue;
+    }
+    // What a cut answer left is resumed from the same (first) source.
+    out.push_back(fetch_chunk_resuming(job, refs[i], worker, check, std::move(have[i])));
+  }
+  return out;
 }
 
 }  // namespace pkgcast::dp

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,10 +71,23 @@ class Fetcher {
   Result<std::string> fetch_chunk(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker,
                                   const ChunkCheck& check = {});
 
+  // fetch_chunk for each of `refs`, asked of the first source together on one connection (HTTP/1.1 pipelining:
+  // one wait for the server per batch, not per chunk) and answered in order; a chunk that did not arrive whole
+  // and right that way is then fetched alone by fetch_chunk. `checks[i]` (when given) checks `refs[i]`, in order.
+  // Memory: the whole batch is held until it returns (at most refs.size() x 256 KiB).
+  std::vector<Result<std::string>> fetch_chunks(const FetchJob& job, std::span<const content::ChunkRef> refs,
+                                                std::size_t worker, std::span<const ChunkCheck> checks);
+
   // Raw bytes received over HTTP since construction (for tests and logs).
   std::uint64_t bytes_received() const { return bytes_received_.load(); }
 
  private:
+  class ChunkDownload;
+
+  // fetch_chunk, resuming from `have`: a prefix of the chunk that the first source sent before the download was cut.
+  Result<std::string> fetch_chunk_resuming(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker,
+                                           const ChunkCheck& check, std::string have);
+
   // Appends to `have` what the source sends, decoding zstd; `have` keeps what arrived when the download is cut.
   Status download_chunk(const FetchJob& job, const client::ServerUrl& source, const content::ChunkRef& ref,
                         std::string& have, std::size_t worker);

@@ -36,6 +36,19 @@ constexpr std::size_t kSyncEachFileUpTo = 16;
 // hash up to this many bytes per job; a file whose chunk would pass it is hashed from disk instead. The workers
 // take chunks in file order, so what waits is normally a few chunks (RunningHashes).
 constexpr std::uint64_t kMaxBytesWaitingForFileHashes = 8u << 20;
+// Writeback of a staged file is started for each window of this size once a write reaches its end, so the disk
+// works while chunks still arrive and the sync before the rename finds little left to write (the flusher alone
+// would start only once a tenth of memory is dirty, and the sync would then wait for gigabytes). A hint: the
+// sync is what makes the tree durable.
+constexpr std::uint64_t kWritebackWindow = 8u << 20;
+
+void start_writeback_behind(int fd, std::uint64_t offset, std::uint64_t size) {
+  const std::uint64_t end = offset + size;
+  if (offset / kWritebackWindow == end / kWritebackWindow) return;
+  const std::uint64_t boundary = end / kWritebackWindow * kWritebackWindow;
+  ::sync_file_range(fd, static_cast<off_t>(boundary - kWritebackWindow), static_cast<off_t>(kWritebackWindow),
+                    SYNC_FILE_RANGE_WRITE);
+}
 
 Result<Fd> open_dir(const std::filesystem::path& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -69,12 +82,44 @@ std::vector<PlannedChunk> plan_chunks(const content::Manifest& m, const std::vec
   return out;
 }
 
-// The staged files a worker writes, kept open while it works on one file (chunks come in file order, so a worker
-// mostly stays on one file); at most kKeep open per worker.
+// A worker asks for this many chunks of a file at once, on one connection (Fetcher::fetch_chunks): it waits for the
+// server once per batch, and the answers after the first are usually in its socket by the time it reads them.
+constexpr std::size_t kChunksPerBatch = 4;
+
+// The batches the workers take, in the order they take them: files `lanes` at a time, one batch of each in turn,
+// each file's chunks in file order. Chunks of one file taken one after the other by different workers start
+// together and, of different sizes, often finish out of order; a chunk that comes before the bytes ahead of it in
+// its file is hashed alone and again into the file's hash later (RunningHashes). With the workers spread over
+// `lanes` files, the next batch of a file starts about one batch's time after the one before it, so most chunks
+// arrive in file order and each byte is hashed in one pass. A plan chunk counts for the file of its first place
+// (its check and hash happen there).
+std::vector<std::vector<std::size_t>> interleave_files(const std::vector<PlannedChunk>& plan, std::size_t lanes) {
+  std::vector<std::pair<std::size_t, std::size_t>> runs;  // [first, end) of each file's consecutive plan chunks
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    if (i == 0 || plan[i].spots.front().entry != plan[i - 1].spots.front().entry) runs.emplace_back(i, i);
+    runs.back().second = i + 1;
+  }
+  std::vector<std::vector<std::size_t>> batches;
+  std::vector<std::pair<std::size_t, std::size_t>> active;
+  std::size_t next_run = 0;
+  lanes = std::max<std::size_t>(lanes, 1);
+  while (next_run < runs.size() || !active.empty()) {
+    while (active.size() < lanes && next_run < runs.size()) active.push_back(runs[next_run++]);
+    for (auto& run : active) {
+      std::vector<std::size_t>& batch = batches.emplace_back();
+      while (run.first < run.second && batch.size() < kChunksPerBatch) batch.push_back(run.first++);
+    }
+    std::erase_if(active, [](const auto& run) { return run.first == run.second; });
+  }
+  return batches;
+}
+
+// The staged files a worker writes, kept open while it works on them (a worker goes round the files the plan
+// interleaves: interleave_files); at most `keep` open per worker.
 class OpenFiles {
  public:
-  OpenFiles(int root_fd, const content::Manifest& m, const std::filesystem::path& dir)
-      : root_fd_(root_fd), manifest_(m), dir_(dir) {}
+  OpenFiles(int root_fd, const content::Manifest& m, const std::filesystem::path& dir, std::size_t keep)
+      : keep_(keep), root_fd_(root_fd), manifest_(m), dir_(dir) {}
   Result<int> get(std::uint32_t entry) {
     for (auto& [e, fd] : open_) {
       if (e == entry) return fd.get();
@@ -84,13 +129,13 @@ class OpenFiles {
     PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root_fd_, path, leaf));
     Fd fd(::openat(parent.get(), leaf.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) return io_error("open", dir_ / path, errno);
-    if (open_.size() == kKeep) open_.erase(open_.begin());
+    if (open_.size() >= keep_) open_.erase(open_.begin());
     open_.emplace_back(entry, std::move(fd));
     return open_.back().second.get();
   }
 
  private:
-  static constexpr std::size_t kKeep = 4;
+  const std::size_t keep_;
   const int root_fd_;
   const content::Manifest& manifest_;
   const std::filesystem::path& dir_;
@@ -507,77 +552,110 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   for (const auto& c : plan) planned += c.ref.size;
   done = total - planned;
   heartbeat();
+  const std::size_t lanes = pool_.size();
+  const std::vector<std::vector<std::size_t>> batches = interleave_files(plan, lanes);
   std::vector<OpenFiles> files;
-  for (std::size_t w = 0; w < pool_.size(); ++w) files.emplace_back(root.get(), manifest, dir);
+  for (std::size_t w = 0; w < pool_.size(); ++w) files.emplace_back(root.get(), manifest, dir, lanes + 1);
   // Entries that hold a chunk copied unread: their whole-file check is then the only one their bytes get.
   std::vector<std::atomic<bool>> copied_unread(manifest.entries.size());
   std::vector<std::uint64_t> sizes(manifest.entries.size());
   for (std::size_t i = 0; i < sizes.size(); ++i) sizes[i] = manifest.entries[i].size;
   RunningHashes running(std::move(sizes), kMaxBytesWaitingForFileHashes);
   FirstError failure;
-  pool_.run(plan.size(), [&](std::size_t i, std::size_t worker) {
-    if (failure.failed()) return;
-    if (fetch.cancel && fetch.cancel->load()) return failure.set(make_error(WbemCode::kCallCancelled, "job cancelled"));
-    const PlannedChunk& chunk = plan[i];
-    OpenFiles& mine = files[worker];
+  // A chunk of a batch on its way to the places of the staged tree that do not hold it yet.
+  struct Placing {
+    const PlannedChunk* chunk = nullptr;
     std::vector<const Spot*> missing;
-    std::string bytes;
-    if (resume) {
-      std::string buf;
-      for (const Spot& s : chunk.spots) {
-        auto fd = mine.get(s.entry);
-        if (!fd.ok()) return failure.set(std::move(fd).error());
-        if (region_holds(*fd, s.offset, chunk.ref, buf)) {
-          running.add(s.entry, s.offset, buf);
-          if (bytes.empty()) bytes = buf;
-        } else {
-          missing.push_back(&s);
+    std::string bytes;           // whole once known: found in place, read from an installed version, or fetched
+    const Spot* taken = nullptr;  // the place whose file hash the fetched bytes were appended to by their check
+  };
+  pool_.run(batches.size(), [&](std::size_t b, std::size_t worker) {
+    OpenFiles& mine = files[worker];
+    std::vector<Placing> placing;
+    placing.reserve(batches[b].size());  // the fetch checks below keep pointers into it
+    for (const std::size_t i : batches[b]) {
+      if (failure.failed()) return;
+      if (fetch.cancel && fetch.cancel->load()) {
+        return failure.set(make_error(WbemCode::kCallCancelled, "job cancelled"));
+      }
+      Placing p{&plan[i], {}, {}, nullptr};
+      const PlannedChunk& chunk = *p.chunk;
+      if (resume) {
+        std::string buf;
+        for (const Spot& s : chunk.spots) {
+          auto fd = mine.get(s.entry);
+          if (!fd.ok()) return failure.set(std::move(fd).error());
+          if (region_holds(*fd, s.offset, chunk.ref, buf)) {
+            running.add(s.entry, s.offset, buf);
+            if (p.bytes.empty()) p.bytes = buf;
+          } else {
+            p.missing.push_back(&s);
+          }
+        }
+      } else {
+        for (const Spot& s : chunk.spots) p.missing.push_back(&s);
+        // An update's unchanged chunks, copied from the installed version by the kernel: no read into memory, no
+        // second hash (the whole-file check covers them).
+        bool copied = true;
+        for (const Spot* s : p.missing) {
+          auto fd = mine.get(s->entry);
+          if (!fd.ok()) return failure.set(std::move(fd).error());
+          if (!index_.copy_unread(chunk.ref.hash, *fd, s->offset)) {
+            copied = false;
+            break;
+          }
+          copied_unread[s->entry].store(true, std::memory_order_relaxed);
+          running.give_up(s->entry);
+        }
+        if (copied) {
+          const std::uint64_t now = done.fetch_add(chunk.ref.size) + chunk.ref.size;
+          if (progress) progress(now, total);
+          continue;
         }
       }
-    } else {
-      for (const Spot& s : chunk.spots) missing.push_back(&s);
-      // An update's unchanged chunks, copied from the installed version by the kernel: no read into memory, no
-      // second hash (the whole-file check covers them).
-      bool copied = true;
-      for (const Spot* s : missing) {
-        auto fd = mine.get(s->entry);
-        if (!fd.ok()) return failure.set(std::move(fd).error());
-        if (!index_.copy_unread(chunk.ref.hash, *fd, s->offset)) {
-          copied = false;
-          break;
-        }
-        copied_unread[s->entry].store(true, std::memory_order_relaxed);
-        running.give_up(s->entry);
+      if (!p.missing.empty() && p.bytes.size() != chunk.ref.size) {
+        // Held by an installed version (read and verified there), or else fetched below.
+        if (auto local = index_.read(chunk.ref.hash); local.ok()) p.bytes = std::move(local).value();
       }
-      if (copied) {
-        const std::uint64_t now = done.fetch_add(chunk.ref.size) + chunk.ref.size;
-        if (progress) progress(now, total);
-        return;
-      }
+      placing.push_back(std::move(p));
     }
-    // A download is checked where it goes first, and appended to that file's hash in the same pass when it is the
-    // file's next bytes.
-    const Spot* taken = nullptr;
-    if (!missing.empty() && bytes.size() != chunk.ref.size) {
-      const Spot* first = missing.front();
-      auto got = chunk_bytes(chunk.ref, fetch, worker, [&](std::string_view b) {
-        const auto checked = running.check_at(first->entry, first->offset, b, chunk.ref.hash);
-        if (checked.taken) taken = first;
+    // The batch's downloads, asked for together. Each is checked where it goes first, and appended to that file's
+    // hash in the same pass when it is the file's next bytes.
+    std::vector<content::ChunkRef> refs;
+    std::vector<Fetcher::ChunkCheck> checks;
+    std::vector<Placing*> fetched;
+    for (Placing& p : placing) {
+      if (p.missing.empty() || p.bytes.size() == p.chunk->ref.size) continue;
+      Placing* const at = &p;
+      refs.push_back(p.chunk->ref);
+      checks.emplace_back([&running, at](std::string_view bytes) {
+        const Spot* first = at->missing.front();
+        const auto checked = running.check_at(first->entry, first->offset, bytes, at->chunk->ref.hash);
+        if (checked.taken) at->taken = first;
         return checked.right;
       });
-      if (!got.ok()) return failure.set(std::move(got).error());
-      bytes = std::move(got).value();
+      fetched.push_back(at);
     }
-    const std::span<const std::uint8_t> raw(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
-    for (const Spot* s : missing) {
-      auto fd = mine.get(s->entry);
-      if (!fd.ok()) return failure.set(std::move(fd).error());
-      Status w = pwrite_all(*fd, raw, s->offset, dir / manifest.entries[s->entry].path, options_.write_fault);
-      if (!w.ok()) return failure.set(std::move(w).error());
-      if (s != taken) running.add(s->entry, s->offset, bytes);
+    if (!refs.empty()) {
+      auto got = fetcher_.fetch_chunks(fetch, refs, worker, checks);
+      for (std::size_t k = 0; k < got.size(); ++k) {
+        if (!got[k].ok()) return failure.set(std::move(got[k]).error());
+        fetched[k]->bytes = std::move(got[k]).value();
+      }
     }
-    const std::uint64_t now = done.fetch_add(chunk.ref.size) + chunk.ref.size;
-    if (progress) progress(now, total);
+    for (const Placing& p : placing) {
+      const std::span<const std::uint8_t> raw(reinterpret_cast<const std::uint8_t*>(p.bytes.data()), p.bytes.size());
+      for (const Spot* s : p.missing) {
+        auto fd = mine.get(s->entry);
+        if (!fd.ok()) return failure.set(std::move(fd).error());
+        Status w = pwrite_all(*fd, raw, s->offset, dir / manifest.entries[s->entry].path, options_.write_fault);
+        if (!w.ok()) return failure.set(std::move(w).error());
+        start_writeback_behind(*fd, s->offset, raw.size());
+        if (s != p.taken) running.add(s->entry, s->offset, p.bytes);
+      }
+      const std::uint64_t now = done.fetch_add(p.chunk->ref.size) + p.chunk->ref.size;
+      if (progress) progress(now, total);
+    }
   });
   files.clear();
   PKG_TRY(failure.status());
@@ -619,7 +697,7 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   if (::fchmod(root.get(), 0755) != 0) return io_error("set the mode of", dir, errno);
   const auto t2 = std::chrono::steady_clock::now();
   if (!sync_each && ::syncfs(root.get()) != 0) return io_error("sync the file system of", dir, errno);
-  spdlog::debug(
+  spdlog::info(
       "dp agent: staged {}: chunks placed in {:.2f} s, files checked in {:.2f} s ({} of {} read back, the others "
       "hashed on their way in), synced in {:.2f} s",
       job.content_id, secs(t0, t1), secs(t1, t2), read_back.load(), file_entries.size(),
