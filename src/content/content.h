@@ -228,6 +228,10 @@ struct IngestOptions {
   // A file whose mtime or ctime is less than this before the ingest's start is not recorded for reuse: a write in
   // the same timestamp tick as the reading could leave both times unchanged.
   std::chrono::milliseconds racy_margin{2000};
+  // Files are read, cut, hashed and compressed on this many threads (the caller's and threads - 1 more, started
+  // and joined by the ingest); each has its own read buffer and batch of new chunks. The manifest does not depend
+  // on it.
+  std::size_t threads = 1;
 };
 
 struct IngestResult {

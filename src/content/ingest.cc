@@ -13,12 +13,16 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <atomic>
 #include <memory>
+#include <optional>
+#include <thread>
 
 #include "content/disk_library.h"
 #include "content/file_hasher.h"
 #include "content/source_record.h"
 #include "content/tree_rules.h"
+#include "core/mutex.h"
 #include "core/strings.h"
 
 namespace pkgcast::content {
@@ -92,8 +96,7 @@ class Ingest {
         source_(std::move(source)),
         options_(options),
         chunker_(options.chunking),
-        pin_(library),
-        batch_(library.disk_chunks()) {}
+        pin_(library) {}
 
   Result<IngestResult> run() {
     PKG_TRY(check_chunking_params(options_.chunking));
@@ -106,12 +109,11 @@ class Ingest {
     Manifest& m = result_.manifest;
     m.chunking = options_.chunking;
     m.entries.reserve(entries_.size());
-    // Not zero-filled: every byte is read into before it is looked at.
     buffer_size_ = kBufferSize + options_.chunking.max_size;
-    buffer_ = std::make_unique_for_overwrite<std::uint8_t[]>(buffer_size_);
     m.source_date = micros(entries_.front().st.st_mtim);  // the source directory (sorted first: its path is "")
     if (options_.reuse_unchanged_files) load_previous();
     SourceRecord record;
+    std::vector<FileToRead> to_read;
     for (const SourceEntry& src : entries_) {
       m.source_date = std::max(m.source_date, micros(src.st.st_mtim));
       if (src.path.empty()) continue;  // the source directory itself
@@ -122,12 +124,12 @@ class Ingest {
       e.target = src.target;
       if (src.type != EntryType::kFile) continue;
       PKG_ASSIGN_OR_RETURN(const bool reused, reuse_file(src, e));
-      if (!reused) PKG_TRY(read_file(src, e));
+      if (!reused) to_read.push_back({&src, m.entries.size() - 1});
       if (std::max(nanos(src.st.st_mtim), nanos(src.st.st_ctim)) < recordable_before_) {
         record.files.push_back({static_cast<std::uint32_t>(m.entries.size() - 1), FileStamp::of(src.st)});
       }
     }
-    PKG_TRY(batch_.commit());
+    PKG_TRY(read_files(to_read));
     PKG_TRY(recheck_directories());
 
     const std::string bytes = serialize_manifest(m);
@@ -287,6 +289,7 @@ class Ingest {
     std::uint64_t stored_bytes = 0;
     for (const ChunkRef& c : old->chunks) {
       std::optional<ChunkStore::Stored> stored;
+      MutexLock lock(pin_mu_);
       if (!pin_.add_if_present(c.hash, stored)) return false;
       if (stored) stored_bytes += stored->stored_size;
     }
@@ -304,7 +307,83 @@ class Ingest {
     return true;
   }
 
-  Status read_file(const SourceEntry& src, ManifestEntry& e) {
+  // A file to read, and its entry of the manifest (filled by the one thread that reads it).
+  struct FileToRead {
+    const SourceEntry* src = nullptr;
+    std::size_t entry = 0;
+  };
+
+  // What one reading thread owns: its buffer, its batch of new chunks and its share of the counts.
+  struct Reader {
+    Reader(DiskChunkStore& store, std::size_t buffer_size)
+        // Not zero-filled: every byte is read into before it is looked at.
+        : buffer(std::make_unique_for_overwrite<std::uint8_t[]>(buffer_size)), batch(store) {}
+    std::unique_ptr<std::uint8_t[]> buffer;
+    ChunkWriteBatch batch;
+    IngestResult counts;  // its counters only
+  };
+
+  // Reads `files` on up to options_.threads threads (this one and helpers started here, joined before it returns),
+  // largest files first so that the threads finish together; then makes every new chunk durable. The first error
+  // stops every thread after its current step, and what was not committed is removed (ChunkWriteBatch).
+  Status read_files(std::vector<FileToRead>& files) {
+    if (files.empty()) return ok_status();
+    std::stable_sort(files.begin(), files.end(),
+                     [](const FileToRead& a, const FileToRead& b) { return a.src->st.st_size > b.src->st.st_size; });
+    const std::size_t threads = std::clamp<std::size_t>(options_.threads, 1, files.size());
+    std::vector<std::unique_ptr<Reader>> readers;
+    for (std::size_t i = 0; i < threads; ++i) {
+      readers.push_back(std::make_unique<Reader>(library_.disk_chunks(), buffer_size_));
+    }
+    std::atomic<std::size_t> next{0};
+    Mutex failure_mu;
+    std::optional<Error> failure;
+    std::atomic<bool> failed{false};
+    const auto fail = [&](Error e) {
+      MutexLock lock(failure_mu);
+      if (!failure) failure = std::move(e);
+      failed.store(true);
+    };
+    std::vector<ManifestEntry>& entries = result_.manifest.entries;
+    // Nothing leaves this function: it is a thread's whole body.
+    const auto work = [&](Reader& reader) noexcept {
+      try {
+        for (std::size_t i = next++; i < files.size() && !failed.load(); i = next++) {
+          if (Status st = read_file(reader, *files[i].src, entries[files[i].entry], failed); !st.ok()) {
+            return fail(std::move(st).error());
+          }
+        }
+      } catch (const std::exception& e) {
+        fail(make_error(WbemCode::kFailed, std::string("ingest: ") + e.what()));
+      } catch (...) {
+        fail(make_error(WbemCode::kFailed, "ingest: a non-standard exception"));
+      }
+    };
+    std::vector<std::thread> helpers;
+    for (std::size_t i = 1; i < threads; ++i) {
+      try {
+        helpers.emplace_back(work, std::ref(*readers[i]));
+      } catch (const std::system_error&) {
+        break;  // no thread to be had: fewer readers do the work
+      }
+    }
+    work(*readers[0]);
+    for (auto& t : helpers) t.join();
+    for (const auto& r : readers) {
+      result_.source_bytes += r->counts.source_bytes;
+      result_.chunk_count += r->counts.chunk_count;
+      result_.compressed_bytes += r->counts.compressed_bytes;
+      result_.new_chunk_bytes += r->counts.new_chunk_bytes;
+      result_.new_chunk_count += r->counts.new_chunk_count;
+    }
+    if (failure) return *failure;
+    for (const auto& r : readers) PKG_TRY(r->batch.commit());
+    return ok_status();
+  }
+
+  // Reads, cuts, hashes and stores one file into `e`, with `reader`'s buffer and batch. Stops early (the result is
+  // then ignored) once `stop` is set by another thread's failure.
+  Status read_file(Reader& reader, const SourceEntry& src, ManifestEntry& e, const std::atomic<bool>& stop) {
     const fs::path full = source_ / src.path;
     UniqueFd fd(::open(full.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) {
@@ -318,7 +397,7 @@ class Ingest {
     e.size = static_cast<std::uint64_t>(src.st.st_size);
     FileHasher hasher;  // the chunk's hash and the file's in one pass, while the chunk is in cache
     std::optional<Digest> only_chunk;
-    std::uint8_t* const buf = buffer_.get();
+    std::uint8_t* const buf = reader.buffer.get();
     std::size_t start = 0, filled = 0;
     std::uint64_t read_total = 0;
     bool eof = false;
@@ -345,6 +424,7 @@ class Ingest {
           if (read_total > e.size) return changed(src.path);
         }
         PKG_TRY(check_deadline());
+        if (stop.load()) return make_error(WbemCode::kFailed, "stopped by another file's failure");
         continue;
       }
       const std::span<const std::uint8_t> rest(buf + start, filled - start);
@@ -354,9 +434,9 @@ class Ingest {
       if (eof && e.chunks.empty() && cut == rest.size()) {
         // The file is this one chunk (most small files): its hash is the chunk's, one pass instead of two.
         only_chunk = sha256(chunk);
-        PKG_TRY(add_chunk(*only_chunk, chunk, e));
+        PKG_TRY(add_chunk(reader, *only_chunk, chunk, e));
       } else {
-        PKG_TRY(add_chunk(hasher.add_chunk(chunk), chunk, e));
+        PKG_TRY(add_chunk(reader, hasher.add_chunk(chunk), chunk, e));
       }
       start += cut;
     }
@@ -366,23 +446,27 @@ class Ingest {
     struct stat after {};
     if (::fstat(fd.get(), &after) != 0 || !unchanged(src.st, after)) return changed(src.path);
     if (::lstat(full.c_str(), &after) != 0 || !unchanged(src.st, after)) return changed(src.path);
-    result_.source_bytes += e.size;
+    reader.counts.source_bytes += e.size;
     return ok_status();
   }
 
-  Status add_chunk(const Digest& hash, std::span<const std::uint8_t> chunk, ManifestEntry& e) {
+  Status add_chunk(Reader& reader, const Digest& hash, std::span<const std::uint8_t> chunk, ManifestEntry& e) {
     e.chunks.push_back(ChunkRef{hash, static_cast<std::uint32_t>(chunk.size())});
-    ++result_.chunk_count;
+    ++reader.counts.chunk_count;
     std::optional<ChunkStore::Stored> stored;
-    if (!pin_.add(hash, stored)) return ok_status();  // this ingest has it already
+    {
+      // Pinned by one thread: a chunk two files share is stored (and counted) once.
+      MutexLock lock(pin_mu_);
+      if (!pin_.add(hash, stored)) return ok_status();  // this ingest has it already
+    }
     if (stored) {
-      result_.compressed_bytes += stored->stored_size;
+      reader.counts.compressed_bytes += stored->stored_size;
       return ok_status();
     }
-    PKG_ASSIGN_OR_RETURN(const std::uint64_t stored_size, batch_.add(hash, chunk));
-    result_.compressed_bytes += stored_size;
-    result_.new_chunk_bytes += chunk.size();
-    ++result_.new_chunk_count;
+    PKG_ASSIGN_OR_RETURN(const std::uint64_t stored_size, reader.batch.add(hash, chunk));
+    reader.counts.compressed_bytes += stored_size;
+    reader.counts.new_chunk_bytes += chunk.size();
+    ++reader.counts.new_chunk_count;
     return ok_status();
   }
 
@@ -400,12 +484,11 @@ class Ingest {
   const fs::path source_;
   const IngestOptions& options_;
   const Chunker chunker_;
-  DiskLibrary::Pin pin_;
-  ChunkWriteBatch batch_;
+  Mutex pin_mu_;
+  DiskLibrary::Pin pin_ PKG_GUARDED_BY(pin_mu_);
   std::vector<SourceEntry> entries_;
   std::uint64_t total_size_ = 0;
-  std::unique_ptr<std::uint8_t[]> buffer_;
-  std::size_t buffer_size_ = 0;
+  std::size_t buffer_size_ = 0;  // each reader's buffer
   IngestResult result_;
   struct Previous {
     Manifest manifest;

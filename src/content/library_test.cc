@@ -180,6 +180,68 @@ TEST(Ingest, SeesAFileChangedWhileItWasRead) {
   EXPECT_EQ(count_files(tmp.path() / "lib" / "manifests"), 0u);
 }
 
+// Several reading threads change the time an ingest takes, nothing it records: the same manifest, the same counts,
+// a chunk two files share stored once; and a file changed while it was read fails the ingest and stores nothing.
+TEST(Ingest, ThreadsChangeNothingButTheTime) {
+  TempDir tmp;
+  const fs::path src = tmp.path() / "src";
+  make_tree(src, 3 << 20);
+  const auto shared = random_bytes(700'000, 41);
+  for (int i = 0; i < 24; ++i) {
+    const auto own = random_bytes(static_cast<std::size_t>(1000 + 37'000 * i), 50 + static_cast<std::uint64_t>(i));
+    std::string bytes(own.begin(), own.end());
+    if (i % 3 == 0) bytes += std::string(shared.begin(), shared.end());  // dedup across files read at once
+    write(src / ("d" + std::to_string(i % 4)) / ("f" + std::to_string(i)), bytes);
+  }
+  const fs::path f11 = src / "d3" / "f11";
+  struct stat f11_st {};
+  ASSERT_EQ(::stat(f11.c_str(), &f11_st), 0);
+  const struct timespec f11_mtime = f11_st.st_mtim;
+  IngestOptions one;
+  one.threads = 1;
+  auto lib1 = open_library(tmp.path() / "lib1");
+  auto r1 = lib1->ingest(src, one);
+  ASSERT_TRUE(r1.ok()) << r1.error().to_string();
+  for (const std::size_t threads : {2u, 4u, 64u}) {
+    SCOPED_TRACE(threads);
+    IngestOptions many;
+    many.threads = threads;
+    many.reuse_unchanged_files = false;
+    TempDir lib_dir;
+    auto lib = open_library(lib_dir.path() / "lib");
+    auto r = lib->ingest(src, many);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->manifest_id, r1->manifest_id);
+    EXPECT_EQ(r->source_bytes, r1->source_bytes);
+    EXPECT_EQ(r->compressed_bytes, r1->compressed_bytes);
+    EXPECT_EQ(r->chunk_count, r1->chunk_count);
+    EXPECT_EQ(r->new_chunk_count, r1->new_chunk_count);
+    EXPECT_EQ(r->new_chunk_bytes, r1->new_chunk_bytes);
+    EXPECT_EQ(count_files(lib_dir.path() / "lib" / "chunks"), r1->new_chunk_count);
+    for (const ManifestEntry& e : r->manifest.entries) {
+      if (e.type == EntryType::kFile) {
+        EXPECT_EQ(assemble(lib->chunks(), e), read(src / e.path)) << e.path;
+      }
+    }
+
+    IngestOptions grow = many;
+    grow.after_read_for_test = [](const fs::path& file) {
+      if (file.filename() == "f11") std::ofstream(file, std::ios::app) << "more";
+    };
+    TempDir failed_dir;
+    auto failed_lib = open_library(failed_dir.path() / "lib");
+    expect_refused(*failed_lib, src, WbemCode::kInvalidOperation, "f11' changed while it was read", grow);
+    EXPECT_EQ(count_files(failed_dir.path() / "lib" / "manifests"), 0u);
+    EXPECT_EQ(count_files(failed_dir.path() / "lib" / "chunks"), 0u);
+    // Put back as it was for the next round, its time included (the manifest's SourceDate is the latest mtime).
+    std::string bytes = read(f11);
+    bytes.resize(bytes.size() - 4);
+    write(f11, bytes);
+    const struct timespec times[2] = {{0, UTIME_OMIT}, f11_mtime};
+    ASSERT_EQ(::utimensat(AT_FDCWD, f11.c_str(), times, 0), 0);
+  }
+}
+
 TEST(Ingest, LimitsAndDeadline) {
   TempDir tmp;
   auto lib = open_library(tmp.path() / "lib");

@@ -1,6 +1,9 @@
 // The Api: the server's own site on first start, then the resource routes.
 #include <unistd.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "core/strings.h"
 #include "server/routes/content_collector.h"
 #include "server/routes/internal.h"
@@ -57,6 +60,8 @@ class ApiImpl final : public Api {
                     std::chrono::steady_clock::time_point deadline) -> Result<site::SourceContent> {
             content::IngestOptions options;
             options.deadline = deadline;
+            // A `package create --source` waits for its ingest: it uses the machine's cores, up to four of them.
+            options.threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 4);
             PKG_ASSIGN_OR_RETURN(content::IngestResult r, library->ingest(dir, options));
             site::SourceContent c;
             c.manifest_hash = r.manifest_id.hex();
