@@ -604,6 +604,7 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
             copied = false;
             break;
           }
+          start_writeback_behind(*fd, s->offset, chunk.ref.size);
           copied_unread[s->entry].store(true, std::memory_order_relaxed);
           running.give_up(s->entry);
         }
