@@ -389,9 +389,7 @@ class BeastHttpClient final : public HttpClient {
 
   // All of `wire` on a plain connection: send(2), waiting in poll(2) while the socket's buffer is full.
   Status send_plain(tcp::socket& socket, std::string_view wire) {
-    constexpr std::chrono::milliseconds kCancelCheck{100};
     const int fd = socket.native_handle();
-    const bool timed = options_.timeout.count() > 0;
     auto deadline = std::chrono::steady_clock::now() + options_.timeout;
     while (!wire.empty()) {
       const ssize_t n = ::send(fd, wire.data(), wire.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -404,18 +402,27 @@ class BeastHttpClient final : public HttpClient {
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         return transport_error("cannot send to", beast::error_code(errno, boost::system::system_category()));
       }
-      if (cancelled_.load()) return cancelled_error();
-      auto wait = kCancelCheck;
-      if (timed) {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return transport_error("cannot send to", beast::error::timeout);
-        wait = std::min(wait, left + std::chrono::milliseconds(1));
-      }
-      pollfd p{fd, POLLOUT, 0};
-      if (::poll(&p, 1, static_cast<int>(wait.count())) < 0 && errno != EINTR) {
-        return transport_error("cannot send to", beast::error_code(errno, boost::system::system_category()));
-      }
+      PKG_TRY(wait_until_ready(fd, POLLOUT, deadline, "cannot send to"));
+    }
+    return ok_status();
+  }
+
+  // Waits in poll(2) until `fd` may be ready for `events`: at most kCancelCheck at a time, so that cancel() is seen
+  // (it cannot reach a thread that is not running the io_context), and never past `deadline` when the client has a
+  // timeout. `what` begins the errors' text.
+  Status wait_until_ready(int fd, short events, std::chrono::steady_clock::time_point deadline, std::string_view what) {
+    constexpr std::chrono::milliseconds kCancelCheck{100};
+    if (cancelled_.load()) return cancelled_error();
+    auto wait = kCancelCheck;
+    if (options_.timeout.count() > 0) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return transport_error(what, beast::error::timeout);
+      wait = std::min(wait, left + std::chrono::milliseconds(1));
+    }
+    pollfd p{fd, events, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) < 0 && errno != EINTR) {
+      return transport_error(what, beast::error_code(errno, boost::system::system_category()));
     }
     return ok_status();
   }
@@ -459,12 +466,9 @@ class BeastHttpClient final : public HttpClient {
   // Some bytes of a plain connection: recv(2) on the socket itself, waiting in poll(2) while nothing has arrived.
   // Through the io_context each read also armed and cancelled the stream's timer and ran the reactor (a timerfd
   // update or two and an epoll_wait per read, more than the read itself on loopback). The timeout is the same: at
-  // most options_.timeout without a byte. cancel() is seen within kCancelCheck (it cannot reach a thread that is
-  // not running the io_context).
+  // most options_.timeout without a byte; cancel() is seen within 100 ms (wait_until_ready).
   Result<std::size_t> receive_plain(tcp::socket& socket, char* data, std::size_t size) {
-    constexpr std::chrono::milliseconds kCancelCheck{100};
     const int fd = socket.native_handle();
-    const bool timed = options_.timeout.count() > 0;
     const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
     for (;;) {
       const ssize_t n = ::recv(fd, data, size, MSG_DONTWAIT);
@@ -475,19 +479,7 @@ class BeastHttpClient final : public HttpClient {
         return transport_error("connection broken while reading from",
                                beast::error_code(errno, boost::system::system_category()));
       }
-      if (cancelled_.load()) return cancelled_error();
-      auto wait = kCancelCheck;
-      if (timed) {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return transport_error("connection broken while reading from", beast::error::timeout);
-        wait = std::min(wait, left + std::chrono::milliseconds(1));
-      }
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(wait.count())) < 0 && errno != EINTR) {
-        return transport_error("connection broken while reading from",
-                               beast::error_code(errno, boost::system::system_category()));
-      }
+      PKG_TRY(wait_until_ready(fd, POLLIN, deadline, "connection broken while reading from"));
     }
   }
 
