@@ -17,6 +17,7 @@ struct Answer {
   std::map<std::string, std::string> headers;
   std::string body;
   bool from_file = false;  // the body is a span of a file (Response::file)
+  bool declined = false;   // the route's InlineHandler left the request to a worker
 };
 
 std::string text_bytes(std::size_t n) {
@@ -65,17 +66,37 @@ class ContentRouteTest : public RoutesTest {
     ASSERT_FALSE(library_->chunks().locate(raw_hash_)->compressed);
   }
 
-  Answer get(const content::Digest& hash, std::vector<std::pair<std::string, std::string>> headers = {}) {
+  // The route's answer: its Handler's (a worker's), or with `on_network_thread` its InlineHandler's.
+  Answer get(const content::Digest& hash, std::vector<std::pair<std::string, std::string>> headers = {},
+             bool on_network_thread = false) {
+    return get_path("/api/v1/content/chunks/" + hash.hex(), std::move(headers), on_network_thread);
+  }
+
+  Answer get_path(const std::string& path, std::vector<std::pair<std::string, std::string>> headers,
+                  bool on_network_thread) {
     Request req;
     req.method = "GET";
-    req.path = "/api/v1/content/chunks/" + hash.hex();
+    req.path = path;
     for (auto& [name, value] : headers) req.headers[name] = value;
     req.caller = dp_;
     auto match = router_.match("GET", req.path);
     EXPECT_TRUE(match && match->handler);
     if (!match || !match->handler) return {};
     req.params = match->params;
-    Response resp = (*match->handler)(req);
+    Response resp;
+    if (on_network_thread) {
+      EXPECT_TRUE(match->inline_handler);
+      if (!match->inline_handler) return {};
+      std::optional<Response> answered = (*match->inline_handler)(req);
+      if (!answered) {
+        Answer declined;
+        declined.declined = true;
+        return declined;
+      }
+      resp = std::move(*answered);
+    } else {
+      resp = (*match->handler)(req);
+    }
     Answer a;
     a.status = resp.status;
     for (auto& [name, value] : resp.headers) a.headers[name] = value;
@@ -159,6 +180,33 @@ TEST_F(ContentRouteTest, ACompressedChunkGoesAsStoredOnlyToAClientThatTakesZstdW
   EXPECT_EQ(span.status, 206u);
   EXPECT_EQ(span.body, text_.substr(99990));
   EXPECT_EQ(span.headers.count("Content-Encoding"), 0u);
+}
+
+// On the network thread the route answers whatever it can from the stored file alone, exactly as a worker would,
+// and leaves to a worker only what needs the chunk decoded.
+TEST_F(ContentRouteTest, OnTheNetworkThreadOnlyWhatNeedsDecodingIsLeftToAWorker) {
+  const std::vector<std::vector<std::pair<std::string, std::string>>> asks = {
+      {}, {{"accept-encoding", "zstd"}}, {{"range", "bytes=10-19"}}, {{"if-none-match", "\"" + raw_hash_.hex() + "\""}}};
+  for (const auto& headers : asks) {
+    const Answer worker = get(raw_hash_, headers);
+    const Answer here = get(raw_hash_, headers, /*on_network_thread=*/true);
+    EXPECT_FALSE(here.declined);
+    EXPECT_EQ(here.status, worker.status);
+    EXPECT_EQ(here.headers, worker.headers);
+    EXPECT_TRUE(here.body == worker.body);
+    EXPECT_EQ(here.from_file, worker.from_file);
+  }
+  const Answer encoded = get(text_hash_, {{"accept-encoding", "zstd"}}, true);
+  EXPECT_FALSE(encoded.declined);
+  EXPECT_TRUE(encoded.from_file);
+  EXPECT_EQ(encoded.headers.at("Content-Encoding"), "zstd");
+  EXPECT_TRUE(get(text_hash_, {}, true).declined);
+  EXPECT_TRUE(get(text_hash_, {{"accept-encoding", "zstd"}, {"range", "bytes=5-"}}, true).declined);
+  // Errors are answered where they are found.
+  EXPECT_EQ(get(content::sha256(std::string("never stored")), {}, true).status, 404u);
+  const Answer bad = get_path("/api/v1/content/chunks/not-a-hash", {}, true);
+  EXPECT_FALSE(bad.declined);
+  EXPECT_EQ(bad.status, 400u);
 }
 
 TEST_F(ContentRouteTest, AChunkThatIsGoneIsNotFound) {
