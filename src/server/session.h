@@ -671,6 +671,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         return;
       }
       if (ec) {
+        self->client_gone_ = true;
         if (self->channel_) self->channel_->fail(make_error(WbemCode::kFailed, "the client disconnected"));
         return;
       }
@@ -696,6 +697,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
           self->writing_chunk_ = false;
           if (ec) {
             // Write error or write timeout: the client is gone or stalled past write_timeout.
+            self->client_gone_ = true;
             if (self->channel_) self->channel_->fail(make_error(WbemCode::kFailed, "the client disconnected"));
             return self->close_now();
           }
@@ -712,7 +714,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       case StreamChannel::Next::kFinish:
         if (!result.ok()) {
           // The status line is long gone; an unterminated chunked body is how HTTP says "this is incomplete".
-          if (result.error().code != WbemCode::kShuttingDown) {
+          // A client that leaves an event stream (`status --wait` once it has its answer, a closed dashboard tab)
+          // is how such a stream normally ends: not worth a warning.
+          if (client_gone_) {
+            spdlog::debug("stream ended early: {}", result.error().to_string());
+          } else if (result.error().code != WbemCode::kShuttingDown) {
             spdlog::warn("stream ended early: {}", result.error().to_string());
           }
           return close_now();
@@ -851,6 +857,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   std::string chunk_;
   bool writing_chunk_ = false;
   bool watching_ = false;  // the disconnect watch's read is pending
+  bool client_gone_ = false;  // a stream's client hung up or stopped reading (its end is logged at debug)
   std::array<char, 4096> discard_{};
   std::size_t drained_ = 0;
   // A file body being sent (send_file): at most one open file per connection.
