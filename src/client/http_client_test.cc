@@ -171,5 +171,30 @@ TEST(HttpClientTest, RequestsAfterAClosingOrCutPipelinedAnswerFail) {
   }
 }
 
+// A plain connection's answer head is read and parsed by the client itself: a malformed or endless one is a
+// transport failure naming the server, at once, and the client goes on with a new connection.
+TEST(HttpClientTest, AMalformedOrOversizedAnswerHeadIsATransportFailure) {
+  for (const std::string& head : {std::string("HTTP/1.1 abc\r\n\r\n"), std::string("garbage\r\n\r\n"),
+                                  "HTTP/1.1 200 OK\r\nX: " + std::string(70 * 1024, 'a') + "\r\n\r\n"}) {
+    SCOPED_TRACE(head.substr(0, 20));
+    FakeEventServer server([&](FakeConnection& c, const std::string&, int index) {
+      c.write(index == 0 ? head : sized("fine"));
+      c.wait_for_client_close();
+    });
+    auto c = client_for(server, 5s);
+    std::string body;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = get(*c, body);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, WbemCode::kTransportFailure);
+    EXPECT_NE(r.error().message.find(server.url()), std::string::npos) << r.error().message;
+    EXPECT_EQ(body, "");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
+    auto again = get(*c, body);
+    ASSERT_TRUE(again.ok()) << again.error().to_string();
+    EXPECT_EQ(body, "fine");
+  }
+}
+
 }  // namespace
 }  // namespace pkgcast::client
