@@ -102,6 +102,10 @@ class SqlStore final : public Store {
     // kCreated and kDeleted, whose column is NULL (a deletion's previous instance is its instance).
     std::string previous_json;
     bool dropped = false;       // a put that turned out to change nothing: no entry
+    // PostgreSQL's upsert of a row the writer did not know: kCreated until its answer names the previous row.
+    bool awaiting_previous = false;
+    // ... and the same command then deleted the row: deleted if the answer names a previous row, else nothing.
+    bool deleted_later = false;
   };
   struct Pending {
     WriteCommand command;

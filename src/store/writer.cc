@@ -304,7 +304,7 @@ class SqlStore::Txn final : public WriteTxn {
     if (!current) return make_error(WbemCode::kNotFound, describe(*t, key) + " does not exist");
     PKG_TRY(emit_row(RowWrites::Op::kOther, *t, ckey, t->delete_by_key, std::move(params)));
     if (!ckey.empty()) cache_.set(ckey, {});
-    return journal(ChangeKind::kDeleted, current, current);
+    return journal(ChangeKind::kDeleted, current, current, ckey, *t);
   }
 
   Result<std::optional<std::string>> get_meta(std::string_view key) override {
@@ -472,22 +472,34 @@ class SqlStore::Txn final : public WriteTxn {
     } else if (conn_.dialect().postgres() && !must_be_new && !t->upsert_returning_previous.empty()) {
       // Nothing known: one deferred upsert, its journal entry settled by the previous row it answers.
       const std::size_t index = entries_.size();
-      PKG_TRY(journal(ChangeKind::kCreated, now_inst, nullptr));
+      PKG_TRY(journal(ChangeKind::kCreated, now_inst, nullptr, ckey, *t));
+      entries_[index].awaiting_previous = true;
       std::vector<BatchEntry>* entries = &entries_;
       const cim::ClassRegistry* registry = &store_.schema_.registry();
+      // The entry's instance is the command's last write of the row by the time the answer arrives (a later write
+      // of it in the same command changes the entry: merge_into_own_entry).
       PKG_TRY(emit_upsert(*t, ckey, std::move(enc.params),
-                   [entries, index, t, registry](const SqlRow& row) -> Result<bool> {
-                     PKG_ASSIGN_OR_RETURN(cim::Instance was, decode_row(*t, row, *registry));
-                     BatchEntry& e = (*entries)[index];
-                     if (same_values(*t, was, *e.entry.instance)) {
-                       e.dropped = true;
-                     } else {
-                       PKG_ASSIGN_OR_RETURN(e.previous_json, previous_delta_json_text(*e.entry.instance, was));
-                       e.entry.kind = ChangeKind::kModified;
-                       e.entry.previous = std::make_shared<const cim::Instance>(std::move(was));
-                     }
-                     return false;
-                   }));
+                          [entries, index, t, registry](const SqlRow& row) -> Result<bool> {
+                            PKG_ASSIGN_OR_RETURN(cim::Instance was, decode_row(*t, row, *registry));
+                            BatchEntry& e = (*entries)[index];
+                            e.awaiting_previous = false;
+                            if (e.deleted_later) {
+                              auto found = std::make_shared<const cim::Instance>(std::move(was));
+                              PKG_ASSIGN_OR_RETURN(e.instance_json, instance_to_json_text(*found));
+                              e.entry.kind = ChangeKind::kDeleted;
+                              e.entry.key = found->relpath();
+                              e.entry.instance = found;
+                              e.entry.previous = std::move(found);
+                              return false;
+                            }
+                            e.dropped = same_values(*t, was, *e.entry.instance);
+                            if (!e.dropped) {
+                              PKG_ASSIGN_OR_RETURN(e.previous_json, previous_delta_json_text(*e.entry.instance, was));
+                            }
+                            e.entry.kind = ChangeKind::kModified;
+                            e.entry.previous = std::make_shared<const cim::Instance>(std::move(was));
+                            return false;
+                          }));
       cache_.set(ckey, {now_inst, std::nullopt});
       return ok_status();
     } else {
@@ -506,7 +518,7 @@ class SqlStore::Txn final : public WriteTxn {
       PKG_TRY(emit_row(RowWrites::Op::kInsert, *t, ckey, t->insert, std::move(enc.params)));
     }
     cache_.set(ckey, {now_inst, std::nullopt});
-    return journal(previous ? ChangeKind::kModified : ChangeKind::kCreated, now_inst, previous);
+    return journal(previous ? ChangeKind::kModified : ChangeKind::kCreated, now_inst, previous, ckey, *t);
   }
 
   // A key the cache cannot follow (non-ASCII text): straight to the database, and the cache is dropped, since the
@@ -536,9 +548,9 @@ class SqlStore::Txn final : public WriteTxn {
         PKG_TRY(exec_status(conn_, t.insert, params));
       }
     }
-    if (!current) return journal(ChangeKind::kCreated, now_inst, nullptr);
+    if (!current) return journal(ChangeKind::kCreated, now_inst, nullptr, {}, t);
     if (same_values(t, *current, *now_inst)) return ok_status();
-    return journal(ChangeKind::kModified, now_inst, std::make_shared<const cim::Instance>(std::move(*current)));
+    return journal(ChangeKind::kModified, now_inst, std::make_shared<const cim::Instance>(std::move(*current)), {}, t);
   }
 
   static bool same_values(const TableInfo& t, const cim::Instance& a, const cim::Instance& b) {
@@ -549,25 +561,75 @@ class SqlStore::Txn final : public WriteTxn {
   }
 
   // The entry's revision is given when the batch ends (finish_journal), in entry order, after the entries of
-  // failed commands are gone and unchanged puts are dropped.
+  // failed commands are gone and unchanged puts are dropped. Its JSON is written when the command ends
+  // (encode_journal), once, however often the command wrote the row.
+  //
+  // One entry per row per command: a row the command already journaled (`ckey`, RowCache::row_key; empty for a
+  // row the cache cannot follow) changes that entry, so the journal and the events show what the command did,
+  // not the steps it took on the way. No reader could see those steps: a command's writes commit together.
+  // (A summarizer command applying many DP reports moves a package's Root row once per report; it is journaled
+  // once, with its counts before and after the command.)
   Status journal(ChangeKind kind, std::shared_ptr<const cim::Instance> inst,
-                 std::shared_ptr<const cim::Instance> previous) {
-    BatchEntry b;
-    // Encoded now, so text the journal cannot hold fails this command rather than the batch.
-    PKG_ASSIGN_OR_RETURN(b.instance_json, instance_to_json_text(*inst));
-    if (kind == ChangeKind::kModified) {
-      PKG_ASSIGN_OR_RETURN(b.previous_json, previous_delta_json_text(*inst, *previous));
+                 std::shared_ptr<const cim::Instance> previous, const std::string& ckey, const TableInfo& t) {
+    if (!ckey.empty()) {
+      if (auto it = own_entries_.find(ckey); it != own_entries_.end()) {
+        merge_into_own_entry(entries_[it->second], kind, std::move(inst), t);
+        // After a deletion, a new row of that key is a new entry.
+        if (kind == ChangeKind::kDeleted) own_entries_.erase(it);
+        return ok_status();
+      }
     }
+    BatchEntry b;
     b.entry.time = now_;
     b.entry.kind = kind;
-    b.entry.class_name = inst->class_name();
-    b.entry.key = inst->relpath();
     b.entry.instance = std::move(inst);
     b.entry.previous = std::move(previous);
+    if (!ckey.empty() && kind != ChangeKind::kDeleted) own_entries_.emplace(ckey, entries_.size());
     entries_.push_back(std::move(b));
     return ok_status();
   }
 
+  // The command's later write of a row it journaled, folded into that entry: created then modified is created
+  // (as last written), modified then modified is modified from the row as the command found it (nothing, when
+  // it is back to that), created then deleted is nothing, modified then deleted is deleted (the row as found).
+  // An upsert whose previous row is still unknown, then a deletion: settled by the upsert's answer (deleted, as
+  // found) or at the end of the batch (no answer: there was no row, so nothing).
+  static void merge_into_own_entry(BatchEntry& e, ChangeKind kind, std::shared_ptr<const cim::Instance> inst,
+                                   const TableInfo& t) {
+    if (kind == ChangeKind::kDeleted) {
+      if (e.awaiting_previous) {
+        e.deleted_later = true;
+      } else if (e.entry.kind == ChangeKind::kCreated) {
+        e.dropped = true;
+      } else {
+        e.entry.kind = ChangeKind::kDeleted;
+        e.entry.instance = e.entry.previous;
+        e.dropped = false;
+      }
+      return;
+    }
+    e.entry.instance = std::move(inst);
+    if (e.entry.kind == ChangeKind::kModified) e.dropped = same_values(t, *e.entry.previous, *e.entry.instance);
+  }
+
+ public:
+  // After the command returned success, before it is committed: its journal entries' JSON. Text the journal
+  // cannot hold fails this command rather than the batch. An upsert still awaiting its previous row gets its
+  // delta when the answer arrives.
+  Status encode_journal(std::size_t first_entry) {
+    for (std::size_t i = first_entry; i < entries_.size(); ++i) {
+      BatchEntry& b = entries_[i];
+      b.entry.class_name = b.entry.instance->class_name();
+      b.entry.key = b.entry.instance->relpath();
+      PKG_ASSIGN_OR_RETURN(b.instance_json, instance_to_json_text(*b.entry.instance));
+      if (b.entry.kind == ChangeKind::kModified && !b.dropped) {
+        PKG_ASSIGN_OR_RETURN(b.previous_json, previous_delta_json_text(*b.entry.instance, *b.entry.previous));
+      }
+    }
+    return ok_status();
+  }
+
+ private:
   SqlStore& store_;
   Connection& conn_;
   RowCache& cache_;
@@ -575,6 +637,7 @@ class SqlStore::Txn final : public WriteTxn {
   std::vector<BatchEntry>& entries_;
   RowWrites& row_writes_;
   std::vector<Held> held_;
+  std::unordered_map<std::string, std::size_t> own_entries_;  // this command's entries by row (see journal())
   bool direct_ = false;  // the savepoint is open and writes go straight to the connection
 };
 
@@ -675,6 +738,7 @@ void SqlStore::run_batch(std::vector<Pending>& batch) {
     Txn txn(*this, now, entries, row_writes);
     row_cache_.begin_command();
     Status st = run_command(batch[i], txn);
+    if (st.ok()) st = txn.encode_journal(entries_before);
     if (st.ok()) {
       row_cache_.commit_command();
       if (Status fin = txn.finish(); !fin.ok()) batch_error = fin.error();
@@ -794,8 +858,12 @@ Status SqlStore::finish_failed_commit(Committing& c, const Error& error, bool ba
 Status SqlStore::finish_journal(Connection& conn, std::vector<BatchEntry>& entries,
                                 const std::vector<std::size_t>& entries_end, std::vector<JournalEntry>& committed,
                                 std::vector<std::uint64_t>& revisions) {
-  // Every deferred answer is in: the entries of upserts over unknown rows are settled.
+  // Every deferred answer is in: the entries of upserts over unknown rows are settled. An upsert that answered
+  // nothing created its row; if its command then deleted it, there is nothing to journal.
   PKG_TRY(conn.flush());
+  for (BatchEntry& b : entries) {
+    if (b.awaiting_previous && b.deleted_later) b.dropped = true;
+  }
   // Revisions in entry order, gap-free; a command's revision is its last entry's, or the last before it.
   const std::uint64_t first = next_revision_;
   std::uint64_t next = first;
