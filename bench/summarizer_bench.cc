@@ -10,7 +10,10 @@
 //
 //   build/release/bench/summarizer_bench [--packages 100] [--dps 50] [--sites 5] [--changes 20000]
 //       [--baseline-changes 2000] [--backend sqlite|postgresql|both] [--window 2048] [--check 1]
-//       [--group 1] [--active 0]     (--group N: N reports per command through transition_all();
+//       [--group 1] [--group-each 0] [--active 0]
+//                                    (--group N: N reports per command through transition_all(); with
+//                                     --group-each 1, through transition() each, in one command, as the
+//                                     Distribution Manager applies DP reports that arrive together;
 //                                     --active K: reports fall on K packages, as when a few are being sent)
 //   scripts/with-postgres build/release/bench/summarizer_bench --backend both        (PostgreSQL needs
 //   PKGCAST_TEST_PG_URL, a maintenance URL; the bench creates and drops its own database)
@@ -68,6 +71,7 @@ struct Options {
   int window = 2048;
   bool check = true;
   int group = 1;   // changes per command: 1 = transition() each; more = transition_all() over a group
+  bool group_each = false;  // a group's changes by transition() each, in one command
   int active = 0;  // changes fall on the first `active` packages only (0: every package), as when the
                    // Distribution Manager sends a few packages at a time
   std::string sqlite_template;  // a loaded SQLite database to copy rather than load again (made when absent)
@@ -360,8 +364,13 @@ double run_incremental(store::Store& st, Workload& w, const Options& o, double& 
     } else {
       std::vector<summarizer::Summarizer::Change> group;
       for (int g = 0; g < o.group && n < o.changes; ++g, ++n) group.push_back(change_of(w.next()));
-      in_flight.push_back(st.submit([&sum, group = std::move(group)](store::WriteTxn& txn) {
-        return sum.transition_all(txn, group, txn.now());
+      const bool each = o.group_each;
+      in_flight.push_back(st.submit([&sum, each, group = std::move(group)](store::WriteTxn& txn) -> Status {
+        if (!each) return sum.transition_all(txn, group, txn.now());
+        for (const auto& ch : group) {
+          PKG_TRY(sum.transition(txn, ch.dp, ch.state, ch.source_version, ch.install_status, ch.message, txn.now()));
+        }
+        return ok_status();
       }));
     }
     if (in_flight.size() >= static_cast<std::size_t>(std::max(1, o.window / std::max(1, o.group)))) settle();
@@ -586,6 +595,8 @@ int main(int argc, char** argv) {
       o.check = v != "0";
     else if (flag == "--group")
       o.group = std::stoi(v);
+    else if (flag == "--group-each")
+      o.group_each = std::stoi(v) != 0;
     else if (flag == "--active")
       o.active = std::stoi(v);
     else if (flag == "--sqlite-template")
@@ -599,13 +610,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: summarizer_bench [--packages P] [--dps D] [--sites S] [--changes N] "
                  "[--baseline-changes M] [--backend sqlite|postgresql|both] [--window W] [--check 0|1] "
-                 "[--group N] [--active K] [--sqlite-template FILE]\n");
+                 "[--group N] [--group-each 0|1] [--active K] [--sqlite-template FILE]\n");
     return 2;
   }
   std::printf(
-      "summarizer_bench: %d packages x %d DPs at %d sites, %ld changes (baseline %ld), %d per command, "
+      "summarizer_bench: %d packages x %d DPs at %d sites, %ld changes (baseline %ld), %d per command%s, "
       "%s\n",
       o.packages, o.dps, o.sites, o.changes, o.baseline_changes, o.group,
+      o.group > 1 ? (o.group_each ? " (transition() each)" : " (transition_all())") : "",
       o.active > 0 ? (std::to_string(o.active) + " packages active").c_str() : "every package active");
   if (o.backend == "sqlite" || o.backend == "both") pkgcast::run_backend("sqlite", o);
   if (o.backend == "postgresql" || o.backend == "both") pkgcast::run_backend("postgresql", o);

@@ -126,7 +126,9 @@ class DistributionManager {
   // version. Returns the package as committed. WBEM_E_INVALID_OPERATION for a package without source files.
   Result<cim::Instance> refresh_source(std::string_view package_id, std::string_view new_source = {});
 
-  // A DP's status message, applied once per key.
+  // A DP's status message, applied once per key. Reports that arrive while the store is busy are applied
+  // together, in one command (each with the outcome it would have alone; a group that fails is applied again one
+  // report per command, so one bad report fails only itself).
   Result<StatusOutcome> apply_status(std::string_view dp_name, const DpStatus& status);
 
   // The DP's current jobs (every PKG_DPJob row naming it).
@@ -137,6 +139,8 @@ class DistributionManager {
 
   // Runs one scheduling pass on the calling thread (tests with a manual clock).
   Status schedule_once_for_test();
+  // DP reports waiting for the next group command (apply_status applies reports that arrive together as one).
+  std::size_t queued_reports_for_test();
 
  private:
   std::unique_ptr<internal::Manager> impl_;

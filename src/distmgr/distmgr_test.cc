@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <future>
 #include <random>
+#include <thread>
 
 #include "site/site.h"
 #include "site/test_fixture.h"  // str, num
@@ -501,6 +503,94 @@ TEST_F(DistMgrTest, TheSchedulerThreadSendsJobsWhenWoken) {
   ASSERT_TRUE(jobs.ok());
   ASSERT_EQ(jobs->jobs.size(), 1u);
   EXPECT_GT(jobs->revision, 0u);
+}
+
+// Reports that arrive while the store is busy are applied in one command: each with the outcome it would have had
+// alone, and the summary rows they share (each package's Root) moved and journaled once for the group. A group
+// holding a report that fails (an unknown DP) is applied again report by report: only that one fails.
+TEST_F(DistMgrTest, ReportsThatArriveTogetherAreAppliedAsOneGroup) {
+  const std::vector<std::string> pkgs = {package("A"), package("B"), package("C")};
+  const std::vector<std::string> dps = {"dp1", "dp2", "dp3"};
+  for (const auto& pkg : pkgs) ASSERT_TRUE(dm_->distribute(pkg, Targets{dps, {}, {}}).ok());
+  schedule();
+  struct Sent {
+    std::string dp;
+    DpStatus status;
+  };
+  auto reports_of = [&](const std::string& state) {
+    std::vector<Sent> out;
+    for (const auto& pkg : pkgs) {
+      for (const auto& dp : dps) {
+        const auto generation = static_cast<std::uint32_t>(num(job(pkg, dp), "Generation"));
+        out.push_back({dp, DpStatus{"k-" + state + "-" + pkg + "-" + dp, pkg, generation, state, 0, 0, ""}});
+      }
+    }
+    return out;
+  };
+  // Holds the store's writer until every report of a round is queued, then lets them go.
+  auto round = [&](const std::vector<Sent>& sent) {
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    auto blocker = store_->submit([released](store::WriteTxn&) -> Status {
+      released.wait();
+      return ok_status();
+    });
+    std::vector<std::future<Result<StatusOutcome>>> answers;
+    for (const auto& s : sent) {
+      answers.push_back(std::async(std::launch::async, [&, s] { return dm_->apply_status(s.dp, s.status); }));
+    }
+    // The first caller leads a group command, queued behind the blocker; the others wait with their reports.
+    for (int i = 0; i < 2000 && dm_->queued_reports_for_test() < sent.size(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_EQ(dm_->queued_reports_for_test(), sent.size());
+    release.set_value();
+    EXPECT_TRUE(blocker.get().ok());
+    std::vector<Result<StatusOutcome>> out;
+    for (auto& a : answers) out.push_back(a.get());
+    return out;
+  };
+  auto root_entries_after = [&](std::uint64_t after) {
+    int n = 0;
+    EXPECT_TRUE(store_
+                    ->read_journal(after, 100'000,
+                                   [&](const store::JournalEntry& e) {
+                                     if (e.class_name == "SMS_PackageStatusRootSummarizer") ++n;
+                                     return true;
+                                   })
+                    .ok());
+    return n;
+  };
+
+  // Nine reports of INSTALLED, one group: each package's Root moves 0 -> 3 Installed in one journal entry.
+  const std::uint64_t before = *store_->last_revision();
+  for (const auto& r : round(reports_of("installed"))) {
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_TRUE(r->applied) << r->reason;
+  }
+  for (const auto& pkg : pkgs) EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{3, 3, 0, 0}));
+  EXPECT_EQ(root_entries_after(before), 3);
+  expect_consistent();
+
+  // The same reports again (an outbox resending them) and one from a DP that does not exist, together: the group
+  // fails, then each runs alone: the copies are not applied, the stranger's is refused, nothing moves.
+  auto again = reports_of("installed");
+  again.insert(again.begin() + 4, Sent{"nodp", DpStatus{"k-stranger", pkgs[0], 1, "installed", 0, 0, ""}});
+  const std::uint64_t before_again = *store_->last_revision();
+  auto answers = round(again);
+  ASSERT_EQ(answers.size(), again.size());
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    if (again[i].dp == "nodp") {
+      ASSERT_FALSE(answers[i].ok());
+      EXPECT_EQ(answers[i].error().code, WbemCode::kNotFound);
+    } else {
+      ASSERT_TRUE(answers[i].ok()) << answers[i].error().to_string();
+      EXPECT_FALSE(answers[i]->applied);
+    }
+  }
+  EXPECT_EQ(*store_->last_revision(), before_again);
+  for (const auto& pkg : pkgs) EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{3, 3, 0, 0}));
+  expect_consistent();
 }
 
 }  // namespace

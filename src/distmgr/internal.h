@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -61,10 +63,28 @@ Status issue_job(store::WriteTxn& txn, const cim::Instance& package, const cim::
 
 summarizer::StatusMessage message(std::uint32_t id, std::uint32_t state, std::vector<std::string> ins);
 
+// A DP report waiting to be applied with the others of its group (Manager::apply_status).
+struct QueuedStatus {
+  std::string dp_name;
+  DpStatus status;
+  bool finished = false;  // result is final (guarded by Manager::status_mu_)
+  Result<StatusOutcome> result = StatusOutcome{};
+  // Set by the group command on the writer thread, read by the group's leader after the command.
+  StatusOutcome outcome;
+  bool wake = false;
+};
+
+// At most this many reports in one command: bounds the command's time on the writer and what one failure redoes.
+inline constexpr std::size_t kMaxStatusGroup = 256;
+
 class Manager {
  public:
   Manager(store::Store& store, site::Domain& domain, DistOptions options);
   ~Manager();
+
+  // A DP report, applied in one command with the reports that arrived while the store was busy (status.cc).
+  Result<StatusOutcome> apply_status(std::string_view dp_name, const DpStatus& status) PKG_EXCLUDES(status_mu_);
+  std::size_t queued_reports() PKG_EXCLUDES(status_mu_);
 
   void start() PKG_EXCLUDES(mu_);
   void wake() PKG_EXCLUDES(mu_);
@@ -83,6 +103,9 @@ class Manager {
 
  private:
   void run() PKG_EXCLUDES(mu_);
+  // Applies the queue's oldest reports in one command and settles them; the caller leads this group.
+  void run_status_group() PKG_EXCLUDES(status_mu_);
+  void settle(const std::vector<std::shared_ptr<QueuedStatus>>& group) PKG_EXCLUDES(status_mu_);
 
   Mutex mu_;
   CondVar cv_;
@@ -92,6 +115,14 @@ class Manager {
   std::thread thread_;
   Mutex rng_mu_;
   std::mt19937_64 rng_ PKG_GUARDED_BY(rng_mu_);
+
+  // Reports not yet taken by a group command, oldest first, and whether a submitted command will take them.
+  // Invariant: a report stays queued only while status_group_pending_ or some caller of apply_status is about to
+  // lead (each waiting caller leads a group when none is pending).
+  Mutex status_mu_;
+  CondVar status_cv_;
+  std::deque<std::shared_ptr<QueuedStatus>> status_queue_ PKG_GUARDED_BY(status_mu_);
+  bool status_group_pending_ PKG_GUARDED_BY(status_mu_) = false;
 };
 
 }  // namespace pkgcast::distmgr::internal
