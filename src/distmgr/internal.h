@@ -118,7 +118,8 @@ class Manager {
 
   // Reports not yet taken by a group command, oldest first, and whether a submitted command will take them.
   // Invariant: a report stays queued only while status_group_pending_ or some caller of apply_status is about to
-  // lead (each waiting caller leads a group when none is pending).
+  // lead (each waiting caller leads a group when none is pending). Bound: one entry per caller blocked in
+  // apply_status (the server's request workers), each removed when a group takes it or the store refuses it.
   Mutex status_mu_;
   CondVar status_cv_;
   std::deque<std::shared_ptr<QueuedStatus>> status_queue_ PKG_GUARDED_BY(status_mu_);
