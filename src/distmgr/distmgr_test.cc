@@ -593,5 +593,27 @@ TEST_F(DistMgrTest, ReportsThatArriveTogetherAreAppliedAsOneGroup) {
   expect_consistent();
 }
 
+// A report the store refuses (it is closing) is answered with the store's error and leaves nothing queued, so no
+// caller waits for a group that will never run.
+TEST_F(DistMgrTest, AReportTheClosingStoreRefusesIsAnsweredAndNotKept) {
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1"}, {}, {}}).ok());
+  schedule();
+  const auto generation = static_cast<std::uint32_t>(num(job(pkg, "dp1"), "Generation"));
+  store_->close();
+  std::vector<std::future<Result<StatusOutcome>>> answers;
+  for (int i = 0; i < 4; ++i) {
+    answers.push_back(std::async(std::launch::async, [&, i] {
+      return dm_->apply_status("dp1", DpStatus{"closing-" + std::to_string(i), pkg, generation, "installed", 0, 0, ""});
+    }));
+  }
+  for (auto& a : answers) {
+    auto r = a.get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, WbemCode::kShuttingDown) << r.error().to_string();
+  }
+  EXPECT_EQ(dm_->queued_reports_for_test(), 0u);
+}
+
 }  // namespace
 }  // namespace pkgcast::distmgr
