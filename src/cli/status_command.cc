@@ -297,6 +297,11 @@ class EventQueue final : public EventSink {
   bool resync_ PKG_GUARDED_BY(mu_) = false;
 };
 
+// How long the view waits for the rest of a change's events before drawing (the gap between two of them, and the
+// whole wait).
+constexpr std::chrono::milliseconds kSettleGap{40};
+constexpr std::chrono::milliseconds kSettleAtMost{300};
+
 struct StatusOptions {
   std::string package_id;
   bool wait = false;
@@ -379,6 +384,12 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
     if (Status s = read_rows(); s.ok()) printer.show(view);
     return code;
   };
+  auto apply_event = [&](const std::string& text_of_event) {
+    const Json e = Json::parse(text_of_event, nullptr, /*allow_exceptions=*/false);
+    if (auto t = e.find("TargetInstance"); t != e.end() && t->is_object()) {
+      view.apply(*t, text(e, "__CLASS") == "__InstanceDeletionEvent");
+    }
+  };
   for (;;) {
     if (view.package_deleted) {
       return ctx.fail(make_error(WbemCode::kNotFound, "package " + view.package_id + " was deleted"));
@@ -403,9 +414,14 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
       if (!ctx.options.json) printer.show(view);  // the ETA moves on
       continue;
     }
-    const Json e = Json::parse(**next, nullptr, /*allow_exceptions=*/false);
-    if (auto t = e.find("TargetInstance"); t != e.end() && t->is_object()) {
-      view.apply(*t, text(e, "__CLASS") == "__InstanceDeletionEvent");
+    apply_event(**next);
+    // The four subscriptions deliver one change's rows apart (the Root row can come before the DistPoints and job
+    // rows of the same commit): what else arrives within a moment is taken before the view is drawn, so that a line
+    // does not say "2/4 installed, 0 B". Bounded, so that a steady stream of events still redraws.
+    for (const auto settle_until = SteadyClock::now() + kSettleAtMost; SteadyClock::now() < settle_until;) {
+      auto more = queue.next(kSettleGap);
+      if (!more.ok() || !*more) break;
+      apply_event(**more);
     }
     // The loop's top ends the wait (finish() draws the last line).
     if (view.package_deleted || view.distributed() || (view.failed() && o.wait)) continue;

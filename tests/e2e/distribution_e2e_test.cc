@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "client/http_client.h"
@@ -176,9 +177,22 @@ TEST_P(DistributionE2eTest, FourDpsInTwoSitesGetTheTreeByteForByteThenAnUpdate) 
   auto d = cli({"distribute", pkg, "--site", "ABC", "--site", "XYZ"});
   ASSERT_EQ(d.exit_code, 0) << d.err;
   EXPECT_EQ(root(pkg)[0], 4u);
-  auto waited = wait_distributed(pkg);
+  auto waited = cli({"--json", "status", pkg, "--wait", "--timeout", "120"});
   ASSERT_EQ(waited.exit_code, 0) << waited.out << waited.err;
   EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{4, 4, 0, 0}));
+  // Every view `status` drew is one state of the package: once a DP's job is known, a DP counted installed counts
+  // its bytes as done (the Root row and the DistPoints rows of a change are drawn together).
+  std::vector<json> views;
+  std::istringstream lines(waited.out);
+  for (std::string line; std::getline(lines, line);) views.push_back(json::parse(line, nullptr, false));
+  ASSERT_FALSE(views.empty());
+  const std::uint64_t per_dp = views.back().value("bytes_total", std::uint64_t{0}) / 4;
+  ASSERT_GT(per_dp, 6u * 1024 * 1024) << waited.out;
+  for (const json& v : views) {
+    ASSERT_TRUE(v.is_object()) << waited.out;
+    if (v["bytes_total"].get<std::uint64_t>() != 4 * per_dp) continue;  // not every job known yet
+    EXPECT_GE(v["bytes_done"].get<std::uint64_t>(), v["installed"].get<std::uint64_t>() * per_dp) << v.dump();
+  }
   EXPECT_EQ(detail(pkg, "ABC"), (std::vector<std::uint64_t>{2, 2, 0, 0}));
   EXPECT_EQ(detail(pkg, "XYZ"), (std::vector<std::uint64_t>{2, 2, 0, 0}));
   const auto expected = snapshot(source);
