@@ -241,7 +241,10 @@ std::vector<ClassSpec> builtin_specs() {
   s.push_back(read_only_class(
       {"SMS_PackageStatusDistPointsSummarizer", "SMS_BaseClass",
        {key("PackageID", kString), key("ServerNALPath", kString), key("SiteCode", kString),
-        rw("SourceNALPath", kString), rw("SourceVersion", kUint32),
+        rw("SourceNALPath", kString,
+           "where the DP's files are taken from: a standard DP's own NAL path (it holds them; as Configuration "
+           "Manager shows it), a pull DP's first source DP"),
+        rw("SourceVersion", kUint32),
         rw("State", kUint32,
            "0 INSTALLED, 1 INSTALL_PENDING, 2 INSTALL_RETRYING, 3 INSTALL_FAILED, 4 REMOVAL_PENDING, "
            "5 REMOVAL_RETRYING, 6 REMOVAL_FAILED, 7 CONTENT_UPDATING, 8 CONTENT_MONITORING"),

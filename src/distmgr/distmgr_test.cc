@@ -350,6 +350,17 @@ TEST_F(DistMgrTest, APullDpWaitsForASourceThatHoldsTheVersion) {
   ASSERT_EQ(sources.size(), 2u);
   EXPECT_EQ(sources[0].as_string(), "http://dp3.example:8751/content");
   EXPECT_EQ(sources[1].as_string(), "server");
+  // SourceNALPath: the pull DP's source DP; a standard DP holds the files itself (administrators' scripts find a
+  // DP's rows with SourceNALPath LIKE '%dp3%'), through every state its row goes.
+  const auto source_nal = [&](const std::string& dp) {
+    return str(get("SMS_PackageStatusDistPointsSummarizer",
+                   {cim::Value::string(pkg), cim::Value::string(nal(dp)), cim::Value::string("XYZ")}),
+               "SourceNALPath");
+  };
+  EXPECT_EQ(source_nal("pull1"), nal("dp3"));
+  EXPECT_EQ(source_nal("dp3"), nal("dp3"));
+  report("pull1", pkg, "installed");
+  EXPECT_EQ(source_nal("pull1"), nal("dp3"));
   expect_consistent();
 }
 

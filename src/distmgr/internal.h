@@ -48,6 +48,9 @@ Result<std::optional<cim::Instance>> dist_points_row(store::WriteTxn& txn, std::
 Result<std::optional<cim::Instance>> job_row(store::WriteTxn& txn, std::string_view package_id,
                                              std::string_view nal_path);
 summarizer::DpRef dp_ref(std::string_view package_id, const cim::Instance& dp_info);
+// dp_ref, and a pull DP's SourceNALPath: its first source DP that still exists (empty: the site server).
+Result<summarizer::DpRef> target_ref(store::WriteTxn& txn, std::string_view package_id, const cim::Instance& dp_info);
+bool is_pull_dp(const cim::Instance& dp_info);
 bool is_removal(std::uint64_t state);  // REMOVAL_PENDING, REMOVAL_RETRYING, REMOVAL_FAILED
 
 // The generation of a job issued or sent again after `current` (0 for a job not in the store): one above both

@@ -55,12 +55,37 @@ Result<std::optional<cim::Instance>> job_row(store::WriteTxn& txn, std::string_v
   return txn.get(class_named("PKG_DPJob"), {str_value(std::string(package_id)), str_value(std::string(nal_path))});
 }
 
+bool is_pull_dp(const cim::Instance& dp_info) {
+  const cim::Value* pull = dp_info.find("IsPullDP");
+  return pull != nullptr && !pull->is_null() && pull->as_bool();
+}
+
 summarizer::DpRef dp_ref(std::string_view package_id, const cim::Instance& dp_info) {
   summarizer::DpRef ref;
   ref.package_id = std::string(package_id);
   ref.nal_path = get_string(dp_info, "NALPath");
   ref.site_code = get_string(dp_info, "SiteCode");
   ref.dp_name = get_string(dp_info, "Name");
+  // A standard DP holds the package's files itself, and Configuration Manager's SourceNALPath of its row names it:
+  // administrators' scripts find a DP's rows with `SourceNALPath LIKE '%DP01%'`. A pull DP's names the source DP it
+  // takes them from, set when it is targeted (target_ref); left as it is here.
+  if (!is_pull_dp(dp_info)) ref.source_nal_path = ref.nal_path;
+  return ref;
+}
+
+Result<summarizer::DpRef> target_ref(store::WriteTxn& txn, std::string_view package_id, const cim::Instance& dp_info) {
+  summarizer::DpRef ref = dp_ref(package_id, dp_info);
+  if (!is_pull_dp(dp_info)) return ref;
+  // The first source DP in priority order (the site server when none of them is left).
+  const cim::Value* sources = dp_info.find("SourceDPs");
+  if (sources == nullptr || !sources->is_array()) return ref;
+  for (const auto& name : sources->as_array()) {
+    if (name.is_null()) continue;
+    auto source = site::find_dp(txn, name.as_string());
+    if (!source.ok()) continue;  // removed since
+    ref.source_nal_path = get_string(*source, "NALPath");
+    break;
+  }
   return ref;
 }
 

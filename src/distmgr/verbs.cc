@@ -95,7 +95,8 @@ Result<std::vector<cim::Instance>> DistributionManager::distribute(std::string_v
       PKG_ASSIGN_OR_RETURN(auto existing, dist_points_row(txn, id, dp));
       if (!existing || is_removal(get_uint(*existing, "State"))) {
         PKG_TRY(put_target_row(txn, package, dp, 2, now));
-        PKG_TRY(m.summaries.target(txn, dp_ref(id, dp), now));
+        PKG_ASSIGN_OR_RETURN(const summarizer::DpRef ref, target_ref(txn, id, dp));
+        PKG_TRY(m.summaries.target(txn, ref, now));
         PKG_TRY(issue_job(txn, package, dp, JobAction::kInstall, now));
       }
       PKG_ASSIGN_OR_RETURN(auto row, dist_points_row(txn, id, dp));

@@ -87,8 +87,9 @@ struct DpRef {
   std::string nal_path;   // ServerNALPath of the DistPoints row; NALPath of SMS_DPStatusInfo
   std::string site_code;  // the DP's site
   std::string dp_name;    // SMS_DistributionDPStatus.Name
-  // Where the DP takes the content from (DistPoints.SourceNALPath): written by target(), and by transition() when
-  // not empty. Empty: the site server.
+  // Where the DP's files are taken from (DistPoints.SourceNALPath: a standard DP's own NAL path, a pull DP's source
+  // DP; distmgr's dp_ref and target_ref): written by target(), and by transition() when not empty (empty: the row
+  // keeps what it has).
   std::string source_nal_path;
 };
 
