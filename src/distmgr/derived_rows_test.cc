@@ -146,10 +146,12 @@ class DerivedRowsTest : public ::testing::TestWithParam<std::string> {
 TEST_P(DerivedRowsTest, SystemResourceListFollowsSitesAndDps) {
   open();
   populate();
-  EXPECT_EQ(role_keys(), (std::set<std::string>{"SMS Distribution Point@dp1/ABC/Windows NT Server/0",
-                                                "SMS Distribution Point@dp2/ABC/Windows NT Server/1",
-                                                "SMS Provider@server1/ABC/Windows NT Server/2",
-                                                "SMS Site Server@server1/ABC/Windows NT Server/2"}));
+  EXPECT_EQ(role_keys(),
+            (std::set<std::string>{
+                "SMS Distribution Point@dp1/ABC/Windows NT Server/0",
+                "SMS Distribution Point@dp2/ABC/Windows NT Server/1", "SMS Provider@server1/ABC/Windows NT Server/2",
+                "SMS Site Server@server1/ABC/Windows NT Server/2", "SMS Site System@dp1/ABC/Windows NT Server/2",
+                "SMS Site System@dp2/ABC/Windows NT Server/2", "SMS Site System@server1/ABC/Windows NT Server/2"}));
   for (const auto& r : rows("SMS_SystemResourceList")) {
     if (str(r, "RoleName") == "SMS Distribution Point" && str(r, "ServerName") == "dp1") {
       EXPECT_EQ(str(r, "NALPath"), site::dp_nal_path("dp1", "ABC"));
@@ -160,10 +162,13 @@ TEST_P(DerivedRowsTest, SystemResourceListFollowsSitesAndDps) {
   const std::uint64_t before = revision();
   ASSERT_TRUE(domain_->remove_dp("DP2").ok());
   EXPECT_EQ(role_keys().count("SMS Distribution Point@dp2/ABC/Windows NT Server/1"), 0u);
-  EXPECT_EQ(role_keys().size(), 3u);
+  EXPECT_EQ(role_keys().count("SMS Site System@dp2/ABC/Windows NT Server/2"), 0u);
+  EXPECT_EQ(role_keys().size(), 5u);
   const auto entries = journaled(before, "SMS_SystemResourceList");
-  ASSERT_EQ(entries.size(), 1u);
-  EXPECT_EQ(entries[0].substr(0, 2), std::to_string(static_cast<int>(store::ChangeKind::kDeleted)) + " ");
+  ASSERT_EQ(entries.size(), 2u);
+  for (const auto& e : entries) {
+    EXPECT_EQ(e.substr(0, 2), std::to_string(static_cast<int>(store::ChangeKind::kDeleted)) + " ");
+  }
 
   // admin check: every DP has its role row; one that went missing is reported.
   auto clean = summarizer::check(*store_);
@@ -188,7 +193,17 @@ TEST_P(DerivedRowsTest, SystemResourceListFollowsSitesAndDps) {
   bad.name = "dp9";
   bad.site_code = "QQQ";
   EXPECT_FALSE(domain_->create_dp(bad).ok());
-  EXPECT_EQ(role_keys().size(), 2u);
+  EXPECT_EQ(role_keys().size(), 4u);
+
+  // A DP on the site server's host shares its site system row, which stays when the DP goes.
+  site::DpSpec on_server;
+  on_server.name = "server1";
+  on_server.site_code = "ABC";
+  ASSERT_TRUE(domain_->create_dp(on_server).ok());
+  EXPECT_EQ(role_keys().size(), 5u);
+  ASSERT_TRUE(domain_->remove_dp("server1").ok());
+  EXPECT_EQ(role_keys().size(), 4u);
+  EXPECT_EQ(role_keys().count("SMS Site System@server1/ABC/Windows NT Server/2"), 1u);
 }
 
 TEST_P(DerivedRowsTest, GroupContentFollowsDistributionAndThePackage) {
@@ -381,10 +396,12 @@ TEST_P(DerivedRowsTest, ADatabaseOfThePreviousSchemaMigrates) {
   EXPECT_EQ(str(dp, "RateLimitsEnabled"), "TRUE");
   EXPECT_EQ(str(group("{G}"), "HasMember"), "TRUE");
   EXPECT_EQ(str(group("{G}"), "SourceSite"), "ABC");
-  EXPECT_EQ(role_keys(), (std::set<std::string>{"SMS Distribution Point@dp1/ABC/Windows NT Server/1",
-                                                "SMS Provider@server1/ABC/Windows NT Server/2",
-                                                "SMS Site Server@server1/ABC/Windows NT Server/2"}));
-  EXPECT_EQ(journaled(before, "SMS_SystemResourceList").size(), 3u);
+  EXPECT_EQ(role_keys(),
+            (std::set<std::string>{
+                "SMS Distribution Point@dp1/ABC/Windows NT Server/1", "SMS Provider@server1/ABC/Windows NT Server/2",
+                "SMS Site Server@server1/ABC/Windows NT Server/2", "SMS Site System@dp1/ABC/Windows NT Server/2",
+                "SMS Site System@server1/ABC/Windows NT Server/2"}));
+  EXPECT_EQ(journaled(before, "SMS_SystemResourceList").size(), 5u);
   EXPECT_EQ(journaled(before, "SMS_Program").size(), 1u);
 
   const std::uint64_t after = revision();

@@ -111,8 +111,8 @@ TEST_F(ProviderTest, BaseClassQueriesScanEveryClass) {
   ASSERT_TRUE(rows.ok());
   // 2 sites, 2 DPs + 2 DP status rows, 3 packages with a root, a detail and an extra-info row each, 1 program,
   // the 2 DPs' PKG_Token audit rows (the caller is an unrestricted full-admin), and the SMS_SystemResourceList rows
-  // of the 2 site servers (site server and provider each) and of the 2 DPs.
-  EXPECT_EQ(rows->size(), 2u + 4u + 12u + 1u + 2u + 6u);
+  // of the 2 site servers (site server, provider and site system each) and of the 2 DPs (DP and site system each).
+  EXPECT_EQ(rows->size(), 2u + 4u + 12u + 1u + 2u + 10u);
   rows = query("SELECT * FROM SMS_BaseClass WHERE __CLASS = 'SMS_Site'");
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->size(), 2u);

@@ -104,6 +104,7 @@ Result<CreatedDp> Domain::create_dp(const DpSpec& spec) {
 
         PKG_TRY(txn.put_meta(dp_meta_key(spec.name), encode_dp_meta(spec.url)));
         PKG_TRY(txn.insert(dp_role_row(dp, spec.url)));
+        PKG_TRY(txn.put(dp_site_system_row(dp)));
         created.token_record = TokenRecord{};
         created.token_record.role = Role::kDp;
         created.token_record.sites = {site_code};
@@ -236,6 +237,13 @@ Result<cim::Instance> Domain::remove_dp(std::string_view name) {
     const cim::Instance role = dp_role_row(dp, "");
     PKG_ASSIGN_OR_RETURN(auto role_row, txn.get(role.class_def(), store::key_of(role)));
     if (role_row) PKG_TRY(txn.remove(role.class_def(), store::key_of(role)));
+    // The DP's server stops being a site system, unless it is its site's server too.
+    const cim::Instance system = dp_site_system_row(dp);
+    cim::Instance server_role = system;
+    set_prop(server_role, "RoleName", str_value(std::string(kRoleSiteServer)));
+    PKG_ASSIGN_OR_RETURN(auto also_server, txn.get(server_role.class_def(), store::key_of(server_role)));
+    PKG_ASSIGN_OR_RETURN(auto system_row, txn.get(system.class_def(), store::key_of(system)));
+    if (system_row && !also_server) PKG_TRY(txn.remove(system.class_def(), store::key_of(system)));
     const cim::ClassDef& status_cls = class_named("SMS_DPStatusInfo");
     PKG_ASSIGN_OR_RETURN(auto status, txn.get(status_cls, {str_value(nal)}));
     if (status) PKG_TRY(txn.remove(status_cls, {str_value(nal)}));

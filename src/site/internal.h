@@ -106,10 +106,14 @@ Status sync_programs(store::WriteTxn& txn, const cim::Instance& pkg);
 inline constexpr std::string_view kRoleSiteServer = "SMS Site Server";
 inline constexpr std::string_view kRoleProvider = "SMS Provider";
 inline constexpr std::string_view kRoleDistributionPoint = "SMS Distribution Point";
+// Every server that holds a role also has this one (Configuration Manager's; scripts count site systems by it).
+inline constexpr std::string_view kRoleSiteSystem = "SMS Site System";
 
 // The role rows of a site (its server, named `fallback_server` when the site row names none) and of a DP.
 std::vector<cim::Instance> site_role_rows(const cim::Instance& site, std::string_view fallback_server);
 cim::Instance dp_role_row(const cim::Instance& dp, std::string_view agent_url);
+// The DP's server as a site system. Put, not inserted: a DP named as its site's server shares the site server's row.
+cim::Instance dp_site_system_row(const cim::Instance& dp);
 Status put_rows(store::WriteTxn& txn, const std::vector<cim::Instance>& rows);
 
 // ---- group_content.cc -----------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // SMS_SystemResourceList: one row per site system role. pkgcast's roles are the site server and the SMS Provider of
-// each site (the pkgcast server answers both) and the distribution point of each DP. The rows are written in the
+// each site (the pkgcast server answers both) and the distribution point of each DP, and each of these servers is
+// an SMS Site System too. The rows are written in the
 // command that creates the site or DP and removed in the one that removes the DP, so the list never disagrees with
 // the sites and DPs it describes; admin check verifies it.
 #include "core/strings.h"
@@ -39,7 +40,7 @@ std::vector<cim::Instance> internal::site_role_rows(const cim::Instance& site, s
   if (server.empty()) server = std::string(fallback_server);
   const std::string code = get_string(site, "SiteCode");
   std::vector<cim::Instance> rows;
-  for (std::string_view role : {kRoleSiteServer, kRoleProvider}) {
+  for (std::string_view role : {kRoleSiteServer, kRoleProvider, kRoleSiteSystem}) {
     rows.push_back(role_row(server, code, role, kSslNotApplicable));
   }
   return rows;
@@ -49,6 +50,10 @@ cim::Instance internal::dp_role_row(const cim::Instance& dp, std::string_view ag
   const bool https = starts_with_icase(agent_url, "https://");
   return role_row(get_string(dp, "Name"), get_string(dp, "SiteCode"), kRoleDistributionPoint,
                   https ? kSslHttps : kSslHttp);
+}
+
+cim::Instance internal::dp_site_system_row(const cim::Instance& dp) {
+  return role_row(get_string(dp, "Name"), get_string(dp, "SiteCode"), kRoleSiteSystem, kSslNotApplicable);
 }
 
 Status internal::put_rows(store::WriteTxn& txn, const std::vector<cim::Instance>& rows) {

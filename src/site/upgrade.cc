@@ -15,7 +15,8 @@ namespace {
 
 // The meta entry that records the upgrade level a database has had; bumped when a later change needs rows again.
 constexpr std::string_view kUpgradeKey = "site/upgrade_level";
-constexpr std::string_view kUpgradeLevel = "1";
+// Level 2: the "SMS Site System" role rows of site servers and DPs.
+constexpr std::string_view kUpgradeLevel = "2";
 
 }  // namespace
 
@@ -46,6 +47,7 @@ Result<bool> Domain::upgrade_rows() {
       const std::string name = get_string(dp, "Name");
       PKG_ASSIGN_OR_RETURN(const std::string url, dp_agent_url(txn, name));
       PKG_TRY(txn.put(dp_role_row(dp, url)));
+      PKG_TRY(txn.put(dp_site_system_row(dp)));
       const auto it = groups_of.find(to_lower(name));
       set_prop(dp, "GroupCount", u32_value(it == groups_of.end() ? 0 : it->second));
       set_prop(dp, "RateLimitsEnabled", cim::Value::boolean(get_uint(dp, "TransferRate") != 0));

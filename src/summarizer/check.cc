@@ -7,6 +7,7 @@
 #include <set>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "summarizer/internal.h"
 
@@ -230,7 +231,8 @@ class Checker {
   }
 
   // The rows the site layer derives (docs/domain.md): a group's ContentCount counts its SMS_DPGroupContentInfo
-  // rows; every DP has its "SMS Distribution Point" SMS_SystemResourceList row and no such row outlives its DP.
+  // rows; every DP has its "SMS Distribution Point" and "SMS Site System" SMS_SystemResourceList rows and no DP role
+  // row outlives its DP.
   // A registry without these classes (a test's) has nothing to check.
   Status compare_derived() {
     const cim::ClassDef* groups = registry_.find("SMS_DistributionPointGroup");
@@ -249,9 +251,13 @@ class Checker {
       return ok_status();
     }));
     constexpr std::string_view kDpRole = "SMS Distribution Point";
+    constexpr std::string_view kSiteSystemRole = "SMS Site System";
     std::unordered_map<std::string, std::string> dp_roles;  // lower-case NALPath -> the row's relpath
+    std::unordered_set<std::string> site_systems;           // lower-case NALPath
     PKG_TRY(each(*roles, [&](const cim::Instance& row) {
-      if (iequals(get_text(row, "RoleName"), kDpRole)) dp_roles.emplace(to_lower(get_text(row, "NALPath")), row.relpath());
+      const std::string key = to_lower(get_text(row, "NALPath"));
+      if (iequals(get_text(row, "RoleName"), kDpRole)) dp_roles.emplace(key, row.relpath());
+      if (iequals(get_text(row, "RoleName"), kSiteSystemRole)) site_systems.insert(key);
       return ok_status();
     }));
     PKG_TRY(each(*dps, [&](const cim::Instance& dp) {
@@ -260,6 +266,12 @@ class Checker {
         missing(*roles, {{"NALPath", nal},
                          {"ResourceType", "Windows NT Server"},
                          {"RoleName", std::string(kDpRole)},
+                         {"SiteCode", get_text(dp, "SiteCode")}});
+      }
+      if (site_systems.count(to_lower(nal)) == 0) {
+        missing(*roles, {{"NALPath", nal},
+                         {"ResourceType", "Windows NT Server"},
+                         {"RoleName", std::string(kSiteSystemRole)},
                          {"SiteCode", get_text(dp, "SiteCode")}});
       }
       return ok_status();

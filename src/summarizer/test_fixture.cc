@@ -54,6 +54,8 @@ Status put_dp(store::WriteTxn& txn, const std::string& dp_name, const std::strin
   set_prop(role, "ResourceType", str_value("Windows NT Server"));
   set_prop(role, "RoleName", str_value("SMS Distribution Point"));
   set_prop(role, "SiteCode", str_value(site));
+  PKG_TRY(txn.insert(role));
+  set_prop(role, "RoleName", str_value("SMS Site System"));
   return txn.insert(role);
 }
 
