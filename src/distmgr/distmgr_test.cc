@@ -371,9 +371,15 @@ TEST_F(DistMgrTest, AnUpdateSendsTheNewVersionEverywhere) {
   report("dp1", pkg, "installed");
   report("dp3", pkg, "installed");
   EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 2, 0, 0}));
+  advance(3600 * kSecond);
   auto updated = dm_->refresh_source(pkg);
   ASSERT_TRUE(updated.ok()) << updated.error().to_string();
   EXPECT_EQ(num(*updated, "SourceVersion"), 2u);
+  // SourceDate: when the version was taken, not the files' times (the source's are a second before kStart).
+  EXPECT_EQ(updated->find("SourceDate")->as_datetime().unix_micros(), clock_.now_micros());
+  EXPECT_EQ(
+      get("SMS_PackageStatusRootSummarizer", {cim::Value::string(pkg)}).find("SourceDate")->as_datetime().unix_micros(),
+      clock_.now_micros());
   EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 0, 0, 0}));
   cim::Instance j = job(pkg, "dp1");
   EXPECT_EQ(str(j, "ContentID"), pkg + ".2");

@@ -328,7 +328,7 @@ Result<cim::Instance> DistributionManager::refresh_source(std::string_view packa
       const bool number = !v.empty() && v.size() < 10 && v.find_first_not_of("0123456789") == std::string::npos;
       if (number && std::stoul(v) + 1 < version) PKG_TRY(txn.remove_meta(key));
     }
-    const Micros source_date = taken.content && taken.content->source_date != 0 ? taken.content->source_date : now;
+    const Micros source_date = now;  // when this version was taken, as at creation (site/packages.cc)
     set_prop(package, "SourceVersion", u32_value(version));
     set_prop(package, "SourceDate", time_value(source_date));
     set_prop(package, "PackageSize", u32_value(taken.size_kb));

@@ -69,7 +69,9 @@ Result<cim::Instance> Domain::create_package(const PackageSpec& spec) {
     const Micros now = txn.now();
     const std::uint32_t source_version = 1;
     if (content) PKG_TRY(record_content(txn, id, source_version, *content));
-    const Micros source_date = content && content->source_date != 0 ? content->source_date : now;
+    // When this source version was taken (classes.md), as Configuration Manager dates a source refresh; the
+    // manifest's source_date (the tree's newest mtime) says how old the files are, which may be years.
+    const Micros source_date = now;
     const std::uint32_t compressed_kb = content ? kb_of(content->compressed_size) : 0;
 
     cim::Instance pkg = make_instance("SMS_Package");
