@@ -333,6 +333,10 @@ Result<std::unique_ptr<Subscription>> EngineCore::subscribe(std::string_view ns,
         selected[ref.index] = true;
       }
     }
+    // Every event object carries TIME_CREATED (design.md 5), as it carries __CLASS and __REVISION.
+    if (auto time = classes.modification->find_property("TIME_CREATED"); time && *time < selected.size()) {
+      selected[*time] = true;
+    }
     for (std::size_t k = 0; k < kinds.size(); ++k) {
       std::vector<std::size_t> omitted;
       for (std::size_t i = 0; i < kinds[k]->properties().size(); ++i) {

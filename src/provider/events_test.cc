@@ -145,7 +145,7 @@ TEST_F(EventsTest, ProjectionLeavesOutUnselectedProperties) {
   EXPECT_TRUE(events[0].contains("TargetInstance"));
   EXPECT_TRUE(events[0].contains("__REVISION"));
   EXPECT_FALSE(events[0].contains("PreviousInstance"));
-  EXPECT_FALSE(events[0].contains("TIME_CREATED"));
+  EXPECT_TRUE(events[0].contains("TIME_CREATED"));  // every event object carries it (design.md 5)
 }
 
 TEST_F(EventsTest, WakeIsCalledOnceWhenAnIdleSubscriptionHasEvents) {
