@@ -51,7 +51,8 @@ void add_record(nlohmann::ordered_json& j, const site::TokenRecord& r) {
   j["id"] = r.id;
   j["role"] = std::string(site::role_name(r.role));
   j["sites"] = r.sites;
-  if (!r.dp_name.empty()) j["dp"] = r.dp_name;
+  // Every record has every member (http-resources.md); `dp` is null but for a DP's token.
+  j["dp"] = r.dp_name.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(r.dp_name);
   j["description"] = r.description;
   j["created"] = cim::DateTime::from_unix_micros(r.created).to_iso8601();
   j["expires"] = instant_or_null(r.expires);
