@@ -58,10 +58,17 @@ class ProviderJoinTest : public ProviderStoreTest {
     std::vector<cim::Instance> out;
     PKG_ASSIGN_OR_RETURN(PreparedQuery prepared, provider_->prepare("", wql, caller));
     last_ = std::make_unique<PreparedQuery>(std::move(prepared));
-    PKG_TRY(provider_->run(*last_, [&](const cim::Instance& inst) {
-      out.push_back(inst);
-      return true;
-    }));
+    QueryCursor cursor;
+    while (!cursor.done()) {
+      Status page =
+          provider_->run_page(*last_, cursor, PageBounds{.max_rows = 512, .slice = std::chrono::milliseconds(20)},
+                              [&](const cim::Instance& inst) {
+                                out.push_back(inst);
+                                return true;
+                              });
+      last_cursor_rows_ = cursor.rows_evaluated();
+      PKG_TRY(page);
+    }
     return out;
   }
   Result<std::vector<cim::Instance>> query(std::string_view wql) { return query(wql, admin_); }
@@ -83,6 +90,7 @@ class ProviderJoinTest : public ProviderStoreTest {
   }
 
   std::unique_ptr<PreparedQuery> last_;
+  std::uint64_t last_cursor_rows_ = 0;  // rows evaluated by the last query
   site::TokenRecord admin_;
 };
 
@@ -208,6 +216,39 @@ TEST_F(ProviderJoinTest, AJoinHoldsAtMostMaxJoinRows) {
   limits.max_join_rows = 20;
   make_provider(limits);
   EXPECT_TRUE(query(kJoin).ok());
+}
+
+// A join whose WHERE is never TRUE sends nothing and holds nothing, yet tries every combination of its classes
+// (4^8 here): every one it tries counts against max_rows_evaluated, and the time is checked while it tries them.
+TEST_F(ProviderJoinTest, AJoinThatFindsNothingStillStopsAtItsBudget) {
+  constexpr std::string_view kEndless =
+      "SELECT A.PackageID FROM SMS_Package AS A, SMS_Package AS B, SMS_Package AS C, SMS_Package AS D, "
+      "SMS_Package AS E, SMS_Package AS F, SMS_Package AS G, SMS_Package AS H WHERE A.Name > H.Name AND "
+      "H.Name > A.Name";
+  QueryLimits limits;
+  limits.max_rows_evaluated = 0;
+  limits.max_time = std::chrono::milliseconds(0);
+  make_provider(limits);
+  auto rows = query(kEndless);
+  ASSERT_TRUE(rows.ok()) << rows.error().to_string();
+  EXPECT_TRUE(rows->empty());
+  EXPECT_GT(last_cursor_rows_, 65'536u);
+
+  limits.max_rows_evaluated = 20'000;
+  make_provider(limits);
+  rows = query(kEndless);
+  ASSERT_FALSE(rows.ok());
+  EXPECT_EQ(rows.error().code, WbemCode::kQuotaViolation);
+  EXPECT_NE(rows.error().message.find("query_max_rows_evaluated"), std::string::npos) << rows.error().message;
+  EXPECT_LT(last_cursor_rows_, 20'000u + wql::kJoinTriesPerCheck);
+
+  limits.max_rows_evaluated = 0;
+  limits.max_time = std::chrono::milliseconds(1);
+  make_provider(limits);
+  rows = query(kEndless);
+  ASSERT_FALSE(rows.ok());
+  EXPECT_EQ(rows.error().code, WbemCode::kQuotaViolation);
+  EXPECT_NE(rows.error().message.find("query_max_seconds"), std::string::npos) << rows.error().message;
 }
 
 TEST_F(ProviderJoinTest, EventQueriesCannotJoin) {

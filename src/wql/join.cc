@@ -14,8 +14,8 @@ namespace {
 class Joiner {
  public:
   Joiner(const BoundQuery& q, const std::vector<std::vector<const cim::Instance*>>& candidates,
-         const std::function<bool(JoinedRow)>& visit)
-      : q_(q), candidates_(candidates), visit_(visit), index_(candidates.size()) {
+         const std::function<bool(JoinedRow)>& visit, const std::function<bool(std::uint64_t)>& keep_going)
+      : q_(q), candidates_(candidates), visit_(visit), keep_going_(keep_going), index_(candidates.size()) {
     for (std::size_t t = 1; t < candidates_.size(); ++t) {
       const auto& key = q_.tables()[t].key;
       if (!key) continue;
@@ -27,7 +27,10 @@ class Joiner {
     }
   }
 
-  void run() { extend(0); }
+  std::uint64_t run() {
+    extend(0);
+    return tried_;
+  }
 
  private:
   JoinedRow prefix(std::size_t n) const { return JoinedRow(row_.data(), n); }
@@ -39,6 +42,7 @@ class Joiner {
     const BoundTable& table = q_.tables()[t];
     bool partnered = false;
     auto try_one = [&](const cim::Instance* inst) {
+      if (++tried_ % kJoinTriesPerCheck == 0 && keep_going_ && !keep_going_(kJoinTriesPerCheck)) return false;
       row_[t] = inst;
       if (t > 0 && evaluate_on(q_, t, prefix(t + 1)) != Truth::kTrue) return true;
       partnered = true;
@@ -69,6 +73,8 @@ class Joiner {
   const BoundQuery& q_;
   const std::vector<std::vector<const cim::Instance*>>& candidates_;
   const std::function<bool(JoinedRow)>& visit_;
+  const std::function<bool(std::uint64_t)>& keep_going_;
+  std::uint64_t tried_ = 0;
   std::vector<std::unordered_map<std::string, std::vector<std::size_t>>> index_;  // per class with a JoinKey
   std::array<const cim::Instance*, kMaxJoinedClasses> row_{};
 };
@@ -87,9 +93,10 @@ std::optional<std::string> join_key_text(const cim::Value& v, Domain domain) {
   }
 }
 
-void join_rows(const BoundQuery& q, const std::vector<std::vector<const cim::Instance*>>& candidates,
-               const std::function<bool(JoinedRow)>& visit) {
-  Joiner(q, candidates, visit).run();
+std::uint64_t join_rows(const BoundQuery& q, const std::vector<std::vector<const cim::Instance*>>& candidates,
+                        const std::function<bool(JoinedRow)>& visit,
+                        const std::function<bool(std::uint64_t tried)>& keep_going) {
+  return Joiner(q, candidates, visit, keep_going).run();
 }
 
 }  // namespace pkgcast::wql

@@ -11,6 +11,7 @@
 // stack; every function here is safe to call concurrently.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
@@ -86,8 +87,14 @@ bool matches_row(const BoundQuery& q, JoinedRow row);
 // ON makes TRUE; a LEFT JOIN also keeps, with nullptr, a row for which no candidate makes it TRUE. A class with a
 // JoinKey is looked up by value in a hash of its candidates rather than tried pair by pair. Precondition:
 // candidates.size() == q.tables().size().
-void join_rows(const BoundQuery& q, const std::vector<std::vector<const cim::Instance*>>& candidates,
-               const std::function<bool(JoinedRow)>& visit);
+//
+// The work is not bounded by the rows it finds (a join whose WHERE is never TRUE tries every combination): every
+// kJoinTriesPerCheck candidates tried, `keep_going` is called with the number tried since its last call, and the
+// join stops when it returns false. Returns the candidates tried in all.
+inline constexpr std::uint64_t kJoinTriesPerCheck = 4096;
+std::uint64_t join_rows(const BoundQuery& q, const std::vector<std::vector<const cim::Instance*>>& candidates,
+                        const std::function<bool(JoinedRow)>& visit,
+                        const std::function<bool(std::uint64_t tried)>& keep_going = {});
 
 // A JoinKey's value as text that is equal for values the key's `=` finds equal (strings folded to ASCII lower
 // case, integers in decimal); nullopt for NULL, which equals nothing.
