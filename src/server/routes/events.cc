@@ -4,6 +4,7 @@
 // normal error status. Then the subscription is a pull source for the server's stream producers (router.h): each
 // next() hands out what the engine has queued and returns; an idle stream holds no thread, is woken by the engine
 // when an event matches, and by the heartbeat ticker so that proxies and browsers see it alive.
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <memory>
@@ -38,7 +39,11 @@ struct WakeTarget {
   }
 };
 
-HeartbeatTicker::HeartbeatTicker(std::chrono::milliseconds period) : period_(period) {
+// The ticker wakes the idle streams ten times a heartbeat, and a stream sends one when it has been silent a whole
+// heartbeat: its silences last at most 1.1 heartbeats, wherever it started between two ticks (ticking once a
+// heartbeat, a stream opened just after a tick would wait almost two).
+HeartbeatTicker::HeartbeatTicker(std::chrono::milliseconds heartbeat)
+    : period_(std::max(heartbeat / 10, std::chrono::milliseconds(1))) {
   thread_ = std::thread([this] { run(); });
 }
 

@@ -33,7 +33,7 @@ struct WakeTarget;
 // One thread for all streams; a stream that ended drops out at the next tick.
 class HeartbeatTicker {
  public:
-  explicit HeartbeatTicker(std::chrono::milliseconds period);
+  explicit HeartbeatTicker(std::chrono::milliseconds heartbeat);
   ~HeartbeatTicker();
   HeartbeatTicker(const HeartbeatTicker&) = delete;
   HeartbeatTicker& operator=(const HeartbeatTicker&) = delete;
@@ -44,7 +44,7 @@ class HeartbeatTicker {
  private:
   void run() PKG_EXCLUDES(mu_);
 
-  const std::chrono::milliseconds period_;
+  const std::chrono::milliseconds period_;  // between ticks: a tenth of the heartbeat
   mutable Mutex mu_;
   CondVar cv_;
   std::vector<std::weak_ptr<WakeTarget>> targets_ PKG_GUARDED_BY(mu_);
