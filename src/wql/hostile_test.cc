@@ -73,6 +73,16 @@ TEST(HostileTest, TooManyTerms) {
   EXPECT_NE(q.error().message.find("more than 1024 terms"), std::string::npos);
 }
 
+TEST(HostileTest, LongLikePattern) {
+  const std::string longest =
+      "SELECT * FROM SMS_Package WHERE Name LIKE '" + std::string(kMaxLikePatternBytes, 'a') + "'";
+  EXPECT_TRUE(parse(longest).ok());
+  auto q = parse("SELECT * FROM SMS_Package WHERE Name LIKE '%" + std::string(kMaxLikePatternBytes, 'a') + "'");
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.error().code, WbemCode::kQuotaViolation);
+  EXPECT_EQ(q.error().message, "LIKE pattern longer than 512 bytes at 1:38");
+}
+
 TEST(HostileTest, NulBytesAndInvalidUtf8) {
   EXPECT_EQ(parse(std::string_view("SELECT\0 * FROM C", 16)).error().to_string(),
             "WBEM_E_INVALID_QUERY: NUL byte at 1:7");

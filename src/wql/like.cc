@@ -1,5 +1,8 @@
 #include "wql/like.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "core/strings.h"
 #include "wql/utf8.h"
 
@@ -62,6 +65,18 @@ Result<LikePattern> LikePattern::compile(std::string_view pattern) {
         p.ranges_.emplace_back(cp, hi);
       }
       n = 1;  // the closing ']'
+      // Sorted and merged, so that a character is looked up by binary search (a set may hold thousands of ranges).
+      auto first = p.ranges_.begin() + e.first_range;
+      std::sort(first, p.ranges_.end());
+      auto out = first;
+      for (auto r = first + 1; r != p.ranges_.end(); ++r) {
+        if (r->first <= out->second + 1) {
+          out->second = std::max(out->second, r->second);
+        } else {
+          *++out = *r;
+        }
+      }
+      p.ranges_.erase(out + 1, p.ranges_.end());
       e.end_range = static_cast<std::uint32_t>(p.ranges_.size());
     } else {
       e.kind = ElementKind::kChar;
@@ -110,13 +125,14 @@ bool LikePattern::match_one(const Element& e, char32_t cp) const {
     case ElementKind::kOne: return true;
     case ElementKind::kChar: return fold(cp) == e.ch;
     case ElementKind::kSet: {
-      const char32_t lower = fold(cp);
-      const char32_t upper = unfold(cp);
-      bool in = false;
-      for (std::uint32_t r = e.first_range; r < e.end_range && !in; ++r) {
-        const auto [lo, hi] = ranges_[r];
-        in = (cp >= lo && cp <= hi) || (lower >= lo && lower <= hi) || (upper >= lo && upper <= hi);
-      }
+      const auto first = ranges_.begin() + e.first_range;
+      const auto last = ranges_.begin() + e.end_range;
+      // The ranges are sorted and disjoint: the one that may hold c is the last that starts at or below it.
+      const auto holds = [&](char32_t c) {
+        auto it = std::upper_bound(first, last, c, [](char32_t v, const auto& r) { return v < r.first; });
+        return it != first && c <= std::prev(it)->second;
+      };
+      const bool in = holds(cp) || holds(fold(cp)) || holds(unfold(cp));
       return in != e.negated;
     }
     case ElementKind::kAnyRun: break;

@@ -54,6 +54,36 @@ TEST(LikeTest, Sets) {
   EXPECT_TRUE(like("7", "[0-9]"));
 }
 
+// A set's ranges are sorted and merged when the pattern compiles (a character is looked up by binary search):
+// overlapping, adjacent, repeated and unordered ranges mean what they say, in either ASCII case.
+TEST(LikeTest, SetsOfManyRangesInAnyOrder) {
+  EXPECT_TRUE(like("d", "[x-zb-eab-c]"));
+  EXPECT_TRUE(like("A", "[x-zb-eab-c]"));
+  EXPECT_TRUE(like("Y", "[x-zb-eab-c]"));
+  EXPECT_FALSE(like("f", "[x-zb-eab-c]"));
+  EXPECT_FALSE(like("w", "[x-zb-eab-c]"));
+  EXPECT_TRUE(like("f", "[^x-zb-eab-c]"));
+  EXPECT_TRUE(like("m", "[k-lm-mn]"));
+  EXPECT_TRUE(like("\xC3\x9C", "[a\xC3\x9Cz]"));
+  // Every other code point from 0x100 to 0x2800: 5,000 ranges of one; between them, nothing.
+  std::string set = "[";
+  for (char32_t c = 0x100; c < 0x2810; c += 2) {
+    if (c < 0x800) {
+      set += static_cast<char>(0xC0 | (c >> 6));
+    } else {
+      set += static_cast<char>(0xE0 | (c >> 12));
+      set += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    }
+    set += static_cast<char>(0x80 | (c & 0x3F));
+  }
+  set += "]";
+  EXPECT_TRUE(like("\xC4\x80", set));       // U+0100
+  EXPECT_FALSE(like("\xC4\x81", set));      // U+0101
+  EXPECT_TRUE(like("\xE2\xA0\x8E", set));   // U+280E
+  EXPECT_FALSE(like("\xE2\xA0\x8F", set));  // U+280F
+  EXPECT_FALSE(like("a", set));
+}
+
 TEST(LikeTest, UnderscoreIsOneCodePoint) {
   EXPECT_TRUE(like("\xC3\x9C" "ber", "_ber"));     // Über
   EXPECT_TRUE(like("\xF0\x9F\x98\x80", "_"));       // one emoji, four bytes

@@ -443,6 +443,10 @@ Result<Expr> Parser::parse_predicate() {
         e.pos = next().pos;
         e.kind = ExprKind::kLike;
         PKG_ASSIGN_OR_RETURN(e.rhs, parse_string_literal("a quoted pattern after LIKE"));
+        if (std::get<std::string>(std::get<ast::Literal>(e.rhs).value).size() > kMaxLikePatternBytes) {
+          return error_at(e.pos, "LIKE pattern longer than " + std::to_string(kMaxLikePatternBytes) + " bytes",
+                          WbemCode::kQuotaViolation);
+        }
         return e;
       }
       if (t.is(Keyword::kIn) || (t.is(Keyword::kNot) && peek(1).is(Keyword::kIn))) {
