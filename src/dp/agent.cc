@@ -11,6 +11,7 @@
 #include "client/http_client.h"
 #include "client/reconnect.h"
 #include "client/sse_parser.h"
+#include "client/url.h"
 #include "dp/content_server.h"
 #include "dp/fetcher.h"
 #include "dp/installer.h"
@@ -67,6 +68,9 @@ Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text
 
 Agent::Agent(AgentOptions options) : options_(std::move(options)) {
   key_prefix_ = sanitize_key_part(options_.name, 40);
+  // Every call names the DP: a DP's token for another DP is refused with both names rather than followed under
+  // the wrong one, and an admin's token acts for the DP named (docs/dp-protocol.md).
+  dp_param_ = "dp=" + client::url_encode(options_.name);
 }
 
 Agent::~Agent() { stop(); }
@@ -124,11 +128,12 @@ Status Agent::init() {
   auto send_client = std::make_shared<std::unique_ptr<client::HttpClient>>();
   client::HttpOptions http{.token = options_.token, .ca_file = options_.ca_file, .insecure = options_.insecure,
                            .timeout = options_.http_timeout};
-  SendStatus send = [send_client, server, http](const StatusMessage& m) -> Status {
+  SendStatus send = [send_client, server, http, dp_param = dp_param_](const StatusMessage& m) -> Status {
     if (!*send_client) {
       PKG_ASSIGN_OR_RETURN(*send_client, client::HttpClient::create(server, http));
     }
-    PKG_ASSIGN_OR_RETURN(client::HttpResponse r, (*send_client)->request("POST", "/api/v1/dp/status", m.to_json()));
+    PKG_ASSIGN_OR_RETURN(client::HttpResponse r,
+                         (*send_client)->request("POST", "/api/v1/dp/status?" + dp_param, m.to_json()));
     if (r.status >= 500) return client::error_from_response(r);
     if (r.status >= 300) {
       spdlog::warn("dp agent: status {} for {} refused: HTTP {} {}", m.key, m.package_id, r.status, r.body);
@@ -222,8 +227,11 @@ void Agent::control_loop() {
           progressed = true;
         } else if (listed.error().code == WbemCode::kAccessDenied ||
                    listed.error().code == WbemCode::kInvalidParameter) {
-          // 401/403: the token is unknown, expired, revoked or not a DP's; 400: a token of another role, which
-          // must name the DP (the agent's list call has no parameters, so nothing else makes it a 400).
+          // 401/403: the token is unknown, expired, revoked, not a DP's, or another DP's.
+          end = StreamEnd::kRefused;
+          refused_error = listed.error();
+        } else if (listed.error().code == WbemCode::kNotFound || listed.error().code == WbemCode::kInvalidParameter) {
+          // An admin's token for a DP the site does not have; a name the server cannot take.
           end = StreamEnd::kRefused;
           refused_error = listed.error();
         } else {
@@ -259,7 +267,7 @@ void Agent::control_loop() {
 }
 
 Result<std::uint64_t> Agent::list_jobs(client::HttpClient& c) {
-  PKG_ASSIGN_OR_RETURN(std::string body, c.call("GET", "/api/v1/dp/jobs"));
+  PKG_ASSIGN_OR_RETURN(std::string body, c.call("GET", "/api/v1/dp/jobs?" + dp_param_));
   json j = json::parse(body, nullptr, false);
   if (!j.is_object() || !j.contains("revision") || !j["revision"].is_number_unsigned() || !j.contains("jobs") ||
       !j["jobs"].is_array()) {
@@ -315,7 +323,7 @@ Agent::StreamEnd Agent::follow(client::HttpClient& c, bool& got_head, Error& ref
     MutexLock lock(mu_);
     since = state_.revision;
   }
-  const std::string target = "/api/v1/dp/jobs/events?since=" + std::to_string(since);
+  const std::string target = "/api/v1/dp/jobs/events?since=" + std::to_string(since) + "&" + dp_param_;
   client::SseParser parser;
   bool gone = false;
   bool refused = false;

@@ -128,6 +128,7 @@ class Agent {
 
   const AgentOptions options_;
   std::string key_prefix_;
+  std::string dp_param_;  // "dp=<name>", URL-encoded: every call to the server names the DP
   Fd data_dir_lock_;  // <data-dir>/lock, held while the agent exists
   std::unique_ptr<ChunkIndex> index_;
   std::unique_ptr<WorkerPool> pool_;

@@ -218,7 +218,14 @@ void FakeSiteServer::serve(std::shared_ptr<Conn> conn) {
     boost::system::error_code ec;
     http::read(socket, buffer, req, ec);
     if (ec) return;
-    const std::string target(req.target());
+    std::string target(req.target());
+    // The agent names its DP last in every call (?dp= or &dp=); this server serves one DP.
+    for (const char* sep : {"&dp=", "?dp="}) {
+      if (const auto at = target.rfind(sep); at != std::string::npos && target.find('&', at + 1) == std::string::npos) {
+        target.resize(at);
+        break;
+      }
+    }
     const bool authorized = req[http::field::authorization] == "Bearer " + token_;
     std::string out;
     if (target.starts_with("/api/v1/dp/")) {

@@ -555,6 +555,14 @@ TEST_P(DistributionE2eTest, AnAgentWhoseTokenIsRefusedExitsWithTheReason) {
     EXPECT_NE(r.err.find("error: WBEM_E_"), std::string::npos) << what << ": " << r.err;
     EXPECT_NE(r.err.find("refused this DP's token"), std::string::npos) << what << ": " << r.err;
   }
+  // A DP's token with another DP's name: refused with both names, never followed under the wrong one.
+  add_dp("dp1", "ABC", /*start=*/false);
+  add_dp("dp2", "ABC", /*start=*/false);
+  const RunResult r = run({pkgcast_binary(), "--server", url_, "--token", dps_["dp1"].token, "dp-agent", "--name",
+                           "dp2", "--data-dir", data.path() + "/swapped"},
+                          {}, std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("('dp1', not 'dp2')"), std::string::npos) << r.err;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DistributionE2eTest, ::testing::ValuesIn(backends()),
