@@ -125,7 +125,7 @@ void add_dp_commands(CLI::App& app, CliContext& ctx) {
   add->add_option("--description", a->description, "free text");
   add->add_flag("--pull", a->pull, "a pull DP: it takes content from source DPs");
   add->add_option("--source-dp", a->sources, "source DP of a pull DP (repeat, in priority order)");
-  add->add_option("--transfer-rate", a->rate, "KiB/s, 0 = unlimited")->check(CLI::NonNegativeNumber);
+  add->add_option("--transfer-rate", a->rate, "KiB/s, 0 = unlimited")->check(kNonNegativeNumber);
   add->add_option("--transfer-window", a->window,
                   "when content may be sent, e.g. \"Mon-Fri 08-18 closed; Sat,Sun * high\" (UTC; docs/distribution.md)");
   struct SetArgs {
@@ -146,7 +146,7 @@ void add_dp_commands(CLI::App& app, CliContext& ctx) {
                    });
   set->add_option("name", sa->name, "DP name")->required();
   set->add_option("--description", sa->description, "free text");
-  set->add_option("--transfer-rate", sa->rate, "KiB/s, 0 = unlimited")->check(CLI::NonNegativeNumber);
+  set->add_option("--transfer-rate", sa->rate, "KiB/s, 0 = unlimited")->check(kNonNegativeNumber);
   set->add_option("--transfer-window", sa->window, "as for dp add; \"\" opens every hour");
   verb(dp, ctx, "list", "List distribution points", [&ctx] {
     auto r = ctx.call("GET", "/api/v1/dps");

@@ -444,7 +444,7 @@ void add_status_command(CLI::App& app, CliContext& ctx) {
   auto* status = app.add_subcommand("status", "Follow a package's distribution live, until every DP has it");
   status->add_option("package_id", o->package_id, "PackageID")->required();
   status->add_flag("--wait", o->wait, "exit 0 when distributed, 1 when a DP failed, 3 on timeout");
-  status->add_option("--timeout", o->timeout_seconds, "stop after this many seconds")->check(CLI::PositiveNumber);
+  status->add_option("--timeout", o->timeout_seconds, "stop after this many seconds")->check(kPositiveNumber);
   status->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_status(ctx, *o); }; });
 }
 

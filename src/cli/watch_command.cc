@@ -121,12 +121,13 @@ void add_watch_command(CLI::App& app, CliContext& ctx) {
                     "the event query, e.g. \"SELECT * FROM __InstanceModificationEvent WITHIN 120 WHERE "
                     "TargetInstance ISA 'SMS_PackageStatusRootSummarizer'\"")
       ->required();
-  watch->add_option("--count", w->count, "stop after this many events (exit 0)")->check(CLI::PositiveNumber);
-  watch->add_option("--timeout", w->timeout_seconds,
-                    "stop after this many seconds: exit 0, or 3 when --count events had not arrived by then")
-      ->check(CLI::PositiveNumber);
+  watch->add_option("--count", w->count, "stop after this many events (exit 0)")->check(kPositiveNumber);
+  watch
+      ->add_option("--timeout", w->timeout_seconds,
+                   "stop after this many seconds: exit 0, or 3 when --count events had not arrived by then")
+      ->check(kPositiveNumber);
   watch->add_option("--since", w->since, "resume after this revision: every later matching event, in order")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegativeNumber);
   watch->callback([&ctx, w] { ctx.action = [&ctx, w] { return run_watch(ctx, *w); }; });
 }
 

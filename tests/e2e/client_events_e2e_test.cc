@@ -489,6 +489,11 @@ TEST_P(ClientEventsE2eTest, WatchLinesNameTheInstanceAndANegativeSinceIsRefused)
   RunResult negative = run({pkgcast_binary(), "--server", url_, "--token-file", data_dir_ + "/admin.token", "watch",
                             query, "--since", "-5", "--timeout", "1"});
   EXPECT_EQ(negative.exit_code, 2) << negative.out << negative.err;
+  EXPECT_NE(negative.err.find("--since: must be a number, 0 or more, not '-5'"), std::string::npos) << negative.err;
+  RunResult zero = run(
+      {pkgcast_binary(), "--server", url_, "--token-file", data_dir_ + "/admin.token", "watch", query, "--count", "0"});
+  EXPECT_EQ(zero.exit_code, 2) << zero.out << zero.err;
+  EXPECT_NE(zero.err.find("--count: must be a number above 0, not '0'"), std::string::npos) << zero.err;
 }
 
 // A consumer that takes one event a second, with room for one queued event, does not hold back another that reads as
