@@ -62,16 +62,34 @@ void print_table(const std::vector<cim::Json>& rows, std::vector<std::string> co
   if (columns.empty()) {
     for (auto it = rows.front().begin(); it != rows.front().end(); ++it) {
       // __CLASS and __REVISION ride on every row; other system properties are there because the query named them.
-      if (it.key() != "__CLASS" && it.key() != "__REVISION") columns.push_back(it.key());
+      if (it.key() == "__CLASS" || it.key() == "__REVISION") continue;
+      // A join's row holds one object per class: its properties become columns "Alias.Property".
+      if (it.value().is_object() && it.value().contains("__CLASS")) {
+        for (auto p = it.value().begin(); p != it.value().end(); ++p) {
+          if (p.key().rfind("__", 0) != 0) columns.push_back(it.key() + "." + p.key());
+        }
+        continue;
+      }
+      columns.push_back(it.key());
     }
   }
+  // A column "A.B" not in the row is property B of the row's object A.
+  const auto cell = [](const cim::Json& row, const std::string& column) -> cim::Json {
+    if (auto it = row.find(column); it != row.end()) return *it;
+    const auto dot = column.find('.');
+    if (dot == std::string::npos) return cim::Json();
+    const auto object = row.find(column.substr(0, dot));
+    if (object == row.end() || !object->is_object()) return cim::Json();
+    const auto value = object->find(column.substr(dot + 1));
+    return value == object->end() ? cim::Json() : *value;
+  };
   std::vector<std::vector<std::string>> cells;
   std::vector<std::size_t> widths;
   for (const auto& c : columns) widths.push_back(display_width(c));
   for (const auto& row : rows) {
     std::vector<std::string> line;
     for (std::size_t i = 0; i < columns.size(); ++i) {
-      line.push_back(row.contains(columns[i]) ? cell_text(row[columns[i]]) : "");
+      line.push_back(cell_text(cell(row, columns[i])));
       widths[i] = std::max(widths[i], display_width(line.back()));
     }
     cells.push_back(std::move(line));
@@ -82,7 +100,7 @@ void print_table(const std::vector<cim::Json>& rows, std::vector<std::string> co
     for (std::size_t r = 0; r < rows.size(); ++r) {
       if (r) std::cout << '\n';
       cim::Json picked = cim::Json::object();
-      for (std::size_t i = 0; i < columns.size(); ++i) picked[columns[i]] = rows[r].contains(columns[i]) ? rows[r][columns[i]] : cim::Json();
+      for (std::size_t i = 0; i < columns.size(); ++i) picked[columns[i]] = cell(rows[r], columns[i]);
       print_record(picked);
     }
     std::cout.flush();

@@ -24,7 +24,7 @@ struct WatchOptions {
 };
 
 std::string scalar_text(const cim::Json& v) {
-  if (v.is_string()) return v.get<std::string>();
+  if (v.is_string()) return v.get<std::string>().empty() ? "''" : v.get<std::string>();  // visible when empty
   return v.dump();
 }
 

@@ -89,6 +89,15 @@ TEST_P(AdminE2eTest, TheWholeAdministrativeJob) {
   auto detail = cli({"--json", "query", "select PackageID, SiteCode from SMS_PackageStatusDetailSummarizer"});
   ASSERT_EQ(detail.exit_code, 0);
   EXPECT_EQ(parse_out(detail).size(), 2u);
+  // A join's table shows each class's properties as columns "Alias.Property", not its objects' class names.
+  auto joined = cli({"query",
+                     "SELECT P.Name, D.SiteCode FROM SMS_Package AS P JOIN SMS_PackageStatusDetailSummarizer "
+                     "AS D ON P.PackageID = D.PackageID WHERE P.PackageID = 'ABC00001'"});
+  ASSERT_EQ(joined.exit_code, 0) << joined.err;
+  EXPECT_NE(joined.out.find("P.Name"), std::string::npos) << joined.out;
+  EXPECT_NE(joined.out.find("D.SiteCode"), std::string::npos) << joined.out;
+  EXPECT_NE(joined.out.find("Office"), std::string::npos) << joined.out;
+  EXPECT_EQ(joined.out.find("<SMS_Package>"), std::string::npos) << joined.out;
   auto offers = cli({"--json", "advertisement", "list", "--site", "ABC"});
   ASSERT_EQ(offers.exit_code, 0) << offers.err;
 
