@@ -139,6 +139,9 @@ struct ManifestLimits {
   std::uint64_t max_total_size = std::uint64_t{1} << 40;  // 1 TiB of file bytes
   std::size_t max_path_bytes = 4096;
   std::size_t max_depth = 128;
+  // Largest chunk the manifest's chunking may make (its `max`): what a reader holds in memory per chunk. The format
+  // allows 64 MiB; pkgcast cuts at most 256 KiB.
+  std::uint32_t max_chunk_bytes = 64u << 20;
 };
 
 // A path inside a content tree: non-empty, relative, '/'-separated, no empty, "." or ".." component, no NUL, no

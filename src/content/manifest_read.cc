@@ -249,6 +249,10 @@ Result<Manifest> read_manifest(Reader& r, const ManifestLimits& limits) {
   PKG_ASSIGN_OR_RETURN(m.chunking.max_size, r.number32());
   PKG_TRY(r.literal("}"));
   if (Status s = check_chunking_params(m.chunking); !s.ok()) return r.error(s.error().message);
+  if (m.chunking.max_size > limits.max_chunk_bytes) {
+    return quota("chunks of up to " + std::to_string(m.chunking.max_size) + " bytes are more than the limit of " +
+                 std::to_string(limits.max_chunk_bytes));
+  }
   PKG_TRY(r.key(",", "source_date", {"format", "version", "chunking"}));
   PKG_ASSIGN_OR_RETURN(m.source_date, r.signed_number());
   PKG_TRY(r.key(",", "entries", {"format", "version", "chunking", "source_date"}));

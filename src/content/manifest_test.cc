@@ -217,6 +217,10 @@ TEST(ManifestRefuses, Limits) {
   expect_refused(bytes, WbemCode::kQuotaViolation, "add up", ManifestLimits{.max_total_size = 1000});
   expect_refused(bytes, WbemCode::kQuotaViolation, "longer", ManifestLimits{.max_path_bytes = 8});
   expect_refused(bytes, WbemCode::kQuotaViolation, "deeper", ManifestLimits{.max_depth = 1});
+  // The chunking's max (256 KiB here) against the largest chunk a reader will hold.
+  expect_refused(bytes, WbemCode::kQuotaViolation, "chunks of up to 262144 bytes",
+                 ManifestLimits{.max_chunk_bytes = 65536});
+  EXPECT_TRUE(parse_manifest(bytes, ManifestLimits{.max_chunk_bytes = 262144}).ok());
 }
 
 TEST(ManifestRefuses, DuplicateKey) {

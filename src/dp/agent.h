@@ -79,6 +79,9 @@ struct AgentOptions {
   static content::ManifestLimits default_limits() {
     content::ManifestLimits l;
     l.max_bytes = 32u << 20;
+    // A chunk is held whole in memory while it is fetched, checked and served (several per worker, one per
+    // response): 1 MiB, four times what pkgcast cuts, keeps that to a few MiB.
+    l.max_chunk_bytes = 1u << 20;
     return l;
   }
 };

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 
@@ -45,7 +46,7 @@ Result<std::vector<client::ServerUrl>> parse_sources(const std::vector<std::stri
 }
 
 Fetcher::Fetcher(FetcherOptions options, WorkerPool& pool)
-    : options_(std::move(options)), pool_(pool), clients_(pool.size() + 1) {
+    : options_(std::move(options)), pool_(pool), clients_(pool.size() + 1), client_uses_(pool.size() + 1, 0) {
   for (std::size_t i = 0; i <= pool.size(); ++i) {
     ZstdDecoder d(ZSTD_createDCtx());
     // A chunk is at most 256 KiB: a frame asking for a larger window is refused, whatever a source sends.
@@ -58,16 +59,25 @@ Fetcher::~Fetcher() = default;
 
 Result<client::HttpClient*> Fetcher::client_for(const client::ServerUrl& source, std::size_t worker) {
   auto& mine = clients_[worker];
+  const std::uint64_t now = ++client_uses_[worker];
   const std::string key = source.to_string();
   auto it = mine.find(key);
-  if (it != mine.end()) return it->second.get();
+  if (it != mine.end()) {
+    it->second.last_used = now;
+    return it->second.client.get();
+  }
   client::HttpOptions http;
   http.timeout = options_.http_timeout;
   http.ca_file = options_.ca_file;
   http.insecure = options_.insecure;
   if (same_origin(source, options_.server)) http.token = options_.token;
   PKG_ASSIGN_OR_RETURN(auto c, client::HttpClient::create(source, std::move(http)));
-  return mine.emplace(key, std::move(c)).first->second.get();
+  // No caller holds a client across calls, so the least recently used one can go.
+  if (mine.size() >= kMaxSourcesKept) {
+    mine.erase(std::min_element(mine.begin(), mine.end(),
+                                [](const auto& a, const auto& b) { return a.second.last_used < b.second.last_used; }));
+  }
+  return mine.emplace(key, KeptClient{std::move(c), now}).first->second.client.get();
 }
 
 Result<std::string> Fetcher::fetch_manifest(const FetchJob& job, const content::Digest& hash, std::size_t max_bytes) {

@@ -95,8 +95,16 @@ class Fetcher {
 
   const FetcherOptions options_;
   WorkerPool& pool_;
-  // One set of kept-alive connections per worker (index pool.size() is the calling thread's), touched only by it.
-  std::vector<std::map<std::string, std::unique_ptr<client::HttpClient>>> clients_;
+  // One set of kept-alive connections per worker (index pool.size() is the calling thread's), touched only by it,
+  // to at most kMaxSourcesKept sources each (the least recently used goes): jobs name sources of their own, and an
+  // agent that ran for months would otherwise keep a connection to every one it ever used.
+  static constexpr std::size_t kMaxSourcesKept = 8;
+  struct KeptClient {
+    std::unique_ptr<client::HttpClient> client;
+    std::uint64_t last_used = 0;
+  };
+  std::vector<std::map<std::string, KeptClient>> clients_;
+  std::vector<std::uint64_t> client_uses_;  // per worker, the clock of last_used
   struct FreeDecoder {
     void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
   };
