@@ -1,13 +1,17 @@
 // End-to-end: installs, updates, resumes, pacing, validate, remove and cancel, over real HTTP on loopback.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "client/url.h"
@@ -217,6 +221,81 @@ TEST(FetcherTest, ABatchIsAskedTogetherAndWhatGoesWrongIsFetchedAgainAlone) {
   fetch_all();
   EXPECT_EQ(server.range_requests(), 1);
   for (std::size_t i = 0; i < refs.size(); ++i) EXPECT_EQ(requests(i), i == 0 ? 4 : i == 1 ? 4 : 3);
+}
+
+// A source that accepts connections and never answers: each download from it costs a whole timeout. It counts the
+// connections it took.
+class SilentSource {
+ public:
+  SilentSource() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::listen(fd_, 64), 0);
+    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) return;  // the listener was shut down
+        std::lock_guard lock(mu_);
+        accepted_.push_back(c);
+      }
+    });
+  }
+  ~SilentSource() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+    for (int c : accepted_) ::close(c);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/content"; }
+  std::size_t accepted() const {
+    std::lock_guard lock(mu_);
+    return accepted_.size();
+  }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  mutable std::mutex mu_;
+  std::vector<int> accepted_;
+  std::thread thread_;
+};
+
+// A source that fails is not the one the job's next downloads start with: a silent first source costs one timeout,
+// not one per chunk (hours for a large package).
+TEST(FetcherTest, ASilentSourceCostsOneTimeoutNotOnePerChunk) {
+  FakeSiteServer server(kToken);
+  std::vector<content::ChunkRef> refs;
+  std::vector<std::string> bytes;
+  for (int i = 0; i < 24; ++i) {
+    bytes.push_back(tt::pseudo_random(8 * 1024 + static_cast<std::size_t>(i), 300 + static_cast<std::uint64_t>(i)));
+    refs.push_back({content::sha256(bytes.back()), static_cast<std::uint32_t>(bytes.back().size())});
+    server.add_chunk(refs.back().hash.hex(), bytes.back());
+  }
+  SilentSource silent;
+  WorkerPool pool(1);
+  FetcherOptions o;
+  o.server = *client::parse_server_url(server.url());
+  o.token = kToken;
+  o.http_timeout = std::chrono::milliseconds(300);
+  Fetcher fetcher(o, pool);
+  FetchJob job;
+  job.sources = {*client::parse_server_url(silent.url()), *client::parse_server_url(server.content_url())};
+  for (std::size_t first = 0; first < refs.size(); first += 4) {
+    auto got = fetcher.fetch_chunks(job, std::span(refs).subspan(first, 4), 0, {});
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      ASSERT_TRUE(got[i].ok()) << got[i].error().to_string();
+      EXPECT_EQ(*got[i], bytes[first + i]);
+    }
+  }
+  auto alone = fetcher.fetch_chunk(job, refs[0], 0);
+  ASSERT_TRUE(alone.ok()) << alone.error().to_string();
+  EXPECT_EQ(silent.accepted(), 1u);
 }
 
 TEST_F(AgentTest, TransferRateBoundsTheJobsDownloadsTogether) {

@@ -84,9 +84,11 @@ Result<std::string> Fetcher::fetch_manifest(const FetchJob& job, const content::
   const std::size_t me = pool_.size();
   Error last = make_error(WbemCode::kFailed, "no source");
   const std::size_t attempts = job.sources.size() * std::max(1u, options_.attempts_per_source);
+  const std::size_t start = job.start();
   for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
     if (job.cancel && job.cancel->load()) return cancelled();
-    const auto& source = job.sources[attempt % job.sources.size()];
+    const std::size_t index = (start + attempt) % job.sources.size();
+    const auto& source = job.sources[index];
     PKG_ASSIGN_OR_RETURN(client::HttpClient * c, client_for(source, me));
     std::string body;
     bool too_big = false;
@@ -111,16 +113,19 @@ Result<std::string> Fetcher::fetch_manifest(const FetchJob& job, const content::
     }
     if (!r.ok()) {
       last = std::move(r).error();
+      job.demote(index);
       continue;
     }
     if (r->status != 200) {
       last = make_error(WbemCode::kFailed, "manifest " + hash.hex() + ": " + source.to_string() + " answered HTTP " +
                                                std::to_string(r->status));
+      job.demote(index);
       continue;
     }
     if (content::sha256(body) != hash) {
       last = make_error(WbemCode::kFailed,
                         "manifest " + hash.hex() + " from " + source.to_string() + " failed verification");
+      job.demote(index);
       continue;
     }
     return body;
@@ -130,30 +135,37 @@ Result<std::string> Fetcher::fetch_manifest(const FetchJob& job, const content::
 
 Result<std::string> Fetcher::fetch_chunk(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker,
                                          const ChunkCheck& check) {
-  return fetch_chunk_resuming(job, ref, worker, check, std::string());
+  return fetch_chunk_resuming(job, ref, worker, check, std::string(), kNoSource);
 }
 
-Result<std::string> Fetcher::fetch_chunk_resuming(const FetchJob& job, const content::ChunkRef& ref,
-                                                  std::size_t worker, const ChunkCheck& check, std::string have) {
+Result<std::string> Fetcher::fetch_chunk_resuming(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker,
+                                                  const ChunkCheck& check, std::string have, std::size_t have_from) {
   Error last = make_error(WbemCode::kFailed, "no source");
   have.reserve(ref.size);
+  if (job.sources.empty()) return last;
   const std::size_t attempts = job.sources.size() * std::max(1u, options_.attempts_per_source);
+  // The source that sent `have` first, when there is one (it resumes); else the job's current first source.
+  const std::size_t start = have_from < job.sources.size() ? have_from : job.start();
   for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
     if (job.cancel && job.cancel->load()) return cancelled();
-    const auto& source = job.sources[attempt % job.sources.size()];
+    const std::size_t index = (start + attempt) % job.sources.size();
+    const auto& source = job.sources[index];
     // What a cut download of this source left is resumed; another source starts over (a prefix from one source
     // is not trusted to continue with another's bytes: the hash would catch it, but only after a whole chunk).
-    if (attempt > 0 && attempt % job.sources.size() != (attempt - 1) % job.sources.size()) have.clear();
+    if (index != have_from) have.clear();
+    have_from = index;
     Status got = download_chunk(job, source, ref, have, worker);
     if (!got.ok()) {
       if (stops_at_once(got.error())) return std::move(got).error();
       last = std::move(got).error();
+      job.demote(index);
       continue;
     }
     if (check ? !check(have) : content::sha256(have) != ref.hash) {
       have.clear();  // refetch from scratch, from the next source
       last = make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
                                                " failed verification");
+      job.demote(index);
       continue;
     }
     return have;
@@ -308,8 +320,9 @@ std::vector<Result<std::string>> Fetcher::fetch_chunks(const FetchJob& job, std:
   std::vector<Status> got(refs.size(), ok_status());
   // Every chunk asked of the first source at once; any that did not arrive whole and right is then fetched alone
   // as fetch_chunk() does (the other sources, the attempts, a resumed Range).
+  const std::size_t first = job.start();
   if (refs.size() > 1 && !job.sources.empty() && !(job.cancel && job.cancel->load())) {
-    const client::ServerUrl& source = job.sources.front();
+    const client::ServerUrl& source = job.sources[first];
     auto c = client_for(source, worker);
     if (c.ok()) {
       std::vector<std::unique_ptr<ChunkDownload>> downloads;
@@ -326,23 +339,43 @@ std::vector<Result<std::string>> Fetcher::fetch_chunks(const FetchJob& job, std:
     } else {
       for (auto& g : got) g = c.error();
     }
+
   } else {
     for (auto& g : got) g = make_error(WbemCode::kFailed, "not asked yet");
   }
+  // Each answer checked once (a check may add the bytes to their file's running hash); the source is demoted before
+  // any is fetched again when it failed one, so that a silent source costs one timeout per batch, not per chunk.
+  enum class Verdict : std::uint8_t { kRight, kFinal, kAgain };
+  std::vector<Verdict> verdicts(refs.size(), Verdict::kAgain);
+  bool asked = refs.size() > 1 && !job.sources.empty();
+  bool source_failed = false;
   for (std::size_t i = 0; i < refs.size(); ++i) {
     const ChunkCheck& check = i < checks.size() ? checks[i] : ChunkCheck();
     if (got[i].ok()) {
       if (check ? check(have[i]) : content::sha256(have[i]) == refs[i].hash) {
-        out.emplace_back(std::move(have[i]));
+        verdicts[i] = Verdict::kRight;
         continue;
       }
       have[i].clear();  // wrong bytes: fetched again from scratch
     } else if (stops_at_once(got[i].error())) {
-      out.emplace_back(got[i].error());
+      verdicts[i] = Verdict::kFinal;
       continue;
     }
-    // What a cut answer left is resumed from the same (first) source.
-    out.push_back(fetch_chunk_resuming(job, refs[i], worker, check, std::move(have[i])));
+    source_failed = asked;
+  }
+  if (source_failed) job.demote(first);
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    switch (verdicts[i]) {
+      case Verdict::kRight: out.emplace_back(std::move(have[i])); break;
+      case Verdict::kFinal: out.emplace_back(got[i].error()); break;
+      case Verdict::kAgain: {
+        // What a cut answer left is resumed from the same source; a chunk with nothing yet starts afresh.
+        const ChunkCheck& check = i < checks.size() ? checks[i] : ChunkCheck();
+        const std::size_t from = have[i].empty() ? kNoSource : first;
+        out.push_back(fetch_chunk_resuming(job, refs[i], worker, check, std::move(have[i]), from));
+        break;
+      }
+    }
   }
   return out;
 }

@@ -49,6 +49,17 @@ struct FetchJob {
   std::vector<client::ServerUrl> sources;
   TokenBucket* bucket = nullptr;  // nullptr: unlimited
   const std::atomic<bool>* cancel = nullptr;
+  // The source every download of the job starts with: the first in priority order until one fails (a refused
+  // connection, a timeout, an error status, wrong bytes), then the next after it, for the rest of the job. Without
+  // it a silent source would cost its timeout once per chunk, hours for a large package. Shared by the workers.
+  std::shared_ptr<std::atomic<std::size_t>> first_source = std::make_shared<std::atomic<std::size_t>>(0);
+  std::size_t start() const { return sources.empty() ? 0 : first_source->load() % sources.size(); }
+  // Source `index` failed: later downloads start after it (unless another worker moved on already).
+  void demote(std::size_t index) const {
+    if (sources.size() < 2) return;
+    std::size_t expected = index;
+    first_source->compare_exchange_strong(expected, (index + 1) % sources.size());
+  }
 };
 
 // Parses a job's Sources; those that are not URLs are skipped. WBEM_E_INVALID_PARAMETER when none is left.
@@ -84,9 +95,11 @@ class Fetcher {
  private:
   class ChunkDownload;
 
-  // fetch_chunk, resuming from `have`: a prefix of the chunk that the first source sent before the download was cut.
+  // fetch_chunk, resuming from `have`: a prefix of the chunk that source `have_from` sent before the download was cut
+  // (kNoSource: none).
+  static constexpr std::size_t kNoSource = static_cast<std::size_t>(-1);
   Result<std::string> fetch_chunk_resuming(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker,
-                                           const ChunkCheck& check, std::string have);
+                                           const ChunkCheck& check, std::string have, std::size_t have_from);
 
   // Appends to `have` what the source sends, decoding zstd; `have` keeps what arrived when the download is cut.
   Status download_chunk(const FetchJob& job, const client::ServerUrl& source, const content::ChunkRef& ref,
