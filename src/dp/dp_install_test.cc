@@ -565,6 +565,27 @@ TEST_F(AgentTest, AValidationNeverEmptiesAFileSystemMountedInTheTree) {
   EXPECT_FALSE(server.wait_status("ABC00001", "validated", 2, std::chrono::milliseconds(300)));
 }
 
+// The manifest of a version that never arrived (its chunks are nowhere) goes with its job: the agent keeps and
+// serves only manifests that an installed version or a staged tree names.
+TEST_F(AgentTest, TheManifestOfAVersionThatNeverArrivedGoesWithItsJob) {
+  write_file(tmp.path() / "src/a.bin", tt::pseudo_random(100 * 1024, 41));
+  const BuiltContent c = ::pkgcast::dp::testing::build_content(tmp.path() / "src");
+  server.add_manifest(c.manifest_hash, c.manifest_bytes);  // and no chunk
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "failed", 1));
+  EXPECT_TRUE(fs::exists(tmp.path() / "dp/manifests" / c.manifest_hash));  // kept: the staged tree resumes
+  server.put_job(action_job("ABC00001", 1, 2, 2, "", {}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "removed", 2));
+  EXPECT_TRUE(fs::is_empty(tmp.path() / "dp/manifests"));
+
+  // And one left by an earlier run without a job naming it goes when the agent starts.
+  agent.reset();
+  write_file(tmp.path() / "dp/manifests" / c.manifest_hash, c.manifest_bytes);
+  agent = start_agent(options(tmp.path() / "dp"));
+  EXPECT_TRUE(fs::is_empty(tmp.path() / "dp/manifests"));
+}
+
 TEST_F(AgentTest, RemoveDeletesTheInstalledVersion) {
   write_file(tmp.path() / "src/a.txt", "hello");
   const BuiltContent c = publish(tmp.path() / "src");

@@ -5,12 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <map>
-#include <optional>
-#include <unordered_set>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include <optional>
+#include <set>
+#include <unordered_set>
 
 #include "core/mutex.h"
 #include "core/paths.h"
@@ -430,6 +431,7 @@ Status Installer::prepare() {
     }
   }
   for (const auto& p : stale) PKG_TRY(remove_tree(p));
+  PKG_TRY(sweep_manifests());
   // Index what is installed.
   for (const auto& entry : std::filesystem::directory_iterator(content_dir_, ec)) {
     const std::string id = entry.path().filename().string();
@@ -745,6 +747,31 @@ Status Installer::install(const DpJob& job, const FetchJob& fetch, const Progres
   return fsync_dir(staging_dir_);
 }
 
+Status Installer::sweep_manifests() {
+  std::set<std::string> named;
+  std::error_code ec;
+  for (const auto& dir : {versions_dir_, staging_dir_}) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      if (dir == staging_dir_ && !entry.path().filename().string().ends_with(".manifest")) continue;
+      if (auto hex = read_file(entry.path().string()); hex.ok()) {
+        const auto end = hex->find_last_not_of(" \t\r\n");
+        named.insert(hex->substr(0, end == std::string::npos ? 0 : end + 1));
+      }
+    }
+    if (ec) return io_error("list", dir, ec.value());
+  }
+  std::vector<std::filesystem::path> unnamed;
+  for (const auto& entry : std::filesystem::directory_iterator(manifests_dir_, ec)) {
+    if (!named.contains(entry.path().filename().string())) unnamed.push_back(entry.path());
+  }
+  if (ec) return io_error("list", manifests_dir_, ec.value());
+  for (const auto& p : unnamed) {
+    std::filesystem::remove(p, ec);
+    if (ec) return io_error("remove", p, ec.value());
+  }
+  return ok_status();
+}
+
 Status Installer::remove_older(const DpJob& job) {
   const std::string prefix = job.package_id + ".";
   std::error_code ec;
@@ -754,7 +781,7 @@ Status Installer::remove_older(const DpJob& job) {
     if (name.starts_with(prefix) && name != job.content_id) old.push_back(name);
   }
   for (const auto& id : old) PKG_TRY(remove_version(id));
-  return ok_status();
+  return sweep_manifests();
 }
 
 Status Installer::remove_version(const std::string& content_id) {
@@ -795,7 +822,7 @@ Status Installer::remove(const DpJob& job) {
     if (entry.path().filename().string().starts_with(prefix)) staged.push_back(entry.path());
   }
   for (const auto& p : staged) PKG_TRY(remove_tree(p));
-  return ok_status();
+  return sweep_manifests();
 }
 
 Result<ValidateOutcome> Installer::validate(const DpJob& job, const FetchJob& fetch,

@@ -83,6 +83,11 @@ class Installer {
   // Removes every installed version of the job's package (atomically each: renamed to trash/, then deleted).
   Status remove(const DpJob& job);
 
+  // Deletes the manifests that neither an installed version (versions/) nor a staged tree (staging/*.manifest)
+  // names: those of installs that failed and were then removed or replaced, which would otherwise stay (and be
+  // served) for ever. Run by prepare(), remove() and remove_older(), on the one job thread.
+  Status sweep_manifests();
+
   std::filesystem::path installed_dir(const DpJob& job) const;
   // Where a verified manifest is kept (what the content server serves).
   std::filesystem::path manifest_file(const content::Digest& hash) const;
