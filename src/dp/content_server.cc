@@ -224,9 +224,21 @@ class Session : public std::enable_shared_from_this<Session> {
       res_.content_length(length);
     }
     keep_alive_ = res_.keep_alive();
+    write();
+  }
+
+  // The response in pieces, each with its own deadline: a client that takes no byte for idle_timeout is cut off,
+  // one that reads steadily, however slowly (a pull DP on a thin link taking a large manifest), is not.
+  void write() {
+    serializer_.emplace(res_);
+    write_some();
+  }
+  void write_some() {
     stream_.expires_after(shared_->options.idle_timeout);
-    http::async_write(stream_, res_,
-                      [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_write(e); });
+    http::async_write_some(stream_, *serializer_, [self = shared_from_this()](beast::error_code e, std::size_t) {
+      if (!e && !self->serializer_->is_done()) return self->write_some();
+      self->on_write(e);
+    });
   }
 
   // A request that cannot be read as HTTP is answered, and the connection then closed (what follows it cannot be
@@ -249,12 +261,11 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.set(http::field::server, "pkgcast-dp");
     res_.prepare_payload();
     keep_alive_ = false;
-    stream_.expires_after(shared_->options.idle_timeout);
-    http::async_write(stream_, res_,
-                      [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_write(e); });
+    write();
   }
 
   void on_write(beast::error_code ec) {
+    serializer_.reset();
     res_ = {};
     if (ec || !keep_alive_) return close();
     idle_since_.store(now_ns());
@@ -273,6 +284,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> parser_;
   Response res_;
+  std::optional<http::response_serializer<http::string_body>> serializer_;  // of res_, while it is written
   bool keep_alive_ = false;
   std::atomic<int> state_{kIdle};
   std::atomic<std::int64_t> idle_since_{now_ns()};

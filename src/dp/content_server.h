@@ -9,8 +9,10 @@
 // connections, and max_connections_per_address from one IP address: beyond either, the connection idle longest
 // (waiting for or receiving a request head; of that address at the per-address limit) is closed to admit the new
 // one, so idle connections cannot lock a client out; when none is idle the new one is closed at once. A request
-// head of at most 8 KiB and no body; an idle keep-alive connection is closed after idle_timeout. A response holds at most one chunk (<= 256 KiB) or one
-// manifest in memory, so memory is bounded by max_connections times that.
+// head of at most 8 KiB and no body; an idle keep-alive connection is closed after idle_timeout, and so is one that
+// takes no byte of its response for idle_timeout (a slow reader that keeps taking bytes is not cut off). A response
+// holds at most one chunk (<= 1 MiB, the agent's manifest limit) or one manifest in memory, so memory is bounded by
+// max_connections times that.
 //
 // Thread safety: start/stop from one thread; port() from any.
 #pragma once

@@ -95,9 +95,11 @@ std::size_t still_open(const std::vector<int>& fds) {
 
 class ContentServerWireTest : public ::testing::Test {
  protected:
-  void start(std::size_t max_connections, std::size_t per_address, std::size_t threads = 1) {
+  void start(std::size_t max_connections, std::size_t per_address, std::size_t threads = 1,
+             milliseconds idle_timeout = milliseconds(30'000)) {
     std::filesystem::create_directories(tmp_.path() / "manifests");
     ContentServerOptions o;
+    o.idle_timeout = idle_timeout;
     o.max_connections = max_connections;
     o.max_connections_per_address = per_address;
     o.threads = threads;
@@ -187,6 +189,43 @@ TEST_F(ContentServerWireTest, ConnectionsWithARequestInProgressAreNotEvicted) {
   EXPECT_NE(whole.find(manifest.substr(0, 64)), std::string::npos);
   EXPECT_TRUE(served());
   close_all(downloads);
+}
+
+// idle_timeout bounds a pause, not a whole answer: a client that keeps taking bytes gets a large manifest however long
+// it takes; one that stops taking them is cut off.
+TEST_F(ContentServerWireTest, ASlowReaderIsServedWholeAndAStalledOneIsCutOff) {
+  start(8, 4, 1, milliseconds(300));
+  const std::string manifest = testing::pseudo_random(24u << 20, 5);
+  const std::string hash = content::sha256(manifest).hex();
+  std::ofstream(tmp_.path() / "manifests" / hash, std::ios::binary) << manifest;
+  const std::string request = "GET /content/manifests/" + hash + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+  const int slow = connect_from("127.0.0.1", port());
+  ASSERT_GE(slow, 0);
+  ASSERT_TRUE(send_all(slow, request));
+  std::string got;
+  const auto started = std::chrono::steady_clock::now();
+  for (;;) {
+    pollfd p{slow, POLLIN, 0};
+    if (::poll(&p, 1, 5000) <= 0) break;
+    std::string piece(256 * 1024, '\0');
+    const ssize_t n = ::recv(slow, piece.data(), piece.size(), 0);
+    if (n <= 0) break;
+    got.append(piece.data(), static_cast<std::size_t>(n));
+    std::this_thread::sleep_for(milliseconds(20));  // about 10 MiB/s: the whole answer takes seconds
+  }
+  ::close(slow);
+  EXPECT_GT(std::chrono::steady_clock::now() - started, milliseconds(600));  // well past one idle_timeout
+  ASSERT_GT(got.size(), manifest.size());
+  EXPECT_EQ(got.substr(got.size() - manifest.size()), manifest);
+
+  const int stalled = connect_from("127.0.0.1", port());
+  ASSERT_GE(stalled, 0);
+  ASSERT_TRUE(send_all(stalled, request));
+  std::this_thread::sleep_for(milliseconds(1500));  // takes nothing for five idle timeouts
+  const std::string partial = read_until_close(stalled, milliseconds(5000));
+  ::close(stalled);
+  EXPECT_LT(partial.size(), manifest.size());
 }
 
 TEST_F(ContentServerWireTest, ChurnAtTheBoundLeavesItServing) {
