@@ -37,6 +37,10 @@ TEST_F(AgentTest, InstallsATreeByteForByteAndAnUpdateMovesOnlyChangedChunks) {
   const fs::path dir1 = tmp.path() / "dp/content/ABC00001.1";
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src1", dir1), "");
   EXPECT_FALSE(fs::exists(tmp.path() / "dp/staging/ABC00001.1"));
+  // Modes are kept as in the source, so the trees are out of the host's other users' reach.
+  for (const char* d : {"dp/content", "dp/staging"}) {
+    EXPECT_EQ(fs::status(tmp.path() / d).permissions() & fs::perms::all, fs::perms::owner_all) << d;
+  }
   EXPECT_EQ(wait_handled(*agent, "ABC00001", 1), 1u);
 
   // Version 2: one file changed. Only its chunk moves; version 1 goes once version 2 is in place.

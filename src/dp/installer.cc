@@ -414,6 +414,11 @@ Installer::Installer(InstallerOptions options, ChunkIndex& index, Fetcher& fetch
 
 Status Installer::prepare() {
   for (const auto& d : {manifests_dir_, versions_dir_, staging_dir_, content_dir_}) PKG_TRY(ensure_dir(d));
+  // The trees are the agent's to serve, not the host's local users' to run: a package's setuid file (modes are kept
+  // as in the source) in a tree they can reach would hand its owner's rights to any of them.
+  for (const auto& d : {staging_dir_, content_dir_}) {
+    if (::chmod(d.c_str(), 0700) != 0) return io_error("set the mode of", d, errno);
+  }
   PKG_TRY(remove_tree(trash_dir_));
   PKG_TRY(ensure_dir(trash_dir_));
   // An earlier layout's chunk cache and partial downloads: the installed trees hold the same bytes.
