@@ -21,6 +21,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "cli/verb.h"
+#include "core/paths.h"
 
 namespace pkgcast::cli {
 namespace {
@@ -201,10 +202,14 @@ int run_demo(CliContext& ctx, const DemoOptions& o) {
     const std::string agent_url = "127.0.0.1:" + std::to_string(free_port());
     auto dp = must("POST", "/api/v1/dps", Json{{"name", name}, {"site", site}, {"url", "http://" + agent_url}});
     if (!dp.ok()) return ctx.fail(dp.error());
-    const std::string token = (*dp)["token"].get<std::string>();
+    // The agent's token in a file only its owner reads, not on its command line (which every local user can list).
+    const std::filesystem::path token_file = dir / ("dp-" + std::string(name) + ".token");
+    if (Status saved = write_file_atomic(token_file.string(), (*dp)["token"].get<std::string>(), 0600); !saved.ok()) {
+      return ctx.fail(saved.error());
+    }
     agents.push_back(std::make_unique<Child>(
-        std::vector<std::string>{"--server", url, "--token", token, "dp-agent", "--name", name, "--data-dir",
-                                 (dir / "dps" / name).string(), "--listen", agent_url},
+        std::vector<std::string>{"--server", url, "--token-file", token_file.string(), "dp-agent", "--name", name,
+                                 "--data-dir", (dir / "dps" / name).string(), "--listen", agent_url},
         std::vector<std::string>{}, dir / ("dp-" + std::string(name) + ".log")));
     std::cout << "  DP " << name << " in site " << site << ": agent serving on http://" << agent_url << std::endl;
   }
