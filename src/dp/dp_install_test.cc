@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <iostream>
 #include <mutex>
@@ -300,6 +301,70 @@ TEST(FetcherTest, ASilentSourceCostsOneTimeoutNotOnePerChunk) {
   auto alone = fetcher.fetch_chunk(job, refs[0], 0);
   ASSERT_TRUE(alone.ok()) << alone.error().to_string();
   EXPECT_EQ(silent.accepted(), 1u);
+}
+
+// A source that answers every request with a 200 head and then one byte every 50 ms, for ever (or until closed).
+class DrippingSource {
+ public:
+  DrippingSource() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::listen(fd_, 64), 0);
+    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n";
+      bool open = ::send(c, head.data(), head.size(), MSG_NOSIGNAL) > 0;
+      while (open && !stop_.load()) {
+        open = ::send(c, "x", 1, MSG_NOSIGNAL) == 1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      ::close(c);
+    });
+  }
+  ~DrippingSource() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/content"; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// A source that keeps sending a byte now and then never times out; a chunk's download still ends once it has taken
+// longer than its size allows, and the next source is asked.
+TEST(FetcherTest, ADrippingSourceIsLeftForTheNext) {
+  FakeSiteServer server(kToken);
+  const std::string bytes = tt::pseudo_random(4 * 1024, 77);
+  const content::ChunkRef ref{content::sha256(bytes), static_cast<std::uint32_t>(bytes.size())};
+  server.add_chunk(ref.hash.hex(), bytes);
+  DrippingSource dripping;
+  WorkerPool pool(1);
+  FetcherOptions o;
+  o.server = *client::parse_server_url(server.url());
+  o.token = kToken;
+  o.http_timeout = std::chrono::milliseconds(300);  // more than the gaps between the drips
+  Fetcher fetcher(o, pool);
+  FetchJob job;
+  job.sources = {*client::parse_server_url(dripping.url()), *client::parse_server_url(server.content_url())};
+  const auto started = std::chrono::steady_clock::now();
+  auto got = fetcher.fetch_chunk(job, ref, 0);
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  EXPECT_EQ(*got, bytes);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));  // 0.3 + 4 KiB at 8 KiB/s
+  EXPECT_EQ(job.start(), 1u);
 }
 
 TEST_F(AgentTest, TransferRateBoundsTheJobsDownloadsTogether) {

@@ -178,9 +178,11 @@ Result<std::string> Fetcher::fetch_chunk_resuming(const FetchJob& job, const con
 // zstd, never beyond the announced size.
 class Fetcher::ChunkDownload {
  public:
+  // `allowed`: how long the download may take once its first bytes came, not counting the time the job's transfer
+  // rate holds it back (a source that sends a byte a second never times out, and would never be left).
   ChunkDownload(const FetchJob& job, const client::ServerUrl& source, const content::ChunkRef& ref, std::string& have,
-                ZSTD_DCtx* dctx, std::atomic<std::uint64_t>& received)
-      : job_(job), source_(source), ref_(ref), have_(have), dctx_(dctx), received_(received) {
+                ZSTD_DCtx* dctx, std::atomic<std::uint64_t>& received, std::chrono::milliseconds allowed)
+      : job_(job), source_(source), ref_(ref), have_(have), dctx_(dctx), received_(received), allowed_(allowed) {
     if (have_.size() >= ref_.size) have_.clear();
     have_.reserve(ref_.size + 1);
     resumed_at_ = have_.size();
@@ -255,7 +257,22 @@ class Fetcher::ChunkDownload {
 
   bool on_data(std::string_view piece) {
     received_ += piece.size();
-    if (job_.bucket && !job_.bucket->consume(piece.size(), *job_.cancel)) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (!first_bytes_) {
+      first_bytes_ = now;
+    } else if (now - *first_bytes_ - held_back_ > allowed_) {
+      failure_ = make_error(WbemCode::kTransportFailure,
+                            "chunk " + ref_.hash.hex() + " from " + source_.to_string() + ": " +
+                                std::to_string(have_.size()) + " of " + std::to_string(ref_.size) + " bytes in " +
+                                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(allowed_).count()) +
+                                " s, slower than the agent takes");
+      return false;
+    }
+    if (job_.bucket) {
+      const bool admitted = job_.bucket->consume(piece.size(), *job_.cancel);
+      held_back_ += std::chrono::steady_clock::now() - now;
+      if (!admitted) return false;
+    }
     if (job_.cancel && job_.cancel->load()) return false;
     if (!encoded_) {
       if (have_.size() + piece.size() > ref_.size) {
@@ -302,12 +319,20 @@ class Fetcher::ChunkDownload {
   bool encoded_ = false;
   std::size_t frame_left_ = 1;  // ZSTD_decompressStream's hint; 0 once the frame is complete
   std::size_t decoded_ = 0;
+  const std::chrono::milliseconds allowed_;
+  std::optional<std::chrono::steady_clock::time_point> first_bytes_;
+  std::chrono::steady_clock::duration held_back_{};  // in the job's transfer rate
 };
+
+std::chrono::milliseconds Fetcher::allowed_for(const content::ChunkRef& ref) const {
+  return options_.http_timeout +
+         std::chrono::milliseconds(std::uint64_t{ref.size} * 1000 / kSlowestSourceBytesPerSecond);
+}
 
 Status Fetcher::download_chunk(const FetchJob& job, const client::ServerUrl& source, const content::ChunkRef& ref,
                                std::string& have, std::size_t worker) {
   PKG_ASSIGN_OR_RETURN(client::HttpClient * c, client_for(source, worker));
-  ChunkDownload download(job, source, ref, have, decoders_[worker].get(), bytes_received_);
+  ChunkDownload download(job, source, ref, have, decoders_[worker].get(), bytes_received_, allowed_for(ref));
   const auto answer = c->stream(download.request());
   return download.finish(answer);
 }
@@ -330,8 +355,8 @@ std::vector<Result<std::string>> Fetcher::fetch_chunks(const FetchJob& job, std:
       downloads.reserve(refs.size());
       requests.reserve(refs.size());
       for (std::size_t i = 0; i < refs.size(); ++i) {
-        downloads.push_back(
-            std::make_unique<ChunkDownload>(job, source, refs[i], have[i], decoders_[worker].get(), bytes_received_));
+        downloads.push_back(std::make_unique<ChunkDownload>(job, source, refs[i], have[i], decoders_[worker].get(),
+                                                            bytes_received_, allowed_for(refs[i])));
         requests.push_back(downloads.back()->request());
       }
       const auto answers = (*c)->stream_pipelined(requests);

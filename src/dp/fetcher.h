@@ -105,6 +105,11 @@ class Fetcher {
   Status download_chunk(const FetchJob& job, const client::ServerUrl& source, const content::ChunkRef& ref,
                         std::string& have, std::size_t worker);
   Result<client::HttpClient*> client_for(const client::ServerUrl& source, std::size_t worker);
+  // A chunk's download fails (and its source is left for the job's next, FetchJob::demote) when it takes longer
+  // than http_timeout plus its size at kSlowestSourceBytesPerSecond once its first bytes came, not counting the
+  // time the job's transfer rate holds it back: a source dripping bytes never times out.
+  static constexpr std::uint64_t kSlowestSourceBytesPerSecond = 8 * 1024;
+  std::chrono::milliseconds allowed_for(const content::ChunkRef& ref) const;
 
   const FetcherOptions options_;
   WorkerPool& pool_;
