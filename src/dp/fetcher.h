@@ -108,7 +108,7 @@ class Fetcher {
   // A chunk's download fails (and its source is left for the job's next, FetchJob::demote) when it takes longer
   // than http_timeout plus its size at kSlowestSourceBytesPerSecond once its first bytes came, not counting the
   // time the job's transfer rate holds it back: a source dripping bytes never times out.
-  static constexpr std::uint64_t kSlowestSourceBytesPerSecond = 8 * 1024;
+  static constexpr std::uint64_t kSlowestSourceBytesPerSecond = 1024;  // 8 kbit/s: slower than any link a DP is on
   std::chrono::milliseconds allowed_for(const content::ChunkRef& ref) const;
 
   const FetcherOptions options_;
