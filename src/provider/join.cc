@@ -383,46 +383,42 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
     }
     return true;
   };
-  if (!rows[0].empty()) {
-    wql::join_rows(
-        q, candidates,
-        [&](wql::JoinedRow row) {
-          if (prepared.shape_ == PreparedQuery::Shape::kCount) {
-            ++cursor.count_;
-            return true;
-          }
-          std::shared_ptr<const cim::Instance> answer;
-          if (const auto only = q.answer_table()) {
-            // A LEFT JOIN's missing partner has no instance to answer with (no key, no path): the row is left out.
-            if (row[*only] == nullptr) return true;
-            answer = projected(owner_of(*only), row[*only], prepared.steps_);
-            if (cursor.distinct_) {
-              auto fresh = cursor.distinct_->admit(*answer);
-              if (!fresh.ok()) {
-                failure = std::move(fresh).error();
-                return false;
-              }
-              if (!*fresh) return true;
-            }
-          } else {
-            auto generic = std::make_shared<cim::Instance>(*plan.generic->find("__Generic"));
-            for (std::size_t t = 0; t < n; ++t) {
-              if (plan.generic_slot[t] == kNoSlot || row[t] == nullptr) continue;
-              auto& answer_row = shown[t][row[t]];
-              if (!answer_row) answer_row = projected(owner_of(t), row[t], plan.projections[t]);
-              generic->set(plan.generic_slot[t], cim::Value::object(answer_row));
-            }
-            answer = std::move(generic);
-          }
-          state.pending.push_back(std::move(answer));
-          if (over_join_limit(state, rows, limits_.max_join_rows)) {
-            failure = stopped_after(join_limit_text(limits_.max_join_rows), cursor.rows_);
-            return false;
-          }
-          return true;
-        },
-        within_budget);
-  }
+  const auto visit = [&](wql::JoinedRow row) {
+    if (prepared.shape_ == PreparedQuery::Shape::kCount) {
+      ++cursor.count_;
+      return true;
+    }
+    std::shared_ptr<const cim::Instance> answer;
+    if (const auto only = q.answer_table()) {
+      // A LEFT JOIN's missing partner has no instance to answer with (no key, no path): the row is left out.
+      if (row[*only] == nullptr) return true;
+      answer = projected(owner_of(*only), row[*only], prepared.steps_);
+      if (cursor.distinct_) {
+        auto fresh = cursor.distinct_->admit(*answer);
+        if (!fresh.ok()) {
+          failure = std::move(fresh).error();
+          return false;
+        }
+        if (!*fresh) return true;
+      }
+    } else {
+      auto generic = std::make_shared<cim::Instance>(*plan.generic->find("__Generic"));
+      for (std::size_t t = 0; t < n; ++t) {
+        if (plan.generic_slot[t] == kNoSlot || row[t] == nullptr) continue;
+        auto& answer_row = shown[t][row[t]];
+        if (!answer_row) answer_row = projected(owner_of(t), row[t], plan.projections[t]);
+        generic->set(plan.generic_slot[t], cim::Value::object(answer_row));
+      }
+      answer = std::move(generic);
+    }
+    state.pending.push_back(std::move(answer));
+    if (over_join_limit(state, rows, limits_.max_join_rows)) {
+      failure = stopped_after(join_limit_text(limits_.max_join_rows), cursor.rows_);
+      return false;
+    }
+    return true;
+  };
+  if (!rows[0].empty()) wql::join_rows(q, candidates, visit, within_budget);
   if (failure) return failed(*failure);
   cursor.elapsed_ += std::chrono::steady_clock::now() - t0;
   if (limits_.max_time.count() > 0 && cursor.elapsed_ > limits_.max_time) {
