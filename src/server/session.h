@@ -671,9 +671,13 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         return;
       }
       if (ec) {
+        // The client is gone: the stream is given back here, not left to pump(). Between chunks no write is pending,
+        // so this handler may hold the session's last reference, and fail() kicks nobody when a pool thread has
+        // claimed the kick (conn_active_) but not yet delivered it: that kick then finds the session gone (the
+        // channel holds it weakly), and the stream's slot was never given back. As on a write error.
         self->client_gone_ = true;
         if (self->channel_) self->channel_->fail(make_error(WbemCode::kFailed, "the client disconnected"));
-        return;
+        return self->close_now();
       }
       const std::size_t limit = self->core_->options.max_header_bytes + self->core_->options.max_body_bytes;
       if (self->buffer_.size() > limit) {
