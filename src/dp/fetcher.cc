@@ -372,7 +372,7 @@ std::vector<Result<std::string>> Fetcher::fetch_chunks(const FetchJob& job, std:
   // any is fetched again when it failed one, so that a silent source costs one timeout per batch, not per chunk.
   enum class Verdict : std::uint8_t { kRight, kFinal, kAgain };
   std::vector<Verdict> verdicts(refs.size(), Verdict::kAgain);
-  bool asked = refs.size() > 1 && !job.sources.empty();
+  const bool asked = refs.size() > 1 && !job.sources.empty();
   bool source_failed = false;
   for (std::size_t i = 0; i < refs.size(); ++i) {
     const ChunkCheck& check = i < checks.size() ? checks[i] : ChunkCheck();
