@@ -34,9 +34,7 @@ struct Plan {
 Result<std::vector<std::string>> sources_for(store::WriteTxn& txn, const cim::Instance& job, const cim::Instance& dp,
                                              const DistOptions& options) {
   const std::string server = options.server_content_url.empty() ? "server" : options.server_content_url;
-  const cim::Value* pull = dp.find("IsPullDP");
-  if (pull == nullptr || pull->is_null() || !pull->as_bool() ||
-      get_uint(job, "Action") != static_cast<std::uint32_t>(JobAction::kInstall)) {
+  if (!is_pull_dp(dp) || get_uint(job, "Action") != static_cast<std::uint32_t>(JobAction::kInstall)) {
     return std::vector<std::string>{server};
   }
   std::vector<std::string> out;
