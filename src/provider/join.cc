@@ -107,6 +107,21 @@ std::shared_ptr<const cim::Instance> projected(const std::shared_ptr<const void>
   return std::shared_ptr<const cim::Instance>(owner, inst);
 }
 
+// A join sorted in memory, once its whole answer is made: sorted by the ORDER BY (a stable sort, so ties keep the
+// join's own order) and queued to be sent.
+void sort_answers(const JoinPlan& plan, JoinState& state) {
+  std::stable_sort(state.sorted.begin(), state.sorted.end(), [&](const SortedAnswer& a, const SortedAnswer& b) {
+    for (std::size_t i = 0; i < plan.sort_in_memory.size(); ++i) {
+      const int c = wql::order_values(a.values[i], b.values[i]);
+      if (c != 0) return plan.sort_in_memory[i].descending ? c > 0 : c < 0;
+    }
+    return false;
+  });
+  for (auto& sorted : state.sorted) state.pending.push_back(std::move(sorted.answer));
+  state.sorted.clear();
+  state.sorted.shrink_to_fit();
+}
+
 std::string join_limit_text(std::uint64_t max_rows) {
   return "holding " + std::to_string(max_rows) + " rows of a join in memory (QueryLimits::max_join_rows)";
 }
@@ -114,7 +129,7 @@ std::string join_limit_text(std::uint64_t max_rows) {
 // What the join holds at once: this page's rows of every class, classes read whole, rows not yet delivered.
 bool over_join_limit(const JoinState& state, const std::vector<std::vector<cim::Instance>>& rows, std::uint64_t max) {
   if (max == 0) return false;
-  std::uint64_t held = state.pending.size();
+  std::uint64_t held = state.pending.size() + state.sorted.size() + state.kept_page_rows;
   for (const auto& r : rows) held += r.size();
   for (const auto& w : state.whole) held += w ? w->size() : 0;
   return held > max;
@@ -141,18 +156,15 @@ Status Provider::plan_join(PreparedQuery& prepared, bool sees_tokens) const {
   // The cursor pages through the first class's steps as a one-class query pages through its class.
   const std::vector<ScanStep>& outer = plan->tables.front().steps;
   if (!q.order_by().empty()) {
+    bool first_class_only = outer.size() == 1;
+    for (const auto& term : q.order_by()) first_class_only = first_class_only && term.property.table == 0;
     for (const auto& term : q.order_by()) {
-      if (term.property.table != 0) {
-        return make_error(WbemCode::kNotSupported, "ORDER BY over a join sorts by properties of its first class (" +
-                                                       q.tables().front().name + "), not by " + term.property.name);
+      if (first_class_only) {
+        prepared.order_.push_back({term.property.index, term.descending});
+      } else {
+        plan->sort_in_memory.push_back({term.property.table, term.property.index, term.descending});
       }
     }
-    if (outer.size() > 1) {
-      return make_error(WbemCode::kNotSupported, "ORDER BY over " + q.from_class().name() + ", whose instances are "
-                                                 "of " + std::to_string(outer.size()) +
-                                                 " classes, is not supported; query one class");
-    }
-    for (const auto& term : q.order_by()) prepared.order_.push_back({term.property.index, term.descending});
   }
   // The answer: one class's instances, projected as a one-class query's, or __Generic.
   plan->projections.resize(q.tables().size());
@@ -411,7 +423,16 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
       }
       answer = std::move(generic);
     }
-    state.pending.push_back(std::move(answer));
+    if (plan.sort_in_memory.empty()) {
+      state.pending.push_back(std::move(answer));
+    } else {
+      SortedAnswer sorted{{}, std::move(answer)};
+      sorted.values.reserve(plan.sort_in_memory.size());
+      for (const auto& term : plan.sort_in_memory) {
+        sorted.values.push_back(row[term.table] == nullptr ? cim::Value() : row[term.table]->get(term.index));
+      }
+      state.sorted.push_back(std::move(sorted));
+    }
     if (over_join_limit(state, rows, limits_.max_join_rows)) {
       failure = stopped_after(join_limit_text(limits_.max_join_rows), cursor.rows_);
       return false;
@@ -420,6 +441,14 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
   };
   if (!rows[0].empty()) wql::join_rows(q, candidates, visit, within_budget);
   if (failure) return failed(*failure);
+  if (!plan.sort_in_memory.empty()) {
+    // The answers held for the sort may share this page's rows: they stay counted until the answer is sent.
+    shown.clear();
+    if (page.use_count() > 1) {
+      for (const auto& r : rows) state.kept_page_rows += r.size();
+    }
+    if (state.outer_done) sort_answers(plan, state);
+  }
   cursor.elapsed_ += std::chrono::steady_clock::now() - t0;
   if (limits_.max_time.count() > 0 && cursor.elapsed_ > limits_.max_time) {
     return failed(stopped_after(time_limit_text(limits_.max_time), cursor.rows_));

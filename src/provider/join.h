@@ -10,8 +10,10 @@
 // whatever the pre-filters let through; pushdown_property_test checks this against brute force.
 //
 // Memory: one page of the first class, its partners, and the page's joined rows not yet delivered (or a class
-// read whole): at most QueryLimits::max_join_rows at once, else WBEM_E_QUOTA_VIOLATION. Site scoping: each class's
-// rows pass the caller's site rule (Provider::visible), exactly as in a one-class query, before they can join.
+// read whole): at most QueryLimits::max_join_rows at once, else WBEM_E_QUOTA_VIOLATION. A join sorted in memory
+// (JoinPlan::sort_in_memory) holds its whole answer, and the rows it shares, under the same bound. Site scoping:
+// each class's rows pass the caller's site rule (Provider::visible), exactly as in a one-class query, before they
+// can join.
 #pragma once
 
 #include <chrono>
@@ -49,6 +51,21 @@ struct JoinPlan {
   std::vector<std::vector<ScanStep>> projections;
   // DISTINCT over the one answered class: the properties it compares (the selected ones, or the keys for P.*).
   std::vector<std::size_t> distinct_props;
+  // ORDER BY that the database cannot make while the first class streams (a term on a later class, or a first
+  // class whose instances live in several tables): the whole answer is made, held, sorted (wql::order_values,
+  // ties in the join's own order) and then sent. Empty: the database sorts the first class, or nothing is sorted.
+  struct SortTerm {
+    std::size_t table = 0;
+    std::size_t index = 0;
+    bool descending = false;
+  };
+  std::vector<SortTerm> sort_in_memory;
+};
+
+// An answer row of a join sorted in memory, with the values it sorts by (one per JoinPlan::SortTerm).
+struct SortedAnswer {
+  std::vector<cim::Value> values;
+  std::shared_ptr<const cim::Instance> answer;
 };
 
 // A join's progress between pages (QueryCursor::join_). Not thread-safe (one per cursor).
@@ -59,6 +76,10 @@ struct JoinState {
   bool outer_done = false;            // every page of the first class has been read
   // Classes read whole (no lookup): their rows, read on the first page and kept for the query.
   std::vector<std::shared_ptr<std::vector<cim::Instance>>> whole;  // nullptr: not read (yet)
+  // A join sorted in memory: every answer made so far (sent once the first class is read to its end), and the
+  // rows of earlier pages those answers keep alive (an unprojected embedded object shares its page's rows).
+  std::vector<SortedAnswer> sorted;
+  std::uint64_t kept_page_rows = 0;
 };
 
 // WBEM_E_QUOTA_VIOLATION: "the query was stopped after <what> (rows evaluated: n)", and the limits' <what>

@@ -392,6 +392,23 @@ TEST_P(PushdownProperty, PushdownAgreesWithBruteForce) {
   EXPECT_GT(distinct_checked_, 100);
 }
 
+// ORDER BY's order (NULL first ascending, last descending; strings ignoring case), for checking answers.
+int order_compare(const cim::Value& a, const cim::Value& b) {
+  if (a.is_null() || b.is_null()) return a.is_null() == b.is_null() ? 0 : (a.is_null() ? -1 : 1);
+  switch (a.type().base) {
+    case cim::CimType::kString: return icompare(a.as_string(), b.as_string());
+    case cim::CimType::kBoolean: return static_cast<int>(a.as_bool()) - static_cast<int>(b.as_bool());
+    case cim::CimType::kDateTime: return a.as_datetime() < b.as_datetime() ? -1 : (b.as_datetime() < a.as_datetime());
+    case cim::CimType::kSint8:
+    case cim::CimType::kSint16:
+    case cim::CimType::kSint32:
+    case cim::CimType::kSint64: return a.as_sint() < b.as_sint() ? -1 : (b.as_sint() < a.as_sint());
+    case cim::CimType::kReal32:
+    case cim::CimType::kReal64: return a.as_real() < b.as_real() ? -1 : (b.as_real() < a.as_real());
+    default: return a.as_uint() < b.as_uint() ? -1 : (b.as_uint() < a.as_uint());
+  }
+}
+
 // Joins: whichever conditions go into each class's scan and however partners are looked up (IN lists of the key's
 // values, or a class read whole), the provider answers exactly the joined rows that nested loops over every row
 // with wql::evaluate_on and wql::matches_row give; COUNT(*) counts them. Inner, LEFT and `FROM A, B` joins of
@@ -500,6 +517,43 @@ TEST_P(PushdownProperty, JoinsAgreeWithBruteForce) {
       return true;
     }).ok());
     EXPECT_EQ(count, expected.size()) << text;
+    // Sorted by a property of the joined class (and one of the first): sorted in memory, the same rows, in order.
+    wql::ast::Query sorted = q;
+    const auto sortable = [&](const cim::ClassDef& c) {
+      std::vector<std::string> names;
+      for (const auto& p : c.properties()) {
+        if (!p.type.array && p.type.base != cim::CimType::kObject && !p.lazy) names.push_back(p.name);
+      }
+      return names[rng() % names.size()];
+    };
+    sorted.order_by.push_back({path("Y", sortable(b)), rng() % 2 == 0});
+    if (rng() % 2 == 0) sorted.order_by.push_back({path("X", sortable(a)), rng() % 2 == 0});
+    const std::string sorted_text = wql::print(sorted);
+    std::vector<std::string> in_order;
+    std::vector<std::vector<cim::Value>> sort_values;
+    ASSERT_TRUE(provider_->exec_query("", sorted_text, admin, [&](const cim::Instance& inst) {
+      const cim::Value* x = inst.find("X");
+      const cim::Value* y = inst.find("Y");
+      in_order.push_back(x->as_object().relpath() + "|" + (y->is_null() ? "-" : y->as_object().relpath()));
+      std::vector<cim::Value> values;
+      for (const auto& term : sorted.order_by) {
+        const cim::Value* side = term.path.parts[0] == "X" ? x : y;
+        const cim::Value* v = side->is_null() ? nullptr : side->as_object().find(term.path.parts[1]);
+        values.push_back(v == nullptr ? cim::Value() : *v);
+      }
+      sort_values.push_back(std::move(values));
+      return true;
+    }).ok()) << sorted_text;
+    for (std::size_t r = 1; r < sort_values.size(); ++r) {
+      int cmp = 0;
+      for (std::size_t i = 0; i < sorted.order_by.size() && cmp == 0; ++i) {
+        cmp = order_compare(sort_values[r - 1][i], sort_values[r][i]);
+        if (sorted.order_by[i].descending) cmp = -cmp;
+      }
+      ASSERT_LE(cmp, 0) << sorted_text << " rows " << r - 1 << ", " << r;
+    }
+    std::sort(in_order.begin(), in_order.end());
+    ASSERT_EQ(in_order, expected) << sorted_text;
     ++compared;
     if (!expected.empty()) ++nonempty;
   }
@@ -511,16 +565,6 @@ TEST_P(PushdownProperty, JoinsAgreeWithBruteForce) {
 
 // ORDER BY: the database sorts and the provider pages by (sort values, key); small pages joined must be the whole
 // answer, each row once, in order (NULL first ascending, last descending; strings ignoring case).
-int order_compare(const cim::Value& a, const cim::Value& b) {
-  if (a.is_null() || b.is_null()) return a.is_null() == b.is_null() ? 0 : (a.is_null() ? -1 : 1);
-  switch (a.type().base) {
-    case cim::CimType::kString: return icompare(a.as_string(), b.as_string());
-    case cim::CimType::kBoolean: return static_cast<int>(a.as_bool()) - static_cast<int>(b.as_bool());
-    case cim::CimType::kDateTime: return a.as_datetime() < b.as_datetime() ? -1 : (b.as_datetime() < a.as_datetime());
-    default: return a.as_uint() < b.as_uint() ? -1 : (b.as_uint() < a.as_uint());
-  }
-}
-
 TEST_P(PushdownProperty, OrderByStreamsSortedPages) {
   std::mt19937 rng(7);
   fill(rng);

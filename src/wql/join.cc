@@ -93,6 +93,22 @@ std::optional<std::string> join_key_text(const cim::Value& v, Domain domain) {
   }
 }
 
+int order_values(const cim::Value& a, const cim::Value& b) {
+  using K = Scalar::Kind;
+  const Scalar x = scalar_of(a);
+  const Scalar y = scalar_of(b);
+  if (x.kind == K::kNull || y.kind == K::kNull) return three_way(y.kind == K::kNull, x.kind == K::kNull);
+  int c = 0;
+  if (compare_numbers(x, y, &c)) return c;
+  if (x.kind != y.kind) return 0;
+  switch (x.kind) {
+    case K::kString: return icompare(x.s, y.s);
+    case K::kDateTime: return three_way(x.i, y.i);
+    case K::kBool: return three_way(x.b, y.b);
+    default: return 0;
+  }
+}
+
 std::uint64_t join_rows(const BoundQuery& q, const std::vector<std::vector<const cim::Instance*>>& candidates,
                         const std::function<bool(JoinedRow)>& visit,
                         const std::function<bool(std::uint64_t tried)>& keep_going) {

@@ -100,6 +100,12 @@ std::uint64_t join_rows(const BoundQuery& q, const std::vector<std::vector<const
 // case, integers in decimal); nullopt for NULL, which equals nothing.
 std::optional<std::string> join_key_text(const cim::Value& v, Domain domain);
 
+// ORDER BY's order of two values of one property, for a sort made in memory (the database makes the others, in the
+// same order): NULL before every value, strings by ASCII case-folded bytes, numbers by value, datetimes by instant,
+// FALSE before TRUE. Negative, zero or positive; ascending (a descending term negates it). Values that do not
+// compare (arrays, embedded objects, different kinds) are equal.
+int order_values(const cim::Value& a, const cim::Value& b);
+
 // IN (SELECT p FROM C WHERE ...): a query over a store answers these before its rows can be tested. `run` is called
 // once per subquery, innermost first (a subquery's own subqueries are resolved before it runs), with the resolved
 // subquery and the property it selects, and returns that property's value on every instance the subquery answers.
