@@ -194,7 +194,8 @@ TEST_F(ContentServerWireTest, ConnectionsWithARequestInProgressAreNotEvicted) {
 // idle_timeout bounds a pause, not a whole answer: a client that keeps taking bytes gets a large manifest however long
 // it takes; one that stops taking them is cut off.
 TEST_F(ContentServerWireTest, ASlowReaderIsServedWholeAndAStalledOneIsCutOff) {
-  start(8, 4, 1, milliseconds(300));
+  // An idle timeout long enough that a loaded machine's scheduling of this reader is not taken for a stall.
+  start(8, 4, 1, milliseconds(1000));
   const std::string manifest = testing::pseudo_random(24u << 20, 5);
   const std::string hash = content::sha256(manifest).hex();
   std::ofstream(tmp_.path() / "manifests" / hash, std::ios::binary) << manifest;
@@ -212,17 +213,17 @@ TEST_F(ContentServerWireTest, ASlowReaderIsServedWholeAndAStalledOneIsCutOff) {
     const ssize_t n = ::recv(slow, piece.data(), piece.size(), 0);
     if (n <= 0) break;
     got.append(piece.data(), static_cast<std::size_t>(n));
-    std::this_thread::sleep_for(milliseconds(20));  // about 10 MiB/s: the whole answer takes seconds
+    std::this_thread::sleep_for(milliseconds(25));  // about 10 MiB/s: the whole answer takes seconds
   }
   ::close(slow);
-  EXPECT_GT(std::chrono::steady_clock::now() - started, milliseconds(600));  // well past one idle_timeout
+  EXPECT_GT(std::chrono::steady_clock::now() - started, milliseconds(2000));  // well past one idle_timeout
   ASSERT_GT(got.size(), manifest.size());
   EXPECT_EQ(got.substr(got.size() - manifest.size()), manifest);
 
   const int stalled = connect_from("127.0.0.1", port());
   ASSERT_GE(stalled, 0);
   ASSERT_TRUE(send_all(stalled, request));
-  std::this_thread::sleep_for(milliseconds(1500));  // takes nothing for five idle timeouts
+  std::this_thread::sleep_for(milliseconds(3500));  // takes nothing for three idle timeouts
   const std::string partial = read_until_close(stalled, milliseconds(5000));
   ::close(stalled);
   EXPECT_LT(partial.size(), manifest.size());
