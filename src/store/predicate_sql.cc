@@ -79,8 +79,8 @@ class Renderer {
     return true;
   }
 
-  // PostgreSQL: `lower(col) COLLATE "C" = ANY(lower($n)::text[])`, the values bound as one text[] literal. An OR of
-  // N equalities is planned as N index probes OR-ed into a bitmap (and its planning time grows with N), and with
+  // PostgreSQL: `lower(col COLLATE "C") COLLATE "C" = ANY(lower($n COLLATE "C")::text[])`, the values bound as one
+  // text[] literal. An OR of N equalities is planned as N index probes OR-ed into a bitmap (and its planning time grows with N), and with
   // estimates from an unanalyzed table as a walk of the whole key index; `= ANY` of an array is one index scan
   // that looks each value up, whatever N. lower() of the literal is lower() of every element: it changes letters
   // only, never the quotes, commas and backslashes of the literal's syntax.
@@ -102,7 +102,7 @@ class Renderer {
     for (const SqlParam& v : values) elements.push_back(&v);
     std::string literal = pg_array_literal(elements);
     PKG_ASSIGN_OR_RETURN(std::size_t n, bind(std::move(literal)));
-    return column_expr(d_, t_.columns[i], def.type) + " = ANY(lower(" + d_.placeholder(n) + ")::text[])";
+    return column_expr(d_, t_.columns[i], def.type) + " = ANY(lower(" + d_.placeholder(n) + " COLLATE \"C\")::text[])";
   }
 
   Result<std::size_t> property(const Predicate& p) {

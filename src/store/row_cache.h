@@ -40,8 +40,8 @@ class RowCache {
 
   // The cache key of a row: its table and its encoded key (key_params: the key's parameters in key order, as
   // encode_key or encode_instance made them). String keys are folded to ASCII lower case, as both backends compare
-  // them. Empty (not cacheable) when a string key holds a non-ASCII byte: PostgreSQL's lower() may fold such a
-  // key to another one under the database's locale, which ASCII folding would not see.
+  // them. Empty (not cacheable) when a string key holds a non-ASCII byte: before schema 3 PostgreSQL folded such a
+  // key under the database's locale; both backends fold ASCII only now, and the bypass is kept as a mere cost.
   static std::string row_key(const TableInfo& table, const SqlParams& key_params);
   static std::string meta_key(std::string_view key);
 

@@ -167,7 +167,7 @@ Result<TableInfo> make_table(const cim::ClassDef& cls, const Dialect& d) {
         conflict += ", ";
       }
       previous_where += column_expr(d, t.columns[idx], type) + " = " + value_expr(d, idx + 1, type);
-      // The index column is `lower(col)` with collation "C": in a conflict target the collation follows the
+      // The index column is `lower(col COLLATE "C")` with collation "C": in a conflict target the collation follows the
       // parenthesized expression, or inference finds no matching index.
       std::string expr = column_expr(d, t.columns[idx], type);
       const std::string collate = " COLLATE \"C\"";
@@ -243,6 +243,14 @@ const std::vector<Migration>& migrations() {
       {2,
        {"CREATE INDEX pkgcast_journal_time ON pkgcast_journal (commit_time)"},
        {"CREATE INDEX pkgcast_journal_time ON pkgcast_journal (commit_time)"}},
+      // PostgreSQL folds string keys and indexed strings with lower(col COLLATE "C") (ASCII only, as WQL) instead
+      // of lower(col), which folded every letter in a UTF-8 database: the indexes on the old expression go, and the
+      // class tables' migration makes them again on the new one (and the upserts' ON CONFLICT finds them).
+      {3,
+       {},
+       {"DO $$ DECLARE r record; BEGIN FOR r IN SELECT indexname FROM pg_indexes WHERE schemaname = "
+        "current_schema() AND indexdef LIKE '%lower(%' LOOP EXECUTE format('DROP INDEX %I', r.indexname); "
+        "END LOOP; END $$"}},
   };
   return m;
 }
@@ -330,7 +338,7 @@ Status migrate_class_table(Connection& conn, const TableInfo& t) {
                       column_expr(d, t.columns[i], p.type) + "))"));
   }
   // Sort indexes: (col, key...) in the forms an ordered scan's ORDER BY uses, so that the database matches them
-  // (NOCASE columns on SQLite, lower(col) COLLATE "C" on PostgreSQL). A database made before a column was listed
+  // (NOCASE columns on SQLite, lower(col COLLATE "C") COLLATE "C" on PostgreSQL). A database made before a column was listed
   // gets its index here on the next open, like any missing index.
   for (std::size_t i = 0; i < t.columns.size(); ++i) {
     const auto& p = cls.property(i);
@@ -372,13 +380,17 @@ bool has_table(const cim::ClassDef& cls) {
   return !cls.abstract() && !cls.is_event_class() && cls.name().rfind("__", 0) != 0;
 }
 
+// lower() folds by its argument's collation: under "C" it folds ASCII letters only, as WQL and SQLite's NOCASE do;
+// under the database's own (C.UTF-8, en_US.UTF-8, ...) it would fold every letter, so that 'Ü' and 'ü' became one
+// key, `<> 'Über'` left out 'über' and ORDER BY interleaved them. The outer COLLATE makes the result compare by
+// bytes whatever it meets.
 std::string column_expr(const Dialect& d, const std::string& quoted_column, cim::Type type) {
-  if (d.postgres() && is_folded(type)) return "lower(" + quoted_column + ") COLLATE \"C\"";
+  if (d.postgres() && is_folded(type)) return "lower(" + quoted_column + " COLLATE \"C\") COLLATE \"C\"";
   return quoted_column;
 }
 
 std::string value_expr(const Dialect& d, std::size_t placeholder, cim::Type type) {
-  if (d.postgres() && is_folded(type)) return "lower(" + d.placeholder(placeholder) + ")";
+  if (d.postgres() && is_folded(type)) return "lower(" + d.placeholder(placeholder) + " COLLATE \"C\")";
   return d.placeholder(placeholder);
 }
 

@@ -14,7 +14,7 @@ namespace pkgcast::store {
 
 // The schema version this code writes. Migrations 1..kSchemaVersion create the internal tables; class tables
 // follow the registry on every open instead (ADD COLUMN for new properties).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Internal tables.
 inline constexpr std::string_view kInternalTable = "pkgcast_internal";  // name -> value: schema_version, ...
@@ -62,7 +62,8 @@ std::string pg_array_literal(const std::vector<const SqlParam*>& values);
 bool has_table(const cim::ClassDef& cls);
 
 // The expression a predicate or ORDER BY uses for a column: strings are compared without regard to ASCII case
-// (SQLite: the column's NOCASE collation; PostgreSQL: lower(col) COLLATE "C", which the expression indexes serve).
+// (SQLite: the column's NOCASE collation; PostgreSQL: lower(col COLLATE "C") COLLATE "C", ASCII letters only,
+// which the expression indexes serve).
 std::string column_expr(const Dialect& d, const std::string& quoted_column, cim::Type type);
 // The matching expression for a bound value.
 std::string value_expr(const Dialect& d, std::size_t placeholder, cim::Type type);

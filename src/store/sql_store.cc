@@ -313,7 +313,7 @@ Status SqlStore::scan_on(Connection& conn, const TableInfo& t, const Schema& sch
   if (!options.order.empty()) return scan_ordered_on(conn, t, schema, where, std::move(params), sink, options);
   if (options.after) {
     // Keyset paging: the row value of the ORDER BY's own expressions, compared with the same expressions over
-    // the bound key, so the resumed order is the scan's (NOCASE on SQLite, lower() COLLATE "C" on PostgreSQL).
+    // the bound key, so the resumed order is the scan's (NOCASE on SQLite, lower(.. COLLATE "C") on PostgreSQL).
     const auto& keys = t.cls->key_indices();
     if (keys.empty()) {
       where = "1=0";

@@ -218,6 +218,48 @@ TEST_P(StoreBasicTest, KeysCompareWithoutCase) {
   EXPECT_TRUE(scan_all(pkg).empty());
 }
 
+// As WQL and SQLite's NOCASE: only ASCII letters fold. 'Ü' and 'ü' are two keys, a lookup finds the one asked for,
+// and `<>`, IN and the order compare them as different (PostgreSQL's lower() would fold them under the database's
+// locale).
+TEST_P(StoreBasicTest, OnlyAsciiLettersFold) {
+  const auto& pkg = cls("SMS_Package");
+  const std::size_t name = prop("SMS_Package", "Name");
+  ASSERT_TRUE(insert(package("ABC0000Ü", "upper")).ok());
+  ASSERT_TRUE(insert(package("abc0000ü", "lower")).ok());
+  ASSERT_TRUE(insert(package("ABC0000I", "dotless")).ok());
+  EXPECT_EQ(insert(package("abc0000i", "again")).error().code, WbemCode::kAlreadyExists);
+  EXPECT_TRUE(insert(package("ABC0000İ", "dotted")).ok());
+  EXPECT_EQ(scan_all(pkg).size(), 4U);
+  auto found = get(pkg, {Value::string("ABC0000ü")});
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->get(name), Value::string("lower"));
+  auto names_where = [&](Predicate p) {
+    std::vector<std::string> out;
+    EXPECT_TRUE(store_->scan(pkg, p, [&](cim::Instance&& inst) {
+      out.push_back(inst.get(name).as_string());
+      return true;
+    }).ok());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const std::size_t id = 0;
+  EXPECT_EQ(names_where(Predicate::compare(id, Predicate::Op::kNe, Value::string("abc0000Ü"))),
+            (std::vector<std::string>{"dotless", "dotted", "lower"}));
+  EXPECT_EQ(names_where(Predicate::any_of({Predicate::compare(id, Predicate::Op::kEq, Value::string("abc0000Ü")),
+                                           Predicate::compare(id, Predicate::Op::kEq, Value::string("x"))})),
+            (std::vector<std::string>{"upper"}));
+  EXPECT_EQ(names_where(Predicate::like(id, "%ü")), (std::vector<std::string>{"lower"}));
+  // Ordered by the bytes of the ASCII-folded text: I (0x69 folded), then Ü (C3 9C), then ü (C3 BC), then İ (C4 B0).
+  ScanOptions options;
+  options.order = {{id, false}};
+  std::vector<std::string> ids;
+  ASSERT_TRUE(store_->scan(pkg, Predicate::always(), [&](cim::Instance&& inst) {
+    ids.push_back(inst.get(name).as_string());
+    return true;
+  }, options).ok());
+  EXPECT_EQ(ids, (std::vector<std::string>{"dotless", "upper", "lower", "dotted"}));
+}
+
 TEST_P(StoreBasicTest, InjectionInValuesIsStoredLiterally) {
   const std::string id = "x'); DROP TABLE \"SMS_Package\"; --";
   const std::string name = "\"; DELETE FROM pkgcast_journal; SELECT '";

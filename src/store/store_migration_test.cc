@@ -131,6 +131,36 @@ TEST_P(StoreMigrationTest, NumberedMigrationsRunFromTheStoredVersion) {
   EXPECT_TRUE(get(cls("Test_Thing"), {Value::string("one")}).has_value());
 }
 
+// Schema 2 folded PostgreSQL's string keys with lower(col), which folds every letter in a UTF-8 database. Schema 3
+// drops the indexes on that expression and makes them on lower(col COLLATE "C"), so that the writes' ON CONFLICT
+// finds its index and 'Ü' and 'ü' are two keys.
+TEST_P(StoreMigrationTest, Schema3RebuildsTheFoldedIndexesOnAsciiFolding) {
+  if (is_pg()) {
+    ASSERT_TRUE(db_->raw_exec("DROP INDEX \"pkgcast_ix_Test_Thing_key\"").ok());
+    ASSERT_TRUE(db_->raw_exec("CREATE UNIQUE INDEX \"pkgcast_ix_Test_Thing_key\" ON \"Test_Thing\" "
+                              "((lower(\"Id\") COLLATE \"C\"))")
+                    .ok());
+  }
+  ASSERT_TRUE(db_->raw_exec("UPDATE pkgcast_internal SET value = '2' WHERE name = 'schema_version'").ok());
+  reopen();
+  EXPECT_EQ(*stored_version(), std::to_string(kSchemaVersion) + "\n");
+  if (is_pg()) {
+    auto def = db_->raw_query_text("SELECT indexdef FROM pg_indexes WHERE indexname = 'pkgcast_ix_Test_Thing_key'");
+    ASSERT_TRUE(def.ok());
+    EXPECT_NE(def->find("COLLATE \"C\")"), std::string::npos) << *def;
+  }
+  for (const char* id : {"Über", "über", "one"}) {
+    cim::Instance thing(cls("Test_Thing"));
+    thing.set(0, Value::string(id));
+    thing.set(1, Value::uint32(7));
+    ASSERT_TRUE(put(thing).ok()) << id;
+  }
+  EXPECT_EQ(scan_all(cls("Test_Thing")).size(), 3U);
+  auto one = get(cls("Test_Thing"), {Value::string("ONE")});
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(one->get(1), Value::uint32(7));
+}
+
 TEST_P(StoreMigrationTest, ANewerDatabaseIsRefusedAndLeftUnchanged) {
   ASSERT_TRUE(db_->raw_exec("UPDATE pkgcast_internal SET value = '99' WHERE name = 'schema_version'").ok());
   v2_ = std::make_unique<cim::ClassRegistry>(v2_registry());

@@ -75,8 +75,10 @@ std::unique_ptr<TestDatabase> TestDatabase::create(const std::string& backend, s
   std::snprintf(name, sizeof name, "pkgcast_test_%08x%08x", rd(), rd());
   db->maintenance_ = url;
   db->database_ = name;
+  // The locale of a database made with the defaults (and of scripts/with-postgres's server): lower() there folds
+  // every letter unless told "C", which is what the store must not let through.
   Status st = pg_admin(url, std::string("CREATE DATABASE ") + name +
-                                " TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'");
+                                " TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'");
   if (!st.ok()) {
     error = st.error().to_string();
     return nullptr;
