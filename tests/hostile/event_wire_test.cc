@@ -187,6 +187,33 @@ TEST_P(EventWireTest, AnAccessTokenInTheQueryOpensTheEventStream) {
   EXPECT_EQ(log.find(reader.substr(4)), std::string::npos) << log;
 }
 
+// A token that expires ends the streams it opened, as a revocation does: the stream says why in an error event and
+// ends, and the token opens no other.
+TEST_P(EventWireTest, AnExpiredTokenEndsItsOpenStreams) {
+  auto created = cli({"token", "create", "--role", "read-only", "--expires-in", "3s"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string reader = created.out.substr(0, created.out.find('\n'));
+  ASSERT_EQ(reader.rfind("pkc_", 0), 0u) << created.out;
+  const auto opened_at = std::chrono::steady_clock::now();
+  RawSocket stream(port());
+  ASSERT_TRUE(stream.send(events_request("GET", kQuery, "Authorization: Bearer " + reader + "\r\n")));
+  const auto started = stream.read_until(kStarted, 10s);
+  ASSERT_TRUE(started) << "no stream";
+  ASSERT_EQ(status_of(*started), 200) << *started;
+  ASSERT_EQ(cli({"package", "create", "--name", "Before the expiry"}).exit_code, 0);
+  ASSERT_TRUE(stream.read_until("Before the expiry", 10s)) << "no event before the expiry";
+  const auto ended = stream.read_until("\r\n0\r\n\r\n", 20s);  // the chunked body's last chunk
+  ASSERT_TRUE(ended) << "the stream did not end";
+  const std::string& rest = *ended;
+  EXPECT_GT(std::chrono::steady_clock::now() - opened_at, 2s);
+  EXPECT_NE(rest.find("event: error"), std::string::npos) << rest;
+  EXPECT_NE(rest.find("WBEM_E_ACCESS_DENIED"), std::string::npos) << rest;
+  EXPECT_NE(rest.find("expired"), std::string::npos) << rest;
+  RawSocket again(port());
+  ASSERT_TRUE(again.send(events_request("GET", kQuery, "Authorization: Bearer " + reader + "\r\n", "", true)));
+  EXPECT_EQ(status_of(again.read_until_close(10s)), 401);
+}
+
 // The revisions of the events of a stream, once `n` of them have arrived (fewer at the timeout).
 std::vector<std::uint64_t> first_ids(RawSocket& stream, std::size_t n) {
   std::string seen;
