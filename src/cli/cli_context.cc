@@ -70,7 +70,7 @@ Result<client::HttpClient*> CliContext::client() {
 
 // The server serves one namespace, its own site's (docs/wql.md); a command other than a query has no namespace in
 // its request, so a --namespace naming another one is refused here rather than quietly ignored. The rule is the
-// provider's: '/' as '\', compared without case.
+// provider's ('/' as '\', compared without case), but a server part is left to --server.
 Status CliContext::check_namespace(client::HttpClient& http) const {
   PKG_ASSIGN_OR_RETURN(std::string text, http.call("GET", "/api/v1/health"));
   const auto health = cim::Json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -78,11 +78,8 @@ Status CliContext::check_namespace(client::HttpClient& http) const {
     return make_error(WbemCode::kFailed, "the server's /api/v1/health names no site");
   }
   const std::string served = provider::namespace_for_site(health["site"].get<std::string>());
-  std::string asked = options.namespace_path;
-  for (char& c : asked) {
-    if (c == '/') c = '\\';
-  }
-  if (iequals(asked, served)) return ok_status();
+  // A server part (`\\.\root\...`, `\\SCCM01\root\...`) is WMI's way to choose the machine; here --server does.
+  if (iequals(provider::parse_namespace(options.namespace_path).path, served)) return ok_status();
   return make_error(WbemCode::kInvalidNamespace, "namespace '" + options.namespace_path.substr(0, 128) +
                                                      "' is not served here (this server serves '" + served + "')");
 }

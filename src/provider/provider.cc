@@ -77,21 +77,40 @@ Provider::Provider(store::Store& store, std::string site_code, std::string serve
       site_code_(to_upper(site_code)),
       server_name_(std::move(server_name)),
       namespace_(namespace_for_site(site_code_)),
-      // SQLite's NOCASE ordering is WQL's (ASCII fold, then bytes); PostgreSQL's lower() folds beyond ASCII, so
-      // only equality, which it can only widen, is pushed there.
-      push_ordered_strings_(store.backend_name() == "sqlite"),
+      // Both backends order strings as WQL does (ASCII fold, then bytes: SQLite's NOCASE, PostgreSQL's
+      // lower(col COLLATE "C"), docs/storage.md), so ordered string comparisons are pushed to either.
+      push_ordered_strings_(true),
       limits_(limits) {}
+
+NamespaceName parse_namespace(std::string_view ns) {
+  std::string text(ns);
+  for (char& c : text) {
+    if (c == '/') c = '\\';
+  }
+  if (!text.starts_with("\\\\")) return {false, "", std::move(text)};
+  const std::size_t end = text.find('\\', 2);
+  if (end == std::string::npos) return {true, text.substr(2), ""};
+  return {true, text.substr(2, end - 2), text.substr(end + 1)};
+}
+
+bool names_this_server(const NamespaceName& name, std::string_view own) {
+  if (!name.has_server) return true;
+  const std::string& s = name.server;
+  return s == "." || iequals(s, "localhost") || (!s.empty() && iequals(s, own));
+}
 
 Result<std::string> Provider::resolve_namespace(std::string_view ns) const {
   if (ns.empty()) return namespace_;
-  std::string normalized(ns);
-  for (char& c : normalized) {
-    if (c == '/') c = '\\';
-  }
-  if (iequals(normalized, namespace_)) return namespace_;
+  const NamespaceName name = parse_namespace(ns);
+  if (names_this_server(name, server_name_) && iequals(name.path, namespace_)) return namespace_;
   std::string shown(ns.substr(0, 128));
   for (char& c : shown) {
     if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  }
+  if (!names_this_server(name, server_name_)) {
+    return make_error(WbemCode::kInvalidNamespace, "namespace '" + shown + "' names another server than this one ('" +
+                                                       server_name_ + "', which serves '" + namespace_ +
+                                                       "'): connect to that server's URL");
   }
   return make_error(WbemCode::kInvalidNamespace,
                     "namespace '" + shown + "' is not served here (this server serves '" + namespace_ + "')");

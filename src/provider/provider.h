@@ -66,6 +66,18 @@ namespace pkgcast::provider {
 // "root\sms\site_ABC".
 std::string namespace_for_site(std::string_view site_code);
 
+// A namespace as WMI scripts write it, '/' read as '\': the path, and the server a leading `\\SERVER\` names
+// (`\\.\root\sms\site_ABC`, `//sccm01/root/sms/site_ABC`), "" when it names none.
+struct NamespaceName {
+  bool has_server = false;
+  std::string server;  // with has_server; may be empty (`\\\root`), which names no machine
+  std::string path;
+};
+NamespaceName parse_namespace(std::string_view ns);
+// True when the name means the machine answering: no server part, or ".", "localhost", or `own` (ASCII
+// case-insensitive).
+bool names_this_server(const NamespaceName& name, std::string_view own);
+
 // One concrete class to read and the predicate pushed into its scan.
 struct ScanStep {
   const cim::ClassDef* cls = nullptr;
@@ -169,7 +181,8 @@ class Provider {
   const std::string& server_name() const { return server_name_; }
 
   // The canonical spelling of `ns` when it names this provider's namespace (ASCII case-insensitive, '/' accepted
-  // for '\'); "" means the default, this namespace. WBEM_E_INVALID_NAMESPACE naming it otherwise.
+  // for '\', a leading `\\.\`, `\\localhost\` or `\\<server_name>\` as WMI's scripts write it); "" means the
+  // default, this namespace. WBEM_E_INVALID_NAMESPACE naming it otherwise (another server included).
   Result<std::string> resolve_namespace(std::string_view ns) const;
 
   // Errors: WBEM_E_INVALID_NAMESPACE; the compiler's (WBEM_E_INVALID_QUERY / _CLASS / _PROPERTY / _TYPE_MISMATCH

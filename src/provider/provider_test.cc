@@ -56,6 +56,20 @@ TEST_F(ProviderTest, ServesItsOwnNamespaceOnly) {
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.error().code, WbemCode::kInvalidNamespace);
   EXPECT_NE(other.error().message.find("site_XYZ"), std::string::npos);
+  // WMI scripts' spellings with a server part: this machine (".", localhost, its own name, any case) is this one.
+  for (const char* ns : {R"(\\.\root\sms\site_ABC)", R"(\\localhost\ROOT\SMS\SITE_ABC)", R"(\\SERVER1\root\sms\site_abc)",
+                         "//./root/sms/site_ABC"}) {
+    EXPECT_TRUE(query("SELECT * FROM SMS_Site", admin_, ns).ok()) << ns;
+  }
+  for (const char* ns : {R"(\\sccm01\root\sms\site_ABC)", R"(\\.\root\sms\site_XYZ)", R"(\\.)", R"(\\.\)",
+                         R"(\\\root\sms\site_ABC)"}) {
+    auto refused = query("SELECT * FROM SMS_Site", admin_, ns);
+    ASSERT_FALSE(refused.ok()) << ns;
+    EXPECT_EQ(refused.error().code, WbemCode::kInvalidNamespace) << ns;
+  }
+  auto elsewhere = query("SELECT * FROM SMS_Site", admin_, R"(\\sccm01\root\sms\site_ABC)");
+  ASSERT_FALSE(elsewhere.ok());
+  EXPECT_NE(elsewhere.error().message.find("another server"), std::string::npos) << elsewhere.error().message;
 }
 
 TEST_F(ProviderTest, FindsAPackageByKeyAndLocatesIt) {
