@@ -298,6 +298,21 @@ Result<std::uint64_t> Agent::list_jobs(client::HttpClient& c) {
       }
     }
   }
+  // And what this DP holds of a package it has no job for any more goes, as when the deletion arrives on the stream:
+  // the deletion may have come while the agent was not following, or been taken from the stream (the revision
+  // saved) by an agent killed before its clean-up ran. Content of a package not targeted here is never kept.
+  if (complete) {
+    auto held = installer_->held_packages();
+    if (!held.ok()) {
+      spdlog::warn("dp agent: cannot list the content this DP holds: {}", held.error().to_string());
+    } else {
+      for (const auto& package_id : *held) {
+        if (listed.contains(package_id)) continue;
+        spdlog::info("dp agent: {} has no job here any more; removing what this DP holds of it", package_id);
+        withdraw(package_id);
+      }
+    }
+  }
   note_revision(revision);
   return revision;
 }

@@ -585,6 +585,27 @@ TEST_F(AgentTest, ADeletedJobIsForgottenWithTheContentItHeld) {
   EXPECT_FALSE(server.wait_status("ABC00001", "installed", 3, std::chrono::milliseconds(300)));
 }
 
+// A package deleted while the agent was down (or whose deletion it took from the stream just before it was killed)
+// is not on the listing the agent starts with: what the DP holds of it goes then, and the rest stays.
+TEST_F(AgentTest, AStartRemovesTheContentOfPackagesWithoutAJob) {
+  write_file(tmp.path() / "src/a.txt", "hello");
+  auto [agent, c, dir] = install_src_as_version_1();
+  server.put_job(install_job("ABC00002", 1, 1, c, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00002", "installed", 1));
+  const fs::path kept = tmp.path() / "dp/content/ABC00002.1";
+  ASSERT_TRUE(fs::exists(kept));
+  agent.reset();
+  server.delete_job("ABC00001");
+  server.compact();  // and the deletion itself is no longer in the journal
+  agent = start_agent(options(tmp.path() / "dp"));
+  for (int i = 0; i < 1000 && fs::exists(dir); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_FALSE(fs::exists(tmp.path() / "dp/versions/ABC00001.1"));
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", kept), "");
+  EXPECT_EQ(agent->state().handled.count("ABC00001"), 0u);
+  EXPECT_EQ(agent->state().handled.count("ABC00002"), 1u);
+}
+
 TEST_F(AgentTest, AValidationThatFindsThousandsOfStrayFilesNamesAHundred) {
   write_file(tmp.path() / "src/a.txt", "hello");
   const auto [agent, c, dir] = install_src_as_version_1();

@@ -752,6 +752,20 @@ Status Installer::install(const DpJob& job, const FetchJob& fetch, const Progres
   return fsync_dir(staging_dir_);
 }
 
+Result<std::set<std::string>> Installer::held_packages() const {
+  std::set<std::string> out;
+  for (const auto& dir : {content_dir_, staging_dir_}) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      const std::size_t dot = name.find('.');
+      if (dot != std::string::npos && dot > 0) out.insert(name.substr(0, dot));
+    }
+    if (ec) return io_error("list", dir, ec.value());
+  }
+  return out;
+}
+
 Status Installer::sweep_manifests() {
   std::set<std::string> named;
   std::error_code ec;

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,10 @@ class Installer {
   // names: those of installs that failed and were then removed or replaced, which would otherwise stay (and be
   // served) for ever. Run by prepare(), remove() and remove_older(), on the one job thread.
   Status sweep_manifests();
+
+  // The PackageIDs this DP holds anything of: installed versions (content/) and staged trees (staging/). Reads
+  // directory names only; safe beside the job thread (a name renamed meanwhile may be missed or seen twice).
+  Result<std::set<std::string>> held_packages() const;
 
   std::filesystem::path installed_dir(const DpJob& job) const;
   // Where a verified manifest is kept (what the content server serves).
