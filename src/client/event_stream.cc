@@ -220,6 +220,9 @@ SubscriptionState::Attempt SubscriptionState::read_once() {
     if (ev.type == "error") {
       a.error = error_from_event(ev.data);
       switch (a.error.code) {
+        // WBEM_E_FAILED: the server could not read what it had to send (its database restarting, failing over):
+        // a resume from the last revision loses nothing, so it is tried again, as a broken connection is.
+        case WbemCode::kFailed:
         case WbemCode::kShuttingDown: a.outcome = Outcome::kTransient; break;
         case WbemCode::kNotFound: a.outcome = Outcome::kGap; break;
         default: a.outcome = Outcome::kFinal; break;
@@ -302,7 +305,7 @@ SubscriptionState::Attempt SubscriptionState::read_once() {
     a.error = client::error_from_response(r);
     if (status == 410) {
       a.outcome = Outcome::kGap;
-    } else if (status == 502 || status == 503 || status == 504) {
+    } else if (status == 500 || status == 502 || status == 503 || status == 504) {
       a.outcome = Outcome::kTransient;
     } else {
       a.outcome = Outcome::kFinal;

@@ -149,6 +149,37 @@ TEST(EventStreamTest, ShuttingDownReconnectsWithSince) {
   EXPECT_TRUE(has_since(server.targets()[1], "5"));
 }
 
+// The server could not read its journal (its database restarting): an `event: error` WBEM_E_FAILED, or a 500 on the
+// reconnection, is tried again from the last revision, as a broken connection is.
+TEST(EventStreamTest, AServerSideFailureReconnectsWithSince) {
+  FakeEventServer server([](FakeConnection& c, const std::string&, int index) {
+    if (index == 1) {
+      const std::string body = R"({"error":"WBEM_E_FAILED","message":"postgresql: server closed the connection"})";
+      c.write("HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nConnection: close\r\n"
+              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+      return;
+    }
+    c.sse_head();
+    if (index == 0) {
+      c.event(5);
+      c.chunk("event: error\ndata: {\"error\":\"WBEM_E_FAILED\",\"message\":\"postgresql: terminating\"}\n\n");
+      c.end_chunks();
+      return;
+    }
+    c.event(6);
+    c.wait_for_client_close();
+  });
+  ManagementScope scope(server.url(), "", fast_options());
+  RecordingSink sink;
+  Subscription sub = scope.exec_notification_query_async(sink, kQuery);
+  ASSERT_TRUE(sink.wait_for_events(2));
+  EXPECT_EQ(sink.revisions(), (std::vector<std::uint64_t>{5, 6}));
+  const auto targets = server.targets();
+  ASSERT_GE(targets.size(), 3u);
+  EXPECT_TRUE(has_since(targets[1], "5"));
+  EXPECT_TRUE(has_since(targets[2], "5"));
+}
+
 TEST(EventStreamTest, ACompactedRevisionResubscribesFromTheNotedRevisionAndReportsTheGap) {
   std::promise<void> go;
   std::shared_future<void> go_future = go.get_future().share();

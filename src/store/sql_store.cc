@@ -166,8 +166,8 @@ std::size_t readers_for(const OpenOptions& options) {
 // A reader connection on loan from the pool; returned when the lease ends, on every path.
 class SqlStore::Lease {
  public:
-  Lease(SqlStore* store, std::unique_ptr<Connection> conn, bool nested)
-      : store_(store), conn_(std::move(conn)), nested_(nested) {}
+  Lease(SqlStore* store, std::unique_ptr<Connection> conn, bool nested, bool pooled)
+      : store_(store), conn_(std::move(conn)), nested_(nested), pooled_(pooled) {}
   Lease(Lease&& o) noexcept = default;
   Lease& operator=(Lease&&) = delete;
   ~Lease() {
@@ -175,11 +175,13 @@ class SqlStore::Lease {
   }
   Connection& operator*() { return *conn_; }
   Connection* operator->() { return conn_.get(); }
+  bool pooled() const { return pooled_; }  // taken from the idle pool rather than connected for this lease
 
  private:
   SqlStore* store_;
   std::unique_ptr<Connection> conn_;
   bool nested_;
+  bool pooled_;
 };
 
 Result<std::unique_ptr<Store>> Store::open(const OpenOptions& options) {
@@ -250,6 +252,7 @@ Result<SqlStore::Lease> SqlStore::lease() {
       ++open_readers_;
     }
   }
+  const bool pooled = conn != nullptr;
   if (!conn) {
     auto connected = backend_.connect();
     if (!connected.ok()) {
@@ -264,7 +267,17 @@ Result<SqlStore::Lease> SqlStore::lease() {
     conn = std::move(connected).value();
   }
   t_leases.push_back(this);
-  return Lease(this, std::move(conn), nested);
+  return Lease(this, std::move(conn), nested, pooled);
+}
+
+Status SqlStore::reading(const std::function<Status(Connection&)>& read, const bool* delivered) {
+  for (int attempt = 0;; ++attempt) {
+    PKG_ASSIGN_OR_RETURN(Lease conn, lease());
+    Status st = read(*conn);
+    if (st.ok() || attempt > 0 || !conn.pooled() || !conn->broken() || (delivered != nullptr && *delivered)) {
+      return st;
+    }
+  }
 }
 
 void SqlStore::give_back(std::unique_ptr<Connection> conn, bool nested) {
@@ -543,34 +556,47 @@ Result<std::optional<std::string>> SqlStore::get_meta_on(Connection& conn, std::
 
 Result<std::optional<cim::Instance>> SqlStore::get(const cim::ClassDef& cls, const std::vector<cim::Value>& key) {
   PKG_ASSIGN_OR_RETURN(const TableInfo* t, schema_.table(cls));
-  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
-  return get_on(*conn, *t, schema_, key);
+  std::optional<cim::Instance> out;
+  PKG_TRY(reading([&](Connection& conn) -> Status {
+    PKG_ASSIGN_OR_RETURN(out, get_on(conn, *t, schema_, key));
+    return ok_status();
+  }));
+  return out;
 }
 
 Status SqlStore::scan(const cim::ClassDef& cls, const Predicate& filter, const RowSink& sink,
                       const ScanOptions& options) {
   PKG_ASSIGN_OR_RETURN(const TableInfo* t, schema_.table(cls));
-  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
-  return scan_on(*conn, *t, schema_, filter, sink, options);
+  bool delivered = false;
+  const RowSink counted = [&](cim::Instance&& inst) {
+    delivered = true;
+    return sink(std::move(inst));
+  };
+  return reading([&](Connection& conn) { return scan_on(conn, *t, schema_, filter, counted, options); }, &delivered);
 }
 
 Result<std::uint64_t> SqlStore::count(const cim::ClassDef& cls, const Predicate& filter) {
   PKG_ASSIGN_OR_RETURN(const TableInfo* t, schema_.table(cls));
-  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
-  SqlParams params;
-  PKG_ASSIGN_OR_RETURN(std::string where, render_predicate(filter, *t, conn->dialect(), params));
   std::int64_t n = 0;
-  PKG_TRY(conn->stream("SELECT COUNT(*) FROM " + t->table + " WHERE " + where, params,
+  PKG_TRY(reading([&](Connection& conn) -> Status {
+    SqlParams params;
+    PKG_ASSIGN_OR_RETURN(std::string where, render_predicate(filter, *t, conn.dialect(), params));
+    return conn.stream("SELECT COUNT(*) FROM " + t->table + " WHERE " + where, params,
                        [&](const SqlRow& row) -> Result<bool> {
                          PKG_ASSIGN_OR_RETURN(n, row.as_int(0));
                          return false;
-                       }));
+                       });
+  }));
   return static_cast<std::uint64_t>(n);
 }
 
 Result<std::optional<std::string>> SqlStore::get_meta(std::string_view key) {
-  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
-  return get_meta_on(*conn, key);
+  std::optional<std::string> out;
+  PKG_TRY(reading([&](Connection& conn) -> Status {
+    PKG_ASSIGN_OR_RETURN(out, get_meta_on(conn, key));
+    return ok_status();
+  }));
+  return out;
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> SqlStore::list_meta_on(Connection& conn,
@@ -591,16 +617,23 @@ Result<std::vector<std::pair<std::string, std::string>>> SqlStore::list_meta_on(
 
 Result<std::vector<std::pair<std::string, std::string>>> SqlStore::list_meta(std::string_view prefix) {
   PKG_TRY(check_text(prefix, "meta prefix"));
-  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
-  return list_meta_on(*conn, prefix);
+  std::vector<std::pair<std::string, std::string>> out;
+  PKG_TRY(reading([&](Connection& conn) -> Status {
+    PKG_ASSIGN_OR_RETURN(out, list_meta_on(conn, prefix));
+    return ok_status();
+  }));
+  return out;
 }
 
 Result<std::uint64_t> SqlStore::last_revision() { return committed_revision_.load(); }
 
 Result<std::uint64_t> SqlStore::first_revision() {
-  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
   const std::uint64_t last = committed_revision_.load();
-  PKG_ASSIGN_OR_RETURN(std::uint64_t first, read_uint(*conn, "SELECT min(revision) FROM pkgcast_journal", {}));
+  std::uint64_t first = 0;
+  PKG_TRY(reading([&](Connection& conn) -> Status {
+    PKG_ASSIGN_OR_RETURN(first, read_uint(conn, "SELECT min(revision) FROM pkgcast_journal", {}));
+    return ok_status();
+  }));
   return first == 0 ? last + 1 : first;
 }
 
@@ -612,22 +645,28 @@ Status SqlStore::read_journal(std::uint64_t after, std::size_t limit,
                                                        " is beyond the last revision " + std::to_string(last) +
                                                        " of this database");
   }
-  PKG_ASSIGN_OR_RETURN(Lease conn, lease());
-  // One read transaction, so the compaction check and the rows come from the same snapshot.
-  PKG_TRY(conn->begin(false));
-  auto body = [&]() -> Status {
-    PKG_ASSIGN_OR_RETURN(std::uint64_t compacted, compacted_through(*conn));
-    if (after < compacted) {
-      return make_error(WbemCode::kNotFound, "revision " + std::to_string(after + 1) +
-                                                 " was compacted (the journal now starts after revision " +
-                                                 std::to_string(compacted) + "); re-list, then watch");
-    }
-    return stream_journal_on(*conn, schema_.registry(), after, limit, sink);
+  bool delivered = false;
+  const auto counted = [&](JournalEntry&& e) {
+    delivered = true;
+    return sink(std::move(e));
   };
-  Status st = body();
-  Status end = conn->rollback();  // read-only
-  if (st.ok() && !end.ok()) return end;
-  return st;
+  return reading([&](Connection& conn) -> Status {
+    // One read transaction, so the compaction check and the rows come from the same snapshot.
+    PKG_TRY(conn.begin(false));
+    auto body = [&]() -> Status {
+      PKG_ASSIGN_OR_RETURN(std::uint64_t compacted, compacted_through(conn));
+      if (after < compacted) {
+        return make_error(WbemCode::kNotFound, "revision " + std::to_string(after + 1) +
+                                                   " was compacted (the journal now starts after revision " +
+                                                   std::to_string(compacted) + "); re-list, then watch");
+      }
+      return stream_journal_on(conn, schema_.registry(), after, limit, counted);
+    };
+    Status st = body();
+    Status end = conn.rollback();  // read-only
+    if (st.ok() && !end.ok()) return end;
+    return st;
+  }, &delivered);
 }
 
 void SqlStore::add_commit_listener(CommitListener listener) {

@@ -115,6 +115,12 @@ class SqlStore final : public Store {
   SqlStore(const OpenOptions& options, BackendSpec backend, Schema schema);
 
   Result<Lease> lease() PKG_EXCLUDES(pool_mu_);
+  // Runs `read` on a leased connection. When it fails because a connection taken from the idle pool turns out to
+  // have been lost while it waited there (the database restarted or failed over, pg_terminate_backend, an idle
+  // reaper), and nothing was delivered yet (`*delivered` false, when given), it runs once more on a new connection:
+  // a reader must not fail because of the pool's history.
+  Status reading(const std::function<Status(Connection&)>& read, const bool* delivered = nullptr)
+      PKG_EXCLUDES(pool_mu_);
   void give_back(std::unique_ptr<Connection> conn, bool nested) PKG_EXCLUDES(pool_mu_);
   // True on the writer thread while it runs one of this store's commands (writer.cc).
   bool on_command_thread() const;

@@ -119,6 +119,48 @@ TEST_P(StorePoolTest, EveryReadPathGivesItsConnectionBack) {
   EXPECT_EQ(sql_store().reader_connections_for_test(), 1U);
 }
 
+// The database ends the pool's idle connections (a restart, a failover, pg_terminate_backend, an idle reaper): the
+// next read on each path still answers, on a new connection, and the journal read says nothing twice.
+TEST_P(StorePoolTest, AReadSurvivesItsPooledConnectionBeingLost) {
+  if (!is_pg()) GTEST_SKIP() << "SQLite has no session to kill";
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(put(package("ABC0000" + std::to_string(i))).ok());
+  const cim::ClassDef& pkg = cls("SMS_Package");
+  // Every session of this database but the writer's (which holds the advisory lock) and the one asking.
+  const std::string kill_readers =
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND "
+      "pid <> pg_backend_pid() AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')";
+  auto lose_the_pool = [&] {
+    ASSERT_TRUE(store_->get_meta("warm").ok());  // a reader connection idles in the pool
+    auto killed = db_->raw_query_text(kill_readers);
+    ASSERT_TRUE(killed.ok()) << killed.error().to_string();
+    ASSERT_NE(*killed, "0\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the backends are gone
+  };
+  lose_the_pool();
+  EXPECT_EQ(scan_all(pkg).size(), 3U);
+  lose_the_pool();
+  auto got = store_->get(pkg, {Value::string("ABC00002")});
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  EXPECT_TRUE(got->has_value());
+  lose_the_pool();
+  auto counted = store_->count(pkg, Predicate::always());
+  ASSERT_TRUE(counted.ok()) << counted.error().to_string();
+  EXPECT_EQ(*counted, 3U);
+  lose_the_pool();
+  std::vector<std::uint64_t> revisions;
+  ASSERT_TRUE(store_->read_journal(0, 10, [&](JournalEntry&& e) {
+    revisions.push_back(e.revision);
+    return true;
+  }).ok());
+  EXPECT_EQ(revisions, (std::vector<std::uint64_t>{1, 2, 3}));
+  lose_the_pool();
+  EXPECT_TRUE(store_->first_revision().ok());
+  lose_the_pool();
+  EXPECT_TRUE(store_->list_meta("").ok());
+  // And writes go on.
+  EXPECT_TRUE(put(package("ABC00004")).ok());
+}
+
 TEST_P(StorePoolTest, BackendDefaultsAndBadOptions) {
   options_.max_readers = 0;
   reopen();
