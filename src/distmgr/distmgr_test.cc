@@ -364,6 +364,31 @@ TEST_F(DistMgrTest, APullDpWaitsForASourceThatHoldsTheVersion) {
   expect_consistent();
 }
 
+// A pull DP's install that no source can serve yet takes no slot: other packages go on being sent.
+TEST_F(DistMgrTest, APullDpWaitingForItsSourceHoldsNoSlot) {
+  DistOptions o;
+  o.clock = &clock_;
+  o.max_packages = 1;
+  make_manager(o);
+  site::DpSpec spec;
+  spec.name = "pull1";
+  spec.site_code = "XYZ";
+  spec.pull = true;
+  spec.source_dps = {"dp3"};
+  ASSERT_TRUE(domain_->create_dp(spec).ok());
+  const std::string waiting = package("Waiting");
+  const std::string other = package("Other");
+  ASSERT_TRUE(dm_->distribute(waiting, Targets{{"pull1"}, {}, {}}).ok());
+  ASSERT_TRUE(dm_->distribute(other, Targets{{"dp1"}, {}, {}}).ok());
+  schedule();
+  EXPECT_EQ(num(job(waiting, "pull1"), "JobState"), 0u);
+  EXPECT_NE(str(job(waiting, "pull1"), "WaitReason").find("no source DP"), std::string::npos);
+  EXPECT_EQ(num(job(other, "dp1"), "JobState"), 1u) << str(job(other, "dp1"), "WaitReason");
+  schedule();  // and again: the waiting job still takes nothing
+  EXPECT_EQ(num(job(other, "dp1"), "JobState"), 1u);
+  expect_consistent();
+}
+
 TEST_F(DistMgrTest, AnUpdateSendsTheNewVersionEverywhere) {
   const std::string pkg = package();
   ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1", "dp3"}, {}, {}}).ok());

@@ -24,7 +24,7 @@ bool takes_slot(std::uint64_t action) {
 }
 
 struct Plan {
-  std::vector<cim::Instance> dispatch;
+  std::vector<cim::Instance> dispatch;  // QUEUED jobs to send, in order, when they can be and a slot is free
   std::vector<std::pair<cim::Instance, std::string>> hold;  // QUEUED jobs and why they wait
   std::vector<cim::Instance> stalled;
 };
@@ -209,24 +209,24 @@ Status Manager::pass(Micros& next) {
         }
       }
     }
-    if (!takes_slot(get_uint(job, "Action"))) {
-      plan.dispatch.push_back(std::move(job));
-      continue;
-    }
-    const std::string pkg = to_upper(get_string(job, "PackageID"));
-    auto it = in_flight.find(pkg);
-    if (it != in_flight.end() && it->second >= options.max_threads_per_package) {
-      plan.hold.emplace_back(std::move(job), "waiting for a slot: " + std::to_string(it->second) +
-                                                 " DPs are receiving this package (max_threads_per_package)");
-    } else if (it == in_flight.end() && in_flight.size() >= options.max_packages) {
-      plan.hold.emplace_back(std::move(job), "waiting for a slot: " + std::to_string(in_flight.size()) +
-                                                 " packages are being sent (max_packages)");
-    } else {
-      ++in_flight[pkg];
-      plan.dispatch.push_back(std::move(job));
-    }
+    // Slots are given in the transaction below, in this order, and only to jobs that can be sent: a pull DP's
+    // install that no source can serve yet waits without a slot, so it never holds back other packages.
+    plan.dispatch.push_back(std::move(job));
   }
   if (plan.dispatch.empty() && plan.stalled.empty() && plan.hold.empty()) return ok_status();
+  // Why a job that could be sent waits for a slot ("" when it may take one).
+  auto slot_wait = [&](const std::string& pkg) -> std::string {
+    auto it = in_flight.find(pkg);
+    if (it != in_flight.end() && it->second >= options.max_threads_per_package) {
+      return "waiting for a slot: " + std::to_string(it->second) +
+             " DPs are receiving this package (max_threads_per_package)";
+    }
+    if (it == in_flight.end() && in_flight.size() >= options.max_packages) {
+      return "waiting for a slot: " + std::to_string(in_flight.size()) + " packages are being sent (max_packages)";
+    }
+    return "";
+  };
+  bool sent_any = false;
 
   const std::string stall_text = "stalled: no progress for " + std::to_string(options.stall_timeout.count()) + " s";
   PKG_TRY(store.execute([&](store::WriteTxn& txn) -> Status {
@@ -290,6 +290,19 @@ Status Manager::pass(Micros& next) {
             }
             continue;
           }
+          if (takes_slot(get_uint(*job, "Action"))) {
+            const std::string pkg = to_upper(get_string(*job, "PackageID"));
+            const std::string wait = slot_wait(pkg);
+            if (!wait.empty()) {
+              if (get_string(*job, "WaitReason") != wait) {
+                set_prop(*job, "WaitReason", str_value(wait));
+                PKG_TRY(txn.put(*job));
+              }
+              continue;
+            }
+            ++in_flight[pkg];
+          }
+          sent_any = true;
           cim::ValueArray urls;
           for (auto& s : sources) urls.push_back(str_value(std::move(s)));
           // Every attempt is a generation of its own, so a late message from an earlier attempt is never taken
@@ -309,7 +322,7 @@ Status Manager::pass(Micros& next) {
       }));
   // What this pass changed (jobs sent, stalled jobs queued for a retry) has deadlines of its own: the next pass,
   // right away, reads them.
-  if (!plan.dispatch.empty() || !plan.stalled.empty()) earliest(now + 1);
+  if (sent_any || !plan.stalled.empty()) earliest(now + 1);
   return ok_status();
 }
 
