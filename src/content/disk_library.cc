@@ -36,7 +36,11 @@ Result<std::unique_ptr<Library>> Library::open(const fs::path& dir) {
   PKG_TRY(make_private_dir(dir / "chunks"));
   PKG_TRY(make_private_dir(dir / "manifests"));
   PKG_TRY(make_private_dir(dir / "sources"));
-  return std::unique_ptr<Library>(std::make_unique<DiskLibrary>(dir));
+  auto library = std::make_unique<DiskLibrary>(dir);
+  // One process uses a library, and opens it before it ingests anything: a temporary chunk file is then what a
+  // killed ingest left, and goes now rather than after garbage collection's grace (repeated crashes added up).
+  library->disk_chunks().remove_stale_temporaries(fs::file_time_type::clock::now());
+  return std::unique_ptr<Library>(std::move(library));
 }
 
 fs::path DiskLibrary::manifest_path(const Digest& id) const {

@@ -134,6 +134,22 @@ TEST(CollectGarbage, SweepsTemporaryFilesACrashLeft) {
   EXPECT_EQ(old->manifests_removed + old->chunks_removed, 0u);
 }
 
+// A killed ingest's temporary chunk files go when the library is opened again (at the server's start), whatever
+// their age; the stored chunks stay.
+TEST(CollectGarbage, OpeningTheLibrarySweepsTemporaryChunkFiles) {
+  TwoTrees t;
+  const fs::path lib = t.tmp.path() / "lib";
+  const std::string hex = t.a.manifest_id.hex();
+  const fs::path chunk_tmp = lib / "chunks" / hex.substr(0, 2) / (".tmp." + hex + ".abcdef");
+  write(chunk_tmp, "partial", 0600);
+  const std::size_t files = count_files(lib);
+  t.lib.reset();
+  auto again = open_library(lib);
+  EXPECT_FALSE(fs::exists(chunk_tmp));
+  EXPECT_EQ(count_files(lib), files - 1);
+  EXPECT_EQ(assemble(again->chunks(), *find_entry(t.a.manifest, "shared.bin")), read(t.tmp.path() / "a" / "shared.bin"));
+}
+
 }  // namespace
 }  // namespace pkgcast::content
 
