@@ -81,7 +81,7 @@ Response error_response(unsigned status, std::string_view code, std::string_view
 Response handle(const Shared& s, const http::request<http::empty_body>& req) {
   const unsigned v = req.version();
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
-    Response refused = error_response(405, "WBEM_E_NOT_SUPPORTED", "only GET and HEAD", v);
+    Response refused = error_response(405, "WBEM_E_INVALID_METHOD", "only GET and HEAD", v);
     refused.set(http::field::allow, "GET, HEAD");  // RFC 9110 section 15.5.6
     return refused;
   }

@@ -199,7 +199,8 @@ Response event_stream_response(std::shared_ptr<StreamSource> stream) {
   Response resp;
   resp.status = 200;
   resp.content_type = "text/event-stream";
-  resp.headers.emplace_back("Cache-Control", "no-cache");
+  // no-transform: a compressing proxy would otherwise hold events back to fill its blocks.
+  resp.headers.emplace_back("Cache-Control", "no-cache, no-transform");
   resp.headers.emplace_back("X-Accel-Buffering", "no");  // proxies that buffer would hold events back
   resp.stream = std::move(stream);
   return resp;
