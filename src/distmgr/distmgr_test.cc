@@ -89,6 +89,16 @@ class DistMgrTest : public ::testing::Test {
     return pkg.ok() ? str(*pkg, "PackageID") : std::string();
   }
 
+  // A pull DP of site XYZ that takes its content from dp3.
+  void add_pull_dp(std::string name) {
+    site::DpSpec spec;
+    spec.name = std::move(name);
+    spec.site_code = "XYZ";
+    spec.pull = true;
+    spec.source_dps = {"dp3"};
+    ASSERT_TRUE(domain_->create_dp(spec).ok());
+  }
+
   cim::Instance get(std::string_view cls, std::vector<cim::Value> key) {
     auto row = store_->get(*store_->registry().find(cls), key);
     EXPECT_TRUE(row.ok() && row->has_value()) << cls;
@@ -328,12 +338,7 @@ TEST_F(DistMgrTest, AClosedTransferWindowHoldsTheJobPendingUntilItOpens) {
 }
 
 TEST_F(DistMgrTest, APullDpWaitsForASourceThatHoldsTheVersion) {
-  site::DpSpec spec;
-  spec.name = "pull1";
-  spec.site_code = "XYZ";
-  spec.pull = true;
-  spec.source_dps = {"dp3"};
-  ASSERT_TRUE(domain_->create_dp(spec).ok());
+  add_pull_dp("pull1");
   const std::string pkg = package();
   ASSERT_TRUE(dm_->distribute(pkg, Targets{{"pull1"}, {}, {}}).ok());
   schedule();
@@ -370,12 +375,7 @@ TEST_F(DistMgrTest, APullDpWaitingForItsSourceHoldsNoSlot) {
   o.clock = &clock_;
   o.max_packages = 1;
   make_manager(o);
-  site::DpSpec spec;
-  spec.name = "pull1";
-  spec.site_code = "XYZ";
-  spec.pull = true;
-  spec.source_dps = {"dp3"};
-  ASSERT_TRUE(domain_->create_dp(spec).ok());
+  add_pull_dp("pull1");
   const std::string waiting = package("Waiting");
   const std::string other = package("Other");
   ASSERT_TRUE(dm_->distribute(waiting, Targets{{"pull1"}, {}, {}}).ok());

@@ -14,6 +14,22 @@
 namespace pkgcast::provider {
 namespace {
 
+// "PackageID/ProgramName" of each __Generic row with embedded P and G ("-" for a missing one), in the answer's
+// order.
+std::vector<std::string> in_order(const std::vector<cim::Instance>& rows) {
+  std::vector<std::string> out;
+  for (const auto& row : rows) {
+    auto part = [&](const char* alias, const char* prop) -> std::string {
+      const cim::Value* v = row.find(alias);
+      if (v == nullptr || v->is_null()) return "-";
+      const cim::Value* p = v->as_object().find(prop);
+      return p == nullptr || p->is_null() ? "?" : p->as_string();
+    };
+    out.push_back(part("P", "PackageID") + "/" + part("G", "ProgramName"));
+  }
+  return out;
+}
+
 class ProviderJoinTest : public ProviderStoreTest {
  protected:
   void SetUp() override {
@@ -73,18 +89,9 @@ class ProviderJoinTest : public ProviderStoreTest {
   }
   Result<std::vector<cim::Instance>> query(std::string_view wql) { return query(wql, admin_); }
 
-  // "PackageID/ProgramName" of each __Generic row with embedded P and G ("-" for a missing one), sorted.
+  // The same, sorted.
   static std::vector<std::string> pairs(const std::vector<cim::Instance>& rows) {
-    std::vector<std::string> out;
-    for (const auto& row : rows) {
-      auto part = [&](const char* alias, const char* prop) -> std::string {
-        const cim::Value* v = row.find(alias);
-        if (v == nullptr || v->is_null()) return "-";
-        const cim::Value* p = v->as_object().find(prop);
-        return p == nullptr || p->is_null() ? "?" : p->as_string();
-      };
-      out.push_back(part("P", "PackageID") + "/" + part("G", "ProgramName"));
-    }
+    std::vector<std::string> out = in_order(rows);
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -145,21 +152,6 @@ TEST_F(ProviderJoinTest, OrderBySortsByTheFirstClass) {
   std::vector<std::string> names;
   for (const auto& r : *rows) names.push_back(r.find("P")->as_object().find("Name")->as_string());
   EXPECT_EQ(names, (V{"Reader", "Office", "Office", "Branch tool"}));
-}
-
-// "PackageID/ProgramName" of each __Generic row, in the answer's order.
-std::vector<std::string> in_order(const std::vector<cim::Instance>& rows) {
-  std::vector<std::string> out;
-  for (const auto& row : rows) {
-    auto part = [&](const char* alias, const char* prop) -> std::string {
-      const cim::Value* v = row.find(alias);
-      if (v == nullptr || v->is_null()) return "-";
-      const cim::Value* p = v->as_object().find(prop);
-      return p == nullptr || p->is_null() ? "?" : p->as_string();
-    };
-    out.push_back(part("P", "PackageID") + "/" + part("G", "ProgramName"));
-  }
-  return out;
 }
 
 // A term on a later class (or on both) is sorted in memory once the join is made, in the database's order: NULL
