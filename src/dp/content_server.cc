@@ -85,7 +85,9 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
     refused.set(http::field::allow, "GET, HEAD");  // RFC 9110 section 15.5.6
     return refused;
   }
-  const std::string_view target(req.target().data(), req.target().size());
+  // The path alone: a query (a cache-busting or signing proxy's) names nothing here, as on the site server.
+  std::string_view target(req.target().data(), req.target().size());
+  target = target.substr(0, target.find('?'));
   if (target == "/health") {
     Response res{http::status::ok, v};
     res.set(http::field::content_type, "application/json");

@@ -90,6 +90,10 @@ TEST_F(AgentTest, ServesVerifiedContentWithRangeAndAPullDpInstallsFromIt) {
   EXPECT_EQ(manifest.status, 200u);
   EXPECT_EQ(manifest.body, c.manifest_bytes);
   EXPECT_EQ(http_get(port, "/content/chunks/" + std::string(64, '0')).status, 404u);
+  // A query (a cache-busting or signing proxy's) names nothing.
+  Got queried = http_get(port, "/content/chunks/" + hex + "?cb=1");
+  EXPECT_EQ(queried.status, 200u);
+  EXPECT_TRUE(queried.body == bytes);
 
   // A pull DP: its first source is the DP above (a dead one before it), the site server last.
   FakeSiteServer server2{kToken};
