@@ -77,9 +77,6 @@ Provider::Provider(store::Store& store, std::string site_code, std::string serve
       site_code_(to_upper(site_code)),
       server_name_(std::move(server_name)),
       namespace_(namespace_for_site(site_code_)),
-      // Both backends order strings as WQL does (ASCII fold, then bytes: SQLite's NOCASE, PostgreSQL's
-      // lower(col COLLATE "C"), docs/storage.md), so ordered string comparisons are pushed to either.
-      push_ordered_strings_(true),
       limits_(limits) {}
 
 NamespaceName parse_namespace(std::string_view ns) {
@@ -202,7 +199,7 @@ std::vector<ScanStep> Provider::plan_steps(const cim::ClassDef& from, const wql:
                                            const std::vector<std::string>& sites, bool sees_tokens) const {
   const cim::ClassDef* token_cls = store_.registry().find("PKG_Token");
   store::Predicate pushed =
-      condition == nullptr ? store::Predicate::always() : push_down(*condition, push_ordered_strings_);
+      condition == nullptr ? store::Predicate::always() : push_down(*condition, kBackendsOrderStringsAsWql);
   if (node_count(pushed) > kMaxPushedPredicateNodes) pushed = store::Predicate::always();
   std::vector<ScanStep> steps;
   for (const cim::ClassDef* cls : store_.registry().subclasses_of(from)) {
@@ -244,14 +241,12 @@ void plan_projection(ScanStep& step, bool select_all, const std::vector<wql::Pro
 void Provider::plan_count(PreparedQuery& prepared) const {
   prepared.shape_ = PreparedQuery::Shape::kCount;
   const wql::BoundQuery& q = *prepared.query_;
-  const bool exact_strings = push_ordered_strings_;  // SQLite's NOCASE is WQL's equality
   std::optional<store::Predicate> exact =
       q.where() == nullptr ? std::optional<store::Predicate>(store::Predicate::always())
-                           : push_down_exact(*q.where(), exact_strings);
+                           : push_down_exact(*q.where(), kBackendsOrderStringsAsWql);
   if (!exact || node_count(*exact) > kMaxPushedPredicateNodes) return;
   for (ScanStep& step : prepared.steps_) {
     if (step.scope == ScanStep::Scope::kPackage) return;
-    if (step.scope == ScanStep::Scope::kProperty && !exact_strings) return;
   }
   for (ScanStep& step : prepared.steps_) {
     store::Predicate filter = *exact;

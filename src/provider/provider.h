@@ -238,9 +238,13 @@ class Provider {
   std::string site_code_;
   std::string server_name_;
   std::string namespace_;
-  bool push_ordered_strings_;
   QueryLimits limits_;
 };
+
+// Both backends compare and order strings as WQL does (ASCII letters folded, then bytes: SQLite's NOCASE,
+// PostgreSQL's lower(col COLLATE "C"), docs/storage.md), so string comparisons, ordered ones included, are pushed
+// to either, and exactly.
+inline constexpr bool kBackendsOrderStringsAsWql = true;
 
 // The most predicate nodes pushed into one scan's SQL. A larger condition (a thousand LIKE terms) is evaluated by
 // wql::matches alone: the database would otherwise spend an unbounded time inside one page's statement, where
@@ -255,8 +259,7 @@ store::Predicate push_down(const wql::Condition& condition, bool ordered_strings
 
 // The whole of `condition` as a predicate that is TRUE for exactly the rows on which the condition is TRUE, or
 // nullopt when some part has no exact translation (system properties, ISA, arrays, NOT LIKE, LIKE sets, reals, a
-// literal that does not fit its column; strings unless `exact_strings`, which only SQLite's NOCASE is: PostgreSQL's
-// lower() folds beyond ASCII). Used to have the database COUNT(*).
+// literal that does not fit its column; strings unless `exact_strings`). Used to have the database COUNT(*).
 std::optional<store::Predicate> push_down_exact(const wql::Condition& condition, bool exact_strings);
 
 // WQL LIKE pattern -> store LIKE pattern ('%', '_', '\' escapes) admitting at least the same strings: a [set]
