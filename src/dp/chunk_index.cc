@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "dp/fs_util.h"
@@ -142,24 +143,73 @@ Result<std::string> ChunkIndex::read(const content::Digest& hash) const {
   return bytes;
 }
 
-bool ChunkIndex::copy_unread(const content::Digest& hash, int out, std::uint64_t offset) const {
-  auto place = find(hash);
-  if (!place || !place->version->fingerprints[place->file].known) return false;
-  Fd in = open_below(content_dir_ / place->version->content_id, place->version->paths[place->file]);
+bool ChunkIndex::copy_range(const Version& version, std::uint32_t file, std::uint64_t from, int out,
+                            std::uint64_t to, std::uint64_t length) const {
+  if (!version.fingerprints[file].known) return false;
+  Fd in = open_below(content_dir_ / version.content_id, version.paths[file]);
   struct stat st {};
-  if (!in.valid() || ::fstat(in.get(), &st) != 0 ||
-      FileFingerprint::of(st) != place->version->fingerprints[place->file]) {
+  if (!in.valid() || ::fstat(in.get(), &st) != 0 || FileFingerprint::of(st) != version.fingerprints[file]) {
     return false;
   }
-  auto from = static_cast<loff_t>(place->offset);
-  auto to = static_cast<loff_t>(offset);
-  for (std::uint32_t left = place->size; left > 0;) {
-    const ssize_t n = ::copy_file_range(in.get(), &from, out, &to, left, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    left -= static_cast<std::uint32_t>(n);
+  // A clone shares whole blocks only, from a block boundary in both files: the bytes up to the destination's next
+  // boundary go in a copy of their own, so that the rest starts on one in both files whenever the two offsets differ
+  // by whole blocks (an update that changed bytes without moving the others). The kernel then clones what it can
+  // and copies the tail.
+  struct stat out_st {};
+  const std::uint64_t block =
+      ::fstat(out, &out_st) == 0 && out_st.st_blksize > 0 ? static_cast<std::uint64_t>(out_st.st_blksize) : 4096;
+  auto src = static_cast<loff_t>(from);
+  auto dst = static_cast<loff_t>(to);
+  const std::uint64_t head = std::min(length, (block - to % block) % block);
+  for (std::uint64_t piece : {head, length - head}) {
+    while (piece > 0) {
+      const ssize_t n = ::copy_file_range(in.get(), &src, out, &dst, piece, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      piece -= static_cast<std::uint64_t>(n);
+    }
   }
-  return true;
+  // A write to the installed file during the copy changes its time: what was copied is then not trusted.
+  return ::fstat(in.get(), &st) == 0 && FileFingerprint::of(st) == version.fingerprints[file];
+}
+
+bool ChunkIndex::copy_unread(const content::Digest& hash, int out, std::uint64_t offset) const {
+  auto place = find(hash);
+  return place && copy_range(*place->version, place->file, place->offset, out, offset, place->size);
+}
+
+std::vector<bool> ChunkIndex::copy_runs_unread(std::span<const content::ChunkRef> chunks, int out) const {
+  std::vector<std::optional<Place>> at(chunks.size());
+  {
+    MutexLock lock(mu_);
+    for (std::size_t k = 0; k < chunks.size(); ++k) {
+      auto it = chunks_.find(chunks[k].hash);
+      if (it != chunks_.end()) at[k] = it->second;
+    }
+  }
+  std::vector<bool> placed(chunks.size(), false);
+  std::uint64_t to = 0;
+  for (std::size_t k = 0; k < chunks.size();) {
+    if (!at[k]) {
+      to += chunks[k].size;
+      ++k;
+      continue;
+    }
+    std::size_t end = k + 1;
+    std::uint64_t length = at[k]->size;
+    while (end < chunks.size() && at[end] && at[end]->version == at[k]->version && at[end]->file == at[k]->file &&
+           at[end]->offset == at[end - 1]->offset + at[end - 1]->size) {
+      length += at[end]->size;
+      ++end;
+    }
+    if (copy_range(*at[k]->version, at[k]->file, at[k]->offset, out, to, length)) {
+      std::fill(placed.begin() + static_cast<std::ptrdiff_t>(k), placed.begin() + static_cast<std::ptrdiff_t>(end),
+                true);
+    }
+    to += length;
+    k = end;
+  }
+  return placed;
 }
 
 std::vector<std::string> ChunkIndex::versions() const {

@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -64,10 +65,17 @@ class ChunkIndex {
   // when every copy failed its check or could not be read).
   Result<std::string> read(const content::Digest& hash) const;
   // Copies the chunk in the kernel (copy_file_range) to `out` at `offset`, from an installed file that the agent
-  // verified and whose fingerprint is unchanged since, without reading or checking the bytes: the caller checks
-  // the whole file they land in before trusting it, and copies with read() when that check fails. False when no
-  // such file holds the chunk or the copy fails (what was copied of it is then to be overwritten).
+  // verified and whose fingerprint is unchanged since, before and after the copy, without reading or checking the
+  // bytes: they are trusted as a linked file is (FileFingerprint). False when no such file holds the chunk or the
+  // copy fails (what was copied of it is then to be overwritten).
   bool copy_unread(const content::Digest& hash, int out, std::uint64_t offset) const;
+  // The same for runs of a staged file's chunks (`chunks`: the whole file's, in order, the first at offset 0 of
+  // `out`) that one installed file holds back to back, as an update's unchanged stretches of a file are: each run in
+  // as few kernel copies as it takes, so that the part of it that lies on whole file-system blocks in both files is
+  // shared with the installed file rather than written again where the file system can (copy_file_range clones on
+  // XFS and Btrfs; elsewhere it copies). Returns, by chunk, which were placed; a run whose copy failed is not
+  // (what was copied of it is then to be overwritten).
+  std::vector<bool> copy_runs_unread(std::span<const content::ChunkRef> chunks, int out) const;
   bool contains(const content::Digest& hash) const;
 
   // An installed file whose whole-file SHA-256 is `sha256` (the first indexed one): the version's directory and the
@@ -113,6 +121,10 @@ class ChunkIndex {
   };
 
   std::optional<Place> find(const content::Digest& hash) const;
+  // Copies `length` bytes at `from` of the place's file, if its fingerprint is still the verified one, to `out` at
+  // `to`.
+  bool copy_range(const Version& version, std::uint32_t file, std::uint64_t from, int out, std::uint64_t to,
+                  std::uint64_t length) const;
   void insert_locked(const Indexed& v, bool replace) PKG_REQUIRES(mu_);
 
   const std::filesystem::path content_dir_;

@@ -67,16 +67,22 @@ struct PlannedChunk {
   std::vector<Spot> spots;
 };
 
-std::vector<PlannedChunk> plan_chunks(const content::Manifest& m, const std::vector<bool>& linked) {
+// `placed`, by entry then chunk (an entry's may be empty: none), marks the places filled already.
+std::vector<PlannedChunk> plan_chunks(const content::Manifest& m, const std::vector<bool>& linked,
+                                      const std::vector<std::vector<bool>>& placed = {}) {
   std::vector<PlannedChunk> out;
   std::unordered_map<content::Digest, std::size_t, DigestHash> seen;
   for (std::size_t i = 0; i < m.entries.size(); ++i) {
     if (linked[i]) continue;
+    const std::vector<bool>* filled = i < placed.size() && !placed[i].empty() ? &placed[i] : nullptr;
     std::uint64_t offset = 0;
-    for (const auto& c : m.entries[i].chunks) {
-      auto [it, fresh] = seen.try_emplace(c.hash, out.size());
-      if (fresh) out.push_back({c, {}});
-      out[it->second].spots.push_back({static_cast<std::uint32_t>(i), offset});
+    for (std::size_t k = 0; k < m.entries[i].chunks.size(); ++k) {
+      const auto& c = m.entries[i].chunks[k];
+      if (!filled || !(*filled)[k]) {
+        auto [it, fresh] = seen.try_emplace(c.hash, out.size());
+        if (fresh) out.push_back({c, {}});
+        out[it->second].spots.push_back({static_cast<std::uint32_t>(i), offset});
+      }
       offset += c.size;
     }
   }
@@ -347,12 +353,23 @@ Status remove_unlisted(const std::filesystem::path& dir, const std::string& rel)
   return fsync_dir(parent);
 }
 
-// Checks a staged file's whole-file SHA-256 and gives it its mode: the last check before the tree is published.
-// `running` is the file's digest when all of its bytes were hashed in order on their way in (RunningHashes);
-// otherwise the file is read and hashed here. `mismatch`: the file's bytes are not the manifest's (as opposed to
-// an error of the file system).
+// How a staged file's bytes are known to be the manifest's before the tree is published.
+struct FileCheck {
+  // The file's SHA-256 when all of its bytes were hashed in order on their way in (RunningHashes).
+  std::optional<content::Digest> running;
+  // Some of its bytes were copied unread from an installed file that the agent verified and that kept its inode,
+  // size and modification time since (ChunkIndex::copy_unread), and every other byte is a chunk checked on its
+  // way in. Such a file is trusted as a file linked from an installed version is, without reading it back: the
+  // copied bytes are the ones verified then (on a file system that clones they are the same blocks), and reading
+  // them back would cost an update as much as copying them. Bytes changed behind the agent's back without any of
+  // these changing (bit rot, a write that reset the time) are VALIDATE's to find, as for linked files.
+  bool trusted = false;
+};
+
+// Checks a staged file's whole-file SHA-256 (read back and hashed here when `check` has neither) and gives it its
+// mode: the last check before the tree is published.
 Status finish_file(int root, const content::ManifestEntry& e, const std::filesystem::path& dir, bool fsync_it,
-                   const std::optional<content::Digest>& running, FileFingerprint& verified, bool& mismatch) {
+                   const FileCheck& check, FileFingerprint& verified) {
   std::string leaf;
   PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root, e.path, leaf));
   const auto display = dir / e.path;
@@ -364,15 +381,14 @@ Status finish_file(int root, const content::ManifestEntry& e, const std::filesys
     return make_error(WbemCode::kFailed, "file '" + e.path + "' has " + std::to_string(st.st_size) +
                                              " bytes, the manifest says " + std::to_string(e.size));
   }
-  content::Digest hash;
-  if (running) {
-    hash = *running;
-  } else {
-    PKG_ASSIGN_OR_RETURN(hash, hash_file(fd.get(), e.size, display));
-  }
-  if (hash != e.sha256) {
-    mismatch = true;
-    return make_error(WbemCode::kFailed, "file '" + e.path + "' failed verification (SHA-256)");
+  if (!check.trusted) {
+    content::Digest hash;
+    if (check.running) {
+      hash = *check.running;
+    } else {
+      PKG_ASSIGN_OR_RETURN(hash, hash_file(fd.get(), e.size, display));
+    }
+    if (hash != e.sha256) return make_error(WbemCode::kFailed, "file '" + e.path + "' failed verification (SHA-256)");
   }
   if (::fchmod(fd.get(), e.mode & 07777) != 0) return io_error("set the mode of", display, errno);
   if (fsync_it && ::fsync(fd.get()) != 0) return io_error("fsync", display, errno);
@@ -501,9 +517,7 @@ Result<std::string> Installer::chunk_bytes(const content::ChunkRef& ref, const F
 }
 
 Status Installer::stage(const DpJob& job, const content::Manifest& manifest, const FetchJob& fetch,
-                        const ProgressFn& progress, std::vector<FileFingerprint>& fingerprints,
-                        bool& unread_copy_failed) {
-  unread_copy_failed = false;
+                        const ProgressFn& progress, std::vector<FileFingerprint>& fingerprints) {
   fingerprints.assign(manifest.entries.size(), FileFingerprint{});
   const auto dir = staging_dir_ / job.content_id;
   const auto marker = staging_dir_ / (job.content_id + ".manifest");
@@ -553,8 +567,33 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   const auto t0 = std::chrono::steady_clock::now();
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
 
+  // An update's unchanged stretches of each file first, copied by the kernel from the installed version in a few
+  // copies a file, unread, and shared with it where the file system clones (FileCheck says why unread).
+  std::vector<std::vector<bool>> placed(manifest.entries.size());
+  if (!resume) {
+    std::vector<std::size_t> copyable;
+    for (std::size_t i = 0; i < manifest.entries.size(); ++i) {
+      if (manifest.entries[i].type == content::EntryType::kFile && !linked[i] && !manifest.entries[i].chunks.empty()) {
+        copyable.push_back(i);
+      }
+    }
+    FirstError copy_failure;
+    pool_.run(copyable.size(), [&](std::size_t k, std::size_t) {
+      if (copy_failure.failed()) return;
+      const std::size_t i = copyable[k];
+      std::string leaf;
+      auto parent = open_parent(root.get(), manifest.entries[i].path, leaf);
+      if (!parent.ok()) return copy_failure.set(std::move(parent).error());
+      Fd fd(::openat(parent->get(), leaf.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+      if (!fd.valid()) return copy_failure.set(io_error("open", dir / manifest.entries[i].path, errno));
+      placed[i] = index_.copy_runs_unread(manifest.entries[i].chunks, fd.get());
+      heartbeat();
+    });
+    PKG_TRY(copy_failure.status());
+  }
+
   // Every distinct chunk to every place that holds it, several chunks at once.
-  const std::vector<PlannedChunk> plan = plan_chunks(manifest, linked);
+  const std::vector<PlannedChunk> plan = plan_chunks(manifest, linked, placed);
   std::uint64_t planned = 0;
   for (const auto& c : plan) planned += c.ref.size;
   done = total - planned;
@@ -563,11 +602,17 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   const std::vector<std::vector<std::size_t>> batches = interleave_files(plan, lanes);
   std::vector<OpenFiles> files;
   for (std::size_t w = 0; w < pool_.size(); ++w) files.emplace_back(root.get(), manifest, dir, lanes + 1);
-  // Entries that hold a chunk copied unread: their whole-file check is then the only one their bytes get.
+  // Entries that hold bytes copied unread from an installed file (trusted as a link is: FileCheck).
   std::vector<std::atomic<bool>> copied_unread(manifest.entries.size());
   std::vector<std::uint64_t> sizes(manifest.entries.size());
   for (std::size_t i = 0; i < sizes.size(); ++i) sizes[i] = manifest.entries[i].size;
   RunningHashes running(std::move(sizes), kMaxBytesWaitingForFileHashes);
+  for (std::size_t i = 0; i < placed.size(); ++i) {
+    if (std::find(placed[i].begin(), placed[i].end(), true) != placed[i].end()) {
+      copied_unread[i].store(true, std::memory_order_relaxed);
+      running.give_up(static_cast<std::uint32_t>(i));
+    }
+  }
   FirstError failure;
   // A chunk of a batch on its way to the places of the staged tree that do not hold it yet.
   struct Placing {
@@ -676,21 +721,18 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   }
   const bool sync_each = file_entries.size() <= kSyncEachFileUpTo;
   FirstError bad_file;
-  std::atomic<bool> unread_mismatch{false};
   std::atomic<std::size_t> read_back{0};
   pool_.run(file_entries.size(), [&](std::size_t i, std::size_t) {
     if (bad_file.failed()) return;
     if (fetch.cancel && fetch.cancel->load()) return bad_file.set(make_error(WbemCode::kCallCancelled, "job cancelled"));
-    bool mismatch = false;
-    const auto digest = running.digest(static_cast<std::uint32_t>(file_entries[i]));
-    if (!digest) read_back.fetch_add(1);
-    Status s = finish_file(root.get(), manifest.entries[file_entries[i]], dir, sync_each, digest,
-                           fingerprints[file_entries[i]], mismatch);
+    const std::size_t e = file_entries[i];
+    FileCheck check{running.digest(static_cast<std::uint32_t>(e)),
+                    copied_unread[e].load(std::memory_order_relaxed)};
+    if (!check.running && !check.trusted) read_back.fetch_add(1);
+    Status s = finish_file(root.get(), manifest.entries[e], dir, sync_each, check, fingerprints[e]);
     heartbeat();
-    if (mismatch && copied_unread[file_entries[i]].load(std::memory_order_relaxed)) unread_mismatch = true;
     if (!s.ok()) bad_file.set(std::move(s).error());
   });
-  unread_copy_failed = unread_mismatch.load();
   PKG_TRY(bad_file.status());
   // Directory modes last and deepest first, so a read-only directory is filled before it becomes read-only.
   for (auto it = manifest.entries.rbegin(); it != manifest.entries.rend(); ++it) {
@@ -707,7 +749,7 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   if (!sync_each && ::syncfs(root.get()) != 0) return io_error("sync the file system of", dir, errno);
   spdlog::info(
       "dp agent: staged {}: chunks placed in {:.2f} s, files checked in {:.2f} s ({} of {} read back, the others "
-      "hashed on their way in), synced in {:.2f} s",
+      "hashed on their way in or copied from verified files), synced in {:.2f} s",
       job.content_id, secs(t0, t1), secs(t1, t2), read_back.load(), file_entries.size(),
       secs(t2, std::chrono::steady_clock::now()));
   if (::fsync(root.get()) != 0) return io_error("fsync", dir, errno);
@@ -722,15 +764,7 @@ Status Installer::install(const DpJob& job, const FetchJob& fetch, const Progres
   PKG_ASSIGN_OR_RETURN(content::Manifest manifest, load_manifest(job, fetch));
   const auto digest = *content::Digest::from_hex(job.manifest_hash);
   std::vector<FileFingerprint> fingerprints;
-  bool unread_copy_failed = false;
-  Status staged = stage(job, manifest, fetch, progress, fingerprints, unread_copy_failed);
-  if (!staged.ok() && unread_copy_failed) {
-    // An installed file changed on disk without its fingerprint changing (bit rot, a write that kept its time).
-    // Staging again resumes: each chunk in place is checked, and a bad one is read (verified) or fetched.
-    spdlog::warn("dp agent: {}: {}; checking every chunk of the staged tree", job.content_id, staged.error().message);
-    staged = stage(job, manifest, fetch, progress, fingerprints, unread_copy_failed);
-  }
-  PKG_TRY(staged);
+  PKG_TRY(stage(job, manifest, fetch, progress, fingerprints));
 
   // Publish: a rename of the whole tree. An existing copy of the same version (a redistribution) is swapped out
   // atomically, so the path never stops holding a complete tree.

@@ -101,10 +101,10 @@ class Installer {
   Result<content::Manifest> load_manifest(const DpJob& job, const FetchJob& fetch);
   // Stages the version's tree in staging/<ContentID>/ (resuming what is there), complete and durable.
   // `fingerprints` receives, by entry, each file's as verified (or linked). A fresh stage copies chunks of installed
-  // files in the kernel, unread (ChunkIndex::copy_unread); `unread_copy_failed` is set when a file holding such a
-  // copy then failed its whole-file check, and the caller stages again, resuming, which checks every chunk.
+  // files in the kernel, unread (ChunkIndex::copy_runs_unread, copy_unread), from files whose fingerprint is still
+  // the verified one.
   Status stage(const DpJob& job, const content::Manifest& manifest, const FetchJob& fetch, const ProgressFn& progress,
-               std::vector<FileFingerprint>& fingerprints, bool& unread_copy_failed);
+               std::vector<FileFingerprint>& fingerprints);
   // A chunk's verified bytes: from an installed version when one holds it, else fetched. `worker` as the pool's.
   Result<std::string> chunk_bytes(const content::ChunkRef& ref, const FetchJob& fetch, std::size_t worker,
                                   const Fetcher::ChunkCheck& check = {});
