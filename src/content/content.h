@@ -232,8 +232,8 @@ struct IngestOptions {
   // the same timestamp tick as the reading could leave both times unchanged.
   std::chrono::milliseconds racy_margin{2000};
   // Files are read, cut, hashed and compressed on this many threads (the caller's and threads - 1 more, started
-  // and joined by the ingest); each has its own read buffer and batch of new chunks. The manifest does not depend
-  // on it.
+  // and joined by the ingest); each has its own read buffer and batch of new chunks. When more than one is allowed
+  // and at most four files are to be read, each of them gets its own. The manifest does not depend on it.
   std::size_t threads = 1;
 };
 

@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <mutex>
+
 #include "content/library_test_util.h"
 
 namespace pkgcast::content {
@@ -178,6 +181,41 @@ TEST(Ingest, SeesAFileChangedWhileItWasRead) {
   };
   expect_refused(*lib, src, WbemCode::kInvalidOperation, "changed while it was read", add_file);
   EXPECT_EQ(count_files(tmp.path() / "lib" / "manifests"), 0u);
+}
+
+// A few files to read get a thread each, beyond the threads allowed: three files read with two allowed are read
+// at once (each waits in the hook, after its read, until all three have been read; two threads could not get there).
+// With one thread allowed, they are read one after the other.
+TEST(Ingest, AFewFilesToReadAreReadAtOnce) {
+  TempDir tmp;
+  const fs::path src = tmp.path() / "src";
+  for (int i = 0; i < 3; ++i) {
+    const auto bytes = random_bytes(300'000, 70 + static_cast<std::uint64_t>(i));
+    write(src / ("f" + std::to_string(i)), std::string(bytes.begin(), bytes.end()));
+  }
+  for (const std::size_t allowed : {2u, 1u}) {
+    SCOPED_TRACE(allowed);
+    std::mutex mu;
+    std::condition_variable all_read;
+    int read = 0;
+    int most_at_once = 0;
+    IngestOptions options;
+    options.threads = allowed;
+    options.reuse_unchanged_files = false;
+    options.after_read_for_test = [&](const fs::path&) {
+      std::unique_lock<std::mutex> lock(mu);
+      ++read;
+      most_at_once = std::max(most_at_once, read);
+      all_read.notify_all();
+      all_read.wait_for(lock, std::chrono::seconds(allowed == 1 ? 0 : 10), [&] { return read == 3; });
+      --read;
+    };
+    TempDir lib_dir;
+    auto lib = open_library(lib_dir.path() / "lib");
+    auto r = lib->ingest(src, options);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(most_at_once, allowed == 1 ? 1 : 3);
+  }
 }
 
 // Several reading threads change the time an ingest takes, nothing it records: the same manifest, the same counts,

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "core/strings.h"
 #include "server/routes/content_collector.h"
@@ -59,10 +60,8 @@ class ApiImpl final : public Api {
                     std::chrono::steady_clock::time_point deadline) -> Result<site::SourceContent> {
             content::IngestOptions options;
             options.deadline = deadline;
-            // A `package create --source` waits for its ingest: four files at once, whatever the machine's cores
-            // (at most four of them are used), so that when a few large files are left (an update that changed
-            // three) the kernel shares every core among them to the end instead of one file holding up the rest.
-            options.threads = 4;
+            // A `package create --source` waits for its ingest: it uses the machine's cores, up to four of them.
+            options.threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 4);
             PKG_ASSIGN_OR_RETURN(content::IngestResult r, library->ingest(dir, options));
             site::SourceContent c;
             c.manifest_hash = r.manifest_id.hex();
