@@ -325,9 +325,10 @@ class Ingest {
     IngestResult counts;  // its counters only
   };
 
-  // Reads `files` on up to options_.threads threads (this one and helpers started here, joined before it returns),
-  // largest files first so that the threads finish together; then makes every new chunk durable. The first error
-  // stops every thread after its current step, and what was not committed is removed (ChunkWriteBatch).
+  // Reads `files` on up to options_.threads threads, or one a file when there are few (this one and helpers started
+  // here, joined before it returns), largest files first so that the threads finish together; then makes every new
+  // chunk durable. The first error stops every thread after its current step, and what was not committed is removed
+  // (ChunkWriteBatch).
   Status read_files(std::vector<FileToRead>& files) {
     if (files.empty()) return ok_status();
     std::stable_sort(files.begin(), files.end(),

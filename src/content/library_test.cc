@@ -197,18 +197,19 @@ TEST(Ingest, AFewFilesToReadAreReadAtOnce) {
     SCOPED_TRACE(allowed);
     std::mutex mu;
     std::condition_variable all_read;
-    int read = 0;
+    int arrived = 0;  // files read so far
+    int inside = 0;   // threads in the hook now
     int most_at_once = 0;
     IngestOptions options;
     options.threads = allowed;
     options.reuse_unchanged_files = false;
     options.after_read_for_test = [&](const fs::path&) {
       std::unique_lock<std::mutex> lock(mu);
-      ++read;
-      most_at_once = std::max(most_at_once, read);
+      ++arrived;
+      most_at_once = std::max(most_at_once, ++inside);
       all_read.notify_all();
-      all_read.wait_for(lock, std::chrono::seconds(allowed == 1 ? 0 : 10), [&] { return read == 3; });
-      --read;
+      all_read.wait_for(lock, std::chrono::seconds(allowed == 1 ? 0 : 10), [&] { return arrived == 3; });
+      --inside;
     };
     TempDir lib_dir;
     auto lib = open_library(lib_dir.path() / "lib");

@@ -145,23 +145,23 @@ Result<std::string> ChunkIndex::read(const content::Digest& hash) const {
 
 bool ChunkIndex::copy_range(const Version& version, std::uint32_t file, std::uint64_t from, int out,
                             std::uint64_t to, std::uint64_t length) const {
-  if (!version.fingerprints[file].known) return false;
+  const FileFingerprint& verified = version.fingerprints[file];
+  if (!verified.known) return false;
   Fd in = open_below(content_dir_ / version.content_id, version.paths[file]);
   struct stat st {};
-  if (!in.valid() || ::fstat(in.get(), &st) != 0 || FileFingerprint::of(st) != version.fingerprints[file]) {
-    return false;
-  }
+  if (!in.valid() || ::fstat(in.get(), &st) != 0 || !FileFingerprint::of(st).same_state(verified)) return false;
   // A clone shares whole blocks only, from a block boundary in both files: the bytes up to the destination's next
-  // boundary go in a copy of their own, so that the rest starts on one in both files whenever the two offsets differ
-  // by whole blocks (an update that changed bytes without moving the others). The kernel then clones what it can
-  // and copies the tail.
+  // boundary go in a copy of their own, then the whole blocks after it, then the rest, so that the middle copy
+  // starts and ends on boundaries in both files whenever the two offsets differ by whole blocks (an update that
+  // changed bytes without moving the others), and the kernel clones it.
   struct stat out_st {};
   const std::uint64_t block =
       ::fstat(out, &out_st) == 0 && out_st.st_blksize > 0 ? static_cast<std::uint64_t>(out_st.st_blksize) : 4096;
   auto src = static_cast<loff_t>(from);
   auto dst = static_cast<loff_t>(to);
   const std::uint64_t head = std::min(length, (block - to % block) % block);
-  for (std::uint64_t piece : {head, length - head}) {
+  const std::uint64_t middle = (length - head) / block * block;
+  for (std::uint64_t piece : {head, middle, length - head - middle}) {
     while (piece > 0) {
       const ssize_t n = ::copy_file_range(in.get(), &src, out, &dst, piece, 0);
       if (n < 0 && errno == EINTR) continue;
@@ -170,21 +170,24 @@ bool ChunkIndex::copy_range(const Version& version, std::uint32_t file, std::uin
     }
   }
   // A write to the installed file during the copy changes its time: what was copied is then not trusted.
-  return ::fstat(in.get(), &st) == 0 && FileFingerprint::of(st) == version.fingerprints[file];
+  return ::fstat(in.get(), &st) == 0 && FileFingerprint::of(st).same_state(verified);
 }
 
-bool ChunkIndex::copy_unread(const content::Digest& hash, int out, std::uint64_t offset) const {
-  auto place = find(hash);
-  return place && copy_range(*place->version, place->file, place->offset, out, offset, place->size);
+bool ChunkIndex::copy_unread(const content::ChunkRef& chunk, int out, std::uint64_t offset) const {
+  auto place = find(chunk.hash);
+  return place && place->size == chunk.size &&
+         copy_range(*place->version, place->file, place->offset, out, offset, place->size);
 }
 
-std::vector<bool> ChunkIndex::copy_runs_unread(std::span<const content::ChunkRef> chunks, int out) const {
+std::vector<bool> ChunkIndex::copy_runs_unread(
+    std::span<const content::ChunkRef> chunks, int out,
+    const std::function<bool(std::uint64_t, std::uint64_t)>& after_run) const {
   std::vector<std::optional<Place>> at(chunks.size());
   {
     MutexLock lock(mu_);
     for (std::size_t k = 0; k < chunks.size(); ++k) {
       auto it = chunks_.find(chunks[k].hash);
-      if (it != chunks_.end()) at[k] = it->second;
+      if (it != chunks_.end() && it->second.size == chunks[k].size) at[k] = it->second;
     }
   }
   std::vector<bool> placed(chunks.size(), false);
@@ -206,6 +209,7 @@ std::vector<bool> ChunkIndex::copy_runs_unread(std::span<const content::ChunkRef
       std::fill(placed.begin() + static_cast<std::ptrdiff_t>(k), placed.begin() + static_cast<std::ptrdiff_t>(end),
                 true);
     }
+    if (after_run && !after_run(to, length)) break;
     to += length;
     k = end;
   }

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -40,13 +41,22 @@ using content::DigestHash;
 // that still has the same inode, size and modification time is taken as still holding those bytes when an update
 // links it (as rsync's quick check takes a file as unchanged). Bytes changed without any of these changing (bit rot,
 // a deliberate write that resets the time) are VALIDATE's to find.
+//
+// `whole`: the file's whole-file SHA-256 was checked against its manifest (or it is a link of such a file). A file
+// put together from chunks that were each checked, some copied unread from installed files, is not: its chunks may
+// be copied unread again, but a file with its hash is linked without reading it only when `whole`, so that a
+// manifest whose file hash does not match its chunks cannot pass that hash on to another package's file.
 struct FileFingerprint {
   std::uint64_t inode = 0;
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
   bool known = false;
-  static FileFingerprint of(const struct stat& st);
-  friend bool operator==(const FileFingerprint&, const FileFingerprint&) = default;
+  bool whole = false;
+  static FileFingerprint of(const struct stat& st);  // known, not whole
+  // The same file, unchanged: inode, size and modification time (both known).
+  bool same_state(const FileFingerprint& other) const {
+    return known && other.known && inode == other.inode && size == other.size && mtime_ns == other.mtime_ns;
+  }
 };
 
 class ChunkIndex {
@@ -66,16 +76,19 @@ class ChunkIndex {
   Result<std::string> read(const content::Digest& hash) const;
   // Copies the chunk in the kernel (copy_file_range) to `out` at `offset`, from an installed file that the agent
   // verified and whose fingerprint is unchanged since, before and after the copy, without reading or checking the
-  // bytes: they are trusted as a linked file is (FileFingerprint). False when no such file holds the chunk or the
-  // copy fails (what was copied of it is then to be overwritten).
-  bool copy_unread(const content::Digest& hash, int out, std::uint64_t offset) const;
+  // bytes: they are trusted as the chunks of a verified file (FileFingerprint). False when no such file holds the
+  // chunk at `chunk.size` or the copy fails (what was copied of it is then to be overwritten).
+  bool copy_unread(const content::ChunkRef& chunk, int out, std::uint64_t offset) const;
   // The same for runs of a staged file's chunks (`chunks`: the whole file's, in order, the first at offset 0 of
   // `out`) that one installed file holds back to back, as an update's unchanged stretches of a file are: each run in
-  // as few kernel copies as it takes, so that the part of it that lies on whole file-system blocks in both files is
-  // shared with the installed file rather than written again where the file system can (copy_file_range clones on
-  // XFS and Btrfs; elsewhere it copies). Returns, by chunk, which were placed; a run whose copy failed is not
-  // (what was copied of it is then to be overwritten).
-  std::vector<bool> copy_runs_unread(std::span<const content::ChunkRef> chunks, int out) const;
+  // three kernel copies (up to the destination's next block boundary, the whole blocks after it, the rest), so that
+  // the middle one is shared with the installed file rather than written again where the file system can
+  // (copy_file_range clones on XFS and Btrfs when both offsets are on block boundaries; elsewhere it copies). A
+  // chunk whose size in `chunks` is not the one the installed version recorded is not copied. `after_run` is called
+  // after each run copied, with its offset and length in `out`; it returns false to stop (cancel). Returns, by
+  // chunk, which were placed; a run whose copy failed is not (what was copied of it is then to be overwritten).
+  std::vector<bool> copy_runs_unread(std::span<const content::ChunkRef> chunks, int out,
+                                     const std::function<bool(std::uint64_t, std::uint64_t)>& after_run) const;
   bool contains(const content::Digest& hash) const;
 
   // An installed file whose whole-file SHA-256 is `sha256` (the first indexed one): the version's directory and the

@@ -221,8 +221,9 @@ bool link_verified(const ChunkIndex::FileAt& at, const content::ManifestEntry& e
     return false;
   }
   linked = FileFingerprint::of(st);
-  // Unchanged since the agent verified it: no need to read it again.
-  if (at.verified.known && at.verified == linked) {
+  linked.whole = true;  // by the check below, or by the one the agent made of it (FileFingerprint::whole)
+  // Unchanged since the agent verified it whole: no need to read it again.
+  if (at.verified.whole && at.verified.same_state(linked)) {
     return ::linkat(from_parent->get(), from.c_str(), parent, leaf.c_str(), 0) == 0;
   }
   auto hash = hash_file(fd.get(), e.size, at.root / at.path);
@@ -358,11 +359,12 @@ struct FileCheck {
   // The file's SHA-256 when all of its bytes were hashed in order on their way in (RunningHashes).
   std::optional<content::Digest> running;
   // Some of its bytes were copied unread from an installed file that the agent verified and that kept its inode,
-  // size and modification time since (ChunkIndex::copy_unread), and every other byte is a chunk checked on its
-  // way in. Such a file is trusted as a file linked from an installed version is, without reading it back: the
-  // copied bytes are the ones verified then (on a file system that clones they are the same blocks), and reading
-  // them back would cost an update as much as copying them. Bytes changed behind the agent's back without any of
-  // these changing (bit rot, a write that reset the time) are VALIDATE's to find, as for linked files.
+  // size and modification time since (ChunkIndex::copy_runs_unread, copy_unread), and every other byte is a chunk
+  // checked on its way in. Such a file is not read back: the copied bytes are the ones verified then (on a file
+  // system that clones they are the same blocks), and reading them back would cost an update as much as copying
+  // them. Bytes changed behind the agent's back without any of these changing (bit rot, a write that reset the
+  // time) are VALIDATE's to find, as for linked files. Its whole-file SHA-256 is then not checked: it is recorded
+  // as not `whole` (FileFingerprint), so it is hashed before another file of that hash is linked to it.
   bool trusted = false;
 };
 
@@ -392,7 +394,10 @@ Status finish_file(int root, const content::ManifestEntry& e, const std::filesys
   }
   if (::fchmod(fd.get(), e.mode & 07777) != 0) return io_error("set the mode of", display, errno);
   if (fsync_it && ::fsync(fd.get()) != 0) return io_error("fsync", display, errno);
-  if (::fstat(fd.get(), &st) == 0) verified = FileFingerprint::of(st);
+  if (::fstat(fd.get(), &st) == 0) {
+    verified = FileFingerprint::of(st);
+    verified.whole = !check.trusted;
+  }
   return ok_status();
 }
 
@@ -578,18 +583,27 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
       }
     }
     FirstError copy_failure;
+    const auto cancelled = [&] { return fetch.cancel && fetch.cancel->load(); };
     pool_.run(copyable.size(), [&](std::size_t k, std::size_t) {
-      if (copy_failure.failed()) return;
+      if (copy_failure.failed() || cancelled()) return;
       const std::size_t i = copyable[k];
       std::string leaf;
       auto parent = open_parent(root.get(), manifest.entries[i].path, leaf);
       if (!parent.ok()) return copy_failure.set(std::move(parent).error());
       Fd fd(::openat(parent->get(), leaf.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
       if (!fd.valid()) return copy_failure.set(io_error("open", dir / manifest.entries[i].path, errno));
-      placed[i] = index_.copy_runs_unread(manifest.entries[i].chunks, fd.get());
-      heartbeat();
+      // Where the file system copies rather than clones, a run can be gigabytes: its writeback starts as the
+      // chunks' does, and the job stays cancellable and reports its heartbeat between runs.
+      placed[i] = index_.copy_runs_unread(manifest.entries[i].chunks, fd.get(),
+                                          [&](std::uint64_t offset, std::uint64_t length) {
+                                            ::sync_file_range(fd.get(), static_cast<off_t>(offset),
+                                                              static_cast<off_t>(length), SYNC_FILE_RANGE_WRITE);
+                                            heartbeat();
+                                            return !cancelled();
+                                          });
     });
     PKG_TRY(copy_failure.status());
+    if (cancelled()) return make_error(WbemCode::kCallCancelled, "job cancelled");
   }
 
   // Every distinct chunk to every place that holds it, several chunks at once.
@@ -652,7 +666,7 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
         for (const Spot* s : p.missing) {
           auto fd = mine.get(s->entry);
           if (!fd.ok()) return failure.set(std::move(fd).error());
-          if (!index_.copy_unread(chunk.ref.hash, *fd, s->offset)) {
+          if (!index_.copy_unread(chunk.ref, *fd, s->offset)) {
             copied = false;
             break;
           }
