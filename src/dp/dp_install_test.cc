@@ -145,6 +145,9 @@ TEST_F(AgentTest, AnUpdateCopiesTheUnchangedStretchesOfAFileAndMovesOnlyItsChang
   const BuiltContent v2 = publish_ingested(tmp.path() / "src2");
   // A second name keeps version 1's file (and the blocks version 2 shares with it) once the agent removes it.
   fs::create_hard_link(tmp.path() / "dp/content/ABC00001.1/big.bin", tmp.path() / "v1-big.bin");
+  // A restarted agent copies from what it verified before (versions/<ContentID> records it).
+  agent.reset();
+  agent = start_agent(options(tmp.path() / "dp"));
   const std::uint64_t before = server.chunk_bytes_served();
   server.put_job(install_job("ABC00001", 2, 2, v2, {server.content_url()}));
   ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
@@ -197,8 +200,9 @@ TEST_F(AgentTest, AnUpdateDoesNotCopyUnreadFromAnInstalledFileWrittenSinceItsChe
 }
 
 // A byte of an installed file changed behind the agent's back, its inode, size and times kept (as bit rot would), is
-// not seen by an update that copies from the file: the update trusts the file's verified bytes as it trusts a file
-// it links. VALIDATE re-hashes the installed version, names the file and repairs it.
+// not seen by an update that copies from the file, even after the agent restarted: the update trusts the file's
+// verified bytes as it trusts a file it links. VALIDATE re-hashes the installed version, names the file and
+// repairs it.
 TEST_F(AgentTest, AnUpdateTrustsAnUnchangedVerifiedFileAndValidateFindsWhatChangedBehindItsBack) {
   std::string big = tt::pseudo_random(4 * 1024 * 1024, 31);
   write_file(tmp.path() / "src1/big.bin", big);
@@ -222,6 +226,9 @@ TEST_F(AgentTest, AnUpdateTrustsAnUnchangedVerifiedFileAndValidateFindsWhatChang
   }
   const struct timespec times[2] = {st.st_atim, st.st_mtim};
   ASSERT_EQ(::utimensat(AT_FDCWD, installed.c_str(), times, 0), 0);
+  // What the agent verified is recorded with the version (versions/<ContentID>): a restarted agent trusts it too.
+  agent.reset();
+  agent = start_agent(options(tmp.path() / "dp"));
 
   const std::uint64_t before = server.chunk_bytes_served();
   server.put_job(install_job("ABC00001", 2, 2, v2, {server.content_url()}));

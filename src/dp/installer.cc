@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -420,6 +421,68 @@ std::string repair_name(const content::Manifest& manifest, std::size_t index) {
   }
 }
 
+// The manifest hash a versions/ or staging/*.manifest record names (its first line).
+std::optional<content::Digest> first_line_digest(std::string_view text) {
+  std::string_view first = text.substr(0, text.find('\n'));
+  while (!first.empty() && (first.back() == '\r' || first.back() == ' ' || first.back() == '\t')) first.remove_suffix(1);
+  return content::Digest::from_hex(first);
+}
+
+// versions/<ContentID>: the manifest hash of an installed version on its first line, then one line a file the agent
+// verified, "<entry> <inode> <size> <mtime_ns> <whole>", so that a restarted agent still copies (and clones) from
+// files unchanged since (FileFingerprint). A record of only the hash (an older agent's, or a validated version's)
+// trusts no file.
+std::string version_record(const content::Digest& manifest_hash, const std::vector<FileFingerprint>& fingerprints) {
+  std::string out = manifest_hash.hex() + "\n";
+  for (std::size_t i = 0; i < fingerprints.size(); ++i) {
+    const FileFingerprint& f = fingerprints[i];
+    if (!f.known) continue;
+    out += std::to_string(i) + " " + std::to_string(f.inode) + " " + std::to_string(f.size) + " " +
+           std::to_string(f.mtime_ns) + " " + (f.whole ? "1" : "0") + "\n";
+  }
+  return out;
+}
+
+struct VersionRecord {
+  content::Digest manifest_hash;
+  std::vector<FileFingerprint> fingerprints;  // by manifest entry; unknown where none was recorded
+};
+
+// nullopt when the first line is not a manifest hash. Lines after it that do not parse, or name an entry beyond
+// `entries`, are ignored: a file they would have named is read and verified rather than trusted.
+std::optional<VersionRecord> parse_version_record(std::string_view text, std::size_t entries) {
+  const std::size_t eol = text.find('\n');
+  auto digest = first_line_digest(text);
+  if (!digest) return std::nullopt;
+  VersionRecord out{*digest, std::vector<FileFingerprint>(entries)};
+  std::string_view rest = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
+  while (!rest.empty()) {
+    const std::size_t end = rest.find('\n');
+    const std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    std::uint64_t entry = 0, inode = 0, size = 0, whole = 0;
+    std::int64_t mtime = 0;
+    const char* p = line.data();
+    const char* const last = line.data() + line.size();
+    bool ok = true;
+    const auto field = [&](auto& v) {
+      if (!ok) return;
+      while (p < last && *p == ' ') ++p;
+      auto [next, ec] = std::from_chars(p, last, v);
+      ok = ec == std::errc() && next != p;
+      p = next;
+    };
+    field(entry);
+    field(inode);
+    field(size);
+    field(mtime);
+    field(whole);
+    if (!ok || p != last || entry >= entries || whole > 1) continue;
+    out.fingerprints[entry] = FileFingerprint{inode, size, mtime, true, whole == 1};
+  }
+  return out;
+}
+
 }  // namespace
 
 Installer::Installer(InstallerOptions options, ChunkIndex& index, Fetcher& fetcher, WorkerPool& pool)
@@ -461,9 +524,9 @@ Status Installer::prepare() {
   // Index what is installed.
   for (const auto& entry : std::filesystem::directory_iterator(content_dir_, ec)) {
     const std::string id = entry.path().filename().string();
-    auto hex = read_file((versions_dir_ / id).string());
-    const auto digest = hex.ok() ? content::Digest::from_hex(*hex) : std::nullopt;
-    auto bytes = digest ? read_file(manifest_file(*digest).string()) : Result<std::string>(hex.error());
+    auto record_text = read_file((versions_dir_ / id).string());
+    const auto digest = record_text.ok() ? first_line_digest(*record_text) : std::nullopt;
+    auto bytes = digest ? read_file(manifest_file(*digest).string()) : Result<std::string>(record_text.error());
     if (!digest || !bytes.ok() || content::sha256(*bytes) != *digest) {
       spdlog::warn("dp agent: {} has no verified manifest on this DP; it is not served until validated", id);
       continue;
@@ -473,7 +536,8 @@ Status Installer::prepare() {
       spdlog::warn("dp agent: the manifest of {} is refused: {}", id, manifest.error().to_string());
       continue;
     }
-    index_.add(id, *digest, *manifest);
+    auto record = parse_version_record(*record_text, manifest->entries.size());
+    index_.add(id, *digest, *manifest, record ? record->fingerprints : std::vector<FileFingerprint>{});
   }
   // Records of versions that are not there (a crash between the record and the rename).
   for (const auto& entry : std::filesystem::directory_iterator(versions_dir_, ec)) {
@@ -770,8 +834,9 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   return fsync_dir(staging_dir_);
 }
 
-Status Installer::record_version(const std::string& content_id, const content::Digest& manifest_hash) {
-  return write_file_atomic((versions_dir_ / content_id).string(), manifest_hash.hex(), 0644);
+Status Installer::record_version(const std::string& content_id, const content::Digest& manifest_hash,
+                                 const std::vector<FileFingerprint>& fingerprints) {
+  return write_file_atomic((versions_dir_ / content_id).string(), version_record(manifest_hash, fingerprints), 0644);
 }
 
 Status Installer::install(const DpJob& job, const FetchJob& fetch, const ProgressFn& progress) {
@@ -784,7 +849,7 @@ Status Installer::install(const DpJob& job, const FetchJob& fetch, const Progres
   // atomically, so the path never stops holding a complete tree.
   const auto staging = staging_dir_ / job.content_id;
   const auto target = installed_dir(job);
-  PKG_TRY(record_version(job.content_id, digest));
+  PKG_TRY(record_version(job.content_id, digest, fingerprints));
   if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
     PKG_TRY(fsync_dir(content_dir_));
     index_.add(job.content_id, digest, manifest, fingerprints);
@@ -820,9 +885,8 @@ Status Installer::sweep_manifests() {
   for (const auto& dir : {versions_dir_, staging_dir_}) {
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
       if (dir == staging_dir_ && !entry.path().filename().string().ends_with(".manifest")) continue;
-      if (auto hex = read_file(entry.path().string()); hex.ok()) {
-        const auto end = hex->find_last_not_of(" \t\r\n");
-        named.insert(hex->substr(0, end == std::string::npos ? 0 : end + 1));
+      if (auto text = read_file(entry.path().string()); text.ok()) {
+        if (auto digest = first_line_digest(*text)) named.insert(digest->hex());
       }
     }
     if (ec) return io_error("list", dir, ec.value());
@@ -855,11 +919,11 @@ Status Installer::remove_version(const std::string& content_id) {
   index_.remove(content_id);
   const auto dir = content_dir_ / content_id;
   PKG_TRY(trash_and_delete(dir, trash_dir_));
-  auto hex = read_file((versions_dir_ / content_id).string());
+  auto text = read_file((versions_dir_ / content_id).string());
   std::error_code ec;
   std::filesystem::remove(versions_dir_ / content_id, ec);
-  if (hex.ok()) {
-    if (auto digest = content::Digest::from_hex(*hex); digest && !index_.uses_manifest(*digest)) {
+  if (text.ok()) {
+    if (auto digest = first_line_digest(*text); digest && !index_.uses_manifest(*digest)) {
       std::filesystem::remove(manifest_file(*digest), ec);
     }
   }
@@ -925,8 +989,8 @@ Result<ValidateOutcome> Installer::validate(const DpJob& job, const FetchJob& fe
     for (const auto& p : unlisted) PKG_TRY(remove_unlisted(dir, p));
     if (!bad.empty()) PKG_TRY(repair(manifest, dir, bad, fetch));
   }
-  // Verified whole: it is (again) a source of chunks.
-  PKG_TRY(record_version(job.content_id, digest));
+  // Verified whole: it is (again) a source of chunks (read and checked: no file is trusted unread).
+  PKG_TRY(record_version(job.content_id, digest, {}));
   index_.add(job.content_id, digest, manifest);
   return out;
 }

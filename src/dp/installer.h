@@ -112,7 +112,9 @@ class Installer {
                 const std::vector<std::size_t>& bad, const FetchJob& fetch);
   // Removes an installed version: unindexed, renamed to trash and deleted, its record and unused manifest gone.
   Status remove_version(const std::string& content_id);
-  Status record_version(const std::string& content_id, const content::Digest& manifest_hash);
+  // versions/<ContentID>, with the fingerprints of the files the agent verified (by manifest entry; may be empty).
+  Status record_version(const std::string& content_id, const content::Digest& manifest_hash,
+                        const std::vector<FileFingerprint>& fingerprints);
 
   const InstallerOptions options_;
   const std::filesystem::path manifests_dir_, versions_dir_, staging_dir_, content_dir_, trash_dir_;
