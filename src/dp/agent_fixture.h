@@ -117,6 +117,19 @@ class AgentTest : public ::testing::Test {
     in.dir = tmp.path() / "dp/content/ABC00001.1";
     return in;
   }
+  // `bytes` as src1/big.bin, published through the ingest and installed as ABC00001.1 (generation 1) by an agent
+  // left running, as the update tests start; nullptr (and a failure) when it did not install.
+  std::unique_ptr<Agent> install_big_file_as_version_1(const std::string& bytes) {
+    write_file(tmp.path() / "src1/big.bin", bytes);
+    const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
+    auto agent = start_agent(options(tmp.path() / "dp"));
+    server.put_job(install_job("ABC00001", 1, 1, v1, {server.content_url()}));
+    if (!server.wait_status("ABC00001", "installed", 1)) {
+      ADD_FAILURE() << "ABC00001.1 was not installed";
+      return nullptr;
+    }
+    return agent;
+  }
   // As the site server would: through the content library's ingest.
   BuiltContent publish_ingested(const fs::path& tree) {
     BuiltContent c = ::pkgcast::dp::testing::ingest_content(tree, tmp.path() / "library");

@@ -76,11 +76,8 @@ TEST_F(AgentTest, InstallsATreeByteForByteAndAnUpdateMovesOnlyChangedChunks) {
 // Content-defined chunks: an insertion in the middle of a large file moves only the chunks around it.
 TEST_F(AgentTest, AnInsertionInALargeFileMovesOnlyNearbyChunks) {
   std::string big = tt::pseudo_random(4 * 1024 * 1024, 21);
-  write_file(tmp.path() / "src1/big.bin", big);
-  const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
-  auto agent = start_agent(options(tmp.path() / "dp"));
-  server.put_job(install_job("ABC00001", 1, 1, v1, {server.content_url()}));
-  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  auto agent = install_big_file_as_version_1(big);
+  ASSERT_NE(agent, nullptr);
   big.insert(2 * 1024 * 1024, "an insertion in the middle");
   write_file(tmp.path() / "src2/big.bin", big);
   const BuiltContent v2 = publish_ingested(tmp.path() / "src2");
@@ -133,11 +130,8 @@ bool clones_blocks(const fs::path& dir) {
 // again.
 TEST_F(AgentTest, AnUpdateCopiesTheUnchangedStretchesOfAFileAndMovesOnlyItsChangedChunks) {
   std::string big = tt::pseudo_random(8 * 1024 * 1024, 29);
-  write_file(tmp.path() / "src1/big.bin", big);
-  const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
-  auto agent = start_agent(options(tmp.path() / "dp"));
-  server.put_job(install_job("ABC00001", 1, 1, v1, {server.content_url()}));
-  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  auto agent = install_big_file_as_version_1(big);
+  ASSERT_NE(agent, nullptr);
 
   // Eight regions rewritten in place, the file's size unchanged.
   for (std::size_t k = 0; k < 8; ++k) big.replace(k * big.size() / 8 + 12345, 100, std::string(100, 'u'));
@@ -170,11 +164,8 @@ TEST_F(AgentTest, AnUpdateCopiesTheUnchangedStretchesOfAFileAndMovesOnlyItsChang
 // chunk that fails is fetched.
 TEST_F(AgentTest, AnUpdateDoesNotCopyUnreadFromAnInstalledFileWrittenSinceItsCheck) {
   std::string big = tt::pseudo_random(4 * 1024 * 1024, 23);
-  write_file(tmp.path() / "src1/big.bin", big);
-  const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
-  auto agent = start_agent(options(tmp.path() / "dp"));
-  server.put_job(install_job("ABC00001", 1, 1, v1, {server.content_url()}));
-  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  auto agent = install_big_file_as_version_1(big);
+  ASSERT_NE(agent, nullptr);
 
   // Version 2 changes the file's last bytes: every other chunk is in version 1.
   big.replace(big.size() - 100, 100, std::string(100, 'v'));
@@ -205,11 +196,8 @@ TEST_F(AgentTest, AnUpdateDoesNotCopyUnreadFromAnInstalledFileWrittenSinceItsChe
 // repairs it.
 TEST_F(AgentTest, AnUpdateTrustsAnUnchangedVerifiedFileAndValidateFindsWhatChangedBehindItsBack) {
   std::string big = tt::pseudo_random(4 * 1024 * 1024, 31);
-  write_file(tmp.path() / "src1/big.bin", big);
-  const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
-  auto agent = start_agent(options(tmp.path() / "dp"));
-  server.put_job(install_job("ABC00001", 1, 1, v1, {server.content_url()}));
-  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  auto agent = install_big_file_as_version_1(big);
+  ASSERT_NE(agent, nullptr);
 
   big.replace(big.size() - 100, 100, std::string(100, 'v'));
   write_file(tmp.path() / "src2/big.bin", big);
@@ -250,11 +238,8 @@ TEST_F(AgentTest, AnUpdateTrustsAnUnchangedVerifiedFileAndValidateFindsWhatChang
 // agent link that file into the other package without hashing it.
 TEST_F(AgentTest, AFileMadeFromCopiedChunksIsHashedBeforeAnotherFileOfItsHashIsLinkedToIt) {
   std::string big = tt::pseudo_random(4 * 1024 * 1024, 37);
-  write_file(tmp.path() / "src1/big.bin", big);
-  const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
-  auto agent = start_agent(options(tmp.path() / "dp"));
-  server.put_job(install_job("ABC00001", 1, 1, v1, {server.content_url()}));
-  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  auto agent = install_big_file_as_version_1(big);
+  ASSERT_NE(agent, nullptr);
 
   const std::string other = tt::pseudo_random(big.size(), 38);
   write_file(tmp.path() / "other/big.bin", other);
