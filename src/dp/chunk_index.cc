@@ -26,11 +26,6 @@ Fd open_below(const std::filesystem::path& root, const std::string& path) {
 
 }  // namespace
 
-FileFingerprint FileFingerprint::of(const struct stat& st) {
-  return {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
-          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec, true};
-}
-
 Result<std::string> read_verified(const std::filesystem::path& root, const std::string& path, std::uint64_t offset,
                                   std::uint32_t size, const content::Digest& hash) {
   Fd fd = open_below(root, path);

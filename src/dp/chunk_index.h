@@ -32,32 +32,11 @@
 #include "content/content.h"
 #include "core/mutex.h"
 #include "core/result.h"
+#include "dp/version_record.h"
 
 namespace pkgcast::dp {
 
 using content::DigestHash;
-
-// What a file looked like right after the agent verified it (its hash against the manifest): an installed file
-// that still has the same inode, size and modification time is taken as still holding those bytes when an update
-// links it (as rsync's quick check takes a file as unchanged). Bytes changed without any of these changing (bit rot,
-// a deliberate write that resets the time) are VALIDATE's to find.
-//
-// `whole`: the file's whole-file SHA-256 was checked against its manifest (or it is a link of such a file). A file
-// put together from chunks that were each checked, some copied unread from installed files, is not: its chunks may
-// be copied unread again, but a file with its hash is linked without reading it only when `whole`, so that a
-// manifest whose file hash does not match its chunks cannot pass that hash on to another package's file.
-struct FileFingerprint {
-  std::uint64_t inode = 0;
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  bool known = false;
-  bool whole = false;
-  static FileFingerprint of(const struct stat& st);  // known, not whole
-  // The same file, unchanged: inode, size and modification time (both known).
-  bool same_state(const FileFingerprint& other) const {
-    return known && other.known && inode == other.inode && size == other.size && mtime_ns == other.mtime_ns;
-  }
-};
 
 class ChunkIndex {
  public:

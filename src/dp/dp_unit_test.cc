@@ -12,6 +12,7 @@
 #include "dp/state.h"
 #include "dp/test_tree.h"
 #include "dp/tree.h"
+#include "dp/version_record.h"
 
 namespace pkgcast::dp {
 namespace {
@@ -67,6 +68,53 @@ TEST(Job, RefusesWhatWouldNameAnotherDirectory) {
       EXPECT_EQ(job.error().code, WbemCode::kInvalidParameter);
     }
   }
+}
+
+// What the agent verified of a version is written with it and read back the same; a record of the hash alone (an
+// older agent's) trusts nothing; a line that does not parse, or names no entry of the manifest, is ignored (its
+// file is then read and verified), and a first line that is not a hash refuses the record.
+TEST(VersionRecord, RoundTripsAndIgnoresWhatItCannotRead) {
+  const content::Digest hash = content::sha256("manifest");
+  std::vector<FileFingerprint> fps(4);
+  fps[0] = FileFingerprint{11, 100, 1'700'000'000'123'456'789, true, true};
+  fps[2] = FileFingerprint{13, 0, -5, true, false};
+  const std::string text = serialize_version_record(hash, fps);
+  auto back = parse_version_record(text, 4);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->manifest_hash, hash);
+  ASSERT_EQ(back->fingerprints.size(), 4u);
+  EXPECT_TRUE(back->fingerprints[0].same_state(fps[0]));
+  EXPECT_TRUE(back->fingerprints[0].whole);
+  EXPECT_FALSE(back->fingerprints[1].known);
+  EXPECT_TRUE(back->fingerprints[2].same_state(fps[2]));
+  EXPECT_FALSE(back->fingerprints[2].whole);
+  EXPECT_FALSE(back->fingerprints[3].known);
+  EXPECT_EQ(first_line_digest(text), hash);
+
+  auto old = parse_version_record(hash.hex(), 4);  // an older agent's record: the hash alone, no newline
+  ASSERT_TRUE(old.has_value());
+  EXPECT_EQ(old->manifest_hash, hash);
+  for (const auto& f : old->fingerprints) EXPECT_FALSE(f.known);
+  EXPECT_EQ(first_line_digest(hash.hex() + " \r\n"), hash);
+
+  const std::string bad = hash.hex() + "\n" +
+                          "1 5 6 7\n"            // a field missing
+                          "1 5 6 7 1 9\n"        // one too many
+                          "1 5 6 7 2\n"          // whole is 0 or 1
+                          "4 5 6 7 1\n"          // no entry 4 of 4
+                          "-1 5 6 7 1\n"         // not an entry
+                          "1 5 x 7 1\n"          // not a number
+                          "1 99999999999999999999 6 7 1\n"  // out of range
+                          "\n"
+                          "3 21 22 23 1";         // good, without a final newline
+  auto parsed = parse_version_record(bad, 4);
+  ASSERT_TRUE(parsed.has_value());
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_FALSE(parsed->fingerprints[i].known) << i;
+  EXPECT_TRUE(parsed->fingerprints[3].same_state(FileFingerprint{21, 22, 23, true, true}));
+
+  EXPECT_FALSE(parse_version_record("", 4).has_value());
+  EXPECT_FALSE(parse_version_record("not a hash\n1 2 3 4 1\n", 4).has_value());
+  EXPECT_FALSE(parse_version_record(hash.hex().substr(1) + "\n", 4).has_value());
 }
 
 TEST(State, RoundTripsAndStartsEmpty) {

@@ -7,7 +7,6 @@
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
-#include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -18,6 +17,7 @@
 #include "core/paths.h"
 #include "dp/running_hashes.h"
 #include "dp/tree.h"
+#include "dp/version_record.h"
 
 namespace pkgcast::dp {
 namespace {
@@ -421,68 +421,6 @@ std::string repair_name(const content::Manifest& manifest, std::size_t index) {
   }
 }
 
-// The manifest hash a versions/ or staging/*.manifest record names (its first line).
-std::optional<content::Digest> first_line_digest(std::string_view text) {
-  std::string_view first = text.substr(0, text.find('\n'));
-  while (!first.empty() && (first.back() == '\r' || first.back() == ' ' || first.back() == '\t')) first.remove_suffix(1);
-  return content::Digest::from_hex(first);
-}
-
-// versions/<ContentID>: the manifest hash of an installed version on its first line, then one line a file the agent
-// verified, "<entry> <inode> <size> <mtime_ns> <whole>", so that a restarted agent still copies (and clones) from
-// files unchanged since (FileFingerprint). A record of only the hash (an older agent's, or a validated version's)
-// trusts no file.
-std::string version_record(const content::Digest& manifest_hash, const std::vector<FileFingerprint>& fingerprints) {
-  std::string out = manifest_hash.hex() + "\n";
-  for (std::size_t i = 0; i < fingerprints.size(); ++i) {
-    const FileFingerprint& f = fingerprints[i];
-    if (!f.known) continue;
-    out += std::to_string(i) + " " + std::to_string(f.inode) + " " + std::to_string(f.size) + " " +
-           std::to_string(f.mtime_ns) + " " + (f.whole ? "1" : "0") + "\n";
-  }
-  return out;
-}
-
-struct VersionRecord {
-  content::Digest manifest_hash;
-  std::vector<FileFingerprint> fingerprints;  // by manifest entry; unknown where none was recorded
-};
-
-// nullopt when the first line is not a manifest hash. Lines after it that do not parse, or name an entry beyond
-// `entries`, are ignored: a file they would have named is read and verified rather than trusted.
-std::optional<VersionRecord> parse_version_record(std::string_view text, std::size_t entries) {
-  const std::size_t eol = text.find('\n');
-  auto digest = first_line_digest(text);
-  if (!digest) return std::nullopt;
-  VersionRecord out{*digest, std::vector<FileFingerprint>(entries)};
-  std::string_view rest = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
-  while (!rest.empty()) {
-    const std::size_t end = rest.find('\n');
-    const std::string_view line = rest.substr(0, end);
-    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
-    std::uint64_t entry = 0, inode = 0, size = 0, whole = 0;
-    std::int64_t mtime = 0;
-    const char* p = line.data();
-    const char* const last = line.data() + line.size();
-    bool ok = true;
-    const auto field = [&](auto& v) {
-      if (!ok) return;
-      while (p < last && *p == ' ') ++p;
-      auto [next, ec] = std::from_chars(p, last, v);
-      ok = ec == std::errc() && next != p;
-      p = next;
-    };
-    field(entry);
-    field(inode);
-    field(size);
-    field(mtime);
-    field(whole);
-    if (!ok || p != last || entry >= entries || whole > 1) continue;
-    out.fingerprints[entry] = FileFingerprint{inode, size, mtime, true, whole == 1};
-  }
-  return out;
-}
-
 }  // namespace
 
 Installer::Installer(InstallerOptions options, ChunkIndex& index, Fetcher& fetcher, WorkerPool& pool)
@@ -836,7 +774,7 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
 
 Status Installer::record_version(const std::string& content_id, const content::Digest& manifest_hash,
                                  const std::vector<FileFingerprint>& fingerprints) {
-  return write_file_atomic((versions_dir_ / content_id).string(), version_record(manifest_hash, fingerprints), 0644);
+  return write_file_atomic((versions_dir_ / content_id).string(), serialize_version_record(manifest_hash, fingerprints), 0644);
 }
 
 Status Installer::install(const DpJob& job, const FetchJob& fetch, const ProgressFn& progress) {
