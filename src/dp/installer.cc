@@ -618,7 +618,7 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   const std::vector<std::vector<std::size_t>> batches = interleave_files(plan, lanes);
   std::vector<OpenFiles> files;
   for (std::size_t w = 0; w < pool_.size(); ++w) files.emplace_back(root.get(), manifest, dir, lanes + 1);
-  // Entries that hold bytes copied unread from an installed file (trusted as a link is: FileCheck).
+  // Entries that hold bytes copied unread from an installed file: not read back (FileCheck).
   std::vector<std::atomic<bool>> copied_unread(manifest.entries.size());
   std::vector<std::uint64_t> sizes(manifest.entries.size());
   for (std::size_t i = 0; i < sizes.size(); ++i) sizes[i] = manifest.entries[i].size;
