@@ -124,6 +124,17 @@ bool clones_blocks(const fs::path& dir) {
   return clones;
 }
 
+// Changes the byte at `offset` of the file at `path` in place, as bit rot or a stray write would.
+bool flip_a_bit(const fs::path& path, long offset) {
+  std::FILE* f = std::fopen(path.c_str(), "r+b");
+  if (f == nullptr) return false;
+  const bool ok = std::fseek(f, offset, SEEK_SET) == 0 && [&] {
+    const int c = std::fgetc(f);
+    return c != EOF && std::fseek(f, offset, SEEK_SET) == 0 && std::fputc(c ^ 0x20, f) != EOF;
+  }();
+  return std::fclose(f) == 0 && ok;
+}
+
 // An update copies the unchanged stretches of a changed file from the installed version in the kernel, unread, a
 // few copies a file, and moves only the changed chunks. Where the file system clones (run the test with TMPDIR on
 // XFS or Btrfs to see it), those stretches share their blocks with the installed version instead of being written
@@ -173,13 +184,7 @@ TEST_F(AgentTest, AnUpdateDoesNotCopyUnreadFromAnInstalledFileWrittenSinceItsChe
   const BuiltContent v2 = publish_ingested(tmp.path() / "src2");
   const fs::path installed = tmp.path() / "dp/content/ABC00001.1/big.bin";
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a modification time of its own
-  {
-    std::FILE* f = std::fopen(installed.c_str(), "r+b");
-    ASSERT_NE(f, nullptr);
-    std::fseek(f, 1000000, SEEK_SET);
-    std::fputc(big[1000000] ^ 0x20, f);
-    std::fclose(f);
-  }
+  ASSERT_TRUE(flip_a_bit(installed, 1000000));
 
   const std::uint64_t before = server.chunk_bytes_served();
   server.put_job(install_job("ABC00001", 2, 2, v2, {server.content_url()}));
@@ -205,13 +210,7 @@ TEST_F(AgentTest, AnUpdateTrustsAnUnchangedVerifiedFileAndValidateFindsWhatChang
   const fs::path installed = tmp.path() / "dp/content/ABC00001.1/big.bin";
   struct stat st {};
   ASSERT_EQ(::stat(installed.c_str(), &st), 0);
-  {
-    std::FILE* f = std::fopen(installed.c_str(), "r+b");
-    ASSERT_NE(f, nullptr);
-    std::fseek(f, 1000000, SEEK_SET);
-    std::fputc(big[1000000] ^ 0x20, f);
-    std::fclose(f);
-  }
+  ASSERT_TRUE(flip_a_bit(installed, 1000000));
   const struct timespec times[2] = {st.st_atim, st.st_mtim};
   ASSERT_EQ(::utimensat(AT_FDCWD, installed.c_str(), times, 0), 0);
   // What the agent verified is recorded with the version (versions/<ContentID>): a restarted agent trusts it too.
