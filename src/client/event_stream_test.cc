@@ -134,8 +134,7 @@ TEST(EventStreamTest, ShuttingDownReconnectsWithSince) {
     c.sse_head();
     if (index == 0) {
       c.event(5);
-      c.chunk("event: error\ndata: {\"error\":\"WBEM_E_SHUTTING_DOWN\",\"message\":\"stopping\"}\n\n");
-      c.end_chunks();
+      c.error_event_and_end("WBEM_E_SHUTTING_DOWN", "stopping");
       return;
     }
     c.event(6);
@@ -154,16 +153,13 @@ TEST(EventStreamTest, ShuttingDownReconnectsWithSince) {
 TEST(EventStreamTest, AServerSideFailureReconnectsWithSince) {
   FakeEventServer server([](FakeConnection& c, const std::string&, int index) {
     if (index == 1) {
-      const std::string body = R"({"error":"WBEM_E_FAILED","message":"postgresql: server closed the connection"})";
-      c.write("HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nConnection: close\r\n"
-              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+      c.json_error(500, "Internal Server Error", "WBEM_E_FAILED", "postgresql: server closed the connection");
       return;
     }
     c.sse_head();
     if (index == 0) {
       c.event(5);
-      c.chunk("event: error\ndata: {\"error\":\"WBEM_E_FAILED\",\"message\":\"postgresql: terminating\"}\n\n");
-      c.end_chunks();
+      c.error_event_and_end("WBEM_E_FAILED", "postgresql: terminating");
       return;
     }
     c.event(6);
@@ -232,8 +228,7 @@ TEST(EventStreamTest, WithoutResyncAGapEndsTheSubscription) {
     c.sse_head();
     c.event(11);
     if (index == 0) {
-      c.chunk("event: error\ndata: {\"error\":\"WBEM_E_NOT_FOUND\",\"message\":\"revision 11 was compacted\"}\n\n");
-      c.end_chunks();
+      c.error_event_and_end("WBEM_E_NOT_FOUND", "revision 11 was compacted");
       return;
     }
     c.wait_for_client_close();
@@ -253,8 +248,7 @@ TEST(EventStreamTest, ARevokedTokenEndsTheSubscriptionOnce) {
   FakeEventServer server([](FakeConnection& c, const std::string&, int) {
     c.sse_head();
     c.event(3);
-    c.chunk("event: error\ndata: {\"error\":\"WBEM_E_ACCESS_DENIED\",\"message\":\"token revoked\"}\n\n");
-    c.end_chunks();
+    c.error_event_and_end("WBEM_E_ACCESS_DENIED", "token revoked");
   });
   ManagementScope scope(server.url(), "", fast_options());
   RecordingSink sink;
@@ -420,8 +414,7 @@ TEST(EventStreamTest, TheSemiSynchronousFormWaitsTimesOutAndReportsTheEnd) {
     c.sse_head();
     c.event(1);
     c.event(2);
-    c.chunk("event: error\ndata: {\"error\":\"WBEM_E_ACCESS_DENIED\",\"message\":\"token revoked\"}\n\n");
-    c.end_chunks();
+    c.error_event_and_end("WBEM_E_ACCESS_DENIED", "token revoked");
   });
   ManagementScope scope(server.url(), "", fast_options());
   EventEnumerator events = scope.exec_notification_query(kQuery);

@@ -51,6 +51,12 @@ bool FakeConnection::event(std::uint64_t revision, std::string_view json) {
   return chunk("id: " + std::to_string(revision) + "\ndata: " + body + "\n\n");
 }
 
+bool FakeConnection::error_event_and_end(std::string_view wbem_name, std::string_view message) {
+  return chunk("event: error\ndata: {\"error\":\"" + std::string(wbem_name) + "\",\"message\":\"" +
+               std::string(message) + "\"}\n\n") &&
+         end_chunks();
+}
+
 bool FakeConnection::json_error(int status, std::string_view reason, std::string_view wbem_name,
                                 std::string_view message) {
   const std::string body = "{\"error\":\"" + std::string(wbem_name) + "\",\"hresult\":\"0x0\",\"message\":\"" +

@@ -33,6 +33,8 @@ class FakeConnection {
   bool chunk(std::string_view data);
   bool event(std::uint64_t revision, std::string_view json = {});
   bool end_chunks() { return write("0\r\n\r\n"); }
+  // The server's `event: error` (a WBEM error name and its message), then the end of the stream.
+  bool error_event_and_end(std::string_view wbem_name, std::string_view message);
   bool json_error(int status, std::string_view reason, std::string_view wbem_name, std::string_view message);
 
  private:

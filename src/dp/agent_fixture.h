@@ -130,6 +130,13 @@ class AgentTest : public ::testing::Test {
     }
     return agent;
   }
+  // Version 2 of the update tests: `bytes` with their last 100 bytes changed (in place), as src2/big.bin,
+  // published; every chunk but the last is in version 1.
+  BuiltContent publish_last_bytes_changed(std::string& bytes) {
+    bytes.replace(bytes.size() - 100, 100, std::string(100, 'v'));
+    write_file(tmp.path() / "src2/big.bin", bytes);
+    return publish_ingested(tmp.path() / "src2");
+  }
   // As the site server would: through the content library's ingest.
   BuiltContent publish_ingested(const fs::path& tree) {
     BuiltContent c = ::pkgcast::dp::testing::ingest_content(tree, tmp.path() / "library");

@@ -178,10 +178,7 @@ TEST_F(AgentTest, AnUpdateDoesNotCopyUnreadFromAnInstalledFileWrittenSinceItsChe
   auto agent = install_big_file_as_version_1(big);
   ASSERT_NE(agent, nullptr);
 
-  // Version 2 changes the file's last bytes: every other chunk is in version 1.
-  big.replace(big.size() - 100, 100, std::string(100, 'v'));
-  write_file(tmp.path() / "src2/big.bin", big);
-  const BuiltContent v2 = publish_ingested(tmp.path() / "src2");
+  const BuiltContent v2 = publish_last_bytes_changed(big);
   const fs::path installed = tmp.path() / "dp/content/ABC00001.1/big.bin";
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a modification time of its own
   ASSERT_TRUE(flip_a_bit(installed, 1000000));
@@ -204,9 +201,7 @@ TEST_F(AgentTest, AnUpdateTrustsAnUnchangedVerifiedFileAndValidateFindsWhatChang
   auto agent = install_big_file_as_version_1(big);
   ASSERT_NE(agent, nullptr);
 
-  big.replace(big.size() - 100, 100, std::string(100, 'v'));
-  write_file(tmp.path() / "src2/big.bin", big);
-  const BuiltContent v2 = publish_ingested(tmp.path() / "src2");
+  const BuiltContent v2 = publish_last_bytes_changed(big);
   const fs::path installed = tmp.path() / "dp/content/ABC00001.1/big.bin";
   struct stat st {};
   ASSERT_EQ(::stat(installed.c_str(), &st), 0);
@@ -242,9 +237,7 @@ TEST_F(AgentTest, AFileMadeFromCopiedChunksIsHashedBeforeAnotherFileOfItsHashIsL
 
   const std::string other = tt::pseudo_random(big.size(), 38);
   write_file(tmp.path() / "other/big.bin", other);
-  big.replace(big.size() - 100, 100, std::string(100, 'v'));
-  write_file(tmp.path() / "src2/big.bin", big);
-  BuiltContent v2 = publish_ingested(tmp.path() / "src2");
+  BuiltContent v2 = publish_last_bytes_changed(big);
   for (auto& e : v2.manifest.entries) {
     if (e.path == "big.bin") e.sha256 = content::sha256(other);
   }
