@@ -526,6 +526,7 @@ Result<std::string> Installer::chunk_bytes(const content::ChunkRef& ref, const F
 Status Installer::stage(const DpJob& job, const content::Manifest& manifest, const FetchJob& fetch,
                         const ProgressFn& progress, std::vector<FileFingerprint>& fingerprints) {
   fingerprints.assign(manifest.entries.size(), FileFingerprint{});
+  const auto started = std::chrono::steady_clock::now();
   const auto dir = staging_dir_ / job.content_id;
   const auto marker = staging_dir_ / (job.content_id + ".manifest");
   // Another version of this package staged earlier is of no use any more.
@@ -764,9 +765,9 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   const auto t2 = std::chrono::steady_clock::now();
   if (!sync_each && ::syncfs(root.get()) != 0) return io_error("sync the file system of", dir, errno);
   spdlog::info(
-      "dp agent: staged {}: chunks placed in {:.2f} s, files checked in {:.2f} s ({} of {} read back, the others "
-      "hashed on their way in or copied from verified files), synced in {:.2f} s",
-      job.content_id, secs(t0, t1), secs(t1, t2), read_back.load(), file_entries.size(),
+      "dp agent: staged {}: tree laid out in {:.2f} s, chunks placed in {:.2f} s, files checked in {:.2f} s ({} of {} "
+      "read back, the others hashed on their way in or copied from verified files), synced in {:.2f} s",
+      job.content_id, secs(started, t0), secs(t0, t1), secs(t1, t2), read_back.load(), file_entries.size(),
       secs(t2, std::chrono::steady_clock::now()));
   if (::fsync(root.get()) != 0) return io_error("fsync", dir, errno);
   return fsync_dir(staging_dir_);
@@ -778,7 +779,10 @@ Status Installer::record_version(const std::string& content_id, const content::D
 }
 
 Status Installer::install(const DpJob& job, const FetchJob& fetch, const ProgressFn& progress) {
+  const auto started = std::chrono::steady_clock::now();
   PKG_ASSIGN_OR_RETURN(content::Manifest manifest, load_manifest(job, fetch));
+  spdlog::info("dp agent: manifest of {} ({} entries) in {:.2f} s", job.content_id, manifest.entries.size(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   const auto digest = *content::Digest::from_hex(job.manifest_hash);
   std::vector<FileFingerprint> fingerprints;
   PKG_TRY(stage(job, manifest, fetch, progress, fingerprints));
