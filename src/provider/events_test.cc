@@ -76,6 +76,20 @@ TEST_F(EventsTest, ConditionsOverTargetAndPreviousInstance) {
   EXPECT_EQ(b[1]["__REVISION"], r);
 }
 
+// WMI reads `<> NULL` as IS NOT NULL and `= NULL` as IS NULL, in subscriptions as in queries.
+TEST_F(EventsTest, ComparisonsWithNullAreIsNullAsInWmi) {
+  auto named = subscribe(
+      "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package' AND TargetInstance.Name <> NULL");
+  auto unnamed = subscribe(
+      "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package' AND TargetInstance.Manufacturer "
+      "= NULL");
+  put(package("ABC00001", "Office", "ABC", 2));
+  const auto a = drain(*named);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0]["TargetInstance"]["PackageID"], "ABC00001");
+  EXPECT_EQ(drain(*unnamed).size(), 1u);  // package() sets no Manufacturer
+}
+
 TEST_F(EventsTest, ExactClassWatchIgnoresOtherClasses) {
   auto pkgs = subscribe("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance.__CLASS = 'SMS_Package'");
   cim::Instance group(cls("SMS_DistributionPointGroup"));

@@ -89,8 +89,10 @@ TEST_F(ProviderShapeTest, CountIsOneGenericInstanceCountedBySql) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE Manufacturer = 'microsoft'"), 4u);
   EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE Manufacturer = 'Adobe' OR Priority = 2"), 4u);
   EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE NOT (Name LIKE 'A%') AND Priority IN (1, '2')", false), 6u);
-  EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE Name = NULL"), 0u);
-  EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE NOT (Name = NULL)"), 0u);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE Name = NULL"), 0u);  // WMI: IS NULL
+  EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE NOT (Name = NULL)"), 7u);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE Name != NULL"), 7u);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE Name > NULL"), 0u);
   EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Package WHERE Name IS NOT NULL AND 1 = 1"), 7u);
   EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_Program"), 2u);
   EXPECT_EQ(count("SELECT COUNT(*) FROM SMS_DistributionPointInfo WHERE SiteCode = 's01'"), 2u);

@@ -92,7 +92,11 @@ Status check_comparable(const PropertyRef& ref, ast::Position pos) {
   switch (category_of(ref.type)) {
     case Category::kArray:
       return error_at(WbemCode::kInvalidOperator,
-                      "'" + ref.name + "' is an array; only IS [NOT] NULL applies to it", pos);
+                      "'" + ref.name + "' is an array; only " +
+                          (ref.system == SystemProperty::kNone ? "= a value, IN and IS [NOT] NULL apply"
+                                                               : "IS [NOT] NULL applies") +
+                          " to it",
+                      pos);
     case Category::kObject:
       return error_at(WbemCode::kInvalidOperator,
                       "'" + ref.name + "' is an embedded object; use ISA or IS [NOT] NULL", pos);
@@ -236,11 +240,32 @@ Result<Condition> Binder::bind_compare(const ast::Expr& e, const Scope& scope) c
   c.kind = ConditionKind::kCompare;
   c.op = op;
   PKG_ASSIGN_OR_RETURN(c.lhs, bind_path(std::get<ast::PropertyPath>(prop_side), scope));
+  if (const auto* lit = std::get_if<ast::Literal>(&other_side)) {
+    // WMI reads `X = NULL` as `X IS NULL` and `X <> NULL` as `X IS NOT NULL` (scripts write `NetConnectionID !=
+    // NULL`); an ordering operator with NULL is UNKNOWN.
+    if (lit->is_null()) {
+      if (is_ordering(op)) return constant(Truth::kUnknown);
+      Condition is_null;
+      is_null.kind = ConditionKind::kIsNull;
+      is_null.negated = op == ast::CompareOp::kNe;
+      is_null.lhs = std::move(c.lhs);
+      return is_null;
+    }
+    // An array property equal to a value is TRUE when an element is (Configuration Manager's "IPAddresses =
+    // '10.0.0.1'"): `X IN (value)`.
+    if (c.lhs.type.array && c.lhs.system == SystemProperty::kNone && op == ast::CompareOp::kEq) {
+      ast::Expr in;
+      in.kind = ast::ExprKind::kIn;
+      in.pos = e.pos;
+      in.lhs = prop_side;
+      in.list.push_back(*lit);
+      return bind_in(in, scope);
+    }
+  }
   PKG_TRY(check_comparable(c.lhs, e.pos));
   const Category lc = category_of(c.lhs.type);
 
   if (const auto* lit = std::get_if<ast::Literal>(&other_side)) {
-    if (lit->is_null()) return constant(Truth::kUnknown);
     if (c.lhs.system == SystemProperty::kClass && lit->is_string() && !is_ordering(op)) {
       return bind_class_eq(c.lhs, e, *lit);
     }

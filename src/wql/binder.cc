@@ -74,6 +74,11 @@ void collect_classes(const Condition& c, std::vector<std::string>& out) {
 
 Result<const cim::ClassDef*> Binder::resolve_class(std::string_view name, ast::Position pos) const {
   const cim::ClassDef* cls = registry_.find(name);
+  if (cls == nullptr && iequals(name, "meta_class")) {
+    // WMI's schema queries; the classes are listed in docs/classes-reference.md (and __CLASS, __DERIVATION answer
+    // for each instance).
+    return error_at(WbemCode::kNotSupported, "schema queries (meta_class) are not supported", pos);
+  }
   if (cls == nullptr) return error_at(WbemCode::kInvalidClass, "unknown class '" + std::string(name) + "'", pos);
   return cls;
 }

@@ -50,8 +50,11 @@ TEST(BinderTest, ClassComparisonsBecomeClassNodes) {
 }
 
 TEST(BinderTest, NullComparisonsAndLiteralPairsFold) {
-  EXPECT_EQ(compile_ok("SELECT * FROM SMS_Package WHERE Name = NULL").where()->kind, ConditionKind::kConstant);
-  EXPECT_EQ(compile_ok("SELECT * FROM SMS_Package WHERE Name = NULL").where()->constant, Truth::kUnknown);
+  // WMI's reading: `= NULL` is IS NULL, `<> NULL` IS NOT NULL; an ordering operator with NULL is UNKNOWN.
+  EXPECT_EQ(compile_ok("SELECT * FROM SMS_Package WHERE Name = NULL").where()->kind, ConditionKind::kIsNull);
+  EXPECT_FALSE(compile_ok("SELECT * FROM SMS_Package WHERE Name = NULL").where()->negated);
+  EXPECT_TRUE(compile_ok("SELECT * FROM SMS_Package WHERE NULL <> Name").where()->negated);
+  EXPECT_EQ(compile_ok("SELECT * FROM SMS_Package WHERE Name > NULL").where()->constant, Truth::kUnknown);
   EXPECT_EQ(compile_ok("SELECT * FROM SMS_Package WHERE 1 < 2.5").where()->constant, Truth::kTrue);
   EXPECT_EQ(compile_ok("SELECT * FROM SMS_Package WHERE 'a' = 'B'").where()->constant, Truth::kFalse);
 }

@@ -37,7 +37,11 @@ TEST(EvaluatorTest, ThreeValuedLogic) {
   EXPECT_EQ(eval("Manufacturer = 'x' OR Name = 'Other'", p), Truth::kUnknown);
   EXPECT_EQ(eval("Manufacturer IS NULL", p), Truth::kTrue);
   EXPECT_EQ(eval("Manufacturer IS NOT NULL", p), Truth::kFalse);
-  EXPECT_EQ(eval("Name = NULL", p), Truth::kUnknown);
+  EXPECT_EQ(eval("Name = NULL", p), Truth::kFalse);  // WMI: IS NULL
+  EXPECT_EQ(eval("Manufacturer = NULL", p), Truth::kTrue);
+  EXPECT_EQ(eval("Manufacturer != NULL", p), Truth::kFalse);
+  EXPECT_EQ(eval("Name <> NULL", p), Truth::kTrue);
+  EXPECT_EQ(eval("Name < NULL", p), Truth::kUnknown);
   EXPECT_EQ(eval("Manufacturer LIKE '%'", p), Truth::kUnknown);
   EXPECT_EQ(eval("Manufacturer NOT LIKE '%'", p), Truth::kUnknown);
 }
