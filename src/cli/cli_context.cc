@@ -1,5 +1,8 @@
 #include "cli/cli_context.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -28,30 +31,44 @@ std::string trim(std::string s) {
   return s.substr(start);
 }
 
+// A token file holds one token, on one line (a trailing newline and surrounding blanks are allowed).
+Result<std::string> read_token_file(const std::string& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return make_error(WbemCode::kInvalidParameter, "token file '" + file + "' is not a regular file");
+  }
+  auto text = read_file(file);
+  if (!text.ok()) return make_error(text.error().code, "token file: " + text.error().message);
+  std::string token = trim(std::move(text).value());
+  if (token.empty()) return make_error(WbemCode::kInvalidParameter, "token file '" + file + "' is empty");
+  for (const char c : token) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == '\x7f') {
+      return make_error(WbemCode::kInvalidParameter, "token file '" + file + "' holds more than one token");
+    }
+  }
+  return token;
+}
+
 }  // namespace
 
 std::string CliContext::server_url() const {
   return options.server.empty() ? env_or("PKGCAST_SERVER", kDefaultServer) : options.server;
 }
 
-Result<std::string> CliContext::resolve_token() const {
+Result<std::string> CliContext::resolve_token(bool default_file) const {
   if (!options.token.empty()) return options.token;
+  if (!options.token_file.empty()) return read_token_file(options.token_file);
   if (const char* t = std::getenv("PKGCAST_TOKEN"); t != nullptr && t[0] != '\0') return std::string(t);
-  std::string file = options.token_file.empty() ? env_or("PKGCAST_TOKEN_FILE", "") : options.token_file;
-  const bool explicit_file = !file.empty();
-  if (!explicit_file) {
-    // The server's default data directory; with none (no HOME), there is no default token file.
-    auto dir = server::default_data_dir(server::process_environment());
-    if (!dir.ok()) return std::string();
-    file = (*dir / "admin.token").string();
-  }
-  auto text = read_file(file);
-  if (!text.ok()) {
-    // No token at all is fine for public endpoints; the server answers the others with ACCESS_DENIED.
-    if (!explicit_file && text.error().code == WbemCode::kNotFound) return std::string();
-    return make_error(text.error().code, "token file: " + text.error().message);
-  }
-  return trim(std::move(text).value());
+  if (const std::string file = env_or("PKGCAST_TOKEN_FILE", ""); !file.empty()) return read_token_file(file);
+  if (!default_file) return std::string();
+  // The server's default data directory; with none (no HOME), there is no default token file. No token at all is
+  // fine for public endpoints; the server answers the others with ACCESS_DENIED.
+  auto dir = server::default_data_dir(server::process_environment());
+  if (!dir.ok()) return std::string();
+  const std::string file = (*dir / "admin.token").string();
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0 && errno == ENOENT) return std::string();
+  return read_token_file(file);
 }
 
 Result<client::HttpClient*> CliContext::client() {
@@ -94,8 +111,8 @@ Result<ManagementScope> CliContext::scope(bool resync_on_gap) const {
   return ManagementScope::try_create(server_url(), options.namespace_path, std::move(o));
 }
 
-int CliContext::fail(const Error& error) const {
-  if (options.json) {
+int CliContext::fail(const Error& error, bool json_object) const {
+  if (options.json && json_object) {
     cim::Json j = {{"error", wbem_name(error.code)}, {"hresult", wbem_hresult(error.code)}, {"message", error.message}};
     std::cout << j.dump() << std::endl;
   }

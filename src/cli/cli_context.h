@@ -49,8 +49,9 @@ class CliContext {
   std::string server_url() const;
 
   // Prints `error: <WBEM name>: <detail>` on stderr (and with --json also
-  // {"error", "hresult", "message"} on stdout); returns kExitError.
-  int fail(const Error& error) const;
+  // {"error", "hresult", "message"} on stdout, unless `json_object` is false because the command's own JSON
+  // document carries them); returns kExitError.
+  int fail(const Error& error, bool json_object = true) const;
 
   // Calls the API and decodes the JSON answer, or the error.
   Result<cim::Json> call(std::string_view method, std::string_view target, const cim::Json* body = nullptr);
@@ -62,10 +63,13 @@ class CliContext {
   // Prints JSON (pretty, one document) on stdout.
   void print_json(const cim::Json& j) const;
 
+  // The token from the first of --token, --token-file, PKGCAST_TOKEN, PKGCAST_TOKEN_FILE and, with
+  // `default_file`, the default data directory's admin.token when it exists ("" when there is none). A token file
+  // named but unusable (missing, not a regular file, empty, more than one token) is an error that says so.
+  Result<std::string> resolve_token(bool default_file = true) const;
+
  private:
   Status check_namespace(client::HttpClient& http) const;
-
-  Result<std::string> resolve_token() const;
   std::unique_ptr<client::HttpClient> client_;
 };
 

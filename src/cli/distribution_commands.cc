@@ -2,6 +2,7 @@
 // Each is one call to the HTTP API (docs/http-resources.md, "Distribution").
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -34,7 +35,9 @@ void add_distribution_commands(CLI::App& app, CliContext& ctx) {
 
   auto* distribute = verb(&app, ctx, "distribute", "Send a package's content to DPs (by name, site or group)", [&ctx, a] {
     if (a->dps.empty() && a->sites.empty() && a->groups.empty()) {
-      std::cerr << "distribute: name at least one --dp, --site or --group" << std::endl;
+      std::cerr << "usage error: distribute needs at least one --dp, --site or --group\n"
+                   "(run `pkgcast distribute --help`)"
+                << std::endl;
       return kExitUsage;
     }
     Json body = Json::object();
@@ -75,15 +78,29 @@ void add_distribution_commands(CLI::App& app, CliContext& ctx) {
     auto r = ctx.call("GET", "/api/v1/admin/check");
     if (!r.ok()) return ctx.fail(r.error());
     const Json& differences = (*r)["differences"];
+    // A difference is a defect in the summaries: scripts see it in the exit code, with the error line every exit 1
+    // has (and, with --json, the error's name in the one document printed).
+    std::optional<Error> defect;
+    if (!differences.empty()) {
+      defect = make_error(WbemCode::kFailed, differences.size() == 1
+                                                 ? std::string("1 summary differs from its recomputation")
+                                                 : std::to_string(differences.size()) +
+                                                       " summaries differ from their recomputation");
+    }
     if (ctx.options.json) {
-      ctx.print_json(*r);
-    } else if (differences.empty()) {
+      Json out = *r;
+      if (defect) {
+        out["error"] = wbem_name(defect->code);
+        out["hresult"] = wbem_hresult(defect->code);
+        out["message"] = defect->message;
+      }
+      ctx.print_json(out);
+    } else if (!defect) {
       std::cout << "every summary matches its recomputation" << std::endl;
     } else {
       for (const auto& d : differences) std::cout << cell_text(d["text"]) << std::endl;
     }
-    // A difference is a defect in the summaries: scripts see it in the exit code.
-    return differences.empty() ? kExitOk : kExitError;
+    return defect ? ctx.fail(*defect, /*json_object=*/false) : kExitOk;
   });
 }
 

@@ -1,5 +1,4 @@
 // `pkgcast dp-agent`: the DP agent (src/dp) with its flags. The agent itself lives in src/dp.
-#include <cctype>
 #include <cstdlib>
 #include <iostream>
 
@@ -22,18 +21,13 @@ void add_dp_agent_command(CLI::App& app, CliContext& ctx) {
   cmd->callback([&ctx, o, data_dir] {
     ctx.action = [&ctx, o, data_dir] {
       o->server = ctx.server_url();
-      o->token = ctx.options.token;
+      // The DP's own token: flags, then the variables; never the default data directory's admin token.
+      auto token = ctx.resolve_token(/*default_file=*/false);
+      if (!token.ok()) return ctx.fail(token.error());
+      o->token = std::move(token).value();
       if (o->token.empty()) {
-        if (const char* t = std::getenv("PKGCAST_TOKEN"); t != nullptr) o->token = t;
-      }
-      if (o->token.empty() && !ctx.options.token_file.empty()) {
-        auto text = read_file(ctx.options.token_file);
-        if (!text.ok()) return ctx.fail(text.error());
-        o->token = std::move(text).value();
-        while (!o->token.empty() && std::isspace(static_cast<unsigned char>(o->token.back()))) o->token.pop_back();
-      }
-      if (o->token.empty()) {
-        std::cerr << "usage error: dp-agent needs the DP's token (--token, PKGCAST_TOKEN or --token-file)"
+        std::cerr << "usage error: dp-agent needs the DP's token (--token, --token-file, PKGCAST_TOKEN or "
+                     "PKGCAST_TOKEN_FILE)"
                   << std::endl;
         return kExitUsage;
       }

@@ -56,6 +56,8 @@ std::string bytes_text(double b) {
   return buf;
 }
 
+std::string dp_name(const std::string& nal);
+
 // What the view knows: the package's summary rows, the DistPoints rows and the jobs (bytes), by key.
 struct View {
   std::string package_id;
@@ -107,6 +109,17 @@ struct View {
            (num(root, "Targeted") > 0 || !has_source);
   }
   bool failed() const { return !root.is_null() && num(root, "Failed") > 0; }
+
+  // What `status --wait` exits 1 with: the failed DPs and their errors, one line.
+  Error failure() const {
+    std::string message = package_id + " version " + std::to_string(num(root, "SourceVersion")) + ": " +
+                          std::to_string(num(root, "Failed")) + " of " + std::to_string(num(root, "Targeted")) +
+                          " DPs failed";
+    for (const auto& [key, row] : dist_points) {
+      if (num(row, "State") == 3) message += "; " + dp_name(text(row, "ServerNALPath")) + ": " + text(row, "InstallStatus");
+    }
+    return make_error(WbemCode::kFailed, std::move(message));
+  }
 
   Json summary() const {
     auto [done, total] = bytes();
@@ -360,8 +373,12 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
   bool told = false;
   for (Status started = start(); !started.ok(); started = start()) {
     const auto delay = std::chrono::milliseconds(250 + std::uniform_int_distribution<int>(0, 1750)(jitter));
-    if (started.error().code != WbemCode::kServerTooBusy || SteadyClock::now() + delay >= deadline) {
-      return ctx.fail(started.error());
+    if (started.error().code != WbemCode::kServerTooBusy) return ctx.fail(started.error());
+    if (SteadyClock::now() + delay >= deadline) {
+      // Still refused at the timeout: with --wait that is the timeout's exit (what the package came to is unknown).
+      if (!o.wait) return ctx.fail(started.error());
+      std::cerr << "timed out waiting for the server to admit the event streams\n";
+      return kExitTimedOut;
     }
     if (!told) {
       std::cerr << "waiting for the server to admit more event streams: " << started.error().message << "\n";
@@ -395,7 +412,10 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
       return ctx.fail(make_error(WbemCode::kNotFound, "package " + view.package_id + " was deleted"));
     }
     if (view.distributed()) return finish(kExitOk);
-    if (view.failed() && o.wait) return finish(kExitError);
+    if (view.failed() && o.wait) {
+      finish(kExitError);
+      return ctx.fail(view.failure());
+    }
     auto wait = std::chrono::milliseconds(1000);
     if (o.timeout_seconds) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());

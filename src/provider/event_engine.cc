@@ -274,7 +274,8 @@ Result<std::shared_ptr<SubscriptionState>> EngineCore::prepare(std::string_view 
     return make_error(WbemCode::kInvalidQueryType, "a subscription needs an event query (SELECT * FROM "
                                                    "__InstanceModificationEvent ...); " +
                                                        bound.from_class().name() +
-                                                       " is not an event class: use POST /api/v1/query");
+                                                       " is not an event class: query it (`pkgcast query`, POST "
+                                                       "/api/v1/query)");
   }
   auto sub = std::make_shared<SubscriptionState>();
   sub->query = std::make_shared<const wql::BoundQuery>(std::move(bound));

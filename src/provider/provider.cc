@@ -164,7 +164,8 @@ Result<PreparedQuery> Provider::plan_query(const std::string& namespace_path, wq
   }
   if (bound.is_event()) {
     return make_error(WbemCode::kInvalidQueryType,
-                      "event queries are subscriptions: use GET /api/v1/events (the query asks for " +
+                      "event queries are subscriptions: watch them (`pkgcast watch`, GET /api/v1/events; the query "
+                      "asks for " +
                           bound.from_class().name() + ")");
   }
   prepared.query_ = std::make_shared<const wql::BoundQuery>(std::move(bound));

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/paths.h"
 #include "server_fixture.h"
 
 namespace pkgcast::testing {
@@ -170,6 +171,37 @@ TEST_P(AdminE2eTest, ErrorsAndUsage) {
   auto down = run({pkgcast_binary(), "--server", "http://127.0.0.1:1", "query", "SELECT * FROM SMS_Site"});
   EXPECT_EQ(down.exit_code, 1);
   EXPECT_NE(down.err.find("WBEM_E_TRANSPORT_FAILURE"), std::string::npos);
+  auto no_target = cli({"distribute", "ABC00001"});
+  EXPECT_EQ(no_target.exit_code, 2);
+  EXPECT_EQ(first_line(no_target.err), "usage error: distribute needs at least one --dp, --site or --group");
+}
+
+// Flags before variables: an explicit --token-file wins over an inherited PKGCAST_TOKEN; a token file that cannot be
+// one token is said to be so.
+TEST_P(AdminE2eTest, TokenFlagsComeBeforeTheEnvironmentAndBadTokenFilesAreNamed) {
+  const std::string token_file = data_dir_ + "/admin.token";
+  auto flag_wins = run({pkgcast_binary(), "--server", url_, "--token-file", token_file, "site", "list"},
+                       {"PKGCAST_TOKEN=not-a-token"});
+  EXPECT_EQ(flag_wins.exit_code, 0) << flag_wins.err;
+  auto env_file = run({pkgcast_binary(), "--server", url_, "site", "list"}, {"PKGCAST_TOKEN_FILE=" + token_file});
+  EXPECT_EQ(env_file.exit_code, 0) << env_file.err;
+  auto env_token_wins = run({pkgcast_binary(), "--server", url_, "site", "list"},
+                            {"PKGCAST_TOKEN=not-a-token", "PKGCAST_TOKEN_FILE=" + token_file});
+  EXPECT_EQ(env_token_wins.exit_code, 1);
+  EXPECT_NE(env_token_wins.err.find("WBEM_E_ACCESS_DENIED"), std::string::npos) << env_token_wins.err;
+
+  const std::string empty = dir_.path() + "/empty.token";
+  const std::string two = dir_.path() + "/two.token";
+  ASSERT_TRUE(write_file_atomic(empty, "\n", 0600).ok());
+  ASSERT_TRUE(write_file_atomic(two, "one\ntwo\n", 0600).ok());
+  const std::pair<std::string, std::string> bad[] = {{dir_.path(), "is not a regular file"},
+                                                     {empty, "is empty"},
+                                                     {two, "holds more than one token"}};
+  for (const auto& [file, why] : bad) {
+    auto r = run({pkgcast_binary(), "--server", url_, "--token-file", file, "site", "list"});
+    EXPECT_EQ(r.exit_code, 1) << file;
+    EXPECT_EQ(first_line(r.err), "error: WBEM_E_INVALID_PARAMETER: token file '" + file + "' " + why);
+  }
 }
 
 TEST_P(AdminE2eTest, HostileRequestsChangeNothing) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -273,6 +274,10 @@ TEST_P(DistributionE2eTest, ADpThatIsDownRetriesThenFailsAndOthersAreUnaffected)
   // dp1 installs; the DP without an agent stalls, retries twice, then fails: `status --wait` exits 1.
   auto waited = wait_distributed(pkg, 90);
   EXPECT_EQ(waited.exit_code, 1) << waited.out << waited.err;
+  // Like every exit 1, one error line: the failed DP and its error.
+  EXPECT_EQ(waited.err.find("error: WBEM_E_FAILED: " + pkg + " version 1: 1 of 2 DPs failed; down: "), 0u)
+      << waited.err;
+  EXPECT_EQ(std::count(waited.err.begin(), waited.err.end(), '\n'), 1) << waited.err;
   EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{2, 1, 0, 1}));
   json row = query("SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE PackageID = '" + pkg +
                    "' AND SiteCode = 'XYZ'");
