@@ -277,11 +277,21 @@ Result<std::shared_ptr<SubscriptionState>> EngineCore::prepare(std::string_view 
                                                        " is not an event class: query it (`pkgcast query`, POST "
                                                        "/api/v1/query)");
   }
+  // PKG_Token is the tokens' audit trail: as for queries (Provider::plan_query), only an unrestricted full-admin
+  // token may subscribe to it. (Its one superclass, SMS_BaseClass, cannot be watched: see the binder.)
+  const bool sees_tokens = caller.role == site::Role::kFullAdmin && caller.sites.empty();
+  const cim::ClassDef* token_cls = store.registry().find("PKG_Token");
+  if (!sees_tokens && token_cls != nullptr && bound.target_class() != nullptr &&
+      bound.target_class()->is_a(*token_cls)) {
+    return make_error(WbemCode::kAccessDenied, "class " + bound.target_class()->name() +
+                                                   " is visible to full-admin tokens without a site limit only");
+  }
   auto sub = std::make_shared<SubscriptionState>();
   sub->query = std::make_shared<const wql::BoundQuery>(std::move(bound));
   sub->sites = caller.sites;
   const std::array<const cim::ClassDef*, 3> kinds{classes.creation, classes.modification, classes.deletion};
   sub->slots = index_slots(*sub->query, store.registry(), kinds);
+
   if (sub->slots.empty()) {
     return make_error(WbemCode::kInvalidClass, "no instance of '" + sub->query->target_class()->name() +
                                                    "' is ever stored, so no event can match the query");

@@ -341,6 +341,38 @@ TEST_F(EventsTest, CompactionWhileCatchingUpEndsTheSubscriptionWithTheReason) {
   EXPECT_EQ(r.error.error().code, WbemCode::kNotFound);
 }
 
+// The tokens' audit trail reaches unrestricted full-admin subscribers only, as queries do: a subscription naming
+// PKG_Token is refused to any other token.
+TEST_F(EventsTest, TokenEventsReachOnlyAnUnrestrictedFullAdmin) {
+  const std::string created = "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA ";
+  site::TokenRecord reader;
+  reader.role = site::Role::kReadOnly;
+  site::TokenRecord packager;
+  packager.role = site::Role::kPackageAdmin;
+  site::TokenRecord branch_admin;
+  branch_admin.role = site::Role::kFullAdmin;
+  branch_admin.sites = {"ABC"};
+  for (const site::TokenRecord* caller : {&reader, &packager, &branch_admin}) {
+    for (const std::string& query : {created + "'PKG_Token'",
+                                    std::string("SELECT * FROM __InstanceOperationEvent WHERE "
+                                                "TargetInstance.__CLASS = 'PKG_Token'")}) {
+      auto refused = engine_->subscribe("", query, *caller, std::nullopt, {});
+      ASSERT_FALSE(refused.ok()) << query;
+      EXPECT_EQ(refused.error().code, WbemCode::kAccessDenied);
+    }
+  }
+  auto token = [&](const std::string& id) {
+    cim::Instance t(cls("PKG_Token"));
+    EXPECT_TRUE(t.set("TokenID", cim::Value::string(id)).ok());
+    EXPECT_TRUE(t.set("Role", cim::Value::string("read-only")).ok());
+    return t;
+  };
+  const std::uint64_t before = put(token("aaaaaaaaaaaa"));
+  auto admin = subscribe(created + "'PKG_Token'", before - 1);
+  put(token("bbbbbbbbbbbb"));
+  EXPECT_EQ(drain(*admin).size(), 2u);
+}
+
 TEST_F(EventsTest, ScopedCallerSeesOnlyItsSitesEvents) {
   site::TokenRecord branch;
   branch.role = site::Role::kReadOnly;
