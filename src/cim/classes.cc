@@ -88,6 +88,17 @@ std::vector<ClassSpec> builtin_specs() {
                 unused_ro("SecondarySiteCMUpdateStatus", kUint32), unused_ro("TimeZoneInfo", kString)},
                false, "A site of the hierarchy."});
 
+  // In `root\sms` (and, for convenience, in the site's namespace too): where Configuration Manager's scripts look up
+  // their site's namespace (`SELECT * FROM SMS_ProviderLocation WHERE ProviderForLocalSite = TRUE`).
+  s.push_back(read_only_class({"SMS_ProviderLocation", "",
+                               {rw("Machine", kString, "the site server's host name"),
+                                rw("NamespacePath", kString, "`\\\\<Machine>\\root\\sms\\site_<SiteCode>`"),
+                                rw("ProviderForLocalSite", kBool, "TRUE: the site this server serves"),
+                                key("SiteCode", kString)},
+                               false,
+                               "The SMS Provider of a site: the namespace that serves it. In `root\\sms` (where "
+                               "it is the only class) and in the site's namespace."}));
+
   s.push_back({"SMS_DistributionPointInfo", "SMS_BaseClass",
                {read_key("NALPath", kString), rw("Name", kString), rw("ServerName", kString), rw("SiteCode", kString),
                 ro("SiteName", kString), rw("Description", kString), rw("IsPullDP", kBool),

@@ -80,7 +80,7 @@ Result<client::HttpClient*> CliContext::client() {
   http.insecure = options.insecure;
   http.ca_file = options.ca_file;
   PKG_ASSIGN_OR_RETURN(auto made, client::HttpClient::create(url, std::move(http)));
-  if (!options.namespace_path.empty()) PKG_TRY(check_namespace(*made));
+  if (!options.namespace_path.empty() && !namespace_in_requests) PKG_TRY(check_namespace(*made));
   client_ = std::move(made);
   return client_.get();
 }

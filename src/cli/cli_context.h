@@ -38,6 +38,9 @@ class CliContext {
 
   // The subcommand's work, set by its parse callback; main runs it after parsing. Returns the exit code.
   std::function<int()> action;
+  // Set by a command whose requests carry --namespace (a query): the server checks it then, and may serve more
+  // than the site's own (`root\sms`), so client() does not check it first.
+  bool namespace_in_requests = false;
 
   // Connects lazily, resolving the server URL and token as documented: flags, then PKGCAST_* variables, then the
   // default data directory's admin.token when it exists.

@@ -12,6 +12,7 @@ namespace {
 int run_query(CliContext& ctx, const std::string& text) {
   cim::Json body = {{"query", text}};
   if (!ctx.options.namespace_path.empty()) body["namespace"] = ctx.options.namespace_path;
+  ctx.namespace_in_requests = true;
   auto answer = ctx.call("POST", "/api/v1/query", &body);
   if (!answer.ok()) return ctx.fail(answer.error());
   const cim::Json& j = answer.value();

@@ -268,8 +268,9 @@ Result<std::shared_ptr<SubscriptionState>> EngineCore::prepare(std::string_view 
                                                                const site::TokenRecord& caller,
                                                                std::optional<std::uint64_t> since) {
   if (stopped) return make_error(WbemCode::kShuttingDown, "the event engine is stopping");
-  PKG_TRY(provider.resolve_namespace(ns));
+  PKG_ASSIGN_OR_RETURN(const std::string namespace_path, provider.resolve_namespace(ns));
   PKG_ASSIGN_OR_RETURN(wql::BoundQuery bound, wql::compile(query_text, store.registry()));
+  PKG_TRY(provider.check_classes(namespace_path, bound));
   if (!bound.is_event()) {
     return make_error(WbemCode::kInvalidQueryType, "a subscription needs an event query (SELECT * FROM "
                                                    "__InstanceModificationEvent ...); " +

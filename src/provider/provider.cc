@@ -13,6 +13,9 @@ namespace pkgcast::provider {
 namespace {
 
 constexpr std::string_view kNamespacePrefix = "root\\sms\\site_";
+// Configuration Manager's own namespace, where scripts find their site's (SMS_ProviderLocation).
+constexpr std::string_view kProviderNamespace = "root\\sms";
+constexpr std::string_view kProviderLocationClass = "SMS_ProviderLocation";
 
 bool has_rows(const cim::ClassDef& cls) {
   return !cls.abstract() && !cls.is_event_class() && !starts_with_icase(cls.name(), "__");
@@ -100,6 +103,9 @@ Result<std::string> Provider::resolve_namespace(std::string_view ns) const {
   if (ns.empty()) return namespace_;
   const NamespaceName name = parse_namespace(ns);
   if (names_this_server(name, server_name_) && iequals(name.path, namespace_)) return namespace_;
+  if (names_this_server(name, server_name_) && iequals(name.path, kProviderNamespace)) {
+    return std::string(kProviderNamespace);
+  }
   std::string shown(ns.substr(0, 128));
   for (char& c : shown) {
     if (static_cast<unsigned char>(c) < 0x20) c = '?';
@@ -113,10 +119,23 @@ Result<std::string> Provider::resolve_namespace(std::string_view ns) const {
                     "namespace '" + shown + "' is not served here (this server serves '" + namespace_ + "')");
 }
 
+Status Provider::check_classes(const std::string& ns, const wql::BoundQuery& q) const {
+  if (ns != kProviderNamespace) return ok_status();
+  for (const std::string& name : wql::bound_classes(q)) {
+    if (name.starts_with("__") || name == kProviderLocationClass) continue;  // the event classes, and the one
+    return make_error(WbemCode::kInvalidClass, "class " + name + " is not in namespace " +
+                                                   std::string(kProviderNamespace) + ", which holds " +
+                                                   std::string(kProviderLocationClass) + "; the site's classes are in " +
+                                                   namespace_);
+  }
+  return ok_status();
+}
+
 Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wql_text,
                                         const site::TokenRecord& caller) const {
   PKG_ASSIGN_OR_RETURN(std::string namespace_path, resolve_namespace(ns));
   PKG_ASSIGN_OR_RETURN(wql::BoundQuery bound, wql::compile(wql_text, store_.registry()));
+  PKG_TRY(check_classes(namespace_path, bound));
   if (bound.has_unresolved_subqueries()) {
     // IN (SELECT ...): each subquery runs now, as the caller (its sites, its class rights), and its values are
     // held for the outer query, within max_subquery_values over all subqueries of the query.

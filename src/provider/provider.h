@@ -182,8 +182,12 @@ class Provider {
 
   // The canonical spelling of `ns` when it names this provider's namespace (ASCII case-insensitive, '/' accepted
   // for '\', a leading `\\.\`, `\\localhost\` or `\\<server_name>\` as WMI's scripts write it); "" means the
-  // default, this namespace. WBEM_E_INVALID_NAMESPACE naming it otherwise (another server included).
+  // default, this namespace. `root\sms` is served too, for SMS_ProviderLocation only (check_classes).
+  // WBEM_E_INVALID_NAMESPACE naming it otherwise (another server included).
   Result<std::string> resolve_namespace(std::string_view ns) const;
+  // WBEM_E_INVALID_CLASS when `q` names a class that the resolved namespace `ns` does not hold: `root\sms` holds
+  // SMS_ProviderLocation only.
+  Status check_classes(const std::string& ns, const wql::BoundQuery& q) const;
 
   // Errors: WBEM_E_INVALID_NAMESPACE; the compiler's (WBEM_E_INVALID_QUERY / _CLASS / _PROPERTY / _TYPE_MISMATCH
   // / _QUOTA_VIOLATION, with positions); WBEM_E_INVALID_QUERY_TYPE for an event query (those are subscriptions:

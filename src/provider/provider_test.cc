@@ -72,6 +72,24 @@ TEST_F(ProviderTest, ServesItsOwnNamespaceOnly) {
   EXPECT_NE(elsewhere.error().message.find("another server"), std::string::npos) << elsewhere.error().message;
 }
 
+// Configuration Manager's own namespace answers the one class scripts read there to find their site's namespace.
+TEST_F(ProviderTest, RootSmsHoldsSmsProviderLocationOnly) {
+  for (const char* ns : {"root\\sms", "ROOT/SMS", R"(\\.\root\sms)", R"(\\SERVER1\Root\Sms)"}) {
+    EXPECT_TRUE(query("SELECT * FROM SMS_ProviderLocation WHERE ProviderForLocalSite = TRUE", admin_, ns).ok()) << ns;
+    for (const char* q : {"SELECT * FROM SMS_Site", "SELECT * FROM SMS_ProviderLocation AS L JOIN SMS_Site AS S ON "
+                                                    "L.SiteCode = S.SiteCode"}) {
+      auto refused = query(q, admin_, ns);
+      ASSERT_FALSE(refused.ok()) << ns << ": " << q;
+      EXPECT_EQ(refused.error().code, WbemCode::kInvalidClass);
+      EXPECT_NE(refused.error().message.find("root\\sms\\site_ABC"), std::string::npos) << refused.error().message;
+    }
+  }
+  EXPECT_TRUE(query("SELECT * FROM SMS_ProviderLocation", admin_, "").ok());
+  auto path = provider_->get_object("root\\sms", "SMS_Site.SiteCode=\"ABC\"", admin_);
+  ASSERT_FALSE(path.ok());
+  EXPECT_EQ(path.error().code, WbemCode::kInvalidClass);
+}
+
 TEST_F(ProviderTest, FindsAPackageByKeyAndLocatesIt) {
   auto rows = query("SELECT * FROM SMS_Package WHERE PackageID = 'abc00002'");
   ASSERT_TRUE(rows.ok()) << rows.error().to_string();

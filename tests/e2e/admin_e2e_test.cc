@@ -165,6 +165,23 @@ TEST_P(AdminE2eTest, ErrorsAndUsage) {
             std::string::npos);
   auto own_ns = cli({"--namespace", "root/SMS/site_abc", "site", "list"});
   EXPECT_EQ(own_ns.exit_code, 0) << own_ns.err;
+  // A Configuration Manager script's first step: find the site's namespace in root\sms.
+  auto located = cli({"--json", "--namespace", R"(root\sms)", "query",
+                      "SELECT * FROM SMS_ProviderLocation WHERE ProviderForLocalSite = TRUE"});
+  ASSERT_EQ(located.exit_code, 0) << located.err;
+  json location = parse_out(located);
+  ASSERT_EQ(location.size(), 1u) << located.out;
+  EXPECT_EQ(location[0]["SiteCode"], "ABC");
+  const std::string path = location[0]["NamespacePath"].get<std::string>();
+  EXPECT_TRUE(path.starts_with("\\\\") && path.ends_with(R"(\root\sms\site_ABC)")) << path;
+  auto in_site = cli({"--namespace", path, "query", "SELECT * FROM SMS_Site"});
+  EXPECT_EQ(in_site.exit_code, 0) << in_site.err;
+  auto not_there = cli({"--namespace", R"(root\sms)", "query", "SELECT * FROM SMS_Package"});
+  EXPECT_EQ(not_there.exit_code, 1);
+  EXPECT_NE(not_there.err.find("WBEM_E_INVALID_CLASS"), std::string::npos) << not_there.err;
+  auto act_there = cli({"--namespace", R"(root\sms)", "package", "list"});
+  EXPECT_EQ(act_there.exit_code, 1);
+  EXPECT_NE(act_there.err.find("WBEM_E_INVALID_NAMESPACE"), std::string::npos) << act_there.err;
   auto no_source = cli({"package", "create", "--name", "X", "--source", dir_.path() + "/missing"});
   EXPECT_EQ(no_source.exit_code, 1);
   EXPECT_NE(no_source.err.find("WBEM_E_INVALID_PARAMETER"), std::string::npos);

@@ -121,6 +121,24 @@ class ApiImpl final : public Api {
     PKG_TRY(ctx_.domain.upgrade_rows());
     const std::string code = to_upper(o.site_code);
     PKG_TRY(ctx_.store.execute([&](store::WriteTxn& txn) { return txn.put_meta(kOwnSiteKey, code); }));
+    return ensure_provider_location();
+  }
+
+  // The SMS_ProviderLocation row scripts read in root\sms to find this site's namespace; written again when the
+  // host's name changed (nothing is journaled when it is as it was).
+  Status ensure_provider_location() {
+    PKG_ASSIGN_OR_RETURN(const cim::ClassDef* found, ctx_.store.registry().get("SMS_ProviderLocation"));
+    const cim::ClassDef& cls = *found;
+    const std::string code = to_upper(ctx_.options.site_code);
+    cim::Instance row(cls);
+    PKG_TRY(row.set("SiteCode", cim::Value::string(code)));
+    PKG_TRY(row.set("Machine", cim::Value::string(ctx_.options.server_name)));
+    PKG_TRY(row.set("NamespacePath", cim::Value::string("\\\\" + ctx_.options.server_name + "\\" +
+                                                          provider::namespace_for_site(code))));
+    PKG_TRY(row.set("ProviderForLocalSite", cim::Value::boolean(true)));
+    PKG_ASSIGN_OR_RETURN(auto existing, ctx_.store.get(cls, {cim::Value::string(code)}));
+    if (existing && *existing == row) return ok_status();
+    PKG_TRY(ctx_.store.execute([&](store::WriteTxn& txn) { return txn.put(row); }));
     return ok_status();
   }
 
