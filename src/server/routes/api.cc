@@ -101,7 +101,7 @@ class ApiImpl final : public Api {
       }
       // A database an older pkgcast wrote gets the rows and values added since (once).
       PKG_TRY(ctx_.domain.upgrade_rows());
-      return ok_status();
+      return ensure_provider_location();
     }
     auto type = site::parse_site_type(o.site_type);
     if (!type || *type == site::SiteType::kSecondary) {
