@@ -100,8 +100,6 @@ Result<cim::Instance> Domain::create_advertisement(const AdvertisementSpec& spec
   });
 }
 
-Result<std::vector<cim::Instance>> Domain::list_advertisements() { return scan_all("SMS_Advertisement"); }
-
 Result<std::vector<OfferView>> Domain::list_offers(std::string_view site_code) {
   PKG_ASSIGN_OR_RETURN(const std::string code, normalize_site_code("site", site_code));
   // An unknown site is an error, not an empty list: a mistyped code must not read as "nothing offered yet".

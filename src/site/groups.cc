@@ -120,8 +120,6 @@ Result<cim::Instance> Domain::create_group(const GroupSpec& spec) {
   });
 }
 
-Result<std::vector<cim::Instance>> Domain::list_groups() { return scan_all("SMS_DistributionPointGroup"); }
-
 Result<cim::Instance> Domain::get_group(std::string_view id) {
   PKG_TRY(check_text("GroupID", id, 1, kMaxShortText));
   const cim::ClassDef& cls = class_named("SMS_DistributionPointGroup");

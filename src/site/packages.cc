@@ -135,8 +135,6 @@ Result<cim::Instance> Domain::create_package(const PackageSpec& spec) {
   });
 }
 
-Result<std::vector<cim::Instance>> Domain::list_packages() { return scan_all("SMS_Package"); }
-
 Result<cim::Instance> Domain::get_package(std::string_view package_id) {
   PKG_ASSIGN_OR_RETURN(const std::string id, normalize_object_id("PackageID", package_id));
   PKG_ASSIGN_OR_RETURN(auto pkg, store_.get(class_named("SMS_Package"), {str_value(id)}));

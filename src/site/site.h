@@ -204,7 +204,6 @@ class Domain {
 
   // DP groups (groups.cc). `id` is the GroupID; the Name is accepted too (case-insensitive).
   Result<cim::Instance> create_group(const GroupSpec& spec);
-  Result<std::vector<cim::Instance>> list_groups();
   Result<cim::Instance> get_group(std::string_view id);
   // Member DP names, in the order they were added.
   Result<std::vector<std::string>> group_members(std::string_view id);
@@ -215,7 +214,6 @@ class Domain {
   // Packages (packages.cc). A source must lie under a source root (WBEM_E_ACCESS_DENIED naming them); its
   // canonical path is recorded as PkgSourcePath. The walk can be WBEM_E_SERVER_TOO_BUSY or WBEM_E_TIMED_OUT.
   Result<cim::Instance> create_package(const PackageSpec& spec);
-  Result<std::vector<cim::Instance>> list_packages();
   Result<cim::Instance> get_package(std::string_view package_id);
   Result<cim::Instance> update_package(std::string_view package_id, const PackageUpdate& update);
   // Refused while an advertisement references the package. Removes its programs, summarizer rows, DP targets,
@@ -229,7 +227,6 @@ class Domain {
 
   // Advertisements (advertisements.cc).
   Result<cim::Instance> create_advertisement(const AdvertisementSpec& spec);
-  Result<std::vector<cim::Instance>> list_advertisements();
   // The advertisements that have an offer row at `site_code`, with their Offered flag.
   Result<std::vector<OfferView>> list_offers(std::string_view site_code);
 

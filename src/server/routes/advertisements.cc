@@ -52,14 +52,11 @@ Result<Response> post_advertisement(ApiContext& ctx, Request& req) {
 }
 
 Result<Response> list_advertisements(ApiContext& ctx, Request& req) {
-  for (const auto& [key, value] : req.query) {
-    if (key != "site")
-      return make_error(WbemCode::kInvalidParameter, "unknown query parameter '" + key.substr(0, 64) + "'");
-  }
+  PKG_TRY(only_query_parameters(req, {"site"}));
   auto site = req.query.find("site");
   if (site == req.query.end()) {
-    PKG_ASSIGN_OR_RETURN(auto ads, ctx.domain.list_advertisements());
-    return instance_list(req, ads);
+    PKG_ASSIGN_OR_RETURN(const cim::ClassDef* cls, ctx.store.registry().get("SMS_Advertisement"));
+    return streamed_list(ctx.store, req, *cls);
   }
   // The token's sites first: a site-limited token gets 403 for any other code, existing or not.
   PKG_TRY(require_site(req, site->second));

@@ -203,8 +203,9 @@ Status require_site(const Request& req, std::string_view site_code) {
                     "this token is limited to other sites than " + to_upper(site_code.substr(0, 16)));
 }
 
-bool visible(const Request& req, const cim::Instance& inst) {
-  const site::TokenRecord& caller = caller_of(req);
+bool visible(const Request& req, const cim::Instance& inst) { return visible(caller_of(req), inst); }
+
+bool visible(const site::TokenRecord& caller, const cim::Instance& inst) {
   if (caller.sites.empty()) return true;
   const cim::Value* where = inst.find("SiteCode");
   if (where == nullptr) where = inst.find("SourceSite");
@@ -248,6 +249,81 @@ Response instance_list(const Request& req, const std::vector<cim::Instance>& ins
   }
   out += ']';
   return Response::json(200, std::move(out));
+}
+
+namespace {
+
+// A list's pull source (streamed_list): each next() reads at most kPageRows rows, resuming strictly after the last
+// key read, and stops early once the room the server offers is used.
+class ListSource final : public StreamSource {
+ public:
+  static constexpr std::uint64_t kPageRows = 256;
+
+  ListSource(store::Store& store, site::TokenRecord caller, const cim::ClassDef& cls, store::Predicate filter)
+      : store_(store), caller_(std::move(caller)), cls_(cls), filter_(std::move(filter)) {}
+
+  Step next(std::string& out, std::size_t room) override {
+    if (!opened_) {
+      out += '[';
+      opened_ = true;
+    }
+    if (!read_all_) {
+      store::ScanOptions page;
+      page.limit = kPageRows;
+      page.after = after_;
+      std::uint64_t rows = 0;
+      bool full = false;
+      const Status st = store_.scan(
+          cls_, filter_,
+          [&](cim::Instance&& inst) {
+            ++rows;
+            std::vector<cim::Value> key;
+            for (const std::size_t k : cls_.key_indices()) key.push_back(inst.get(k));
+            after_ = std::move(key);
+            if (visible(caller_, inst)) {
+              if (!first_) out += ',';
+              first_ = false;
+              provider::append_instance_json(out, inst);
+            }
+            full = out.size() >= room;
+            return !full;
+          },
+          page);
+      if (!st.ok()) return Step::done(st);
+      read_all_ = !full && rows < kPageRows;
+      if (!read_all_) return Step::more();
+    }
+    out += ']';
+    return Step::done();
+  }
+
+ private:
+  store::Store& store_;
+  const site::TokenRecord caller_;
+  const cim::ClassDef& cls_;
+  const store::Predicate filter_;
+  std::optional<std::vector<cim::Value>> after_;
+  bool opened_ = false;
+  bool first_ = true;
+  bool read_all_ = false;
+};
+
+}  // namespace
+
+Response streamed_list(store::Store& store, const Request& req, const cim::ClassDef& cls, store::Predicate filter) {
+  Response resp;
+  resp.status = 200;
+  resp.stream = std::make_shared<ListSource>(store, caller_of(req), cls, std::move(filter));
+  return resp;
+}
+
+Status only_query_parameters(const Request& req, std::initializer_list<std::string_view> known) {
+  for (const auto& [name, value] : req.query) {
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      return make_error(WbemCode::kInvalidParameter, "unknown query parameter '" + name.substr(0, 64) + "'");
+    }
+  }
+  return ok_status();
 }
 
 Response error_body(const Error& e) { return error_response(e); }

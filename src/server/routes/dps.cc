@@ -48,6 +48,7 @@ Result<site::DpView> visible_dp(ApiContext& ctx, Request& req) {
 
 void register_dps(Router& router, ApiContext& ctx) {
   router.add("GET", path("/dps"), Access::kRead, handler([&ctx](Request& req) -> Result<Response> {
+               PKG_TRY(only_query_parameters(req, {}));
                PKG_ASSIGN_OR_RETURN(auto dps, ctx.domain.list_dps());
                nlohmann::ordered_json out = nlohmann::ordered_json::array();
                for (const auto& view : dps) {

@@ -43,8 +43,9 @@ Result<Response> change_members(ApiContext& ctx, Request& req, bool add) {
 
 void register_groups(Router& router, ApiContext& ctx) {
   router.add("GET", path("/groups"), Access::kRead, handler([&ctx](Request& req) -> Result<Response> {
-               PKG_ASSIGN_OR_RETURN(auto groups, ctx.domain.list_groups());
-               return instance_list(req, groups);
+               PKG_TRY(only_query_parameters(req, {}));
+               PKG_ASSIGN_OR_RETURN(const cim::ClassDef* cls, ctx.store.registry().get("SMS_DistributionPointGroup"));
+               return streamed_list(ctx.store, req, *cls);
              }));
   router.add("POST", path("/groups"), Access::kFullAdmin,
              handler([&ctx](Request& req) { return post_group(ctx, req); }));

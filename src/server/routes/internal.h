@@ -118,6 +118,7 @@ const site::TokenRecord& caller_of(const Request& req);
 Status require_site(const Request& req, std::string_view site_code);
 // Whether the caller may see the instance, by the provider's scoping rule (provider.h).
 bool visible(const Request& req, const cim::Instance& inst);
+bool visible(const site::TokenRecord& caller, const cim::Instance& inst);
 // For an existing object placed on `site` (NULL or absent: no site): ok when the caller's site limit admits it,
 // else WBEM_E_NOT_FOUND with `absent_message`, which must be the domain's wording for an absent object, so that
 // a site-limited token cannot tell an object outside its sites from one that does not exist (403 would).
@@ -131,6 +132,14 @@ Response json_body(unsigned status, const nlohmann::ordered_json& j);
 Response instance_body(unsigned status, const cim::Instance& inst);
 // A JSON array of the instances the caller may see.
 Response instance_list(const Request& req, const std::vector<cim::Instance>& instances);
+// The same array for every instance of `cls` that `filter` admits, streamed: read page by page in key order on the
+// server's stream producers, holding one page of rows and no database connection between pages, so a list of any
+// length costs a stream's bounded buffer (and counts against the caller's stream quota) rather than its whole
+// JSON. A store error after the first bytes ends the body incomplete (the connection closes).
+Response streamed_list(store::Store& store, const Request& req, const cim::ClassDef& cls,
+                       store::Predicate filter = store::Predicate::always());
+// WBEM_E_INVALID_PARAMETER naming the first query parameter of the request not in `known`.
+Status only_query_parameters(const Request& req, std::initializer_list<std::string_view> known);
 Response error_body(const Error& e);
 
 // Wraps a handler body that returns Result<Response>: an error becomes error_response().

@@ -46,8 +46,9 @@ Result<Response> patch_package(ApiContext& ctx, Request& req) {
 
 void register_packages(Router& router, ApiContext& ctx) {
   router.add("GET", path("/packages"), Access::kRead, handler([&ctx](Request& req) -> Result<Response> {
-               PKG_ASSIGN_OR_RETURN(auto packages, ctx.domain.list_packages());
-               return instance_list(req, packages);
+               PKG_TRY(only_query_parameters(req, {}));
+               PKG_ASSIGN_OR_RETURN(const cim::ClassDef* cls, ctx.store.registry().get("SMS_Package"));
+               return streamed_list(ctx.store, req, *cls);
              }));
   router.add("POST", path("/packages"), Access::kPackageAdmin,
              handler([&ctx](Request& req) { return post_package(ctx, req); }));

@@ -30,6 +30,7 @@ Result<Response> post_program(ApiContext& ctx, Request& req) {
 
 void register_programs(Router& router, ApiContext& ctx) {
   router.add("GET", path("/packages/{id}/programs"), Access::kRead, handler([&ctx](Request& req) -> Result<Response> {
+               PKG_TRY(only_query_parameters(req, {}));
                PKG_TRY(visible_package(ctx, req, req.params.at("id")));
                PKG_ASSIGN_OR_RETURN(auto programs, ctx.domain.list_programs(req.params.at("id")));
                return instance_list(req, programs);

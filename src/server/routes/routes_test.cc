@@ -136,6 +136,39 @@ TEST_F(RoutesTest, PackagesProgramsAndAdvertisements) {
   EXPECT_EQ(call("GET", "/api/v1/packages/ABC00002").status, 404u);
 }
 
+// A list is streamed page by page (a page of rows, or less when the room the server offers is full), so a stalled
+// reader holds a stream's buffer, not the whole list; every row comes once, in key order, whatever the room.
+TEST_F(RoutesTest, ListsAreStreamedInKeyOrderAcrossPages) {
+  constexpr int kPackages = 300;  // more than one page of rows
+  for (int i = 0; i < kPackages; ++i) {
+    ASSERT_EQ(call("POST", "/api/v1/packages", R"({"name":"P","description":")" + std::string(500, 'd') + "\"}").status,
+              201u);
+  }
+  for (const std::size_t room : {std::size_t{1}, std::size_t{4096}, std::size_t{1} << 20}) {
+    Response resp = respond("GET", "/api/v1/packages", "", reader_);
+    ASSERT_EQ(resp.status, 200u);
+    ASSERT_TRUE(resp.stream) << "a list is a stream";
+    const DrainedStream d = drain(*resp.stream, room);
+    ASSERT_TRUE(d.status.ok()) << d.status.error().to_string();
+    const auto j = nlohmann::json::parse(d.out, nullptr, false);
+    ASSERT_TRUE(j.is_array()) << d.out.substr(0, 200);
+    ASSERT_EQ(j.size(), static_cast<std::size_t>(kPackages)) << "room " << room;
+    for (std::size_t i = 1; i < j.size(); ++i) {
+      ASSERT_LT(j[i - 1]["PackageID"].get<std::string>(), j[i]["PackageID"].get<std::string>()) << "room " << room;
+    }
+    if (room == 4096) {
+      EXPECT_GT(d.calls, 30) << "not one piece of the whole list";
+    }
+  }
+  site::TokenRecord elsewhere = reader_;
+  elsewhere.sites = {"S01"};
+  EXPECT_EQ(call("GET", "/api/v1/packages", "", elsewhere).json(), nlohmann::json::array());
+  auto paged = call("GET", "/api/v1/packages?limit=1", "", reader_);
+  EXPECT_EQ(paged.status, 400u);
+  EXPECT_EQ(paged.error(), "WBEM_E_INVALID_PARAMETER");
+  EXPECT_EQ(call("GET", "/api/v1/sites?x=1").status, 400u);
+}
+
 TEST_F(RoutesTest, QueryStreamsInstances) {
   for (int i = 0; i < 3; ++i) ASSERT_EQ(call("POST", "/api/v1/packages", R"({"name":"P"})").status, 201u);
   auto r =

@@ -39,8 +39,9 @@ Result<Response> get_site(ApiContext& ctx, Request& req) {
 
 void register_sites(Router& router, ApiContext& ctx) {
   router.add("GET", path("/sites"), Access::kRead, handler([&ctx](Request& req) -> Result<Response> {
-               PKG_ASSIGN_OR_RETURN(auto sites, ctx.domain.list_sites());
-               return instance_list(req, sites);
+               PKG_TRY(only_query_parameters(req, {}));
+               PKG_ASSIGN_OR_RETURN(const cim::ClassDef* cls, ctx.store.registry().get("SMS_Site"));
+               return streamed_list(ctx.store, req, *cls);
              }));
   router.add("POST", path("/sites"), Access::kFullAdmin, handler([&ctx](Request& req) { return post_site(ctx, req); }));
   router.add("GET", path("/sites/{code}"), Access::kRead, handler([&ctx](Request& req) { return get_site(ctx, req); }));
