@@ -56,7 +56,8 @@ Result<LikePattern> LikePattern::compile(std::string_view pattern) {
         if (cp == ']' && p.ranges_.size() > e.first_range) break;
         i += n;
         char32_t hi = cp;
-        if (i + 1 < pattern.size() && pattern[i] == '-' && pattern[i + 1] != ']') {
+        // A range is written `a-f`, or `a=f` as WMI's documentation of LIKE writes it.
+        if (i + 1 < pattern.size() && (pattern[i] == '-' || pattern[i] == '=') && pattern[i + 1] != ']') {
           n = decode_utf8(pattern, i + 1, &hi);
           if (n == 0) return make_error(WbemCode::kInvalidQuery, "LIKE pattern is not valid UTF-8");
           if (hi < cp) return make_error(WbemCode::kInvalidQuery, "reversed range in LIKE pattern");

@@ -52,6 +52,13 @@ TEST(LikeTest, Sets) {
   EXPECT_TRUE(like("]", "[]]"));
   EXPECT_TRUE(like("x", "[^]]"));
   EXPECT_TRUE(like("7", "[0-9]"));
+  // WMI's documentation writes a range `[a=f]` (and `[^a=f]`); an '=' first or last is a member.
+  EXPECT_TRUE(like("e", "[a=f]"));
+  EXPECT_FALSE(like("g", "[a=f]"));
+  EXPECT_TRUE(like("g", "[^a=f]"));
+  EXPECT_TRUE(like("=", "[a=]"));
+  EXPECT_TRUE(like("=", "[=a]"));
+  EXPECT_FALSE(like("b", "[=a]"));
 }
 
 // A set's ranges are sorted and merged when the pattern compiles (a character is looked up by binary search):
@@ -101,6 +108,7 @@ TEST(LikeTest, PatternErrors) {
   EXPECT_EQ(LikePattern::compile("[abc").error().message, "unterminated [ in LIKE pattern");
   EXPECT_EQ(LikePattern::compile("[]").error().message, "unterminated [ in LIKE pattern");
   EXPECT_EQ(LikePattern::compile("[z-a]").error().message, "reversed range in LIKE pattern");
+  EXPECT_EQ(LikePattern::compile("[z=a]").error().message, "reversed range in LIKE pattern");
   EXPECT_EQ(LikePattern::compile("a\xFF").error().message, "LIKE pattern is not valid UTF-8");
 }
 
