@@ -3,6 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <iostream>
 
 namespace pkgcast::dp {
@@ -15,6 +18,9 @@ int run_agent_until_signal(AgentOptions options) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGUSR1);  // raised by the agent itself when the server refuses its token
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  // Logs go to stderr, as the server's do; stdout carries only the line below that says where the agent serves.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("pkgcast-dp-agent"));
 
   const std::string name = options.name;
   const std::string data_dir = options.data_dir.string();
