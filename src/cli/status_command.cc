@@ -116,7 +116,8 @@ struct View {
                           std::to_string(num(root, "Failed")) + " of " + std::to_string(num(root, "Targeted")) +
                           " DPs failed";
     for (const auto& [key, row] : dist_points) {
-      if (num(row, "State") == 3) message += "; " + dp_name(text(row, "ServerNALPath")) + ": " + text(row, "InstallStatus");
+      if (num(row, "State") != 3) continue;  // INSTALL_FAILED
+      message += "; " + dp_name(text(row, "ServerNALPath")) + ": " + text(row, "InstallStatus");
     }
     return make_error(WbemCode::kFailed, std::move(message));
   }
