@@ -287,6 +287,9 @@ TEST_F(RoutesTest, TokensResource) {
   EXPECT_EQ(call("POST", "/api/v1/tokens", R"({"role":"god"})").status, 400u);
   EXPECT_EQ(call("POST", "/api/v1/tokens", R"({"role":"read-only","sites":["QQQ"]})").status, 404u);
   EXPECT_EQ(call("POST", "/api/v1/tokens", R"({"role":"read-only","site":"ABC","sites":["ABC"]})").status, 400u);
+  auto none = call("POST", "/api/v1/tokens", R"({"role":"read-only","sites":[]})");  // not "every site"
+  EXPECT_EQ(none.status, 400u);
+  EXPECT_NE(none.body.find("leave 'sites' out"), std::string::npos) << none.body;
 }
 
 }  // namespace

@@ -88,6 +88,12 @@ Result<Response> post_token(ApiContext& ctx, Request& req) {
     return make_error(WbemCode::kInvalidParameter, "field 'role' must be full-admin, package-admin or read-only");
   }
   if (site && sites) return make_error(WbemCode::kInvalidParameter, "give 'site' or 'sites', not both");
+  // An empty list is refused rather than read as "no limit": a tool that builds the list from a filter that
+  // matched nothing must not mint a token for every site.
+  if (sites && sites->empty()) {
+    return make_error(WbemCode::kInvalidParameter,
+                      "sites: an empty list names no site; leave 'sites' out for a token without a site limit");
+  }
   site::TokenSpec spec;
   spec.role = *role;
   if (site) spec.sites = {*site};
