@@ -124,8 +124,8 @@ class ApiImpl final : public Api {
     return ensure_provider_location();
   }
 
-  // The SMS_ProviderLocation row scripts read in root\sms to find this site's namespace; written again when the
-  // host's name changed (nothing is journaled when it is as it was).
+  // The SMS_ProviderLocation row scripts read in root\sms to find this site's namespace, put on every start so that
+  // it follows the host's name (the store journals nothing when it is as it was).
   Status ensure_provider_location() {
     PKG_ASSIGN_OR_RETURN(const cim::ClassDef* found, ctx_.store.registry().get("SMS_ProviderLocation"));
     const cim::ClassDef& cls = *found;
@@ -136,8 +136,6 @@ class ApiImpl final : public Api {
     PKG_TRY(row.set("NamespacePath", cim::Value::string("\\\\" + ctx_.options.server_name + "\\" +
                                                           provider::namespace_for_site(code))));
     PKG_TRY(row.set("ProviderForLocalSite", cim::Value::boolean(true)));
-    PKG_ASSIGN_OR_RETURN(auto existing, ctx_.store.get(cls, {cim::Value::string(code)}));
-    if (existing && *existing == row) return ok_status();
     PKG_TRY(ctx_.store.execute([&](store::WriteTxn& txn) { return txn.put(row); }));
     return ok_status();
   }
