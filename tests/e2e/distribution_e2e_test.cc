@@ -511,6 +511,20 @@ TEST_P(DistributionE2eTest, BadContentRequestsAndStatusMessagesAreRefusedAndChan
   auto manifest = agent->request("GET", "/api/v1/content/manifests/" + pkg + ".1");
   ASSERT_EQ(status_of(manifest), 200u);
   json m = json::parse(manifest->body);
+  // A token limited to another site does not learn the package's files by its content ID; by hash, content is
+  // anyone's.
+  auto other_site = cli({"token", "create", "--role", "read-only", "--site", "XYZ"});
+  ASSERT_EQ(other_site.exit_code, 0) << other_site.err;
+  auto elsewhere = http(other_site.out.substr(0, other_site.out.find('\n')));
+  auto by_id = elsewhere->request("GET", "/api/v1/content/manifests/" + pkg + ".1");
+  EXPECT_EQ(status_of(by_id), 404u);
+  EXPECT_NE(by_id->body.find("content " + pkg + ".1 does not exist"), std::string::npos) << by_id->body;
+  std::string etag;
+  for (const auto& [name, value] : manifest->headers) {
+    if (name == "etag" || name == "ETag") etag = value;
+  }
+  ASSERT_GE(etag.size(), 66u);
+  EXPECT_EQ(status_of(elsewhere->request("GET", "/api/v1/content/manifests/" + etag.substr(1, 64))), 200u);
   std::string chunk;
   for (const auto& e : m["entries"]) {
     if (e.contains("chunks") && !e["chunks"].empty()) chunk = e["chunks"][0]["sha256"];

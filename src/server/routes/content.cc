@@ -1,5 +1,5 @@
 // Immutable content (docs/dp-protocol.md): manifests by content ID or hash, chunks by SHA-256. Any role may read
-// them (DP agents above all). Each answer carries a strong ETag (the hash), is cacheable forever, honours a single
+// them (DP agents above all), but a site-limited token names by content ID only its sites' packages. Each answer carries a strong ETag (the hash), is cacheable forever, honours a single
 // byte range, and a chunk kept zstd-compressed goes out as it is stored when the client accepts zstd. A chunk's
 // body is sent from its stored file (server/file_body.h) whenever the stored form is what is asked for.
 #include <memory>
@@ -152,7 +152,14 @@ Result<Response> get_manifest(ApiContext& ctx, const Request& req) {
   if (!ctx.library) return make_error(WbemCode::kNotSupported, "this server keeps no content library");
   const std::string& id = req.params.at("id");
   content::Digest digest;
-  if (id.find('.') != std::string::npos) {
+  if (const auto dot = id.find('.'); dot != std::string::npos) {
+    // A content ID names a package: a site-limited token reads it only for its sites' packages, and one outside
+    // them answers as one that does not exist (by hash, content stays anyone's). A DP's token reads every package
+    // it may be sent, whichever site made it.
+    const site::TokenRecord& caller = caller_of(req);
+    if (caller.role != site::Role::kDp && !caller.sites.empty() && !visible_package(ctx, req, id.substr(0, dot)).ok()) {
+      return make_error(WbemCode::kNotFound, "content " + id + " does not exist");
+    }
     PKG_ASSIGN_OR_RETURN(auto recorded, site::recorded_content(ctx.store, to_upper(id)));
     if (!recorded) return make_error(WbemCode::kNotFound, "content " + id + " does not exist");
     PKG_ASSIGN_OR_RETURN(digest, digest_of(recorded->manifest_hash));
