@@ -327,6 +327,10 @@ Status Parser::check_end() {
     return error_at(t.pos, "arithmetic is not supported");
   }
   if (t.is(Keyword::kGroup)) return error_at(t.pos, "only one GROUP clause is allowed");
+  if (t.kind == TokenKind::kString) {
+    // Most often SQL's doubled quote ('O''Reilly'), which WQL reads as two strings.
+    return error_at(t.pos, "unexpected '" + std::string(t.text) + "' (a quote inside a string is written \\' or \\\")");
+  }
   return error_at(t.pos, "unexpected '" + std::string(t.text) + "'");
 }
 
