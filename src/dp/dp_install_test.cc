@@ -732,12 +732,14 @@ TEST_F(AgentTest, AStartRemovesTheContentOfPackagesWithoutAJob) {
   server.compact();  // and the deletion itself is no longer in the journal
   agent = start_agent(options(tmp.path() / "dp"));
   // The listing the restarted agent starts from has ABC00002's job: it checks that version again (handled once
-  // more when it is done) while it removes ABC00001.
-  for (int i = 0; i < 1000 && (fs::exists(dir) || agent->state().handled.count("ABC00002") == 0); ++i) {
+  // more when it is done) while it removes ABC00001, its tree first and then its version record.
+  const fs::path record = tmp.path() / "dp/versions/ABC00001.1";
+  for (int i = 0; i < 1000 && (fs::exists(dir) || fs::exists(record) || agent->state().handled.count("ABC00002") == 0);
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_FALSE(fs::exists(dir));
-  EXPECT_FALSE(fs::exists(tmp.path() / "dp/versions/ABC00001.1"));
+  EXPECT_FALSE(fs::exists(record));
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src", kept), "");
   EXPECT_EQ(agent->state().handled.count("ABC00001"), 0u);
   EXPECT_EQ(agent->state().handled.count("ABC00002"), 1u);
