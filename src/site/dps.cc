@@ -161,6 +161,11 @@ Result<std::string> dp_agent_url(store::WriteTxn& txn, std::string_view dp_name)
   return decode_dp_url(meta);
 }
 
+Result<DpView> Domain::dp_view(cim::Instance dp) {
+  PKG_ASSIGN_OR_RETURN(auto meta, store_.get_meta(dp_meta_key(get_string(dp, "Name"))));
+  return DpView{std::move(dp), decode_dp_url(meta)};
+}
+
 Result<DpView> Domain::get_dp(std::string_view name) {
   PKG_TRY(check_dp_name("Name", name));
   const cim::ClassDef& cls = class_named("SMS_DistributionPointInfo");

@@ -196,6 +196,8 @@ class Domain {
   Result<CreatedDp> create_dp(const DpSpec& spec);
   Result<std::vector<DpView>> list_dps();
   Result<DpView> get_dp(std::string_view name);
+  // `dp` (an SMS_DistributionPointInfo row) with its agent's URL.
+  Result<DpView> dp_view(cim::Instance dp);
   // Returns the DP as committed. A bad transfer window is WBEM_E_INVALID_PARAMETER and changes nothing.
   Result<cim::Instance> update_dp(std::string_view name, const DpChange& change);
   // Refused (WBEM_E_INVALID_OPERATION, naming them) while packages are targeted at the DP or pull DPs take content

@@ -259,8 +259,9 @@ class ListSource final : public StreamSource {
  public:
   static constexpr std::uint64_t kPageRows = 256;
 
-  ListSource(store::Store& store, site::TokenRecord caller, const cim::ClassDef& cls, store::Predicate filter)
-      : store_(store), caller_(std::move(caller)), cls_(cls), filter_(std::move(filter)) {}
+  ListSource(store::Store& store, site::TokenRecord caller, const cim::ClassDef& cls, store::Predicate filter,
+             RowWriter write)
+      : store_(store), caller_(std::move(caller)), cls_(cls), filter_(std::move(filter)), write_(std::move(write)) {}
 
   Step next(std::string& out, std::size_t room) override {
     if (!opened_) {
@@ -273,6 +274,7 @@ class ListSource final : public StreamSource {
       page.after = after_;
       std::uint64_t rows = 0;
       bool full = false;
+      Status written = ok_status();
       const Status st = store_.scan(
           cls_, filter_,
           [&](cim::Instance&& inst) {
@@ -283,13 +285,19 @@ class ListSource final : public StreamSource {
             if (visible(caller_, inst)) {
               if (!first_) out += ',';
               first_ = false;
-              provider::append_instance_json(out, inst);
+              if (write_) {
+                written = write_(std::move(inst), out);
+                if (!written.ok()) return false;
+              } else {
+                provider::append_instance_json(out, inst);
+              }
             }
             full = out.size() >= room;
             return !full;
           },
           page);
       if (!st.ok()) return Step::done(st);
+      if (!written.ok()) return Step::done(written);
       read_all_ = !full && rows < kPageRows;
       if (!read_all_) return Step::more();
     }
@@ -302,6 +310,7 @@ class ListSource final : public StreamSource {
   const site::TokenRecord caller_;
   const cim::ClassDef& cls_;
   const store::Predicate filter_;
+  const RowWriter write_;
   std::optional<std::vector<cim::Value>> after_;
   bool opened_ = false;
   bool first_ = true;
@@ -310,10 +319,11 @@ class ListSource final : public StreamSource {
 
 }  // namespace
 
-Response streamed_list(store::Store& store, const Request& req, const cim::ClassDef& cls, store::Predicate filter) {
+Response streamed_list(store::Store& store, const Request& req, const cim::ClassDef& cls, store::Predicate filter,
+                       RowWriter write) {
   Response resp;
   resp.status = 200;
-  resp.stream = std::make_shared<ListSource>(store, caller_of(req), cls, std::move(filter));
+  resp.stream = std::make_shared<ListSource>(store, caller_of(req), cls, std::move(filter), std::move(write));
   return resp;
 }
 

@@ -49,12 +49,15 @@ Result<site::DpView> visible_dp(ApiContext& ctx, Request& req) {
 void register_dps(Router& router, ApiContext& ctx) {
   router.add("GET", path("/dps"), Access::kRead, handler([&ctx](Request& req) -> Result<Response> {
                PKG_TRY(only_query_parameters(req, {}));
-               PKG_ASSIGN_OR_RETURN(auto dps, ctx.domain.list_dps());
-               nlohmann::ordered_json out = nlohmann::ordered_json::array();
-               for (const auto& view : dps) {
-                 if (visible(req, view.dp)) out.push_back(dp_json(view));
-               }
-               return json_body(200, out);
+               PKG_ASSIGN_OR_RETURN(const cim::ClassDef* cls, ctx.store.registry().get("SMS_DistributionPointInfo"));
+               // Each DP with its agent's URL, streamed as the other lists are.
+               return streamed_list(ctx.store, req, *cls, store::Predicate::always(),
+                                    [&ctx](cim::Instance&& dp, std::string& out) -> Status {
+                                      PKG_ASSIGN_OR_RETURN(site::DpView view, ctx.domain.dp_view(std::move(dp)));
+                                      out += dp_json(view).dump(-1, ' ', false,
+                                                                nlohmann::ordered_json::error_handler_t::replace);
+                                      return ok_status();
+                                    });
              }));
   router.add("POST", path("/dps"), Access::kFullAdmin, handler([&ctx](Request& req) { return post_dp(ctx, req); }));
   router.add("GET", path("/dps/{name}"), Access::kRead, handler([&ctx](Request& req) -> Result<Response> {

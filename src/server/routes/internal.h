@@ -136,8 +136,10 @@ Response instance_list(const Request& req, const std::vector<cim::Instance>& ins
 // server's stream producers, holding one page of rows and no database connection between pages, so a list of any
 // length costs a stream's bounded buffer (and counts against the caller's stream quota) rather than its whole
 // JSON. A store error after the first bytes ends the body incomplete (the connection closes).
+// `write` appends one visible row's JSON (default: the instance as it is stored).
+using RowWriter = std::function<Status(cim::Instance&& row, std::string& out)>;
 Response streamed_list(store::Store& store, const Request& req, const cim::ClassDef& cls,
-                       store::Predicate filter = store::Predicate::always());
+                       store::Predicate filter = store::Predicate::always(), RowWriter write = {});
 // WBEM_E_INVALID_PARAMETER naming the first query parameter of the request not in `known`.
 Status only_query_parameters(const Request& req, std::initializer_list<std::string_view> known);
 Response error_body(const Error& e);

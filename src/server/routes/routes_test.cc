@@ -69,6 +69,8 @@ TEST_F(RoutesTest, DpsResource) {
   ASSERT_EQ(list.status, 200u);
   ASSERT_EQ(list.json().size(), 1u);
   EXPECT_FALSE(list.json()[0].contains("token"));
+  EXPECT_EQ(list.json()[0]["url"], "http://127.0.0.1:9100");  // each row with its agent's URL, streamed
+  EXPECT_TRUE(respond("GET", "/api/v1/dps", "", reader_).stream);
   EXPECT_EQ(call("GET", "/api/v1/dps/dp1").json()["Name"], "DP1");
   EXPECT_EQ(call("DELETE", "/api/v1/dps/dp1").status, 200u);
   EXPECT_EQ(call("GET", "/api/v1/dps/dp1").status, 404u);
