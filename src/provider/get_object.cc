@@ -43,9 +43,7 @@ Result<cim::Instance> Provider::get_object(std::string_view ns, std::string_view
   PKG_ASSIGN_OR_RETURN(cim::ObjectPath parsed, cim::ObjectPath::parse(path));
   if (!parsed.namespace_path.empty()) PKG_TRY(resolve_namespace(parsed.namespace_path));
   PKG_ASSIGN_OR_RETURN(const cim::ClassDef* cls, store_.registry().get(parsed.class_name));
-  if (namespace_path != namespace_ && cls->name() != "SMS_ProviderLocation") {
-    return make_error(WbemCode::kInvalidClass, "class " + cls->name() + " is not in namespace " + namespace_path);
-  }
+  PKG_TRY(check_class(namespace_path, cls->name()));
   const bool sees_tokens = caller.role == site::Role::kFullAdmin && caller.sites.empty();
   if (cls->is_a("PKG_Token") && !sees_tokens) {
     return make_error(WbemCode::kAccessDenied, "class " + cls->name() + " is visible to full-admin tokens without a "

@@ -119,15 +119,17 @@ Result<std::string> Provider::resolve_namespace(std::string_view ns) const {
                     "namespace '" + shown + "' is not served here (this server serves '" + namespace_ + "')");
 }
 
+Status Provider::check_class(const std::string& ns, std::string_view name) const {
+  // root\sms holds one class (and the event classes that watch it).
+  if (ns != kProviderNamespace || name.starts_with("__") || name == kProviderLocationClass) return ok_status();
+  return make_error(WbemCode::kInvalidClass, "class " + std::string(name) + " is not in namespace " +
+                                                 std::string(kProviderNamespace) + ", which holds " +
+                                                 std::string(kProviderLocationClass) + "; the site's classes are in " +
+                                                 namespace_);
+}
+
 Status Provider::check_classes(const std::string& ns, const wql::BoundQuery& q) const {
-  if (ns != kProviderNamespace) return ok_status();
-  for (const std::string& name : wql::bound_classes(q)) {
-    if (name.starts_with("__") || name == kProviderLocationClass) continue;  // the event classes, and the one
-    return make_error(WbemCode::kInvalidClass, "class " + name + " is not in namespace " +
-                                                   std::string(kProviderNamespace) + ", which holds " +
-                                                   std::string(kProviderLocationClass) + "; the site's classes are in " +
-                                                   namespace_);
-  }
+  for (const std::string& name : wql::bound_classes(q)) PKG_TRY(check_class(ns, name));
   return ok_status();
 }
 

@@ -185,9 +185,10 @@ class Provider {
   // default, this namespace. `root\sms` is served too, for SMS_ProviderLocation only (check_classes).
   // WBEM_E_INVALID_NAMESPACE naming it otherwise (another server included).
   Result<std::string> resolve_namespace(std::string_view ns) const;
-  // WBEM_E_INVALID_CLASS when `q` names a class that the resolved namespace `ns` does not hold: `root\sms` holds
-  // SMS_ProviderLocation only.
+  // WBEM_E_INVALID_CLASS when `q` names a class (check_class: the class named) that the resolved namespace `ns`
+  // does not hold: `root\sms` holds SMS_ProviderLocation only.
   Status check_classes(const std::string& ns, const wql::BoundQuery& q) const;
+  Status check_class(const std::string& ns, std::string_view class_name) const;
 
   // Errors: WBEM_E_INVALID_NAMESPACE; the compiler's (WBEM_E_INVALID_QUERY / _CLASS / _PROPERTY / _TYPE_MISMATCH
   // / _QUOTA_VIOLATION, with positions); WBEM_E_INVALID_QUERY_TYPE for an event query (those are subscriptions:
