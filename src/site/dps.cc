@@ -171,9 +171,7 @@ Result<DpView> Domain::get_dp(std::string_view name) {
   const cim::ClassDef& cls = class_named("SMS_DistributionPointInfo");
   PKG_ASSIGN_OR_RETURN(auto rows, scan_all(cls.name(), where_string(cls, "Name", name)));
   for (auto& row : rows) {
-    if (!iequals(get_string(row, "Name"), name)) continue;
-    PKG_ASSIGN_OR_RETURN(auto meta, store_.get_meta(dp_meta_key(name)));
-    return DpView{std::move(row), decode_dp_url(meta)};
+    if (iequals(get_string(row, "Name"), name)) return dp_view(std::move(row));
   }
   return not_found("DP '" + std::string(name) + "' does not exist");
 }

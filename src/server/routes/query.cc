@@ -94,11 +94,7 @@ Result<Response> post_query(ApiContext& ctx, Request& req) {
 
 // WMI's GetObject: GET /instances?path=<object path>[&namespace=NS], the instance whole (lazy properties included).
 Result<Response> get_instance(ApiContext& ctx, Request& req) {
-  for (const auto& [name, value] : req.query) {
-    if (name != "path" && name != "namespace") {
-      return make_error(WbemCode::kInvalidParameter, "unknown query parameter '" + name + "'");
-    }
-  }
+  PKG_TRY(only_query_parameters(req, {"path", "namespace"}));
   const auto path_param = req.query.find("path");
   if (path_param == req.query.end() || path_param->second.empty()) {
     return make_error(WbemCode::kInvalidParameter, "path is required: the object path of the instance");
