@@ -216,6 +216,43 @@ TEST_P(StreamsTest, OneTokenCannotHoldEveryStream) {
   EXPECT_EQ(wait_for_no_streams(), 0);
 }
 
+// The lists (GET /packages and the like) are streams too: a stalled reader holds one under the token's quota, and
+// one that vanishes, half-closes or stalls and then goes gives it back.
+TEST_P(StreamsTest, ListReadersHoldStreamsUnderTheQuotaAndGiveThemBack) {
+  restart("max_streams_per_token = 4\nmax_streams_per_address = 8\n", 20000);  // several MB of list
+  const std::string list = "GET /api/v1/packages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_token() +
+                           "\r\n\r\n";
+  std::vector<RawSocket> stalled;
+  for (int i = 0; i < 4; ++i) {
+    stalled.emplace_back(port());
+    ASSERT_TRUE(stalled.back().send(list));
+    ASSERT_TRUE(stalled.back().read_until("200 OK", 10s).has_value());
+  }
+  EXPECT_EQ(active_streams(), 4);
+  RawSocket fifth(port());
+  ASSERT_TRUE(fifth.send(list));
+  const std::string refused = fifth.read_until_close(10s);
+  EXPECT_EQ(status_of(refused), 503) << refused.substr(0, 300);
+  EXPECT_NE(refused.find("max_streams_per_token"), std::string::npos) << refused.substr(0, 300);
+  stalled[0].reset();
+  stalled[1].shutdown_write();
+  stalled.clear();
+  EXPECT_EQ(wait_for_no_streams(), 0);
+  for (int i = 0; i < 50; ++i) {
+    RawSocket c(port());
+    ASSERT_TRUE(c.send(list));
+    if (i % 2 == 0) c.reset();
+  }
+  EXPECT_EQ(wait_for_no_streams(), 0);
+  RawSocket whole(port());
+  ASSERT_TRUE(whole.send(list));
+  whole.shutdown_write();
+  const std::string raw = whole.read_until_close(30s);
+  EXPECT_EQ(status_of(raw), 200);
+  EXPECT_TRUE(complete_chunked(raw)) << raw.size() << " bytes";
+  EXPECT_NE(raw.find("ABC14E1F"), std::string::npos);  // the last of the 20,000
+}
+
 // Item 6: what 256 stalled streams (clients that never read a large answer) cost the server.
 TEST_P(StreamsTest, RssOf256StalledStreams) {
   restart("max_streams = 256\nmax_streams_per_token = 256\nmax_streams_per_address = 256\n", 20000);
