@@ -69,10 +69,13 @@ Status Summarizer::target(store::WriteTxn& txn, const DpRef& dp, Micros now) con
 
   PKG_ASSIGN_OR_RETURN(auto existing, txn.get(c.dist_points, dist_points_key(dp)));
   Counts before;
+  // The version the DP holds: kept from the row (a DP targeted again may still hold one), 0 for a new target.
+  std::uint32_t installed_version = 0;
   cim::Instance row(c.dist_points);
   if (existing) {
     PKG_ASSIGN_OR_RETURN(const RowFacts facts, facts_of(*existing));
     before = contribution(facts, current);
+    installed_version = facts.version;
     row = std::move(*existing);
   } else {
     const auto key = dist_points_key(dp);
@@ -83,14 +86,14 @@ Status Summarizer::target(store::WriteTxn& txn, const DpRef& dp, Micros now) con
     set_prop(row, "SecureObjectID", key[0]);
   }
   set_prop(row, "SourceNALPath", str_value(dp.source_nal_path));
-  set_prop(row, "SourceVersion", u32_value(current));
+  set_prop(row, "SourceVersion", u32_value(installed_version));
   set_prop(row, "State", u32_value(static_cast<std::uint32_t>(DpState::kInstallPending)));
   set_prop(row, "InstallStatus", str_value(pending_text(current)));
   set_prop(row, "SummaryDate", time_value(now));
   PKG_TRY(txn.put(std::move(row)));
 
   PackageDeltas d(package_id);
-  d.add(dp, contribution(RowFacts{DpState::kInstallPending, current}, current) - before);
+  d.add(dp, contribution(RowFacts{DpState::kInstallPending, installed_version}, current) - before);
   return apply_all(txn, c, root, d, now);
 }
 
@@ -106,7 +109,8 @@ Status move_row(store::WriteTxn& txn, const Classes& c, const DpRef& dp, DpState
     return make_error(WbemCode::kInvalidParameter,
                       "State " + std::to_string(static_cast<std::uint32_t>(state)) + " is not 0..8");
   }
-  if (source_version < 1 || source_version > current) {
+  // 0 names no version: allowed for the states that keep the row's (a DP that never installed one holds none).
+  if ((source_version < 1 && state == DpState::kInstalled) || source_version > current) {
     return make_error(WbemCode::kInvalidParameter, "content version " + std::to_string(source_version) +
                                                        " of package " + d.package_id +
                                                        " does not exist (current: " + std::to_string(current) + ")");
@@ -116,18 +120,20 @@ Status move_row(store::WriteTxn& txn, const Classes& c, const DpRef& dp, DpState
   cim::Instance row = std::move(*existing);
 
   PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row));
-  const RowFacts after{state, source_version};
+  // SourceVersion is the version the DP holds (classes.md): it becomes `source_version` when the DP has installed
+  // it, and stays what it was through every other state (the version being sent is in InstallStatus and the job).
+  const RowFacts after{state, state == DpState::kInstalled ? source_version : before.version};
 
-  const bool row_moves = before.state != state || before.version != source_version ||
+  const bool row_moves = before.state != state || before.version != after.version ||
                          get_text(row, "InstallStatus") != install_status ||
                          (!dp.source_nal_path.empty() && get_text(row, "SourceNALPath") != dp.source_nal_path);
   if (row_moves || message) {
-    if (state == DpState::kInstalled && (before.state != state || before.version != source_version)) {
+    if (state == DpState::kInstalled && (before.state != state || before.version != after.version)) {
       set_prop(row, "LastCopied", time_value(now));
     }
     if (!dp.source_nal_path.empty()) set_prop(row, "SourceNALPath", str_value(dp.source_nal_path));
     set_prop(row, "State", u32_value(static_cast<std::uint32_t>(state)));
-    set_prop(row, "SourceVersion", u32_value(source_version));
+    set_prop(row, "SourceVersion", u32_value(after.version));
     set_prop(row, "InstallStatus", str_value(std::string(install_status)));
     set_prop(row, "SummaryDate", time_value(now));
     PKG_TRY(txn.put(std::move(row)));
@@ -243,11 +249,11 @@ Status Summarizer::new_source_version(store::WriteTxn& txn, std::string_view pac
     PKG_ASSIGN_OR_RETURN(const RowFacts before, facts_of(row));
     if (!targeted_state(before.state)) continue;
     set_prop(row, "State", u32_value(static_cast<std::uint32_t>(DpState::kInstallPending)));
-    set_prop(row, "SourceVersion", u32_value(version));
     set_prop(row, "InstallStatus", str_value(pending_text(version)));
     set_prop(row, "SummaryDate", time_value(now));
     PKG_TRY(txn.put(std::move(row)));
-    d.add(ref, contribution(RowFacts{DpState::kInstallPending, version}, version) - contribution(before, current));
+    d.add(ref, contribution(RowFacts{DpState::kInstallPending, before.version}, version) -
+                   contribution(before, current));
   }
 
   set_prop(root, "SourceVersion", u32_value(version));

@@ -78,7 +78,7 @@ TEST_P(ScenarioTest, DistributeUpdateRetryFailRemove) {
   EXPECT_EQ(root(kPkg), "3/0/0/0");
   EXPECT_EQ(detail(kPkg, "ABC"), "2/0/0/0");
   EXPECT_EQ(detail(kPkg, "DEF"), "1/0/0/0");  // created for the second site
-  EXPECT_EQ(dist(kPkg, "dp1", "ABC"), "1/1");
+  EXPECT_EQ(dist(kPkg, "dp1", "ABC"), "1/0");  // pending, holding no version yet (SourceVersion 0)
   EXPECT_EQ(extra(kPkg), "3/0/3/0/3");  // every DP pending, none heard from
   EXPECT_EQ(dp_status("dp1", "ABC"), "0/1/0/1/2");
   EXPECT_EQ(offer(kAd, "ABC"), "FALSE");
@@ -146,13 +146,17 @@ TEST_P(ScenarioTest, DistributeUpdateRetryFailRemove) {
   EXPECT_EQ(refreshed.count("SMS_ObjectContentExtraInfo:modified"), 1u);
   EXPECT_EQ(detail(kPkg, "ABC"), "2/0/0/0");
   EXPECT_EQ(detail(kPkg, "DEF"), "1/0/0/0");
-  EXPECT_EQ(dist(kPkg, "dp1", "ABC"), "1/2");
+  EXPECT_EQ(dist(kPkg, "dp1", "ABC"), "1/1");  // pending for version 2, still holding version 1
+  EXPECT_EQ(dist(kPkg, "dp3", "DEF"), "1/0");  // it never installed one
   EXPECT_EQ(extra(kPkg), "3/0/3/0/3");
   EXPECT_EQ(dp_status("dp1", "ABC"), "0/1/0/1/2");
   EXPECT_EQ(offer(kAd, "ABC"), "FALSE");
   // The distribution manager may still move each DP to pending itself: harmless.
   ASSERT_TRUE(move("dp1", "ABC", DpState::kInstallPending, 2).ok());
   EXPECT_EQ(root(kPkg), "3/0/0/0");
+  EXPECT_EQ(dist(kPkg, "dp1", "ABC"), "1/1");
+  ASSERT_TRUE(move("dp1", "ABC", DpState::kContentUpdating, 2).ok());
+  EXPECT_EQ(dist(kPkg, "dp1", "ABC"), "7/1");
   EXPECT_EQ(differences(), "");
 
   // Installed climbs again; a late report of the old version does not count.
@@ -171,6 +175,7 @@ TEST_P(ScenarioTest, DistributeUpdateRetryFailRemove) {
   EXPECT_EQ(detail(kPkg, "ABC"), "1/1/0/0");
   EXPECT_EQ(offer(kAd, "ABC"), "TRUE");  // still on every DP that stays targeted
   ASSERT_TRUE(move("dp2", "ABC", DpState::kRemovalRetrying, 2, msg(9003, kMessageError)).ok());
+  EXPECT_EQ(dist(kPkg, "dp2", "ABC"), "5/2");  // still holding version 2 while it is being removed
   EXPECT_EQ(root(kPkg), "2/1/1/0");
   EXPECT_EQ(extra(kPkg), "2/1/1/0/0");
   ASSERT_TRUE(
@@ -235,7 +240,7 @@ TEST_P(ScenarioTest, RolledBackCommandLeavesCountsUnchanged) {
   EXPECT_EQ(root(kPkg), "2/1/0/0");
   EXPECT_EQ(detail(kPkg, "ABC"), "2/1/0/0");
   EXPECT_EQ(detail(kPkg, "DEF"), "absent");
-  EXPECT_EQ(dist(kPkg, "dp2", "ABC"), "1/1");
+  EXPECT_EQ(dist(kPkg, "dp2", "ABC"), "1/0");
   EXPECT_EQ(offer(kAd, "ABC"), "FALSE");
   // And the next command sees the rolled-back state: the message counter and mappings went back too.
   ASSERT_TRUE(move("dp2", "ABC", DpState::kInstalled, 1, msg(2330, kMessageSuccess)).ok());
