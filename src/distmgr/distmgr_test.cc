@@ -480,6 +480,51 @@ TEST_F(DistMgrTest, RemoveValidateCancelAndRedistribute) {
   expect_consistent();
 }
 
+// A removal that failed to its limit is tried again by `remove` (a fresh job, retries counted afresh); a removal
+// still pending or retrying is left to run.
+TEST_F(DistMgrTest, RemoveTriesAFailedRemovalAgain) {
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1"}, {}, {}}).ok());
+  schedule();
+  report("dp1", pkg, "installed");
+  ASSERT_TRUE(dm_->remove(pkg, "dp1").ok());
+  for (int attempt = 1; attempt <= 4; ++attempt) {
+    schedule();
+    ASSERT_EQ(num(job(pkg, "dp1"), "JobState"), 1u) << attempt;
+    EXPECT_TRUE(report("dp1", pkg, "remove_failed", 0, 0, "device busy").applied);
+    if (attempt < 4) {
+      EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 5u);  // REMOVAL_RETRYING
+      const auto generation = num(job(pkg, "dp1"), "Generation");
+      auto again = dm_->remove(pkg, "dp1");  // in progress: unchanged
+      ASSERT_TRUE(again.ok());
+      EXPECT_EQ(num(*again, "State"), 5u);
+      EXPECT_EQ(num(job(pkg, "dp1"), "Generation"), generation);
+      advance(200 * kSecond);
+    }
+  }
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 6u);  // REMOVAL_FAILED
+  EXPECT_EQ(num(job(pkg, "dp1"), "JobState"), 3u);
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{0, 0, 0, 1}));
+  const auto failed_generation = num(job(pkg, "dp1"), "Generation");
+
+  auto retried = dm_->remove(pkg, "dp1");
+  ASSERT_TRUE(retried.ok()) << retried.error().to_string();
+  EXPECT_EQ(num(*retried, "State"), 4u);  // REMOVAL_PENDING
+  EXPECT_EQ(str(*retried, "InstallStatus"), "Removal requested again");
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{0, 0, 0, 0}));
+  cim::Instance j = job(pkg, "dp1");
+  EXPECT_GT(num(j, "Generation"), failed_generation);
+  EXPECT_EQ(num(j, "Attempts"), 0u);
+  EXPECT_EQ(num(j, "Action"), 2u);  // REMOVE
+  schedule();
+  EXPECT_TRUE(report("dp1", pkg, "removed").applied);
+  auto gone = store_->get(*store_->registry().find("SMS_PackageStatusDistPointsSummarizer"),
+                          {cim::Value::string(pkg), cim::Value::string(nal("dp1")), cim::Value::string("ABC")});
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
+  expect_consistent();
+}
+
 // A DP agent that was offline while its job was removed and issued again sees only the new job: its generation
 // must be one the agent has never handled, although the job row was deleted in between.
 TEST_F(DistMgrTest, AJobIssuedAgainAfterItsDeletionNeverRepeatsAGeneration) {

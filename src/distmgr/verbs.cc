@@ -206,12 +206,16 @@ Result<cim::Instance> DistributionManager::remove(std::string_view package_id, s
       return make_error(WbemCode::kInvalidOperation,
                         "package " + id + " is not distributed to DP '" + std::string(dp_name) + "'");
     }
-    if (!is_removal(get_uint(*row, "State"))) {
+    // A removal in progress (pending, retrying) is left to run; one that failed is tried again, with its retries
+    // counted afresh, as a new install is after INSTALL_FAILED.
+    const auto state = get_uint(*row, "State");
+    const bool failed = state == static_cast<std::uint32_t>(summarizer::DpState::kRemovalFailed);
+    if (!is_removal(state) || failed) {
       const Micros now = txn.now();
       PKG_TRY(put_target_row(txn, package, dp, 3, now));
       PKG_TRY(m.summaries.transition(txn, dp_ref(id, dp), summarizer::DpState::kRemovalPending,
                                      static_cast<std::uint32_t>(get_uint(*row, "SourceVersion")),
-                                     "Removal requested", std::nullopt, now));
+                                     failed ? "Removal requested again" : "Removal requested", std::nullopt, now));
       PKG_TRY(issue_job(txn, package, dp, JobAction::kRemove, now));
     }
     PKG_ASSIGN_OR_RETURN(out, dist_points_row(txn, id, dp));
