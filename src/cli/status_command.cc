@@ -45,7 +45,7 @@ std::string text(const Json& j, const char* name) {
 }
 
 std::string bytes_text(double b) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
   while (b >= 1024 && u < 4) {
     b /= 1024;
@@ -108,12 +108,20 @@ struct View {
     return !root.is_null() && num(root, "Installed") == num(root, "Targeted") &&
            (num(root, "Targeted") > 0 || !has_source);
   }
-  bool failed() const { return !root.is_null() && num(root, "Failed") > 0; }
+  // A targeted DP whose install failed (INSTALL_FAILED): the package cannot become distributed without an
+  // administrator. Root's Failed also counts REMOVAL_FAILED, a DP that is no longer a target: it is shown among the
+  // failures but neither ends the wait nor stops the package from being distributed on its targets.
+  std::size_t install_failures() const {
+    std::size_t n = 0;
+    for (const auto& [key, row] : dist_points) n += num(row, "State") == 3 ? 1 : 0;
+    return n;
+  }
+  bool failed() const { return !root.is_null() && install_failures() > 0; }
 
   // What `status --wait` exits 1 with: the failed DPs and their errors, one line.
   Error failure() const {
     std::string message = package_id + " version " + std::to_string(num(root, "SourceVersion")) + ": " +
-                          std::to_string(num(root, "Failed")) + " of " + std::to_string(num(root, "Targeted")) +
+                          std::to_string(install_failures()) + " of " + std::to_string(num(root, "Targeted")) +
                           " DPs failed";
     for (const auto& [key, row] : dist_points) {
       if (num(row, "State") != 3) continue;  // INSTALL_FAILED
@@ -135,7 +143,8 @@ struct View {
     for (const auto& [key, row] : dist_points) {
       const auto state = num(row, "State");
       if (state == 2 || state == 3 || state == 5 || state == 6) {
-        failures.push_back({{"dp", text(row, "ServerNALPath")}, {"site", text(row, "SiteCode")},
+        failures.push_back({{"dp", text(row, "ServerNALPath")}, {"name", dp_name(text(row, "ServerNALPath"))},
+                            {"site", text(row, "SiteCode")},
                             {"state", std::string(kStateNames[state])}, {"status", text(row, "InstallStatus")}});
       }
     }

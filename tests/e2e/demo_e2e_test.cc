@@ -56,7 +56,7 @@ bool has_row(const std::string& out, const std::vector<std::string>& words) {
 
 void expect_summaries(const std::string& out) {
   EXPECT_NE(out.find("every DP has the package."), std::string::npos) << out;
-  // The last progress line counts every byte: "4/4 installed, ..., 160.0 MB of 160.0 MB" (the Root row's event may
+  // The last progress line counts every byte: "4/4 installed, ..., 152.6 MiB of 152.6 MiB" (the Root row's event may
   // come before the job rows' that carry the bytes; the view draws its last line from a fresh read).
   const auto last = out.find("4/4 installed");  // the first: no line claims 4/4 with bytes missing
   ASSERT_NE(last, std::string::npos) << out;

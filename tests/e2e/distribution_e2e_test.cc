@@ -293,6 +293,31 @@ TEST_P(DistributionE2eTest, ADpThatIsDownRetriesThenFailsAndOthersAreUnaffected)
   EXPECT_EQ(waited.exit_code, 0) << waited.out << waited.err;
   EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{2, 2, 0, 0}));
   expect_check_clean();
+
+  // Removed while its agent is down again, the removal stalls, retries and fails in turn. That DP is no longer a
+  // target: the package is distributed on dp1, and `status --wait` ends 0 with the failed removal among its failures.
+  agents_.erase("down");
+  ASSERT_EQ(cli({"remove", pkg, "--dp", "down"}).exit_code, 0);
+  auto down_state = [&]() -> std::int64_t {
+    json rows = query("SELECT State FROM SMS_PackageStatusDistPointsSummarizer WHERE PackageID = '" + pkg +
+                      "' AND SiteCode = 'XYZ'");
+    return rows.is_array() && rows.size() == 1 ? rows[0]["State"].get<std::int64_t>() : -1;
+  };
+  for (int i = 0; i < 240 && down_state() != 6; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  ASSERT_EQ(down_state(), 6);  // REMOVAL_FAILED
+  EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{1, 1, 0, 1}));
+  waited = cli({"--json", "status", pkg, "--wait", "--timeout", "30"});
+  EXPECT_EQ(waited.exit_code, 0) << waited.out << waited.err;
+  EXPECT_NE(waited.out.find(R"("name":"down")"), std::string::npos) << waited.out;
+  EXPECT_NE(waited.out.find(R"("state":"REMOVAL_FAILED")"), std::string::npos) << waited.out;
+  // With its agent back, `remove` tries the removal again and the row goes.
+  start_agent("down");
+  ASSERT_EQ(cli({"remove", pkg, "--dp", "down"}).exit_code, 0);
+  for (int i = 0; i < 240 && down_state() != -1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  EXPECT_EQ(down_state(), -1);
+  EXPECT_EQ(root(pkg), (std::vector<std::uint64_t>{1, 1, 0, 0}));
+  EXPECT_FALSE(fs::exists(installed("down", pkg + ".1")));
+  expect_check_clean();
 }
 
 TEST_P(DistributionE2eTest, RemoveCancelValidateAndAnAdvertisementOfferedOnlyWithContent) {
