@@ -10,17 +10,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "cli/verb.h"
+#include "core/mutex.h"
 #include "core/paths.h"
 
 namespace pkgcast::cli {
@@ -29,35 +32,59 @@ namespace {
 namespace fs = std::filesystem;
 using cim::Json;
 
+// What an interrupted demo must undo, shared by the demo and its signal watcher: the children still running and the
+// directory to remove. Whoever cleans up holds the mutex until the process ends, so the two never race.
+struct Cleanup {
+  Mutex mu;
+  std::set<pid_t> children PKG_GUARDED_BY(mu);
+  fs::path remove_dir PKG_GUARDED_BY(mu);  // empty: kept (a --dir, or a failed run's logs)
+};
+Cleanup g_cleanup;
+
 // A child process of the demo: this binary with other arguments. It dies with the demo (PR_SET_PDEATHSIG), and is
-// stopped with SIGTERM (then SIGKILL) when the demo ends.
+// stopped with SIGTERM (then SIGKILL) when the demo ends. It inherits none of the caller's PKGCAST_* settings (a
+// PKGCAST_DB or PKGCAST_CONFIG meant for a real site must not receive the demo's rows), only `env`.
 class Child {
  public:
   Child(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log) {
+    // Everything the child needs is built before the fork: between fork and exec it only calls the kernel.
+    const std::string self = fs::read_symlink("/proc/self/exe").string();
+    std::vector<std::string> argv_text = {self};
+    argv_text.insert(argv_text.end(), args.begin(), args.end());
+    std::vector<std::string> env_text;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (!std::string_view(*e).starts_with("PKGCAST_")) env_text.emplace_back(*e);
+    }
+    env_text.insert(env_text.end(), env.begin(), env.end());
+    std::vector<char*> argv, envp;
+    for (auto& a : argv_text) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& e : env_text) envp.push_back(e.data());
+    envp.push_back(nullptr);
     int out[2];
     if (::pipe(out) != 0) return;
     const pid_t parent = ::getpid();
+    MutexLock lock(g_cleanup.mu);
     pid_ = ::fork();
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (::getppid() != parent) ::_exit(1);
+      // The demo waits for SIGINT and SIGTERM on a thread of its own with them blocked; the child takes them.
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
       ::dup2(out[1], STDOUT_FILENO);
       const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       if (err >= 0) ::dup2(err, STDERR_FILENO);
       // Nothing else of the demo's reaches the child: another child's pipe or a client socket held open by it
       // would keep that peer from seeing the demo end.
       ::close_range(STDERR_FILENO + 1, ~0U, 0);
-      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
-      std::vector<char*> argv;
-      static std::string self = fs::read_symlink("/proc/self/exe").string();
-      argv.push_back(self.data());
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(self.c_str(), argv.data());
+      ::execve(argv[0], argv.data(), envp.data());
       ::_exit(127);
     }
     ::close(out[1]);
     out_ = out[0];
+    if (pid_ > 0) g_cleanup.children.insert(pid_);
   }
   ~Child() { stop(); }
   Child(const Child&) = delete;
@@ -89,6 +116,10 @@ class Child {
 
   void stop() {
     if (pid_ <= 0) return;
+    {
+      MutexLock lock(g_cleanup.mu);
+      g_cleanup.children.erase(pid_);
+    }
     ::kill(pid_, SIGTERM);
     for (int i = 0; i < 100; ++i) {
       if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
@@ -152,8 +183,35 @@ void make_sample(const fs::path& root) {
   fs::permissions(root / "install.sh", fs::perms(0755));
 }
 
-volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_interrupt(int) { g_interrupted = 1; }
+// SIGINT and SIGTERM, taken by a thread of their own (blocked everywhere else). While the demo runs, one stops every
+// child, removes a fresh directory and ends the demo with 130; once `--keep` waits for it, one ends that wait.
+std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_keep_waiting{false};
+
+void watch_signals(sigset_t signals) {
+  int sig = 0;
+  if (::sigwait(&signals, &sig) != 0) return;
+  if (g_keep_waiting.load()) {
+    g_interrupted.store(true);
+    return;
+  }
+  MutexLock lock(g_cleanup.mu);  // held until the process ends: the demo's own cleanup waits and never runs
+  for (const pid_t pid : g_cleanup.children) ::kill(pid, SIGTERM);
+  for (int i = 0; i < 100 && !g_cleanup.children.empty(); ++i) {
+    for (auto it = g_cleanup.children.begin(); it != g_cleanup.children.end();) {
+      it = ::waitpid(*it, nullptr, WNOHANG) == *it ? g_cleanup.children.erase(it) : std::next(it);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (const pid_t pid : g_cleanup.children) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  std::error_code ec;
+  if (!g_cleanup.remove_dir.empty()) fs::remove_all(g_cleanup.remove_dir, ec);
+  std::cerr << "\ndemo: interrupted; every process stopped" << std::endl;
+  std::_Exit(128 + sig);
+}
 
 struct DemoOptions {
   bool keep = false;
@@ -161,14 +219,29 @@ struct DemoOptions {
 };
 
 int run_demo(CliContext& ctx, const DemoOptions& o) {
-  const fs::path dir = o.dir.empty() ? fs::temp_directory_path() / ("pkgcast-demo-" + std::to_string(::getpid()))
-                                     : fs::path(o.dir);
   std::error_code ec;
+  // Absolute, for the server's PKGCAST_SOURCE_ROOTS and the agents' data directories.
+  const fs::path dir = o.dir.empty() ? fs::temp_directory_path() / ("pkgcast-demo-" + std::to_string(::getpid()))
+                                     : fs::absolute(o.dir, ec);
+  if (dir.empty()) {
+    std::cerr << "demo: cannot resolve --dir " << o.dir << ": " << ec.message() << std::endl;
+    return kExitUsage;
+  }
   if (fs::exists(dir) && !fs::is_empty(dir, ec)) {
     std::cerr << "demo: " << dir << " is not empty; name a fresh directory with --dir" << std::endl;
     return kExitUsage;
   }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread(watch_signals, signals).detach();
   fs::create_directories(dir / "sources", ec);
+  if (o.dir.empty()) {
+    MutexLock lock(g_cleanup.mu);
+    g_cleanup.remove_dir = dir;
+  }
   std::cout << "pkgcast demo in " << dir.string() << std::endl;
 
   // 1. The site server.
@@ -231,8 +304,13 @@ int run_demo(CliContext& ctx, const DemoOptions& o) {
     return ctx.fail(r.error());
   }
 
-  // 4. Live progress until every DP has it.
-  const int status = run_package_status(ctx, id, /*wait=*/true, 120.0);
+  // 4. Live progress until every DP has it. Not there within two minutes is a failed demo (exit 1, docs/demo.md),
+  // whether a DP failed or is still retrying; its directory is kept for the logs.
+  const int status = run_package_status(ctx, id, /*wait=*/true, 120.0) == kExitOk ? kExitOk : kExitError;
+  if (status != kExitOk) {
+    MutexLock lock(g_cleanup.mu);
+    g_cleanup.remove_dir.clear();
+  }
   std::cout << std::endl;
 
   // 5. The summaries, as a ConfigMgr script would query them (the root summarizer has no SiteCode).
@@ -252,13 +330,11 @@ int run_demo(CliContext& ctx, const DemoOptions& o) {
   std::string token;
   if (o.keep) std::getline(std::ifstream(ctx.options.token_file), token);
   const std::string dashboard = url + "/" + (token.empty() ? "" : "#token=" + token);
-  if (o.keep) {
-    // Before the line that says so: whoever reads it may interrupt at once.
-    std::signal(SIGINT, on_interrupt);
-    std::signal(SIGTERM, on_interrupt);
-  }
+  // Before the line that says so: whoever reads it may interrupt at once.
+  if (o.keep) g_keep_waiting.store(true);
   std::cout << std::endl
-            << (status == kExitOk ? "every DP has the package." : "the distribution did not complete; see the logs in " + dir.string())
+            << (status == kExitOk ? "every DP has the package."
+                                  : "the distribution did not complete; see the logs in " + dir.string() + " (kept)")
             << std::endl
             << "dashboard: " << dashboard << (o.keep ? "" : "   (stopped with the demo; --keep keeps it up)")
             << std::endl
@@ -272,7 +348,8 @@ int run_demo(CliContext& ctx, const DemoOptions& o) {
   }
   agents.clear();
   server.reset();
-  if (!o.keep && o.dir.empty()) fs::remove_all(dir, ec);
+  MutexLock lock(g_cleanup.mu);
+  if (!g_cleanup.remove_dir.empty()) fs::remove_all(g_cleanup.remove_dir, ec);
   return status;
 }
 

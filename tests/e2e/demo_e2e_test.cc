@@ -91,8 +91,13 @@ bool is_loopback_root_url(const std::string& url) {
 TEST(DemoE2eTest, DistributesToEveryDpAndLeavesNothingRunning) {
   TempDir tmp;
   const std::string dir = tmp.path() + "/demo";
-  RunResult r = run({pkgcast_binary(), "demo", "--dir", dir}, {}, std::chrono::seconds(180));
+  // A relative --dir, and an administrator's PKGCAST_DB in the environment that the demo must leave alone.
+  const std::string elsewhere = tmp.path() + "/production.db";
+  RunResult r = run({"/bin/sh", "-c", "cd '" + tmp.path() + "' && exec '" + pkgcast_binary() + "' demo --dir demo"},
+                    {"PKGCAST_DB=sqlite:" + elsewhere}, std::chrono::seconds(180));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("pkgcast demo in " + dir + "\n"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(elsewhere));
   expect_summaries(r.out);
   // The dashboard's URL is on screen; without --keep it carries no token (the server is gone).
   const std::string url = dashboard_url(r.out);
@@ -138,6 +143,22 @@ TEST(DemoE2eTest, KeepLeavesTheDashboardAndTheApiUpUntilInterrupted) {
 
   EXPECT_EQ(demo.stop(SIGINT, std::chrono::seconds(30)), 0) << demo.error_output();
   EXPECT_TRUE(processes_left(dir).empty());
+}
+
+// Interrupted while it distributes, the demo stops every child and removes its fresh directory (tokens, database
+// and all), and exits 130.
+TEST(DemoE2eTest, AnInterruptedDemoStopsEveryChildAndRemovesItsDirectory) {
+  Background demo({pkgcast_binary(), "demo"});
+  ASSERT_TRUE(demo.started());
+  const std::string first = demo.wait_for_line("pkgcast demo in ", std::chrono::seconds(30));
+  ASSERT_FALSE(first.empty()) << demo.error_output();
+  const std::string dir = first.substr(first.find(" in ") + 4);
+  ASSERT_FALSE(demo.wait_for_line("distributing ", std::chrono::seconds(120)).empty()) << demo.output();
+  EXPECT_TRUE(fs::exists(dir + "/server/admin.token"));
+  EXPECT_FALSE(processes_naming(dir).empty());
+  EXPECT_EQ(demo.stop(SIGINT, std::chrono::seconds(30)), 130) << demo.error_output();
+  EXPECT_TRUE(processes_left(dir).empty());
+  EXPECT_FALSE(fs::exists(dir));
 }
 
 }  // namespace
