@@ -364,9 +364,18 @@ TEST_P(DerivedRowsTest, ADatabaseOfThePreviousSchemaMigrates) {
                     PKG_TRY(txn.insert(row("SMS_Package", {{"PackageID", cim::Value::string("ABC00001")},
                                                            {"Name", cim::Value::string("App")},
                                                            {"Version", cim::Value::string("1.0")},
+                                                           {"PkgSourceFlag", cim::Value::uint32(1)},
                                                            {"PackageType", cim::Value::uint32(0)}})));
-                    return txn.insert(row("SMS_Program", {{"PackageID", cim::Value::string("ABC00001")},
-                                                          {"ProgramName", cim::Value::string("Install")}}));
+                    PKG_TRY(txn.insert(row("SMS_Program", {{"PackageID", cim::Value::string("ABC00001")},
+                                                           {"ProgramName", cim::Value::string("Install")}})));
+                    // An advertisement of that package without source files, offered at its own site only.
+                    PKG_TRY(txn.insert(row("SMS_Advertisement", {{"AdvertisementID", cim::Value::string("ABC00001")},
+                                                                 {"PackageID", cim::Value::string("ABC00001")},
+                                                                 {"ProgramName", cim::Value::string("Install")}})));
+                    return txn.insert(row("PKG_AdvertisementOffer", {{"AdvertisementID", cim::Value::string("ABC00001")},
+                                                                     {"SiteCode", cim::Value::string("ABC")},
+                                                                     {"PackageID", cim::Value::string("ABC00001")},
+                                                                     {"Offered", cim::Value::boolean(true)}}));
                   })
                   .ok());
 
@@ -403,6 +412,28 @@ TEST_P(DerivedRowsTest, ADatabaseOfThePreviousSchemaMigrates) {
                 "SMS Site System@server1/ABC/Windows NT Server/2"}));
   EXPECT_EQ(journaled(before, "SMS_SystemResourceList").size(), 5u);
   EXPECT_EQ(journaled(before, "SMS_Program").size(), 1u);
+  EXPECT_EQ(journaled(before, "PKG_AdvertisementOffer").size(), 0u);  // offered at its one site already
+
+  // A site created since is offered the advertisement at once, and an upgrade of a database whose sites lack the
+  // offer rows gives them theirs.
+  ASSERT_TRUE(domain_->create_site({"XYZ", "Branch", site::SiteType::kSecondary, "ABC", "server2"}).ok());
+  auto offers = domain_->list_offers("XYZ");
+  ASSERT_TRUE(offers.ok()) << offers.error().to_string();
+  ASSERT_EQ(offers->size(), 1u);
+  EXPECT_TRUE(offers->front().offered);
+  ASSERT_TRUE(store_
+                  ->execute([&](store::WriteTxn& txn) -> Status {
+                    PKG_TRY(txn.remove(*store_->registry().find("PKG_AdvertisementOffer"),
+                                       {cim::Value::string("ABC00001"), cim::Value::string("XYZ")}));
+                    return txn.put_meta("site/upgrade_level", "2");
+                  })
+                  .ok());
+  ran = domain_->upgrade_rows();
+  ASSERT_TRUE(ran.ok() && *ran);
+  offers = domain_->list_offers("XYZ");
+  ASSERT_TRUE(offers.ok());
+  ASSERT_EQ(offers->size(), 1u);
+  EXPECT_TRUE(offers->front().offered);
 
   const std::uint64_t after = revision();
   ran = domain_->upgrade_rows();

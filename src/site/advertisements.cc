@@ -1,7 +1,7 @@
 // Advertisements: a program of a package offered to a collection. Whether clients of a site may see it is
-// PKG_AdvertisementOffer's Offered flag, one row per site that has the package's Detail summary: TRUE when the
-// package has no source files, or its content is installed on every targeted DP of that site
-// (Installed == Targeted > 0). This command sets the flag as it stands at creation; the status summarizer keeps
+// PKG_AdvertisementOffer's Offered flag: for a package without source files, one row per site of the hierarchy,
+// TRUE; for one with source files, one row per site that has the package's Detail summary, TRUE when its content
+// is installed on every targeted DP of that site (Installed == Targeted > 0). This command sets the flag as it stands at creation; the status summarizer keeps
 // it current as distribution progresses.
 #include "core/strings.h"
 #include "site/internal.h"
@@ -23,6 +23,17 @@ Status check_collection_id(std::string_view value) {
     if (!ok) return invalid("CollectionID", "may contain only letters, digits, '_', '-' and '.'");
   }
   return ok_status();
+}
+
+Status insert_offer(store::WriteTxn& txn, const cim::Instance& ad, const std::string& site_code, bool offered,
+                    Micros now) {
+  cim::Instance offer = make_instance("PKG_AdvertisementOffer");
+  set_prop(offer, "AdvertisementID", str_value(get_string(ad, "AdvertisementID")));
+  set_prop(offer, "SiteCode", str_value(site_code));
+  set_prop(offer, "PackageID", str_value(get_string(ad, "PackageID")));
+  set_prop(offer, "Offered", cim::Value::boolean(offered));
+  if (offered) set_prop(offer, "OfferedTime", time_value(now));
+  return txn.insert(offer);
 }
 
 bool offered_at(const cim::Instance& pkg, const cim::Instance& detail) {
@@ -83,21 +94,35 @@ Result<cim::Instance> Domain::create_advertisement(const AdvertisementSpec& spec
     set_prop(ad, "Comment", str_value(spec.comment));
     PKG_TRY(txn.insert(ad));
 
+    // A package without source files has nothing to wait for: offered at every site of the hierarchy (and at each
+    // site created later, create_site). One with source files: at each site that has its Detail summary, as the
+    // content stands there.
+    if (get_uint(pkg, "PkgSourceFlag") == kStorageNoSource) {
+      PKG_ASSIGN_OR_RETURN(auto sites, txn_scan(txn, class_named("SMS_Site"), store::Predicate::always()));
+      for (const auto& site : sites) PKG_TRY(insert_offer(txn, ad, get_string(site, "SiteCode"), true, now));
+      return ad;
+    }
     const cim::ClassDef& detail_cls = class_named("SMS_PackageStatusDetailSummarizer");
     PKG_ASSIGN_OR_RETURN(auto details, txn_scan(txn, detail_cls, where_string(detail_cls, "PackageID", package_id)));
     for (const auto& detail : details) {
       if (get_string(detail, "PackageID") != package_id) continue;
-      const bool offered = offered_at(pkg, detail);
-      cim::Instance offer = make_instance("PKG_AdvertisementOffer");
-      set_prop(offer, "AdvertisementID", str_value(id));
-      set_prop(offer, "SiteCode", str_value(get_string(detail, "SiteCode")));
-      set_prop(offer, "PackageID", str_value(package_id));
-      set_prop(offer, "Offered", cim::Value::boolean(offered));
-      if (offered) set_prop(offer, "OfferedTime", time_value(now));
-      PKG_TRY(txn.insert(offer));
+      PKG_TRY(insert_offer(txn, ad, get_string(detail, "SiteCode"), offered_at(pkg, detail), now));
     }
     return ad;
   });
+}
+
+Status internal::offer_no_source_advertisements(store::WriteTxn& txn, std::string_view site_code) {
+  const Micros now = txn.now();
+  PKG_ASSIGN_OR_RETURN(auto ads, txn_scan(txn, class_named("SMS_Advertisement"), store::Predicate::always()));
+  for (const auto& ad : ads) {
+    PKG_ASSIGN_OR_RETURN(auto pkg, txn.get(class_named("SMS_Package"), {str_value(get_string(ad, "PackageID"))}));
+    if (!pkg || get_uint(*pkg, "PkgSourceFlag") != kStorageNoSource) continue;
+    PKG_ASSIGN_OR_RETURN(auto existing, txn.get(class_named("PKG_AdvertisementOffer"),
+                                                {str_value(get_string(ad, "AdvertisementID")), str_value(std::string(site_code))}));
+    if (!existing) PKG_TRY(insert_offer(txn, ad, std::string(site_code), true, now));
+  }
+  return ok_status();
 }
 
 Result<std::vector<OfferView>> Domain::list_offers(std::string_view site_code) {

@@ -94,6 +94,12 @@ Result<cim::Instance> require_site(store::WriteTxn& txn, std::string_view code);
 // A package row inside a command; WBEM_E_NOT_FOUND when absent.
 Result<cim::Instance> require_package(store::WriteTxn& txn, std::string_view package_id);
 
+// ---- advertisements.cc ------------------------------------------------------------------------------------------
+
+// A site's offer rows for every advertisement of a package without source files (offered there at once): those it
+// lacks are inserted (a new site; a database from before such advertisements were offered at every site).
+Status offer_no_source_advertisements(store::WriteTxn& txn, std::string_view site_code);
+
 // ---- programs.cc ----------------------------------------------------------------------------------------------
 
 // Writes again, in the caller's command, what each program of `pkg` repeats of it (PackageName, PackageType,

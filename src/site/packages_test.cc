@@ -209,6 +209,7 @@ TEST_F(PackagesTest, ProgramsKeepNumOfPrograms) {
 
 TEST_F(PackagesTest, AdvertisementsAreOfferedAtOnceWithoutSource) {
   make_package();
+  ASSERT_TRUE(domain_->create_site({"XY1", "Branch", SiteType::kSecondary, "ABC", "server2"}).ok());
   ASSERT_TRUE(domain_->create_program({"ABC00001", "Install", "setup", "", "", 0, 0, ""}).ok());
   AdvertisementSpec spec;
   spec.package_id = "ABC00001";
@@ -220,10 +221,16 @@ TEST_F(PackagesTest, AdvertisementsAreOfferedAtOnceWithoutSource) {
   EXPECT_EQ(str(*ad, "ProgramName"), "Install");
   EXPECT_EQ(num(*ad, "OfferType"), 2u);
   EXPECT_EQ(str(*ad, "AdvertisementName"), "Office - Install");
-  auto offers = domain_->list_offers("abc");
-  ASSERT_TRUE(offers.ok());
-  ASSERT_EQ(offers->size(), 1u);
-  EXPECT_TRUE(offers->front().offered);
+  // Offered at every site of the hierarchy, that of the package and the others, and at a site created later:
+  // there is no content to wait for anywhere.
+  ASSERT_TRUE(domain_->create_site({"XY2", "Branch 2", SiteType::kSecondary, "ABC", "server3"}).ok());
+  for (const char* site : {"abc", "XY1", "xy2"}) {
+    auto offers = domain_->list_offers(site);
+    ASSERT_TRUE(offers.ok()) << site;
+    ASSERT_EQ(offers->size(), 1u) << site;
+    EXPECT_TRUE(offers->front().offered) << site;
+    EXPECT_TRUE(offers->front().offered_time.has_value()) << site;
+  }
 
   // The package is advertised now: it cannot go, nor can its program.
   expect_refused(

@@ -91,6 +91,7 @@ Result<cim::Instance> Domain::create_site(const SiteSpec& spec) {
     set_prop(site, "Version", str_value(std::string(kVersion)));
     PKG_TRY(txn.insert(site));
     PKG_TRY(put_rows(txn, site_role_rows(site, server_name_)));
+    PKG_TRY(offer_no_source_advertisements(txn, code));
     return site;
   });
 }

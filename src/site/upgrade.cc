@@ -15,8 +15,9 @@ namespace {
 
 // The meta entry that records the upgrade level a database has had; bumped when a later change needs rows again.
 constexpr std::string_view kUpgradeKey = "site/upgrade_level";
-// Level 2: the "SMS Site System" role rows of site servers and DPs.
-constexpr std::string_view kUpgradeLevel = "2";
+// Level 2: the "SMS Site System" role rows of site servers and DPs. Level 3: the offer rows of advertisements of
+// packages without source files at every site (they were written for the package's own site only).
+constexpr std::string_view kUpgradeLevel = "3";
 
 }  // namespace
 
@@ -28,7 +29,10 @@ Result<bool> Domain::upgrade_rows() {
     if (!ran) return ok_status();
 
     PKG_ASSIGN_OR_RETURN(auto sites, txn_scan(txn, class_named("SMS_Site"), store::Predicate::always()));
-    for (const auto& site : sites) PKG_TRY(put_rows(txn, site_role_rows(site, server_name_)));
+    for (const auto& site : sites) {
+      PKG_TRY(put_rows(txn, site_role_rows(site, server_name_)));
+      PKG_TRY(offer_no_source_advertisements(txn, get_string(site, "SiteCode")));
+    }
 
     // Group membership is the meta record; each DP's GroupCount and each group's HasMember follow from it.
     std::unordered_map<std::string, std::uint32_t> groups_of;  // lower-case DP name -> groups

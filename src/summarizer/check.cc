@@ -221,9 +221,21 @@ class Checker {
       if (expected != actual) differ(o, "Offered", expected ? "TRUE" : "FALSE", actual ? "TRUE" : "FALSE");
       return ok_status();
     }));
+    // A package without source files is offered at every site (site/advertisements.cc); one with source files at
+    // each site with its Detail row.
+    std::vector<std::string> every_site;
+    if (const cim::ClassDef* sites = registry_.find("SMS_Site")) {
+      PKG_TRY(each(*sites, [&](const cim::Instance& site) {
+        every_site.push_back(to_upper(get_text(site, "SiteCode")));
+        return ok_status();
+      }));
+    }
     return each(c_.advertisement, [&](const cim::Instance& ad) {
       const std::string ad_id = to_upper(get_text(ad, "AdvertisementID"));
-      for (const auto& site : detail_sites_[to_upper(get_text(ad, "PackageID"))]) {
+      const std::string package_id = to_upper(get_text(ad, "PackageID"));
+      const auto pkg = packages_.find(package_id);
+      const bool no_source = pkg != packages_.end() && !pkg->second.has_source;
+      for (const auto& site : no_source ? every_site : detail_sites_[package_id]) {
         if (!seen.count({ad_id, site})) missing(c_.offer, {{"AdvertisementID", ad_id}, {"SiteCode", site}});
       }
       return ok_status();

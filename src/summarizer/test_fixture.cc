@@ -108,17 +108,29 @@ Status put_advertisement(store::WriteTxn& txn, const std::string& ad_id, const s
   set_prop(ad, "ProgramName", str_value("install"));
   PKG_TRY(txn.insert(ad));
   PKG_ASSIGN_OR_RETURN(auto pkg, txn.get(cls("SMS_Package"), {str_value(package_id)}));
-  PKG_ASSIGN_OR_RETURN(auto details,
-                       scan_where(txn, cls("SMS_PackageStatusDetailSummarizer"), "PackageID", package_id));
-  for (const auto& d : details) {
-    const bool is = offered(get_uint(*pkg, "PkgSourceFlag") != 1, get_uint(d, "Targeted"), get_uint(d, "Installed"));
+  auto insert_offer = [&](const std::string& site, bool is) {
     cim::Instance o(cls("PKG_AdvertisementOffer"));
     set_prop(o, "AdvertisementID", str_value(ad_id));
-    set_prop(o, "SiteCode", str_value(get_text(d, "SiteCode")));
+    set_prop(o, "SiteCode", str_value(site));
     set_prop(o, "PackageID", str_value(package_id));
     set_prop(o, "Offered", cim::Value::boolean(is));
     if (is) set_prop(o, "OfferedTime", time_value(now));
-    PKG_TRY(txn.insert(o));
+    return txn.insert(o);
+  };
+  // As site/advertisements.cc: without source files, offered at every site; with them, per Detail row.
+  if (get_uint(*pkg, "PkgSourceFlag") == 1) {
+    std::vector<std::string> sites;
+    PKG_TRY(txn.scan(cls("SMS_Site"), store::Predicate::always(), [&](const cim::Instance& site) {
+      sites.push_back(get_text(site, "SiteCode"));
+      return true;
+    }));
+    for (const auto& site : sites) PKG_TRY(insert_offer(site, true));
+    return ok_status();
+  }
+  PKG_ASSIGN_OR_RETURN(auto details,
+                       scan_where(txn, cls("SMS_PackageStatusDetailSummarizer"), "PackageID", package_id));
+  for (const auto& d : details) {
+    PKG_TRY(insert_offer(get_text(d, "SiteCode"), offered(true, get_uint(d, "Targeted"), get_uint(d, "Installed"))));
   }
   return ok_status();
 }
