@@ -558,6 +558,46 @@ TEST_F(AgentTest, ResumesAfterAKillWithoutRefetchingVerifiedChunks) {
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src", data / "content/ABC00001.1"), "");
 }
 
+// A manifest whose file names an installed file's whole-file hash while its chunk list names other bytes (nothing
+// the parser can see): the first attempt links the installed file into the staged tree, and an attempt that resumes
+// that tree must not write the other bytes through the link into the installed version.
+TEST_F(AgentTest, AResumedInstallNeverWritesThroughALinkToAnInstalledFile) {
+  const std::string shared = tt::pseudo_random(20000, 1);
+  write_file(tmp.path() / "a/shared.bin", shared);
+  const BuiltContent a = publish(tmp.path() / "a");
+  auto agent = start_agent(options(tmp.path() / "dp"));
+  server.put_job(install_job("ABC00001", 1, 1, a, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 1));
+  const fs::path installed = tmp.path() / "dp/content/ABC00001.1/shared.bin";
+
+  write_file(tmp.path() / "b/g.bin", tt::pseudo_random(20000, 2));
+  write_file(tmp.path() / "b/h.bin", tt::pseudo_random(30000, 3));
+  BuiltContent b = tt::build_content(tmp.path() / "b");
+  std::string h_chunk;
+  for (auto& e : b.manifest.entries) {
+    if (e.path == "g.bin") e.sha256 = content::sha256(shared);
+    if (e.path == "h.bin") h_chunk = e.chunks.at(0).hash.hex();
+  }
+  b.manifest_bytes = content::serialize_manifest(b.manifest);
+  b.manifest_hash = content::sha256(b.manifest_bytes).hex();
+  server.add_manifest(b.manifest_hash, b.manifest_bytes);
+  for (const auto& [hex, bytes] : b.chunks) {
+    if (hex != h_chunk) server.add_chunk(hex, bytes);  // h.bin's is not there for the first attempt
+  }
+  server.put_job(install_job("ABC00002", 1, 2, b, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00002", "failed", 2));
+  ASSERT_TRUE(fs::exists(tmp.path() / "dp/staging/ABC00002.1/g.bin"));
+  EXPECT_EQ(fs::hard_link_count(tmp.path() / "dp/staging/ABC00002.1/g.bin"), 2u);  // linked to shared.bin
+
+  server.add_chunk(h_chunk, b.chunks.at(h_chunk));
+  server.put_job(install_job("ABC00002", 1, 3, b, {server.content_url()}));
+  auto outcome = server.wait_status("ABC00002", "failed", 3);
+  ASSERT_TRUE(outcome);
+  EXPECT_NE(outcome->dump().find("g.bin"), std::string::npos) << outcome->dump();  // its whole-file check
+  EXPECT_TRUE(tt::read_all(installed) == shared) << "the installed file changed";
+  EXPECT_EQ(fs::hard_link_count(installed), 1u);
+}
+
 // The memory bound: a 96 MiB file moves through a child process whose peak RSS stays under 64 MB, because
 // downloads stream into files and files are assembled chunk by chunk. The content is made only after the fork,
 // so none of it is in the child's memory to begin with.

@@ -137,6 +137,12 @@ class OpenFiles {
     PKG_ASSIGN_OR_RETURN(Fd parent, open_parent(root_fd_, path, leaf));
     Fd fd(::openat(parent.get(), leaf.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
     if (!fd.valid()) return io_error("open", dir_ / path, errno);
+    // The invariant lay_out keeps: a file written here is the staged tree's own (a linked file is never planned).
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return io_error("stat", dir_ / path, errno);
+    if (st.st_nlink > 1) {
+      return make_error(WbemCode::kFailed, "staged file '" + path + "' is linked to another; it is not written through");
+    }
     if (open_.size() >= keep_) open_.erase(open_.begin());
     open_.emplace_back(entry, std::move(fd));
     return open_.back().second.get();
@@ -249,8 +255,13 @@ Status lay_out(int root, const content::Manifest& manifest, const std::filesyste
     const auto display = dir / e.path;
     struct stat st {};
     const bool exists = resume && ::fstatat(parent.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
-    const bool right_kind = exists && ((e.type == content::EntryType::kDirectory && S_ISDIR(st.st_mode)) ||
-                                       (e.type == content::EntryType::kFile && S_ISREG(st.st_mode)));
+    // A staged file with other links is an installed version's file that an earlier attempt linked: it is never
+    // written through (that would change the installed version in place), so a resume drops it and places the
+    // file again, from chunks (most of them read from the installed versions).
+    const bool shared_file = exists && S_ISREG(st.st_mode) && st.st_nlink > 1;
+    const bool right_kind = exists && !shared_file &&
+                            ((e.type == content::EntryType::kDirectory && S_ISDIR(st.st_mode)) ||
+                             (e.type == content::EntryType::kFile && S_ISREG(st.st_mode)));
     if (exists && !right_kind) PKG_TRY(remove_entry(parent.get(), leaf, st, display));
     switch (e.type) {
       case content::EntryType::kDirectory:
