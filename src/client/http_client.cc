@@ -162,11 +162,29 @@ class BeastHttpClient final : public HttpClient {
   }
 
   Result<HttpResponse> exchange(const StreamRequest& sr) {
-    if (cancelled_.load()) return cancelled_error();
+    AbortScope scope(abort_, sr.abort);
+    if (stopping()) return cancelled_error();
     auto result = exchange_once(sr);
-    if (!result.ok() && cancelled_.load()) return cancelled_error();
+    if (stopping()) {
+      close();  // mid-response: the connection's state is unknown
+      return cancelled_error();
+    }
     return result;
   }
+
+  // The request in progress's own abort flag (StreamRequest::abort), for as long as it runs.
+  class AbortScope {
+   public:
+    AbortScope(const std::atomic<bool>*& slot, const std::atomic<bool>* flag) : slot_(slot) { slot_ = flag; }
+    ~AbortScope() { slot_ = nullptr; }
+    AbortScope(const AbortScope&) = delete;
+    AbortScope& operator=(const AbortScope&) = delete;
+
+   private:
+    const std::atomic<bool>*& slot_;
+  };
+  // cancel() was called, or the request in progress was aborted.
+  bool stopping() const { return cancelled_.load() || (abort_ != nullptr && abort_->load()); }
 
   // The request's bytes on the wire, ready to send (several may go in one write: stream_pipelined).
   std::string serialize(const StreamRequest& sr) const {
@@ -246,7 +264,9 @@ class BeastHttpClient final : public HttpClient {
       while (out.size() < requests.size()) out.emplace_back(e);
     };
     if (requests.empty()) return out;
-    if (cancelled_.load()) {
+    // The batch's requests share one abort flag in practice (one job's downloads): the first one's is honoured.
+    AbortScope scope(abort_, requests.front().abort);
+    if (stopping()) {
       fail_rest(cancelled_error());
       return out;
     }
@@ -278,7 +298,7 @@ class BeastHttpClient final : public HttpClient {
                               : receive_on(*plain_, requests[i], any_response))
                       : Result<HttpResponse>(sent.error());
       }
-      if (!r.ok() && cancelled_.load()) r = cancelled_error();
+      if (!r.ok() && stopping()) r = cancelled_error();
       const bool failed = !r.ok();
       out.push_back(std::move(r));
       // A failed or stopped answer, or one after which the server closes: the answers after it are not read.
@@ -355,6 +375,11 @@ class BeastHttpClient final : public HttpClient {
   Status receive_head_plain(tcp::socket& socket, http::response_parser<http::buffer_body>& parser,
                             bool& any_response) {
     constexpr std::size_t kMaxHead = 64 * 1024;
+    // The whole head within one timeout, however its bytes trickle in (a byte now and then would otherwise hold
+    // the caller for as long as 64 KiB of them take).
+    const std::optional<std::chrono::steady_clock::time_point> by =
+        options_.timeout.count() > 0 ? std::optional(std::chrono::steady_clock::now() + options_.timeout)
+                                     : std::nullopt;
     std::size_t scanned = 0;
     for (;;) {
       const std::string_view have(static_cast<const char*>(buffer_.data().data()), buffer_.size());
@@ -374,7 +399,7 @@ class BeastHttpClient final : public HttpClient {
         return make_error(WbemCode::kTransportFailure, "answer head from " + url_.to_string() + " is too large");
       }
       auto room = buffer_.prepare(std::max<std::size_t>(4096, std::min(kMaxHead - have.size(), kBodyBufferBytes)));
-      Result<std::size_t> got = receive_plain(socket, static_cast<char*>(room.data()), room.size());
+      Result<std::size_t> got = receive_plain(socket, static_cast<char*>(room.data()), room.size(), by);
       if (!got.ok()) {
         if (!any_response && got.error().code == WbemCode::kTransportFailure) {
           return make_error(WbemCode::kTransportFailure, "no answer from " + url_.to_string() + ": " +
@@ -412,7 +437,7 @@ class BeastHttpClient final : public HttpClient {
   // timeout. `what` begins the errors' text.
   Status wait_until_ready(int fd, short events, std::chrono::steady_clock::time_point deadline, std::string_view what) {
     constexpr std::chrono::milliseconds kCancelCheck{100};
-    if (cancelled_.load()) return cancelled_error();
+    if (stopping()) return cancelled_error();
     auto wait = kCancelCheck;
     if (options_.timeout.count() > 0) {
       const auto left =
@@ -467,9 +492,11 @@ class BeastHttpClient final : public HttpClient {
   // Through the io_context each read also armed and cancelled the stream's timer and ran the reactor (a timerfd
   // update or two and an epoll_wait per read, more than the read itself on loopback). The timeout is the same: at
   // most options_.timeout without a byte; cancel() is seen within 100 ms (wait_until_ready).
-  Result<std::size_t> receive_plain(tcp::socket& socket, char* data, std::size_t size) {
+  // `by`, when given, replaces the per-read timeout (a total one the caller keeps).
+  Result<std::size_t> receive_plain(tcp::socket& socket, char* data, std::size_t size,
+                                    std::optional<std::chrono::steady_clock::time_point> by = std::nullopt) {
     const int fd = socket.native_handle();
-    const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+    const auto deadline = by ? *by : std::chrono::steady_clock::now() + options_.timeout;
     for (;;) {
       const ssize_t n = ::recv(fd, data, size, MSG_DONTWAIT);
       if (n > 0) return static_cast<std::size_t>(n);
@@ -495,6 +522,7 @@ class BeastHttpClient final : public HttpClient {
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
   beast::flat_buffer buffer_;
   std::atomic<bool> cancelled_{false};
+  const std::atomic<bool>* abort_ = nullptr;  // the request in progress's StreamRequest::abort (AbortScope)
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 // token on every request, and the server's JSON errors turned back into pkgcast::Error.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -47,6 +48,10 @@ struct StreamRequest {
   std::function<bool(const HttpResponse& head)> on_head{};
   // Called with each piece of the body as it arrives; false stops reading (the connection is closed).
   std::function<bool(std::string_view piece)> on_data{};
+  // When set and it becomes true, the request ends WBEM_E_CALL_CANCELLED and the connection is closed: seen within
+  // 100 ms while a plain connection waits for bytes, and between reads on TLS. Unlike cancel(), it ends only the
+  // requests that carry it (a job stopped while its downloads wait on a source that says nothing).
+  const std::atomic<bool>* abort = nullptr;
 };
 
 // Thread safety: one request at a time; use one client per thread (cancel() excepted).
@@ -68,7 +73,8 @@ class HttpClient {
                                                  const std::function<bool(std::string_view)>& on_data) = 0;
 
   // The general form of request_streaming: headers of the request and a callback for the response head. The
-  // timeout applies to each step (connect, write, every read), so for an endless stream it is an idle timeout.
+  // timeout applies to each step (connect, write, the whole response head, every read of the body), so for an
+  // endless stream it is an idle timeout, while a head that trickles in a byte at a time still ends in time.
   virtual Result<HttpResponse> stream(const StreamRequest& request) = 0;
 
   // Several requests sent together, before any answer is read (HTTP/1.1 pipelining), then their answers read in

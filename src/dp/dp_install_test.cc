@@ -439,15 +439,16 @@ TEST(FetcherTest, ASilentSourceCostsOneTimeoutNotOnePerChunk) {
   EXPECT_EQ(silent.accepted(), 1u);
 }
 
-// A source that answers every request with a 200 head and then one byte every 50 ms, for ever (or until closed).
+// A source that answers every request with a 200 head and then one byte every 50 ms, for ever (or until closed);
+// or, with `head_too`, that sends the head itself that way (a header line that never ends).
 class DrippingSource {
  public:
-  DrippingSource() {
+  explicit DrippingSource(bool head_too = false) {
     fd_ = listen_on_loopback(port_);
-    thread_ = std::thread([this] {
+    thread_ = std::thread([this, head_too] {
       const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) return;
-      const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n";
+      const std::string head = head_too ? "HTTP/1.1 200 OK\r\nX-Pad: " : "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n";
       bool open = ::send(c, head.data(), head.size(), MSG_NOSIGNAL) > 0;
       while (open && !stop_.load()) {
         open = ::send(c, "x", 1, MSG_NOSIGNAL) == 1;
@@ -493,6 +494,75 @@ TEST(FetcherTest, ADrippingSourceIsLeftForTheNext) {
   EXPECT_EQ(*got, bytes);
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));  // 0.3 s + 2 KiB at 1 KiB/s
   EXPECT_EQ(job.start(), 1u);
+}
+
+// A head that trickles in (a header line that never ends) is not an idle connection: it must still end within
+// http_timeout, and the next source is asked. The same for a manifest whose body trickles.
+TEST(FetcherTest, ASourceThatDripsAHeadOrAManifestIsLeftForTheNext) {
+  FakeSiteServer server(kToken);
+  const std::string bytes = tt::pseudo_random(2 * 1024, 78);
+  const content::ChunkRef ref{content::sha256(bytes), static_cast<std::uint32_t>(bytes.size())};
+  server.add_chunk(ref.hash.hex(), bytes);
+  const std::string manifest = "{\"not\":\"parsed here\"}";
+  server.add_manifest(content::sha256(manifest).hex(), manifest);
+  WorkerPool pool(1);
+  FetcherOptions o;
+  o.server = *client::parse_server_url(server.url());
+  o.token = kToken;
+  o.http_timeout = std::chrono::milliseconds(300);
+  Fetcher fetcher(o, pool);
+  {
+    DrippingSource head_dripping(/*head_too=*/true);
+    FetchJob job;
+    job.sources = {*client::parse_server_url(head_dripping.url()), *client::parse_server_url(server.content_url())};
+    const auto started = std::chrono::steady_clock::now();
+    auto got = fetcher.fetch_chunk(job, ref, 0);
+    ASSERT_TRUE(got.ok()) << got.error().to_string();
+    EXPECT_EQ(*got, bytes);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  }
+  for (const bool head_too : {true, false}) {
+    DrippingSource dripping(head_too);
+    FetchJob job;
+    job.sources = {*client::parse_server_url(dripping.url()), *client::parse_server_url(server.content_url())};
+    const auto started = std::chrono::steady_clock::now();
+    auto got = fetcher.fetch_manifest(job, content::sha256(manifest), 1u << 20);
+    ASSERT_TRUE(got.ok()) << head_too << ": " << got.error().to_string();
+    EXPECT_EQ(*got, manifest);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5)) << head_too;
+    EXPECT_EQ(job.start(), 1u) << head_too;
+  }
+}
+
+// A job stopped (a newer generation, CANCEL, the agent's stop) while its download waits on a source that says
+// nothing ends at once, not after the source's timeout.
+TEST(FetcherTest, AStoppedJobEndsAWaitOnASilentSource) {
+  SilentSource silent;
+  WorkerPool pool(1);
+  FetcherOptions o;
+  o.server = *client::parse_server_url(silent.url());
+  o.token = kToken;
+  o.http_timeout = std::chrono::seconds(60);
+  Fetcher fetcher(o, pool);
+  const std::string bytes = tt::pseudo_random(1024, 79);
+  const content::ChunkRef ref{content::sha256(bytes), static_cast<std::uint32_t>(bytes.size())};
+  for (const bool manifest : {false, true}) {
+    std::atomic<bool> cancel{false};
+    FetchJob job;
+    job.sources = {*client::parse_server_url(silent.url())};
+    job.cancel = &cancel;
+    std::thread stopper([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      cancel = true;
+    });
+    const auto started = std::chrono::steady_clock::now();
+    const Result<std::string> outcome =
+        manifest ? fetcher.fetch_manifest(job, ref.hash, 1u << 20) : fetcher.fetch_chunk(job, ref, 0);
+    stopper.join();
+    ASSERT_FALSE(outcome.ok()) << manifest;
+    EXPECT_EQ(outcome.error().code, WbemCode::kCallCancelled) << manifest << ": " << outcome.error().to_string();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3)) << manifest;
+  }
 }
 
 TEST_F(AgentTest, TransferRateBoundsTheJobsDownloadsTogether) {

@@ -92,10 +92,16 @@ Result<std::string> Fetcher::fetch_manifest(const FetchJob& job, const content::
     PKG_ASSIGN_OR_RETURN(client::HttpClient * c, client_for(source, me));
     std::string body;
     bool too_big = false;
+    std::optional<Error> too_slow;
     const std::string target = "/manifests/" + hash.hex();
     client::StreamRequest req;
     req.target = target;
     req.accept = "*/*";
+    req.abort = job.cancel;
+    // Like a chunk's (allowed_for), but from the bytes received, since a manifest's size is known only from what
+    // the source announces: once its first bytes came, it may take http_timeout plus what has arrived at 1 KiB/s.
+    // A source that drips it is left for the next instead of holding the job.
+    std::optional<std::chrono::steady_clock::time_point> first_bytes;
     req.on_data = [&](std::string_view piece) {
       bytes_received_ += piece.size();
       if (body.size() + piece.size() > max_bytes) {
@@ -103,6 +109,18 @@ Result<std::string> Fetcher::fetch_manifest(const FetchJob& job, const content::
         return false;
       }
       body.append(piece);
+      const auto now = std::chrono::steady_clock::now();
+      if (!first_bytes) first_bytes = now;
+      const auto allowed = options_.http_timeout +
+                           std::chrono::milliseconds(std::uint64_t{body.size()} * 1000 / kSlowestSourceBytesPerSecond);
+      if (now - *first_bytes > allowed) {
+        too_slow = make_error(WbemCode::kTransportFailure,
+                              "manifest " + hash.hex() + " from " + source.to_string() + ": " +
+                                  std::to_string(body.size()) + " bytes in " +
+                                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(allowed).count()) +
+                                  " s, slower than the agent takes");
+        return false;
+      }
       return !(job.cancel && job.cancel->load());
     };
     auto r = c->stream(req);
@@ -110,6 +128,11 @@ Result<std::string> Fetcher::fetch_manifest(const FetchJob& job, const content::
     if (too_big) {
       return make_error(WbemCode::kQuotaViolation, "manifest " + hash.hex() + " from " + source.to_string() +
                                                        " is larger than " + std::to_string(max_bytes) + " bytes");
+    }
+    if (too_slow) {
+      last = std::move(*too_slow);
+      job.demote(index);
+      continue;
     }
     if (!r.ok()) {
       last = std::move(r).error();
@@ -196,6 +219,7 @@ class Fetcher::ChunkDownload {
     }
     request_.on_head = [this](const client::HttpResponse& head) { return on_head(head); };
     request_.on_data = [this](std::string_view piece) { return on_data(piece); };
+    request_.abort = job_.cancel;  // a stopped job ends a wait on a silent source at once
   }
   ChunkDownload(const ChunkDownload&) = delete;
   ChunkDownload& operator=(const ChunkDownload&) = delete;
