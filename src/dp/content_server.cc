@@ -1,12 +1,18 @@
 #include "dp/content_server.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <chrono>
 #include <list>
 #include <nlohmann/json.hpp>
@@ -17,6 +23,7 @@
 #include <vector>
 
 #include "core/mutex.h"
+#include "dp/fs_util.h"
 #include "core/paths.h"
 
 namespace pkgcast::dp {
@@ -43,10 +50,41 @@ struct Slot {
   std::string address;
 };
 
+// What a manifest file looked like when its bytes were last hashed and found right: while it still looks so, a GET
+// reads it without hashing it again (a manifest may be tens of megabytes, asked for by every pull DP and client).
+struct ManifestSeen {
+  std::uint64_t inode = 0, size = 0;
+  std::int64_t mtime_ns = 0, ctime_ns = 0;
+  bool operator==(const ManifestSeen&) const = default;
+  static ManifestSeen of(const struct stat& st) {
+    return {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+            st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
+            st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec};
+  }
+};
+constexpr std::size_t kMaxManifestsSeen = 4096;  // entries; the map is emptied when full
+
+// The first `size` bytes of `fd`; fewer when the file is shorter, an error when a read fails.
+Result<std::string> read_fd(int fd, std::uint64_t size) {
+  std::string out(size, '\0');
+  std::uint64_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd, out.data() + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(WbemCode::kFailed, std::string("read: ") + std::strerror(errno));
+    if (n == 0) break;
+    done += static_cast<std::uint64_t>(n);
+  }
+  out.resize(done);
+  return out;
+}
+
 struct Shared {
   ContentServerOptions options;
   const ChunkIndex* index = nullptr;
   std::filesystem::path manifests_dir;
+  Mutex seen_mu;
+  std::unordered_map<std::string, ManifestSeen> manifests_seen PKG_GUARDED_BY(seen_mu);  // by hex
   Mutex mu;
   std::list<Slot> slots PKG_GUARDED_BY(mu);
   std::unordered_map<std::string, std::size_t> per_address PKG_GUARDED_BY(mu);  // open connections of each address
@@ -77,8 +115,9 @@ Response error_response(unsigned status, std::string_view code, std::string_view
   return res;
 }
 
-// The verified bytes behind a target, or an error response.
-Response handle(const Shared& s, const http::request<http::empty_body>& req) {
+// The verified bytes behind a target, or an error response. A HEAD, or a GET answered 304, of a manifest reads
+// nothing: `head_length` then carries the length the GET would send, and the body stays empty.
+Response handle(Shared& s, const http::request<http::empty_body>& req, std::optional<std::uint64_t>& head_length) {
   const unsigned v = req.version();
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
     Response refused = error_response(405, "WBEM_E_INVALID_METHOD", "only GET and HEAD", v);
@@ -98,6 +137,12 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
   }
   std::string body;
   std::string hex;
+  std::uint64_t size = 0;
+  bool unread = false;  // a manifest answered without its bytes (HEAD, 304)
+  const auto matches_etag = [&req](const std::string& etag) {
+    const auto inm = req[http::field::if_none_match];
+    return !inm.empty() && (inm == "*" || std::string_view(inm.data(), inm.size()).find(etag) != std::string_view::npos);
+  };
   if (target.starts_with("/content/chunks/")) {
     hex = std::string(target.substr(16));
     auto digest = content::Digest::from_hex(hex);
@@ -106,21 +151,42 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
     auto bytes = s.index->read(*digest);
     if (!bytes.ok()) return error_response(404, "WBEM_E_NOT_FOUND", "no such chunk", v);
     body = std::move(bytes).value();
+    size = body.size();
   } else if (target.starts_with("/content/manifests/")) {
     hex = std::string(target.substr(19));
     auto digest = content::Digest::from_hex(hex);
     if (!digest) return error_response(400, "WBEM_E_INVALID_PARAMETER", "not a manifest hash", v);
     hex = digest->hex();
     const auto file = s.manifests_dir / digest->hex();
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(file, ec);
-    if (ec) return error_response(404, "WBEM_E_NOT_FOUND", "no such manifest", v);
-    if (size > s.options.max_manifest_bytes) return error_response(413, "WBEM_E_QUOTA_VIOLATION", "too large", v);
-    auto bytes = read_file(file.string());
-    if (!bytes.ok() || content::sha256(*bytes) != *digest) {
+    Fd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
       return error_response(404, "WBEM_E_NOT_FOUND", "no such manifest", v);
     }
-    body = std::move(bytes).value();
+    size = static_cast<std::uint64_t>(st.st_size);
+    if (size > s.options.max_manifest_bytes) return error_response(413, "WBEM_E_QUOTA_VIOLATION", "too large", v);
+    unread = req.method() == http::verb::head || matches_etag("\"" + hex + "\"");
+    if (!unread) {
+      const ManifestSeen now = ManifestSeen::of(st);
+      bool known = false;
+      {
+        MutexLock lock(s.seen_mu);
+        const auto it = s.manifests_seen.find(hex);
+        known = it != s.manifests_seen.end() && it->second == now;
+      }
+      auto bytes = read_fd(fd.get(), size);
+      if (!bytes.ok() || bytes->size() != size || (!known && content::sha256(*bytes) != *digest)) {
+        MutexLock lock(s.seen_mu);
+        s.manifests_seen.erase(hex);
+        return error_response(404, "WBEM_E_NOT_FOUND", "no such manifest", v);
+      }
+      if (!known) {
+        MutexLock lock(s.seen_mu);
+        if (s.manifests_seen.size() >= kMaxManifestsSeen) s.manifests_seen.clear();
+        s.manifests_seen[hex] = now;
+      }
+      body = std::move(bytes).value();
+    }
   } else {
     return error_response(404, "WBEM_E_NOT_FOUND", "no such resource", v);
   }
@@ -131,8 +197,7 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
   res.set(http::field::cache_control, "public, max-age=31536000, immutable");
   res.set(http::field::accept_ranges, "bytes");
   // If-None-Match naming this ETag (or "*"): 304, no body (the bytes are immutable, so the client's copy is good).
-  if (const auto inm = req[http::field::if_none_match];
-      !inm.empty() && (inm == "*" || std::string_view(inm.data(), inm.size()).find(etag) != std::string_view::npos)) {
+  if (matches_etag(etag)) {
     res.result(http::status::not_modified);
     return res;
   }
@@ -140,7 +205,7 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
   // validator (a weak tag, a date) gets the whole, so a resumed download never splices two representations.
   const auto if_range = req[http::field::if_range];
   const bool range_applies = if_range.empty() || std::string_view(if_range.data(), if_range.size()) == etag;
-  const std::uint64_t size = body.size();
+  std::uint64_t length = size;
   if (auto range_header = req[http::field::range]; range_applies && !range_header.empty()) {
     if (auto r = parse_range(std::string_view(range_header.data(), range_header.size()), size)) {
       if (r->first > r->last) {
@@ -151,9 +216,11 @@ Response handle(const Shared& s, const http::request<http::empty_body>& req) {
       res.result(http::status::partial_content);
       res.set(http::field::content_range,
               "bytes " + std::to_string(r->first) + "-" + std::to_string(r->last) + "/" + std::to_string(size));
-      body = body.substr(r->first, r->last - r->first + 1);
+      length = r->last - r->first + 1;
+      if (!unread) body = body.substr(r->first, length);
     }
   }
+  if (unread) head_length = length;
   res.body() = std::move(body);
   return res;
 }
@@ -210,10 +277,12 @@ class Session : public std::enable_shared_from_this<Session> {
     int expected = kIdle;
     if (!state_.compare_exchange_strong(expected, kBusy)) return close();  // evicted meanwhile
     const auto& req = parser_->get();
+    std::optional<std::uint64_t> head_length;
     try {
-      res_ = handle(*shared_, req);
+      res_ = handle(*shared_, req, head_length);
     } catch (const std::exception& e) {  // the one catch-all: Boost/nlohmann/bad_alloc
       res_ = error_response(500, "WBEM_E_FAILED", e.what(), req.version());
+      head_length.reset();
     }
     res_.keep_alive(req.keep_alive());
     res_.set(http::field::server, "pkgcast-dp");
@@ -221,8 +290,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (res_.result() == http::status::not_modified) {
       res_.erase(http::field::content_length);  // a 304 names no length (RFC 9110 section 15.4.5)
     } else if (req.method() == http::verb::head) {  // the GET answer's headers, no body
-      const auto length = res_.body().size();
-      res_.body().clear();
+      const auto length = head_length.value_or(res_.body().size());
+      res_.body() = std::string();  // its memory too, not only its size
       res_.content_length(length);
     }
     keep_alive_ = res_.keep_alive();

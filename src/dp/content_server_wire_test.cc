@@ -348,5 +348,52 @@ TEST_F(ContentServerWireTest, ConditionalRequestsFollowTheETag) {
   EXPECT_NE(reply.find("\r\n\r\nHTTP/1.1 200 "), std::string::npos) << reply;
 }
 
+// A manifest is hashed when first served and again only once its file changed (a GET after that reads it but does
+// not hash it); HEAD and 304 answers read nothing. A byte changed in place is still never served.
+TEST_F(ContentServerWireTest, AManifestIsHashedOnceAndAChangedOneIsNotServed) {
+  start(8, 0);
+  const std::string manifest = testing::pseudo_random(100'000, 6);
+  const std::string hash = content::sha256(manifest).hex();
+  const auto file = tmp_.path() / "manifests" / hash;
+  std::ofstream(file, std::ios::binary) << manifest;
+  auto ask = [&](const std::string& method, const std::string& headers) {
+    const int fd = connect_from("127.0.0.1", port());
+    EXPECT_GE(fd, 0);
+    send_all(fd, method + " /content/manifests/" + hash + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers +
+                     "\r\n");
+    std::string reply = read_until_close(fd, milliseconds(5000));
+    ::close(fd);
+    return reply;
+  };
+  for (int i = 0; i < 3; ++i) {
+    const std::string reply = ask("GET", "");
+    ASSERT_TRUE(reply.starts_with("HTTP/1.1 200 ")) << reply.substr(0, 200);
+    EXPECT_TRUE(reply.substr(reply.find("\r\n\r\n") + 4) == manifest) << i;
+  }
+  std::string head = ask("HEAD", "");
+  EXPECT_TRUE(head.starts_with("HTTP/1.1 200 ")) << head;
+  EXPECT_NE(head.find("Content-Length: 100000\r\n"), std::string::npos) << head;
+  EXPECT_TRUE(head.ends_with("\r\n\r\n")) << head;
+  head = ask("HEAD", "Range: bytes=10-19\r\n");
+  EXPECT_TRUE(head.starts_with("HTTP/1.1 206 ")) << head;
+  EXPECT_NE(head.find("Content-Length: 10\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("Content-Range: bytes 10-19/100000\r\n"), std::string::npos) << head;
+
+  // One byte changed in place, size kept: its change time moved, so it is hashed again and refused. (File times
+  // move by the kernel's clock tick, a few milliseconds: the change comes after one.)
+  std::this_thread::sleep_for(milliseconds(50));
+  {
+    std::fstream f(file, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(500);
+    f.put(static_cast<char>(manifest[500] ^ 1));
+  }
+  EXPECT_TRUE(ask("GET", "").starts_with("HTTP/1.1 404 "));
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << manifest;  // put right again
+  EXPECT_TRUE(ask("GET", "").starts_with("HTTP/1.1 200 "));
+  std::filesystem::remove(file);
+  EXPECT_TRUE(ask("HEAD", "").starts_with("HTTP/1.1 404 "));
+  EXPECT_TRUE(ask("GET", "If-None-Match: \"" + hash + "\"\r\n").starts_with("HTTP/1.1 404 "));
+}
+
 }  // namespace
 }  // namespace pkgcast::dp
