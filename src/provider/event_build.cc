@@ -100,7 +100,7 @@ std::shared_ptr<const std::string> EventEntry::json(const std::vector<std::size_
   return bytes;
 }
 
-bool EventEntry::visible_to(const std::vector<std::string>& sites, store::Store& store) {
+bool EventEntry::visible_to(const std::vector<std::string>& sites) {
   if (!placed_) {
     placed_ = true;
     for (const auto* inst : {entry_.instance.get(), entry_.previous.get()}) {
@@ -109,19 +109,7 @@ bool EventEntry::visible_to(const std::vector<std::string>& sites, store::Store&
       switch (rule.kind) {
         case SiteScope::Kind::kNone: placement_.emplace_back(std::nullopt); break;
         case SiteScope::Kind::kProperty: placement_.emplace_back(inst->get(rule.property)); break;
-        case SiteScope::Kind::kPackage: {
-          cim::Value source;  // NULL: hidden from every scoped caller
-          const cim::Value* id = inst->find("PackageID");
-          const cim::ClassDef* package_cls = store.registry().find("SMS_Package");
-          if (id != nullptr && !id->is_null() && package_cls != nullptr) {
-            auto pkg = store.get(*package_cls, {*id});
-            if (pkg.ok() && *pkg) {
-              if (const cim::Value* v = (*pkg)->find("SourceSite")) source = *v;
-            }
-          }
-          placement_.emplace_back(std::move(source));
-          break;
-        }
+        case SiteScope::Kind::kPackage: placement_.emplace_back(package_site_of(*inst)); break;
       }
     }
   }

@@ -51,9 +51,9 @@ class EventEntry {
   // The event's JSON leaving out the properties `omitted` lists (nullptr: none). Projections are interned by the
   // engine, so the pointer identifies one.
   std::shared_ptr<const std::string> json(const std::vector<std::size_t>* omitted);
-  // Whether a caller limited to `sites` (non-empty) may read every instance the event carries. Reads the
-  // store for SMS_Program rows (their package's SourceSite); a failed read hides the event.
-  bool visible_to(const std::vector<std::string>& sites, store::Store& store);
+  // Whether a caller limited to `sites` (non-empty) may read every instance the event carries (site_scope.h;
+  // from the event's own instances, never from the store).
+  bool visible_to(const std::vector<std::string>& sites);
   // JSON objects built so far (for the engine's counters).
   std::size_t serializations() const { return json_.size(); }
 

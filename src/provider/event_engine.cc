@@ -102,7 +102,7 @@ void EngineCore::fan_out(const store::JournalEntry& entry, std::vector<Subscript
         }
         ++evaluations;
         if (!wql::matches_event(*sub->query, *ev.event())) continue;
-        if (!sub->sites.empty() && !ev.visible_to(sub->sites, store)) continue;
+        if (!sub->sites.empty() && !ev.visible_to(sub->sites)) continue;
         MutexLock sub_lock(sub->mu);
         deliver(*sub, ev, wakes);
       }

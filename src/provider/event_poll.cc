@@ -68,7 +68,7 @@ PollResult EngineCore::catch_up(SubscriptionState& sub, std::size_t max) {
     ++evaluations;
     EventEntry ev(e, classes, server, namespace_path);
     if (!wql::matches_event(*sub.query, *ev.event())) return true;
-    if (!sub.sites.empty() && !ev.visible_to(sub.sites, store)) return true;
+    if (!sub.sites.empty() && !ev.visible_to(sub.sites)) return true;
     Found f{e.revision, e.time, ev.event(), nullptr};
     if (!grouped) {
       f.json = ev.json(sub.omitted[kind_slot(e.kind)]);

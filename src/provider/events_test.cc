@@ -379,27 +379,51 @@ TEST_F(EventsTest, ScopedCallerSeesOnlyItsSitesEvents) {
   branch.sites = {"s01"};
   auto pkgs = subscribe("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_Package'", std::nullopt,
                         &branch);
-  auto programs = subscribe("SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Program'",
+  const std::string programs_query = "SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_Program'";
+  auto programs = subscribe(programs_query, std::nullopt, &branch);
+  auto contents = subscribe("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_DPGroupContentInfo'",
                             std::nullopt, &branch);
   put(package("ABC00001", "head office", "ABC"));
-  const std::uint64_t mine = put(package("ABC00002", "branch", "S01"));
+  const std::uint64_t mine = put(package("S0100001", "branch", "S01"));
   auto program = [&](const std::string& id) {
     cim::Instance p(cls("SMS_Program"));
     EXPECT_TRUE(p.set("PackageID", cim::Value::string(id)).ok());
     EXPECT_TRUE(p.set("ProgramName", cim::Value::string("Install")).ok());
     return p;
   };
+  auto content = [&](const std::string& id) {
+    cim::Instance c(cls("SMS_DPGroupContentInfo"));
+    EXPECT_TRUE(c.set("GroupID", cim::Value::string("{G}")).ok());
+    EXPECT_TRUE(c.set("PackageID", cim::Value::string(id)).ok());
+    EXPECT_TRUE(c.set("Name", cim::Value::string("secret " + id)).ok());
+    return c;
+  };
   put(program("ABC00001"));
-  const std::uint64_t my_program = put(program("ABC00002"));
-  // A program is placed by its package's SourceSite as the engine reads it when it delivers the event.
-  EXPECT_EQ(revisions(drain(*programs)), std::vector<std::uint64_t>{my_program});
+  const std::uint64_t my_program = put(program("S0100001"));
+  // A group spans sites, but its content rows describe packages: each is placed by its package's site.
+  put(content("ABC00001"));
+  const std::uint64_t my_content = put(content("S0100001"));
+  EXPECT_EQ(revisions(drain(*contents)), std::vector<std::uint64_t>{my_content});
+  // The package goes, its program after it: the program's deletion is still placed at the package's site (by its
+  // PackageID, not by a package that no longer exists), live and when replayed.
+  remove("SMS_Package", {cim::Value::string("S0100001")});
+  const std::uint64_t my_program_gone = remove("SMS_Program", {cim::Value::string("S0100001"), cim::Value::string("Install")});
+  remove("SMS_Program", {cim::Value::string("ABC00001"), cim::Value::string("Install")});
+  EXPECT_EQ(revisions(drain(*programs)), (std::vector<std::uint64_t>{my_program, my_program_gone}));
+  auto replayed = subscribe(programs_query, 0, &branch);
+  EXPECT_EQ(revisions(drain(*replayed)), (std::vector<std::uint64_t>{my_program, my_program_gone}));
   // A package moving from the caller's site to another is hidden: its new form is not the caller's to read.
-  put(package("ABC00002", "branch", "ABC"));
-  EXPECT_EQ(revisions(drain(*pkgs)), std::vector<std::uint64_t>{mine});
+  put(package("S0100002", "branch", "S01"));
+  const std::uint64_t mine_too = put(package("S0100003", "branch", "S01"));
+  put(package("S0100003", "branch", "ABC"));
+  const auto seen = revisions(drain(*pkgs));
+  ASSERT_GE(seen.size(), 3u);
+  EXPECT_EQ(seen.front(), mine);
+  EXPECT_EQ(seen.back(), mine_too);
   // Resuming applies the same rule to the journal.
   auto resumed = subscribe("SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'SMS_Package'", 0,
                            &branch);
-  EXPECT_EQ(revisions(drain(*resumed)), std::vector<std::uint64_t>{mine});
+  EXPECT_EQ(revisions(drain(*resumed)), seen);
 }
 
 TEST_F(EventsTest, TenThousandSubscriptionsOpenedAndClosedLeaveNothingBehind) {

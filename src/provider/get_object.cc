@@ -74,14 +74,7 @@ Result<cim::Instance> Provider::get_object(std::string_view ns, std::string_view
     if (scope.kind == SiteScope::Kind::kProperty) {
       visible = site_listed(caller.sites, found->get(scope.property));
     } else if (scope.kind == SiteScope::Kind::kPackage) {
-      const cim::ClassDef* package_cls = store_.registry().find("SMS_Package");
-      const cim::Value* id = found->find("PackageID");
-      std::optional<cim::Instance> pkg;
-      if (package_cls != nullptr && id != nullptr && !id->is_null()) {
-        PKG_ASSIGN_OR_RETURN(pkg, store_.get(*package_cls, {*id}));
-      }
-      const cim::Value* source = pkg ? pkg->find("SourceSite") : nullptr;
-      visible = source != nullptr && site_listed(caller.sites, *source);
+      visible = site_listed(caller.sites, package_site_of(*found));
     }
   }
   if (!visible) return make_error(WbemCode::kNotFound, "no instance " + parsed.relpath());

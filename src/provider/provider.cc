@@ -455,22 +455,13 @@ std::string time_limit_text(std::chrono::milliseconds max_time) {
 }
 
 // The site limit, row by row: the pushed scope already left out most rows of other sites; this decides (strings
-// as WQL compares them), and places a program by its package's SourceSite, read once per package per cursor.
+// as WQL compares them), and places a program or group content row by its PackageID (site_scope.h).
 Result<bool> Provider::visible(const std::vector<std::string>& sites, const ScanStep& step, const cim::Instance& inst,
-                               QueryCursor& cursor) const {
+                               QueryCursor&) const {
   if (sites.empty()) return true;
   if (step.scope == ScanStep::Scope::kProperty) return site_listed(sites, inst.get(step.scope_property));
   if (step.scope != ScanStep::Scope::kPackage) return true;
-  const cim::ClassDef* package_cls = store_.registry().find("SMS_Package");
-  const cim::Value* id = inst.find("PackageID");
-  if (id == nullptr || id->is_null() || package_cls == nullptr) return false;
-  auto it = cursor.package_visible_.find(id->as_string());
-  if (it == cursor.package_visible_.end()) {
-    PKG_ASSIGN_OR_RETURN(std::optional<cim::Instance> pkg, store_.get(*package_cls, {*id}));
-    const cim::Value* source = pkg ? pkg->find("SourceSite") : nullptr;
-    it = cursor.package_visible_.emplace(id->as_string(), source != nullptr && site_listed(sites, *source)).first;
-  }
-  return it->second;
+  return site_listed(sites, package_site_of(inst));
 }
 
 // The end of the rows; COUNT(*) answers now.

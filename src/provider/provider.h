@@ -167,7 +167,6 @@ class QueryCursor {
   bool done_ = false;
   std::uint64_t rows_ = 0;
   std::chrono::nanoseconds elapsed_{0};
-  std::unordered_map<std::string, bool> package_visible_;  // SMS_Program scope, per PackageID
   std::uint64_t count_ = 0;                                // COUNT(*) so far
   std::shared_ptr<DistinctFilter> distinct_;               // SELECT DISTINCT: made by the first page
   std::shared_ptr<JoinState> join_;                        // a join's rows between pages: made by the first page

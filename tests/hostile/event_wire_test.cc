@@ -277,6 +277,16 @@ TEST_P(EventWireTest, LastEventIdResumesAndTheLaterOfItAndSinceIsUsed) {
   RawSocket bad(port());
   ASSERT_TRUE(bad.send(events_request("GET", kQuery, bearer() + "Last-Event-ID: x\r\n", "", /*close=*/true)));
   EXPECT_EQ(status_of(bad.read_until_close(10s)), 400);
+
+  // A misspelled resume parameter is refused, never ignored (ignored, the stream would start now and skip the
+  // events the client asked for).
+  for (const std::string misspelled : {"&Since=", "&lastEventId=", "&since_revision="}) {
+    RawSocket refused(port());
+    ASSERT_TRUE(refused.send(events_request("GET", kQuery, bearer(), misspelled + std::to_string(ids[0]), true)));
+    const std::string got = refused.read_until_close(10s);
+    EXPECT_EQ(status_of(got), 400) << misspelled;
+    EXPECT_NE(got.find("unknown query parameter"), std::string::npos) << got;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EventWireTest, ::testing::ValuesIn(backends()),

@@ -227,6 +227,9 @@ Result<std::uint64_t> parse_revision(std::string_view text, std::string_view wha
 }
 
 Result<Response> get_events(ApiContext& ctx, Request& req) {
+  // A misspelled `since` (`Since`, `lastEventId`) would start the stream at the current revision and skip what the
+  // client asked to resume from, silently: refused instead, as on the lists. (access_token never reaches here.)
+  PKG_TRY(only_query_parameters(req, {"query", "namespace", "since"}));
   const auto q = req.query.find("query");
   if (q == req.query.end() || q->second.empty()) {
     return make_error(WbemCode::kInvalidParameter, "the 'query' parameter is required");
