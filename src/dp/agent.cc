@@ -118,6 +118,7 @@ Status Agent::init() {
   fo.ca_file = options_.ca_file;
   fo.insecure = options_.insecure;
   fo.http_timeout = options_.http_timeout;
+  fo.max_chunk_bytes = options_.limits.max_chunk_bytes;
   fo.write_fault = options_.write_fault_for_test;
   fetcher_ = std::make_unique<Fetcher>(std::move(fo), *pool_);
   installer_ = std::make_unique<Installer>(
@@ -346,7 +347,7 @@ Agent::StreamEnd Agent::follow(client::HttpClient& c, bool& got_head, Error& ref
   callbacks.on_event = [&](const client::SseEvent& e) {
     if (e.type == "error") {
       json err = json::parse(e.data, nullptr, false);
-      if (err.is_object() && err.value("error", "") == "WBEM_E_NOT_FOUND") gone = true;
+      if (err.is_object() && err.contains("error") && err["error"] == "WBEM_E_NOT_FOUND") gone = true;
       spdlog::info("dp agent: the server ended the job stream: {}", e.data);
       return false;
     }
@@ -392,11 +393,23 @@ Agent::StreamEnd Agent::follow(client::HttpClient& c, bool& got_head, Error& ref
 void Agent::handle_event(std::string_view data) {
   json e = json::parse(data, nullptr, false);
   if (!e.is_object()) return;
-  const std::string cls = e.value("__CLASS", "");
+  // Members read only when they have the type expected (json::value throws on another type, and nothing a server
+  // sends may end this thread).
+  const auto text_of = [](const json& object, const char* name, std::string fallback) {
+    const auto it = object.find(name);
+    return it != object.end() && it->is_string() ? it->get<std::string>() : fallback;
+  };
+  const std::string cls = text_of(e, "__CLASS", "");
   const auto target = e.find("TargetInstance");
-  if (target != e.end() && target->is_object() && target->value("__CLASS", "PKG_DPJob") == "PKG_DPJob") {
+  if (target != e.end() && target->is_object() && text_of(*target, "__CLASS", "PKG_DPJob") == "PKG_DPJob") {
     if (cls == "__InstanceDeletionEvent") {
-      withdraw(target->value("PackageID", ""));
+      // Only a well-formed PackageID names what to remove (it is a prefix of staged and installed names).
+      const auto id = target->find("PackageID");
+      if (id != target->end() && id->is_string() && valid_package_id(id->get<std::string>())) {
+        withdraw(id->get<std::string>());
+      } else {
+        spdlog::warn("dp agent: a job deletion without a valid PackageID is ignored");
+      }
     } else {
       auto job = parse_job(target->dump());
       if (job.ok()) {

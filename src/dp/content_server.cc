@@ -25,6 +25,7 @@
 #include "core/mutex.h"
 #include "dp/fs_util.h"
 #include "core/paths.h"
+#include "core/strings.h"
 
 namespace pkgcast::dp {
 namespace {
@@ -206,7 +207,9 @@ Response handle(Shared& s, const http::request<http::empty_body>& req, std::opti
   const auto if_range = req[http::field::if_range];
   const bool range_applies = if_range.empty() || std::string_view(if_range.data(), if_range.size()) == etag;
   std::uint64_t length = size;
-  if (auto range_header = req[http::field::range]; range_applies && !range_header.empty()) {
+  // A Range field given twice is invalid (it is single-valued): ignored, as a field that cannot be understood.
+  const bool one_range = req.count(http::field::range) == 1;
+  if (auto range_header = req[http::field::range]; range_applies && one_range && !range_header.empty()) {
     if (auto r = parse_range(std::string_view(range_header.data(), range_header.size()), size)) {
       if (r->first > r->last) {
         Response bad = error_response(416, "WBEM_E_VALUE_OUT_OF_RANGE", "range not satisfiable", v);
@@ -477,7 +480,8 @@ class BeastContentServer final : public ContentServer {
 }  // namespace
 
 std::optional<ByteRange> parse_range(std::string_view header, std::uint64_t size) {
-  if (!header.starts_with("bytes=")) return std::nullopt;
+  // The unit is case-insensitive (RFC 9110 section 14.1).
+  if (header.size() < 6 || !iequals(header.substr(0, 6), "bytes=")) return std::nullopt;
   header.remove_prefix(6);
   if (header.find(',') != std::string_view::npos) return std::nullopt;  // multiple ranges: send it whole
   const std::size_t dash = header.find('-');
@@ -494,9 +498,12 @@ std::optional<ByteRange> parse_range(std::string_view header, std::uint64_t size
   if (!first) return std::nullopt;
   std::uint64_t last = size == 0 ? 0 : size - 1;
   if (!last_text.empty()) {
+    // A last position past the end, however many digits it has, is the end (RFC 9110 section 14.1.2).
+    const bool digits = last_text.find_first_not_of("0123456789") == std::string_view::npos;
     auto l = parse_u64(last_text);
-    if (!l || *l < *first) return std::nullopt;
-    last = std::min(*l, last);
+    if (!digits) return std::nullopt;
+    if (l && *l < *first) return std::nullopt;
+    last = l ? std::min(*l, last) : last;
   }
   if (*first >= size) return ByteRange{1, 0};
   return ByteRange{*first, last};

@@ -534,6 +534,28 @@ TEST(FetcherTest, ASourceThatDripsAHeadOrAManifestIsLeftForTheNext) {
   }
 }
 
+// A chunk as large as a manifest may name (1 MiB), sent as a one-shot zstd frame (whose window is its whole
+// content), is decoded: the decoder's window bound follows the chunk bound, not what pkgcast itself cuts.
+TEST(FetcherTest, AChunkAsLargeAsAManifestMayNameIsDecodedFromZstd) {
+  FakeSiteServer server(kToken);
+  server.serve_zstd(true);
+  std::string bytes = tt::pseudo_random(300 * 1024, 80);
+  bytes += std::string(700 * 1024, 'z');  // compressible, so that it goes out encoded
+  const content::ChunkRef ref{content::sha256(bytes), static_cast<std::uint32_t>(bytes.size())};
+  server.add_chunk(ref.hash.hex(), bytes);
+  WorkerPool pool(1);
+  FetcherOptions o;
+  o.server = *client::parse_server_url(server.url());
+  o.token = kToken;
+  o.max_chunk_bytes = 1u << 20;
+  Fetcher fetcher(o, pool);
+  FetchJob job;
+  job.sources = {*client::parse_server_url(server.content_url())};
+  auto got = fetcher.fetch_chunk(job, ref, 0);
+  ASSERT_TRUE(got.ok()) << got.error().to_string();
+  EXPECT_TRUE(*got == bytes);
+}
+
 // A job stopped (a newer generation, CANCEL, the agent's stop) while its download waits on a source that says
 // nothing ends at once, not after the source's timeout.
 TEST(FetcherTest, AStoppedJobEndsAWaitOnASilentSource) {
@@ -807,6 +829,11 @@ TEST_F(AgentTest, ADeletedJobIsForgottenWithTheContentItHeld) {
   server.put_job(install_job("ABC00001", 1, 2, c, {server.content_url()}));
   ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src", dir), "");
+  // A deletion naming no valid PackageID (a content ID, a path) removes nothing.
+  for (const char* bad : {"ABC00001.1", "../ABC00001", ""}) server.delete_job(bad);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src", dir), "");
+  EXPECT_EQ(agent->state().handled.count("ABC00001"), 1u);
 
   // The package deleted while installed, and while a newer version is being staged: nothing of it stays.
   write_file(tmp.path() / "src2/big.bin", tt::pseudo_random(2 * 1024 * 1024, 5));

@@ -222,6 +222,16 @@ TEST(Range, Parses) {
   EXPECT_GT(r->first, r->last);  // unsatisfiable
   EXPECT_FALSE(parse_range("items=1-2", 100));
   EXPECT_FALSE(parse_range("bytes=1-2,5-6", 100));
+  // The unit in any case; a last position past 2^64 is the end; a last position that is not a number is refused.
+  r = parse_range("Bytes=0-4", 100);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->last, 4u);
+  r = parse_range("bytes=3-99999999999999999999999", 12);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first, 3u);
+  EXPECT_EQ(r->last, 11u);
+  EXPECT_FALSE(parse_range("bytes=3-x", 12));
+  EXPECT_FALSE(parse_range("bytes=5-3", 12));
 }
 
 TEST(TreeRules, RefusesEscapes) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <optional>
 
@@ -49,8 +50,11 @@ Fetcher::Fetcher(FetcherOptions options, WorkerPool& pool)
     : options_(std::move(options)), pool_(pool), clients_(pool.size() + 1), client_uses_(pool.size() + 1, 0) {
   for (std::size_t i = 0; i <= pool.size(); ++i) {
     ZstdDecoder d(ZSTD_createDCtx());
-    // A chunk is at most 256 KiB: a frame asking for a larger window is refused, whatever a source sends.
-    ZSTD_DCtx_setParameter(d.get(), ZSTD_d_windowLogMax, 19);
+    // A frame may need a window as large as the largest chunk a manifest may name (a one-shot frame's window is
+    // its whole content), and a frame asking for more is refused, whatever a source sends.
+    const auto largest = std::max<std::size_t>(options_.max_chunk_bytes, 2);
+    const int window_log = std::clamp(static_cast<int>(std::bit_width(largest - 1)), 10, 31);  // zstd's bounds
+    ZSTD_DCtx_setParameter(d.get(), ZSTD_d_windowLogMax, window_log);
     decoders_.push_back(std::move(d));
   }
 }

@@ -41,6 +41,9 @@ struct FetcherOptions {
   bool insecure = false;  // https sources without certificate checks
   std::chrono::milliseconds http_timeout{30'000};
   unsigned attempts_per_source = 2;  // per chunk or manifest, over all sources: attempts_per_source * sources
+  // The largest chunk a manifest may name (ManifestLimits::max_chunk_bytes): a zstd frame may ask for a window that
+  // large (a one-shot frame's window is its content), and no larger.
+  std::size_t max_chunk_bytes = 1u << 20;
   WriteFault write_fault;
 };
 
