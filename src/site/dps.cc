@@ -203,6 +203,16 @@ Result<cim::Instance> Domain::update_dp(std::string_view name, const DpChange& c
   });
 }
 
+Status Domain::note_dp_contact(std::string_view name) {
+  PKG_TRY(store_.execute([&](store::WriteTxn& txn) -> Status {
+    PKG_ASSIGN_OR_RETURN(auto found, txn_find(txn, "SMS_DistributionPointInfo", "Name", name));
+    if (!found) return not_found("DP '" + std::string(name) + "' does not exist");
+    set_prop(*found, "LastContactTime", time_value(txn.now()));
+    return txn.put(*found);
+  }));
+  return ok_status();
+}
+
 Result<cim::Instance> Domain::remove_dp(std::string_view name) {
   PKG_TRY(check_dp_name("Name", name));
   return commit_returning([&](store::WriteTxn& txn) -> Result<cim::Instance> {

@@ -200,6 +200,9 @@ class Domain {
   Result<DpView> dp_view(cim::Instance dp);
   // Returns the DP as committed. A bad transfer window is WBEM_E_INVALID_PARAMETER and changes nothing.
   Result<cim::Instance> update_dp(std::string_view name, const DpChange& change);
+  // SMS_DistributionPointInfo.LastContactTime = now: the DP's agent reached the server (the caller decides how
+  // often this is worth a write).
+  Status note_dp_contact(std::string_view name);
   // Refused (WBEM_E_INVALID_OPERATION, naming them) while packages are targeted at the DP or pull DPs take content
   // from it. Removes the DP from its groups and revokes its tokens.
   Result<cim::Instance> remove_dp(std::string_view name);

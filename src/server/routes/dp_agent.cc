@@ -1,6 +1,8 @@
 // The DP agent's endpoints (docs/dp-protocol.md): its jobs, the event stream of its jobs, and its status messages.
 // A dp token reaches them for its own DP only; a full-admin token names the DP with `?dp=NAME` (to look at what a
 // DP is told, or to act as its agent in a test bench).
+#include <spdlog/spdlog.h>
+
 #include "core/strings.h"
 #include "wql/literal.h"
 #include "provider/json_writer.h"
@@ -8,6 +10,14 @@
 
 namespace pkgcast::server::routes {
 namespace {
+
+// Notes that the DP's agent reached the server (DpContacts); a failure to write it fails nothing the agent asked.
+void contact(ApiContext& ctx, const std::string& dp_name) {
+  if (!ctx.dp_contacts.due(dp_name)) return;
+  if (Status s = ctx.domain.note_dp_contact(dp_name); !s.ok()) {
+    spdlog::warn("LastContactTime of DP '{}' not written: {}", dp_name, s.error().to_string());
+  }
+}
 
 Result<std::string> dp_of(ApiContext& ctx, const Request& req) {
   const site::TokenRecord& caller = caller_of(req);
@@ -39,6 +49,7 @@ Result<std::uint64_t> number(Body& body, std::string_view name) {
 
 Result<Response> post_status(ApiContext& ctx, Request& req) {
   PKG_ASSIGN_OR_RETURN(std::string dp, dp_of(ctx, req));
+  contact(ctx, dp);
   PKG_ASSIGN_OR_RETURN(Body body, Body::parse(req.body));
   distmgr::DpStatus s;
   PKG_ASSIGN_OR_RETURN(s.key, body.required_string("key"));
@@ -60,9 +71,20 @@ Result<Response> post_status(ApiContext& ctx, Request& req) {
 
 }  // namespace
 
+bool DpContacts::due(const std::string& dp_name) {
+  const auto now = std::chrono::steady_clock::now();
+  MutexLock lock(mu_);
+  auto [it, fresh] = written_.try_emplace(to_lower(dp_name), now);
+  if (fresh) return true;
+  if (now - it->second < kEvery) return false;
+  it->second = now;
+  return true;
+}
+
 void register_dp_agent(Router& router, ApiContext& ctx) {
   router.add("GET", path("/dp/jobs"), Access::kDp, handler([&ctx](Request& req) -> Result<Response> {
                PKG_ASSIGN_OR_RETURN(std::string dp, dp_of(ctx, req));
+               contact(ctx, dp);
                PKG_ASSIGN_OR_RETURN(distmgr::JobList list, ctx.distribution->jobs_of(dp));
                std::string out = "{\"revision\":" + std::to_string(list.revision) + ",\"jobs\":[";
                for (std::size_t i = 0; i < list.jobs.size(); ++i) {
@@ -74,10 +96,13 @@ void register_dp_agent(Router& router, ApiContext& ctx) {
              }));
   router.add("GET", path("/dp/jobs/events"), Access::kDp, handler([&ctx](Request& req) -> Result<Response> {
                PKG_ASSIGN_OR_RETURN(std::string dp, dp_of(ctx, req));
-               // The agent sees its own jobs, whatever its token's sites: the query names them.
+               if (req.method != "HEAD") contact(ctx, dp);
+               // The agent sees its own jobs, whatever its token's sites: the query names them. The stream ends
+               // when the token expires or is revoked, as every event stream does.
                site::TokenRecord reader;
                reader.role = site::Role::kReadOnly;
                reader.id = caller_of(req).id;
+               reader.expires = caller_of(req).expires;
                return open_event_stream(ctx, req, "",
                                         "SELECT * FROM __InstanceOperationEvent WHERE TargetInstance ISA 'PKG_DPJob' "
                                         "AND TargetInstance.DPName = " + wql::string_literal(dp),

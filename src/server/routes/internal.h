@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "cim/cim.h"
@@ -52,6 +53,20 @@ class HeartbeatTicker {
   std::thread thread_;
 };
 
+// When each DP's agent last reached the server (its job list, job stream or a status message), written to
+// SMS_DistributionPointInfo.LastContactTime at most once a minute per DP: a DP's row is not rewritten (and no event
+// sent) for every progress report. One entry per DP that called; DPs are created by administrators.
+class DpContacts {
+ public:
+  static constexpr std::chrono::seconds kEvery{60};
+  // True when `dp_name`'s contact is due to be written now (and marks it written).
+  bool due(const std::string& dp_name) PKG_EXCLUDES(mu_);
+
+ private:
+  Mutex mu_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> written_ PKG_GUARDED_BY(mu_);
+};
+
 struct ApiContext {
   store::Store& store;
   site::Domain domain;
@@ -68,6 +83,7 @@ struct ApiContext {
   // Api::create.
   std::unique_ptr<content::Library> library;
   std::unique_ptr<distmgr::DistributionManager> distribution;
+  DpContacts dp_contacts;
 };
 
 // An event stream (text/event-stream, docs/events.md) of `query` in namespace `ns` ("" = the server's own) as

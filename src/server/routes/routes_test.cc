@@ -72,6 +72,15 @@ TEST_F(RoutesTest, DpsResource) {
   EXPECT_EQ(list.json()[0]["url"], "http://127.0.0.1:9100");  // each row with its agent's URL, streamed
   EXPECT_TRUE(respond("GET", "/api/v1/dps", "", reader_).stream);
   EXPECT_EQ(call("GET", "/api/v1/dps/dp1").json()["Name"], "DP1");
+  // LastContactTime: none until its agent reaches the server, then when it did (written at most once a minute).
+  EXPECT_TRUE(call("GET", "/api/v1/dps/dp1").json()["LastContactTime"].is_null());
+  ASSERT_EQ(call("GET", "/api/v1/dp/jobs", "", dp_).status, 200u);
+  const auto contact = call("GET", "/api/v1/dps/dp1").json()["LastContactTime"];
+  ASSERT_TRUE(contact.is_string()) << contact;
+  const std::uint64_t revision = *store_->last_revision();
+  ASSERT_EQ(call("GET", "/api/v1/dp/jobs", "", dp_).status, 200u);
+  EXPECT_EQ(*store_->last_revision(), revision);  // not rewritten within the minute
+  EXPECT_EQ(call("GET", "/api/v1/dps/dp1").json()["LastContactTime"], contact);
   EXPECT_EQ(call("DELETE", "/api/v1/dps/dp1").status, 200u);
   EXPECT_EQ(call("GET", "/api/v1/dps/dp1").status, 404u);
   EXPECT_EQ(call("DELETE", "/api/v1/dps/dp1").status, 404u);
