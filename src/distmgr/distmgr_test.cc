@@ -391,15 +391,24 @@ TEST_F(DistMgrTest, APullDpWaitingForItsSourceHoldsNoSlot) {
 
 TEST_F(DistMgrTest, AnUpdateSendsTheNewVersionEverywhere) {
   const std::string pkg = package();
+  auto action = [&] { return num(get("SMS_Package", {cim::Value::string(pkg)}), "ActionInProgress"); };
+  EXPECT_EQ(action(), 0u);
   ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1", "dp3"}, {}, {}}).ok());
+  EXPECT_EQ(action(), 2u);  // ADD, while a DP is in progress
   schedule();
   report("dp1", pkg, "installed");
+  EXPECT_EQ(action(), 2u);
   report("dp3", pkg, "installed");
+  EXPECT_EQ(action(), 0u);  // the last DP is done
   EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 2, 0, 0}));
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1"}, {}, {}}).ok());  // already there: nothing in progress
+  EXPECT_EQ(action(), 0u);
   advance(3600 * kSecond);
   auto updated = dm_->refresh_source(pkg);
   ASSERT_TRUE(updated.ok()) << updated.error().to_string();
   EXPECT_EQ(num(*updated, "SourceVersion"), 2u);
+  EXPECT_EQ(num(*updated, "ActionInProgress"), 1u);  // UPDATE
+  EXPECT_EQ(action(), 1u);
   // SourceDate: when the version was taken, not the files' times (the source's are a second before kStart).
   EXPECT_EQ(updated->find("SourceDate")->as_datetime().unix_micros(), clock_.now_micros());
   EXPECT_EQ(
@@ -414,6 +423,7 @@ TEST_F(DistMgrTest, AnUpdateSendsTheNewVersionEverywhere) {
   schedule();
   report("dp1", pkg, "installed");
   EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{2, 1, 0, 0}));
+  EXPECT_EQ(action(), 1u);
   expect_consistent();
   auto live = dm_->live_manifests();
   ASSERT_TRUE(live.ok());

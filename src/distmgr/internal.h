@@ -59,6 +59,13 @@ bool is_removal(std::uint64_t state);  // REMOVAL_PENDING, REMOVAL_RETRYING, REM
 // handled.
 Result<std::uint32_t> next_generation(store::WriteTxn& txn, std::uint64_t current);
 
+// SMS_Package.ActionInProgress (classes.md: 1 UPDATE, 2 ADD): set to `action` by a verb whose command leaves a DP
+// of the package in progress (SMS_ObjectContentExtraInfo.NumberInProgress > 0); the summarizer sets it back to 0
+// when the last DP in progress is done (extra_info.cc).
+inline constexpr std::uint32_t kActionUpdate = 1;
+inline constexpr std::uint32_t kActionAdd = 2;
+Status mark_action(store::WriteTxn& txn, const std::string& package_id, std::uint32_t action);
+
 // Writes the DP's job for the package afresh: `action`, the next generation, QUEUED (SENT for a cancel), no
 // attempts, the package's current version and its content record.
 Status issue_job(store::WriteTxn& txn, const cim::Instance& package, const cim::Instance& dp_info, JobAction action,

@@ -119,6 +119,15 @@ Result<std::uint32_t> next_generation(store::WriteTxn& txn, std::uint64_t curren
   return static_cast<std::uint32_t>(next);
 }
 
+Status mark_action(store::WriteTxn& txn, const std::string& package_id, std::uint32_t action) {
+  PKG_ASSIGN_OR_RETURN(auto extra, txn.get(class_named("SMS_ObjectContentExtraInfo"), {str_value(package_id)}));
+  if (!extra || get_uint(*extra, "NumberInProgress") == 0) return ok_status();
+  PKG_ASSIGN_OR_RETURN(auto package, txn.get(class_named("SMS_Package"), {str_value(package_id)}));
+  if (!package || get_uint(*package, "ActionInProgress") == action) return ok_status();
+  set_prop(*package, "ActionInProgress", u32_value(action));
+  return txn.put(std::move(*package));
+}
+
 Status issue_job(store::WriteTxn& txn, const cim::Instance& package, const cim::Instance& dp_info, JobAction action,
                  Micros now) {
   const std::string package_id = get_string(package, "PackageID");

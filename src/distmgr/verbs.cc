@@ -102,7 +102,7 @@ Result<std::vector<cim::Instance>> DistributionManager::distribute(std::string_v
       PKG_ASSIGN_OR_RETURN(auto row, dist_points_row(txn, id, dp));
       if (row) rows.push_back(std::move(*row));
     }
-    return ok_status();
+    return mark_action(txn, id, kActionAdd);
   }));
   m.wake();
   return rows;
@@ -134,6 +134,7 @@ Result<cim::Instance> DistributionManager::redistribute(std::string_view package
     const std::string id = get_string(package, "PackageID");
     PKG_ASSIGN_OR_RETURN(cim::Instance dp, site::find_dp(txn, dp_name));
     PKG_TRY(redistribute_in(txn, m.summaries, package, dp));
+    PKG_TRY(mark_action(txn, get_string(package, "PackageID"), kActionUpdate));
     PKG_ASSIGN_OR_RETURN(out, dist_points_row(txn, id, dp));
     return ok_status();
   }));
@@ -186,6 +187,7 @@ Result<cim::Instance> DistributionManager::put_distribution_point(
       PKG_TRY(require_source_files(package));
       PKG_ASSIGN_OR_RETURN(cim::Instance dp, site::find_dp_by_nal_path(txn, keys[1].as_string()));
       PKG_TRY(redistribute_in(txn, m.summaries, package, dp));
+      PKG_TRY(mark_action(txn, get_string(package, "PackageID"), kActionUpdate));
     }
     PKG_ASSIGN_OR_RETURN(out, txn.get(cls, keys));
     return ok_status();
@@ -362,7 +364,8 @@ Result<cim::Instance> DistributionManager::refresh_source(std::string_view packa
       PKG_TRY(put_target_row(txn, package, *dp, 1, now));
       PKG_TRY(issue_job(txn, package, *dp, JobAction::kInstall, now));
     }
-    out = std::move(package);
+    PKG_TRY(mark_action(txn, id, kActionUpdate));
+    PKG_ASSIGN_OR_RETURN(out, txn.get(class_named("SMS_Package"), {str_value(id)}));
     return ok_status();
   }));
   m.wake();

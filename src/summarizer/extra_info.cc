@@ -9,9 +9,19 @@ Status apply_extra_info(store::WriteTxn& txn, const Classes& c, std::string_view
                         std::optional<std::uint32_t> new_size_kb) {
   PKG_ASSIGN_OR_RETURN(cim::Instance row, require(txn, c.extra, {str_value(std::string(package_id))},
                                                   "SMS_ObjectContentExtraInfo of package " + std::string(package_id)));
+  const std::uint64_t in_progress_before = get_uint(row, "NumberInProgress");
   PKG_TRY(add_count(row, "Targeted", delta.targeted));
   PKG_TRY(add_count(row, "NumberSuccess", delta.installed));
   PKG_TRY(add_count(row, "NumberInProgress", delta.in_progress));
+  // The last DP in progress is done (installed, failed, removed): the action the Distribution Manager marked on
+  // the package (SMS_Package.ActionInProgress, distmgr) is over. Read only on that crossing.
+  if (in_progress_before > 0 && get_uint(row, "NumberInProgress") == 0) {
+    PKG_ASSIGN_OR_RETURN(auto package, txn.get(c.package, {str_value(std::string(package_id))}));
+    if (package && get_uint(*package, "ActionInProgress") != 0) {
+      set_prop(*package, "ActionInProgress", u32_value(0));
+      PKG_TRY(txn.put(std::move(*package)));
+    }
+  }
   PKG_TRY(add_count(row, "NumberErrors", delta.errors));
   PKG_TRY(add_count(row, "NumberUnknown", delta.unknown));
   if (new_version) set_prop(row, "SourceVersion", u32_value(*new_version));
