@@ -490,6 +490,23 @@ TEST_F(DistMgrTest, RemoveValidateCancelAndRedistribute) {
   expect_consistent();
 }
 
+// Configuration Manager's methods name a DP by its NAL path (AddDistributionPoints, VerifyPackage,
+// CancelDistribution): every verb takes one where it takes a DP's name.
+TEST_F(DistMgrTest, VerbsTakeADpsNalPathForItsName) {
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{nal("dp1")}, {}, {}}).ok());
+  EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{1, 0, 0, 0}));
+  schedule();
+  report("dp1", pkg, "installed");
+  auto validated = dm_->validate(pkg, nal("dp1"));
+  ASSERT_TRUE(validated.ok()) << validated.error().to_string();
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 8u);
+  auto unknown = dm_->remove(pkg, R"(["Display=\\nowhere\"]MSWNET:["SMS_SITE=ABC"]\\nowhere\)");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, WbemCode::kNotFound);
+  expect_consistent();
+}
+
 // A removal that failed to its limit is tried again by `remove` (a fresh job, retries counted afresh); a removal
 // still pending or retrying is left to run.
 TEST_F(DistMgrTest, RemoveTriesAFailedRemovalAgain) {

@@ -132,6 +132,9 @@ Result<std::vector<DpView>> Domain::list_dps() {
 }
 
 Result<cim::Instance> find_dp(store::WriteTxn& txn, std::string_view dp_name) {
+  // Configuration Manager's scripts name DPs by NAL path (AddDistributionPoints, VerifyPackage, the NALPath of
+  // SMS_DistributionPointInfo and SMS_SystemResourceList rows): taken wherever a DP's name is.
+  if (dp_name.starts_with("[\"Display=")) return find_dp_by_nal_path(txn, dp_name);
   PKG_TRY(check_dp_name("Name", dp_name));
   PKG_ASSIGN_OR_RETURN(auto row, txn_find(txn, "SMS_DistributionPointInfo", "Name", dp_name));
   if (!row) return not_found("DP '" + std::string(dp_name) + "' does not exist");

@@ -266,7 +266,8 @@ class Domain {
 };
 
 // Lookups inside a command, for the layers above that write in the same transaction (the Distribution Manager).
-// A DP by name (case-insensitive; WBEM_E_NOT_FOUND "DP 'x' does not exist").
+// A DP by name (case-insensitive; WBEM_E_NOT_FOUND "DP 'x' does not exist"), or by its NAL path when `dp_name` is
+// one (`["Display=\\DP1\"]MSWNET:...`), as Configuration Manager's methods name DPs.
 Result<cim::Instance> find_dp(store::WriteTxn& txn, std::string_view dp_name);
 // The DP (SMS_DistributionPointInfo) whose NALPath is `nal_path` exactly; WBEM_E_NOT_FOUND when none.
 Result<cim::Instance> find_dp_by_nal_path(store::WriteTxn& txn, std::string_view nal_path);
