@@ -64,4 +64,22 @@ Status ensure_detail(store::WriteTxn& txn, const Classes& c, const cim::Instance
   return ok_status();
 }
 
+Status drop_detail_if_unused(store::WriteTxn& txn, const Classes& c, const std::string& package_id,
+                             std::string_view source_site, std::string_view site_code) {
+  if (iequals(source_site, site_code)) return ok_status();  // the source site's row stays
+  PKG_ASSIGN_OR_RETURN(auto rows, scan_where(txn, c.dist_points, "PackageID", package_id));
+  for (const auto& row : rows) {
+    if (iequals(get_text(row, "SiteCode"), site_code)) return ok_status();
+  }
+  const cim::Value site = str_value(std::string(site_code));
+  PKG_ASSIGN_OR_RETURN(auto detail, txn.get(c.detail, {str_value(package_id), site}));
+  if (!detail) return ok_status();
+  PKG_TRY(txn.remove(c.detail, {str_value(package_id), site}));
+  PKG_ASSIGN_OR_RETURN(auto offers, scan_where(txn, c.offer, "PackageID", package_id));
+  for (const auto& offer : offers) {
+    if (iequals(get_text(offer, "SiteCode"), site_code)) PKG_TRY(txn.remove(c.offer, store::key_of(offer)));
+  }
+  return ok_status();
+}
+
 }  // namespace pkgcast::summarizer::internal

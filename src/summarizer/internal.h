@@ -136,6 +136,11 @@ Status apply_all(store::WriteTxn& txn, const Classes& c, cim::Instance& root, co
 // advertisement of the package (not offered: nothing is installed there yet).
 Status ensure_detail(store::WriteTxn& txn, const Classes& c, const cim::Instance& root, std::string_view site_code,
                      Micros now);
+// After the last DistPoints row of the package at `site_code` went (untarget): that site's Detail row and its offer
+// rows go too (classes.md: a Detail row for the source site, and one per site with a DP targeted). The source
+// site's stays. Scans the package's DistPoints rows: off the per-change path (a removal's end).
+Status drop_detail_if_unused(store::WriteTxn& txn, const Classes& c, const std::string& package_id,
+                             std::string_view source_site, std::string_view site_code);
 
 // ---- offers.cc ------------------------------------------------------------------------------------------------
 

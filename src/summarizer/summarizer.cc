@@ -206,7 +206,9 @@ Status Summarizer::untarget(store::WriteTxn& txn, const DpRef& dp, Micros now) c
 
   PackageDeltas d(package_id);
   d.add(dp, Counts{} - contribution(before, current));
-  return apply_all(txn, c, root, d, now);
+  const std::string source_site = get_text(root, "SourceSite");  // apply_all may move the row away
+  PKG_TRY(apply_all(txn, c, root, d, now));
+  return drop_detail_if_unused(txn, c, package_id, source_site, to_upper(dp.site_code));
 }
 
 Status Summarizer::forget_package(store::WriteTxn& txn, std::string_view package_id_in, Micros now) const {

@@ -191,6 +191,25 @@ TEST_P(ScenarioTest, DistributeUpdateRetryFailRemove) {
   EXPECT_EQ(detail(kPkg, "ABC"), "0/0/0/0");
   EXPECT_EQ(offer(kAd, "ABC"), "FALSE");
   EXPECT_EQ(differences(), "");
+
+  // The last DP of DEF is removed: DEF's Detail row and its offer go (a Detail row is for the source site and for
+  // each site with a DP targeted); ABC, the source site, keeps its own when its last DP goes.
+  ASSERT_TRUE(move("dp3", "DEF", DpState::kRemovalPending, 1).ok());
+  EXPECT_EQ(detail(kPkg, "DEF"), "0/0/0/0");  // still being removed
+  ASSERT_TRUE(
+      run([&](store::WriteTxn& txn) { return summarizer_.untarget(txn, ref(kPkg, "dp3", "DEF"), txn.now()); }).ok());
+  EXPECT_EQ(detail(kPkg, "DEF"), "absent");
+  EXPECT_EQ(offer(kAd, "DEF"), "absent");
+  ASSERT_TRUE(
+      run([&](store::WriteTxn& txn) { return summarizer_.untarget(txn, ref(kPkg, "dp1", "ABC"), txn.now()); }).ok());
+  EXPECT_EQ(detail(kPkg, "ABC"), "0/0/0/0");
+  EXPECT_EQ(offer(kAd, "ABC"), "FALSE");
+  EXPECT_EQ(differences(), "");
+  // Targeted there again: the row and its offer come back.
+  ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp3", "DEF"), txn.now()); }).ok());
+  EXPECT_EQ(detail(kPkg, "DEF"), "1/0/0/0");
+  EXPECT_EQ(offer(kAd, "DEF"), "FALSE");
+  EXPECT_EQ(differences(), "");
 }
 
 TEST_P(ScenarioTest, RefusalsChangeNothing) {
