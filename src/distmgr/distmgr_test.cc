@@ -250,6 +250,15 @@ TEST_F(DistMgrTest, FailuresRetryWithBackOffThenFail) {
   for (int attempt = 1; attempt <= 3; ++attempt) {
     schedule();
     ASSERT_EQ(num(job(pkg, "dp1"), "JobState"), 1u) << attempt;
+    // Sent (again): not heard from since, as NumberUnknown counts it; the back-off before was INSTALL_RETRYING.
+    cim::Instance sent = dist_points(pkg, "dp1");
+    EXPECT_EQ(num(sent, "State"), 1u) << attempt;
+    if (attempt > 1) {
+      EXPECT_EQ(str(sent, "InstallStatus"),
+                "Retry " + std::to_string(attempt - 1) + " of 3 sent: waiting for the distribution point");
+    }
+    EXPECT_EQ(num(get("SMS_ObjectContentExtraInfo", {cim::Value::string(pkg)}), "NumberUnknown"), 1u) << attempt;
+    EXPECT_EQ(root_counts(pkg), (std::vector<std::uint64_t>{1, 0, 0, 0})) << attempt;
     EXPECT_TRUE(report("dp1", pkg, "failed", 0, 0, "disk full").applied);
     cim::Instance j = job(pkg, "dp1");
     EXPECT_EQ(num(j, "JobState"), 0u);

@@ -317,6 +317,21 @@ Status Manager::pass(Micros& next) {
           set_prop(*job, "WaitReason", str_value(""));
           set_prop(*job, "BytesDone", u64_value(0));
           PKG_TRY(txn.put(*job));
+          // A retry sent: the DP is back to "not heard from since its job was sent" (INSTALL_PENDING, what
+          // NumberUnknown counts) until its first report; INSTALL_RETRYING was the wait before this attempt.
+          const auto attempts = get_uint(*job, "Attempts");
+          if (attempts > 0 && get_uint(*job, "Action") == static_cast<std::uint32_t>(JobAction::kInstall)) {
+            const std::string pkg = get_string(*job, "PackageID");
+            PKG_ASSIGN_OR_RETURN(auto row, dist_points_row(txn, pkg, *dp));
+            if (row && get_uint(*row, "State") == static_cast<std::uint32_t>(summarizer::DpState::kInstallRetrying)) {
+              PKG_TRY(summaries.transition(
+                  txn, dp_ref(pkg, *dp), summarizer::DpState::kInstallPending,
+                  static_cast<std::uint32_t>(get_uint(*row, "SourceVersion")),
+                  "Retry " + std::to_string(attempts) + " of " + std::to_string(options.retry_count) +
+                      " sent: waiting for the distribution point",
+                  std::nullopt, at));
+            }
+          }
         }
         return ok_status();
       }));
