@@ -39,7 +39,8 @@ struct Cleanup {
   std::set<pid_t> children PKG_GUARDED_BY(mu);
   fs::path remove_dir PKG_GUARDED_BY(mu);  // empty: kept (a --dir, or a failed run's logs)
 };
-Cleanup g_cleanup;
+// Never destroyed: the signal thread may take it while the process is exiting.
+Cleanup& g_cleanup = *new Cleanup;
 
 // A child process of the demo: this binary with other arguments. It dies with the demo (PR_SET_PDEATHSIG), and is
 // stopped with SIGTERM (then SIGKILL) when the demo ends. It inherits none of the caller's PKGCAST_* settings (a
