@@ -313,6 +313,16 @@ TEST_F(AgentTest, ZstdEncodedChunksAreDecodedVerifiedAndResumedUnencoded) {
   EXPECT_EQ(server.chunk_requests(c3.chunks.rbegin()->first), 2);
 }
 
+// A fetcher's options for these tests: the site server at `server_url` (its origin gets the token).
+FetcherOptions fetcher_options(const std::string& server_url,
+                               std::chrono::milliseconds http_timeout = std::chrono::seconds(30)) {
+  FetcherOptions o;
+  o.server = *client::parse_server_url(server_url);
+  o.token = kToken;
+  o.http_timeout = http_timeout;
+  return o;
+}
+
 // A batch of chunks asked for together on one connection (Fetcher::fetch_chunks): all arrive right; a corrupted one
 // is fetched again alone; a cut one resumes with Range and those after it, never answered, are fetched alone.
 TEST(FetcherTest, ABatchIsAskedTogetherAndWhatGoesWrongIsFetchedAgainAlone) {
@@ -325,10 +335,7 @@ TEST(FetcherTest, ABatchIsAskedTogetherAndWhatGoesWrongIsFetchedAgainAlone) {
     server.add_chunk(refs.back().hash.hex(), bytes.back());
   }
   WorkerPool pool(1);
-  FetcherOptions o;
-  o.server = *client::parse_server_url(server.url());
-  o.token = kToken;
-  o.http_timeout = std::chrono::seconds(10);
+  FetcherOptions o = fetcher_options(server.url(), std::chrono::seconds(10));
   Fetcher fetcher(o, pool);
   FetchJob job;
   job.sources = {*client::parse_server_url(server.content_url())};
@@ -420,10 +427,7 @@ TEST(FetcherTest, ASilentSourceCostsOneTimeoutNotOnePerChunk) {
   }
   SilentSource silent;
   WorkerPool pool(1);
-  FetcherOptions o;
-  o.server = *client::parse_server_url(server.url());
-  o.token = kToken;
-  o.http_timeout = std::chrono::milliseconds(300);
+  FetcherOptions o = fetcher_options(server.url(), std::chrono::milliseconds(300));
   Fetcher fetcher(o, pool);
   FetchJob job;
   job.sources = {*client::parse_server_url(silent.url()), *client::parse_server_url(server.content_url())};
@@ -481,10 +485,8 @@ TEST(FetcherTest, ADrippingSourceIsLeftForTheNext) {
   server.add_chunk(ref.hash.hex(), bytes);
   DrippingSource dripping;
   WorkerPool pool(1);
-  FetcherOptions o;
-  o.server = *client::parse_server_url(server.url());
-  o.token = kToken;
-  o.http_timeout = std::chrono::milliseconds(300);  // more than the gaps between the drips
+  // The timeout is more than the gaps between the drips.
+  FetcherOptions o = fetcher_options(server.url(), std::chrono::milliseconds(300));
   Fetcher fetcher(o, pool);
   FetchJob job;
   job.sources = {*client::parse_server_url(dripping.url()), *client::parse_server_url(server.content_url())};
@@ -506,10 +508,7 @@ TEST(FetcherTest, ASourceThatDripsAHeadOrAManifestIsLeftForTheNext) {
   const std::string manifest = "{\"not\":\"parsed here\"}";
   server.add_manifest(content::sha256(manifest).hex(), manifest);
   WorkerPool pool(1);
-  FetcherOptions o;
-  o.server = *client::parse_server_url(server.url());
-  o.token = kToken;
-  o.http_timeout = std::chrono::milliseconds(300);
+  FetcherOptions o = fetcher_options(server.url(), std::chrono::milliseconds(300));
   Fetcher fetcher(o, pool);
   {
     DrippingSource head_dripping(/*head_too=*/true);
@@ -544,9 +543,7 @@ TEST(FetcherTest, AChunkAsLargeAsAManifestMayNameIsDecodedFromZstd) {
   const content::ChunkRef ref{content::sha256(bytes), static_cast<std::uint32_t>(bytes.size())};
   server.add_chunk(ref.hash.hex(), bytes);
   WorkerPool pool(1);
-  FetcherOptions o;
-  o.server = *client::parse_server_url(server.url());
-  o.token = kToken;
+  FetcherOptions o = fetcher_options(server.url());
   o.max_chunk_bytes = 1u << 20;
   Fetcher fetcher(o, pool);
   FetchJob job;
@@ -561,10 +558,7 @@ TEST(FetcherTest, AChunkAsLargeAsAManifestMayNameIsDecodedFromZstd) {
 TEST(FetcherTest, AStoppedJobEndsAWaitOnASilentSource) {
   SilentSource silent;
   WorkerPool pool(1);
-  FetcherOptions o;
-  o.server = *client::parse_server_url(silent.url());
-  o.token = kToken;
-  o.http_timeout = std::chrono::seconds(60);
+  FetcherOptions o = fetcher_options(silent.url(), std::chrono::seconds(60));
   Fetcher fetcher(o, pool);
   const std::string bytes = tt::pseudo_random(1024, 79);
   const content::ChunkRef ref{content::sha256(bytes), static_cast<std::uint32_t>(bytes.size())};
