@@ -308,15 +308,21 @@ Result<std::shared_ptr<SubscriptionState>> EngineCore::prepare(std::string_view 
   return sub;
 }
 
-Status EngineCore::check(std::string_view ns, std::string_view query_text, const site::TokenRecord& caller,
-                         std::optional<std::uint64_t> since) {
-  PKG_TRY(prepare(ns, query_text, caller, since));
-  if (!since) return ok_status();
+std::uint64_t EngineCore::last_known() {
   std::uint64_t last = 0;
   {
     MutexLock inbox_lock(inbox_mu);
     last = received;
   }
+  if (auto committed = store.last_revision(); committed.ok()) last = std::max(last, *committed);
+  return last;
+}
+
+Status EngineCore::check(std::string_view ns, std::string_view query_text, const site::TokenRecord& caller,
+                         std::optional<std::uint64_t> since) {
+  PKG_TRY(prepare(ns, query_text, caller, since));
+  if (!since) return ok_status();
+  const std::uint64_t last = last_known();
   if (*since > last) {
     return make_error(WbemCode::kInvalidParameter, "cannot resume after revision " + std::to_string(*since) +
                                                        ": the last revision is " + std::to_string(last));
@@ -357,11 +363,7 @@ Result<std::unique_ptr<Subscription>> EngineCore::subscribe(std::string_view ns,
       if (!omitted.empty()) sub->omitted[k] = &*projections.insert(std::move(omitted)).first;
     }
   }
-  std::uint64_t last = 0;
-  {
-    MutexLock inbox_lock(inbox_mu);
-    last = received;
-  }
+  const std::uint64_t last = last_known();
   {
     MutexLock sub_lock(sub->mu);
     if (since && *since > last) {

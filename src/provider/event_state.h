@@ -70,6 +70,10 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
                                                       std::optional<std::uint64_t> since) PKG_EXCLUDES(mu, inbox_mu);
   Status check(std::string_view ns, std::string_view query_text, const site::TokenRecord& caller,
                std::optional<std::uint64_t> since) PKG_EXCLUDES(mu, inbox_mu);
+  // The newest revision a `since` may name: what the engine has received, or what the store has committed (a
+  // client may read the store's, as /health reports it, a moment before the commit listener hands it over; the
+  // live path skips entries at or before a subscription's position, so starting past the dispatcher is safe).
+  std::uint64_t last_known() PKG_EXCLUDES(inbox_mu);
   Result<std::unique_ptr<Subscription>> subscribe(std::string_view ns, std::string_view query_text,
                                                   const site::TokenRecord& caller, std::optional<std::uint64_t> since,
                                                   WakeFn wake) PKG_EXCLUDES(mu, inbox_mu);
