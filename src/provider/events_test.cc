@@ -2,7 +2,6 @@
 // bounds.
 #include <atomic>
 #include <cstdio>
-#include <random>
 #include <thread>
 
 #include "provider/events_test_fixture.h"
@@ -430,35 +429,21 @@ TEST_F(EventsTest, ScopedCallerSeesOnlyItsSitesEvents) {
 // A client may read the store's last revision (as /health reports it) a moment before the engine's commit
 // listener has been handed that commit: a resume from it is accepted then too, and delivers only what comes after.
 TEST_F(EventsTest, AResumeFromTheCommittedRevisionIsAcceptedBeforeTheEngineHasIt) {
-  close();
-  dir_ = std::filesystem::temp_directory_path() / ("pkgcast_events_" + std::to_string(std::random_device{}()));
-  std::filesystem::create_directories(dir_);
-  store::OpenOptions so;
-  so.url = "sqlite:" + (dir_ / "e.db").string();
-  so.clock = &clock_;
-  auto opened = store::Store::open(so);
-  ASSERT_TRUE(opened.ok()) << opened.error().to_string();
-  store_ = std::move(*opened);
-  // Registered before the engine's listener, so it runs with the commit stored and not yet handed to the engine.
+  // A listener registered before the engine's runs with the commit stored and not yet handed to the engine.
   std::atomic<EventEngine*> engine{nullptr};
   std::atomic<int> checked{0};
   Status in_window = ok_status();
   std::uint64_t committed = 0;
-  store_->add_commit_listener([&](const std::vector<store::JournalEntry>&) {
-    EventEngine* e = engine.load();
-    if (e == nullptr || checked.load() != 0) return;
-    committed = *store_->last_revision();
-    in_window = e->check("", "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'", admin_,
-                         committed);
-    checked = 1;
+  open({}, &cim::ClassRegistry::builtin(), {}, [&](store::Store& store) {
+    store.add_commit_listener([&](const std::vector<store::JournalEntry>&) {
+      EventEngine* e = engine.load();
+      if (e == nullptr || checked.load() != 0) return;
+      committed = *store_->last_revision();
+      in_window = e->check("", "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'",
+                           admin_, committed);
+      checked = 1;
+    });
   });
-  provider_ = std::make_unique<Provider>(*store_, "ABC", "server1");
-  EventOptions options;
-  options.clock = &clock_;
-  auto made = EventEngine::create(*store_, *provider_, options);
-  ASSERT_TRUE(made.ok()) << made.error().to_string();
-  engine_ = std::move(*made);
-  admin_.role = site::Role::kFullAdmin;
   engine = engine_.get();
   const std::uint64_t first = put(package("ABC00001", "one"));
   ASSERT_EQ(checked.load(), 1);

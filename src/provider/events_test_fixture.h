@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -52,8 +53,10 @@ class EventsTest : public ::testing::Test {
   void SetUp() override { open(); }
   void TearDown() override { close(); }
 
+  // `before_engine` runs on the opened store before the engine is made (a commit listener it adds runs before the
+  // engine's).
   void open(EventOptions options = {}, const cim::ClassRegistry* registry = &cim::ClassRegistry::builtin(),
-            store::JournalRetention retention = {}) {
+            store::JournalRetention retention = {}, const std::function<void(store::Store&)>& before_engine = {}) {
     close();
     dir_ = std::filesystem::temp_directory_path() / ("pkgcast_events_" + std::to_string(std::random_device{}()));
     std::filesystem::create_directories(dir_);
@@ -65,6 +68,7 @@ class EventsTest : public ::testing::Test {
     auto opened = store::Store::open(so);
     ASSERT_TRUE(opened.ok()) << opened.error().to_string();
     store_ = std::move(*opened);
+    if (before_engine) before_engine(*store_);
     provider_ = std::make_unique<Provider>(*store_, "ABC", "server1");
     options.clock = &clock_;
     auto engine = EventEngine::create(*store_, *provider_, options);
