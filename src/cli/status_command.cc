@@ -143,9 +143,11 @@ struct View {
     for (const auto& [key, row] : dist_points) {
       const auto state = num(row, "State");
       if (state == 2 || state == 3 || state == 5 || state == 6) {
-        failures.push_back({{"dp", text(row, "ServerNALPath")}, {"name", dp_name(text(row, "ServerNALPath"))},
+        failures.push_back({{"dp", text(row, "ServerNALPath")},
+                            {"name", dp_name(text(row, "ServerNALPath"))},
                             {"site", text(row, "SiteCode")},
-                            {"state", std::string(kStateNames[state])}, {"status", text(row, "InstallStatus")}});
+                            {"state", std::string(kStateNames[state])},
+                            {"status", text(row, "InstallStatus")}});
       }
     }
     return {{"package_id", package_id},           {"name", text(root, "Name")},

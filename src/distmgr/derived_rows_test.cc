@@ -372,10 +372,11 @@ TEST_P(DerivedRowsTest, ADatabaseOfThePreviousSchemaMigrates) {
                     PKG_TRY(txn.insert(row("SMS_Advertisement", {{"AdvertisementID", cim::Value::string("ABC00001")},
                                                                  {"PackageID", cim::Value::string("ABC00001")},
                                                                  {"ProgramName", cim::Value::string("Install")}})));
-                    return txn.insert(row("PKG_AdvertisementOffer", {{"AdvertisementID", cim::Value::string("ABC00001")},
-                                                                     {"SiteCode", cim::Value::string("ABC")},
-                                                                     {"PackageID", cim::Value::string("ABC00001")},
-                                                                     {"Offered", cim::Value::boolean(true)}}));
+                    return txn.insert(
+                        row("PKG_AdvertisementOffer", {{"AdvertisementID", cim::Value::string("ABC00001")},
+                                                       {"SiteCode", cim::Value::string("ABC")},
+                                                       {"PackageID", cim::Value::string("ABC00001")},
+                                                       {"Offered", cim::Value::boolean(true)}}));
                   })
                   .ok());
 

@@ -324,12 +324,12 @@ Status Manager::pass(Micros& next) {
             const std::string pkg = get_string(*job, "PackageID");
             PKG_ASSIGN_OR_RETURN(auto row, dist_points_row(txn, pkg, *dp));
             if (row && get_uint(*row, "State") == static_cast<std::uint32_t>(summarizer::DpState::kInstallRetrying)) {
-              PKG_TRY(summaries.transition(
-                  txn, dp_ref(pkg, *dp), summarizer::DpState::kInstallPending,
-                  static_cast<std::uint32_t>(get_uint(*row, "SourceVersion")),
-                  "Retry " + std::to_string(attempts) + " of " + std::to_string(options.retry_count) +
-                      " sent: waiting for the distribution point",
-                  std::nullopt, at));
+              PKG_TRY(summaries.transition(txn, dp_ref(pkg, *dp), summarizer::DpState::kInstallPending,
+                                           static_cast<std::uint32_t>(get_uint(*row, "SourceVersion")),
+                                           "Retry " + std::to_string(attempts) + " of " +
+                                               std::to_string(options.retry_count) +
+                                               " sent: waiting for the distribution point",
+                                           std::nullopt, at));
             }
           }
         }

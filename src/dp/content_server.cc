@@ -4,16 +4,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <list>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "core/mutex.h"
-#include "dp/fs_util.h"
 #include "core/paths.h"
 #include "core/strings.h"
+#include "dp/fs_util.h"
 
 namespace pkgcast::dp {
 namespace {
@@ -142,7 +142,8 @@ Response handle(Shared& s, const http::request<http::empty_body>& req, std::opti
   bool unread = false;  // a manifest answered without its bytes (HEAD, 304)
   const auto matches_etag = [&req](const std::string& etag) {
     const auto inm = req[http::field::if_none_match];
-    return !inm.empty() && (inm == "*" || std::string_view(inm.data(), inm.size()).find(etag) != std::string_view::npos);
+    return !inm.empty() &&
+           (inm == "*" || std::string_view(inm.data(), inm.size()).find(etag) != std::string_view::npos);
   };
   if (target.starts_with("/content/chunks/")) {
     hex = std::string(target.substr(16));

@@ -452,7 +452,8 @@ class DrippingSource {
     thread_ = std::thread([this, head_too] {
       const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) return;
-      const std::string head = head_too ? "HTTP/1.1 200 OK\r\nX-Pad: " : "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n";
+      const std::string head =
+          head_too ? "HTTP/1.1 200 OK\r\nX-Pad: " : "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n";
       bool open = ::send(c, head.data(), head.size(), MSG_NOSIGNAL) > 0;
       while (open && !stop_.load()) {
         open = ::send(c, "x", 1, MSG_NOSIGNAL) == 1;

@@ -141,7 +141,8 @@ class OpenFiles {
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return io_error("stat", dir_ / path, errno);
     if (st.st_nlink > 1) {
-      return make_error(WbemCode::kFailed, "staged file '" + path + "' is linked to another; it is not written through");
+      return make_error(WbemCode::kFailed,
+                        "staged file '" + path + "' is linked to another; it is not written through");
     }
     if (open_.size() >= keep_) open_.erase(open_.begin());
     open_.emplace_back(entry, std::move(fd));

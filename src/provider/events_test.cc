@@ -407,7 +407,8 @@ TEST_F(EventsTest, ScopedCallerSeesOnlyItsSitesEvents) {
   // The package goes, its program after it: the program's deletion is still placed at the package's site (by its
   // PackageID, not by a package that no longer exists), live and when replayed.
   remove("SMS_Package", {cim::Value::string("S0100001")});
-  const std::uint64_t my_program_gone = remove("SMS_Program", {cim::Value::string("S0100001"), cim::Value::string("Install")});
+  const std::uint64_t my_program_gone =
+      remove("SMS_Program", {cim::Value::string("S0100001"), cim::Value::string("Install")});
   remove("SMS_Program", {cim::Value::string("ABC00001"), cim::Value::string("Install")});
   EXPECT_EQ(revisions(drain(*programs)), (std::vector<std::uint64_t>{my_program, my_program_gone}));
   auto replayed = subscribe(programs_query, 0, &branch);
@@ -439,8 +440,8 @@ TEST_F(EventsTest, AResumeFromTheCommittedRevisionIsAcceptedBeforeTheEngineHasIt
       EventEngine* e = engine.load();
       if (e == nullptr || checked.load() != 0) return;
       committed = *store_->last_revision();
-      in_window = e->check("", "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'",
-                           admin_, committed);
+      in_window = e->check("", "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'", admin_,
+                           committed);
       checked = 1;
     });
   });

@@ -1,8 +1,8 @@
 // Advertisements: a program of a package offered to a collection. Whether clients of a site may see it is
 // PKG_AdvertisementOffer's Offered flag: for a package without source files, one row per site of the hierarchy,
 // TRUE; for one with source files, one row per site that has the package's Detail summary, TRUE when its content
-// is installed on every targeted DP of that site (Installed == Targeted > 0). This command sets the flag as it stands at creation; the status summarizer keeps
-// it current as distribution progresses.
+// is installed on every targeted DP of that site (Installed == Targeted > 0). This command sets the flag as it stands
+// at creation; the status summarizer keeps it current as distribution progresses.
 #include "core/strings.h"
 #include "site/internal.h"
 #include "site/site.h"
@@ -118,8 +118,9 @@ Status internal::offer_no_source_advertisements(store::WriteTxn& txn, std::strin
   for (const auto& ad : ads) {
     PKG_ASSIGN_OR_RETURN(auto pkg, txn.get(class_named("SMS_Package"), {str_value(get_string(ad, "PackageID"))}));
     if (!pkg || get_uint(*pkg, "PkgSourceFlag") != kStorageNoSource) continue;
-    PKG_ASSIGN_OR_RETURN(auto existing, txn.get(class_named("PKG_AdvertisementOffer"),
-                                                {str_value(get_string(ad, "AdvertisementID")), str_value(std::string(site_code))}));
+    PKG_ASSIGN_OR_RETURN(auto existing,
+                         txn.get(class_named("PKG_AdvertisementOffer"),
+                                 {str_value(get_string(ad, "AdvertisementID")), str_value(std::string(site_code))}));
     if (!existing) PKG_TRY(insert_offer(txn, ad, std::string(site_code), true, now));
   }
   return ok_status();

@@ -254,8 +254,8 @@ Status Summarizer::new_source_version(store::WriteTxn& txn, std::string_view pac
     set_prop(row, "InstallStatus", str_value(pending_text(version)));
     set_prop(row, "SummaryDate", time_value(now));
     PKG_TRY(txn.put(std::move(row)));
-    d.add(ref, contribution(RowFacts{DpState::kInstallPending, before.version}, version) -
-                   contribution(before, current));
+    d.add(ref,
+          contribution(RowFacts{DpState::kInstallPending, before.version}, version) - contribution(before, current));
   }
 
   set_prop(root, "SourceVersion", u32_value(version));

@@ -121,18 +121,19 @@ class Summarizer {
   Summarizer& operator=(Summarizer&&) noexcept;
 
   // The DP becomes a target of the package's current SourceVersion: its DistPoints row is created (SourceVersion 0:
-  // it holds no version yet) or moved back in INSTALL_PENDING (its SourceVersion and last message, if any, kept), the site's Detail row created when missing
-  // (SiteName from SMS_Site, with an offer row per advertisement of the package), and the counts adjusted.
-  // WBEM_E_INVALID_OPERATION for a package without source files (they have no DistPoints rows).
+  // it holds no version yet) or moved back in INSTALL_PENDING (its SourceVersion and last message, if any, kept), the
+  // site's Detail row created when missing (SiteName from SMS_Site, with an offer row per advertisement of the
+  // package), and the counts adjusted. WBEM_E_INVALID_OPERATION for a package without source files (they have no
+  // DistPoints rows).
   Status target(store::WriteTxn& txn, const DpRef& dp, Micros now) const;
 
   // The DP's row moves to `state` for content version `source_version` (the version installed, being installed,
   // or being removed; <= the package's current SourceVersion, and >= 1 for INSTALLED), with `install_status` as its
   // InstallStatus text. The row's SourceVersion is the version the DP holds (classes.md): it becomes
-  // `source_version` on a move to INSTALLED and is kept through every other state. `message`, when given, becomes the DP's last status message for the package. A move to
-  // INSTALLED sets LastCopied. Counts of Detail, Root, ObjectContentExtraInfo and SMS_DPStatusInfo move by
-  // deltas; the site's offers flip when its Detail becomes or stops being distributed.
-  // WBEM_E_NOT_FOUND when the DP is not a target of the package (no DistPoints row).
+  // `source_version` on a move to INSTALLED and is kept through every other state. `message`, when given, becomes the
+  // DP's last status message for the package. A move to INSTALLED sets LastCopied. Counts of Detail, Root,
+  // ObjectContentExtraInfo and SMS_DPStatusInfo move by deltas; the site's offers flip when its Detail becomes or stops
+  // being distributed. WBEM_E_NOT_FOUND when the DP is not a target of the package (no DistPoints row).
   Status transition(store::WriteTxn& txn, const DpRef& dp, DpState state, std::uint32_t source_version,
                     std::string_view install_status, const std::optional<StatusMessage>& message, Micros now) const;
 

@@ -206,7 +206,8 @@ TEST_P(ScenarioTest, DistributeUpdateRetryFailRemove) {
   EXPECT_EQ(offer(kAd, "ABC"), "FALSE");
   EXPECT_EQ(differences(), "");
   // Targeted there again: the row and its offer come back.
-  ASSERT_TRUE(run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp3", "DEF"), txn.now()); }).ok());
+  ASSERT_TRUE(
+      run([&](store::WriteTxn& txn) { return summarizer_.target(txn, ref(kPkg, "dp3", "DEF"), txn.now()); }).ok());
   EXPECT_EQ(detail(kPkg, "DEF"), "1/0/0/0");
   EXPECT_EQ(offer(kAd, "DEF"), "FALSE");
   EXPECT_EQ(differences(), "");

@@ -22,9 +22,16 @@ std::string host_name() {
 class ApiImpl final : public Api {
  public:
   ApiImpl(store::Store& store, const ApiOptions& options)
-      : ctx_{store, site::Domain(store, options.site_code, options.server_name),
-             provider::Provider(store, options.site_code, options.server_name, options.query_limits), options, {}, nullptr, nullptr,
-             nullptr, nullptr, {}},
+      : ctx_{store,
+             site::Domain(store, options.site_code, options.server_name),
+             provider::Provider(store, options.site_code, options.server_name, options.query_limits),
+             options,
+             {},
+             nullptr,
+             nullptr,
+             nullptr,
+             nullptr,
+             {}},
         walker_(std::make_shared<site::SourceWalker>(options.source_walker)) {
     ctx_.domain.set_source_policy(site::SourcePolicy(options.source_roots, walker_));
   }
