@@ -499,12 +499,12 @@ std::optional<ByteRange> parse_range(std::string_view header, std::uint64_t size
   if (!first) return std::nullopt;
   std::uint64_t last = size == 0 ? 0 : size - 1;
   if (!last_text.empty()) {
-    // A last position past the end, however many digits it has, is the end (RFC 9110 section 14.1.2).
-    const bool digits = last_text.find_first_not_of("0123456789") == std::string_view::npos;
-    auto l = parse_u64(last_text);
-    if (!digits) return std::nullopt;
+    if (last_text.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    // A last position past the end, however many digits it has, is the end (RFC 9110 section 14.1.2): one that
+    // does not fit in 64 bits (nullopt here) is past any end.
+    const auto l = parse_u64(last_text);
     if (l && *l < *first) return std::nullopt;
-    last = l ? std::min(*l, last) : last;
+    if (l) last = std::min(*l, last);
   }
   if (*first >= size) return ByteRange{1, 0};
   return ByteRange{*first, last};
