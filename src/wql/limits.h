@@ -19,8 +19,9 @@ inline constexpr std::size_t kMaxSelectedProperties = 256;
 inline constexpr std::size_t kMaxJoinedClasses = 8;
 // Longest identifier (class or property name), in bytes.
 inline constexpr std::size_t kMaxIdentifierBytes = 256;
-// Longest LIKE pattern, in bytes. A LIKE test costs up to the text's length times its pattern's (like.h), and an
-// event query's WHERE runs on the event engine's one thread for every change of its class.
+// Longest LIKE pattern, in bytes. A LIKE test costs the text's length times a word per 64 of the pattern's
+// positions (like.h), and an event query's WHERE runs on the event engine's one thread for every change of its
+// class.
 inline constexpr std::size_t kMaxLikePatternBytes = 512;
 
 }  // namespace pkgcast::wql
