@@ -167,8 +167,8 @@ Result<LikePattern> LikePattern::compile(std::string_view pattern) {
   const auto positions = static_cast<std::size_t>(
       std::count_if(elements.begin(), elements.end(), [](const Element& e) { return e.kind != ElementKind::kAnyRun; }));
   if (positions > kMaxLikePositions) {
-    return make_error(WbemCode::kQuotaViolation, "LIKE pattern with more than " +
-                                                     std::to_string(kMaxLikePositions) + " character positions");
+    return make_error(WbemCode::kQuotaViolation,
+                      "LIKE pattern with more than " + std::to_string(kMaxLikePositions) + " character positions");
   }
   p.positions_ = static_cast<std::uint32_t>(positions);
   p.words_ = static_cast<std::uint32_t>((positions + 1 + 63) / 64);

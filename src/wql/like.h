@@ -59,9 +59,9 @@ class LikePattern {
   // state positions_ accepts. A character moves state j to j + 1 when position j admits it: bit j + 1 of its row.
   // A % before position j (or at the end, for j == positions_) lets state j stay: bit j of stay_.
   std::uint32_t positions_ = 0;
-  std::uint32_t words_ = 0;  // (positions_ + 1 + 63) / 64
-  std::vector<std::uint64_t> stay_;         // words_
-  std::vector<std::uint64_t> ascii_rows_;   // 128 rows, one per ASCII character
+  std::uint32_t words_ = 0;                // (positions_ + 1 + 63) / 64
+  std::vector<std::uint64_t> stay_;        // words_
+  std::vector<std::uint64_t> ascii_rows_;  // 128 rows, one per ASCII character
   // Above ASCII, case folding does nothing, so whether a position admits a character changes only at the code
   // points where one of the pattern's characters or ranges begins or ends: wide_bounds_ holds those, sorted, and
   // row k of wide_rows_ serves [wide_bounds_[k - 1], wide_bounds_[k]) (row 0 starts at 128).

@@ -166,13 +166,16 @@ TEST(LikeTest, AgreesWithTheDefinitionOnRandomPatterns) {
       {"[^a]", false, [](char32_t c) { return c != 'a' && c != 'A'; }},
       {"[a-c]", false, [](char32_t c) { return (c >= 'a' && c <= 'c') || (c >= 'A' && c <= 'C'); }},
       {"[\xC3\xA0-\xC3\xBC]", false, [](char32_t c) { return c >= 0xE0 && c <= 0xFC; }},
-      {"[^\xC3\xA9" "b]", false, [](char32_t c) { return c != 0xE9 && c != 'b' && c != 'B'; }},
+      {"[^\xC3\xA9"
+       "b]",
+       false, [](char32_t c) { return c != 0xE9 && c != 'b' && c != 'B'; }},
       {"[\xC3\xBF-\xF0\x9F\x98\x80]", false, [](char32_t c) { return c >= 0xFF && c <= 0x1F600; }},
   };
   // Characters of the texts, with their code points (the malformed byte counts as U+00FF).
   static const std::pair<const char*, char32_t> kChars[] = {
-      {"a", 'a'}, {"A", 'A'}, {"b", 'b'}, {"c", 'c'}, {"\xC3\xA9", 0xE9}, {"\xC3\xBC", 0xFC},
-      {"\xC3\x9F", 0xDF}, {"\xFF", 0xFF}, {"\xF0\x9F\x98\x80", 0x1F600}};
+      {"a", 'a'},         {"A", 'A'},         {"b", 'b'},
+      {"c", 'c'},         {"\xC3\xA9", 0xE9}, {"\xC3\xBC", 0xFC},
+      {"\xC3\x9F", 0xDF}, {"\xFF", 0xFF},     {"\xF0\x9F\x98\x80", 0x1F600}};
   std::uint64_t seed = 0x9E3779B97F4A7C15ULL;
   const auto next = [&](std::uint64_t bound) {
     seed ^= seed << 13;
