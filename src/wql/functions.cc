@@ -170,16 +170,37 @@ cim::Value fn_lower(const cim::Value& s) {
   return cim::Value::string(to_lower(s.as_string()));
 }
 
+// A SUBSTRING position or length beyond what any string holds means "from/to the end", as SQL Server reads it:
+// integers past int64 and reals (truncated toward zero) of any finite size saturate instead of giving NULL.
+std::optional<std::int64_t> clamped_integer_of(const cim::Value& v) {
+  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+  constexpr auto kMin = std::numeric_limits<std::int64_t>::min();
+  if (v.is_null() || v.is_array()) return std::nullopt;
+  const cim::CimType t = v.type().base;
+  if (cim::is_unsigned_integer(t)) return static_cast<std::int64_t>(std::min<std::uint64_t>(v.as_uint(), kMax));
+  if (cim::is_signed_integer(t)) return v.as_sint();
+  if (cim::is_real(t)) {
+    const double d = std::trunc(v.as_real());
+    if (std::isnan(d)) return std::nullopt;
+    // 2^63 is the first double past kMax; -2^63 is kMin exactly.
+    if (d >= 9223372036854775808.0) return kMax;
+    if (d <= -9223372036854775808.0) return kMin;
+    return static_cast<std::int64_t>(d);
+  }
+  return std::nullopt;
+}
+
 cim::Value fn_substring(const cim::Value& s, const cim::Value& start, const cim::Value& length) {
-  const auto from = integer_of(start);
-  const auto count = integer_of(length);
+  const auto from = clamped_integer_of(start);
+  const auto count = clamped_integer_of(length);
   if (s.is_null() || !from || !count || *count < 0) return cim::Value();
   const std::string& text = s.as_string();
-  // Code points first..last (1-based, inclusive), clipped to the string.
+  if (*count == 0) return cim::Value::string("");
+  // Code points first..last (1-based, inclusive), clipped to the string; last = from + count - 1, saturated.
   const std::int64_t first = std::max<std::int64_t>(*from, 1);
-  const std::int64_t last = *from > std::numeric_limits<std::int64_t>::max() - *count
+  const std::int64_t last = *from > 0 && *count - 1 > std::numeric_limits<std::int64_t>::max() - *from
                                 ? std::numeric_limits<std::int64_t>::max()
-                                : *from + *count - 1;
+                                : *from + (*count - 1);
   std::string out;
   std::int64_t index = 0;
   for (std::size_t i = 0; i < text.size();) {
