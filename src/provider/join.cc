@@ -192,6 +192,16 @@ Status Provider::plan_join(PreparedQuery& prepared, bool sees_tokens) const {
             plan->distinct_props.push_back(ref.index);
           }
         }
+        // As a one-class DISTINCT (Provider::plan_distinct): a row stands for every instance with its values, so
+        // it carries only the selected properties, not one of those instances' keys.
+        for (ScanStep& step : prepared.steps_) {
+          step.nulled.clear();
+          for (std::size_t i = 0; i < step.cls->properties().size(); ++i) {
+            if (std::find(plan->distinct_props.begin(), plan->distinct_props.end(), i) == plan->distinct_props.end()) {
+              step.nulled.push_back(i);
+            }
+          }
+        }
       }
     }
   } else {

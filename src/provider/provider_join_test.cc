@@ -144,6 +144,15 @@ TEST_F(ProviderJoinTest, CountsAndDistinctsJoinedRows) {
   auto distinct = query("SELECT DISTINCT P.* FROM SMS_Package AS P JOIN SMS_Program AS G ON P.PackageID = G.PackageID");
   ASSERT_TRUE(distinct.ok()) << distinct.error().to_string();
   EXPECT_EQ(distinct->size(), 3u);  // ABC00001 has two programs, answered once
+  // Distinct names: a row stands for every package of that name, so it carries the name and no key (as the
+  // one-class form answers).
+  distinct = query("SELECT DISTINCT P.Name FROM SMS_Package AS P JOIN SMS_Program AS G ON P.PackageID = G.PackageID");
+  ASSERT_TRUE(distinct.ok()) << distinct.error().to_string();
+  ASSERT_EQ(distinct->size(), 3u);
+  for (const auto& row : *distinct) {
+    EXPECT_FALSE(row.find("Name")->is_null());
+    EXPECT_TRUE(row.find("PackageID")->is_null()) << row.find("Name")->as_string();
+  }
 }
 
 TEST_F(ProviderJoinTest, OrderBySortsByTheFirstClass) {
