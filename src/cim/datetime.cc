@@ -72,7 +72,13 @@ Result<DateTime> compose(std::string_view text, std::int64_t y, std::int64_t mo,
   if (s == 60) s = 59;  // a leap second is folded into the second before it
   const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
   const std::int64_t secs = ((h * 60 + mi) - offset_minutes) * 60 + s;
-  return DateTime::from_unix_micros(days * kMicrosPerDay + secs * kMicrosPerSecond + us);
+  const std::int64_t instant = days * kMicrosPerDay + secs * kMicrosPerSecond + us;
+  // The range holds for the instant in UTC too (an offset can carry 1601-01-01 into 1600): WQL and DMTF cannot
+  // write what lies outside it.
+  constexpr std::int64_t kFirst = days_from_civil(1601, 1, 1) * kMicrosPerDay;
+  constexpr std::int64_t kEnd = days_from_civil(10000, 1, 1) * kMicrosPerDay;
+  if (instant < kFirst || instant >= kEnd) return bad(text, "outside 1601..9999 in UTC");
+  return DateTime::from_unix_micros(instant);
 }
 
 }  // namespace

@@ -60,6 +60,21 @@ TEST(DateTimeTest, RefusesBadDates) {
   }
 }
 
+// The range is the instant's in UTC: an offset cannot carry a time before 1601 or after 9999 in.
+TEST(DateTimeTest, RangeHoldsInUtc) {
+  for (const char* outside : {"1601-01-01T00:00:00+01:00", "16010101000000.000000+060", "9999-12-31T23:30:00-01:00",
+                              "99991231233000.000000-060"}) {
+    auto r = DateTime::parse(outside);
+    ASSERT_FALSE(r.ok()) << outside;
+    EXPECT_EQ(r.error().code, WbemCode::kInvalidParameter);
+    EXPECT_NE(r.error().message.find("outside 1601..9999 in UTC"), std::string::npos) << r.error().message;
+  }
+  for (const char* inside : {"1601-01-01T00:00:00Z", "1601-01-01T00:30:00+00:30", "9999-12-31T23:59:59.999999Z",
+                             "9999-12-31T23:00:00-00:59"}) {
+    EXPECT_TRUE(DateTime::parse(inside).ok()) << inside;
+  }
+}
+
 TEST(DateTimeTest, FiletimeRoundTrips) {
   auto t = *DateTime::parse("1601-01-01T00:00:00Z");
   EXPECT_EQ(t.to_filetime(), 0u);
