@@ -39,6 +39,12 @@ TEST_F(HttpServerTest, ServesARouteWithParamsQueryAndHeaders) {
   EXPECT_EQ(j["q"]["y"], "&");
   EXPECT_EQ(j["caller"], static_cast<int>(site::Role::kReadOnly));
   EXPECT_EQ(j["accept"], "application/json");
+  // An answer for one token: never sniffed, never kept by a cache; errors alike.
+  EXPECT_EQ(r["X-Content-Type-Options"], "nosniff");
+  EXPECT_EQ(r[http::field::cache_control], "no-store");
+  auto missing = c.get("/api/v1/nothing/%3Cscript%3E");
+  EXPECT_EQ(missing["X-Content-Type-Options"], "nosniff");
+  EXPECT_EQ(missing[http::field::cache_control], "no-store");
 }
 
 TEST_F(HttpServerTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {
@@ -331,6 +337,7 @@ TEST_F(HttpServerTest, StaticFilesAreServedWithoutTraversal) {
   EXPECT_EQ(index.result_int(), 200);
   EXPECT_EQ(index.body(), "<h1>pkgcast</h1>");
   EXPECT_EQ(index[http::field::content_type], "text/html; charset=utf-8");
+  EXPECT_EQ(index[http::field::cache_control], "no-cache");  // the route's own choice stands
   for (const char* target : {"/../secret.txt", "/%2e%2e/secret.txt", "/%2e%2e%2fsecret.txt", "/..%5csecret.txt"}) {
     auto r = c.get(target);
     EXPECT_EQ(r.result_int(), 400) << target;

@@ -412,6 +412,15 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     send(std::move(r));
   }
 
+  // What every answer carries unless its route chose otherwise: nothing is sniffed into another type (an error
+  // body echoes the request's path), and nothing is kept by a cache (answers are per token) but what a route
+  // marks cacheable (immutable content, the dashboard's files).
+  template <class Message>
+  static void set_default_fields(Message& message) {
+    if (message.find("X-Content-Type-Options") == message.end()) message.set("X-Content-Type-Options", "nosniff");
+    if (message.find(http::field::cache_control) == message.end()) message.set(http::field::cache_control, "no-store");
+  }
+
   void send(Response response) {
     if (state_ == State::kClosing) return;
     const bool streamed = response.stream != nullptr;
@@ -428,6 +437,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     response_->set(http::field::server, to_beast(server_version()));
     response_->set(http::field::content_type, response.content_type);
     for (auto& [name, value] : response.headers) response_->set(name, value);
+    set_default_fields(*response_);
     response_->keep_alive(keep);
     if (bodiless_status(response.status)) {
       // 1xx, 204 and 304 have no body and send no Content-Length (RFC 9110 sections 8.6, 15.4.5): the length a
@@ -464,6 +474,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     file_header_->set(http::field::server, to_beast(server_version()));
     file_header_->set(http::field::content_type, response.content_type);
     for (auto& [name, value] : response.headers) file_header_->set(name, value);
+    set_default_fields(*file_header_);
     file_header_->keep_alive(keep);
     file_header_->content_length(file_->length);
     lowest().expires_after(core_->options.write_timeout);
@@ -625,6 +636,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     stream_header_->set(http::field::server, to_beast(server_version()));
     stream_header_->set(http::field::content_type, response.content_type);
     for (auto& [name, value] : response.headers) stream_header_->set(name, value);
+    set_default_fields(*stream_header_);
     if (chunked_) {
       stream_header_->keep_alive(keep_alive_);
       stream_header_->chunked(true);

@@ -70,7 +70,13 @@ Result<fs::path> resolve_static_path(const fs::path& root, std::string_view requ
   const fs::path canonical_root = fs::canonical(root, ec);
   if (ec) return make_error(WbemCode::kNotFound, "web root '" + root.string() + "' does not exist");
   fs::path file = canonical_root / relative;
-  if (fs::is_directory(file, ec)) file /= "index.html";
+  if (fs::is_directory(file, ec)) {
+    file /= "index.html";
+  } else if (request_path.size() > 1 && request_path.back() == '/') {
+    // "/app.js/" names a directory that is not there; serving the file would give a page whose relative links
+    // resolve under it.
+    return make_error(WbemCode::kNotFound, "no such file: " + std::string(request_path));
+  }
   // Resolves symlinks: a link inside the root pointing outside it is refused like "..".
   const fs::path resolved = fs::canonical(file, ec);
   if (ec) return make_error(WbemCode::kNotFound, "no such file: " + std::string(request_path));

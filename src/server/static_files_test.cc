@@ -91,6 +91,16 @@ TEST_F(StaticFilesTest, MissingFileIs404) {
   EXPECT_NE(r.body.find("WBEM_E_NOT_FOUND"), std::string::npos);
 }
 
+// A trailing slash names a directory: "/index.html/" is not the dashboard page (its relative links would resolve
+// under it).
+TEST_F(StaticFilesTest, TrailingSlashAfterAFileIs404) {
+  for (const char* target : {"/index.html/", "/js/app.js/", "/style.CSS/"}) {
+    SCOPED_TRACE(target);
+    EXPECT_EQ(get(target).status, 404u);
+  }
+  EXPECT_EQ(get("/js/app.js").status, 200u);
+}
+
 TEST_F(StaticFilesTest, MissingIndexSaysTheDashboardIsNotInstalled) {
   fs::remove(root_ / "index.html");
   Response r = get("/");
