@@ -534,6 +534,73 @@ TEST(FetcherTest, ASourceThatDripsAHeadOrAManifestIsLeftForTheNext) {
   }
 }
 
+// The URL of a loopback port nothing listens on (bound, then closed): connections to it are refused.
+std::string refusing_url() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ::close(fd);
+  return "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/api/v1/content";
+}
+
+// A site server that restarts or is busy (refused connections, 503) is waited for, with back-off, instead of the
+// download failing after its attempts; a source that answers wrongly (404) is not; patience ends; a cancel ends
+// the wait at once.
+TEST(FetcherTest, ASourceThatIsDownOrBusyIsWaitedFor) {
+  FakeSiteServer server(kToken);
+  const std::string bytes = tt::pseudo_random(8 * 1024, 91);
+  const content::ChunkRef ref{content::sha256(bytes), static_cast<std::uint32_t>(bytes.size())};
+  server.add_chunk(ref.hash.hex(), bytes);
+  WorkerPool pool(1);
+  FetcherOptions o = fetcher_options(server.url(), std::chrono::seconds(10));
+  o.unreachable_backoff = std::chrono::milliseconds(20);
+  o.unreachable_patience = std::chrono::seconds(60);
+  {
+    Fetcher fetcher(o, pool);
+    FetchJob job;
+    job.sources = {*client::parse_server_url(server.content_url())};
+    server.fail_chunks(5);  // three rounds of two attempts: 503, 503; 503, 503; 503, the chunk
+    auto got = fetcher.fetch_chunk(job, ref, 0);
+    ASSERT_TRUE(got.ok()) << got.error().to_string();
+    EXPECT_EQ(*got, bytes);
+    EXPECT_EQ(server.chunk_requests(ref.hash.hex()), 6);
+
+    const content::ChunkRef missing{content::sha256("not there"), 9};
+    auto absent = fetcher.fetch_chunk(job, missing, 0);
+    ASSERT_FALSE(absent.ok());
+    EXPECT_EQ(server.chunk_requests(missing.hash.hex()), 2);  // one round: a 404 is an answer
+  }
+  {
+    o.unreachable_patience = std::chrono::milliseconds(200);
+    Fetcher fetcher(o, pool);
+    FetchJob job;
+    job.sources = {*client::parse_server_url(refusing_url())};
+    auto got = fetcher.fetch_manifest(job, ref.hash, 1u << 20);
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.error().code, WbemCode::kTransportFailure) << got.error().to_string();
+  }
+  {
+    o.unreachable_patience = std::chrono::minutes(10);
+    Fetcher fetcher(o, pool);
+    std::atomic<bool> cancel{false};
+    FetchJob job;
+    job.sources = {*client::parse_server_url(refusing_url())};
+    job.cancel = &cancel;
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      cancel = true;
+    });
+    auto got = fetcher.fetch_chunk(job, ref, 0);
+    canceller.join();
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.error().code, WbemCode::kCallCancelled) << got.error().to_string();
+  }
+}
+
 // A chunk as large as a manifest may name (1 MiB), sent as a one-shot zstd frame (whose window is its whole
 // content), is decoded: the decoder's window bound follows the chunk bound, not what pkgcast itself cuts.
 TEST(FetcherTest, AChunkAsLargeAsAManifestMayNameIsDecodedFromZstd) {

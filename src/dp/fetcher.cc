@@ -8,6 +8,7 @@
 #include <bit>
 #include <charconv>
 #include <optional>
+#include <thread>
 
 #include "core/paths.h"
 
@@ -18,10 +19,28 @@ bool same_origin(const client::ServerUrl& a, const client::ServerUrl& b) {
   return a.tls == b.tls && a.port == b.port && a.host == b.host;
 }
 
-Error cancelled() { return make_error(WbemCode::kCallCancelled, "job cancelled"); }
+Error cancelled() {
+  return make_error(WbemCode::kCallCancelled, "job cancelled");
+}
 
 bool stops_at_once(const Error& e) {
   return e.code == WbemCode::kOutOfDiskSpace || e.code == WbemCode::kCallCancelled;
+}
+
+// A source that could not be reached or was too busy to answer, as opposed to one that answered wrongly: worth
+// waiting for (FetcherOptions::unreachable_patience).
+bool unreachable(const Error& e) {
+  return e.code == WbemCode::kTransportFailure;
+}
+
+bool busy_status(unsigned status) {
+  return status == 502 || status == 503 || status == 504;
+}
+
+// A source's answer other than the content: a gateway or server that is busy or restarting says so with 502-504.
+Error status_error(std::string_view what, const client::ServerUrl& source, unsigned status) {
+  return make_error(busy_status(status) ? WbemCode::kTransportFailure : WbemCode::kFailed,
+                    std::string(what) + ": " + source.to_string() + " answered HTTP " + std::to_string(status));
 }
 
 // The first offset of "bytes <first>-<last>/<total>".
@@ -88,76 +107,85 @@ Result<std::string> Fetcher::fetch_manifest(const FetchJob& job, const content::
   const std::size_t me = pool_.size();
   Error last = make_error(WbemCode::kFailed, "no source");
   const std::size_t attempts = job.sources.size() * std::max(1u, options_.attempts_per_source);
-  const std::size_t start = job.start();
-  for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
-    if (job.cancel && job.cancel->load()) return cancelled();
-    const std::size_t index = (start + attempt) % job.sources.size();
-    const auto& source = job.sources[index];
-    PKG_ASSIGN_OR_RETURN(client::HttpClient * c, client_for(source, me));
-    std::string body;
-    bool too_big = false;
-    std::optional<Error> too_slow;
-    const std::string target = "/manifests/" + hash.hex();
-    client::StreamRequest req;
-    req.target = target;
-    req.accept = "*/*";
-    req.abort = job.cancel;
-    // Like a chunk's (allowed_for), but from the bytes received, since a manifest's size is known only from what
-    // the source announces: once its first bytes came, it may take http_timeout plus what has arrived at 1 KiB/s.
-    // A source that drips it is left for the next instead of holding the job.
-    std::optional<std::chrono::steady_clock::time_point> first_bytes;
-    req.on_data = [&](std::string_view piece) {
-      bytes_received_ += piece.size();
-      if (body.size() + piece.size() > max_bytes) {
-        too_big = true;
-        return false;
+  const auto started = std::chrono::steady_clock::now();
+  for (unsigned round = 0;; ++round) {
+    if (round > 0 && !(unreachable(last) && wait_for_sources(job, started, round))) {
+      return job.cancel && job.cancel->load() ? cancelled() : last;
+    }
+    const std::size_t start = job.start();
+    bool reached = false;
+    for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
+      if (job.cancel && job.cancel->load()) return cancelled();
+      const std::size_t index = (start + attempt) % job.sources.size();
+      const auto& source = job.sources[index];
+      PKG_ASSIGN_OR_RETURN(client::HttpClient * c, client_for(source, me));
+      std::string body;
+      bool too_big = false;
+      std::optional<Error> too_slow;
+      const std::string target = "/manifests/" + hash.hex();
+      client::StreamRequest req;
+      req.target = target;
+      req.accept = "*/*";
+      req.abort = job.cancel;
+      // Like a chunk's (allowed_for), but from the bytes received, since a manifest's size is known only from what
+      // the source announces: once its first bytes came, it may take http_timeout plus what has arrived at 1 KiB/s.
+      // A source that drips it is left for the next instead of holding the job.
+      std::optional<std::chrono::steady_clock::time_point> first_bytes;
+      req.on_data = [&](std::string_view piece) {
+        bytes_received_ += piece.size();
+        if (body.size() + piece.size() > max_bytes) {
+          too_big = true;
+          return false;
+        }
+        body.append(piece);
+        const auto now = std::chrono::steady_clock::now();
+        if (!first_bytes) first_bytes = now;
+        const auto allowed = options_.http_timeout + std::chrono::milliseconds(std::uint64_t{body.size()} * 1000 /
+                                                                               kSlowestSourceBytesPerSecond);
+        if (now - *first_bytes > allowed) {
+          too_slow = make_error(WbemCode::kTransportFailure,
+                                "manifest " + hash.hex() + " from " + source.to_string() + ": " +
+                                    std::to_string(body.size()) + " bytes in " +
+                                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(allowed).count()) +
+                                    " s, slower than the agent takes");
+          return false;
+        }
+        return !(job.cancel && job.cancel->load());
+      };
+      auto r = c->stream(req);
+      if (job.cancel && job.cancel->load()) return cancelled();
+      if (too_big) {
+        return make_error(WbemCode::kQuotaViolation, "manifest " + hash.hex() + " from " + source.to_string() +
+                                                         " is larger than " + std::to_string(max_bytes) + " bytes");
       }
-      body.append(piece);
-      const auto now = std::chrono::steady_clock::now();
-      if (!first_bytes) first_bytes = now;
-      const auto allowed = options_.http_timeout +
-                           std::chrono::milliseconds(std::uint64_t{body.size()} * 1000 / kSlowestSourceBytesPerSecond);
-      if (now - *first_bytes > allowed) {
-        too_slow = make_error(WbemCode::kTransportFailure,
-                              "manifest " + hash.hex() + " from " + source.to_string() + ": " +
-                                  std::to_string(body.size()) + " bytes in " +
-                                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(allowed).count()) +
-                                  " s, slower than the agent takes");
-        return false;
+      if (too_slow) {
+        last = std::move(*too_slow);
+        job.demote(index);
+        continue;
       }
-      return !(job.cancel && job.cancel->load());
-    };
-    auto r = c->stream(req);
-    if (job.cancel && job.cancel->load()) return cancelled();
-    if (too_big) {
-      return make_error(WbemCode::kQuotaViolation, "manifest " + hash.hex() + " from " + source.to_string() +
-                                                       " is larger than " + std::to_string(max_bytes) + " bytes");
+      if (!r.ok()) {
+        last = std::move(r).error();
+        job.demote(index);
+        continue;
+      }
+      if (r->status != 200) {
+        last = status_error("manifest " + hash.hex(), source, r->status);
+        reached = reached || !unreachable(last);
+        job.demote(index);
+        continue;
+      }
+      if (content::sha256(body) != hash) {
+        last = make_error(WbemCode::kFailed,
+                          "manifest " + hash.hex() + " from " + source.to_string() + " failed verification");
+        reached = true;
+        job.demote(index);
+        continue;
+      }
+      return body;
     }
-    if (too_slow) {
-      last = std::move(*too_slow);
-      job.demote(index);
-      continue;
-    }
-    if (!r.ok()) {
-      last = std::move(r).error();
-      job.demote(index);
-      continue;
-    }
-    if (r->status != 200) {
-      last = make_error(WbemCode::kFailed, "manifest " + hash.hex() + ": " + source.to_string() + " answered HTTP " +
-                                               std::to_string(r->status));
-      job.demote(index);
-      continue;
-    }
-    if (content::sha256(body) != hash) {
-      last = make_error(WbemCode::kFailed,
-                        "manifest " + hash.hex() + " from " + source.to_string() + " failed verification");
-      job.demote(index);
-      continue;
-    }
-    return body;
+    // A source that answered wrongly is not waited for, even when another could not be reached.
+    if (reached && unreachable(last)) return last;
   }
-  return last;
 }
 
 Result<std::string> Fetcher::fetch_chunk(const FetchJob& job, const content::ChunkRef& ref, std::size_t worker,
@@ -171,33 +199,58 @@ Result<std::string> Fetcher::fetch_chunk_resuming(const FetchJob& job, const con
   have.reserve(ref.size);
   if (job.sources.empty()) return last;
   const std::size_t attempts = job.sources.size() * std::max(1u, options_.attempts_per_source);
-  // The source that sent `have` first, when there is one (it resumes); else the job's current first source.
-  const std::size_t start = have_from < job.sources.size() ? have_from : job.start();
-  for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
-    if (job.cancel && job.cancel->load()) return cancelled();
-    const std::size_t index = (start + attempt) % job.sources.size();
-    const auto& source = job.sources[index];
-    // What a cut download of this source left is resumed; another source starts over (a prefix from one source
-    // is not trusted to continue with another's bytes: the hash would catch it, but only after a whole chunk).
-    if (index != have_from) have.clear();
-    have_from = index;
-    Status got = download_chunk(job, source, ref, have, worker);
-    if (!got.ok()) {
-      if (stops_at_once(got.error())) return std::move(got).error();
-      last = std::move(got).error();
-      job.demote(index);
-      continue;
+  const auto started = std::chrono::steady_clock::now();
+  bool reached = false;
+  for (unsigned round = 0;; ++round) {
+    if (round > 0 && (reached || !unreachable(last) || !wait_for_sources(job, started, round))) {
+      return job.cancel && job.cancel->load() ? cancelled() : last;
     }
-    if (check ? !check(have) : content::sha256(have) != ref.hash) {
-      have.clear();  // refetch from scratch, from the next source
-      last = make_error(WbemCode::kFailed, "chunk " + ref.hash.hex() + " from " + source.to_string() +
-                                               " failed verification");
-      job.demote(index);
-      continue;
+    // The source that sent `have` first, when there is one (it resumes); else the job's current first source.
+    const std::size_t start = have_from < job.sources.size() ? have_from : job.start();
+    for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
+      if (job.cancel && job.cancel->load()) return cancelled();
+      const std::size_t index = (start + attempt) % job.sources.size();
+      const auto& source = job.sources[index];
+      // What a cut download of this source left is resumed; another source starts over (a prefix from one source
+      // is not trusted to continue with another's bytes: the hash would catch it, but only after a whole chunk).
+      if (index != have_from) have.clear();
+      have_from = index;
+      Status got = download_chunk(job, source, ref, have, worker);
+      if (!got.ok()) {
+        if (stops_at_once(got.error())) return std::move(got).error();
+        last = std::move(got).error();
+        // A source that answered wrongly is not waited for, even when another could not be reached.
+        reached = reached || !unreachable(last);
+        job.demote(index);
+        continue;
+      }
+      if (check ? !check(have) : content::sha256(have) != ref.hash) {
+        have.clear();  // refetch from scratch, from the next source
+        last = make_error(WbemCode::kFailed,
+                          "chunk " + ref.hash.hex() + " from " + source.to_string() + " failed verification");
+        reached = true;
+        job.demote(index);
+        continue;
+      }
+      return have;
     }
-    return have;
   }
-  return last;
+}
+
+bool Fetcher::wait_for_sources(const FetchJob& job, std::chrono::steady_clock::time_point started,
+                               unsigned round) const {
+  constexpr std::chrono::milliseconds kLongestWait{30'000};
+  const auto backoff = std::min<std::chrono::milliseconds>(
+      kLongestWait, options_.unreachable_backoff * (std::uint64_t{1} << std::min(round - 1, 16u)));
+  const auto until = std::chrono::steady_clock::now() + backoff;
+  if (until - started > options_.unreachable_patience) return false;
+  // In slices, so that a cancelled job (or an agent stopping, which cancels its jobs) ends the wait at once.
+  while (std::chrono::steady_clock::now() < until) {
+    if (job.cancel && job.cancel->load()) return false;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        std::chrono::milliseconds(50), until - std::chrono::steady_clock::now()));
+  }
+  return !(job.cancel && job.cancel->load());
 }
 
 // One download of a chunk from one source: its request, and what the answer left in `have` (the bytes decoded so
@@ -257,8 +310,8 @@ class Fetcher::ChunkDownload {
     const std::string coding = head.header("Content-Encoding");
     if (!coding.empty() && coding != "identity") {
       if (coding != "zstd" || resumed_at_ > 0) {
-        failure_ = make_error(WbemCode::kFailed,
-                              source_.to_string() + target_ + ": unexpected Content-Encoding " + coding);
+        failure_ =
+            make_error(WbemCode::kFailed, source_.to_string() + target_ + ": unexpected Content-Encoding " + coding);
         return false;
       }
       encoded_ = true;
@@ -278,8 +331,7 @@ class Fetcher::ChunkDownload {
       have_.clear();  // whole: a source that ignored Range starts over
       return true;
     }
-    failure_ = make_error(WbemCode::kFailed, "chunk " + ref_.hash.hex() + ": " + source_.to_string() +
-                                                 " answered HTTP " + std::to_string(head.status));
+    failure_ = status_error("chunk " + ref_.hash.hex(), source_, head.status);
     return false;
   }
 

@@ -41,6 +41,13 @@ struct FetcherOptions {
   bool insecure = false;  // https sources without certificate checks
   std::chrono::milliseconds http_timeout{30'000};
   unsigned attempts_per_source = 2;  // per chunk or manifest, over all sources: attempts_per_source * sources
+  // When every attempt failed because no source could be reached (a refused or cut connection, a timeout, a 502,
+  // 503 or 504: a site server restarting, a source DP rebooting), the download waits and tries them all again,
+  // backing off from unreachable_backoff to 30 s, for up to unreachable_patience before the job fails: a server
+  // restart must not turn into a failed install and a retry half an hour later. Other failures (wrong bytes, 404)
+  // end the download at once.
+  std::chrono::milliseconds unreachable_backoff{1'000};
+  std::chrono::milliseconds unreachable_patience{10 * 60'000};
   // The largest chunk a manifest may name (ManifestLimits::max_chunk_bytes): a zstd frame may ask for a window that
   // large (a one-shot frame's window is its content), and no larger.
   std::size_t max_chunk_bytes = 1u << 20;
@@ -108,6 +115,10 @@ class Fetcher {
   Status download_chunk(const FetchJob& job, const client::ServerUrl& source, const content::ChunkRef& ref,
                         std::string& have, std::size_t worker);
   Result<client::HttpClient*> client_for(const client::ServerUrl& source, std::size_t worker);
+  // After a round of attempts that all failed with `unreachable` errors, in a download that began at `started`: waits the round's
+  // back-off and says whether to try again (false once patience is spent or the job is cancelled).
+  bool wait_for_sources(const FetchJob& job, std::chrono::steady_clock::time_point started,
+                        unsigned round) const;
   // A chunk's download fails (and its source is left for the job's next, FetchJob::demote) when it takes longer
   // than http_timeout plus its size at kSlowestSourceBytesPerSecond once its first bytes came, not counting the
   // time the job's transfer rate holds it back: a source dripping bytes never times out.

@@ -147,6 +147,11 @@ void FakeSiteServer::cut_chunks(std::size_t after_bytes, int times) {
   cut_after_ = after_bytes;
   cut_times_ = times;
 }
+void FakeSiteServer::fail_chunks(int times) {
+  MutexLock lock(mu_);
+  fail_chunks_ = times;
+}
+
 void FakeSiteServer::fail_status(int times) {
   MutexLock lock(mu_);
   fail_status_ = times;
@@ -314,13 +319,17 @@ void FakeSiteServer::serve(std::shared_ptr<Conn> conn) {
       std::uint64_t first = 0;
       bool found = false;
       std::string encoding;
+      bool busy = false;
       const std::string accept(req[http::field::accept_encoding]);
       {
         MutexLock lock(mu_);
         ++chunk_requests_[hex];
         delay = chunk_delay_;
         auto it = chunks_.find(hex);
-        if (it != chunks_.end()) {
+        if (fail_chunks_ > 0) {
+          --fail_chunks_;
+          busy = true;
+        } else if (it != chunks_.end()) {
           found = true;
           body = it->second;
           if (serve_zstd_ && accept.find("zstd") != std::string::npos && req[http::field::range].empty()) {
@@ -340,7 +349,9 @@ void FakeSiteServer::serve(std::shared_ptr<Conn> conn) {
         }
       }
       if (delay.count() > 0) std::this_thread::sleep_for(delay);
-      if (!found) {
+      if (busy) {
+        out = error(503, "WBEM_E_SERVER_TOO_BUSY", "busy");
+      } else if (!found) {
         out = error(404, "WBEM_E_NOT_FOUND", "no chunk");
       } else {
         const std::string range(req[http::field::range]);

@@ -46,6 +46,7 @@ class FakeSiteServer {
   void corrupt_chunk(const std::string& hex, int times);  // flips a byte in the next `times` answers
   void cut_chunks(std::size_t after_bytes, int times);    // the next `times` chunk bodies stop early
   void fail_status(int times);                            // the next `times` status posts get 503
+  void fail_chunks(int times);                            // the next `times` chunk requests get 503
   void set_chunk_delay(std::chrono::milliseconds d);      // before each chunk answer
   // Whole chunks go out zstd-encoded to a client that accepts zstd (as the site server sends stored frames);
   // corrupt_chunk and cut_chunks then apply to the encoded body.
@@ -92,6 +93,7 @@ class FakeSiteServer {
   int cut_times_ PKG_GUARDED_BY(mu_) = 0;
   bool serve_zstd_ PKG_GUARDED_BY(mu_) = false;
   int fail_status_ PKG_GUARDED_BY(mu_) = 0;
+  int fail_chunks_ PKG_GUARDED_BY(mu_) = 0;
   std::chrono::milliseconds chunk_delay_ PKG_GUARDED_BY(mu_){0};
   std::uint64_t chunk_bytes_ PKG_GUARDED_BY(mu_) = 0;
   std::map<std::string, int> chunk_requests_ PKG_GUARDED_BY(mu_);
