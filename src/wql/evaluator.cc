@@ -1,6 +1,6 @@
 // The evaluator: a bound condition over an instance, in SQL's three-valued logic.
 //
-// Hot path: no allocation (except reading __PATH/__RELPATH, and computing functions), no name lookup, no virtual call. Property values are
+// Hot path: no allocation (except reading __PATH/__RELPATH, once per object and evaluation, and computing functions), no name lookup, no virtual call. Property values are
 // read by index and viewed as Scalars; recursion depth is bounded by kMaxNestingDepth through the parser.
 #include <algorithm>
 
@@ -21,6 +21,10 @@ constexpr std::size_t kSlots = kMaxJoinedClasses + 2;
 struct Context {
   const cim::Instance* object[kSlots] = {};
   bool typed[kSlots] = {};
+  // Each object's __PATH and __RELPATH, built at most once per evaluation: a condition may read them a thousand
+  // times (`TargetInstance.__PATH IN (...)` is a disjunction of comparisons), on the event engine's one thread.
+  mutable std::string paths[kSlots][2];
+  mutable bool have_path[kSlots][2] = {};
 };
 
 constexpr std::size_t slot(Source s, std::size_t table = 0) {
@@ -53,6 +57,14 @@ Scalar fetch(const PropertyRef& ref, const Context& ctx, std::string& scratch) {
   const std::size_t s = slot(ref);
   const cim::Instance* obj = ctx.object[s];
   if (obj == nullptr) return Scalar::null();
+  if (ref.system == SystemProperty::kPath || ref.system == SystemProperty::kRelPath) {
+    const std::size_t k = ref.system == SystemProperty::kPath ? 0 : 1;
+    if (!ctx.have_path[s][k]) {
+      ctx.paths[s][k] = k == 0 ? obj->path() : obj->relpath();
+      ctx.have_path[s][k] = true;
+    }
+    return Scalar::string(ctx.paths[s][k]);
+  }
   if (ref.system != SystemProperty::kNone) return system_scalar(ref.system, *obj, scratch);
   if (!ctx.typed[s]) return Scalar::null();
   return scalar_of(obj->get(ref.index));
