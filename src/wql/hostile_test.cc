@@ -73,6 +73,25 @@ TEST(HostileTest, TooManyTerms) {
   EXPECT_NE(q.error().message.find("more than 1024 terms"), std::string::npos);
 }
 
+// Each ORDER BY term makes every page's statement costlier; each subquery is a query of its own.
+TEST(HostileTest, ManyOrderByTermsOrSubqueries) {
+  std::string sorted = "SELECT * FROM SMS_Package ORDER BY Name";
+  for (std::size_t i = 1; i < kMaxOrderByTerms; ++i) sorted += ", Version DESC";
+  EXPECT_TRUE(parse(sorted).ok());
+  auto q = parse(sorted + ", Priority");
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.error().code, WbemCode::kQuotaViolation);
+  EXPECT_NE(q.error().message.find("more than 16 ORDER BY properties"), std::string::npos) << q.error().message;
+
+  std::string nested = "SELECT * FROM SMS_Package WHERE PackageID IN (SELECT PackageID FROM SMS_Program)";
+  for (std::size_t i = 1; i < kMaxSubqueries; ++i) nested += " OR PackageID IN (SELECT PackageID FROM SMS_Program)";
+  EXPECT_TRUE(parse(nested).ok());
+  q = parse(nested + " OR Name IN (SELECT ProgramName FROM SMS_Program)");
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.error().code, WbemCode::kQuotaViolation);
+  EXPECT_NE(q.error().message.find("more than 16 subqueries"), std::string::npos) << q.error().message;
+}
+
 TEST(HostileTest, LongLikePattern) {
   const std::string longest =
       "SELECT * FROM SMS_Package WHERE Name LIKE '" + std::string(kMaxLikePatternBytes, 'a') + "'";

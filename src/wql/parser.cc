@@ -81,6 +81,7 @@ class Parser {
   std::size_t pos_ = 0;
   std::size_t depth_ = 0;
   std::size_t terms_ = 0;
+  std::size_t subqueries_ = 0;
 };
 
 Result<ast::Query> Parser::parse_query() {
@@ -273,8 +274,8 @@ Status Parser::parse_order_by(ast::Query& q) {
   q.order_pos = next().pos;
   if (!accept(Keyword::kBy)) return expected("BY after ORDER");
   while (true) {
-    if (q.order_by.size() == kMaxSelectedProperties) {
-      return error_at(peek().pos, "more than " + std::to_string(kMaxSelectedProperties) + " ORDER BY properties",
+    if (q.order_by.size() == kMaxOrderByTerms) {
+      return error_at(peek().pos, "more than " + std::to_string(kMaxOrderByTerms) + " ORDER BY properties",
                       WbemCode::kQuotaViolation);
     }
     ast::OrderTerm term;
@@ -565,8 +566,12 @@ Result<ast::Operand> Parser::parse_call() {
   return ast::Operand(ast::CallBox(std::move(call)));
 }
 
-// "(" SELECT ... ")": a subquery nests like a parenthesis (kMaxNestingDepth), and its terms count toward kMaxTerms.
+// "(" SELECT ... ")": a subquery nests like a parenthesis (kMaxNestingDepth), its terms count toward kMaxTerms, and
+// a query holds at most kMaxSubqueries.
 Status Parser::parse_subquery(ast::Expr& e, ast::Position open) {
+  if (++subqueries_ > kMaxSubqueries) {
+    return error_at(open, "more than " + std::to_string(kMaxSubqueries) + " subqueries", WbemCode::kQuotaViolation);
+  }
   PKG_TRY(enter(open));
   PKG_ASSIGN_OR_RETURN(ast::Query sub, parse_select());
   leave();
