@@ -6,7 +6,11 @@
 // would end up in logs. A stream that breaks is resumed from the last revision it delivered, so nothing is missed.
 //
 // The token is kept in sessionStorage (this tab only). A URL fragment `#token=...` (what `pkgcast demo` prints) is
-// taken once and removed from the address bar; a fragment never reaches a server.
+// taken, at load or when the fragment changes, and removed from the address bar and the session history; a fragment
+// never reaches a server.
+//
+// Every string from the server is inserted as text, in its own element or a <bdi>: a bidirectional control in a
+// name (U+202E) then cannot reorder the page's own text around it.
 
 import { SseParser } from './sse.js';
 
@@ -14,19 +18,28 @@ const STATE_NAMES = ['INSTALLED', 'INSTALL_PENDING', 'INSTALL_RETRYING', 'INSTAL
   'REMOVAL_RETRYING', 'REMOVAL_FAILED', 'CONTENT_UPDATING', 'CONTENT_MONITORING'];
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 15000;
+const RATE_WINDOW_MS = 10000;  // the transfer rate is over this much of the latest samples
+const TICK_MS = 1000;          // the summary is drawn again this often, so a rate whose bytes stopped ages out
+const FILTER_DELAY_MS = 200;   // the filter applies once typing pauses this long
 
 const $ = (id) => document.getElementById(id);
 
 // ---- token and API ----
 
+// Takes a `token=` out of the fragment: stored (an empty one is refused), and always removed from the address bar.
+// replaceState swaps the current history entry, the one that holds it, so Back and Forward never show it again.
+// Returns the token taken, or null.
 function takeTokenFromFragment() {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (!m) return;
+  const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (!m) return null;
   let value = m[1];
   try { value = decodeURIComponent(value); } catch { /* not %-encoded: taken as it is */ }
-  sessionStorage.setItem('pkgcast.token', value);
   const rest = location.hash.slice(1).split('&').filter((p) => !p.startsWith('token=')).join('&');
   history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+  value = value.trim();
+  if (!value) return null;
+  sessionStorage.setItem('pkgcast.token', value);
+  return value;
 }
 
 const token = () => sessionStorage.getItem('pkgcast.token') || '';
@@ -203,11 +216,76 @@ function updateLive() {
 
 // ---- the model ----
 
-const packages = new Map();  // PackageID -> SMS_PackageStatusRootSummarizer
-const dpHealth = new Map();  // NALPath (lower case) -> SMS_DPStatusInfo
-let selected = null;         // { id, sites: Map, dps: Map, jobs: Map, feeds: [], rate }
+const num = (v) => (v === null || v === undefined || v === '' ? 0 : Number(v));
+const lower = (s) => String(s || '').toLowerCase();
+const dpKey = (row) => lower(row.ServerNALPath ?? row.NALPath);
+const COUNTS = ['Installed', 'Targeted', 'Retrying', 'Failed'];
+
+// SMS_PackageStatusDetailSummarizer rows (one per package per site), by `PackageID \n site`, and by package too.
+// A token limited to sites reads a Root row only when the package's SourceSite is one of them (a row is placed by
+// its SiteCode, else its SourceSite: docs/events.md), so the packages sent to its sites from another reach it only
+// as its sites' Detail rows; and the open package's site table is read from here.
+class DetailRows extends Map {
+  constructor() {
+    super();
+    this.byPackage = new Map();  // PackageID -> Map(site (lower case) -> row)
+  }
+
+  set(key, row) {
+    this.delete(key);
+    super.set(key, row);
+    const sites = this.byPackage.get(row.PackageID) || new Map();
+    sites.set(lower(row.SiteCode), row);
+    this.byPackage.set(row.PackageID, sites);
+    return this;
+  }
+
+  delete(key) {
+    const row = this.get(key);
+    if (!row) return false;
+    super.delete(key);
+    const sites = this.byPackage.get(row.PackageID);
+    sites.delete(lower(row.SiteCode));
+    if (!sites.size) this.byPackage.delete(row.PackageID);
+    return true;
+  }
+
+  clear() {
+    super.clear();
+    this.byPackage.clear();
+  }
+}
+
+const detailKey = (t) => `${t.PackageID}\n${lower(t.SiteCode)}`;
+const packageOfKey = (k) => k.slice(0, k.indexOf('\n'));
+
+const packages = new Map();       // PackageID -> SMS_PackageStatusRootSummarizer
+const details = new DetailRows();  // see above
+const dpHealth = new Map();       // NALPath (lower case) -> SMS_DPStatusInfo
+let selected = null;   // { id, dps: Map, jobs: Map, feeds: [], samples: [], loaded, seen }
 let rootFeed = null;
+let detailFeed = null;
 let dpFeed = null;
+
+// What the list and the detail show of a package: its Root row; else, for a token limited to sites, the sum of its
+// Detail rows over the sites the token may read (`partial`). Undefined when the token sees neither.
+function summaryOf(id) {
+  const root = packages.get(id);
+  if (root) return root;
+  const sites = details.byPackage.get(id);
+  if (!sites) return undefined;
+  const sum = { PackageID: id, Name: '', SourceVersion: 0, partial: true };
+  for (const p of COUNTS) sum[p] = 0;
+  for (const d of sites.values()) {
+    sum.Name ||= d.Name || '';
+    sum.SourceVersion = Math.max(sum.SourceVersion, num(d.SourceVersion));
+    for (const p of COUNTS) sum[p] += num(d[p]);
+  }
+  return sum;
+}
+
+const listed = (id) => packages.has(id) || details.byPackage.has(id);
+const listedIds = () => new Set([...packages.keys(), ...details.byPackage.keys()]);
 
 // Applies an intrinsic event to a map of instances by key; returns the key.
 function applyEvent(map, event, keyOf) {
@@ -221,7 +299,13 @@ function applyEvent(map, event, keyOf) {
 
 // Rendering follows events at most once a frame (none while the tab is hidden), and the package table rebuilds only
 // the rows whose package changed: a site with thousands of packages and a busy distribution stays responsive.
-const dirty = { all: true, ids: new Set(), detail: false, dpsAll: true, dps: new Set(), frame: 0 };
+// `all` rebuilds every row (the rows were queried again); `filter` shows and hides rows for the filter, keeping the
+// ones that stay; `summary` draws the open package's summary line alone (the timer); `reveal` scrolls, once drawn.
+const dirty = {
+  all: true, filter: false, ids: new Set(), detail: false, summary: false, dpsAll: true, dps: new Set(),
+  reveal: null, frame: 0,
+};
+let holding = false;  // while a session loads, its mirrors' rows are drawn once, when all are in
 
 function schedule() {
   if (!dirty.frame) dirty.frame = requestAnimationFrame(flush);
@@ -242,19 +326,30 @@ function invalidateDps(keys) {
 
 function flush() {
   dirty.frame = 0;
-  renderPackages(dirty.all, dirty.ids);
+  if (holding) return;
+  renderPackages(dirty.all, dirty.filter, dirty.ids);
   if (dirty.detail || dirty.all || (selected && dirty.ids.has(selected.id))) renderDetail();
+  else if (dirty.summary) renderSummary();
   if (dirty.dpsAll || dirty.dps.size) renderDps(dirty.dpsAll, dirty.dps);
+  const reveal = dirty.reveal;
   dirty.all = false;
+  dirty.filter = false;
   dirty.ids.clear();
   dirty.detail = false;
+  dirty.summary = false;
   dirty.dpsAll = false;
   dirty.dps.clear();
+  dirty.reveal = null;
+  if (reveal) reveal();
 }
 
-const num = (v) => (v === null || v === undefined || v === '' ? 0 : Number(v));
-const lower = (s) => String(s || '').toLowerCase();
-const dpKey = (row) => lower(row.ServerNALPath ?? row.NALPath);
+// The summary line is drawn again every second, so that its rate is of the last ten seconds even when no event
+// comes (a transfer that stalls shows no rate once its last bytes are older than that).
+setInterval(() => {
+  if (!selected || !selected.loaded) return;
+  dirty.summary = true;
+  schedule();
+}, TICK_MS);
 
 async function revision() {
   const res = await fetch('/api/v1/health');
@@ -286,24 +381,33 @@ async function loadPackages() {
   rootFeed = await mirror('SMS_PackageStatusRootSummarizer', packages, (t) => t.PackageID, invalidate, loadPackages);
 }
 
+// Also the open package's site rows: a page watching one package keeps five streams (docs/dashboard.md).
+async function loadDetails() {
+  closeFeed(detailFeed);
+  detailFeed = await mirror('SMS_PackageStatusDetailSummarizer', details, detailKey,
+    (keys) => invalidate(keys === true ? true : keys.map(packageOfKey)), loadDetails);
+}
+
 async function loadDps() {
   closeFeed(dpFeed);
   dpFeed = await mirror('SMS_DPStatusInfo', dpHealth, (t) => lower(t.NALPath), invalidateDps, loadDps);
 }
 
 async function select(id) {
+  const before = selected && selected.id;
   if (selected) selected.feeds.forEach(closeFeed);
-  selected = { id, sites: new Map(), dps: new Map(), jobs: new Map(), feeds: [], samples: [] };
+  selected = { id, dps: new Map(), jobs: new Map(), feeds: [], samples: [], loaded: false, seen: false };
   const mine = selected;
+  markSelected(before, id);
+  if (before !== id) dirty.reveal = revealDetail;  // (the same package again after a gap in its feeds stays put)
+  invalidate([], true);  // its title at once, and "loading…" until its rows are in
   const since = await revision();
   const where = `PackageID = ${quote(id)}`;
-  const [sites, dps, jobs] = await Promise.all([
-    query(`SELECT * FROM SMS_PackageStatusDetailSummarizer WHERE ${where}`),
+  const [dps, jobs] = await Promise.all([
     query(`SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE ${where}`),
     query(`SELECT * FROM PKG_DPJob WHERE ${where}`),
   ]);
   if (selected !== mine) return;  // another package was chosen meanwhile
-  for (const r of sites) mine.sites.set(lower(r.SiteCode), r);
   for (const r of dps) mine.dps.set(dpKey(r), r);
   for (const r of jobs) mine.jobs.set(dpKey(r), r);
   const watch = (cls, map, keyOf) => openFeed(
@@ -311,11 +415,11 @@ async function select(id) {
     since, (e) => { applyEvent(map, e, keyOf); invalidate([], true); },
     () => { if (selected === mine) select(id).catch(showError); });
   mine.feeds = [
-    watch('SMS_PackageStatusDetailSummarizer', mine.sites, (t) => lower(t.SiteCode)),
     watch('SMS_PackageStatusDistPointsSummarizer', mine.dps, dpKey),
     watch('PKG_DPJob', mine.jobs, dpKey),
   ];
-  invalidate(true);
+  mine.loaded = true;  // from here on its bytes are real: the rate's samples start
+  invalidate([], true);
 }
 
 // Bytes done and to do over the DPs receiving the current version (what `pkgcast status` shows).
@@ -335,6 +439,35 @@ function bytesOf(sel, root, site) {
   return { done, total };
 }
 
+// True when a DP moves bytes now: installing or updating (1, 7), its job sent to its agent (JobState 1) and waiting
+// for nothing. Pending in a queue, retrying, failed or waiting for a window, no DP has a rate.
+function transferring(sel) {
+  for (const [key, row] of sel.dps) {
+    const state = num(row.State);
+    const job = sel.jobs.get(key);
+    if ((state === 1 || state === 7) && job && num(job.JobState) === 1 && !job.WaitReason) return true;
+  }
+  return false;
+}
+
+// Bytes per second over the samples of the last RATE_WINDOW_MS, one taken per draw of the summary, or 0. Samples
+// start once the package's rows are loaded (select), are dropped while no DP transfers, and age out of the window:
+// bytes that stopped moving give no rate ten seconds later.
+function rateOf(sel, done) {
+  if (!transferring(sel)) {
+    sel.samples = [];
+    return 0;
+  }
+  const now = performance.now();
+  const samples = sel.samples;
+  // Fewer bytes than before: a new version started over, and the older samples count other bytes.
+  if (samples.length && done < samples[samples.length - 1].done) samples.length = 0;
+  samples.push({ t: now, done });
+  while (now - samples[0].t > RATE_WINDOW_MS) samples.shift();
+  const first = samples[0];
+  return now > first.t ? ((done - first.done) * 1000) / (now - first.t) : 0;
+}
+
 // ---- rendering ----
 
 function el(tag, attrs = {}, ...children) {
@@ -347,6 +480,9 @@ function el(tag, attrs = {}, ...children) {
   for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return e;
 }
+
+// A string from the server, isolated from the text around it (its bidirectional controls end with it).
+const bdi = (s) => el('bdi', {}, s ?? '');
 
 function bar(done, total, kind = '') {
   const pct = total > 0 ? Math.min(100, (100 * done) / total) : 0;
@@ -362,6 +498,13 @@ function bytesText(b) {
   return `${i === 0 ? b : b.toFixed(1)} ${units[i]}`;
 }
 
+const localTime = (iso) => new Date(iso).toLocaleString();
+
+// The UTC times a server text holds (a WaitReason's `retry 1 of 100 at 2026-11-30T19:55:15.946060Z`), in local
+// time as the page shows every other time.
+const localTimes = (text) => String(text).replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z/g,
+  (iso) => (Number.isNaN(Date.parse(iso)) ? iso : localTime(iso)));
+
 function statusOf(root) {
   const targeted = num(root.Targeted);
   const installed = num(root.Installed);
@@ -375,7 +518,7 @@ function statusOf(root) {
 }
 
 function countCells(row) {
-  return ['Installed', 'Targeted', 'Retrying', 'Failed'].map((p) => el('td', { class: 'num' }, num(row[p])));
+  return COUNTS.map((p) => el('td', { class: 'num' }, num(row[p])));
 }
 
 // The rows of a long table, one per key, in key order. Only the rows of keys that changed are rebuilt: each is
@@ -393,6 +536,29 @@ class KeyedRows {
     const order = [...keys].sort();
     for (const k of order) this.rows.set(k, this.withKey(k));
     this.tbody.replaceChildren(...order.map((k) => this.rows.get(k)));
+  }
+
+  // Shows the rows of `keys` and no other (the filter changed): the rows that stay are kept as they are, the others
+  // removed, and the missing ones built and put in their place in one pass over the table.
+  show(keys) {
+    const wanted = new Set(keys);
+    for (const [k, tr] of this.rows) {
+      if (wanted.has(k)) continue;
+      tr.remove();
+      this.rows.delete(k);
+    }
+    // The rows left are in key order and all wanted: walking both in order, each missing row goes before `next`.
+    let next = this.tbody.firstElementChild;
+    for (const k of [...wanted].sort()) {
+      const kept = this.rows.get(k);
+      if (kept) {
+        next = kept.nextElementSibling;
+        continue;
+      }
+      const tr = this.withKey(k);
+      this.rows.set(k, tr);
+      this.tbody.insertBefore(tr, next);
+    }
   }
 
   update(keys, exists) {
@@ -433,55 +599,71 @@ class KeyedRows {
   }
 }
 
+const PARTIAL = 'counts over the sites this token may read (it may not read the package\'s own row)';
+
 function packageRow(id) {
-  const r = packages.get(id);
+  const r = summaryOf(id);
   const s = statusOf(r);
   const tr = el('tr', { class: selected && selected.id === id ? 'selected' : '', 'data-package': id },
-    el('td', {}, el('a', { href: `#package=${encodeURIComponent(id)}` }, id)),
-    el('td', {}, r.Name || ''),
+    el('td', {}, el('a', { href: `#package=${encodeURIComponent(id)}` }, bdi(id))),
+    el('td', { title: r.Name || '' }, bdi(r.Name || '')),  // cut to the column: the full name on hover
     el('td', { class: 'num' }, num(r.SourceVersion)),
     el('td', { class: 'bar-cell' }, bar(num(r.Installed), num(r.Targeted), s.kind)),
     ...countCells(r),
-    el('td', {}, el('span', { class: `badge ${s.kind}` }, s.text)));
+    el('td', { title: r.partial ? PARTIAL : '' }, el('span', { class: `badge ${s.kind}` }, s.text)));
   tr.addEventListener('click', (ev) => { ev.preventDefault(); location.hash = `package=${encodeURIComponent(id)}`; });
   return tr;
+}
+
+// Marks the selected package's row and unmarks the one before, leaving every other row of the list alone.
+function markSelected(before, after) {
+  if (!packageTable) return;
+  for (const id of [before, after]) {
+    const tr = id && packageTable.rows.get(id);
+    if (tr) tr.classList.toggle('selected', id === after);
+  }
 }
 
 const MESSAGE_STATES = { 1: ['ok', 'done'], 2: ['in progress', 'progress'], 3: ['error', 'failed'] };
 
 function dpRow(key) {
   const r = dpHealth.get(key);
-  const [text, kind] = MESSAGE_STATES[num(r.MessageState)] || ['not heard from', 'idle'];
+  // A DP that has never reported has no LastStatusTime, whatever its MessageState says: it is not "ok" yet.
+  const [text, kind] = (r.LastStatusTime && MESSAGE_STATES[num(r.MessageState)]) || ['not heard from', 'idle'];
   return el('tr', { 'data-dp-health': r.Name || r.NALPath },
-    el('td', {}, r.Name || r.NALPath),
-    el('td', {}, r.SiteCode || ''),
+    el('td', { class: 'text' }, bdi(r.Name || r.NALPath)),
+    el('td', {}, bdi(r.SiteCode || '')),
     el('td', {}, r.IsPullDP ? 'pull' : ''),
     ...['NumberInstalled', 'NumberInProgress', 'NumberErrors', 'NumberUnknown'].map(
       (p) => el('td', { class: 'num' }, num(r[p]))),
     el('td', {}, el('span', { class: `badge ${kind}` }, text)),
-    el('td', { class: 'muted small' }, r.LastStatusTime ? new Date(r.LastStatusTime).toLocaleString() : ''));
+    el('td', { class: 'muted small' }, r.LastStatusTime ? localTime(r.LastStatusTime) : ''));
 }
 
 let packageTable = null;
 let dpTable = null;
 
-// `all`: every row anew (the selection changed, or a reload); else only the rows of `ids`.
-// The filter box: a package is shown when its ID or name holds the text (ignoring case).
+// The filter box: a package is shown when its ID or name holds the text (ignoring case). `filterText` is the box's
+// text as of its last pause (FILTER_DELAY_MS), so rows that events bring obey the same filter as the others.
+let filterText = '';
+
 function shown(id) {
-  const text = $('filter').value.trim().toLowerCase();
-  if (!text) return true;
-  const r = packages.get(id);
-  return id.toLowerCase().includes(text) || String((r && r.Name) || '').toLowerCase().includes(text);
+  if (!filterText) return true;
+  const r = summaryOf(id);
+  return id.toLowerCase().includes(filterText) || String((r && r.Name) || '').toLowerCase().includes(filterText);
 }
 
-function renderPackages(all, ids) {
+// `all`: every row anew (a reload); `filter`: rows shown and hidden for the filter; and the rows of `ids` rebuilt.
+function renderPackages(all, filter, ids) {
   packageTable ||= new KeyedRows($('package-rows'), packageRow);
-  if (all) packageTable.reset([...packages.keys()].filter(shown));
-  else packageTable.update(ids, (id) => packages.has(id) && shown(id));
+  if (all) packageTable.reset([...listedIds()].filter(shown));
+  else if (filter) packageTable.show([...listedIds()].filter(shown));
+  if (!all && ids.size) packageTable.update(ids, (id) => listed(id) && shown(id));
   const showing = packageTable.rows.size;
-  const total = packages.size;
+  const total = listedIds().size;
   $('package-count').textContent = showing === total ? `(${total})` : `(${showing} of ${total})`;
-  $('no-packages').hidden = packages.size > 0;
+  $('no-packages').hidden = total > 0;
+  $('partial-note').hidden = total === packages.size;  // some rows are sums of Detail rows (summaryOf)
 }
 
 function renderDps(all, keys) {
@@ -492,100 +674,149 @@ function renderDps(all, keys) {
   $('dps').hidden = dpHealth.size === 0;
 }
 
-function renderDetail() {
+// The package's ID, name and content version, each its own element: a name cannot reorder the rest.
+function renderTitle(sel, root) {
+  const title = $('detail-title');
+  if (root) {
+    title.replaceChildren(el('span', { class: 'id' }, bdi(sel.id)), root.Name ? ' — ' : '',
+      root.Name ? el('span', { class: 'name' }, bdi(root.Name)) : '',
+      el('span', { class: 'version' }, `, content version ${num(root.SourceVersion)}`));
+  } else if (!sel.loaded) {
+    title.replaceChildren(el('span', { class: 'id' }, bdi(sel.id)));
+  } else if (sel.seen) {
+    title.replaceChildren('Package ', el('span', { class: 'id' }, bdi(sel.id)), ' was deleted');
+  } else {
+    title.replaceChildren('No package ', el('span', { class: 'id' }, bdi(sel.id)),
+      el('span', { class: 'muted small' }, ' (it does not exist, or is on no site this token may read)'));
+  }
+}
+
+function renderSummary() {
   const sel = selected;
-  $('detail').hidden = !sel;
-  if (!sel) return;
-  const root = packages.get(sel.id) || { PackageID: sel.id };
-  const name = root.Name ? ` — ${root.Name}` : '';
-  $('detail-title').textContent = `${sel.id}${name}, version ${num(root.SourceVersion)}`;
+  const root = sel && summaryOf(sel.id);
+  if (!root) return;
+  if (!sel.loaded) {
+    $('detail-summary').replaceChildren(el('span', { class: 'muted' }, 'loading…'));
+    return;
+  }
   const { done, total } = bytesOf(sel, root);
-  // The rate over the last 10 s of samples, for an ETA.
-  const now = Date.now();
-  sel.samples.push({ t: now, done });
-  while (sel.samples.length > 2 && now - sel.samples[0].t > 10000) sel.samples.shift();
-  const first = sel.samples[0];
-  const rate = now > first.t ? ((done - first.done) * 1000) / (now - first.t) : 0;
+  const rate = rateOf(sel, done);
   const s = statusOf(root);
   let summary = `${num(root.Installed)} of ${num(root.Targeted)} DPs installed`;
+  if (root.partial) summary += ' on the sites this token may read';
   summary += ` · ${bytesText(done)} of ${bytesText(total)}`;
   if (rate > 0 && done < total) {
     summary += ` · ${bytesText(rate)}/s · about ${Math.ceil((total - done) / rate)} s left`;
   }
   $('detail-summary').replaceChildren(el('span', { class: `badge ${s.kind}` }, s.text), ' ', summary);
+}
 
-  const codes = [...sel.sites.keys()].sort();
-  $('site-rows').replaceChildren(...codes.map((code) => {
-    const d = sel.sites.get(code);
+function renderDetail() {
+  const sel = selected;
+  $('detail').hidden = !sel;
+  if (!sel) return;
+  const root = summaryOf(sel.id);
+  if (root) sel.seen = true;
+  renderTitle(sel, root);
+  // An unknown package (or one deleted while open) is said to be so, with no made-up version or counts.
+  $('detail-body').hidden = !root;
+  if (!root) return;
+  renderSummary();
+
+  const sites = details.byPackage.get(sel.id) || new Map();
+  $('site-rows').replaceChildren(...[...sites.keys()].sort().map((code) => {
+    const d = sites.get(code);
     const b = bytesOf(sel, root, code);
     return el('tr', { 'data-site': d.SiteCode },
-      el('td', {}, d.SiteCode),
+      el('td', {}, bdi(d.SiteCode)),
       el('td', { class: 'bar-cell' }, bar(num(d.Installed), num(d.Targeted), statusOf(d).kind),
         el('span', { class: 'muted small' }, ` ${bytesText(b.done)} of ${bytesText(b.total)}`)),
       ...countCells(d));
   }));
 
   const keys = [...sel.dps.keys()].sort();
-  $('dp-rows').replaceChildren(...keys.map((key) => {
-    const r = sel.dps.get(key);
-    const job = sel.jobs.get(key);
-    const state = num(r.State);
-    const size = job ? Math.max(num(job.BytesTotal), num(job.ContentSize)) : 0;
-    const doneBytes = state === 0 ? size : job ? Math.min(num(job.BytesDone), size) : 0;
-    const kind = state === 0 ? 'done'
-      : state === 3 || state === 6 ? 'failed'
-        : state === 2 || state === 5 ? 'retrying' : 'progress';
-    const name = (job && job.DPName) || r.ServerNALPath;
-    const waiting = job && job.WaitReason ? ` (${job.WaitReason})` : '';
-    return el('tr', { 'data-dp': name },
-      el('td', {}, name),
-      el('td', {}, r.SiteCode),
-      el('td', {}, el('span', { class: `badge ${kind}` }, STATE_NAMES[state] || String(state))),
-      el('td', { class: 'bar-cell' }, bar(doneBytes, size, kind),
-        el('span', { class: 'muted small' }, size ? ` ${bytesText(doneBytes)} of ${bytesText(size)}` : '')),
-      el('td', { class: 'num' }, num(r.SourceVersion)),
-      el('td', { class: kind === 'failed' ? 'error' : '' }, (r.InstallStatus || '') + waiting));
-  }));
+  $('dp-rows').replaceChildren(...keys.map((key) => dpDetailRow(sel.dps.get(key), sel.jobs.get(key))));
+}
+
+function dpDetailRow(r, job) {
+  const state = num(r.State);
+  const size = job ? Math.max(num(job.BytesTotal), num(job.ContentSize)) : 0;
+  const doneBytes = state === 0 ? size : job ? Math.min(num(job.BytesDone), size) : 0;
+  const kind = state === 0 ? 'done'
+    : state === 3 || state === 6 ? 'failed'
+      : state === 2 || state === 5 ? 'retrying' : 'progress';
+  // Content being removed (4, 5, 6) is left out of the bytes to move: no bar either.
+  const removing = state >= 4 && state <= 6;
+  const name = (job && job.DPName) || r.ServerNALPath;
+  const status = el('td', { class: kind === 'failed' ? 'text error' : 'text' }, bdi(r.InstallStatus || ''));
+  if (job && job.WaitReason) status.append(' (', bdi(localTimes(job.WaitReason)), ')');
+  return el('tr', { 'data-dp': name },
+    el('td', { class: 'text' }, bdi(name)),
+    el('td', {}, bdi(r.SiteCode)),
+    el('td', {}, el('span', { class: `badge ${kind}` }, STATE_NAMES[state] || String(state))),
+    el('td', { class: 'bar-cell' }, ...(removing ? [] : [bar(doneBytes, size, kind),
+      el('span', { class: 'muted small' }, size ? ` ${bytesText(doneBytes)} of ${bytesText(size)}` : '')])),
+    el('td', { class: 'num' }, num(r.SourceVersion)),
+    status);
+}
+
+// The detail is above the list: opened from a row far down, it is scrolled to, unless its top is already in view.
+function revealDetail() {
+  const top = $('detail').getBoundingClientRect().top;
+  if (top < 0 || top > innerHeight / 2) $('detail').scrollIntoView({ block: 'start' });
 }
 
 // ---- navigation and sign-in ----
 
 function showError(e) {
   const box = $('error');
-  box.textContent = e instanceof Error ? e.message : String(e);
+  box.replaceChildren(bdi(e instanceof Error ? e.message : String(e)));
   box.hidden = false;
 }
 
-function signOut(message) {
+// Ends the session: its streams closed, its rows forgotten (a sign-out, or another token from the fragment).
+function endSession() {
   session++;
-  sessionStorage.removeItem('pkgcast.token');
   for (const f of [...feeds]) closeFeed(f);
   rootFeed = null;
+  detailFeed = null;
   dpFeed = null;
   selected = null;
   packages.clear();
+  details.clear();
   dpHealth.clear();
   if (packageTable) packageTable.clear();
   if (dpTable) dpTable.clear();
   $('packages').hidden = true;
   $('dps').hidden = true;
   $('detail').hidden = true;
+}
+
+function signOut(message) {
+  endSession();
+  sessionStorage.removeItem('pkgcast.token');
   $('sign-out').hidden = true;
   $('sign-in').hidden = false;
-  $('sign-in-error').textContent = message || '';
+  $('sign-in-error').replaceChildren(bdi(message || ''));
 }
 
 async function start() {
+  const mine = session;
   $('error').hidden = true;
+  holding = true;  // the three mirrors' rows make one first drawing, not three
   try {
     const h = await (await fetch('/api/v1/health')).json();
     namespace = `root\\sms\\site_${h.site}`;
-    $('site').textContent = `site ${h.site}`;
-    await Promise.all([loadPackages(), loadDps()]);
+    $('site').replaceChildren('site ', bdi(h.site));
+    await Promise.all([loadPackages(), loadDetails(), loadDps()]);
   } catch (e) {
     if (e instanceof ApiError && (e.status === 401 || e.status === 403)) return signOut(e.message);
     return showError(e);
+  } finally {
+    holding = false;
+    schedule();
   }
+  if (mine !== session) return;  // signed out, or another token, meanwhile
   $('sign-in').hidden = true;
   $('packages').hidden = false;
   $('sign-out').hidden = false;
@@ -597,15 +828,33 @@ function route() {
   let id = null;
   try { id = m ? decodeURIComponent(m[1]) : null; } catch { id = m[1]; }
   if (!id) {
-    if (selected) selected.feeds.forEach(closeFeed);
+    if (!selected) return;
+    const before = selected.id;
+    selected.feeds.forEach(closeFeed);
     selected = null;
-    invalidate(true);
+    markSelected(before, null);
+    // Back at the list, where it was left: the row that was open.
+    dirty.reveal = () => {
+      const tr = packageTable.rows.get(before);
+      if (tr) tr.scrollIntoView({ block: 'center' });
+    };
+    invalidate([], true);
     return;
   }
   if (!selected || selected.id !== id) select(id).catch(showError);
 }
 
-window.addEventListener('hashchange', () => { if (token()) route(); });
+// A `#token=` link followed in a tab that shows the page already changes only the fragment: taken here too.
+window.addEventListener('hashchange', () => {
+  const before = token();
+  const taken = takeTokenFromFragment();
+  if (taken !== null && taken !== before) {
+    endSession();
+    start();
+  } else if (token()) {
+    route();
+  }
+});
 $('sign-in').addEventListener('submit', (ev) => {
   ev.preventDefault();
   sessionStorage.setItem('pkgcast.token', $('token').value.trim());
@@ -613,7 +862,15 @@ $('sign-in').addEventListener('submit', (ev) => {
   start();
 });
 $('sign-out').addEventListener('click', () => signOut(''));
-$('filter').addEventListener('input', () => invalidate(true));
+let filterTimer = 0;
+$('filter').addEventListener('input', () => {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => {
+    filterText = $('filter').value.trim().toLowerCase();
+    dirty.filter = true;
+    schedule();
+  }, FILTER_DELAY_MS);
+});
 
 takeTokenFromFragment();
 if (token()) start(); else signOut('');

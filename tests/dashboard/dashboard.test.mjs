@@ -81,6 +81,34 @@ function cli(...args) {
 
 const token = () => fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
 
+// The first line `token create` and `dp add` print: the new token.
+const firstLine = (text) => text.split('\n')[0];
+
+async function api(method, route, body, bearer = token()) {
+  const res = await fetch(`${url}${route}`, {
+    method, headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+const wql = async (text) => (await api('POST', '/api/v1/query', { namespace: 'root\\sms\\site_WEB', query: text }))
+  .instances;
+
+// What a DP's agent reports of its job (docs/dp-protocol.md), sent for a DP whose agent is not running: the test
+// decides when bytes move, and what the DP says.
+let reports = 0;
+async function report(dpToken, pkg, dp, state, bytesDone, message = '') {
+  const [job] = await wql(`SELECT * FROM PKG_DPJob WHERE PackageID = '${pkg}' AND DPName = '${dp}'`);
+  const answer = await api('POST', '/api/v1/dp/status', {
+    key: `test-${process.pid}-${Date.now()}-${++reports}`, package_id: pkg, generation: job.Generation, state,
+    bytes_done: bytesDone, bytes_total: job.ContentSize, message,
+  }, dpToken);
+  assert.equal(answer.applied, true, JSON.stringify(answer));
+}
+
 before(async () => {
   fs.mkdirSync(path.join(sourceRoot, 'app', 'bin'), { recursive: true });
   fs.writeFileSync(path.join(sourceRoot, 'app', 'bin', 'tool'), '#!/bin/sh\necho hello\n', { mode: 0o755 });
@@ -211,5 +239,250 @@ test('a browser EventSource authenticates with ?access_token= and receives event
   const made = cli('package', 'create', '--name', 'Seen by an EventSource');
   await page.waitForFunction((id) => window.pkgcastEvents.some((e) => e.TargetInstance?.PackageID === id), made,
     WAIT);
+  await page.close();
+});
+
+test('the transfer rate counts only bytes seen moving, goes when they stop, and is not shown while no DP transfers',
+  async () => {
+    const pkg = cli('package', 'create', '--name', 'Rate', '--source', path.join(sourceRoot, 'app'));
+    const dpToken = firstLine(cli('dp', 'add', 'web-rate', '--site', 'WEB'));
+    cli('distribute', pkg, '--dp', 'web-rate');
+    // Bytes moved before the page opened: there, but not a rate (they were not seen moving).
+    await report(dpToken, pkg, 'web-rate', 'progress', 2000000);
+    const page = await browser.newPage();
+    await page.goto(`${url}/#token=${token()}&package=${pkg}`);
+    const summary = page.locator('#detail-summary');
+    await page.locator('tr[data-dp="web-rate"]', { hasText: '2.0 MB of 3.1 MB' }).waitFor(WAIT);
+    assert.doesNotMatch(await summary.textContent(), /\/s/);
+    // Nor in the summaries drawn in the next few seconds (the line is drawn again every second).
+    await page.evaluate(() => {
+      const line = document.getElementById('detail-summary');
+      window.summaries = [];
+      new MutationObserver(() => window.summaries.push(line.textContent))
+        .observe(line, { childList: true, subtree: true, characterData: true });
+    });
+    await page.waitForFunction(() => window.summaries.length >= 3, null, WAIT);
+    assert.deepEqual(await page.evaluate(() => window.summaries.filter((s) => s.includes('/s'))), []);
+
+    // Bytes move: a rate and a time left...
+    await report(dpToken, pkg, 'web-rate', 'progress', 2300000);
+    await summary.filter({ hasText: /\/s · about \d+ s left/ }).waitFor(WAIT);
+    // ...that go once the last bytes moved are older than the rate's ten seconds, with no event to redraw them.
+    await summary.filter({ hasNotText: '/s' }).waitFor({ timeout: 30000 });
+
+    // Moving again, then failing (retrying): no DP transfers, so no rate at once, whatever moved just before.
+    await report(dpToken, pkg, 'web-rate', 'progress', 2600000);
+    await summary.filter({ hasText: /\/s · about \d+ s left/ }).waitFor(WAIT);
+    await report(dpToken, pkg, 'web-rate', 'failed', 2600000, 'connection reset');
+    await page.locator('tr[data-dp="web-rate"]', { hasText: 'INSTALL_RETRYING' }).waitFor(WAIT);
+    assert.doesNotMatch(await summary.textContent(), /\/s/);
+    await page.close();
+  });
+
+test('with many packages, opening one and going back redraw only their rows, the filter keeps the rows it still ' +
+  'shows, and the opened package is in view', async () => {
+  const made = [];
+  for (let i = 0; i < 150; i++) {
+    made.push((await api('POST', '/api/v1/packages', { name: `Bulk ${String(i).padStart(3, '0')}` })).PackageID);
+  }
+  const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+  await page.goto(`${url}/#token=${token()}`);
+  await row(page, made.at(-1)).waitFor(WAIT);
+  // The list's rows as elements: a row drawn again is another element. (Only these packages' rows are looked at: an
+  // event may redraw the row of another test's package, as it should.)
+  await page.evaluate(() => { window.before = new Set(document.querySelectorAll('#package-rows tr')); });
+  const redrawn = async () => (await page.evaluate(() => [...document.querySelectorAll('#package-rows tr')]
+    .filter((tr) => !window.before.has(tr)).map((tr) => tr.dataset.package))).filter((id) => made.includes(id));
+  const inView = async (locator) => {
+    const box = await locator.boundingBox();
+    return box !== null && box.y >= 0 && box.y < 700;
+  };
+
+  const far = made[140];
+  await row(page, far).click();
+  await page.locator('#detail-title', { hasText: 'Bulk 140' }).waitFor(WAIT);
+  assert.deepEqual(await redrawn(), []);
+  assert.equal(await row(page, far).getAttribute('class'), 'selected');
+  assert.ok(await inView(page.locator('#detail-title')), 'the opened package is in view');
+
+  // Back to the list: no row drawn again, none selected, and the list where it was left (the row in view).
+  await page.evaluate(() => new Promise((resolve) => {
+    window.addEventListener('popstate', resolve, { once: true });
+    history.back();
+  }));
+  await page.locator('#detail').waitFor({ state: 'hidden', ...WAIT });
+  assert.deepEqual(await redrawn(), []);
+  assert.equal(await page.locator('#package-rows tr.selected').count(), 0);
+  assert.ok(await inView(row(page, far)), 'the row that was open is in view');
+
+  // The filter hides rows and shows them again; those it kept shown are the same rows.
+  await page.fill('#filter', 'bulk 1');
+  await page.locator('#package-count', { hasText: '(50 of ' }).waitFor(WAIT);
+  assert.deepEqual(await redrawn(), []);
+  await page.fill('#filter', '');
+  await row(page, made[0]).waitFor(WAIT);
+  const again = await redrawn();
+  assert.deepEqual(made.slice(100).filter((id) => again.includes(id)), []);
+  assert.ok(again.includes(made[0]), 'a row the filter hid is built again');
+  await page.close();
+});
+
+test('a token limited to a site lists the packages sent to its DPs, from its own site rows', async () => {
+  cli('site', 'create', 'XS1', '--name', 'Secondary', '--parent', 'WEB', '--type', 'secondary');
+  const pkg = cli('package', 'create', '--name', 'For the secondary', '--source', path.join(sourceRoot, 'app'));
+  cli('dp', 'add', 'web-xs1', '--site', 'XS1');
+  cli('distribute', pkg, '--dp', 'web-xs1');
+  const scoped = firstLine(cli('token', 'create', '--role', 'read-only', '--site', 'XS1'));
+  const page = await browser.newPage();
+  await page.goto(`${url}/#token=${scoped}`);
+  // Its Root row is placed on WEB, the package's source site, which this token may not read.
+  const r = row(page, pkg);
+  await r.locator('.badge', { hasText: 'in progress' }).waitFor(WAIT);
+  assert.equal(await page.locator('#package-rows tr').count(), 1);
+  assert.equal(await r.locator('td').nth(1).textContent(), 'For the secondary');
+  assert.equal(await r.locator('td.num').nth(2).textContent(), '1');   // Targeted: its site's DP
+  await page.locator('#partial-note').waitFor(WAIT);
+  await r.click();
+  await page.locator('#detail-title', { hasText: 'For the secondary' }).waitFor(WAIT);
+  await page.locator('#detail-summary', { hasText: '0 of 1 DPs installed on the sites this token may read' })
+    .waitFor(WAIT);
+  await page.locator('tr[data-site="XS1"]').waitFor(WAIT);
+  await page.locator('tr[data-dp="web-xs1"]', { hasText: 'INSTALL_PENDING' }).waitFor(WAIT);
+  await page.close();
+
+  // A site with no package: the page does not claim that no package exists.
+  cli('site', 'create', 'XS2', '--name', 'Empty', '--parent', 'WEB', '--type', 'secondary');
+  const empty = await browser.newPage();
+  await empty.goto(`${url}/#token=${firstLine(cli('token', 'create', '--role', 'read-only', '--site', 'XS2'))}`);
+  await empty.locator('#no-packages').waitFor(WAIT);
+  const said = await empty.locator('#no-packages').textContent();
+  assert.doesNotMatch(said, /No package yet/);
+  assert.match(said, /none is on a site this token may read/);
+  await empty.close();
+});
+
+test('long server strings wrap within the window, and bidirectional controls in them reorder nothing else',
+  async () => {
+    const long = cli('package', 'create', '--name', 'W'.repeat(255), '--source', path.join(sourceRoot, 'app'));
+    const dpToken = firstLine(cli('dp', 'add', 'web-long', '--site', 'WEB'));
+    cli('distribute', long, '--dp', 'web-long');
+    await report(dpToken, long, 'web-long', 'failed', 10, `\u202Eevil ${'E'.repeat(900)}`);
+    const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+    await page.goto(`${url}/#token=${token()}&package=${long}`);
+    await page.locator('tr[data-dp="web-long"]', { hasText: 'EEEE' }).waitFor(WAIT);
+    await page.locator('#detail-title', { hasText: 'WWWW' }).waitFor(WAIT);
+    const [scrollWidth, clientWidth] = await page.evaluate(
+      () => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    assert.ok(scrollWidth <= clientWidth, `the page is ${scrollWidth} px wide in a ${clientWidth} px window`);
+    // The list cuts the name to its column, and has it whole for the pointer.
+    assert.equal(await row(page, long).locator('td').nth(1).getAttribute('title'), 'W'.repeat(255));
+
+    // A right-to-left override in a name: the title's own text (its content version) stays after the name.
+    const name = 'Office 2019 \u202E5.0.1';
+    const rlo = cli('package', 'create', '--name', name);
+    await page.goto(`${url}/#package=${rlo}`);
+    await page.locator('#detail-title', { hasText: 'Office 2019' }).waitFor(WAIT);
+    const [nameRight, versionLeft] = await page.evaluate((needles) => {
+      const rectOf = (needle) => {
+        const walk = document.createTreeWalker(document.getElementById('detail-title'), NodeFilter.SHOW_TEXT);
+        for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+          const at = n.data.indexOf(needle);
+          if (at < 0) continue;
+          const range = document.createRange();
+          range.setStart(n, at);
+          range.setEnd(n, at + needle.length);
+          return range.getBoundingClientRect();
+        }
+        throw new Error(`no ${needle} in the title`);
+      };
+      return [rectOf(needles[0]).right, rectOf(needles[1]).left];
+    }, [name, 'version']);
+    assert.ok(versionLeft >= nameRight - 0.5, `"version" at ${versionLeft} px, before the name's end (${nameRight})`);
+    await page.close();
+  });
+
+test('a #token= fragment set in an open tab is taken, and stays in neither the address bar nor the history',
+  async () => {
+    const page = await browser.newPage();
+    const href = () => page.evaluate(() => location.href);
+    const back = () => page.evaluate(() => new Promise((resolve) => {
+      window.addEventListener('popstate', resolve, { once: true });
+      history.back();
+    }));
+    const forward = () => page.evaluate(() => new Promise((resolve) => {
+      window.addEventListener('popstate', resolve, { once: true });
+      history.forward();
+    }));
+    await page.goto(`${url}/`);
+    await page.locator('#sign-in').waitFor({ state: 'visible', ...WAIT });
+    // Signed out: a link with a token signs in.
+    await page.evaluate((t) => { location.hash = `token=${t}`; }, token());
+    await page.locator('#live[data-state="on"]').waitFor(WAIT);
+    assert.equal(await href(), `${url}/`);
+    // Signed in: a link with another token (and a package) signs in with that one.
+    const readOnly = firstLine(cli('token', 'create', '--role', 'read-only'));
+    const pkg = cli('package', 'create', '--name', 'Opened with another token');
+    await page.evaluate(([t, p]) => { location.hash = `token=${t}&package=${p}`; }, [readOnly, pkg]);
+    await page.locator('#detail-title', { hasText: 'Opened with another token' }).waitFor(WAIT);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('pkgcast.token')), readOnly);
+    assert.equal(await href(), `${url}/#package=${pkg}`);
+    // No entry of the tab's history holds a token.
+    const seen = [];
+    for (const step of [back, back, forward, forward]) {
+      await step();
+      seen.push(await href());
+    }
+    assert.deepEqual(seen.filter((h) => h.includes('token=')), [], seen.join(' '));
+    await page.close();
+  });
+
+test('a DP that never reported is not "ok", and an unknown or deleted package is said to be so', async () => {
+  cli('dp', 'add', 'web-silent', '--site', 'WEB');
+  const page = await browser.newPage();
+  await page.goto(`${url}/#token=${token()}`);
+  await page.locator('tr[data-dp-health="web-silent"] .badge', { hasText: 'not heard from' }).waitFor(WAIT);
+
+  await page.goto(`${url}/#package=NOPE0001`);
+  await page.locator('#detail-title', { hasText: 'No package NOPE0001' }).waitFor(WAIT);
+  assert.ok(await page.locator('#detail-body').isHidden(), 'no made-up version, counts or tables');
+
+  const doomed = cli('package', 'create', '--name', 'Deleted while open');
+  await page.goto(`${url}/#package=${doomed}`);
+  await page.locator('#detail-title', { hasText: 'Deleted while open' }).waitFor(WAIT);
+  cli('package', 'delete', doomed);
+  await page.locator('#detail-title', { hasText: `Package ${doomed} was deleted` }).waitFor(WAIT);
+  assert.ok(await page.locator('#detail-body').isHidden());
+  await page.close();
+});
+
+test('the page has its icon, shows wait times in local time, no content bar for a DP being removed, and names the ' +
+  'content version', async () => {
+  const pkg = cli('package', 'create', '--name', 'Waits', '--source', path.join(sourceRoot, 'app'));
+  const dpToken = firstLine(cli('dp', 'add', 'web-wait', '--site', 'WEB'));
+  cli('dp', 'add', 'web-gone', '--site', 'WEB');
+  cli('distribute', pkg, '--dp', 'web-wait', '--dp', 'web-gone');
+  await report(dpToken, pkg, 'web-wait', 'failed', 0, 'no route to host');
+  cli('remove', pkg, '--dp', 'web-gone');
+
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  const icon = page.waitForResponse((r) => /\/favicon\./.test(r.url()), WAIT);
+  await page.goto(`${url}/#token=${token()}&package=${pkg}`);
+  assert.equal((await icon).status(), 200);
+  assert.equal(await page.locator('#packages thead th').nth(2).textContent(), 'Content version');
+
+  const waiting = page.locator('tr[data-dp="web-wait"]', { hasText: 'retry 1 of' });
+  await waiting.waitFor(WAIT);
+  const [job] = await wql(`SELECT * FROM PKG_DPJob WHERE PackageID = '${pkg}' AND DPName = 'web-wait'`);
+  const local = await page.evaluate((t) => new Date(t).toLocaleString(), job.NextAttemptTime);
+  const text = await waiting.textContent();
+  assert.ok(text.includes(`at ${local}`), text);
+  assert.doesNotMatch(text, /\d{4}-\d\d-\d\dT/);
+
+  const gone = page.locator('tr[data-dp="web-gone"]', { hasText: 'REMOVAL_PENDING' });
+  await gone.waitFor(WAIT);
+  assert.equal(await gone.locator('.bar').count(), 0);
+  assert.deepEqual(errors, []);
   await page.close();
 });
