@@ -365,7 +365,7 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
     return true;
   };
   if (!drain()) return ok_status();
-  if (state.outer_done) return finish(prepared, cursor, sink);
+  if (state.outer_done && !state.page) return finish(prepared, cursor, sink);
   const auto t0 = std::chrono::steady_clock::now();
   auto failed = [&](Error e) {
     cursor.done_ = true;
@@ -373,23 +373,30 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
     return e;
   };
   const std::size_t n = plan.tables.size();
-  // This page's rows of each class, shared by the answers that show them unprojected.
-  const auto page = std::make_shared<std::vector<std::vector<cim::Instance>>>(n);
-  std::vector<std::vector<cim::Instance>>& rows = *page;
+  if (!state.page) {
+    // A new page: the first class's rows, then each joined class's partners for them.
+    state.page = std::make_shared<std::vector<std::vector<cim::Instance>>>(n);
+    state.candidates.assign(n, {});
+    state.shown.assign(n, {});
+    state.next_outer = 0;
+    auto& rows = *state.page;
+    if (Status st = read_outer_page(prepared, cursor, bounds, rows[0]); !st.ok()) return failed(st.error());
+    for (const auto& inst : rows[0]) state.candidates[0].push_back(&inst);
+    for (std::size_t t = 1; t < n && !rows[0].empty(); ++t) {
+      if (Status st = read_partners(prepared, cursor, t, state.candidates, rows); !st.ok()) return failed(st.error());
+    }
+  }
+  const std::vector<std::vector<cim::Instance>>& rows = *state.page;
   auto owner_of = [&](std::size_t t) -> std::shared_ptr<const void> {
     if (state.whole[t]) return state.whole[t];
-    return page;
+    return state.page;
   };
-  std::vector<std::vector<const cim::Instance*>> candidates(n);
-  if (Status st = read_outer_page(prepared, cursor, bounds, rows[0]); !st.ok()) return failed(st.error());
-  for (const auto& inst : rows[0]) candidates[0].push_back(&inst);
-  for (std::size_t t = 1; t < n && !rows[0].empty(); ++t) {
-    if (Status st = read_partners(prepared, cursor, t, candidates, rows); !st.ok()) return failed(st.error());
-  }
+  auto shown_row = [&](std::size_t t, const cim::Instance* inst, const std::vector<ScanStep>& steps) {
+    auto& answer_row = state.shown[t][inst];
+    if (!answer_row) answer_row = projected(owner_of(t), inst, steps);
+    return answer_row;
+  };
   std::optional<Error> failure;
-  // Each row of this page as the answer shows it, projected once however many joined rows it is part of (a
-  // package with three programs is copied once, not three times). Bounded by the page's rows.
-  std::vector<std::unordered_map<const cim::Instance*, std::shared_ptr<const cim::Instance>>> shown(n);
   // Every candidate the join tries is a row tested against its conditions: it counts against max_rows_evaluated,
   // and the time is checked as the join goes, not after it (a join whose WHERE is never TRUE tries every
   // combination of its classes and finds nothing to send).
@@ -414,7 +421,7 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
     if (const auto only = q.answer_table()) {
       // A LEFT JOIN's missing partner has no instance to answer with (no key, no path): the row is left out.
       if (row[*only] == nullptr) return true;
-      answer = projected(owner_of(*only), row[*only], prepared.steps_);
+      answer = shown_row(*only, row[*only], prepared.steps_);
       if (cursor.distinct_) {
         auto fresh = cursor.distinct_->admit(*answer);
         if (!fresh.ok()) {
@@ -427,9 +434,7 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
       auto generic = std::make_shared<cim::Instance>(*plan.generic->find("__Generic"));
       for (std::size_t t = 0; t < n; ++t) {
         if (plan.generic_slot[t] == kNoSlot || row[t] == nullptr) continue;
-        auto& answer_row = shown[t][row[t]];
-        if (!answer_row) answer_row = projected(owner_of(t), row[t], plan.projections[t]);
-        generic->set(plan.generic_slot[t], cim::Value::object(answer_row));
+        generic->set(plan.generic_slot[t], cim::Value::object(shown_row(t, row[t], plan.projections[t])));
       }
       answer = std::move(generic);
     }
@@ -449,22 +454,33 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
     }
     return true;
   };
-  if (!rows[0].empty()) wql::join_rows(q, candidates, visit, within_budget);
-  if (failure) return failed(*failure);
-  if (!plan.sort_in_memory.empty()) {
-    // The answers held for the sort may share this page's rows: they stay counted until the answer is sent.
-    shown.clear();
-    if (page.use_count() > 1) {
-      for (const auto& r : rows) state.kept_page_rows += r.size();
-    }
-    if (state.outer_done) sort_answers(plan, state);
+  // The slice ends between two rows of the first class once its time is spent (or its rows are made: they wait
+  // in `pending` for the sink).
+  const auto slice_spent = [&] {
+    return std::chrono::steady_clock::now() - t0 > bounds.slice || state.pending.size() >= bounds.max_rows;
+  };
+  if (!rows[0].empty()) {
+    state.next_outer = wql::join_rows_from(q, state.candidates, state.next_outer, visit, within_budget, slice_spent);
   }
+  if (failure) return failed(*failure);
   cursor.elapsed_ += std::chrono::steady_clock::now() - t0;
   if (limits_.max_time.count() > 0 && cursor.elapsed_ > limits_.max_time) {
     return failed(stopped_after(time_limit_text(limits_.max_time), cursor.rows_));
   }
+  if (state.next_outer >= state.candidates[0].size()) {
+    // The page is joined: it goes, but for the rows the answers held for a sort still share.
+    const auto page = std::move(state.page);
+    state.candidates.clear();
+    state.shown.clear();
+    if (!plan.sort_in_memory.empty()) {
+      if (page.use_count() > 1) {
+        for (const auto& r : *page) state.kept_page_rows += r.size();
+      }
+      if (state.outer_done) sort_answers(plan, state);
+    }
+  }
   if (!drain()) return ok_status();
-  if (state.outer_done) return finish(prepared, cursor, sink);
+  if (state.outer_done && !state.page) return finish(prepared, cursor, sink);
   return ok_status();
 }
 

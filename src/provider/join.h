@@ -9,6 +9,8 @@
 // wql::join_rows then decides each page's rows with the full ON and WHERE conditions, so the answer is WQL's
 // whatever the pre-filters let through; pushdown_property_test checks this against brute force.
 //
+// Time: a page is joined in slices (PageBounds::slice), cut between two rows of the first class, so a join whose
+// combinations are costly shares the producer threads as a one-class scan does.
 // Memory: one page of the first class, its partners, and the page's joined rows not yet delivered (or a class
 // read whole): at most QueryLimits::max_join_rows at once, else WBEM_E_QUOTA_VIOLATION. A join sorted in memory
 // (JoinPlan::sort_in_memory) holds its whole answer, and the rows it shares, under the same bound. Site scoping:
@@ -22,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cim/cim.h"
@@ -80,6 +83,14 @@ struct JoinState {
   // rows of earlier pages those answers keep alive (an unprojected embedded object shares its page's rows).
   std::vector<SortedAnswer> sorted;
   std::uint64_t kept_page_rows = 0;
+  // The page being joined, kept between slices: a page's join is cut between two rows of the first class once the
+  // slice's time is spent (PageBounds::slice), so that no page holds a producer thread for longer. nullptr: none.
+  std::shared_ptr<std::vector<std::vector<cim::Instance>>> page;  // per class of FROM: the page's rows
+  std::vector<std::vector<const cim::Instance*>> candidates;      // per class: the rows that may stand for it
+  std::size_t next_outer = 0;                                     // the first row of candidates[0] not joined yet
+  // Each row of the page as the answer shows it, projected once however many joined rows it is part of (a package
+  // with three programs is copied once, not three times).
+  std::vector<std::unordered_map<const cim::Instance*, std::shared_ptr<const cim::Instance>>> shown;
 };
 
 // WBEM_E_QUOTA_VIOLATION: "the query was stopped after <what> (rows evaluated: n)", and the limits' <what>

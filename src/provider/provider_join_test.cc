@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <random>
 
+#include "cim/json.h"
 #include "provider/provider.h"
 #include "provider/provider_test_fixture.h"
 #include "site/site.h"
@@ -192,6 +193,40 @@ TEST_F(ProviderJoinTest, OrderBySortsByAnyClassOfTheJoin) {
 }
 
 // Sorted in memory, the answer is held whole across pages of the first class, and counted against
+// A page's join is cut between two rows of the first class once its slice is spent, so that no join holds a
+// producer thread for a whole page however costly its combinations: with no time at all, each call joins one row
+// of the first class, and the answer is the same rows in the same order.
+TEST_F(ProviderJoinTest, APageIsJoinedInSlicesBetweenRowsOfTheFirstClass) {
+  for (std::string_view wql :
+       {kJoin, std::string_view("SELECT COUNT(*) FROM SMS_Package AS P, SMS_Program AS G"),
+        std::string_view("SELECT * FROM SMS_Package AS P JOIN SMS_Program AS G ON P.PackageID = G.PackageID "
+                         "ORDER BY G.CommandLine")}) {
+    SCOPED_TRACE(wql);
+    auto whole = query(wql);
+    ASSERT_TRUE(whole.ok()) << whole.error().to_string();
+    auto prepared = provider_->prepare("", wql, admin_);
+    ASSERT_TRUE(prepared.ok()) << prepared.error().to_string();
+    QueryCursor cursor;
+    std::vector<cim::Instance> sliced;
+    int calls = 0;
+    while (!cursor.done()) {
+      ++calls;
+      ASSERT_TRUE(provider_
+                      ->run_page(*prepared, cursor, PageBounds{.max_rows = 512, .slice = std::chrono::milliseconds(0)},
+                                 [&](const cim::Instance& inst) {
+                                   sliced.push_back(inst);
+                                   return true;
+                                 })
+                      .ok());
+    }
+    EXPECT_GE(calls, 4);  // four packages, one a call
+    ASSERT_EQ(sliced.size(), whole->size());
+    for (std::size_t i = 0; i < sliced.size(); ++i) {
+      EXPECT_EQ(cim::to_json(sliced[i]).dump(), cim::to_json((*whole)[i]).dump()) << i;
+    }
+  }
+}
+
 // max_join_rows with the rows it shares; within the bound, pages of one row and a sink that takes one row at a
 // time still get the whole answer in order.
 TEST_F(ProviderJoinTest, AJoinSortedInMemoryIsWholeAcrossPagesAndBounded) {

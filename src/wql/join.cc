@@ -27,10 +27,20 @@ class Joiner {
     }
   }
 
-  std::uint64_t run() {
-    extend(0);
-    return tried_;
+  // The first class's candidates from `first` on, each joined in full; between two of them, `pause` may end the
+  // run. Returns where to go on (candidates[0].size() when done, or when the visitor or keep_going stopped it).
+  std::size_t run(std::size_t first, const std::function<bool()>& pause) {
+    const auto& outer = candidates_[0];
+    for (std::size_t i = first; i < outer.size(); ++i) {
+      if (++tried_ % kJoinTriesPerCheck == 0 && keep_going_ && !keep_going_(kJoinTriesPerCheck)) break;
+      row_[0] = outer[i];
+      if (!extend(1)) break;
+      if (pause && i + 1 < outer.size() && pause()) return i + 1;
+    }
+    return outer.size();
   }
+
+  std::uint64_t tried() const { return tried_; }
 
  private:
   JoinedRow prefix(std::size_t n) const { return JoinedRow(row_.data(), n); }
@@ -112,7 +122,17 @@ int order_values(const cim::Value& a, const cim::Value& b) {
 std::uint64_t join_rows(const BoundQuery& q, const std::vector<std::vector<const cim::Instance*>>& candidates,
                         const std::function<bool(JoinedRow)>& visit,
                         const std::function<bool(std::uint64_t tried)>& keep_going) {
-  return Joiner(q, candidates, visit, keep_going).run();
+  Joiner joiner(q, candidates, visit, keep_going);
+  joiner.run(0, {});
+  return joiner.tried();
+}
+
+std::size_t join_rows_from(const BoundQuery& q, const std::vector<std::vector<const cim::Instance*>>& candidates,
+                           std::size_t first_outer, const std::function<bool(JoinedRow)>& visit,
+                           const std::function<bool(std::uint64_t tried)>& keep_going,
+                           const std::function<bool()>& pause) {
+  if (candidates.empty()) return 0;
+  return Joiner(q, candidates, visit, keep_going).run(first_outer, pause);
 }
 
 }  // namespace pkgcast::wql

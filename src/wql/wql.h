@@ -95,6 +95,14 @@ inline constexpr std::uint64_t kJoinTriesPerCheck = 4096;
 std::uint64_t join_rows(const BoundQuery& q, const std::vector<std::vector<const cim::Instance*>>& candidates,
                         const std::function<bool(JoinedRow)>& visit,
                         const std::function<bool(std::uint64_t tried)>& keep_going = {});
+// join_rows in slices: the first class's candidates from `first_outer` on, each joined in full, and between two of
+// them `pause` may end the slice. Returns the first candidate not joined yet, for the next slice's first_outer:
+// candidates[0].size() once every one is, or once `visit` or `keep_going` stopped the join. The same rows, in the
+// same order, as one join_rows call.
+std::size_t join_rows_from(const BoundQuery& q, const std::vector<std::vector<const cim::Instance*>>& candidates,
+                           std::size_t first_outer, const std::function<bool(JoinedRow)>& visit,
+                           const std::function<bool(std::uint64_t tried)>& keep_going,
+                           const std::function<bool()>& pause);
 
 // A JoinKey's value as text that is equal for values the key's `=` finds equal (strings folded to ASCII lower
 // case, integers in decimal); nullopt for NULL, which equals nothing.
