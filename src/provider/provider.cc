@@ -142,19 +142,28 @@ Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wq
     // IN (SELECT ...): each subquery runs now, as the caller (its sites, its class rights), and its values are
     // held for the outer query, within max_subquery_values over all subqueries of the query.
     std::uint64_t held = 0;
+    // One budget for all of them (and then the query): each subquery's cursor starts with what those before it
+    // spent.
+    QueryCursor spent;
     auto run_subquery = [&](const wql::BoundQuery& sub,
                             const wql::PropertyRef& selected) -> Result<std::vector<cim::Value>> {
       PKG_ASSIGN_OR_RETURN(PreparedQuery plan, plan_query(namespace_path, sub, caller));
       std::vector<cim::Value> values;
       bool over = false;
-      PKG_TRY(run(plan, [&](const cim::Instance& inst) {
+      QueryCursor cursor;
+      cursor.rows_ = spent.rows_;
+      cursor.elapsed_ = spent.elapsed_;
+      const Status answered = run_with(plan, cursor, [&](const cim::Instance& inst) {
         if (limits_.max_subquery_values > 0 && ++held > limits_.max_subquery_values) {
           over = true;
           return false;
         }
         values.push_back(inst.get(selected.index));
         return true;
-      }));
+      });
+      spent.rows_ = cursor.rows_;
+      spent.elapsed_ = cursor.elapsed_;
+      PKG_TRY(answered);
       if (over) {
         return make_error(WbemCode::kQuotaViolation,
                           "the subqueries answered more than " + std::to_string(limits_.max_subquery_values) +
@@ -163,6 +172,10 @@ Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wq
       return values;
     };
     PKG_ASSIGN_OR_RETURN(bound, wql::resolve_subqueries(bound, run_subquery));
+    PKG_ASSIGN_OR_RETURN(PreparedQuery prepared, plan_query(namespace_path, std::move(bound), caller));
+    prepared.subqueries_rows_ = spent.rows_;
+    prepared.subqueries_elapsed_ = spent.elapsed_;
+    return prepared;
   }
   return plan_query(namespace_path, std::move(bound), caller);
 }
@@ -320,6 +333,10 @@ void Provider::plan_distinct(PreparedQuery& prepared) const {
 
 Status Provider::run(const PreparedQuery& prepared, const InstanceSink& sink) const {
   QueryCursor cursor;
+  return run_with(prepared, cursor, sink);
+}
+
+Status Provider::run_with(const PreparedQuery& prepared, QueryCursor& cursor, const InstanceSink& sink) const {
   const PageBounds bounds{.max_rows = 4096, .slice = std::chrono::milliseconds(250)};
   bool stopped = false;
   while (!cursor.done() && !stopped) {
@@ -334,6 +351,11 @@ Status Provider::run(const PreparedQuery& prepared, const InstanceSink& sink) co
 Status Provider::run_page(const PreparedQuery& prepared, QueryCursor& cursor, const PageBounds& bounds,
                           const InstanceSink& sink) const {
   if (cursor.done_) return ok_status();
+  if (!cursor.started_) {
+    cursor.started_ = true;
+    cursor.rows_ += prepared.subqueries_rows_;
+    cursor.elapsed_ += prepared.subqueries_elapsed_;
+  }
   if (prepared.join_) return join_page(prepared, cursor, bounds, sink);
   const auto t0 = std::chrono::steady_clock::now();
   const auto slice_end = t0 + bounds.slice;

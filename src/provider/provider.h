@@ -123,6 +123,10 @@ class PreparedQuery {
   std::vector<std::size_t> distinct_props_;   // kDistinct: the selected properties
   std::vector<std::size_t> distinct_sorted_;  // kDistinct: the sort terms' properties (empty: rows not sorted)
   std::shared_ptr<const JoinPlan> join_;       // a join's plan (join.h); nullptr for one class
+  // What its IN (SELECT ...) subqueries cost when prepare() answered them: the query's budget (max_time,
+  // max_rows_evaluated) is one for the subqueries and the query together, so its first page starts with it spent.
+  std::chrono::nanoseconds subqueries_elapsed_{0};
+  std::uint64_t subqueries_rows_ = 0;
 };
 
 // Receives each result row; return false to stop early (the client went away). A join's __Generic rows are of a
@@ -165,6 +169,7 @@ class QueryCursor {
   std::optional<std::vector<cim::Value>> after_;     // the last key seen in that step's class
   std::optional<std::vector<cim::Value>> after_sort_;  // with ORDER BY: that row's sort values
   bool done_ = false;
+  bool started_ = false;  // the first page has charged the query's subqueries to this cursor
   std::uint64_t rows_ = 0;
   std::chrono::nanoseconds elapsed_{0};
   std::uint64_t count_ = 0;                                // COUNT(*) so far
@@ -217,6 +222,8 @@ class Provider {
                     const InstanceSink& sink) const;
 
  private:
+  // run() on a cursor that may have spent part of the budget already (the subqueries before it).
+  Status run_with(const PreparedQuery& query, QueryCursor& cursor, const InstanceSink& sink) const;
   Result<PreparedQuery> plan_query(const std::string& namespace_path, wql::BoundQuery bound,
                                    const site::TokenRecord& caller) const;
   std::vector<ScanStep> plan_steps(const cim::ClassDef& from, const wql::Condition* condition,

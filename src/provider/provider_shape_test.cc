@@ -288,5 +288,19 @@ TEST_F(ProviderShapeTest, SubqueriesRunAsTheCallerWithinTheirLimit) {
   EXPECT_NE(over.error().message.find("max_subquery_values"), std::string::npos);
 }
 
+// The budget is one for the subqueries and the query together: each subquery alone reads within it, their sum
+// does not (SMS_Package has 7 rows, SMS_Program fewer).
+TEST_F(ProviderShapeTest, SubqueriesAndTheQueryShareOneBudget) {
+  make_provider(QueryLimits{.max_rows_evaluated = 12});
+  auto one = query("SELECT * FROM SMS_Program WHERE PackageID IN (SELECT PackageID FROM SMS_Package)");
+  ASSERT_TRUE(one.ok()) << one.error().to_string();
+  auto over = query(
+      "SELECT * FROM SMS_Program WHERE PackageID IN (SELECT PackageID FROM SMS_Package) OR PackageID IN (SELECT "
+      "PackageID FROM SMS_Package)");
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, WbemCode::kQuotaViolation);
+  EXPECT_NE(over.error().message.find("max_rows_evaluated"), std::string::npos) << over.error().message;
+}
+
 }  // namespace
 }  // namespace pkgcast::provider
