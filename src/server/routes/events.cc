@@ -92,6 +92,8 @@ namespace {
 constexpr std::size_t kMaxEventsPerStep = 256;
 // Below this much room a step takes one event (an event is indivisible; the server allows one to exceed room).
 constexpr std::size_t kTypicalEventBytes = 1024;
+// How long a catch-up may go on without writing a byte (EventStream::next).
+constexpr std::chrono::milliseconds kCatchUpNoticeEvery{500};
 
 std::string sse_error(const Error& e) { return "event: error\ndata: " + error_json(e) + "\n\n"; }
 
@@ -150,7 +152,11 @@ class EventStream final : public StreamSource {
     }
     switch (polled.state) {
       case provider::PollState::kReady:
-        last_output_ = now;
+        // Catching up through journal entries that match nothing writes nothing, and a client that hung up
+        // (its FIN reads as a half-close, which lets a stream finish) is noticed only by a write failing: a
+        // comment every kCatchUpNoticeEvery keeps such a catch-up from working on for nobody.
+        if (out.empty() && now - last_output_ >= kCatchUpNoticeEvery) out += ": catching up\n\n";
+        if (!out.empty()) last_output_ = now;
         return Step::more();
       case provider::PollState::kEnded:
         out += sse_error(polled.error.ok() ? make_error(WbemCode::kFailed, "the subscription ended")
