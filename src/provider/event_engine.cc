@@ -375,7 +375,7 @@ Result<std::unique_ptr<Subscription>> EngineCore::subscribe(std::string_view ns,
     // At or past the dispatcher: the live path brings every later entry. Behind it: catch up first.
     sub->synced = sub->position >= dispatched;
     if (sub->query->group()) {
-      sub->grouper = std::make_unique<Grouper>(sub->query, classes, options.max_groups);
+      sub->grouper = std::make_unique<Grouper>(sub->query, classes, options.max_groups, options.max_group_bytes);
     }
   }
   sub->id = ++next_id;
@@ -425,6 +425,7 @@ Result<std::unique_ptr<EventEngine>> EventEngine::create(store::Store& store, co
                                                          EventOptions options) {
   if (options.max_subscriptions == 0 || options.max_queue_events == 0 || options.max_queue_bytes == 0 ||
       options.catch_up_page == 0 || options.max_inbox_entries == 0 || options.max_groups == 0 ||
+      options.max_group_bytes == 0 ||
       options.clock == nullptr) {
     return make_error(WbemCode::kInvalidParameter, "every event engine bound must be at least 1, and a clock given");
   }

@@ -7,11 +7,42 @@
 #include "provider/event_index.h"
 
 namespace pkgcast::provider {
+namespace {
 
-Grouper::Grouper(std::shared_ptr<const wql::BoundQuery> query, const EventClasses& classes, std::size_t max_groups)
+// About what an instance holds in memory: a fixed cost a property, the text of its strings, and its embedded
+// objects (an event's TargetInstance and PreviousInstance), which are the bulk. An estimate for a bound, not an
+// allocator's count.
+std::size_t estimated_bytes(const cim::Value& v, int depth);
+
+std::size_t estimated_bytes(const cim::Instance& inst, int depth) {
+  std::size_t bytes = 64;
+  for (std::size_t i = 0; i < inst.class_def().properties().size(); ++i) bytes += estimated_bytes(inst.get(i), depth);
+  return bytes;
+}
+
+std::size_t estimated_bytes(const cim::Value& v, int depth) {
+  std::size_t bytes = 32;
+  if (v.is_null()) return bytes;
+  if (v.is_array()) {
+    for (const cim::Value& e : v.as_array()) bytes += estimated_bytes(e, depth);
+    return bytes;
+  }
+  switch (v.type().base) {
+    case cim::CimType::kString: return bytes + v.as_string().size();
+    case cim::CimType::kObject:
+      return depth < 4 && v.object_ptr() ? bytes + estimated_bytes(*v.object_ptr(), depth + 1) : bytes;
+    default: return bytes;
+  }
+}
+
+}  // namespace
+
+Grouper::Grouper(std::shared_ptr<const wql::BoundQuery> query, const EventClasses& classes, std::size_t max_groups,
+                 std::size_t max_bytes)
     : query_(std::move(query)),
       classes_(classes),
       max_groups_(max_groups),
+      max_bytes_(max_bytes),
       // The binder guarantees 0 < within; a window is at least a microsecond, and at most kMaxWindow (a longer
       // interval would overflow the window's end): GROUP WITHIN 1e300 is a window that stays open.
       length_(query_->group()->within * 1e6 >= static_cast<double>(kMaxWindow)
@@ -63,6 +94,7 @@ Result<Grouper::Output> Grouper::add(const std::shared_ptr<const cim::Instance>&
   auto it = open_.find(key);
   if (it != open_.end() && time >= it->second.end) {
     emit(it->second, out);
+    held_bytes_ -= it->second.bytes;
     open_.erase(it);
     it = open_.end();
   }
@@ -73,9 +105,16 @@ Result<Grouper::Output> Grouper::add(const std::shared_ptr<const cim::Instance>&
                                                        " groups at once; group by fewer distinct values");
     }
     Window w;
+    w.bytes = 2 * key.size() + estimated_bytes(*event, 0);
+    if (held_bytes_ + w.bytes > max_bytes_) {
+      return make_error(WbemCode::kQuotaViolation,
+                        "GROUP WITHIN ... BY would hold more than " + std::to_string(max_bytes_ >> 10) +
+                            " KiB of groups at once; group by fewer or shorter values");
+    }
     w.end = time + length_;
     w.representative = event;
     out.opened = w.end;
+    held_bytes_ += w.bytes;
     it = open_.emplace(std::move(key), std::move(w)).first;
   }
   ++it->second.count;
@@ -88,6 +127,7 @@ Grouper::Output Grouper::close_due(Micros now) {
   std::vector<Window> due;
   for (auto it = open_.begin(); it != open_.end();) {
     if (it->second.end <= now) {
+      held_bytes_ -= it->second.bytes;
       due.push_back(std::move(it->second));
       it = open_.erase(it);
     } else {

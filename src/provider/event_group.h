@@ -30,7 +30,8 @@ class Grouper {
   static constexpr Micros kMaxWindow = 100LL * 36525 * 24 * 3600 * 10'000;
 
   // Precondition: query->group() has a value.
-  Grouper(std::shared_ptr<const wql::BoundQuery> query, const EventClasses& classes, std::size_t max_groups);
+  Grouper(std::shared_ptr<const wql::BoundQuery> query, const EventClasses& classes, std::size_t max_groups,
+          std::size_t max_bytes);
 
   struct Output {
     std::vector<cim::Instance> aggregates;  // windows closed, in the order of their last revision
@@ -38,12 +39,14 @@ class Grouper {
   };
 
   // Counts a matching event committed at `time`. WBEM_E_QUOTA_VIOLATION when it would open more than max_groups
-  // windows at once.
+  // windows at once, or hold more than max_bytes in them (held_bytes()).
   Result<Output> add(const std::shared_ptr<const cim::Instance>& event, std::uint64_t revision, Micros time);
   // Closes the windows whose end is at or before `now`.
   Output close_due(Micros now);
 
   std::size_t open_windows() const { return open_.size(); }
+  // What the open windows hold, estimated: their keys and representative events.
+  std::size_t held_bytes() const { return held_bytes_; }
 
  private:
   struct Window {
@@ -51,6 +54,7 @@ class Grouper {
     std::uint32_t count = 0;
     std::uint64_t last_revision = 0;
     std::shared_ptr<const cim::Instance> representative;
+    std::size_t bytes = 0;  // its share of held_bytes_
   };
   std::string group_key(const cim::Instance& event) const;
   // Appends the window's aggregate to out.aggregates when HAVING admits it.
@@ -59,7 +63,9 @@ class Grouper {
   std::shared_ptr<const wql::BoundQuery> query_;
   const EventClasses& classes_;
   std::size_t max_groups_;
+  std::size_t max_bytes_;
   Micros length_;
+  std::size_t held_bytes_ = 0;
   std::unordered_map<std::string, Window> open_;
 };
 

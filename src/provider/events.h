@@ -59,6 +59,10 @@ struct EventOptions {
   // Open GROUP WITHIN groups (distinct BY values) per subscription; past it the subscription ends with
   // WBEM_E_QUOTA_VIOLATION.
   std::size_t max_groups = 10'000;
+  // Bytes those groups may hold per subscription (their BY values and representative events, estimated); past it
+  // the subscription ends with WBEM_E_QUOTA_VIOLATION. A group's key may hold 256 values, so the count alone would
+  // let one subscription hold hundreds of megabytes.
+  std::size_t max_group_bytes = 16u << 20;
   // GROUP WITHIN windows are timed by this clock (tests inject a ManualClock).
   Clock* clock = &Clock::system();
 };

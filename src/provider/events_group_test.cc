@@ -127,5 +127,25 @@ TEST_F(EventsGroupTest, TooManyGroupsEndTheSubscription) {
   EXPECT_EQ(r.error.error().code, WbemCode::kQuotaViolation);
 }
 
+// The groups' bytes are bounded too: their keys (up to 256 BY values) and representative events. Two packages'
+// groups fit in 6 KiB; long names take a group past it.
+TEST_F(EventsGroupTest, GroupsHoldingTooManyBytesEndTheSubscription) {
+  EventOptions options;
+  options.max_group_bytes = 6 << 10;
+  open(options);
+  auto sub = subscribe(
+      "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package' "
+      "GROUP WITHIN 60 BY TargetInstance.PackageID, TargetInstance.Name, TargetInstance.Name");
+  put({package("ABC00001", "a"), package("ABC00002", "b")});
+  engine_->wait_dispatched_for_test();
+  EXPECT_EQ(sub->poll(10).state, PollState::kIdle);
+  put({package("ABC00003", std::string(2000, 'c'))});
+  engine_->wait_dispatched_for_test();
+  PollResult r = sub->poll(10);
+  ASSERT_EQ(r.state, PollState::kEnded);
+  EXPECT_EQ(r.error.error().code, WbemCode::kQuotaViolation);
+  EXPECT_NE(r.error.error().message.find("6 KiB of groups"), std::string::npos) << r.error.error().message;
+}
+
 }  // namespace
 }  // namespace pkgcast::provider::testing
