@@ -13,6 +13,14 @@ namespace pkgcast::content {
 namespace fs = std::filesystem;
 namespace {
 
+// Removes the temporaries (`*.tmp.*`) a killed writer left in `dir`.
+void remove_temporaries(const fs::path& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().find(".tmp.") != std::string::npos) ::unlink(it->path().c_str());
+  }
+}
+
 constexpr std::size_t kMaxManifestFile = std::size_t{1} << 31;
 
 // A file's modification time, nullopt when it is gone.
@@ -40,6 +48,8 @@ Result<std::unique_ptr<Library>> Library::open(const fs::path& dir) {
   // One process uses a library, and opens it before it ingests anything: a temporary chunk file is then what a
   // killed ingest left, and goes now rather than after garbage collection's grace (repeated crashes added up).
   library->disk_chunks().remove_stale_temporaries(fs::file_time_type::clock::now());
+  // The same for a manifest or source record being written (write_file_atomically's `<name>.tmp.XXXXXX`).
+  for (const char* sub : {"manifests", "sources"}) remove_temporaries(dir / sub);
   return std::unique_ptr<Library>(std::move(library));
 }
 
@@ -195,13 +205,17 @@ Result<GcStats> DiskLibrary::collect_garbage(const std::vector<Digest>& keep, st
   return stats;
 }
 
-// A record whose manifest is gone can never be used again (its files would be read); one that is not a record
-// (a temporary left by a crash) neither.
+// A record whose manifest is gone can never be used again (its files would be read); one that is not a record,
+// or a temporary left by a crash (which may hold a whole record, never renamed into place), neither.
 void DiskLibrary::remove_stale_source_records(fs::file_time_type cutoff) const {
   std::error_code ec;
   for (fs::directory_iterator it(sources_dir_, ec), end; !ec && it != end; it.increment(ec)) {
     const std::optional<fs::file_time_type> t = mtime_of(it->path());
     if (!t || *t >= cutoff) continue;
+    if (it->path().filename().string().find(".tmp.") != std::string::npos) {
+      ::unlink(it->path().c_str());
+      continue;
+    }
     char head[160];
     std::optional<Digest> manifest;
     if (UniqueFd fd(::open(it->path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)); fd.valid()) {

@@ -134,19 +134,25 @@ TEST(CollectGarbage, SweepsTemporaryFilesACrashLeft) {
   EXPECT_EQ(old->manifests_removed + old->chunks_removed, 0u);
 }
 
-// A killed ingest's temporary chunk files go when the library is opened again (at the server's start), whatever
-// their age; the stored chunks stay.
-TEST(CollectGarbage, OpeningTheLibrarySweepsTemporaryChunkFiles) {
+// A killed ingest's temporary files (chunks, a manifest, a source record: one may be whole, never renamed into
+// place) go when the library is opened again (at the server's start), whatever their age; the stored files stay.
+TEST(CollectGarbage, OpeningTheLibrarySweepsTemporaryFiles) {
   TwoTrees t;
   const fs::path lib = t.tmp.path() / "lib";
   const std::string hex = t.a.manifest_id.hex();
   const fs::path chunk_tmp = lib / "chunks" / hex.substr(0, 2) / (".tmp." + hex + ".abcdef");
+  const fs::path manifest_tmp = lib / "manifests" / (hex + ".tmp.abcdef");
+  const fs::path source_tmp = lib / "sources" / (hex + ".tmp.ghijkl");
   write(chunk_tmp, "partial", 0600);
+  write(manifest_tmp, "{\"form", 0600);
+  write(source_tmp, "a whole record, never renamed", 0600);
   const std::size_t files = count_files(lib);
   t.lib.reset();
   auto again = open_library(lib);
   EXPECT_FALSE(fs::exists(chunk_tmp));
-  EXPECT_EQ(count_files(lib), files - 1);
+  EXPECT_FALSE(fs::exists(manifest_tmp));
+  EXPECT_FALSE(fs::exists(source_tmp));
+  EXPECT_EQ(count_files(lib), files - 3);
   EXPECT_EQ(assemble(again->chunks(), *find_entry(t.a.manifest, "shared.bin")), read(t.tmp.path() / "a" / "shared.bin"));
 }
 
