@@ -73,4 +73,35 @@ bool operator==(const Instance& a, const Instance& b) {
   return a.class_ == b.class_ && a.values_ == b.values_ && a.revision_ == b.revision_;
 }
 
+namespace {
+
+std::size_t estimated_value_bytes(const Value& v, int depth);
+
+std::size_t estimated_instance_bytes(const Instance& inst, int depth) {
+  std::size_t bytes = 64;
+  for (std::size_t i = 0; i < inst.class_def().properties().size(); ++i) {
+    bytes += estimated_value_bytes(inst.get(i), depth);
+  }
+  return bytes;
+}
+
+std::size_t estimated_value_bytes(const Value& v, int depth) {
+  std::size_t bytes = 32;
+  if (v.is_null()) return bytes;
+  if (v.is_array()) {
+    for (const Value& e : v.as_array()) bytes += estimated_value_bytes(e, depth);
+    return bytes;
+  }
+  switch (v.type().base) {
+    case CimType::kString: return bytes + v.as_string().size();
+    case CimType::kObject:
+      return depth < 4 && v.object_ptr() ? bytes + estimated_instance_bytes(*v.object_ptr(), depth + 1) : bytes;
+    default: return bytes;
+  }
+}
+
+}  // namespace
+
+std::size_t estimated_bytes(const Instance& inst) { return estimated_instance_bytes(inst, 0); }
+
 }  // namespace pkgcast::cim

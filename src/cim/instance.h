@@ -60,4 +60,9 @@ class Instance {
   std::optional<std::uint64_t> revision_;
 };
 
+// About what an instance holds in memory: a fixed cost a property, its strings' text, its arrays' elements, and
+// its embedded objects (to four levels). An estimate for the bounds that cap what a client can make the server
+// hold, not an allocator's count; an object shared by several instances is counted in each.
+std::size_t estimated_bytes(const Instance& inst);
+
 }  // namespace pkgcast::cim

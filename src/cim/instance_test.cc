@@ -26,6 +26,21 @@ TEST(InstanceTest, SetCoercesAndRefusesUnknownProperties) {
   EXPECT_EQ(*pkg.find("SourceVersion"), Value::uint32(3));  // unchanged on error
 }
 
+// The estimate the server's memory bounds use: it grows with the text held, and an embedded object counts whole.
+TEST(InstanceTest, EstimatedBytesFollowTheTextHeld) {
+  Instance pkg(*ClassRegistry::builtin().find("SMS_Package"));
+  const std::size_t empty = estimated_bytes(pkg);
+  EXPECT_GE(empty, 32 * pkg.class_def().properties().size());
+  ASSERT_TRUE(pkg.set("Description", Value::string(std::string(10'000, 'd'))).ok());
+  const std::size_t described = estimated_bytes(pkg);
+  EXPECT_GE(described, empty + 10'000);
+  EXPECT_LT(described, empty + 10'100);
+  const ClassDef& event_cls = *ClassRegistry::builtin().find("__InstanceModificationEvent");
+  Instance event(event_cls);
+  event.set(*event_cls.find_property("TargetInstance"), Value::object(std::make_shared<const Instance>(pkg)));
+  EXPECT_GE(estimated_bytes(event), described);
+}
+
 TEST(InstanceTest, PathsQuoteKeys) {
   Instance row = make_dp_row();
   EXPECT_EQ(row.relpath(),

@@ -7,35 +7,6 @@
 #include "provider/event_index.h"
 
 namespace pkgcast::provider {
-namespace {
-
-// About what an instance holds in memory: a fixed cost a property, the text of its strings, and its embedded
-// objects (an event's TargetInstance and PreviousInstance), which are the bulk. An estimate for a bound, not an
-// allocator's count.
-std::size_t estimated_bytes(const cim::Value& v, int depth);
-
-std::size_t estimated_bytes(const cim::Instance& inst, int depth) {
-  std::size_t bytes = 64;
-  for (std::size_t i = 0; i < inst.class_def().properties().size(); ++i) bytes += estimated_bytes(inst.get(i), depth);
-  return bytes;
-}
-
-std::size_t estimated_bytes(const cim::Value& v, int depth) {
-  std::size_t bytes = 32;
-  if (v.is_null()) return bytes;
-  if (v.is_array()) {
-    for (const cim::Value& e : v.as_array()) bytes += estimated_bytes(e, depth);
-    return bytes;
-  }
-  switch (v.type().base) {
-    case cim::CimType::kString: return bytes + v.as_string().size();
-    case cim::CimType::kObject:
-      return depth < 4 && v.object_ptr() ? bytes + estimated_bytes(*v.object_ptr(), depth + 1) : bytes;
-    default: return bytes;
-  }
-}
-
-}  // namespace
 
 Grouper::Grouper(std::shared_ptr<const wql::BoundQuery> query, const EventClasses& classes, std::size_t max_groups,
                  std::size_t max_bytes)
@@ -105,7 +76,7 @@ Result<Grouper::Output> Grouper::add(const std::shared_ptr<const cim::Instance>&
                                                        " groups at once; group by fewer distinct values");
     }
     Window w;
-    w.bytes = 2 * key.size() + estimated_bytes(*event, 0);
+    w.bytes = 2 * key.size() + cim::estimated_bytes(*event);
     if (held_bytes_ + w.bytes > max_bytes_) {
       return make_error(WbemCode::kQuotaViolation,
                         "GROUP WITHIN ... BY would hold more than " + std::to_string(max_bytes_ >> 10) +

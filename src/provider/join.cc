@@ -391,10 +391,20 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
     if (state.whole[t]) return state.whole[t];
     return state.page;
   };
+  const bool sorting = !plan.sort_in_memory.empty();
   auto shown_row = [&](std::size_t t, const cim::Instance* inst, const std::vector<ScanStep>& steps) {
     auto& answer_row = state.shown[t][inst];
-    if (!answer_row) answer_row = projected(owner_of(t), inst, steps);
+    if (!answer_row) {
+      answer_row = projected(owner_of(t), inst, steps);
+      // A projected copy is held by the sorted answers; a row shown as it is shares the page (counted below).
+      if (sorting && answer_row.get() != inst) state.sorted_bytes += cim::estimated_bytes(*answer_row);
+    }
     return answer_row;
+  };
+  const auto over_bytes = [&] { return limits_.max_join_bytes > 0 && state.sorted_bytes > limits_.max_join_bytes; };
+  const auto bytes_limit_text = [&] {
+    return "holding " + std::to_string(limits_.max_join_bytes >> 20) +
+           " MiB of a join sorted in memory (QueryLimits::max_join_bytes)";
   };
   std::optional<Error> failure;
   // Every candidate the join tries is a row tested against its conditions: it counts against max_rows_evaluated,
@@ -446,7 +456,13 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
       for (const auto& term : plan.sort_in_memory) {
         sorted.values.push_back(row[term.table] == nullptr ? cim::Value() : row[term.table]->get(term.index));
       }
+      // The answer's own cost: its place in `sorted`, its sort values, a __Generic row's slots.
+      state.sorted_bytes += 64 + 48 * sorted.values.size() + (q.answer_table() ? 0 : 32 * n);
       state.sorted.push_back(std::move(sorted));
+      if (over_bytes()) {
+        failure = stopped_after(bytes_limit_text(), cursor.rows_);
+        return false;
+      }
     }
     if (over_join_limit(state, rows, limits_.max_join_rows)) {
       failure = stopped_after(join_limit_text(limits_.max_join_rows), cursor.rows_);
@@ -474,7 +490,11 @@ Status Provider::join_page(const PreparedQuery& prepared, QueryCursor& cursor, c
     state.shown.clear();
     if (!plan.sort_in_memory.empty()) {
       if (page.use_count() > 1) {
-        for (const auto& r : *page) state.kept_page_rows += r.size();
+        for (const auto& r : *page) {
+          state.kept_page_rows += r.size();
+          for (const auto& inst : r) state.sorted_bytes += cim::estimated_bytes(inst);
+        }
+        if (over_bytes()) return failed(stopped_after(bytes_limit_text(), cursor.rows_));
       }
       if (state.outer_done) sort_answers(plan, state);
     }

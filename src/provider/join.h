@@ -83,6 +83,7 @@ struct JoinState {
   // rows of earlier pages those answers keep alive (an unprojected embedded object shares its page's rows).
   std::vector<SortedAnswer> sorted;
   std::uint64_t kept_page_rows = 0;
+  std::uint64_t sorted_bytes = 0;  // what `sorted` and the rows it keeps hold, estimated (QueryLimits::max_join_bytes)
   // The page being joined, kept between slices: a page's join is cut between two rows of the first class once the
   // slice's time is spent (PageBounds::slice), so that no page holds a producer thread for longer. nullptr: none.
   std::shared_ptr<std::vector<std::vector<cim::Instance>>> page;  // per class of FROM: the page's rows

@@ -147,6 +147,9 @@ struct QueryLimits {
   // Joins: the most rows a join holds at once: one page of its first class, the partners looked up for it (or a
   // joined class read whole when its partners cannot be looked up by value), and the joined rows not yet delivered.
   std::uint64_t max_join_rows = 250'000;
+  // Bytes a join sorted in memory may hold (its answers, estimated: cim::estimated_bytes), since it holds its whole
+  // answer until the first class is read to its end; 0 = unlimited.
+  std::uint64_t max_join_bytes = 64ull << 20;
 };
 
 // How much one page may do: the store is read for at most `max_rows` rows and for about `slice` (a row is never

@@ -261,6 +261,19 @@ TEST_F(ProviderJoinTest, AJoinSortedInMemoryIsWholeAcrossPagesAndBounded) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, WbemCode::kQuotaViolation);
   EXPECT_NE(refused.error().message.find("max_join_rows"), std::string::npos) << refused.error().message;
+
+  // In bytes too: a sorted join holds its whole answer. A few KiB hold this one; one byte does not.
+  limits = QueryLimits{};
+  limits.max_join_bytes = 64 << 10;
+  make_provider(limits);
+  EXPECT_TRUE(one_by_one(kSorted).ok());
+  limits.max_join_bytes = 1;
+  make_provider(limits);
+  EXPECT_TRUE(one_by_one(kJoin).ok());  // unsorted: rows go as they are made
+  refused = one_by_one(kSorted);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, WbemCode::kQuotaViolation);
+  EXPECT_NE(refused.error().message.find("max_join_bytes"), std::string::npos) << refused.error().message;
 }
 
 // A token limited to a site sees, in each joined class, only that site's rows: packages by SourceSite, programs

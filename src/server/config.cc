@@ -27,7 +27,7 @@ struct Key {
 };
 
 // Every key the TOML file and the environment (PKGCAST_<NAME>) accept; flags cover the common subset.
-constexpr std::array<Key, 47> kKeys{{
+constexpr std::array<Key, 48> kKeys{{
     {"listen", Kind::kString},
     {"data_dir", Kind::kPath},
     {"db", Kind::kString},
@@ -58,6 +58,7 @@ constexpr std::array<Key, 47> kKeys{{
     {"query_max_distinct_rows", Kind::kInteger, 0, std::int64_t{1} << 40},
     {"query_max_subquery_values", Kind::kInteger, 0, std::int64_t{1} << 40},
     {"query_max_join_rows", Kind::kInteger, 0, std::int64_t{1} << 40},
+    {"query_max_join_mib", Kind::kInteger, 0, std::int64_t{1} << 20},
     {"event_heartbeat_seconds", Kind::kInteger, 1, 3'600},
     {"max_subscriptions", Kind::kInteger, 1, 1'000'000},
     {"journal_max_entries", Kind::kInteger, 0, std::int64_t{1} << 50},
@@ -326,6 +327,7 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
   PKG_ASSIGN_OR_RETURN(c.query_max_subquery_values,
                        integer(settings, "query_max_subquery_values", c.query_max_subquery_values));
   PKG_ASSIGN_OR_RETURN(c.query_max_join_rows, integer(settings, "query_max_join_rows", c.query_max_join_rows));
+  PKG_ASSIGN_OR_RETURN(c.query_max_join_mib, integer(settings, "query_max_join_mib", c.query_max_join_mib));
   PKG_ASSIGN_OR_RETURN(c.event_heartbeat_seconds,
                        integer(settings, "event_heartbeat_seconds", c.event_heartbeat_seconds));
   PKG_ASSIGN_OR_RETURN(c.max_subscriptions, integer(settings, "max_subscriptions", c.max_subscriptions));

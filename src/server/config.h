@@ -63,6 +63,7 @@ struct ServerConfig {
   std::int64_t query_max_distinct_rows = 100'000;      // SELECT DISTINCT's combinations held at once; 0 = unlimited
   std::int64_t query_max_subquery_values = 100'000;    // IN (SELECT ...) values held per query; 0 = unlimited
   std::int64_t query_max_join_rows = 250'000;          // rows a join holds at once; 0 = unlimited
+  std::int64_t query_max_join_mib = 64;                // MiB a join sorted in memory holds; 0 = unlimited
   std::int64_t event_heartbeat_seconds = 15;           // an idle event stream sends a comment this often
   std::int64_t max_subscriptions = 20'000;             // open event subscriptions, server-wide
   std::int64_t journal_max_entries = 1'000'000;      // 0 = unlimited

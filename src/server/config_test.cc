@@ -55,6 +55,7 @@ TEST_F(ConfigTest, DefaultsWithOnlyHome) {
   EXPECT_EQ(c->query_max_distinct_rows, 100'000);
   EXPECT_EQ(c->query_max_subquery_values, 100'000);
   EXPECT_EQ(c->query_max_join_rows, 250'000);
+  EXPECT_EQ(c->query_max_join_mib, 64);
 }
 
 TEST_F(ConfigTest, SourceRoots) {
@@ -208,9 +209,11 @@ TEST_F(ConfigTest, WrongTypesAndSyntaxErrorsNameTheFile) {
       << c.error().message;
 
   flags.config_file =
-      toml("query_max_distinct_rows = 10\nquery_max_subquery_values = 0\nquery_max_join_rows = 1000000\n");
+      toml("query_max_distinct_rows = 10\nquery_max_subquery_values = 0\nquery_max_join_rows = 1000000\n"
+           "query_max_join_mib = 16\n");
   c = load_server_config(flags, env());
   ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->query_max_join_mib, 16);
   EXPECT_EQ(c->query_max_distinct_rows, 10);
   EXPECT_EQ(c->query_max_subquery_values, 0);
   EXPECT_EQ(c->query_max_join_rows, 1'000'000);

@@ -147,6 +147,7 @@ class SiteServerImpl final : public SiteServer {
     api.query_limits.max_distinct_rows = static_cast<std::uint64_t>(config_.query_max_distinct_rows);
     api.query_limits.max_subquery_values = static_cast<std::uint64_t>(config_.query_max_subquery_values);
     api.query_limits.max_join_rows = static_cast<std::uint64_t>(config_.query_max_join_rows);
+    api.query_limits.max_join_bytes = static_cast<std::uint64_t>(config_.query_max_join_mib) << 20;
     api.events.max_subscriptions = static_cast<std::size_t>(config_.max_subscriptions);
     api.event_heartbeat = std::chrono::seconds(config_.event_heartbeat_seconds);
     site_code_ = to_upper(api.site_code);
