@@ -1,6 +1,7 @@
 #include "server/data_dir.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,6 +131,44 @@ Status ensure_private_file(const fs::path& file) {
     return os_error("cannot set mode of", file, errno);
   }
   return ok_status();
+}
+
+Result<ExclusiveLock> ExclusiveLock::take(const std::filesystem::path& lock_file, std::string_view what) {
+  const int fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return make_error(WbemCode::kFailed, "cannot open '" + lock_file.string() + "': " + std::strerror(errno));
+  }
+  ExclusiveLock lock(fd);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) {
+      return make_error(WbemCode::kFailed, "cannot lock '" + lock_file.string() + "': " + std::strerror(errno));
+    }
+    char pid[32] = {};
+    const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
+    std::string holder(pid, n > 0 ? static_cast<std::size_t>(n) : 0);
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
+    return make_error(WbemCode::kInvalidOperation,
+                      std::string(what) + " is in use by another pkgcast server" +
+                          (holder.empty() ? std::string() : " (process " + holder + ")") + "; each server needs " +
+                          "its own data directory and database");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    return make_error(WbemCode::kFailed, "cannot write '" + lock_file.string() + "': " + std::strerror(errno));
+  }
+  return lock;
+}
+
+ExclusiveLock& ExclusiveLock::operator=(ExclusiveLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+ExclusiveLock::~ExclusiveLock() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 }  // namespace pkgcast::server

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <string_view>
+#include <utility>
 
 #include "core/result.h"
 
@@ -36,5 +37,22 @@ Status check_private_file(const std::filesystem::path& file);
 // WBEM_E_ACCESS_DENIED); one that others may only read is made 0600. SQLite gives its -wal and -shm files the
 // mode of the database file, so creating the database file 0600 first keeps all three private whatever the umask.
 Status ensure_private_file(const std::filesystem::path& file);
+
+// One server per data directory and per SQLite database: two would write one database and one content library
+// with diverging state in memory. Holds `lock_file` (flock, exclusive; created 0600 and holding this process's id)
+// while alive. WBEM_E_INVALID_OPERATION, naming `what` and the holder's process id, when another process holds it.
+class ExclusiveLock {
+ public:
+  static Result<ExclusiveLock> take(const std::filesystem::path& lock_file, std::string_view what);
+  ExclusiveLock(ExclusiveLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ExclusiveLock& operator=(ExclusiveLock&& other) noexcept;
+  ExclusiveLock(const ExclusiveLock&) = delete;
+  ExclusiveLock& operator=(const ExclusiveLock&) = delete;
+  ~ExclusiveLock();
+
+ private:
+  explicit ExclusiveLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
 
 }  // namespace pkgcast::server

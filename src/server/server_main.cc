@@ -11,6 +11,7 @@
 #include <iostream>
 #include <optional>
 #include <system_error>
+#include <vector>
 
 #include "core/paths.h"
 #include "core/strings.h"
@@ -96,7 +97,15 @@ class SiteServerImpl final : public SiteServer {
     PKG_TRY(ensure_private_dir(config_.data_dir));
     // Whoever can write the data directory can plant admin.token or a database: refuse one that others can write.
     PKG_TRY(check_trusted_dir(config_.data_dir));
+    PKG_ASSIGN_OR_RETURN(auto dir_lock,
+                         ExclusiveLock::take(config_.data_dir / "server.lock",
+                                             "the data directory '" + config_.data_dir.string() + "'"));
+    locks_.push_back(std::move(dir_lock));
     if (auto db_file = sqlite_file(config_.db_url)) {
+      // A database outside the data directory may be another server's too.
+      PKG_ASSIGN_OR_RETURN(auto db_lock, ExclusiveLock::take(db_file->string() + ".lock",
+                                                             "the database '" + db_file->string() + "'"));
+      locks_.push_back(std::move(db_lock));
       // Created 0600 before SQLite opens it; SQLite gives -wal and -shm the database file's mode.
       PKG_TRY(ensure_private_file(*db_file));
       for (const char* suffix : {"-wal", "-shm", "-journal"}) {
@@ -206,6 +215,7 @@ class SiteServerImpl final : public SiteServer {
 
  private:
   ServerConfig config_;
+  std::vector<ExclusiveLock> locks_;  // the data directory's and the SQLite database's, held until the end
   // Declaration order is teardown order reversed: the HTTP server goes first, the store last (and the token cache,
   // which the store's writer calls, after it).
   TokenCache token_cache_{[this](std::string_view token) { return site::lookup_token(*store_, token); },

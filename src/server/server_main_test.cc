@@ -193,6 +193,26 @@ TEST_F(SiteServerTest, ADifferentSiteCodeForAnExistingDatabaseIsRefused) {
   EXPECT_NE(s.error().message.find("ABC"), std::string::npos) << s.error().message;
 }
 
+// One server per data directory and per SQLite database (two would write them with diverging state); the second
+// is refused, naming what is in use and by which process, and a stopped server lets the next one start.
+TEST_F(SiteServerTest, TwoServersCannotShareADataDirectoryOrADatabase) {
+  start();
+  auto second = SiteServer::start(config_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, WbemCode::kInvalidOperation);
+  EXPECT_NE(second.error().message.find("in use by another pkgcast server (process " + std::to_string(::getpid())),
+            std::string::npos)
+      << second.error().message;
+  ServerConfig elsewhere = config_;
+  elsewhere.data_dir = base_ / "other";
+  auto same_db = SiteServer::start(elsewhere);
+  ASSERT_FALSE(same_db.ok());
+  EXPECT_NE(same_db.error().message.find("the database"), std::string::npos) << same_db.error().message;
+  server_->stop();
+  server_.reset();
+  start();
+}
+
 TEST_F(SiteServerTest, ExistingTokenFileIsRegisteredForANewDatabase) {
   ASSERT_TRUE(ensure_private_dir(config_.data_dir).ok());
   const std::string token = *site::generate_token();
