@@ -101,11 +101,16 @@ Status CliContext::check_namespace(client::HttpClient& http) const {
                                                      "' is not served here (this server serves '" + served + "')");
 }
 
-Result<ManagementScope> CliContext::scope(bool resync_on_gap) const {
+Result<ManagementScope> CliContext::scope(bool resync_on_gap, std::optional<std::chrono::milliseconds> within) const {
   PKG_ASSIGN_OR_RETURN(std::string token, resolve_token());
   ConnectionOptions o;
   o.token = std::move(token);
   o.resync_on_gap = resync_on_gap;
+  if (within) {
+    const auto bound = std::max(*within, std::chrono::milliseconds(1));
+    o.timeout = std::min(o.timeout, bound);
+    o.event_idle_timeout = std::min(o.event_idle_timeout, bound);
+  }
   o.insecure = options.insecure;
   o.ca_file = options.ca_file;
   return ManagementScope::try_create(server_url(), options.namespace_path, std::move(o));

@@ -2,8 +2,10 @@
 // table for people and JSON (--json) for scripts.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,7 +63,10 @@ class CliContext {
 
   // The client library's view of the server (event subscriptions), with the same URL, token and TLS settings.
   // `resync_on_gap` is ConnectionOptions::resync_on_gap: false makes a gap in the journal the subscription's end.
-  Result<ManagementScope> scope(bool resync_on_gap = true) const;
+  // `within`: a command's --timeout left; no wait for the server (connect, an answer's head, a silent stream) lasts
+  // longer, so a server that accepts and never answers cannot hold the command past its timeout.
+  Result<ManagementScope> scope(bool resync_on_gap = true,
+                                std::optional<std::chrono::milliseconds> within = std::nullopt) const;
 
   // Prints JSON (pretty, one document) on stdout.
   void print_json(const cim::Json& j) const;

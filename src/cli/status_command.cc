@@ -335,7 +335,14 @@ struct StatusOptions {
 
 
 int run_status(CliContext& ctx, const StatusOptions& o) {
-  auto scope = ctx.scope();
+  // No --timeout: a deadline that never comes.
+  const SteadyClock::time_point deadline =
+      o.timeout_seconds ? SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                                   std::chrono::duration<double>(*o.timeout_seconds))
+                        : SteadyClock::time_point::max();
+  std::optional<std::chrono::milliseconds> within;
+  if (o.timeout_seconds) within = std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now());
+  auto scope = ctx.scope(/*resync_on_gap=*/true, within);
   if (!scope.ok()) return ctx.fail(scope.error());
   View view;
   view.package_id = to_upper(o.package_id);
@@ -359,11 +366,6 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
   };
   // Subscribe first, then read the state: every change after the read arrives as an event (some changes may arrive
   // twice, once in the read and once as an event, which is harmless: the event carries the whole instance).
-  // No --timeout: a deadline that never comes.
-  const SteadyClock::time_point deadline =
-      o.timeout_seconds ? SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
-                                                   std::chrono::duration<double>(*o.timeout_seconds))
-                        : SteadyClock::time_point::max();
   EventQueue queue;
   std::vector<Subscription> subscriptions;
   // Four subscriptions and the first read (a query answer is a stream too, under the same quota), all or none. A
@@ -385,6 +387,11 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
   bool told = false;
   for (Status started = start(); !started.ok(); started = start()) {
     const auto delay = std::chrono::milliseconds(250 + std::uniform_int_distribution<int>(0, 1750)(jitter));
+    if (o.wait && started.error().code == WbemCode::kTransportFailure && SteadyClock::now() >= deadline) {
+      // Connected, and no answer within the timeout: what the package came to is unknown.
+      std::cerr << "timed out waiting for the server to answer: " << started.error().message << "\n";
+      return kExitTimedOut;
+    }
     if (started.error().code != WbemCode::kServerTooBusy) return ctx.fail(started.error());
     if (SteadyClock::now() + delay >= deadline) {
       // Still refused at the timeout: with --wait that is the timeout's exit (what the package came to is unknown).

@@ -78,16 +78,23 @@ int run_watch(CliContext& ctx, const WatchOptions& w) {
   // A gap (the journal was compacted past the events not yet printed, while the stream was down) ends the watch
   // with WBEM_E_NOT_FOUND, as a compacted --since does: events were lost, and the script that reads them must know
   // it (re-list, then watch again). Resubscribing silently would hide the loss.
-  auto scope = ctx.scope(/*resync_on_gap=*/false);
-  if (!scope.ok()) return ctx.fail(scope.error());
-  auto events = scope->try_exec_notification_query(w.query, w.since);
-  if (!events.ok()) return ctx.fail(events.error());
-
   using Clock = std::chrono::steady_clock;
   const std::optional<Clock::time_point> deadline =
       w.timeout_seconds ? std::optional(Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                            std::chrono::duration<double>(*w.timeout_seconds)))
                         : std::nullopt;
+  std::optional<std::chrono::milliseconds> within;
+  if (deadline) within = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now());
+  auto scope = ctx.scope(/*resync_on_gap=*/false, within);
+  if (!scope.ok()) return ctx.fail(scope.error());
+  auto events = scope->try_exec_notification_query(w.query, w.since);
+  if (!events.ok()) {
+    // A server that did not answer within the timeout: the timeout's exit, as if it had answered with nothing.
+    if (deadline && Clock::now() >= *deadline && events.error().code == WbemCode::kTransportFailure) {
+      return w.count ? kExitTimedOut : kExitOk;
+    }
+    return ctx.fail(events.error());
+  }
   std::uint64_t seen = 0;
   while (!w.count || seen < *w.count) {
     // Wake at least once a second so that the deadline is kept whatever arrives.

@@ -1,6 +1,11 @@
 // The administrative command line against a real server process, on both backends.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -195,6 +200,33 @@ TEST_P(AdminE2eTest, ErrorsAndUsage) {
 
 // Flags before variables: an explicit --token-file wins over an inherited PKGCAST_TOKEN; a token file that cannot be
 // one token is said to be so.
+// A server that accepts connections and never answers (hung, or a wrong port that some other service holds):
+// `status --wait --timeout` and `watch --count --timeout` still end at their timeout, with its exit code 3.
+TEST(SilentServerE2eTest, TimeoutsHoldWhenTheServerNeverAnswers) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);  // connections complete in the backlog; nothing is ever read or written
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"status", "ABC00001", "--wait", "--timeout", "2"},
+        std::vector<std::string>{"watch", "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'",
+                                 "--count", "1", "--timeout", "2"}}) {
+    std::vector<std::string> argv = {pkgcast_binary(), "--server", url, "--token", "pkc_x"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto started = std::chrono::steady_clock::now();
+    const RunResult r = run(argv, {}, std::chrono::seconds(40));
+    EXPECT_EQ(r.exit_code, 3) << args[0] << ": " << r.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20)) << args[0];
+  }
+  ::close(fd);
+}
+
 TEST_P(AdminE2eTest, TokenFlagsComeBeforeTheEnvironmentAndBadTokenFilesAreNamed) {
   const std::string token_file = data_dir_ + "/admin.token";
   auto flag_wins = run({pkgcast_binary(), "--server", url_, "--token-file", token_file, "site", "list"},
