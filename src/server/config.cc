@@ -14,6 +14,16 @@ namespace pkgcast::server {
 namespace fs = std::filesystem;
 namespace {
 
+// A SQLite database path in a config file, relative to the file's directory (config_test's
+// RelativePathsInTheFileAreRelativeToTheFile).
+std::string resolve_sqlite_path(const std::string& value, const fs::path& base) {
+  if (value.rfind("postgresql:", 0) == 0 || value.rfind("postgres:", 0) == 0) return value;
+  const bool prefixed = value.rfind("sqlite:", 0) == 0;
+  const std::string path = prefixed ? value.substr(7) : value;
+  if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0 || fs::path(path).is_absolute()) return value;
+  return (prefixed ? "sqlite:" : "") + (base / path).string();
+}
+
 enum class Kind { kString, kPath, kInteger, kPathList };
 
 // A path list is kept in a Setting as its paths joined by this (a newline: no configured path holds one).
@@ -137,6 +147,9 @@ Status read_toml(const fs::path& file, Settings& out) {
       std::string value = *v;
       // A relative path in a file means relative to that file, not to wherever the server was started.
       if (def->kind == Kind::kPath && !value.empty() && fs::path(value).is_relative()) value = (base / value).string();
+      // So is a SQLite database's (`db = "pkgcast.db"` or `"sqlite:pkgcast.db"`); a PostgreSQL URL, an in-memory
+      // or a `file:` URI database is left as written.
+      if (key == "db") value = resolve_sqlite_path(value, base);
       out[key] = {value, source};
     }
   }

@@ -167,6 +167,18 @@ TEST_F(ConfigTest, RelativePathsInTheFileAreRelativeToTheFile) {
   EXPECT_EQ(c->db_url, (dir_ / "state" / "pkgcast.db").string());
   EXPECT_EQ(c->tls_cert, "/abs/cert.pem");
   EXPECT_EQ(c->tls_key, dir_ / "key.pem");
+  // A SQLite database named in the file too, with or without its scheme; URLs and absolute paths as written.
+  for (const auto& [written, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"my.db", (dir_ / "my.db").string()},
+           {"sqlite:db/my.db", "sqlite:" + (dir_ / "db" / "my.db").string()},
+           {"/var/lib/pkgcast.db", "/var/lib/pkgcast.db"},
+           {"postgresql://u@127.0.0.1/p", "postgresql://u@127.0.0.1/p"},
+           {":memory:", ":memory:"}}) {
+    flags.config_file = toml("db = \"" + written + "\"\n");
+    c = load_server_config(flags, env());
+    ASSERT_TRUE(c.ok()) << c.error().to_string();
+    EXPECT_EQ(c->db_url, expected) << written;
+  }
 }
 
 TEST_F(ConfigTest, DbFlagOverridesTheDefaultDatabase) {
