@@ -139,6 +139,16 @@ Result<PreparedQuery> Provider::prepare(std::string_view ns, std::string_view wq
   PKG_ASSIGN_OR_RETURN(wql::BoundQuery bound, wql::compile(wql_text, store_.registry()));
   PKG_TRY(check_classes(namespace_path, bound));
   if (bound.has_unresolved_subqueries()) {
+    if (subqueries_running_.fetch_add(1) >= limits_.max_concurrent_subqueries && limits_.max_concurrent_subqueries) {
+      subqueries_running_.fetch_sub(1);
+      return make_error(WbemCode::kServerTooBusy,
+                        "too many queries with subqueries are being answered (max_concurrent_subqueries " +
+                            std::to_string(limits_.max_concurrent_subqueries) + "); retry later");
+    }
+    struct Release {
+      std::atomic<std::size_t>& running;
+      ~Release() { running.fetch_sub(1); }
+    } release{subqueries_running_};
     // IN (SELECT ...): each subquery runs now, as the caller (its sites, its class rights), and its values are
     // held for the outer query, within max_subquery_values over all subqueries of the query.
     std::uint64_t held = 0;

@@ -45,6 +45,7 @@
 // Lifetime: the Provider references the store, which must outlive it and every PreparedQuery.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -150,6 +151,10 @@ struct QueryLimits {
   // Bytes a join sorted in memory may hold (its answers, estimated: cim::estimated_bytes), since it holds its whole
   // answer until the first class is read to its end; 0 = unlimited.
   std::uint64_t max_join_bytes = 64ull << 20;
+  // Queries whose IN (SELECT ...) subqueries are being answered at once, server-wide: prepare() answers them on
+  // the caller's thread (the server's request workers), so past this many it refuses with
+  // WBEM_E_SERVER_TOO_BUSY rather than let them take every worker; 0 = unlimited.
+  std::size_t max_concurrent_subqueries = 0;
 };
 
 // How much one page may do: the store is read for at most `max_rows` rows and for about `slice` (a row is never
@@ -253,6 +258,7 @@ class Provider {
   std::string server_name_;
   std::string namespace_;
   QueryLimits limits_;
+  mutable std::atomic<std::size_t> subqueries_running_{0};  // queries in prepare()'s subquery step
 };
 
 // Both backends compare and order strings as WQL does (ASCII letters folded, then bytes: SQLite's NOCASE,

@@ -288,6 +288,18 @@ TEST_F(ProviderShapeTest, SubqueriesRunAsTheCallerWithinTheirLimit) {
   EXPECT_NE(over.error().message.find("max_subquery_values"), std::string::npos);
 }
 
+// Queries with subqueries answered at once are counted and given back on every path (answered, refused by a
+// limit, failed): with room for one, one after the other always gets it.
+TEST_F(ProviderShapeTest, ConcurrentSubqueryRunsAreCountedAndGivenBack) {
+  make_provider(QueryLimits{.max_subquery_values = 3, .max_concurrent_subqueries = 1});
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_TRUE(query("SELECT * FROM SMS_Package WHERE PackageID IN (SELECT PackageID FROM SMS_Program)").ok());
+    auto over = query("SELECT * FROM SMS_Program WHERE PackageID IN (SELECT PackageID FROM SMS_Package)");
+    ASSERT_FALSE(over.ok());
+    EXPECT_EQ(over.error().code, WbemCode::kQuotaViolation);
+  }
+}
+
 // The budget is one for the subqueries and the query together: each subquery alone reads within it, their sum
 // does not (SMS_Package has 7 rows, SMS_Program fewer).
 TEST_F(ProviderShapeTest, SubqueriesAndTheQueryShareOneBudget) {

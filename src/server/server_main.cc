@@ -157,6 +157,8 @@ class SiteServerImpl final : public SiteServer {
     api.query_limits.max_subquery_values = static_cast<std::uint64_t>(config_.query_max_subquery_values);
     api.query_limits.max_join_rows = static_cast<std::uint64_t>(config_.query_max_join_rows);
     api.query_limits.max_join_bytes = static_cast<std::uint64_t>(config_.query_max_join_mib) << 20;
+    // Subqueries are answered on a request worker: half of them at most, so that the others stay for everyone.
+    api.query_limits.max_concurrent_subqueries = std::max<std::size_t>(1, static_cast<std::size_t>(config_.workers) / 2);
     api.events.max_subscriptions = static_cast<std::size_t>(config_.max_subscriptions);
     api.event_heartbeat = std::chrono::seconds(config_.event_heartbeat_seconds);
     site_code_ = to_upper(api.site_code);
