@@ -304,6 +304,53 @@ TEST_F(DistMgrTest, AStalledJobIsRetried) {
   expect_consistent();
 }
 
+// An agent works on one job at a time: a job it has not started yet (no report of its own since it was sent) is
+// not stalled while the DP reports on its other jobs; once the DP goes silent, it is.
+TEST_F(DistMgrTest, AJobWaitingBehindTheAgentsOtherJobsIsNotStalled) {
+  const std::string a = package("A");
+  const std::string b = package("B");
+  ASSERT_TRUE(dm_->distribute(a, Targets{{"dp1"}, {}, {}}).ok());
+  ASSERT_TRUE(dm_->distribute(b, Targets{{"dp1"}, {}, {}}).ok());
+  schedule();
+  ASSERT_EQ(num(job(b, "dp1"), "JobState"), 1u);  // both sent
+  for (int i = 1; i <= 4; ++i) {
+    advance(40 * kSecond);
+    report("dp1", a, "progress", static_cast<std::uint64_t>(i) * 10, 100);
+    schedule();
+    EXPECT_EQ(num(job(b, "dp1"), "JobState"), 1u) << "after " << i * 40 << " s";
+  }
+  advance(61 * kSecond);  // the DP went silent
+  schedule();
+  EXPECT_EQ(num(job(a, "dp1"), "JobState"), 0u);
+  EXPECT_EQ(num(job(b, "dp1"), "JobState"), 0u);
+  EXPECT_NE(str(job(b, "dp1"), "LastError").find("stalled"), std::string::npos);
+  expect_consistent();
+}
+
+// The server that was down heard nothing: a job's silence counts from the later of its last report and the
+// server's start, so a restart longer than the stall timeout does not fail the transfers in progress.
+TEST_F(DistMgrTest, SilenceCountsFromTheServersStart) {
+  const std::string pkg = package();
+  ASSERT_TRUE(dm_->distribute(pkg, Targets{{"dp1"}, {}, {}}).ok());
+  schedule();
+  report("dp1", pkg, "progress", 10, 100);
+  dm_.reset();
+  advance(10 * 60 * kSecond);  // down for ten minutes
+  DistOptions o;
+  o.clock = &clock_;
+  o.retry_count = 3;
+  o.retry_delay = std::chrono::seconds(10);
+  o.stall_timeout = std::chrono::seconds(60);
+  o.jitter_seed = 42;
+  make_manager(o);
+  schedule();
+  EXPECT_EQ(num(job(pkg, "dp1"), "JobState"), 1u);  // still in progress
+  advance(30 * kSecond);
+  report("dp1", pkg, "installed");
+  EXPECT_EQ(num(dist_points(pkg, "dp1"), "State"), 0u);
+  expect_consistent();
+}
+
 // Transfer windows: a closed hour holds an install pending with the reason (never failed) and takes no slot; it
 // goes when the window opens. A high-only hour lets a high-priority package through and holds the rest. kStart is
 // a Friday, 08:00 UTC.

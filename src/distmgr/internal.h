@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -111,6 +112,13 @@ class Manager {
   const DistOptions options;
   const summarizer::Summarizer summaries;
 
+  // A report came from the DP at `nal`, about any of its jobs: its agent is alive (status.cc).
+  void heard_from(const std::string& nal, Micros at) PKG_EXCLUDES(heard_mu_);
+  // When the DP at `nal` last reported since this process started (0: not yet).
+  Micros last_heard(const std::string& nal) PKG_EXCLUDES(heard_mu_);
+  // This process's start: no job has been silent for longer than the server has been up to hear it.
+  const Micros started_at;
+
  private:
   void run() PKG_EXCLUDES(mu_);
   // Applies the queue's oldest reports in one command and settles them; the caller leads this group.
@@ -125,6 +133,9 @@ class Manager {
   std::thread thread_;
   Mutex rng_mu_;
   std::mt19937_64 rng_ PKG_GUARDED_BY(rng_mu_);
+  // Bound: one entry per DP that reported since the start (DPs are the site's, created by administrators).
+  Mutex heard_mu_;
+  std::map<std::string, Micros> heard_ PKG_GUARDED_BY(heard_mu_);
 
   // Reports not yet taken by a group command, oldest first, and whether a submitted command will take them.
   // Invariant: a report stays queued only while status_group_pending_ or some caller of apply_status is about to

@@ -60,7 +60,7 @@ Result<std::vector<std::string>> sources_for(store::WriteTxn& txn, const cim::In
 }  // namespace
 
 Manager::Manager(store::Store& s, site::Domain& d, DistOptions o)
-    : store(s), domain(d), options(std::move(o)), summaries(s.registry()) {
+    : store(s), domain(d), options(std::move(o)), summaries(s.registry()), started_at(options.clock->now_micros()) {
   // A deleted package gives back its per-DP counts in the command that deletes it.
   domain.set_package_delete_hook([this](store::WriteTxn& txn, const std::string& package_id) {
     return summaries.forget_package(txn, package_id, txn.now());
@@ -68,6 +68,18 @@ Manager::Manager(store::Store& s, site::Domain& d, DistOptions o)
   MutexLock lock(rng_mu_);
   rng_.seed(options.jitter_seed != 0 ? options.jitter_seed
                                      : static_cast<std::uint64_t>(options.clock->now_micros()));
+}
+
+void Manager::heard_from(const std::string& nal, Micros at) {
+  MutexLock lock(heard_mu_);
+  Micros& last = heard_[to_upper(nal)];
+  last = std::max(last, at);
+}
+
+Micros Manager::last_heard(const std::string& nal) {
+  MutexLock lock(heard_mu_);
+  const auto it = heard_.find(to_upper(nal));
+  return it == heard_.end() ? 0 : it->second;
 }
 
 Manager::~Manager() {
@@ -172,7 +184,12 @@ Status Manager::pass(Micros& next) {
     if (state == static_cast<std::uint32_t>(JobState::kSent)) {
       if (takes_slot(action)) ++in_flight[to_upper(get_string(job, "PackageID"))];
       if (action == static_cast<std::uint32_t>(JobAction::kCancel)) continue;  // never retried
-      const Micros last = get_time(job, "LastProgressTime").value_or(now);
+      // Silent since the later of its last report and this process's start (a server that was down heard
+      // nothing). A job its agent has not reported on yet waits behind the agent's other jobs (it works on one at
+      // a time): while the DP reports on those, it is alive and this one is not stalled.
+      const auto progressed = get_time(job, "LastProgressTime");
+      Micros last = std::max(progressed.value_or(now), started_at);
+      if (progressed == get_time(job, "SentTime")) last = std::max(last, last_heard(get_string(job, "NALPath")));
       if (last + stall <= now) {
         plan.stalled.push_back(job);
       } else {

@@ -93,6 +93,7 @@ Status apply_one(Manager& m, store::WriteTxn& txn, std::string_view dp_name, con
   const bool progress = s.state == "progress";
   PKG_ASSIGN_OR_RETURN(cim::Instance dp, site::find_dp(txn, dp_name));
   const std::string nal = get_string(dp, "NALPath");
+  m.heard_from(nal, m.options.clock->now_micros());
   const std::string package_id = to_upper(s.package_id);
   PKG_ASSIGN_OR_RETURN(auto job, job_row(txn, package_id, nal));
   if (!job) {

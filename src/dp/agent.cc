@@ -25,6 +25,8 @@ using nlohmann::json;
 // A status names at most this many paths: a tree with thousands of stray files still makes a message the server
 // accepts (its body limit is 1 MiB), and an administrator reads the count.
 constexpr std::size_t kPathsNamedPerStatus = 100;
+// A download that places no chunk still reports, this often, that bytes are arriving (Agent::run_job).
+constexpr std::chrono::seconds kReceivingReportEvery{10};
 
 // " a b c", or " a b ... and 42 more".
 std::string path_list(const std::vector<std::string>& paths) {
@@ -583,12 +585,30 @@ bool Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& 
       // heartbeat while the installer works without moving chunks.
       Mutex progress_mu;
       auto last = std::chrono::steady_clock::now() - options_.progress_interval;
+      std::uint64_t last_done = 0;
+      std::uint64_t last_total = job.content_size;
       ProgressFn progress = [&](std::uint64_t done, std::uint64_t total) {
         MutexLock lock(progress_mu);
+        last_done = done;
+        last_total = total;
         const auto now = std::chrono::steady_clock::now();
         if (now - last < options_.progress_interval) return;
         last = now;
         report(job, "progress", {}, done, total);
+      };
+      // The first report says the job has started (the server counts a job its agent has not started as waiting
+      // behind the agent's others, not as stalled); bytes arriving between two placed chunks repeat the last one,
+      // at most every kReceivingReportEvery, so a slow download is not taken for a stalled one.
+      progress(0, job.content_size);
+      fetch.receiving = [&] {
+        MutexLock lock(progress_mu);
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last < std::max<std::chrono::steady_clock::duration>(options_.progress_interval,
+                                                                         kReceivingReportEvery)) {
+          return;
+        }
+        last = now;
+        report(job, "progress", {}, last_done, last_total);
       };
       const auto started = std::chrono::steady_clock::now();
       const std::uint64_t received_before = fetcher_->bytes_received();

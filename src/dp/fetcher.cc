@@ -133,6 +133,7 @@ Result<std::string> Fetcher::fetch_manifest(const FetchJob& job, const content::
       std::optional<std::chrono::steady_clock::time_point> first_bytes;
       req.on_data = [&](std::string_view piece) {
         bytes_received_ += piece.size();
+        if (job.receiving) job.receiving();
         if (body.size() + piece.size() > max_bytes) {
           too_big = true;
           return false;
@@ -337,6 +338,7 @@ class Fetcher::ChunkDownload {
 
   bool on_data(std::string_view piece) {
     received_ += piece.size();
+    if (job_.receiving) job_.receiving();
     const auto now = std::chrono::steady_clock::now();
     if (!first_bytes_) {
       first_bytes_ = now;

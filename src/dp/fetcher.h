@@ -59,6 +59,9 @@ struct FetchJob {
   std::vector<client::ServerUrl> sources;
   TokenBucket* bucket = nullptr;  // nullptr: unlimited
   const std::atomic<bool>* cancel = nullptr;
+  // Called as bytes arrive (from any worker; may be empty): the agent's sign of life for its job while a download
+  // is slower than a chunk between two progress reports.
+  std::function<void()> receiving;
   // The source every download of the job starts with: the first in priority order until one fails (a refused
   // connection, a timeout, an error status, wrong bytes), then the next after it, for the rest of the job. Without
   // it a silent source would cost its timeout once per chunk, hours for a large package. Shared by the workers.
