@@ -20,6 +20,31 @@ Result<Response> post_group(ApiContext& ctx, Request& req) {
   return instance_body(201, group);
 }
 
+// As in Configuration Manager, a DP that joins a group gets the group's packages: each package assigned to the
+// group (SMS_DPGroupContentInfo) is distributed to the new members that do not hold it yet. A command of its own
+// after the membership's: a failure here leaves the members added, and is answered as the request's error.
+Status distribute_group_content(ApiContext& ctx, const cim::Instance& group, const std::vector<std::string>& dps) {
+  PKG_ASSIGN_OR_RETURN(const cim::ClassDef* cls, ctx.store.registry().get("SMS_DPGroupContentInfo"));
+  const auto group_id = cls->find_property("GroupID");
+  const auto package_id = cls->find_property("PackageID");
+  const cim::Value* id = group.find("GroupID");
+  if (!group_id || !package_id || id == nullptr || id->is_null()) return ok_status();
+  std::vector<std::string> packages;
+  PKG_TRY(ctx.store.scan(*cls, store::Predicate::compare(*group_id, store::Predicate::Op::kEq, *id),
+                         [&](cim::Instance&& row) {
+                           if (!row.get(*package_id).is_null()) packages.push_back(row.get(*package_id).as_string());
+                           return true;
+                         }));
+  for (const auto& package : packages) {
+    distmgr::Targets targets;
+    targets.dps = dps;
+    auto distributed = ctx.distribution->distribute(package, targets);
+    // A package without source files has nothing to send (it is offered everywhere without distribution).
+    if (!distributed.ok() && distributed.error().code != WbemCode::kInvalidOperation) return distributed.error();
+  }
+  return ok_status();
+}
+
 Result<Response> change_members(ApiContext& ctx, Request& req, bool add) {
   PKG_ASSIGN_OR_RETURN(Body body, Body::parse(req.body));
   PKG_ASSIGN_OR_RETURN(auto dps, body.strings("dps"));
@@ -36,6 +61,7 @@ Result<Response> change_members(ApiContext& ctx, Request& req, bool add) {
   const std::string& id = req.params.at("id");
   PKG_ASSIGN_OR_RETURN(cim::Instance group,
                        add ? ctx.domain.add_group_members(id, *dps) : ctx.domain.remove_group_members(id, *dps));
+  if (add) PKG_TRY(distribute_group_content(ctx, group, *dps));
   return instance_body(200, group);
 }
 

@@ -1,4 +1,6 @@
 // Every resource and verb of /api/v1, called through the router.
+#include <fstream>
+
 #include "server/routes/routes_fixture.h"
 
 namespace pkgcast::server {
@@ -100,6 +102,47 @@ TEST_F(RoutesTest, GroupsResource) {
   ASSERT_EQ(removed.status, 200u) << removed.body;
   EXPECT_EQ(removed.json()["MemberCount"], 0);
   EXPECT_EQ(call("POST", "/api/v1/groups/" + id + "/members", R"({"dps":["nope"]})").status, 404u);
+}
+
+// A fixture whose server takes packages' source files from under its directory.
+class RoutesWithSourcesTest : public RoutesTest {
+ protected:
+  void configure(ApiOptions& options) override {
+    std::filesystem::create_directories(dir_ / "src" / "app");
+    std::ofstream(dir_ / "src" / "app" / "setup.sh") << "echo installed\n";
+    options.source_roots = {dir_ / "src"};
+    options.content_library = dir_ / "library";
+  }
+};
+
+// As in Configuration Manager, a DP that joins a DP group gets the group's packages (a target row in
+// INSTALL_PENDING); the members it had keep theirs, and a DP that leaves keeps what it holds.
+TEST_F(RoutesWithSourcesTest, ADpThatJoinsAGroupGetsTheGroupsPackages) {
+  for (const char* dp : {"dp1", "dp2"}) {
+    ASSERT_EQ(call("POST", "/api/v1/dps", std::string(R"({"name":")") + dp + R"(","site":"ABC"})").status, 201u);
+  }
+  const std::string source = (dir_ / "src" / "app").string();
+  auto pkg = call("POST", "/api/v1/packages", R"({"name":"App","source":")" + source + R"("})");
+  ASSERT_EQ(pkg.status, 201u) << pkg.body;
+  const std::string id = pkg.json()["PackageID"];
+  auto group = call("POST", "/api/v1/groups", R"({"name":"West"})");
+  ASSERT_EQ(group.status, 201u) << group.body;
+  const std::string gid = group.json()["GroupID"];
+  ASSERT_EQ(call("POST", "/api/v1/groups/" + gid + "/members", R"({"dps":["dp1"]})").status, 200u);
+  auto sent = call("POST", "/api/v1/packages/" + id + "/distribute", R"({"groups":["West"]})");
+  ASSERT_EQ(sent.status, 200u) << sent.body;
+  auto targets = [&] {
+    auto r = call("POST", "/api/v1/query",
+                  R"({"query":"SELECT * FROM SMS_PackageStatusDistPointsSummarizer WHERE PackageID = ')" + id + "'\"}");
+    EXPECT_EQ(r.status, 200u) << r.body;
+    return r.json()["instances"].size();
+  };
+  EXPECT_EQ(targets(), 1u);
+  auto joined = call("POST", "/api/v1/groups/" + gid + "/members", R"({"dps":["dp2"]})");
+  ASSERT_EQ(joined.status, 200u) << joined.body;
+  EXPECT_EQ(targets(), 2u);
+  ASSERT_EQ(call("DELETE", "/api/v1/groups/" + gid + "/members", R"({"dps":["dp2"]})").status, 200u);
+  EXPECT_EQ(targets(), 2u);
 }
 
 TEST_F(RoutesTest, PackagesProgramsAndAdvertisements) {
