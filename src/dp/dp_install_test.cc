@@ -226,6 +226,29 @@ TEST_F(AgentTest, AnUpdateTrustsAnUnchangedVerifiedFileAndValidateFindsWhatChang
   EXPECT_EQ(tt::diff_trees(tmp.path() / "src2", tmp.path() / "dp/content/ABC00001.2"), "");
 }
 
+// A redistribution (an install of the version the DP holds, as `redistribute` and RefreshNow send) takes no file
+// from the installed tree on its fingerprint's word: a file changed behind the agent's back with its time kept
+// (bit rot looks the same) is read, found wrong, and its bytes come from the source again.
+TEST_F(AgentTest, ARedistributionChecksEveryFileAndSendsWhatDiffers) {
+  std::string big = tt::pseudo_random(4 * 1024 * 1024, 32);
+  auto agent = install_big_file_as_version_1(big);
+  ASSERT_NE(agent, nullptr);
+  const fs::path installed = tmp.path() / "dp/content/ABC00001.1/big.bin";
+  struct stat st {};
+  ASSERT_EQ(::stat(installed.c_str(), &st), 0);
+  ASSERT_TRUE(flip_a_bit(installed, 1000000));
+  const struct timespec times[2] = {st.st_atim, st.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, installed.c_str(), times, 0), 0);
+  ASSERT_NE(tt::diff_trees(tmp.path() / "src1", tmp.path() / "dp/content/ABC00001.1"), "");
+
+  const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
+  const std::uint64_t before = server.chunk_bytes_served();
+  server.put_job(install_job("ABC00001", 1, 2, v1, {server.content_url()}));
+  ASSERT_TRUE(server.wait_status("ABC00001", "installed", 2));
+  EXPECT_EQ(tt::diff_trees(tmp.path() / "src1", tmp.path() / "dp/content/ABC00001.1"), "");
+  EXPECT_GT(server.chunk_bytes_served() - before, 0u);  // the bad chunk came from the source again
+}
+
 // A file put together from copied and fetched chunks is not hashed whole, so it is not taken as holding the
 // whole-file hash its manifest names: a manifest whose file hash does not match its chunks (here version 2 of
 // ABC00001 names, for a file of other bytes, the hash of another package's file of the same size) does not make the

@@ -213,10 +213,10 @@ Status remove_entry(int parent, const std::string& leaf, const struct stat& st, 
 }
 
 // Links the installed file `at` as `leaf` in `parent` when it is the entry's file: same size and mode, and the same
-// SHA-256, which is computed unless the file is as the agent verified it (same fingerprint). Never follows a link.
-// `linked` receives its fingerprint. False when anything differs or fails.
+// SHA-256, which is computed unless the file is as the agent verified it (same fingerprint) and `trust_fingerprints`.
+// Never follows a link. `linked` receives its fingerprint. False when anything differs or fails.
 bool link_verified(const ChunkIndex::FileAt& at, const content::ManifestEntry& e, int parent, const std::string& leaf,
-                   FileFingerprint& linked) {
+                   FileFingerprint& linked, bool trust_fingerprints) {
   Fd root(::open(at.root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!root.valid()) return false;
   std::string from;
@@ -231,7 +231,7 @@ bool link_verified(const ChunkIndex::FileAt& at, const content::ManifestEntry& e
   linked = FileFingerprint::of(st);
   linked.whole = true;  // by the check below, or by the one the agent made of it (FileFingerprint::whole)
   // Unchanged since the agent verified it whole: no need to read it again.
-  if (at.verified.whole && at.verified.same_state(linked)) {
+  if (trust_fingerprints && at.verified.whole && at.verified.same_state(linked)) {
     return ::linkat(from_parent->get(), from.c_str(), parent, leaf.c_str(), 0) == 0;
   }
   auto hash = hash_file(fd.get(), e.size, at.root / at.path);
@@ -241,12 +241,14 @@ bool link_verified(const ChunkIndex::FileAt& at, const content::ManifestEntry& e
 
 // Creates the tree's directories, symlinks and files (at their sizes, holes until their chunks arrive) below
 // `root`. With `resume`, what is there already is kept when it is of the right kind. A new file that an installed
-// version holds already (same hash, size and mode, checked by hashing it) is a hard link to it instead: `linked`
-// marks those entries, which then need neither chunks nor a check. Installed trees are never written in place (a
-// repair replaces a file by rename), so a shared inode is never changed under either tree.
+// version holds already (same hash, size and mode, checked by hashing it unless its fingerprint is trusted) is a
+// hard link to it instead: `linked` marks those entries, which then need neither chunks nor a check. Installed trees
+// are never written in place (a repair replaces a file by rename), so a shared inode is never changed under either
+// tree.
 Status lay_out(int root, const content::Manifest& manifest, const std::filesystem::path& dir, bool resume,
                const ChunkIndex* index, WorkerPool& pool, std::vector<bool>& linked,
-               std::vector<FileFingerprint>& fingerprints, const std::function<void()>& heartbeat) {
+               std::vector<FileFingerprint>& fingerprints, const std::function<void()>& heartbeat,
+               bool trust_fingerprints) {
   // Written by the workers, one element each (a std::vector<bool> element is not a separate memory location).
   std::vector<char> marks(manifest.entries.size(), 0);
   const auto place = [&](std::size_t i) -> Status {
@@ -277,7 +279,8 @@ Status lay_out(int root, const content::Manifest& manifest, const std::filesyste
         break;
       case content::EntryType::kFile: {
         if (!right_kind && e.size > 0 && index) {
-          if (auto at = index->find_file(e.sha256); at && link_verified(*at, e, parent.get(), leaf, fingerprints[i])) {
+          if (auto at = index->find_file(e.sha256);
+              at && link_verified(*at, e, parent.get(), leaf, fingerprints[i], trust_fingerprints)) {
             marks[i] = 1;
             break;
           }
@@ -567,12 +570,18 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   };
   if (progress) progress(0, total);
 
+  // A redistribution (this very version is installed already) sends every file again: nothing is taken from the
+  // installed tree on its fingerprint's word (a file may have rotted, or been changed by a tool that kept its time):
+  // no file is linked unhashed and no stretch copied unread; every chunk is read and checked, and what differs comes
+  // from the sources.
+  const bool redistribution = std::filesystem::exists(installed_dir(job), ec);
   auto recorded = read_file(marker.string());
   bool resume = recorded.ok() && *recorded == job.manifest_hash && std::filesystem::is_directory(dir, ec);
   std::vector<bool> linked;
   if (resume) {
     auto root = open_dir(dir);
-    if (!root.ok() || !lay_out(root->get(), manifest, dir, true, nullptr, pool_, linked, fingerprints, heartbeat).ok()) {
+    if (!root.ok() ||
+        !lay_out(root->get(), manifest, dir, true, nullptr, pool_, linked, fingerprints, heartbeat, true).ok()) {
       resume = false;
     }
   }
@@ -581,7 +590,8 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
     PKG_TRY(write_file_atomic(marker.string(), job.manifest_hash, 0644));
     if (::mkdir(dir.c_str(), 0700) != 0) return io_error("create directory", dir, errno);
     PKG_ASSIGN_OR_RETURN(Fd root, open_dir(dir));
-    PKG_TRY(lay_out(root.get(), manifest, dir, false, &index_, pool_, linked, fingerprints, heartbeat));
+    PKG_TRY(lay_out(root.get(), manifest, dir, false, &index_, pool_, linked, fingerprints, heartbeat,
+                    /*trust_fingerprints=*/!redistribution));
   }
   PKG_ASSIGN_OR_RETURN(Fd root, open_dir(dir));
   const auto t0 = std::chrono::steady_clock::now();
@@ -590,7 +600,7 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
   // An update's unchanged stretches of each file first, copied by the kernel from the installed version in a few
   // copies a file, unread, and shared with it where the file system clones (FileCheck says why unread).
   std::vector<std::vector<bool>> placed(manifest.entries.size());
-  if (!resume) {
+  if (!resume && !redistribution) {
     std::vector<std::size_t> copyable;
     for (std::size_t i = 0; i < manifest.entries.size(); ++i) {
       if (manifest.entries[i].type == content::EntryType::kFile && !linked[i] && !manifest.entries[i].chunks.empty()) {
@@ -681,7 +691,7 @@ Status Installer::stage(const DpJob& job, const content::Manifest& manifest, con
         for (const Spot* s : p.missing) {
           auto fd = mine.get(s->entry);
           if (!fd.ok()) return failure.set(std::move(fd).error());
-          if (!index_.copy_unread(chunk.ref, *fd, s->offset)) {
+          if (redistribution || !index_.copy_unread(chunk.ref, *fd, s->offset)) {
             copied = false;
             break;
           }
