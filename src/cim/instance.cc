@@ -102,6 +102,8 @@ std::size_t estimated_value_bytes(const Value& v, int depth) {
 
 }  // namespace
 
-std::size_t estimated_bytes(const Instance& inst) { return estimated_instance_bytes(inst, 0); }
+std::size_t estimated_bytes(const Instance& inst) {
+  return estimated_instance_bytes(inst, 0);
+}
 
 }  // namespace pkgcast::cim

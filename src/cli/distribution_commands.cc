@@ -57,10 +57,13 @@ void add_distribution_commands(CLI::App& app, CliContext& ctx) {
     const char* route;
     bool dp_required;
   };
-  for (const OneDp& v : {OneDp{"redistribute", "Send the package again to one DP (same version): every file there is checked, and what differs is sent", "redistribute", true},
-                         OneDp{"remove", "Remove a package's content from one DP", "remove", true},
-                         OneDp{"validate", "Re-hash a package's content on its DPs (or one DP)", "validate", false},
-                         OneDp{"cancel", "Stop a distribution to one DP", "cancel", true}}) {
+  for (const OneDp& v :
+       {OneDp{"redistribute",
+              "Send the package again to one DP (same version): every file there is checked, and what differs is sent",
+              "redistribute", true},
+        OneDp{"remove", "Remove a package's content from one DP", "remove", true},
+        OneDp{"validate", "Re-hash a package's content on its DPs (or one DP)", "validate", false},
+        OneDp{"cancel", "Stop a distribution to one DP", "cancel", true}}) {
     const std::string route = v.route;
     auto* cmd = verb(&app, ctx, v.name, v.help, [&ctx, a, route] {
       Json body = Json::object();

@@ -337,9 +337,10 @@ struct StatusOptions {
 int run_status(CliContext& ctx, const StatusOptions& o) {
   // No --timeout: a deadline that never comes.
   const SteadyClock::time_point deadline =
-      o.timeout_seconds ? SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
-                                                   std::chrono::duration<double>(*o.timeout_seconds))
-                        : SteadyClock::time_point::max();
+      o.timeout_seconds
+          ? SteadyClock::now() +
+                std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(*o.timeout_seconds))
+          : SteadyClock::time_point::max();
   std::optional<std::chrono::milliseconds> within;
   if (o.timeout_seconds) within = std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now());
   auto scope = ctx.scope(/*resync_on_gap=*/true, within);

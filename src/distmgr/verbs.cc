@@ -117,9 +117,10 @@ Status redistribute_in(store::WriteTxn& txn, const summarizer::Summarizer& summa
   PKG_TRY(require_target(txn, id, dp));
   const Micros now = txn.now();
   PKG_TRY(put_target_row(txn, package, dp, 1, now));
-  PKG_TRY(summaries.transition(txn, dp_ref(id, dp), summarizer::DpState::kInstallPending,
-                               static_cast<std::uint32_t>(get_uint(package, "SourceVersion")),
-                               "Redistribution requested: every file is read and checked again, and what differs is sent", std::nullopt, now));
+  PKG_TRY(summaries.transition(
+      txn, dp_ref(id, dp), summarizer::DpState::kInstallPending,
+      static_cast<std::uint32_t>(get_uint(package, "SourceVersion")),
+      "Redistribution requested: every file is read and checked again, and what differs is sent", std::nullopt, now));
   return issue_job(txn, package, dp, JobAction::kInstall, now);
 }
 

@@ -603,8 +603,8 @@ bool Agent::execute(const DpJob& job, const std::shared_ptr<std::atomic<bool>>& 
       fetch.receiving = [&] {
         MutexLock lock(progress_mu);
         const auto now = std::chrono::steady_clock::now();
-        if (now - last < std::max<std::chrono::steady_clock::duration>(options_.progress_interval,
-                                                                         kReceivingReportEvery)) {
+        if (now - last <
+            std::max<std::chrono::steady_clock::duration>(options_.progress_interval, kReceivingReportEvery)) {
           return;
         }
         last = now;

@@ -118,10 +118,9 @@ class Fetcher {
   Status download_chunk(const FetchJob& job, const client::ServerUrl& source, const content::ChunkRef& ref,
                         std::string& have, std::size_t worker);
   Result<client::HttpClient*> client_for(const client::ServerUrl& source, std::size_t worker);
-  // After a round of attempts that all failed with `unreachable` errors, in a download that began at `started`: waits the round's
-  // back-off and says whether to try again (false once patience is spent or the job is cancelled).
-  bool wait_for_sources(const FetchJob& job, std::chrono::steady_clock::time_point started,
-                        unsigned round) const;
+  // After a round of attempts that all failed with `unreachable` errors, in a download that began at `started`: waits
+  // the round's back-off and says whether to try again (false once patience is spent or the job is cancelled).
+  bool wait_for_sources(const FetchJob& job, std::chrono::steady_clock::time_point started, unsigned round) const;
   // A chunk's download fails (and its source is left for the job's next, FetchJob::demote) when it takes longer
   // than http_timeout plus its size at kSlowestSourceBytesPerSecond once its first bytes came, not counting the
   // time the job's transfer rate holds it back: a source dripping bytes never times out.

@@ -425,8 +425,7 @@ Result<std::unique_ptr<EventEngine>> EventEngine::create(store::Store& store, co
                                                          EventOptions options) {
   if (options.max_subscriptions == 0 || options.max_queue_events == 0 || options.max_queue_bytes == 0 ||
       options.catch_up_page == 0 || options.max_inbox_entries == 0 || options.max_groups == 0 ||
-      options.max_group_bytes == 0 ||
-      options.clock == nullptr) {
+      options.max_group_bytes == 0 || options.clock == nullptr) {
     return make_error(WbemCode::kInvalidParameter, "every event engine bound must be at least 1, and a clock given");
   }
   PKG_ASSIGN_OR_RETURN(EventClasses classes, EventClasses::from(store.registry()));

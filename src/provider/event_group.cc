@@ -78,9 +78,9 @@ Result<Grouper::Output> Grouper::add(const std::shared_ptr<const cim::Instance>&
     Window w;
     w.bytes = 2 * key.size() + cim::estimated_bytes(*event);
     if (held_bytes_ + w.bytes > max_bytes_) {
-      return make_error(WbemCode::kQuotaViolation,
-                        "GROUP WITHIN ... BY would hold more than " + std::to_string(max_bytes_ >> 10) +
-                            " KiB of groups at once; group by fewer or shorter values");
+      return make_error(WbemCode::kQuotaViolation, "GROUP WITHIN ... BY would hold more than " +
+                                                       std::to_string(max_bytes_ >> 10) +
+                                                       " KiB of groups at once; group by fewer or shorter values");
     }
     w.end = time + length_;
     w.representative = event;

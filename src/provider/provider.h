@@ -49,11 +49,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <optional>
-#include <unordered_map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "cim/cim.h"

@@ -220,9 +220,9 @@ TEST_F(ConfigTest, WrongTypesAndSyntaxErrorsNameTheFile) {
             std::string::npos)
       << c.error().message;
 
-  flags.config_file =
-      toml("query_max_distinct_rows = 10\nquery_max_subquery_values = 0\nquery_max_join_rows = 1000000\n"
-           "query_max_join_mib = 16\n");
+  flags.config_file = toml(
+      "query_max_distinct_rows = 10\nquery_max_subquery_values = 0\nquery_max_join_rows = 1000000\n"
+      "query_max_join_mib = 16\n");
   c = load_server_config(flags, env());
   ASSERT_TRUE(c.ok()) << c.error().to_string();
   EXPECT_EQ(c->query_max_join_mib, 16);

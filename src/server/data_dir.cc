@@ -147,10 +147,9 @@ Result<ExclusiveLock> ExclusiveLock::take(const std::filesystem::path& lock_file
     const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
     std::string holder(pid, n > 0 ? static_cast<std::size_t>(n) : 0);
     while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
-    return make_error(WbemCode::kInvalidOperation,
-                      std::string(what) + " is in use by another pkgcast server" +
-                          (holder.empty() ? std::string() : " (process " + holder + ")") + "; each server needs " +
-                          "its own data directory and database");
+    return make_error(WbemCode::kInvalidOperation, std::string(what) + " is in use by another pkgcast server" +
+                                                       (holder.empty() ? std::string() : " (process " + holder + ")") +
+                                                       "; each server needs " + "its own data directory and database");
   }
   const std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {

@@ -97,14 +97,13 @@ class SiteServerImpl final : public SiteServer {
     PKG_TRY(ensure_private_dir(config_.data_dir));
     // Whoever can write the data directory can plant admin.token or a database: refuse one that others can write.
     PKG_TRY(check_trusted_dir(config_.data_dir));
-    PKG_ASSIGN_OR_RETURN(auto dir_lock,
-                         ExclusiveLock::take(config_.data_dir / "server.lock",
-                                             "the data directory '" + config_.data_dir.string() + "'"));
+    PKG_ASSIGN_OR_RETURN(auto dir_lock, ExclusiveLock::take(config_.data_dir / "server.lock",
+                                                            "the data directory '" + config_.data_dir.string() + "'"));
     locks_.push_back(std::move(dir_lock));
     if (auto db_file = sqlite_file(config_.db_url)) {
       // A database outside the data directory may be another server's too.
-      PKG_ASSIGN_OR_RETURN(auto db_lock, ExclusiveLock::take(db_file->string() + ".lock",
-                                                             "the database '" + db_file->string() + "'"));
+      PKG_ASSIGN_OR_RETURN(
+          auto db_lock, ExclusiveLock::take(db_file->string() + ".lock", "the database '" + db_file->string() + "'"));
       locks_.push_back(std::move(db_lock));
       // Created 0600 before SQLite opens it; SQLite gives -wal and -shm the database file's mode.
       PKG_TRY(ensure_private_file(*db_file));
@@ -158,7 +157,8 @@ class SiteServerImpl final : public SiteServer {
     api.query_limits.max_join_rows = static_cast<std::uint64_t>(config_.query_max_join_rows);
     api.query_limits.max_join_bytes = static_cast<std::uint64_t>(config_.query_max_join_mib) << 20;
     // Subqueries are answered on a request worker: half of them at most, so that the others stay for everyone.
-    api.query_limits.max_concurrent_subqueries = std::max<std::size_t>(1, static_cast<std::size_t>(config_.workers) / 2);
+    api.query_limits.max_concurrent_subqueries =
+        std::max<std::size_t>(1, static_cast<std::size_t>(config_.workers) / 2);
     api.events.max_subscriptions = static_cast<std::size_t>(config_.max_subscriptions);
     api.event_heartbeat = std::chrono::seconds(config_.event_heartbeat_seconds);
     site_code_ = to_upper(api.site_code);

@@ -1,7 +1,8 @@
 // The evaluator: a bound condition over an instance, in SQL's three-valued logic.
 //
-// Hot path: no allocation (except reading __PATH/__RELPATH, once per object and evaluation, and computing functions), no name lookup, no virtual call. Property values are
-// read by index and viewed as Scalars; recursion depth is bounded by kMaxNestingDepth through the parser.
+// Hot path: no allocation (except reading __PATH/__RELPATH, once per object and evaluation, and computing functions),
+// no name lookup, no virtual call. Property values are read by index and viewed as Scalars; recursion depth is bounded
+// by kMaxNestingDepth through the parser.
 #include <algorithm>
 
 #include "wql/limits.h"

@@ -215,7 +215,8 @@ TEST(SilentServerE2eTest, TimeoutsHoldWhenTheServerNeverAnswers) {
   const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"status", "ABC00001", "--wait", "--timeout", "2"},
-        std::vector<std::string>{"watch", "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'",
+        std::vector<std::string>{"watch",
+                                 "SELECT * FROM __InstanceCreationEvent WHERE TargetInstance ISA 'SMS_Package'",
                                  "--count", "1", "--timeout", "2"}}) {
     std::vector<std::string> argv = {pkgcast_binary(), "--server", url, "--token", "pkc_x"};
     argv.insert(argv.end(), args.begin(), args.end());
