@@ -59,13 +59,17 @@ class DistMgrTest : public ::testing::Test {
       spec.url = std::string("http://") + name + ".example:8751";
       ASSERT_TRUE(domain_->create_dp(spec).ok());
     }
+    make_manager(manager_options());
+  }
+  // The tests' manager: the manual clock, 3 retries 10 s apart, a 60 s stall timeout, a fixed jitter.
+  DistOptions manager_options() {
     DistOptions o;
     o.clock = &clock_;
     o.retry_count = 3;
     o.retry_delay = std::chrono::seconds(10);
     o.stall_timeout = std::chrono::seconds(60);
     o.jitter_seed = 42;
-    make_manager(o);
+    return o;
   }
   void TearDown() override {
     dm_.reset();
@@ -336,13 +340,7 @@ TEST_F(DistMgrTest, SilenceCountsFromTheServersStart) {
   report("dp1", pkg, "progress", 10, 100);
   dm_.reset();
   advance(10 * 60 * kSecond);  // down for ten minutes
-  DistOptions o;
-  o.clock = &clock_;
-  o.retry_count = 3;
-  o.retry_delay = std::chrono::seconds(10);
-  o.stall_timeout = std::chrono::seconds(60);
-  o.jitter_seed = 42;
-  make_manager(o);
+  make_manager(manager_options());
   schedule();
   EXPECT_EQ(num(job(pkg, "dp1"), "JobState"), 1u);  // still in progress
   advance(30 * kSecond);

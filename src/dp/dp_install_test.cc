@@ -135,6 +135,15 @@ bool flip_a_bit(const fs::path& path, long offset) {
   return std::fclose(f) == 0 && ok;
 }
 
+// flip_a_bit, then the file's times put back: a change the agent's record of the file (inode, size, mtime) cannot
+// see, as bit rot or a tool that keeps times makes.
+bool flip_a_bit_keeping_times(const fs::path& path, long offset) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !flip_a_bit(path, offset)) return false;
+  const struct timespec times[2] = {st.st_atim, st.st_mtim};
+  return ::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0;
+}
+
 // An update copies the unchanged stretches of a changed file from the installed version in the kernel, unread, a
 // few copies a file, and moves only the changed chunks. Where the file system clones (run the test with TMPDIR on
 // XFS or Btrfs to see it), those stretches share their blocks with the installed version instead of being written
@@ -203,11 +212,7 @@ TEST_F(AgentTest, AnUpdateTrustsAnUnchangedVerifiedFileAndValidateFindsWhatChang
 
   const BuiltContent v2 = publish_last_bytes_changed(big);
   const fs::path installed = tmp.path() / "dp/content/ABC00001.1/big.bin";
-  struct stat st {};
-  ASSERT_EQ(::stat(installed.c_str(), &st), 0);
-  ASSERT_TRUE(flip_a_bit(installed, 1000000));
-  const struct timespec times[2] = {st.st_atim, st.st_mtim};
-  ASSERT_EQ(::utimensat(AT_FDCWD, installed.c_str(), times, 0), 0);
+  ASSERT_TRUE(flip_a_bit_keeping_times(installed, 1000000));
   // What the agent verified is recorded with the version (versions/<ContentID>): a restarted agent trusts it too.
   agent.reset();
   agent = start_agent(options(tmp.path() / "dp"));
@@ -234,11 +239,7 @@ TEST_F(AgentTest, ARedistributionChecksEveryFileAndSendsWhatDiffers) {
   auto agent = install_big_file_as_version_1(big);
   ASSERT_NE(agent, nullptr);
   const fs::path installed = tmp.path() / "dp/content/ABC00001.1/big.bin";
-  struct stat st {};
-  ASSERT_EQ(::stat(installed.c_str(), &st), 0);
-  ASSERT_TRUE(flip_a_bit(installed, 1000000));
-  const struct timespec times[2] = {st.st_atim, st.st_mtim};
-  ASSERT_EQ(::utimensat(AT_FDCWD, installed.c_str(), times, 0), 0);
+  ASSERT_TRUE(flip_a_bit_keeping_times(installed, 1000000));
   ASSERT_NE(tt::diff_trees(tmp.path() / "src1", tmp.path() / "dp/content/ABC00001.1"), "");
 
   const BuiltContent v1 = publish_ingested(tmp.path() / "src1");
