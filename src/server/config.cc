@@ -12,16 +12,22 @@
 
 namespace pkgcast::server {
 namespace fs = std::filesystem;
+
+std::optional<fs::path> sqlite_file(const std::string& url) {
+  if (url.rfind("postgresql:", 0) == 0 || url.rfind("postgres:", 0) == 0) return std::nullopt;
+  std::string path = url.rfind("sqlite:", 0) == 0 ? url.substr(7) : url;
+  if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) return std::nullopt;
+  return fs::path(path);
+}
+
 namespace {
 
 // A SQLite database path in a config file, relative to the file's directory (config_test's
 // RelativePathsInTheFileAreRelativeToTheFile).
 std::string resolve_sqlite_path(const std::string& value, const fs::path& base) {
-  if (value.rfind("postgresql:", 0) == 0 || value.rfind("postgres:", 0) == 0) return value;
-  const bool prefixed = value.rfind("sqlite:", 0) == 0;
-  const std::string path = prefixed ? value.substr(7) : value;
-  if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0 || fs::path(path).is_absolute()) return value;
-  return (prefixed ? "sqlite:" : "") + (base / path).string();
+  const auto file = sqlite_file(value);
+  if (!file || file->is_absolute()) return value;
+  return (value.rfind("sqlite:", 0) == 0 ? "sqlite:" : "") + (base / *file).string();
 }
 
 enum class Kind { kString, kPath, kInteger, kPathList };

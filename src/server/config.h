@@ -105,4 +105,8 @@ Result<std::filesystem::path> default_data_dir(const EnvLookup& env);
 // "127.0.0.1:8750", "[::1]:8750", "0.0.0.0:0", "localhost:8750" -> host and port.
 Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);
 
+// The database file of a SQLite URL ("PATH" or "sqlite:PATH"); nullopt for PostgreSQL, in-memory and `file:` URI
+// databases.
+std::optional<std::filesystem::path> sqlite_file(const std::string& url);
+
 }  // namespace pkgcast::server

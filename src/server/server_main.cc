@@ -47,14 +47,6 @@ fs::path find_web_root(const fs::path& configured) {
   return {};
 }
 
-// The database file of a SQLite URL ("PATH" or "sqlite:PATH"); nullopt for PostgreSQL and in-memory databases.
-std::optional<fs::path> sqlite_file(const std::string& url) {
-  if (url.rfind("postgresql:", 0) == 0 || url.rfind("postgres:", 0) == 0) return std::nullopt;
-  std::string path = url.rfind("sqlite:", 0) == 0 ? url.substr(7) : url;
-  if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) return std::nullopt;
-  return fs::path(path);
-}
-
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
   std::size_t start = 0;
