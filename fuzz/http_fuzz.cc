@@ -130,6 +130,10 @@ World& world() {
 
 void run_one(std::string_view bytes) {
   World& w = world();
+  if (auto refusal = check_request_start(bytes)) {  // the server answers as soon as the first byte arrives
+    if (refusal->status != 400) fail("request-start refusal status", std::to_string(refusal->status));
+    return;
+  }
   const auto end = find_head_end(bytes);
   if (!end || *end > kMaxHeaderBytes) return;  // the server answers 431 (or waits) without parsing
   const std::string_view head = bytes.substr(0, *end);

@@ -10,6 +10,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/post.hpp>
@@ -125,7 +127,16 @@ class BeastHttpClient final : public HttpClient {
       beast::get_lowest_layer(*tls_).socket().set_option(tcp::no_delay(true), ec);
       tls_->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
       run();
-      if (ec) return transport_error("TLS handshake failed with", ec);
+      if (ec) {
+        // A plain-HTTP server answers a ClientHello with an HTTP 400 (OpenSSL reads it as a record of an unknown
+        // version) or closes: say what that most likely means.
+        const bool plain_peer = ec == asio::ssl::error::stream_truncated ||
+                                (ec.category() == asio::error::get_ssl_category() &&
+                                 ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_WRONG_VERSION_NUMBER);
+        Error e = transport_error("TLS handshake failed with", ec);
+        if (plain_peer) e.message += " (does the server speak plain HTTP? then use http://)";
+        return e;
+      }
     } else {
       plain_.emplace(ioc_);
       arm_timeout(*plain_);

@@ -1,11 +1,18 @@
 #include "server/http_server.h"
 
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <utility>
@@ -297,6 +304,31 @@ void HttpServer::Core::stop(std::chrono::milliseconds grace) {
   stream_pool->stop();
 }
 
+namespace {
+
+Status check_readable(std::string_view what, const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return make_error(WbemCode::kInvalidParameter,
+                      "cannot read " + std::string(what) + " '" + file.string() + "': " + std::strerror(errno));
+  }
+  ::close(fd);
+  return ok_status();
+}
+
+// A certificate clients will refuse still lets the server start (a renewal may be on its way), but not silently.
+void warn_if_not_valid_now(SSL_CTX* ctx, const std::filesystem::path& file) {
+  const X509* cert = SSL_CTX_get0_certificate(ctx);
+  if (cert == nullptr) return;
+  if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
+    spdlog::warn("TLS certificate '{}' has expired: clients will refuse it", file.string());
+  } else if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
+    spdlog::warn("TLS certificate '{}' is not valid yet: clients will refuse it", file.string());
+  }
+}
+
+}  // namespace
+
 Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerOptions& options, const Router& router,
                                                        Authenticator authenticator, Handler fallback,
                                                        Metrics& metrics, RememberedToken remembered) {
@@ -309,6 +341,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerOptions& 
     ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
                         net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1,
                     ec);
+    // OpenSSL reports a file it cannot open without the reason ("asio.ssl error"): the files are tried first.
+    PKG_TRY(check_readable("TLS certificate", options.tls->cert_file));
+    PKG_TRY(check_readable("TLS key", options.tls->key_file));
     ctx.use_certificate_chain_file(options.tls->cert_file.string(), ec);
     if (ec) {
       return make_error(WbemCode::kInvalidParameter,
@@ -316,9 +351,16 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerOptions& 
     }
     ctx.use_private_key_file(options.tls->key_file.string(), net::ssl::context::pem, ec);
     if (ec) {
+      const bool mismatch = ec.category() == net::error::get_ssl_category() &&
+                            ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH;
       return make_error(WbemCode::kInvalidParameter,
-                        "cannot load TLS key '" + options.tls->key_file.string() + "': " + ec.message());
+                        "cannot load TLS key '" + options.tls->key_file.string() + "': " + ec.message() +
+                            (mismatch ? " (the key must belong to the first certificate of '" +
+                                            options.tls->cert_file.string() +
+                                            "': the server's own, before the intermediate ones)"
+                                      : std::string()));
     }
+    warn_if_not_valid_now(ctx.native_handle(), options.tls->cert_file);
     if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
       return make_error(WbemCode::kInvalidParameter, "TLS key '" + options.tls->key_file.string() +
                                                          "' does not match certificate '" +

@@ -162,6 +162,31 @@ TEST_F(HttpServerTest, MalformedRequestLineIs400ThenClose) {
   EXPECT_EQ(c2.read_until_closed().rfind("HTTP/1.1 400", 0), 0u);
 }
 
+// A TLS client on the plain port hears at once that it is not spoken to in TLS, not after header_timeout (no CRLF
+// ever comes in a ClientHello, so the head would otherwise wait for it).
+TEST_F(HttpServerTest, ATlsHandshakeOnThePlainPortIsRefusedAtOnce) {
+  HttpServerOptions o;
+  o.header_timeout = std::chrono::seconds(30);
+  start(o);
+  TestClient c(server_->port());
+  const auto started = std::chrono::steady_clock::now();
+  c.write_raw(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11));
+  const std::string reply = c.read_until_closed();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
+  EXPECT_NE(reply.find("a TLS handshake on a plain-HTTP port"), std::string::npos) << reply;
+
+  TestClient c2(server_->port());
+  c2.write_raw(std::string("\x00\x01", 2));
+  const std::string binary = c2.read_until_closed();
+  EXPECT_NE(binary.find("it starts with the byte 0x00"), std::string::npos) << binary;
+
+  // Leading empty lines before a request line are still allowed (RFC 9112 section 2.2).
+  TestClient c3(server_->port());
+  c3.write_raw("\r\nGET /api/v1/public HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c3.read_response().result_int(), 200);
+}
+
 TEST_F(HttpServerTest, BadPercentEncodingIs400AndKeepsTheConnection) {
   start();
   TestClient c(server_->port());

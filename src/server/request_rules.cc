@@ -87,6 +87,19 @@ std::optional<HeadRefusal> check_transfer_encoding(const RequestHead& head) {
 
 }  // namespace
 
+std::optional<HeadRefusal> check_request_start(std::string_view bytes) {
+  if (bytes.empty()) return std::nullopt;
+  const char first = bytes.front();
+  if (is_tchar(first) || first == '\r' || first == '\n') return std::nullopt;
+  // 0x16 is a TLS handshake record; 0x03 the major version that follows it.
+  if (first == '\x16' && (bytes.size() < 2 || bytes[1] == '\x03')) {
+    return bad_request("a TLS handshake on a plain-HTTP port: this server speaks http://, not https://");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  const auto c = static_cast<unsigned char>(first);
+  return bad_request(std::string("not an HTTP request: it starts with the byte 0x") + kHex[c >> 4] + kHex[c & 0xF]);
+}
+
 std::optional<std::string_view> known_method(std::string_view method) {
   for (const auto m : kKnownMethods) {
     if (m == method) return m;

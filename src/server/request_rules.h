@@ -36,6 +36,13 @@ struct HeadRefusal {
   Error error;
 };
 
+// A refusal of the bytes that start a request, as soon as the first of them arrives, when they cannot start one:
+// a request line starts with a method (a token), after the empty lines the connection skips (RFC 9112 section 2.2,
+// so CR and LF pass here too). A TLS
+// ClientHello on a plain-HTTP port is the common case; it is refused at once rather than after header_timeout, so
+// that the client hears of its mistake now (400 WBEM_E_INVALID_PARAMETER; the connection closes).
+std::optional<HeadRefusal> check_request_start(std::string_view bytes);
+
 // The raw head (request line to the empty line): obs-fold, a field line that starts with a space or a tab, is
 // refused (400; RFC 9112 section 5.2 allows rejecting it, and a proxy that unfolds it differently is how a header
 // is smuggled past it).

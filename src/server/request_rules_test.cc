@@ -26,6 +26,20 @@ TEST(RequestRulesTest, AcceptsOrdinaryHeads) {
   for (const auto m : kKnownMethods) EXPECT_EQ(status_of(check_request_head(head({{"Host", "a"}}, m))), 0U) << m;
 }
 
+TEST(RequestRulesTest, BytesThatCannotStartARequestAreRefusedFromTheFirst) {
+  EXPECT_EQ(status_of(check_request_start("")), 0U);
+  EXPECT_EQ(status_of(check_request_start("G")), 0U);
+  EXPECT_EQ(status_of(check_request_start("\r\nGET / HTTP/1.1")), 0U);
+  EXPECT_EQ(status_of(check_request_start("\nGET")), 0U);
+  const auto tls = check_request_start(std::string_view("\x16\x03\x01", 3));
+  ASSERT_TRUE(tls);
+  EXPECT_EQ(tls->status, 400U);
+  EXPECT_NE(tls->error.message.find("TLS handshake"), std::string::npos);
+  EXPECT_EQ(status_of(check_request_start(std::string_view("\x16", 1))), 400U);
+  EXPECT_EQ(status_of(check_request_start(" GET")), 400U);
+  EXPECT_EQ(status_of(check_request_start(std::string_view("\x80", 1))), 400U);
+}
+
 TEST(RequestRulesTest, UnknownMethodsAreNotImplemented) {
   for (const std::string_view m : {"FOO", "get", "TRACE", "CONNECT", "PROPFIND", ""}) {
     const auto r = check_request_head(head({{"Host", "a"}}, m));

@@ -190,7 +190,18 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   void read_head() {
     const std::size_t limit = core_->options.max_header_bytes;
-    const std::string_view bytes = buffered();
+    std::string_view bytes = buffered();
+    if (head_scanned_ == 0) {
+      // Empty lines before a request line are ignored (RFC 9112 section 2.2: a client may send a CRLF after a
+      // body); header_timeout bounds how long a client may send them.
+      std::size_t empty = 0;
+      while (empty < bytes.size() && (bytes[empty] == '\r' || bytes[empty] == '\n')) ++empty;
+      if (empty > 0) {
+        buffer_.consume(empty);
+        bytes = buffered();
+      }
+      if (auto refusal = check_request_start(bytes)) return send_wire_error(refusal->status, refusal->error);
+    }
     if (auto end = find_head_end(bytes, head_scanned_)) {
       if (*end > limit) return header_too_large();
       return on_head(*end);
