@@ -285,6 +285,7 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
   }
   if (auto it = settings.find("data_dir"); it != settings.end()) {
     c.data_dir = it->second.value;
+    if (c.data_dir.empty()) return bad(it->second, "data_dir", "must name a directory, not be empty");
   } else {
     PKG_ASSIGN_OR_RETURN(c.data_dir, default_data_dir(env));
   }
@@ -315,6 +316,15 @@ Result<ServerConfig> load_server_config(const ServerFlags& flags, const EnvLooku
   }
   c.web_dir = text(settings, "web_dir");
   c.port_file = text(settings, "port_file");
+  if (!c.port_file.empty()) {
+    // Checked now, not when the file is written after start-up: by then a first start has made its data directory.
+    const fs::path dir = c.port_file.has_parent_path() ? c.port_file.parent_path() : fs::path(".");
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+      return bad(setting(settings, "port_file"), "port_file",
+                 "names a file in '" + dir.string() + "', which is not an existing directory");
+    }
+  }
   c.log_level = to_lower(text(settings, "log_level", "info"));
   constexpr std::array<std::string_view, 7> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (std::find(kLevels.begin(), kLevels.end(), c.log_level) == kLevels.end()) {

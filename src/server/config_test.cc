@@ -292,6 +292,23 @@ TEST_F(ConfigTest, BadValuesNameTheirSource) {
   auto c = load_server_config(flags, env());
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message.find("--workers: workers must be between"), std::string::npos);
+
+  // Found before anything is written: an empty data directory, a port file in a directory that is not there.
+  ServerFlags empty_dir;
+  empty_dir.data_dir = "";
+  auto e = load_server_config(empty_dir, env());
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message.find("--data-dir: data_dir must name a directory"), std::string::npos)
+      << e.error().message;
+  ServerFlags port_file;
+  port_file.port_file = "/nonexistent-pkgcast-dir/port";
+  auto p = load_server_config(port_file, env());
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().message.find("--port-file: port_file names a file in '/nonexistent-pkgcast-dir'"),
+            std::string::npos)
+      << p.error().message;
+  port_file.port_file = "port";  // beside the working directory
+  EXPECT_TRUE(load_server_config(port_file, env()).ok());
 }
 
 TEST_F(ConfigTest, EmptyEnvironmentValuesCountAsUnset) {

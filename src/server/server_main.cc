@@ -306,7 +306,9 @@ int run_server_command(const ServerFlags& flags) {
   auto server = SiteServer::start(*config);
   if (!server.ok()) {
     std::cerr << "error: " << server.error().to_string() << std::endl;
-    return 1;
+    // What start-up refuses as an invalid parameter is the configuration's fault (a TLS file, a listen host that
+    // does not resolve, a site code the database does not have); anything else is a failure to start.
+    return server.error().code == WbemCode::kInvalidParameter ? 2 : 1;
   }
   std::cout << "pkgcast server listening on " << (*server)->url() << std::endl;
   if ((*server)->created_admin_token()) {

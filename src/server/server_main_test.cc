@@ -402,5 +402,39 @@ TEST(ServerProcessTest, BadConfigurationExitsTwo) {
   EXPECT_FALSE(fs::exists("/tmp/pkgcast-never-created"));
 }
 
+// What start-up refuses as an invalid parameter is configuration too: exit 2, and still nothing on disk.
+TEST(ServerProcessTest, ConfigurationRefusedAtStartExitsTwo) {
+  ServerFlags flags;
+  flags.listen = "127.0.0.1:0";
+  flags.data_dir = "/tmp/pkgcast-never-created-tls";
+  flags.tls_cert = "/nonexistent-pkgcast-dir/cert.pem";
+  flags.tls_key = "/nonexistent-pkgcast-dir/key.pem";
+  flags.log_level = "warn";
+  // In a child: the command sets the process's umask and logger.
+  int err_pipe[2];
+  ASSERT_EQ(::pipe(err_pipe), 0);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(err_pipe[1], STDERR_FILENO);
+    ::close(err_pipe[0]);
+    std::_Exit(run_server_command(flags));
+  }
+  ::close(err_pipe[1]);
+  std::string err;
+  char buf[256];
+  for (ssize_t n; (n = ::read(err_pipe[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
+  ::close(err_pipe[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_NE(err.find("cannot read TLS certificate '/nonexistent-pkgcast-dir/cert.pem': No such file or directory"),
+            std::string::npos)
+      << err;
+  EXPECT_FALSE(fs::exists("/tmp/pkgcast-never-created-tls"));
+}
+
 }  // namespace
 }  // namespace pkgcast::server
