@@ -1,6 +1,8 @@
 // pkgcast: one binary for the server, the DP agent and every administrative verb (design.md section 6).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
+#include <string>
 
 #include "cli/cli_context.h"
 #include "cli/commands.h"
@@ -29,6 +31,28 @@ std::string usage_error_text(const CLI::App& app, const CLI::ParseError& e) {
   return e.what();
 }
 
+// `pkgcast <command> --help` lists the global flags too: CLI11 shows only a subcommand's own, and some commands
+// cannot work without global ones (a DP agent's --server and --token).
+std::string global_options_text(const CLI::App& app) {
+  std::string out = "Global options (before or after the command):\n";
+  for (const CLI::Option* o : app.get_options()) {
+    const std::string name = o->get_name();
+    if (name.empty() || name == "--help" || name == "--version") continue;
+    std::string left = "  " + name;
+    if (o->get_type_size() != 0) left += " " + o->get_type_name();
+    left.resize(std::max<std::size_t>(left.size() + 1, 30), ' ');
+    out += left + o->get_description() + "\n";
+  }
+  return out;
+}
+
+void add_footer(CLI::App& command, const std::string& text) {
+  for (CLI::App* sub : command.get_subcommands([](CLI::App*) { return true; })) {
+    sub->footer(text);
+    add_footer(*sub, text);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -55,6 +79,7 @@ int main(int argc, char** argv) {
   add_status_command(app, ctx);
   add_dp_agent_command(app, ctx);
   add_demo_command(app, ctx);
+  add_footer(app, global_options_text(app));
 
   try {
     app.parse(argc, argv);
