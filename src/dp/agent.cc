@@ -321,7 +321,7 @@ Result<std::uint64_t> Agent::list_jobs(client::HttpClient& c) {
 }
 
 void Agent::refuse(Error error) {
-  error.message = "the server refused this DP's token: " + error.message;
+  error.message = "the server refused this DP: " + error.message;
   spdlog::error("dp agent: {}; the agent stops following jobs", error.to_string());
   {
     MutexLock lock(mu_);

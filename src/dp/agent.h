@@ -102,7 +102,8 @@ class Agent {
   std::size_t outbox_pending() const;
   bool wait_outbox_empty(std::chrono::milliseconds timeout) const;
   std::uint64_t bytes_received() const;  // content bytes received over HTTP by this object
-  // Set when the server refused this DP's token (see AgentOptions::on_refused); the agent follows no more jobs.
+  // Set when the server refused this DP: its token, or a DP the site does not have (see AgentOptions::on_refused);
+  // the agent follows no more jobs.
   std::optional<Error> refused() const;
 
  private:

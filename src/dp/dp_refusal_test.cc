@@ -302,7 +302,7 @@ TEST_F(AgentTest, ARefusedTokenStopsTheAgentWithTheServersAnswer) {
   }
   const auto refused = agent->refused();
   ASSERT_TRUE(refused);
-  EXPECT_NE(refused->message.find("refused this DP's token"), std::string::npos) << refused->to_string();
+  EXPECT_NE(refused->message.find("the server refused this DP: "), std::string::npos) << refused->to_string();
   EXPECT_NE(refused->message.find("bad token"), std::string::npos) << refused->to_string();
   // No retry loop: the agent asked once and stopped asking.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // longer than the fixture's 200 ms back-off

@@ -15,6 +15,8 @@
 //   copy.
 #include <sqlite3.h>
 
+#include <cstring>
+
 #include <unordered_map>
 
 #include "store/backends.h"
@@ -33,6 +35,12 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
   if (primary == SQLITE_CONSTRAINT) code = WbemCode::kAlreadyExists;
   std::string msg = "sqlite: ";
   msg += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  // "unable to open database file" and "disk I/O error" say nothing of why: the system's errno does.
+  if (const int sys = db != nullptr ? sqlite3_system_errno(db) : 0;
+      sys != 0 && (primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR || primary == SQLITE_READONLY)) {
+    msg += ": ";
+    msg += std::strerror(sys);
+  }
   msg += " (";
   msg += what.substr(0, 80);
   msg += ")";
@@ -210,7 +218,10 @@ Result<std::unique_ptr<Connection>> open_sqlite_connection(const std::string& pa
   }
   sqlite3_extended_result_codes(db, 1);
   auto conn = std::make_unique<SqliteConnection>(db);
-  PKG_TRY(conn->configure());
+  // The file is opened lazily, by the first statement: its errors name the file here.
+  if (Status s = conn->configure(); !s.ok()) {
+    return Error{s.error().code, "SQLite database '" + path + "': " + s.error().message};
+  }
   return std::unique_ptr<Connection>(std::move(conn));
 }
 

@@ -1,5 +1,8 @@
 // Conformance: instances in and out, every property type, keys, NULLs, bad input, meta, open/close, durability.
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdlib>
 
 #include "store/store_test_util.h"
 
@@ -373,6 +376,22 @@ TEST(StoreOpenTest, RefusesUrlsItCannotServe) {
     auto s = Store::open(o);
     EXPECT_FALSE(s.ok()) << url;
   }
+  // A file that is not a database is named, with what is wrong with it.
+  char tmpl[] = "/tmp/pkgcast-garbage-XXXXXX";
+  const int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  const std::string garbage(5000, '\x5a');
+  ASSERT_EQ(::write(fd, garbage.data(), garbage.size()), static_cast<ssize_t>(garbage.size()));
+  ::close(fd);
+  OpenOptions bad;
+  bad.url = tmpl;
+  auto s = Store::open(bad);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find(std::string("SQLite database '") + tmpl + "': sqlite: file is not a database"),
+            std::string::npos)
+      << s.error().message;
+  ::unlink(tmpl);
+
   OpenOptions zero;
   zero.url = "/tmp/never-created.db";
   zero.max_batch = 0;
