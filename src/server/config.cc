@@ -118,7 +118,10 @@ Status read_toml(const fs::path& file, Settings& out) {
                                                        std::to_string(where.column) + ": " +
                                                        std::string(e.description()));
   }
-  const fs::path base = file.parent_path();
+  // Absolute, so that what a relative --config names is checked as the absolute path it is (source_roots).
+  std::error_code absolute_ec;
+  const fs::path absolute_file = fs::absolute(file, absolute_ec);
+  const fs::path base = (absolute_ec ? file : absolute_file).parent_path();
   for (const auto& [name, node] : table) {
     const std::string key(name.str());
     const std::string source = file.string() + ":" + std::to_string(node.source().begin.line);

@@ -74,6 +74,15 @@ TEST_F(ConfigTest, SourceRoots) {
   EXPECT_EQ(c->source_roots, (std::vector<fs::path>{"/data/src", dir_ / "pkgs"}));
   EXPECT_EQ(c->source_walk_threads, 3);
 
+  // A relative --config: its relative entries are still made absolute (relative to the file, not refused).
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir_.parent_path());
+  flags.config_file = (dir_.filename() / "pkgcast.toml").string();
+  c = load_server_config(flags, env());
+  fs::current_path(cwd);
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->source_roots, (std::vector<fs::path>{"/data/src", dir_ / "pkgs"}));
+
   flags.config_file = toml("source_roots = []\n");
   c = load_server_config(flags, env());
   ASSERT_TRUE(c.ok()) << c.error().to_string();

@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <algorithm>
 #include <iostream>
 #include <optional>
 #include <system_error>
@@ -226,6 +227,12 @@ class SiteServerImpl final : public SiteServer {
   std::atomic<bool> stopping_{false};
 };
 
+// A start-up error on one line (libpq's span several), as the CLI prints its errors.
+std::string on_one_line(std::string s) {
+  std::replace_if(s.begin(), s.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  return s;
+}
+
 void set_up_logging(const std::string& level) {
   // Logs go to stderr; stdout carries only the "listening on" line that scripts and tests read.
   auto logger = spdlog::stderr_color_mt("pkgcast");
@@ -287,7 +294,7 @@ Result<std::unique_ptr<SiteServer>> SiteServer::start(const ServerConfig& config
 int run_server_command(const ServerFlags& flags) {
   auto config = load_server_config(flags, process_environment());
   if (!config.ok()) {
-    std::cerr << "error: " << config.error().to_string() << std::endl;
+    std::cerr << "error: " << on_one_line(config.error().to_string()) << std::endl;
     return 2;
   }
   set_up_logging(config->log_level);
@@ -305,7 +312,7 @@ int run_server_command(const ServerFlags& flags) {
 
   auto server = SiteServer::start(*config);
   if (!server.ok()) {
-    std::cerr << "error: " << server.error().to_string() << std::endl;
+    std::cerr << "error: " << on_one_line(server.error().to_string()) << std::endl;
     // What start-up refuses as an invalid parameter is the configuration's fault (a TLS file, a listen host that
     // does not resolve, a site code the database does not have); anything else is a failure to start.
     return server.error().code == WbemCode::kInvalidParameter ? 2 : 1;
