@@ -143,7 +143,7 @@ class Child {
   int out_ = -1;
 };
 
-int free_port() {
+int any_free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -153,6 +153,18 @@ int free_port() {
                   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
   ::close(fd);
   return ok ? ntohs(addr.sin_port) : 0;
+}
+
+// A loopback port free now, and not one this demo handed out before: the kernel may give a port just closed again,
+// and two agents told the same port would leave one DP without its agent.
+int free_port() {
+  static std::set<int> given;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int port = any_free_port();
+    if (port == 0) return 0;
+    if (given.insert(port).second) return port;
+  }
+  return 0;
 }
 
 // A sample source tree: a few programs and libraries of random bytes, documentation that compresses, many small
@@ -211,7 +223,7 @@ void watch_signals(sigset_t signals) {
   std::error_code ec;
   if (!g_cleanup.remove_dir.empty()) fs::remove_all(g_cleanup.remove_dir, ec);
   std::cerr << "\ndemo: interrupted; every process stopped" << std::endl;
-  std::_Exit(128 + sig);
+  std::_Exit(130);  // for SIGTERM too (docs/demo.md): "interrupted", whichever way
 }
 
 struct DemoOptions {
@@ -281,10 +293,19 @@ int run_demo(CliContext& ctx, const DemoOptions& o) {
     if (Status saved = write_file_atomic(token_file.string(), (*dp)["token"].get<std::string>(), 0600); !saved.ok()) {
       return ctx.fail(saved.error());
     }
+    const fs::path agent_log = dir / ("dp-" + std::string(name) + ".log");
     agents.push_back(std::make_unique<Child>(
         std::vector<std::string>{"--server", url, "--token-file", token_file.string(), "dp-agent", "--name", name,
                                  "--data-dir", (dir / "dps" / name).string(), "--listen", agent_url},
-        std::vector<std::string>{}, dir / ("dp-" + std::string(name) + ".log")));
+        std::vector<std::string>{}, agent_log));
+    // An agent that could not start (its port taken meanwhile by another program) fails the demo now, with its
+    // log, rather than a two-minute wait for a DP that will never answer.
+    if (agents.back()->wait_for_line("pkgcast dp-agent", std::chrono::seconds(30)).empty()) {
+      std::cerr << "demo: the agent of DP " << name << " did not start; see " << agent_log.string() << std::endl;
+      MutexLock lock(g_cleanup.mu);
+      g_cleanup.remove_dir.clear();
+      return kExitError;
+    }
     std::cout << "  DP " << name << " in site " << site << ": agent serving on http://" << agent_url << std::endl;
   }
 

@@ -146,7 +146,7 @@ TEST(DemoE2eTest, KeepLeavesTheDashboardAndTheApiUpUntilInterrupted) {
 }
 
 // Interrupted while it distributes, the demo stops every child and removes its fresh directory (tokens, database
-// and all), and exits 130.
+// and all), and exits 130, for SIGTERM as for Ctrl-C (one path; docs/demo.md).
 TEST(DemoE2eTest, AnInterruptedDemoStopsEveryChildAndRemovesItsDirectory) {
   Background demo({pkgcast_binary(), "demo"});
   ASSERT_TRUE(demo.started());
@@ -156,7 +156,7 @@ TEST(DemoE2eTest, AnInterruptedDemoStopsEveryChildAndRemovesItsDirectory) {
   ASSERT_FALSE(demo.wait_for_line("distributing ", std::chrono::seconds(120)).empty()) << demo.output();
   EXPECT_TRUE(fs::exists(dir + "/server/admin.token"));
   EXPECT_FALSE(processes_naming(dir).empty());
-  EXPECT_EQ(demo.stop(SIGINT, std::chrono::seconds(30)), 130) << demo.error_output();
+  EXPECT_EQ(demo.stop(SIGTERM, std::chrono::seconds(30)), 130) << demo.error_output();
   EXPECT_TRUE(processes_left(dir).empty());
   EXPECT_FALSE(fs::exists(dir));
 }
