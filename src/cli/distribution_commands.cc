@@ -1,6 +1,7 @@
 // Distribution verbs (design.md section 6): distribute, redistribute, remove, validate, cancel, and `admin check`.
 // Each is one call to the HTTP API (docs/http-resources.md, "Distribution").
 #include <iostream>
+#include <set>
 #include <memory>
 #include <optional>
 
@@ -83,12 +84,17 @@ void add_distribution_commands(CLI::App& app, CliContext& ctx) {
     const Json& differences = (*r)["differences"];
     // A difference is a defect in the summaries: scripts see it in the exit code, with the error line every exit 1
     // has (and, with --json, the error's name in the one document printed).
+    // A difference is one property of one summary row: the message counts the rows, then the values.
     std::optional<Error> defect;
     if (!differences.empty()) {
-      defect = make_error(WbemCode::kFailed, differences.size() == 1
-                                                 ? std::string("1 summary differs from its recomputation")
-                                                 : std::to_string(differences.size()) +
-                                                       " summaries differ from their recomputation");
+      std::set<std::pair<std::string, std::string>> rows;
+      for (const Json& d : differences) rows.emplace(d.value("class", ""), d.value("key", ""));
+      const std::string values =
+          " (" + std::to_string(differences.size()) + (differences.size() == 1 ? " value)" : " values)");
+      defect = make_error(WbemCode::kFailed, rows.size() == 1 ? "1 summary differs from its recomputation" + values
+                                                              : std::to_string(rows.size()) +
+                                                                    " summaries differ from their recomputation" +
+                                                                    values);
     }
     if (ctx.options.json) {
       Json out = *r;
