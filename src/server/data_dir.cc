@@ -72,7 +72,9 @@ Status check_trusted_dir(const fs::path& dir) {
                                    std::to_string(me));
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return untrusted(real, st, "others can write the data directory; chmod 700 it (and check admin.token)");
+    return untrusted(real, st,
+                     std::string((st.st_mode & S_IWOTH) != 0 ? "every user" : "its group") +
+                         " can write the data directory; chmod 700 it (and check admin.token)");
   }
   // Every directory above: a user who can replace one of them can replace the data directory.
   for (fs::path p = real.parent_path();; p = p.parent_path()) {
@@ -81,7 +83,9 @@ Status check_trusted_dir(const fs::path& dir) {
       return untrusted(p, st, "a directory above the data directory belongs to another user");
     }
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
-      return untrusted(p, st, "others can write a directory above the data directory (and it has no sticky bit)");
+      return untrusted(p, st,
+                       std::string((st.st_mode & S_IWOTH) != 0 ? "every user" : "its group") +
+                           " can write a directory above the data directory (and it has no sticky bit)");
     }
     if (p == p.parent_path()) break;
   }

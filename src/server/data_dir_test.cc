@@ -58,6 +58,9 @@ TEST_F(DataDirTest, ADirectoryOthersCanWriteIsNotTrusted) {
     ASSERT_FALSE(s.ok()) << std::oct << mode;
     EXPECT_EQ(s.error().code, WbemCode::kAccessDenied);
     EXPECT_NE(s.error().message.find(dir.string()), std::string::npos) << s.error().message;
+    // Says who can write it: the group, or every user.
+    const char* who = (mode & S_IWOTH) != 0 ? "every user can write" : "its group can write";
+    EXPECT_NE(s.error().message.find(who), std::string::npos) << std::oct << mode << ": " << s.error().message;
   }
   ::chmod(dir.c_str(), 0755);  // readable by others is not writable by them
   EXPECT_TRUE(check_trusted_dir(dir).ok());

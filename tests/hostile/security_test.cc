@@ -49,7 +49,7 @@ TEST(PlantedDataDirTest, WorldWritableDirectoryWithAChosenTokenIsRefused) {
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.err.find("WBEM_E_ACCESS_DENIED"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(data.string()), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("others can write"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("every user can write the data directory"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(data / "pkgcast.db")) << "nothing is created in a directory that is refused";
 
   // Made private, the directory is trusted, but the chosen string is still not a token the server makes.
