@@ -55,7 +55,7 @@ TEST(PlantedDataDirTest, WorldWritableDirectoryWithAChosenTokenIsRefused) {
   // Made private, the directory is trusted, but the chosen string is still not a token the server makes.
   ::chmod(data.c_str(), 0700);
   r = start_refused(data);
-  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;  // WBEM_E_INVALID_PARAMETER at start-up: docs/configuration.md
   EXPECT_NE(r.err.find("does not hold a pkgcast token"), std::string::npos) << r.err;
 }
 
