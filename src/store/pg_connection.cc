@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -36,11 +37,15 @@ constexpr int kFetchRows = 512;
 
 using ResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
+// How long a statement waits for a lock another session holds (SQLite's busy timeout is the same).
+constexpr std::chrono::milliseconds kLockWait{10'000};
+
 WbemCode code_for_sqlstate(std::string_view state) {
   if (state == "53100") return WbemCode::kOutOfDiskSpace;            // disk_full
   if (state == "23505") return WbemCode::kAlreadyExists;             // unique_violation
   if (state.substr(0, 2) == "53") return WbemCode::kServerTooBusy;   // insufficient resources
   if (state == "57014") return WbemCode::kTimedOut;                  // query_canceled
+  if (state == "55P03") return WbemCode::kServerTooBusy;             // lock_not_available (lock_timeout)
   if (state == "22021" || state == "22P05") return WbemCode::kInvalidParameter;  // bad encoding
   return WbemCode::kFailed;
 }
@@ -576,6 +581,10 @@ Result<std::unique_ptr<Connection>> open_pg_connection(const std::string& url) {
   }
   auto c = std::make_unique<PgConnection>(conn);
   PKG_TRY(c->exec("SET client_min_messages TO warning", {}));
+  // A lock another session holds (a maintenance command, a LOCK TABLE left open) would otherwise hold a write, and
+  // the writer with it, or a read, for as long as that session likes: past kLockWait the statement fails with
+  // WBEM_E_SERVER_TOO_BUSY and its transaction rolls back, as SQLite's busy timeout does.
+  PKG_TRY(c->exec("SET lock_timeout = " + std::to_string(kLockWait.count()), {}));
   return std::unique_ptr<Connection>(std::move(c));
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "store/backends.h"
 #include "store/store_test_util.h"
 
 namespace pkgcast::store::testing {
@@ -357,6 +358,24 @@ TEST_P(StoreBasicTest, CloseDrainsTheQueueThenRefuses) {
   store_->close();  // idempotent
   reopen();
   EXPECT_EQ(scan_all(cls("SMS_Package")).size(), 50U);
+}
+
+// A lock held by another session (maintenance, a LOCK TABLE left open) fails the write after the lock wait, with
+// nothing written, instead of holding the writer for as long as that session likes.
+TEST_P(StoreBasicTest, PostgresLockHeldElsewhereFailsTheWriteBusy) {
+  if (!is_pg()) GTEST_SKIP() << "PostgreSQL's lock_timeout";
+  auto other = open_pg_connection(db_->url());
+  ASSERT_TRUE(other.ok()) << other.error().to_string();
+  ASSERT_TRUE((*other)->exec("BEGIN").ok());
+  ASSERT_TRUE((*other)->exec("LOCK TABLE \"SMS_Package\" IN ACCESS EXCLUSIVE MODE").ok());
+  const auto started = std::chrono::steady_clock::now();
+  const Status blocked = put(package("ABC00001", "blocked"));
+  ASSERT_FALSE(blocked.ok());
+  EXPECT_EQ(blocked.error().code, WbemCode::kServerTooBusy) << blocked.error().to_string();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  ASSERT_TRUE((*other)->exec("ROLLBACK").ok());
+  EXPECT_FALSE(get(cls("SMS_Package"), {Value::string("ABC00001")}).has_value());
+  ASSERT_TRUE(put(package("ABC00001", "after")).ok());  // the writer goes on
 }
 
 TEST_P(StoreBasicTest, PostgresAllowsOneWriterProcess) {
