@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,11 @@ struct BuiltinRoutesOptions {
   std::function<Result<std::uint64_t>()> last_revision;
   // True once the server is stopping (health then answers 503 WBEM_E_SHUTTING_DOWN).
   std::function<bool()> stopping;
+  // A read of the database (not of the server's memory), so that health answers 503 while the database cannot be
+  // read. Run by one health request at a time, at most once a second; the others take its last answer, and while
+  // one has run for more than probe_patience, health answers 503 without waiting for it.
+  std::function<Status()> store_probe;
+  std::chrono::milliseconds probe_patience{5000};
   Metrics* metrics = nullptr;  // must outlive the router
   bool metrics_public = true;
 };

@@ -349,6 +349,43 @@ TEST_F(HttpServerTest, HealthAndMetrics) {
   EXPECT_NE(text.find("pkgcast_http_open_connections 1"), std::string::npos);
 }
 
+// Health reads the database, not only the server's memory: 503 while it cannot be read, and no wait on one that does
+// not answer (the read runs once at a time; the others answer from it, or 503 past the patience).
+TEST_F(HttpServerTest, HealthIsUnhealthyWhileTheDatabaseCannotBeRead) {
+  start();
+  TestClient c(server_->port());
+  {
+    std::lock_guard lock(probe_mu_);
+    store_probe_ = [] { return Status(make_error(WbemCode::kFailed, "postgresql: cannot connect: refused")); };
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past the last answer's second
+  auto down = c.get("/api/v1/health");
+  EXPECT_EQ(down.result_int(), 503);
+  EXPECT_NE(down.body().find("postgresql: cannot connect"), std::string::npos) << down.body();
+
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  {
+    std::lock_guard lock(probe_mu_);
+    store_probe_ = [released] {
+      released.wait();
+      return ok_status();
+    };
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  std::thread waiting([this] {
+    TestClient w(server_->port());
+    EXPECT_EQ(w.get("/api/v1/health").result_int(), 200);  // the read that was waited for
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // past the patience
+  auto stuck = c.get("/api/v1/health");
+  EXPECT_EQ(stuck.result_int(), 503);
+  EXPECT_NE(stuck.body().find("the database has not answered for"), std::string::npos) << stuck.body();
+  release.set_value();
+  waiting.join();
+  EXPECT_EQ(c.get("/api/v1/health").result_int(), 200);
+}
+
 TEST_F(HttpServerTest, StaticFilesAreServedWithoutTraversal) {
   char tmpl[] = "/tmp/pkgcast-web-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);

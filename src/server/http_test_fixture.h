@@ -234,6 +234,16 @@ class HttpServerTest : public ::testing::Test {
     add_builtin_routes(router_, BuiltinRoutesOptions{.site_code = "ABC",
                                                      .last_revision = [] { return Result<std::uint64_t>(42); },
                                                      .stopping = [this] { return server_ && server_->stopping(); },
+                                                     .store_probe =
+                                                         [this]() -> Status {
+                                                           std::function<Status()> probe;
+                                                           {
+                                                             std::lock_guard lock(probe_mu_);
+                                                             probe = store_probe_;
+                                                           }
+                                                           return probe ? probe() : ok_status();
+                                                         },
+                                                     .probe_patience = std::chrono::milliseconds(300),
                                                      .metrics = &metrics_,
                                                      .metrics_public = true});
   }
@@ -308,6 +318,9 @@ class HttpServerTest : public ::testing::Test {
   std::atomic<bool> held_{false};
   Router router_;
   Metrics metrics_;
+  // What health's read of the database answers (unset: ok).
+  std::mutex probe_mu_;
+  std::function<Status()> store_probe_;
   std::unique_ptr<HttpServer> server_;
   std::atomic<long> produced_{0};
   std::promise<Error> firehose_end_;

@@ -166,6 +166,10 @@ class SiteServerImpl final : public SiteServer {
                                     .site_code = site_code_,
                                     .last_revision = [this] { return store_->last_revision(); },
                                     .stopping = [this] { return stopping_.load(); },
+                                    .store_probe = [this]() -> Status {
+                                      auto first = store_->first_revision();
+                                      return first.ok() ? ok_status() : Status(first.error());
+                                    },
                                     .metrics = &metrics_,
                                     .metrics_public = is_loopback_host(config_.listen_host),
                                 });
