@@ -84,9 +84,10 @@ PollResult EngineCore::catch_up(SubscriptionState& sub, std::size_t max) {
   if (sub.ended) return take(sub, max);
   if (!read.ok()) {
     Error e = std::move(read).error();
-    // Compacted past this subscriber's position: an exact continuation is impossible; the client re-lists.
-    end_locked(sub, make_error(e.code, "events after revision " + std::to_string(from) + " are gone: " + e.message),
-               nullptr);
+    // Compacted past this subscriber's position (WBEM_E_NOT_FOUND): an exact continuation is impossible; the
+    // client re-lists. Anything else (the database down) loses nothing: the client resumes from `from` later.
+    const std::string what = e.code == WbemCode::kNotFound ? " are gone: " : " cannot be read now: ";
+    end_locked(sub, make_error(e.code, "events after revision " + std::to_string(from) + what + e.message), nullptr);
     return take(sub, max);
   }
   for (Found& f : found) {
