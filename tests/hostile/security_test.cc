@@ -216,6 +216,9 @@ TEST_P(SecurityTest, AnExpiredTokenIsRefusedAsAnUnknownOne) {
   EXPECT_EQ(past.exit_code, 1);
   EXPECT_NE(past.err.find("WBEM_E_INVALID_PARAMETER"), std::string::npos) << past.err;
   EXPECT_EQ(cli({"token", "create", "--role", "read-only", "--expires-in", "soon"}).exit_code, 1);
+  // At most ten years: 3,653 days (with the two or three leap days ten years hold), not a day more.
+  EXPECT_EQ(cli({"token", "create", "--role", "read-only", "--expires-in", "3654d"}).exit_code, 1);
+  EXPECT_EQ(cli({"token", "create", "--role", "read-only", "--expires-in", "3653d"}).exit_code, 0);
 
   auto [token, id] = make_token({"--role", "read-only", "--expires-in", "1s"});
   ASSERT_FALSE(token.empty());

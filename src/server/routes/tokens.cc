@@ -8,8 +8,9 @@
 namespace pkgcast::server::routes {
 namespace {
 
-// The longest lifetime `expires_in` takes: ten years, far below where microseconds could overflow.
-constexpr std::int64_t kMaxLifetimeSeconds = 10LL * 366 * 86'400;
+// The longest lifetime `expires_in` takes: ten years (3,653 days: ten years hold two or three leap days), far below
+// where microseconds could overflow.
+constexpr std::int64_t kMaxLifetimeSeconds = 3653LL * 86'400;
 
 // "30d", "12h", "90m", "45s" -> seconds. Anything else is WBEM_E_INVALID_PARAMETER naming the field.
 Result<std::int64_t> parse_duration(std::string_view text) {
