@@ -1,6 +1,7 @@
 // /api/v1/groups: DP groups. Groups span sites, so any reader sees them, but a site-limited token sees only the
 // members on its sites; changing membership needs full-admin and, for a site-limited token, every named DP on one
 // of its sites (any other is answered as a DP that does not exist).
+#include <optional>
 #include <unordered_set>
 
 #include "core/strings.h"
@@ -35,13 +36,21 @@ Status distribute_group_content(ApiContext& ctx, const cim::Instance& group, con
                            if (!row.get(*package_id).is_null()) packages.push_back(row.get(*package_id).as_string());
                            return true;
                          }));
+  // Each package on its own: one that cannot be sent does not keep the others from the new members (who could not
+  // be given them later: joining again is refused, they are members already).
+  std::optional<Error> first_failure;
   for (const auto& package : packages) {
     distmgr::Targets targets;
     targets.dps = dps;
     auto distributed = ctx.distribution->distribute(package, targets);
-    // A package without source files has nothing to send (it is offered everywhere without distribution).
-    if (!distributed.ok() && distributed.error().code != WbemCode::kInvalidOperation) return distributed.error();
+    if (distributed.ok()) continue;
+    // Nothing to send: a package without source files (offered everywhere without distribution), or one deleted
+    // since the group's packages were read.
+    const WbemCode code = distributed.error().code;
+    if (code == WbemCode::kInvalidOperation || code == WbemCode::kNotFound) continue;
+    if (!first_failure) first_failure = distributed.error();
   }
+  if (first_failure) return *first_failure;
   return ok_status();
 }
 

@@ -143,6 +143,20 @@ TEST_F(RoutesWithSourcesTest, ADpThatJoinsAGroupGetsTheGroupsPackages) {
   EXPECT_EQ(targets(), 2u);
   ASSERT_EQ(call("DELETE", "/api/v1/groups/" + gid + "/members", R"({"dps":["dp2"]})").status, 200u);
   EXPECT_EQ(targets(), 2u);
+
+  // A package of the group deleted while a DP joins (its row read, the package gone before it is sent): the DP
+  // still gets the others, and the join succeeds. The race is made certain with a row naming a package that is
+  // not there, sorted before the real one.
+  ASSERT_EQ(call("POST", "/api/v1/dps", R"({"name":"dp3","site":"ABC"})").status, 201u);
+  const cim::ClassDef* content = store_->registry().find("SMS_DPGroupContentInfo");
+  ASSERT_NE(content, nullptr);
+  cim::Instance stale(*content);
+  ASSERT_TRUE(stale.set("GroupID", cim::Value::string(gid)).ok());
+  ASSERT_TRUE(stale.set("PackageID", cim::Value::string("AAA00001")).ok());
+  ASSERT_TRUE(store_->execute([&](store::WriteTxn& txn) { return txn.put(stale); }).ok());
+  auto third = call("POST", "/api/v1/groups/" + gid + "/members", R"({"dps":["dp3"]})");
+  ASSERT_EQ(third.status, 200u) << third.body;
+  EXPECT_EQ(targets(), 3u);
 }
 
 TEST_F(RoutesTest, PackagesProgramsAndAdvertisements) {
