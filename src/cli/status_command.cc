@@ -417,8 +417,23 @@ int run_status(CliContext& ctx, const StatusOptions& o) {
   printer.show(view);
   // The four subscriptions deliver independently: the Root row can say "done" before the DistPoints and job rows
   // that make the byte counts have arrived. The last view is drawn from one fresh read.
+  // The event streams go first: the read is a stream too, under the same per-token quota, and several waits side
+  // by side at the quota would each be refused the read that draws their last line. A read refused as busy all the
+  // same (a stream given back is freed on the server a moment later) is tried again for a few seconds; one that
+  // still fails leaves the last line unprinted and says why.
   auto finish = [&](int code) {
-    if (Status s = read_rows(); s.ok()) printer.show(view);
+    subscriptions.clear();
+    queue.clear();
+    Status read = read_rows();
+    for (int attempt = 1; !read.ok() && read.error().code == WbemCode::kServerTooBusy && attempt <= 20; ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      read = read_rows();
+    }
+    if (read.ok()) {
+      printer.show(view);
+    } else {
+      std::cerr << "cannot read the package's final state: " << read.error().to_string() << "\n";
+    }
     return code;
   };
   auto apply_event = [&](const std::string& text_of_event) {
