@@ -166,9 +166,14 @@ class SiteServerImpl final : public SiteServer {
                                     .site_code = site_code_,
                                     .last_revision = [this] { return store_->last_revision(); },
                                     .stopping = [this] { return stopping_.load(); },
+                                    // Every reader busy (WBEM_E_SERVER_TOO_BUSY) is a busy server, not a database
+                                    // that cannot be read: a monitor must not restart it for that.
                                     .store_probe = [this]() -> Status {
                                       auto first = store_->first_revision();
-                                      return first.ok() ? ok_status() : Status(first.error());
+                                      if (first.ok() || first.error().code == WbemCode::kServerTooBusy) {
+                                        return ok_status();
+                                      }
+                                      return first.error();
                                     },
                                     .metrics = &metrics_,
                                     .metrics_public = is_loopback_host(config_.listen_host),
