@@ -1,9 +1,9 @@
 // Distribution verbs (design.md section 6): distribute, redistribute, remove, validate, cancel, and `admin check`.
 // Each is one call to the HTTP API (docs/http-resources.md, "Distribution").
 #include <iostream>
-#include <set>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -91,10 +91,10 @@ void add_distribution_commands(CLI::App& app, CliContext& ctx) {
       for (const Json& d : differences) rows.emplace(d.value("class", ""), d.value("key", ""));
       const std::string values =
           " (" + std::to_string(differences.size()) + (differences.size() == 1 ? " value)" : " values)");
-      defect = make_error(WbemCode::kFailed, rows.size() == 1 ? "1 summary differs from its recomputation" + values
-                                                              : std::to_string(rows.size()) +
-                                                                    " summaries differ from their recomputation" +
-                                                                    values);
+      defect = make_error(WbemCode::kFailed,
+                          rows.size() == 1
+                              ? "1 summary differs from its recomputation" + values
+                              : std::to_string(rows.size()) + " summaries differ from their recomputation" + values);
     }
     if (ctx.options.json) {
       Json out = *r;

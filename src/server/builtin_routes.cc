@@ -3,8 +3,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <utility>
 
 #include "core/mutex.h"

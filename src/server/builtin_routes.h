@@ -8,9 +8,9 @@
 // connection sends the headers only.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>

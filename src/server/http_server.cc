@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "server/server_core.h"
@@ -353,12 +353,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(const HttpServerOptions& 
     if (ec) {
       const bool mismatch = ec.category() == net::error::get_ssl_category() &&
                             ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH;
-      return make_error(WbemCode::kInvalidParameter,
-                        "cannot load TLS key '" + options.tls->key_file.string() + "': " + ec.message() +
-                            (mismatch ? " (the key must belong to the first certificate of '" +
-                                            options.tls->cert_file.string() +
-                                            "': the server's own, before the intermediate ones)"
-                                      : std::string()));
+      return make_error(
+          WbemCode::kInvalidParameter,
+          "cannot load TLS key '" + options.tls->key_file.string() + "': " + ec.message() +
+              (mismatch ? " (the key must belong to the first certificate of '" + options.tls->cert_file.string() +
+                              "': the server's own, before the intermediate ones)"
+                        : std::string()));
     }
     warn_if_not_valid_now(ctx.native_handle(), options.tls->cert_file);
     if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {

@@ -234,15 +234,14 @@ class HttpServerTest : public ::testing::Test {
     add_builtin_routes(router_, BuiltinRoutesOptions{.site_code = "ABC",
                                                      .last_revision = [] { return Result<std::uint64_t>(42); },
                                                      .stopping = [this] { return server_ && server_->stopping(); },
-                                                     .store_probe =
-                                                         [this]() -> Status {
-                                                           std::function<Status()> probe;
-                                                           {
-                                                             std::lock_guard lock(probe_mu_);
-                                                             probe = store_probe_;
-                                                           }
-                                                           return probe ? probe() : ok_status();
-                                                         },
+                                                     .store_probe = [this]() -> Status {
+                                                       std::function<Status()> probe;
+                                                       {
+                                                         std::lock_guard lock(probe_mu_);
+                                                         probe = store_probe_;
+                                                       }
+                                                       return probe ? probe() : ok_status();
+                                                     },
                                                      .probe_patience = std::chrono::milliseconds(300),
                                                      .metrics = &metrics_,
                                                      .metrics_public = true});

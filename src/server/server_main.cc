@@ -6,9 +6,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <algorithm>
 #include <iostream>
 #include <optional>
 #include <system_error>
@@ -238,7 +238,8 @@ class SiteServerImpl final : public SiteServer {
 
 // A start-up error on one line (libpq's span several), as the CLI prints its errors.
 std::string on_one_line(std::string s) {
-  std::replace_if(s.begin(), s.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  std::replace_if(
+      s.begin(), s.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
   return s;
 }
 
