@@ -32,6 +32,11 @@ Error untrusted(const fs::path& path, const struct stat& st, const std::string& 
                                                  "): " + why);
 }
 
+// Who besides the owner may write a file whose mode has S_IWGRP or S_IWOTH set.
+std::string who_can_write(const struct stat& st) {
+  return (st.st_mode & S_IWOTH) != 0 ? "every user" : "its group";
+}
+
 }  // namespace
 
 Status ensure_private_dir(const fs::path& dir) {
@@ -72,9 +77,7 @@ Status check_trusted_dir(const fs::path& dir) {
                                    std::to_string(me));
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return untrusted(real, st,
-                     std::string((st.st_mode & S_IWOTH) != 0 ? "every user" : "its group") +
-                         " can write the data directory; chmod 700 it (and check admin.token)");
+    return untrusted(real, st, who_can_write(st) + " can write the data directory; chmod 700 it (and check admin.token)");
   }
   // Every directory above: a user who can replace one of them can replace the data directory.
   for (fs::path p = real.parent_path();; p = p.parent_path()) {
@@ -83,9 +86,7 @@ Status check_trusted_dir(const fs::path& dir) {
       return untrusted(p, st, "a directory above the data directory belongs to another user");
     }
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
-      return untrusted(p, st,
-                       std::string((st.st_mode & S_IWOTH) != 0 ? "every user" : "its group") +
-                           " can write a directory above the data directory (and it has no sticky bit)");
+      return untrusted(p, st, who_can_write(st) + " can write a directory above the data directory (and it has no sticky bit)");
     }
     if (p == p.parent_path()) break;
   }

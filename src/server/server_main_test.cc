@@ -349,30 +349,42 @@ TEST_F(JournalCompactionTest, ALowerRetentionAppliesAtStartAndStopDoesNotWaitFor
   EXPECT_LT(timed_stop(), std::chrono::milliseconds(1000));
 }
 
+// `pkgcast server` with `flags` in a child process (the command sets the process's umask, logger and signal
+// handling), its `stream` (STDOUT_FILENO or STDERR_FILENO) on a pipe: the child's pid and the pipe's read end.
+struct ServerChild {
+  pid_t pid = -1;
+  int out = -1;
+};
+ServerChild fork_server_command(const ServerFlags& flags, int stream) {
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return {};
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], stream);
+    ::close(pipe_fds[0]);
+    std::_Exit(run_server_command(flags));
+  }
+  ::close(pipe_fds[1]);
+  return {pid, pipe_fds[0]};
+}
+
 // The process as `pkgcast server` runs it: stdout line, SIGTERM, exit 0. Forked so the signal reaches only it.
 TEST(ServerProcessTest, PrintsItsUrlAndStopsCleanlyOnSigterm) {
   char tmpl[] = "/tmp/pkgcast-proc-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   const fs::path base = tmpl;
-  int out[2];
-  ASSERT_EQ(::pipe(out), 0);
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::dup2(out[1], STDOUT_FILENO);
-    ::close(out[0]);
-    ServerFlags flags;
-    flags.data_dir = (base / "data").string();
-    flags.listen = "127.0.0.1:0";
-    flags.site_code = "PRC";
-    flags.log_level = "warn";
-    std::_Exit(run_server_command(flags));
-  }
-  ::close(out[1]);
+  ServerFlags flags;
+  flags.data_dir = (base / "data").string();
+  flags.listen = "127.0.0.1:0";
+  flags.site_code = "PRC";
+  flags.log_level = "warn";
+  const ServerChild child = fork_server_command(flags, STDOUT_FILENO);
+  ASSERT_GE(child.pid, 0);
+  const pid_t pid = child.pid;
   std::string line;
   char ch = 0;
-  while (::read(out[0], &ch, 1) == 1 && ch != '\n') line += ch;
+  while (::read(child.out, &ch, 1) == 1 && ch != '\n') line += ch;
   const std::string prefix = "pkgcast server listening on http://127.0.0.1:";
   ASSERT_EQ(line.rfind(prefix, 0), 0u) << line;
   const auto port = static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
@@ -386,7 +398,7 @@ TEST(ServerProcessTest, PrintsItsUrlAndStopsCleanlyOnSigterm) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  ::close(out[0]);
+  ::close(child.out);
   EXPECT_EQ(mode_of(base / "data" / "admin.token"), 0600u);
   fs::remove_all(base);
 }
@@ -410,24 +422,14 @@ TEST(ServerProcessTest, ConfigurationRefusedAtStartExitsTwo) {
   flags.tls_cert = "/nonexistent-pkgcast-dir/cert.pem";
   flags.tls_key = "/nonexistent-pkgcast-dir/key.pem";
   flags.log_level = "warn";
-  // In a child: the command sets the process's umask and logger.
-  int err_pipe[2];
-  ASSERT_EQ(::pipe(err_pipe), 0);
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::dup2(err_pipe[1], STDERR_FILENO);
-    ::close(err_pipe[0]);
-    std::_Exit(run_server_command(flags));
-  }
-  ::close(err_pipe[1]);
+  const ServerChild child = fork_server_command(flags, STDERR_FILENO);
+  ASSERT_GE(child.pid, 0);
   std::string err;
   char buf[256];
-  for (ssize_t n; (n = ::read(err_pipe[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
-  ::close(err_pipe[0]);
+  for (ssize_t n; (n = ::read(child.out, buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
+  ::close(child.out);
   int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_EQ(::waitpid(child.pid, &status, 0), child.pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 2);
   EXPECT_NE(err.find("cannot read TLS certificate '/nonexistent-pkgcast-dir/cert.pem': No such file or directory"),
